@@ -1,0 +1,58 @@
+"""The `campaigns` console script: one Typer app whose commands live in topic modules."""
+
+from __future__ import annotations
+
+import sys
+
+from flows.cli.common import app
+from tasks.errors import StoreError, StoreLockedError, UserError
+
+# Importing a module registers its commands on `app`.
+from flows.cli import store_cmds  # noqa: E402,F401
+
+for _module in ("campaign_cmds", "contact_cmds", "dialing_cmds", "call_cmds"):
+    try:
+        __import__(f"flows.cli.{_module}")
+    except ModuleNotFoundError as error:  # a topic not built yet
+        if error.name != f"flows.cli.{_module}":
+            raise
+
+
+def _global_options_first(argv: list[str]) -> list[str]:
+    """Accept `--db PATH` anywhere on the line by moving it before the command."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--db" and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--db="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input is one line on stderr and exit code 2, never a traceback."""
+    argv = _global_options_first(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:  # a path that is not a usable database: bad input
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except StoreLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

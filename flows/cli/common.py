@@ -1,0 +1,83 @@
+"""Shared pieces of the `campaigns` CLI: the app, global options, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="campaigns",
+    help="voice-campaigns: run outbound AI-voice-agent calling campaigns.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+agents_app = typer.Typer(help="Voice agents.", no_args_is_help=True)
+numbers_app = typer.Typer(help="Outbound phone numbers.", no_args_is_help=True)
+export_app = typer.Typer(help="Excel exports.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(export_app, name="export")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class _State:
+    db: Path | None = None
+    json: bool = False
+
+
+state = _State()
+
+
+@app.callback()
+def _global(
+    db: Annotated[Path | None, typer.Option("--db", help="DuckDB file (default: CAMPAIGNS_DB or data/campaigns.duckdb).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    state.db = db
+    state.json = as_json
+
+
+def db() -> Path:
+    """The database file chosen by --db, else the settings'."""
+    from tasks.store import db_path
+
+    return db_path(state.db)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (Path, Decimal)):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def emit(data: Any, as_json: bool, human: str | None = None) -> None:
+    """Print ``data`` as JSON when asked (per command or globally), else the human text."""
+    if as_json or state.json:
+        sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False) + "\n")
+    else:
+        typer.echo(human if human is not None else json.dumps(data, default=_default, indent=2, ensure_ascii=False))
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """A plain aligned text table for human output."""
+    if not rows:
+        return "(none)"
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""The product's vocabularies: call statuses, disconnect reasons, sentiment, weekdays."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CallStatus(StrEnum):
+    """A call's processing status, exactly as the product's Call Logs tab lists them."""
+
+    queued = "queued"
+    created = "created"
+    registered = "registered"
+    in_progress = "in_progress"
+    ended = "ended"
+    not_connected = "not_connected"
+    error = "error"
+    failed_rate_limit = "failed_rate_limit"
+
+
+IN_FLIGHT_STATUSES = frozenset({CallStatus.queued, CallStatus.created, CallStatus.registered, CallStatus.in_progress})
+FINAL_STATUSES = frozenset({CallStatus.ended, CallStatus.not_connected, CallStatus.error, CallStatus.failed_rate_limit})
+
+
+class DisconnectReason(StrEnum):
+    """Why a call ended: the product's 19 codes."""
+
+    dial_no_answer = "dial_no_answer"
+    dial_busy = "dial_busy"
+    dial_failed = "dial_failed"
+    voicemail_reached = "voicemail_reached"
+    user_hangup = "user_hangup"
+    agent_hangup = "agent_hangup"
+    user_declined = "user_declined"
+    inactivity = "inactivity"
+    max_duration_reached = "max_duration_reached"
+    call_transfer = "call_transfer"
+    marked_as_spam = "marked_as_spam"
+    invalid_destination = "invalid_destination"
+    concurrency_limit_reached = "concurrency_limit_reached"
+    telephony_provider_unavailable = "telephony_provider_unavailable"
+    telephony_provider_permission_denied = "telephony_provider_permission_denied"
+    error_no_audio_received = "error_no_audio_received"
+    error_asr = "error_asr"
+    error_dapta = "error_dapta"
+    error_unknown = "error_unknown"
+
+
+# Which final status goes with which reason (the provider's documented pairing).
+STATUS_FOR_REASON: dict[DisconnectReason, CallStatus] = {
+    **{r: CallStatus.ended for r in (
+        DisconnectReason.user_hangup, DisconnectReason.agent_hangup, DisconnectReason.call_transfer,
+        DisconnectReason.voicemail_reached, DisconnectReason.inactivity, DisconnectReason.max_duration_reached,
+    )},
+    **{r: CallStatus.not_connected for r in (
+        DisconnectReason.dial_busy, DisconnectReason.dial_failed, DisconnectReason.dial_no_answer,
+        DisconnectReason.invalid_destination, DisconnectReason.telephony_provider_permission_denied,
+        DisconnectReason.telephony_provider_unavailable, DisconnectReason.marked_as_spam,
+        DisconnectReason.user_declined,
+    )},
+    **{r: CallStatus.error for r in (
+        DisconnectReason.concurrency_limit_reached, DisconnectReason.error_no_audio_received,
+        DisconnectReason.error_asr, DisconnectReason.error_dapta, DisconnectReason.error_unknown,
+    )},
+}
+
+# Outcomes after which a contact is never called again by this campaign.
+NOT_RETRYABLE_REASONS = frozenset({DisconnectReason.invalid_destination})
+# Outcomes that are refusals for rate or concurrency: not an attempt, the contact is re-queued.
+NOT_AN_ATTEMPT_REASONS = frozenset({DisconnectReason.concurrency_limit_reached})
+
+
+class Sentiment(StrEnum):
+    """The callee's detected tone."""
+
+    Positive = "Positive"
+    Neutral = "Neutral"
+    Negative = "Negative"
+    Unknown = "Unknown"
+
+
+class SipTrunkStatus(StrEnum):
+    """An outbound number's SIP trunk state; only active numbers dial."""
+
+    active = "active"
+    inactive = "inactive"
+    error = "error"
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's derived status (never stored, never typed in by hand)."""
+
+    draft = "Draft"
+    scheduled = "Scheduled"
+    running = "Running"
+    waiting = "Waiting"
+    paused = "Paused"
+    manual_running = "Manual Running"
+    completed = "Completed"
+    failed = "Failed"
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def sql_list(values) -> str:
+    """A SQL IN-list literal of enum values (identifiers from a fixed whitelist, never user text)."""
+    return ", ".join(f"'{v}'" for v in values)

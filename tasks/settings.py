@@ -1,0 +1,51 @@
+"""The one object that reads the environment: database, provider, keys, rates, timeouts."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as CAMPAIGNS_<FIELD> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMPAIGNS_", extra="ignore")
+
+    db: Path = Field(default=DATA_DIR / "campaigns.duckdb", description="DuckDB system-of-record file")
+    analytics_db: Path | None = Field(
+        default=None, description="read-only analyst snapshot; default analytics.duckdb beside db"
+    )
+    lock_timeout_seconds: float = Field(default=30.0, ge=0, description="how long to wait for a DuckDB file lock")
+    provider: str = Field(default="simulator", pattern="^(simulator|retell)$")
+    simulator_seed: int = 42
+    retell_base_url: str = "https://api.retellai.com"
+    # The key is only ever read from the environment (RETELL_API_KEY), never stored.
+    retell_api_key: SecretStr | None = Field(default=None, validation_alias="RETELL_API_KEY")
+    dial_pace_seconds: float = Field(default=3.0, ge=0, description="pause between calls of a batch")
+    provider_concurrency_limit: int = Field(default=20, ge=1)
+    stuck_call_minutes: float = Field(default=30.0, gt=0)
+    credits_per_answered_minute: int = 333
+    credits_per_voicemail: int = 75
+    do_not_call_key: str = "do_not_call"
+    dashboard_password: SecretStr | None = None
+    prefect_deployments: bool = Field(default=False, description="Run button triggers a deployment")
+
+    def analytics_path(self) -> Path:
+        return self.analytics_db or self.db.with_name("analytics.duckdb")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,159 @@
+"""The only module that opens DuckDB: short-lived connections, lock retries, transactions, migrations.
+
+DuckDB lets one process hold a database file for writing and, while it does, no other process can
+open it at all. Every process therefore opens a connection for one unit of work, retries a lock
+conflict with jittered backoff for a bounded time, and closes it before waiting on anything else.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from tasks.errors import StoreError, StoreLockedError
+from tasks.settings import get_settings
+
+_LOCK_PATTERN = re.compile(r"lock", re.IGNORECASE)
+_migrated: set[str] = set()
+_migrate_guard = threading.Lock()
+
+
+def db_path(db: str | Path | None = None) -> Path:
+    """The database file to use: the explicit one, else the settings' (CAMPAIGNS_DB)."""
+    return Path(db) if db is not None else get_settings().db
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """Every numbered migration shipped in schemas/migrations as (version, name, sql), in order."""
+    found = []
+    for entry in resources.files("schemas").joinpath("migrations").iterdir():
+        match = re.fullmatch(r"(\d{3})_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def latest_version() -> int:
+    """The schema version a fully migrated database has."""
+    return migrations()[-1][0]
+
+
+def _is_lock_conflict(error: Exception) -> bool:
+    return isinstance(error, duckdb.IOException) and bool(_LOCK_PATTERN.search(str(error)))
+
+
+def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as error:
+            if not _is_lock_conflict(error):
+                raise StoreError(f"cannot open database {path}: {error}") from error
+            if time.monotonic() >= deadline:
+                raise StoreLockedError(
+                    f"database {path} is locked by another process for more than {timeout:g}s "
+                    f"(a flow or dashboard holding it); retry, or raise CAMPAIGNS_LOCK_TIMEOUT_SECONDS"
+                ) from error
+            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.25)
+
+
+def apply_migrations(conn: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to the latest version, each migration in its own transaction."""
+    conn.execute(
+        "create table if not exists schema_migrations ("
+        " version integer primary key, name varchar not null, applied_at timestamptz not null)"
+    )
+    applied = {row[0] for row in conn.execute("select version from schema_migrations").fetchall()}
+    for version, name, sql in migrations():
+        if version in applied:
+            continue
+        conn.execute("begin")
+        try:
+            conn.execute(sql)
+            conn.execute("insert into schema_migrations values (?, ?, now())", [version, name])
+            conn.execute("commit")
+        except Exception:
+            conn.execute("rollback")
+            raise
+    return current_version(conn)
+
+
+def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    """The highest applied migration, 0 for an empty database."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("select coalesce(max(version), 0) from schema_migrations").fetchone()[0]
+
+
+@contextmanager
+def connect(
+    db: str | Path | None = None, *, read_only: bool = False, timeout: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection to the store, migrated on first use in this process, in UTC."""
+    path = db_path(db)
+    wait = get_settings().lock_timeout_seconds if timeout is None else timeout
+    conn = _open(path, read_only, wait)
+    try:
+        conn.execute("set TimeZone = 'UTC'")
+        key = str(path.resolve())
+        if not read_only and key not in _migrated:
+            with _migrate_guard:
+                if key not in _migrated:
+                    apply_migrations(conn)
+                    _migrated.add(key)
+        yield conn
+    except duckdb.Error as error:
+        if _is_read_only_or_full(error):
+            raise StoreError(f"database {path}: {error}") from error
+        raise
+    finally:
+        conn.close()
+
+
+def _is_read_only_or_full(error: Exception) -> bool:
+    text = str(error).lower()
+    return "read-only" in text or "no space left" in text or "read only" in text
+
+
+@contextmanager
+def transaction(db: str | Path | None = None, *, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection inside one transaction: committed when the block ends, rolled back on error."""
+    with connect(db, timeout=timeout) as conn:
+        conn.execute("begin transaction")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("commit")
+
+
+def init_db(db: str | Path | None = None) -> tuple[Path, int]:
+    """Create or upgrade the database; returns its path and schema version."""
+    path = db_path(db)
+    with connect(path) as conn:
+        return path, apply_migrations(conn)
+
+
+def forget_migrated(db: str | Path | None = None) -> None:
+    """Make the next connection re-check migrations (tests that replace files)."""
+    if db is None:
+        _migrated.clear()
+    else:
+        _migrated.discard(str(db_path(db).resolve()))

@@ -1,0 +1,93 @@
+"""The telephony provider interface: place a call, read it, list calls; typed errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from schemas.enums import CallStatus, DisconnectReason, Sentiment
+
+
+class ProviderError(Exception):
+    """The provider could not do what was asked."""
+
+
+class RateLimited(ProviderError):
+    """Refused for rate (HTTP 429): not an attempt; retry later."""
+
+
+class ConcurrencyLimitReached(ProviderError):
+    """Refused because too many calls are in progress: not an attempt; retry later."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is unreachable or failing (timeouts, 5xx after retries)."""
+
+
+class InvalidNumber(ProviderError):
+    """The provider rejected the destination number."""
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """What we ask the provider to dial."""
+
+    to_number: str
+    from_number: str
+    provider_agent_id: str
+    attempt_key: str
+    dynamic_variables: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ProviderCall:
+    """A provider's call, normalised to our vocabulary."""
+
+    provider_call_id: str
+    status: CallStatus
+    attempt_key: str | None = None
+    disconnect_reason: DisconnectReason | None = None
+    disconnect_reason_raw: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+    analyzed: bool = False
+    call_successful: bool | None = None
+    user_sentiment: Sentiment | None = None
+    in_voicemail: bool | None = None
+    summary: str | None = None
+    custom_analysis: dict[str, Any] | None = None
+    tools_count: int | None = None
+    transcript: str | None = None
+    recording_url: str | None = None
+    cost_cents: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (CallStatus.ended, CallStatus.not_connected, CallStatus.error)
+
+
+@runtime_checkable
+class TelephonyProvider(Protocol):
+    """One interface for the simulator and the Retell adapter. Flows receive one; they never build it."""
+
+    name: str
+    concurrency_limit: int
+
+    def place_call(self, request: CallRequest, now: datetime) -> str:
+        """Dial; returns the provider's call id. Raises RateLimited, ConcurrencyLimitReached,
+        ProviderUnavailable or InvalidNumber."""
+
+    def get_call(self, provider_call_id: str, now: datetime) -> ProviderCall:
+        """The call's current state."""
+
+    def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
+        """Every call placed at or after ``since``."""
+
+    def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
+        """The call placed with this attempt key in its metadata, if the provider has one."""
+
+    def active_calls(self, now: datetime) -> int:
+        """How many calls are in progress at the provider now (for pacing under its limit)."""

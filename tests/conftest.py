@@ -1,0 +1,59 @@
+"""Test set-up: isolated Prefect home, temporary databases, one Prefect harness per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports prefect: isolate its home and results, keep it quiet and offline.
+_PREFECT_HOME = Path(tempfile.mkdtemp(prefix="vc-prefect-"))
+os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_PREFECT_HOME / "results")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("CAMPAIGNS_DB", None)
+os.environ.pop("RETELL_API_KEY", None)
+
+import pytest  # noqa: E402
+
+from tasks.settings import reset_settings  # noqa: E402
+from tests.factories import make_campaign_db  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> Path:
+    """A fresh, migrated database file that the settings point at (CAMPAIGNS_DB)."""
+    path = tmp_path / "campaigns.duckdb"
+    monkeypatch.setenv("CAMPAIGNS_DB", str(path))
+    monkeypatch.setenv("CAMPAIGNS_DIAL_PACE_SECONDS", "0")
+    reset_settings()
+    from tasks.store import init_db
+
+    init_db(path)
+    yield path
+    reset_settings()
+
+
+@pytest.fixture
+def campaign_db(db) -> dict:
+    """A database with one agent, two active numbers and the reference campaign (no contacts)."""
+    return make_campaign_db(db)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server for the whole session (about 9 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

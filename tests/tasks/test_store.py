@@ -1,0 +1,128 @@
+"""The store: migrations are idempotent; concurrent processes wait for the lock instead of failing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pytest
+
+from tasks.errors import StoreLockedError
+from tasks.store import apply_migrations, connect, current_version, init_db, latest_version, transaction
+
+
+def _schema(path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "select table_name, column_name, data_type, is_nullable from information_schema.columns "
+            "order by table_name, column_name"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_fresh_and_migrated_files_end_at_the_same_schema(tmp_path):
+    fresh, twice = tmp_path / "fresh.duckdb", tmp_path / "twice.duckdb"
+    assert init_db(fresh)[1] == latest_version()
+    init_db(twice)
+    before = _schema(twice)
+    # running init again on an already-migrated file changes nothing
+    assert init_db(twice)[1] == latest_version()
+    assert _schema(twice) == before == _schema(fresh)
+    with connect(twice) as conn:
+        assert conn.execute("select count(*) from schema_migrations").fetchone()[0] == latest_version()
+
+
+def test_apply_migrations_on_a_partly_migrated_file_applies_only_the_missing_ones(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    con.execute("delete from schema_migrations where version = (select max(version) from schema_migrations)")
+    if latest_version() == 1:
+        # with a single migration, re-applying it must fail loudly rather than half-apply
+        with pytest.raises(duckdb.Error):
+            apply_migrations(con)
+        assert current_version(con) == 0
+    else:
+        assert apply_migrations(con) == latest_version()
+    con.close()
+
+
+def test_a_failing_write_leaves_nothing_behind(db):
+    with pytest.raises(RuntimeError):
+        with transaction(db) as conn:
+            conn.execute("insert into agents (name) values ('half')")
+            raise RuntimeError("boom")
+    with connect(db) as conn:
+        assert conn.execute("select count(*) from agents").fetchone()[0] == 0
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from tasks.store import transaction
+    with transaction(sys.argv[1]) as conn:
+        conn.execute("insert into agents (name) values (?)", [sys.argv[2]])
+        print("holding", flush=True)
+        time.sleep(float(sys.argv[3]))
+    """
+)
+_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from tasks.store import transaction
+    start = time.monotonic()
+    with transaction(sys.argv[1]) as conn:
+        conn.execute("insert into agents (name) values (?)", [sys.argv[2]])
+    print(round(time.monotonic() - start, 3))
+    """
+)
+_READER = textwrap.dedent(
+    """
+    import sys
+    from tasks.store import connect
+    with connect(sys.argv[1]) as conn:
+        print(conn.execute("select count(*) from agents").fetchone()[0])
+    """
+)
+
+
+def _start_holder(db, name, seconds):
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db), name, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_two_processes_writing_at_once_both_succeed(db):
+    holder = _start_holder(db, "first", 1.5)
+    writer = subprocess.run([sys.executable, "-c", _WRITER, str(db), "second"], capture_output=True, text=True, timeout=60)
+    assert holder.wait(timeout=60) == 0
+    assert writer.returncode == 0, writer.stderr
+    # the second writer waited for the first one's lock instead of failing
+    assert float(writer.stdout) >= 0.5
+    with connect(db) as conn:
+        assert sorted(r[0] for r in conn.execute("select name from agents").fetchall()) == ["first", "second"]
+
+
+def test_a_reader_started_during_a_write_gets_the_committed_answer(db):
+    holder = _start_holder(db, "written", 1.0)
+    reader = subprocess.run([sys.executable, "-c", _READER, str(db)], capture_output=True, text=True, timeout=60)
+    assert holder.wait(timeout=60) == 0
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.strip() == "1"
+
+
+def test_the_wait_is_bounded_and_the_error_names_the_file(db):
+    holder = _start_holder(db, "slow", 3)
+    try:
+        start = time.monotonic()
+        with pytest.raises(StoreLockedError, match=str(db)):
+            with connect(db, timeout=0.3):
+                pass
+        assert time.monotonic() - start < 2.5
+    finally:
+        holder.wait(timeout=60)
