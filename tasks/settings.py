@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     retell_api_key: SecretStr | None = Field(default=None, validation_alias="RETELL_API_KEY")
     dial_pace_seconds: float = Field(default=3.0, ge=0, description="pause between calls of a batch")
     provider_concurrency_limit: int = Field(default=20, ge=1)
+    simulator_path: Path | None = Field(default=None, description="simulator state; default simulator.sqlite beside db")
+    simulator_rate_limit_per_second: float | None = Field(default=None, gt=0)
+    retell_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    retell_read_timeout_seconds: float = Field(default=15.0, gt=0)
+    retell_max_tries: int = Field(default=4, ge=1, description="tries per Retell request (429/5xx/timeouts)")
+    retell_backoff_seconds: float = Field(default=0.5, ge=0, description="first retry delay; doubles, jittered")
+    retell_lookup_hours: float = Field(default=48.0, gt=0, description="how far back find_by_attempt_key lists calls")
     stuck_call_minutes: float = Field(default=30.0, gt=0)
     credits_per_answered_minute: int = 333
     credits_per_voicemail: int = 75

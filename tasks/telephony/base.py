@@ -25,8 +25,16 @@ class ProviderUnavailable(ProviderError):
     """The provider is unreachable or failing (timeouts, 5xx after retries)."""
 
 
+class OutcomeUnknown(ProviderUnavailable):
+    """A placement failed after it may have reached the provider: reconcile by attempt key, never redial blindly."""
+
+
 class InvalidNumber(ProviderError):
     """The provider rejected the destination number."""
+
+
+class CallNotFound(ProviderError):
+    """The provider has no call with this id."""
 
 
 @dataclass(frozen=True)
