@@ -1,0 +1,599 @@
+"""Campaigns in the store: create, edit, list, duplicate, delete, (de)activate, status, summary, YAML apply.
+
+Every write validates the complete settings through `schemas.campaign.CampaignSettings` plus the
+rules that need the store (the agent and numbers exist). Call the writing functions inside
+`tasks.store.transaction()` so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import phonenumbers
+import yaml
+
+from schemas.campaign import SETTING_FIELDS, CampaignSettings, combined_error, errors_from_pydantic, parse_settings
+from schemas.enums import WEEKDAY_NAMES, WEEKDAYS, CampaignStatus, SipTrunkStatus
+from tasks.errors import NotFoundError, UserError, ValidationError
+
+Conn = duckdb.DuckDBPyConnection
+
+# ---------------------------------------------------------------------------------------------
+# Agents and outbound numbers
+
+
+def add_agent(conn: Conn, name: str, provider_agent_id: str | None, now: datetime) -> int:
+    """Insert a voice agent; returns its id."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("name", "an agent needs a name")
+    return conn.execute(
+        "insert into agents (name, provider_agent_id, created_at) values (?, ?, ?) returning agent_id",
+        [name, (provider_agent_id or "").strip() or None, now],
+    ).fetchone()[0]
+
+
+def list_agents(conn: Conn) -> list[dict]:
+    """Every agent as {agent_id, name, provider_agent_id, created_at}, by id."""
+    return _dicts(conn.execute("select agent_id, name, provider_agent_id, created_at from agents order by agent_id"))
+
+
+def normalise_e164(raw: str) -> str:
+    """A phone number given in E.164 (+ and country code), checked and formatted, or a ValidationError."""
+    text = (raw or "").strip()
+    if not text.startswith("+"):
+        raise ValidationError("e164", f'"{raw}" is not in E.164 (it must start with + and the country code)')
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as error:
+        raise ValidationError("e164", f'"{raw}" is not a phone number ({error})') from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError("e164", f'"{raw}" is not a valid phone number')
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _sip_status(status: str) -> str:
+    try:
+        return SipTrunkStatus(status).value
+    except ValueError:
+        allowed = ", ".join(s.value for s in SipTrunkStatus)
+        raise ValidationError("sip_trunk_status", f'"{status}" is not one of {allowed}') from None
+
+
+def add_number(conn: Conn, e164: str, nickname: str | None, status: str, now: datetime) -> int:
+    """Insert an outbound number (E.164 validated, unique); returns its id."""
+    number = normalise_e164(e164)
+    status = _sip_status(status)
+    if conn.execute("select 1 from phone_numbers where e164 = ?", [number]).fetchone():
+        raise ValidationError("e164", f"{number} is already an outbound number")
+    return conn.execute(
+        "insert into phone_numbers (e164, nickname, sip_trunk_status, created_at) values (?, ?, ?, ?) returning number_id",
+        [number, (nickname or "").strip() or None, status, now],
+    ).fetchone()[0]
+
+
+def list_numbers(conn: Conn) -> list[dict]:
+    """Every outbound number as {number_id, e164, nickname, sip_trunk_status, created_at}, by id."""
+    return _dicts(conn.execute(
+        "select number_id, e164, nickname, sip_trunk_status, created_at from phone_numbers order by number_id"
+    ))
+
+
+def set_number_status(conn: Conn, number_id: int, status: str) -> None:
+    """Change an outbound number's SIP trunk status (only active numbers dial)."""
+    status = _sip_status(status)
+    if not conn.execute("select 1 from phone_numbers where number_id = ?", [number_id]).fetchone():
+        raise NotFoundError(f"number {number_id} does not exist")
+    conn.execute("update phone_numbers set sip_trunk_status = ? where number_id = ?", [status, number_id])
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation against the store
+
+
+def reference_errors(conn: Conn, settings: CampaignSettings) -> list[ValidationError]:
+    """The rules that need the store: the agent and every outbound number exist."""
+    errors = []
+    if not conn.execute("select 1 from agents where agent_id = ?", [settings.agent_id]).fetchone():
+        errors.append(ValidationError("agent_id", f"agent {settings.agent_id} does not exist"))
+    if settings.outbound_number_ids:
+        found = {row[0] for row in conn.execute(
+            "select number_id from phone_numbers where list_contains(?, number_id)", [settings.outbound_number_ids]
+        ).fetchall()}
+        missing = [str(n) for n in settings.outbound_number_ids if n not in found]
+        if missing:
+            errors.append(ValidationError("outbound_number_ids", f"number(s) {', '.join(missing)} do not exist"))
+    return errors
+
+
+def validate_campaign(conn: Conn, data: Mapping[str, Any]) -> list[ValidationError]:
+    """Every rule the settings break, model and store rules together (for forms: one per field)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    try:
+        settings = CampaignSettings.model_validate(dict(data))
+    except PydanticValidationError as error:
+        return errors_from_pydantic(error)
+    return reference_errors(conn, settings)
+
+
+def checked_settings(conn: Conn, data: Mapping[str, Any] | CampaignSettings) -> CampaignSettings:
+    """The settings validated by the model and against the store, or a UserError naming every problem."""
+    settings = data if isinstance(data, CampaignSettings) else parse_settings(dict(data))
+    errors = reference_errors(conn, settings)
+    if errors:
+        raise combined_error(errors)
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------
+# Create, read, edit
+
+
+def _row_values(settings: CampaignSettings) -> list[Any]:
+    values = settings.model_dump()
+    values["weekly_schedule"] = json.dumps(values["weekly_schedule"])
+    return [values[f] for f in SETTING_FIELDS]
+
+
+def create_campaign(conn: Conn, data: Mapping[str, Any] | CampaignSettings, now: datetime) -> int:
+    """Insert a validated campaign (created_at = updated_at = now); returns its id."""
+    settings = checked_settings(conn, data)
+    columns = ", ".join(SETTING_FIELDS)
+    marks = ", ".join("?" for _ in SETTING_FIELDS)
+    return conn.execute(
+        f"insert into campaigns ({columns}, created_at, updated_at) values ({marks}, ?, ?) returning campaign_id",
+        [*_row_values(settings), now, now],
+    ).fetchone()[0]
+
+
+def _settings_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    data = {f: row[f] for f in SETTING_FIELDS}
+    schedule = data["weekly_schedule"]
+    data["weekly_schedule"] = json.loads(schedule) if isinstance(schedule, str) else schedule
+    data["calling_days"] = list(data["calling_days"] or [])
+    data["outbound_number_ids"] = list(data["outbound_number_ids"] or [])
+    return data
+
+
+def get_campaign(conn: Conn, campaign_id: int) -> dict[str, Any]:
+    """A campaign's stored row: campaign_id, every setting, agent_name, created_at, updated_at."""
+    rows = _dicts(conn.execute(
+        "select c.*, a.name as agent_name from campaigns c left join agents a using (agent_id)"
+        " where c.campaign_id = ?", [campaign_id],
+    ))
+    if not rows:
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    row = rows[0]
+    return {"campaign_id": row["campaign_id"], **_settings_dict(row), "agent_name": row["agent_name"],
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def get_settings(conn: Conn, campaign_id: int) -> CampaignSettings:
+    """A stored campaign's settings as the model (stored rows were validated when written)."""
+    row = get_campaign(conn, campaign_id)
+    return CampaignSettings.model_construct(**{f: row[f] for f in SETTING_FIELDS})
+
+
+def merged_settings(current: CampaignSettings, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The current settings with ``changes`` applied, ready to validate.
+
+    A change of calling days alone keeps the schedule's shared hours (if every day had the same
+    windows), so `--calling-days mon,wed` does not also require re-typing the hours.
+    """
+    data = current.model_dump()
+    changes = dict(changes)
+    shorthand = any(key in changes for key in ("same_hours", "hours"))
+    if shorthand:
+        data.pop("weekly_schedule")
+    elif "calling_days" in changes and "weekly_schedule" not in changes:
+        hours = current.same_hours()
+        if hours is not None:
+            data.pop("weekly_schedule")
+            changes["same_hours"] = hours
+    data.update(changes)
+    return data
+
+
+def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], now: datetime) -> CampaignSettings:
+    """Apply ``changes`` to a campaign after validating the whole result; updated_at = now."""
+    current = get_settings(conn, campaign_id)
+    settings = checked_settings(conn, merged_settings(current, changes))
+    assignments = ", ".join(f"{f} = ?" for f in SETTING_FIELDS)
+    conn.execute(
+        f"update campaigns set {assignments}, updated_at = ? where campaign_id = ?",
+        [*_row_values(settings), now, campaign_id],
+    )
+    return settings
+
+
+def activate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
+    """Turn scheduled dialing on; refused without a start date."""
+    if get_settings(conn, campaign_id).start_date is None:
+        raise ValidationError("active", f"campaign {campaign_id}: cannot activate: set a start date first")
+    return update_campaign(conn, campaign_id, {"active": True}, now)
+
+
+def deactivate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
+    """Turn scheduled dialing off (the campaign becomes Paused)."""
+    return update_campaign(conn, campaign_id, {"active": False}, now)
+
+
+def duplicate_campaign(conn: Conn, campaign_id: int, now: datetime) -> int:
+    """A copy with the same settings, name + " (Copy)", Active off, no contacts, created now; its id."""
+    settings = get_settings(conn, campaign_id)
+    copy = settings.model_dump() | {"name": f"{settings.name} (Copy)"[:200], "active": False}
+    return create_campaign(conn, copy, now)
+
+
+# ---------------------------------------------------------------------------------------------
+# Delete
+
+
+def _tables_with_column(conn: Conn, column: str) -> list[str]:
+    names = [row[0] for row in conn.execute(
+        "select c.table_name from information_schema.columns c"
+        " join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema"
+        " where c.table_schema = 'main' and t.table_type = 'BASE TABLE' and c.column_name = ?"
+        " order by c.table_name", [column],
+    ).fetchall()]
+    # Identifiers come from the catalogue, never from input; still refuse anything odd.
+    return [n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+
+
+def delete_campaign(conn: Conn, campaign_id: int) -> dict[str, int]:
+    """Delete a campaign and everything of it (calls, feedback, enrollments, runs, metrics); CRM contacts stay.
+
+    Every table with a `campaign_id` column is cleared for it, and every table keyed by `call_id`
+    only (call_feedback) for its calls, so tables added by later migrations are covered too.
+    Returns the rows deleted per table.
+    """
+    get_campaign(conn, campaign_id)  # NotFoundError when missing
+    by_campaign = [t for t in _tables_with_column(conn, "campaign_id") if t != "campaigns"]
+    by_call = [t for t in _tables_with_column(conn, "call_id") if t not in by_campaign and t != "calls"]
+    deleted: dict[str, int] = {}
+    if "calls" in by_campaign:
+        for table in by_call:
+            deleted[table] = conn.execute(
+                f'delete from "{table}" where call_id in (select call_id from calls where campaign_id = ?)',
+                [campaign_id],
+            ).fetchone()[0]
+    for table in by_campaign:
+        deleted[table] = conn.execute(f'delete from "{table}" where campaign_id = ?', [campaign_id]).fetchone()[0]
+    deleted["campaigns"] = conn.execute("delete from campaigns where campaign_id = ?", [campaign_id]).fetchone()[0]
+    return deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# Status
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    """What a campaign's status is derived from: its dates, the Active flag, runs and enrollments."""
+
+    start_date: date | None
+    end_date: date | None
+    time_zone: str
+    active: bool
+    manual_running: bool
+    scheduled_running: bool
+    latest_run_state: str | None
+    contacts: int
+    unfinished: int
+
+
+def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
+    """The status from its facts; the first rule that holds wins, in this order:
+
+    1. Draft — no start date.
+    2. Manual Running — a run started by hand is in progress.
+    3. Completed — the end date has passed (campaign-local date), or at least one contact is
+       enrolled and every enrollment is finished.
+    4. Failed — the latest dialing run for it failed.
+    5. Paused — has a start date, Active is off.
+    6. Scheduled — Active, the start date is still ahead (campaign-local date).
+    7. Running — Active, a scheduled batch is being dialed.
+    8. Waiting — Active, in its date range, between batches or outside the calling window.
+    """
+    if facts.start_date is None:
+        return CampaignStatus.draft
+    if facts.manual_running:
+        return CampaignStatus.manual_running
+    today = now.astimezone(ZoneInfo(facts.time_zone)).date()
+    if (facts.end_date is not None and today > facts.end_date) or (facts.contacts > 0 and facts.unfinished == 0):
+        return CampaignStatus.completed
+    if facts.latest_run_state == "failed":
+        return CampaignStatus.failed
+    if not facts.active:
+        return CampaignStatus.paused
+    if today < facts.start_date:
+        return CampaignStatus.scheduled
+    if facts.scheduled_running:
+        return CampaignStatus.running
+    return CampaignStatus.waiting
+
+
+# One query for any number of campaigns: their list columns and every fact the status needs.
+_CAMPAIGN_FACTS_SQL = """
+with scope as (
+    select *
+    from campaigns
+    where ($campaign_id is null or campaign_id = $campaign_id)
+      and ($search is null or contains(lower(name), lower($search)))
+),
+ranked_runs as (
+    select campaign_id, kind, state,
+           row_number() over (partition by campaign_id order by started_at desc, run_id desc) as recency
+    from dial_runs
+    where campaign_id in (select campaign_id from scope)
+),
+run_facts as (
+    select campaign_id,
+           bool_or(kind = 'manual' and state = 'running') as manual_running,
+           bool_or(kind = 'scheduled' and state = 'running') as scheduled_running,
+           max(state) filter (where recency = 1) as latest_run_state
+    from ranked_runs
+    group by campaign_id
+),
+enrollment as (
+    select campaign_id,
+           count(*) as contacts,
+           count(*) filter (where finished_at is null) as unfinished
+    from campaign_contacts
+    where campaign_id in (select campaign_id from scope)
+    group by campaign_id
+),
+final as (
+    select s.campaign_id, s.name, s.start_date, s.end_date, s.time_zone, s.active, s.created_at,
+           a.name as agent_name,
+           coalesce(e.contacts, 0) as contacts,
+           coalesce(e.unfinished, 0) as unfinished,
+           coalesce(r.manual_running, false) as manual_running,
+           coalesce(r.scheduled_running, false) as scheduled_running,
+           r.latest_run_state
+    from scope s
+    left join agents a using (agent_id)
+    left join enrollment e using (campaign_id)
+    left join run_facts r using (campaign_id)
+)
+select * from final
+"""
+_SORTS = {
+    "created": "order by created_at desc, campaign_id desc",
+    "name": "order by lower(name), campaign_id",
+}
+
+
+def _facts_rows(conn: Conn, campaign_id: int | None = None, search: str | None = None, sort: str = "created") -> list[dict]:
+    order = _SORTS[sort]  # whitelisted; the caller checked `sort`
+    return _dicts(conn.execute(f"{_CAMPAIGN_FACTS_SQL} {order}", {"campaign_id": campaign_id, "search": search}))
+
+
+def _facts(row: Mapping[str, Any]) -> StatusFacts:
+    return StatusFacts(**{f: row[f] for f in StatusFacts.__dataclass_fields__})
+
+
+def campaign_status(conn: Conn, campaign_id: int, now: datetime) -> CampaignStatus:
+    """A campaign's derived status at ``now`` (rules and precedence: `derive_status`)."""
+    rows = _facts_rows(conn, campaign_id=campaign_id)
+    if not rows:
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    return derive_status(_facts(rows[0]), now)
+
+
+def list_campaigns(conn: Conn, now: datetime, search: str | None = None, sort: str = "created") -> list[dict]:
+    """Campaign list rows {campaign_id, name, status, agent_name, contacts, created_at}, in one query.
+
+    ``search`` matches a case-insensitive substring of the name (taken literally); ``sort`` is
+    "created" (newest first, the default) or "name".
+    """
+    if sort not in _SORTS:
+        raise ValidationError("sort", f'"{sort}" is not one of {", ".join(_SORTS)}')
+    return [
+        {"campaign_id": row["campaign_id"], "name": row["name"], "status": derive_status(_facts(row), now).value,
+         "agent_name": row["agent_name"], "contacts": row["contacts"], "created_at": row["created_at"]}
+        for row in _facts_rows(conn, search=search or None, sort=sort)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-language summary
+
+
+def _long_date(day: date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def _clock(text: str) -> str:
+    """ "18:00" → "06:00 PM"; "24:00" (until midnight) → "12:00 AM"."""
+    hour, minute = (int(part) for part in text.split(":"))
+    hour %= 24
+    return f"{hour % 12 or 12:02d}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
+
+
+def _and_join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _days_text(days: list[str]) -> str:
+    """ "Monday to Friday", "Monday, Wednesday and Friday", "every day": runs of 3+ days read "X to Y"."""
+    indexes = sorted(WEEKDAYS.index(d) for d in days)
+    if len(indexes) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    items: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            items.append(f"{WEEKDAY_NAMES[run[0]]} to {WEEKDAY_NAMES[run[-1]]}")
+        else:
+            items += [WEEKDAY_NAMES[i] for i in run]
+    return _and_join(items)
+
+
+def _windows_text(windows: list[list[str]]) -> str:
+    return _and_join([f"{_clock(start)} - {_clock(end)}" for start, end in windows])
+
+
+def summary_lines(settings: CampaignSettings) -> list[str]:
+    """The Campaign summary card in the product's words: start (and end), days and hours, attempts."""
+    if settings.start_date is None:
+        first = "Your campaign has no start date yet"
+    else:
+        first = f"Your campaign will start on: {_long_date(settings.start_date)}"
+        if settings.end_date is not None:
+            first += f" and end on: {_long_date(settings.end_date)}"
+    # Days with identical windows are told together, in week order of their first day.
+    groups: dict[tuple, list[str]] = {}
+    for day in WEEKDAYS:
+        if day in settings.weekly_schedule and day in settings.calling_days:
+            groups.setdefault(tuple(map(tuple, settings.weekly_schedule[day])), []).append(day)
+    parts = [f"{_days_text(days)} between {_windows_text([list(w) for w in windows])}" for windows, days in groups.items()]
+    second = f"It will call {'; '.join(parts)} ({settings.time_zone})"
+    total = settings.max_attempts
+    third = (f"Each contact will receive up to {total} call{'' if total == 1 else 's'} in total, "
+             f"max {settings.attempts_per_day} per day.")
+    return [first, second, third]
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML apply
+
+# Keys a campaign YAML may hold; see data/example_campaign.yaml for their meaning.
+YAML_KEYS = (
+    "name", "objective", "agent", "start_date", "end_date", "time_zone", "country", "calling_days", "hours",
+    "weekly_schedule", "max_attempts", "attempts_per_day", "batch_size", "rotation_enabled", "outbound_numbers",
+    "active",
+)
+_AGENT_KEYS = ("name", "provider_agent_id")
+_NUMBER_KEYS = ("e164", "nickname", "sip_trunk_status")
+
+
+def _yaml_agent(conn: Conn, value: Any, path: Path, now: datetime) -> int:
+    """The agent's id: a name refers to an existing agent; a mapping declares (upserts) one by name."""
+    if isinstance(value, str):
+        row = conn.execute("select agent_id from agents where name = ? order by agent_id limit 1", [value.strip()]).fetchone()
+        if row is None:
+            raise UserError(f"{path}: agent: no agent named \"{value}\" (declare it as agent: {{name: ..., provider_agent_id: ...}})")
+        return row[0]
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: agent: expected a name or a mapping with name and provider_agent_id")
+    unknown = [k for k in value if k not in _AGENT_KEYS]
+    if unknown:
+        raise UserError(f"{path}: agent: unknown key '{unknown[0]}' (allowed: {', '.join(_AGENT_KEYS)})")
+    name, provider_id = value.get("name"), value.get("provider_agent_id")
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{path}: agent.name: expected the agent's name as text")
+    if provider_id is not None and not isinstance(provider_id, str):
+        raise UserError(f"{path}: agent.provider_agent_id: expected text, got {provider_id!r}")
+    row = conn.execute("select agent_id from agents where name = ? order by agent_id limit 1", [name.strip()]).fetchone()
+    if row is None:
+        return add_agent(conn, name, provider_id, now)
+    if provider_id is not None:
+        conn.execute("update agents set provider_agent_id = ? where agent_id = ?", [provider_id.strip(), row[0]])
+    return row[0]
+
+
+def _yaml_number(conn: Conn, value: Any, where: str, now: datetime) -> int:
+    """A number's id: an E.164 text refers to an existing number; a mapping declares (upserts) one."""
+    declared = isinstance(value, dict)
+    if declared:
+        unknown = [k for k in value if k not in _NUMBER_KEYS]
+        if unknown:
+            raise UserError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(_NUMBER_KEYS)})")
+        raw = value.get("e164")
+    else:
+        raw = value
+    if not isinstance(raw, str):
+        raise UserError(f'{where}: expected an E.164 number as quoted text such as "+16025550100", got {raw!r}')
+    try:
+        e164 = normalise_e164(raw)
+    except ValidationError as error:
+        raise UserError(f"{where}: {error.rule}") from None
+    row = conn.execute("select number_id from phone_numbers where e164 = ?", [e164]).fetchone()
+    if not declared:
+        if row is None:
+            raise UserError(f"{where}: no outbound number {e164} (declare it as {{e164: ..., nickname: ...}})")
+        return row[0]
+    nickname, status = value.get("nickname"), value.get("sip_trunk_status", "active")
+    if nickname is not None and not isinstance(nickname, str):
+        raise UserError(f"{where}.nickname: expected text, got {nickname!r}")
+    try:
+        status = _sip_status(str(status))
+    except ValidationError as error:
+        raise UserError(f"{where}.sip_trunk_status: {error.rule}") from None
+    if row is None:
+        return add_number(conn, e164, nickname, status, now)
+    conn.execute("update phone_numbers set nickname = coalesce(?, nickname), sip_trunk_status = ? where number_id = ?",
+                 [nickname, status, row[0]])
+    return row[0]
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """A campaign YAML file's top-level mapping, with unknown keys refused."""
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UserError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{path}: expected a mapping of campaign settings at the top level")
+    unknown = [k for k in document if k not in YAML_KEYS]
+    if unknown:
+        raise UserError(f"{path}: unknown key '{unknown[0]}' (allowed: {', '.join(YAML_KEYS)})")
+    return document
+
+
+def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
+    """Create or update (matched by name) the campaign a YAML file declares; {campaign_id, created}.
+
+    The agent and outbound numbers it declares are upserted first; run it inside one
+    `transaction()` so that a rule broken later leaves nothing written.
+    """
+    path = Path(path)
+    document = load_yaml(path)
+    data = {k: v for k, v in document.items() if k not in ("agent", "outbound_numbers")}
+    if "agent" not in document:
+        raise UserError(f"{path}: agent: is required (a name, or a mapping with name and provider_agent_id)")
+    data["agent_id"] = _yaml_agent(conn, document["agent"], path, now)
+    numbers = document.get("outbound_numbers") or []
+    if not isinstance(numbers, list):
+        raise UserError(f"{path}: outbound_numbers: expected a list of numbers")
+    data["outbound_number_ids"] = [_yaml_number(conn, n, f"{path}: outbound_numbers[{i}]", now) for i, n in enumerate(numbers)]
+    try:
+        settings = checked_settings(conn, data)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    matches = [row[0] for row in conn.execute(
+        "select campaign_id from campaigns where name = ? order by campaign_id", [settings.name]
+    ).fetchall()]
+    if len(matches) > 1:
+        raise UserError(f"{path}: name: {len(matches)} campaigns are named \"{settings.name}\"; rename one first")
+    if matches:
+        update_campaign(conn, matches[0], settings.model_dump(), now)
+        return {"campaign_id": matches[0], "created": False}
+    return {"campaign_id": create_campaign(conn, settings, now), "created": True}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _dicts(cursor: Conn) -> list[dict]:
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
