@@ -561,7 +561,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
-    """Create or update (matched by name) the campaign a YAML file declares; {campaign_id, created}.
+    """Create or update (matched by name) the campaign a YAML file declares; {campaign_id, created, changed}.
 
     The agent and outbound numbers it declares are upserted first; run it inside one
     `transaction()` so that a rule broken later leaves nothing written.
@@ -586,9 +586,12 @@ def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
     if len(matches) > 1:
         raise UserError(f"{path}: name: {len(matches)} campaigns are named \"{settings.name}\"; rename one first")
     if matches:
-        update_campaign(conn, matches[0], settings.model_dump(), now)
-        return {"campaign_id": matches[0], "created": False}
-    return {"campaign_id": create_campaign(conn, settings, now), "created": True}
+        # Re-applying an unchanged file keeps updated_at: it records setting changes only.
+        changed = get_settings(conn, matches[0]).model_dump() != settings.model_dump()
+        if changed:
+            update_campaign(conn, matches[0], settings.model_dump(), now)
+        return {"campaign_id": matches[0], "created": False, "changed": changed}
+    return {"campaign_id": create_campaign(conn, settings, now), "created": True, "changed": True}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,300 @@
+"""Campaign commands: create, edit, apply, list, show, activate, deactivate, duplicate, delete; agents; numbers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli.common import JsonOpt, agents_app, app, db, emit, numbers_app, table
+from tasks.errors import UserError
+
+IdArg = Annotated[int, typer.Argument(help="Campaign id.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Campaign name.")]
+ObjectiveOpt = Annotated[str | None, typer.Option("--objective", help="Optional description.")]
+AgentOpt = Annotated[int | None, typer.Option("--agent", help="Agent id (see `campaigns agents list`).")]
+StartOpt = Annotated[str | None, typer.Option("--start-date", help="First calling day, YYYY-MM-DD, campaign-local.")]
+EndOpt = Annotated[str | None, typer.Option("--end-date", help="Last calling day, YYYY-MM-DD; 'none' clears it.")]
+DaysOpt = Annotated[str | None, typer.Option("--calling-days", help="Comma-separated days, e.g. mon,tue,wed,thu,fri.")]
+HoursOpt = Annotated[list[str] | None, typer.Option(
+    "--hours", help="Same window every calling day, HH:MM-HH:MM; repeat for several windows.")]
+ScheduleOpt = Annotated[str | None, typer.Option(
+    "--schedule", help='Per-day windows as JSON, e.g. {"mon": [["08:00","18:00"]]}.')]
+ZoneOpt = Annotated[str | None, typer.Option("--time-zone", help="IANA time zone, e.g. America/Phoenix.")]
+CountryOpt = Annotated[str | None, typer.Option("--country", help="ISO 3166 alpha-2; needed when the zone is shared.")]
+MaxOpt = Annotated[int | None, typer.Option("--max-attempts", help="Calls per contact in total, 1..20.")]
+PerDayOpt = Annotated[int | None, typer.Option("--attempts-per-day", help="Calls per contact per local day.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Contacts per batch, 1..500.")]
+RotationOpt = Annotated[bool | None, typer.Option("--rotation/--no-rotation", help="Rotate over several numbers.")]
+NumberOpt = Annotated[list[int] | None, typer.Option("--number", help="Outbound number id; repeat for rotation.")]
+ActiveOpt = Annotated[bool | None, typer.Option("--active/--no-active", help="Scheduled dialing on or off.")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _changes(**options: Any) -> dict[str, Any]:
+    """The settings given on the command line, in the model's field names."""
+    changes: dict[str, Any] = {}
+    simple = ("name", "objective", "start_date", "time_zone", "country", "max_attempts", "attempts_per_day",
+              "batch_size", "rotation_enabled", "active")
+    changes.update({key: options[key] for key in simple if options.get(key) is not None})
+    if options.get("agent") is not None:
+        changes["agent_id"] = options["agent"]
+    if options.get("end_date") is not None:
+        changes["end_date"] = None if options["end_date"].strip().lower() in ("", "none") else options["end_date"]
+    if options.get("calling_days") is not None:
+        changes["calling_days"] = [d for d in options["calling_days"].replace(" ", "").split(",") if d]
+    if options.get("hours"):
+        changes["same_hours"] = options["hours"]
+    if options.get("schedule") is not None:
+        try:
+            changes["weekly_schedule"] = json.loads(options["schedule"])
+        except json.JSONDecodeError as error:
+            raise UserError(f"--schedule: not valid JSON ({error.msg} at column {error.colno})") from None
+    if options.get("numbers"):
+        changes["outbound_number_ids"] = list(options["numbers"])
+    return changes
+
+
+def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
+    from tasks.campaigns import campaign_status, get_campaign, get_settings, summary_lines
+
+    row = get_campaign(conn, campaign_id)
+    return {**row, "summary": summary_lines(get_settings(conn, campaign_id)),
+            "status": campaign_status(conn, campaign_id, now).value}
+
+
+def _show_text(data: dict[str, Any]) -> str:
+    hidden = {"summary", "status", "campaign_id", "name"}
+    lines = [f"campaign {data['campaign_id']}: {data['name']}  [{data['status']}]", ""]
+    lines += [f"  {line}" for line in data["summary"]]
+    lines.append("")
+    lines += [f"{key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}"
+              for key, value in data.items() if key not in hidden]
+    return "\n".join(lines)
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Option("--name", help="Campaign name.")],
+    agent: Annotated[int, typer.Option("--agent", help="Agent id (see `campaigns agents list`).")],
+    time_zone: Annotated[str, typer.Option("--time-zone", help="IANA time zone, e.g. America/Phoenix.")],
+    objective: ObjectiveOpt = None, start_date: StartOpt = None, end_date: EndOpt = None,
+    calling_days: DaysOpt = None, hours: HoursOpt = None, schedule: ScheduleOpt = None, country: CountryOpt = None,
+    max_attempts: MaxOpt = None, attempts_per_day: PerDayOpt = None, batch_size: BatchOpt = None,
+    rotation: RotationOpt = None, number: NumberOpt = None, active: ActiveOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Create a campaign (every setting validated); prints its id, summary and status."""
+    from tasks.campaigns import create_campaign
+    from tasks.store import transaction
+
+    changes = _changes(name=name, agent=agent, time_zone=time_zone, objective=objective, start_date=start_date,
+                       end_date=end_date, calling_days=calling_days, hours=hours, schedule=schedule, country=country,
+                       max_attempts=max_attempts, attempts_per_day=attempts_per_day, batch_size=batch_size,
+                       rotation_enabled=rotation, numbers=number, active=active)
+    if "same_hours" not in changes and "weekly_schedule" not in changes:
+        raise UserError("weekly_schedule: give --hours HH:MM-HH:MM (same every calling day) or --schedule JSON")
+    now = _now()
+    with transaction(db()) as conn:
+        campaign_id = create_campaign(conn, changes, now)
+        data = _show_data(conn, campaign_id, now)
+    emit(data, as_json, f"created campaign {campaign_id}\n" + _show_text(data))
+
+
+@app.command()
+def edit(
+    campaign_id: IdArg, name: NameOpt = None, agent: AgentOpt = None, time_zone: ZoneOpt = None,
+    objective: ObjectiveOpt = None, start_date: StartOpt = None, end_date: EndOpt = None,
+    calling_days: DaysOpt = None, hours: HoursOpt = None, schedule: ScheduleOpt = None, country: CountryOpt = None,
+    max_attempts: MaxOpt = None, attempts_per_day: PerDayOpt = None, batch_size: BatchOpt = None,
+    rotation: RotationOpt = None, number: NumberOpt = None, active: ActiveOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Change some settings of a campaign; the whole result is validated before it is saved."""
+    from tasks.campaigns import update_campaign
+    from tasks.store import transaction
+
+    changes = _changes(name=name, agent=agent, time_zone=time_zone, objective=objective, start_date=start_date,
+                       end_date=end_date, calling_days=calling_days, hours=hours, schedule=schedule, country=country,
+                       max_attempts=max_attempts, attempts_per_day=attempts_per_day, batch_size=batch_size,
+                       rotation_enabled=rotation, numbers=number, active=active)
+    if not changes:
+        raise UserError("edit: give at least one setting to change (see campaigns edit --help)")
+    now = _now()
+    with transaction(db()) as conn:
+        update_campaign(conn, campaign_id, changes, now)
+        data = _show_data(conn, campaign_id, now)
+    emit(data, as_json, f"updated campaign {campaign_id}\n" + _show_text(data))
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Argument(help="Campaign YAML (see data/example_campaign.yaml).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or update (matched by name) the campaign declared in a YAML file."""
+    from tasks.campaigns import apply_yaml
+    from tasks.store import transaction
+
+    now = _now()
+    with transaction(db()) as conn:
+        result = apply_yaml(conn, file, now)
+        data = {**result, **_show_data(conn, result["campaign_id"], now)}
+    verb = "created" if result["created"] else "updated"
+    emit(data, as_json, f"{verb} campaign {result['campaign_id']} from {file}\n" + _show_text(data))
+
+
+@app.command("list")
+def list_(
+    search: Annotated[str | None, typer.Option("--search", help="Case-insensitive part of the name.")] = None,
+    sort: Annotated[str, typer.Option("--sort", help="created (newest first) or name.")] = "created",
+    as_json: JsonOpt = False,
+) -> None:
+    """List campaigns with their status, agent and number of contacts."""
+    from tasks.campaigns import list_campaigns
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = list_campaigns(conn, _now(), search=search, sort=sort)
+    emit(rows, as_json, table(rows, ["campaign_id", "name", "status", "agent_name", "contacts", "created_at"]))
+
+
+@app.command()
+def show(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
+    """A campaign's settings, plain-language summary and status."""
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        data = _show_data(conn, campaign_id, _now())
+    emit(data, as_json, _show_text(data))
+
+
+def _set_active(campaign_id: int, on: bool, as_json: bool) -> None:
+    from tasks.campaigns import activate_campaign, deactivate_campaign
+    from tasks.store import transaction
+
+    now = _now()
+    with transaction(db()) as conn:
+        (activate_campaign if on else deactivate_campaign)(conn, campaign_id, now)
+        data = _show_data(conn, campaign_id, now)
+    emit({"campaign_id": campaign_id, "active": on, "status": data["status"]}, as_json,
+         f"campaign {campaign_id} {'activated' if on else 'deactivated'}: {data['status']}")
+
+
+@app.command()
+def activate(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
+    """Turn scheduled dialing on (needs a start date)."""
+    _set_active(campaign_id, True, as_json)
+
+
+@app.command()
+def deactivate(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
+    """Turn scheduled dialing off (Paused)."""
+    _set_active(campaign_id, False, as_json)
+
+
+@app.command()
+def duplicate(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
+    """Copy a campaign's settings into a new inactive campaign named "<name> (Copy)", without contacts."""
+    from tasks.campaigns import duplicate_campaign
+    from tasks.store import transaction
+
+    now = _now()
+    with transaction(db()) as conn:
+        copy_id = duplicate_campaign(conn, campaign_id, now)
+        data = _show_data(conn, copy_id, now)
+    emit(data, as_json, f"campaign {campaign_id} copied to campaign {copy_id}: {data['name']}")
+
+
+@app.command()
+def delete(
+    campaign_id: IdArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: deleting cannot be undone.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a campaign permanently with its calls, feedback, enrollments and metrics (CRM contacts stay)."""
+    from tasks.campaigns import delete_campaign
+    from tasks.store import transaction
+
+    if not yes:
+        raise UserError(f"campaign {campaign_id}: deleting is permanent (calls, feedback, enrollments, metrics); "
+                        "add --yes to confirm")
+    with transaction(db()) as conn:
+        deleted = delete_campaign(conn, campaign_id)
+    emit({"campaign_id": campaign_id, "deleted": deleted}, as_json,
+         f"deleted campaign {campaign_id} (" + ", ".join(f"{t}: {n}" for t, n in deleted.items()) + ")")
+
+
+@agents_app.command("add")
+def agents_add(
+    name: Annotated[str, typer.Argument(help="Agent display name.")],
+    provider_agent_id: Annotated[str | None, typer.Option("--provider-agent-id", help="The agent's id at the provider.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a voice agent."""
+    from tasks.campaigns import add_agent
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        agent_id = add_agent(conn, name, provider_agent_id, _now())
+    emit({"agent_id": agent_id, "name": name, "provider_agent_id": provider_agent_id}, as_json,
+         f"added agent {agent_id}: {name}")
+
+
+@agents_app.command("list")
+def agents_list(as_json: JsonOpt = False) -> None:
+    """List voice agents."""
+    from tasks.campaigns import list_agents
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = list_agents(conn)
+    emit(rows, as_json, table(rows, ["agent_id", "name", "provider_agent_id", "created_at"]))
+
+
+@numbers_app.command("add")
+def numbers_add(
+    e164: Annotated[str, typer.Argument(help="The number in E.164, e.g. +16025550100.")],
+    nickname: Annotated[str | None, typer.Option("--nickname", help="Display name.")] = None,
+    status: Annotated[str, typer.Option("--status", help="SIP trunk status: active, inactive or error.")] = "active",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an outbound phone number."""
+    from tasks.campaigns import add_number
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        number_id = add_number(conn, e164, nickname, status, _now())
+        row = conn.execute("select e164 from phone_numbers where number_id = ?", [number_id]).fetchone()
+    emit({"number_id": number_id, "e164": row[0], "nickname": nickname, "sip_trunk_status": status}, as_json,
+         f"added number {number_id}: {row[0]}")
+
+
+@numbers_app.command("list")
+def numbers_list(as_json: JsonOpt = False) -> None:
+    """List outbound phone numbers with nickname and SIP trunk status."""
+    from tasks.campaigns import list_numbers
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = list_numbers(conn)
+    emit(rows, as_json, table(rows, ["number_id", "e164", "nickname", "sip_trunk_status", "created_at"]))
+
+
+@numbers_app.command("set-status")
+def numbers_set_status(
+    number_id: Annotated[int, typer.Argument(help="Number id.")],
+    status: Annotated[str, typer.Argument(help="active, inactive or error.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Change an outbound number's SIP trunk status (only active numbers dial)."""
+    from tasks.campaigns import set_number_status
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        set_number_status(conn, number_id, status)
+    emit({"number_id": number_id, "sip_trunk_status": status}, as_json, f"number {number_id}: {status}")
