@@ -1,0 +1,55 @@
+"""The enrich_calls flow: poll the provider for every unfinished call and store what it says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.enrichment import apply_plan, collect_updates, pending_calls
+from tasks.settings import get_settings
+from tasks.store import connect, transaction
+from tasks.telephony.base import TelephonyProvider
+
+
+def run_enrichment(db: str | Path | None, provider: TelephonyProvider, now: datetime) -> dict:
+    """One enrichment pass (shared by the flow, the CLI and the simulation loop); returns counts."""
+    stuck_minutes = get_settings().stuck_call_minutes
+    with connect(db) as conn:
+        pending = pending_calls(conn, now, stuck_minutes)
+    # The connection is closed here: the provider may be a slow HTTP API.
+    plan = collect_updates(provider, pending, now, stuck_minutes) if pending.height else None
+    changed = 0
+    if plan is not None and plan.updates:
+        with transaction(db) as conn:
+            changed = apply_plan(conn, plan, now)
+    return {
+        "pending": pending.height,
+        "asked": plan.asked if plan else 0,
+        "changed": changed,
+        "stuck_errors": plan.stuck_errors if plan else 0,
+        "analysis_missing": plan.analysis_missing if plan else 0,
+        "unknown": plan.unknown if plan else 0,
+        "provider_errors": plan.provider_errors if plan else 0,
+    }
+
+
+def _make_provider() -> TelephonyProvider:
+    from tasks.telephony import make_provider
+
+    return make_provider()
+
+
+# The provider holds open handles: never hash it into a cache key; a pass is idempotent, so retry.
+@task(name="enrich-pending-calls", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def enrich_pending_calls(db: str | None, provider: TelephonyProvider, now: datetime) -> dict:
+    """One enrichment pass as a Prefect task."""
+    return run_enrichment(db, provider, now)
+
+
+@flow(name="enrich-calls")
+def enrich_calls(now: datetime | None = None, db: str | None = None) -> dict:
+    """Every minute: poll the provider for unfinished calls and write outcomes, analysis, credits."""
+    return enrich_pending_calls(db, _make_provider(), now or datetime.now(UTC))

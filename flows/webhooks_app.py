@@ -1,0 +1,86 @@
+"""The webhook receiver: a small Starlette app (served by uvicorn) for Retell's call events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tasks.settings import get_settings
+from tasks.store import transaction
+from tasks.webhooks import MAX_BODY_BYTES, WebhookRejected, WebhookResult, apply_event, parse_event
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (413) as soon as it passes ``limit`` bytes, declared or streamed."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise WebhookRejected(413, f"body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise WebhookRejected(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    db: str | Path | None = None,
+    api_key: str | None = None,
+    clock: Callable[[], datetime] = _now,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
+    """The ASGI app; the API key defaults to RETELL_API_KEY from settings, the clock to UTC now."""
+
+    def key() -> str | None:
+        if api_key is not None:
+            return api_key
+        secret = get_settings().retell_api_key
+        return secret.get_secret_value() if secret is not None else None
+
+    def store(raw_body: bytes, signature: str | None, secret: str) -> WebhookResult:
+        now = clock()
+        event = parse_event(raw_body, signature, secret, now)
+        if event is None:
+            return WebhookResult(202, "event type ignored")
+        # One short transaction per delivery: the lookup and the write see the same state.
+        with transaction(db) as conn:
+            return apply_event(conn, event, now)
+
+    async def retell(request: Request) -> JSONResponse:
+        secret = key()
+        if not secret:
+            return JSONResponse({"error": "RETELL_API_KEY is not configured"}, status_code=503)
+        try:
+            raw_body = await _read_body(request, max_body_bytes)
+            # DuckDB calls block: keep them off the event loop.
+            result = await run_in_threadpool(store, raw_body, request.headers.get("x-retell-signature"), secret)
+        except WebhookRejected as rejected:
+            return JSONResponse({"error": str(rejected)}, status_code=rejected.status)
+        return JSONResponse({"result": result.message, "call_id": result.call_id}, status_code=result.status)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[
+        Route("/webhooks/retell", retell, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+
+
+def serve(host: str = "127.0.0.1", port: int = 8787, db: str | Path | None = None) -> None:
+    """Run the receiver with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(db), host=host, port=port, log_level="info")

@@ -1,0 +1,84 @@
+"""Retell webhook events: check the signature, parse the event, apply it through the one writer.
+
+Retell retries a delivery up to 3 times on any non-2xx answer, so only a request we can never
+accept (bad signature, malformed body) gets a 4xx; an event about a call we do not know is
+acknowledged (202) and logged rather than retried forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from tasks.call_state import apply_provider_call, find_call_id
+from tasks.telephony.base import ProviderCall, ProviderError
+from tasks.telephony.retell import parse_retell_call, verify_retell_signature
+
+log = logging.getLogger(__name__)
+
+EVENTS = frozenset({"call_started", "call_ended", "call_analyzed"})
+MAX_BODY_BYTES = 1_000_000
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """The HTTP answer to one delivery: status code, a short message, and the call it touched."""
+
+    status: int
+    message: str
+    call_id: int | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class RetellEvent:
+    """A verified, parsed webhook event."""
+
+    event: str
+    call: ProviderCall
+
+
+class WebhookRejected(Exception):
+    """A delivery that must not be applied; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+def parse_event(raw_body: bytes, signature: str | None, api_key: str, now: datetime) -> RetellEvent | None:
+    """The verified event in a delivery, None for an event type we ignore; raises WebhookRejected."""
+    if not verify_retell_signature(raw_body, signature, api_key, now, SIGNATURE_TOLERANCE_SECONDS):
+        reason = "missing" if not signature else "invalid or stale"
+        raise WebhookRejected(401, f"X-Retell-Signature {reason}")
+    try:
+        payload = json.loads(raw_body)
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected(400, "body is not JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
+        raise WebhookRejected(400, "body has no event")
+    if payload["event"] not in EVENTS:
+        return None
+    try:
+        call = parse_retell_call(payload.get("call"))
+    except ProviderError as error:
+        raise WebhookRejected(400, str(error)) from None
+    return RetellEvent(payload["event"], call)
+
+
+def apply_event(conn: duckdb.DuckDBPyConnection, event: RetellEvent, now: datetime) -> WebhookResult:
+    """Store one event on its call (inside a transaction); unknown calls are acknowledged, not stored."""
+    call = event.call
+    call_id = find_call_id(conn, provider_call_id=call.provider_call_id, attempt_key=call.attempt_key)
+    if call_id is None:
+        log.warning(
+            "Retell %s for unknown call %s (attempt key %s): ignored", event.event, call.provider_call_id, call.attempt_key
+        )
+        return WebhookResult(202, "unknown call: ignored")
+    changed = apply_provider_call(conn, call_id, call, now)
+    return WebhookResult(200, "applied" if changed else "already applied", call_id, changed)

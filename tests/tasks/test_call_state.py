@@ -1,0 +1,187 @@
+"""apply_provider_calls: idempotent, order-free, credits stored, enrollments released exactly once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.enums import CallStatus, DisconnectReason, Sentiment
+from tasks.call_state import apply_provider_call, apply_provider_calls, find_call_id
+from tasks.errors import NotFoundError
+from tasks.store import connect, transaction
+from tasks.telephony.base import ProviderCall
+from tests.tasks.seeding import call_row, enrollment_row, seed_call
+
+QUEUED = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # Tuesday 10:00 in Phoenix
+LATER = QUEUED + timedelta(minutes=5)
+
+
+def ended(seconds: float = 90.0, *, analyzed: bool = True, successful: bool | None = False, voicemail: bool = False,
+          reason: DisconnectReason = DisconnectReason.agent_hangup) -> ProviderCall:
+    call = ProviderCall(
+        "pc_1", CallStatus.ended, disconnect_reason=reason, disconnect_reason_raw=reason.value,
+        started_at=QUEUED + timedelta(seconds=10), ended_at=QUEUED + timedelta(seconds=10 + seconds),
+        duration_seconds=seconds, transcript="Agent: Hi", recording_url="https://rec/1.wav", tools_count=1,
+    )
+    if analyzed:
+        call.analyzed, call.call_successful, call.in_voicemail = True, successful, voicemail
+        call.user_sentiment, call.summary, call.custom_analysis = Sentiment.Positive, "talked", {"interested": True}
+    return call
+
+
+@pytest.fixture
+def call_id(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        return seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider_call_id="pc_1")
+
+
+def apply(db, call_id, update, now=LATER) -> int:
+    with transaction(db) as conn:
+        return apply_provider_calls(conn, [(call_id, update)], now)
+
+
+def test_a_final_analysed_update_fills_the_row_and_releases_the_contact(campaign_db, call_id):
+    assert apply(campaign_db["db"], call_id, ended(90.0)) == 1
+    with connect(campaign_db["db"]) as conn:
+        row, enrollment = call_row(conn, call_id), enrollment_row(conn, call_id)
+    assert (row["status"], row["disconnect_reason"], row["duration_seconds"], row["credits"]) == (
+        "ended", "agent_hangup", 90.0, 666)
+    assert (row["user_sentiment"], row["summary"], row["tools_count"], row["analyzed_at"]) == (
+        "Positive", "talked", 1, LATER)
+    assert (enrollment["in_flight_call_id"], enrollment["finished_at"], enrollment["attempts"]) == (None, None, 1)
+
+
+def test_the_same_update_twice_changes_nothing_the_second_time(campaign_db, call_id):
+    apply(campaign_db["db"], call_id, ended())
+    with connect(campaign_db["db"]) as conn:
+        first = call_row(conn, call_id), enrollment_row(conn, call_id)
+    assert apply(campaign_db["db"], call_id, ended(), now=LATER + timedelta(minutes=1)) == 0
+    with connect(campaign_db["db"]) as conn:
+        assert (call_row(conn, call_id), enrollment_row(conn, call_id)) == first
+
+
+def test_a_late_in_progress_update_never_moves_a_final_call_back(campaign_db, call_id):
+    apply(campaign_db["db"], call_id, ended())
+    late = ProviderCall("pc_1", CallStatus.in_progress, started_at=QUEUED + timedelta(seconds=10))
+    assert apply(campaign_db["db"], call_id, late) == 0
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["status"], row["summary"], row["credits"]) == ("ended", "talked", 666)
+
+
+def test_missing_fields_never_erase_stored_ones(campaign_db, call_id):
+    apply(campaign_db["db"], call_id, ended())
+    # a call_ended-like record without analysis, transcript or recording
+    bare = ProviderCall("pc_1", CallStatus.ended, disconnect_reason=DisconnectReason.agent_hangup)
+    apply(campaign_db["db"], call_id, bare)
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["transcript"], row["recording_url"], row["call_successful"], row["duration_seconds"]) == (
+        "Agent: Hi", "https://rec/1.wav", False, 90.0)
+
+
+def test_an_ended_call_without_analysis_keeps_the_contact_in_flight(campaign_db, call_id):
+    apply(campaign_db["db"], call_id, ended(analyzed=False))
+    with connect(campaign_db["db"]) as conn:
+        # the success verdict may still come: the contact must not be redialled before it does
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] == call_id
+        assert call_row(conn, call_id)["analyzed_at"] is None
+
+
+def test_a_late_success_verdict_finishes_a_released_contact(campaign_db, call_id):
+    # released without analysis (the stuck-call path), then the verdict arrives
+    released = ended(analyzed=False)
+    released.analyzed = True
+    apply(campaign_db["db"], call_id, released)
+    with connect(campaign_db["db"]) as conn:
+        assert enrollment_row(conn, call_id)["finished_reason"] is None
+    apply(campaign_db["db"], call_id, ended(successful=True), now=LATER + timedelta(hours=1))
+    with connect(campaign_db["db"]) as conn:
+        enrollment = enrollment_row(conn, call_id)
+    assert (enrollment["finished_reason"], enrollment["finished_at"]) == ("successful", LATER + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("update", "finished_reason"),
+    [
+        (ended(successful=True), "successful"),  # objective met: never called again
+        (ProviderCall("pc_1", CallStatus.not_connected, disconnect_reason=DisconnectReason.invalid_destination),
+         "not_retryable"),  # a dead number is not redialled
+        (ProviderCall("pc_1", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_no_answer), None),
+    ],
+)
+def test_final_outcomes_finish_or_release_the_contact(campaign_db, call_id, update, finished_reason):
+    apply(campaign_db["db"], call_id, update)
+    with connect(campaign_db["db"]) as conn:
+        enrollment = enrollment_row(conn, call_id)
+    assert enrollment["in_flight_call_id"] is None
+    assert enrollment["finished_reason"] == finished_reason
+
+
+def test_the_last_allowed_attempt_finishes_the_contact_with_max_attempts(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        # the reference campaign allows 5 attempts; this is the 5th
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551299", QUEUED, provider_call_id="pc_1",
+                            attempts=5)
+    apply(campaign_db["db"], call_id, ProviderCall("pc_1", CallStatus.not_connected,
+                                                   disconnect_reason=DisconnectReason.dial_busy))
+    with connect(campaign_db["db"]) as conn:
+        assert enrollment_row(conn, call_id)["finished_reason"] == "max_attempts"
+
+
+def test_a_concurrency_refusal_is_refunded_once(campaign_db, call_id):
+    refusal = ProviderCall("pc_1", CallStatus.error, disconnect_reason=DisconnectReason.concurrency_limit_reached)
+    apply(campaign_db["db"], call_id, refusal)
+    apply(campaign_db["db"], call_id, refusal, now=LATER + timedelta(minutes=1))
+    with connect(campaign_db["db"]) as conn:
+        row, enrollment = call_row(conn, call_id), enrollment_row(conn, call_id)
+    assert row["counts_as_attempt"] is False
+    assert (enrollment["attempts"], enrollment["attempts_on_day"], enrollment["in_flight_call_id"]) == (0, 0, None)
+    assert row["credits"] == 0
+
+
+@pytest.mark.parametrize(
+    ("update", "credits"),
+    [
+        (ended(59.0), 333),  # 0:59 is one started minute
+        (ended(60.0), 333),  # 1:00 is still one
+        (ended(61.0), 666),  # 1:01 starts the second
+        (ended(25.0, voicemail=True, reason=DisconnectReason.voicemail_reached), 75),  # flat voicemail rate
+        (ProviderCall("pc_1", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_no_answer,
+                      duration_seconds=0.0), 0),  # never connected
+        (ProviderCall("pc_1", CallStatus.in_progress), None),  # not finished: nothing billed yet
+    ],
+)
+def test_credits_are_stored_per_call(campaign_db, call_id, update, credits):
+    apply(campaign_db["db"], call_id, update)
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["credits"] == credits
+
+
+def test_voicemail_known_only_from_the_analysis_rebills_the_call(campaign_db, call_id):
+    # call_ended carries no analysis: billed as answered minutes until call_analyzed says voicemail
+    apply(campaign_db["db"], call_id, ended(100.0, analyzed=False, reason=DisconnectReason.agent_hangup))
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["credits"] == 666
+    apply(campaign_db["db"], call_id, ended(100.0, voicemail=True))
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["credits"] == 75
+
+
+def test_an_unknown_call_id_is_refused_and_nothing_is_written(campaign_db, call_id):
+    with pytest.raises(NotFoundError, match="call 999"):
+        with transaction(campaign_db["db"]) as conn:
+            apply_provider_calls(conn, [(call_id, ended()), (999, ended())], LATER)
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["status"] == "registered"
+
+
+def test_find_call_id_by_attempt_key_or_provider_id(campaign_db, call_id):
+    with connect(campaign_db["db"]) as conn:
+        key = call_row(conn, call_id)["attempt_key"]
+        assert find_call_id(conn, attempt_key=key) == call_id
+        assert find_call_id(conn, provider_call_id="pc_1") == call_id
+        assert find_call_id(conn, attempt_key="nope", provider_call_id="pc_1") == call_id
+        assert find_call_id(conn, attempt_key="nope", provider_call_id="nope") is None
+        assert apply_provider_call(conn, call_id, ProviderCall("pc_1", CallStatus.in_progress), LATER) is True
