@@ -1,0 +1,338 @@
+"""The Retell AI adapter: its HTTP API (create-phone-call, get-call, list-calls) behind our interface.
+
+Shapes follow Retell's public API (docs/reference product-facts). Two points are our choices:
+- ``POST /v3/list-calls`` pages with ``pagination_key``; we accept either a bare JSON list (the
+  legacy shape: the next key is the last call id while a page is full) or an object
+  ``{"calls": [...], "pagination_key": ...}`` (stop when the key is missing/null).
+- A failed ``create-phone-call`` is only retried when the call certainly was not created (429,
+  502/503/504, connection refused). A 500 or a read timeout may have dialled: it raises
+  ``OutcomeUnknown`` so the dialing engine reconciles by attempt key instead of redialling.
+
+The API key comes from the environment via settings and is only ever put in the Authorization
+header: it is never logged, stored or written into an exception message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from schemas.enums import CallStatus, DisconnectReason, Sentiment
+from tasks.telephony.base import (
+    CallNotFound,
+    CallRequest,
+    InvalidNumber,
+    OutcomeUnknown,
+    ProviderCall,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_MAP = {
+    "registered": CallStatus.registered,
+    "ongoing": CallStatus.in_progress,
+    "ended": CallStatus.ended,
+    "not_connected": CallStatus.not_connected,
+    "error": CallStatus.error,
+}
+_REASONS = {reason.value: reason for reason in DisconnectReason}
+_SENTIMENTS = {sentiment.value: sentiment for sentiment in Sentiment}
+LIST_PAGE_LIMIT = 1000  # Retell's maximum page size
+IN_FLIGHT_PROVIDER_STATUSES = ("registered", "ongoing")
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Gateway answers: the request never reached the application, so even a create can be retried.
+_NOT_PROCESSED_STATUS = frozenset({429, 502, 503, 504})
+_INVALID_NUMBER = re.compile(r"number|e\.?164|destination", re.IGNORECASE)
+_SIGNATURE = re.compile(r"^v=(\d+),d=([0-9a-fA-F]+)$")
+
+
+def _ms_to_dt(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value) / 1000.0, UTC)
+
+
+def _dt_to_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware (UTC)")
+    return int(value.timestamp() * 1000)
+
+
+def _tools_count(payload: dict) -> int | None:
+    entries = payload.get("transcript_with_tool_calls")
+    if not isinstance(entries, list):
+        return None
+    return sum(1 for entry in entries if isinstance(entry, dict) and entry.get("role") == "tool_call_invocation")
+
+
+def parse_retell_call(payload: dict) -> ProviderCall:
+    """Retell's call object (get-call, list-calls, webhook ``call``) in our vocabulary."""
+    if not isinstance(payload, dict) or not payload.get("call_id"):
+        raise ProviderError("Retell call payload has no call_id")
+    raw_status = payload.get("call_status")
+    status = STATUS_MAP.get(raw_status, CallStatus.error)
+    raw_reason = payload.get("disconnection_reason")
+    reason = None
+    if raw_reason:
+        reason = _REASONS.get(raw_reason, DisconnectReason.error_unknown)
+    elif raw_status not in STATUS_MAP:
+        # A status we do not know is treated as a failed call; keep what came so nothing is lost.
+        reason, raw_reason = DisconnectReason.error_unknown, f"call_status={raw_status}"
+    started_at = _ms_to_dt(payload.get("start_timestamp"))
+    ended_at = _ms_to_dt(payload.get("end_timestamp"))
+    duration_ms = payload.get("duration_ms")
+    if duration_ms is not None:
+        duration = duration_ms / 1000.0
+    elif started_at is not None and ended_at is not None:
+        duration = (ended_at - started_at).total_seconds()
+    else:
+        duration = None
+    metadata = payload.get("metadata") or {}
+    cost = (payload.get("call_cost") or {}).get("combined_cost")
+    call = ProviderCall(
+        provider_call_id=str(payload["call_id"]),
+        status=status,
+        attempt_key=metadata.get("attempt_key") if isinstance(metadata, dict) else None,
+        disconnect_reason=reason,
+        disconnect_reason_raw=raw_reason,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_seconds=duration,
+        tools_count=_tools_count(payload),
+        transcript=payload.get("transcript"),
+        recording_url=payload.get("recording_url"),
+        cost_cents=float(cost) if cost is not None else None,
+    )
+    analysis = payload.get("call_analysis")
+    if isinstance(analysis, dict):
+        call.analyzed = True
+        call.call_successful = analysis.get("call_successful")
+        call.summary = analysis.get("call_summary")
+        call.in_voicemail = analysis.get("in_voicemail")
+        sentiment = analysis.get("user_sentiment")
+        call.user_sentiment = _SENTIMENTS.get(sentiment, Sentiment.Unknown) if sentiment else None
+        call.custom_analysis = analysis.get("custom_analysis_data")
+    return call
+
+
+def sign_retell_payload(raw_body: bytes, api_key: str, now: datetime) -> str:
+    """The ``X-Retell-Signature`` header Retell would send with this body at ``now``."""
+    stamp = str(_dt_to_ms(now))
+    digest = hmac.new(api_key.encode(), raw_body + stamp.encode(), hashlib.sha256).hexdigest()
+    return f"v={stamp},d={digest}"
+
+
+def verify_retell_signature(
+    raw_body: bytes, header: str | None, api_key: str, now: datetime, tolerance_seconds: float = 300
+) -> bool:
+    """Whether a webhook's ``X-Retell-Signature`` is Retell's for this body and fresh enough."""
+    if not header or not api_key:
+        return False
+    match = _SIGNATURE.match(header.strip())
+    if match is None:
+        return False
+    stamp, digest = match.groups()
+    if abs(_dt_to_ms(now) - int(stamp)) > tolerance_seconds * 1000:
+        return False
+    expected = hmac.new(api_key.encode(), raw_body + stamp.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, digest.lower())
+
+
+class RetellProvider:
+    """Retell AI over HTTP (httpx), with timeouts and bounded, jittered retries."""
+
+    name = "retell"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr | str | None,
+        *,
+        concurrency_limit: int = 20,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+        max_tries: int = 4,
+        backoff_seconds: float = 0.5,
+        lookup_window: timedelta = timedelta(hours=48),
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        if not secret:
+            raise ProviderError("RETELL_API_KEY is not set in the environment")
+        self.concurrency_limit = concurrency_limit
+        self.max_tries = max_tries
+        self.backoff_seconds = backoff_seconds
+        self.lookup_window = lookup_window
+        self._sleep = sleep
+        self._secret = secret
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+    # -- HTTP with retries ------------------------------------------------------------------------
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        delay = self.backoff_seconds * (2 ** attempt) * (0.5 + random.random())
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), 30.0))
+            except ValueError:
+                pass
+        return delay
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***")[:300]
+
+    def _request(self, method: str, path: str, payload: dict | None = None, *, creates: bool = False) -> Any:
+        """One API call with retries; returns the decoded JSON or raises a typed ProviderError."""
+        where = f"Retell {method} {path}"
+        for attempt in range(self.max_tries):
+            last = attempt == self.max_tries - 1
+            try:
+                response = self._client.request(method, path, json=payload)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                # The request never left: safe to retry even a create.
+                problem, cause = f"cannot connect ({type(error).__name__})", error
+                if last:
+                    raise ProviderUnavailable(f"{where}: {problem} after {self.max_tries} tries") from None
+            except httpx.TimeoutException as error:
+                problem, cause = f"timed out ({type(error).__name__})", error
+                if creates:
+                    raise OutcomeUnknown(f"{where}: {problem}; the call may exist, reconcile by attempt key") from None
+                if last:
+                    raise ProviderUnavailable(f"{where}: {problem} after {self.max_tries} tries") from None
+            except httpx.TransportError as error:
+                problem, cause = f"connection failed ({type(error).__name__})", error
+                if creates:
+                    raise OutcomeUnknown(f"{where}: {problem}; the call may exist, reconcile by attempt key") from None
+                if last:
+                    raise ProviderUnavailable(f"{where}: {problem} after {self.max_tries} tries") from None
+            else:
+                code = response.status_code
+                if code < 400:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        problem, cause = "answered with malformed JSON", None
+                        if creates:
+                            raise OutcomeUnknown(f"{where}: {problem}; the call may exist, reconcile by attempt key") from None
+                        if last:
+                            raise ProviderUnavailable(f"{where}: {problem} after {self.max_tries} tries") from None
+                elif code in _RETRYABLE_STATUS:
+                    problem, cause = f"HTTP {code}", None
+                    if creates and code not in _NOT_PROCESSED_STATUS:
+                        raise OutcomeUnknown(f"{where}: HTTP {code}; the call may exist, reconcile by attempt key")
+                    if last:
+                        if code == 429:
+                            raise RateLimited(f"{where}: HTTP 429 (rate limited) after {self.max_tries} tries")
+                        raise ProviderUnavailable(f"{where}: HTTP {code} after {self.max_tries} tries")
+                else:
+                    raise self._client_error(where, response)
+            delay = self._delay(attempt, response.headers.get("retry-after") if cause is None else None)
+            log.warning("%s: %s; retry %d/%d in %.2fs", where, problem, attempt + 1, self.max_tries - 1, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _client_error(self, where: str, response: httpx.Response) -> ProviderError:
+        code = response.status_code
+        try:
+            body = response.json()
+            message = str(body.get("error_message") or body.get("message") or body) if isinstance(body, dict) else str(body)
+        except ValueError:
+            message = response.text
+        message = self._scrub(message)
+        if code in (401, 403):
+            return ProviderError(f"{where}: HTTP {code}, the API key was refused (check RETELL_API_KEY)")
+        if code == 404:
+            return CallNotFound(f"{where}: HTTP 404: {message}")
+        if code in (400, 422) and _INVALID_NUMBER.search(message):
+            return InvalidNumber(f"{where}: HTTP {code}: {message}")
+        return ProviderError(f"{where}: HTTP {code}: {message}")
+
+    # -- the interface ----------------------------------------------------------------------------
+    def place_call(self, request: CallRequest, now: datetime) -> str:
+        """Dial through Retell; returns its call_id. The attempt key travels in ``metadata``."""
+        body = {
+            "from_number": request.from_number,
+            "to_number": request.to_number,
+            "override_agent_id": request.provider_agent_id,
+            "retell_llm_dynamic_variables": {k: "" if v is None else str(v) for k, v in request.dynamic_variables.items()},
+            "metadata": {**request.metadata, "attempt_key": request.attempt_key},
+        }
+        answer = self._request("POST", "/v2/create-phone-call", body, creates=True)
+        call_id = answer.get("call_id") if isinstance(answer, dict) else None
+        if not call_id:
+            raise OutcomeUnknown("Retell POST /v2/create-phone-call: answer has no call_id; reconcile by attempt key")
+        return str(call_id)
+
+    def get_call(self, provider_call_id: str, now: datetime) -> ProviderCall:
+        """The call as Retell reports it now."""
+        return parse_retell_call(self._request("GET", f"/v2/get-call/{quote(provider_call_id, safe='')}"))
+
+    def get_calls(self, provider_call_ids: list[str], now: datetime) -> list[ProviderCall]:
+        """Several calls, one request each (Retell has no batch read)."""
+        return [self.get_call(call_id, now) for call_id in provider_call_ids]
+
+    def _list(self, criteria: dict) -> list[ProviderCall]:
+        calls: list[ProviderCall] = []
+        pagination_key = None
+        while True:
+            body: dict[str, Any] = {"filter_criteria": criteria, "limit": LIST_PAGE_LIMIT, "sort_order": "ascending"}
+            if pagination_key:
+                body["pagination_key"] = pagination_key
+            answer = self._request("POST", "/v3/list-calls", body)
+            if isinstance(answer, list):
+                page = answer
+                pagination_key = page[-1].get("call_id") if len(page) >= LIST_PAGE_LIMIT else None
+            elif isinstance(answer, dict):
+                page = answer.get("calls") or answer.get("items") or answer.get("data") or []
+                pagination_key = answer.get("pagination_key") or answer.get("next_pagination_key")
+            else:
+                raise ProviderUnavailable("Retell POST /v3/list-calls: unexpected answer shape")
+            calls.extend(parse_retell_call(item) for item in page)
+            if not pagination_key or not page:
+                return calls
+
+    def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
+        """Every call Retell lists with a start timestamp at or after ``since`` (all pages)."""
+        return self._list({"start_timestamp": {"lower_threshold": _dt_to_ms(since)}})
+
+    def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
+        """The call carrying this attempt key in its metadata, searched among calls of the lookup window.
+
+        Retell cannot filter by metadata, so this lists every call since ``now - lookup_window`` and
+        matches locally: calls older than the window are not found, and the cost grows with traffic.
+        """
+        for call in self.list_calls(now - self.lookup_window, now):
+            if call.attempt_key == attempt_key:
+                return call
+        return None
+
+    def active_calls(self, now: datetime) -> int:
+        """How many of our calls Retell reports as registered or ongoing (within the lookup window)."""
+        criteria = {
+            "start_timestamp": {"lower_threshold": _dt_to_ms(now - self.lookup_window)},
+            "call_status": list(IN_FLIGHT_PROVIDER_STATUSES),
+        }
+        return sum(1 for call in self._list(criteria) if call.status in (CallStatus.registered, CallStatus.in_progress))

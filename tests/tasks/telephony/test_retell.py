@@ -1,0 +1,348 @@
+"""The Retell adapter against a real local HTTP server that follows Retell's documented shapes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.enums import CallStatus, DisconnectReason, Sentiment
+from tasks.telephony.base import (
+    CallNotFound,
+    CallRequest,
+    InvalidNumber,
+    OutcomeUnknown,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    TelephonyProvider,
+)
+from tasks.telephony.retell import (
+    RetellProvider,
+    parse_retell_call,
+    sign_retell_payload,
+    verify_retell_signature,
+)
+from tests.tasks.telephony.retell_server import FakeRetell
+
+KEY = "sk-test-SECRET-123"
+NOW = datetime(2026, 5, 5, 16, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+REQUEST = CallRequest(
+    to_number="+14155550123", from_number="+14155550100", provider_agent_id="agent_42",
+    attempt_key="c1-k7-a1", dynamic_variables={"contact_name": "Ana", "company_name": "Acme"},
+    metadata={"campaign_id": "1"},
+)
+
+
+@pytest.fixture
+def server():
+    with FakeRetell(api_key=KEY) as fake:
+        fake.clock_ms = NOW_MS
+        yield fake
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def provider(server, sleeps):
+    client = RetellProvider(server.url, KEY, max_tries=4, backoff_seconds=0.01, read_timeout=0.2, sleep=sleeps.append)
+    yield client
+    client.close()
+
+
+def ended_payload(**overrides):
+    payload = {
+        "call_id": "call_abc",
+        "agent_id": "agent_42",
+        "call_status": "ended",
+        "start_timestamp": 1_777_996_800_000,  # 2026-05-05 16:00:00 UTC
+        "end_timestamp": 1_777_996_890_500,
+        "duration_ms": 90_500,
+        "disconnection_reason": "user_hangup",
+        "call_analysis": {
+            "call_successful": True,
+            "call_summary": "Booked a demo.",
+            "user_sentiment": "Positive",
+            "in_voicemail": False,
+            "custom_analysis_data": {"interested": True},
+        },
+        "call_cost": {"combined_cost": 12.5},
+        "transcript": "Agent: Hi\nUser: Hello",
+        "recording_url": "https://example.invalid/r.wav",
+        "transcript_with_tool_calls": [
+            {"role": "agent", "content": "Hi"},
+            {"role": "tool_call_invocation", "name": "book"},
+            {"role": "tool_call_result", "content": "ok"},
+            {"role": "tool_call_invocation", "name": "end_call"},
+        ],
+        "metadata": {"attempt_key": "c1-k7-a1"},
+    }
+    payload.update(overrides)
+    return payload
+
+
+def test_is_a_telephony_provider(provider):
+    assert isinstance(provider, TelephonyProvider)
+
+
+def test_parse_ended_call_maps_every_field():
+    call = parse_retell_call(ended_payload())
+    assert call.provider_call_id == "call_abc"
+    assert call.status is CallStatus.ended
+    assert call.attempt_key == "c1-k7-a1"
+    assert call.disconnect_reason is DisconnectReason.user_hangup
+    assert call.disconnect_reason_raw == "user_hangup"
+    assert call.started_at == datetime(2026, 5, 5, 16, 0, tzinfo=UTC)
+    assert call.ended_at == datetime(2026, 5, 5, 16, 1, 30, 500000, tzinfo=UTC)
+    assert call.duration_seconds == 90.5
+    assert call.analyzed is True
+    assert (call.call_successful, call.summary, call.user_sentiment, call.in_voicemail) == (
+        True, "Booked a demo.", Sentiment.Positive, False)
+    assert call.custom_analysis == {"interested": True}
+    assert call.cost_cents == 12.5
+    assert call.tools_count == 2  # two tool_call_invocation entries
+    assert call.transcript == "Agent: Hi\nUser: Hello"
+    assert call.recording_url == "https://example.invalid/r.wav"
+
+
+@pytest.mark.parametrize(
+    ("raw_status", "expected"),
+    [("registered", CallStatus.registered), ("ongoing", CallStatus.in_progress), ("ended", CallStatus.ended),
+     ("not_connected", CallStatus.not_connected), ("error", CallStatus.error)],
+)
+def test_parse_maps_statuses(raw_status, expected):
+    assert parse_retell_call({"call_id": "c", "call_status": raw_status}).status is expected
+
+
+@pytest.mark.parametrize(
+    ("raw_reason", "expected"),
+    [("dial_no_answer", DisconnectReason.dial_no_answer),
+     ("voicemail_reached", DisconnectReason.voicemail_reached),
+     # reasons the provider has beyond our 19 become error_unknown; the raw value is kept
+     ("ivr_reached", DisconnectReason.error_unknown),
+     ("sip_routing_error", DisconnectReason.error_unknown)],
+)
+def test_parse_maps_reasons_keeping_the_raw_value(raw_reason, expected):
+    call = parse_retell_call({"call_id": "c", "call_status": "ended", "disconnection_reason": raw_reason})
+    assert (call.disconnect_reason, call.disconnect_reason_raw) == (expected, raw_reason)
+
+
+def test_parse_call_ended_event_has_no_analysis_yet():
+    # the call_ended webhook carries no call_analysis: not analyzed, analysis fields empty
+    payload = ended_payload()
+    del payload["call_analysis"], payload["transcript_with_tool_calls"]
+    call = parse_retell_call(payload)
+    assert (call.analyzed, call.call_successful, call.user_sentiment, call.tools_count) == (False, None, None, None)
+
+
+def test_parse_rejects_a_payload_without_call_id():
+    with pytest.raises(ProviderError, match="call_id"):
+        parse_retell_call({"call_status": "ended"})
+
+
+def test_create_sends_documented_body_and_returns_call_id(server, provider):
+    call_id = provider.place_call(REQUEST, NOW)
+    sent = server.seen[-1]
+    assert sent.headers["Authorization"] == f"Bearer {KEY}"
+    assert sent.body == {
+        "from_number": "+14155550100",
+        "to_number": "+14155550123",
+        "override_agent_id": "agent_42",
+        "retell_llm_dynamic_variables": {"contact_name": "Ana", "company_name": "Acme"},
+        "metadata": {"campaign_id": "1", "attempt_key": "c1-k7-a1"},
+    }
+    assert call_id in server.calls
+
+
+def test_get_call_follows_the_lifecycle(server, provider):
+    call_id = provider.place_call(REQUEST, NOW)
+    assert provider.get_call(call_id, NOW).status is CallStatus.registered
+    server.update_call(call_id, call_status="ongoing", start_timestamp=NOW_MS)
+    assert provider.get_call(call_id, NOW).status is CallStatus.in_progress
+    server.update_call(call_id, **{k: v for k, v in ended_payload().items() if k not in ("call_id", "metadata")})
+    call = provider.get_call(call_id, NOW)
+    assert (call.status, call.disconnect_reason, call.analyzed, call.attempt_key) == (
+        CallStatus.ended, DisconnectReason.user_hangup, True, "c1-k7-a1")
+
+
+def test_get_unknown_call_raises_not_found(provider):
+    with pytest.raises(CallNotFound):
+        provider.get_call("call_missing", NOW)
+
+
+def test_list_calls_paginates_until_exhausted(server, provider):
+    for i in range(2150):
+        server.add_call(start_timestamp=NOW_MS + i, metadata={"attempt_key": f"k{i}"})
+    server.add_call(start_timestamp=NOW_MS - 60_000)  # before `since`: not listed
+    calls = provider.list_calls(NOW, NOW)
+    assert len(calls) == 2150
+    assert len({c.provider_call_id for c in calls}) == 2150
+    assert server.count("POST", "/v3/list-calls") == 3  # 1000 + 1000 + 150
+    assert all(s.body["limit"] == 1000 for s in server.seen)
+
+
+def test_find_by_attempt_key_matches_metadata(server, provider):
+    server.add_call(start_timestamp=NOW_MS - 1000, metadata={"attempt_key": "other"})
+    wanted = server.add_call(start_timestamp=NOW_MS - 500, metadata={"attempt_key": "c1-k7-a1"})
+    assert provider.find_by_attempt_key("c1-k7-a1", NOW).provider_call_id == wanted["call_id"]
+    assert provider.find_by_attempt_key("never-placed", NOW) is None
+
+
+def test_active_calls_counts_registered_and_ongoing(server, provider):
+    server.add_call(call_status="registered")
+    server.add_call(call_status="ongoing", start_timestamp=NOW_MS)
+    server.add_call(call_status="ended", start_timestamp=NOW_MS)
+    assert provider.active_calls(NOW) == 2
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_get_retries_then_succeeds(server, provider, sleeps, status):
+    call = server.add_call()
+    server.fail(status, times=2)
+    assert provider.get_call(call["call_id"], NOW).provider_call_id == call["call_id"]
+    assert server.count("GET", "/v2/get-call") == 3
+    # exponential backoff with jitter: the second wait is longer than the first's minimum doubled
+    assert len(sleeps) == 2 and 0.005 <= sleeps[0] <= 0.015 and 0.01 <= sleeps[1] <= 0.03
+
+
+def test_create_retries_429_then_dials_once(server, provider):
+    server.fail(429, times=3, path_prefix="/v2/create-phone-call")
+    provider.place_call(REQUEST, NOW)
+    assert server.count("POST", "/v2/create-phone-call") == 4
+    assert len(server.calls) == 1
+
+
+def test_retry_after_header_is_respected(server, provider, sleeps):
+    call = server.add_call()
+    server.fail(429, times=1, retry_after="2")
+    provider.get_call(call["call_id"], NOW)
+    assert sleeps == [2.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, RateLimited), (503, ProviderUnavailable), (500, ProviderUnavailable)],
+)
+def test_exhausted_retries_raise_typed_errors(server, provider, status, error):
+    call = server.add_call()
+    server.fail(status, times=10)
+    with pytest.raises(error):
+        provider.get_call(call["call_id"], NOW)
+    assert server.count("GET", "/v2/get-call") == 4  # bounded: max_tries
+
+
+def test_create_rate_limited_after_retries(server, provider):
+    server.fail(429, times=10)
+    with pytest.raises(RateLimited):
+        provider.place_call(REQUEST, NOW)
+    assert server.calls == {}
+
+
+def test_create_500_is_not_retried_because_the_call_may_exist(server, provider):
+    # a 500 may come after the call was dialled: retrying could dial twice
+    server.fail(500, times=1)
+    with pytest.raises(OutcomeUnknown):
+        provider.place_call(REQUEST, NOW)
+    assert server.count("POST", "/v2/create-phone-call") == 1
+
+
+def test_create_timeout_raises_outcome_unknown_and_reconciles_by_key(server, provider):
+    server.hang(0.4, times=1, path_prefix="/v2/create-phone-call", then_process=True)
+    with pytest.raises(OutcomeUnknown) as caught:
+        provider.place_call(REQUEST, NOW)
+    assert isinstance(caught.value, ProviderUnavailable)  # handlers of ProviderUnavailable still catch it
+    assert server.count("POST", "/v2/create-phone-call") == 1
+    # the server went on and created the call: reconciliation finds it by attempt key
+    for _ in range(50):
+        if server.calls:
+            break
+        __import__("time").sleep(0.05)
+    assert provider.find_by_attempt_key("c1-k7-a1", NOW) is not None
+
+
+def test_read_timeouts_are_retried_then_unavailable(server, provider):
+    call = server.add_call()
+    server.hang(0.4, times=4, path_prefix="/v2/get-call")
+    with pytest.raises(ProviderUnavailable, match="timed out"):
+        provider.get_call(call["call_id"], NOW)
+
+
+def test_timeout_then_success(server, provider):
+    call = server.add_call()
+    server.hang(0.4, times=1, path_prefix="/v2/get-call")
+    assert provider.get_call(call["call_id"], NOW).provider_call_id == call["call_id"]
+
+
+def test_malformed_json_is_retried(server, provider):
+    call = server.add_call()
+    server.malformed(times=1)
+    assert provider.get_call(call["call_id"], NOW).provider_call_id == call["call_id"]
+
+
+def test_connection_refused_is_unavailable(sleeps):
+    with FakeRetell(api_key=KEY) as fake:
+        url = fake.url
+    client = RetellProvider(url, KEY, max_tries=2, backoff_seconds=0, connect_timeout=0.5, sleep=sleeps.append)
+    with pytest.raises(ProviderUnavailable, match="cannot connect"):
+        client.place_call(REQUEST, NOW)
+    assert len(sleeps) == 1
+
+
+def test_invalid_number_is_typed(provider):
+    with pytest.raises(InvalidNumber):
+        provider.place_call(CallRequest("0415 555", "+14155550100", "agent_42", "k"), NOW)
+
+
+def test_wrong_key_is_a_clear_error_without_the_key(server):
+    client = RetellProvider(server.url, "wrong-key-XYZ", backoff_seconds=0)
+    with pytest.raises(ProviderError, match="API key was refused") as caught:
+        client.place_call(REQUEST, NOW)
+    assert "wrong-key-XYZ" not in str(caught.value)
+
+
+def test_missing_key_is_refused():
+    with pytest.raises(ProviderError, match="RETELL_API_KEY"):
+        RetellProvider("http://127.0.0.1:9", None)
+
+
+def test_api_key_never_in_errors_or_logs(server, provider, caplog):
+    caplog.set_level(logging.DEBUG)
+    call = server.add_call()
+    server.fail(503, times=10)
+    with pytest.raises(ProviderUnavailable) as caught:
+        provider.get_call(call["call_id"], NOW)
+    server.fail(400, times=1)
+    with pytest.raises(ProviderError) as bad_request:
+        provider.place_call(REQUEST, NOW)
+    assert "retry" in caplog.text  # retries are logged ...
+    for text in (caplog.text, str(caught.value), repr(caught.value), str(bad_request.value)):
+        assert KEY not in text  # ... but never the key
+    assert KEY not in repr(provider.__dict__.get("_client"))
+
+
+def test_signature_round_trip():
+    body = b'{"event":"call_ended","call":{"call_id":"c"}}'
+    header = sign_retell_payload(body, KEY, NOW)
+    assert header.startswith(f"v={NOW_MS},d=")
+    assert verify_retell_signature(body, header, KEY, NOW + timedelta(seconds=30)) is True
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "checked_at", "header_override"),
+    [
+        (b'{"event":"call_ended"}!', KEY, NOW, None),  # body changed
+        (b'{"event":"call_ended"}', "other-key", NOW, None),  # signed with another key
+        (b'{"event":"call_ended"}', KEY, NOW + timedelta(minutes=5, seconds=1), None),  # stale: > 5 min skew
+        (b'{"event":"call_ended"}', KEY, NOW - timedelta(minutes=6), None),  # from the future
+        (b'{"event":"call_ended"}', KEY, NOW, ""),  # no header
+        (b'{"event":"call_ended"}', KEY, NOW, "garbage"),  # unparseable header
+    ],
+)
+def test_signature_rejected(body, key, checked_at, header_override):
+    header = sign_retell_payload(b'{"event":"call_ended"}', KEY, NOW) if header_override is None else header_override
+    assert verify_retell_signature(body, header, key, checked_at) is False
