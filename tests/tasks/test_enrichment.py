@@ -1,0 +1,285 @@
+"""Enrichment by polling: pending calls, provider answers (simulator and Retell), stuck calls."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from schemas.enums import CallStatus, DisconnectReason
+from tasks.credits import call_credits
+from tasks.enrichment import apply_plan, collect_updates, pending_calls
+from tasks.store import connect, transaction
+from tasks.telephony.base import CallNotFound, CallRequest, ProviderCall, ProviderUnavailable
+from tasks.telephony.retell import RetellProvider
+from tasks.telephony.simulator import SimulatedProvider
+from tests.tasks.seeding import call_row, enrollment_row, seed_call
+
+QUEUED = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # Tuesday 10:00 in Phoenix
+STUCK_MINUTES = 30.0
+
+
+def enrich(db, provider, now, stuck_minutes: float = STUCK_MINUTES):
+    """One pass the way the flow does it: read, close, ask, write in one transaction."""
+    with connect(db) as conn:
+        pending = pending_calls(conn, now, stuck_minutes)
+    plan = collect_updates(provider, pending, now, stuck_minutes)
+    with transaction(db) as conn:
+        apply_plan(conn, plan, now)
+    return plan
+
+
+class FakeProvider:
+    """A provider whose answers the test sets per call id (a value, or an error to raise)."""
+
+    name = "fake"
+    concurrency_limit = 20
+
+    def __init__(self, answers: dict):
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def get_call(self, provider_call_id, now):
+        self.asked.append(provider_call_id)
+        answer = self.answers.get(provider_call_id, CallNotFound(provider_call_id))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def find_by_attempt_key(self, attempt_key, now):
+        return None
+
+    def list_calls(self, since, now):
+        return []
+
+    def place_call(self, request, now):
+        raise NotImplementedError
+
+    def active_calls(self, now):
+        return 0
+
+
+# -- which calls are pending -------------------------------------------------------------------
+
+def test_pending_calls_are_in_flight_or_awaiting_analysis(campaign_db):
+    cid = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        ids = {
+            status: seed_call(conn, cid, f"+1602555{n:04d}", QUEUED, status=status, provider_call_id=f"pc_{n}")
+            for n, status in enumerate(["queued", "created", "registered", "in_progress", "ended", "not_connected"])
+        }
+        analysed_ended = seed_call(conn, cid, "+16025559999", QUEUED, status="ended", provider_call_id="pc_x")
+        conn.execute("update calls set analyzed_at = ? where call_id = ?", [QUEUED, analysed_ended])
+        pending = pending_calls(conn, QUEUED + timedelta(minutes=31), STUCK_MINUTES)
+    # queued/created belong to the dialer's crash reconciliation; final+analysed calls are done
+    assert pending["call_id"].to_list() == [ids["registered"], ids["in_progress"], ids["ended"]]
+    assert pending["stuck"].to_list() == [True, True, True]
+    with connect(campaign_db["db"]) as conn:
+        assert pending_calls(conn, QUEUED + timedelta(minutes=29), STUCK_MINUTES)["stuck"].to_list() == [False] * 3
+
+
+# -- the simulator -------------------------------------------------------------------------------
+
+@pytest.fixture
+def simulator(tmp_path):
+    provider = SimulatedProvider(tmp_path / "sim.sqlite", seed=7, concurrency_limit=100)
+    yield provider
+    provider.close()
+
+
+def place(conn, provider, campaign_id, count, now):
+    """Dial ``count`` contacts through the simulator and seed their call rows as the dialer would."""
+    call_ids = []
+    for n in range(count):
+        phone = f"+1602555{n:04d}"
+        call_id = seed_call(conn, campaign_id, phone, now, provider_call_id=None)
+        key = conn.execute("select attempt_key from calls where call_id = ?", [call_id]).fetchone()[0]
+        provider_call_id = provider.place_call(
+            CallRequest(phone, "+16025550100", "agent_sim_1", key, {"contact_name": "Test Person"}), now
+        )
+        conn.execute("update calls set provider_call_id = ? where call_id = ?", [provider_call_id, call_id])
+        call_ids.append(call_id)
+    return call_ids
+
+
+def test_simulator_calls_are_enriched_once_they_end_and_are_analysed(campaign_db, simulator):
+    with transaction(campaign_db["db"]) as conn:
+        call_ids = place(conn, simulator, campaign_db["campaign_id"], 40, QUEUED)
+
+    # one second after dialing nothing has ended: every call stays pending and no contact is released
+    early = enrich(campaign_db["db"], simulator, QUEUED + timedelta(seconds=1))
+    assert (early.asked, early.stuck_errors, early.unknown) == (40, 0, 0)
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select count(*) from campaign_contacts where in_flight_call_id is null").fetchone()[0] == 0
+
+    # twenty minutes later every call has ended and been analysed (under the stuck limit)
+    later = QUEUED + timedelta(minutes=20)
+    plan = enrich(campaign_db["db"], simulator, later)
+    assert (plan.asked, plan.stuck_errors, plan.analysis_missing) == (40, 0, 0)
+    with connect(campaign_db["db"]) as conn:
+        rows = [call_row(conn, i) for i in call_ids]
+        assert conn.execute("select count(*) from campaign_contacts where in_flight_call_id is not null").fetchone()[0] == 0
+        assert pending_calls(conn, later, STUCK_MINUTES).height == 0
+    truth = simulator.get_calls([r["provider_call_id"] for r in rows], later)
+    for row, expected in zip(rows, truth):
+        assert row["status"] == expected.status.value
+        assert row["disconnect_reason"] == expected.disconnect_reason.value
+        assert row["duration_seconds"] == expected.duration_seconds
+        assert row["call_successful"] == expected.call_successful
+        assert row["in_voicemail"] == expected.in_voicemail
+        assert row["summary"] == expected.summary
+        assert row["transcript"] == expected.transcript
+        assert row["analyzed_at"] == later
+        assert row["credits"] == call_credits(
+            expected.status, expected.disconnect_reason, expected.duration_seconds, expected.in_voicemail)
+    # the sample holds both answered and unanswered calls, so both branches were exercised
+    assert {r["status"] for r in rows} >= {"ended", "not_connected"}
+
+
+def test_a_second_pass_changes_nothing(campaign_db, simulator):
+    with transaction(campaign_db["db"]) as conn:
+        call_ids = place(conn, simulator, campaign_db["campaign_id"], 10, QUEUED)
+    enrich(campaign_db["db"], simulator, QUEUED + timedelta(minutes=20))
+    with connect(campaign_db["db"]) as conn:
+        before = [call_row(conn, i) for i in call_ids]
+    assert enrich(campaign_db["db"], simulator, QUEUED + timedelta(minutes=25)).asked == 0
+    with connect(campaign_db["db"]) as conn:
+        assert [call_row(conn, i) for i in call_ids] == before
+
+
+# -- Retell (the real adapter over an in-process HTTP transport) --------------------------------
+
+def retell_call(call_id: str, status: str, **extra) -> dict:
+    return {"call_id": call_id, "call_status": status, "metadata": {"attempt_key": extra.pop("key", None)}, **extra}
+
+
+def retell_provider(calls: dict[str, dict]) -> RetellProvider:
+    def handler(request: httpx.Request) -> httpx.Response:
+        call_id = request.url.path.rsplit("/", 1)[-1]
+        if request.url.path.startswith("/v2/get-call/") and call_id in calls:
+            return httpx.Response(200, json=calls[call_id])
+        return httpx.Response(404, json={"error_message": "call not found"})
+
+    return RetellProvider("http://retell.test", "key_test", transport=httpx.MockTransport(handler), max_tries=1)
+
+
+def test_retell_calls_are_enriched_from_get_call(campaign_db):
+    start_ms = int(QUEUED.timestamp() * 1000) + 5000
+    with transaction(campaign_db["db"]) as conn:
+        answered = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, provider="retell",
+                             provider_call_id="call_a")
+        voicemail = seed_call(conn, campaign_db["campaign_id"], "+16025551002", QUEUED, provider="retell",
+                              provider_call_id="call_b")
+        busy = seed_call(conn, campaign_db["campaign_id"], "+16025551003", QUEUED, provider="retell",
+                         provider_call_id="call_c")
+        ongoing = seed_call(conn, campaign_db["campaign_id"], "+16025551004", QUEUED, provider="retell",
+                            provider_call_id="call_d")
+    provider = retell_provider({
+        "call_a": retell_call(
+            "call_a", "ended", start_timestamp=start_ms, end_timestamp=start_ms + 61_000, duration_ms=61_000,
+            disconnection_reason="agent_hangup", transcript="Agent: Hello", recording_url="https://r/a.wav",
+            call_cost={"combined_cost": 12.5},
+            transcript_with_tool_calls=[{"role": "tool_call_invocation"}, {"role": "agent"}],
+            call_analysis={"call_successful": True, "call_summary": "Booked a demo", "user_sentiment": "Positive",
+                           "in_voicemail": False, "custom_analysis_data": {"demo_day": "Friday"}},
+        ),
+        "call_b": retell_call(
+            "call_b", "ended", start_timestamp=start_ms, end_timestamp=start_ms + 20_000, duration_ms=20_000,
+            disconnection_reason="voicemail_reached",
+            call_analysis={"call_successful": False, "in_voicemail": True, "user_sentiment": "Unknown"},
+        ),
+        "call_c": retell_call("call_c", "not_connected", disconnection_reason="dial_busy"),
+        "call_d": retell_call("call_d", "ongoing", start_timestamp=start_ms),
+    })
+    plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=3))
+    assert (plan.asked, plan.unknown, plan.provider_errors) == (4, 0, 0)
+    with connect(campaign_db["db"]) as conn:
+        a, b, c, d = (call_row(conn, i) for i in (answered, voicemail, busy, ongoing))
+        in_flight = [enrollment_row(conn, i)["in_flight_call_id"] for i in (answered, voicemail, busy, ongoing)]
+    assert (a["status"], a["duration_seconds"], a["credits"], a["call_successful"], a["summary"]) == (
+        "ended", 61.0, 666, True, "Booked a demo")  # 1:01 bills two started minutes
+    assert (a["tools_count"], a["cost_cents"], json.loads(a["custom_analysis"])) == (1, 12.5, {"demo_day": "Friday"})
+    assert (b["status"], b["in_voicemail"], b["credits"]) == ("ended", True, 75)
+    assert (c["status"], c["disconnect_reason"], c["credits"]) == ("not_connected", "dial_busy", 0)
+    assert (d["status"], d["started_at"], d["credits"]) == ("in_progress", QUEUED + timedelta(seconds=5), None)
+    assert in_flight == [None, None, None, ongoing]
+
+
+# -- stuck calls ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (ProviderCall("pc_1", CallStatus.in_progress), "provider still reports in_progress"),
+        (CallNotFound("no such call"), "provider does not know this call"),
+        (ProviderUnavailable("HTTP 503"), "provider unreachable: HTTP 503"),
+    ],
+)
+def test_a_call_stuck_past_the_limit_is_marked_error_unknown(campaign_db, answer, why):
+    with transaction(campaign_db["db"]) as conn:
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider_call_id="pc_1")
+    now = QUEUED + timedelta(minutes=31)
+    plan = enrich(campaign_db["db"], FakeProvider({"pc_1": answer}), now)
+    assert plan.stuck_errors == 1
+    with connect(campaign_db["db"]) as conn:
+        row, enrollment = call_row(conn, call_id), enrollment_row(conn, call_id)
+    assert (row["status"], row["disconnect_reason"], row["ended_at"], row["credits"]) == (
+        "error", "error_unknown", now, 0)
+    assert row["error_message"] == f"stuck in flight for more than 30 minutes; {why}"
+    assert enrollment["in_flight_call_id"] is None  # the contact can be dialled again
+
+
+def test_a_stuck_call_the_provider_has_finished_gets_the_real_outcome(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider_call_id="pc_1")
+    answer = ProviderCall("pc_1", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_no_answer)
+    plan = enrich(campaign_db["db"], FakeProvider({"pc_1": answer}), QUEUED + timedelta(hours=2))
+    assert plan.stuck_errors == 0
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["status"], row["disconnect_reason"], row["error_message"]) == ("not_connected", "dial_no_answer", None)
+
+
+def test_a_young_call_the_provider_cannot_answer_is_left_for_the_next_pass(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider_call_id="pc_1")
+    plan = enrich(campaign_db["db"], FakeProvider({"pc_1": ProviderUnavailable("down")}), QUEUED + timedelta(minutes=5))
+    assert (plan.provider_errors, plan.stuck_errors, plan.updates) == (1, 0, [])
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["status"] == "registered"
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] == call_id
+
+
+@pytest.mark.parametrize("provider_knows_it", [True, False])
+def test_an_ended_call_whose_analysis_never_came_is_released_as_is(campaign_db, provider_knows_it):
+    with transaction(campaign_db["db"]) as conn:
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider_call_id="pc_1")
+    ended = ProviderCall("pc_1", CallStatus.ended, disconnect_reason=DisconnectReason.user_hangup,
+                         duration_seconds=42.0)
+    provider = FakeProvider({"pc_1": ended})
+    enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=2))
+    with connect(campaign_db["db"]) as conn:
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] == call_id  # waiting for the verdict
+    if not provider_knows_it:
+        provider.answers.clear()
+    now = QUEUED + timedelta(minutes=31)
+    plan = enrich(campaign_db["db"], provider, now)
+    assert (plan.analysis_missing, plan.stuck_errors) == (1, 0)
+    with connect(campaign_db["db"]) as conn:
+        row, enrollment = call_row(conn, call_id), enrollment_row(conn, call_id)
+    assert (row["status"], row["disconnect_reason"], row["credits"], row["call_successful"]) == (
+        "ended", "user_hangup", 333, None)
+    assert row["analyzed_at"] == now  # analysis given up on: stored as done, with no verdict
+    assert row["error_message"] == "analysis not received within 30 minutes of queueing"
+    assert enrollment["in_flight_call_id"] is None
+
+
+def test_the_provider_is_asked_once_per_pending_call(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        for n in range(3):
+            seed_call(conn, campaign_db["campaign_id"], f"+1602555100{n}", QUEUED, provider_call_id=f"pc_{n}")
+    provider = FakeProvider({f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.registered) for n in range(3)})
+    enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=1))
+    assert sorted(provider.asked) == ["pc_0", "pc_1", "pc_2"]
