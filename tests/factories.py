@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from schemas.campaign import SETTING_FIELDS
+from tasks.campaigns import add_agent, add_number, create_campaign
 from tasks.store import transaction
 
 REFERENCE_SCHEDULE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 
 def make_campaign_db(path: Path, **overrides: Any) -> dict:
-    """Insert an agent, numbers and one campaign; overrides replace campaign columns. Returns ids."""
+    """Insert an agent, numbers and one campaign; overrides replace campaign columns. Returns ids.
+
+    The campaign goes through `create_campaign`, so overrides must make valid settings; columns
+    that are not settings (created_at, updated_at) are written afterwards as given.
+    """
+    now = datetime.now(UTC)
     campaign = {
         "name": "Spring outreach",
         "objective": "Book a demo",
@@ -30,15 +36,14 @@ def make_campaign_db(path: Path, **overrides: Any) -> dict:
         "active": True,
     }
     campaign.update(overrides)
+    if "calling_days" in overrides and "weekly_schedule" not in overrides:
+        # a test choosing other days means the reference hours on those days
+        campaign["weekly_schedule"] = {d: [["08:00", "18:00"]] for d in campaign["calling_days"]}
+    extra = {k: campaign.pop(k) for k in list(campaign) if k not in SETTING_FIELDS}
     with transaction(path) as conn:
-        agent_id = conn.execute(
-            "insert into agents (name, provider_agent_id) values ('Ava', 'agent_sim_1') returning agent_id"
-        ).fetchone()[0]
+        agent_id = add_agent(conn, "Ava", "agent_sim_1", now)
         number_ids = [
-            conn.execute(
-                "insert into phone_numbers (e164, nickname, sip_trunk_status) values (?, ?, ?) returning number_id",
-                [e164, nick, status],
-            ).fetchone()[0]
+            add_number(conn, e164, nick, status, now)
             for e164, nick, status in (
                 ("+16025550100", "Phoenix main", "active"),
                 ("+16025550101", "Phoenix backup", "active"),
@@ -47,10 +52,9 @@ def make_campaign_db(path: Path, **overrides: Any) -> dict:
         if "outbound_number_ids" not in campaign:
             campaign["outbound_number_ids"] = number_ids if campaign["rotation_enabled"] else number_ids[:1]
         campaign["agent_id"] = campaign.get("agent_id", agent_id)
-        campaign["weekly_schedule"] = json.dumps(campaign["weekly_schedule"])
-        columns = list(campaign)
-        campaign_id = conn.execute(
-            f"insert into campaigns ({', '.join(columns)}) values ({', '.join('?' for _ in columns)}) returning campaign_id",
-            [campaign[c] for c in columns],
-        ).fetchone()[0]
+        campaign_id = create_campaign(conn, campaign, now)
+        for column, value in extra.items():
+            if column not in ("created_at", "updated_at"):
+                raise TypeError(f"make_campaign_db: unknown campaign column {column!r}")
+            conn.execute(f"update campaigns set {column} = ? where campaign_id = ?", [value, campaign_id])
     return {"db": path, "agent_id": agent_id, "number_ids": number_ids, "campaign_id": campaign_id}

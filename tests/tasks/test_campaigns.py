@@ -1,0 +1,458 @@
+"""Campaigns in the store: create/edit validation, status, list, duplicate, delete, agents, numbers, YAML."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.enums import CampaignStatus
+from tasks.campaigns import (
+    StatusFacts,
+    activate_campaign,
+    add_agent,
+    add_number,
+    apply_yaml,
+    campaign_status,
+    create_campaign,
+    deactivate_campaign,
+    delete_campaign,
+    derive_status,
+    duplicate_campaign,
+    get_campaign,
+    list_agents,
+    list_campaigns,
+    list_numbers,
+    set_number_status,
+    update_campaign,
+    validate_campaign,
+)
+from tasks.errors import NotFoundError, UserError, ValidationError
+from tasks.store import connect, transaction
+
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 4, 21, 9, 30, tzinfo=UTC)
+EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "data" / "example_campaign.yaml"
+
+
+def new_settings(ids: dict, **changes) -> dict:
+    data = {"name": "Autumn", "agent_id": ids["agent_id"], "start_date": date(2026, 9, 1), "time_zone": "America/Bogota",
+            "calling_days": ["mon", "tue"], "same_hours": [["09:00", "17:00"]], "outbound_number_ids": ids["number_ids"][:1]}
+    data.update(changes)
+    return data
+
+
+def count(conn, table: str, where: str = "true", params=()) -> int:
+    return conn.execute(f"select count(*) from {table} where {where}", list(params)).fetchone()[0]
+
+
+# --- create / edit ---------------------------------------------------------------------------
+
+
+def test_create_stores_validated_settings_with_both_timestamps(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        campaign_id = create_campaign(conn, new_settings(campaign_db), NOW)
+        row = get_campaign(conn, campaign_id)
+    assert row["weekly_schedule"] == {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]}
+    assert (row["country"], row["agent_name"], row["active"]) == ("CO", "Ava", False)
+    assert row["created_at"] == row["updated_at"] == NOW
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"agent_id": 999}, "agent_id: agent 999 does not exist"),
+        ({"outbound_number_ids": [998]}, "outbound_number_ids: number(s) 998 do not exist"),
+        ({"batch_size": 0}, "batch_size: must be between 1 and 500, got 0"),
+    ],
+)
+def test_create_refuses_bad_settings_and_writes_nothing(campaign_db, changes, message):
+    with pytest.raises(UserError) as error:
+        with transaction(campaign_db["db"]) as conn:
+            create_campaign(conn, new_settings(campaign_db, **changes), NOW)
+    assert str(error.value) == message
+    with connect(campaign_db["db"]) as conn:
+        assert count(conn, "campaigns") == 1
+
+
+def test_validate_campaign_lists_model_and_store_errors_for_forms(campaign_db):
+    with connect(campaign_db["db"]) as conn:
+        assert [e.field for e in validate_campaign(conn, new_settings(campaign_db, agent_id=999))] == ["agent_id"]
+        assert [e.field for e in validate_campaign(conn, new_settings(campaign_db, batch_size=0, max_attempts=0))] == [
+            "max_attempts", "batch_size"]
+        assert validate_campaign(conn, new_settings(campaign_db)) == []
+
+
+def test_update_validates_the_whole_result_and_sets_updated_at(campaign_db):
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        update_campaign(conn, campaign_id, {"batch_size": 250, "objective": "Renewals"}, LATER)
+        row = get_campaign(conn, campaign_id)
+    assert (row["batch_size"], row["objective"], row["updated_at"]) == (250, "Renewals", LATER)
+    assert row["created_at"] != LATER
+    with pytest.raises(ValidationError, match="attempts_per_day: 9 per day is more than max_attempts"):
+        with transaction(campaign_db["db"]) as conn:
+            update_campaign(conn, campaign_id, {"attempts_per_day": 9}, LATER)
+
+
+def test_changing_calling_days_alone_keeps_the_shared_hours(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        settings = update_campaign(conn, campaign_db["campaign_id"], {"calling_days": ["mon", "sat"]}, LATER)
+    assert settings.weekly_schedule == {"mon": [["08:00", "18:00"]], "sat": [["08:00", "18:00"]]}
+
+
+def test_changing_days_of_a_per_day_schedule_needs_the_schedule_too(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        update_campaign(conn, campaign_db["campaign_id"], {"weekly_schedule": {
+            "mon": [["08:00", "12:00"]], "tue": [["09:00", "18:00"]], "wed": [["08:00", "18:00"]],
+            "thu": [["08:00", "18:00"]], "fri": [["08:00", "18:00"]]}}, LATER)
+    with pytest.raises(ValidationError, match="sat have no calling window"):
+        with transaction(campaign_db["db"]) as conn:
+            update_campaign(conn, campaign_db["campaign_id"], {"calling_days": ["mon", "tue", "sat"]}, LATER)
+
+
+def test_unknown_campaign_is_not_found(campaign_db):
+    with connect(campaign_db["db"]) as conn:
+        with pytest.raises(NotFoundError, match="campaign 42 does not exist"):
+            get_campaign(conn, 42)
+        with pytest.raises(NotFoundError):
+            campaign_status(conn, 42, NOW)
+
+
+# --- activate / duplicate ----------------------------------------------------------------------
+
+
+def test_activate_refuses_without_a_start_date(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        draft_id = create_campaign(conn, new_settings(campaign_db, start_date=None), NOW)
+    with pytest.raises(ValidationError) as error:
+        with transaction(campaign_db["db"]) as conn:
+            activate_campaign(conn, draft_id, LATER)
+    assert str(error.value) == f"active: campaign {draft_id}: cannot activate: set a start date first"
+
+
+def test_deactivate_then_activate_toggles_active_and_status(campaign_db):
+    campaign_id, at = campaign_db["campaign_id"], datetime(2026, 4, 28, 18, tzinfo=UTC)
+    with transaction(campaign_db["db"]) as conn:
+        deactivate_campaign(conn, campaign_id, at)
+        assert campaign_status(conn, campaign_id, at) == CampaignStatus.paused
+        activate_campaign(conn, campaign_id, at)
+        assert campaign_status(conn, campaign_id, at) == CampaignStatus.waiting
+        assert get_campaign(conn, campaign_id)["updated_at"] == at
+
+
+def test_duplicate_copies_settings_without_contacts_inactive_and_new_creation_date(campaign_db):
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        enroll(conn, campaign_id, "+16025551000")
+        copy_id = duplicate_campaign(conn, campaign_id, LATER)
+        original, copy = get_campaign(conn, campaign_id), get_campaign(conn, copy_id)
+        assert count(conn, "campaign_contacts", "campaign_id = ?", [copy_id]) == 0
+    assert copy["name"] == "Spring outreach (Copy)"
+    assert (copy["active"], copy["created_at"]) == (False, LATER)
+    same = ["agent_id", "start_date", "calling_days", "weekly_schedule", "time_zone", "country", "max_attempts",
+            "attempts_per_day", "batch_size", "rotation_enabled", "outbound_number_ids", "objective"]
+    assert {k: copy[k] for k in same} == {k: original[k] for k in same}
+
+
+# --- delete ----------------------------------------------------------------------------------
+
+
+def enroll(conn, campaign_id: int, phone: str, finished: bool = False) -> int:
+    row = conn.execute("select contact_id from contacts where phone_e164 = ?", [phone]).fetchone()
+    contact_id = row[0] if row else conn.execute(
+        "insert into contacts (phone_e164) values (?) returning contact_id", [phone]).fetchone()[0]
+    conn.execute("insert into campaign_contacts (campaign_id, contact_id, finished_at) values (?, ?, ?)",
+                 [campaign_id, contact_id, NOW if finished else None])
+    return contact_id
+
+
+def add_call(conn, campaign_id: int, contact_id: int, key: str) -> int:
+    call_id = conn.execute(
+        "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status, provider,"
+        " queued_at, updated_at) values (?, ?, ?, 1, '+16025551000', 'ended', 'simulator', ?, ?) returning call_id",
+        [campaign_id, contact_id, key, NOW, NOW]).fetchone()[0]
+    conn.execute("insert into call_feedback (call_id, rating) values (?, 'up')", [call_id])
+    return call_id
+
+
+def add_run(conn, campaign_id: int, kind: str, state: str, started_at: datetime) -> None:
+    conn.execute("insert into dial_runs (campaign_id, kind, state, started_at) values (?, ?, ?, ?)",
+                 [campaign_id, kind, state, started_at])
+
+
+def test_delete_removes_everything_of_the_campaign_but_keeps_crm_contacts_and_other_campaigns(campaign_db):
+    doomed = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        kept = create_campaign(conn, new_settings(campaign_db), NOW)
+        # a metrics table added by a later migration is cleared too, by its campaign_id column
+        conn.execute("create table if not exists metrics_extra (campaign_id bigint, calls integer)")
+        for campaign_id in (doomed, kept):
+            contact_id = enroll(conn, campaign_id, "+16025551000")
+            add_call(conn, campaign_id, contact_id, f"key-{campaign_id}")
+            add_run(conn, campaign_id, "scheduled", "completed", NOW)
+            conn.execute("insert into metrics_extra values (?, 3)", [campaign_id])
+    with transaction(campaign_db["db"]) as conn:
+        deleted = delete_campaign(conn, doomed)
+    assert {t: deleted[t] for t in ("campaigns", "calls", "call_feedback", "campaign_contacts", "dial_runs", "metrics_extra")} == {
+        "campaigns": 1, "calls": 1, "call_feedback": 1, "campaign_contacts": 1, "dial_runs": 1, "metrics_extra": 1}
+    with connect(campaign_db["db"]) as conn:
+        for table in ("campaigns", "calls", "campaign_contacts", "dial_runs", "metrics_extra"):
+            assert count(conn, table, "campaign_id = ?", [doomed]) == 0, table
+            assert count(conn, table, "campaign_id = ?", [kept]) == 1, table
+        assert count(conn, "call_feedback") == 1
+        assert count(conn, "contacts") == 1  # the CRM keeps the person
+
+
+def test_delete_unknown_campaign_is_not_found(campaign_db):
+    with pytest.raises(NotFoundError):
+        with transaction(campaign_db["db"]) as conn:
+            delete_campaign(conn, 77)
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def facts(**changes) -> StatusFacts:
+    values = dict(start_date=date(2026, 4, 27), end_date=None, time_zone="America/Phoenix", active=True,
+                  manual_running=False, scheduled_running=False, latest_run_state=None, contacts=10, unfinished=4)
+    values.update(changes)
+    return StatusFacts(**values)
+
+
+IN_RANGE = datetime(2026, 4, 28, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "changes, now, expected",
+    [
+        ({"start_date": None, "manual_running": True}, IN_RANGE, CampaignStatus.draft),  # no start date wins
+        ({"manual_running": True, "end_date": date(2026, 4, 1)}, IN_RANGE, CampaignStatus.manual_running),
+        # 2026-05-02 06:59 UTC is still May 1 in Phoenix (UTC-7): the end date has not passed there
+        ({"end_date": date(2026, 5, 1)}, datetime(2026, 5, 2, 6, 59, tzinfo=UTC), CampaignStatus.waiting),
+        ({"end_date": date(2026, 5, 1)}, datetime(2026, 5, 2, 7, 0, tzinfo=UTC), CampaignStatus.completed),
+        ({"unfinished": 0}, IN_RANGE, CampaignStatus.completed),  # every enrolled contact finished
+        ({"contacts": 0, "unfinished": 0}, IN_RANGE, CampaignStatus.waiting),  # nothing enrolled is not "done"
+        ({"unfinished": 0, "latest_run_state": "failed"}, IN_RANGE, CampaignStatus.completed),
+        ({"latest_run_state": "failed", "active": False}, IN_RANGE, CampaignStatus.failed),
+        ({"active": False}, IN_RANGE, CampaignStatus.paused),
+        ({"active": False, "start_date": date(2026, 6, 1)}, IN_RANGE, CampaignStatus.paused),
+        # 2026-04-27 06:59 UTC is April 26 in Phoenix: start still ahead
+        ({}, datetime(2026, 4, 27, 6, 59, tzinfo=UTC), CampaignStatus.scheduled),
+        ({}, datetime(2026, 4, 27, 7, 0, tzinfo=UTC), CampaignStatus.waiting),
+        ({"scheduled_running": True}, IN_RANGE, CampaignStatus.running),
+        ({"latest_run_state": "completed"}, IN_RANGE, CampaignStatus.waiting),
+    ],
+)
+def test_derive_status_precedence(changes, now, expected):
+    assert derive_status(facts(**changes), now) == expected
+
+
+@pytest.mark.parametrize(
+    "runs, expected",
+    [
+        ([], CampaignStatus.waiting),
+        ([("scheduled", "failed", 1), ("scheduled", "completed", 2)], CampaignStatus.waiting),  # only the latest run counts
+        ([("scheduled", "completed", 1), ("scheduled", "failed", 2)], CampaignStatus.failed),
+        ([("scheduled", "running", 1)], CampaignStatus.running),
+        ([("scheduled", "running", 1), ("manual", "running", 2)], CampaignStatus.manual_running),
+        ([("manual", "completed", 1)], CampaignStatus.waiting),
+    ],
+)
+def test_campaign_status_reads_runs_from_the_store(campaign_db, runs, expected):
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        enroll(conn, campaign_id, "+16025551000")
+        for kind, state, hour in runs:
+            add_run(conn, campaign_id, kind, state, datetime(2026, 4, 28, hour, tzinfo=UTC))
+        assert campaign_status(conn, campaign_id, IN_RANGE) == expected
+        assert list_campaigns(conn, IN_RANGE)[0]["status"] == expected.value
+
+
+def test_campaign_is_completed_when_every_enrolled_contact_is_finished(campaign_db):
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        enroll(conn, campaign_id, "+16025551000", finished=True)
+        enroll(conn, campaign_id, "+16025551001", finished=False)
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.waiting
+        conn.execute("update campaign_contacts set finished_at = ? where campaign_id = ?", [NOW, campaign_id])
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.completed
+
+
+# --- list ------------------------------------------------------------------------------------
+
+
+def make_three(ids: dict) -> list[int]:
+    with transaction(ids["db"]) as conn:
+        return [create_campaign(conn, new_settings(ids, name=name), at) for name, at in (
+            ("beta Leads", datetime(2026, 4, 21, tzinfo=UTC)),
+            ("Alpha renewals", datetime(2026, 4, 22, tzinfo=UTC)),
+            ("50% off promo", datetime(2026, 4, 23, tzinfo=UTC)),
+        )]
+
+
+@pytest.mark.parametrize(
+    "search, sort, expected",
+    [
+        # newest first (the factory's campaign was created at the wall-clock time, after the others)
+        (None, "created", ["Spring outreach", "50% off promo", "Alpha renewals", "beta Leads"]),
+        (None, "name", ["50% off promo", "Alpha renewals", "beta Leads", "Spring outreach"]),
+        ("LEADS", "created", ["beta Leads"]),  # case-insensitive
+        ("re", "name", ["Alpha renewals", "Spring outreach"]),  # substring anywhere
+        ("%", "name", ["50% off promo"]),  # taken literally, not as a LIKE wildcard
+        ("%' or 1=1 --", "name", []),  # hostile text is just text
+        ("", "name", ["50% off promo", "Alpha renewals", "beta Leads", "Spring outreach"]),
+    ],
+)
+def test_list_search_and_sort(campaign_db, search, sort, expected):
+    make_three(campaign_db)
+    with connect(campaign_db["db"]) as conn:
+        assert [r["name"] for r in list_campaigns(conn, NOW, search=search, sort=sort)] == expected
+
+
+def test_list_sorts_by_name_alphabetically_ignoring_case(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        for name in ("zeta", "Beta", "alpha"):
+            create_campaign(conn, new_settings(campaign_db, name=name), NOW)
+        assert [r["name"] for r in list_campaigns(conn, NOW, sort="name")] == ["alpha", "Beta", "Spring outreach", "zeta"]
+
+
+def test_list_rows_carry_status_agent_contacts_and_creation(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        draft_id = create_campaign(conn, new_settings(campaign_db, start_date=None), NOW)
+        enroll(conn, campaign_db["campaign_id"], "+16025551000")
+        enroll(conn, campaign_db["campaign_id"], "+16025551001")
+        rows = {r["campaign_id"]: r for r in list_campaigns(conn, IN_RANGE)}
+    assert rows[draft_id] == {"campaign_id": draft_id, "name": "Autumn", "status": "Draft", "agent_name": "Ava",
+                              "contacts": 0, "created_at": NOW}
+    assert (rows[campaign_db["campaign_id"]]["status"], rows[campaign_db["campaign_id"]]["contacts"]) == ("Waiting", 2)
+
+
+def test_list_refuses_an_unknown_sort(campaign_db):
+    with connect(campaign_db["db"]) as conn, pytest.raises(ValidationError, match='sort: "created_at; drop" is not one of'):
+        list_campaigns(conn, NOW, sort="created_at; drop")
+
+
+# --- agents and numbers ----------------------------------------------------------------------
+
+
+def test_agents_and_numbers_are_added_and_listed(db):
+    with transaction(db) as conn:
+        agent_id = add_agent(conn, " Ava ", "agent_1", NOW)
+        number_id = add_number(conn, "+1 602 555 0100", "main", "active", NOW)
+        set_number_status(conn, number_id, "error")
+        assert list_agents(conn) == [{"agent_id": agent_id, "name": "Ava", "provider_agent_id": "agent_1", "created_at": NOW}]
+        assert list_numbers(conn) == [{"number_id": number_id, "e164": "+16025550100", "nickname": "main",
+                                       "sip_trunk_status": "error", "created_at": NOW}]
+
+
+@pytest.mark.parametrize(
+    "e164, status, message",
+    [
+        ("6025550100", "active", 'e164: "6025550100" is not in E.164 (it must start with + and the country code)'),
+        ("+1602555", "active", 'e164: "+1602555" is not a valid phone number'),
+        ("+16025550100", "broken", 'sip_trunk_status: "broken" is not one of active, inactive, error'),
+    ],
+)
+def test_bad_numbers_are_refused(db, e164, status, message):
+    with transaction(db) as conn, pytest.raises(ValidationError) as error:
+        add_number(conn, e164, None, status, NOW)
+    assert str(error.value) == message
+
+
+def test_a_number_cannot_be_added_twice_and_unknown_ids_are_not_found(db):
+    with transaction(db) as conn:
+        add_number(conn, "+16025550100", None, "active", NOW)
+        with pytest.raises(ValidationError, match=r"\+16025550100 is already an outbound number"):
+            add_number(conn, "+1 (602) 555-0100", None, "active", NOW)
+        with pytest.raises(NotFoundError, match="number 9 does not exist"):
+            set_number_status(conn, 9, "inactive")
+
+
+# --- YAML apply ------------------------------------------------------------------------------
+
+
+def test_apply_example_on_a_fresh_database_creates_agent_numbers_and_campaign(db):
+    with transaction(db) as conn:
+        result = apply_yaml(conn, EXAMPLE_YAML, NOW)
+        row = get_campaign(conn, result["campaign_id"])
+        assert (count(conn, "agents"), count(conn, "phone_numbers")) == (1, 1)
+    assert result == {"campaign_id": row["campaign_id"], "created": True, "changed": True}
+    assert (row["name"], row["time_zone"], row["start_date"], row["max_attempts"], row["batch_size"]) == (
+        "Spring outreach", "America/Phoenix", date(2026, 4, 27), 5, 100)
+
+
+def test_apply_again_updates_by_name_and_leaves_an_unchanged_campaign_alone(db, tmp_path):
+    with transaction(db) as conn:
+        first = apply_yaml(conn, EXAMPLE_YAML, NOW)
+    with transaction(db) as conn:
+        assert apply_yaml(conn, EXAMPLE_YAML, LATER) == {"campaign_id": first["campaign_id"], "created": False, "changed": False}
+        assert get_campaign(conn, first["campaign_id"])["updated_at"] == NOW
+    edited = tmp_path / "c.yaml"
+    edited.write_text(EXAMPLE_YAML.read_text().replace("batch_size: 100", "batch_size: 250"))
+    with transaction(db) as conn:
+        assert apply_yaml(conn, edited, LATER)["changed"] is True
+        row = get_campaign(conn, first["campaign_id"])
+        assert (row["batch_size"], row["updated_at"], count(conn, "campaigns"), count(conn, "agents")) == (250, LATER, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "replace, append, message",
+    [
+        (("batch_size: 100", "batch_size: 0"), "", "batch_size: must be between 1 and 500, got 0"),
+        (("batch_size: 100", "batch_size: lots"), "", "batch_size: Input should be a valid integer"),
+        (("", ""), "colour: blue\n", "unknown key 'colour' (allowed: name, objective, agent,"),
+        (("time_zone: America/Phoenix", "time_zone: Mars/Base"), "", 'time_zone: unknown time zone "Mars/Base"'),
+        (('hours: [["08:00", "18:00"]]', "hours: [[08:00, 18:00]]"), "",
+         'weekly_schedule: mon: times must be quoted text like "18:00", got the number 1080'),
+        (("  provider_agent_id: agent_sim_1", "  provider_agent_id: agent_sim_1\n  colour: red"), "",
+         "agent: unknown key 'colour' (allowed: name, provider_agent_id)"),
+        (("rotation_enabled: false", "rotation_enabled: true"), "",
+         "outbound_number_ids: rotation is on: choose two or more numbers (got 1)"),
+        (("end_date: null", "end_date: 2026-04-01"), "", "end_date: end date 2026-04-01 is before the start date 2026-04-27"),
+        (('  - e164: "+16025550100"', '  - e164: "+1602"'), "", 'outbound_numbers[0]: "+1602" is not a valid phone number'),
+        (("outbound_numbers:\n", 'outbound_numbers:\n  - "+16025550199"\n'), "", "outbound_numbers[0]: no outbound number +16025550199"),
+        (("name: Spring outreach ", "name: [1, 2] "), "", "name: Input should be a valid string"),
+        (("calling_days: [mon", "calling_days: [mon, mon"), "batch_size: {", "not valid YAML"),
+    ],
+)
+def test_apply_bad_yaml_is_one_error_naming_file_and_key_and_writes_nothing(db, tmp_path, replace, append, message):
+    bad = tmp_path / "bad.yaml"
+    text = EXAMPLE_YAML.read_text()
+    if replace[0]:
+        assert replace[0] in text
+        text = text.replace(replace[0], replace[1])
+    bad.write_text(text + append)
+    with pytest.raises(UserError) as error:
+        with transaction(db) as conn:
+            apply_yaml(conn, bad, NOW)
+    assert str(error.value).startswith(f"{bad}: ")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+    with connect(db) as conn:  # the agent and number it declares were rolled back too
+        assert (count(conn, "campaigns"), count(conn, "agents"), count(conn, "phone_numbers")) == (0, 0, 0)
+
+
+def test_apply_with_agent_by_name_requires_an_existing_agent(db, tmp_path):
+    by_name = tmp_path / "by_name.yaml"
+    by_name.write_text(EXAMPLE_YAML.read_text().replace("agent:\n  name: Ava\n  provider_agent_id: agent_sim_1", "agent: Ava"))
+    with pytest.raises(UserError, match='agent: no agent named "Ava"'):
+        with transaction(db) as conn:
+            apply_yaml(conn, by_name, NOW)
+    with transaction(db) as conn:
+        agent_id = add_agent(conn, "Ava", None, NOW)
+        assert get_campaign(conn, apply_yaml(conn, by_name, NOW)["campaign_id"])["agent_id"] == agent_id
+
+
+def test_apply_missing_file_is_a_user_error(db, tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        with transaction(db) as conn:
+            apply_yaml(conn, tmp_path / "nope.yaml", NOW)
+
+
+def test_stored_schedule_is_json_readable_by_sql(campaign_db):
+    with connect(campaign_db["db"]) as conn:
+        raw = conn.execute("select weekly_schedule from campaigns").fetchone()[0]
+    assert json.loads(raw)["mon"] == [["08:00", "18:00"]]
