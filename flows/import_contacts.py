@@ -1,0 +1,117 @@
+"""The contact import: read -> map -> normalise -> validate -> upsert -> enroll, as a plain function
+(`run_import`, used by the CLI and the dashboard) and as the Prefect flow `import_contacts`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tasks import contacts_import as ci
+from tasks.phones import check_region
+from tasks.store import connect
+
+# The pipeline's steps by name; the Prefect flow swaps in @task wrappers of the same functions.
+PLAIN_STEPS: dict[str, Callable[..., Any]] = {
+    "read": ci.read_contacts_file,
+    "map": lambda frame, overrides: ci.resolve_mapping(frame.columns, overrides),
+    "apply": ci.apply_mapping,
+    "normalise": ci.normalise,
+    "validate": ci.validate,
+    "merge": ci.merge_duplicates,
+    "upsert": ci.upsert_contacts,
+    "enroll": ci.enroll_contacts,
+}
+
+
+def run_import(
+    campaign_id: int,
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    default_country: str | None = None,
+    sheet: str | None = None,
+    dry_run: bool = False,
+    db: str | Path | None = None,
+    now: datetime | None = None,
+    report_path: str | Path | None = None,
+    steps: Mapping[str, Callable[..., Any]] = PLAIN_STEPS,
+) -> ci.ImportResult:
+    """Import a contacts file into the CRM and enroll it in the campaign: every valid row or nothing.
+
+    ``mapping`` overrides the suggested {source column: target}. National numbers use the
+    campaign's country, else ``default_country``. A dry run does all the work in a transaction
+    that is rolled back, so its counts are exactly what a real import would do.
+    """
+    now = now or datetime.now(timezone.utc)
+    with connect(db) as conn:  # short: the slow work below runs without holding the file
+        country = ci.campaign_country(conn, campaign_id)
+    region = check_region(country) or check_region(default_country)
+    frame = steps["read"](path, sheet)
+    resolved = steps["map"](frame, dict(mapping or {}))
+    mapped = steps["apply"](frame, resolved)
+    del frame
+    normalised = steps["normalise"](mapped, region)
+    valid, report = steps["validate"](normalised, resolved)
+    merged, duplicates = steps["merge"](valid)
+    result = ci.ImportResult(
+        campaign_id=campaign_id, file=str(path), mapping=resolved, country=region, rows=mapped.height,
+        duplicates_merged=duplicates, invalid=report["row"].n_unique(), dry_run=dry_run,
+        rejected=report.to_dicts(),
+    )
+    with connect(db) as conn:
+        conn.execute("begin transaction")
+        try:
+            ci.campaign_country(conn, campaign_id)  # still there after the slow part
+            result.imported, result.updated = steps["upsert"](conn, merged, now)
+            result.enrolled = steps["enroll"](conn, campaign_id, merged, now)
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("rollback" if dry_run else "commit")
+    if report_path is not None:
+        ci.write_report(report, report_path)
+    return result
+
+
+def _prefect_steps() -> dict[str, Callable[..., Any]]:
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    # Frames and connections are not worth hashing or persisting: no caching, no result storage.
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return task(name=f"import-{name}", cache_policy=NO_CACHE, persist_result=False)(fn)
+
+    return {name: wrap(name, fn) for name, fn in PLAIN_STEPS.items()}
+
+
+def _build_flow():
+    from prefect import flow
+
+    steps = _prefect_steps()
+
+    @flow(name="import_contacts", persist_result=False)
+    def import_contacts(
+        campaign_id: int,
+        path: str,
+        mapping: dict[str, str] | None = None,
+        default_country: str | None = None,
+        sheet: str | None = None,
+        dry_run: bool = False,
+        db: str | None = None,
+    ) -> dict:
+        """Import a CSV/XLSX of contacts into the CRM and enroll them in a campaign."""
+        return run_import(
+            campaign_id, path, mapping=mapping, default_country=default_country, sheet=sheet,
+            dry_run=dry_run, db=db, steps=steps,
+        ).to_dict()
+
+    return import_contacts
+
+
+def __getattr__(name: str):
+    # `import_contacts` is built on first use so importing this module does not import Prefect (≈1 s).
+    if name == "import_contacts":
+        globals()["import_contacts"] = _build_flow()
+        return globals()["import_contacts"]
+    raise AttributeError(name)

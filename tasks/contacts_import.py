@@ -1,0 +1,585 @@
+"""Contact import and the contact list: read CSV/XLSX, map columns, normalise phones, validate,
+merge duplicates, upsert the CRM and enroll in a campaign; plus remove, edit and export.
+
+Row numbers are what a user sees in a spreadsheet: the header is row 1, so the first data record
+is row 2. For CSV they count records, not physical lines: a quoted field holding a line break
+does not shift the numbers of the records after it. Blank records are skipped but still counted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from schemas.contact_import import (
+    COMPANY,
+    CUSTOM_PREFIX,
+    EMAIL,
+    FIELD_TARGETS,
+    HEADER_SYNONYMS,
+    IGNORE,
+    MULTI_SOURCE_TARGETS,
+    NAME,
+    PHONE,
+    check_reason,
+    header_key,
+    import_schema,
+    parse_target,
+    snake_case,
+)
+from tasks.errors import NotFoundError, UserError, ValidationError
+from tasks.phones import check_region, normalise_phone, normalise_phones
+
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
+DELIMITERS = (",", ";", "\t")
+REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
+# Columns of the mapped frame, in order; custom properties follow as "custom:<key>".
+MAPPED_COLUMNS = ("row", "phone_raw", NAME, COMPANY, EMAIL)
+# Contact fields an edit may change directly (the CRM column each one is stored in).
+EDITABLE_FIELDS = {"name": "name", "company": "company", "email": "email"}
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, for a dry run, would do), with the rejected rows."""
+
+    campaign_id: int
+    file: str
+    mapping: dict[str, str]
+    country: str | None
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    enrolled: int = 0
+    duplicates_merged: int = 0
+    invalid: int = 0
+    dry_run: bool = False
+    rejected: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def decode_bytes(data: bytes) -> tuple[bytes, str]:
+    """File bytes as UTF-8 (what Polars reads) and the encoding found: UTF-16 by BOM, UTF-8, else cp1252/Latin-1."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16").encode("utf-8"), "utf-16"
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        data.decode("utf-8")
+        return data, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252").encode("utf-8"), "cp1252"
+    except UnicodeDecodeError:  # bytes cp1252 leaves undefined (0x81, 0x8d, ...): Latin-1 maps every byte
+        return data.decode("latin-1").encode("utf-8"), "latin-1"
+
+
+def detect_delimiter(data: bytes) -> str:
+    """The delimiter among , ; and tab that occurs most often outside quotes in the header line."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in data[:65536].decode("utf-8", errors="ignore"):
+        if char == '"':
+            quoted = not quoted
+        elif char == "\n" and not quoted:
+            break
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _name_headers(values: Iterable[str | None]) -> list[str]:
+    """Header cells made usable: trimmed, blanks named column_N, repeats suffixed " (2)"."""
+    names: list[str] = []
+    for position, value in enumerate(values, start=1):
+        name = (value or "").strip() or f"column_{position}"
+        base, n = name, 2
+        while name in names:
+            name, n = f"{base} ({n})", n + 1
+        names.append(name)
+    return names
+
+
+def _with_headers(grid: pl.DataFrame, path: Path) -> pl.DataFrame:
+    if grid.height == 0 or all(v is None or not str(v).strip() for v in grid.row(0)):
+        raise UserError(f"{path.name}: the file is empty (no header row)")
+    headers = _name_headers(grid.row(0))
+    frame = grid.slice(1).rename(dict(zip(grid.columns, headers)))
+    if frame.height == 0:
+        raise UserError(f"{path.name}: the file has a header row but no data rows")
+    return frame
+
+
+def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
+    """A delimited text file's records as an all-text frame whose columns are its header cells."""
+    if not data.strip():
+        raise UserError(f"{path.name}: the file is empty")
+    utf8, _ = decode_bytes(data)
+    try:
+        grid = pl.read_csv(
+            io.BytesIO(utf8), has_header=False, separator=detect_delimiter(utf8), infer_schema=False,
+            quote_char='"', truncate_ragged_lines=True, raise_if_empty=False,
+        )
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise UserError(f"{path.name}: cannot read as CSV ({str(error).splitlines()[0]})") from error
+    return _with_headers(grid, path)
+
+
+def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
+    """An .xlsx sheet (the first unless named) as an all-text frame; numeric phone cells keep every digit."""
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as error:  # fastexcel raises its own exception types for corrupt files
+        raise UserError(f"{path.name}: cannot read as XLSX ({str(error).splitlines()[0]})") from error
+    if sheet is not None and sheet not in reader.sheet_names:
+        raise UserError(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(reader.sheet_names)})")
+    try:
+        loaded = reader.load_sheet(sheet if sheet is not None else 0, header_row=None, dtypes="string")
+        grid = loaded.to_polars()
+    except Exception as error:
+        raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
+    if grid.width == 0:
+        raise UserError(f"{path.name}: the sheet is empty")
+    # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost.
+    grid = grid.with_columns(pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1"))
+    return _with_headers(grid, path)
+
+
+def read_contacts_file(path: str | Path, sheet: str | None = None) -> pl.DataFrame:
+    """A contacts file (CSV or XLSX) as an all-text frame: one column per header, one row per record."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UserError(f"{path.name}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx (save .xls/.ods as .xlsx)")
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    if suffix == ".xlsx":
+        return read_xlsx(path, sheet)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror})") from error
+    return read_csv_bytes(data, path)
+
+
+# ---------------------------------------------------------------- mapping
+
+
+def suggest_mapping(headers: Iterable[str]) -> dict[str, str]:
+    """A target for each header from English/Spanish synonyms; anything else becomes a custom property."""
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for header in headers:
+        target = HEADER_SYNONYMS.get(header_key(header))
+        if target and (target not in taken or target in MULTI_SOURCE_TARGETS):
+            mapping[header] = target
+            taken.add(target)
+        else:
+            mapping[header] = CUSTOM_PREFIX + snake_case(header)
+    return mapping
+
+
+def parse_map_options(options: Iterable[str]) -> dict[str, str]:
+    """``--map SOURCE=TARGET`` options as {source: target}; the last '=' splits ("a=b=email")."""
+    overrides: dict[str, str] = {}
+    for option in options:
+        source, sep, target = option.rpartition("=")
+        if not sep or not source.strip():
+            raise ValidationError("--map", f"{option!r} is not SOURCE=TARGET")
+        overrides[source.strip()] = target
+    return overrides
+
+
+def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The mapping to use: the suggestion with ``overrides`` applied, checked and de-duplicated."""
+    mapping = suggest_mapping(headers)
+    by_fold = {h.casefold(): h for h in headers}
+    explicit: dict[str, str] = {}
+    for source, target in (overrides or {}).items():
+        header = source if source in mapping else by_fold.get(source.strip().casefold())
+        if header is None:
+            raise ValidationError("--map", f"column {source!r} is not in the file (columns: {', '.join(headers)})")
+        explicit[header] = parse_target(target)
+    for header, target in explicit.items():
+        if target in FIELD_TARGETS and target not in MULTI_SOURCE_TARGETS:
+            clashing = [h for h, t in explicit.items() if t == target]
+            if len(clashing) > 1:
+                raise ValidationError("--map", f"{target} is mapped from several columns: {', '.join(clashing)}")
+            # The suggestion's column for this target steps aside and becomes a custom property.
+            for other, suggested in mapping.items():
+                if suggested == target and other not in explicit:
+                    mapping[other] = CUSTOM_PREFIX + snake_case(other)
+        mapping[header] = target
+    if PHONE not in mapping.values():
+        raise UserError(
+            f"no column maps to {PHONE} (columns: {', '.join(headers)}); "
+            f"name it with --map 'COLUMN={PHONE}'"
+        )
+    return _unique_custom_keys(mapping)
+
+
+def _unique_custom_keys(mapping: dict[str, str]) -> dict[str, str]:
+    seen: set[str] = set()
+    out: dict[str, str] = {}
+    for header, target in mapping.items():
+        if target.startswith(CUSTOM_PREFIX):
+            base, n = target, 2
+            while target in seen:
+                target, n = f"{base}_{n}", n + 1
+            seen.add(target)
+        out[header] = target
+    return out
+
+
+def custom_columns(mapping: Mapping[str, str]) -> list[str]:
+    """The custom-property targets of a mapping, in file order."""
+    return [t for t in mapping.values() if t.startswith(CUSTOM_PREFIX)]
+
+
+def column_sources(mapping: Mapping[str, str]) -> dict[str, str]:
+    """Mapped column -> the file header(s) it came from, for the per-row report."""
+    sources: dict[str, list[str]] = {"phone_raw": [], "phone_e164": []}
+    for header, target in mapping.items():
+        if target == PHONE:
+            sources["phone_raw"].append(header)
+            sources["phone_e164"].append(header)
+        elif target != IGNORE:
+            sources.setdefault(target, []).append(header)
+    return {column: " + ".join(headers) for column, headers in sources.items()}
+
+
+def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
+    """The file frame as mapped columns (MAPPED_COLUMNS + custom ones): trimmed text, blanks as null,
+    blank records dropped, ``row`` the number the user sees in the file (header = row 1)."""
+    def clean(column: str) -> pl.Expr:
+        text = pl.col(column).str.strip_chars()
+        return pl.when(text == "").then(None).otherwise(text)
+
+    def sources(target: str) -> list[str]:
+        return [h for h, t in mapping.items() if t == target]
+
+    def joined(target: str) -> pl.Expr:
+        cols = sources(target)
+        if not cols:
+            return pl.lit(None, dtype=pl.String)
+        if len(cols) == 1:
+            return clean(cols[0])
+        parts = pl.concat_str([clean(c) for c in cols], separator=" ", ignore_nulls=True)
+        return pl.when(parts == "").then(None).otherwise(parts)
+
+    phone = clean(sources(PHONE)[0]).str.replace(r"^(\d+)\.0+$", "$1")
+    blank = pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in frame.columns])
+    mapped = frame.with_row_index("row", offset=2).filter(~blank)
+    return mapped.select(
+        pl.col("row").cast(pl.Int64),
+        phone.alias("phone_raw"),
+        joined(NAME).alias(NAME),
+        joined(COMPANY).alias(COMPANY),
+        joined(EMAIL).alias(EMAIL),
+        *[joined(target).alias(target) for target in custom_columns(mapping)],
+    )
+
+
+# ---------------------------------------------------------------- normalise, validate, merge
+
+
+def normalise(mapped: pl.DataFrame, region: str | None, workers: int | None = None) -> pl.DataFrame:
+    """The mapped frame plus phone_e164, number_type, region, time_zones and phone_error per row."""
+    phones = normalise_phones(mapped["phone_raw"], region, workers=workers)
+    out = mapped.join(phones, on="phone_raw", how="left", nulls_equal=False)
+    return out.with_columns(
+        pl.when(pl.col("phone_raw").is_null()).then(pl.lit("phone is empty")).otherwise(pl.col("phone_error")).alias("phone_error")
+    ).sort("row")
+
+
+def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(valid rows, report) where the report has one line per problem: row, column, value, reason."""
+    sources = column_sources(mapping)
+    phone_rejects = normalised.filter(pl.col("phone_error").is_not_null()).select(
+        "row", pl.lit(sources["phone_raw"]).alias("column"), pl.col("phone_raw").alias("value"),
+        pl.col("phone_error").alias("reason"),
+    )
+    checked = normalised.select("row", "phone_e164", NAME, COMPANY, EMAIL, *custom_columns(mapping))
+    try:
+        import_schema(custom_columns(mapping)).validate(checked, lazy=True)
+        model_rejects = pl.DataFrame(schema=REPORT_COLUMNS)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases.filter(pl.col("index").is_not_null())
+        rows = checked["row"]
+        model_rejects = pl.DataFrame(
+            [
+                {
+                    "row": rows[int(case["index"])],
+                    "column": sources.get(case["column"], case["column"]),
+                    "value": case["failure_case"],
+                    "reason": check_reason(case["column"], case["check"]),
+                }
+                for case in cases.iter_rows(named=True)
+                # A phone that failed normalisation is already reported with its precise reason.
+                if not (case["column"] == "phone_e164" and normalised["phone_error"][int(case["index"])] is not None)
+            ],
+            schema=REPORT_COLUMNS,
+        )
+    report = pl.concat([phone_rejects.cast(REPORT_COLUMNS), model_rejects]).sort("row", maintain_order=True)
+    valid = normalised.filter(~pl.col("row").is_in(report["row"].implode()))
+    return valid, report
+
+
+def merge_duplicates(valid: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """One row per E.164 (later non-empty values win; ``row`` is the first occurrence) and how many merged."""
+    values = [c for c in valid.columns if c not in ("row", "phone_raw", "phone_e164", "phone_error")]
+    merged = (
+        valid.sort("row")
+        .group_by("phone_e164", maintain_order=True)
+        .agg(pl.col("row").first(), *[pl.col(c).drop_nulls().last() for c in values])
+    )
+    return merged, valid.height - merged.height
+
+
+# ---------------------------------------------------------------- writing
+
+
+def campaign_country(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> str | None:
+    """The campaign's country (ISO alpha-2 or None); NotFoundError when there is no such campaign."""
+    row = conn.execute("select country from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"campaign {campaign_id} not found")
+    return row[0]
+
+
+def _register_incoming(conn: duckdb.DuckDBPyConnection, merged: pl.DataFrame) -> tuple[str, dict]:
+    """Register ``merged`` as `incoming_contacts` (custom columns renamed c0..cN) and return the SQL
+    expression that builds each row's properties JSON, with its bound key parameters."""
+    customs = [c for c in merged.columns if c.startswith(CUSTOM_PREFIX)]
+    aliases = {c: f"c{i}" for i, c in enumerate(customs)}
+    conn.register("incoming_contacts", merged.rename(aliases))
+    params = {f"k{i}": c[len(CUSTOM_PREFIX):] for i, c in enumerate(customs)}
+    if not customs:
+        return "'{}'::json", params
+    # Only non-empty values enter the JSON, so merging never blanks a stored property.
+    entries = ", ".join(f"{{'k': $k{i}, 'v': i.c{i}}}" for i in range(len(customs)))
+    return f"list_filter([{entries}], x -> x.v is not null)", params
+
+
+def upsert_contacts(conn: duckdb.DuckDBPyConnection, merged: pl.DataFrame, now: datetime) -> tuple[int, int]:
+    """Update CRM contacts whose phone is in ``merged`` (only when a value changes) and insert the
+    others; returns (inserted, updated). Runs in the caller's transaction."""
+    entries, params = _register_incoming(conn, merged)
+    props_json = "'{}'::json" if entries.startswith("'") else f"to_json(map_from_entries({entries}))"
+    changed_props = "false" if entries.startswith("'") else f"len(list_filter({entries}, x -> (c.properties ->> x.k) is distinct from x.v)) > 0"
+    updated = conn.execute(
+        f"""
+        update contacts c set
+            name = coalesce(i.contact_name, c.name),
+            company = coalesce(i.company_name, c.company),
+            email = coalesce(i.email, c.email),
+            properties = json_merge_patch(c.properties, {props_json}),
+            number_type = i.number_type,
+            region = i.region,
+            time_zones = i.time_zones,
+            updated_at = $now
+        from incoming_contacts i
+        where c.phone_e164 = i.phone_e164
+          and (i.contact_name is not null and i.contact_name is distinct from c.name
+               or i.company_name is not null and i.company_name is distinct from c.company
+               or i.email is not null and i.email is distinct from c.email
+               or i.number_type is distinct from c.number_type
+               or i.region is distinct from c.region
+               or i.time_zones is distinct from c.time_zones
+               or {changed_props})
+        """,
+        {**params, "now": now},
+    ).fetchone()[0]
+    inserted = conn.execute(
+        f"""
+        insert into contacts (phone_e164, name, company, email, properties, number_type, region, time_zones, created_at, updated_at)
+        select i.phone_e164, i.contact_name, i.company_name, i.email, {props_json}, i.number_type, i.region, i.time_zones, $now, $now
+        from incoming_contacts i
+        anti join contacts c on c.phone_e164 = i.phone_e164
+        order by i.row
+        """,
+        {**params, "now": now},
+    ).fetchone()[0]
+    conn.unregister("incoming_contacts")
+    return inserted, updated
+
+
+def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: pl.DataFrame, now: datetime) -> int:
+    """Enroll the contacts with the phones of ``merged`` in the campaign (file order); returns how many were new."""
+    phones = merged.select("phone_e164", "row")
+    conn.register("incoming_phones", phones)
+    enrolled = conn.execute(
+        """
+        insert into campaign_contacts (campaign_id, contact_id, added_at)
+        with matched as (
+            select c.contact_id, p.row
+            from incoming_phones p
+            join contacts c on c.phone_e164 = p.phone_e164
+        ),
+        final as (
+            select m.contact_id, m.row
+            from matched m
+            anti join campaign_contacts e on e.campaign_id = $campaign_id and e.contact_id = m.contact_id
+        )
+        select $campaign_id, contact_id, $now from final order by row
+        """,
+        {"campaign_id": campaign_id, "now": now},
+    ).fetchone()[0]
+    conn.unregister("incoming_phones")
+    return enrolled
+
+
+def write_report(report: pl.DataFrame, path: str | Path) -> Path:
+    """The per-row report as CSV (row, column, value, reason)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report.write_csv(path)
+    return path
+
+
+# ---------------------------------------------------------------- the contact list
+
+
+def remove_contact_from_campaign(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_id: int) -> None:
+    """Delete one enrollment; the CRM contact and its past calls stay. NotFoundError if not enrolled."""
+    deleted = conn.execute(
+        "delete from campaign_contacts where campaign_id = ? and contact_id = ?", [campaign_id, contact_id]
+    ).fetchone()[0]
+    if not deleted:
+        raise NotFoundError(f"contact {contact_id} is not enrolled in campaign {campaign_id}")
+
+
+def edit_contact(
+    conn: duckdb.DuckDBPyConnection, contact_id: int, changes: Mapping[str, str | None], now: datetime,
+    default_country: str | None = None,
+) -> dict:
+    """Change a CRM contact's name/company/email/phone and custom properties (``key`` or ``custom:key``).
+
+    A phone is re-validated and renormalised (national numbers need ``default_country``); a phone
+    already used by another contact is refused. An empty value clears a field or property.
+    Returns the contact as stored.
+    """
+    row = conn.execute("select properties from contacts where contact_id = ?", [contact_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"contact {contact_id} not found")
+    properties = json.loads(row[0]) if row[0] else {}
+    sets: dict[str, object] = {}
+    for key, raw in changes.items():
+        value = raw.strip() if isinstance(raw, str) else raw
+        value = value or None
+        if key == "phone":
+            if value is None:
+                raise ValidationError("phone", "a contact needs a phone")
+            e164, number_type, region, zones, reason = normalise_phone(value, check_region(default_country))
+            if reason:
+                raise ValidationError("phone", f"{value!r}: {reason}")
+            other = conn.execute(
+                "select contact_id from contacts where phone_e164 = ? and contact_id <> ?", [e164, contact_id]
+            ).fetchone()
+            if other:
+                raise ValidationError("phone", f"{e164} already belongs to contact {other[0]}")
+            sets.update(phone_e164=e164, number_type=number_type, region=region, time_zones=zones)
+        elif key in EDITABLE_FIELDS:
+            _check_field(key, value)
+            sets[EDITABLE_FIELDS[key]] = value
+        else:
+            name = snake_case(key[len(CUSTOM_PREFIX):] if key.startswith(CUSTOM_PREFIX) else key)
+            if value is None:
+                properties.pop(name, None)
+            else:
+                properties[name] = value
+            sets["properties"] = json.dumps(properties, ensure_ascii=False)
+    if sets:
+        columns = list(sets)  # names come from the fixed set above, never from the caller
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        conn.execute(
+            f"update contacts set {assignments}, updated_at = ? where contact_id = ?",
+            [*(sets[c] for c in columns), now, contact_id],
+        )
+    return get_contact(conn, contact_id)
+
+
+def _check_field(key: str, value: str | None) -> None:
+    frame = pl.DataFrame(
+        {"row": [2], "phone_e164": ["+10000000000"], NAME: [value if key == "name" else None],
+         COMPANY: [value if key == "company" else None], EMAIL: [value if key == "email" else None]},
+        schema={"row": pl.Int64, "phone_e164": pl.String, NAME: pl.String, COMPANY: pl.String, EMAIL: pl.String},
+    )
+    try:
+        import_schema([]).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        case = errors.failure_cases.row(0, named=True)
+        raise ValidationError(key, check_reason(case["column"], case["check"])) from None
+
+
+def get_contact(conn: duckdb.DuckDBPyConnection, contact_id: int) -> dict:
+    """One CRM contact as a dict (properties decoded); NotFoundError if missing."""
+    cursor = conn.execute("select * from contacts where contact_id = ?", [contact_id])
+    row = cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"contact {contact_id} not found")
+    contact = dict(zip([d[0] for d in cursor.description], row))
+    contact["properties"] = json.loads(contact["properties"]) if contact["properties"] else {}
+    return contact
+
+
+def contacts_for_export(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.DataFrame:
+    """One row per enrolled contact: contact_id, phone, name, company, email, each custom property as
+    its own column (sorted by name), added_at (UTC); in enrollment order."""
+    campaign_country(conn, campaign_id)
+    base = conn.execute(
+        """
+        with enrolled as (
+            select e.contact_id, e.added_at, e.enroll_seq
+            from campaign_contacts e
+            where e.campaign_id = ?
+        ),
+        final as (
+            select c.contact_id, c.phone_e164 as phone, c.name, c.company, c.email,
+                   c.properties::varchar as properties, n.added_at
+            from enrolled n
+            join contacts c using (contact_id)
+            order by n.enroll_seq
+        )
+        select * from final
+        """,
+        [campaign_id],
+    ).pl()
+    props = base["properties"].to_list()
+    decoded = [json.loads(p) if p else {} for p in props]
+    keys = sorted({k for d in decoded for k in d})
+    custom = pl.DataFrame({k: [None if d.get(k) is None else str(d.get(k)) for d in decoded] for k in keys}, schema=dict.fromkeys(keys, pl.String))
+    columns = [c for c in base.columns if c not in ("properties", "added_at")]
+    taken = set(columns) | {"added_at"}
+    custom = custom.rename({k: (k if k not in taken else f"custom_{k}") for k in keys})
+    return pl.concat([base.select(columns), custom, base.select("added_at")], how="horizontal")
+
+
+def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str | Path) -> Path:
+    """The campaign's contact list as .xlsx, with formula-looking text neutralised."""
+    from tasks.excel import neutralise_formulas, write_xlsx
+
+    frame = contacts_for_export(conn, campaign_id)
+    # Excel has no time zones: write UTC wall time without an offset (the column says UTC).
+    frame = frame.with_columns(pl.col("added_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None).alias("added_at_utc")).drop("added_at")
+    path = Path(out)
+    write_xlsx(neutralise_formulas(frame), path, sheet_name="Contacts")
+    return path
