@@ -1,0 +1,310 @@
+"""The simulator: seeded and deterministic, a realistic mix by local time, limits, lifecycle, durable state."""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schemas.enums import CallStatus, DisconnectReason, Sentiment
+from tasks.telephony.base import (
+    CallNotFound,
+    CallRequest,
+    ConcurrencyLimitReached,
+    InvalidNumber,
+    ProviderUnavailable,
+    RateLimited,
+    TelephonyProvider,
+)
+from tasks.telephony.simulator import (
+    SimulatedProvider,
+    callee_zone,
+    is_always_invalid,
+    simulate_outcome,
+)
+
+NEW_YORK = ZoneInfo("America/New_York")
+# Tuesday 5 May 2026, 18:00 in New York = 22:00 UTC
+TUESDAY_EVENING = datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK).astimezone(UTC)
+
+
+def request(i: int, number: str | None = None, key: str | None = None) -> CallRequest:
+    return CallRequest(
+        to_number=f"+1212555{i % 10000:04d}" if number is None else number, from_number="+12125550000",
+        provider_agent_id="agent_sim_1", attempt_key=key or f"k{i}",
+        dynamic_variables={"contact_name": f"Contact {i}", "company_name": "Acme"},
+    )
+
+
+@pytest.fixture
+def sim(tmp_path) -> SimulatedProvider:
+    provider = SimulatedProvider(tmp_path / "simulator.sqlite", seed=7, concurrency_limit=1000)
+    yield provider
+    provider.close()
+
+
+def outcomes_at(local: datetime, count: int, seed: int = 1):
+    """``count`` outcomes for distinct New York numbers dialled at the given New York time."""
+    ts = local.timestamp()
+    return [simulate_outcome(seed, f"k{i}", f"+1212{2000000 + i:07d}", ts + i * 0.001) for i in range(count)]
+
+
+def an_always_invalid_number() -> str:
+    return next(n for n in (f"+1212555{i:04d}" for i in range(10000)) if is_always_invalid(n))
+
+
+def test_is_a_telephony_provider(sim):
+    assert isinstance(sim, TelephonyProvider)
+
+
+def test_same_seed_gives_identical_outcomes_in_fresh_instances(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        provider = SimulatedProvider(tmp_path / f"{name}.sqlite", seed=11, concurrency_limit=1000)
+        ids = provider.place_calls([request(i) for i in range(300)], TUESDAY_EVENING, pace_seconds=3)
+        runs.append(provider.get_calls(ids, TUESDAY_EVENING + timedelta(hours=2)))
+    assert runs[0] == runs[1]
+
+
+def test_another_seed_gives_other_outcomes(tmp_path):
+    reasons = []
+    for seed in (1, 2):
+        provider = SimulatedProvider(tmp_path / f"s{seed}.sqlite", seed=seed, concurrency_limit=1000)
+        ids = provider.place_calls([request(i) for i in range(300)], TUESDAY_EVENING, pace_seconds=3)
+        reasons.append([c.disconnect_reason for c in provider.get_calls(ids, TUESDAY_EVENING + timedelta(hours=2))])
+    assert reasons[0] != reasons[1]
+
+
+def test_outcome_is_a_pure_function_of_its_seeds():
+    args = (5, "k-1", "+12125550123", 1_778_000_000.25)
+    assert simulate_outcome(*args) == simulate_outcome(*args)
+
+
+def test_outcome_mix_is_realistic_on_a_weekday_evening():
+    outcomes = outcomes_at(datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK), 5000)
+    reasons = Counter(o.reason for o in outcomes)
+    answered = [o for o in outcomes if o.answered]
+    conversations = [o for o in answered if not o.in_voicemail]
+    share = lambda part, whole: len(part) / len(whole)  # noqa: E731
+    assert 0.35 <= share(answered, outcomes) <= 0.60  # evening answer probability ~0.50
+    assert 0.24 <= reasons[DisconnectReason.voicemail_reached] / len(answered) <= 0.36  # ~30% of answers
+    assert 0.005 <= reasons[DisconnectReason.invalid_destination] / 5000 <= 0.03
+    assert 0 < reasons[DisconnectReason.marked_as_spam] / 5000 <= 0.02
+    assert reasons[DisconnectReason.dial_no_answer] > reasons[DisconnectReason.dial_busy] > 0
+    assert reasons[DisconnectReason.user_declined] > 0
+    rare = sum(reasons[r] for r in (DisconnectReason.error_asr, DisconnectReason.error_no_audio_received,
+                                    DisconnectReason.error_unknown, DisconnectReason.telephony_provider_unavailable))
+    assert 0 < rare / 5000 <= 0.03
+    assert 0.22 <= sum(o.call_successful for o in conversations) / len(conversations) <= 0.40
+    talk = [o.talk_seconds for o in conversations]
+    assert 55 <= statistics.median(talk) <= 90  # log-normal, median ~70 s
+    assert max(talk) <= 900
+    assert {o.reason for o in conversations} >= {
+        DisconnectReason.agent_hangup, DisconnectReason.user_hangup,
+        DisconnectReason.call_transfer, DisconnectReason.inactivity}
+    assert all(o.talk_seconds == 0 and not o.call_successful and o.sentiment is None
+               for o in outcomes if not o.answered)
+
+
+def test_long_tail_of_conversations_hits_max_duration():
+    outcomes = outcomes_at(datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK), 40000)
+    capped = [o for o in outcomes if o.reason == DisconnectReason.max_duration_reached]
+    assert capped and all(o.talk_seconds == 900 for o in capped)
+
+
+@pytest.mark.parametrize(
+    ("worse", "better"),
+    [
+        (datetime(2026, 5, 5, 3, 0, tzinfo=NEW_YORK), datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK)),  # 03:00 < 18:00
+        (datetime(2026, 5, 5, 7, 0, tzinfo=NEW_YORK), datetime(2026, 5, 5, 11, 0, tzinfo=NEW_YORK)),  # early < late morning
+        (datetime(2026, 5, 10, 18, 0, tzinfo=NEW_YORK), datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK)),  # Sunday < Tuesday
+    ],
+)
+def test_answer_rate_follows_the_callees_local_time(worse, better):
+    rate = lambda when: sum(o.answered for o in outcomes_at(when, 3000)) / 3000  # noqa: E731
+    assert rate(worse) + 0.05 < rate(better)
+
+
+def test_local_time_is_the_callees_not_utc():
+    # the same UTC instant is 18:00 in New York but 03:00 in Paris (next day)
+    instant = datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK).timestamp()
+    new_york = sum(simulate_outcome(1, f"k{i}", f"+1212{2000000 + i:07d}", instant).answered for i in range(3000))
+    paris = sum(simulate_outcome(1, f"k{i}", f"+3314{2000000 + i:07d}", instant).answered for i in range(3000))
+    assert paris + 150 < new_york
+
+
+@pytest.mark.parametrize(
+    ("number", "zone"),
+    [("+12125550123", "America/New_York"), ("+14155550123", "America/Los_Angeles"),
+     ("+33142000000", "Europe/Paris"), ("+999123456789", "UTC")],
+)
+def test_callee_zone(number, zone):
+    assert callee_zone(number).key == zone
+
+
+def test_invalid_numbers_are_always_invalid(sim):
+    number = an_always_invalid_number()
+    ids = [sim.place_call(request(i, number=number), TUESDAY_EVENING + timedelta(minutes=i)) for i in range(5)]
+    calls = sim.get_calls(ids, TUESDAY_EVENING + timedelta(hours=1))
+    assert {(c.status, c.disconnect_reason) for c in calls} == {(CallStatus.not_connected, DisconnectReason.invalid_destination)}
+    assert simulate_outcome(999, "any", number, 0.0).reason == DisconnectReason.invalid_destination  # any seed
+
+
+@pytest.mark.parametrize("number", ["2125550123", "+0125550123", "+1 212 555 0123", ""])
+def test_non_e164_is_refused_and_not_recorded(sim, number):
+    with pytest.raises(InvalidNumber):
+        sim.place_call(request(1, number=number), TUESDAY_EVENING)
+    assert sim.total_placed() == 0
+
+
+def connected_call_id(sim: SimulatedProvider, voicemail: bool = False) -> str:
+    for i in range(500):
+        outcome = simulate_outcome(sim.seed, f"k{i}", request(i).to_number, TUESDAY_EVENING.timestamp())
+        if outcome.answered and outcome.in_voicemail == voicemail:
+            return sim.place_call(request(i), TUESDAY_EVENING)
+    raise AssertionError("no connected call in 500 draws")
+
+
+def test_lifecycle_of_a_conversation_on_the_clock(sim):
+    call_id = connected_call_id(sim)
+    final = sim.get_call(call_id, TUESDAY_EVENING + timedelta(hours=1))
+    answered_at, ended_at = final.started_at, final.ended_at
+    assert final.status is CallStatus.ended and final.analyzed
+    assert TUESDAY_EVENING < answered_at < ended_at
+    assert final.duration_seconds == pytest.approx((ended_at - answered_at).total_seconds(), abs=0.01)
+    assert final.transcript and "Contact" in final.transcript and final.recording_url
+    assert final.user_sentiment in set(Sentiment) and final.summary
+    assert set(final.custom_analysis) == {"interested", "callback_requested", "do_not_call"}
+    assert final.cost_cents > 0 and final.tools_count is not None
+
+    ringing = sim.get_call(call_id, TUESDAY_EVENING + timedelta(seconds=1))
+    assert (ringing.status, ringing.started_at, ringing.disconnect_reason) == (CallStatus.registered, None, None)
+    talking = sim.get_call(call_id, answered_at + timedelta(seconds=1))
+    assert (talking.status, talking.started_at) == (CallStatus.in_progress, answered_at)
+    just_ended = sim.get_call(call_id, ended_at + timedelta(seconds=1))
+    # ended, but the analysis arrives 10-30 s later
+    assert (just_ended.status, just_ended.analyzed, just_ended.call_successful) == (CallStatus.ended, False, None)
+    assert just_ended.disconnect_reason == final.disconnect_reason
+    assert sim.get_call(call_id, ended_at + timedelta(seconds=30)).analyzed is True
+
+
+def test_voicemail_is_ended_in_voicemail_and_not_successful(sim):
+    call = sim.get_call(connected_call_id(sim, voicemail=True), TUESDAY_EVENING + timedelta(hours=1))
+    assert (call.status, call.disconnect_reason, call.in_voicemail, call.call_successful) == (
+        CallStatus.ended, DisconnectReason.voicemail_reached, True, False)
+    assert call.duration_seconds > 0
+
+
+def test_not_connected_call_has_no_duration_and_minimal_analysis(sim):
+    call_id = sim.place_call(request(1, number=an_always_invalid_number()), TUESDAY_EVENING)
+    assert sim.get_call(call_id, TUESDAY_EVENING).status is CallStatus.registered
+    call = sim.get_call(call_id, TUESDAY_EVENING + timedelta(minutes=2))
+    assert (call.status, call.duration_seconds, call.analyzed, call.in_voicemail, call.call_successful) == (
+        CallStatus.not_connected, 0, True, False, False)
+    assert (call.user_sentiment, call.summary, call.transcript, call.custom_analysis) == (None, None, None, None)
+
+
+def test_concurrency_limit_is_enforced(tmp_path):
+    sim = SimulatedProvider(tmp_path / "s.sqlite", concurrency_limit=3)
+    for i in range(3):
+        sim.place_call(request(i), TUESDAY_EVENING)
+    assert sim.active_calls(TUESDAY_EVENING) == 3
+    with pytest.raises(ConcurrencyLimitReached):
+        sim.place_call(request(3), TUESDAY_EVENING)
+    assert sim.total_placed() == 3  # the refusal placed nothing
+    later = TUESDAY_EVENING + timedelta(hours=1)  # every call has ended (max 15 min + ring)
+    assert sim.active_calls(later) == 0
+    sim.place_call(request(3), later)
+
+
+def test_batch_placement_respects_the_limit_over_time(tmp_path):
+    sim = SimulatedProvider(tmp_path / "s.sqlite", concurrency_limit=5)
+    results = sim.place_calls([request(i) for i in range(200)], TUESDAY_EVENING, pace_seconds=3)
+    ids = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if not isinstance(r, str)]
+    assert refused and all(isinstance(r, ConcurrencyLimitReached) for r in refused)
+    assert results[:5] == ids[:5]  # the first five always fit
+    # at every placement instant, no more than 5 calls were in progress
+    for index, result in enumerate(results):
+        if isinstance(result, str):
+            assert sim.active_calls(TUESDAY_EVENING + timedelta(seconds=3 * index)) <= 5
+
+
+def test_rate_limit_on_the_virtual_clock(tmp_path):
+    sim = SimulatedProvider(tmp_path / "s.sqlite", rate_limit_per_second=1)
+    sim.place_call(request(1), TUESDAY_EVENING)
+    with pytest.raises(RateLimited):
+        sim.place_call(request(2), TUESDAY_EVENING + timedelta(milliseconds=500))
+    sim.place_call(request(2), TUESDAY_EVENING + timedelta(seconds=1, milliseconds=1))
+
+
+def test_injected_failures_for_engine_tests(sim):
+    sim.fail_next(ProviderUnavailable("down"), times=2)
+    for _ in range(2):
+        with pytest.raises(ProviderUnavailable):
+            sim.place_call(request(1), TUESDAY_EVENING)
+    sim.place_call(request(1), TUESDAY_EVENING)
+    assert sim.total_placed() == 1
+
+
+def test_state_survives_a_new_instance_on_the_same_file(tmp_path):
+    path = tmp_path / "s.sqlite"
+    first = SimulatedProvider(path, seed=3, concurrency_limit=2)
+    ids = [first.place_call(request(i), TUESDAY_EVENING) for i in range(2)]
+    first.close()
+    second = SimulatedProvider(path, seed=3, concurrency_limit=2)
+    assert second.active_calls(TUESDAY_EVENING) == 2
+    with pytest.raises(ConcurrencyLimitReached):  # the limit counts the first instance's calls
+        second.place_call(request(9), TUESDAY_EVENING)
+    later = TUESDAY_EVENING + timedelta(hours=1)
+    assert [c.provider_call_id for c in second.list_calls(TUESDAY_EVENING, later)] == ids
+    assert second.find_by_attempt_key("k1", later).provider_call_id == ids[1]
+    assert second.find_by_attempt_key("never", later) is None
+    assert second.get_call(ids[0], later) == first.get_call(ids[0], later)
+
+
+def test_list_calls_since(sim):
+    early = sim.place_call(request(1), TUESDAY_EVENING)
+    late = sim.place_call(request(2), TUESDAY_EVENING + timedelta(minutes=10))
+    later = TUESDAY_EVENING + timedelta(hours=1)
+    assert [c.provider_call_id for c in sim.list_calls(TUESDAY_EVENING, later)] == [early, late]
+    assert [c.provider_call_id for c in sim.list_calls(TUESDAY_EVENING + timedelta(minutes=5), later)] == [late]
+
+
+def test_repeated_attempt_keys_are_all_recorded(sim):
+    sim.place_call(request(1, key="dup"), TUESDAY_EVENING)
+    sim.place_call(request(1, key="dup"), TUESDAY_EVENING + timedelta(minutes=1))
+    sim.place_call(request(2, key="once"), TUESDAY_EVENING)
+    assert (sim.placed_count("dup"), sim.placed_count("once"), sim.placed_count("never")) == (2, 1, 0)
+    assert sim.duplicate_attempt_keys() == {"dup": 2}
+
+
+def test_unknown_call_id_is_not_found(sim):
+    with pytest.raises(CallNotFound):
+        sim.get_call("sim_404", TUESDAY_EVENING)
+
+
+def _place_from_another_process(path: str, offset: int) -> None:
+    provider = SimulatedProvider(path, concurrency_limit=20)
+    for i in range(40):
+        try:
+            provider.place_call(request(offset + i), TUESDAY_EVENING)
+        except ConcurrencyLimitReached:
+            pass
+
+
+def test_processes_share_state_and_the_limit(tmp_path):
+    path = str(tmp_path / "s.sqlite")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_place_from_another_process, args=(path, 1000 * n)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    # 80 tries at the same instant from two processes: exactly the limit got through
+    assert SimulatedProvider(path).active_calls(TUESDAY_EVENING) == 20
