@@ -1,0 +1,190 @@
+"""Retell webhook events: signatures (good, bad, stale, missing), parsing, any order, any repeats."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tasks.store import connect, transaction
+from tasks.telephony.retell import sign_retell_payload
+from tasks.webhooks import WebhookRejected, apply_event, parse_event
+from tests.tasks.seeding import call_row, enrollment_row, seed_call
+
+KEY = "key_webhook_test"
+QUEUED = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)
+NOW = QUEUED + timedelta(minutes=3)
+START_MS = int(QUEUED.timestamp() * 1000) + 4000
+
+
+def retell_events(call_id: str = "call_w1", attempt_key: str | None = None) -> dict[str, dict]:
+    """The three events Retell sends for one answered call, as it sends them."""
+    base = {"call_id": call_id, "agent_id": "agent_1", "metadata": {"attempt_key": attempt_key} if attempt_key else {},
+            "start_timestamp": START_MS}
+    ended = {**base, "call_status": "ended", "end_timestamp": START_MS + 75_000, "duration_ms": 75_000,
+             "disconnection_reason": "user_hangup", "transcript": "Agent: Hi\nUser: Hello",
+             "recording_url": "https://rec/w1.wav", "call_cost": {"combined_cost": 9.0}}
+    return {
+        "call_started": {"event": "call_started", "call": {**base, "call_status": "ongoing"}},
+        "call_ended": {"event": "call_ended", "call": ended},
+        "call_analyzed": {"event": "call_analyzed", "call": {**ended, "call_analysis": {
+            "call_successful": True, "call_summary": "Agreed to a demo", "user_sentiment": "Positive",
+            "in_voicemail": False, "custom_analysis_data": {"interested": True}}}},
+    }
+
+
+def signed(payload: dict, at: datetime = NOW, key: str = KEY) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    return body, sign_retell_payload(body, key, at)
+
+
+@pytest.fixture
+def call_id(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        return seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider="retell",
+                         provider_call_id="call_w1", attempt_key="1.1.1")
+
+
+def deliver(db, payload: dict, now: datetime = NOW):
+    body, header = signed(payload, now)
+    event = parse_event(body, header, KEY, now)
+    with transaction(db) as conn:
+        return apply_event(conn, event, now)
+
+
+# -- signatures ----------------------------------------------------------------------------------
+
+def test_a_good_signature_gives_the_parsed_event():
+    body, header = signed(retell_events()["call_ended"])
+    event = parse_event(body, header, KEY, NOW)
+    assert (event.event, event.call.provider_call_id, event.call.status.value, event.call.duration_seconds) == (
+        "call_ended", "call_w1", "ended", 75.0)
+
+
+@pytest.mark.parametrize(
+    ("header", "body_change", "now", "message"),
+    [
+        (None, None, NOW, "X-Retell-Signature missing"),
+        ("", None, NOW, "X-Retell-Signature missing"),
+        ("v=123,d=zz", None, NOW, "X-Retell-Signature invalid or stale"),  # not hex
+        ("garbage", None, NOW, "X-Retell-Signature invalid or stale"),
+        ("wrong-key", None, NOW, "X-Retell-Signature invalid or stale"),  # signed with another key
+        ("good", b" ", NOW, "X-Retell-Signature invalid or stale"),  # body changed after signing
+        ("good", None, NOW + timedelta(minutes=5, seconds=1), "X-Retell-Signature invalid or stale"),  # stale replay
+        ("good", None, NOW - timedelta(minutes=5, seconds=1), "X-Retell-Signature invalid or stale"),  # from the future
+    ],
+)
+def test_a_bad_signature_is_refused_with_401(header, body_change, now, message):
+    body, good = signed(retell_events()["call_ended"])
+    if header == "good":
+        header = good
+    elif header == "wrong-key":
+        header = signed(retell_events()["call_ended"], key="another_key")[1]
+    with pytest.raises(WebhookRejected, match=message) as refused:
+        parse_event(body + (body_change or b""), header, KEY, now)
+    assert refused.value.status == 401
+
+
+def test_a_signature_five_minutes_old_is_still_accepted():
+    body, header = signed(retell_events()["call_ended"], at=NOW)
+    assert parse_event(body, header, KEY, NOW + timedelta(minutes=5)).event == "call_ended"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"not json", "body is not JSON"),
+        (b"[1, 2]", "body has no event"),
+        (b'{"event": "call_ended", "call": {"call_status": "ended"}}', "no call_id"),
+    ],
+)
+def test_a_signed_but_malformed_body_is_refused_with_400(body, message):
+    with pytest.raises(WebhookRejected, match=message) as refused:
+        parse_event(body, sign_retell_payload(body, KEY, NOW), KEY, NOW)
+    assert refused.value.status == 400
+
+
+def test_an_event_type_we_do_not_handle_is_ignored():
+    body, header = signed({"event": "transcript_updated", "call": {"call_id": "call_w1"}})
+    assert parse_event(body, header, KEY, NOW) is None
+
+
+# -- applying ------------------------------------------------------------------------------------
+
+def test_the_three_events_in_order_give_the_full_row(campaign_db, call_id):
+    events = retell_events()
+    results = [deliver(campaign_db["db"], events[name]) for name in ("call_started", "call_ended", "call_analyzed")]
+    assert [(r.status, r.call_id, r.changed) for r in results] == [(200, call_id, True)] * 3
+    with connect(campaign_db["db"]) as conn:
+        row, enrollment = call_row(conn, call_id), enrollment_row(conn, call_id)
+    assert (row["status"], row["disconnect_reason"], row["duration_seconds"], row["credits"]) == (
+        "ended", "user_hangup", 75.0, 666)
+    assert (row["call_successful"], row["summary"], row["user_sentiment"], row["analyzed_at"]) == (
+        True, "Agreed to a demo", "Positive", NOW)
+    assert (enrollment["in_flight_call_id"], enrollment["finished_reason"]) == (None, "successful")
+
+
+def test_call_ended_alone_keeps_the_contact_waiting_for_the_analysis(campaign_db, call_id):
+    deliver(campaign_db["db"], retell_events()["call_ended"])
+    with connect(campaign_db["db"]) as conn:
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] == call_id
+        assert call_row(conn, call_id)["credits"] == 666
+
+
+def _final_state(db, call_id) -> tuple[dict, dict]:
+    with connect(db) as conn:
+        return call_row(conn, call_id), enrollment_row(conn, call_id)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["call_started", "call_ended", "call_analyzed"])))
+def test_every_order_of_the_three_events_gives_the_same_row(tmp_path, monkeypatch, order):
+    from tasks.settings import reset_settings
+    from tests.factories import make_campaign_db
+
+    def final_row(names, label) -> tuple[dict, dict]:
+        path = tmp_path / f"{label}.duckdb"
+        ids = make_campaign_db(path)
+        with transaction(path) as conn:
+            cid = seed_call(conn, ids["campaign_id"], "+16025551234", QUEUED, provider="retell",
+                            provider_call_id="call_w1", attempt_key="1.1.1")
+        events = retell_events()
+        for name in names:
+            deliver(path, events[name])
+        return _final_state(path, cid)
+
+    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
+    reset_settings()
+    assert final_row(order, "shuffled") == final_row(("call_started", "call_ended", "call_analyzed"), "in_order")
+
+
+def test_repeated_deliveries_change_nothing(campaign_db, call_id):
+    events = retell_events()
+    for name in ("call_started", "call_ended", "call_analyzed"):
+        deliver(campaign_db["db"], events[name])
+    before = _final_state(campaign_db["db"], call_id)
+    # Retell retries deliveries; a late retry of any event, even minutes later, is a no-op
+    later = NOW + timedelta(minutes=4)
+    again = [deliver(campaign_db["db"], events[name], later) for name in ("call_analyzed", "call_started", "call_ended")]
+    assert [(r.status, r.changed) for r in again] == [(200, False)] * 3
+    assert _final_state(campaign_db["db"], call_id) == before
+
+
+def test_an_event_finds_its_call_by_attempt_key_before_the_provider_id_is_stored(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        # the dialer crashed between the provider's answer and storing its call id
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, status="created",
+                            provider="retell", attempt_key="1.1.1")
+    result = deliver(campaign_db["db"], retell_events(attempt_key="1.1.1")["call_started"])
+    assert (result.status, result.call_id) == (200, call_id)
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["status"], row["provider_call_id"]) == ("in_progress", "call_w1")
+
+
+def test_an_event_for_an_unknown_call_is_acknowledged_and_not_stored(campaign_db, call_id):
+    result = deliver(campaign_db["db"], retell_events(call_id="call_other", attempt_key="9.9.9")["call_ended"])
+    assert (result.status, result.call_id) == (202, None)
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select count(*) from calls where status <> 'registered'").fetchone()[0] == 0
