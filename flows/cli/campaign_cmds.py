@@ -16,7 +16,7 @@ IdArg = Annotated[int, typer.Argument(help="Campaign id.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Campaign name.")]
 ObjectiveOpt = Annotated[str | None, typer.Option("--objective", help="Optional description.")]
 AgentOpt = Annotated[int | None, typer.Option("--agent", help="Agent id (see `campaigns agents list`).")]
-StartOpt = Annotated[str | None, typer.Option("--start-date", help="First calling day, YYYY-MM-DD, campaign-local.")]
+StartOpt = Annotated[str | None, typer.Option("--start-date", help="First calling day, YYYY-MM-DD, campaign-local; 'none' clears it.")]
 EndOpt = Annotated[str | None, typer.Option("--end-date", help="Last calling day, YYYY-MM-DD; 'none' clears it.")]
 DaysOpt = Annotated[str | None, typer.Option("--calling-days", help="Comma-separated days, e.g. mon,tue,wed,thu,fri.")]
 HoursOpt = Annotated[list[str] | None, typer.Option(
@@ -40,13 +40,14 @@ def _now() -> datetime:
 def _changes(**options: Any) -> dict[str, Any]:
     """The settings given on the command line, in the model's field names."""
     changes: dict[str, Any] = {}
-    simple = ("name", "objective", "start_date", "time_zone", "country", "max_attempts", "attempts_per_day",
+    simple = ("name", "objective", "time_zone", "country", "max_attempts", "attempts_per_day",
               "batch_size", "rotation_enabled", "active")
     changes.update({key: options[key] for key in simple if options.get(key) is not None})
     if options.get("agent") is not None:
         changes["agent_id"] = options["agent"]
-    if options.get("end_date") is not None:
-        changes["end_date"] = None if options["end_date"].strip().lower() in ("", "none") else options["end_date"]
+    for key in ("start_date", "end_date"):  # "none" (or empty) clears a date
+        if options.get(key) is not None:
+            changes[key] = None if options[key].strip().lower() in ("", "none") else options[key].strip()
     if options.get("calling_days") is not None:
         changes["calling_days"] = [d for d in options["calling_days"].replace(" ", "").split(",") if d]
     if options.get("hours"):

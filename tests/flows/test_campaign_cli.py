@@ -1,0 +1,152 @@
+"""The campaign commands of the `campaigns` CLI, run in-process through flows.cli.main."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from flows.cli.common import state
+
+EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "data" / "example_campaign.yaml"
+REFERENCE_SUMMARY = [
+    "Your campaign will start on: April 27, 2026",
+    "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)",
+    "Each contact will receive up to 5 calls in total, max 1 per day.",
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cli_state():
+    """The Typer callback keeps --db/--json on a module object; reset it between in-process runs."""
+    state.db, state.json = None, False
+    yield
+    state.db, state.json = None, False
+
+
+def run(capsys, db: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    state.db, state.json = None, False
+    return code, out.out, out.err
+
+
+def run_json(capsys, db: Path, *args: str):
+    code, out, err = run(capsys, db, *args, "--json")
+    assert (code, err) == (0, ""), err
+    return json.loads(out)
+
+
+def test_apply_example_then_show_gives_the_reference_summary(capsys, tmp_path):
+    db = tmp_path / "t.duckdb"  # a fresh database: the YAML declares its agent and number
+    applied = run_json(capsys, db, "apply", str(EXAMPLE_YAML))
+    shown = run_json(capsys, db, "show", str(applied["campaign_id"]))
+    assert shown["summary"] == REFERENCE_SUMMARY
+    assert shown["campaign_id"] == applied["campaign_id"]
+    assert (shown["name"], shown["time_zone"], shown["batch_size"], shown["agent_name"]) == (
+        "Spring outreach", "America/Phoenix", 100, "Ava")
+    assert shown["status"] in {"Scheduled", "Waiting", "Completed"}
+
+
+def test_create_edit_list_duplicate_delete_round_trip(capsys, campaign_db):
+    db = campaign_db["db"]
+    created = run_json(capsys, db, "create", "--name", "Bogota leads", "--agent", str(campaign_db["agent_id"]),
+                       "--time-zone", "America/Bogota", "--calling-days", "mon,wed,fri", "--hours", "07:00-12:00",
+                       "--hours", "14:00-19:00", "--max-attempts", "1", "--number", str(campaign_db["number_ids"][0]))
+    campaign_id = created["campaign_id"]
+    assert created["status"] == "Draft"
+    assert created["summary"] == [
+        "Your campaign has no start date yet",
+        "It will call Monday, Wednesday and Friday between 07:00 AM - 12:00 PM and 02:00 PM - 07:00 PM (America/Bogota)",
+        "Each contact will receive up to 1 call in total, max 1 per day.",
+    ]
+    # dates far ahead: the CLI reads the wall clock
+    edited = run_json(capsys, db, "edit", str(campaign_id), "--start-date", "2030-05-06", "--end-date", "2030-05-31",
+                      "--batch-size", "20")
+    assert (edited["batch_size"], edited["status"]) == (20, "Paused")
+    assert edited["summary"][0] == "Your campaign will start on: May 6, 2030 and end on: May 31, 2030"
+    assert run_json(capsys, db, "activate", str(campaign_id))["status"] == "Scheduled"
+    assert run_json(capsys, db, "deactivate", str(campaign_id))["status"] == "Paused"
+    copy = run_json(capsys, db, "duplicate", str(campaign_id))
+    assert (copy["name"], copy["active"]) == ("Bogota leads (Copy)", False)
+    listed = run_json(capsys, db, "list", "--search", "bogota", "--sort", "name")
+    assert [r["name"] for r in listed] == ["Bogota leads", "Bogota leads (Copy)"]
+    assert set(listed[0]) == {"campaign_id", "name", "status", "agent_name", "contacts", "created_at"}
+    deleted = run_json(capsys, db, "delete", str(campaign_id), "--yes")
+    assert deleted["deleted"]["campaigns"] == 1
+    assert [r["name"] for r in run_json(capsys, db, "list", "--search", "bogota")] == ["Bogota leads (Copy)"]
+
+
+def test_human_output_of_show_and_list(capsys, campaign_db):
+    code, out, _ = run(capsys, campaign_db["db"], "show", str(campaign_db["campaign_id"]))
+    assert code == 0
+    assert "  It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)" in out.splitlines()
+    code, out, _ = run(capsys, campaign_db["db"], "list")
+    assert out.splitlines()[0].split() == ["campaign_id", "name", "status", "agent_name", "contacts", "created_at"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["edit", "{id}", "--batch-size", "501"], "error: batch_size: must be between 1 and 500, got 501"),
+        (["edit", "{id}", "--batch-size", "0"], "error: batch_size: must be between 1 and 500, got 0"),
+        (["edit", "{id}", "--time-zone", "Mars/Base"],
+         'error: time_zone: unknown time zone "Mars/Base" (use an IANA name such as America/Phoenix)'),
+        (["edit", "{id}", "--end-date", "2026-01-01"], "error: end_date: end date 2026-01-01 is before the start date 2026-04-27"),
+        (["edit", "{id}", "--hours", "18:00-08:00"],
+         "error: weekly_schedule: mon: window 18:00-08:00 ends before it starts (start must be before end)"),
+        (["edit", "{id}", "--hours", "08:00-12:00", "--hours", "11:00-13:00"],
+         "error: weekly_schedule: mon: windows 08:00-12:00 and 11:00-13:00 overlap"),
+        (["edit", "{id}", "--attempts-per-day", "6"], "error: attempts_per_day: 6 per day is more than max_attempts (5)"),
+        (["edit", "{id}", "--rotation"], "error: outbound_number_ids: rotation is on: choose two or more numbers (got 1)"),
+        (["edit", "{id}", "--agent", "99"], "error: agent_id: agent 99 does not exist"),
+        (["edit", "{id}", "--rotation", "--number", "1", "--number", "98"], "error: outbound_number_ids: number(s) 98 do not exist"),
+        (["edit", "{id}", "--schedule", "{not json"], "error: --schedule: not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
+        (["edit", "{id}"], "error: edit: give at least one setting to change (see campaigns edit --help)"),
+        (["delete", "{id}"], "error: campaign {id}: deleting is permanent (calls, feedback, enrollments, metrics); add --yes to confirm"),
+        (["show", "404"], "error: campaign 404 does not exist"),
+        (["list", "--sort", "size"], 'error: sort: "size" is not one of created, name'),
+        (["numbers", "add", "12345"], 'error: e164: "12345" is not in E.164 (it must start with + and the country code)'),
+        (["numbers", "set-status", "1", "broken"], 'error: sip_trunk_status: "broken" is not one of active, inactive, error'),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_changes(capsys, campaign_db, args, message):
+    db, campaign_id = campaign_db["db"], str(campaign_db["campaign_id"])
+    before = run_json(capsys, db, "show", campaign_id)
+    code, out, err = run(capsys, db, *[a.replace("{id}", campaign_id) for a in args])
+    assert (code, out, err) == (2, "", message.replace("{id}", campaign_id) + "\n")
+    assert run_json(capsys, db, "show", campaign_id) == before
+
+
+def test_activate_without_start_date_is_refused(capsys, campaign_db):
+    db = campaign_db["db"]
+    draft = run_json(capsys, db, "duplicate", str(campaign_db["campaign_id"]))
+    run_json(capsys, db, "edit", str(draft["campaign_id"]), "--start-date", "none")
+    code, _, err = run(capsys, db, "activate", str(draft["campaign_id"]))
+    assert (code, err) == (2, f"error: active: campaign {draft['campaign_id']}: cannot activate: set a start date first\n")
+
+
+def test_agents_and_numbers_commands(capsys, db):
+    agent = run_json(capsys, db, "agents", "add", "Max", "--provider-agent-id", "agent_42")
+    assert [a["name"] for a in run_json(capsys, db, "agents", "list")] == ["Max"]
+    number = run_json(capsys, db, "numbers", "add", "+1 602 555 0100", "--nickname", "main")
+    assert number["e164"] == "+16025550100"
+    run_json(capsys, db, "numbers", "set-status", str(number["number_id"]), "inactive")
+    assert [(n["e164"], n["nickname"], n["sip_trunk_status"]) for n in run_json(capsys, db, "numbers", "list")] == [
+        ("+16025550100", "main", "inactive")]
+    assert agent["agent_id"] == 1
+
+
+def test_bad_yaml_exits_2_in_a_real_process(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE_YAML.read_text() + "colour: blue\n")
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "--db", str(tmp_path / "t.duckdb"), "apply", str(bad)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"error: {bad}: unknown key 'colour' (allowed: ")
+    assert proc.stderr.count("\n") == 1
