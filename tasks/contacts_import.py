@@ -473,11 +473,11 @@ def edit_contact(
 ) -> dict:
     """Change a CRM contact's name/company/email/phone and custom properties (``key`` or ``custom:key``).
 
-    A phone is re-validated and renormalised (national numbers need ``default_country``); a phone
-    already used by another contact is refused. An empty value clears a field or property.
-    Returns the contact as stored.
+    A phone is re-validated and renormalised (a national number is read in ``default_country``,
+    else in the contact's current region); a phone already used by another contact is refused.
+    An empty value clears a field or property. Returns the contact as stored.
     """
-    row = conn.execute("select properties from contacts where contact_id = ?", [contact_id]).fetchone()
+    row = conn.execute("select properties, region from contacts where contact_id = ?", [contact_id]).fetchone()
     if row is None:
         raise NotFoundError(f"contact {contact_id} not found")
     properties = json.loads(row[0]) if row[0] else {}
@@ -488,7 +488,7 @@ def edit_contact(
         if key == "phone":
             if value is None:
                 raise ValidationError("phone", "a contact needs a phone")
-            e164, number_type, region, zones, reason = normalise_phone(value, check_region(default_country))
+            e164, number_type, region, zones, reason = normalise_phone(value, check_region(default_country) or row[1])
             if reason:
                 raise ValidationError("phone", f"{value!r}: {reason}")
             other = conn.execute(
@@ -574,12 +574,11 @@ def contacts_for_export(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl
 
 
 def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str | Path) -> Path:
-    """The campaign's contact list as .xlsx, with formula-looking text neutralised."""
+    """The campaign's contact list as .xlsx (added_at in UTC), with formula-looking text neutralised."""
     from tasks.excel import neutralise_formulas, write_xlsx
 
-    frame = contacts_for_export(conn, campaign_id)
-    # Excel has no time zones: write UTC wall time without an offset (the column says UTC).
-    frame = frame.with_columns(pl.col("added_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None).alias("added_at_utc")).drop("added_at")
+    frame = contacts_for_export(conn, campaign_id).rename({"added_at": "added_at_utc"})
     path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_xlsx(neutralise_formulas(frame), path, sheet_name="Contacts")
     return path

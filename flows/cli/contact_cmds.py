@@ -1,0 +1,142 @@
+"""Contact commands: import a CSV/XLSX into a campaign, remove or edit contacts, export a contact list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import JsonOpt, app, db, emit, export_app, table
+from tasks.errors import ValidationError
+
+contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+
+CampaignArg = Annotated[int, typer.Argument(help="Campaign id.")]
+ContactArg = Annotated[int, typer.Argument(help="Contact id.")]
+# Rejected rows shown in human output; the JSON and the --report CSV have all of them.
+SHOWN_REJECTS = 20
+
+
+def _key_values(options: list[str] | None, flag: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for option in options or []:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(flag, f"{option!r} is not KEY=VALUE")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _import_text(data: dict, report: Path | None) -> str:
+    lines = [("DRY RUN (nothing written) " if data["dry_run"] else "") + f"import of {data['file']} into campaign {data['campaign_id']}",
+             "mapping:"]
+    lines += [f"  {source} -> {target}" for source, target in data["mapping"].items()]
+    lines.append(
+        f"rows {data['rows']}, imported {data['imported']}, updated {data['updated']}, enrolled {data['enrolled']}, "
+        f"duplicates merged {data['duplicates_merged']}, invalid {data['invalid']}"
+    )
+    if data["rejected"]:
+        lines.append("rejected:")
+        lines.append(table(data["rejected"][:SHOWN_REJECTS], ["row", "column", "value", "reason"]))
+        if len(data["rejected"]) > SHOWN_REJECTS:
+            lines.append(f"… {len(data['rejected']) - SHOWN_REJECTS} more" + ("" if report else " (use --report F.csv or --json)"))
+    if report:
+        lines.append(f"report written to {report}")
+    return "\n".join(lines)
+
+
+@app.command("import")
+def import_(
+    campaign_id: CampaignArg,
+    file: Annotated[Path, typer.Argument(help="Contacts file: .csv (any of , ; tab) or .xlsx.")],
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="SOURCE=TARGET, TARGET one of contact_phone, contact_name, company_name, email, "
+                      "custom:<name>, ignore; repeat.")] = None,
+    default_country: Annotated[str | None, typer.Option(
+        "--default-country", help="ISO alpha-2 for numbers without +country code when the campaign has no country.")] = None,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything, then roll back: counts only.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Write every rejected row to this CSV.")] = None,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow import_contacts (slower start).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import contacts into the CRM and enroll them in a campaign: every valid row or nothing."""
+    from tasks.contacts_import import parse_map_options
+
+    overrides = parse_map_options(map_ or [])
+    if prefect:
+        from flows.import_contacts import import_contacts
+
+        data = import_contacts(campaign_id, str(file), mapping=overrides, default_country=default_country,
+                               sheet=sheet, dry_run=dry_run, db=str(db()))
+        if report is not None:
+            import polars as pl
+
+            from tasks.contacts_import import REPORT_COLUMNS, write_report
+
+            write_report(pl.DataFrame(data["rejected"], schema=REPORT_COLUMNS), report)
+    else:
+        from flows.import_contacts import run_import
+
+        data = run_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
+                          dry_run=dry_run, db=db(), report_path=report).to_dict()
+    emit(data, as_json, _import_text(data, report))
+
+
+@contacts_app.command("remove")
+def remove(campaign_id: CampaignArg, contact_id: ContactArg, as_json: JsonOpt = False) -> None:
+    """Remove a contact from a campaign; the CRM contact and its past calls stay."""
+    from tasks.contacts_import import remove_contact_from_campaign
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        remove_contact_from_campaign(conn, campaign_id, contact_id)
+    emit({"campaign_id": campaign_id, "contact_id": contact_id, "removed": True}, as_json,
+         f"removed contact {contact_id} from campaign {campaign_id} (still in the CRM)")
+
+
+@contacts_app.command("edit")
+def edit(
+    contact_id: ContactArg,
+    name: Annotated[str | None, typer.Option("--name", help="Contact name ('' clears it).")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="New phone; validated and stored as E.164.")] = None,
+    company: Annotated[str | None, typer.Option("--company", help="Company name ('' clears it).")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="E-mail ('' clears it).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Custom property key=value ('key=' removes it); repeat.")] = None,
+    default_country: Annotated[str | None, typer.Option(
+        "--default-country", help="Country of a national --phone (default: the contact's current region).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Edit a CRM contact's fields and custom properties."""
+    from tasks.contacts_import import edit_contact
+    from tasks.store import transaction
+
+    changes: dict[str, str | None] = {
+        k: v for k, v in {"name": name, "phone": phone, "company": company, "email": email}.items() if v is not None
+    }
+    changes.update({f"custom:{k}": v for k, v in _key_values(set_, "--set").items()})
+    if not changes:
+        raise ValidationError("edit", "nothing to change: give --name, --phone, --company, --email or --set key=value")
+    with transaction(db()) as conn:
+        contact = edit_contact(conn, contact_id, changes, datetime.now(UTC), default_country)
+    emit(contact, as_json, "\n".join(f"{k}: {v}" for k, v in contact.items()))
+
+
+@export_app.command("contacts")
+def export_contacts_cmd(
+    campaign_id: CampaignArg,
+    out: Annotated[Path, typer.Option("--out", help="The .xlsx file to write.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a campaign's contact list (every field and custom property) to .xlsx."""
+    from tasks.contacts_import import export_contacts
+    from tasks.store import connect
+
+    if out.suffix.lower() != ".xlsx":
+        raise ValidationError("--out", f"{out.name}: the export is written as .xlsx")
+    with connect(db()) as conn:
+        path = export_contacts(conn, campaign_id, out)
+    emit({"campaign_id": campaign_id, "out": str(path)}, as_json, f"wrote {path}")
