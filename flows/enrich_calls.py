@@ -36,10 +36,10 @@ def run_enrichment(db: str | Path | None, provider: TelephonyProvider, now: date
     }
 
 
-def _make_provider() -> TelephonyProvider:
+def _make_provider(db: str | Path | None) -> TelephonyProvider:
     from tasks.telephony import make_provider
 
-    return make_provider()
+    return make_provider(db=db)
 
 
 # The provider holds open handles: never hash it into a cache key; a pass is idempotent, so retry.
@@ -52,4 +52,4 @@ def enrich_pending_calls(db: str | None, provider: TelephonyProvider, now: datet
 @flow(name="enrich-calls")
 def enrich_calls(now: datetime | None = None, db: str | None = None) -> dict:
     """Every minute: poll the provider for unfinished calls and write outcomes, analysis, credits."""
-    return enrich_pending_calls(db, _make_provider(), now or datetime.now(UTC))
+    return enrich_pending_calls(db, _make_provider(db), now or datetime.now(UTC))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from schemas.enums import CallStatus, DisconnectReason
@@ -16,6 +15,7 @@ from tasks.telephony.base import CallNotFound, CallRequest, ProviderCall, Provid
 from tasks.telephony.retell import RetellProvider
 from tasks.telephony.simulator import SimulatedProvider
 from tests.tasks.seeding import call_row, enrollment_row, seed_call
+from tests.tasks.telephony.retell_server import FakeRetell
 
 QUEUED = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # Tuesday 10:00 in Phoenix
 STUCK_MINUTES = 30.0
@@ -149,62 +149,70 @@ def test_a_second_pass_changes_nothing(campaign_db, simulator):
         assert [call_row(conn, i) for i in call_ids] == before
 
 
-# -- Retell (the real adapter over an in-process HTTP transport) --------------------------------
+# -- Retell (the real adapter against the local fake Retell server) ----------------------------
 
-def retell_call(call_id: str, status: str, **extra) -> dict:
-    return {"call_id": call_id, "call_status": status, "metadata": {"attempt_key": extra.pop("key", None)}, **extra}
-
-
-def retell_provider(calls: dict[str, dict]) -> RetellProvider:
-    def handler(request: httpx.Request) -> httpx.Response:
-        call_id = request.url.path.rsplit("/", 1)[-1]
-        if request.url.path.startswith("/v2/get-call/") and call_id in calls:
-            return httpx.Response(200, json=calls[call_id])
-        return httpx.Response(404, json={"error_message": "call not found"})
-
-    return RetellProvider("http://retell.test", "key_test", transport=httpx.MockTransport(handler), max_tries=1)
+@pytest.fixture
+def fake_retell():
+    with FakeRetell(api_key="key_test") as server:
+        yield server
 
 
-def test_retell_calls_are_enriched_from_get_call(campaign_db):
+def retell_provider(server: FakeRetell) -> RetellProvider:
+    return RetellProvider(server.url, "key_test", max_tries=2, backoff_seconds=0)
+
+
+def test_retell_calls_are_enriched_from_get_call(campaign_db, fake_retell):
     start_ms = int(QUEUED.timestamp() * 1000) + 5000
+    a = fake_retell.add_call(
+        call_status="ended", start_timestamp=start_ms, end_timestamp=start_ms + 61_000, duration_ms=61_000,
+        disconnection_reason="agent_hangup", transcript="Agent: Hello", recording_url="https://r/a.wav",
+        call_cost={"combined_cost": 12.5},
+        transcript_with_tool_calls=[{"role": "tool_call_invocation"}, {"role": "agent"}],
+        call_analysis={"call_successful": True, "call_summary": "Booked a demo", "user_sentiment": "Positive",
+                       "in_voicemail": False, "custom_analysis_data": {"demo_day": "Friday"}},
+    )
+    b = fake_retell.add_call(
+        call_status="ended", start_timestamp=start_ms, end_timestamp=start_ms + 20_000, duration_ms=20_000,
+        disconnection_reason="voicemail_reached",
+        call_analysis={"call_successful": False, "in_voicemail": True, "user_sentiment": "Unknown"},
+    )
+    c = fake_retell.add_call(call_status="not_connected", disconnection_reason="dial_busy")
+    d = fake_retell.add_call(call_status="ongoing", start_timestamp=start_ms)
     with transaction(campaign_db["db"]) as conn:
-        answered = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, provider="retell",
-                             provider_call_id="call_a")
-        voicemail = seed_call(conn, campaign_db["campaign_id"], "+16025551002", QUEUED, provider="retell",
-                              provider_call_id="call_b")
-        busy = seed_call(conn, campaign_db["campaign_id"], "+16025551003", QUEUED, provider="retell",
-                         provider_call_id="call_c")
-        ongoing = seed_call(conn, campaign_db["campaign_id"], "+16025551004", QUEUED, provider="retell",
-                            provider_call_id="call_d")
-    provider = retell_provider({
-        "call_a": retell_call(
-            "call_a", "ended", start_timestamp=start_ms, end_timestamp=start_ms + 61_000, duration_ms=61_000,
-            disconnection_reason="agent_hangup", transcript="Agent: Hello", recording_url="https://r/a.wav",
-            call_cost={"combined_cost": 12.5},
-            transcript_with_tool_calls=[{"role": "tool_call_invocation"}, {"role": "agent"}],
-            call_analysis={"call_successful": True, "call_summary": "Booked a demo", "user_sentiment": "Positive",
-                           "in_voicemail": False, "custom_analysis_data": {"demo_day": "Friday"}},
-        ),
-        "call_b": retell_call(
-            "call_b", "ended", start_timestamp=start_ms, end_timestamp=start_ms + 20_000, duration_ms=20_000,
-            disconnection_reason="voicemail_reached",
-            call_analysis={"call_successful": False, "in_voicemail": True, "user_sentiment": "Unknown"},
-        ),
-        "call_c": retell_call("call_c", "not_connected", disconnection_reason="dial_busy"),
-        "call_d": retell_call("call_d", "ongoing", start_timestamp=start_ms),
-    })
-    plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=3))
+        ids = [seed_call(conn, campaign_db["campaign_id"], f"+160255510{n:02d}", QUEUED, provider="retell",
+                         provider_call_id=call["call_id"]) for n, call in enumerate((a, b, c, d))]
+    plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
     assert (plan.asked, plan.unknown, plan.provider_errors) == (4, 0, 0)
+    assert fake_retell.count("GET", "/v2/get-call/") == 4
     with connect(campaign_db["db"]) as conn:
-        a, b, c, d = (call_row(conn, i) for i in (answered, voicemail, busy, ongoing))
-        in_flight = [enrollment_row(conn, i)["in_flight_call_id"] for i in (answered, voicemail, busy, ongoing)]
-    assert (a["status"], a["duration_seconds"], a["credits"], a["call_successful"], a["summary"]) == (
-        "ended", 61.0, 666, True, "Booked a demo")  # 1:01 bills two started minutes
-    assert (a["tools_count"], a["cost_cents"], json.loads(a["custom_analysis"])) == (1, 12.5, {"demo_day": "Friday"})
-    assert (b["status"], b["in_voicemail"], b["credits"]) == ("ended", True, 75)
-    assert (c["status"], c["disconnect_reason"], c["credits"]) == ("not_connected", "dial_busy", 0)
-    assert (d["status"], d["started_at"], d["credits"]) == ("in_progress", QUEUED + timedelta(seconds=5), None)
-    assert in_flight == [None, None, None, ongoing]
+        answered, voicemail, busy, ongoing = (call_row(conn, i) for i in ids)
+        in_flight = [enrollment_row(conn, i)["in_flight_call_id"] for i in ids]
+    assert (answered["status"], answered["duration_seconds"], answered["credits"], answered["call_successful"]) == (
+        "ended", 61.0, 666, True)  # 1:01 bills two started minutes
+    assert (answered["summary"], answered["tools_count"], answered["cost_cents"]) == ("Booked a demo", 1, 12.5)
+    assert json.loads(answered["custom_analysis"]) == {"demo_day": "Friday"}
+    assert (voicemail["status"], voicemail["in_voicemail"], voicemail["credits"]) == ("ended", True, 75)
+    assert (busy["status"], busy["disconnect_reason"], busy["credits"]) == ("not_connected", "dial_busy", 0)
+    assert (ongoing["status"], ongoing["started_at"], ongoing["credits"]) == (
+        "in_progress", QUEUED + timedelta(seconds=5), None)
+    assert in_flight == [None, None, None, ids[3]]
+
+
+def test_retell_failures_leave_young_calls_for_the_next_pass(campaign_db, fake_retell):
+    known = fake_retell.add_call(call_status="not_connected", disconnection_reason="dial_no_answer")
+    with transaction(campaign_db["db"]) as conn:
+        gone = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, provider="retell",
+                         provider_call_id="call_gone")
+        kept = seed_call(conn, campaign_db["campaign_id"], "+16025551002", QUEUED, provider="retell",
+                         provider_call_id=known["call_id"])
+    fake_retell.fail(503, times=2, path_prefix=f"/v2/get-call/{known['call_id']}")  # every try of this call
+    plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
+    assert (plan.unknown, plan.provider_errors, plan.updates) == (1, 1, [])
+    # next minute Retell answers again: the call gets its outcome
+    plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=4))
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, kept)["status"] == "not_connected"
+        assert call_row(conn, gone)["status"] == "registered"
 
 
 # -- stuck calls ---------------------------------------------------------------------------------
