@@ -1,0 +1,379 @@
+"""Campaign metrics: the incremental aggregation of contact_stats / metrics_daily, KPIs, funnel, chart.
+
+Definitions (the product's, also in docs/schema.md): a call is *connected* when a person picked up:
+status `ended`, reason not `voicemail_reached`, `in_voicemail` not true. A call *attempt* is a call
+with `counts_as_attempt` (rate/concurrency refusals are not). Days are campaign-local days of
+`calls.queued_at`; date ranges are inclusive.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from tasks.errors import NotFoundError, ValidationError
+
+UTC = timezone.utc
+# Bounds wide enough for any call; used where a range is open.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_MIN_US, _MAX_US = -(2**63), 2**63 - 1
+_DAY_US = 86_400_000_000
+# Re-read changes this far behind the newest one seen: a transaction that stamped `updated_at`
+# earlier but committed after the previous run is still picked up (recomputing is idempotent).
+WATERMARK_LAG = timedelta(seconds=60)
+
+
+@lru_cache(maxsize=None)
+def sql(name: str) -> str:
+    """The text of a query in tasks/sql/ (a CTE chain ending in `select * from final`)."""
+    return resources.files("tasks").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+# --- time zones -------------------------------------------------------------------------------
+
+def local_day_bounds(day: date, time_zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants [start, end) of a campaign-local day."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return start, end
+
+
+def range_bounds(time_zone: str, date_from: date | None, date_to: date | None) -> tuple[datetime, datetime]:
+    """The UTC instants [lo, hi) of an inclusive campaign-local date range (open ends unbounded)."""
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise ValidationError("date_from", f"{date_from} is after date_to {date_to}")
+    lo = local_day_bounds(date_from, time_zone)[0] if date_from else EARLIEST
+    hi = local_day_bounds(date_to, time_zone)[1] if date_to else LATEST
+    return lo, hi
+
+
+def _offset_us(zone: ZoneInfo, at: datetime) -> int:
+    return int(at.astimezone(zone).utcoffset() // timedelta(microseconds=1))
+
+
+def offset_segments(time_zone: str, start: datetime, end: datetime) -> list[tuple[int, int, int]]:
+    """(from_us, to_us, utc_offset_us) covering all time, exact between start and end.
+
+    Offsets change only at DST/rule transitions: found by stepping hour by hour and narrowing to the
+    minute, so that SQL can compute local days with integer arithmetic.
+    """
+    zone = ZoneInfo(time_zone)
+    step = timedelta(hours=1)
+    at = start.replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    stop = end + timedelta(days=1)
+    segments, seg_start, offset = [], _MIN_US, _offset_us(zone, at)
+    while at < stop:
+        nxt = at + step
+        nxt_offset = _offset_us(zone, nxt)
+        if nxt_offset != offset:
+            lo, hi = at, nxt  # offset(lo) == offset, offset(hi) != offset: find the first new minute
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    break
+                if _offset_us(zone, mid) == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            boundary = int((hi - EARLIEST) // timedelta(microseconds=1))
+            segments.append((seg_start, boundary, offset))
+            seg_start, offset = boundary, nxt_offset
+        at = nxt
+    segments.append((seg_start, _MAX_US, offset))
+    return segments
+
+
+def _register_segments(conn: duckdb.DuckDBPyConnection, zones: dict[int, str], start: datetime, end: datetime) -> None:
+    by_zone = {tz: offset_segments(tz, start, end) for tz in set(zones.values())}
+    rows = [(cid, lo, hi, off) for cid, tz in zones.items() for lo, hi, off in by_zone[tz]]
+    frame = pl.DataFrame(rows, schema={"campaign_id": pl.Int64, "lo_us": pl.Int64, "hi_us": pl.Int64,
+                                       "offset_us": pl.Int64}, orient="row")
+    conn.execute("create or replace temp table metrics_tz_segments as select * from frame")
+
+
+# --- aggregation ------------------------------------------------------------------------------
+
+def aggregate(
+    conn: duckdb.DuckDBPyConnection, now: datetime, campaign_id: int | None = None, full: bool = False
+) -> dict:
+    """Bring contact_stats, metrics_daily and metrics_state up to date; call inside a transaction.
+
+    Incremental by default: per campaign, only contacts and local days touched by calls changed
+    since its watermark (`calls.updated_at`), plus enrollments added, removed or re-added, are
+    deleted and re-inserted. Campaigns never aggregated, or whose time zone changed, are rebuilt
+    whole; deleted campaigns lose their rows. `full=True` rebuilds every campaign in scope.
+    """
+    if campaign_id is None:
+        campaigns = conn.execute("select campaign_id, time_zone from campaigns").fetchall()
+    else:
+        campaigns = conn.execute(
+            "select campaign_id, time_zone from campaigns where campaign_id = ?", [campaign_id]
+        ).fetchall()
+    removed = _drop_deleted_campaigns(conn)
+    if campaign_id is not None and not campaigns:
+        if campaign_id in removed:
+            return {"campaigns": 0, "rebuilt": 0, "contact_rows": 0, "day_rows": 0, "deleted_campaigns": removed}
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    zones = dict(campaigns)
+    scope = pl.DataFrame(campaigns, schema={"campaign_id": pl.Int64, "time_zone": pl.String}, orient="row")
+    conn.execute(
+        """
+        create or replace temp table metrics_campaigns as
+        with state as (select campaign_id, time_zone as state_zone, calls_watermark from metrics_state),
+        final as (
+            select s.campaign_id, s.time_zone, st.calls_watermark,
+                   ?::boolean or st.campaign_id is null or st.state_zone <> s.time_zone as rebuild
+            from scope s left join state st using (campaign_id)
+        )
+        select * from final
+        """,
+        [full],
+    )
+    # Calls changed since each incrementally aggregated campaign's watermark.
+    conn.execute(
+        """
+        create or replace temp table metrics_changed as
+        select c.campaign_id, c.contact_id, c.queued_at, c.updated_at
+        from calls c join metrics_campaigns m using (campaign_id)
+        where not m.rebuild and c.updated_at >= coalesce(m.calls_watermark, '-infinity'::timestamptz)
+        """
+    )
+    _collect_contact_scope(conn)
+    span = conn.execute(
+        """
+        select min(c.queued_at), max(c.queued_at)
+        from calls c semi join metrics_campaigns m using (campaign_id)
+        """
+    ).fetchone()
+    span_start, span_end = (span[0] or now), (span[1] or now)
+    _register_segments(conn, zones, min(span_start, now), max(span_end, now))
+    _collect_day_scope(conn, zones)
+
+    conn.execute(
+        """
+        delete from contact_stats where campaign_id in (select campaign_id from metrics_campaigns where rebuild)
+        """
+    )
+    conn.execute(
+        """
+        delete from contact_stats using metrics_scope_contacts s
+        where contact_stats.campaign_id = s.campaign_id and contact_stats.contact_id = s.contact_id
+        """
+    )
+    conn.execute(
+        "delete from metrics_daily where campaign_id in (select campaign_id from metrics_campaigns where rebuild)"
+    )
+    conn.execute(
+        """
+        delete from metrics_daily using metrics_scope_days d
+        where metrics_daily.campaign_id = d.campaign_id and metrics_daily.day = d.day
+        """
+    )
+    contact_rows = conn.execute(
+        "insert into contact_stats by name (" + sql("contact_stats") + ")"
+    ).fetchone()[0]
+    lo, hi = conn.execute("select min(lo), max(hi) from metrics_scope_ranges").fetchone()
+    day_rows = 0
+    if lo is not None:
+        day_rows = conn.execute(
+            "insert into metrics_daily by name (" + sql("metrics_daily") + ")", {"lo": lo, "hi": hi}
+        ).fetchone()[0]
+    _advance_watermarks(conn, now)
+    rebuilt = conn.execute("select count(*) from metrics_campaigns where rebuild").fetchone()[0]
+    for table in ("metrics_campaigns", "metrics_changed", "metrics_scope_contacts", "metrics_scope_days",
+                  "metrics_scope_ranges", "metrics_tz_segments"):
+        conn.execute(f"drop table if exists temp.{table}")
+    return {"campaigns": len(campaigns), "rebuilt": rebuilt, "contact_rows": contact_rows,
+            "day_rows": day_rows, "deleted_campaigns": removed}
+
+
+def _drop_deleted_campaigns(conn: duckdb.DuckDBPyConnection) -> list[int]:
+    """Remove every metrics row of campaigns that no longer exist; returns their ids."""
+    gone = [row[0] for row in conn.execute(
+        """
+        select campaign_id from metrics_state anti join campaigns using (campaign_id)
+        union
+        select distinct campaign_id from metrics_daily anti join campaigns using (campaign_id)
+        """
+    ).fetchall()]
+    if gone:
+        for table in ("contact_stats", "metrics_daily", "metrics_state"):
+            conn.execute(f"delete from {table} where campaign_id in (select unnest(?::bigint[]))", [gone])
+    return sorted(gone)
+
+
+def _collect_contact_scope(conn: duckdb.DuckDBPyConnection) -> None:
+    """metrics_scope_contacts: enrollments whose Contact List row must be recomputed."""
+    conn.execute(
+        """
+        create or replace temp table metrics_scope_contacts as
+        with rebuild_enrollments as (
+            select cc.campaign_id, cc.contact_id
+            from campaign_contacts cc
+            semi join (select campaign_id from metrics_campaigns where rebuild) r using (campaign_id)
+        ),
+        changed_contacts as (
+            select distinct campaign_id, contact_id from metrics_changed
+        ),
+        incremental as (select campaign_id from metrics_campaigns where not rebuild),
+        -- added, removed or re-added (new added_at) enrollments since the rows were written
+        enrollment_changes as (
+            select coalesce(cc.campaign_id, cs.campaign_id) as campaign_id,
+                   coalesce(cc.contact_id, cs.contact_id) as contact_id
+            from (select campaign_id, contact_id, added_at from campaign_contacts semi join incremental using (campaign_id)) cc
+            full outer join (select campaign_id, contact_id, created_at from contact_stats semi join incremental using (campaign_id)) cs
+                on cc.campaign_id = cs.campaign_id and cc.contact_id = cs.contact_id
+            where cc.added_at is distinct from cs.created_at
+        ),
+        final as (
+            select * from rebuild_enrollments
+            union
+            select * from changed_contacts
+            union
+            select * from enrollment_changes
+        )
+        select * from final
+        """
+    )
+
+
+def _collect_day_scope(conn: duckdb.DuckDBPyConnection, zones: dict[int, str]) -> None:
+    """metrics_scope_days / metrics_scope_ranges: the local days (and their UTC span) to recompute."""
+    conn.execute(
+        """
+        create or replace temp table metrics_scope_days as
+        select distinct c.campaign_id,
+               date '1970-01-01' + ((epoch_us(c.queued_at) + s.offset_us) // 86400000000)::integer as day
+        from metrics_changed c
+        join metrics_tz_segments s
+            on c.campaign_id = s.campaign_id and epoch_us(c.queued_at) >= s.lo_us and epoch_us(c.queued_at) < s.hi_us
+        """
+    )
+    ranges = [
+        (cid, *local_day_bounds(first, zones[cid])[:1], local_day_bounds(last, zones[cid])[1], False)
+        for cid, first, last in conn.execute(
+            "select campaign_id, min(day), max(day) from metrics_scope_days group by campaign_id"
+        ).fetchall()
+    ]
+    ranges += [
+        (cid, EARLIEST, LATEST, True)
+        for (cid,) in conn.execute("select campaign_id from metrics_campaigns where rebuild").fetchall()
+    ]
+    frame = pl.DataFrame(
+        ranges,
+        schema={"campaign_id": pl.Int64, "lo": pl.Datetime("us", "UTC"), "hi": pl.Datetime("us", "UTC"),
+                "whole": pl.Boolean},
+        orient="row",
+    )
+    conn.execute("create or replace temp table metrics_scope_ranges as select * from frame")
+
+
+def _advance_watermarks(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """metrics_state: per campaign in scope, its time zone and the newest change taken in, less the lag."""
+    conn.execute(
+        """
+        create or replace temp table metrics_new_state as
+        with rebuilt_max as (
+            select c.campaign_id, max(c.updated_at) as newest
+            from calls c semi join (select campaign_id from metrics_campaigns where rebuild) r using (campaign_id)
+            group by c.campaign_id
+        ),
+        changed_max as (
+            select campaign_id, max(updated_at) as newest from metrics_changed group by campaign_id
+        ),
+        final as (
+            select m.campaign_id, m.time_zone,
+                   case when m.rebuild then r.newest - ?::interval
+                        else greatest(m.calls_watermark, ch.newest - ?::interval) end as calls_watermark,
+                   ?::timestamptz as aggregated_at
+            from metrics_campaigns m
+            left join rebuilt_max r using (campaign_id)
+            left join changed_max ch using (campaign_id)
+        )
+        select * from final
+        """,
+        [WATERMARK_LAG, WATERMARK_LAG, now],
+    )
+    conn.execute("delete from metrics_state where campaign_id in (select campaign_id from metrics_campaigns)")
+    conn.execute("insert into metrics_state by name (select * from metrics_new_state)")
+    conn.execute("drop table if exists temp.metrics_new_state")
+
+
+# --- reads for the Metrics tab ----------------------------------------------------------------
+
+def _campaign_zone(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> str:
+    row = conn.execute("select time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    return row[0]
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _kpi_row(conn, campaign_id, date_from, date_to) -> dict:
+    lo, hi = range_bounds(_campaign_zone(conn, campaign_id), date_from, date_to)
+    cursor = conn.execute(sql("kpis"), {"campaign_id": campaign_id, "lo": lo, "hi": hi})
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchone()))
+
+
+def kpis(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
+) -> dict:
+    """The five KPI cards for an inclusive campaign-local date range (open ends: all time)."""
+    row = _kpi_row(conn, campaign_id, date_from, date_to)
+    avg = row["avg_call_duration_seconds"]
+    return {
+        "credits_used": int(row["credits_used"]),
+        "total_calls": int(row["total_calls"]),
+        "contacts_called": int(row["contacts_called"]),
+        "connection_rate": _pct(row["connected_contacts"], row["total_contacts"]),
+        "avg_call_duration_seconds": round(float(avg), 2) if avg is not None else 0.0,
+        "total_contacts": int(row["total_contacts"]),
+        "connected_contacts": int(row["connected_contacts"]),
+    }
+
+
+def funnel(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
+) -> dict:
+    """Total enrolled contacts → connected (% of total) → successful (% of total)."""
+    row = _kpi_row(conn, campaign_id, date_from, date_to)
+    total, connected, successful = row["total_contacts"], row["connected_contacts"], row["successful_contacts"]
+    return {
+        "total_contacts": int(total),
+        "connected": int(connected),
+        "connected_pct": _pct(connected, total),
+        "successful": int(successful),
+        "successful_pct": _pct(successful, total),
+    }
+
+
+def calls_per_day(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
+) -> pl.DataFrame:
+    """The Calls Made chart series: (day, disconnect_reason, calls) from metrics_daily, by day and reason."""
+    _campaign_zone(conn, campaign_id)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise ValidationError("date_from", f"{date_from} is after date_to {date_to}")
+    return conn.execute(
+        """
+        select day, disconnect_reason, sum(calls)::bigint as calls
+        from metrics_daily
+        where campaign_id = $campaign_id and calls > 0
+          and day >= coalesce($date_from, date '0001-01-01') and day <= coalesce($date_to, date '9999-12-31')
+        group by day, disconnect_reason
+        order by day, disconnect_reason nulls first
+        """,
+        {"campaign_id": campaign_id, "date_from": date_from, "date_to": date_to},
+    ).pl()

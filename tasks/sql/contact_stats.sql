@@ -1,0 +1,58 @@
+-- Contact List rows for the enrollments in scope (temp table metrics_scope_contacts): one row per
+-- enrolled contact, with or without calls. Connected = a person picked up (see docs/schema.md).
+with enrollments as (
+    select cc.campaign_id, cc.contact_id, cc.added_at
+    from campaign_contacts cc
+    semi join metrics_scope_contacts s using (campaign_id, contact_id)
+),
+
+scoped_calls as (
+    select
+        c.campaign_id, c.contact_id, c.call_id, c.counts_as_attempt, c.status, c.disconnect_reason,
+        c.in_voicemail, c.call_successful, c.credits, c.duration_seconds, c.queued_at
+    from calls c
+    semi join enrollments e using (campaign_id, contact_id)
+),
+
+classified as (
+    select
+        *,
+        status = 'ended'
+            and disconnect_reason is distinct from 'voicemail_reached'
+            and not coalesce(in_voicemail, false) as is_connected
+    from scoped_calls
+),
+
+per_contact as (
+    select
+        campaign_id,
+        contact_id,
+        count(*) filter (where counts_as_attempt) as attempts,
+        count(*) filter (where is_connected) as connected,
+        count(*) filter (where call_successful) as successful,
+        coalesce(sum(credits), 0) as credits,
+        coalesce(sum(duration_seconds), 0) as total_duration_seconds,
+        -- call ids grow with queue time: the highest attempt is the most recent one
+        arg_max_null(disconnect_reason, call_id) filter (where counts_as_attempt) as last_disconnect_reason,
+        max(queued_at) filter (where counts_as_attempt) as last_call_at
+    from classified
+    group by campaign_id, contact_id
+),
+
+final as (
+    select
+        e.campaign_id,
+        e.contact_id,
+        coalesce(p.attempts, 0)::integer as attempts,
+        coalesce(p.connected, 0)::integer as connected,
+        coalesce(p.successful, 0)::integer as successful,
+        coalesce(p.credits, 0)::bigint as credits,
+        coalesce(p.total_duration_seconds, 0)::double as total_duration_seconds,
+        p.last_disconnect_reason,
+        p.last_call_at,
+        e.added_at as created_at
+    from enrollments e
+    left join per_contact p using (campaign_id, contact_id)
+)
+
+select * from final
