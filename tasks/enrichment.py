@@ -158,3 +158,19 @@ def apply_plan(
         finally:
             conn.unregister("stuck_messages")
     return changed
+
+
+def call_detail(conn: duckdb.DuckDBPyConnection, call_id: int) -> dict | None:
+    """One call as stored (outcome, analysis, credits) with its contact's name and its feedback."""
+    cursor = conn.execute(
+        """
+        select c.*, ct.name as contact_name, f.rating as feedback_rating, f.comment as feedback_comment
+        from calls c
+        left join contacts ct using (contact_id)
+        left join call_feedback f using (call_id)
+        where c.call_id = ?
+        """,
+        [call_id],
+    )
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
