@@ -1,0 +1,372 @@
+"""Contact import steps: reading, mapping, normalising, validating, merging, upserting, enrolling;
+and the contact list operations (remove, edit, export)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks import contacts_import as ci
+from tasks.errors import NotFoundError, UserError, ValidationError
+from tasks.store import connect, transaction
+
+NOW = datetime(2026, 4, 27, 15, 0, tzinfo=UTC)
+LATER = datetime(2026, 4, 28, 15, 0, tzinfo=UTC)
+SAMPLE = "Name,Phone,Email\nJosé Muñoz,(602) 555-0199,jose@example.com\nAnn,480-555-0123,\n"
+
+
+def prepare(text: str, region: str | None = "US", overrides: dict | None = None):
+    """(merged frame, report, duplicates merged) for a CSV text, as the import computes them."""
+    frame = ci.read_csv_bytes(text.encode("utf-8"), Path("t.csv"))
+    mapping = ci.resolve_mapping(frame.columns, overrides)
+    valid, report = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
+    merged, duplicates = ci.merge_duplicates(valid)
+    return merged, report, duplicates
+
+
+def write(conn, text: str, campaign_id: int, now: datetime = NOW) -> tuple[int, int, int]:
+    merged, _, _ = prepare(text)
+    inserted, updated = ci.upsert_contacts(conn, merged, now)
+    return inserted, updated, ci.enroll_contacts(conn, campaign_id, merged, now)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"])
+def test_encodings_are_detected(encoding):
+    frame = ci.read_csv_bytes(SAMPLE.encode(encoding), Path("t.csv"))
+    assert frame.columns == ["Name", "Phone", "Email"]
+    assert frame["Name"].to_list() == ["José Muñoz", "Ann"]
+
+
+def test_cp1252_only_characters_are_decoded():
+    # "€" and curly quotes exist in Windows-1252 but not in Latin-1.
+    frame = ci.read_csv_bytes("Name,Phone\n“Bob” €,6025550199\n".encode("cp1252"), Path("t.csv"))
+    assert frame["Name"].to_list() == ["“Bob” €"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_delimiters_are_detected(delimiter):
+    text = SAMPLE.replace(",", delimiter)
+    frame = ci.read_csv_bytes(text.encode(), Path("t.csv"))
+    assert frame.columns == ["Name", "Phone", "Email"]
+    assert frame["Phone"].to_list() == ["(602) 555-0199", "480-555-0123"]
+
+
+def test_a_comma_inside_quotes_does_not_decide_the_delimiter():
+    assert ci.detect_delimiter(b'"Name, full";Phone;Email\n') == ";"
+
+
+def test_quoted_newlines_keep_record_row_numbers():
+    # Row numbers count records: the record after a two-line field is still row 3.
+    text = 'Name,Phone\n"Ann\nLee",6025550199\nBob,123\n'
+    _, report, _ = prepare(text)
+    assert report.to_dicts() == [{"row": 3, "column": "Phone", "value": "123", "reason": "too short"}]
+
+
+def test_every_column_is_text_so_leading_zeros_and_long_digits_survive():
+    frame = ci.read_csv_bytes(b"Phone,Zip\n16025550199,00501\n", Path("t.csv"))
+    assert frame.row(0) == ("16025550199", "00501")
+
+
+def test_headers_blank_or_repeated_get_names():
+    frame = ci.read_csv_bytes(b"Phone,Name,Name,\n6025550199,a,b,c\n", Path("t.csv"))
+    assert frame.columns == ["Phone", "Name", "Name (2)", "column_4"]
+
+
+def _xlsx(path: Path, rows: list[list], sheet: str = "Contacts", extra_sheet: str | None = None) -> Path:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet(sheet)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is not None:
+                ws.write(r, c, value)
+    if extra_sheet:
+        book.add_worksheet(extra_sheet).write_row(0, 0, ["Phone", "Name"])
+        book.worksheets()[-1].write_row(1, 0, ["+14805550123", "Other"])
+    book.close()
+    return path
+
+
+def test_xlsx_numeric_phone_cells_keep_every_digit(tmp_path):
+    path = _xlsx(tmp_path / "c.xlsx", [["Phone", "Name"], [6025550199, "Ann"], [16025550198.0, "Bob"], ["602-555-0197", None]])
+    frame = ci.read_contacts_file(path)
+    assert frame["Phone"].to_list() == ["6025550199", "16025550198", "602-555-0197"]
+
+
+def test_xlsx_sheet_is_chosen_by_name(tmp_path):
+    path = _xlsx(tmp_path / "c.xlsx", [["Phone"], ["6025550199"]], extra_sheet="Second")
+    assert ci.read_contacts_file(path)["Phone"].to_list() == ["6025550199"]
+    assert ci.read_contacts_file(path, sheet="Second")["Name"].to_list() == ["Other"]
+    with pytest.raises(UserError, match="no sheet named 'Nope' \\(sheets: Contacts, Second\\)"):
+        ci.read_contacts_file(path, sheet="Nope")
+
+
+@pytest.mark.parametrize("name", ["old.xls", "calc.ods", "contacts.json", "noext"])
+def test_other_formats_are_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"x")
+    with pytest.raises(UserError, match=r"unsupported file type .*use \.csv or \.xlsx"):
+        ci.read_contacts_file(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "the file is empty"),
+        ("blank.csv", b"\n\n  \n", "the file is empty"),
+        ("header.csv", b"Name,Phone\n", "has a header row but no data rows"),
+        ("broken.xlsx", b"PK\x03\x04 not really a zip", "cannot read as XLSX"),
+    ],
+)
+def test_unusable_files_are_clear_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        ci.read_contacts_file(path)
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        ci.read_contacts_file(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------- mapping
+
+
+@pytest.mark.parametrize(
+    ("header", "target"),
+    [
+        ("Phone Number", "contact_phone"), ("phone", "contact_phone"), ("Teléfono", "contact_phone"),
+        ("Mobile", "contact_phone"), ("Cell", "contact_phone"), ("Celular", "contact_phone"),
+        ("Full Name", "contact_name"), ("Name", "contact_name"), ("Nombre", "contact_name"),
+        ("E-mail", "email"), ("Correo electrónico", "email"), ("Company", "company_name"),
+        ("Empresa", "company_name"), ("Plan", "custom:plan"), ("Último pedido", "custom:ultimo_pedido"),
+    ],
+)
+def test_suggest_mapping_from_header_synonyms(header, target):
+    assert ci.suggest_mapping([header]) == {header: target}
+
+
+def test_suggestion_keeps_the_first_phone_and_joins_name_parts():
+    assert ci.suggest_mapping(["First Name", "Last Name", "Mobile", "Phone"]) == {
+        "First Name": "contact_name", "Last Name": "contact_name", "Mobile": "contact_phone", "Phone": "custom:phone",
+    }
+
+
+def test_name_parts_are_joined_in_file_order():
+    frame = pl.DataFrame({"First Name": ["Ann", None], "Last Name": ["Lee", "Solo"], "Phone": ["6025550199", "6025550198"]})
+    mapped = ci.apply_mapping(frame, ci.resolve_mapping(frame.columns))
+    assert mapped["contact_name"].to_list() == ["Ann Lee", "Solo"]
+
+
+def test_overrides_replace_the_suggestion_and_the_old_column_becomes_custom():
+    mapping = ci.resolve_mapping(["Phone", "Mobile", "Notes"], {"mobile": "contact_phone", "Notes": "ignore"})
+    assert mapping == {"Phone": "custom:phone", "Mobile": "contact_phone", "Notes": "ignore"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "overrides", "message"),
+    [
+        (["Name", "Plan"], None, "no column maps to contact_phone \\(columns: Name, Plan\\)"),
+        (["Phone"], {"Nope": "email"}, "column 'Nope' is not in the file"),
+        (["Phone", "A", "B"], {"A": "email", "B": "email"}, "email is mapped from several columns: A, B"),
+        (["Phone"], {"Phone": "telephone"}, "unknown target 'telephone'"),
+        (["Phone"], {"Phone": "ignore"}, "no column maps to contact_phone"),
+    ],
+)
+def test_bad_mappings_are_refused(headers, overrides, message):
+    with pytest.raises(UserError, match=message):
+        ci.resolve_mapping(headers, overrides)
+
+
+def test_colliding_custom_names_get_suffixes():
+    assert ci.resolve_mapping(["Phone", "City", "city "]) == {"Phone": "contact_phone", "City": "custom:city", "city ": "custom:city_2"}
+
+
+@pytest.mark.parametrize(("options", "expected"), [(["Tel=contact_phone"], {"Tel": "contact_phone"}), (["a=b=email"], {"a=b": "email"})])
+def test_parse_map_options(options, expected):
+    assert ci.parse_map_options(options) == expected
+
+
+def test_parse_map_options_refuses_a_missing_equals():
+    with pytest.raises(ValidationError, match="'Tel' is not SOURCE=TARGET"):
+        ci.parse_map_options(["Tel"])
+
+
+# ---------------------------------------------------------------- validate and merge
+
+
+def test_report_lists_each_problem_with_the_file_row_and_column():
+    text = (
+        "Phone,Email,Name\n"
+        "6025550199,ann@example.com,Ann\n"       # row 2 fine
+        "123,,Bob\n"                             # row 3 too short
+        ",,Nobody\n"                             # row 4 phone empty
+        "(111) 555-0100,,Bad area\n"             # row 5 invalid for US
+        "6025550198,not-an-email,Eve\n"          # row 6 bad e-mail
+        f"6025550197,,{'x' * 201}\n"             # row 7 name too long
+        ",,\n"                                   # row 8 blank: skipped, not reported
+    )
+    merged, report, _ = prepare(text)
+    assert report.to_dicts() == [
+        {"row": 3, "column": "Phone", "value": "123", "reason": "too short"},
+        {"row": 4, "column": "Phone", "value": None, "reason": "phone is empty"},
+        {"row": 5, "column": "Phone", "value": "(111) 555-0100", "reason": "not a valid number for region US"},
+        {"row": 6, "column": "Email", "value": "not-an-email", "reason": "not a valid e-mail address"},
+        {"row": 7, "column": "Name", "value": "x" * 201, "reason": "longer than 200 characters"},
+    ]
+    assert merged["phone_e164"].to_list() == ["+16025550199"]
+
+
+def test_national_numbers_without_a_country_are_rejected():
+    _, report, _ = prepare("Phone\n6025550199\n+16025550198\n", region=None)
+    assert report.to_dicts() == [
+        {"row": 2, "column": "Phone", "value": "6025550199", "reason": "missing country code and no default country"}
+    ]
+
+
+def test_duplicates_in_a_file_merge_with_later_non_empty_values_winning():
+    text = (
+        "Phone,Name,Company,Plan,City\n"
+        "602-555-0199,Ann,Acme,Gold,\n"
+        "480-555-0123,Bob,,,\n"
+        "+1 (602) 555 0199,Ann Lee,,,Mesa\n"   # same number: name and city win, company and plan stay
+    )
+    merged, _, duplicates = prepare(text)
+    assert duplicates == 1
+    assert merged.select("phone_e164", "row", "contact_name", "company_name", "custom:plan", "custom:city").rows() == [
+        ("+16025550199", 2, "Ann Lee", "Acme", "Gold", "Mesa"),
+        ("+14805550123", 3, "Bob", None, None, None),
+    ]
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _contacts(db) -> list[tuple]:
+    with connect(db) as conn:
+        return conn.execute(
+            "select phone_e164, name, company, email, properties::varchar, number_type, region, time_zones,"
+            " created_at, updated_at from contacts order by contact_id"
+        ).fetchall()
+
+
+def test_upsert_inserts_with_dialing_facts_and_enrolls(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        counts = write(conn, "Phone,Name,Plan\n(602) 555-0199,Ann,Gold\n+52 55 1234 5678,Eva,\n", campaign_db["campaign_id"])
+    assert counts == (2, 0, 2)
+    assert _contacts(campaign_db["db"]) == [
+        ("+16025550199", "Ann", None, None, '{"plan":"Gold"}', "FIXED_LINE_OR_MOBILE", "US", ["America/Phoenix"], NOW, NOW),
+        ("+525512345678", "Eva", None, None, "{}", "FIXED_LINE_OR_MOBILE", "MX", ["America/Mexico_City"], NOW, NOW),
+    ]
+
+
+def test_existing_contact_is_updated_with_non_empty_values_and_merged_properties(campaign_db):
+    cid = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        write(conn, "Phone,Name,Company,Plan,City\n6025550199,Ann,Acme,Gold,Phoenix\n", cid)
+    with transaction(campaign_db["db"]) as conn:
+        counts = write(conn, "Phone,Name,Company,Plan,Tier\n+16025550199,Ann Lee,,Silver,A\n", cid, LATER)
+    # Updated, not re-enrolled; company kept (empty), plan overwritten, city kept, tier added.
+    assert counts == (0, 1, 0)
+    [row] = _contacts(campaign_db["db"])
+    assert row[1:4] == ("Ann Lee", "Acme", None)
+    assert json.loads(row[4]) == {"plan": "Silver", "city": "Phoenix", "tier": "A"}
+    assert (row[8], row[9]) == (NOW, LATER)
+
+
+def test_reimporting_the_same_file_changes_nothing(campaign_db):
+    cid, text = campaign_db["campaign_id"], "Phone,Name,Plan\n6025550199,Ann,Gold\n4805550123,Bob,\n"
+    with transaction(campaign_db["db"]) as conn:
+        write(conn, text, cid)
+    before = _contacts(campaign_db["db"])
+    with transaction(campaign_db["db"]) as conn:
+        counts = write(conn, text, cid, LATER)
+    assert counts == (0, 0, 0)
+    assert _contacts(campaign_db["db"]) == before  # updated_at included
+
+
+def test_enrollment_follows_file_order(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        write(conn, "Phone\n4805550123\n6025550199\n", campaign_db["campaign_id"])
+        order = conn.execute(
+            "select c.phone_e164 from campaign_contacts e join contacts c using (contact_id) order by e.enroll_seq"
+        ).fetchall()
+    assert order == [("+14805550123",), ("+16025550199",)]
+
+
+def test_campaign_country_and_missing_campaign(campaign_db):
+    with connect(campaign_db["db"]) as conn:
+        assert ci.campaign_country(conn, campaign_db["campaign_id"]) == "US"
+        with pytest.raises(NotFoundError, match="campaign 999 not found"):
+            ci.campaign_country(conn, 999)
+
+
+# ---------------------------------------------------------------- contact list operations
+
+
+@pytest.fixture
+def enrolled(campaign_db) -> dict:
+    with transaction(campaign_db["db"]) as conn:
+        write(conn, "Phone,Name,Company,Plan\n6025550199,Ann,=HYPERLINK(\"x\"),Gold\n4805550123,Bob,Beta,\n", campaign_db["campaign_id"])
+        ids = dict(conn.execute("select phone_e164, contact_id from contacts").fetchall())
+    return {**campaign_db, "ids": ids}
+
+
+def test_remove_deletes_the_enrollment_only(enrolled):
+    ann = enrolled["ids"]["+16025550199"]
+    with transaction(enrolled["db"]) as conn:
+        ci.remove_contact_from_campaign(conn, enrolled["campaign_id"], ann)
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 1
+        assert conn.execute("select count(*) from contacts").fetchone()[0] == 2
+        with pytest.raises(NotFoundError, match=f"contact {ann} is not enrolled in campaign"):
+            ci.remove_contact_from_campaign(conn, enrolled["campaign_id"], ann)
+
+
+def test_edit_contact_renormalises_the_phone_and_sets_properties(enrolled):
+    ann = enrolled["ids"]["+16025550199"]
+    with transaction(enrolled["db"]) as conn:
+        contact = ci.edit_contact(conn, ann, {"phone": "(928) 555-0100", "name": " Ann Lee ", "custom:plan": "", "City": "Flagstaff"}, LATER)
+    assert (contact["phone_e164"], contact["name"], contact["region"], contact["time_zones"]) == (
+        "+19285550100", "Ann Lee", "US", ["America/Phoenix"],
+    )
+    assert contact["properties"] == {"city": "Flagstaff"}  # plan cleared by the empty value
+    assert contact["updated_at"] == LATER
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"phone": "+14805550123"}, "phone: \\+14805550123 already belongs to contact"),
+        ({"phone": "123"}, "phone: '123': too short"),
+        ({"phone": ""}, "phone: a contact needs a phone"),
+        ({"email": "nope"}, "email: not a valid e-mail address"),
+    ],
+)
+def test_edit_contact_refuses_bad_values(enrolled, changes, message):
+    with transaction(enrolled["db"]) as conn:
+        with pytest.raises(ValidationError, match=message):
+            ci.edit_contact(conn, enrolled["ids"]["+16025550199"], changes, LATER)
+
+
+def test_edit_missing_contact(enrolled):
+    with transaction(enrolled["db"]) as conn:
+        with pytest.raises(NotFoundError):
+            ci.edit_contact(conn, 999, {"name": "x"}, LATER)
+
+
+def test_export_has_every_field_and_property_and_neutralises_formulas(enrolled, tmp_path):
+    out = tmp_path / "contacts.xlsx"
+    with connect(enrolled["db"]) as conn:
+        ci.export_contacts(conn, enrolled["campaign_id"], out)
+    sheet = pl.read_excel(out)
+    assert sheet.columns == ["contact_id", "phone", "name", "company", "email", "plan", "added_at_utc"]
+    assert sheet.select("name", "company", "plan").rows() == [("Ann", "'=HYPERLINK(\"x\")", "Gold"), ("Bob", "Beta", None)]
