@@ -1,0 +1,66 @@
+"""The analysts' read-only snapshot: a full copy of the store, swapped in atomically after each aggregation."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from tasks.settings import get_settings
+from tasks.store import db_path
+
+_ALIAS = "analytics_snapshot_new"
+
+
+def snapshot_path(db: str | Path | None = None) -> Path:
+    """Where the snapshot of a store lives: CAMPAIGNS_ANALYTICS_DB, else analytics.duckdb beside the store."""
+    settings = get_settings()
+    if settings.analytics_db is not None:
+        return settings.analytics_db
+    return db_path(db).with_name("analytics.duckdb")
+
+
+def _quoted_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quoted_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _remove(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def refresh_snapshot(conn: duckdb.DuckDBPyConnection, target: str | Path) -> Path:
+    """Copy every table of the connected store into a new file beside `target`, then replace it.
+
+    Readers that have the old file open keep their view (on POSIX the old inode lives on until they
+    close it); the next open sees the new copy. A failure leaves the previous snapshot untouched.
+    Call it outside a transaction.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder as the target, so os.replace is a rename on one file system (atomic).
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    source = conn.execute("select current_database()").fetchone()[0]
+    try:
+        # ATTACH takes no bound parameters: the path is quoted as a literal, the alias is fixed.
+        conn.execute(f"attach {_quoted_literal(str(temp))} as {_ALIAS}")
+        try:
+            conn.execute(f"copy from database {_quoted_identifier(source)} to {_ALIAS}")
+            conn.execute(f"checkpoint {_ALIAS}")
+        finally:
+            conn.execute(f"detach {_ALIAS}")
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        _remove(temp)
+        raise
+    finally:
+        temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
+    return target
