@@ -1,0 +1,175 @@
+"""The import end to end: run_import (atomicity, dry run, countries), the Prefect flow, and the CLI
+commands import, contacts remove/edit and export contacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.cli import main
+from flows.cli.common import state
+from flows.import_contacts import PLAIN_STEPS, run_import
+from tasks.errors import NotFoundError, UserError
+from tasks.store import connect
+from tests.factories import make_campaign_db
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+SAMPLE_CSV, SAMPLE_XLSX = DATA / "sample_contacts.csv", DATA / "sample_contacts.xlsx"
+# What the shipped sample holds (data/make_samples.py, fixed seed).
+SAMPLE_COUNTS = {"rows": 334, "imported": 302, "updated": 0, "enrolled": 302, "duplicates_merged": 14, "invalid": 18}
+
+
+def counts(result) -> dict:
+    data = result if isinstance(result, dict) else result.to_dict()
+    return {k: data[k] for k in SAMPLE_COUNTS}
+
+
+def table_sizes(db) -> tuple[int, int]:
+    with connect(db) as conn:
+        return (
+            conn.execute("select count(*) from contacts").fetchone()[0],
+            conn.execute("select count(*) from campaign_contacts").fetchone()[0],
+        )
+
+
+def test_sample_csv_imports_and_the_xlsx_of_the_same_rows_changes_nothing(campaign_db, tmp_path):
+    result = run_import(campaign_db["campaign_id"], SAMPLE_CSV, db=campaign_db["db"], report_path=tmp_path / "r.csv")
+    assert counts(result) == SAMPLE_COUNTS
+    assert table_sizes(campaign_db["db"]) == (302, 302)
+    report = pl.read_csv(tmp_path / "r.csv", infer_schema=False)
+    assert report.columns == ["row", "column", "value", "reason"] and report.height == len(result.rejected)
+    again = run_import(campaign_db["campaign_id"], SAMPLE_XLSX, db=campaign_db["db"])
+    assert counts(again) == {**SAMPLE_COUNTS, "imported": 0, "enrolled": 0}
+
+
+def test_dry_run_counts_like_a_real_import_and_writes_nothing(campaign_db):
+    result = run_import(campaign_db["campaign_id"], SAMPLE_CSV, db=campaign_db["db"], dry_run=True)
+    assert counts(result) == SAMPLE_COUNTS and result.dry_run
+    assert table_sizes(campaign_db["db"]) == (0, 0)
+
+
+def test_a_failure_mid_import_leaves_the_database_unchanged(campaign_db, tmp_path):
+    cid = campaign_db["campaign_id"]
+    run_import(cid, _csv(tmp_path, "Phone,Name\n6025550199,Ann\n"), db=campaign_db["db"])
+    with connect(campaign_db["db"]) as conn:
+        before = conn.execute("select * from contacts").fetchall()
+
+    def enroll_then_fail(conn, *args):
+        PLAIN_STEPS["enroll"](conn, *args)
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        run_import(cid, SAMPLE_CSV, db=campaign_db["db"], steps={**PLAIN_STEPS, "enroll": enroll_then_fail})
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select * from contacts").fetchall() == before
+    assert table_sizes(campaign_db["db"]) == (1, 1)
+
+
+def _csv(tmp_path: Path, text: str, name: str = "c.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_missing_campaign_is_not_found_and_writes_nothing(campaign_db):
+    with pytest.raises(NotFoundError, match="campaign 999 not found"):
+        run_import(999, SAMPLE_CSV, db=campaign_db["db"])
+    assert table_sizes(campaign_db["db"]) == (0, 0)
+
+
+def test_file_without_a_phone_column_writes_nothing(campaign_db, tmp_path):
+    with pytest.raises(UserError, match="no column maps to contact_phone"):
+        run_import(campaign_db["campaign_id"], _csv(tmp_path, "Name,Plan\nAnn,Gold\n"), db=campaign_db["db"])
+    assert table_sizes(campaign_db["db"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("default_country", "e164", "invalid"),
+    [
+        ("MX", "+525512345678", 0),  # the campaign has no country: --default-country reads the national number
+        (None, None, 1),  # neither: "missing country code and no default country"
+    ],
+)
+def test_a_campaign_without_country_uses_the_default_country(tmp_path, db, default_country, e164, invalid):
+    ids = make_campaign_db(db, time_zone="America/Mexico_City", name="MX")
+    with connect(db) as conn:  # older campaigns may have no country (the column allows NULL)
+        conn.execute("update campaigns set country = null where campaign_id = ?", [ids["campaign_id"]])
+    result = run_import(ids["campaign_id"], _csv(tmp_path, "Teléfono\n55 1234 5678\n"), db=db, default_country=default_country)
+    assert result.invalid == invalid
+    with connect(db) as conn:
+        assert conn.execute("select max(phone_e164) from contacts").fetchone()[0] == e164
+
+
+@pytest.mark.prefect
+def test_the_prefect_flow_runs_the_same_import(prefect_harness, campaign_db):
+    from flows.import_contacts import import_contacts
+
+    data = import_contacts(campaign_db["campaign_id"], str(SAMPLE_CSV), db=str(campaign_db["db"]))
+    assert counts(data) == SAMPLE_COUNTS
+    assert table_sizes(campaign_db["db"]) == (302, 302)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cli_state():
+    state.db, state.json = None, False
+    yield
+    state.db, state.json = None, False
+
+
+def cli(capsys, db: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    state.db, state.json = None, False
+    return code, out.out, out.err
+
+
+def test_cli_import_prints_the_mapping_and_counts(capsys, campaign_db):
+    code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(SAMPLE_CSV))
+    assert (code, err) == (0, "")
+    assert "  Phone Number -> contact_phone\n" in out and "  Plan -> custom:plan\n" in out
+    assert "rows 334, imported 302, updated 0, enrolled 302, duplicates merged 14, invalid 18" in out
+
+
+def test_cli_import_json_with_map_override(capsys, campaign_db, tmp_path):
+    path = _csv(tmp_path, "Tel,Who,Notes\n602-555-0199,Ann,vip\n123,Bob,\n")
+    code, out, _ = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path),
+                       "--map", "Tel=contact_phone", "--map", "Who=contact_name", "--map", "Notes=ignore", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["mapping"] == {"Tel": "contact_phone", "Who": "contact_name", "Notes": "ignore"}
+    assert counts(data) == {"rows": 2, "imported": 1, "updated": 0, "enrolled": 1, "duplicates_merged": 0, "invalid": 1}
+    assert data["rejected"] == [{"row": 3, "column": "Tel", "value": "123", "reason": "too short"}]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("old.xls", "x", "error: old.xls: unsupported file type .xls; use .csv or .xlsx"),
+        ("empty.csv", "", "error: empty.csv: the file is empty"),
+        ("nophone.csv", "Name\nAnn\n", "error: no column maps to contact_phone (columns: Name)"),
+    ],
+)
+def test_cli_import_bad_files_exit_2_with_one_line(capsys, campaign_db, tmp_path, name, content, message):
+    code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(_csv(tmp_path, content, name)))
+    assert code == 2 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_cli_contacts_edit_remove_and_export(capsys, campaign_db, tmp_path):
+    cid = str(campaign_db["campaign_id"])
+    cli(capsys, campaign_db["db"], "import", cid, str(_csv(tmp_path, "Phone,Name\n6025550199,=cmd\n")))
+    code, out, _ = cli(capsys, campaign_db["db"], "contacts", "edit", "1", "--phone", "480 555 0100", "--set", "plan=Gold", "--json")
+    assert code == 0 and (json.loads(out)["phone_e164"], json.loads(out)["properties"]) == ("+14805550100", {"plan": "Gold"})
+    out_file = tmp_path / "list.xlsx"
+    assert cli(capsys, campaign_db["db"], "export", "contacts", cid, "--out", str(out_file))[0] == 0
+    assert pl.read_excel(out_file).select("name", "plan").rows() == [("'=cmd", "Gold")]
+    assert cli(capsys, campaign_db["db"], "contacts", "remove", cid, "1")[0] == 0
+    code, _, err = cli(capsys, campaign_db["db"], "contacts", "remove", cid, "1")
+    assert code == 2 and err == f"error: contact 1 is not enrolled in campaign {cid}\n"
+    assert table_sizes(campaign_db["db"]) == (1, 0)
