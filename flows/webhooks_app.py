@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,14 +50,18 @@ def create_app(
         secret = get_settings().retell_api_key
         return secret.get_secret_value() if secret is not None else None
 
+    # Retell sends a call's events close together; two transactions updating the same row in one
+    # DuckDB instance conflict ("Conflict on update"), so this process writes one delivery at a time.
+    write_lock = threading.Lock()
+
     def store(raw_body: bytes, signature: str | None, secret: str) -> WebhookResult:
-        now = clock()
-        event = parse_event(raw_body, signature, secret, now)
+        event = parse_event(raw_body, signature, secret, clock())
         if event is None:
             return WebhookResult(202, "event type ignored")
-        # One short transaction per delivery: the lookup and the write see the same state.
-        with transaction(db) as conn:
-            return apply_event(conn, event, now)
+        with write_lock:
+            # One short transaction per delivery: the lookup and the write see the same state.
+            with transaction(db) as conn:
+                return apply_event(conn, event, clock())
 
     async def retell(request: Request) -> JSONResponse:
         secret = key()

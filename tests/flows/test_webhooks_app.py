@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -143,3 +144,32 @@ def test_served_by_uvicorn_over_real_http(campaign_db, call_id):
         server.should_exit = True
         thread.join(timeout=10)
     assert status_of(campaign_db["db"], call_id) == "ended"
+
+
+def test_concurrent_deliveries_over_real_http_all_succeed(campaign_db, call_id):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(campaign_db["db"], api_key=KEY), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{port}{URL}"
+        bodies = [json.dumps(payload).encode() for payload in retell_events().values()] * 4
+
+        def deliver(body: bytes) -> int:
+            header = sign_retell_payload(body, KEY, datetime.now(UTC))
+            return httpx.post(url, content=body, headers={"X-Retell-Signature": header}, timeout=30).status_code
+
+        # the three events of one call, each delivered four times, all at once
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            codes = list(pool.map(deliver, bodies))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert codes == [200] * 12
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["status"], row["call_successful"], row["credits"]) == ("ended", True, 666)
