@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS
 from tasks.errors import UserError, ValidationError
@@ -18,6 +19,7 @@ _DAY_ALIASES = {
     **{d: d for d in WEEKDAYS},
     **{name.lower(): d for name, d in zip(WEEKDAY_NAMES, WEEKDAYS)},
 }
+_SCHEDULE_CONFLICT = "weekly_schedule_conflict"
 SETTING_FIELDS = (
     "name", "objective", "agent_id", "start_date", "end_date", "time_zone", "country", "calling_days",
     "weekly_schedule", "max_attempts", "attempts_per_day", "batch_size", "rotation_enabled",
@@ -96,7 +98,7 @@ class CampaignSettings(BaseModel):
             for other in shorthand[1:]:
                 data.pop(other)
             if data.get("weekly_schedule") is not None:
-                raise ValueError("give either weekly_schedule or same_hours, not both")
+                raise PydanticCustomError(_SCHEDULE_CONFLICT, "give either weekly_schedule or same_hours (hours), not both")
             try:
                 days = _normalise_days(list(data.get("calling_days", WEEKDAYS[:5])))
             except (TypeError, ValueError):  # calling_days reports its own error
@@ -259,7 +261,8 @@ def errors_from_pydantic(error: PydanticValidationError) -> list[ValidationError
     """One ValidationError(field, rule) per problem pydantic found."""
     found = []
     for item in error.errors():
-        field = _field_of(item["loc"])
+        # the shorthand is checked before fields exist, so its error carries no location
+        field = "weekly_schedule" if item["type"] == _SCHEDULE_CONFLICT else _field_of(item["loc"])
         if item["type"] == "extra_forbidden":
             found.append(ValidationError(field, "unknown setting"))
         elif item["type"] == "missing":

@@ -177,7 +177,7 @@ def get_campaign(conn: Conn, campaign_id: int) -> dict[str, Any]:
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 
-def get_settings(conn: Conn, campaign_id: int) -> CampaignSettings:
+def get_campaign_settings(conn: Conn, campaign_id: int) -> CampaignSettings:
     """A stored campaign's settings as the model (stored rows were validated when written)."""
     row = get_campaign(conn, campaign_id)
     return CampaignSettings.model_construct(**{f: row[f] for f in SETTING_FIELDS})
@@ -187,7 +187,8 @@ def merged_settings(current: CampaignSettings, changes: Mapping[str, Any]) -> di
     """The current settings with ``changes`` applied, ready to validate.
 
     A change of calling days alone keeps the schedule's shared hours (if every day had the same
-    windows), so `--calling-days mon,wed` does not also require re-typing the hours.
+    windows), so `--calling-days mon,wed` does not also require re-typing the hours; with
+    per-day hours, removed days lose their windows and added days must be given some.
     """
     data = current.model_dump()
     changes = dict(changes)
@@ -199,13 +200,17 @@ def merged_settings(current: CampaignSettings, changes: Mapping[str, Any]) -> di
         if hours is not None:
             data.pop("weekly_schedule")
             changes["same_hours"] = hours
+        elif isinstance(changes["calling_days"], list):
+            # a per-day schedule loses the days no longer called; new days still need windows
+            kept = {str(d).strip().lower()[:3] for d in changes["calling_days"]}
+            data["weekly_schedule"] = {d: w for d, w in current.weekly_schedule.items() if d in kept}
     data.update(changes)
     return data
 
 
 def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], now: datetime) -> CampaignSettings:
     """Apply ``changes`` to a campaign after validating the whole result; updated_at = now."""
-    current = get_settings(conn, campaign_id)
+    current = get_campaign_settings(conn, campaign_id)
     settings = checked_settings(conn, merged_settings(current, changes))
     assignments = ", ".join(f"{f} = ?" for f in SETTING_FIELDS)
     conn.execute(
@@ -217,7 +222,7 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
 
 def activate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
     """Turn scheduled dialing on; refused without a start date."""
-    if get_settings(conn, campaign_id).start_date is None:
+    if get_campaign_settings(conn, campaign_id).start_date is None:
         raise ValidationError("active", f"campaign {campaign_id}: cannot activate: set a start date first")
     return update_campaign(conn, campaign_id, {"active": True}, now)
 
@@ -229,7 +234,7 @@ def deactivate_campaign(conn: Conn, campaign_id: int, now: datetime) -> Campaign
 
 def duplicate_campaign(conn: Conn, campaign_id: int, now: datetime) -> int:
     """A copy with the same settings, name + " (Copy)", Active off, no contacts, created now; its id."""
-    settings = get_settings(conn, campaign_id)
+    settings = get_campaign_settings(conn, campaign_id)
     copy = settings.model_dump() | {"name": f"{settings.name} (Copy)"[:200], "active": False}
     return create_campaign(conn, copy, now)
 
@@ -587,7 +592,7 @@ def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
         raise UserError(f"{path}: name: {len(matches)} campaigns are named \"{settings.name}\"; rename one first")
     if matches:
         # Re-applying an unchanged file keeps updated_at: it records setting changes only.
-        changed = get_settings(conn, matches[0]).model_dump() != settings.model_dump()
+        changed = get_campaign_settings(conn, matches[0]).model_dump() != settings.model_dump()
         if changed:
             update_campaign(conn, matches[0], settings.model_dump(), now)
         return {"campaign_id": matches[0], "created": False, "changed": changed}

@@ -63,10 +63,10 @@ def _changes(**options: Any) -> dict[str, Any]:
 
 
 def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
-    from tasks.campaigns import campaign_status, get_campaign, get_settings, summary_lines
+    from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, summary_lines
 
     row = get_campaign(conn, campaign_id)
-    return {**row, "summary": summary_lines(get_settings(conn, campaign_id)),
+    return {**row, "summary": summary_lines(get_campaign_settings(conn, campaign_id)),
             "status": campaign_status(conn, campaign_id, now).value}
 
 

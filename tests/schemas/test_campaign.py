@@ -77,6 +77,8 @@ def test_defaults_match_the_product():
          "calling day(s) tue, wed, thu, fri have no calling window"),
         ({"same_hours": ..., "calling_days": ["mon"], "weekly_schedule": {"mon": [["08:00", "18:00"]], "sat": [["09:00", "10:00"]]}},
          "weekly_schedule", "sat has windows but is not a calling day"),
+        ({"weekly_schedule": {"mon": [["08:00", "18:00"]]}}, "weekly_schedule",
+         "give either weekly_schedule or same_hours (hours), not both"),
         ({"max_attempts": 0}, "max_attempts", "must be between 1 and 20, got 0"),
         ({"max_attempts": 21}, "max_attempts", "must be between 1 and 20, got 21"),
         ({"attempts_per_day": 6}, "attempts_per_day", "6 per day is more than max_attempts (5)"),

@@ -111,6 +111,9 @@ def test_changing_days_of_a_per_day_schedule_needs_the_schedule_too(campaign_db)
     with pytest.raises(ValidationError, match="sat have no calling window"):
         with transaction(campaign_db["db"]) as conn:
             update_campaign(conn, campaign_db["campaign_id"], {"calling_days": ["mon", "tue", "sat"]}, LATER)
+    with transaction(campaign_db["db"]) as conn:  # dropping a day drops its windows
+        settings = update_campaign(conn, campaign_db["campaign_id"], {"calling_days": ["mon", "tue"]}, LATER)
+    assert settings.weekly_schedule == {"mon": [["08:00", "12:00"]], "tue": [["09:00", "18:00"]]}
 
 
 def test_unknown_campaign_is_not_found(campaign_db):
