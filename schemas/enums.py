@@ -67,7 +67,10 @@ STATUS_FOR_REASON: dict[DisconnectReason, CallStatus] = {
 # Outcomes after which a contact is never called again by this campaign.
 NOT_RETRYABLE_REASONS = frozenset({DisconnectReason.invalid_destination})
 # Outcomes that are refusals for rate or concurrency: not an attempt, the contact is re-queued.
-NOT_AN_ATTEMPT_REASONS = frozenset({DisconnectReason.concurrency_limit_reached})
+# An unreachable provider never rang the person either: counting it would burn attempts in an outage.
+NOT_AN_ATTEMPT_REASONS = frozenset(
+    {DisconnectReason.concurrency_limit_reached, DisconnectReason.telephony_provider_unavailable}
+)
 
 
 class Sentiment(StrEnum):

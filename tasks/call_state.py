@@ -73,12 +73,15 @@ def apply_provider_calls(
     updates: Sequence[tuple[int, ProviderCall]] | pl.DataFrame,
     now: datetime,
     rates: RateCard | None = None,
+    *,
+    not_attempts: bool = False,
 ) -> int:
     """Merge provider records into their call rows; release or finish enrollments that are done.
 
     Idempotent and order-free: statuses only move forward, missing fields never erase stored ones,
     and enrollment counters change only on a call's first final update. Returns rows changed.
-    Call it inside a transaction.
+    Call it inside a transaction. `not_attempts` marks every record as a call that never reached
+    the person for reasons that must not use up their attempts (placing was interrupted).
     """
     frame = updates if isinstance(updates, pl.DataFrame) else updates_frame(updates)
     if frame.height == 0:
@@ -145,7 +148,7 @@ def apply_provider_calls(
             final as (
                 select *,
                     status in {FINAL_SQL} and counts_as_attempt
-                        and (status = 'failed_rate_limit' or disconnect_reason in ({sql_list(NOT_AN_ATTEMPT_REASONS)}))
+                        and (? or status = 'failed_rate_limit' or disconnect_reason in ({sql_list(NOT_AN_ATTEMPT_REASONS)}))
                         as refund,
                     status in {FINAL_SQL} and (status <> 'ended' or new_analyzed_at is not null) as done,
                     coalesce(call_successful, false) and not coalesce(old_successful, false) as became_successful
@@ -153,7 +156,7 @@ def apply_provider_calls(
             )
             select * from final
             """,
-            [rates.per_voicemail, rates.per_answered_minute, now, now],
+            [rates.per_voicemail, rates.per_answered_minute, now, now, not_attempts],
         )
         changed = conn.execute(
             """

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     retell_max_tries: int = Field(default=4, ge=1, description="tries per Retell request (429/5xx/timeouts)")
     retell_backoff_seconds: float = Field(default=0.5, ge=0, description="first retry delay; doubles, jittered")
     retell_lookup_hours: float = Field(default=48.0, gt=0, description="how far back find_by_attempt_key lists calls")
+    run_lease_seconds: float = Field(default=120.0, gt=0, description="a remote dial run without heartbeat for this long is dead")
+    reconcile_grace_seconds: float = Field(default=300.0, ge=0, description="wait before closing an unconfirmed placement as not placed")
     stuck_call_minutes: float = Field(default=30.0, gt=0)
     credits_per_answered_minute: int = 333
     credits_per_voicemail: int = 75

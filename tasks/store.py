@@ -157,3 +157,14 @@ def forget_migrated(db: str | Path | None = None) -> None:
         _migrated.clear()
     else:
         _migrated.discard(str(db_path(db).resolve()))
+
+
+@contextmanager
+def held_open(db: str | Path | None = None) -> Iterator[None]:
+    """Keep the database open in this process for a burst of work (simulations, bulk jobs).
+
+    Connections opened meanwhile share the open database instead of reopening the file each time.
+    Other processes cannot open the file until the block ends: only for jobs that own the file.
+    """
+    with connect(db):
+        yield

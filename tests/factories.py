@@ -58,3 +58,19 @@ def make_campaign_db(path: Path, **overrides: Any) -> dict:
                 raise TypeError(f"make_campaign_db: unknown campaign column {column!r}")
             conn.execute(f"update campaigns set {column} = ? where campaign_id = ?", [value, campaign_id])
     return {"db": path, "agent_id": agent_id, "number_ids": number_ids, "campaign_id": campaign_id}
+
+
+def add_contacts(path: Path, campaign_id: int, count: int = 10, *, first: int = 0, prefix: str = "+1602555") -> list[int]:
+    """Enroll `count` numbered contacts (+1602555NNNN) in a campaign; returns their contact ids."""
+    with transaction(path) as conn:
+        ids = [
+            conn.execute(
+                "insert into contacts (phone_e164, name, company, properties) values (?, ?, ?, ?)"
+                " on conflict (phone_e164) do update set name = excluded.name returning contact_id",
+                [f"{prefix}{i:04d}", f"Person {i}", "Acme", '{"plan": "gold"}'],
+            ).fetchone()[0]
+            for i in range(first, first + count)
+        ]
+        for contact_id in ids:
+            conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)", [campaign_id, contact_id])
+    return ids

@@ -132,5 +132,8 @@ create table dial_runs (
     started_at   timestamptz not null,
     ended_at     timestamptz,
     calls_placed integer not null default 0,
-    message      varchar
+    message      varchar,
+    owner_host   varchar,
+    owner_pid    integer,
+    heartbeat_at timestamptz
 );

@@ -1,0 +1,94 @@
+"""`campaigns dial`, `campaigns run ID`, `campaigns simulate ID`: the dialing engine from the shell."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import JsonOpt, app, db, emit
+from tasks.errors import UserError
+
+
+def parse_instant(text: str | None, option: str) -> datetime | None:
+    """An ISO instant from the command line; naive means UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option}: '{text}' is not an ISO date-time (e.g. 2026-04-28T17:00:00Z)") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+NowOpt = Annotated[str | None, typer.Option("--now", help="Run on a virtual clock starting at this ISO instant.")]
+
+
+@app.command()
+def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """One dialing tick for every active campaign that may call now."""
+    from tasks.clock import VirtualClock, WallClock
+    from tasks.dialing import run_tick
+    from tasks.telephony import make_provider
+
+    instant = parse_instant(now, "--now")
+    clock = VirtualClock(instant) if instant else WallClock()
+    result = run_tick(db(), make_provider(db=db()), clock).as_dict()
+    lines = [f"reconciled {result['reconciled']} call(s); placed {result['placed']} call(s)"]
+    lines += [f"  campaign {b['campaign_id']}: claimed {b['claimed']}, placed {b['placed']}"
+              + (f" ({b['message']})" if b["message"] else "") for b in result["batches"]]
+    emit(result, as_json, "\n".join(lines))
+
+
+@app.command()
+def run(campaign_id: int, now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Start one batch of a campaign now (the Run button), even when inactive or outside its schedule."""
+    from tasks.clock import VirtualClock, WallClock
+    from tasks.dialing import run_manual
+    from tasks.telephony import make_provider
+
+    instant = parse_instant(now, "--now")
+    clock = VirtualClock(instant) if instant else WallClock()
+    result = run_manual(db(), make_provider(db=db()), campaign_id, clock).__dict__
+    emit(result, as_json, f"campaign {campaign_id}: claimed {result['claimed']}, placed {result['placed']}"
+         + (f" ({result['message']})" if result["message"] else ""))
+
+
+@app.command()
+def simulate(
+    campaign_id: int,
+    days: Annotated[float, typer.Option("--days", min=0.01, help="Simulated days to run.")] = 7,
+    start: Annotated[str | None, typer.Option("--start", help="First day (YYYY-MM-DD); default the campaign's start date.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default CAMPAIGNS_SIMULATOR_SEED).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate days of dialing, enrichment and metrics on a virtual clock with the simulated provider."""
+    from flows.simulate import simulate as run_simulation
+    from tasks.settings import get_settings
+    from tasks.store import connect
+    from tasks.telephony import make_provider
+
+    with connect(db()) as conn:
+        row = conn.execute("select start_date, time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+    if row is None:
+        raise UserError(f"campaign {campaign_id} does not exist")
+    if start is not None:
+        try:
+            first_day = date.fromisoformat(start)
+        except ValueError:
+            raise UserError(f"--start: '{start}' is not a date (YYYY-MM-DD)") from None
+    elif row[0] is not None:
+        first_day = row[0]
+    else:
+        raise UserError(f"campaign {campaign_id} has no start date: pass --start or set one")
+    from tasks.schedule import zone
+
+    begin = datetime.combine(first_day, time(0, 0), zone(row[1])).astimezone(timezone.utc)
+    settings = get_settings()
+    if seed is not None:
+        settings = settings.model_copy(update={"simulator_seed": seed})
+    settings = settings.model_copy(update={"provider": "simulator"})
+    provider = make_provider(settings, db=db())
+    result = run_simulation(db(), provider, begin, days, campaign_ids=[campaign_id]).as_dict()
+    emit(result, as_json, f"simulated {days:g} day(s): {result['ticks']} ticks, {result['placed']} calls placed")

@@ -1,0 +1,48 @@
+"""The dial_campaigns flow (every minute) and run_campaign (the Run button): thin wrappers over tasks.dialing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.clock import Clock, VirtualClock, WallClock
+from tasks.dialing import run_manual, run_tick
+from tasks.telephony.base import TelephonyProvider
+
+
+def _clock(now: datetime | None) -> Clock:
+    # A given `now` (tests, replays) runs on a virtual clock starting there; pacing then costs nothing.
+    return VirtualClock(now) if now is not None else WallClock()
+
+
+def _provider(db: str | None) -> TelephonyProvider:
+    from tasks.telephony import make_provider
+
+    return make_provider(db=db)
+
+
+# No retries here: a retried tick is safe (reconciliation first) but the next tick is a minute away.
+@task(name="dial-tick", cache_policy=NO_CACHE)
+def dial_tick(db: str | None, provider: TelephonyProvider, clock: Clock, campaign_ids: list[int] | None) -> dict:
+    """Reconcile, then one batch for each active campaign open now."""
+    return run_tick(db, provider, clock, campaign_ids=campaign_ids).as_dict()
+
+
+@flow(name="dial-campaigns")
+def dial_campaigns(now: datetime | None = None, db: str | None = None, campaign_ids: list[int] | None = None) -> dict:
+    """One scheduled dialing tick for every active campaign (or the given ones)."""
+    return dial_tick(db, _provider(db), _clock(now), campaign_ids)
+
+
+@task(name="manual-batch", cache_policy=NO_CACHE)
+def manual_batch(db: str | None, provider: TelephonyProvider, campaign_id: int, clock: Clock) -> dict:
+    """One batch for one campaign now, whatever its schedule."""
+    return run_manual(db, provider, campaign_id, clock).__dict__
+
+
+@flow(name="run-campaign")
+def run_campaign(campaign_id: int, now: datetime | None = None, db: str | None = None) -> dict:
+    """The Run button: one batch now for one campaign (status Manual Running while it runs)."""
+    return manual_batch(db, _provider(db), campaign_id, _clock(now))

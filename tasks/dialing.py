@@ -1,0 +1,619 @@
+"""The dialing engine: eligibility, batch claiming, number rotation, placing calls, crash reconciliation.
+
+Exactly once: claiming writes the attempt rows (`queued`, unique attempt key) and moves the contacts
+in flight in one transaction; a row becomes `created` in a committed transaction before the
+provider is asked, and `registered` with the provider's call id after. A tick first reconciles the
+rows a dead process left `queued`/`created` (asking the provider by attempt key) before it claims
+anything new. No connection is held while the provider is asked or while pacing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from schemas.enums import CallStatus, DisconnectReason
+from tasks.call_state import apply_provider_calls
+from tasks.clock import Clock
+from tasks.errors import NotFoundError
+from tasks.schedule import Schedule
+from tasks.settings import get_settings
+from tasks.store import connect, transaction
+from tasks.telephony.base import (
+    CallRequest,
+    ConcurrencyLimitReached,
+    InvalidNumber,
+    OutcomeUnknown,
+    ProviderCall,
+    ProviderUnavailable,
+    RateLimited,
+    TelephonyProvider,
+)
+
+ELIGIBLE_SQL = """
+with enrolled as (
+    select cc.contact_id, cc.attempts, cc.call_seq, cc.last_call_at, cc.enroll_seq
+    from campaign_contacts cc
+    where cc.campaign_id = $campaign_id
+      and cc.finished_at is null
+      and cc.in_flight_call_id is null
+      and cc.attempts < $max_attempts
+      and (cc.attempts_day is distinct from $local_day or cc.attempts_on_day < $attempts_per_day)
+      and (cc.next_call_at is null or cc.next_call_at <= $now)
+),
+ordered as (
+    -- fewest attempts first, then the longest since their last call, then enrollment order
+    select * from enrolled
+    order by attempts, last_call_at nulls first, enroll_seq
+    limit $size
+),
+final as (
+    select o.contact_id, o.attempts, o.call_seq, o.last_call_at, o.enroll_seq,
+           c.phone_e164, c.name, c.company, c.email, c.properties
+    from ordered o join contacts c using (contact_id)
+)
+select * from final order by attempts, last_call_at nulls first, enroll_seq
+"""
+
+HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """What the dialer needs to know of a campaign."""
+
+    campaign_id: int
+    name: str
+    active: bool
+    schedule: Schedule
+    max_attempts: int
+    attempts_per_day: int
+    batch_size: int
+    rotation_enabled: bool
+    number_ids: tuple[int, ...]
+    provider_agent_id: str
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    campaign_id: int
+    run_id: int | None = None
+    claimed: int = 0
+    placed: int = 0
+    refused: int = 0
+    failed: int = 0
+    not_placed: int = 0
+    message: str | None = None
+
+
+@dataclass
+class TickResult:
+    """What one tick did across campaigns."""
+
+    reconciled: int = 0
+    batches: list[BatchResult] = field(default_factory=list)
+
+    @property
+    def placed(self) -> int:
+        return sum(b.placed for b in self.batches)
+
+    def as_dict(self) -> dict:
+        return {
+            "reconciled": self.reconciled,
+            "placed": self.placed,
+            "batches": [b.__dict__ for b in self.batches],
+        }
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+def load_plans(conn: duckdb.DuckDBPyConnection, campaign_ids: list[int] | None = None) -> list[CampaignPlan]:
+    """Dialing plans of campaigns with a start date (all, or the given ids)."""
+    rows = conn.execute(
+        """
+        select c.campaign_id, c.name, c.active, c.time_zone, c.calling_days, c.weekly_schedule::varchar,
+               c.start_date, c.end_date, c.max_attempts, c.attempts_per_day, c.batch_size,
+               c.rotation_enabled, c.outbound_number_ids, coalesce(a.provider_agent_id, a.agent_id::varchar)
+        from campaigns c left join agents a using (agent_id)
+        where ($ids is null or list_contains($ids, c.campaign_id))
+        order by c.campaign_id
+        """,
+        {"ids": campaign_ids},
+    ).fetchall()
+    return [
+        CampaignPlan(
+            campaign_id=r[0], name=r[1], active=r[2],
+            schedule=Schedule.from_row(r[3], r[4], r[5], r[6], r[7]),
+            max_attempts=r[8], attempts_per_day=r[9], batch_size=r[10], rotation_enabled=r[11],
+            number_ids=tuple(r[12] or ()), provider_agent_id=r[13],
+        )
+        for r in rows
+    ]
+
+
+def usable_numbers(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime) -> tuple[list[str], str | None]:
+    """Outbound numbers to use, least used today first; or none and the reason why."""
+    if not plan.number_ids:
+        return [], "no outbound number configured"
+    rows = conn.execute(
+        "select number_id, e164, sip_trunk_status from phone_numbers where list_contains(?, number_id)",
+        [list(plan.number_ids)],
+    ).fetchall()
+    active = [e164 for _id, e164, status in rows if status == "active"]
+    if not plan.rotation_enabled:
+        first = {r[0]: r for r in rows}.get(plan.number_ids[0])
+        if first is None:
+            return [], f"outbound number {plan.number_ids[0]} does not exist"
+        if first[2] != "active":
+            return [], f"outbound number {first[1]} has SIP trunk status {first[2]}"
+        return [first[1]], None
+    if not active:
+        return [], "no outbound number in rotation has an active SIP trunk"
+    day_start = datetime.combine(plan.schedule.local_day(now), datetime.min.time(), plan.schedule.local(now).tzinfo)
+    used = dict(
+        conn.execute(
+            "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
+            " group by from_number",
+            [day_start, active],
+        ).fetchall()
+    )
+    return sorted(active, key=lambda e164: (used.get(e164, 0), e164)), None
+
+
+def assign_numbers(numbers: list[str], used_today: dict[str, int], count: int) -> list[str]:
+    """Spread `count` calls over the numbers, always taking the least used so far."""
+    usage = {n: used_today.get(n, 0) for n in numbers}
+    chosen = []
+    for _ in range(count):
+        number = min(numbers, key=lambda n: (usage[n], numbers.index(n)))
+        usage[number] += 1
+        chosen.append(number)
+    return chosen
+
+
+# ---------------------------------------------------------------- claiming
+
+
+def eligible_contacts(
+    conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, size: int
+) -> pl.DataFrame:
+    """The next contacts that may be called at `now`, in dialing order (schedule checked by caller)."""
+    return conn.execute(
+        ELIGIBLE_SQL,
+        {
+            "campaign_id": plan.campaign_id,
+            "max_attempts": plan.max_attempts,
+            "attempts_per_day": plan.attempts_per_day,
+            "local_day": plan.schedule.local_day(now),
+            "now": now,
+            "size": size,
+        },
+    ).pl()
+
+
+def _dynamic_variables(name, company, email, properties) -> str:
+    values = {"contact_name": name, "company_name": company, "email": email}
+    if properties:
+        values.update(json.loads(properties) if isinstance(properties, str) else properties)
+    return json.dumps({k: ("" if v is None else str(v)) for k, v in values.items()}, ensure_ascii=False)
+
+
+def claim_batch(
+    conn: duckdb.DuckDBPyConnection,
+    plan: CampaignPlan,
+    now: datetime,
+    *,
+    kind: str,
+    from_numbers: list[str],
+    provider_name: str,
+    size: int | None = None,
+) -> tuple[int | None, pl.DataFrame]:
+    """Claim up to a batch of eligible contacts: a dial run, `queued` call rows, contacts in flight.
+
+    Call inside a transaction. Returns (run_id, claimed calls) — (None, empty) when nobody is eligible.
+    """
+    picked = eligible_contacts(conn, plan, now, size or plan.batch_size)
+    if picked.height == 0:
+        return None, picked
+    run_id = conn.execute(
+        "insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+        " values (?, ?, 'running', ?, ?, ?, ?) returning run_id",
+        [plan.campaign_id, kind, now, HOST, os.getpid(), datetime.now(timezone.utc)],
+    ).fetchone()[0]
+    used = dict(
+        conn.execute(
+            "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
+            " group by from_number",
+            [now - timedelta(hours=24), from_numbers],
+        ).fetchall()
+    ) if len(from_numbers) > 1 else {}
+    rows = picked.to_dicts()
+    numbers = assign_numbers(from_numbers, used, len(rows))
+    claims = pl.DataFrame(
+        {
+            "contact_id": [r["contact_id"] for r in rows],
+            "attempt_key": [f"{plan.campaign_id}.{r['contact_id']}.{r['call_seq'] + 1}" for r in rows],
+            "attempt_number": [r["attempts"] + 1 for r in rows],
+            "phone_e164": [r["phone_e164"] for r in rows],
+            "from_number": numbers,
+            "dynamic_variables": [_dynamic_variables(r["name"], r["company"], r["email"], r["properties"]) for r in rows],
+        },
+        schema={"contact_id": pl.Int64, "attempt_key": pl.String, "attempt_number": pl.Int32,
+                "phone_e164": pl.String, "from_number": pl.String, "dynamic_variables": pl.String},
+    )
+    conn.register("claims", claims)
+    try:
+        inserted = conn.execute(
+            """
+            insert into calls (campaign_id, contact_id, run_id, attempt_key, attempt_number, phone_e164,
+                               from_number, status, dynamic_variables, provider, queued_at, updated_at)
+            select ?, contact_id, ?, attempt_key, attempt_number, phone_e164, from_number, 'queued',
+                   dynamic_variables::json, ?, ?, ?
+            from claims
+            returning call_id, contact_id, attempt_key, phone_e164, from_number, dynamic_variables::varchar
+            """,
+            [plan.campaign_id, run_id, provider_name, now, now],
+        ).pl()
+        inserted.columns = ["call_id", "contact_id", "attempt_key", "phone_e164", "from_number", "dynamic_variables"]
+        conn.register("claimed", inserted)
+        conn.execute(
+            """
+            update campaign_contacts cc set
+                attempts = cc.attempts + 1,
+                call_seq = cc.call_seq + 1,
+                attempts_on_day = case when cc.attempts_day is not distinct from $local_day
+                                       then cc.attempts_on_day + 1 else 1 end,
+                attempts_day = $local_day,
+                last_call_at = $now,
+                in_flight_call_id = k.call_id
+            from claimed k
+            where cc.campaign_id = $campaign_id and cc.contact_id = k.contact_id
+            """,
+            {"local_day": plan.schedule.local_day(now), "now": now, "campaign_id": plan.campaign_id},
+        )
+    finally:
+        conn.unregister("claims")
+        conn.unregister("claimed")
+    return run_id, inserted.sort("call_id")
+
+
+# ---------------------------------------------------------------- placing
+
+
+def _outcome_for(error: Exception) -> ProviderCall:
+    """Our record of a call the provider refused or could not take."""
+    if isinstance(error, ConcurrencyLimitReached):
+        return ProviderCall(None, CallStatus.failed_rate_limit, disconnect_reason=DisconnectReason.concurrency_limit_reached)
+    if isinstance(error, RateLimited):
+        return ProviderCall(None, CallStatus.failed_rate_limit)
+    if isinstance(error, InvalidNumber):
+        return ProviderCall(None, CallStatus.not_connected, disconnect_reason=DisconnectReason.invalid_destination,
+                            duration_seconds=0.0)
+    return ProviderCall(None, CallStatus.not_connected,
+                        disconnect_reason=DisconnectReason.telephony_provider_unavailable, duration_seconds=0.0)
+
+
+def mark_not_placed(conn: duckdb.DuckDBPyConnection, call_ids: list[int], now: datetime, message: str) -> None:
+    """Close attempt rows the provider never received: not an attempt, the contact is freed.
+
+    Status `error` with reason `error_dapta` (the platform-side error): a crash, the window closing
+    or the campaign being paused interrupted the batch, not the provider.
+    """
+    if not call_ids:
+        return
+    ids = [r[0] for r in conn.execute(
+        "select call_id from calls where list_contains(?, call_id) and status in ('queued', 'created')", [call_ids]
+    ).fetchall()]
+    if not ids:
+        return
+    conn.execute("update calls set error_message = ? where list_contains(?, call_id)", [message, ids])
+    apply_provider_calls(
+        conn,
+        [(cid, ProviderCall(None, CallStatus.error, disconnect_reason=DisconnectReason.error_dapta,
+                            duration_seconds=0.0)) for cid in ids],
+        now,
+        not_attempts=True,
+    )
+
+
+def _paused(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, kind: str) -> str | None:
+    """Why a scheduled batch must stop before its next chunk (turned off), or None."""
+    if kind == "manual":
+        return None
+    active = conn.execute("select active from campaigns where campaign_id = ?", [plan.campaign_id]).fetchone()
+    if not active or not active[0]:
+        return "campaign paused before the rest of the batch was placed"
+    return None
+
+
+def dial_batch(
+    db: Path | str | None,
+    provider: TelephonyProvider,
+    plan: CampaignPlan,
+    clock: Clock,
+    *,
+    kind: str = "scheduled",
+    pace_seconds: float | None = None,
+    size: int | None = None,
+) -> BatchResult:
+    """Claim one batch for a campaign and place its calls one after another at the pace."""
+    pace = get_settings().dial_pace_seconds if pace_seconds is None else pace_seconds
+    result = BatchResult(plan.campaign_id)
+    now = clock.now()
+    with transaction(db) as conn:
+        numbers, why = usable_numbers(conn, plan, now)
+        if why:
+            result.message = why
+            return result
+        run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
+                                      provider_name=provider.name, size=size)
+    result.run_id, result.claimed = run_id, claimed.height
+    if run_id is None:
+        result.message = "no eligible contacts"
+        return result
+    calls = claimed.to_dicts()
+    # In real time each call is its own created → placed → registered step; on a virtual clock
+    # the whole batch moves together (the same guarantees, far fewer transactions).
+    chunk_size = len(calls) if clock.virtual or pace < 0.5 else 1
+    stop: str | None = None
+    provider_down = False
+    try:
+        for start in range(0, len(calls), chunk_size):
+            chunk = calls[start:start + chunk_size]
+            with transaction(db) as conn:
+                stop = stop or _paused(conn, plan, kind)
+                if stop:
+                    mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
+                    result.not_placed += len(calls) - start
+                    break
+                conn.execute(
+                    "update calls set status = 'created', updated_at = ? where list_contains(?, call_id) and status = 'queued'",
+                    [clock.now(), [c["call_id"] for c in chunk]],
+                )
+                conn.execute("update dial_runs set heartbeat_at = ? where run_id = ?", [datetime.now(timezone.utc), run_id])
+            if clock.virtual and hasattr(provider, "place_calls"):
+                registered, outcomes, unplaced, stop, down = _place_paced_virtual(
+                    provider, plan, clock, kind, pace, chunk, first=start == 0)
+                provider_down = provider_down or down
+            else:
+                registered, outcomes, unplaced, stop, down = _place_one_by_one(
+                    provider, plan, clock, kind, pace, chunk, first=start == 0, stop=stop)
+                provider_down = provider_down or down
+            with transaction(db) as conn:
+                if registered:
+                    frame = pl.DataFrame(registered, schema={"call_id": pl.Int64, "provider_call_id": pl.String,
+                                                             "registered_at": pl.Datetime("us", "UTC")}, orient="row")
+                    conn.register("registered_calls", frame)
+                    conn.execute(
+                        """
+                        update calls c set status = 'registered', provider_call_id = r.provider_call_id,
+                               registered_at = r.registered_at, updated_at = r.registered_at
+                        from registered_calls r where c.call_id = r.call_id and c.status = 'created'
+                        """
+                    )
+                    conn.unregister("registered_calls")
+                if outcomes:
+                    apply_provider_calls(conn, outcomes, clock.now())
+                mark_not_placed(conn, unplaced, clock.now(), stop or "not placed")
+                conn.execute(
+                    "update dial_runs set calls_placed = calls_placed + ?, heartbeat_at = ? where run_id = ?",
+                    [len(registered), datetime.now(timezone.utc), run_id],
+                )
+            result.placed += len(registered)
+            result.not_placed += len(unplaced)
+            result.refused += sum(1 for _, o in outcomes if o.status == CallStatus.failed_rate_limit)
+            result.failed += sum(1 for _, o in outcomes if o.status != CallStatus.failed_rate_limit)
+    except BaseException as error:
+        _finish_run(db, run_id, clock.now(), "failed", f"{type(error).__name__}: {error}")
+        raise
+    result.message = stop
+    _finish_run(db, run_id, clock.now(), "failed" if provider_down else "completed", stop)
+    return result
+
+
+def _request(plan: CampaignPlan, call: dict) -> CallRequest:
+    return CallRequest(
+        to_number=call["phone_e164"], from_number=call["from_number"],
+        provider_agent_id=plan.provider_agent_id, attempt_key=call["attempt_key"],
+        dynamic_variables=json.loads(call["dynamic_variables"]),
+        metadata={"attempt_key": call["attempt_key"], "campaign_id": str(plan.campaign_id)},
+    )
+
+
+def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):
+    """Place calls in real time: pace between calls, wait for provider capacity, stop when told."""
+    registered, outcomes, unplaced = [], [], []
+    down = False
+    for index, call in enumerate(chunk):
+        if stop:
+            unplaced.append(call["call_id"])
+            continue
+        if index > 0 or not first:
+            clock.sleep(pace)
+        _wait_for_capacity(provider, clock, pace)
+        if kind != "manual" and not plan.schedule.is_open(clock.now()):
+            stop = "calling window closed before the rest of the batch was placed"
+            unplaced.append(call["call_id"])
+            continue
+        try:
+            provider_call_id = provider.place_call(_request(plan, call), clock.now())
+        except OutcomeUnknown as error:
+            # It may have been placed: leave the row `created` for reconciliation by key.
+            down, stop = True, f"telephony provider unavailable: {error}"
+            continue
+        except (RateLimited, ConcurrencyLimitReached, InvalidNumber, ProviderUnavailable) as error:
+            outcomes.append((call["call_id"], _outcome_for(error)))
+            if isinstance(error, ProviderUnavailable):
+                down, stop = True, f"telephony provider unavailable: {error}"
+            continue
+        registered.append((call["call_id"], provider_call_id, clock.now()))
+    return registered, outcomes, unplaced, stop, down
+
+
+def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
+    """Place a chunk on a virtual clock in one provider request, the i-th call at i × pace.
+
+    The same rows as one-by-one placing; refusals come back per call instead of waiting for capacity.
+    """
+    offset = 0.0 if first else pace
+    start = clock.now()
+    times = [start + timedelta(seconds=offset + i * pace) for i in range(len(chunk))]
+    allowed = len(chunk)
+    if kind != "manual":
+        allowed = next((i for i, t in enumerate(times) if not plan.schedule.is_open(t)), len(chunk))
+    stop = "calling window closed before the rest of the batch was placed" if allowed < len(chunk) else None
+    registered, outcomes, down = [], [], False
+    if allowed:
+        answers = provider.place_calls([_request(plan, c) for c in chunk[:allowed]], times[0], pace_seconds=pace)
+        for call, placed_at, answer in zip(chunk, times, answers):
+            if isinstance(answer, OutcomeUnknown):
+                down, stop = True, f"telephony provider unavailable: {answer}"
+            elif isinstance(answer, Exception):
+                outcomes.append((call["call_id"], _outcome_for(answer)))
+                down = down or isinstance(answer, ProviderUnavailable)
+            else:
+                registered.append((call["call_id"], answer, placed_at))
+        clock.advance_to(times[allowed - 1])
+    unplaced = [c["call_id"] for c in chunk[allowed:]]
+    return registered, outcomes, unplaced, stop, down
+
+
+def _wait_for_capacity(provider: TelephonyProvider, clock: Clock, pace: float, max_wait: float = 300.0) -> None:
+    """Hold the next call while the provider is at its concurrent-call limit (bounded wait)."""
+    waited = 0.0
+    step = max(pace, 1.0)
+    while waited < max_wait and provider.active_calls(clock.now()) >= provider.concurrency_limit:
+        clock.sleep(step)
+        waited += step
+
+
+def _finish_run(db, run_id: int | None, now: datetime, state: str, message: str | None) -> None:
+    if run_id is None:
+        return
+    with transaction(db) as conn:
+        conn.execute(
+            "update dial_runs set state = ?, ended_at = ?, message = coalesce(?, message) where run_id = ? and state = 'running'",
+            [state, now, message, run_id],
+        )
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped is a zombie: dead for our purposes
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def run_is_dead(owner_host: str | None, owner_pid: int | None, heartbeat_at: datetime | None, lease_seconds: float) -> bool:
+    """Whether the process that owns a running dial run is gone (pid on this host, lease elsewhere)."""
+    if owner_host == HOST and owner_pid is not None:
+        return owner_pid != os.getpid() and not _pid_alive(owner_pid)
+    if heartbeat_at is None:
+        return True
+    return datetime.now(timezone.utc) - heartbeat_at > timedelta(seconds=lease_seconds)
+
+
+def reconcile(
+    db: Path | str | None,
+    provider: TelephonyProvider,
+    now: datetime,
+    lease_seconds: float | None = None,
+    grace_seconds: float | None = None,
+) -> int:
+    """Settle attempt rows left `queued`/`created` by runs that are over or dead; returns how many.
+
+    A `queued` row never reached the provider: closed as not an attempt. A `created` row may have:
+    ask the provider by attempt key. Found → we record its call (no redial). Not found → closed as
+    not placed once `grace_seconds` have passed since it was created (a provider's call list can
+    lag behind a placement whose answer was lost); until then the contact stays in flight.
+    """
+    settings = get_settings()
+    lease = settings.run_lease_seconds if lease_seconds is None else lease_seconds
+    grace = settings.reconcile_grace_seconds if grace_seconds is None else grace_seconds
+    with connect(db) as conn:
+        runs = conn.execute(
+            "select run_id, owner_host, owner_pid, heartbeat_at from dial_runs where state = 'running'"
+        ).fetchall()
+        dead = [r[0] for r in runs if run_is_dead(r[1], r[2], r[3], lease)]
+        orphans = conn.execute(
+            """
+            select c.call_id, c.attempt_key, c.status, c.updated_at
+            from calls c join dial_runs r using (run_id)
+            where c.status in ('queued', 'created') and (r.state <> 'running' or list_contains(?, r.run_id))
+            """,
+            [dead],
+        ).fetchall()
+    if not orphans and not dead:
+        return 0
+    found: list[tuple[int, ProviderCall]] = []
+    not_placed: list[int] = []
+    for call_id, attempt_key, status, updated_at in orphans:
+        match = provider.find_by_attempt_key(attempt_key, now) if status == CallStatus.created else None
+        if match is not None:
+            found.append((call_id, match))
+        elif status == CallStatus.queued or (now - updated_at).total_seconds() >= grace:
+            not_placed.append(call_id)
+    with transaction(db) as conn:
+        if found:
+            apply_provider_calls(conn, found, now)
+        mark_not_placed(conn, not_placed, now, "not placed: its batch was interrupted before dialing")
+        if dead:
+            conn.execute(
+                "update dial_runs set state = 'failed', ended_at = ?, message = ?"
+                " where list_contains(?, run_id) and state = 'running'",
+                [now, f"interrupted; reconciled {len(orphans)} call(s)", dead],
+            )
+    return len(found) + len(not_placed)
+
+
+# ---------------------------------------------------------------- ticks
+
+
+def run_tick(
+    db: Path | str | None,
+    provider: TelephonyProvider,
+    clock: Clock,
+    *,
+    campaign_ids: list[int] | None = None,
+    pace_seconds: float | None = None,
+) -> TickResult:
+    """One scheduled tick: reconcile, then one batch for every active campaign open now."""
+    result = TickResult(reconciled=reconcile(db, provider, clock.now()))
+    with connect(db) as conn:
+        plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
+    for plan in plans:
+        if plan.schedule.is_open(clock.now()):
+            result.batches.append(dial_batch(db, provider, plan, clock, kind="scheduled", pace_seconds=pace_seconds))
+    return result
+
+
+def run_manual(
+    db: Path | str | None, provider: TelephonyProvider, campaign_id: int, clock: Clock, *, pace_seconds: float | None = None
+) -> BatchResult:
+    """The Run button: one batch now, even when inactive or outside the schedule (attempt limits hold)."""
+    reconcile(db, provider, clock.now())
+    with connect(db) as conn:
+        plans = load_plans(conn, [campaign_id])
+    if not plans:
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    return dial_batch(db, provider, plans[0], clock, kind="manual", pace_seconds=pace_seconds)

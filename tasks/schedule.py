@@ -1,0 +1,89 @@
+"""A campaign's calling schedule on the clock: is it open now, and when does it next open."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from schemas.enums import WEEKDAYS
+
+
+@lru_cache(maxsize=512)
+def zone(name: str) -> ZoneInfo:
+    """A cached IANA time zone."""
+    return ZoneInfo(name)
+
+
+def _parse_hhmm(text: str) -> time:
+    if text in ("24:00", "24:00:00"):
+        return time.max
+    return time.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a campaign may call: dates (inclusive, local), weekdays and [start, end) local windows."""
+
+    time_zone: str
+    calling_days: tuple[str, ...]
+    windows: dict[str, tuple[tuple[time, time], ...]]
+    start_date: date | None
+    end_date: date | None
+
+    @classmethod
+    def from_row(cls, time_zone: str, calling_days, weekly_schedule, start_date, end_date) -> Schedule:
+        """Build from the `campaigns` columns (weekly_schedule as JSON text or dict)."""
+        raw = json.loads(weekly_schedule) if isinstance(weekly_schedule, str) else (weekly_schedule or {})
+        windows = {
+            day: tuple(sorted((_parse_hhmm(start), _parse_hhmm(end)) for start, end in raw.get(day, [])))
+            for day in WEEKDAYS
+        }
+        return cls(time_zone, tuple(calling_days or ()), windows, start_date, end_date)
+
+    def local(self, now: datetime) -> datetime:
+        return now.astimezone(zone(self.time_zone))
+
+    def in_date_range(self, local_day: date) -> bool:
+        if self.start_date is None or local_day < self.start_date:
+            return False
+        return self.end_date is None or local_day <= self.end_date
+
+    def is_open(self, now: datetime) -> bool:
+        """True when `now` falls on a calling day inside the date range and a window (local wall time)."""
+        local = self.local(now)
+        day = WEEKDAYS[local.weekday()]
+        if day not in self.calling_days or not self.in_date_range(local.date()):
+            return False
+        wall = local.time().replace(tzinfo=None)
+        return any(start <= wall < end for start, end in self.windows.get(day, ()))
+
+    def next_open(self, now: datetime, horizon_days: int = 400) -> datetime | None:
+        """The first instant at or after `now` when the schedule is open; None if never again."""
+        if self.is_open(now):
+            return now
+        tz = zone(self.time_zone)
+        local = self.local(now)
+        for offset in range(horizon_days + 1):
+            day = local.date() + timedelta(days=offset)
+            if self.end_date is not None and day > self.end_date:
+                return None
+            if WEEKDAYS[day.weekday()] not in self.calling_days or not self.in_date_range(day):
+                continue
+            for start, _end in self.windows.get(WEEKDAYS[day.weekday()], ()):
+                candidate = datetime.combine(day, start, tz)
+                # a start inside a DST gap does not exist locally: fold to the next real instant
+                candidate = candidate.astimezone(now.tzinfo).astimezone(tz)
+                if candidate.astimezone(now.tzinfo) >= now and self.is_open(candidate):
+                    return candidate.astimezone(now.tzinfo)
+                if candidate.astimezone(now.tzinfo) >= now:
+                    probe = candidate + timedelta(minutes=1)
+                    if self.is_open(probe):
+                        return probe.astimezone(now.tzinfo)
+        return None
+
+    def local_day(self, now: datetime) -> date:
+        """The campaign-local calendar day of an instant."""
+        return self.local(now).date()

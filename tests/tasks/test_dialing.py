@@ -1,0 +1,286 @@
+"""The dialing engine: eligibility rules, ordering, rotation, pacing, concurrency, manual runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from schemas.enums import DisconnectReason
+from tasks.call_state import apply_provider_calls
+from tasks.campaigns import duplicate_campaign
+from tasks.clock import VirtualClock
+from tasks.dialing import assign_numbers, dial_batch, eligible_contacts, load_plans, run_manual, run_tick
+from tasks.store import connect, transaction
+from tasks.telephony.base import ProviderUnavailable
+from tests.factories import add_contacts, make_campaign_db
+from tests.fakes import FakeProvider
+
+UTC = timezone.utc
+TUE_10_PHOENIX = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # Tuesday 10:00 in America/Phoenix (UTC-7)
+
+
+def plan_of(db, campaign_id):
+    with connect(db) as conn:
+        return load_plans(conn, [campaign_id])[0]
+
+
+def eligible_ids(db, campaign_id, now=TUE_10_PHOENIX, size=500):
+    with connect(db) as conn:
+        return eligible_contacts(conn, plan_of(db, campaign_id), now, size)["contact_id"].to_list()
+
+
+def set_state(db, campaign_id, contact_id, **columns):
+    with transaction(db) as conn:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        conn.execute(
+            f"update campaign_contacts set {assignments} where campaign_id = ? and contact_id = ?",
+            [*columns.values(), campaign_id, contact_id],
+        )
+
+
+@pytest.fixture
+def enrolled(campaign_db):
+    """The reference campaign (max 5 attempts, 1 per day) with three fresh contacts."""
+    ids = add_contacts(campaign_db["db"], campaign_db["campaign_id"], 3)
+    return {**campaign_db, "contacts": ids}
+
+
+# ------------------------------------------------------------------ eligibility, one rule at a time
+
+
+def test_fresh_contacts_are_all_eligible_in_enrollment_order(enrolled):
+    assert eligible_ids(enrolled["db"], enrolled["campaign_id"]) == enrolled["contacts"]
+
+
+@pytest.mark.parametrize(
+    ("state", "why"),
+    [
+        ({"finished_at": TUE_10_PHOENIX, "finished_reason": "successful"}, "finished after a successful call"),
+        ({"finished_at": TUE_10_PHOENIX, "finished_reason": "not_retryable"}, "invalid_destination is final"),
+        ({"in_flight_call_id": 99}, "a call of theirs is still in flight"),
+        ({"attempts": 5}, "max_attempts=5 reached"),
+        ({"attempts": 1, "attempts_day": date(2026, 4, 28), "attempts_on_day": 1}, "attempts_per_day=1 used today"),
+        ({"next_call_at": TUE_10_PHOENIX + timedelta(minutes=1)}, "retry not due yet"),
+    ],
+)
+def test_each_rule_alone_excludes_the_contact(enrolled, state, why):
+    blocked = enrolled["contacts"][0]
+    set_state(enrolled["db"], enrolled["campaign_id"], blocked, **state)
+    assert blocked not in eligible_ids(enrolled["db"], enrolled["campaign_id"]), why
+
+
+def test_yesterdays_attempt_does_not_count_today(enrolled):
+    contact = enrolled["contacts"][0]
+    set_state(enrolled["db"], enrolled["campaign_id"], contact, attempts=1, attempts_day=date(2026, 4, 27), attempts_on_day=1)
+    assert contact in eligible_ids(enrolled["db"], enrolled["campaign_id"])
+
+
+def test_attempts_per_day_counts_the_campaign_local_day(enrolled):
+    contact = enrolled["contacts"][0]
+    # Called on the 28th local (Phoenix). At 2026-04-29 05:00 UTC it is still the 28th in Phoenix.
+    set_state(enrolled["db"], enrolled["campaign_id"], contact, attempts=1, attempts_day=date(2026, 4, 28), attempts_on_day=1)
+    late_evening = datetime(2026, 4, 29, 5, 0, tzinfo=UTC)
+    assert contact not in eligible_ids(enrolled["db"], enrolled["campaign_id"], now=late_evening)
+    next_morning = datetime(2026, 4, 29, 15, 0, tzinfo=UTC)  # 29th 08:00 Phoenix
+    assert contact in eligible_ids(enrolled["db"], enrolled["campaign_id"], now=next_morning)
+
+
+def test_a_contact_of_another_campaign_is_not_eligible(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        other = duplicate_campaign(conn, campaign_db["campaign_id"], TUE_10_PHOENIX)
+    add_contacts(campaign_db["db"], other, 2, first=100)
+    assert eligible_ids(campaign_db["db"], campaign_db["campaign_id"]) == []
+
+
+def test_order_is_fewest_attempts_then_longest_since_last_call_then_enrollment(enrolled):
+    db, cid = enrolled["db"], enrolled["campaign_id"]
+    a, b, c = enrolled["contacts"]
+    extra = add_contacts(db, cid, 1, first=50)[0]
+    set_state(db, cid, a, attempts=2, last_call_at=TUE_10_PHOENIX - timedelta(days=5), attempts_day=date(2026, 4, 23))
+    set_state(db, cid, b, attempts=1, last_call_at=TUE_10_PHOENIX - timedelta(days=1), attempts_day=date(2026, 4, 27))
+    set_state(db, cid, c, attempts=1, last_call_at=TUE_10_PHOENIX - timedelta(days=3), attempts_day=date(2026, 4, 25))
+    # extra: never called (0 attempts) goes first; then c (called longer ago) before b; a has most attempts
+    assert eligible_ids(db, cid) == [extra, c, b, a]
+
+
+def test_batch_size_caps_the_claim(campaign_db):
+    add_contacts(campaign_db["db"], campaign_db["campaign_id"], 7)
+    assert len(eligible_ids(campaign_db["db"], campaign_db["campaign_id"], size=5)) == 5
+
+
+# ------------------------------------------------------------------ ticks
+
+
+def test_a_tick_outside_the_window_places_nothing(enrolled):
+    saturday = datetime(2026, 5, 2, 17, 0, tzinfo=UTC)
+    provider = FakeProvider()
+    assert run_tick(enrolled["db"], provider, VirtualClock(saturday)).placed == 0
+    assert provider.calls == {}
+
+
+def test_a_tick_places_each_contact_once_and_stores_dynamic_variables(enrolled):
+    provider = FakeProvider()
+    result = run_tick(enrolled["db"], provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    assert result.placed == 3
+    assert sorted(provider.placed.values()) == [1, 1, 1]
+    with connect(enrolled["db"]) as conn:
+        rows = conn.execute(
+            "select status, attempt_number, from_number, dynamic_variables::varchar, provider_call_id is not null"
+            " from calls order by call_id"
+        ).fetchall()
+        states = conn.execute("select attempts, attempts_on_day, in_flight_call_id is not null from campaign_contacts").fetchall()
+    assert [r[0] for r in rows] == ["registered"] * 3
+    assert {r[1] for r in rows} == {1} and {r[2] for r in rows} == {"+16025550100"} and all(r[4] for r in rows)
+    assert json.loads(rows[0][3]) == {"contact_name": "Person 0", "company_name": "Acme", "email": "", "plan": "gold"}
+    assert states == [(1, 1, True)] * 3
+    # the same tick again: everyone is in flight, nobody is dialed twice
+    assert run_tick(enrolled["db"], provider, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=1))).placed == 0
+
+
+def _finish_all(db, provider, now):
+    with connect(db) as conn:
+        rows = conn.execute("select call_id, provider_call_id from calls where status = 'registered'").fetchall()
+    with transaction(db) as conn:
+        apply_provider_calls(conn, [(cid, provider.get_call(pid, now)) for cid, pid in rows], now)
+
+
+def test_retries_on_later_days_until_max_attempts(campaign_db):
+    db = campaign_db["db"]
+    with transaction(db) as conn:
+        conn.execute("update campaigns set max_attempts = 2 where campaign_id = ?", [campaign_db["campaign_id"]])
+    add_contacts(db, campaign_db["campaign_id"], 1)
+    provider = FakeProvider()  # always no answer
+    for day in range(4):
+        now = TUE_10_PHOENIX + timedelta(days=day)
+        run_tick(db, provider, VirtualClock(now), pace_seconds=0)
+        _finish_all(db, provider, now + timedelta(hours=1))
+        # a second tick the same day: attempts_per_day=1 refuses
+        assert run_tick(db, provider, VirtualClock(now + timedelta(hours=2))).placed == 0
+    with connect(db) as conn:
+        assert conn.execute("select count(*) from calls").fetchone()[0] == 2
+        assert conn.execute("select finished_reason from campaign_contacts").fetchone()[0] == "max_attempts"
+
+
+def test_success_and_invalid_destination_finish_the_contact(campaign_db):
+    db = campaign_db["db"]
+    ok, bad, retry = add_contacts(db, campaign_db["campaign_id"], 3)
+
+    def outcome(request):
+        if request.to_number.endswith("0000"):
+            return DisconnectReason.agent_hangup, True
+        if request.to_number.endswith("0001"):
+            return DisconnectReason.invalid_destination, False
+        return DisconnectReason.dial_busy, False
+
+    provider = FakeProvider(outcome=outcome)
+    run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    _finish_all(db, provider, TUE_10_PHOENIX + timedelta(hours=1))
+    with connect(db) as conn:
+        states = dict(conn.execute("select contact_id, finished_reason from campaign_contacts").fetchall())
+    assert states == {ok: "successful", bad: "not_retryable", retry: None}
+    assert eligible_ids(db, campaign_db["campaign_id"], now=TUE_10_PHOENIX + timedelta(days=1)) == [retry]
+
+
+def test_pacing_and_the_provider_concurrency_limit(campaign_db):
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 12)
+    # every call rings 20 s and talks 60 s: at most 3 may be up at once
+    provider = FakeProvider(concurrency_limit=3, outcome=lambda r: (DisconnectReason.agent_hangup, False))
+    clock = VirtualClock(TUE_10_PHOENIX)
+    result = dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), clock, pace_seconds=3)
+    assert result.placed == 12 and result.refused == 0
+    placed_at = sorted(at for _, at in provider.calls.values())
+    assert all(b - a >= timedelta(seconds=3) for a, b in zip(placed_at, placed_at[1:]))  # one call every 3 s at most
+    for moment in placed_at:
+        assert provider.active_calls(moment) <= 3
+
+
+def test_provider_refusal_is_not_an_attempt(campaign_db):
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 2)
+    provider = FakeProvider(fail_with=ProviderUnavailable("down"))
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    assert result.placed == 0
+    with connect(db) as conn:
+        assert conn.execute("select distinct attempts, attempts_on_day, in_flight_call_id from campaign_contacts").fetchall() == [(0, 0, None)]
+        statuses = conn.execute("select status, disconnect_reason, counts_as_attempt from calls order by call_id").fetchall()
+        run = conn.execute("select state, message from dial_runs").fetchone()
+    # the first refusal is recorded as such; the rest of the batch was never sent
+    assert statuses[0] == ("not_connected", "telephony_provider_unavailable", False)
+    assert statuses[1] == ("error", "error_dapta", False)
+    assert run[0] == "failed" and "unavailable" in run[1]
+    provider.fail_with = None
+    assert run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=1))).placed == 2
+
+
+def test_window_closing_mid_batch_stops_placing(campaign_db):
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 10)
+    provider = FakeProvider()
+    just_before_six = datetime(2026, 4, 29, 0, 59, 50, tzinfo=UTC)  # Tue 17:59:50 Phoenix
+    result = dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(just_before_six), pace_seconds=3)
+    assert result.placed == 4  # 17:59:50, :53, :56, :59 — 18:00:02 is outside [08:00, 18:00)
+    assert result.not_placed == 6
+    assert eligible_ids(db, campaign_db["campaign_id"], now=just_before_six + timedelta(days=1)) != []
+
+
+# ------------------------------------------------------------------ rotation
+
+
+def test_assign_numbers_spreads_calls_least_used_first():
+    assert assign_numbers(["+1a", "+1b"], {"+1a": 2}, 4) == ["+1b", "+1b", "+1a", "+1b"]
+
+
+def test_rotation_skips_numbers_whose_trunk_is_not_active(db):
+    ids = make_campaign_db(db, rotation_enabled=True)
+    with transaction(db) as conn:
+        conn.execute("update phone_numbers set sip_trunk_status = 'inactive' where number_id = ?", [ids["number_ids"][0]])
+    add_contacts(db, ids["campaign_id"], 4)
+    run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    with connect(db) as conn:
+        assert conn.execute("select distinct from_number from calls").fetchall() == [("+16025550101",)]
+
+
+def test_rotation_alternates_between_active_numbers(db):
+    ids = make_campaign_db(db, rotation_enabled=True)
+    add_contacts(db, ids["campaign_id"], 6)
+    run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    with connect(db) as conn:
+        used = dict(conn.execute("select from_number, count(*) from calls group by 1").fetchall())
+    assert used == {"+16025550100": 3, "+16025550101": 3}
+
+
+@pytest.mark.parametrize("rotation", [False, True])
+def test_no_usable_number_means_no_dialing_and_a_reason(db, rotation):
+    ids = make_campaign_db(db, rotation_enabled=rotation)
+    with transaction(db) as conn:
+        conn.execute("update phone_numbers set sip_trunk_status = 'error'")
+    add_contacts(db, ids["campaign_id"], 2)
+    result = run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX))
+    assert result.placed == 0
+    assert "SIP trunk" in result.batches[0].message or "active" in result.batches[0].message
+
+
+# ------------------------------------------------------------------ manual runs
+
+
+def test_run_dials_an_inactive_campaign_outside_its_schedule_within_limits(db):
+    ids = make_campaign_db(db, active=False, max_attempts=1)
+    add_contacts(db, ids["campaign_id"], 2)
+    saturday_night = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
+    provider = FakeProvider()
+    result = run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_night), pace_seconds=0)
+    assert result.placed == 2
+    with connect(db) as conn:
+        assert conn.execute("select kind, state from dial_runs").fetchall() == [("manual", "completed")]
+    _finish_all(db, provider, saturday_night + timedelta(hours=1))
+    # max_attempts=1 holds for manual runs too
+    assert run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_night + timedelta(days=1))).placed == 0
+
+
+def test_scheduled_ticks_skip_inactive_campaigns(db):
+    ids = make_campaign_db(db, active=False)
+    add_contacts(db, ids["campaign_id"], 2)
+    assert run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX)).placed == 0

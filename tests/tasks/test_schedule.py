@@ -1,0 +1,78 @@
+"""The campaign schedule on the clock: date range, calling days, [start, end) windows, DST."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from tasks.schedule import Schedule
+
+UTC = timezone.utc
+WEEKDAYS_8_TO_18 = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def schedule(tz="America/Phoenix", days=("mon", "tue", "wed", "thu", "fri"), windows=None, start=date(2026, 1, 1), end=None):
+    return Schedule.from_row(tz, list(days), windows or WEEKDAYS_8_TO_18, start, end)
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (datetime(2026, 4, 27, 15, 0, tzinfo=UTC), True),  # Mon 08:00 Phoenix (UTC-7): window start is inside
+        (datetime(2026, 4, 27, 14, 59, tzinfo=UTC), False),  # Mon 07:59 Phoenix
+        (datetime(2026, 4, 28, 0, 59, tzinfo=UTC), True),  # Mon 17:59 Phoenix
+        (datetime(2026, 4, 28, 1, 0, tzinfo=UTC), False),  # Mon 18:00 Phoenix: the end is excluded
+        (datetime(2026, 5, 2, 18, 0, tzinfo=UTC), False),  # Saturday 11:00: not a calling day
+        (datetime(2025, 12, 31, 18, 0, tzinfo=UTC), False),  # before the start date
+    ],
+)
+def test_is_open_in_the_campaign_time_zone(instant, expected):
+    assert schedule().is_open(instant) is expected
+
+
+def test_end_date_is_inclusive_in_local_dates():
+    s = schedule(end=date(2026, 4, 28))
+    assert s.is_open(datetime(2026, 4, 29, 0, 30, tzinfo=UTC))  # Tue 28th 17:30 Phoenix, UTC already the 29th
+    assert not s.is_open(datetime(2026, 4, 29, 16, 0, tzinfo=UTC))  # Wed 29th 09:00 Phoenix
+
+
+def test_several_windows_a_day():
+    s = schedule(days=("mon",), windows={"mon": [["09:00", "12:00"], ["14:00", "17:00"]]}, tz="UTC")
+    assert s.is_open(datetime(2026, 4, 27, 11, 59, tzinfo=UTC))
+    assert not s.is_open(datetime(2026, 4, 27, 13, 0, tzinfo=UTC))  # lunch gap
+    assert s.is_open(datetime(2026, 4, 27, 14, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        # New York springs forward on Sun 2026-03-08 at 02:00 → 03:00. Window 01:00-04:00 on Sunday.
+        (datetime(2026, 3, 8, 6, 30, tzinfo=UTC), True),  # 01:30 EST
+        (datetime(2026, 3, 8, 7, 30, tzinfo=UTC), True),  # 03:30 EDT (02:xx does not exist)
+        (datetime(2026, 3, 8, 8, 0, tzinfo=UTC), False),  # 04:00 EDT: closed
+        # Falls back on Sun 2026-11-01 at 02:00 → 01:00: 01:30 happens twice, both inside.
+        (datetime(2026, 11, 1, 5, 30, tzinfo=UTC), True),  # first 01:30 (EDT)
+        (datetime(2026, 11, 1, 6, 30, tzinfo=UTC), True),  # second 01:30 (EST)
+        (datetime(2026, 11, 1, 9, 0, tzinfo=UTC), False),  # 04:00 EST
+    ],
+)
+def test_windows_follow_local_wall_time_across_dst(instant, expected):
+    s = schedule(tz="America/New_York", days=("sun",), windows={"sun": [["01:00", "04:00"]]})
+    assert s.is_open(instant) is expected
+
+
+def test_next_open_skips_weekend_and_night():
+    s = schedule()
+    friday_evening = datetime(2026, 5, 2, 2, 0, tzinfo=UTC)  # Fri 19:00 Phoenix
+    assert s.next_open(friday_evening) == datetime(2026, 5, 4, 15, 0, tzinfo=UTC)  # Mon 08:00 Phoenix
+    assert s.next_open(datetime(2026, 4, 27, 16, 0, tzinfo=UTC)) == datetime(2026, 4, 27, 16, 0, tzinfo=UTC)
+
+
+def test_next_open_is_none_after_the_end_date():
+    assert schedule(end=date(2026, 4, 27)).next_open(datetime(2026, 4, 28, 3, 0, tzinfo=UTC)) is None
+
+
+def test_a_draft_campaign_is_never_open():
+    s = schedule(start=None)
+    assert not s.is_open(datetime(2026, 4, 27, 16, 0, tzinfo=UTC))
