@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 # Spreadsheets run text that starts with these as a formula (CSV/formula injection).
@@ -79,3 +80,122 @@ def write_xlsx(
     finally:
         workbook.close()
     return total
+
+
+# --- the fast path: DuckDB's excel extension writes a query straight into a workbook ------------
+
+def load_excel_extension(conn: duckdb.DuckDBPyConnection) -> None:
+    """LOAD DuckDB's excel extension, installing it from the duckdb-extension-excel wheel if needed."""
+    try:
+        conn.execute("load excel")
+        return
+    except duckdb.Error:
+        pass
+    from importlib import resources
+
+    import duckdb as _duckdb
+
+    binary = resources.files("duckdb_extension_excel").joinpath(
+        "extensions", f"v{_duckdb.__version__}", "excel.duckdb_extension")
+    conn.execute(f"install {_literal(str(binary))}")
+    conn.execute("load excel")
+
+
+def xlsx_text_macro(conn: duckdb.DuckDBPyConnection) -> None:
+    """Define `xlsx_text(s)` on the connection: drops characters XML cannot hold, neutralises formulas."""
+    # Control characters make the sheet XML invalid (Excel refuses the file); tab/CR/LF are kept.
+    conn.execute(
+        r"""
+        create or replace temp macro xlsx_text(s) as (
+            with cleaned as (select regexp_replace(s, '[\x01-\x08\x0B\x0C\x0E-\x1F]', '', 'g') as t)
+            select case when regexp_matches(t, '^[=+\-@\t\r]') then '''' || t else t end from cleaned
+        )
+        """
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def copy_query_to_xlsx(
+    conn: duckdb.DuckDBPyConnection,
+    query: str,
+    params: dict | list | None,
+    path: str | Path,
+    order_by: str,
+    sheet_name: str = "Sheet",
+    max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
+) -> int:
+    """Stream a query's rows into an xlsx with DuckDB's excel extension; full sheets continue on new ones.
+
+    The query and `order_by` are SQL built by the caller from whitelisted identifiers; values come as
+    bound `params`. The file appears complete or not at all (written beside, then renamed). Returns rows.
+    """
+    import os
+    import tempfile
+
+    load_excel_extension(conn)
+    path = Path(path)
+    total = conn.execute(f"select count(*) from ({query})", params).fetchone()[0]
+    sheets = max(1, -(-total // max_rows_per_sheet))
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as work:
+        parts = []
+        for index in range(sheets):
+            name = sheet_name if index == 0 else f"{sheet_name} {index + 1}"
+            part = Path(work) / f"part{index}.xlsx"
+            window = "" if sheets == 1 else f" limit {max_rows_per_sheet} offset {index * max_rows_per_sheet}"
+            conn.execute(
+                f"copy (select * from ({query}) order by {order_by}{window}) to {_literal(str(part))}"
+                f" (format xlsx, header true, sheet {_literal(name)})",
+                params,
+            )
+            parts.append((name, part))
+        if sheets == 1:
+            os.replace(parts[0][1], path)
+        else:
+            merged = Path(work) / "merged.xlsx"
+            merge_sheets(parts, merged)
+            os.replace(merged, path)
+    return total
+
+
+def merge_sheets(parts: list[tuple[str, Path]], out: Path) -> None:
+    """One workbook from single-sheet workbooks written by the excel extension (same styles, inline strings)."""
+    import zipfile
+    from xml.sax.saxutils import quoteattr
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+    replaced = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/worksheets/sheet1.xml"}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+        with zipfile.ZipFile(parts[0][1]) as first:
+            for item in first.infolist():
+                if item.filename not in replaced:
+                    target.writestr(item.filename, first.read(item.filename))
+            content_types = first.read("[Content_Types].xml").decode()
+        for number, (_name, part) in enumerate(parts, start=1):
+            with zipfile.ZipFile(part) as source, source.open("xl/worksheets/sheet1.xml") as sheet, \
+                    target.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=True) as copy:
+                while chunk := sheet.read(1 << 20):
+                    copy.write(chunk)
+        sheets_xml = "".join(
+            f'<sheet name={quoteattr(name)} sheetId="{n}" r:id="rId{n + 2}"/>' for n, (name, _) in enumerate(parts, 1))
+        target.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f'<workbook xmlns="{main}" xmlns:r="{rels}"><sheets>{sheets_xml}</sheets></workbook>'))
+        rel_xml = "".join(
+            f'<Relationship Id="rId{n + 2}" Type="{rels}/worksheet" Target="worksheets/sheet{n}.xml"/>'
+            for n in range(1, len(parts) + 1))
+        target.writestr("xl/_rels/workbook.xml.rels", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rels}/styles" Target="styles.xml"/>'
+            f'<Relationship Id="rId2" Type="{rels}/sharedStrings" Target="sharedStrings.xml"/>'
+            f"{rel_xml}</Relationships>"))
+        overrides = "".join(
+            f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="{sheet_type}"/>'
+            for n in range(1, len(parts) + 1))
+        single = f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{sheet_type}"/>'
+        target.writestr("[Content_Types].xml", content_types.replace(single, overrides))

@@ -1,0 +1,124 @@
+"""The Call Logs Excel export: one row per call, every Call Logs column plus analysis and JSON keys."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from tasks.errors import ValidationError
+from tasks.excel import MAX_DATA_ROWS_PER_SHEET, copy_query_to_xlsx, xlsx_text_macro
+from tasks.metrics import _campaign_zone, range_bounds
+
+SHEET_NAME = "Calls"
+# The fixed columns: header → SQL over `calls c` / `call_feedback f` (identifiers from this list only).
+# Phone numbers are validated E.164 (`+` and digits): a number, never a formula, so left unquoted.
+FIXED_COLUMNS: list[tuple[str, str]] = [
+    ("Call ID", "c.call_id"),
+    ("Phone Number", "c.phone_e164"),
+    ("Disconnect Reason", "c.disconnect_reason"),
+    ("Status", "c.status"),
+    ("Call Successful", "c.call_successful"),
+    ("Duration (s)", "c.duration_seconds"),
+    ("Credits", "c.credits"),
+    ("Feedback", "f.rating"),
+    ("Feedback Comment", "xlsx_text(f.comment)"),
+    ("Tools", "c.tools_count"),
+    ("Date", "timezone($time_zone, c.queued_at)"),
+    ("User Sentiment", "c.user_sentiment"),
+    ("In Voicemail", "c.in_voicemail"),
+    ("Call Summary", "xlsx_text(c.summary)"),
+    ("Ended At", "timezone($time_zone, c.ended_at)"),
+    ("From Number", "c.from_number"),
+    ("Attempt", "c.attempt_number"),
+    ("Recording URL", "xlsx_text(c.recording_url)"),
+]
+# JSON columns whose keys become extra columns, with the header prefix of each.
+JSON_COLUMNS = {"dynamic_variables": "var_", "custom_analysis": "analysis_"}
+# Filters the Call Logs tab offers: name → SQL condition with its parameter.
+FILTERS = {
+    "disconnect_reason": "c.disconnect_reason in (select unnest($disconnect_reason::varchar[]))",
+    "status": "c.status in (select unnest($status::varchar[]))",
+    "call_successful": "coalesce(c.call_successful, false) = $call_successful",
+    "contact_id": "c.contact_id = $contact_id",
+    "phone_contains": "contains(c.phone_e164, $phone_contains)",
+    "min_duration_seconds": "coalesce(c.duration_seconds, 0) >= $min_duration_seconds",
+    "max_duration_seconds": "coalesce(c.duration_seconds, 0) <= $max_duration_seconds",
+}
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_path(key: str) -> str:
+    """A JSONPath selecting one key, whatever characters it holds."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _where(filters: dict | None) -> tuple[str, dict]:
+    conditions, params = [], {}
+    for name, value in (filters or {}).items():
+        if name not in FILTERS:
+            raise ValidationError("filters", f"unknown filter {name!r}; use one of {', '.join(FILTERS)}")
+        if value is None:
+            continue
+        if name in ("disconnect_reason", "status") and isinstance(value, str):
+            value = [value]
+        conditions.append(FILTERS[name])
+        params[name] = value
+    return "".join(f" and {c}" for c in conditions), params
+
+
+def export_calls(
+    conn: duckdb.DuckDBPyConnection,
+    campaign_id: int,
+    out: str | Path,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: dict | None = None,
+    max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
+) -> int:
+    """Write the campaign's calls (campaign-local dates, inclusive) to an xlsx; returns the rows written.
+
+    DuckDB streams the query into the workbook (no frame of all rows is built); text a spreadsheet
+    would run as a formula is prefixed with a quote; full sheets continue on `Calls 2`, `Calls 3`, ...
+    """
+    time_zone = _campaign_zone(conn, campaign_id)
+    lo, hi = range_bounds(time_zone, date_from, date_to)
+    extra_where, params = _where(filters)
+    params.update({"campaign_id": campaign_id, "lo": lo, "hi": hi})
+    scope = f"c.campaign_id = $campaign_id and c.queued_at >= $lo and c.queued_at < $hi{extra_where}"
+
+    scope_params = dict(params)
+    # One pass for the keys seen (sorted), so every call gets a column per key.
+    extra: list[tuple[str, str]] = []
+    for column, prefix in JSON_COLUMNS.items():
+        keys = [row[0] for row in conn.execute(
+            f"select distinct unnest(json_keys(c.{column})) as k from calls c where {scope} and c.{column} is not null"
+            " order by k",
+            scope_params,
+        ).fetchall()]
+        for i, key in enumerate(keys):
+            param = f"{prefix}key_{i}"
+            params[param] = _json_path(key)
+            extra.append((f"{prefix}{key}", f"xlsx_text(json_extract_string(c.{column}, ${param}))"))
+
+    xlsx_text_macro(conn)
+    params["time_zone"] = time_zone
+    select_list = ",\n        ".join(f"{expr} as {_quoted(header)}" for header, expr in FIXED_COLUMNS + extra)
+    query = f"""
+        with scoped as (
+            select c.* from calls c where {scope}
+        ),
+        final as (
+            select
+                {select_list}
+            from scoped c
+            left join call_feedback f using (call_id)
+        )
+        select * from final
+    """
+    return copy_query_to_xlsx(conn, query, params, out, order_by='"Call ID"', sheet_name=SHEET_NAME,
+                              max_rows_per_sheet=max_rows_per_sheet)
