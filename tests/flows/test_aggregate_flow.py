@@ -47,3 +47,55 @@ def test_the_prefect_flow_runs(called, prefect_harness):
     assert result["rebuilt"] == 1
     with connect(called["db"]) as conn:
         assert conn.execute("select calls, credits from metrics_daily").fetchall() == [(1, 666)]
+
+
+# --- the CLI commands ---------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_state():
+    from flows.cli.common import state
+
+    state.db, state.json = None, False
+    yield
+    state.db, state.json = None, False
+
+
+def _cli(capsys, db, *args):
+    from flows.cli import main
+    from flows.cli.common import state
+
+    code = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    state.db, state.json = None, False
+    return code, out.out, out.err
+
+
+def test_cli_aggregate_metrics_and_export(called, tmp_path, capsys, cli_state):
+    import json
+
+    db = called["db"]
+    code, out, err = _cli(capsys, db, "aggregate", "--no-snapshot", "--json")
+    assert (code, err, json.loads(out)["contact_rows"]) == (0, "", 1)
+    code, out, err = _cli(capsys, db, "metrics", str(called["campaign_id"]), "--from", "2026-05-01", "--json")
+    data = json.loads(out)
+    assert (code, data["kpis"]["credits_used"], data["funnel"]["connected_pct"]) == (0, 666, 100.0)
+    assert data["calls_per_day"] == [{"day": "2026-05-01", "disconnect_reason": "user_hangup", "calls": 1}]
+    code, out, _ = _cli(capsys, db, "metrics", str(called["campaign_id"]))
+    assert "Connection Rate     100.00 %" in out
+    target = tmp_path / "calls.xlsx"
+    code, out, err = _cli(capsys, db, "export", "calls", str(called["campaign_id"]), "--out", str(target))
+    assert (code, out.strip()) == (0, f"1 call(s) written to {target}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["metrics", "1", "--from", "May 1"], "error: --from: 'May 1' is not a date (YYYY-MM-DD)"),
+        (["metrics", "99"], "error: campaign 99 does not exist"),
+        (["metrics", "1", "--from", "2026-05-02", "--to", "2026-05-01"], "error: date_from: 2026-05-02 is after date_to 2026-05-01"),
+        (["export", "calls", "1", "--out", "calls.csv"], "error: --out: 'calls.csv' must end in .xlsx"),
+    ],
+)
+def test_cli_bad_input_is_one_line(called, capsys, cli_state, args, message):
+    code, out, err = _cli(capsys, called["db"], *args)
+    assert (code, err.strip()) == (2, message)
