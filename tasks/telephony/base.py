@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
@@ -99,3 +100,19 @@ class TelephonyProvider(Protocol):
 
     def active_calls(self, now: datetime) -> int:
         """How many calls are in progress at the provider now (for pacing under its limit)."""
+
+
+@runtime_checkable
+class BatchTelephonyProvider(TelephonyProvider, Protocol):
+    """A provider with batch forms (both of ours): fewer round trips for a batch of calls."""
+
+    def place_calls(
+        self, requests: Sequence[CallRequest], now: datetime, pace_seconds: float = 0.0
+    ) -> list[str | ProviderError]:
+        """Dial in order, the i-th at ``now + i * pace_seconds`` (virtual clock for the simulator, real
+        waiting for Retell). Per request: the provider call id, or the refusal (RateLimited,
+        ConcurrencyLimitReached, InvalidNumber). A ProviderUnavailable (or OutcomeUnknown) ends the batch:
+        it is the last element, and the requests after it were not attempted (the list is shorter)."""
+
+    def get_calls(self, provider_call_ids: Sequence[str], now: datetime) -> list[ProviderCall]:
+        """The calls' current states, in the order asked."""

@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +32,7 @@ from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
     CallNotFound,
     CallRequest,
+    ConcurrencyLimitReached,
     InvalidNumber,
     OutcomeUnknown,
     ProviderCall,
@@ -244,6 +245,8 @@ class RetellProvider:
                     if creates and code not in _NOT_PROCESSED_STATUS:
                         raise OutcomeUnknown(f"{where}: HTTP {code}; the call may exist, reconcile by attempt key")
                     if last:
+                        if code == 429 and "concurren" in response.text.lower():
+                            raise ConcurrencyLimitReached(f"{where}: HTTP 429 (concurrency limit) after {self.max_tries} tries")
                         if code == 429:
                             raise RateLimited(f"{where}: HTTP 429 (rate limited) after {self.max_tries} tries")
                         raise ProviderUnavailable(f"{where}: HTTP {code} after {self.max_tries} tries")
@@ -286,11 +289,32 @@ class RetellProvider:
             raise OutcomeUnknown("Retell POST /v2/create-phone-call: answer has no call_id; reconcile by attempt key")
         return str(call_id)
 
+    def place_calls(
+        self, requests: Sequence[CallRequest], now: datetime, pace_seconds: float = 0.0
+    ) -> list[str | ProviderError]:
+        """Dial in order, waiting ``pace_seconds`` between calls; per request the call id or the refusal.
+
+        A ProviderUnavailable (or OutcomeUnknown) ends the batch: the provider is failing, so the rest
+        are not attempted and the returned list is shorter than ``requests``.
+        """
+        results: list[str | ProviderError] = []
+        for index, request in enumerate(requests):
+            if index and pace_seconds:
+                self._sleep(pace_seconds)
+            try:
+                results.append(self.place_call(request, now + timedelta(seconds=index * pace_seconds)))
+            except ProviderUnavailable as error:
+                results.append(error)
+                break
+            except (RateLimited, ConcurrencyLimitReached, InvalidNumber) as error:
+                results.append(error)
+        return results
+
     def get_call(self, provider_call_id: str, now: datetime) -> ProviderCall:
         """The call as Retell reports it now."""
         return parse_retell_call(self._request("GET", f"/v2/get-call/{quote(provider_call_id, safe='')}"))
 
-    def get_calls(self, provider_call_ids: list[str], now: datetime) -> list[ProviderCall]:
+    def get_calls(self, provider_call_ids: Sequence[str], now: datetime) -> list[ProviderCall]:
         """Several calls, one request each (Retell has no batch read)."""
         return [self.get_call(call_id, now) for call_id in provider_call_ids]
 

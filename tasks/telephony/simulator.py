@@ -41,6 +41,7 @@ from tasks.telephony.base import (
     InvalidNumber,
     ProviderCall,
     ProviderError,
+    ProviderUnavailable,
     RateLimited,
 )
 
@@ -366,8 +367,9 @@ class SimulatedProvider:
     def place_calls(
         self, requests: Sequence[CallRequest], now: datetime, pace_seconds: float = 0.0
     ) -> list[str | ProviderError]:
-        """Dial several calls, the i-th at ``now + i * pace_seconds``; per request, the call id or the
-        refusal (ConcurrencyLimitReached, RateLimited, InvalidNumber, or an injected error)."""
+        """Dial several calls, the i-th at ``now + i * pace_seconds`` on the virtual clock; per request,
+        the call id or the refusal (ConcurrencyLimitReached, RateLimited, InvalidNumber). An injected
+        ProviderUnavailable ends the batch (see ``BatchTelephonyProvider.place_calls``)."""
         start_ts = _as_ts(now)
         results: list[str | ProviderError] = []
         rows: list[tuple] = []
@@ -389,6 +391,8 @@ class SimulatedProvider:
                 placed_ts = start_ts + index * pace_seconds
                 if self._failures:
                     results.append(self._failures.pop(0))
+                    if isinstance(results[-1], ProviderUnavailable):
+                        break
                     continue
                 if not E164.fullmatch(request.to_number):
                     results.append(InvalidNumber(f"to_number is not E.164: {request.to_number!r}"))

@@ -38,6 +38,7 @@ class Fault:
     seconds: float = 0.0
     path_prefix: str | None = None
     retry_after: str | None = None
+    message: str | None = None
 
 
 @dataclass
@@ -106,9 +107,13 @@ class FakeRetell:
         return f"http://{host}:{port}"
 
     # -- knobs ------------------------------------------------------------------------------------
-    def fail(self, status: int, times: int = 1, path_prefix: str | None = None, retry_after: str | None = None) -> None:
-        """Answer the next ``times`` matching requests with this HTTP status."""
-        self.faults.append(Fault("status", times, status=status, path_prefix=path_prefix, retry_after=retry_after))
+    def fail(
+        self, status: int, times: int = 1, path_prefix: str | None = None,
+        retry_after: str | None = None, message: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` matching requests with this HTTP status (and error_message)."""
+        self.faults.append(Fault("status", times, status=status, path_prefix=path_prefix,
+                                 retry_after=retry_after, message=message))
 
     def hang(self, seconds: float, times: int = 1, path_prefix: str | None = None, then_process: bool = False) -> None:
         """Sleep ``seconds`` before answering the next matching requests (past the client's timeout)."""
@@ -171,7 +176,8 @@ class FakeRetell:
         if fault is not None:
             if fault.kind == "status":
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                return self._send(handler, fault.status, {"error_message": f"injected {fault.status}"}, extra)
+                message = fault.message or f"injected {fault.status}"
+                return self._send(handler, fault.status, {"error_message": message}, extra)
             if fault.kind == "malformed":
                 return self._send_raw(handler, 200, b"{not json")
             time.sleep(fault.seconds)

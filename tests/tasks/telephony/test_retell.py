@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
+    BatchTelephonyProvider,
     CallNotFound,
     CallRequest,
+    ConcurrencyLimitReached,
     InvalidNumber,
     OutcomeUnknown,
     ProviderError,
@@ -50,7 +53,15 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def provider(server, sleeps):
-    client = RetellProvider(server.url, KEY, max_tries=4, backoff_seconds=0.01, read_timeout=0.2, sleep=sleeps.append)
+    client = RetellProvider(server.url, KEY, max_tries=4, backoff_seconds=0.01, sleep=sleeps.append)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def impatient(server, sleeps):
+    """A client with a short read timeout, for the tests where the server hangs (1 s) past it."""
+    client = RetellProvider(server.url, KEY, max_tries=4, backoff_seconds=0.01, read_timeout=0.3, sleep=sleeps.append)
     yield client
     client.close()
 
@@ -251,31 +262,31 @@ def test_create_500_is_not_retried_because_the_call_may_exist(server, provider):
     assert server.count("POST", "/v2/create-phone-call") == 1
 
 
-def test_create_timeout_raises_outcome_unknown_and_reconciles_by_key(server, provider):
-    server.hang(0.4, times=1, path_prefix="/v2/create-phone-call", then_process=True)
+def test_create_timeout_raises_outcome_unknown_and_reconciles_by_key(server, impatient):
+    server.hang(1.0, times=1, path_prefix="/v2/create-phone-call", then_process=True)
     with pytest.raises(OutcomeUnknown) as caught:
-        provider.place_call(REQUEST, NOW)
+        impatient.place_call(REQUEST, NOW)
     assert isinstance(caught.value, ProviderUnavailable)  # handlers of ProviderUnavailable still catch it
-    assert server.count("POST", "/v2/create-phone-call") == 1
+    assert server.count("POST", "/v2/create-phone-call") == 1  # never retried: it may have dialled
     # the server went on and created the call: reconciliation finds it by attempt key
-    for _ in range(50):
-        if server.calls:
-            break
-        __import__("time").sleep(0.05)
-    assert provider.find_by_attempt_key("c1-k7-a1", NOW) is not None
+    deadline = time.monotonic() + 10
+    while not server.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert impatient.find_by_attempt_key("c1-k7-a1", NOW) is not None
 
 
-def test_read_timeouts_are_retried_then_unavailable(server, provider):
+def test_read_timeouts_are_retried_then_unavailable(server, impatient):
     call = server.add_call()
-    server.hang(0.4, times=4, path_prefix="/v2/get-call")
+    server.hang(1.0, times=4, path_prefix="/v2/get-call")
     with pytest.raises(ProviderUnavailable, match="timed out"):
-        provider.get_call(call["call_id"], NOW)
+        impatient.get_call(call["call_id"], NOW)
+    assert server.count("GET", "/v2/get-call") == 4
 
 
-def test_timeout_then_success(server, provider):
+def test_timeout_then_success(server, impatient):
     call = server.add_call()
-    server.hang(0.4, times=1, path_prefix="/v2/get-call")
-    assert provider.get_call(call["call_id"], NOW).provider_call_id == call["call_id"]
+    server.hang(1.0, times=1, path_prefix="/v2/get-call")
+    assert impatient.get_call(call["call_id"], NOW).provider_call_id == call["call_id"]
 
 
 def test_malformed_json_is_retried(server, provider):
@@ -346,3 +357,27 @@ def test_signature_round_trip():
 def test_signature_rejected(body, key, checked_at, header_override):
     header = sign_retell_payload(b'{"event":"call_ended"}', KEY, NOW) if header_override is None else header_override
     assert verify_retell_signature(body, header, key, checked_at) is False
+
+
+def test_has_batch_forms(provider):
+    assert isinstance(provider, BatchTelephonyProvider)
+
+
+def test_429_for_concurrency_is_typed(server, provider):
+    server.fail(429, times=10, message="Concurrency limit reached for this workspace")
+    with pytest.raises(ConcurrencyLimitReached):
+        provider.place_call(REQUEST, NOW)
+
+
+def test_place_calls_paces_and_types_refusals(server, provider, sleeps):
+    bad = CallRequest("12345", "+14155550100", "agent_42", "bad")
+    results = provider.place_calls([REQUEST, bad, REQUEST], NOW, pace_seconds=3)
+    assert isinstance(results[0], str) and isinstance(results[1], InvalidNumber) and isinstance(results[2], str)
+    assert sleeps == [3, 3]  # one pause between consecutive calls
+
+
+def test_place_calls_stops_when_the_provider_fails(server, provider):
+    server.fail(500, times=1, path_prefix="/v2/create-phone-call")
+    results = provider.place_calls([REQUEST, REQUEST, REQUEST], NOW)
+    assert len(results) == 1 and isinstance(results[0], OutcomeUnknown)
+    assert server.count("POST", "/v2/create-phone-call") == 1

@@ -12,6 +12,7 @@ import pytest
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
+    BatchTelephonyProvider,
     CallNotFound,
     CallRequest,
     ConcurrencyLimitReached,
@@ -111,7 +112,7 @@ def test_outcome_mix_is_realistic_on_a_weekday_evening():
 
 
 def test_long_tail_of_conversations_hits_max_duration():
-    outcomes = outcomes_at(datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK), 40000)
+    outcomes = outcomes_at(datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK), 10000)
     capped = [o for o in outcomes if o.reason == DisconnectReason.max_duration_reached]
     assert capped and all(o.talk_seconds == 900 for o in capped)
 
@@ -308,3 +309,16 @@ def test_processes_share_state_and_the_limit(tmp_path):
         assert worker.exitcode == 0
     # 80 tries at the same instant from two processes: exactly the limit got through
     assert SimulatedProvider(path).active_calls(TUESDAY_EVENING) == 20
+
+
+def test_has_batch_forms(sim):
+    assert isinstance(sim, BatchTelephonyProvider)
+
+
+def test_batch_stops_at_an_unavailable_provider(sim):
+    sim.fail_next(RateLimited("slow down"))
+    sim.fail_next(ProviderUnavailable("down"))
+    results = sim.place_calls([request(i) for i in range(5)], TUESDAY_EVENING)
+    # a refusal is per request; an outage ends the batch and the rest is not attempted
+    assert [type(r) for r in results] == [RateLimited, ProviderUnavailable]
+    assert sim.total_placed() == 0
