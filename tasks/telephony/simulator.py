@@ -34,6 +34,7 @@ from phonenumbers import NumberParseException, parse
 from phonenumbers.timezone import time_zones_for_number
 
 from schemas.enums import STATUS_FOR_REASON, CallStatus, DisconnectReason, Sentiment
+from tasks.settings import get_settings
 from tasks.telephony.base import (
     CallNotFound,
     CallRequest,
@@ -283,7 +284,11 @@ def _as_dt(ts: float) -> datetime:
 
 
 class SimulatedProvider:
-    """The embedded provider: seeded outcomes, a concurrency limit and an optional rate limit."""
+    """The embedded provider: seeded outcomes, a concurrency limit and an optional rate limit.
+
+    ``seed`` and ``concurrency_limit`` default to the settings (CAMPAIGNS_SIMULATOR_SEED,
+    CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT); ``rate_limit_per_second`` is off unless given.
+    """
 
     name = "simulator"
 
@@ -291,14 +296,15 @@ class SimulatedProvider:
         self,
         path: str | Path,
         *,
-        seed: int = 42,
-        concurrency_limit: int = 20,
+        seed: int | None = None,
+        concurrency_limit: int | None = None,
         rate_limit_per_second: float | None = None,
         cache_size: int = 200_000,
     ):
+        settings = get_settings()
         self.path = Path(path)
-        self.seed = seed
-        self.concurrency_limit = concurrency_limit
+        self.seed = settings.simulator_seed if seed is None else seed
+        self.concurrency_limit = settings.provider_concurrency_limit if concurrency_limit is None else concurrency_limit
         self.rate_limit_per_second = rate_limit_per_second
         self._cache_size = cache_size
         self._rows: dict[str, tuple] = {}  # rows never change once written: safe to cache

@@ -21,6 +21,7 @@ from tasks.telephony.base import (
     RateLimited,
     TelephonyProvider,
 )
+from tasks.settings import reset_settings
 from tasks.telephony.simulator import (
     SimulatedProvider,
     callee_zone,
@@ -322,3 +323,14 @@ def test_batch_stops_at_an_unavailable_provider(sim):
     # a refusal is per request; an outage ends the batch and the rest is not attempted
     assert [type(r) for r in results] == [RateLimited, ProviderUnavailable]
     assert sim.total_placed() == 0
+
+
+def test_defaults_come_from_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAMPAIGNS_SIMULATOR_SEED", "5")
+    monkeypatch.setenv("CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT", "3")
+    reset_settings()
+    try:
+        provider = SimulatedProvider(tmp_path / "s.sqlite")
+        assert (provider.seed, provider.concurrency_limit, provider.rate_limit_per_second) == (5, 3, None)
+    finally:
+        reset_settings()
