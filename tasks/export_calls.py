@@ -71,20 +71,14 @@ def _where(filters: dict | None) -> tuple[str, dict]:
     return "".join(f" and {c}" for c in conditions), params
 
 
-def export_calls(
+def calls_export_query(
     conn: duckdb.DuckDBPyConnection,
     campaign_id: int,
-    out: str | Path,
     date_from: date | None = None,
     date_to: date | None = None,
     filters: dict | None = None,
-    max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
-) -> int:
-    """Write the campaign's calls (campaign-local dates, inclusive) to an xlsx; returns the rows written.
-
-    DuckDB streams the query into the workbook (no frame of all rows is built); text a spreadsheet
-    would run as a formula is prefixed with a quote; full sheets continue on `Calls 2`, `Calls 3`, ...
-    """
+) -> tuple[str, dict]:
+    """The export's SQL (a CTE chain, one row per call, ordered by the caller) and its bound parameters."""
     time_zone = _campaign_zone(conn, campaign_id)
     lo, hi = range_bounds(time_zone, date_from, date_to)
     extra_where, params = _where(filters)
@@ -120,5 +114,23 @@ def export_calls(
         )
         select * from final
     """
+    return query, params
+
+
+def export_calls(
+    conn: duckdb.DuckDBPyConnection,
+    campaign_id: int,
+    out: str | Path,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: dict | None = None,
+    max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
+) -> int:
+    """Write the campaign's calls (campaign-local dates, inclusive) to an xlsx; returns the rows written.
+
+    DuckDB streams the query into the workbook (no frame of all rows is built); text a spreadsheet
+    would run as a formula is prefixed with a quote; full sheets continue on `Calls 2`, `Calls 3`, ...
+    """
+    query, params = calls_export_query(conn, campaign_id, date_from, date_to, filters)
     return copy_query_to_xlsx(conn, query, params, out, order_by='"Call ID"', sheet_name=SHEET_NAME,
                               max_rows_per_sheet=max_rows_per_sheet)

@@ -96,7 +96,16 @@ def _register_segments(conn: duckdb.DuckDBPyConnection, zones: dict[int, str], s
     rows = [(cid, lo, hi, off) for cid, tz in zones.items() for lo, hi, off in by_zone[tz]]
     frame = pl.DataFrame(rows, schema={"campaign_id": pl.Int64, "lo_us": pl.Int64, "hi_us": pl.Int64,
                                        "offset_us": pl.Int64}, orient="row")
-    conn.execute("create or replace temp table metrics_tz_segments as select * from frame")
+    _frame_to_temp_table(conn, "metrics_tz_segments", frame)
+
+
+def _frame_to_temp_table(conn: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """Copy a small frame into a temp table (names are fixed by this module)."""
+    conn.register("metrics_frame", frame)
+    try:
+        conn.execute(f"create or replace temp table {name} as select * from metrics_frame")
+    finally:
+        conn.unregister("metrics_frame")
 
 
 # --- aggregation ------------------------------------------------------------------------------
@@ -123,7 +132,8 @@ def aggregate(
             return {"campaigns": 0, "rebuilt": 0, "contact_rows": 0, "day_rows": 0, "deleted_campaigns": removed}
         raise NotFoundError(f"campaign {campaign_id} does not exist")
     zones = dict(campaigns)
-    scope = pl.DataFrame(campaigns, schema={"campaign_id": pl.Int64, "time_zone": pl.String}, orient="row")
+    _frame_to_temp_table(conn, "metrics_scope", pl.DataFrame(
+        campaigns, schema={"campaign_id": pl.Int64, "time_zone": pl.String}, orient="row"))
     conn.execute(
         """
         create or replace temp table metrics_campaigns as
@@ -131,7 +141,7 @@ def aggregate(
         final as (
             select s.campaign_id, s.time_zone, st.calls_watermark,
                    ?::boolean or st.campaign_id is null or st.state_zone <> s.time_zone as rebuild
-            from scope s left join state st using (campaign_id)
+            from metrics_scope s left join state st using (campaign_id)
         )
         select * from final
         """,
@@ -188,7 +198,7 @@ def aggregate(
         ).fetchone()[0]
     _advance_watermarks(conn, now)
     rebuilt = conn.execute("select count(*) from metrics_campaigns where rebuild").fetchone()[0]
-    for table in ("metrics_campaigns", "metrics_changed", "metrics_scope_contacts", "metrics_scope_days",
+    for table in ("metrics_scope", "metrics_campaigns", "metrics_changed", "metrics_scope_contacts", "metrics_scope_days",
                   "metrics_scope_ranges", "metrics_tz_segments"):
         conn.execute(f"drop table if exists temp.{table}")
     return {"campaigns": len(campaigns), "rebuilt": rebuilt, "contact_rows": contact_rows,
@@ -273,7 +283,7 @@ def _collect_day_scope(conn: duckdb.DuckDBPyConnection, zones: dict[int, str]) -
                 "whole": pl.Boolean},
         orient="row",
     )
-    conn.execute("create or replace temp table metrics_scope_ranges as select * from frame")
+    _frame_to_temp_table(conn, "metrics_scope_ranges", frame)
 
 
 def _advance_watermarks(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
