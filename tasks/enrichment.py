@@ -93,49 +93,56 @@ def collect_updates(
             except ProviderError as error:
                 answers[row["call_id"]] = error
     plan.asked = len(rows)
-
     for row in rows:
-        call_id, answer = row["call_id"], answers.get(row["call_id"])
-        if isinstance(answer, CallNotFound) or answer is None:
+        answer = answers.get(row["call_id"])
+        if answer is None or isinstance(answer, CallNotFound):
             plan.unknown += 1
             answer = None
         elif isinstance(answer, ProviderError):
             plan.provider_errors += 1
-        if isinstance(answer, ProviderCall):
-            if not row["stuck"] or answer.analyzed or (answer.finished and answer.status != CallStatus.ended):
-                plan.updates.append((call_id, answer))
-                continue
-            if answer.status == CallStatus.ended:
-                # The call ended but its analysis never came within the limit: store what the
-                # provider has and mark the analysis as done-without-result so the contact is
-                # released (a late analysis still lands: apply_provider_calls only fills fields).
-                answer.analyzed = True
-                plan.updates.append((call_id, answer))
-                plan.error_messages[call_id] = f"analysis not received within {stuck_minutes:g} minutes of queueing"
-                plan.analysis_missing += 1
-                continue
-        if not row["stuck"]:
-            continue  # not final yet, unknown or unreachable: ask again next run
-        if row["status"] == CallStatus.ended:
-            # Ended earlier, analysis still missing and the provider cannot tell more: release as is.
-            plan.updates.append((call_id, ProviderCall(row["provider_call_id"] or "", CallStatus.ended, analyzed=True)))
-            plan.error_messages[call_id] = f"analysis not received within {stuck_minutes:g} minutes of queueing"
-            plan.analysis_missing += 1
-            continue
-        why = (
-            "provider does not know this call" if answer is None
-            else f"provider unreachable: {answer}" if isinstance(answer, ProviderError)
-            else f"provider still reports {answer.status.value}"
-        )
-        # A synthetic final record releases the contact; if the real outcome arrives later (a
-        # webhook), it replaces this one: final statuses rank equal in apply_provider_calls.
-        plan.updates.append((call_id, ProviderCall(
-            row["provider_call_id"] or "", CallStatus.error, disconnect_reason=DisconnectReason.error_unknown,
-            ended_at=now,
-        )))
-        plan.error_messages[call_id] = f"stuck in flight for more than {stuck_minutes:g} minutes; {why}"
-        plan.stuck_errors += 1
+        _decide(plan, row, answer, now, stuck_minutes)
     return plan
+
+
+def _decide(
+    plan: EnrichmentPlan, row: dict, answer: ProviderCall | ProviderError | None, now: datetime, stuck_minutes: float
+) -> None:
+    """Add what to write for one pending call: the provider's record, a synthetic one, or nothing."""
+    call_id, stuck = row["call_id"], row["stuck"]
+    answered = isinstance(answer, ProviderCall)
+    if answered and (not stuck or answer.analyzed or answer.status in (CallStatus.not_connected, CallStatus.error)):
+        plan.updates.append((call_id, answer))
+        return
+    if not stuck:
+        return  # unknown or unreachable for now: ask again on the next pass
+    no_analysis = f"analysis not received within {stuck_minutes:g} minutes of queueing"
+    if answered and answer.status == CallStatus.ended:
+        # Ended, but the analysis never came: store what the provider has and count the analysis
+        # as done without a verdict so the contact is released. A late analysis still lands later
+        # (webhook): apply_provider_calls fills fields and finishes the contact on a late success.
+        answer.analyzed = True
+        plan.updates.append((call_id, answer))
+        plan.error_messages[call_id] = no_analysis
+        plan.analysis_missing += 1
+        return
+    if row["status"] == CallStatus.ended:
+        # Stored as ended earlier and the provider can tell no more: release it as it is.
+        plan.updates.append((call_id, ProviderCall(row["provider_call_id"], CallStatus.ended, analyzed=True)))
+        plan.error_messages[call_id] = no_analysis
+        plan.analysis_missing += 1
+        return
+    why = (
+        "provider does not know this call" if answer is None
+        else f"provider still reports {answer.status.value}" if answered
+        else f"provider unreachable: {answer}"
+    )
+    # A synthetic final record releases the contact; if the real outcome arrives later (a webhook)
+    # it replaces this one, because final statuses rank equal in apply_provider_calls.
+    plan.updates.append((call_id, ProviderCall(
+        row["provider_call_id"], CallStatus.error, disconnect_reason=DisconnectReason.error_unknown, ended_at=now,
+    )))
+    plan.error_messages[call_id] = f"stuck in flight for more than {stuck_minutes:g} minutes; {why}"
+    plan.stuck_errors += 1
 
 
 def apply_plan(

@@ -291,3 +291,21 @@ def test_the_provider_is_asked_once_per_pending_call(campaign_db):
     provider = FakeProvider({f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.registered) for n in range(3)})
     enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=1))
     assert sorted(provider.asked) == ["pc_0", "pc_1", "pc_2"]
+
+
+def test_a_call_without_a_stored_provider_id_is_found_by_attempt_key(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        found = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, attempt_key="1.1.1")
+        lost = seed_call(conn, campaign_db["campaign_id"], "+16025551002", QUEUED, attempt_key="1.2.1")
+    provider = FakeProvider({})
+    provider.find_by_attempt_key = lambda key, now: (
+        ProviderCall("pc_found", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_busy)
+        if key == "1.1.1" else None
+    )
+    plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=31))
+    assert (plan.unknown, plan.stuck_errors) == (1, 1)
+    with connect(campaign_db["db"]) as conn:
+        found_row, lost_row = call_row(conn, found), call_row(conn, lost)
+    assert (found_row["status"], found_row["provider_call_id"]) == ("not_connected", "pc_found")
+    # the synthetic error must not invent a provider id
+    assert (lost_row["status"], lost_row["provider_call_id"]) == ("error", None)
