@@ -50,6 +50,13 @@ def enrich_pending_calls(db: str | None, provider: TelephonyProvider, now: datet
 
 
 @flow(name="enrich-calls")
-def enrich_calls(now: datetime | None = None, db: str | None = None) -> dict:
+def enrich_calls(now: datetime | None = None, db: str | None = None, aggregate: bool = True) -> dict:
     """Every minute: poll the provider for unfinished calls and write outcomes, analysis, credits."""
-    return enrich_pending_calls(db, _make_provider(db), now or datetime.now(UTC))
+    result = enrich_pending_calls(db, _make_provider(db), now or datetime.now(UTC))
+    if aggregate and result["changed"]:
+        # Managers expect the metrics to follow the call log within the minute: refresh them now
+        # (incremental) rather than waiting for the 5-minute schedule.
+        from flows.aggregate_metrics import aggregate_metrics
+
+        result["metrics"] = aggregate_metrics(db=db)
+    return result

@@ -92,3 +92,7 @@ def test_the_enrich_calls_flow_runs_under_prefect(prefect_harness, campaign_db):
         released = conn.execute("select count(*) from campaign_contacts where in_flight_call_id is null").fetchone()[0]
     assert {r["status"] for r in rows} <= {"ended", "not_connected", "error"}
     assert released == 3
+    # the metrics followed the enrichment (an incremental aggregate_metrics subflow run)
+    with connect(db) as conn:
+        attempts = conn.execute("select sum(attempts) from contact_stats").fetchone()[0]
+    assert attempts == 3
