@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
