@@ -13,9 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tasks.errors import StoreLockedError
 from tasks.settings import get_settings
 from tasks.store import transaction
 from tasks.webhooks import MAX_BODY_BYTES, WebhookRejected, WebhookResult, apply_event, parse_event
+
+
+# Retell waits 10 s for an answer: give up on a locked database before that and let it retry.
+LOCK_TIMEOUT_SECONDS = 8.0
 
 
 def _now() -> datetime:
@@ -41,6 +46,7 @@ def create_app(
     api_key: str | None = None,
     clock: Callable[[], datetime] = _now,
     max_body_bytes: int = MAX_BODY_BYTES,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> Starlette:
     """The ASGI app; the API key defaults to RETELL_API_KEY from settings, the clock to UTC now."""
 
@@ -60,7 +66,7 @@ def create_app(
             return WebhookResult(202, "event type ignored")
         with write_lock:
             # One short transaction per delivery: the lookup and the write see the same state.
-            with transaction(db) as conn:
+            with transaction(db, timeout=lock_timeout) as conn:
                 return apply_event(conn, event, clock())
 
     async def retell(request: Request) -> JSONResponse:
@@ -73,6 +79,9 @@ def create_app(
             result = await run_in_threadpool(store, raw_body, request.headers.get("x-retell-signature"), secret)
         except WebhookRejected as rejected:
             return JSONResponse({"error": str(rejected)}, status_code=rejected.status)
+        except StoreLockedError:
+            # Another process holds the database: a 503 makes Retell deliver again later.
+            return JSONResponse({"error": "database busy; retry"}, status_code=503)
         return JSONResponse({"result": result.message, "call_id": result.call_id}, status_code=result.status)
 
     async def healthz(request: Request) -> JSONResponse:

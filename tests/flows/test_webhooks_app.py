@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +115,24 @@ def test_the_api_key_comes_from_the_environment(campaign_db, call_id, monkeypatc
     with TestClient(create_app(campaign_db["db"], clock=lambda: NOW)) as env_key:
         assert post(env_key, retell_events()["call_ended"]).status_code == 200
     reset_settings()
+
+
+def test_a_database_locked_by_another_process_answers_503_so_retell_retries(campaign_db, call_id):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+         " time.sleep(30)", str(campaign_db["db"])],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        app = create_app(campaign_db["db"], api_key=KEY, clock=lambda: NOW, lock_timeout=0.2)
+        with TestClient(app) as busy:
+            answer = post(busy, retell_events()["call_ended"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (answer.status_code, answer.json()) == (503, {"error": "database busy; retry"})
+    assert status_of(campaign_db["db"], call_id) == "registered"
 
 
 def free_port() -> int:
