@@ -188,3 +188,37 @@ def test_an_event_for_an_unknown_call_is_acknowledged_and_not_stored(campaign_db
     assert (result.status, result.call_id) == (202, None)
     with connect(campaign_db["db"]) as conn:
         assert conn.execute("select count(*) from calls where status <> 'registered'").fetchone()[0] == 0
+
+
+def test_webhooks_and_polling_store_the_same_row(tmp_path, monkeypatch):
+    from tasks.enrichment import apply_plan, collect_updates, pending_calls
+    from tasks.settings import reset_settings
+    from tasks.telephony.retell import RetellProvider
+    from tests.factories import make_campaign_db
+    from tests.tasks.telephony.retell_server import FakeRetell
+
+    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
+    reset_settings()
+
+    def fresh(label):
+        path = tmp_path / f"{label}.duckdb"
+        ids = make_campaign_db(path)
+        with transaction(path) as conn:
+            cid = seed_call(conn, ids["campaign_id"], "+16025551234", QUEUED, provider="retell",
+                            provider_call_id="call_w1", attempt_key="1.1.1")
+        return path, cid
+
+    events = retell_events(attempt_key="1.1.1")
+    hooked, hooked_id = fresh("webhooks")
+    for name in ("call_started", "call_ended", "call_analyzed"):
+        deliver(hooked, events[name])
+
+    polled, polled_id = fresh("polling")
+    with FakeRetell(api_key="k") as server:
+        server.add_call(**events["call_analyzed"]["call"])
+        with connect(polled) as conn:
+            pending = pending_calls(conn, NOW, 30)
+        plan = collect_updates(RetellProvider(server.url, "k", max_tries=1), pending, NOW, 30)
+    with transaction(polled) as conn:
+        apply_plan(conn, plan, NOW)
+    assert _final_state(polled, polled_id) == _final_state(hooked, hooked_id)
