@@ -116,3 +116,6 @@ class BatchTelephonyProvider(TelephonyProvider, Protocol):
 
     def get_calls(self, provider_call_ids: Sequence[str], now: datetime) -> list[ProviderCall]:
         """The calls' current states, in the order asked."""
+
+    def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
+        """For each attempt key the provider has a call for, that call (keys without one are absent)."""

@@ -353,6 +353,15 @@ class RetellProvider:
                 return call
         return None
 
+    def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
+        """Like ``find_by_attempt_key`` for many keys with one listing (same window and limitation)."""
+        wanted = set(attempt_keys)
+        found: dict[str, ProviderCall] = {}
+        for call in self.list_calls(now - self.lookup_window, now):
+            if call.attempt_key in wanted and call.attempt_key not in found:
+                found[call.attempt_key] = call
+        return found
+
     def active_calls(self, now: datetime) -> int:
         """How many of our calls Retell reports as registered or ongoing (within the lookup window)."""
         criteria = {

@@ -484,6 +484,20 @@ class SimulatedProvider:
         )
         return _call_at(rows[0], _as_ts(now)) if rows else None
 
+    def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
+        """The first call placed with each attempt key, for the keys that have one."""
+        now_ts = _as_ts(now)
+        found: dict[str, ProviderCall] = {}
+        keys = list(dict.fromkeys(attempt_keys))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            for row in self._read(
+                f"select {_COLUMNS} from sim_calls where attempt_key in ({', '.join('?' * len(chunk))}) order by seq",
+                chunk,
+            ):
+                found.setdefault(row[1], _call_at(row, now_ts))
+        return found
+
     def active_calls(self, now: datetime) -> int:
         """How many calls are ringing or talking at ``now``."""
         now_ts = _as_ts(now)

@@ -381,3 +381,12 @@ def test_place_calls_stops_when_the_provider_fails(server, provider):
     results = provider.place_calls([REQUEST, REQUEST, REQUEST], NOW)
     assert len(results) == 1 and isinstance(results[0], OutcomeUnknown)
     assert server.count("POST", "/v2/create-phone-call") == 1
+
+
+def test_find_by_attempt_keys_with_one_listing(server, provider):
+    a = server.add_call(start_timestamp=NOW_MS - 1000, metadata={"attempt_key": "a"})
+    b = server.add_call(start_timestamp=NOW_MS - 500, metadata={"attempt_key": "b"})
+    server.add_call(start_timestamp=NOW_MS - 400, metadata={"attempt_key": "other"})
+    found = provider.find_by_attempt_keys(["a", "b", "missing"], NOW)
+    assert {key: call.provider_call_id for key, call in found.items()} == {"a": a["call_id"], "b": b["call_id"]}
+    assert server.count("POST", "/v3/list-calls") == 1

@@ -334,3 +334,11 @@ def test_defaults_come_from_the_settings(tmp_path, monkeypatch):
         assert (provider.seed, provider.concurrency_limit, provider.rate_limit_per_second) == (5, 3, None)
     finally:
         reset_settings()
+
+
+def test_find_by_attempt_keys_in_one_query(sim):
+    first = sim.place_call(request(1, key="a"), TUESDAY_EVENING)
+    sim.place_call(request(1, key="a"), TUESDAY_EVENING + timedelta(minutes=1))  # a double dial: first one wins
+    second = sim.place_call(request(2, key="b"), TUESDAY_EVENING)
+    found = sim.find_by_attempt_keys(["a", "b", "missing"], TUESDAY_EVENING + timedelta(hours=1))
+    assert {key: call.provider_call_id for key, call in found.items()} == {"a": first, "b": second}
