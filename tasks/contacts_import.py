@@ -365,60 +365,64 @@ def campaign_country(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> str |
     return row[0]
 
 
-def _register_incoming(conn: duckdb.DuckDBPyConnection, merged: pl.DataFrame) -> tuple[str, dict]:
-    """Register ``merged`` as `incoming_contacts` (custom columns renamed c0..cN) and return the SQL
-    expression that builds each row's properties JSON, with its bound key parameters."""
-    customs = [c for c in merged.columns if c.startswith(CUSTOM_PREFIX)]
-    aliases = {c: f"c{i}" for i, c in enumerate(customs)}
-    conn.register("incoming_contacts", merged.rename(aliases))
-    params = {f"k{i}": c[len(CUSTOM_PREFIX):] for i, c in enumerate(customs)}
+def properties_json(frame: pl.DataFrame) -> pl.Series:
+    """Each row's custom columns as a JSON object text of its non-empty values ("{}" when none)."""
+    customs = [c for c in frame.columns if c.startswith(CUSTOM_PREFIX)]
     if not customs:
-        return "'{}'::json", params
-    # Only non-empty values enter the JSON, so merging never blanks a stored property.
-    entries = ", ".join(f"{{'k': $k{i}, 'v': i.c{i}}}" for i in range(len(customs)))
-    return f"list_filter([{entries}], x -> x.v is not null)", params
+        return pl.Series("properties", ["{}"] * frame.height, dtype=pl.String)
+    encoded = frame.select(
+        pl.struct([pl.col(c).alias(c[len(CUSTOM_PREFIX):]) for c in customs]).struct.json_encode().alias("properties")
+    ).to_series()
+    # Drop null members so a merge never blanks a stored property. Keys are snake_case, and a quote
+    # inside a value is escaped, so `"key":null` can only be a member, never text in a value.
+    return encoded.str.replace_all(r'"[a-z][a-z0-9_]*":null,?', "").str.replace(r",\}$", "}")
 
 
 def upsert_contacts(conn: duckdb.DuckDBPyConnection, merged: pl.DataFrame, now: datetime) -> tuple[int, int]:
     """Update CRM contacts whose phone is in ``merged`` (only when a value changes) and insert the
     others; returns (inserted, updated). Runs in the caller's transaction."""
-    entries, params = _register_incoming(conn, merged)
-    props_json = "'{}'::json" if entries.startswith("'") else f"to_json(map_from_entries({entries}))"
-    changed_props = "false" if entries.startswith("'") else f"len(list_filter({entries}, x -> (c.properties ->> x.k) is distinct from x.v)) > 0"
-    updated = conn.execute(
-        f"""
-        update contacts c set
-            name = coalesce(i.contact_name, c.name),
-            company = coalesce(i.company_name, c.company),
-            email = coalesce(i.email, c.email),
-            properties = json_merge_patch(c.properties, {props_json}),
-            number_type = i.number_type,
-            region = i.region,
-            time_zones = i.time_zones,
-            updated_at = $now
-        from incoming_contacts i
-        where c.phone_e164 = i.phone_e164
-          and (i.contact_name is not null and i.contact_name is distinct from c.name
-               or i.company_name is not null and i.company_name is distinct from c.company
-               or i.email is not null and i.email is distinct from c.email
-               or i.number_type is distinct from c.number_type
-               or i.region is distinct from c.region
-               or i.time_zones is distinct from c.time_zones
-               or {changed_props})
-        """,
-        {**params, "now": now},
-    ).fetchone()[0]
-    inserted = conn.execute(
-        f"""
-        insert into contacts (phone_e164, name, company, email, properties, number_type, region, time_zones, created_at, updated_at)
-        select i.phone_e164, i.contact_name, i.company_name, i.email, {props_json}, i.number_type, i.region, i.time_zones, $now, $now
-        from incoming_contacts i
-        anti join contacts c on c.phone_e164 = i.phone_e164
-        order by i.row
-        """,
-        {**params, "now": now},
-    ).fetchone()[0]
-    conn.unregister("incoming_contacts")
+    fields = ["row", "phone_e164", NAME, COMPANY, EMAIL, "number_type", "region", "time_zones"]
+    incoming = merged.select(fields).with_columns(properties_json(merged))
+    conn.register("incoming_contacts", incoming)
+    try:
+        updated = conn.execute(
+            """
+            update contacts c set
+                name = coalesce(i.contact_name, c.name),
+                company = coalesce(i.company_name, c.company),
+                email = coalesce(i.email, c.email),
+                properties = json_merge_patch(c.properties, i.properties::json),
+                number_type = i.number_type,
+                region = i.region,
+                time_zones = i.time_zones,
+                updated_at = $now
+            from incoming_contacts i
+            where c.phone_e164 = i.phone_e164
+              and (i.contact_name is not null and i.contact_name is distinct from c.name
+                   or i.company_name is not null and i.company_name is distinct from c.company
+                   or i.email is not null and i.email is distinct from c.email
+                   or i.number_type is distinct from c.number_type
+                   or i.region is distinct from c.region
+                   or i.time_zones is distinct from c.time_zones
+                   -- compared key by key: merging reorders keys, so the JSON text may differ
+                   or len(list_filter(json_keys(i.properties::json),
+                                      k -> (c.properties ->> k) is distinct from (i.properties::json ->> k))) > 0)
+            """,
+            {"now": now},
+        ).fetchone()[0]
+        inserted = conn.execute(
+            """
+            insert into contacts (phone_e164, name, company, email, properties, number_type, region, time_zones, created_at, updated_at)
+            select i.phone_e164, i.contact_name, i.company_name, i.email, i.properties::json, i.number_type, i.region,
+                   i.time_zones, $now, $now
+            from incoming_contacts i
+            anti join contacts c on c.phone_e164 = i.phone_e164
+            order by i.row
+            """,
+            {"now": now},
+        ).fetchone()[0]
+    finally:
+        conn.unregister("incoming_contacts")
     return inserted, updated
 
 

@@ -4,14 +4,16 @@ path for North American numbers, and a process pool for files with many distinct
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import phonenumbers as pn
 import polars as pl
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 from phonenumbers.phonemetadata import PhoneMetadata
-from phonenumbers.phonenumberutil import NumberParseException, ValidationResult, _number_type_helper
+from phonenumbers.phonenumberutil import NumberParseException, ValidationResult
 
 # Output columns of normalise_phones, beside the raw value.
 RESULT_SCHEMA = {
@@ -40,7 +42,8 @@ _PARSE_REASONS = {
     NumberParseException.NOT_A_NUMBER: "not a phone number",
 }
 
-Result = tuple[str | None, str | None, str | None, list[str] | None, str | None]
+# (e164, number_type, region, time zones joined by ",", reject reason)
+Result = tuple[str | None, str | None, str | None, str | None, str | None]
 
 
 def check_region(region: str | None) -> str | None:
@@ -55,29 +58,113 @@ def check_region(region: str | None) -> str | None:
     return code
 
 
-_TZ_CACHE: dict[str, tuple[str, ...]] = {}
+# phonenumbers' own type check re-compiles (a cache lookup) and tries up to eleven patterns, one
+# call each. Here the same patterns, in the same order and behind the same length gates, are
+# compiled once per (region, length) into one alternation whose matching branch names the type.
+_SPECIAL_TYPES = (
+    ("premium_rate", pn.PhoneNumberType.PREMIUM_RATE), ("toll_free", pn.PhoneNumberType.TOLL_FREE),
+    ("shared_cost", pn.PhoneNumberType.SHARED_COST), ("voip", pn.PhoneNumberType.VOIP),
+    ("personal_number", pn.PhoneNumberType.PERSONAL_NUMBER), ("pager", pn.PhoneNumberType.PAGER),
+    ("uan", pn.PhoneNumberType.UAN), ("voicemail", pn.PhoneNumberType.VOICEMAIL),
+)
+_FIXED, _MOBILE = "fixed_line", "mobile"
+_CLASSIFIERS: dict[tuple[int, int], tuple] = {}
+_LEADING: dict[int, tuple] = {}
 
 
-def _geo_time_zones(number: pn.PhoneNumber, e164: str) -> tuple[str, ...]:
-    # Time zone data is keyed by at most the first 9 digits of the E.164 number, so those digits
-    # decide the answer and repeated area code + exchange pairs are looked up once.
-    prefix = e164[1:10]
-    zones = _TZ_CACHE.get(prefix)
-    if zones is None:
-        zones = _TZ_CACHE[prefix] = tuple(pn_timezone.time_zones_for_geographical_number(number))
-    return zones
+def _usable(desc, length: int) -> str | None:
+    """The desc's pattern if a number of this length may match it (phonenumbers' length gate)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    if desc.possible_length and length not in desc.possible_length:
+        return None
+    return desc.national_number_pattern
 
 
-def describe(number: pn.PhoneNumber, default_region: str | None) -> Result:
+def _classifier(metadata: PhoneMetadata, length: int) -> tuple:
+    key = (id(metadata), length)
+    found = _CLASSIFIERS.get(key)
+    if found is None:
+        general = _usable(metadata.general_desc, length)
+        branches = [(f"t{i}", _usable(getattr(metadata, name), length), kind) for i, (name, kind) in enumerate(_SPECIAL_TYPES)]
+        branches.append((_FIXED, _usable(metadata.fixed_line, length), None))
+        branches.append((_MOBILE, _usable(metadata.mobile, length), None))
+        live = [(name, pattern, kind) for name, pattern, kind in branches if pattern]
+        combined = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern, _ in live)) if live else None
+        mobile = _usable(metadata.mobile, length)
+        found = _CLASSIFIERS[key] = (
+            metadata,  # kept alive so its id is never reused by another object
+            re.compile(general) if general else None,
+            combined,
+            {name: kind for name, _, kind in live},
+            re.compile(mobile) if mobile else None,
+            bool(metadata.same_mobile_and_fixed_line_pattern),
+        )
+    return found
+
+
+def number_type_for(nsn: str, metadata: PhoneMetadata) -> int:
+    """The PhoneNumberType of a national significant number under a region's metadata
+    (the same decision as phonenumbers' number_type, with patterns compiled once)."""
+    _, general, combined, kinds, mobile, same_pattern = _classifier(metadata, len(nsn))
+    if general is None or general.fullmatch(nsn) is None or combined is None:
+        return pn.PhoneNumberType.UNKNOWN
+    match = combined.fullmatch(nsn)
+    if match is None:
+        return pn.PhoneNumberType.UNKNOWN
+    branch = match.lastgroup
+    if branch == _FIXED:
+        if same_pattern or (mobile is not None and mobile.fullmatch(nsn)):
+            return pn.PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return pn.PhoneNumberType.FIXED_LINE
+    if branch == _MOBILE:
+        return pn.PhoneNumberType.UNKNOWN if same_pattern else pn.PhoneNumberType.MOBILE
+    return kinds[branch]
+
+
+def _leading_digits(metadata: PhoneMetadata):
+    key = id(metadata)
+    if key not in _LEADING:
+        _LEADING[key] = (metadata, re.compile(metadata.leading_digits) if metadata.leading_digits is not None else None)
+    return _LEADING[key][1]
+
+
+def region_and_type(number: pn.PhoneNumber) -> tuple[str | None, int]:
+    """(region, PhoneNumberType) as region_code_for_number + number_type give, detecting the region once."""
+    regions = pn.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code)
+    if not regions:
+        return None, pn.PhoneNumberType.UNKNOWN
+    nsn = pn.national_significant_number(number)
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, regions[0])
+        return regions[0], (number_type_for(nsn, metadata) if metadata else pn.PhoneNumberType.UNKNOWN)
+    for region in regions:  # shared country codes (the NANP): first region whose numbers it fits
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        leading = _leading_digits(metadata)
+        if leading is not None:
+            if leading.match(nsn):
+                return region, number_type_for(nsn, metadata)
+            continue
+        kind = number_type_for(nsn, metadata)
+        if kind != pn.PhoneNumberType.UNKNOWN:
+            return region, kind
+    return None, pn.PhoneNumberType.UNKNOWN
+
+
+def _geo_time_zones(e164: str) -> tuple[str, ...]:
+    # As time_zones_for_geographical_number, from the E.164 text we already have (longest prefix wins).
+    for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
+        zones = TIMEZONE_DATA.get(e164[1 : 1 + length])
+        if zones is not None:
+            return zones
+    return ()
+
+
+def describe(number: pn.PhoneNumber, e164: str | None = None) -> Result:
     """(e164, number_type, region, time_zones, None) for a valid number, else (…None, reason)."""
-    # number_type() and region_code_for_number() each re-detect the region (the costly regex
-    # matching): detect it once and classify with the region's metadata, as number_type() does.
-    region = pn.region_code_for_number(number)
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region) if region else None
-    if metadata is None:
-        number_type = pn.PhoneNumberType.UNKNOWN
-    else:
-        number_type = _number_type_helper(pn.national_significant_number(number), metadata)
+    region, number_type = region_and_type(number)
     if number_type == pn.PhoneNumberType.UNKNOWN:
         possible = pn.is_possible_number_with_reason(number)
         if possible in _POSSIBLE_REASONS:
@@ -85,17 +172,21 @@ def describe(number: pn.PhoneNumber, default_region: str | None) -> Result:
         home = pn.region_code_for_country_code(number.country_code)
         where = home if home not in (None, "ZZ", "001") else f"+{number.country_code}"
         return None, None, None, None, f"not a valid number for region {where}"
-    e164 = pn.format_number(number, pn.PhoneNumberFormat.E164)
+    e164 = e164 or pn.format_number(number, pn.PhoneNumberFormat.E164)
     if pn.is_number_type_geographical(number_type, number.country_code):
-        zones = list(_geo_time_zones(number, e164))
+        zones = _geo_time_zones(e164)
     else:
-        zones = list(pn_timezone.time_zones_for_number(number))
-    zones = [z for z in zones if z != "Etc/Unknown"] or None
-    return e164, _TYPE_NAMES[number_type], region, zones, None
+        zones = pn_timezone.time_zones_for_number(number)
+    return e164, _TYPE_NAMES[number_type], region, ",".join(z for z in zones if z != "Etc/Unknown") or None, None
 
 
-def normalise_phone(raw: str | None, default_region: str | None) -> Result:
-    """One raw phone string to (e164, number_type, region, time_zones, reject reason)."""
+def normalise_phone(raw: str | None, default_region: str | None) -> tuple:
+    """One raw phone string to (e164, number_type, region, time_zones list, reject reason)."""
+    e164, number_type, region, zones, reason = _normalise_one(raw, default_region)
+    return e164, number_type, region, (zones.split(",") if zones else None), reason
+
+
+def _normalise_one(raw: str | None, default_region: str | None) -> Result:
     text = (raw or "").strip()
     if not text:
         return None, None, None, None, "phone is empty"
@@ -107,18 +198,26 @@ def normalise_phone(raw: str | None, default_region: str | None) -> Result:
                 return None, None, None, None, "missing country code and no default country"
             return None, None, None, None, "invalid country code"
         return None, None, None, None, _PARSE_REASONS.get(error.error_type, "not a phone number")
-    return describe(number, default_region)
+    return describe(number)
 
 
 def _nanp(e164: str) -> Result:
     # `e164` is "+1" and ten digits (built by the vectorised fast path): no parse needed.
-    return describe(pn.PhoneNumber(country_code=1, national_number=int(e164[2:])), "US")
+    return describe(pn.PhoneNumber(country_code=1, national_number=int(e164[2:])), e164)
 
 
-def _normalise_chunk(args: tuple[list[str], list[str], str | None]) -> list[Result]:
-    """Worker entry: NANP candidates, then raw values, each normalised once."""
+Columns = tuple[list, list, list, list, list]
+
+
+def _columns(results: list[Result]) -> Columns:
+    return tuple(map(list, zip(*results))) if results else ([], [], [], [], [])  # type: ignore[return-value]
+
+
+def _normalise_chunk(args: tuple[list[str], list[str], str | None]) -> tuple[Columns, Columns]:
+    """Worker entry: (columns for the NANP candidates, columns for the raw values), each value once.
+    Columns (five lists) pickle much faster than one tuple per value."""
     nanp, raw, default_region = args
-    return [_nanp(v) for v in nanp] + [normalise_phone(v, default_region) for v in raw]
+    return _columns([_nanp(v) for v in nanp]), _columns([_normalise_one(v, default_region) for v in raw])
 
 
 def _candidates(values: pl.Series, default_region: str | None) -> pl.Series:
@@ -140,24 +239,26 @@ def _candidates(values: pl.Series, default_region: str | None) -> pl.Series:
     ).to_series()
 
 
-def _run(nanp: list[str], raw: list[str], default_region: str | None, workers: int) -> list[Result]:
+def _split(values: list[str], parts: int) -> list[list[str]]:
+    size = -(-len(values) // parts)
+    return [values[i * size : (i + 1) * size] for i in range(parts)]
+
+
+def _run(nanp: list[str], raw: list[str], default_region: str | None, workers: int) -> Columns:
+    """Five result columns for nanp + raw, in that order; several processes for large inputs."""
     if workers <= 1 or len(nanp) + len(raw) < POOL_MIN_DISTINCT:
-        return _normalise_chunk((nanp, raw, default_region))
-    # Spawned (not forked) workers: forking a process that runs Polars threads can deadlock.
-    chunks = workers * 4
-    jobs = [
-        (nanp[i::chunks], raw[i::chunks], default_region) for i in range(chunks)
-    ]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(_normalise_chunk, jobs))
-    # Re-interleave the strided chunks back into the input order.
-    out_nanp: list[Result] = [None] * len(nanp)  # type: ignore[list-item]
-    out_raw: list[Result] = [None] * len(raw)  # type: ignore[list-item]
-    for i, part in enumerate(parts):
-        n = len(nanp[i::chunks])
-        out_nanp[i::chunks] = part[:n]
-        out_raw[i::chunks] = part[n:]
-    return out_nanp + out_raw
+        parts = [_normalise_chunk((nanp, raw, default_region))]
+    else:
+        jobs = list(zip(_split(nanp, workers), _split(raw, workers), [default_region] * workers))
+        # This process works on the first share while workers-1 spawned processes do the rest.
+        # Spawned, not forked: forking a process that runs Polars threads can deadlock.
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_normalise_chunk, job) for job in jobs[1:]]
+            parts = [_normalise_chunk(jobs[0])] + [future.result() for future in futures]
+    return tuple(
+        [value for part in parts for value in part[0][c]] + [value for part in parts for value in part[1][c]]
+        for c in range(5)
+    )  # type: ignore[return-value]
 
 
 def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | None = None) -> pl.DataFrame:
@@ -174,12 +275,11 @@ def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | 
     fast = frame.filter(pl.col("candidate").is_not_null())
     slow = frame.filter(pl.col("candidate").is_null())["phone_raw"].to_list()
     nanp = fast["candidate"].unique().to_list()
-    results = _run(nanp, slow, region, workers if workers is not None else (os.cpu_count() or 1))
-    columns = list(zip(*results)) if results else [[]] * 5
+    columns = _run(nanp, slow, region, workers if workers is not None else (os.cpu_count() or 1))
     described = pl.DataFrame(
-        {"key": nanp + slow, **{name: list(col) for name, col in zip(list(RESULT_SCHEMA)[1:], columns)}},
-        schema={"key": pl.String, **{k: v for k, v in RESULT_SCHEMA.items() if k != "phone_raw"}},
-    )
+        {"key": nanp + slow, **dict(zip(list(RESULT_SCHEMA)[1:], columns))},
+        schema={"key": pl.String, **dict.fromkeys(list(RESULT_SCHEMA)[1:], pl.String)},
+    ).with_columns(pl.col("time_zones").str.split(","))
     keyed = frame.select("phone_raw", pl.coalesce("candidate", "phone_raw").alias("key"))
     out = keyed.join(described, on="key", how="left").drop("key")
     if raw.null_count():

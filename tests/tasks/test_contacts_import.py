@@ -370,3 +370,19 @@ def test_export_has_every_field_and_property_and_neutralises_formulas(enrolled, 
     sheet = pl.read_excel(out)
     assert sheet.columns == ["contact_id", "phone", "name", "company", "email", "plan", "added_at_utc"]
     assert sheet.select("name", "company", "plan").rows() == [("Ann", "'=HYPERLINK(\"x\")", "Gold"), ("Bob", "Beta", None)]
+
+
+def test_properties_json_keeps_only_non_empty_values_and_escapes_text():
+    frame = pl.DataFrame({"custom:plan": ["Pro", None, 'say "null"'], "custom:city": [None, None, "null"]})
+    assert ci.properties_json(frame).to_list() == ['{"plan":"Pro"}', "{}", '{"plan":"say \\"null\\"","city":"null"}']
+
+
+def test_a_file_repeating_a_subset_of_properties_changes_nothing(campaign_db):
+    # Merging reorders JSON keys; the change test compares values key by key, so no spurious update.
+    cid = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        write(conn, "Phone,Plan,City,Tier\n6025550199,Gold,Mesa,A\n", cid)
+    before = _contacts(campaign_db["db"])
+    with transaction(campaign_db["db"]) as conn:
+        assert write(conn, "Phone,Plan\n6025550199,Gold\n", cid, LATER) == (0, 0, 0)
+    assert _contacts(campaign_db["db"]) == before

@@ -94,3 +94,34 @@ def test_check_region(given, expected):
 def test_check_region_refuses_unknown_codes():
     with pytest.raises(ValidationError, match="unknown country code 'XX'"):
         check_region("XX")
+
+
+def test_region_and_type_agree_with_phonenumbers_on_random_numbers():
+    # The precompiled classifier must decide exactly as number_type + region_code_for_number.
+    import random
+
+    from tasks.phones import region_and_type
+
+    rng = random.Random(5)
+    checked = 0
+    for country_code in (1, 52, 57, 44, 49, 34, 55, 61, 91, 800, 979):
+        for _ in range(400):
+            number = pn.PhoneNumber(country_code=country_code, national_number=rng.randint(10**6, 10**11))
+            assert region_and_type(number) == (pn.region_code_for_number(number), pn.number_type(number)), number
+            checked += 1
+    assert checked == 4400
+
+
+def test_region_and_type_agree_on_every_example_number_of_every_region_and_type():
+    from tasks.phones import region_and_type
+
+    examples = [
+        pn.example_number_for_type(region, kind)
+        for region in sorted(pn.SUPPORTED_REGIONS)
+        for kind in (pn.PhoneNumberType.FIXED_LINE, pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.TOLL_FREE,
+                     pn.PhoneNumberType.PREMIUM_RATE, pn.PhoneNumberType.VOIP, pn.PhoneNumberType.UAN)
+    ]
+    examples = [n for n in examples if n is not None]
+    assert len(examples) > 500
+    for number in examples:
+        assert region_and_type(number) == (pn.region_code_for_number(number), pn.number_type(number)), number
