@@ -43,6 +43,15 @@ def _in_flight(db, campaign_ids) -> int:
         ).fetchone()[0]
 
 
+def _unfinished(db, campaign_ids) -> int:
+    with connect(db) as conn:
+        return conn.execute(
+            "select count(*) from campaign_contacts where finished_at is null"
+            " and ($ids is null or list_contains($ids, campaign_id))",
+            {"ids": campaign_ids},
+        ).fetchone()[0]
+
+
 def _next_opening(db, campaign_ids, after: datetime) -> datetime | None:
     with connect(db) as conn:
         plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
@@ -95,6 +104,8 @@ def simulate(
             result.placed += tick.placed
             if tick.placed == 0 and _in_flight(db, campaign_ids) == 0:
                 # Nothing in flight and nobody callable now: jump to the next moment something can change.
+                if _unfinished(db, campaign_ids) == 0:
+                    break
                 opening = _next_opening(db, campaign_ids, tick_start + timedelta(seconds=tick_seconds))
                 if opening is None:
                     break

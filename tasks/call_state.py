@@ -95,12 +95,15 @@ def apply_provider_calls(
         ).fetchone()
         if missing:
             raise NotFoundError(f"call {missing[0]} does not exist")
+        low, high = frame["call_id"].min(), frame["call_id"].max()
         conn.execute("drop table if exists temp.call_merge")
         conn.execute(
             f"""
             create temp table call_merge as
             with current as (
+                -- the id range lets DuckDB skip row groups: calls are numbered in time order
                 select c.* from calls c semi join provider_updates u using (call_id)
+                where c.call_id between $low and $high
             ),
             merged as (
                 select
@@ -135,20 +138,20 @@ def apply_provider_calls(
                 select *,
                     case
                         when status not in ('ended', 'error') then case when status in {FINAL_SQL} then 0 end
-                        when coalesce(in_voicemail, false) or disconnect_reason = 'voicemail_reached' then ?
-                        when coalesce(duration_seconds, 0) > 0 then ? * ceil(duration_seconds / 60)::integer
+                        when coalesce(in_voicemail, false) or disconnect_reason = 'voicemail_reached' then $voicemail
+                        when coalesce(duration_seconds, 0) > 0 then $minute * ceil(duration_seconds / 60)::integer
                         else 0
                     end as credits,
-                    case when registered_at is null and {_rank_sql('status')} >= 2 then ?::timestamptz
+                    case when registered_at is null and {_rank_sql('status')} >= 2 then $now::timestamptz
                          else registered_at end as new_registered_at,
-                    case when analyzed_at is null and analyzed_now then ?::timestamptz
+                    case when analyzed_at is null and analyzed_now then $now::timestamptz
                          else analyzed_at end as new_analyzed_at
                 from merged
             ),
             final as (
                 select *,
                     status in {FINAL_SQL} and counts_as_attempt
-                        and (? or status = 'failed_rate_limit' or disconnect_reason in ({sql_list(NOT_AN_ATTEMPT_REASONS)}))
+                        and ($not_attempts or status = 'failed_rate_limit' or disconnect_reason in ({sql_list(NOT_AN_ATTEMPT_REASONS)}))
                         as refund,
                     status in {FINAL_SQL} and (status <> 'ended' or new_analyzed_at is not null) as done,
                     coalesce(call_successful, false) and not coalesce(old_successful, false) as became_successful
@@ -156,7 +159,8 @@ def apply_provider_calls(
             )
             select * from final
             """,
-            [rates.per_voicemail, rates.per_answered_minute, now, now, not_attempts],
+            {"voicemail": rates.per_voicemail, "minute": rates.per_answered_minute, "now": now,
+             "not_attempts": not_attempts, "low": low, "high": high},
         )
         changed = conn.execute(
             """
@@ -172,7 +176,7 @@ def apply_provider_calls(
                 counts_as_attempt = c.counts_as_attempt and not m.refund,
                 updated_at = ?
             from call_merge m
-            where c.call_id = m.call_id and (
+            where c.call_id = m.call_id and c.call_id between ? and ? and (
                 c.status is distinct from m.status
                 or c.provider_call_id is distinct from m.provider_call_id
                 or c.disconnect_reason is distinct from m.disconnect_reason
@@ -195,16 +199,16 @@ def apply_provider_calls(
                 or m.refund
             )
             """,
-            [now],
+            [now, low, high],
         ).fetchone()[0]
-        _settle_enrollments(conn, now)
+        _settle_enrollments(conn, now, low, high)
         conn.execute("drop table if exists temp.call_merge")
     finally:
         conn.unregister("provider_updates")
     return changed
 
 
-def _settle_enrollments(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
+def _settle_enrollments(conn: duckdb.DuckDBPyConnection, now: datetime, low: int, high: int) -> None:
     """Refund refusals, release finished calls' contacts and finish the ones that are done."""
     # A refusal for rate or concurrency is not an attempt: give it back (once: counts_as_attempt flips).
     conn.execute(
@@ -217,10 +221,11 @@ def _settle_enrollments(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
         from (
             select m.campaign_id, m.contact_id, (c.queued_at at time zone camp.time_zone)::date as local_day
             from call_merge m join calls c using (call_id) join campaigns camp on camp.campaign_id = m.campaign_id
-            where m.refund
+            where m.refund and c.call_id between ? and ?
         ) r
         where cc.campaign_id = r.campaign_id and cc.contact_id = r.contact_id
-        """
+        """,
+        [low, high],
     )
     conn.execute(
         f"""

@@ -312,11 +312,16 @@ def mark_not_placed(conn: duckdb.DuckDBPyConnection, call_ids: list[int], now: d
     if not call_ids:
         return
     ids = [r[0] for r in conn.execute(
-        "select call_id from calls where list_contains(?, call_id) and status in ('queued', 'created')", [call_ids]
+        "select call_id from calls where call_id between ? and ? and list_contains(?, call_id)"
+        " and status in ('queued', 'created')",
+        [min(call_ids), max(call_ids), call_ids],
     ).fetchall()]
     if not ids:
         return
-    conn.execute("update calls set error_message = ? where list_contains(?, call_id)", [message, ids])
+    conn.execute(
+        "update calls set error_message = ? where call_id between ? and ? and list_contains(?, call_id)",
+        [message, min(ids), max(ids), ids],
+    )
     apply_provider_calls(
         conn,
         [(cid, ProviderCall(None, CallStatus.error, disconnect_reason=DisconnectReason.error_dapta,
@@ -376,9 +381,12 @@ def dial_batch(
                     mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
                     result.not_placed += len(calls) - start
                     break
+                chunk_ids = [c["call_id"] for c in chunk]
+                # the id range lets DuckDB skip every row group outside the batch
                 conn.execute(
-                    "update calls set status = 'created', updated_at = ? where list_contains(?, call_id) and status = 'queued'",
-                    [clock.now(), [c["call_id"] for c in chunk]],
+                    "update calls set status = 'created', updated_at = ?"
+                    " where call_id between ? and ? and list_contains(?, call_id) and status = 'queued'",
+                    [clock.now(), min(chunk_ids), max(chunk_ids), chunk_ids],
                 )
                 conn.execute("update dial_runs set heartbeat_at = ? where run_id = ?", [datetime.now(timezone.utc), run_id])
             if clock.virtual and hasattr(provider, "place_calls"):
@@ -398,8 +406,10 @@ def dial_batch(
                         """
                         update calls c set status = 'registered', provider_call_id = r.provider_call_id,
                                registered_at = r.registered_at, updated_at = r.registered_at
-                        from registered_calls r where c.call_id = r.call_id and c.status = 'created'
-                        """
+                        from registered_calls r
+                        where c.call_id = r.call_id and c.status = 'created' and c.call_id between ? and ?
+                        """,
+                        [min(r[0] for r in registered), max(r[0] for r in registered)],
                     )
                     conn.unregister("registered_calls")
                 if outcomes:

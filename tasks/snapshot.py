@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from tasks.settings import get_settings
-from tasks.store import db_path
+from tasks.store import companion_path, db_path
 
 _ALIAS = "analytics_snapshot_new"
 
@@ -19,7 +19,7 @@ def snapshot_path(db: str | Path | None = None) -> Path:
     settings = get_settings()
     if settings.analytics_db is not None:
         return settings.analytics_db
-    return db_path(db).with_name("analytics.duckdb")
+    return companion_path(db, "analytics.duckdb")
 
 
 def _quoted_identifier(name: str) -> str:

@@ -131,10 +131,24 @@ def _is_read_only_or_full(error: Exception) -> bool:
     return "read-only" in text or "no space left" in text or "read only" in text
 
 
+_write_locks: dict[str, threading.RLock] = {}
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    key = str(path.resolve())
+    with _migrate_guard:
+        return _write_locks.setdefault(key, threading.RLock())
+
+
 @contextmanager
 def transaction(db: str | Path | None = None, *, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection inside one transaction: committed when the block ends, rolled back on error."""
-    with connect(db, timeout=timeout) as conn:
+    """A connection inside one transaction: committed when the block ends, rolled back on error.
+
+    Writers of one process take turns (DuckDB is single-writer, and two threads updating the same
+    rows would abort each other with a conflict); other processes wait on the file lock.
+    """
+    path = db_path(db)
+    with _write_lock(path), connect(path, timeout=timeout) as conn:
         conn.execute("begin transaction")
         try:
             yield conn
@@ -168,3 +182,13 @@ def held_open(db: str | Path | None = None) -> Iterator[None]:
     """
     with connect(db):
         yield
+
+
+def companion_path(db: str | Path | None, name: str) -> Path:
+    """A file that belongs to a store, beside it: `name` for the default store, `<stem>.name` else.
+
+    data/campaigns.duckdb keeps data/analytics.duckdb and data/simulator.sqlite; data/demo.duckdb
+    gets data/demo.analytics.duckdb, so stores sharing a folder never share their companions.
+    """
+    path = db_path(db)
+    return path.with_name(name if path.stem == "campaigns" else f"{path.stem}.{name}")

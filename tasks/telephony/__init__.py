@@ -14,7 +14,9 @@ def simulator_path(settings: Settings | None = None, *, db: str | Path | None = 
     settings = settings or get_settings()
     if settings.simulator_path is not None and db is None:
         return settings.simulator_path
-    return Path(db if db is not None else settings.db).parent / "simulator.sqlite"
+    from tasks.store import companion_path
+
+    return companion_path(db if db is not None else settings.db, "simulator.sqlite")
 
 
 def make_provider(settings: Settings | None = None, *, db: str | Path | None = None) -> TelephonyProvider:

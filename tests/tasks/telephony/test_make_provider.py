@@ -20,7 +20,7 @@ def test_simulator_by_default_beside_the_store(tmp_path):
 
 def test_explicit_db_wins_over_settings(tmp_path):
     provider = make_provider(Settings(db=tmp_path / "a.duckdb"), db=tmp_path / "other" / "b.duckdb")
-    assert provider.path == tmp_path / "other" / "simulator.sqlite"
+    assert provider.path == tmp_path / "other" / "b.simulator.sqlite"  # b.duckdb keeps its own
 
 
 def test_configured_simulator_path(tmp_path):
@@ -31,7 +31,7 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CAMPAIGNS_DB", str(tmp_path / "env.duckdb"))
     monkeypatch.setenv("CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT", "4")
     provider = make_provider(Settings())
-    assert (provider.path, provider.concurrency_limit) == (tmp_path / "simulator.sqlite", 4)
+    assert (provider.path, provider.concurrency_limit) == (tmp_path / "env.simulator.sqlite", 4)
 
 
 def test_retell_needs_the_key_from_the_environment(monkeypatch):

@@ -1,0 +1,30 @@
+"""The dial-campaigns and run-campaign Prefect flows run the engine end to end."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from tasks.store import connect
+from tests.factories import add_contacts, make_campaign_db
+
+pytestmark = pytest.mark.prefect
+
+
+def test_dial_campaigns_and_run_campaign_flows(db, prefect_harness):
+    from flows.dial_campaigns import dial_campaigns, run_campaign
+
+    ids = make_campaign_db(db, batch_size=5)
+    add_contacts(db, ids["campaign_id"], 8)
+    tuesday_10_phoenix = datetime(2026, 4, 28, 17, 0, tzinfo=timezone.utc)
+    result = dial_campaigns(now=tuesday_10_phoenix, db=str(db))
+    assert result["placed"] == 5
+    manual = run_campaign(ids["campaign_id"], now=tuesday_10_phoenix, db=str(db))
+    assert manual["placed"] == 3 and manual["claimed"] == 3
+    with connect(db) as conn:
+        assert conn.execute("select kind, state, calls_placed from dial_runs order by run_id").fetchall() == [
+            ("scheduled", "completed", 5),
+            ("manual", "completed", 3),
+        ]
+        assert conn.execute("select count(distinct contact_id) from calls").fetchone()[0] == 8
