@@ -50,12 +50,16 @@ def run_import(
     frame = steps["read"](path, sheet)
     resolved = steps["map"](frame, dict(mapping or {}))
     mapped = steps["apply"](frame, resolved)
-    del frame
+    rows = mapped.height
+    del frame  # a million-row file: let each intermediate frame go as soon as the next exists
     normalised = steps["normalise"](mapped, region)
+    del mapped
     valid, report = steps["validate"](normalised, resolved)
+    del normalised
     merged, duplicates = steps["merge"](valid)
+    del valid
     result = ci.ImportResult(
-        campaign_id=campaign_id, file=str(path), mapping=resolved, country=region, rows=mapped.height,
+        campaign_id=campaign_id, file=str(path), mapping=resolved, country=region, rows=rows,
         duplicates_merged=duplicates, invalid=report["row"].n_unique(), dry_run=dry_run,
         rejected=report.to_dicts(),
     )
