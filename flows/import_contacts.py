@@ -69,6 +69,8 @@ def run_import(
             ci.campaign_country(conn, campaign_id)  # still there after the slow part
             result.imported, result.updated = steps["upsert"](conn, merged, now)
             result.enrolled = steps["enroll"](conn, campaign_id, merged, now)
+            if not dry_run:
+                result.import_id = ci.record_import(conn, result, now)
         except BaseException:
             conn.execute("rollback")
             raise

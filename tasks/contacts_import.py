@@ -63,6 +63,7 @@ class ImportResult:
     duplicates_merged: int = 0
     invalid: int = 0
     dry_run: bool = False
+    import_id: int | None = None  # the import_runs row of a committed import
     rejected: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -449,6 +450,20 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
     ).fetchone()[0]
     conn.unregister("incoming_phones")
     return enrolled
+
+
+def record_import(conn: duckdb.DuckDBPyConnection, result: ImportResult, now: datetime) -> int:
+    """Add the audit row of a committed import (import_runs); returns its id."""
+    return conn.execute(
+        """
+        insert into import_runs (campaign_id, file_name, mapping, country, rows_read, imported, updated, enrolled,
+                                 duplicates_merged, invalid, imported_at)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        returning import_id
+        """,
+        [result.campaign_id, Path(result.file).name, json.dumps(result.mapping, ensure_ascii=False), result.country,
+         result.rows, result.imported, result.updated, result.enrolled, result.duplicates_merged, result.invalid, now],
+    ).fetchone()[0]
 
 
 def write_report(report: pl.DataFrame, path: str | Path) -> Path:

@@ -173,3 +173,15 @@ def test_cli_contacts_edit_remove_and_export(capsys, campaign_db, tmp_path):
     code, _, err = cli(capsys, campaign_db["db"], "contacts", "remove", cid, "1")
     assert code == 2 and err == f"error: contact 1 is not enrolled in campaign {cid}\n"
     assert table_sizes(campaign_db["db"]) == (1, 0)
+
+
+def test_a_committed_import_leaves_an_audit_row_and_a_dry_run_none(campaign_db):
+    cid = campaign_db["campaign_id"]
+    run_import(cid, SAMPLE_CSV, db=campaign_db["db"], dry_run=True)
+    result = run_import(cid, SAMPLE_CSV, db=campaign_db["db"])
+    with connect(campaign_db["db"]) as conn:
+        rows = conn.execute(
+            "select import_id, campaign_id, file_name, country, rows_read, imported, updated, enrolled,"
+            " duplicates_merged, invalid, mapping->>'Phone Number' from import_runs"
+        ).fetchall()
+    assert rows == [(result.import_id, cid, "sample_contacts.csv", "US", 334, 302, 0, 302, 14, 18, "contact_phone")]
