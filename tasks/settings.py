@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     do_not_call_key: str = "do_not_call"
     dashboard_password: SecretStr | None = None
     prefect_deployments: bool = Field(default=False, description="Run button triggers a deployment")
+    dashboard_lock_timeout_seconds: float = Field(default=5.0, ge=0, description="how long a dashboard read waits for a lock")
 
     def analytics_path(self) -> Path:
         return self.analytics_db or self.db.with_name("analytics.duckdb")

@@ -1,0 +1,45 @@
+"""The voice-campaigns dashboard (`streamlit run dashboards/app.py`, or `campaigns dashboard`)."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from dashboards.components import CSS
+from tasks.errors import StoreError, StoreLockedError
+
+st.set_page_config(page_title="voice-campaigns", page_icon=":material/campaign:", layout="wide")
+st.markdown(CSS, unsafe_allow_html=True)
+
+PAGES = [
+    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/list:", url_path="campaigns", default=True),
+    st.Page("pages/wizard.py", title="New campaign", icon=":material/add_circle:", url_path="new"),
+    st.Page("pages/campaign.py", title="Campaign", icon=":material/campaign:", url_path="campaign", visibility="hidden"),
+]
+
+
+@st.fragment(run_every="3s")
+def _retry_soon() -> None:
+    """While the database is busy, try the whole page again every few seconds."""
+    if time.monotonic() - st.session_state.get("store_locked_since", 0.0) >= 2.5:
+        st.rerun(scope="app")
+
+
+def locked_banner() -> None:
+    """The banner shown instead of a traceback when a flow holds the database too long."""
+    st.warning("The database is busy (a flow is writing); retrying…", icon=":material/hourglass_top:")
+    st.caption("The page reloads by itself in a few seconds. If this lasts, a long job may be holding the file.")
+    if st.button("Retry now", key="store_retry"):
+        st.rerun()
+    st.session_state["store_locked_since"] = time.monotonic()
+    _retry_soon()
+
+
+page = st.navigation(PAGES, position="sidebar")
+try:
+    page.run()
+except StoreLockedError:
+    locked_banner()
+except StoreError as error:
+    st.error(f"The database cannot be used: {error}", icon=":material/error:")

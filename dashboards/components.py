@@ -1,0 +1,71 @@
+"""Shared look of the dashboard: status capsules, CSS, and formatting of durations, dates and credits."""
+
+from __future__ import annotations
+
+import html
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+# Background and text colour of each campaign status capsule.
+STATUS_COLOURS: dict[str, tuple[str, str]] = {
+    "Draft": ("#e5e7eb", "#374151"),
+    "Scheduled": ("#dbeafe", "#1d4ed8"),
+    "Running": ("#dcfce7", "#15803d"),
+    "Waiting": ("#fef3c7", "#b45309"),
+    "Paused": ("#e2e8f0", "#475569"),
+    "Manual Running": ("#ede9fe", "#6d28d9"),
+    "Completed": ("#d1fae5", "#065f46"),
+    "Failed": ("#fee2e2", "#b91c1c"),
+}
+
+CSS = """
+<style>
+.vc-capsule {display:inline-block; padding:0.15rem 0.7rem; border-radius:999px; font-size:0.8rem;
+             font-weight:600; line-height:1.4; white-space:nowrap;}
+.vc-muted {color:#6b7280; font-size:0.85rem;}
+.vc-row-name {font-weight:600; font-size:1rem;}
+div[data-testid="stMainBlockContainer"] {padding-top:2.5rem;}
+</style>
+"""
+
+
+def capsule_html(status: str) -> str:
+    """A coloured pill showing a campaign status (unknown statuses are grey)."""
+    background, colour = STATUS_COLOURS.get(status, STATUS_COLOURS["Draft"])
+    return (f'<span class="vc-capsule" style="background:{background};color:{colour}">'
+            f"{html.escape(status)}</span>")
+
+
+def format_duration(seconds: float | int | None) -> str:
+    """Seconds as "1h 02m 03s", "2m 05s" or "45s"; blank when unknown."""
+    if seconds is None:
+        return ""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def format_local(moment: datetime | None, time_zone: str, with_time: bool = True) -> str:
+    """A UTC instant in the campaign's time zone, as "Apr 27, 2026 08:05 AM"; blank when missing."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(time_zone))
+    text = f"{local:%b} {local.day}, {local.year}"
+    return f"{text} {local:%I:%M %p}" if with_time else text
+
+
+def format_date(day: date | None) -> str:
+    """A calendar date as "April 27, 2026"; "Not set" when missing."""
+    return "Not set" if day is None else f"{day:%B} {day.day}, {day.year}"
+
+
+def format_credits(credits: float | int | None) -> str:
+    """Credits with thousands separators ("12,345"); blank when unknown."""
+    if credits is None:
+        return ""
+    return f"{credits:,.0f}"

@@ -1,0 +1,125 @@
+"""The campaign page: header (name, status, Active, Run, Save Changes/Discard) and the four tabs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import state
+from dashboards.components import capsule_html
+from dashboards.queries.campaigns import campaign_header
+from dashboards.tabs import call_logs, contact_list, metrics, settings
+from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
+from tasks.errors import NotFoundError, UserError
+
+
+def selected_campaign() -> int | None:
+    """The campaign shown: ?campaign=ID in the address, else the one chosen earlier in this session."""
+    raw = st.query_params.get("campaign")
+    if raw is not None:
+        try:
+            st.session_state["campaign_id"] = int(raw)
+        except ValueError:
+            return None
+    return st.session_state.get("campaign_id")
+
+
+def _flash(campaign_id: int, kind: str, text: str) -> None:
+    st.session_state[state.key(campaign_id, "_flash")] = (kind, text)
+
+
+def save_changes(campaign_id: int) -> None:
+    """Save Changes: validate the whole form; write it only when every rule holds."""
+    try:
+        errors = settings.save_form(campaign_id)
+    except UserError as error:
+        _flash(campaign_id, "error", str(error))
+        return
+    if not errors:
+        _flash(campaign_id, "success", "Changes saved.")
+
+
+def discard_changes(campaign_id: int) -> None:
+    """Discard: the form shows the stored settings again."""
+    state.clear_form(st.session_state, campaign_id)
+
+
+def toggle_active(campaign_id: int) -> None:
+    """The Active toggle writes at once (it is not part of the settings form)."""
+    wanted = st.session_state[f"active_{campaign_id}"]
+    try:
+        with state.writing() as conn:
+            (activate_campaign if wanted else deactivate_campaign)(conn, campaign_id, state.now())
+    except UserError as error:
+        _flash(campaign_id, "error", getattr(error, "rule", str(error)).capitalize())
+    else:
+        _flash(campaign_id, "success", "Scheduled dialing is on." if wanted else "Scheduled dialing is off (Paused).")
+
+
+def run_now(campaign_id: int) -> None:
+    """Run: one batch now, in the background so the page stays responsive."""
+    try:
+        message = state.start_manual_run(campaign_id)
+    except Exception as error:  # a failed launch is shown, never a traceback
+        _flash(campaign_id, "error", f"Could not start a batch: {error}")
+    else:
+        _flash(campaign_id, "success", f"Run: {message}. The status shows Manual Running while it dials.")
+
+
+def header(campaign_id: int, head: dict, stored: dict) -> None:
+    """Name, status capsule, Active toggle, Run, Save Changes and Discard."""
+    dirty = state.is_dirty(st.session_state, campaign_id, stored)
+    title, active, run, save, discard = st.columns([4.2, 1.3, 0.9, 1.5, 1.0], vertical_alignment="center")
+    with title:
+        st.markdown(f"## {head['name']} &nbsp; {capsule_html(head['status'])}", unsafe_allow_html=True)
+    no_start = stored["start_date"] is None
+    st.session_state[f"active_{campaign_id}"] = bool(stored["active"])
+    active.toggle("Active", key=f"active_{campaign_id}", disabled=no_start, on_change=toggle_active, args=(campaign_id,),
+                  help="Scheduled dialing on or off")
+    run.button("Run", key=f"run_{campaign_id}", icon=":material/play_arrow:", on_click=run_now, args=(campaign_id,),
+               disabled=head["status"] == "Manual Running", help="Dial one batch now, for testing")
+    save.button("Save Changes", key=f"save_{campaign_id}", type="primary", disabled=not dirty,
+                on_click=save_changes, args=(campaign_id,))
+    discard.button("Discard", key=f"discard_{campaign_id}", disabled=not dirty, on_click=discard_changes, args=(campaign_id,))
+    if no_start:
+        st.caption("Active is off until the campaign has a Start Date: set it in Settings and save, then activate.")
+    flash = st.session_state.pop(state.key(campaign_id, "_flash"), None)
+    if flash:
+        (st.success if flash[0] == "success" else st.error)(flash[1])
+    if dirty:
+        st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",
+                   icon=":material/edit_note:")
+
+
+def render() -> None:
+    """The campaign page."""
+    if st.button("All campaigns", key="back_to_list", icon=":material/arrow_back:", type="tertiary"):
+        st.switch_page("pages/campaigns.py")
+    campaign_id = selected_campaign()
+    if campaign_id is None:
+        st.info("Choose a campaign on the Campaigns page.")
+        return
+    try:
+        with state.reading() as conn:
+            stored = get_campaign(conn, campaign_id)
+            head = campaign_header(conn, campaign_id, state.now())
+            state.load_form(st.session_state, campaign_id, stored)
+            if st.session_state.get(state.key(campaign_id, "_errors")):
+                # errors of a refused save stay beside their fields until each is fixed
+                errors = settings.form_errors(conn, campaign_id, stored)
+                st.session_state[state.key(campaign_id, "_errors")] = errors
+    except NotFoundError:
+        st.error(f"Campaign {campaign_id} does not exist (it may have been deleted).")
+        return
+    header(campaign_id, head, stored)
+    settings_tab, logs_tab, contacts_tab, metrics_tab = st.tabs(["Settings", "Call Logs", "Contact List", "Metrics"])
+    with settings_tab:
+        settings.render(campaign_id)
+    with logs_tab:
+        call_logs.render(campaign_id)
+    with contacts_tab:
+        contact_list.render(campaign_id)
+    with metrics_tab:
+        metrics.render(campaign_id)
+
+
+render()

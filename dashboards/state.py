@@ -1,0 +1,175 @@
+"""Dashboard state: short store connections, the per-campaign settings form kept in session state, the Run launcher.
+
+The Settings tab and the wizard's scheduling step edit the same widget keys (``c<id>:<field>``), so
+edits survive reruns and tab switches until they are saved or discarded. "Dirty" compares the
+settings the widgets describe with the stored ones, not the raw widget values.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from schemas.enums import WEEKDAYS
+from tasks.settings import PROJECT_ROOT, get_settings
+from tasks.store import connect, db_path, transaction
+from tasks.timezones import zone_needs_country
+
+SAME, PER_DAY = "same", "per_day"
+HOURS_MODES = {SAME: "Same hours every calling day", PER_DAY: "Different hours per day"}
+DEFAULT_HOURS = "09:00-17:00"
+# Widget fields of the settings form; the hours fields are text such as "08:00-12:00, 13:00-18:00".
+FORM_FIELDS = (
+    "name", "objective", "agent_id", "start_date", "end_date", "time_zone", "country", "calling_days",
+    "hours_mode", "same_hours", *(f"hours_{d}" for d in WEEKDAYS), "max_attempts", "attempts_per_day",
+    "batch_size", "rotation_enabled", "numbers", "number",
+)
+
+
+def now() -> datetime:
+    """The wall clock in UTC (pages pass it to every time-dependent read)."""
+    return datetime.now(UTC)
+
+
+@contextmanager
+def reading() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short connection for one read; a lock held too long raises StoreLockedError (the app shows a banner)."""
+    with connect(timeout=get_settings().dashboard_lock_timeout_seconds) as conn:
+        yield conn
+
+
+@contextmanager
+def writing() -> Iterator[duckdb.DuckDBPyConnection]:
+    """One short transaction for a write made from the dashboard."""
+    with transaction(timeout=get_settings().dashboard_lock_timeout_seconds) as conn:
+        yield conn
+
+
+# ------------------------------------------------------------------ the settings form
+
+
+def key(campaign_id: int, field: str) -> str:
+    """The session-state key of one settings widget of one campaign."""
+    return f"c{campaign_id}:{field}"
+
+
+def windows_text(windows: list[list[str]] | None) -> str:
+    """[["08:00", "12:00"], ["13:00", "18:00"]] → "08:00-12:00, 13:00-18:00"."""
+    return ", ".join(f"{start}-{end}" for start, end in windows or [])
+
+
+def windows_from_text(text: str | None) -> list[str]:
+    """ "08:00-12:00, 13:00-18:00" → ["08:00-12:00", "13:00-18:00"] (the settings model checks each window)."""
+    return [part.strip() for part in (text or "").replace(";", ",").split(",") if part.strip()]
+
+
+def form_from_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The widget values showing stored settings."""
+    schedule = settings["weekly_schedule"] or {}
+    distinct = {windows_text(w) for w in schedule.values()}
+    shared = next(iter(distinct)) if len(distinct) == 1 else None
+    fallback = shared or next(iter(distinct), DEFAULT_HOURS)
+    numbers = list(settings.get("outbound_number_ids") or [])
+    return {
+        "name": settings["name"], "objective": settings.get("objective") or "", "agent_id": settings["agent_id"],
+        "start_date": settings.get("start_date"), "end_date": settings.get("end_date"),
+        "time_zone": settings["time_zone"], "country": settings.get("country"),
+        "calling_days": list(settings["calling_days"]),
+        "hours_mode": SAME if shared is not None or not schedule else PER_DAY,
+        "same_hours": fallback,
+        **{f"hours_{d}": windows_text(schedule[d]) if d in schedule else fallback for d in WEEKDAYS},
+        "max_attempts": int(settings["max_attempts"]), "attempts_per_day": int(settings["attempts_per_day"]),
+        "batch_size": int(settings["batch_size"]), "rotation_enabled": bool(settings["rotation_enabled"]),
+        "numbers": numbers if settings["rotation_enabled"] else numbers[:1],
+        "number": numbers[0] if numbers else None,
+    }
+
+
+def settings_from_form(form: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the widgets describe (the stored Active flag kept), ready for `validate_campaign`."""
+    days = [d for d in WEEKDAYS if d in (form["calling_days"] or [])]
+    if form["hours_mode"] == SAME:
+        schedule = {d: windows_from_text(form["same_hours"]) for d in days}
+    else:
+        schedule = {d: windows_from_text(form[f"hours_{d}"]) for d in days}
+    rotation = bool(form["rotation_enabled"])
+    numbers = list(form["numbers"] or []) if rotation else ([form["number"]] if form["number"] is not None else [])
+    return {
+        "name": (form["name"] or "").strip(), "objective": (form["objective"] or "").strip() or None,
+        "agent_id": form["agent_id"], "start_date": form["start_date"], "end_date": form["end_date"],
+        "time_zone": form["time_zone"], "calling_days": days,
+        # a zone of one country implies it (the model fills it in); only shared zones ask
+        "country": form["country"] if zone_needs_country(form["time_zone"] or "") else None,
+        "weekly_schedule": schedule, "max_attempts": int(form["max_attempts"]),
+        "attempts_per_day": int(form["attempts_per_day"]), "batch_size": int(form["batch_size"]),
+        "rotation_enabled": rotation, "outbound_number_ids": numbers, "active": bool(stored.get("active")),
+    }
+
+
+def load_form(session: MutableMapping[str, Any], campaign_id: int, stored: Mapping[str, Any], *, force: bool = False) -> None:
+    """Put the stored settings into the widgets of a campaign (only where nothing is being edited, unless forced)."""
+    for field, value in form_from_settings(stored).items():
+        if force or key(campaign_id, field) not in session:
+            session[key(campaign_id, field)] = value
+    session[key(campaign_id, "_loaded_from")] = stored.get("updated_at")
+
+
+def current_form(session: Mapping[str, Any], campaign_id: int) -> dict[str, Any]:
+    """The widget values of a campaign's settings form."""
+    return {field: session.get(key(campaign_id, field)) for field in FORM_FIELDS}
+
+
+def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings reduced to what a user can change, windows as text, so equal meaning compares equal."""
+    data = dict(settings)
+    data["weekly_schedule"] = {
+        d: windows_text([w.split("-", 1) if isinstance(w, str) else w for w in windows])
+        for d, windows in (data.get("weekly_schedule") or {}).items()
+    }
+    data["objective"] = data.get("objective") or None
+    if not zone_needs_country(data.get("time_zone") or ""):
+        data["country"] = None
+    data["calling_days"] = [d for d in WEEKDAYS if d in (data.get("calling_days") or [])]
+    data["outbound_number_ids"] = list(data.get("outbound_number_ids") or [])
+    data.pop("active", None)
+    return data
+
+
+def is_dirty(session: Mapping[str, Any], campaign_id: int, stored: Mapping[str, Any]) -> bool:
+    """Whether the form describes settings other than the stored ones (unsaved edits)."""
+    form = current_form(session, campaign_id)
+    if any(value is None for f, value in form.items() if f in ("name", "time_zone", "hours_mode")):
+        return False  # not loaded yet
+    described = settings_from_form(form, stored)
+    stored_view = {f: stored.get(f) for f in described}
+    return comparable(described) != comparable(stored_view)
+
+
+def clear_form(session: MutableMapping[str, Any], campaign_id: int) -> None:
+    """Forget a campaign's edits and errors (Discard, after Save, after delete)."""
+    for name in [k for k in list(session.keys()) if isinstance(k, str) and k.startswith(f"c{campaign_id}:")]:
+        del session[name]
+
+
+# ------------------------------------------------------------------ the Run button
+
+
+def start_manual_run(campaign_id: int) -> str:
+    """Start one batch now without blocking the page: a Prefect deployment run, or a background CLI process."""
+    if get_settings().prefect_deployments:
+        from prefect.deployments import run_deployment
+
+        flow_run = run_deployment("run-campaign/run-campaign", parameters={"campaign_id": campaign_id}, timeout=0)
+        return f"Prefect flow run {flow_run.name} started"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "--db", str(db_path()), "run", str(campaign_id)],
+        cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return f"batch started (process {process.pid})"
