@@ -1,0 +1,37 @@
+"""`campaigns dashboard`: start the Streamlit dashboard on the chosen database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import app, db
+from tasks.settings import PROJECT_ROOT
+
+
+def streamlit_command(port: int, headless: bool) -> list[str]:
+    """The `streamlit run dashboards/app.py` command line for a port."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
+        "--server.port", str(port), "--server.headless", str(headless).lower(),
+        "--browser.gatherUsageStats", "false",
+    ]
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option("--port", help="Port to serve the dashboard on.")] = 8501,
+    headless: Annotated[bool, typer.Option("--headless/--open-browser", help="Do not open a browser tab.")] = True,
+) -> None:
+    """Start the Streamlit dashboard on the database chosen by --db (Ctrl+C stops it)."""
+    env = os.environ | {"CAMPAIGNS_DB": str(db().resolve())}
+    typer.echo(f"dashboard on http://localhost:{port} (database {env['CAMPAIGNS_DB']})")
+    try:
+        code = subprocess.call(streamlit_command(port, headless), env=env, cwd=PROJECT_ROOT)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
