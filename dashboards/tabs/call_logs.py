@@ -1,7 +1,201 @@
-"""Placeholder: replaced by the Dashboard II engineer."""
+"""The Call Logs tab: filters, a server-side paged table, the call detail with feedback, Excel download."""
 
+from __future__ import annotations
+
+import math
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
 import streamlit as st
+
+from dashboards.components import format_credits, format_duration
+from dashboards.queries import calls as q
+from schemas.enums import DisconnectReason
+from tasks.errors import UserError
+from tasks.export_calls import export_calls
+from tasks.feedback import set_feedback
+from tasks.store import connect, transaction
+
+# Session key the Contact List sets to show one contact's calls here.
+CONTACT_FILTER_KEY = "call_logs_contact_filter"
+SORT_LABELS = {
+    "Date": "date", "Phone Number": "phone", "Disconnect Reason": "disconnect_reason", "Status": "status",
+    "Call Successful": "call_successful", "Duration": "duration", "Credits": "credits", "Tools": "tools",
+}
+# The duration slider's top; at the top it means "and longer".
+DURATION_CAP_SECONDS = 1800
+TABLE_COLUMNS = ["Phone Number", "Contact", "Disconnect Reason", "Status", "Call Successful", "Duration",
+                 "Credits", "Feedback", "Tools", "Date"]
+
+
+def _key(campaign_id: int, name: str) -> str:
+    return f"calllogs_{campaign_id}_{name}"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("Yes" if value else "No")
+
+
+def display_frame(page: pl.DataFrame) -> pl.DataFrame:
+    """The page as the table shows it: readable durations, credits, Yes/No and local dates."""
+    return page.with_columns(
+        pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Credits").map_elements(format_credits, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Date").dt.strftime("%b %d, %Y %I:%M %p"),
+    )
+
+
+def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaGenerator]:
+    """Draw the filter bar; returns what it asks for and the free slot beside the date range."""
+    contact = st.session_state.get(CONTACT_FILTER_KEY)
+    if contact and contact.get("campaign_id") == campaign_id:
+        left, right = st.columns([5, 1])
+        left.info(f"Showing the calls of **{contact['label']}** only.")
+        if right.button("Show all calls", key=_key(campaign_id, "clear_contact")):
+            del st.session_state[CONTACT_FILTER_KEY]
+            st.rerun()
+    else:
+        contact = None
+    top = st.columns([3, 3, 1.4])
+    search = top[0].text_input("Search", key=_key(campaign_id, "search"),
+                               placeholder="Phone number or contact name", max_chars=q.MAX_SEARCH_CHARS)
+    reasons = top[1].multiselect("Disconnect reason", [r.value for r in DisconnectReason],
+                                 key=_key(campaign_id, "reasons"), placeholder="All reasons")
+    successful = top[2].selectbox("Call successful", ["All", "Yes", "No"], key=_key(campaign_id, "successful"))
+    bottom = st.columns([3, 3, 1.4])
+    low, high = bottom[0].slider("Duration (seconds)", 0, DURATION_CAP_SECONDS, (0, DURATION_CAP_SECONDS),
+                                 step=10, key=_key(campaign_id, "duration"))
+    days = bottom[1].date_input("Date range", value=(), key=_key(campaign_id, "dates"), format="YYYY-MM-DD")
+    date_from = days[0] if len(days) >= 1 else None
+    date_to = days[1] if len(days) == 2 else date_from
+    return q.CallFilters(
+        search=search or None,
+        disconnect_reasons=tuple(reasons),
+        call_successful={"All": None, "Yes": True, "No": False}[successful],
+        min_duration_seconds=float(low) if low > 0 else None,
+        max_duration_seconds=float(high) if high < DURATION_CAP_SECONDS else None,
+        date_from=date_from,
+        date_to=date_to,
+        contact_id=contact["contact_id"] if contact else None,
+    ), bottom[2]
+
+
+def _export_bytes(campaign_id: int, filters: q.CallFilters) -> bytes:
+    date_from, date_to, export_filters = q.export_arguments(filters)
+    with tempfile.TemporaryDirectory(prefix="vc-calls-") as folder:
+        out = Path(folder) / "calls.xlsx"
+        with connect() as conn:
+            export_calls(conn, campaign_id, out, date_from, date_to, export_filters)
+        return out.read_bytes()
 
 
 def render(campaign_id: int) -> None:
-    st.caption("Coming soon.")
+    """Draw the Call Logs tab of one campaign."""
+    filters, sort_slot = _filters(campaign_id)
+    sort_label = sort_slot.selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
+    descending = sort_slot.toggle("Descending", value=True, key=_key(campaign_id, "desc"))
+
+    with connect() as conn:
+        total = q.count_calls(conn, campaign_id, filters)
+        pages = max(1, math.ceil(total / q.PAGE_SIZE))
+        page_key = _key(campaign_id, "page")
+        if st.session_state.get(page_key, 1) > pages:
+            st.session_state[page_key] = pages
+        page = st.session_state.get(page_key, 1)
+        rows = q.call_page(conn, campaign_id, filters, page=page, sort=SORT_LABELS[sort_label],
+                           descending=descending)
+
+    actions = st.columns([4, 1.2, 1.5, 1])
+    first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
+    actions[0].markdown(f"**{total:,}** calls · showing {first:,}–{first + rows.height - 1 if total else 0:,}")
+    actions[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
+                            label_visibility="collapsed", help=f"Page of {pages:,}")
+    actions[2].download_button(
+        "Download as Excel", data=lambda: _export_bytes(campaign_id, filters),
+        file_name=f"campaign-{campaign_id}-calls.xlsx", key=_key(campaign_id, "download"),
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        help="Every call matching the filters (a contact-name search is not applied to the file).",
+    )
+    if actions[3].button("Refresh", key=_key(campaign_id, "refresh")):
+        st.rerun()
+
+    if rows.is_empty():
+        st.info("No calls match these filters yet.")
+        return
+    event = st.dataframe(
+        display_frame(rows), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
+        on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
+    )
+    selected = event.selection.rows if event is not None else []
+    if selected and selected[0] < rows.height:
+        _detail(campaign_id, int(rows["call_id"][selected[0]]))
+    else:
+        st.caption("Select a row to see the call's analysis, transcript and history, and to leave feedback.")
+
+
+def _detail(campaign_id: int, call_id: int) -> None:
+    """The selected call: analysis, data, transcript, recording, history, and the feedback form."""
+    with connect() as conn:
+        call = q.call_detail(conn, campaign_id, call_id)
+        history = q.contact_history(conn, campaign_id, call["contact_id"])
+    with st.container(border=True):
+        st.subheader(f"Call {call_id} · {call['contact_name'] or call['phone_e164']}")
+        st.caption(f"{call['phone_e164']} · {call['local_date']:%b %d, %Y %I:%M %p} · attempt "
+                   f"{call['attempt_number']} · {call['status']}")
+        cards = st.columns(4)
+        cards[0].metric("Call successful", _yes_no(call["call_successful"]) or "Unknown")
+        cards[1].metric("Sentiment", call["user_sentiment"] or "Unknown")
+        cards[2].metric("Voicemail", _yes_no(call["in_voicemail"]) or "Unknown")
+        cards[3].metric("Duration", format_duration(call["duration_seconds"]) or "–")
+        st.markdown("**Summary**")
+        st.write(call["summary"] or "No summary yet.")
+        data = st.columns(2)
+        with data[0]:
+            st.markdown("**Dynamic variables**")
+            st.json(call["dynamic_variables"]) if call["dynamic_variables"] else st.caption("None")
+        with data[1]:
+            st.markdown("**Custom analysis data**")
+            st.json(call["custom_analysis"]) if call["custom_analysis"] else st.caption("None")
+        if call["recording_url"]:
+            st.markdown(f"**Recording:** [{call['recording_url']}]({call['recording_url']})")
+        if call["transcript"]:
+            with st.expander("Transcript"):
+                st.text(call["transcript"])
+        st.markdown("**Call history of this contact in this campaign**")
+        st.dataframe(display_history(history), hide_index=True, width="stretch",
+                     column_order=[c for c in history.columns if c != "call_id"])
+        _feedback_form(call)
+
+
+def display_history(history: pl.DataFrame) -> pl.DataFrame:
+    """A contact's calls as the detail panel shows them."""
+    return history.with_columns(
+        pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Date").dt.strftime("%b %d, %Y %I:%M %p"),
+    )
+
+
+def _feedback_form(call: dict) -> None:
+    call_id = call["call_id"]
+    st.markdown("**Feedback**")
+    ratings = {"👍 Good": "up", "👎 Bad": "down"}
+    current = {v: k for k, v in ratings.items()}.get(call["feedback_rating"])
+    left, right = st.columns([1, 3])
+    choice = left.radio("Rating", list(ratings), index=list(ratings).index(current) if current else None,
+                        key=f"feedback_rating_{call_id}", horizontal=True)
+    comment = right.text_input("Comment", value=call["feedback_comment"] or "", key=f"feedback_comment_{call_id}",
+                               max_chars=2000)
+    if st.button("Save feedback", key=f"feedback_save_{call_id}", type="primary"):
+        rating = ratings.get(choice) if choice else None
+        try:
+            with transaction() as conn:
+                set_feedback(conn, call_id, rating, comment, datetime.now(UTC))
+        except UserError as error:
+            st.error(str(error))
+            return
+        st.toast("Feedback saved")
+        st.rerun()

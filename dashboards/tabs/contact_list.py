@@ -1,7 +1,248 @@
-"""Placeholder: replaced by the Dashboard II engineer."""
+"""The Contact List tab: a server-side paged table of enrolled contacts, row actions and bulk import/export."""
 
+from __future__ import annotations
+
+import html
+import json
+import math
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
 import streamlit as st
+
+from dashboards.components import format_credits, format_duration
+from dashboards.queries import calls as call_queries
+from dashboards.queries import contacts as q
+from dashboards.tabs.call_logs import CONTACT_FILTER_KEY, display_history
+from flows.import_contacts import run_import
+from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
+from tasks import contacts_import as ci
+from tasks.errors import UserError, ValidationError
+from tasks.store import connect, transaction
+
+SORT_LABELS = {
+    "Created At": "created", "Phone Number": "phone", "Name": "name", "Attempts": "attempts",
+    "Connected": "connected", "Successful": "successful", "Credits": "credits", "Duration": "duration",
+    "Last Call Date": "last_call",
+}
+TABLE_COLUMNS = ["Phone Number", "Name", "Attempts", "Connected", "Successful", "Credits", "Duration",
+                 "Last Disconnection", "Last Call Date", "Created At"]
+EDIT_FIELDS = {"name": "Name", "company": "Company", "email": "E-mail", "phone": "Phone"}
+
+
+def _key(campaign_id: int, name: str) -> str:
+    return f"contacts_{campaign_id}_{name}"
+
+
+def display_frame(page: pl.DataFrame) -> pl.DataFrame:
+    """The page as the table shows it: readable durations, credits and local dates."""
+    return page.with_columns(
+        pl.col("Credits").map_elements(format_credits, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
+        pl.col("Last Call Date").dt.strftime("%b %d, %Y %I:%M %p").fill_null(""),
+        pl.col("Created At").dt.strftime("%b %d, %Y %I:%M %p"),
+        pl.col("Last Disconnection").fill_null(""),
+    )
 
 
 def render(campaign_id: int) -> None:
-    st.caption("Coming soon.")
+    """Draw the Contact List tab of one campaign."""
+    flash = st.session_state.pop(_key(campaign_id, "flash"), None)
+    if flash:
+        st.success(flash)
+    top = st.columns([4, 2, 1.2])
+    search = top[0].text_input("Search", key=_key(campaign_id, "search"),
+                               placeholder="Phone, name, company or e-mail", max_chars=call_queries.MAX_SEARCH_CHARS)
+    sort_label = top[1].selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
+    descending = top[2].toggle("Descending", value=True, key=_key(campaign_id, "desc"))
+
+    with connect() as conn:
+        total = q.count_contacts(conn, campaign_id, search or None)
+        pages = max(1, math.ceil(total / q.PAGE_SIZE))
+        page_key = _key(campaign_id, "page")
+        if st.session_state.get(page_key, 1) > pages:
+            st.session_state[page_key] = pages
+        page = st.session_state.get(page_key, 1)
+        rows = q.contact_page(conn, campaign_id, search or None, page=page, sort=SORT_LABELS[sort_label],
+                              descending=descending)
+
+    bar = st.columns([4, 1.2, 1.5, 1])
+    first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
+    bar[0].markdown(f"**{total:,}** contacts · showing {first:,}–{first + rows.height - 1 if total else 0:,}")
+    bar[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
+                        label_visibility="collapsed", help=f"Page of {pages:,}")
+    bar[2].download_button(
+        "Download as Excel", data=lambda: _export_bytes(campaign_id), key=_key(campaign_id, "download"),
+        file_name=f"campaign-{campaign_id}-contacts.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    if bar[3].button("Refresh", key=_key(campaign_id, "refresh")):
+        st.rerun()
+
+    if rows.is_empty():
+        st.info("No contacts match." if search else "No contacts in this campaign yet: import a CSV or XLSX below.")
+    else:
+        event = st.dataframe(
+            display_frame(rows), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
+            on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
+        )
+        selected = event.selection.rows if event is not None else []
+        if selected and selected[0] < rows.height:
+            row = rows.row(selected[0], named=True)
+            _row_actions(campaign_id, row)
+        else:
+            st.caption("Select a contact to edit it, copy its ID, remove it or see its calls.")
+    _import_section(campaign_id)
+
+
+def _export_bytes(campaign_id: int) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="vc-contacts-") as folder:
+        out = Path(folder) / "contacts.xlsx"
+        with connect() as conn:
+            ci.export_contacts(conn, campaign_id, out)
+        return out.read_bytes()
+
+
+def _row_actions(campaign_id: int, row: dict) -> None:
+    contact_id = row["contact_id"]
+    label = row["Name"] or row["Phone Number"]
+    with st.container(border=True):
+        st.subheader(label)
+        buttons = st.columns([1.3, 1.3, 1.6, 3])
+        if buttons[0].button("Edit Contact", key=_key(campaign_id, f"edit_{contact_id}")):
+            st.session_state[_key(campaign_id, "editing")] = contact_id
+        if buttons[1].button("Remove from Campaign", key=_key(campaign_id, f"remove_{contact_id}")):
+            _confirm_remove(campaign_id, contact_id, label)
+        if buttons[2].button("Show in Call Logs", key=_key(campaign_id, f"logs_{contact_id}")):
+            st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id,
+                                                    "label": label}
+            st.session_state[_key(campaign_id, "flash")] = f"The Call Logs tab now shows only {label}'s calls."
+            st.rerun()
+        with buttons[3]:
+            _copy_button(contact_id)
+        st.code(str(contact_id), language=None)
+        if st.session_state.get(_key(campaign_id, "editing")) == contact_id:
+            _edit_form(campaign_id, contact_id)
+        with connect() as conn:
+            history = call_queries.contact_history(conn, campaign_id, contact_id)
+        st.markdown(f"**Calls of this contact** ({history.height})")
+        if history.is_empty():
+            st.caption("Not called yet.")
+        else:
+            st.dataframe(display_history(history), hide_index=True, width="stretch",
+                         column_order=[c for c in history.columns if c != "call_id"])
+
+
+def _copy_button(contact_id: int) -> None:
+    """A Copy Contact ID button that writes the id to the clipboard in the browser."""
+    value = html.escape(json.dumps(str(contact_id)))
+    st.iframe(
+        f"""<button id="copy" style="font:14px sans-serif;padding:6px 12px;border:1px solid #d1d5db;
+        border-radius:8px;background:#fff;cursor:pointer"
+        onclick="navigator.clipboard.writeText({value}).then(()=>{{this.innerText='Copied ✓'}},
+        ()=>{{this.innerText='Copy failed: use the box below'}})">Copy Contact ID</button>""",
+        height=42,
+    )
+
+
+@st.dialog("Remove from campaign?")
+def _confirm_remove(campaign_id: int, contact_id: int, label: str) -> None:
+    st.write(f"**{label}** will no longer be called by this campaign. The contact stays in the CRM and "
+             "its past calls stay in the Call Logs.")
+    left, right = st.columns(2)
+    if left.button("Remove", type="primary", key=_key(campaign_id, f"confirm_remove_{contact_id}")):
+        try:
+            with transaction() as conn:
+                ci.remove_contact_from_campaign(conn, campaign_id, contact_id)
+        except UserError as error:
+            st.error(str(error))
+            return
+        st.session_state[_key(campaign_id, "flash")] = f"{label} was removed from the campaign."
+        st.session_state.pop(_key(campaign_id, "table"), None)
+        st.rerun()
+    if right.button("Cancel", key=_key(campaign_id, f"cancel_remove_{contact_id}")):
+        st.rerun()
+
+
+def _edit_form(campaign_id: int, contact_id: int) -> None:
+    with connect() as conn:
+        contact = ci.get_contact(conn, contact_id)
+    current = {"name": contact["name"], "company": contact["company"], "email": contact["email"],
+               "phone": contact["phone_e164"]}
+    errors: dict = st.session_state.get(_key(campaign_id, f"edit_errors_{contact_id}"), {})
+    with st.form(_key(campaign_id, f"edit_form_{contact_id}")):
+        st.markdown("**Edit contact**")
+        values = {}
+        for field, label in EDIT_FIELDS.items():
+            values[field] = st.text_input(label, value=current[field] or "", key=_key(campaign_id, f"edit_{field}_{contact_id}"))
+            if field in errors:
+                st.error(errors[field])
+        save = st.form_submit_button("Save contact", type="primary")
+    if save:
+        changes = {f: v for f, v in values.items() if (v or None) != (current[f] or None)}
+        try:
+            with transaction() as conn:
+                if changes:
+                    ci.edit_contact(conn, contact_id, changes, datetime.now(UTC))
+        except ValidationError as error:
+            st.session_state[_key(campaign_id, f"edit_errors_{contact_id}")] = {error.field: error.rule}
+            st.rerun()
+        except UserError as error:
+            st.session_state[_key(campaign_id, f"edit_errors_{contact_id}")] = {"name": str(error)}
+            st.rerun()
+        st.session_state.pop(_key(campaign_id, f"edit_errors_{contact_id}"), None)
+        st.session_state.pop(_key(campaign_id, "editing"), None)
+        st.session_state[_key(campaign_id, "flash")] = "Contact saved." if changes else "Nothing changed."
+        st.rerun()
+
+
+def mapping_choices(headers: list[str]) -> list[str]:
+    """What a file column can map to: the contact fields, ignore, or a custom property per header."""
+    return [*FIELD_TARGETS, IGNORE, *(CUSTOM_PREFIX + h for h in headers)]
+
+
+def _import_section(campaign_id: int) -> None:
+    with st.expander("Import contacts (CSV or XLSX)"):
+        upload = st.file_uploader("Contacts file", type=["csv", "xlsx", "tsv", "txt"], key=_key(campaign_id, "upload"))
+        if upload is None:
+            st.caption("The first row must hold the column names; a phone column is required.")
+            return
+        folder = Path(tempfile.gettempdir()) / "vc-dashboard-imports"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{campaign_id}-{upload.file_id}{Path(upload.name).suffix.lower()}"
+        if not path.exists():
+            path.write_bytes(upload.getvalue())
+        try:
+            headers = ci.read_contacts_file(path).columns
+        except UserError as error:
+            st.error(str(error))
+            return
+        suggested = ci.suggest_mapping(headers)
+        st.markdown("**Map the columns**")
+        mapping = {}
+        grid = st.columns(3)
+        for i, header in enumerate(headers):
+            options = mapping_choices(headers)
+            target = suggested[header] if suggested[header] in options else CUSTOM_PREFIX + header
+            mapping[header] = grid[i % 3].selectbox(
+                header, options, index=options.index(target) if target in options else 0,
+                key=_key(campaign_id, f"map_{upload.file_id}_{i}"),
+            )
+        if st.button("Import", type="primary", key=_key(campaign_id, "import")):
+            try:
+                result = run_import(campaign_id, path, mapping=mapping)
+            except UserError as error:
+                st.error(str(error))
+                return
+            message = (f"Imported {result.imported:,} new, updated {result.updated:,}, enrolled {result.enrolled:,}; "
+                       f"{result.invalid:,} row(s) rejected, {result.duplicates_merged:,} duplicate(s) merged.")
+            st.session_state[_key(campaign_id, "flash")] = message
+            if result.rejected:
+                st.session_state[_key(campaign_id, "rejected")] = result.rejected[:200]
+            st.rerun()
+        rejected = st.session_state.get(_key(campaign_id, "rejected"))
+        if rejected:
+            st.markdown("**Rejected rows of the last import**")
+            st.dataframe(pl.DataFrame(rejected), hide_index=True, width="stretch")

@@ -1,7 +1,90 @@
-"""Placeholder: replaced by the Dashboard II engineer."""
+"""The Metrics tab: a date range, five KPI cards, the Calls Made chart and the contact funnel."""
 
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import altair as alt
+import polars as pl
 import streamlit as st
+
+from dashboards.components import format_credits, format_duration
+from dashboards.queries import metrics as q
+from tasks.store import connect
+
+
+def _key(campaign_id: int, name: str) -> str:
+    return f"metrics_{campaign_id}_{name}"
+
+
+def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
+    """Calls per day, one line per reason; hovering a day lists every reason, the legend toggles lines."""
+    legend = alt.selection_point(fields=["reason"], bind="legend")
+    hover = alt.selection_point(fields=["day"], nearest=True, on="pointerover", empty=False)
+    data = series.with_columns(pl.col("day").cast(pl.String))
+    base = alt.Chart(data).encode(x=alt.X("day:T", title="Day"))
+    lines = base.mark_line(point=True).encode(
+        y=alt.Y("calls:Q", title="Calls"),
+        color=alt.Color("reason:N", title="Disconnect reason"),
+        opacity=alt.condition(legend, alt.value(1.0), alt.value(0.08)),
+    ).add_params(legend)
+    reasons = sorted(data["reason"].unique().to_list())
+    breakdown = base.transform_pivot("reason", value="calls", groupby=["day"]).mark_rule(color="#9ca3af").encode(
+        opacity=alt.condition(hover, alt.value(0.6), alt.value(0)),
+        tooltip=[alt.Tooltip("day:T", title="Day")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],
+    ).add_params(hover)
+    return alt.layer(lines, breakdown).properties(height=340)
+
+
+def funnel_chart(frame: pl.DataFrame) -> alt.LayerChart:
+    """Total → Connected → Successful as centred horizontal bars (a funnel), labelled with % of total."""
+    base = alt.Chart(frame).transform_calculate(left="-datum.contacts / 2", right="datum.contacts / 2").encode(
+        y=alt.Y("stage:N", sort=alt.EncodingSortField("order"), title=None, axis=alt.Axis(labelFontSize=13)),
+    )
+    bars = base.mark_bar(cornerRadius=4, height=44).encode(
+        x=alt.X("left:Q", axis=None), x2="right:Q",
+        color=alt.Color("stage:N", legend=None, sort=alt.EncodingSortField("order"),
+                        scale=alt.Scale(range=["#93c5fd", "#3b82f6", "#1d4ed8"])),
+        tooltip=["stage:N", alt.Tooltip("contacts:Q", format=","), alt.Tooltip("pct:Q", title="% of total")],
+    )
+    labels = base.mark_text(fontSize=13, fontWeight="bold", color="#111827").encode(
+        x=alt.datum(0), text="label:N",
+    )
+    return alt.layer(bars, labels).properties(height=200)
 
 
 def render(campaign_id: int) -> None:
-    st.caption("Coming soon.")
+    """Draw the Metrics tab of one campaign."""
+    with connect() as conn:
+        default_from, default_to = q.default_range(conn, campaign_id, datetime.now(UTC))
+    days = st.date_input("Date range", value=(default_from, default_to), key=_key(campaign_id, "dates"),
+                         format="YYYY-MM-DD")
+    if len(days) != 2:
+        st.caption("Pick the last day of the range.")
+        return
+    date_from, date_to = days
+    with connect() as conn:
+        kpis = q.kpi_cards(conn, campaign_id, date_from, date_to)
+        series = q.calls_made(conn, campaign_id, date_from, date_to)
+        funnel = q.contact_funnel(conn, campaign_id, date_from, date_to)
+
+    cards = st.columns(5)
+    cards[0].metric("Credits Used", format_credits(kpis["credits_used"]), border=True)
+    cards[1].metric("Total Calls", f"{kpis['total_calls']:,}", border=True)
+    cards[2].metric("Contacts Called", f"{kpis['contacts_called']:,}", border=True)
+    cards[3].metric("Connection Rate", f"{kpis['connection_rate']:g}%", border=True,
+                    help="Contacts who answered ÷ total contacts × 100")
+    cards[4].metric("Avg. Call Duration", format_duration(kpis["avg_call_duration_seconds"]) or "0s", border=True,
+                    help="Average length of connected calls")
+
+    st.subheader("Calls Made")
+    if series.is_empty():
+        st.info("No calls in this date range.")
+    else:
+        st.caption("Hover a day for the breakdown by disconnect reason; click a legend entry to hide or show its line.")
+        st.altair_chart(calls_made_chart(series), width="stretch")
+
+    st.subheader("Contact Funnel")
+    st.altair_chart(funnel_chart(q.funnel_frame(funnel)), width="stretch")
+    for hint in funnel["hints"]:
+        st.warning(hint, icon="💡")

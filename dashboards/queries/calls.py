@@ -1,0 +1,219 @@
+"""Call Logs reads: one filtered, sorted page of a campaign's calls, a call's detail, a contact's history."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from tasks.errors import NotFoundError, ValidationError
+from tasks.metrics import _campaign_zone, range_bounds
+
+PAGE_SIZE = 50
+# Sort keys the table offers → SQL expression (identifiers only ever come from this mapping).
+SORT_COLUMNS = {
+    "date": "c.queued_at",
+    "phone": "c.phone_e164",
+    "disconnect_reason": "c.disconnect_reason",
+    "status": "c.status",
+    "call_successful": "c.call_successful",
+    "duration": "c.duration_seconds",
+    "credits": "c.credits",
+    "tools": "c.tools_count",
+}
+# A search made only of these characters is a phone number; anything else searches contact names.
+_PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
+MAX_SEARCH_CHARS = 200
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """What the Call Logs tab narrows the calls to (every field optional; dates campaign-local, inclusive)."""
+
+    search: str | None = None
+    disconnect_reasons: tuple[str, ...] = field(default_factory=tuple)
+    call_successful: bool | None = None
+    min_duration_seconds: float | None = None
+    max_duration_seconds: float | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    contact_id: int | None = None
+
+
+def search_terms(search: str | None) -> tuple[str | None, str | None]:
+    """(phone digits, lower-cased name text) a search box value means; at most one is set."""
+    text = (search or "").strip()[:MAX_SEARCH_CHARS]
+    if not text:
+        return None, None
+    if _PHONE_LIKE.fullmatch(text):
+        digits = re.sub(r"\D", "", text)
+        return (digits or None), None
+    return None, text.lower()
+
+
+def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilters) -> tuple[str, dict, str]:
+    """The WHERE clause over `calls c` (joined to `contacts ct`), its parameters and the campaign zone."""
+    time_zone = _campaign_zone(conn, campaign_id)
+    lo, hi = range_bounds(time_zone, filters.date_from, filters.date_to)
+    conditions = ["c.campaign_id = $campaign_id", "c.queued_at >= $lo", "c.queued_at < $hi"]
+    params: dict = {"campaign_id": campaign_id, "lo": lo, "hi": hi}
+    digits, name = search_terms(filters.search)
+    if digits:
+        conditions.append("contains(c.phone_e164, $digits)")
+        params["digits"] = digits
+    if name:
+        conditions.append("contains(lower(ct.name), $name)")
+        params["name"] = name
+    if filters.disconnect_reasons:
+        conditions.append("c.disconnect_reason in (select unnest($reasons::varchar[]))")
+        params["reasons"] = list(filters.disconnect_reasons)
+    if filters.call_successful is not None:
+        conditions.append("coalesce(c.call_successful, false) = $successful")
+        params["successful"] = filters.call_successful
+    if filters.min_duration_seconds is not None:
+        conditions.append("coalesce(c.duration_seconds, 0) >= $min_duration")
+        params["min_duration"] = filters.min_duration_seconds
+    if filters.max_duration_seconds is not None:
+        conditions.append("coalesce(c.duration_seconds, 0) <= $max_duration")
+        params["max_duration"] = filters.max_duration_seconds
+    if filters.contact_id is not None:
+        conditions.append("c.contact_id = $contact_id")
+        params["contact_id"] = filters.contact_id
+    return " and ".join(conditions), params, time_zone
+
+
+def count_calls(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilters = CallFilters()) -> int:
+    """How many calls match the filters (for the page selector)."""
+    where, params, _ = _scope(conn, campaign_id, filters)
+    join = "left join contacts ct using (contact_id)" if "ct." in where else ""
+    return conn.execute(f"select count(*) from calls c {join} where {where}", params).fetchone()[0]
+
+
+def call_page(
+    conn: duckdb.DuckDBPyConnection,
+    campaign_id: int,
+    filters: CallFilters = CallFilters(),
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    sort: str = "date",
+    descending: bool = True,
+) -> pl.DataFrame:
+    """One page of the Call Logs table (1-based page), sorted in DuckDB; dates in the campaign's zone."""
+    if sort not in SORT_COLUMNS:
+        raise ValidationError("sort", f"unknown sort {sort!r}; use one of {', '.join(SORT_COLUMNS)}")
+    if page < 1 or not 1 <= page_size <= 1000:
+        raise ValidationError("page", f"page {page} of size {page_size} is out of range")
+    where, params, time_zone = _scope(conn, campaign_id, filters)
+    direction = "desc" if descending else "asc"
+    params.update({"time_zone": time_zone, "limit": page_size, "offset": (page - 1) * page_size})
+    query = f"""
+        with matching as (
+            select c.call_id
+            from calls c left join contacts ct using (contact_id)
+            where {where}
+            order by {SORT_COLUMNS[sort]} {direction} nulls last, c.call_id {direction}
+            limit $limit offset $offset
+        ),
+        final as (
+            select
+                c.call_id,
+                c.contact_id,
+                c.phone_e164 as "Phone Number",
+                ct.name as "Contact",
+                c.disconnect_reason as "Disconnect Reason",
+                c.status as "Status",
+                c.call_successful as "Call Successful",
+                c.duration_seconds as "Duration",
+                c.credits as "Credits",
+                case f.rating when 'up' then '👍' when 'down' then '👎' else '' end
+                    || case when f.comment is not null then ' ' || f.comment else '' end as "Feedback",
+                c.tools_count as "Tools",
+                timezone($time_zone, c.queued_at) as "Date"
+            from matching m
+            join calls c using (call_id)
+            left join contacts ct on ct.contact_id = c.contact_id
+            left join call_feedback f on f.call_id = c.call_id
+            order by {SORT_COLUMNS[sort]} {direction} nulls last, c.call_id {direction}
+        )
+        select * from final
+    """
+    frame = conn.execute(query, params).pl()
+    return frame.with_columns(pl.col("Feedback").str.strip_chars())
+
+
+def _json(value: str | None) -> dict:
+    if not value:
+        return {}
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return {"value": value}
+    return decoded if isinstance(decoded, dict) else {"value": decoded}
+
+
+def call_detail(conn: duckdb.DuckDBPyConnection, campaign_id: int, call_id: int) -> dict:
+    """Everything the call detail panel shows: the call, its analysis, JSON data decoded and its feedback."""
+    time_zone = _campaign_zone(conn, campaign_id)
+    cursor = conn.execute(
+        """
+        with final as (
+            select c.*, ct.name as contact_name, f.rating as feedback_rating, f.comment as feedback_comment,
+                   timezone($time_zone, c.queued_at) as local_date
+            from calls c
+            left join contacts ct using (contact_id)
+            left join call_feedback f using (call_id)
+            where c.call_id = $call_id and c.campaign_id = $campaign_id
+        )
+        select * from final
+        """,
+        {"call_id": call_id, "campaign_id": campaign_id, "time_zone": time_zone},
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise NotFoundError(f"call {call_id} is not a call of campaign {campaign_id}")
+    detail = dict(zip([d[0] for d in cursor.description], row))
+    detail["dynamic_variables"] = _json(detail["dynamic_variables"])
+    detail["custom_analysis"] = _json(detail["custom_analysis"])
+    return detail
+
+
+def contact_history(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_id: int) -> pl.DataFrame:
+    """Every call of one contact in this campaign, oldest first, dates in the campaign's zone."""
+    time_zone = _campaign_zone(conn, campaign_id)
+    return conn.execute(
+        """
+        with final as (
+            select c.call_id, c.attempt_number as "Attempt", timezone($time_zone, c.queued_at) as "Date",
+                   c.status as "Status", c.disconnect_reason as "Disconnect Reason",
+                   c.call_successful as "Call Successful", c.duration_seconds as "Duration",
+                   c.credits as "Credits"
+            from calls c
+            where c.campaign_id = $campaign_id and c.contact_id = $contact_id
+            order by c.queued_at, c.call_id
+        )
+        select * from final
+        """,
+        {"campaign_id": campaign_id, "contact_id": contact_id, "time_zone": time_zone},
+    ).pl()
+
+
+def export_arguments(filters: CallFilters) -> tuple[date | None, date | None, dict]:
+    """(date_from, date_to, filters) for `tasks.export_calls.export_calls` matching the tab's filters.
+
+    The export filters on phone digits and contact id; a contact-name search is not an export filter,
+    so the tab's download covers every name (it says so next to the button).
+    """
+    digits, _ = search_terms(filters.search)
+    export_filters = {
+        "disconnect_reason": list(filters.disconnect_reasons) or None,
+        "call_successful": filters.call_successful,
+        "min_duration_seconds": filters.min_duration_seconds,
+        "max_duration_seconds": filters.max_duration_seconds,
+        "contact_id": filters.contact_id,
+        "phone_contains": digits,
+    }
+    return filters.date_from, filters.date_to, {k: v for k, v in export_filters.items() if v is not None}

@@ -1,0 +1,84 @@
+"""Metrics tab reads: the default date range, KPI cards, the Calls Made series and the contact funnel."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from tasks import metrics
+from tasks.errors import NotFoundError
+
+# A gap is "large" (the product shows its hint) when fewer than this share of the previous stage
+# makes it to the next one.
+LARGE_GAP_SHARE = 0.5
+HINT_CONNECTED = (
+    "A large gap between Total Contacts and Connected may suggest calling at suboptimal times "
+    "or dialing invalid numbers."
+)
+HINT_SUCCESSFUL = (
+    "A large gap between Connected and Successful may indicate issues with your agent's prompt "
+    "or conversation flow."
+)
+NO_REASON = "in flight / refused"
+
+
+def default_range(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime) -> tuple[date, date]:
+    """From the campaign's start date (else its creation day) to today, in the campaign's time zone."""
+    row = conn.execute(
+        "select start_date, created_at, time_zone from campaigns where campaign_id = ?", [campaign_id]
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    start_date, created_at, time_zone = row
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    start = start_date or created_at.astimezone(zone).date()
+    return min(start, today), today
+
+
+def kpi_cards(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
+) -> dict:
+    """The five KPI values (credits, calls, contacts called, connection rate %, avg connected seconds)."""
+    return metrics.kpis(conn, campaign_id, date_from, date_to)
+
+
+def calls_made(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
+) -> pl.DataFrame:
+    """Calls per campaign-local day and disconnect reason (day, reason, calls), reasons never null."""
+    series = metrics.calls_per_day(conn, campaign_id, date_from, date_to)
+    return series.with_columns(pl.col("disconnect_reason").fill_null(NO_REASON)).rename(
+        {"disconnect_reason": "reason"}
+    )
+
+
+def contact_funnel(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
+) -> dict:
+    """The funnel (total → connected → successful, % of total) and the hints its gaps call for."""
+    funnel = metrics.funnel(conn, campaign_id, date_from, date_to)
+    hints = []
+    total, connected, successful = funnel["total_contacts"], funnel["connected"], funnel["successful"]
+    if total and connected < LARGE_GAP_SHARE * total:
+        hints.append(HINT_CONNECTED)
+    if connected and successful < LARGE_GAP_SHARE * connected:
+        hints.append(HINT_SUCCESSFUL)
+    return {**funnel, "hints": hints}
+
+
+def funnel_frame(funnel: dict) -> pl.DataFrame:
+    """The funnel as chart rows: stage, contacts, % of total, label, in order."""
+    rows = [
+        ("Total Contacts", funnel["total_contacts"], 100.0 if funnel["total_contacts"] else 0.0),
+        ("Connected", funnel["connected"], funnel["connected_pct"]),
+        ("Successful", funnel["successful"], funnel["successful_pct"]),
+    ]
+    return pl.DataFrame(
+        [(i, stage, n, pct, f"{n:,} ({pct:g}%)") for i, (stage, n, pct) in enumerate(rows)],
+        schema={"order": pl.Int64, "stage": pl.String, "contacts": pl.Int64, "pct": pl.Float64, "label": pl.String},
+        orient="row",
+    )

@@ -1,0 +1,205 @@
+"""Call Logs reads on the hand-computed campaign of tabs_fixture (ids c1..c5, contacts A..D)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from dashboards.queries.calls import (
+    CallFilters,
+    call_detail,
+    call_page,
+    contact_history,
+    count_calls,
+    export_arguments,
+    search_terms,
+)
+from tasks.errors import NotFoundError, ValidationError
+from tasks.feedback import set_feedback
+from tasks.store import connect, transaction
+from tests.dashboards.tabs_fixture import NOW, make_tabs_db
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The fixture campaign, built once for the tests that only read."""
+    return make_tabs_db(tmp_path_factory.mktemp("tabs") / "tabs.duckdb")
+
+
+@pytest.fixture
+def tabs(db):
+    """A fresh copy for the tests that write (feedback, other campaigns)."""
+    return make_tabs_db(db)
+
+
+def _ids(tabs, frame) -> list[str]:
+    names = {v: k for k, v in tabs.items() if k in ("c1", "c2", "c3", "c4", "c5")}
+    return [names[i] for i in frame["call_id"].to_list()]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (CallFilters(), ["c4", "c5", "c2", "c3", "c1"]),  # newest first by queue time
+        (CallFilters(disconnect_reasons=("agent_hangup", "user_hangup")), ["c4", "c1"]),
+        (CallFilters(call_successful=True), ["c1"]),
+        # unknown success counts as No
+        (CallFilters(call_successful=False), ["c4", "c5", "c2", "c3"]),
+        (CallFilters(min_duration_seconds=30), ["c4", "c1"]),
+        # no duration counts as 0 s
+        (CallFilters(max_duration_seconds=30), ["c5", "c2", "c3"]),
+        # campaign-local day: c4 is 06:30 UTC Apr 29 = 23:30 Apr 28 in Phoenix
+        (CallFilters(date_from=date(2026, 4, 28), date_to=date(2026, 4, 28)), ["c4", "c5", "c2"]),
+        (CallFilters(date_from=date(2026, 4, 29)), []),
+        (CallFilters(search="person 1"), ["c4", "c3"]),
+        (CallFilters(search="PERSON"), ["c4", "c5", "c2", "c3", "c1"]),
+        (CallFilters(search="0001"), ["c4", "c3"]),
+        (CallFilters(search="+1 (602) 555-0000"), ["c2", "c1"]),
+        (CallFilters(search="person 1", call_successful=False, min_duration_seconds=1), ["c4"]),
+    ],
+)
+def test_filters(shared, filters, expected):
+    with connect(shared["db"]) as conn:
+        page = call_page(conn, shared["campaign_id"], filters)
+        assert _ids(shared, page) == expected
+        assert count_calls(conn, shared["campaign_id"], filters) == len(expected)
+
+
+def test_contact_filter(shared):
+    with connect(shared["db"]) as conn:
+        page = call_page(conn, shared["campaign_id"], CallFilters(contact_id=shared["A"]))
+    assert _ids(shared, page) == ["c2", "c1"]
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [(1, ["c4", "c5"]), (2, ["c2", "c3"]), (3, ["c1"]), (4, [])],
+)
+def test_paging(shared, page, expected):
+    with connect(shared["db"]) as conn:
+        frame = call_page(conn, shared["campaign_id"], page=page, page_size=2)
+    assert _ids(shared, frame) == expected
+
+
+@pytest.mark.parametrize(
+    ("sort", "descending", "expected"),
+    [
+        ("duration", False, ["c3", "c2", "c4", "c1", "c5"]),  # unknown duration last either way
+        ("duration", True, ["c1", "c4", "c2", "c3", "c5"]),
+        ("credits", True, ["c1", "c4", "c2", "c5", "c3"]),  # ties (0 credits) by call id, same direction
+        ("date", False, ["c1", "c3", "c2", "c5", "c4"]),
+        ("phone", False, ["c1", "c2", "c3", "c4", "c5"]),
+    ],
+)
+def test_sorting(shared, sort, descending, expected):
+    with connect(shared["db"]) as conn:
+        frame = call_page(conn, shared["campaign_id"], sort=sort, descending=descending)
+    assert _ids(shared, frame) == expected
+
+
+def test_page_columns_and_local_date(tabs):
+    with connect() as conn:
+        with transaction() as tx:
+            set_feedback(tx, tabs["c1"], "up", "great close", NOW)
+        row = call_page(conn, tabs["campaign_id"], CallFilters(call_successful=True)).row(0, named=True)
+    assert row["Phone Number"] == "+16025550000"
+    assert row["Contact"] == "Person 0"
+    assert (row["Disconnect Reason"], row["Status"], row["Call Successful"]) == ("agent_hangup", "ended", True)
+    assert (row["Duration"], row["Credits"], row["Tools"]) == (120.0, 100, 2)
+    assert row["Feedback"] == "👍 great close"
+    assert row["Date"] == datetime(2026, 4, 27, 9, 0)  # 16:00 UTC in Phoenix
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "'; drop table calls; --",
+        "\" or 1=1 --",
+        "' or '1'='1",
+        "%",
+        "_",
+        "a" * 10_000,
+        "0" * 10_000,
+        "Person 0' union select * from contacts --",
+    ],
+)
+def test_hostile_search_returns_nothing_it_should_not(shared, hostile):
+    with connect(shared["db"]) as conn:
+        page = call_page(conn, shared["campaign_id"], CallFilters(search=hostile))
+        assert count_calls(conn, shared["campaign_id"], CallFilters(search=hostile)) == page.height
+        assert conn.execute("select count(*) from calls").fetchone()[0] == 5
+    assert page.height == 0
+
+
+def test_other_campaigns_calls_never_show(tabs, db):
+    from tests.factories import add_contacts
+
+    with transaction() as conn:
+        other = conn.execute(
+            "insert into campaigns (name, agent_id, weekly_schedule, time_zone) values ('Other', 1, '{}', 'UTC')"
+            " returning campaign_id"
+        ).fetchone()[0]
+    add_contacts(db, other, 1, first=50)
+    with connect() as conn:
+        assert call_page(conn, other).height == 0
+        assert count_calls(conn, tabs["campaign_id"]) == 5
+
+
+@pytest.mark.parametrize(("sort", "page", "size"), [("queued_at; drop table calls", 1, 50), ("date", 0, 50),
+                                                    ("date", 1, 0), ("date", 1, 5000)])
+def test_bad_sort_or_page_is_refused(shared, sort, page, size):
+    with connect(shared["db"]) as conn, pytest.raises(ValidationError):
+        call_page(conn, shared["campaign_id"], sort=sort, page=page, page_size=size)
+
+
+def test_call_detail_decodes_json_and_feedback(tabs):
+    with transaction() as conn:
+        set_feedback(conn, tabs["c1"], "down", "too pushy", NOW)
+        detail = call_detail(conn, tabs["campaign_id"], tabs["c1"])
+    assert detail["dynamic_variables"] == {"plan": "gold"}
+    assert detail["custom_analysis"] == {"interested": True}
+    assert (detail["feedback_rating"], detail["feedback_comment"]) == ("down", "too pushy")
+    assert detail["transcript"] == "Agent: Hello\nUser: Hi"
+    assert detail["local_date"] == datetime(2026, 4, 27, 9, 0)
+    assert detail["contact_name"] == "Person 0"
+
+
+def test_call_detail_of_another_campaign_is_not_found(shared):
+    with connect(shared["db"]) as conn, pytest.raises(NotFoundError):
+        call_detail(conn, shared["campaign_id"] + 1, shared["c1"])
+
+
+def test_contact_history_oldest_first(shared):
+    with connect(shared["db"]) as conn:
+        history = contact_history(conn, shared["campaign_id"], shared["B"])
+    assert history["call_id"].to_list() == [shared["c3"], shared["c4"]]
+    assert history["Date"].to_list() == [datetime(2026, 4, 27, 10, 0), datetime(2026, 4, 28, 23, 30)]
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [("", (None, None)), ("  +1 (602) 555-0000 ", ("16025550000", None)), ("Ana María", (None, "ana maría")),
+     ("+", (None, None)), ("a" * 500, (None, "a" * 200))],
+)
+def test_search_terms(search, expected):
+    assert search_terms(search) == expected
+
+
+def test_export_arguments_follow_the_filters():
+    filters = CallFilters(search="555 0001", disconnect_reasons=("dial_busy",), call_successful=False,
+                          min_duration_seconds=5, date_from=date(2026, 4, 27), contact_id=7)
+    assert export_arguments(filters) == (
+        date(2026, 4, 27), None,
+        {"disconnect_reason": ["dial_busy"], "call_successful": False, "min_duration_seconds": 5,
+         "contact_id": 7, "phone_contains": "5550001"},
+    )
+
+
+def test_export_with_the_tabs_filters_writes_matching_rows(shared, tmp_path):
+    from tasks.export_calls import export_calls
+
+    filters = CallFilters(search="0001", call_successful=False)
+    with connect(shared["db"]) as conn:
+        written = export_calls(conn, shared["campaign_id"], tmp_path / "x.xlsx", *export_arguments(filters))
+        assert written == count_calls(conn, shared["campaign_id"], filters) == 2
