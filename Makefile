@@ -25,3 +25,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf data/*.duckdb data/*.duckdb.wal test-artifacts bench/out
+
+serve: $(STAMP)
+	$(BIN)/python -m flows.serve

@@ -1,16 +1,129 @@
-"""`make demo`: the main job on the embedded default (local DuckDB file, simulated telephony)."""
+"""`make demo`: the main job on the embedded default — a local DuckDB file and simulated telephony.
+
+Builds data/demo.duckdb from scratch (agent, three outbound numbers with one inactive trunk, the
+reference campaign from data/example_campaign.yaml with number rotation on), imports
+data/sample_contacts.csv through the import flow, simulates two weeks of dialing, enrichment and
+metrics through the flows on a virtual clock, prints a report and serves the dashboard
+(DEMO_NO_DASHBOARD=1 skips serving). The same seed gives the same numbers every time.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
-from tasks.store import init_db
+from tasks.settings import DATA_DIR, PROJECT_ROOT
+
+DEMO_DB = DATA_DIR / "demo.duckdb"
+SEED = 42
+DAYS = 14
+
+
+def step(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def fresh_store(db: Path) -> None:
+    """Remove the demo store and its companions so every run starts clean."""
+    from tasks.store import companion_path, forget_migrated
+
+    for path in (db, db.with_name(db.name + ".wal"), companion_path(db, "analytics.duckdb"),
+                 companion_path(db, "simulator.sqlite")):
+        for candidate in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+            candidate.unlink(missing_ok=True)
+    forget_migrated(db)
+
+
+def build(db: Path) -> int:
+    """Agent, numbers and the reference campaign with rotation over the two active numbers."""
+    from tasks.campaigns import add_number, apply_yaml, update_campaign
+    from tasks.store import init_db, transaction
+
+    init_db(db)
+    now = datetime.now(timezone.utc)
+    with transaction(db) as conn:
+        campaign_id = apply_yaml(conn, PROJECT_ROOT / "data" / "example_campaign.yaml", now)["campaign_id"]
+        main_number = conn.execute("select outbound_number_ids[1] from campaigns where campaign_id = ?", [campaign_id]).fetchone()[0]
+        backup = add_number(conn, "+16025550101", "Phoenix backup", "active", now)
+        spare = add_number(conn, "+16025550102", "Tucson spare (trunk down)", "inactive", now)
+        update_campaign(conn, campaign_id, {"rotation_enabled": True, "outbound_number_ids": [main_number, backup, spare]}, now)
+    return campaign_id
+
+
+def report(db: Path, campaign_id: int) -> dict:
+    from tasks.metrics import kpis
+    from tasks.snapshot import snapshot_path
+    from tasks.store import connect
+
+    with connect(db) as conn:
+        figures = kpis(conn, campaign_id)
+        contacts = conn.execute("select count(*) from campaign_contacts where campaign_id = ?", [campaign_id]).fetchone()[0]
+        finished = conn.execute(
+            "select count(*) from campaign_contacts where campaign_id = ? and finished_at is not null", [campaign_id]
+        ).fetchone()[0]
+        numbers = conn.execute("select from_number, count(*) from calls group by 1 order by 1").fetchall()
+    return {"contacts": contacts, "finished": finished, "kpis": figures, "numbers": numbers,
+            "db": db.resolve(), "snapshot": snapshot_path(db).resolve()}
 
 
 def main() -> int:
-    path, version = init_db()
-    print(f"demo database ready: {path.resolve()} (schema version {version})")
-    return 0
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ["CAMPAIGNS_DB"] = str(DEMO_DB)
+    os.environ["CAMPAIGNS_PROVIDER"] = "simulator"
+    started = time.perf_counter()
+    db = DEMO_DB
+    step(f"fresh demo store at {db}")
+    fresh_store(db)
+    campaign_id = build(db)
+    step(f"campaign {campaign_id} 'Spring outreach' (America/Phoenix, Mon–Fri 08:00–18:00, 5 attempts, rotation over 2 active numbers)")
+    step("starting Prefect (local, ephemeral) and importing data/sample_contacts.csv through the import_contacts flow …")
+    from flows.import_contacts import import_contacts
+
+    imported = import_contacts(campaign_id, str(PROJECT_ROOT / "data" / "sample_contacts.csv"), db=str(db))
+    step(f"imported: {imported['rows']} rows → {imported['imported']} new contacts, {imported['enrolled']} enrolled, "
+         f"{imported['duplicates_merged']} duplicates merged, {imported['invalid']} rejected")
+    from tasks.store import connect
+
+    with connect(db) as conn:
+        start_date, zone_name = conn.execute(
+            "select start_date, time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+    from tasks.schedule import zone
+
+    start = datetime.combine(start_date, datetime.min.time(), zone(zone_name)).astimezone(timezone.utc)
+    step(f"simulating {DAYS} days of dialing, enrichment and metrics on the virtual clock (seed {SEED}) …")
+    from flows.simulate import simulate_campaigns
+
+    simulated = simulate_campaigns(start=start, days=DAYS, campaign_ids=[campaign_id], db=str(db), seed=SEED)
+    step(f"simulated until {simulated['end']:%Y-%m-%d %H:%M} UTC: {simulated['placed']} calls placed in {simulated['ticks']} ticks")
+    figures = report(db, campaign_id)
+    k = figures["kpis"]
+    print()
+    print("  voice-campaigns demo — Spring outreach")
+    print(f"  contacts enrolled     {figures['contacts']:>8}   (finished: {figures['finished']})")
+    print(f"  total calls           {k['total_calls']:>8}")
+    print(f"  contacts called       {k['contacts_called']:>8}")
+    print(f"  connection rate       {k['connection_rate']:>7.1f}%")
+    print(f"  avg. call duration    {k['avg_call_duration_seconds'] or 0:>7.0f} s")
+    print(f"  credits used          {k['credits_used']:>8}")
+    print("  calls per outbound number: " + ", ".join(f"{n} {c}" for n, c in figures["numbers"]))
+    print(f"  database              {figures['db']}")
+    print(f"  analyst snapshot      {figures['snapshot']}  (open it read-only: duckdb {figures['snapshot'].name})")
+    print(f"  data part took {time.perf_counter() - started:.0f} s")
+    print()
+    if os.environ.get("DEMO_NO_DASHBOARD"):
+        return 0
+    step("serving the dashboard on http://localhost:8501 (Ctrl-C stops it)")
+    try:
+        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
+                                "--server.headless", "true", "--server.port", "8501",
+                                "--browser.gatherUsageStats", "false"], env=os.environ.copy())
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

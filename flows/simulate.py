@@ -131,3 +131,34 @@ def simulate(
             result.aggregations += 1
     result.end = clock.now()
     return result
+
+
+def _build_flow():
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(name="simulate-days", cache_policy=NO_CACHE, persist_result=False)
+    def simulate_days(db, start, days, campaign_ids, seed) -> dict:
+        from tasks.settings import get_settings
+        from tasks.telephony import make_provider
+
+        settings = get_settings().model_copy(update={"provider": "simulator", "simulator_seed": seed})
+        provider = make_provider(settings, db=db)
+        return simulate(db, provider, start, days, campaign_ids=campaign_ids).as_dict()
+
+    @flow(name="simulate-campaigns", persist_result=False)
+    def simulate_campaigns(
+        start: datetime, days: float = 14, campaign_ids: list[int] | None = None, db: str | None = None, seed: int = 42
+    ) -> dict:
+        """Days of dialing, enrichment and metrics on a virtual clock with the simulated provider."""
+        return simulate_days(db, start, days, campaign_ids, seed)
+
+    return simulate_campaigns
+
+
+def __getattr__(name: str):
+    # Built on first use so importing this module does not import Prefect.
+    if name == "simulate_campaigns":
+        globals()[name] = _build_flow()
+        return globals()[name]
+    raise AttributeError(name)

@@ -487,13 +487,18 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
         answers = provider.place_calls([_request(plan, c) for c in chunk[:allowed]], times[0], pace_seconds=pace)
         for call, placed_at, answer in zip(chunk, times, answers):
             if isinstance(answer, OutcomeUnknown):
+                # it may have been placed: the row stays `created` for reconciliation by key
                 down, stop = True, f"telephony provider unavailable: {answer}"
             elif isinstance(answer, Exception):
                 outcomes.append((call["call_id"], _outcome_for(answer)))
-                down = down or isinstance(answer, ProviderUnavailable)
+                if isinstance(answer, ProviderUnavailable):
+                    down, stop = True, f"telephony provider unavailable: {answer}"
             else:
                 registered.append((call["call_id"], answer, placed_at))
-        clock.advance_to(times[allowed - 1])
+        # a provider that stops early (unavailable) never received the rest
+        allowed = min(allowed, len(answers))
+        if allowed:
+            clock.advance_to(times[allowed - 1])
     unplaced = [c["call_id"] for c in chunk[allowed:]]
     return registered, outcomes, unplaced, stop, down
 

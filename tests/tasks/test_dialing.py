@@ -284,3 +284,29 @@ def test_scheduled_ticks_skip_inactive_campaigns(db):
     ids = make_campaign_db(db, active=False)
     add_contacts(db, ids["campaign_id"], 2)
     assert run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX)).placed == 0
+
+
+def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_db, monkeypatch):
+    from tasks.settings import reset_settings
+    from tasks.telephony import make_provider
+    from tasks.telephony.base import OutcomeUnknown
+    from tests.invariants import check_invariants
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 4)
+    provider = make_provider(db=db)
+    provider.fail_next(OutcomeUnknown("read timeout on create-phone-call"))
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=3)
+    assert result.placed == 0 and "unavailable" in result.batches[0].message
+    with connect(db) as conn:
+        statuses = [r[0] for r in conn.execute("select status from calls order by call_id").fetchall()]
+    assert statuses[0] == "created"  # may have reached the provider: kept for reconciliation
+    assert statuses[1:] == ["error"] * 3  # never sent: closed, not attempts
+    # within the grace period the unconfirmed contact stays in flight; after it, it is freed
+    later = TUE_10_PHOENIX + timedelta(minutes=1)
+    assert 1 not in eligible_ids(db, campaign_db["campaign_id"], now=later)
+    monkeypatch.setenv("CAMPAIGNS_RECONCILE_GRACE_SECONDS", "0")
+    reset_settings()
+    run_tick(db, provider, VirtualClock(later + timedelta(days=1)), pace_seconds=3)
+    check_invariants(db, provider)
+    assert provider.duplicate_attempt_keys() == {}

@@ -1,0 +1,67 @@
+"""The served mode: a real Prefect server and worker run the deployments from prefect.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tasks.store import connect
+from tests.factories import add_contacts, make_campaign_db
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_deploys_prefect_yaml_and_a_triggered_tick_writes_calls(db, tmp_path):
+    # Ended in May: the cron ticks on the wall clock find it closed; the triggered tick runs in April.
+    ids = make_campaign_db(db, batch_size=4, end_date=date(2026, 5, 29))
+    add_contacts(db, ids["campaign_id"], 6)
+    port = free_port()
+    env = {**os.environ, "CAMPAIGNS_DB": str(db), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "CAMPAIGNS_LOG_DIR": str(tmp_path / "logs"), "CAMPAIGNS_DIAL_PACE_SECONDS": "0"}
+    env.pop("PREFECT_API_URL", None)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve", "--prefect-port", str(port), "--no-dashboard",
+         "--webhook-port", str(free_port()), "--seconds", "240"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        for line in serve.stdout:
+            if line.startswith("ready:") or time.monotonic() > deadline:
+                break
+        assert serve.poll() is None, f"serve stopped: see {tmp_path / 'logs'}"
+        client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "COLUMNS": "250"}
+        listed = subprocess.run([str(BIN / "prefect"), "deployment", "ls"], env=client_env,
+                                capture_output=True, text=True, timeout=60)
+        for name in ("dial-campaigns", "enrich-calls", "aggregate-metrics", "import-contacts", "run-campaign"):
+            assert name in listed.stdout, listed.stdout
+        tuesday_10_phoenix = "2026-04-28T17:00:00+00:00"
+        run = subprocess.run(
+            [str(BIN / "prefect"), "deployment", "run", "dial-campaigns/dial-campaigns",
+             "--param", f"now={json.dumps(tuesday_10_phoenix)}", "--watch", "--watch-timeout", "150"],
+            env=client_env, capture_output=True, text=True, timeout=200,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "Completed" in run.stdout, run.stdout
+        with connect(db) as conn:
+            assert conn.execute("select count(*), count(distinct contact_id) from calls").fetchone() == (4, 4)
+            assert conn.execute("select kind, state from dial_runs").fetchall() == [("scheduled", "completed")]
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=60)
