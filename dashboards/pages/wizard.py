@@ -26,6 +26,7 @@ STEP_LABELS = {
 }
 TARGET_LABELS = {"contact_phone": "Phone number", "contact_name": "Name", "company_name": "Company",
                  "email": "Email", IGNORE: "Ignore this column"}
+PREVIEW_LABELS = {"phone_raw": "Phone number", "contact_name": "Name", "company_name": "Company", "email": "Email"}
 
 
 def _steps_bar() -> None:
@@ -117,6 +118,9 @@ def contacts_step(campaign_id: int) -> None:
             return
         st.markdown("**Preview** (first rows, as they will be imported)")
         preview = apply_mapping(frame.head(5), mapping).drop("row")
+        # fields no column maps to would only show empty columns
+        preview = preview.drop([c for c in ("contact_name", "company_name", "email") if c not in mapping.values()])
+        preview = preview.rename({c: PREVIEW_LABELS.get(c, c.removeprefix(CUSTOM_PREFIX)) for c in preview.columns})
         st.dataframe(preview.to_pandas(), hide_index=True, width="stretch")
         if st.button("Import contacts", key="wiz_import", type="primary", icon=":material/upload:"):
             st.session_state["wizard_import"] = import_with_progress(

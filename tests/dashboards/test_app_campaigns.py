@@ -1,0 +1,173 @@
+"""The app shell, the campaign list (search, sort, edit, duplicate, delete) and the wizard, through AppTest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tasks.campaigns import create_campaign, get_campaign
+from tasks.errors import StoreLockedError
+from tasks.store import connect, transaction
+from tests.factories import add_contacts, make_campaign_db
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
+
+
+def run_app(page: str | None = None, **session) -> AppTest:
+    """The app after one run (optionally switched to a page with session values set first)."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    for name, value in session.items():
+        at.session_state[name] = value
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def row_names(at: AppTest) -> list[str]:
+    return [b.label for b in at.button if b.key and b.key.startswith("open_")]
+
+
+@pytest.fixture
+def listed(db) -> dict:
+    """Spring outreach (with a start date, 3 contacts) and a later draft "Autumn draft"."""
+    ids = make_campaign_db(db, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    add_contacts(db, ids["campaign_id"], 3)
+    with transaction(db) as conn:
+        base = get_campaign(conn, ids["campaign_id"])
+        data = {k: base[k] for k in ("agent_id", "time_zone", "country", "calling_days", "weekly_schedule")}
+        ids["draft_id"] = create_campaign(conn, data | {"name": "Autumn draft"}, datetime(2026, 2, 1, tzinfo=UTC))
+    return ids
+
+
+def test_list_rows_newest_first_with_status_capsules(listed):
+    at = run_app()
+    assert at.title[0].value == "Campaigns"
+    assert row_names(at) == ["Autumn draft", "Spring outreach"]
+    capsules = [m.value for m in at.markdown if "vc-capsule" in m.value and "<style>" not in m.value]
+    assert ["Draft" in capsules[0], "Paused" in capsules[1] or "Waiting" in capsules[1]] == [True, True]
+    # the contacts column counts enrollments
+    assert "3" in [m.value for m in at.markdown]
+
+
+def test_search_filters_by_name(listed):
+    at = run_app()
+    at.text_input(key="list_search").set_value("spring").run()
+    assert row_names(at) == ["Spring outreach"]
+    at.text_input(key="list_search").set_value("nothing like it").run()
+    assert row_names(at) == []
+    assert at.info[0].value == "No campaign matches your search."
+
+
+def test_sort_by_name(listed):
+    with transaction(listed["db"]) as conn:
+        conn.execute("update campaigns set name = 'zebra' where campaign_id = ?", [listed["draft_id"]])
+    at = run_app()
+    assert row_names(at) == ["zebra", "Spring outreach"]  # default: creation date, newest first
+    at.selectbox(key="list_sort").set_value("name").run()
+    assert row_names(at) == ["Spring outreach", "zebra"]  # alphabetical, case-insensitive
+
+
+def test_duplicate_adds_an_inactive_copy_without_contacts(listed):
+    at = run_app()
+    at.button(key=f"duplicate_{listed['campaign_id']}").click().run()
+    assert row_names(at)[0] == "Spring outreach (Copy)"
+    assert at.success[0].value == 'Created "Spring outreach (Copy)" (inactive, no contacts).'
+    with connect(listed["db"]) as conn:
+        active, contacts = conn.execute(
+            "select c.active, (select count(*) from campaign_contacts e where e.campaign_id = c.campaign_id)"
+            " from campaigns c where name = 'Spring outreach (Copy)'").fetchone()
+    assert (active, contacts) == (False, 0)
+
+
+def test_delete_asks_for_confirmation_naming_the_campaign(listed):
+    cid = listed["campaign_id"]
+    at = run_app()
+    at.button(key=f"delete_{cid}").click().run()
+    dialog_text = " ".join(m.value for m in at.markdown) + " ".join(w.value for w in at.warning)
+    assert "Delete **Spring outreach** permanently?" in dialog_text
+    assert "call logs and contact associations are deleted" in dialog_text
+    # Cancel keeps it
+    at.button(key="cancel_delete").click().run()
+    assert "Spring outreach" in row_names(at)
+    assert not [b for b in at.button if b.key == "confirm_delete"]
+    # Confirm deletes it and its enrollments; the CRM contacts stay
+    at.button(key=f"delete_{cid}").click().run()
+    at.button(key="confirm_delete").click().run()
+    assert row_names(at) == ["Autumn draft"]
+    assert at.success[0].value == 'Deleted "Spring outreach".'
+    with connect(listed["db"]) as conn:
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 0
+        assert conn.execute("select count(*) from contacts").fetchone()[0] == 3
+
+
+def test_edit_without_start_date_opens_the_wizard_at_scheduling(listed):
+    at = run_app()
+    at.button(key=f"edit_{listed['draft_id']}").click().run()
+    assert at.title[0].value == "New campaign"
+    assert at.session_state["wizard_step"] == 2
+    assert "Start Date" in [d.label for d in at.date_input]
+    assert at.markdown[[m.value for m in at.markdown].index("Campaign: **Autumn draft**")]
+
+
+def test_edit_with_start_date_opens_the_campaign_page(listed):
+    at = run_app()
+    at.button(key=f"edit_{listed['campaign_id']}").click().run()
+    assert any("Spring outreach" in m.value and "vc-capsule" in m.value for m in at.markdown)
+    assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
+
+
+def test_empty_list_invites_to_create(db):
+    at = run_app()
+    assert at.info[0].value == "No campaigns yet. Create one with New campaign."
+
+
+def test_locked_database_shows_a_banner_not_a_traceback(listed, monkeypatch):
+    import dashboards.state
+
+    def locked():
+        raise StoreLockedError("database is locked by another process")
+
+    monkeypatch.setattr(dashboards.state, "reading", locked)
+    at = run_app()
+    assert at.warning[0].value == "The database is busy (a flow is writing); retrying…"
+    assert at.button(key="store_retry").label == "Retry now"
+
+
+def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
+    make_campaign_db(db)
+    at = run_app()
+    at.button(key="new_campaign").click().run()
+    at.text_input(key="wiz_name").set_value("Summer push")
+    at.button(key="wiz_create").click().run()
+    assert not at.exception
+    cid = at.session_state["wizard_campaign"]
+    csv = b"Full Name,Phone Number,Plan\nAna,+16025550111,gold\nBo,not a phone,silver\nCy,(602) 555-0112,gold\n"
+    at.file_uploader(key="wiz_upload").set_value(("people.csv", csv, "text/csv")).run()
+    mapping = at.data_editor[0].value
+    assert mapping["Maps to"].tolist() == ["contact_name", "contact_phone", "custom:plan"]
+    preview = at.dataframe[1].value  # [0] is the mapping editor
+    assert preview.columns.tolist() == ["Phone number", "Name", "plan"]
+    assert preview["Phone number"].tolist() == ["+16025550111", "not a phone", "(602) 555-0112"]
+    at.button(key="wiz_import").click().run()
+    assert at.success[-1].value == "Imported 2 contacts into the campaign."
+    assert [m.value for m in at.metric] == ["3", "2", "0", "0", "1"]
+    assert at.dataframe[-1].value["Row"].tolist() == [3]
+    at.button(key="wiz_next").click().run()
+    at.date_input(key=f"c{cid}:start_date").set_value(datetime(2026, 6, 1).date())
+    at.selectbox(key=f"c{cid}:time_zone").set_value("Europe/Madrid")
+    at.text_input(key=f"c{cid}:same_hours").set_value("09:00-12:00, 14:00-18:00").run()
+    at.button(key="wiz_finish").click().run()
+    assert not at.exception
+    with connect(db) as conn:
+        stored = get_campaign(conn, cid)
+        enrolled = conn.execute("select count(*) from campaign_contacts where campaign_id = ?", [cid]).fetchone()[0]
+    assert (stored["name"], str(stored["start_date"]), stored["time_zone"], stored["country"]) == (
+        "Summer push", "2026-06-01", "Europe/Madrid", "ES")
+    assert stored["weekly_schedule"]["mon"] == [["09:00", "12:00"], ["14:00", "18:00"]]
+    assert enrolled == 2
+    assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
