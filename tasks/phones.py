@@ -239,6 +239,82 @@ def _candidates(values: pl.Series, default_region: str | None) -> pl.Series:
     ).to_series()
 
 
+_US_RULES: tuple | None = None
+
+
+def _us_rules() -> tuple | None:
+    """(ordered [(pattern, type)], zones table) for the vectorised US check, or None when the
+    metadata is not shaped as assumed (the US first among +1 regions, no leading-digits rule)."""
+    global _US_RULES
+    if _US_RULES is None:
+        regions = pn.COUNTRY_CODE_TO_REGION_CODE[1]
+        metadata = PhoneMetadata.metadata_for_region("US")
+        if regions[0] != "US" or metadata is None or metadata.leading_digits is not None:
+            _US_RULES = ((),)
+            return None
+        general = _usable(metadata.general_desc, 10)
+        # The order number_type_for (and phonenumbers) tries the types in.
+        ordered = [(_usable(getattr(metadata, name), 10), kind) for name, kind in _SPECIAL_TYPES]
+        fixed_kind = pn.PhoneNumberType.FIXED_LINE_OR_MOBILE
+        same = bool(metadata.same_mobile_and_fixed_line_pattern)
+        fixed, mobile = _usable(metadata.fixed_line, 10), _usable(metadata.mobile, 10)
+        keys = [k for k in TIMEZONE_DATA if k.startswith("1") and len(k) <= TIMEZONE_LONGEST_PREFIX]
+        zones = pl.DataFrame(
+            {"prefix": keys, "zones": [",".join(z for z in TIMEZONE_DATA[k] if z != "Etc/Unknown") or None for k in keys]},
+            schema={"prefix": pl.String, "zones": pl.String},
+        )
+        _US_RULES = (general, [(p, k) for p, k in ordered if p], fixed, mobile, same, fixed_kind, zones)
+    return None if len(_US_RULES) == 1 else _US_RULES
+
+
+def _us_vectorised(candidates: list[str]) -> tuple[pl.DataFrame, list[str]]:
+    """Valid geographic US numbers among "+1XXXXXXXXXX" candidates, decided in Polars with the
+    metadata's own patterns (same order as number_type_for); the rest is returned for the
+    per-number path (other +1 regions, invalid numbers, toll-free and other non-geographic types)."""
+    rules = _us_rules()
+    empty = pl.DataFrame(schema={"key": pl.String, **dict.fromkeys(list(RESULT_SCHEMA)[1:], pl.String)})
+    if rules is None or not candidates:
+        return empty, candidates
+    general, ordered, fixed, mobile, same, _, zones = rules
+    frame = pl.DataFrame({"key": candidates}, schema={"key": pl.String}).with_columns(pl.col("key").str.slice(2).alias("nsn"))
+
+    def full(pattern: str) -> pl.Expr:
+        return pl.col("nsn").str.contains(f"^(?:{pattern})$")
+
+    unknown = pl.lit(pn.PhoneNumberType.UNKNOWN)
+    kind = pl.when(~full(general)).then(unknown) if general else pl.when(pl.lit(True)).then(unknown)
+    for pattern, special in ordered:
+        kind = kind.when(full(pattern)).then(pl.lit(special))
+    if fixed:
+        both = pl.lit(True) if same else (full(mobile) if mobile else pl.lit(False))
+        kind = kind.when(full(fixed)).then(
+            pl.when(both).then(pl.lit(pn.PhoneNumberType.FIXED_LINE_OR_MOBILE)).otherwise(pl.lit(pn.PhoneNumberType.FIXED_LINE))
+        )
+    if mobile and not same:
+        kind = kind.when(full(mobile)).then(pl.lit(pn.PhoneNumberType.MOBILE))
+    frame = frame.with_columns(kind.otherwise(unknown).alias("kind"))
+    geographic = [k for k in _TYPE_NAMES if k != pn.PhoneNumberType.UNKNOWN and pn.is_number_type_geographical(k, 1)]
+    done = frame.filter(pl.col("kind").is_in(geographic))
+    rest = frame.filter(~pl.col("kind").is_in(geographic))["key"].to_list()
+    # Time zones: the longest prefix (of the digits after "+") present in phonenumbers' table wins.
+    lengths = sorted(set(zones["prefix"].str.len_chars().to_list()), reverse=True)
+    found = [f"z{n}" for n in lengths]
+    for n in lengths:
+        table = zones.filter(pl.col("prefix").str.len_chars() == n).rename({"prefix": f"p{n}", "zones": f"z{n}"})
+        done = done.with_columns(pl.col("key").str.slice(1, n).alias(f"p{n}")).join(table, on=f"p{n}", how="left")
+    names = pl.DataFrame({"kind": list(_TYPE_NAMES), "number_type": list(_TYPE_NAMES.values())}, schema_overrides={"kind": pl.Int32})
+    done = done.with_columns(pl.col("kind").cast(pl.Int32)).join(names, on="kind", how="left")
+    resolved = done.select(
+        "key",
+        pl.col("key").alias("phone_e164"),
+        "number_type",
+        pl.lit("US").alias("region"),
+        pl.coalesce(found).alias("time_zones") if found else pl.lit(None, dtype=pl.String).alias("time_zones"),
+        pl.lit(None, dtype=pl.String).alias("phone_error"),
+    )
+    return resolved, rest
+
+
 def _split(values: list[str], parts: int) -> list[list[str]]:
     size = -(-len(values) // parts)
     return [values[i * size : (i + 1) * size] for i in range(parts)]
@@ -274,12 +350,15 @@ def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | 
     frame = pl.DataFrame({"phone_raw": distinct, "candidate": candidate})
     fast = frame.filter(pl.col("candidate").is_not_null())
     slow = frame.filter(pl.col("candidate").is_null())["phone_raw"].to_list()
-    nanp = fast["candidate"].unique().to_list()
+    us, nanp = _us_vectorised(fast["candidate"].unique().to_list())
     columns = _run(nanp, slow, region, workers if workers is not None else (os.cpu_count() or 1))
-    described = pl.DataFrame(
-        {"key": nanp + slow, **dict(zip(list(RESULT_SCHEMA)[1:], columns))},
-        schema={"key": pl.String, **dict.fromkeys(list(RESULT_SCHEMA)[1:], pl.String)},
-    ).with_columns(pl.col("time_zones").str.split(","))
+    described = pl.concat([
+        us,
+        pl.DataFrame(
+            {"key": nanp + slow, **dict(zip(list(RESULT_SCHEMA)[1:], columns))},
+            schema={"key": pl.String, **dict.fromkeys(list(RESULT_SCHEMA)[1:], pl.String)},
+        ),
+    ]).with_columns(pl.col("time_zones").str.split(","))
     keyed = frame.select("phone_raw", pl.coalesce("candidate", "phone_raw").alias("key"))
     out = keyed.join(described, on="key", how="left").drop("key")
     if raw.null_count():

@@ -125,3 +125,30 @@ def test_region_and_type_agree_on_every_example_number_of_every_region_and_type(
     assert len(examples) > 500
     for number in examples:
         assert region_and_type(number) == (pn.region_code_for_number(number), pn.number_type(number)), number
+
+
+def test_vectorised_us_path_agrees_with_phonenumbers_on_random_north_american_numbers():
+    # E.164, type, region and time zones exactly as phonenumbers gives them, whichever path decides.
+    import random
+
+    from phonenumbers import timezone as pn_timezone
+
+    rng = random.Random(11)
+    raws = [f"+1{rng.choice('23456789')}{rng.randint(0, 10**9 - 1):09d}" for _ in range(3000)]
+    raws += ["+18005550199", "+19005550199", "+15235550199", "+14165550123", "+12685550123"]  # toll-free, premium, personal, CA, AG
+    out = normalise_phones(pl.Series(raws), "US", workers=1)
+    got = {r["phone_raw"]: r for r in out.iter_rows(named=True)}
+    valid = 0
+    for raw in raws:
+        number = pn.parse(raw, None)
+        row = got[raw]
+        if not pn.is_valid_number(number):
+            assert row["phone_e164"] is None and row["phone_error"], raw
+            continue
+        valid += 1
+        zones = [z for z in pn_timezone.time_zones_for_number(number) if z != "Etc/Unknown"] or None
+        kind = {v: k for k, v in vars(pn.PhoneNumberType).items() if k.isupper()}[pn.number_type(number)]
+        assert (row["phone_e164"], row["number_type"], row["region"], row["time_zones"]) == (
+            raw, kind, pn.region_code_for_number(number), zones,
+        ), raw
+    assert valid > 1000
