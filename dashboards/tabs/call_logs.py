@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import math
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
+from dashboards import state
 from dashboards.components import format_credits, format_duration
 from dashboards.queries import calls as q
 from schemas.enums import DisconnectReason
 from tasks.errors import UserError
 from tasks.export_calls import export_calls
 from tasks.feedback import set_feedback
-from tasks.store import connect, transaction
 
 # Session key the Contact List sets to show one contact's calls here.
 CONTACT_FILTER_KEY = "call_logs_contact_filter"
@@ -87,7 +86,7 @@ def _export_bytes(campaign_id: int, filters: q.CallFilters) -> bytes:
     date_from, date_to, export_filters = q.export_arguments(filters)
     with tempfile.TemporaryDirectory(prefix="vc-calls-") as folder:
         out = Path(folder) / "calls.xlsx"
-        with connect() as conn:
+        with state.reading() as conn:
             export_calls(conn, campaign_id, out, date_from, date_to, export_filters)
         return out.read_bytes()
 
@@ -98,7 +97,7 @@ def render(campaign_id: int) -> None:
     sort_label = sort_slot.selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
     descending = sort_slot.toggle("Descending", value=True, key=_key(campaign_id, "desc"))
 
-    with connect() as conn:
+    with state.reading() as conn:
         total = q.count_calls(conn, campaign_id, filters)
         pages = max(1, math.ceil(total / q.PAGE_SIZE))
         page_key = _key(campaign_id, "page")
@@ -138,7 +137,7 @@ def render(campaign_id: int) -> None:
 
 def _detail(campaign_id: int, call_id: int) -> None:
     """The selected call: analysis, data, transcript, recording, history, and the feedback form."""
-    with connect() as conn:
+    with state.reading() as conn:
         call = q.call_detail(conn, campaign_id, call_id)
         history = q.contact_history(conn, campaign_id, call["contact_id"])
     with st.container(border=True):
@@ -192,8 +191,8 @@ def _feedback_form(call: dict) -> None:
     if st.button("Save feedback", key=f"feedback_save_{call_id}", type="primary"):
         rating = ratings.get(choice) if choice else None
         try:
-            with transaction() as conn:
-                set_feedback(conn, call_id, rating, comment, datetime.now(UTC))
+            with state.writing() as conn:
+                set_feedback(conn, call_id, rating, comment, state.now())
         except UserError as error:
             st.error(str(error))
             return

@@ -6,12 +6,12 @@ import html
 import json
 import math
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import streamlit as st
 
+from dashboards import state
 from dashboards.components import format_credits, format_duration
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
@@ -20,7 +20,6 @@ from flows.import_contacts import run_import
 from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 from tasks import contacts_import as ci
 from tasks.errors import UserError, ValidationError
-from tasks.store import connect, transaction
 
 SORT_LABELS = {
     "Created At": "created", "Phone Number": "phone", "Name": "name", "Attempts": "attempts",
@@ -29,6 +28,8 @@ SORT_LABELS = {
 }
 TABLE_COLUMNS = ["Phone Number", "Name", "Attempts", "Connected", "Successful", "Credits", "Duration",
                  "Last Disconnection", "Last Call Date", "Created At"]
+# Session key of the removal waiting for confirmation: (campaign_id, contact_id).
+REMOVE_KEY = "contacts_confirm_remove"
 EDIT_FIELDS = {"name": "Name", "company": "Company", "email": "E-mail", "phone": "Phone"}
 
 
@@ -58,7 +59,7 @@ def render(campaign_id: int) -> None:
     sort_label = top[1].selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
     descending = top[2].toggle("Descending", value=True, key=_key(campaign_id, "desc"))
 
-    with connect() as conn:
+    with state.reading() as conn:
         total = q.count_contacts(conn, campaign_id, search or None)
         pages = max(1, math.ceil(total / q.PAGE_SIZE))
         page_key = _key(campaign_id, "page")
@@ -100,7 +101,7 @@ def render(campaign_id: int) -> None:
 def _export_bytes(campaign_id: int) -> bytes:
     with tempfile.TemporaryDirectory(prefix="vc-contacts-") as folder:
         out = Path(folder) / "contacts.xlsx"
-        with connect() as conn:
+        with state.reading() as conn:
             ci.export_contacts(conn, campaign_id, out)
         return out.read_bytes()
 
@@ -114,6 +115,9 @@ def _row_actions(campaign_id: int, row: dict) -> None:
         if buttons[0].button("Edit Contact", key=_key(campaign_id, f"edit_{contact_id}")):
             st.session_state[_key(campaign_id, "editing")] = contact_id
         if buttons[1].button("Remove from Campaign", key=_key(campaign_id, f"remove_{contact_id}")):
+            st.session_state[REMOVE_KEY] = (campaign_id, contact_id)
+        # The dialog stays open across reruns until it is answered or dismissed.
+        if st.session_state.get(REMOVE_KEY) == (campaign_id, contact_id):
             _confirm_remove(campaign_id, contact_id, label)
         if buttons[2].button("Show in Call Logs", key=_key(campaign_id, f"logs_{contact_id}")):
             st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id,
@@ -125,7 +129,7 @@ def _row_actions(campaign_id: int, row: dict) -> None:
         st.code(str(contact_id), language=None)
         if st.session_state.get(_key(campaign_id, "editing")) == contact_id:
             _edit_form(campaign_id, contact_id)
-        with connect() as conn:
+        with state.reading() as conn:
             history = call_queries.contact_history(conn, campaign_id, contact_id)
         st.markdown(f"**Calls of this contact** ({history.height})")
         if history.is_empty():
@@ -147,27 +151,34 @@ def _copy_button(contact_id: int) -> None:
     )
 
 
-@st.dialog("Remove from campaign?")
+def _forget_remove() -> None:
+    st.session_state.pop(REMOVE_KEY, None)
+
+
+@st.dialog("Remove from campaign?", on_dismiss=_forget_remove)
 def _confirm_remove(campaign_id: int, contact_id: int, label: str) -> None:
     st.write(f"**{label}** will no longer be called by this campaign. The contact stays in the CRM and "
              "its past calls stay in the Call Logs.")
     left, right = st.columns(2)
     if left.button("Remove", type="primary", key=_key(campaign_id, f"confirm_remove_{contact_id}")):
         try:
-            with transaction() as conn:
+            with state.writing() as conn:
                 ci.remove_contact_from_campaign(conn, campaign_id, contact_id)
         except UserError as error:
+            _forget_remove()
             st.error(str(error))
             return
+        _forget_remove()
         st.session_state[_key(campaign_id, "flash")] = f"{label} was removed from the campaign."
         st.session_state.pop(_key(campaign_id, "table"), None)
         st.rerun()
     if right.button("Cancel", key=_key(campaign_id, f"cancel_remove_{contact_id}")):
+        _forget_remove()
         st.rerun()
 
 
 def _edit_form(campaign_id: int, contact_id: int) -> None:
-    with connect() as conn:
+    with state.reading() as conn:
         contact = ci.get_contact(conn, contact_id)
     current = {"name": contact["name"], "company": contact["company"], "email": contact["email"],
                "phone": contact["phone_e164"]}
@@ -183,9 +194,11 @@ def _edit_form(campaign_id: int, contact_id: int) -> None:
     if save:
         changes = {f: v for f, v in values.items() if (v or None) != (current[f] or None)}
         try:
-            with transaction() as conn:
+            with state.writing() as conn:
                 if changes:
-                    ci.edit_contact(conn, contact_id, changes, datetime.now(UTC))
+                    # a national number is read in the campaign's country, as the import does
+                    ci.edit_contact(conn, contact_id, changes, state.now(),
+                                    default_country=ci.campaign_country(conn, campaign_id))
         except ValidationError as error:
             st.session_state[_key(campaign_id, f"edit_errors_{contact_id}")] = {error.field: error.rule}
             st.rerun()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
+from dashboards import state
 from dashboards.components import format_credits, format_duration
 from dashboards.queries import metrics as q
-from tasks.store import connect
 
 
 def _key(campaign_id: int, name: str) -> str:
@@ -55,15 +54,15 @@ def funnel_chart(frame: pl.DataFrame) -> alt.LayerChart:
 
 def render(campaign_id: int) -> None:
     """Draw the Metrics tab of one campaign."""
-    with connect() as conn:
-        default_from, default_to = q.default_range(conn, campaign_id, datetime.now(UTC))
+    with state.reading() as conn:
+        default_from, default_to = q.default_range(conn, campaign_id, state.now())
     days = st.date_input("Date range", value=(default_from, default_to), key=_key(campaign_id, "dates"),
                          format="YYYY-MM-DD")
     if len(days) != 2:
         st.caption("Pick the last day of the range.")
         return
     date_from, date_to = days
-    with connect() as conn:
+    with state.reading() as conn:
         kpis = q.kpi_cards(conn, campaign_id, date_from, date_to)
         series = q.calls_made(conn, campaign_id, date_from, date_to)
         funnel = q.contact_funnel(conn, campaign_id, date_from, date_to)

@@ -1,0 +1,295 @@
+"""The Call Logs, Contact List and Metrics tabs through AppTest, on the hand-computed campaign of tabs_fixture."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards.tabs.call_logs import CONTACT_FILTER_KEY
+from tasks.feedback import get_feedback
+from tasks.store import connect, transaction
+from tests.dashboards.tabs_fixture import make_tabs_db
+
+HERE = Path(__file__).resolve().parent
+HARNESS = str(HERE / "tab_harness.py")
+APP = str(HERE.parents[1] / "dashboards" / "app.py")
+
+
+@pytest.fixture
+def tabs(db) -> dict:
+    return make_tabs_db(db)
+
+
+def run_tab(tab: str, campaign_id: int, **session) -> AppTest:
+    """One tab drawn by the harness after one run."""
+    at = AppTest.from_file(HARNESS, default_timeout=30)
+    at.session_state["harness_tab"] = tab
+    at.session_state["harness_campaign"] = campaign_id
+    for name, value in session.items():
+        at.session_state[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def phones(at: AppTest, index: int = 0) -> list[str]:
+    return at.dataframe[index].value["Phone Number"].tolist()
+
+
+def select_row(at: AppTest, key: str, row: int) -> AppTest:
+    at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return rerun(at)
+
+
+A, B = "+16025550000", "+16025550001"
+D = "+16025550003"
+
+
+# ----------------------------------------------------------------------------- Call Logs
+
+def test_call_logs_table_columns_and_order(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    table = at.dataframe[0].value
+    assert phones(at) == [B, D, A, B, A]  # newest first: c4, c5, c2, c3, c1
+    assert table.iloc[0][["Disconnect Reason", "Status", "Call Successful", "Duration", "Credits", "Tools"]].tolist() == [
+        "user_hangup", "ended", "No", "45s", "30", 1]
+    assert table.iloc[4]["Date"] == "Apr 27, 2026 09:00 AM"  # Phoenix time
+    assert "**5** calls" in at.markdown[0].value
+
+
+@pytest.mark.parametrize(
+    ("widget", "key", "value", "expected"),
+    [
+        ("text_input", "search", "person 1", [B, B]),
+        ("text_input", "search", "'; drop table calls; --", []),
+        ("multiselect", "reasons", ["agent_hangup", "voicemail_reached"], [A, A]),
+        ("selectbox", "successful", "Yes", [A]),
+        ("slider", "duration", (30, 1800), [B, A]),
+        ("date_input", "dates", (date(2026, 4, 28), date(2026, 4, 28)), [B, D, A]),
+        ("selectbox", "sort", "Duration", [A, B, A, B, D]),
+    ],
+)
+def test_call_logs_filters(tabs, widget, key, value, expected):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    getattr(at, widget)(key=f"calllogs_{tabs['campaign_id']}_{key}").set_value(value)
+    rerun(at)
+    if expected:
+        assert phones(at) == expected
+    else:
+        assert len(at.dataframe) == 0
+        assert at.info[0].value == "No calls match these filters yet."
+
+
+def test_call_logs_ascending_toggle(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    at.toggle(key=f"calllogs_{tabs['campaign_id']}_desc").set_value(False)
+    assert phones(rerun(at)) == [A, B, A, D, B]
+
+
+def test_call_logs_page_selector(tabs, db):
+    # 60 more calls for A: 65 in all, two pages of 50
+    with transaction() as conn:
+        conn.execute(
+            """
+            insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status, provider,
+                               queued_at, updated_at)
+            select ?, ?, 'extra' || i, 1, '+16025550000', 'ended', 'simulator',
+                   timestamptz '2026-04-20 16:00:00+00' + to_minutes(i), now()
+            from range(60) t(i)
+            """,
+            [tabs["campaign_id"], tabs["A"]],
+        )
+    at = run_tab("call_logs", tabs["campaign_id"])
+    assert len(at.dataframe[0].value) == 50
+    at.number_input(key=f"calllogs_{tabs['campaign_id']}_page").set_value(2)
+    rerun(at)
+    assert len(at.dataframe[0].value) == 15
+    assert "showing 51–65" in at.markdown[0].value
+
+
+def test_selecting_a_call_opens_its_detail_and_feedback_shows_in_the_table(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1, the oldest
+    assert at.subheader[0].value == f"Call {tabs['c1']} · Person 0"
+    assert [m.value for m in at.metric] == ["Yes", "Positive", "No", "2m 00s"]
+    assert "Summary of c1" in [m.value for m in at.markdown]
+    assert at.json[0].value == '{"plan": "gold"}'
+    assert at.json[1].value == '{"interested": true}'
+    assert at.expander[0].label == "Transcript"
+    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["agent_hangup", "voicemail_reached"]  # history
+
+    at.radio(key=f"feedback_rating_{tabs['c1']}").set_value("👍 Good")
+    at.text_input(key=f"feedback_comment_{tabs['c1']}").set_value("Great close")
+    at.button(key=f"feedback_save_{tabs['c1']}").click()
+    rerun(at)
+    with connect() as conn:
+        assert get_feedback(conn, tabs["c1"])["rating"] == "up"
+    assert at.dataframe[0].value["Feedback"].tolist()[4] == "👍 Great close"
+
+
+def test_call_logs_download_and_refresh(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    assert at.get("download_button")[0].proto.label == "Download as Excel"
+    at.button(key=f"calllogs_{tabs['campaign_id']}_refresh").click()
+    assert phones(rerun(at)) == [B, D, A, B, A]
+
+
+def test_contact_filter_from_the_contact_list_and_clearing_it(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"], **{CONTACT_FILTER_KEY: {
+        "campaign_id": tabs["campaign_id"], "contact_id": tabs["B"], "label": "Person 1"}})
+    assert phones(at) == [B, B]
+    assert "Person 1" in at.info[0].value
+    at.button(key=f"calllogs_{tabs['campaign_id']}_clear_contact").click()
+    assert phones(rerun(at)) == [B, D, A, B, A]
+
+
+# ----------------------------------------------------------------------------- Contact List
+
+def test_contact_list_table(tabs):
+    at = run_tab("contact_list", tabs["campaign_id"])
+    table = at.dataframe[0].value
+    assert table["Name"].tolist() == ["Person 3", "Person 2", "Person 1", "Person 0"]
+    first = table[table["Name"] == "Person 0"].iloc[0]
+    assert first[["Attempts", "Connected", "Successful", "Credits", "Duration", "Last Disconnection"]].tolist() == [
+        2, 1, 1, "110", "2m 20s", "voicemail_reached"]
+    never = table[table["Name"] == "Person 2"].iloc[0]
+    assert (never["Attempts"], never["Last Call Date"]) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("widget", "key", "value", "expected"),
+    [
+        ("text_input", "search", "0001", ["Person 1"]),
+        ("text_input", "search", "x" * 200, []),
+        ("selectbox", "sort", "Credits", ["Person 0", "Person 1", "Person 3", "Person 2"]),
+    ],
+)
+def test_contact_list_search_and_sort(tabs, widget, key, value, expected):
+    at = run_tab("contact_list", tabs["campaign_id"])
+    getattr(at, widget)(key=f"contacts_{tabs['campaign_id']}_{key}").set_value(value)
+    rerun(at)
+    if expected:
+        assert at.dataframe[0].value["Name"].tolist() == expected
+    else:
+        assert at.info[0].value == "No contacts match."
+
+
+def _select_contact(tabs, name: str) -> AppTest:
+    at = run_tab("contact_list", tabs["campaign_id"])
+    row = at.dataframe[0].value["Name"].tolist().index(name)
+    return select_row(at, f"contacts_{tabs['campaign_id']}_table", row)
+
+
+def test_selected_contact_shows_actions_id_and_calls(tabs):
+    at = _select_contact(tabs, "Person 1")
+    assert at.subheader[0].value == "Person 1"
+    assert [c.value for c in at.code] == [str(tabs["B"])]
+    assert {"Edit Contact", "Remove from Campaign", "Show in Call Logs"} <= {b.label for b in at.button}
+    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["dial_no_answer", "user_hangup"]
+
+
+def test_show_in_call_logs_sets_the_filter(tabs):
+    at = _select_contact(tabs, "Person 1")
+    at.button(key=f"contacts_{tabs['campaign_id']}_logs_{tabs['B']}").click()
+    rerun(at)
+    assert at.session_state[CONTACT_FILTER_KEY]["contact_id"] == tabs["B"]
+    assert "Call Logs tab now shows only Person 1" in at.success[0].value
+
+
+def test_edit_contact_saves_and_refuses_a_bad_phone(tabs):
+    cid = tabs["campaign_id"]
+    at = _select_contact(tabs, "Person 1")
+    at.button(key=f"contacts_{cid}_edit_{tabs['B']}").click()
+    rerun(at)
+    at.text_input(key=f"contacts_{cid}_edit_phone_{tabs['B']}").set_value("12")
+    at.button[-1].click()  # the form's Save contact
+    rerun(at)
+    assert at.error[0].value == "'12': too short"
+    with connect() as conn:
+        assert conn.execute("select phone_e164 from contacts where contact_id = ?", [tabs["B"]]).fetchone()[0] == B
+    at.text_input(key=f"contacts_{cid}_edit_phone_{tabs['B']}").set_value("(602) 555-0199")
+    at.text_input(key=f"contacts_{cid}_edit_name_{tabs['B']}").set_value("Paula Uno")
+    at.button[-1].click()
+    rerun(at)
+    with connect() as conn:
+        assert conn.execute("select phone_e164, name from contacts where contact_id = ?", [tabs["B"]]).fetchone() == (
+            "+16025550199", "Paula Uno")
+    assert at.success[0].value == "Contact saved."
+
+
+def test_remove_from_campaign_asks_then_removes(tabs):
+    cid = tabs["campaign_id"]
+    at = _select_contact(tabs, "Person 2")
+    at.button(key=f"contacts_{cid}_remove_{tabs['C']}").click()
+    rerun(at)
+    # the confirmation dialog: nothing is removed until Remove is clicked
+    with connect() as conn:
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 4
+    at.button(key=f"contacts_{cid}_confirm_remove_{tabs['C']}").click()
+    rerun(at)
+    with connect() as conn:
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 3
+        assert conn.execute("select count(*) from contacts").fetchone()[0] == 4  # the CRM keeps it
+    assert at.success[0].value == "Person 2 was removed from the campaign."
+    assert "Person 2" not in at.dataframe[0].value["Name"].tolist()
+
+
+def test_contact_list_download_button(tabs):
+    at = run_tab("contact_list", tabs["campaign_id"])
+    assert at.get("download_button")[0].proto.label == "Download as Excel"
+    assert at.expander[0].label == "Import contacts (CSV or XLSX)"
+
+
+# ----------------------------------------------------------------------------- Metrics
+
+def _metric_values(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_metrics_cards_chart_and_funnel_for_all_time(tabs):
+    at = run_tab("metrics", tabs["campaign_id"])
+    start, _ = at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").value
+    assert start == date(2026, 4, 27)  # the campaign's start date
+    assert _metric_values(at) == {"Credits Used": "140", "Total Calls": "4", "Contacts Called": "2",
+                                  "Connection Rate": "50%", "Avg. Call Duration": "1m 22s"}
+    assert [s.value for s in at.subheader] == ["Calls Made", "Contact Funnel"]
+    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.warning) == 0  # 50 % connected, 50 % of them successful: no large gap
+
+
+def test_metrics_date_range_changes_everything(tabs):
+    at = run_tab("metrics", tabs["campaign_id"])
+    at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").set_value((date(2026, 4, 28), date(2026, 4, 28)))
+    rerun(at)
+    assert _metric_values(at) == {"Credits Used": "40", "Total Calls": "2", "Contacts Called": "2",
+                                  "Connection Rate": "25%", "Avg. Call Duration": "45s"}
+    assert len(at.warning) == 2  # both gaps are large that day
+
+
+def test_metrics_empty_range(tabs):
+    at = run_tab("metrics", tabs["campaign_id"])
+    at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").set_value((date(2026, 4, 29), date(2026, 4, 29)))
+    rerun(at)
+    assert at.info[0].value == "No calls in this date range."
+    assert _metric_values(at)["Total Calls"] == "0"
+
+
+# ----------------------------------------------------------------------------- in the real campaign page
+
+def test_tabs_render_in_the_campaign_page(tabs):
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["campaign_id"] = tabs["campaign_id"]
+    at.switch_page("pages/campaign.py")
+    rerun(at)
+    assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
+    assert "Credits Used" in [m.label for m in at.metric]
+    assert any(len(d.value) == 5 and "Disconnect Reason" in d.value.columns for d in at.dataframe)
