@@ -1,5 +1,11 @@
-"""Phone normalisation to E.164 with phonenumbers: one parse per distinct value, a vectorised fast
-path for North American numbers, and a process pool for files with many distinct numbers."""
+"""Phone normalisation to E.164 with phonenumbers' rules and data.
+
+Each distinct raw value is handled once. Values that are plainly North American become "+1…"
+candidates without parsing; candidates that are geographic US numbers are then checked all at
+once in Polars with the metadata's own patterns and time-zone table. Everything else (other
+countries, odd formats, invalid numbers) goes through phonenumbers one value at a time, on
+several processes when there are many.
+"""
 
 from __future__ import annotations
 
@@ -341,8 +347,8 @@ def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | 
     """Each distinct raw phone of ``raw`` normalised once: one row per distinct value (RESULT_SCHEMA).
 
     Values that are plainly North American (``+1 602 555 0199``, or 10/11 digits when the
-    default region is in the NANP) skip the parser and are validated per distinct E.164; all
-    others go through ``phonenumbers.parse`` with ``default_region``.
+    default region is in the NANP) skip the parser and are validated per distinct E.164 (US ones
+    vectorised); all others go through ``phonenumbers.parse`` with ``default_region``.
     """
     region = check_region(default_region)
     distinct = raw.cast(pl.String).unique().drop_nulls().rename("phone_raw")
