@@ -22,6 +22,7 @@ from tasks.store import connect, db_path, transaction
 from tasks.timezones import zone_needs_country
 
 SAME, PER_DAY = "same", "per_day"
+EDITS = "_edits"  # the session-state field holding a copy of the form's values
 HOURS_MODES = {SAME: "Same hours every calling day", PER_DAY: "Different hours per day"}
 DEFAULT_HOURS = "09:00-17:00"
 # Widget fields of the settings form; the hours fields are text such as "08:00-12:00, 13:00-18:00".
@@ -114,9 +115,10 @@ def settings_from_form(form: Mapping[str, Any], stored: Mapping[str, Any]) -> di
 
 def load_form(session: MutableMapping[str, Any], campaign_id: int, stored: Mapping[str, Any], *, force: bool = False) -> None:
     """Put the stored settings into the widgets of a campaign (only where nothing is being edited, unless forced)."""
+    remembered = {} if force else session.get(key(campaign_id, EDITS)) or {}
     for field, value in form_from_settings(stored).items():
         if force or key(campaign_id, field) not in session:
-            session[key(campaign_id, field)] = value
+            session[key(campaign_id, field)] = remembered.get(field, value)
     session[key(campaign_id, "_loaded_from")] = stored.get("updated_at")
 
 
@@ -129,7 +131,7 @@ def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Settings reduced to what a user can change, windows as text, so equal meaning compares equal."""
     data = dict(settings)
     data["weekly_schedule"] = {
-        d: windows_text([w.split("-", 1) if isinstance(w, str) else w for w in windows])
+        d: windows_text([[part.strip() for part in w.split("-", 1)] if isinstance(w, str) else w for w in windows])
         for d, windows in (data.get("weekly_schedule") or {}).items()
     }
     data["objective"] = data.get("objective") or None
@@ -149,6 +151,15 @@ def is_dirty(session: Mapping[str, Any], campaign_id: int, stored: Mapping[str, 
     described = settings_from_form(form, stored)
     stored_view = {f: stored.get(f) for f in described}
     return comparable(described) != comparable(stored_view)
+
+
+def remember_form(session: MutableMapping[str, Any], campaign_id: int) -> None:
+    """Copy the form's values aside once the page has drawn it.
+
+    Streamlit forgets the values of widgets a page does not draw, so unsaved edits would vanish on a
+    visit to another page; `load_form` restores them from this copy.
+    """
+    session[key(campaign_id, EDITS)] = current_form(session, campaign_id)
 
 
 def clear_form(session: MutableMapping[str, Any], campaign_id: int) -> None:

@@ -183,6 +183,7 @@ def schedule_step(campaign_id: int) -> None:
         st.subheader("Schedule & Attempts")
         settings_tab.schedule_section(campaign_id, errors)
         settings_tab.summary_card(campaign_id, stored)
+    state.remember_form(st.session_state, campaign_id)
     for field in sorted(set(errors) - settings_tab.SCHEDULE_FIELDS):
         st.error(f"{field.replace('_', ' ').capitalize()}: {errors[field]}")
     back, finish = st.columns([1, 1])

@@ -194,3 +194,4 @@ def render(campaign_id: int) -> None:
         schedule_section(campaign_id, errors)
         summary_card(campaign_id, stored)
     advanced_section(campaign_id, numbers, errors)
+    state.remember_form(st.session_state, campaign_id)

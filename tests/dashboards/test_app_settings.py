@@ -1,0 +1,217 @@
+"""The campaign header (status, Active, Run, Save Changes/Discard) and the Settings tab, through AppTest."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tasks.campaigns import get_campaign, get_campaign_settings, summary_lines
+from tasks.store import connect
+from tests.factories import make_campaign_db
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
+
+
+def campaign_page(campaign_id: int) -> AppTest:
+    """The app on a campaign's page after one run."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["campaign_id"] = campaign_id
+    at.switch_page("pages/campaign.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def k(campaign_id: int, field: str) -> str:
+    return f"c{campaign_id}:{field}"
+
+
+def stored(db: Path, campaign_id: int) -> dict:
+    with connect(db) as conn:
+        return get_campaign(conn, campaign_id)
+
+
+def save_state(at: AppTest, cid: int) -> tuple[bool, bool, bool]:
+    """(Save Changes enabled, Discard enabled, unsaved-changes warning shown)."""
+    warned = any("unsaved changes" in w.value for w in at.warning)
+    return (not at.button(key=f"save_{cid}").disabled, not at.button(key=f"discard_{cid}").disabled, warned)
+
+
+def errors_shown(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+@pytest.fixture
+def page(campaign_db) -> tuple[AppTest, int, Path]:
+    cid = campaign_db["campaign_id"]
+    return campaign_page(cid), cid, campaign_db["db"]
+
+
+def test_header_shows_name_status_and_tabs(page):
+    at, cid, _ = page
+    title = at.markdown[[i for i, m in enumerate(at.markdown) if m.value.startswith("## ")][0]].value
+    assert "Spring outreach" in title and "vc-capsule" in title
+    assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
+    assert at.toggle(key=f"active_{cid}").value is True
+    assert not at.toggle(key=f"active_{cid}").disabled
+
+
+def test_active_is_disabled_without_a_start_date(db):
+    cid = make_campaign_db(db, start_date=None, active=False)["campaign_id"]
+    at = campaign_page(cid)
+    assert at.toggle(key=f"active_{cid}").disabled
+    assert "until the campaign has a Start Date" in at.caption[0].value
+    assert "Draft" in [m.value for m in at.markdown if m.value.startswith("## ")][0]
+
+
+def test_active_toggle_pauses_the_campaign(page):
+    at, cid, db = page
+    at.toggle(key=f"active_{cid}").set_value(False).run()
+    assert stored(db, cid)["active"] is False
+    assert at.success[0].value == "Scheduled dialing is off (Paused)."
+    assert "Paused" in [m.value for m in at.markdown if m.value.startswith("## ")][0]
+
+
+def test_save_changes_is_enabled_only_after_an_edit_and_saves_it(page):
+    at, cid, db = page
+    assert save_state(at, cid) == (False, False, False)
+    at.text_input(key=k(cid, "name")).set_value("Spring outreach 2").run()
+    assert save_state(at, cid) == (True, True, True)
+    assert stored(db, cid)["name"] == "Spring outreach"  # nothing is saved automatically
+    at.button(key=f"save_{cid}").click().run()
+    assert stored(db, cid)["name"] == "Spring outreach 2"
+    assert save_state(at, cid) == (False, False, False)
+    assert at.success[0].value == "Changes saved."
+
+
+def test_an_edit_undone_by_hand_is_not_dirty(page):
+    at, cid, _ = page
+    at.text_input(key=k(cid, "same_hours")).set_value("08:00 - 18:00").run()  # same windows, other spacing
+    assert save_state(at, cid) == (False, False, False)
+
+
+def test_discard_brings_back_the_stored_settings(page):
+    at, cid, db = page
+    at.number_input(key=k(cid, "max_attempts")).set_value(7).run()
+    at.button(key=f"discard_{cid}").click().run()
+    assert at.number_input(key=k(cid, "max_attempts")).value == 5
+    assert save_state(at, cid) == (False, False, False)
+    assert stored(db, cid)["max_attempts"] == 5
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    # per day above the total is refused by the model
+    ("attempts_per_day", 6, "6 per day is more than max_attempts (5)"),
+    ("same_hours", "18:00-08:00", "ends before it starts"),
+    ("name", "   ", "is required"),
+    ("end_date", date(2026, 4, 1), "end date 2026-04-01 is before the start date 2026-04-27"),
+])
+def test_validation_errors_appear_and_nothing_is_saved(page, field, value, message):
+    at, cid, db = page
+    before = stored(db, cid)
+    widget = {"attempts_per_day": at.number_input, "same_hours": at.text_input, "name": at.text_input,
+              "end_date": at.date_input}[field]
+    widget(key=k(cid, field)).set_value(value).run()
+    at.button(key=f"save_{cid}").click().run()
+    assert any(message in e for e in errors_shown(at)), errors_shown(at)
+    assert stored(db, cid)["updated_at"] == before["updated_at"]
+    assert save_state(at, cid)[0]  # still unsaved
+
+
+def test_errors_go_away_once_fixed(page):
+    at, cid, db = page
+    at.number_input(key=k(cid, "attempts_per_day")).set_value(6).run()
+    at.button(key=f"save_{cid}").click().run()
+    assert errors_shown(at)
+    at.number_input(key=k(cid, "attempts_per_day")).set_value(2).run()
+    assert errors_shown(at) == []
+    at.button(key=f"save_{cid}").click().run()
+    assert stored(db, cid)["attempts_per_day"] == 2
+
+
+def test_summary_card_matches_the_cli_and_follows_edits(page):
+    at, cid, db = page
+    with connect(db) as conn:
+        lines = summary_lines(get_campaign_settings(conn, cid))
+    assert at.info[0].value == "**Campaign summary**  \n" + "  \n".join(lines)
+    assert lines[1] == "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)"
+    at.multiselect(key=k(cid, "calling_days")).set_value(["mon", "wed", "fri"]).run()
+    assert "It will call Monday, Wednesday and Friday between 08:00 AM - 06:00 PM" in at.info[0].value
+
+
+@pytest.mark.parametrize(("zone", "country_shown"), [
+    ("America/Phoenix", True),  # US and CA (Creston) share it
+    ("Europe/Madrid", False),  # one country: it is implied
+    ("Europe/Paris", True),  # tzdata's zone1970.tab: FR and MC share it
+    ("UTC", False),
+])
+def test_country_appears_only_for_shared_time_zones(page, zone, country_shown):
+    at, cid, _ = page
+    at.selectbox(key=k(cid, "time_zone")).set_value(zone).run()
+    assert ("Country" in [s.label for s in at.selectbox]) is country_shown
+
+
+def test_changing_to_a_shared_zone_requires_choosing_the_country(page):
+    at, cid, db = page
+    at.selectbox(key=k(cid, "time_zone")).set_value("Europe/Paris").run()
+    assert at.selectbox(key=k(cid, "country")).options == ["FR", "MC"]
+    at.button(key=f"save_{cid}").click().run()
+    assert any("Europe/Paris is used by FR, MC" in e for e in errors_shown(at))
+    at.selectbox(key=k(cid, "country")).set_value("FR").run()
+    at.button(key=f"save_{cid}").click().run()
+    assert (stored(db, cid)["time_zone"], stored(db, cid)["country"]) == ("Europe/Paris", "FR")
+
+
+def test_rotation_shows_numbers_with_nickname_and_trunk_status(page):
+    at, cid, db = page
+    assert at.selectbox(key=k(cid, "number")).options == [
+        "Phoenix main · +16025550100 · active", "Phoenix backup · +16025550101 · active"]
+    at.toggle(key=k(cid, "rotation_enabled")).set_value(True).run()
+    numbers = at.multiselect(key=k(cid, "numbers"))
+    assert numbers.options == ["Phoenix main · +16025550100 · active", "Phoenix backup · +16025550101 · active"]
+    # rotation with one number is refused next to the field
+    at.button(key=f"save_{cid}").click().run()
+    assert any("rotation is on: choose two or more numbers" in e for e in errors_shown(at))
+    at.multiselect(key=k(cid, "numbers")).set_value([1, 2]).run()
+    at.button(key=f"save_{cid}").click().run()
+    assert (stored(db, cid)["rotation_enabled"], stored(db, cid)["outbound_number_ids"]) == (True, [1, 2])
+
+
+def test_batch_size_and_per_day_hours_are_saved(page):
+    at, cid, db = page
+    at.number_input(key=k(cid, "batch_size")).set_value(250)
+    at.radio(key=k(cid, "hours_mode")).set_value("per_day").run()
+    at.text_input(key=k(cid, "hours_mon")).set_value("08:00-12:00, 13:00-18:00").run()
+    at.button(key=f"save_{cid}").click().run()
+    after = stored(db, cid)
+    assert after["batch_size"] == 250
+    assert after["weekly_schedule"]["mon"] == [["08:00", "12:00"], ["13:00", "18:00"]]
+    assert after["weekly_schedule"]["tue"] == [["08:00", "18:00"]]
+
+
+def test_edits_survive_switching_pages(page):
+    at, cid, _ = page
+    at.text_input(key=k(cid, "name")).set_value("Renamed").run()
+    at.switch_page("pages/campaigns.py").run()
+    at.switch_page("pages/campaign.py").run()
+    assert at.text_input(key=k(cid, "name")).value == "Renamed"
+    assert save_state(at, cid) == (True, True, True)
+
+
+def test_run_starts_a_background_batch(page, monkeypatch):
+    import dashboards.state
+
+    started = []
+    monkeypatch.setattr(dashboards.state, "start_manual_run", lambda campaign_id: started.append(campaign_id) or "batch started")
+    at, cid, _ = page
+    at.button(key=f"run_{cid}").click().run()
+    assert started == [cid]
+    assert at.success[0].value.startswith("Run: batch started.")
+
+
+def test_missing_campaign_is_a_message(db):
+    at = campaign_page(42)
+    assert errors_shown(at) == ["Campaign 42 does not exist (it may have been deleted)."]
