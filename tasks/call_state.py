@@ -18,6 +18,7 @@ import polars as pl
 from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS, sql_list
 from tasks.credits import RateCard
 from tasks.errors import NotFoundError
+from tasks.retry_policy import apply_retry_policy
 from tasks.telephony.base import ProviderCall
 
 FINAL_SQL = "('ended', 'not_connected', 'error', 'failed_rate_limit')"
@@ -90,11 +91,6 @@ def apply_provider_calls(
     rates = rates or RateCard.from_settings()
     conn.register("provider_updates", frame)
     try:
-        missing = conn.execute(
-            "select u.call_id from provider_updates u anti join calls c using (call_id) limit 1"
-        ).fetchone()
-        if missing:
-            raise NotFoundError(f"call {missing[0]} does not exist")
         low, high = frame["call_id"].min(), frame["call_id"].max()
         conn.execute("drop table if exists temp.call_merge")
         conn.execute(
@@ -162,6 +158,15 @@ def apply_provider_calls(
             {"voicemail": rates.per_voicemail, "minute": rates.per_answered_minute, "now": now,
              "not_attempts": not_attempts, "low": low, "high": high},
         )
+        merged, refunds, done, successes = conn.execute(
+            "select count(*), count(*) filter (where refund), count(*) filter (where done),"
+            " count(*) filter (where became_successful) from call_merge"
+        ).fetchone()
+        if merged < frame.height:
+            missing = conn.execute(
+                "select u.call_id from provider_updates u anti join call_merge m using (call_id) limit 1"
+            ).fetchone()
+            raise NotFoundError(f"call {missing[0]} does not exist")
         changed = conn.execute(
             """
             update calls c set
@@ -201,64 +206,74 @@ def apply_provider_calls(
             """,
             [now, low, high],
         ).fetchone()[0]
-        _settle_enrollments(conn, now, low, high)
+        _settle_enrollments(conn, now, low, high, refunds=refunds > 0, releases=done > 0, successes=successes > 0)
         conn.execute("drop table if exists temp.call_merge")
     finally:
         conn.unregister("provider_updates")
     return changed
 
 
-def _settle_enrollments(conn: duckdb.DuckDBPyConnection, now: datetime, low: int, high: int) -> None:
-    """Refund refusals, release finished calls' contacts and finish the ones that are done."""
-    # A refusal for rate or concurrency is not an attempt: give it back (once: counts_as_attempt flips).
-    conn.execute(
-        """
-        update campaign_contacts cc set
-            attempts = greatest(cc.attempts - 1, 0),
-            attempts_on_day = case
-                when cc.attempts_day = r.local_day then greatest(cc.attempts_on_day - 1, 0)
-                else cc.attempts_on_day end
-        from (
-            select m.campaign_id, m.contact_id, (c.queued_at at time zone camp.time_zone)::date as local_day
-            from call_merge m join calls c using (call_id) join campaigns camp on camp.campaign_id = m.campaign_id
-            where m.refund and c.call_id between ? and ?
-        ) r
-        where cc.campaign_id = r.campaign_id and cc.contact_id = r.contact_id
-        """,
-        [low, high],
-    )
-    conn.execute(
-        f"""
-        update campaign_contacts cc set
-            in_flight_call_id = null,
-            finished_reason = case
-                when cc.finished_at is not null then cc.finished_reason
-                when m.call_successful then 'successful'
-                when m.disconnect_reason in ({sql_list(NOT_RETRYABLE_REASONS)}) then 'not_retryable'
-                when cc.attempts >= camp.max_attempts then 'max_attempts'
-            end,
-            finished_at = case
-                when cc.finished_at is not null then cc.finished_at
-                when m.call_successful or m.disconnect_reason in ({sql_list(NOT_RETRYABLE_REASONS)})
-                  or cc.attempts >= camp.max_attempts then ?::timestamptz
-            end
-        from call_merge m join campaigns camp on camp.campaign_id = m.campaign_id
-        where m.done and cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id
-          and cc.in_flight_call_id = m.call_id
-        """,
-        [now],
-    )
-    # A success verdict can arrive after the contact was released (late analysis): it still finishes.
-    conn.execute(
-        """
-        update campaign_contacts cc set finished_at = coalesce(cc.finished_at, ?::timestamptz),
-            finished_reason = 'successful'
-        from call_merge m
-        where m.became_successful and cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id
-          and cc.finished_reason is distinct from 'successful'
-        """,
-        [now],
-    )
+def _settle_enrollments(
+    conn: duckdb.DuckDBPyConnection, now: datetime, low: int, high: int,
+    *, refunds: bool = True, releases: bool = True, successes: bool = True,
+) -> None:
+    """Refund refusals, release finished calls' contacts and finish the ones that are done.
+
+    The flags skip steps that have no rows (most enrichment passes have no refusal, say).
+    """
+    if refunds:
+        # A refusal for rate or concurrency is not an attempt: give it back (once: counts_as_attempt flips).
+        conn.execute(
+            """
+            update campaign_contacts cc set
+                attempts = greatest(cc.attempts - 1, 0),
+                attempts_on_day = case
+                    when cc.attempts_day = r.local_day then greatest(cc.attempts_on_day - 1, 0)
+                    else cc.attempts_on_day end
+            from (
+                select m.campaign_id, m.contact_id, (c.queued_at at time zone camp.time_zone)::date as local_day
+                from call_merge m join calls c using (call_id) join campaigns camp on camp.campaign_id = m.campaign_id
+                where m.refund and c.call_id between ? and ?
+            ) r
+            where cc.campaign_id = r.campaign_id and cc.contact_id = r.contact_id
+            """,
+            [low, high],
+        )
+    if releases:
+        apply_retry_policy(conn, now, low, high)  # before the release below clears in_flight_call_id
+        conn.execute(
+            f"""
+            update campaign_contacts cc set
+                in_flight_call_id = null,
+                finished_reason = case
+                    when cc.finished_at is not null then cc.finished_reason
+                    when m.call_successful then 'successful'
+                    when m.disconnect_reason in ({sql_list(NOT_RETRYABLE_REASONS)}) then 'not_retryable'
+                    when cc.attempts >= camp.max_attempts then 'max_attempts'
+                end,
+                finished_at = case
+                    when cc.finished_at is not null then cc.finished_at
+                    when m.call_successful or m.disconnect_reason in ({sql_list(NOT_RETRYABLE_REASONS)})
+                      or cc.attempts >= camp.max_attempts then ?::timestamptz
+                end
+            from call_merge m join campaigns camp on camp.campaign_id = m.campaign_id
+            where m.done and cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id
+              and cc.in_flight_call_id = m.call_id
+            """,
+            [now],
+        )
+    if successes:
+        # A success verdict can arrive after the contact was released (late analysis): it still finishes.
+        conn.execute(
+            """
+            update campaign_contacts cc set finished_at = coalesce(cc.finished_at, ?::timestamptz),
+                finished_reason = 'successful'
+            from call_merge m
+            where m.became_successful and cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id
+              and cc.finished_reason is distinct from 'successful'
+            """,
+            [now],
+        )
 
 
 def apply_provider_call(

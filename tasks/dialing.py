@@ -371,7 +371,7 @@ def dial_batch(
     # the whole batch moves together (the same guarantees, far fewer transactions).
     chunk_size = len(calls) if clock.virtual or pace < 0.5 else 1
     stop: str | None = None
-    provider_down = False
+    provider_down = finished = False
     try:
         for start in range(0, len(calls), chunk_size):
             chunk = calls[start:start + chunk_size]
@@ -419,6 +419,9 @@ def dial_batch(
                     "update dial_runs set calls_placed = calls_placed + ?, heartbeat_at = ? where run_id = ?",
                     [len(registered), datetime.now(timezone.utc), run_id],
                 )
+                if start + chunk_size >= len(calls):  # the last chunk closes the run in the same commit
+                    _close_run(conn, run_id, clock.now(), "failed" if provider_down else "completed", stop)
+                    finished = True
             result.placed += len(registered)
             result.not_placed += len(unplaced)
             result.refused += sum(1 for _, o in outcomes if o.status == CallStatus.failed_rate_limit)
@@ -427,7 +430,8 @@ def dial_batch(
         _finish_run(db, run_id, clock.now(), "failed", f"{type(error).__name__}: {error}")
         raise
     result.message = stop
-    _finish_run(db, run_id, clock.now(), "failed" if provider_down else "completed", stop)
+    if not finished:
+        _finish_run(db, run_id, clock.now(), "failed" if provider_down else "completed", stop)
     return result
 
 
@@ -512,14 +516,18 @@ def _wait_for_capacity(provider: TelephonyProvider, clock: Clock, pace: float, m
         waited += step
 
 
+def _close_run(conn: duckdb.DuckDBPyConnection, run_id: int, now: datetime, state: str, message: str | None) -> None:
+    conn.execute(
+        "update dial_runs set state = ?, ended_at = ?, message = coalesce(?, message) where run_id = ? and state = 'running'",
+        [state, now, message, run_id],
+    )
+
+
 def _finish_run(db, run_id: int | None, now: datetime, state: str, message: str | None) -> None:
     if run_id is None:
         return
     with transaction(db) as conn:
-        conn.execute(
-            "update dial_runs set state = ?, ended_at = ?, message = coalesce(?, message) where run_id = ? and state = 'running'",
-            [state, now, message, run_id],
-        )
+        _close_run(conn, run_id, now, state, message)
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -52,8 +52,17 @@ CHILD = textwrap.dedent(
             os._exit(9)
         provider.place_call = place_call_then_die
         provider.place_calls = place_calls_then_die
-    elif step == "after_register":  # registered committed; the run never marked finished
-        dialing._finish_run = die
+    elif step == "after_register":  # the registration transaction committed, then the process died
+        from contextlib import contextmanager
+        real_transaction, commits = dialing.transaction, [0]
+        @contextmanager
+        def transaction_then_die(*args, **kwargs):
+            with real_transaction(*args, **kwargs) as conn:
+                yield conn
+            commits[0] += 1
+            if commits[0] == 3:  # claim, created, registered
+                os._exit(9)
+        dialing.transaction = transaction_then_die
     if mode == "virtual":
         dialing.run_tick(db, provider, VirtualClock(datetime.fromisoformat(start)), pace_seconds=3)
     else:
@@ -93,7 +102,8 @@ def test_kill_at_each_step_then_restart(crash_db, step, mode):
     with connect(db) as conn:
         runs = conn.execute("select state from dial_runs order by run_id").fetchall()
         rows = conn.execute("select count(*) from calls where provider_call_id is not null").fetchone()[0]
-    assert runs[0] == ("failed",)  # the dead run is closed as interrupted
+    # the dead run is closed as interrupted (after_register: its last commit had already closed it)
+    assert runs[0] == (("completed",) if step == "after_register" else ("failed",))
     assert rows == provider.total_placed()  # every placed call has its row
     if step in ("after_claim", "after_created"):
         assert placed_before == 0
