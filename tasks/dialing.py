@@ -21,8 +21,11 @@ import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason
 from tasks.call_state import apply_provider_calls
+from tasks.best_time import SmartOptions, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
+from tasks.compliance import record_audit, resolve_zones, zone_status
 from tasks.errors import NotFoundError
+from tasks.number_health import healthy_numbers, remaining_capacity
 from tasks.schedule import Schedule
 from tasks.settings import get_settings
 from tasks.store import connect, transaction
@@ -37,7 +40,10 @@ from tasks.telephony.base import (
     TelephonyProvider,
 )
 
-ELIGIBLE_SQL = """
+# Who may be called now: the enrollment state, then the compliance rules (tasks/compliance.py) in
+# the same query: `zone_status` (a small frame registered per claim: each zone key's rule, why it is
+# closed now or NULL, its caps), the do-not-call lists and the rolling caps per phone number.
+CLASSIFIED_SQL = """
 with enrolled as (
     select cc.contact_id, cc.attempts, cc.call_seq, cc.last_call_at, cc.enroll_seq
     from campaign_contacts cc
@@ -48,10 +54,61 @@ with enrolled as (
       and (cc.attempts_day is distinct from $local_day or cc.attempts_on_day < $attempts_per_day)
       and (cc.next_call_at is null or cc.next_call_at <= $now)
 ),
+candidates as (
+    select e.*, c.phone_e164, c.zone_key
+    from enrolled e join contacts c using (contact_id)
+),
+dnc as (
+    select prefix, is_prefix from do_not_call where campaign_id is null or campaign_id = $campaign_id
+),
+prefix_lengths as (
+    select distinct length(prefix) as n from dnc where is_prefix
+),
+dnc_hits as (
+    -- exact numbers by hash; wildcards by one equality probe per distinct wildcard length
+    select contact_id from candidates where phone_e164 in (select prefix from dnc where not is_prefix)
+    union
+    select k.contact_id from candidates k cross join prefix_lengths l
+    where left(k.phone_e164, l.n) in (select prefix from dnc where is_prefix)
+),
+capped_phones as (
+    -- only numbers under a capped rule need their recent calls counted
+    select k.phone_e164 from candidates k join zone_status z using (zone_key)
+    where z.blocked is null and (z.max_calls_24h is not null or z.max_calls_30d is not null)
+),
+recent as (
+    -- attempts per number in the last 30 days across every campaign and caller number
+    select phone_e164,
+           count(*) filter (where queued_at > $since_24h) as calls_24h,
+           count(*) as calls_30d
+    from calls
+    where queued_at > $since_30d and counts_as_attempt
+      and phone_e164 in (select phone_e164 from capped_phones)
+    group by phone_e164
+),
+classified as (
+    select k.*, case
+        when h.contact_id is not null then 'do_not_call'
+        when z.zone_key is null then 'zone_unresolved'
+        when z.blocked is not null then z.blocked
+        when r.calls_24h >= z.max_calls_24h then 'cap_24h:' || z.rule_id
+        when r.calls_30d >= z.max_calls_30d then 'cap_30d:' || z.rule_id
+    end as skipped_by
+    from candidates k
+    left join zone_status z using (zone_key)
+    left join recent r using (phone_e164)
+    left join dnc_hits h using (contact_id)
+)"""
+
+ELIGIBLE_SQL = CLASSIFIED_SQL + """,
 ordered as (
-    -- fewest attempts first, then the longest since their last call, then enrollment order
-    select * from enrolled
-    order by attempts, last_call_at nulls first, enroll_seq
+    -- fewest attempts first, then the longest since their last call, then enrollment order;
+    -- with smart ordering (opt-in) the callee zones with the best rate now come first ($best_zones)
+    select k.* from classified k
+    left join contacts z on len($best_zones) > 0 and z.contact_id = k.contact_id
+    where k.skipped_by is null
+    order by list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone)) nulls last,
+             attempts, last_call_at nulls first, enroll_seq
     limit $size
 ),
 final as (
@@ -60,6 +117,16 @@ final as (
     from ordered o join contacts c using (contact_id)
 )
 select * from final order by attempts, last_call_at nulls first, enroll_seq
+"""
+
+# Per compliance rule, how many otherwise-eligible contacts it holds back now (the claim audit).
+SKIPPED_SQL = CLASSIFIED_SQL + """,
+final as (
+    select skipped_by as rule, count(*)::integer as skipped, min(contact_id, 5) as sample_contact_ids
+    from classified where skipped_by is not null
+    group by skipped_by
+)
+select * from final order by rule
 """
 
 HOST = socket.gethostname()
@@ -149,6 +216,10 @@ def usable_numbers(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: dat
         "select number_id, e164, sip_trunk_status from phone_numbers where list_contains(?, number_id)",
         [list(plan.number_ids)],
     ).fetchall()
+    # smart dialing: numbers out of rotation (health) or at their daily cap do not dial
+    rows, why = healthy_numbers(conn, rows, now, _day_start(plan, now), smart_options(conn, plan.campaign_id).number_daily_cap)
+    if why:
+        return [], why
     active = [e164 for _id, e164, status in rows if status == "active"]
     if not plan.rotation_enabled:
         first = {r[0]: r for r in rows}.get(plan.number_ids[0])
@@ -170,13 +241,30 @@ def usable_numbers(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: dat
     return sorted(active, key=lambda e164: (used.get(e164, 0), e164)), None
 
 
-def assign_numbers(numbers: list[str], used_today: dict[str, int], count: int) -> list[str]:
-    """Spread `count` calls over the numbers, always taking the least used so far."""
+def _day_start(plan: CampaignPlan, now: datetime) -> datetime:
+    return datetime.combine(plan.schedule.local_day(now), datetime.min.time(), plan.schedule.local(now).tzinfo)
+
+
+def assign_numbers(
+    numbers: list[str], used_today: dict[str, int], count: int, *,
+    avoid: list[str | None] | None = None, remaining: dict[str, int] | None = None,
+) -> list[str]:
+    """Spread `count` calls over the numbers, always taking the least used so far.
+
+    The i-th call does not use `avoid[i]` when another number can take it (its last call was
+    marked as spam), and no number takes more than its `remaining` daily capacity.
+    """
     usage = {n: used_today.get(n, 0) for n in numbers}
+    left = dict(remaining) if remaining is not None else None
     chosen = []
-    for _ in range(count):
-        number = min(numbers, key=lambda n: (usage[n], numbers.index(n)))
+    for i in range(count):
+        options = [n for n in numbers if left is None or left.get(n, 0) > 0] or numbers
+        if avoid and avoid[i] is not None and len(options) > 1:
+            options = [n for n in options if n != avoid[i]] or options
+        number = min(options, key=lambda n: (usage[n], numbers.index(n)))
         usage[number] += 1
+        if left is not None:
+            left[number] = left.get(number, 0) - 1
         chosen.append(number)
     return chosen
 
@@ -185,20 +273,59 @@ def assign_numbers(numbers: list[str], used_today: dict[str, int], count: int) -
 
 
 def eligible_contacts(
-    conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, size: int
+    conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, size: int, *, horizon: timedelta = timedelta(0),
+    options: SmartOptions | None = None,
 ) -> pl.DataFrame:
-    """The next contacts that may be called at `now`, in dialing order (schedule checked by caller)."""
-    return conn.execute(
-        ELIGIBLE_SQL,
-        {
-            "campaign_id": plan.campaign_id,
-            "max_attempts": plan.max_attempts,
-            "attempts_per_day": plan.attempts_per_day,
-            "local_day": plan.schedule.local_day(now),
-            "now": now,
-            "size": size,
-        },
-    ).pl()
+    """The next contacts that may be called at `now`, in dialing order (campaign schedule checked by caller).
+
+    The legal rules, do-not-call lists and rolling caps apply (tasks/compliance.py); `horizon` is how
+    long placing the batch takes, so a callee window that closes before then holds its contacts back.
+    """
+    return _classify(conn, plan, now, horizon, size=size, options=options)[0]
+
+
+def _classify(
+    conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, horizon: timedelta, *, size: int,
+    audit: bool = False, options: SmartOptions | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(eligible contacts, per-rule skip counts when `audit`) with this claim's zone status registered."""
+    resolve_zones(conn)  # contacts new or changed since the last claim get their zone key
+    country = conn.execute("select country from campaigns where campaign_id = ?", [plan.campaign_id]).fetchone()
+    conn.register("zone_status", zone_status(conn, plan.schedule.time_zone, country[0] if country else None,
+                                             now, horizon))
+    params = {
+        "campaign_id": plan.campaign_id,
+        "max_attempts": plan.max_attempts,
+        "attempts_per_day": plan.attempts_per_day,
+        "local_day": plan.schedule.local_day(now),
+        "now": now,
+        "since_24h": now - timedelta(hours=24),
+        "since_30d": now - timedelta(days=30),
+    }
+    try:
+        picked = _pick(conn, plan, now, params, size, options)
+        skipped = conn.execute(SKIPPED_SQL, params).pl() if audit else None
+    finally:
+        conn.unregister("zone_status")
+    return picked, skipped
+
+
+def _pick(conn, plan: CampaignPlan, now: datetime, params: dict, size: int, options: SmartOptions | None) -> pl.DataFrame:
+    """ELIGIBLE_SQL's contacts in plain order, or (smart ordering) the best callee zones now first
+    except an exploration share of the batch taken in plain order."""
+    def query(best_zones: list[str], limit: int) -> pl.DataFrame:
+        return conn.execute(ELIGIBLE_SQL, {**params, "size": limit, "best_zones": best_zones,
+                                           "campaign_zone": plan.schedule.time_zone}).pl()
+
+    best_zones = zone_ranking(conn, plan.campaign_id, plan.schedule.time_zone, now) if options and options.smart_ordering else []
+    if not best_zones:
+        return query([], size)
+    smart_size, plain_size = exploration_split(size, options.exploration_share)
+    smart = query(best_zones, smart_size)
+    if plain_size == 0:
+        return smart
+    plain = query([], size).filter(~pl.col("contact_id").is_in(smart["contact_id"].implode())).head(plain_size)
+    return pl.concat([smart, plain])
 
 
 def _dynamic_variables(name, company, email, properties) -> str:
@@ -217,12 +344,20 @@ def claim_batch(
     from_numbers: list[str],
     provider_name: str,
     size: int | None = None,
+    horizon: timedelta = timedelta(0),
 ) -> tuple[int | None, pl.DataFrame]:
     """Claim up to a batch of eligible contacts: a dial run, `queued` call rows, contacts in flight.
 
     Call inside a transaction. Returns (run_id, claimed calls) — (None, empty) when nobody is eligible.
+    Contacts a compliance rule held back are counted per rule in `claim_audit`.
     """
-    picked = eligible_contacts(conn, plan, now, size or plan.batch_size)
+    options = smart_options(conn, plan.campaign_id)
+    remaining = remaining_capacity(conn, from_numbers, _day_start(plan, now), options.number_daily_cap)
+    batch = size or plan.batch_size
+    if remaining is not None:  # the daily cap per number bounds the batch
+        batch = min(batch, sum(remaining.values()))
+    picked, skipped = _classify(conn, plan, now, horizon, size=batch, audit=True, options=options)
+    record_audit(conn, plan.campaign_id, now, kind, skipped)
     if picked.height == 0:
         return None, picked
     run_id = conn.execute(
@@ -238,7 +373,12 @@ def claim_batch(
         ).fetchall()
     ) if len(from_numbers) > 1 else {}
     rows = picked.to_dicts()
-    numbers = assign_numbers(from_numbers, used, len(rows))
+    avoid = dict(conn.execute(
+        "select contact_id, avoid_number from campaign_contacts where campaign_id = ? and avoid_number is not null"
+        " and list_contains(?, contact_id)", [plan.campaign_id, [r["contact_id"] for r in rows]],
+    ).fetchall()) if len(from_numbers) > 1 else {}
+    numbers = assign_numbers(from_numbers, used, len(rows), avoid=[avoid.get(r["contact_id"]) for r in rows],
+                             remaining=remaining)
     claims = pl.DataFrame(
         {
             "contact_id": [r["contact_id"] for r in rows],
@@ -360,8 +500,10 @@ def dial_batch(
         if why:
             result.message = why
             return result
+        # the batch takes about size × pace to place: every call must land inside its callee's window
+        horizon = timedelta(seconds=pace * (size or plan.batch_size))
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
-                                      provider_name=provider.name, size=size)
+                                      provider_name=provider.name, size=size, horizon=horizon)
     result.run_id, result.claimed = run_id, claimed.height
     if run_id is None:
         result.message = "no eligible contacts"

@@ -1,0 +1,676 @@
+"""Compliance: legal calling rules by callee time zone and date, do-not-call lists, rolling caps, audit.
+
+The claim query never runs Python per contact. Each contact carries a `zone_key` naming its
+(time zones, country, subdivision); once per claim `zone_status` decides in Python, for the few
+distinct keys, whether each is open now (through the whole batch) or why not, and the caps of its
+rule. The claim query joins that small frame, checks the do-not-call lists and counts recent
+calls per number in SQL (see `tasks.dialing.ELIGIBLE_SQL`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import holidays
+import phonenumbers as pn
+import polars as pl
+from phonenumbers import geocoder
+from phonenumbers import timezone as pn_timezone
+
+from schemas.enums import WEEKDAYS
+from tasks.errors import NotFoundError, UserError, ValidationError
+
+DEFAULT_RULE = "DEFAULT"
+UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it cannot tell
+SAMPLE_SIZE = 5
+RULE_COLUMNS = ["rule_id", "country", "subdivision", *WEEKDAYS, "no_public_holidays", "max_calls_24h",
+                "max_calls_30d", "source"]
+STATUS_SCHEMA = {"zone_key": pl.Int32, "rule_id": pl.String, "blocked": pl.String,
+                 "max_calls_24h": pl.Int32, "max_calls_30d": pl.Int32}
+
+# Zones of each US state (all of them for states that span several: the window is their intersection).
+US_STATE_ZONES: dict[str, tuple[str, ...]] = {
+    "AL": ("America/Chicago",), "AK": ("America/Anchorage", "America/Adak"), "AZ": ("America/Phoenix",),
+    "AR": ("America/Chicago",), "CA": ("America/Los_Angeles",), "CO": ("America/Denver",),
+    "CT": ("America/New_York",), "DE": ("America/New_York",), "DC": ("America/New_York",),
+    "FL": ("America/New_York", "America/Chicago"), "GA": ("America/New_York",), "HI": ("Pacific/Honolulu",),
+    "ID": ("America/Boise", "America/Los_Angeles"), "IL": ("America/Chicago",),
+    "IN": ("America/Indiana/Indianapolis", "America/Chicago"), "IA": ("America/Chicago",),
+    "KS": ("America/Chicago", "America/Denver"), "KY": ("America/New_York", "America/Chicago"),
+    "LA": ("America/Chicago",), "ME": ("America/New_York",), "MD": ("America/New_York",),
+    "MA": ("America/New_York",), "MI": ("America/Detroit", "America/Menominee"), "MN": ("America/Chicago",),
+    "MS": ("America/Chicago",), "MO": ("America/Chicago",), "MT": ("America/Denver",),
+    "NE": ("America/Chicago", "America/Denver"), "NV": ("America/Los_Angeles",), "NH": ("America/New_York",),
+    "NJ": ("America/New_York",), "NM": ("America/Denver",), "NY": ("America/New_York",),
+    "NC": ("America/New_York",), "ND": ("America/Chicago", "America/Denver"), "OH": ("America/New_York",),
+    "OK": ("America/Chicago",), "OR": ("America/Los_Angeles", "America/Boise"), "PA": ("America/New_York",),
+    "RI": ("America/New_York",), "SC": ("America/New_York",), "SD": ("America/Chicago", "America/Denver"),
+    "TN": ("America/Chicago", "America/New_York"), "TX": ("America/Chicago", "America/Denver"),
+    "UT": ("America/Denver",), "VT": ("America/New_York",), "VA": ("America/New_York",),
+    "WA": ("America/Los_Angeles",), "WV": ("America/New_York",), "WI": ("America/Chicago",),
+    "WY": ("America/Denver",), "PR": ("America/Puerto_Rico",),
+}
+# US ZIP code prefixes (first three digits, inclusive ranges) by state; USPS assignment.
+_ZIP3_RANGES = [
+    (5, 5, "NY"), (6, 9, "PR"), (10, 27, "MA"), (28, 29, "RI"), (30, 38, "NH"), (39, 49, "ME"), (50, 54, "VT"),
+    (55, 55, "MA"), (56, 59, "VT"), (60, 69, "CT"), (70, 89, "NJ"), (100, 149, "NY"), (150, 196, "PA"),
+    (197, 199, "DE"), (200, 200, "DC"), (201, 201, "VA"), (202, 205, "DC"), (206, 219, "MD"), (220, 246, "VA"),
+    (247, 268, "WV"), (270, 289, "NC"), (290, 299, "SC"), (300, 319, "GA"), (320, 349, "FL"), (350, 369, "AL"),
+    (370, 385, "TN"), (386, 397, "MS"), (398, 399, "GA"), (400, 427, "KY"), (430, 458, "OH"), (460, 479, "IN"),
+    (480, 499, "MI"), (500, 528, "IA"), (530, 549, "WI"), (550, 567, "MN"), (570, 577, "SD"), (580, 588, "ND"),
+    (590, 599, "MT"), (600, 629, "IL"), (630, 658, "MO"), (660, 679, "KS"), (680, 693, "NE"), (700, 714, "LA"),
+    (716, 729, "AR"), (730, 749, "OK"), (750, 799, "TX"), (800, 816, "CO"), (820, 831, "WY"), (832, 838, "ID"),
+    (840, 847, "UT"), (850, 865, "AZ"), (870, 884, "NM"), (885, 885, "TX"), (889, 898, "NV"), (900, 961, "CA"),
+    (967, 968, "HI"), (970, 979, "OR"), (980, 994, "WA"), (995, 999, "AK"),
+]
+_US_STATE_NAMES = {name.lower(): code for name, code in getattr(holidays.US, "subdivisions_aliases", {}).items()}
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One legal calling rule: callee-local weekly windows, holidays, rolling caps, its source."""
+
+    rule_id: str
+    country: str | None
+    subdivision: str | None
+    windows: dict[str, tuple[tuple[time, time], ...]]
+    no_public_holidays: bool
+    max_calls_24h: int | None
+    max_calls_30d: int | None
+    source: str
+
+
+def _hhmm(text: str, where: str) -> time:
+    if text == "24:00":
+        return time.max
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(where, f"{text!r} is not a HH:MM time") from None
+
+
+def parse_windows(text: str | None, where: str = "windows") -> tuple[tuple[time, time], ...]:
+    """'10:00-13:00 14:00-20:00' as sorted [start, end) pairs; empty or None = closed all day."""
+    windows = []
+    for part in (text or "").replace(",", " ").split():
+        match = re.fullmatch(r"(\d\d:\d\d)-(\d\d:\d\d)", part)
+        if not match:
+            raise ValidationError(where, f"{part!r} is not a HH:MM-HH:MM window")
+        start, end = _hhmm(match.group(1), where), _hhmm(match.group(2), where)
+        if end <= start:
+            raise ValidationError(where, f"window {part} ends before it starts")
+        windows.append((start, end))
+    return tuple(sorted(windows))
+
+
+def _rule_from_row(row: dict, where: str) -> Rule:
+    def cap(name: str) -> int | None:
+        value = row.get(name)
+        if value is None or str(value).strip() == "":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValidationError(f"{where} {name}", f"{value!r} is not a whole number") from None
+        if number < 0:
+            raise ValidationError(f"{where} {name}", "must be 0 or more")
+        return number
+
+    rule_id = (row.get("rule_id") or "").strip()
+    if not rule_id:
+        raise ValidationError(f"{where} rule_id", "is empty")
+    country = (row.get("country") or "").strip().upper() or None
+    if country is None and rule_id != DEFAULT_RULE:
+        raise ValidationError(f"{where} country", f"rule {rule_id} needs a country (only {DEFAULT_RULE} has none)")
+    holidays_flag = row.get("no_public_holidays")
+    if isinstance(holidays_flag, str):
+        if holidays_flag.strip().lower() not in ("true", "false", "1", "0", "yes", "no", ""):
+            raise ValidationError(f"{where} no_public_holidays", f"{holidays_flag!r} is not true/false")
+        holidays_flag = holidays_flag.strip().lower() in ("true", "1", "yes")
+    return Rule(
+        rule_id=rule_id,
+        country=country,
+        subdivision=(row.get("subdivision") or "").strip().upper() or None,
+        windows={day: parse_windows(row.get(day), f"{where} {day}") for day in WEEKDAYS},
+        no_public_holidays=bool(holidays_flag),
+        max_calls_24h=cap("max_calls_24h"),
+        max_calls_30d=cap("max_calls_30d"),
+        source=(row.get("source") or "").strip(),
+    )
+
+
+def load_rules(conn: duckdb.DuckDBPyConnection) -> dict[str, Rule]:
+    """Every calling rule in the store by rule id."""
+    cursor = conn.execute(f"select {', '.join(RULE_COLUMNS)} from calling_rules order by rule_id")
+    names = [d[0] for d in cursor.description]
+    return {r.rule_id: r for r in (_rule_from_row(dict(zip(names, row)), f"rule {row[0]}") for row in cursor.fetchall())}
+
+
+def rule_for(rules: dict[str, Rule], country: str | None, subdivision: str | None) -> Rule:
+    """The rule of a (country, subdivision): the subdivision's, else the country's, else the default."""
+    best = None
+    for rule in rules.values():
+        if rule.country is None or rule.country != country:
+            continue
+        if rule.subdivision is not None and rule.subdivision == subdivision:
+            return rule
+        if rule.subdivision is None:
+            best = rule
+    if best is not None:
+        return best
+    if DEFAULT_RULE not in rules:
+        raise NotFoundError(f"no calling rule for country {country} and no {DEFAULT_RULE} rule")
+    return rules[DEFAULT_RULE]
+
+
+def read_rules_csv(path: str | Path) -> list[Rule]:
+    """Rules from a CSV shaped like data/calling_rules.csv; a bad cell is a UserError naming its row."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in RULE_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+    rules = [_rule_from_row(row, f"{path} row {n}") for n, row in enumerate(reader, start=2)]
+    ids = [r.rule_id for r in rules]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise UserError(f"{path}: rule_id {duplicates[0]} appears more than once")
+    if DEFAULT_RULE not in ids:
+        raise UserError(f"{path}: a {DEFAULT_RULE} rule is required (countries without a rule use it)")
+    return rules
+
+
+def _windows_text(windows: tuple[tuple[time, time], ...]) -> str | None:
+    def show(t: time) -> str:
+        return "24:00" if t == time.max else t.strftime("%H:%M")
+
+    return " ".join(f"{show(s)}-{show(e)}" for s, e in windows) or None
+
+
+def replace_rules(conn: duckdb.DuckDBPyConnection, rules: list[Rule], now: datetime) -> int:
+    """Make the rules table exactly these rules (call inside a transaction); returns how many."""
+    conn.execute("delete from calling_rules")
+    for r in rules:
+        conn.execute(
+            f"insert into calling_rules ({', '.join(RULE_COLUMNS)}, updated_at) values ({', '.join('?' * (len(RULE_COLUMNS) + 1))})",
+            [r.rule_id, r.country, r.subdivision, *(_windows_text(r.windows[d]) for d in WEEKDAYS),
+             r.no_public_holidays, r.max_calls_24h, r.max_calls_30d, r.source, now],
+        )
+    return len(rules)
+
+
+def list_rules(conn: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The rules table as rows, for the CLI and the dashboard."""
+    cursor = conn.execute(f"select {', '.join(RULE_COLUMNS)} from calling_rules order by country nulls last, subdivision nulls first")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# ---------------------------------------------------------------- windows
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=4096)
+def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    try:
+        known = holidays.list_supported_countries().get(country)
+        if known is None:
+            return frozenset()
+        subdiv = subdivision if subdivision in (known or ()) else None
+        return frozenset(holidays.country_holidays(country, subdiv=subdiv, years=year).keys())
+    except (NotImplementedError, KeyError):
+        return frozenset()
+
+
+def is_public_holiday(country: str | None, subdivision: str | None, day: date) -> bool:
+    """Whether `day` is a public holiday in the country (and subdivision where known), per `holidays`."""
+    return country is not None and day in _holiday_dates(country, subdivision, day.year)
+
+
+def zone_blocked(rule: Rule, zones: Iterable[str], country: str | None, subdivision: str | None,
+                 now: datetime, horizon: timedelta = timedelta(0)) -> str | None:
+    """Why the rule forbids calling someone in all of `zones` from `now` through `now + horizon`, or None.
+
+    `window:<rule>` outside its hours (in any of the zones), `holiday:<rule>` on a public holiday there.
+    """
+    until = now + horizon
+    for name in zones:
+        local = now.astimezone(_zone(name))
+        if rule.no_public_holidays and is_public_holiday(country, subdivision, local.date()):
+            return f"holiday:{rule.rule_id}"
+        wall = local.time().replace(tzinfo=None)
+        window = next(((s, e) for s, e in rule.windows[WEEKDAYS[local.weekday()]] if s <= wall < e), None)
+        if window is None:
+            return f"window:{rule.rule_id}"
+        # the whole batch must land before the window closes (24:00 counts as the day's end)
+        end = datetime.combine(local.date(), window[1], _zone(name)) if window[1] != time.max else \
+            datetime.combine(local.date() + timedelta(days=1), time.min, _zone(name))
+        if end < until:
+            return f"window:{rule.rule_id}"
+    return None
+
+
+def zone_status(conn: duckdb.DuckDBPyConnection, campaign_time_zone: str, campaign_country: str | None,
+                now: datetime, horizon: timedelta = timedelta(0)) -> pl.DataFrame:
+    """Every zone key with its rule, why it is closed now (NULL = open) and its rule's caps."""
+    rules = load_rules(conn)
+    rows = []
+    for key, zones, country, subdivision in conn.execute(
+        "select zone_key, time_zones, country, subdivision from zone_keys order by zone_key"
+    ).fetchall():
+        # unknown → the campaign's (the contact list flags these contacts)
+        country = country or campaign_country
+        rule = rule_for(rules, country, subdivision)
+        blocked = zone_blocked(rule, zones or [campaign_time_zone], country, subdivision, now, horizon)
+        rows.append((key, rule.rule_id, blocked, rule.max_calls_24h, rule.max_calls_30d))
+    return pl.DataFrame(rows, schema=STATUS_SCHEMA, orient="row")
+
+
+# ---------------------------------------------------------------- callee zones
+
+
+def _valid_zone(name: str | None) -> str | None:
+    if not name or not str(name).strip():
+        return None
+    name = str(name).strip()
+    if name == UNKNOWN_ZONE:
+        return None
+    try:
+        _zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def us_state(value: str | None) -> str | None:
+    """A US state code from a code or a name ('FL', 'florida'), else None."""
+    if not value or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if text.upper() in US_STATE_ZONES:
+        return text.upper()
+    return _US_STATE_NAMES.get(text.lower())
+
+
+def zip_state(postal_code: str | None) -> str | None:
+    """The US state of a ZIP code (by its first three digits), else None."""
+    digits = re.match(r"\s*(\d{5})(?:-\d{4})?\s*$", str(postal_code or ""))
+    if not digits:
+        return None
+    prefix = int(digits.group(1)[:3])
+    return next((state for low, high, state in _ZIP3_RANGES if low <= prefix <= high), None)
+
+
+@lru_cache(maxsize=2048)
+def area_code_state(area_code: str) -> str | None:
+    """The US state of a North American area code, from phonenumbers' geocoding data."""
+    try:
+        number = pn.parse(f"+1{area_code}2000000")
+    except pn.NumberParseException:
+        return None
+    if pn.region_code_for_number(number) != "US":
+        return None
+    description = geocoder.description_for_number(number, "en")
+    suffix = re.search(r",\s*([A-Z]{2})$", description)
+    return us_state(suffix.group(1) if suffix else description)
+
+
+def resolve_zone(region: str | None, phone_zones: Iterable[str] | None, *, time_zone_override: str | None = None,
+                 subdivision_override: str | None = None, mapped_time_zone: str | None = None,
+                 mapped_state: str | None = None, mapped_postal_code: str | None = None,
+                 area_code: str | None = None) -> tuple[tuple[str, ...] | None, str | None, str | None, str]:
+    """(time zones, country, subdivision, source) of a contact: by hand, else mapped columns, else the phone."""
+    country = region
+    hand_sub = (subdivision_override or "").strip().upper() or None
+    mapped_sub = None
+    if country == "US" or country is None:
+        mapped_sub = us_state(mapped_state) or zip_state(mapped_postal_code)
+    elif mapped_state:
+        mapped_sub = str(mapped_state).strip().upper() or None
+    subdivision = hand_sub or mapped_sub or (area_code_state(area_code) if country == "US" and area_code else None)
+    if _valid_zone(time_zone_override):
+        return (time_zone_override.strip(),), country, subdivision, "hand"
+    if hand_sub and country == "US" and hand_sub in US_STATE_ZONES:
+        return US_STATE_ZONES[hand_sub], country, subdivision, "hand"
+    if _valid_zone(mapped_time_zone):
+        return (mapped_time_zone.strip(),), country, subdivision, "mapped"
+    if mapped_sub and country == "US" and mapped_sub in US_STATE_ZONES:
+        return US_STATE_ZONES[mapped_sub], country, subdivision, "mapped"
+    zones = tuple(sorted({z for z in (phone_zones or ()) if _valid_zone(z)}))
+    if zones:
+        return zones, country, subdivision, "phone"
+    return None, country, subdivision, "unknown"
+
+
+_PENDING_SQL = """
+select contact_id, phone_e164, region, time_zones, time_zone_override, subdivision_override,
+       coalesce(properties->>'time_zone', properties->>'timezone', properties->>'tz') as mapped_time_zone,
+       coalesce(properties->>'state', properties->>'us_state', properties->>'province') as mapped_state,
+       coalesce(properties->>'postal_code', properties->>'zip', properties->>'zip_code', properties->>'postcode')
+           as mapped_postal_code
+from contacts
+where zone_resolved_at is distinct from updated_at
+"""
+_COMBO = ["region", "time_zones", "time_zone_override", "subdivision_override", "mapped_time_zone",
+          "mapped_state", "mapped_postal_code", "area_code"]
+
+
+def resolve_zones(conn: duckdb.DuckDBPyConnection) -> int:
+    """Give every new or changed contact its zone key, subdivision and zone source; returns how many.
+
+    One decision per distinct combination of inputs (a few hundred for a million contacts), joined
+    back in one update. Call inside a transaction; contacts already resolved cost one scan.
+    """
+    pending = conn.execute(_PENDING_SQL).pl()
+    if pending.height == 0:
+        return 0
+    unknown_region = pending.filter(pl.col("region").is_null())
+    if unknown_region.height:
+        # contacts written without import (by hand, tests): ask phonenumbers, one number at a time
+        parsed = {}
+        for phone in unknown_region["phone_e164"].to_list():
+            try:
+                number = pn.parse(phone)
+                parsed[phone] = pn.region_code_for_number(number)
+            except pn.NumberParseException:
+                parsed[phone] = None
+        zones_of = {}
+        for phone in unknown_region["phone_e164"].to_list():
+            try:
+                zones_of[phone] = list(pn_timezone.time_zones_for_number(pn.parse(phone)))
+            except pn.NumberParseException:
+                zones_of[phone] = None
+        pending = pending.with_columns(
+            pl.when(pl.col("region").is_null())
+            .then(pl.col("phone_e164").replace_strict(parsed, default=None, return_dtype=pl.String))
+            .otherwise(pl.col("region")).alias("region"),
+            pl.when(pl.col("region").is_null() & pl.col("time_zones").is_null())
+            .then(pl.col("phone_e164").replace_strict(zones_of, default=None, return_dtype=pl.List(pl.String)))
+            .otherwise(pl.col("time_zones")).alias("time_zones"),
+        )
+    pending = pending.with_columns(
+        pl.when(pl.col("region") == "US").then(pl.col("phone_e164").str.slice(2, 3)).alias("area_code"),
+        # the state of a ZIP code depends on its first three digits only
+        pl.col("mapped_postal_code").str.strip_chars().str.slice(0, 5),
+    )
+    combos = pending.select(_COMBO).unique()
+    existing = {
+        (tuple(z) if z is not None else None, c, s, src): k
+        for k, z, c, s, src in conn.execute(
+            "select zone_key, time_zones, country, subdivision, zone_source from zone_keys").fetchall()
+    }
+    next_key = max(existing.values(), default=0) + 1
+    decided = []
+    for combo in combos.iter_rows(named=True):
+        zones, country, subdivision, source = resolve_zone(
+            combo["region"], combo["time_zones"], time_zone_override=combo["time_zone_override"],
+            subdivision_override=combo["subdivision_override"], mapped_time_zone=combo["mapped_time_zone"],
+            mapped_state=combo["mapped_state"], mapped_postal_code=combo["mapped_postal_code"],
+            area_code=combo["area_code"])
+        identity = (zones, country, subdivision, source)
+        if identity not in existing:
+            conn.execute("insert into zone_keys values (?, ?, ?, ?, ?)",
+                         [next_key, list(zones) if zones else None, country, subdivision, source])
+            existing[identity] = next_key
+            next_key += 1
+        decided.append({**combo, "zone_key": existing[identity], "subdivision": subdivision, "zone_source": source})
+    decisions = pl.DataFrame(decided, schema={**combos.schema, "zone_key": pl.Int32, "subdivision": pl.String,
+                                              "zone_source": pl.String})
+    resolved = pending.join(decisions, on=_COMBO, how="left", nulls_equal=True).select(
+        "contact_id", "zone_key", "subdivision", "zone_source")
+    conn.register("resolved_zones", resolved)
+    try:
+        conn.execute(
+            """
+            update contacts c set zone_key = r.zone_key, subdivision = r.subdivision, zone_source = r.zone_source,
+                   zone_resolved_at = c.updated_at
+            from resolved_zones r where c.contact_id = r.contact_id
+            """
+        )
+    finally:
+        conn.unregister("resolved_zones")
+    return resolved.height
+
+
+def set_contact_zone(conn: duckdb.DuckDBPyConnection, contact_id: int, now: datetime, *,
+                     time_zone: str | None = None, subdivision: str | None = None) -> None:
+    """Override a contact's calling time zone and/or subdivision by hand ('' clears an override)."""
+    if not conn.execute("select 1 from contacts where contact_id = ?", [contact_id]).fetchone():
+        raise NotFoundError(f"contact {contact_id} does not exist")
+    sets: dict[str, str | None] = {}
+    if time_zone is not None:
+        if time_zone.strip() and not _valid_zone(time_zone):
+            raise ValidationError("time_zone", f"unknown IANA time zone {time_zone!r} (e.g. America/New_York)")
+        sets["time_zone_override"] = time_zone.strip() or None
+    if subdivision is not None:
+        sets["subdivision_override"] = subdivision.strip().upper() or None
+    if not sets:
+        raise UserError("give --time-zone and/or --state")
+    assignments = ", ".join(f"{column} = ?" for column in sets)  # column names from the fixed keys above
+    conn.execute(f"update contacts set {assignments}, updated_at = ? where contact_id = ?",
+                 [*sets.values(), now, contact_id])
+    resolve_zones(conn)
+
+
+# ---------------------------------------------------------------- do-not-call
+
+
+def normalise_dnc_pattern(text: str, default_region: str | None = None) -> tuple[str, str, bool]:
+    """(pattern, prefix, is_prefix) of an entry: an exact number in any format, or a `+1305*` wildcard."""
+    raw = (text or "").strip()
+    if not raw:
+        raise ValidationError("number", "is empty")
+    if raw.endswith("*"):
+        digits = re.sub(r"[\s().-]", "", raw[:-1])
+        if not re.fullmatch(r"\+\d{1,14}", digits):
+            raise ValidationError("number", f"{text!r}: a wildcard is '+' and digits then '*', e.g. +1305*")
+        return f"{digits}*", digits, True
+    from tasks.phones import normalise_phone
+
+    e164, _type, _region, _zones, reason = normalise_phone(raw, default_region)
+    if e164 is None:
+        raise ValidationError("number", f"{text!r}: {reason}")
+    return e164, e164, False
+
+
+def _check_campaign(conn: duckdb.DuckDBPyConnection, campaign_id: int | None) -> None:
+    if campaign_id is not None and not conn.execute(
+            "select 1 from campaigns where campaign_id = ?", [campaign_id]).fetchone():
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+
+
+def add_dnc(conn: duckdb.DuckDBPyConnection, numbers: Iterable[str], now: datetime, *,
+            campaign_id: int | None = None, reason: str | None = None, source: str = "cli",
+            default_region: str | None = None) -> int:
+    """Add numbers or wildcards to the global (campaign_id None) or a campaign's list; returns how many were new.
+
+    Every entry is checked first: one bad entry writes nothing.
+    """
+    _check_campaign(conn, campaign_id)
+    entries = {}
+    for index, number in enumerate(numbers, start=1):
+        try:
+            pattern, prefix, is_prefix = normalise_dnc_pattern(number, default_region)
+        except ValidationError as error:
+            raise ValidationError(f"entry {index}", error.rule) from None
+        entries[(prefix, is_prefix)] = pattern
+    if not entries:
+        return 0
+    frame = pl.DataFrame(
+        [(pattern, prefix, is_prefix) for (prefix, is_prefix), pattern in entries.items()],
+        schema={"pattern": pl.String, "prefix": pl.String, "is_prefix": pl.Boolean}, orient="row")
+    conn.register("dnc_new", frame)
+    try:
+        return conn.execute(
+            """
+            insert into do_not_call (pattern, prefix, is_prefix, campaign_id, reason, source, added_at)
+            select n.pattern, n.prefix, n.is_prefix, $campaign_id, $reason, $source, $now
+            from dnc_new n
+            where not exists (
+                select 1 from do_not_call d
+                where d.prefix = n.prefix and d.is_prefix = n.is_prefix
+                  and d.campaign_id is not distinct from $campaign_id
+            )
+            """,
+            {"campaign_id": campaign_id, "reason": reason, "source": source, "now": now},
+        ).fetchone()[0]
+    finally:
+        conn.unregister("dnc_new")
+
+
+def remove_dnc(conn: duckdb.DuckDBPyConnection, number: str, *, campaign_id: int | None = None,
+               default_region: str | None = None) -> int:
+    """Remove one entry (exact number or wildcard) from the global or a campaign's list; returns rows removed."""
+    _pattern, prefix, is_prefix = normalise_dnc_pattern(number, default_region)
+    return conn.execute(
+        "delete from do_not_call where prefix = ? and is_prefix = ? and campaign_id is not distinct from ?",
+        [prefix, is_prefix, campaign_id],
+    ).fetchone()[0]
+
+
+def read_dnc_file(path: str | Path) -> list[str]:
+    """The numbers of a do-not-call file: its `phone`/`number` column, else its first column (CSV or XLSX)."""
+    from tasks.contacts_import import read_contacts_file
+
+    frame = read_contacts_file(path)
+    if frame.width == 0:
+        raise UserError(f"{path}: no columns")
+    names = {c.strip().lower(): c for c in frame.columns}
+    column = next((names[n] for n in ("phone", "number", "phone_e164", "contact_phone", "pattern") if n in names),
+                  frame.columns[0])
+    return [v for v in frame[column].cast(pl.String).to_list() if v is not None and v.strip()]
+
+
+def import_dnc(conn: duckdb.DuckDBPyConnection, path: str | Path, now: datetime, *, campaign_id: int | None = None,
+               reason: str | None = None, default_region: str | None = None) -> int:
+    """Add every number of a file to a list (all or nothing; a bad row names its line); returns how many were new."""
+    numbers = read_dnc_file(path)
+    try:
+        return add_dnc(conn, numbers, now, campaign_id=campaign_id, reason=reason, source="import",
+                       default_region=default_region)
+    except ValidationError as error:
+        index = int(error.field.split()[-1])
+        raise UserError(f"{path} row {index + 1}: {error.rule}") from None
+
+
+def list_dnc(conn: duckdb.DuckDBPyConnection, campaign_id: int | None = None, *, all_lists: bool = False) -> list[dict]:
+    """Entries of the global list (default), of a campaign's own list, or of every list."""
+    cursor = conn.execute(
+        """
+        select dnc_id, pattern, campaign_id, reason, source, added_at from do_not_call
+        where $all or campaign_id is not distinct from $campaign_id
+        order by added_at, dnc_id
+        """,
+        {"all": all_lists, "campaign_id": campaign_id},
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def dnc_from_analysis(conn: duckdb.DuckDBPyConnection, call_ids: list[int], now: datetime, key: str) -> int:
+    """Put on the global list the numbers of these calls whose custom analysis says `key` is true.
+
+    Call inside the transaction that stored the analysis, so the next claim already sees it.
+    """
+    if not call_ids:
+        return 0
+    return conn.execute(
+        """
+        insert into do_not_call (pattern, prefix, is_prefix, campaign_id, reason, source, added_at)
+        select phone_e164, phone_e164, false, null, 'asked not to be called (call ' || min(call_id) || ')',
+               'call_analysis', $now
+        from calls
+        where call_id between $low and $high and list_contains($ids, call_id)
+          and lower(custom_analysis->>$path) in ('true', '1', 'yes')
+          and not exists (select 1 from do_not_call d where d.prefix = calls.phone_e164 and not d.is_prefix
+                          and d.campaign_id is null)
+        group by phone_e164
+        """,
+        {"now": now, "low": min(call_ids), "high": max(call_ids), "ids": call_ids, "path": f"$.{_json_key(key)}"},
+    ).fetchone()[0]
+
+
+def _json_key(key: str) -> str:
+    # a JSON path segment: quoted so any configured key name is one key, never a path expression
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------- audit and display
+
+
+def record_audit(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime, kind: str, audit: pl.DataFrame) -> int:
+    """Store one claim's per-rule skip counts (frame of rule, skipped, sample_contact_ids); returns rows."""
+    if audit.height == 0:
+        return 0
+    conn.register("audit_rows", audit)
+    try:
+        conn.execute(
+            "insert into claim_audit select ?, ?, ?, rule, skipped, sample_contact_ids from audit_rows",
+            [now, campaign_id, kind],
+        )
+    finally:
+        conn.unregister("audit_rows")
+    return audit.height
+
+
+SUPPRESSED_SQL = """
+with enrolled as (
+    select cc.contact_id, c.phone_e164, c.zone_source, c.zone_key
+    from campaign_contacts cc join contacts c using (contact_id)
+    where cc.campaign_id = $campaign_id
+),
+dnc as (
+    select d.prefix, d.is_prefix, d.campaign_id, d.reason, d.source,
+           row_number() over (order by d.added_at, d.dnc_id) as seq
+    from do_not_call d where d.campaign_id is null or d.campaign_id = $campaign_id
+),
+matched as (
+    select e.contact_id, arg_min(coalesce(d.reason, 'do-not-call list'), d.seq) as reason,
+           arg_min(case when d.campaign_id is null then 'global' else 'campaign' end, d.seq) as list,
+           arg_min(d.source, d.seq) as source
+    from enrolled e join dnc d
+      on (not d.is_prefix and e.phone_e164 = d.prefix) or (d.is_prefix and starts_with(e.phone_e164, d.prefix))
+    group by e.contact_id
+),
+final as (
+    select e.contact_id, e.phone_e164, m.contact_id is not null as do_not_call,
+           m.list as dnc_list, m.reason as dnc_reason, m.source as dnc_source,
+           coalesce(e.zone_source, 'unknown') = 'unknown' as time_zone_unknown
+    from enrolled e left join matched m using (contact_id)
+    where m.contact_id is not null or coalesce(e.zone_source, 'unknown') = 'unknown'
+)
+select * from final order by contact_id
+"""
+
+
+def suppressed_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.DataFrame:
+    """A campaign's contacts on a do-not-call list (with the list and reason) or with an unknown time zone."""
+    return conn.execute(SUPPRESSED_SQL, {"campaign_id": campaign_id}).pl()
+
+
+def audit_summary(conn: duckdb.DuckDBPyConnection, campaign_id: int, since: datetime | None = None) -> pl.DataFrame:
+    """Per rule: claims that skipped someone, contacts skipped in total, the last time (for a campaign)."""
+    return conn.execute(
+        """
+        select rule, count(*) as claims, sum(skipped) as skipped, max(tick_at) as last_at
+        from claim_audit where campaign_id = $campaign_id and ($since is null or tick_at >= $since)
+        group by rule order by rule
+        """,
+        {"campaign_id": campaign_id, "since": since},
+    ).pl()
