@@ -56,7 +56,7 @@ def search_terms(search: str | None) -> tuple[str | None, str | None]:
 
 
 def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilters) -> tuple[str, dict, str]:
-    """The WHERE clause over `calls c` (joined to `contacts ct`), its parameters and the campaign zone."""
+    """The WHERE clause over `calls c`, its parameters and the campaign zone."""
     time_zone = _campaign_zone(conn, campaign_id)
     lo, hi = range_bounds(time_zone, filters.date_from, filters.date_to)
     conditions = ["c.campaign_id = $campaign_id", "c.queued_at >= $lo", "c.queued_at < $hi"]
@@ -66,7 +66,8 @@ def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilte
         conditions.append("contains(c.phone_e164, $digits)")
         params["digits"] = digits
     if name:
-        conditions.append("contains(lower(ct.name), $name)")
+        # Matching contacts first, then their calls: a small semi-join instead of joining every call.
+        conditions.append("c.contact_id in (select contact_id from contacts where contains(lower(name), $name))")
         params["name"] = name
     if filters.disconnect_reasons:
         conditions.append("c.disconnect_reason in (select unnest($reasons::varchar[]))")
@@ -89,8 +90,7 @@ def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilte
 def count_calls(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilters = CallFilters()) -> int:
     """How many calls match the filters (for the page selector)."""
     where, params, _ = _scope(conn, campaign_id, filters)
-    join = "left join contacts ct using (contact_id)" if "ct." in where else ""
-    return conn.execute(f"select count(*) from calls c {join} where {where}", params).fetchone()[0]
+    return conn.execute(f"select count(*) from calls c where {where}", params).fetchone()[0]
 
 
 def call_page(
@@ -110,10 +110,12 @@ def call_page(
     where, params, time_zone = _scope(conn, campaign_id, filters)
     direction = "desc" if descending else "asc"
     params.update({"time_zone": time_zone, "limit": page_size, "offset": (page - 1) * page_size})
+    # Only the page's calls are joined to contacts and feedback: at a million calls a join before
+    # paging costs more than the rest of the page.
     query = f"""
         with matching as (
             select c.call_id
-            from calls c left join contacts ct using (contact_id)
+            from calls c
             where {where}
             order by {SORT_COLUMNS[sort]} {direction} nulls last, c.call_id {direction}
             limit $limit offset $offset

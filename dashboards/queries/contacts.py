@@ -10,22 +10,24 @@ from tasks.errors import ValidationError
 from tasks.metrics import _campaign_zone
 
 PAGE_SIZE = 50
-# Sort keys the table offers → SQL expression over `final` (whitelist; never from user text).
+# Sort keys the table offers → (SQL expression, table it needs: "contacts", "stats" or None).
+# Identifiers only ever come from this whitelist, never from user text.
 SORT_COLUMNS = {
-    "created": '"Created At"',
-    "phone": '"Phone Number"',
-    "name": '"Name"',
-    "attempts": '"Attempts"',
-    "connected": '"Connected"',
-    "successful": '"Successful"',
-    "credits": '"Credits"',
-    "duration": '"Duration"',
-    "last_call": '"Last Call Date"',
+    "created": ("e.added_at", None),
+    "phone": ("ct.phone_e164", "contacts"),
+    "name": ("ct.name", "contacts"),
+    "attempts": ("coalesce(s.attempts, 0)", "stats"),
+    "connected": ("coalesce(s.connected, 0)", "stats"),
+    "successful": ("coalesce(s.successful, 0)", "stats"),
+    "credits": ("coalesce(s.credits, 0)", "stats"),
+    "duration": ("coalesce(s.total_duration_seconds, 0)", "stats"),
+    "last_call": ("s.last_call_at", "stats"),
 }
 
 
 def _scope(campaign_id: int, search: str | None) -> tuple[str, dict]:
-    conditions = ["e.campaign_id = $campaign_id"]
+    """The search's conditions over `contacts ct` (always true without a search) and the parameters."""
+    conditions = ["true"]
     params: dict = {"campaign_id": campaign_id}
     digits, name = search_terms(search)
     if digits:
@@ -44,8 +46,9 @@ def count_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, search: st
     """How many enrolled contacts match the search."""
     _campaign_zone(conn, campaign_id)
     where, params = _scope(campaign_id, search)
+    join = "join contacts ct using (contact_id)" if "ct." in where else ""
     return conn.execute(
-        f"select count(*) from campaign_contacts e join contacts ct using (contact_id) where {where}", params
+        f"select count(*) from campaign_contacts e {join} where e.campaign_id = $campaign_id and {where}", params
     ).fetchone()[0]
 
 
@@ -67,18 +70,31 @@ def contact_page(
     where, params = _scope(campaign_id, search)
     params.update({"time_zone": time_zone, "limit": page_size, "offset": (page - 1) * page_size})
     direction = "desc" if descending else "asc"
+    sort_expr, needs = SORT_COLUMNS[sort]
+    # The page's keys are chosen on narrow rows first (only the tables the search and sort need, each
+    # cut to the campaign before joining on contact_id), then only those rows are decorated.
+    contacts_join = "join contacts ct using (contact_id)" if needs == "contacts" or "ct." in where else ""
+    stats_join = (
+        "left join (select contact_id, attempts, connected, successful, credits, total_duration_seconds,"
+        " last_call_at from contact_stats where campaign_id = $campaign_id) s using (contact_id)"
+        if needs == "stats" else ""
+    )
+    order = f"{sort_expr} {direction} nulls last, e.contact_id {direction}"
     # contact_stats is kept by aggregate_metrics; an enrollment it has not seen yet shows zeros.
     query = f"""
-        with enrolled as (
-            select e.contact_id, e.added_at, ct.phone_e164, ct.name, ct.company, ct.email
-            from campaign_contacts e join contacts ct using (contact_id)
+        with page_keys as (
+            select e.contact_id, {sort_expr} as sort_key
+            from (select contact_id, added_at from campaign_contacts where campaign_id = $campaign_id) e
+            {contacts_join} {stats_join}
             where {where}
+            order by {order}
+            limit $limit offset $offset
         ),
         final as (
             select
-                n.contact_id,
-                n.phone_e164 as "Phone Number",
-                n.name as "Name",
+                k.contact_id,
+                ct.phone_e164 as "Phone Number",
+                ct.name as "Name",
                 coalesce(s.attempts, 0) as "Attempts",
                 coalesce(s.connected, 0) as "Connected",
                 coalesce(s.successful, 0) as "Successful",
@@ -86,12 +102,13 @@ def contact_page(
                 coalesce(s.total_duration_seconds, 0) as "Duration",
                 s.last_disconnect_reason as "Last Disconnection",
                 timezone($time_zone, s.last_call_at) as "Last Call Date",
-                timezone($time_zone, n.added_at) as "Created At"
-            from enrolled n
-            left join contact_stats s on s.campaign_id = $campaign_id and s.contact_id = n.contact_id
+                timezone($time_zone, e.added_at) as "Created At",
+                k.sort_key
+            from page_keys k
+            join campaign_contacts e on e.campaign_id = $campaign_id and e.contact_id = k.contact_id
+            join contacts ct on ct.contact_id = k.contact_id
+            left join contact_stats s on s.campaign_id = $campaign_id and s.contact_id = k.contact_id
         )
-        select * from final
-        order by {SORT_COLUMNS[sort]} {direction} nulls last, contact_id {direction}
-        limit $limit offset $offset
+        select * exclude (sort_key) from final order by sort_key {direction} nulls last, contact_id {direction}
     """
     return conn.execute(query, params).pl()

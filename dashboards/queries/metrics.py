@@ -39,11 +39,85 @@ def default_range(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: dateti
     return min(start, today), today
 
 
+# The KPI cards and funnel over every aggregated day, from the maintained tables (no scan of calls).
+WHOLE_CAMPAIGN_SQL = """
+with daily as (
+    select
+        coalesce(sum(credits), 0)::bigint as credits_used,
+        coalesce(sum(calls), 0)::bigint as total_calls,
+        sum(connected_duration_seconds) / nullif(sum(connected), 0) as avg_call_duration_seconds
+    from metrics_daily
+    where campaign_id = $campaign_id
+),
+per_contact as (
+    select
+        count(*) filter (where attempts > 0) as contacts_called,
+        count(*) filter (where connected > 0) as connected_contacts,
+        count(*) filter (where successful > 0) as successful_contacts
+    from contact_stats
+    where campaign_id = $campaign_id
+),
+enrolled as (
+    select count(*) as total_contacts from campaign_contacts where campaign_id = $campaign_id
+),
+final as (
+    select * from daily cross join per_contact cross join enrolled
+)
+select * from final
+"""
+
+
+def covers_whole_campaign(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
+) -> bool:
+    """Whether the range holds every day the aggregation has seen for an aggregated campaign."""
+    first, last, aggregated = conn.execute(
+        """
+        select min(day), max(day), (select count(*) from metrics_state where campaign_id = $campaign_id)
+        from metrics_daily where campaign_id = $campaign_id
+        """,
+        {"campaign_id": campaign_id},
+    ).fetchone()
+    if not aggregated:
+        return False
+    if first is None:
+        return True
+    return (date_from is None or date_from <= first) and (date_to is None or date_to >= last)
+
+
+def _whole_campaign(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> dict:
+    cursor = conn.execute(WHOLE_CAMPAIGN_SQL, {"campaign_id": campaign_id})
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
 def kpi_cards(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
 ) -> dict:
-    """The five KPI values (credits, calls, contacts called, connection rate %, avg connected seconds)."""
-    return metrics.kpis(conn, campaign_id, date_from, date_to)
+    """The five KPI values (credits, calls, contacts called, connection rate %, avg connected seconds).
+
+    A range holding the whole campaign (the default, start date to today) reads contact_stats and
+    metrics_daily, as fresh as the last aggregation, like the chart and the Contact List; a narrower
+    range counts contacts from the calls themselves (`tasks.metrics.kpis`). Calls of contacts since
+    removed count in "Contacts Called" only on the second path.
+    """
+    if not covers_whole_campaign(conn, campaign_id, date_from, date_to):
+        return metrics.kpis(conn, campaign_id, date_from, date_to)
+    metrics.range_bounds("UTC", date_from, date_to)  # a reversed range is refused on both paths
+    row = _whole_campaign(conn, campaign_id)
+    avg = row["avg_call_duration_seconds"]
+    return {
+        "credits_used": int(row["credits_used"]),
+        "total_calls": int(row["total_calls"]),
+        "contacts_called": int(row["contacts_called"]),
+        "connection_rate": _pct(row["connected_contacts"], row["total_contacts"]),
+        "avg_call_duration_seconds": round(float(avg), 2) if avg is not None else 0.0,
+        "total_contacts": int(row["total_contacts"]),
+        "connected_contacts": int(row["connected_contacts"]),
+    }
 
 
 def calls_made(
@@ -59,8 +133,18 @@ def calls_made(
 def contact_funnel(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
 ) -> dict:
-    """The funnel (total → connected → successful, % of total) and the hints its gaps call for."""
-    funnel = metrics.funnel(conn, campaign_id, date_from, date_to)
+    """The funnel (total → connected → successful, % of total) and the hints its gaps call for.
+
+    Read like the KPI cards: from contact_stats when the range holds the whole campaign.
+    """
+    if covers_whole_campaign(conn, campaign_id, date_from, date_to):
+        metrics.range_bounds("UTC", date_from, date_to)
+        row = _whole_campaign(conn, campaign_id)
+        total, connected, successful = row["total_contacts"], row["connected_contacts"], row["successful_contacts"]
+        funnel = {"total_contacts": int(total), "connected": int(connected), "connected_pct": _pct(connected, total),
+                  "successful": int(successful), "successful_pct": _pct(successful, total)}
+    else:
+        funnel = metrics.funnel(conn, campaign_id, date_from, date_to)
     hints = []
     total, connected, successful = funnel["total_contacts"], funnel["connected"], funnel["successful"]
     if total and connected < LARGE_GAP_SHARE * total:

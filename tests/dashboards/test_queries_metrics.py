@@ -10,6 +10,7 @@ from dashboards.queries.metrics import (
     HINT_CONNECTED,
     HINT_SUCCESSFUL,
     calls_made,
+    covers_whole_campaign,
     contact_funnel,
     default_range,
     funnel_frame,
@@ -121,3 +122,38 @@ def test_reversed_range_and_unknown_campaign(shared):
             kpi_cards(conn, shared["campaign_id"], APR29, APR27)
         with pytest.raises(NotFoundError):
             default_range(conn, 999, datetime(2026, 5, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [(None, None), (APR27, APR28), (date(2026, 4, 1), date(2026, 5, 1)), (None, APR28), (APR27, None)],
+)
+def test_whole_campaign_ranges_read_the_maintained_tables_and_agree_with_the_calls(shared, date_from, date_to):
+    from tasks import metrics
+
+    with connect(shared["db"]) as conn:
+        assert covers_whole_campaign(conn, shared["campaign_id"], date_from, date_to)
+        assert kpi_cards(conn, shared["campaign_id"], date_from, date_to) == metrics.kpis(
+            conn, shared["campaign_id"], date_from, date_to)
+        funnel = contact_funnel(conn, shared["campaign_id"], date_from, date_to)
+        assert {k: v for k, v in funnel.items() if k != "hints"} == metrics.funnel(
+            conn, shared["campaign_id"], date_from, date_to)
+
+
+@pytest.mark.parametrize(("date_from", "date_to"), [(APR28, None), (None, APR27), (APR28, APR28)])
+def test_narrower_ranges_do_not_cover_the_campaign(shared, date_from, date_to):
+    with connect(shared["db"]) as conn:
+        assert not covers_whole_campaign(conn, shared["campaign_id"], date_from, date_to)
+
+
+def test_a_campaign_never_aggregated_counts_from_the_calls(db):
+    from tests.dashboards.tabs_fixture import make_tabs_db as build
+
+    ids = build(db)
+    with transaction() as conn:
+        conn.execute("delete from metrics_state")
+        conn.execute("delete from metrics_daily")
+        conn.execute("delete from contact_stats")
+    with connect() as conn:
+        assert not covers_whole_campaign(conn, ids["campaign_id"], None, None)
+        assert kpi_cards(conn, ids["campaign_id"], None, None)["total_calls"] == 4
