@@ -1,0 +1,89 @@
+"""In a real browser: create a campaign through the wizard with a CSV upload, then save a settings change."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.campaigns import get_campaign
+from tasks.store import connect
+from tests.factories import make_campaign_db
+
+pytestmark = pytest.mark.browser
+
+CSV = ("Full Name,Phone Number,E-mail,Plan\n"
+       "Ana Ruiz,+16025550111,ana@example.com,gold\n"
+       "Bo Chen,(602) 555-0112,bo@example.com,silver\n"
+       "Cy Park,call me,cy@example.com,gold\n")
+
+
+def _button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def test_wizard_with_csv_upload_then_a_settings_change(dashboard, page, tmp_path):
+    make_campaign_db(dashboard["db"])  # the agent Ava and two outbound numbers
+    shots = dashboard["artifacts"]
+    upload = tmp_path / "contacts.csv"
+    upload.write_text(CSV, encoding="utf-8")
+
+    page.goto(dashboard["url"])
+    page.wait_ready()
+    page.screenshot(path=shots / "01-campaign-list.png", full_page=True)
+    _button(page, "New campaign").click()
+    page.wait_ready()
+
+    # Step 1: basic data, then contacts
+    page.get_by_label("Campaign Name").fill("Browser push")
+    page.get_by_label("Campaign Name").press("Enter")
+    page.wait_ready()
+    _button(page, "Create campaign and continue").click()
+    page.wait_ready()
+    page.get_by_text("Draft Browser push created").wait_for()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(upload))
+    page.get_by_text("Check how each column is imported").wait_for()
+    page.wait_ready()
+    page.screenshot(path=shots / "02-wizard-mapping.png", full_page=True)
+    _button(page, "Import contacts").click()
+    page.get_by_text("Imported 2 contacts into the campaign.").wait_for(timeout=60_000)
+    page.wait_ready()
+    page.get_by_text("Rejected rows", exact=True).last.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "03-wizard-import-report.png", full_page=True)
+
+    # Step 2: schedule & attempts
+    _button(page, "Next: Schedule & attempts").click()
+    page.wait_ready()
+    # the date field is three spin buttons that move on by themselves as digits are typed
+    page.get_by_role("spinbutton", name="year, Start Date").click()
+    page.keyboard.type("20260601", delay=50)
+    page.keyboard.press("Escape")
+    page.get_by_text("Campaign:").click()  # leaving the field commits the date
+    page.wait_ready()
+    page.get_by_text("Your campaign will start on: June 1, 2026").wait_for()
+    page.screenshot(path=shots / "04-wizard-schedule.png", full_page=True)
+    _button(page, "Finish").click()
+    page.wait_ready()
+    page.get_by_role("tab", name="Settings").wait_for()
+
+    with connect(dashboard["db"]) as conn:
+        cid = conn.execute("select campaign_id from campaigns where name = 'Browser push'").fetchone()[0]
+        created = get_campaign(conn, cid)
+        enrolled = conn.execute("select count(*) from campaign_contacts where campaign_id = ?", [cid]).fetchone()[0]
+    assert (str(created["start_date"]), enrolled) == ("2026-06-01", 2)
+
+    # A settings change: Save Changes is enabled by the edit and writes it
+    assert _button(page, "Save Changes").is_disabled()
+    attempts = page.get_by_role("spinbutton", name="Max Attempts")
+    attempts.fill("4")
+    attempts.press("Enter")
+    page.wait_ready()
+    page.get_by_text("You have unsaved changes").wait_for()
+    _button(page, "Save Changes").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "05-settings-unsaved.png", full_page=True)
+    _button(page, "Save Changes").click()
+    page.get_by_text("Changes saved.").wait_for()
+    page.wait_ready()
+    _button(page, "Save Changes").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "06-settings-saved.png", full_page=True)
+    with connect(dashboard["db"]) as conn:
+        assert get_campaign(conn, cid)["max_attempts"] == 4
+    assert _button(page, "Save Changes").is_disabled()
