@@ -24,6 +24,7 @@ SETTING_FIELDS = (
     "name", "objective", "agent_id", "start_date", "end_date", "time_zone", "country", "calling_days",
     "weekly_schedule", "max_attempts", "attempts_per_day", "batch_size", "rotation_enabled",
     "outbound_number_ids", "active",
+    "retry_policy", "smart_ordering", "exploration_share", "number_daily_cap",  # smart dialing
 )
 
 
@@ -84,6 +85,11 @@ class CampaignSettings(BaseModel):
     rotation_enabled: bool = False
     outbound_number_ids: list[int] = Field(default_factory=list)
     active: bool = False
+    # Smart dialing (tasks/retry_policy.py, tasks/best_time.py, tasks/number_health.py).
+    retry_policy: dict[str, str] | None = None
+    smart_ordering: bool = False
+    exploration_share: float = Field(default=0.2, ge=0, le=1)
+    number_daily_cap: int | None = Field(default=100, ge=1, le=10_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -224,6 +230,17 @@ class CampaignSettings(BaseModel):
             raise ValueError("cannot activate: choose an outbound number first")
         return value
 
+    @field_validator("retry_policy", mode="before")
+    @classmethod
+    def _retry_rules(cls, value: Any) -> Any:
+        from tasks.retry_policy import check_overrides
+
+        if isinstance(value, str):  # stored as JSON text
+            import json
+
+            value = json.loads(value)
+        return check_overrides(value)
+
     def same_hours(self) -> list[list[str]] | None:
         """The windows every calling day shares, or None when days differ."""
         distinct = {tuple(map(tuple, w)) for w in self.weekly_schedule.values()}
@@ -246,7 +263,8 @@ def _field_of(loc: tuple) -> str:
     return ".".join(parts) or "settings"
 
 
-_RANGES = {"max_attempts": "1 and 20", "attempts_per_day": "1 and max_attempts", "batch_size": "1 and 500"}
+_RANGES = {"max_attempts": "1 and 20", "attempts_per_day": "1 and max_attempts", "batch_size": "1 and 500",
+           "exploration_share": "0 and 1", "number_daily_cap": "1 and 10000"}
 
 
 def _message(field: str, error: dict) -> str:

@@ -141,6 +141,8 @@ def checked_settings(conn: Conn, data: Mapping[str, Any] | CampaignSettings) -> 
 def _row_values(settings: CampaignSettings) -> list[Any]:
     values = settings.model_dump()
     values["weekly_schedule"] = json.dumps(values["weekly_schedule"])
+    if values.get("retry_policy") is not None:
+        values["retry_policy"] = json.dumps(values["retry_policy"])
     return [values[f] for f in SETTING_FIELDS]
 
 
@@ -161,6 +163,8 @@ def _settings_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     data["weekly_schedule"] = json.loads(schedule) if isinstance(schedule, str) else schedule
     data["calling_days"] = list(data["calling_days"] or [])
     data["outbound_number_ids"] = list(data["outbound_number_ids"] or [])
+    if isinstance(data.get("retry_policy"), str):
+        data["retry_policy"] = json.loads(data["retry_policy"])
     return data
 
 
@@ -481,7 +485,7 @@ def summary_lines(settings: CampaignSettings) -> list[str]:
 YAML_KEYS = (
     "name", "objective", "agent", "start_date", "end_date", "time_zone", "country", "calling_days", "hours",
     "weekly_schedule", "max_attempts", "attempts_per_day", "batch_size", "rotation_enabled", "outbound_numbers",
-    "active",
+    "active", "retry_policy", "smart_ordering", "exploration_share", "number_daily_cap",
 )
 _AGENT_KEYS = ("name", "provider_agent_id")
 _NUMBER_KEYS = ("e164", "nickname", "sip_trunk_status")

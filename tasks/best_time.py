@@ -1,0 +1,145 @@
+"""Best time to call: connection rate by callee-local weekday × hour per campaign, and the smart ordering.
+
+`best_time_stats` is rebuilt by the aggregation. The opt-in ordering (`campaigns.smart_ordering`)
+ranks the callee time zones by the observed rate at their local weekday and hour *now* — shrunk
+toward the campaign's overall rate so a cell seen a few times does not dominate — and the claim
+calls the best-ranked zones first, except for an exploration share of each batch that stays in
+plain order, so hours that look bad keep being measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from math import floor
+
+import duckdb
+import polars as pl
+
+from tasks.schedule import zone
+
+# How many pseudo-calls at the campaign's overall rate each weekday × hour cell starts with.
+PRIOR_CALLS = 20.0
+
+STATS_SQL = """
+with attempts as (
+    select c.campaign_id, c.queued_at,
+           coalesce(ct.time_zones[1], camp.time_zone) as callee_zone,
+           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
+               and not coalesce(c.in_voicemail, false) as is_connected
+    from calls c
+    join campaigns camp using (campaign_id)
+    left join contacts ct using (contact_id)
+    where c.counts_as_attempt and c.status in ('ended', 'not_connected', 'error')
+      and ($campaign_id is null or c.campaign_id = $campaign_id)
+),
+localised as (
+    select campaign_id, timezone(callee_zone, queued_at) as local_at, is_connected from attempts
+),
+final as (
+    select campaign_id,
+           (isodow(local_at) - 1)::smallint as weekday,
+           hour(local_at)::smallint as hour,
+           count(*)::integer as calls,
+           count(*) filter (where is_connected)::integer as connected,
+           $now::timestamptz as updated_at
+    from localised
+    group by all
+)
+select * from final
+"""
+
+HEATMAP_SQL = """
+with cells as (
+    select w.weekday::smallint as weekday, h.hour::smallint as hour
+    from range(7) w(weekday), range(24) h(hour)
+),
+final as (
+    select cells.weekday, cells.hour, coalesce(s.calls, 0) as calls, coalesce(s.connected, 0) as connected,
+           case when coalesce(s.calls, 0) > 0 then round(s.connected / s.calls, 4) end as connection_rate
+    from cells
+    left join best_time_stats s on s.campaign_id = $campaign_id and s.weekday = cells.weekday and s.hour = cells.hour
+)
+select * from final order by weekday, hour
+"""
+
+
+def refresh_best_time_stats(conn: duckdb.DuckDBPyConnection, now: datetime, campaign_id: int | None = None) -> int:
+    """Rebuild best_time_stats (one campaign or all) from the calls; returns the cells written."""
+    conn.execute("delete from best_time_stats where $campaign_id is null or campaign_id = $campaign_id",
+                 {"campaign_id": campaign_id})
+    return conn.execute(f"insert into best_time_stats {STATS_SQL}", {"campaign_id": campaign_id, "now": now}).fetchone()[0]
+
+
+def heatmap(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.DataFrame:
+    """All 7 × 24 cells (weekday 0 = Monday, callee-local hour) with calls, connected and the rate (None if unseen)."""
+    return conn.execute(HEATMAP_SQL, {"campaign_id": campaign_id}).pl()
+
+
+@dataclass(frozen=True)
+class SmartOptions:
+    """A campaign's smart-dialing options."""
+
+    smart_ordering: bool = False
+    exploration_share: float = 0.2
+    number_daily_cap: int | None = None
+
+
+def smart_options(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> SmartOptions:
+    """The campaign's smart-dialing options (defaults for a campaign without them)."""
+    row = conn.execute(
+        "select smart_ordering, exploration_share, number_daily_cap from campaigns where campaign_id = ?",
+        [campaign_id],
+    ).fetchone()
+    if row is None:
+        return SmartOptions()
+    return SmartOptions(bool(row[0]), 0.2 if row[1] is None else float(row[1]), row[2])
+
+
+def zone_scores(stats: dict[tuple[int, int], tuple[int, int]], zones: list[str], now: datetime) -> dict[str, float]:
+    """Each callee zone's expected connection rate at its local weekday and hour now (shrunk to the overall rate)."""
+    calls = sum(c for c, _ in stats.values())
+    overall = sum(k for _, k in stats.values()) / calls if calls else 0.0
+    scores = {}
+    for name in zones:
+        local = now.astimezone(zone(name))
+        seen, connected = stats.get((local.weekday(), local.hour), (0, 0))
+        scores[name] = (connected + overall * PRIOR_CALLS) / (seen + PRIOR_CALLS)
+    return scores
+
+
+def zone_ranking(conn: duckdb.DuckDBPyConnection, campaign_id: int, default_zone: str, now: datetime) -> list[str]:
+    """The callee zones of the campaign's unfinished contacts, best expected rate now first ([] without data)."""
+    stats = {
+        (weekday, hour): (calls, connected)
+        for weekday, hour, calls, connected in conn.execute(
+            "select weekday, hour, calls, connected from best_time_stats where campaign_id = ?", [campaign_id]
+        ).fetchall()
+    }
+    if not stats:
+        return []
+    zones = [row[0] for row in conn.execute(
+        """
+        select distinct coalesce(c.time_zones[1], $default_zone)
+        from campaign_contacts cc join contacts c using (contact_id)
+        where cc.campaign_id = $campaign_id and cc.finished_at is null
+        """,
+        {"campaign_id": campaign_id, "default_zone": default_zone},
+    ).fetchall()]
+    valid = []
+    for name in zones:
+        try:
+            zone(name)
+            valid.append(name)
+        except (KeyError, ValueError):  # a zone name this machine does not know ranks last
+            continue
+    scores = zone_scores(stats, valid, now)
+    return sorted(valid, key=lambda name: (-scores[name], name))
+
+
+def exploration_split(size: int, share: float) -> tuple[int, int]:
+    """(smart, plain) parts of a batch of `size`: the plain part is at least one when share > 0 and size > 1."""
+    plain = floor(size * share)
+    if share > 0 and size > 1:
+        plain = max(plain, 1)
+    return size - plain, plain

@@ -1,0 +1,208 @@
+"""Outbound number health: per number and day calls, connection rate, short calls, spam marks;
+the daily cap; automatic removal from rotation when thresholds are crossed, and restoring by hand.
+
+A number is judged on its attempts since the later of 24 hours ago and its last restore, so a
+number put back by hand is not paused again at once for the calls that paused it. Thresholds come
+from the settings (CAMPAIGNS_NUMBER_MAX_SPAM_MARKS, CAMPAIGNS_NUMBER_MIN_CONNECTION_RATE with at
+least CAMPAIGNS_NUMBER_HEALTH_MIN_CALLS calls).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from tasks.errors import NotFoundError
+from tasks.retry_policy import SHORT_HANGUP_SECONDS
+from tasks.settings import get_settings
+
+WINDOW = timedelta(hours=24)
+
+HEALTH_SQL = """
+with attempts as (
+    select c.from_number, (c.queued_at at time zone 'UTC')::date as day,
+           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
+               and not coalesce(c.in_voicemail, false) as is_connected,
+           c.status = 'ended' and coalesce(c.duration_seconds, 0) < $short_seconds as is_short,
+           c.disconnect_reason = 'marked_as_spam' as is_spam
+    from calls c
+    where c.counts_as_attempt and c.queued_at >= $since and c.queued_at < $until
+      and c.status in ('ended', 'not_connected', 'error')
+),
+daily as (
+    select from_number, day, count(*) as calls,
+           count(*) filter (where is_connected) as connected,
+           count(*) filter (where is_short) as short_calls,
+           count(*) filter (where is_spam) as spam_marks
+    from attempts group by all
+),
+final as (
+    select n.number_id, n.e164, n.nickname, d.day, d.calls, d.connected,
+           round(d.connected / d.calls, 4) as connection_rate,
+           d.short_calls, round(d.short_calls / d.calls, 4) as short_share, d.spam_marks,
+           n.rotation_paused_at is null as in_rotation, n.rotation_paused_reason
+    from daily d join phone_numbers n on n.e164 = d.from_number
+)
+select * from final order by number_id, day
+"""
+
+JUDGE_SQL = """
+with numbers as (
+    select n.number_id, n.e164,
+           greatest($since, coalesce(max(s.changed_at) filter (where s.action = 'restored'), $since)) as judged_from
+    from phone_numbers n left join number_status_changes s using (number_id)
+    where n.rotation_paused_at is null and list_contains($number_ids, n.number_id)
+    group by all
+),
+attempts as (
+    select n.number_id, n.e164,
+           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
+               and not coalesce(c.in_voicemail, false) as is_connected,
+           c.disconnect_reason = 'marked_as_spam' as is_spam
+    from numbers n join calls c on c.from_number = n.e164
+    where c.counts_as_attempt and c.queued_at >= n.judged_from and c.queued_at <= $now
+      and c.status in ('ended', 'not_connected', 'error')
+),
+final as (
+    select number_id, e164, count(*) as calls, count(*) filter (where is_connected) as connected,
+           count(*) filter (where is_spam) as spam_marks
+    from attempts group by all
+)
+select * from final order by number_id
+"""
+
+
+def number_health(conn: duckdb.DuckDBPyConnection, now: datetime, days: int = 7) -> pl.DataFrame:
+    """Per outbound number and UTC day of the last `days` days: calls, connected, rates, short calls, spam marks."""
+    since = now - timedelta(days=days)
+    return conn.execute(
+        HEALTH_SQL, {"since": since, "until": now + timedelta(microseconds=1), "short_seconds": SHORT_HANGUP_SECONDS}
+    ).pl()
+
+
+def numbers_overview(conn: duckdb.DuckDBPyConnection, now: datetime) -> list[dict]:
+    """Every outbound number with its rotation state and its last 24 hours (for the CLI and Settings > Advanced)."""
+    judged = {row[0]: row for row in conn.execute(
+        JUDGE_SQL,
+        {"since": now - WINDOW, "now": now,
+         "number_ids": [r[0] for r in conn.execute("select number_id from phone_numbers").fetchall()]},
+    ).fetchall()}
+    rows = []
+    for number_id, e164, nickname, status, paused_at, reason in conn.execute(
+        "select number_id, e164, nickname, sip_trunk_status, rotation_paused_at, rotation_paused_reason"
+        " from phone_numbers order by number_id"
+    ).fetchall():
+        _id, _e164, calls, connected, spam = judged.get(number_id, (number_id, e164, 0, 0, 0))
+        rows.append({
+            "number_id": number_id, "e164": e164, "nickname": nickname, "sip_trunk_status": status,
+            "in_rotation": paused_at is None, "paused_at": paused_at, "paused_reason": reason,
+            "calls_24h": calls, "connected_24h": connected,
+            "connection_rate_24h": round(connected / calls, 4) if calls else None, "spam_marks_24h": spam,
+        })
+    return rows
+
+
+def breach(calls: int, connected: int, spam_marks: int, *, max_spam: int, min_rate: float, min_calls: int) -> str | None:
+    """Why a number's recent calls cross the thresholds, or None when they do not."""
+    if spam_marks >= max_spam:
+        return f"{spam_marks} spam marks in 24 h (limit {max_spam - 1})"
+    if calls >= min_calls and connected / calls < min_rate:
+        return f"connection rate {connected / calls:.1%} over {calls} calls in 24 h (minimum {min_rate:.0%})"
+    return None
+
+
+def pause_number(conn: duckdb.DuckDBPyConnection, number_id: int, now: datetime, reason: str) -> None:
+    """Take a number out of rotation with the reason shown (logged in number_status_changes)."""
+    _require(conn, number_id)
+    conn.execute(
+        "update phone_numbers set rotation_paused_at = ?, rotation_paused_reason = ? where number_id = ?",
+        [now, reason, number_id],
+    )
+    conn.execute("insert into number_status_changes values (?, ?, 'paused', ?)", [number_id, now, reason])
+
+
+def restore_number(conn: duckdb.DuckDBPyConnection, number_id: int, now: datetime) -> bool:
+    """Put a number back in rotation; False when it was not paused."""
+    paused = _require(conn, number_id)
+    if not paused:
+        return False
+    conn.execute(
+        "update phone_numbers set rotation_paused_at = null, rotation_paused_reason = null where number_id = ?",
+        [number_id],
+    )
+    conn.execute("insert into number_status_changes values (?, ?, 'restored', 'restored by hand')", [number_id, now])
+    return True
+
+
+def _require(conn: duckdb.DuckDBPyConnection, number_id: int) -> bool:
+    row = conn.execute("select rotation_paused_at is not null from phone_numbers where number_id = ?", [number_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"number {number_id} does not exist")
+    return row[0]
+
+
+def check_number_health(conn: duckdb.DuckDBPyConnection, now: datetime, number_ids: list[int]) -> list[dict]:
+    """Pause the given numbers whose recent calls cross the thresholds; returns [{number_id, e164, reason}]."""
+    if not number_ids:
+        return []
+    settings = get_settings()
+    paused = []
+    for number_id, e164, calls, connected, spam in conn.execute(
+        JUDGE_SQL, {"since": now - WINDOW, "now": now, "number_ids": list(number_ids)}
+    ).fetchall():
+        reason = breach(calls, connected, spam, max_spam=settings.number_max_spam_marks,
+                        min_rate=settings.number_min_connection_rate, min_calls=settings.number_health_min_calls)
+        if reason:
+            pause_number(conn, number_id, now, reason)
+            paused.append({"number_id": number_id, "e164": e164, "reason": reason})
+    return paused
+
+
+def calls_since(conn: duckdb.DuckDBPyConnection, numbers: list[str], since: datetime) -> dict[str, int]:
+    """Calls placed from each number since `since` (refusals included: the carrier saw them)."""
+    if not numbers:
+        return {}
+    return dict(conn.execute(
+        "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
+        " and status <> 'failed_rate_limit' group by from_number",
+        [since, numbers],
+    ).fetchall())
+
+
+def healthy_numbers(
+    conn: duckdb.DuckDBPyConnection, rows: list[tuple], now: datetime, day_start: datetime, cap: int | None
+) -> tuple[list[tuple], str | None]:
+    """The (number_id, e164, status) rows still usable: auto-check health, drop paused and capped numbers.
+
+    Returns the kept rows, and when none is left, why.
+    """
+    if not rows:
+        return rows, None
+    check_number_health(conn, now, [r[0] for r in rows])
+    paused = dict(conn.execute(
+        "select number_id, rotation_paused_reason from phone_numbers"
+        " where rotation_paused_at is not null and list_contains(?, number_id)",
+        [[r[0] for r in rows]],
+    ).fetchall())
+    kept = [r for r in rows if r[0] not in paused]
+    if cap is not None and kept:
+        used = calls_since(conn, [r[1] for r in kept], day_start)
+        kept = [r for r in kept if used.get(r[1], 0) < cap]
+        if not kept and not paused:
+            return [], f"every outbound number reached its daily cap of {cap} calls"
+    if not kept and paused:
+        number_id, reason = next(iter(paused.items()))
+        return [], f"outbound number {number_id} is out of rotation: {reason}"
+    return kept, None if kept else "no usable outbound number"
+
+
+def remaining_capacity(
+    conn: duckdb.DuckDBPyConnection, numbers: list[str], day_start: datetime, cap: int | None
+) -> dict[str, int] | None:
+    """Calls each number may still place today under the cap (None = no cap)."""
+    if cap is None:
+        return None
+    used = calls_since(conn, numbers, day_start)
+    return {n: max(cap - used.get(n, 0), 0) for n in numbers}

@@ -1,0 +1,228 @@
+"""The retry policy: when (and from which number) a contact may be called again, by the last call's outcome.
+
+A policy maps an outcome key — a disconnect reason, or `short_user_hangup` (a `user_hangup` shorter
+than `SHORT_HANGUP_SECONDS`) — to a rule written as text, so it reads the same in YAML, the
+dashboard and the `campaigns.retry_policy` column:
+
+- `now` — no wait (attempt limits still hold);
+- `30m`, `2h`, `1d` — wait that long after the call ended;
+- `next_day` — from the next campaign-local day (local midnight);
+- `next_day_other_band` — the next calling day, at a local time at least one 3-hour band away from
+  this call's, inside the calling window (so a voicemail at 10:00 is retried at 13:00 or 07:00...);
+- `other_number` — no wait, but from a different outbound number (next day when there is only one);
+- `never` — the contact is finished (`not_retryable`).
+
+Rate/concurrency refusals and provider outages are not attempts and are re-queued at once: they
+have no rule. Outcomes without a rule keep the engine's plain behaviour (no wait).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS, DisconnectReason
+from tasks.schedule import Schedule
+
+SHORT_HANGUP_SECONDS = 10.0
+SHORT_HANGUP_KEY = "short_user_hangup"
+HOUR_BAND = timedelta(hours=3)
+WORDS = ("now", "next_day", "next_day_other_band", "other_number", "never")
+_WAIT = re.compile(r"^(\d+)\s*(m|h|d)$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+DEFAULT_POLICY: dict[str, str] = {
+    DisconnectReason.dial_busy.value: "30m",
+    DisconnectReason.dial_no_answer.value: "2h",
+    DisconnectReason.voicemail_reached.value: "next_day_other_band",
+    DisconnectReason.user_declined.value: "next_day",
+    SHORT_HANGUP_KEY: "next_day",
+    DisconnectReason.invalid_destination.value: "never",
+    DisconnectReason.marked_as_spam.value: "other_number",
+}
+# Every outcome a policy may name: the attempts' reasons (refusals are re-queued, never retried by rule).
+POLICY_KEYS = tuple(r.value for r in DisconnectReason if r not in NOT_AN_ATTEMPT_REASONS) + (SHORT_HANGUP_KEY,)
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """One parsed rule: its kind (`wait` or one of WORDS) and, for `wait`, how long."""
+
+    kind: str
+    wait: timedelta | None = None
+
+    @property
+    def text(self) -> str:
+        return self.kind if self.wait is None else _wait_text(self.wait)
+
+
+def _wait_text(wait: timedelta) -> str:
+    minutes = int(wait.total_seconds() // 60)
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def parse_rule(text: Any) -> RetryRule:
+    """A rule from its text (`30m`, `2h`, `next_day`, ...); ValueError naming what is allowed."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a rule as text such as \"30m\" or \"next_day\", got {text!r}")
+    value = text.strip().lower()
+    if value in WORDS:
+        return RetryRule(value)
+    match = _WAIT.match(value)
+    if match and int(match.group(1)) > 0:
+        return RetryRule("wait", timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}))
+    raise ValueError(f"\"{text}\" is not a rule (use a wait such as 30m, 2h, 1d, or one of {', '.join(WORDS)})")
+
+
+def check_overrides(overrides: Any) -> dict[str, str] | None:
+    """A campaign's overrides validated and normalised (`{key: rule text}`), or ValueError naming the key."""
+    if overrides is None:
+        return None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"expected a mapping of outcome to rule, got {overrides!r}")
+    checked = {}
+    for key, text in overrides.items():
+        if key not in POLICY_KEYS:
+            if key in {r.value for r in NOT_AN_ATTEMPT_REASONS}:
+                raise ValueError(f"{key}: refusals are re-queued at once and take no rule")
+            raise ValueError(f"unknown outcome \"{key}\" (use a disconnect reason or {SHORT_HANGUP_KEY})")
+        try:
+            rule = parse_rule(text)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
+        if key in NOT_RETRYABLE_REASONS and rule.kind != "never":
+            raise ValueError(f"{key}: the number does not exist; the only rule is never")
+        checked[key] = rule.text
+    return checked or None
+
+
+def effective_policy(overrides: dict[str, str] | str | None) -> dict[str, RetryRule]:
+    """The defaults with a campaign's overrides applied, parsed."""
+    if isinstance(overrides, str):
+        overrides = json.loads(overrides)
+    merged = {**DEFAULT_POLICY, **(overrides or {})}
+    return {key: parse_rule(text) for key, text in merged.items()}
+
+
+def rule_for(policy: dict[str, RetryRule], reason: str | None, duration_seconds: float | None) -> RetryRule | None:
+    """The rule that applies to a finished call, or None (no wait)."""
+    if reason is None:
+        return None
+    if reason == DisconnectReason.user_hangup and (duration_seconds or 0.0) < SHORT_HANGUP_SECONDS:
+        return policy.get(SHORT_HANGUP_KEY) or policy.get(reason)
+    return policy.get(reason)
+
+
+def _next_local_midnight(schedule: Schedule, moment: datetime) -> datetime:
+    local = schedule.local(moment)
+    return datetime.combine(local.date() + timedelta(days=1), time(), local.tzinfo).astimezone(moment.tzinfo)
+
+
+def other_band_time(schedule: Schedule, called_at: datetime, ended_at: datetime) -> datetime:
+    """The first later calling day's instant at least one band from the call's local time, inside a window."""
+    local = schedule.local(called_at)
+    shifts = [sign * step * HOUR_BAND for step in (1, 2, 3) for sign in (1, -1)]
+    for days in range(1, 8):
+        day = local.date() + timedelta(days=days)
+        base = datetime.combine(day, local.time().replace(tzinfo=None), local.tzinfo)
+        for shift in shifts:
+            candidate = base + shift
+            # the shift must not slide back onto the call's own local day
+            if candidate.date() == day and schedule.is_open(candidate.astimezone(called_at.tzinfo)):
+                return candidate.astimezone(called_at.tzinfo)
+    return _next_local_midnight(schedule, ended_at)
+
+
+def next_call_at(
+    rule: RetryRule | None, schedule: Schedule, called_at: datetime, ended_at: datetime, numbers: int
+) -> datetime | None:
+    """When the next attempt may be placed under `rule` (None = no wait)."""
+    if rule is None or rule.kind in ("now", "never"):
+        return None
+    if rule.kind == "wait":
+        return ended_at + rule.wait
+    if rule.kind == "other_number":
+        return None if numbers > 1 else _next_local_midnight(schedule, ended_at)
+    if rule.kind == "next_day":
+        return _next_local_midnight(schedule, ended_at)
+    return other_band_time(schedule, called_at, ended_at)
+
+
+_RELEASED_SQL = """
+with released as (
+    -- the same enrollments the release step frees: first final update of their in-flight call
+    select m.call_id, m.campaign_id, m.contact_id, m.disconnect_reason, m.duration_seconds,
+           coalesce(m.ended_at, $now::timestamptz) as ended_at
+    from call_merge m
+    join campaign_contacts cc
+      on cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id and cc.in_flight_call_id = m.call_id
+    where m.done and not m.refund and not coalesce(m.call_successful, false) and cc.finished_at is null
+),
+final as (
+    select r.*, c.queued_at, c.from_number
+    from released r join calls c using (call_id)
+    where c.call_id between $low and $high
+)
+select * from final
+"""
+
+_CAMPAIGNS_SQL = """
+select campaign_id, time_zone, calling_days, weekly_schedule::varchar, start_date, end_date,
+       retry_policy::varchar, len(outbound_number_ids)
+from campaigns where list_contains($ids, campaign_id)
+"""
+
+
+def apply_retry_policy(conn: duckdb.DuckDBPyConnection, now: datetime, low: int, high: int) -> int:
+    """Set next_call_at / avoid_number (or finish, for `never`) on enrollments about to be released.
+
+    Called by `tasks.call_state` inside its transaction, after `call_merge` is built and before the
+    release step clears `in_flight_call_id`. Returns how many enrollments it looked at.
+    """
+    released = conn.execute(_RELEASED_SQL, {"now": now, "low": low, "high": high}).fetchall()
+    if not released:
+        return 0
+    campaigns = {
+        row[0]: (Schedule.from_row(row[1], row[2], row[3], row[4], row[5]), effective_policy(row[6]), row[7])
+        for row in conn.execute(_CAMPAIGNS_SQL, {"ids": sorted({r[1] for r in released})}).fetchall()
+    }
+    rows = []
+    for _call_id, campaign_id, contact_id, reason, duration, ended_at, queued_at, from_number in released:
+        schedule, policy, numbers = campaigns[campaign_id]
+        rule = rule_for(policy, reason, duration)
+        rows.append((
+            campaign_id, contact_id,
+            next_call_at(rule, schedule, queued_at, ended_at, numbers),
+            from_number if rule is not None and rule.kind == "other_number" and numbers > 1 else None,
+            rule is not None and rule.kind == "never",
+        ))
+    frame = pl.DataFrame(rows, orient="row", schema={
+        "campaign_id": pl.Int64, "contact_id": pl.Int64, "next_call_at": pl.Datetime("us", "UTC"),
+        "avoid_number": pl.String, "never": pl.Boolean})
+    conn.register("retry_rules", frame)
+    try:
+        conn.execute(
+            """
+            update campaign_contacts cc set
+                -- a later time set by someone else (a requested callback) is kept
+                next_call_at = case when r.next_call_at is null then cc.next_call_at
+                                    else greatest(r.next_call_at, coalesce(cc.next_call_at, r.next_call_at)) end,
+                avoid_number = r.avoid_number,
+                finished_at = case when r.never then $now::timestamptz else cc.finished_at end,
+                finished_reason = case when r.never then 'not_retryable' else cc.finished_reason end
+            from retry_rules r
+            where cc.campaign_id = r.campaign_id and cc.contact_id = r.contact_id
+            """,
+            {"now": now},
+        )
+    finally:
+        conn.unregister("retry_rules")
+    return len(rows)
