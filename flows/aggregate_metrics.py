@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.best_time import refresh_best_time_stats
 from tasks.metrics import aggregate
 from tasks.snapshot import refresh_snapshot, snapshot_path
 from tasks.store import connect, transaction
@@ -26,6 +27,7 @@ def run_aggregation(
     started = time.perf_counter()
     with transaction(db) as conn:
         result = aggregate(conn, now, campaign_id=campaign_id, full=full)
+        result["best_time_cells"] = refresh_best_time_stats(conn, now, campaign_id)
     result["aggregate_seconds"] = round(time.perf_counter() - started, 3)
     if snapshot:
         started = time.perf_counter()
