@@ -87,3 +87,29 @@ def test_wizard_with_csv_upload_then_a_settings_change(dashboard, page, tmp_path
     with connect(dashboard["db"]) as conn:
         assert get_campaign(conn, cid)["max_attempts"] == 4
     assert _button(page, "Save Changes").is_disabled()
+
+
+def test_list_search_and_delete_with_the_confirmation_dialog(dashboard, page):
+    make_campaign_db(dashboard["db"])
+    with connect(dashboard["db"]) as conn:
+        conn.execute("insert into campaigns select * replace (campaign_id + 100 as campaign_id, 'Autumn calls' as name)"
+                     " from campaigns")
+    shots = dashboard["artifacts"]
+    page.goto(dashboard["url"])
+    page.wait_ready()
+    page.get_by_placeholder("Search campaigns by name").fill("autumn")
+    page.get_by_placeholder("Search campaigns by name").press("Enter")
+    page.wait_ready()
+    assert _button(page, "Spring outreach").count() == 0
+    page.locator("[data-testid='stPopover'] button").first.click()
+    _button(page, "Delete").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Delete Autumn calls permanently?").wait_for()
+    dialog.get_by_text("call logs and contact associations are deleted").wait_for()
+    page.screenshot(path=shots / "07-delete-dialog.png")
+    dialog.get_by_role("button", name="Delete campaign").click()
+    page.get_by_text('Deleted "Autumn calls".').wait_for()
+    page.wait_ready()
+    assert page.get_by_role("dialog").count() == 0
+    with connect(dashboard["db"]) as conn:
+        assert [r[0] for r in conn.execute("select name from campaigns").fetchall()] == ["Spring outreach"]
