@@ -1,0 +1,115 @@
+"""Number health: per-number day figures, automatic removal from rotation, restoring, and the daily cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+import pytest
+
+from tasks.clock import VirtualClock
+from tasks.dialing import dial_batch, load_plans, usable_numbers
+from tasks.errors import NotFoundError
+from tasks.number_health import breach, check_number_health, number_health, numbers_overview, restore_number
+from tasks.store import connect, transaction
+from tests.factories import add_contacts, make_campaign_db
+from tests.fakes import FakeProvider
+
+TUE_10 = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # Tuesday 10:00 in Phoenix
+MAIN, BACKUP = "+16025550100", "+16025550101"
+_keys = count(1)
+
+# (status, reason, seconds) of typical outcomes
+CONNECTED = ("ended", "agent_hangup", 90.0)
+SHORT = ("ended", "user_hangup", 4.0)
+NO_ANSWER = ("not_connected", "dial_no_answer", 0.0)
+SPAM = ("not_connected", "marked_as_spam", 0.0)
+
+
+def add_calls(db, campaign_id, from_number, outcomes, at=TUE_10):
+    with transaction(db) as conn:
+        for status, reason, seconds in outcomes:
+            key = next(_keys)
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, from_number,"
+                " status, disconnect_reason, duration_seconds, provider, queued_at, updated_at)"
+                " values (?, ?, ?, 1, ?, ?, ?, ?, ?, 'fake', ?, ?)",
+                [campaign_id, key, f"t.{key}", f"+1602555{key:04d}", from_number, status, reason, seconds, at, at],
+            )
+
+
+@pytest.mark.parametrize(("calls", "connected", "spam", "expected"), [
+    (10, 5, 3, "3 spam marks in 24 h (limit 2)"),
+    (10, 5, 2, None),
+    (60, 2, 0, "connection rate 3.3% over 60 calls in 24 h (minimum 5%)"),
+    (40, 0, 0, None),  # too few calls to judge the rate
+    (60, 3, 0, None),  # exactly 5% is enough
+])
+def test_thresholds(calls, connected, spam, expected):
+    assert breach(calls, connected, spam, max_spam=3, min_rate=0.05, min_calls=50) == expected
+
+
+def test_per_number_and_day_figures(campaign_db):
+    add_calls(campaign_db["db"], campaign_db["campaign_id"], MAIN, [CONNECTED, CONNECTED, SHORT, NO_ANSWER, SPAM])
+    add_calls(campaign_db["db"], campaign_db["campaign_id"], BACKUP, [NO_ANSWER], at=TUE_10 - timedelta(days=1))
+    with connect(campaign_db["db"]) as conn:
+        rows = number_health(conn, TUE_10).select(
+            "e164", "day", "calls", "connected", "connection_rate", "short_calls", "short_share", "spam_marks").rows()
+    assert rows == [
+        (MAIN, TUE_10.date(), 5, 3, 0.6, 1, 0.2, 1),  # the short hang-up is connected and short
+        (BACKUP, (TUE_10 - timedelta(days=1)).date(), 1, 0, 0.0, 0, 0.0, 0),
+    ]
+
+
+def test_spam_marks_take_a_number_out_of_rotation_with_the_reason_until_restored(db):
+    ids = make_campaign_db(db, rotation_enabled=True)
+    add_calls(db, ids["campaign_id"], BACKUP, [SPAM, SPAM, SPAM, CONNECTED])
+    with transaction(db) as conn:
+        plan = load_plans(conn, [ids["campaign_id"]])[0]
+        assert usable_numbers(conn, plan, TUE_10 + timedelta(minutes=1)) == ([MAIN], None)
+        overview = {r["e164"]: r for r in numbers_overview(conn, TUE_10 + timedelta(minutes=1))}
+    assert (overview[BACKUP]["in_rotation"], overview[BACKUP]["paused_reason"]) == (
+        False, "3 spam marks in 24 h (limit 2)")
+    assert overview[MAIN]["in_rotation"] is True
+    with transaction(db) as conn:
+        assert restore_number(conn, ids["number_ids"][1], TUE_10 + timedelta(minutes=2)) is True
+        # judged only on calls after the restore: the old spam marks do not pause it again
+        assert usable_numbers(conn, plan, TUE_10 + timedelta(minutes=3))[0] == [MAIN, BACKUP]
+        assert conn.execute("select action from number_status_changes order by changed_at").fetchall() == [
+            ("paused",), ("restored",)]
+
+
+def test_a_single_paused_number_stops_dialing_with_the_reason(campaign_db):
+    add_calls(campaign_db["db"], campaign_db["campaign_id"], MAIN, [NO_ANSWER] * 60)
+    with transaction(campaign_db["db"]) as conn:
+        plan = load_plans(conn, [campaign_db["campaign_id"]])[0]
+        assert usable_numbers(conn, plan, TUE_10) == (
+            [], "outbound number 1 is out of rotation: connection rate 0.0% over 60 calls in 24 h (minimum 5%)")
+
+
+def test_restoring_checks_the_number(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        assert restore_number(conn, campaign_db["number_ids"][0], TUE_10) is False  # it was not paused
+        with pytest.raises(NotFoundError):
+            restore_number(conn, 99, TUE_10)
+
+
+def test_only_the_given_numbers_are_judged(campaign_db):
+    add_calls(campaign_db["db"], campaign_db["campaign_id"], MAIN, [SPAM] * 3)
+    with transaction(campaign_db["db"]) as conn:
+        assert check_number_health(conn, TUE_10, [campaign_db["number_ids"][1]]) == []
+        assert check_number_health(conn, TUE_10, campaign_db["number_ids"]) == [
+            {"number_id": campaign_db["number_ids"][0], "e164": MAIN, "reason": "3 spam marks in 24 h (limit 2)"}]
+
+
+def test_the_daily_cap_bounds_each_number_per_local_day(db):
+    ids = make_campaign_db(db, rotation_enabled=True, number_daily_cap=3, batch_size=10)
+    add_contacts(db, ids["campaign_id"], 10)
+    with connect(db) as conn:
+        plan = load_plans(conn, [ids["campaign_id"]])[0]
+    first = dial_batch(db, FakeProvider(), plan, VirtualClock(TUE_10), pace_seconds=0)
+    second = dial_batch(db, FakeProvider(), plan, VirtualClock(TUE_10 + timedelta(hours=1)), pace_seconds=0)
+    with connect(db) as conn:
+        per_number = conn.execute("select from_number, count(*) from calls group by all order by 1").fetchall()
+    assert (first.claimed, per_number) == (6, [(MAIN, 3), (BACKUP, 3)])
+    assert (second.claimed, second.message) == (0, "every outbound number reached its daily cap of 3 calls")
