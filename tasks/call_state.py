@@ -16,9 +16,11 @@ import duckdb
 import polars as pl
 
 from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS, sql_list
+from tasks.compliance import dnc_from_analysis
 from tasks.credits import RateCard
 from tasks.errors import NotFoundError
 from tasks.retry_policy import apply_retry_policy
+from tasks.settings import get_settings
 from tasks.telephony.base import ProviderCall
 
 FINAL_SQL = "('ended', 'not_connected', 'error', 'failed_rate_limit')"
@@ -207,10 +209,22 @@ def apply_provider_calls(
             [now, low, high],
         ).fetchone()[0]
         _settle_enrollments(conn, now, low, high, refunds=refunds > 0, releases=done > 0, successes=successes > 0)
+        # the person asked not to be called: on the global list in this same transaction
+        _do_not_call_hook(conn, frame, now)
         conn.execute("drop table if exists temp.call_merge")
     finally:
         conn.unregister("provider_updates")
     return changed
+
+
+def _do_not_call_hook(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, now: datetime) -> None:
+    """Put on the global do-not-call list the numbers whose call analysis says the person asked so."""
+    key = get_settings().do_not_call_key
+    asked = frame.filter(
+        pl.col("custom_analysis").is_not_null() & pl.col("custom_analysis").str.contains(key, literal=True)
+    )["call_id"].to_list()
+    if asked:
+        dnc_from_analysis(conn, asked, now, key)
 
 
 def _settle_enrollments(

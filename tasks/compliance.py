@@ -347,11 +347,11 @@ def resolve_zone(region: str | None, phone_zones: Iterable[str] | None, *, time_
     if _valid_zone(time_zone_override):
         return (time_zone_override.strip(),), country, subdivision, "hand"
     if hand_sub and country == "US" and hand_sub in US_STATE_ZONES:
-        return US_STATE_ZONES[hand_sub], country, subdivision, "hand"
+        return tuple(sorted(US_STATE_ZONES[hand_sub])), country, subdivision, "hand"
     if _valid_zone(mapped_time_zone):
         return (mapped_time_zone.strip(),), country, subdivision, "mapped"
     if mapped_sub and country == "US" and mapped_sub in US_STATE_ZONES:
-        return US_STATE_ZONES[mapped_sub], country, subdivision, "mapped"
+        return tuple(sorted(US_STATE_ZONES[mapped_sub])), country, subdivision, "mapped"
     zones = tuple(sorted({z for z in (phone_zones or ()) if _valid_zone(z)}))
     if zones:
         return zones, country, subdivision, "phone"
@@ -463,7 +463,7 @@ def set_contact_zone(conn: duckdb.DuckDBPyConnection, contact_id: int, now: date
     if not sets:
         raise UserError("give --time-zone and/or --state")
     assignments = ", ".join(f"{column} = ?" for column in sets)  # column names from the fixed keys above
-    conn.execute(f"update contacts set {assignments}, updated_at = ? where contact_id = ?",
+    conn.execute(f"update contacts set {assignments}, updated_at = ?, zone_resolved_at = null where contact_id = ?",
                  [*sets.values(), now, contact_id])
     resolve_zones(conn)
 

@@ -1,0 +1,426 @@
+"""Compliance: each legal rule, zone resolution, do-not-call lists, caps, the audit, the claim integration."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from schemas.enums import CallStatus, DisconnectReason
+from tasks.call_state import apply_provider_calls
+from tasks.clock import VirtualClock
+from tasks.compliance import (
+    add_dnc,
+    audit_summary,
+    import_dnc,
+    list_dnc,
+    load_rules,
+    normalise_dnc_pattern,
+    read_rules_csv,
+    remove_dnc,
+    replace_rules,
+    resolve_zone,
+    rule_for,
+    set_contact_zone,
+    suppressed_contacts,
+    zip_state,
+    zone_blocked,
+)
+from tasks.dialing import eligible_contacts, load_plans, run_manual, run_tick
+from tasks.errors import UserError, ValidationError
+from tasks.store import connect, transaction
+from tasks.telephony.base import ProviderCall
+from tests.factories import add_contacts, make_campaign_db
+from tests.fakes import FakeProvider
+
+UTC = timezone.utc
+RULES_CSV = Path(__file__).resolve().parents[2] / "data" / "calling_rules.csv"
+TUE_10_PHOENIX = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # Tuesday 10:00 Phoenix, 13:00 New York
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return {r.rule_id: r for r in read_rules_csv(RULES_CSV)}
+
+
+def at(zone: str, *args) -> datetime:
+    """A local wall-clock instant in `zone`, as UTC."""
+    from zoneinfo import ZoneInfo
+
+    return datetime(*args, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+# ------------------------------------------------------------------ the rules, one table per rule
+
+NY, MIAMI, PARIS, BOGOTA, SYDNEY = "America/New_York", "America/New_York", "Europe/Paris", "America/Bogota", "Australia/Sydney"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "zone", "local", "country", "expected"),
+    [
+        # US: 08:00-21:00 callee-local, every day
+        ("US", NY, (2026, 4, 28, 7, 59), "US", "window:US"),
+        ("US", NY, (2026, 4, 28, 8, 0), "US", None),
+        ("US", NY, (2026, 5, 3, 20, 59), "US", None),  # a Sunday is fine in the US
+        ("US", NY, (2026, 4, 28, 21, 0), "US", "window:US"),  # the end is exclusive
+        ("US", NY, (2026, 7, 4, 12, 0), "US", None),  # holidays are not a US rule
+        # Florida: 08:00-20:00
+        ("US-FL", MIAMI, (2026, 4, 28, 19, 59), "US", None),
+        ("US-FL", MIAMI, (2026, 4, 28, 20, 0), "US", "window:US-FL"),
+        # France: Mon-Fri 10-13 and 14-20, no weekends or public holidays
+        ("FR", PARIS, (2026, 4, 27, 10, 0), "FR", None),
+        ("FR", PARIS, (2026, 4, 27, 9, 59), "FR", "window:FR"),
+        ("FR", PARIS, (2026, 4, 27, 13, 30), "FR", "window:FR"),  # the lunch break
+        ("FR", PARIS, (2026, 4, 27, 19, 59), "FR", None),
+        ("FR", PARIS, (2026, 5, 2, 11, 0), "FR", "window:FR"),  # Saturday
+        ("FR", PARIS, (2026, 7, 14, 11, 0), "FR", "holiday:FR"),  # Tuesday, Fête nationale
+        ("FR", PARIS, (2026, 5, 14, 11, 0), "FR", "holiday:FR"),  # Ascension Thursday
+        # Colombia: Mon-Fri 07-19, Sat 08-15, no Sundays or holidays
+        ("CO", BOGOTA, (2026, 4, 28, 7, 0), "CO", None),
+        ("CO", BOGOTA, (2026, 4, 28, 19, 0), "CO", "window:CO"),
+        ("CO", BOGOTA, (2026, 5, 2, 14, 59), "CO", None),
+        ("CO", BOGOTA, (2026, 5, 2, 15, 0), "CO", "window:CO"),
+        ("CO", BOGOTA, (2026, 5, 3, 10, 0), "CO", "window:CO"),  # Sunday
+        ("CO", BOGOTA, (2026, 7, 20, 10, 0), "CO", "holiday:CO"),  # Monday, Independence Day
+        # the default: Mon-Sat 09-20, no Sundays or holidays
+        ("DEFAULT", SYDNEY, (2026, 4, 27, 9, 0), "AU", None),
+        ("DEFAULT", SYDNEY, (2026, 4, 26, 12, 0), "AU", "window:DEFAULT"),  # Sunday
+        ("DEFAULT", SYDNEY, (2026, 4, 27, 20, 0), "AU", "window:DEFAULT"),
+        ("DEFAULT", SYDNEY, (2026, 12, 25, 12, 0), "AU", "holiday:DEFAULT"),
+    ],
+)
+def test_each_rule_opens_and_closes_at_its_callee_local_times(rules, rule_id, zone, local, country, expected):
+    assert zone_blocked(rules[rule_id], [zone], country, None, at(zone, *local)) == expected
+
+
+def test_a_number_in_several_zones_is_called_only_when_all_are_open(rules):
+    # 08:30 in New York is 07:30 in Chicago: the intersection of the windows is still closed
+    assert zone_blocked(rules["US"], [NY, "America/Chicago"], "US", None, at(NY, 2026, 4, 28, 8, 30)) == "window:US"
+    assert zone_blocked(rules["US"], [NY, "America/Chicago"], "US", None, at(NY, 2026, 4, 28, 9, 0)) is None
+
+
+@pytest.mark.parametrize(("minutes", "expected"), [(9, None), (10, None), (11, "window:US")])
+def test_the_whole_batch_must_land_before_the_window_closes(rules, minutes, expected):
+    # at 20:50 a batch that takes 11 minutes would ring someone after 21:00
+    now = at(NY, 2026, 4, 28, 20, 50)
+    assert zone_blocked(rules["US"], [NY], "US", None, now, timedelta(minutes=minutes)) == expected
+
+
+def test_subdivision_holidays_apply_where_the_subdivision_is_known(rules):
+    # 8 May: Victoire 1945 is a national French holiday; 26 Dec is one only in Alsace-Moselle (57)
+    assert zone_blocked(rules["FR"], [PARIS], "FR", None, at(PARIS, 2026, 12, 28, 11, 0)) is None
+    assert zone_blocked(rules["FR"], [PARIS], "FR", "57", at(PARIS, 2026, 12, 25, 11, 0)) == "holiday:FR"
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision", "expected"),
+    [("US", "FL", "US-FL"), ("US", "AZ", "US"), ("US", None, "US"), ("FR", None, "FR"), ("CO", "DC", "CO"),
+     ("AU", None, "DEFAULT"), (None, None, "DEFAULT")],
+)
+def test_rule_lookup_prefers_the_subdivision_then_the_country_then_the_default(rules, country, subdivision, expected):
+    assert rule_for(rules, country, subdivision).rule_id == expected
+
+
+def test_the_shipped_csv_is_what_the_migration_installs(db, rules):
+    with connect(db) as conn:
+        installed = load_rules(conn)
+    assert installed == rules
+    assert all(rule.source for rule in installed.values())
+
+
+def test_rules_can_be_replaced_from_an_edited_csv(db, tmp_path):
+    edited = tmp_path / "rules.csv"
+    rows = list(csv.DictReader(RULES_CSV.open(encoding="utf-8")))
+    rows[0]["mon"] = "09:00-17:00"
+    with edited.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with transaction(db) as conn:
+        replace_rules(conn, read_rules_csv(edited), TUE_10_PHOENIX)
+    with connect(db) as conn:
+        assert str(load_rules(conn)[rows[0]["rule_id"]].windows["mon"][0][1]) == "17:00:00"
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [("9-17", "'9-17' is not a HH:MM-HH:MM window"), ("18:00-09:00", "ends before it starts")],
+)
+def test_a_bad_rules_csv_names_the_row_and_column(tmp_path, cell, message):
+    rows = list(csv.DictReader(RULES_CSV.open(encoding="utf-8")))
+    rows[1]["tue"] = cell
+    path = tmp_path / "bad.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(UserError, match=f"row 3 tue: .*{message}"):
+        read_rules_csv(path)
+
+
+# ------------------------------------------------------------------ callee zones
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        (("US", ["America/New_York"]), {"area_code": "305"}, (("America/New_York",), "US", "FL", "phone")),
+        (("US", ["America/Phoenix"]), {"area_code": "602"}, (("America/Phoenix",), "US", "AZ", "phone")),
+        (("US", ["America/New_York"]), {"time_zone_override": "America/Chicago", "area_code": "305"},
+         (("America/Chicago",), "US", "FL", "hand")),
+        (("US", ["America/New_York"]), {"mapped_state": "california", "area_code": "305"},
+         (("America/Los_Angeles",), "US", "CA", "mapped")),
+        (("US", ["America/New_York"]), {"mapped_postal_code": "33101", "area_code": "212"},
+         (("America/Chicago", "America/New_York"), "US", "FL", "mapped")),
+        (("US", ["America/New_York"]), {"mapped_time_zone": "America/Denver"}, (("America/Denver",), "US", None, "mapped")),
+        (("US", ["America/New_York"]), {"mapped_time_zone": "Mars/Olympus"}, (("America/New_York",), "US", None, "phone")),
+        (("FR", ["Europe/Paris"]), {}, (("Europe/Paris",), "FR", None, "phone")),
+        (("GB", ["Etc/Unknown"]), {}, (None, "GB", None, "unknown")),
+        ((None, None), {}, (None, None, None, "unknown")),
+    ],
+)
+def test_resolve_zone_prefers_hand_then_mapped_columns_then_the_phone(args, kwargs, expected):
+    assert resolve_zone(*args, **kwargs) == expected
+
+
+@pytest.mark.parametrize(("code", "state"), [("33101", "FL"), ("10001", "NY"), ("85001", "AZ"), ("9021", None), ("abcde", None)])
+def test_zip_codes_give_their_state(code, state):
+    assert zip_state(code) == state
+
+
+# ------------------------------------------------------------------ the claim
+
+
+def plan_of(db, campaign_id):
+    with connect(db) as conn:
+        return load_plans(conn, [campaign_id])[0]
+
+
+def eligible_ids(db, campaign_id, now=TUE_10_PHOENIX, size=500):
+    with connect(db) as conn:
+        return eligible_contacts(conn, plan_of(db, campaign_id), now, size)["contact_id"].to_list()
+
+
+def add_numbers(db, campaign_id, numbers, properties=None):
+    with transaction(db) as conn:
+        ids = []
+        for number in numbers:
+            contact_id = conn.execute(
+                "insert into contacts (phone_e164, properties) values (?, ?) returning contact_id",
+                [number, json.dumps(properties or {})],
+            ).fetchone()[0]
+            conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)", [campaign_id, contact_id])
+            ids.append(contact_id)
+    return ids
+
+
+def add_past_calls(db, phone, times, campaign_id=1, contact_id=1, counts=True):
+    with transaction(db) as conn:
+        for when in times:
+            seq = conn.execute("select nextval('call_id_seq')").fetchone()[0]
+            conn.execute(
+                "insert into calls (call_id, campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt,"
+                " phone_e164, status, provider, queued_at, updated_at)"
+                " values (?, ?, ?, ?, 1, ?, ?, 'not_connected', 'fake', ?, ?)",
+                [seq, campaign_id, contact_id, f"past.{seq}", counts, phone, when, when],
+            )
+
+
+def test_callees_outside_their_legal_window_are_held_back_and_audited(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    # Tuesday 17:00 UTC: 10:00 Phoenix, 13:00 Miami, 19:00 Paris (open), 03:00 Sydney (closed)
+    phoenix, miami, paris, sydney = add_numbers(db, campaign_id, ["+16025550100", "+13055550100", "+33612345678", "+61212345678"])
+    assert eligible_ids(db, campaign_id) == [phoenix, miami, paris]
+    provider = FakeProvider()
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    assert result.placed == 3
+    with connect(db) as conn:
+        audit = conn.execute("select rule, skipped, sample_contact_ids from claim_audit").fetchall()
+        flags = conn.execute("select contact_id, zone_source, subdivision from contacts order by contact_id").fetchall()
+    assert audit == [("window:DEFAULT", 1, [sydney])]
+    assert flags == [(phoenix, "phone", "AZ"), (miami, "phone", "FL"), (paris, "phone", None), (sydney, "phone", None)]
+
+
+def test_a_contact_with_an_unknown_zone_is_called_in_the_campaigns_zone_and_flagged(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    [unknown] = add_numbers(db, campaign_id, ["+80012345678"])  # an international freephone: no zone
+    # 10:00 in Phoenix (the campaign's zone) under the campaign's country's rule (US 08-21)
+    assert eligible_ids(db, campaign_id) == [unknown]
+    assert eligible_ids(db, campaign_id, now=TUE_10_PHOENIX + timedelta(hours=11, minutes=30)) == []
+    with connect(db) as conn:
+        flagged = suppressed_contacts(conn, campaign_id).to_dicts()
+    assert [(r["contact_id"], r["time_zone_unknown"], r["do_not_call"]) for r in flagged] == [(unknown, True, False)]
+
+
+def test_a_mapped_state_column_and_a_hand_override_change_the_callees_window(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    # 13:00 UTC Tuesday: 09:00 in New York (open), 06:00 in Los Angeles, Phoenix (closed)
+    early = datetime(2026, 4, 28, 13, 0, tzinfo=UTC)
+    [ny_mapped_ca] = add_numbers(db, campaign_id, ["+12125550100"], {"state": "CA"})
+    [phoenix] = add_numbers(db, campaign_id, ["+16025550100"])
+    assert eligible_ids(db, campaign_id, now=early) == []
+    with transaction(db) as conn:
+        set_contact_zone(conn, phoenix, early, time_zone="America/New_York")
+    assert eligible_ids(db, campaign_id, now=early) == [phoenix]
+    with transaction(db) as conn:
+        set_contact_zone(conn, phoenix, early, time_zone="")  # cleared: back to the phone's zone
+    assert eligible_ids(db, campaign_id, now=early) == []
+    assert ny_mapped_ca
+
+
+def test_a_number_added_to_the_list_just_before_its_turn_is_not_called(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    first, second = add_contacts(db, campaign_id, 2)
+    provider = FakeProvider()
+    with transaction(db) as conn:
+        add_dnc(conn, ["+1 (602) 555-0000"], TUE_10_PHOENIX - timedelta(seconds=1), reason="asked by email")
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    assert result.placed == 1
+    assert [r.to_number for r, _ in provider.calls.values()] == ["+16025550001"]
+    with connect(db) as conn:
+        assert conn.execute("select rule, skipped, sample_contact_ids from claim_audit").fetchall() == [
+            ("do_not_call", 1, [first])]
+        suppressed = suppressed_contacts(conn, campaign_id).to_dicts()
+    assert [(r["contact_id"], r["dnc_list"], r["dnc_reason"]) for r in suppressed] == [(first, "global", "asked by email")]
+    assert second
+
+
+@pytest.mark.parametrize(
+    ("entry", "campaign_scoped", "expected_left"),
+    [
+        ("+1602*", False, 0),  # an area-code wildcard covers every number of the area
+        ("+1602555000*", False, 0),
+        ("+1305*", False, 3),
+        ("+16025550001", True, 2),  # the campaign's own list
+    ],
+)
+def test_wildcards_and_campaign_lists(campaign_db, entry, campaign_scoped, expected_left):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    add_contacts(db, campaign_id, 3)
+    with transaction(db) as conn:
+        add_dnc(conn, [entry], TUE_10_PHOENIX, campaign_id=campaign_id if campaign_scoped else None)
+    assert len(eligible_ids(db, campaign_id)) == expected_left
+
+
+def test_another_campaigns_list_does_not_apply(db):
+    first = make_campaign_db(db)["campaign_id"]
+    with transaction(db) as conn:
+        other = conn.execute("insert into campaigns (name, agent_id, weekly_schedule, time_zone) values"
+                             " ('Other', 1, '{}', 'UTC') returning campaign_id").fetchone()[0]
+        add_dnc(conn, ["+16025550000"], TUE_10_PHOENIX, campaign_id=other)
+    add_contacts(db, first, 1)
+    assert len(eligible_ids(db, first)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("+1 (305) 555-0100", ("+13055550100", "+13055550100", False)), ("+1305*", ("+1305*", "+1305", True)),
+     ("+1 305*", ("+1305*", "+1305", True))],
+)
+def test_dnc_entries_are_normalised(text, expected):
+    assert normalise_dnc_pattern(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1305*", "+13*5", "hello"])
+def test_bad_dnc_entries_are_refused(text):
+    with pytest.raises(ValidationError):
+        normalise_dnc_pattern(text)
+
+
+def test_dnc_add_is_idempotent_and_remove_deletes_only_its_list(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    with transaction(db) as conn:
+        assert add_dnc(conn, ["+13055550100", "+1305*"], TUE_10_PHOENIX) == 2
+        assert add_dnc(conn, ["+1 305 555 0100"], TUE_10_PHOENIX) == 0  # already there
+        assert add_dnc(conn, ["+13055550100"], TUE_10_PHOENIX, campaign_id=campaign_id) == 1
+        assert remove_dnc(conn, "+13055550100") == 1
+        assert [r["pattern"] for r in list_dnc(conn)] == ["+1305*"]
+        assert [r["pattern"] for r in list_dnc(conn, campaign_id)] == ["+13055550100"]
+
+
+def test_dnc_import_is_all_or_nothing_and_names_the_bad_row(campaign_db, tmp_path):
+    db = campaign_db["db"]
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("phone,note\n+13055550100,x\n+1786*,y\n", encoding="utf-8")
+    bad.write_text("phone\n+13055550101\nnot a number\n", encoding="utf-8")
+    with transaction(db) as conn:
+        assert import_dnc(conn, good, TUE_10_PHOENIX) == 2
+    with pytest.raises(UserError, match="bad.csv row 3"):
+        with transaction(db) as conn:
+            import_dnc(conn, bad, TUE_10_PHOENIX)
+    with connect(db) as conn:
+        assert sorted(r["pattern"] for r in list_dnc(conn)) == ["+13055550100", "+1786*"]
+
+
+def test_the_analysis_hook_puts_the_number_on_the_global_list_in_the_same_transaction(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    first, second = add_contacts(db, campaign_id, 2)
+    provider = FakeProvider()
+    run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    with transaction(db) as conn:
+        calls = conn.execute("select call_id, contact_id from calls order by call_id").fetchall()
+        apply_provider_calls(conn, [
+            (calls[0][0], ProviderCall("p1", CallStatus.ended, disconnect_reason=DisconnectReason.user_hangup,
+                                       analyzed=True, call_successful=False, custom_analysis={"do_not_call": True})),
+            (calls[1][0], ProviderCall("p2", CallStatus.ended, disconnect_reason=DisconnectReason.user_hangup,
+                                       analyzed=True, call_successful=False, custom_analysis={"do_not_call": False})),
+        ], TUE_10_PHOENIX + timedelta(minutes=2))
+        entries = conn.execute("select pattern, campaign_id, source from do_not_call").fetchall()
+    assert entries == [("+16025550000", None, "call_analysis")]
+    # next day: only the second contact may be called again
+    assert eligible_ids(db, campaign_id, now=TUE_10_PHOENIX + timedelta(days=1)) == [second]
+    assert first
+
+
+# ------------------------------------------------------------------ caps
+
+
+def test_florida_numbers_get_at_most_three_calls_in_any_24_hours_across_campaigns(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    [miami] = add_numbers(db, campaign_id, ["+13055550100"])
+    now = TUE_10_PHOENIX
+    # three calls from other campaigns and numbers in the last 24 h (one refusal does not count)
+    add_past_calls(db, "+13055550100", [now - timedelta(hours=23), now - timedelta(hours=5), now - timedelta(hours=1)],
+                   campaign_id=99)
+    assert eligible_ids(db, campaign_id, now=now) == []
+    # 24 hours after the first one, the window has room again
+    assert eligible_ids(db, campaign_id, now=now + timedelta(hours=1)) == [miami]
+    with transaction(db) as conn:
+        conn.execute("update calls set counts_as_attempt = false where queued_at = ?", [now - timedelta(hours=5)])
+    assert eligible_ids(db, campaign_id, now=now) == [miami]
+
+
+def test_french_numbers_get_at_most_four_calls_in_30_days(db):
+    campaign_id = make_campaign_db(db, time_zone="Europe/Paris", country="FR")["campaign_id"]
+    [paris] = add_numbers(db, campaign_id, ["+33612345678"])
+    monday_11 = at(PARIS, 2026, 6, 15, 11, 0)
+    add_past_calls(db, "+33612345678", [monday_11 - timedelta(days=d) for d in (29, 20, 10, 3)], campaign_id=99)
+    with connect(db) as conn:
+        plan = load_plans(conn, [campaign_id])[0]
+        from tasks.dialing import _classify
+
+        picked, skipped = _classify(conn, plan, monday_11, timedelta(0), size=10, audit=True)
+    assert picked.height == 0
+    assert skipped.to_dicts() == [{"rule": "cap_30d:FR", "skipped": 1, "sample_contact_ids": [paris]}]
+    assert eligible_ids(db, campaign_id, now=monday_11 + timedelta(days=1, hours=1)) == [paris]
+
+
+# ------------------------------------------------------------------ manual runs
+
+
+def test_a_manual_run_ignores_the_campaign_schedule_but_never_the_law(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    add_contacts(db, campaign_id, 2)
+    saturday_10_phoenix = datetime(2026, 5, 2, 17, 0, tzinfo=UTC)  # the campaign calls Mon-Fri only
+    assert run_manual(db, FakeProvider(), campaign_id, VirtualClock(saturday_10_phoenix), pace_seconds=0).placed == 2
+    friday_23_phoenix = datetime(2026, 5, 2, 6, 0, tzinfo=UTC)
+    add_contacts(db, campaign_id, 1, first=10)
+    result = run_manual(db, FakeProvider(), campaign_id, VirtualClock(friday_23_phoenix), pace_seconds=0)
+    assert result.placed == 0
+    with connect(db) as conn:
+        summary = audit_summary(conn, campaign_id).to_dicts()
+    assert [(r["rule"], r["skipped"]) for r in summary] == [("window:US", 1)]
+
