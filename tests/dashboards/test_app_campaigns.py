@@ -9,7 +9,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tasks.campaigns import create_campaign, get_campaign
-from tasks.errors import StoreLockedError
 from tasks.store import connect, transaction
 from tests.factories import add_contacts, make_campaign_db
 
@@ -126,18 +125,6 @@ def test_empty_list_invites_to_create(db):
     assert at.info[0].value == "No campaigns yet. Create one with New campaign."
 
 
-def test_locked_database_shows_a_banner_not_a_traceback(listed, monkeypatch):
-    import dashboards.state
-
-    def locked():
-        raise StoreLockedError("database is locked by another process")
-
-    monkeypatch.setattr(dashboards.state, "reading", locked)
-    at = run_app()
-    assert at.warning[0].value == "The database is busy (a flow is writing); retrying…"
-    assert at.button(key="store_retry").label == "Retry now"
-
-
 def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     make_campaign_db(db)
     at = run_app()
@@ -171,3 +158,39 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     assert stored["weekly_schedule"]["mon"] == [["09:00", "12:00"], ["14:00", "18:00"]]
     assert enrolled == 2
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
+
+
+def test_database_held_by_another_process_shows_the_banner(listed, monkeypatch):
+    import subprocess
+    import sys
+
+    from tasks.settings import reset_settings
+
+    monkeypatch.setenv("CAMPAIGNS_DASHBOARD_LOCK_TIMEOUT_SECONDS", "0.2")
+    reset_settings()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+         " time.sleep(30)", str(listed["db"])], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        at = run_app()
+        assert at.warning[0].value == "The database is busy (a flow is writing); retrying…"
+    finally:
+        holder.kill()
+        holder.wait()
+    at.button(key="store_retry").click().run()
+    assert row_names(at) == ["Autumn draft", "Spring outreach"]
+
+
+def test_dashboard_command_serves_the_chosen_database(tmp_path, monkeypatch):
+    import subprocess
+
+    from flows.cli import main
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda args, env, cwd: calls.append((args, env["CAMPAIGNS_DB"])) or 0)
+    assert main(["--db", str(tmp_path / "x.duckdb"), "dashboard", "--port", "8600"]) == 0
+    args, db = calls[0]
+    assert args[1:4] == ["-m", "streamlit", "run"] and args[4].endswith("dashboards/app.py")
+    assert args[args.index("--server.port") + 1] == "8600"
+    assert db == str((tmp_path / "x.duckdb").resolve())
