@@ -84,6 +84,7 @@ def main() -> dict:
     print(f"xlsxwriter (write_xlsx)   {xlsxwriter['seconds']:.1f} s for {baseline_rows:,} rows -> "
           f"{figures['xlsxwriter_s_extrapolated']:.0f} s extrapolated; "
           f"ratio {figures['xlsxwriter_s_extrapolated'] / ours['seconds']:.1f}x")
+    print(f"(load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return figures
 
 

@@ -215,6 +215,7 @@ def main() -> dict:
           f"{figures['kpi_all_time_ms']:.1f} ms; naive local-date filter {figures['naive_kpi_range_ms']:.1f} ms; "
           f"ratio {figures['naive_kpi_range_ms'] / figures['kpi_range_ms']:.1f}x")
     print(f"analyst snapshot    {figures['snapshot_s']:.2f} s (full copy of the store, not part of the targets)")
+    print(f"(load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return figures
 
 

@@ -27,6 +27,9 @@ _DAY_US = 86_400_000_000
 # Re-read changes this far behind the newest one seen: a transaction that stamped `updated_at`
 # earlier but committed after the previous run is still picked up (recomputing is idempotent).
 WATERMARK_LAG = timedelta(seconds=60)
+# The run's scratch tables (temp schema: private to the connection, dropped at the end of a run).
+_TEMP_TABLES = ("metrics_scope", "metrics_campaigns", "metrics_enrollment_changed", "metrics_changed",
+                "metrics_scope_contacts", "metrics_scope_days", "metrics_scope_ranges", "metrics_tz_segments")
 
 
 @lru_cache(maxsize=None)
@@ -157,12 +160,11 @@ def aggregate(
         """
     )
     _collect_contact_scope(conn)
-    span = conn.execute(
-        """
-        select min(c.queued_at), max(c.queued_at)
-        from calls c semi join metrics_campaigns m using (campaign_id)
-        """
-    ).fetchone()
+    # Offsets are needed over the calls that will be read: changed ones, and all of rebuilt campaigns.
+    if conn.execute("select bool_or(rebuild) from metrics_campaigns").fetchone()[0]:
+        span = conn.execute("select min(queued_at), max(queued_at) from calls").fetchone()
+    else:
+        span = conn.execute("select min(queued_at), max(queued_at) from metrics_changed").fetchone()
     span_start, span_end = (span[0] or now), (span[1] or now)
     _register_segments(conn, zones, min(span_start, now), max(span_end, now))
     _collect_day_scope(conn, zones)
@@ -198,8 +200,7 @@ def aggregate(
         ).fetchone()[0]
     _advance_watermarks(conn, now)
     rebuilt = conn.execute("select count(*) from metrics_campaigns where rebuild").fetchone()[0]
-    for table in ("metrics_scope", "metrics_campaigns", "metrics_changed", "metrics_scope_contacts", "metrics_scope_days",
-                  "metrics_scope_ranges", "metrics_tz_segments"):
+    for table in _TEMP_TABLES:
         conn.execute(f"drop table if exists temp.{table}")
     return {"campaigns": len(campaigns), "rebuilt": rebuilt, "contact_rows": contact_rows,
             "day_rows": day_rows, "deleted_campaigns": removed}
@@ -221,33 +222,48 @@ def _drop_deleted_campaigns(conn: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def _collect_contact_scope(conn: duckdb.DuckDBPyConnection) -> None:
-    """metrics_scope_contacts: enrollments whose Contact List row must be recomputed."""
+    """metrics_scope_contacts: enrollments of incrementally aggregated campaigns to recompute."""
+    # Enrollments added, removed or re-added (new added_at) since the rows were written: campaigns
+    # whose enrollment checksum differs from their contact_stats rows' are compared key by key.
+    conn.execute(
+        """
+        create or replace temp table metrics_enrollment_changed as
+        with incremental as (select campaign_id from metrics_campaigns where not rebuild),
+        enrolled as (
+            select campaign_id, count(*) as n, sum(hash(contact_id, added_at)) as checksum
+            from campaign_contacts semi join incremental using (campaign_id) group by campaign_id
+        ),
+        listed as (
+            select campaign_id, count(*) as n, sum(hash(contact_id, created_at)) as checksum
+            from contact_stats semi join incremental using (campaign_id) group by campaign_id
+        ),
+        final as (
+            select coalesce(e.campaign_id, l.campaign_id) as campaign_id
+            from enrolled e full outer join listed l using (campaign_id)
+            where e.n is distinct from l.n or e.checksum is distinct from l.checksum
+        )
+        select * from final
+        """
+    )
     conn.execute(
         """
         create or replace temp table metrics_scope_contacts as
-        with rebuild_enrollments as (
-            select cc.campaign_id, cc.contact_id
-            from campaign_contacts cc
-            semi join (select campaign_id from metrics_campaigns where rebuild) r using (campaign_id)
-        ),
-        changed_contacts as (
+        with changed_contacts as (
             select distinct campaign_id, contact_id from metrics_changed
         ),
-        incremental as (select campaign_id from metrics_campaigns where not rebuild),
-        -- added, removed or re-added (new added_at) enrollments since the rows were written
         enrollment_changes as (
             select coalesce(cc.campaign_id, cs.campaign_id) as campaign_id,
                    coalesce(cc.contact_id, cs.contact_id) as contact_id
-            from (select campaign_id, contact_id, added_at from campaign_contacts semi join incremental using (campaign_id)) cc
-            full outer join (select campaign_id, contact_id, created_at from contact_stats semi join incremental using (campaign_id)) cs
+            from (select campaign_id, contact_id, added_at from campaign_contacts
+                  semi join metrics_enrollment_changed using (campaign_id)) cc
+            full outer join (select campaign_id, contact_id, created_at from contact_stats
+                             semi join metrics_enrollment_changed using (campaign_id)) cs
                 on cc.campaign_id = cs.campaign_id and cc.contact_id = cs.contact_id
             where cc.added_at is distinct from cs.created_at
         ),
         final as (
-            select * from rebuild_enrollments
-            union
             select * from changed_contacts
-            union
+            union all
             select * from enrollment_changes
         )
         select * from final

@@ -1,6 +1,17 @@
--- Contact List rows for the enrollments in scope (temp table metrics_scope_contacts): one row per
--- enrolled contact, with or without calls. Connected = a person picked up (see docs/schema.md).
-with enrollments as (
+-- Contact List rows for the enrollments in scope: every enrollment of the campaigns being rebuilt
+-- (temp table metrics_campaigns) and the enrollments listed in metrics_scope_contacts (never of a
+-- rebuilt campaign). One row per enrolled contact, with or without calls; calls of removed contacts
+-- are dropped by the final join. Connected = a person picked up (see docs/schema.md).
+with rebuild as (
+    select campaign_id from metrics_campaigns where rebuild
+),
+
+-- whole campaigns being rebuilt, plus single contacts of incrementally aggregated ones
+enrollments as (
+    select cc.campaign_id, cc.contact_id, cc.added_at
+    from campaign_contacts cc
+    semi join rebuild using (campaign_id)
+    union all
     select cc.campaign_id, cc.contact_id, cc.added_at
     from campaign_contacts cc
     semi join metrics_scope_contacts s using (campaign_id, contact_id)
@@ -11,7 +22,13 @@ scoped_calls as (
         c.campaign_id, c.contact_id, c.call_id, c.counts_as_attempt, c.status, c.disconnect_reason,
         c.in_voicemail, c.call_successful, c.credits, c.duration_seconds, c.queued_at
     from calls c
-    semi join enrollments e using (campaign_id, contact_id)
+    semi join rebuild using (campaign_id)
+    union all
+    select
+        c.campaign_id, c.contact_id, c.call_id, c.counts_as_attempt, c.status, c.disconnect_reason,
+        c.in_voicemail, c.call_successful, c.credits, c.duration_seconds, c.queued_at
+    from calls c
+    semi join metrics_scope_contacts s using (campaign_id, contact_id)
 ),
 
 classified as (

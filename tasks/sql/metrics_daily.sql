@@ -24,9 +24,10 @@ localised as (
 ),
 
 scoped as (
-    select * from localised where whole
-    union all
-    select l.* from localised l semi join metrics_scope_days d using (campaign_id, day) where not l.whole
+    select l.*
+    from localised l
+    left join metrics_scope_days d using (campaign_id, day)
+    where l.whole or d.campaign_id is not null
 ),
 
 classified as (
