@@ -90,11 +90,32 @@ def header(campaign_id: int, head: dict, stored: dict) -> None:
                    icon=":material/edit_note:")
 
 
+def leave_page(campaign_id: int | None) -> None:
+    """All campaigns: leave at once, or first warn when there are unsaved edits."""
+    if campaign_id is not None and st.session_state.get("confirm_leave") != campaign_id:
+        try:
+            with state.reading() as conn:
+                dirty = state.is_dirty(st.session_state, campaign_id, get_campaign(conn, campaign_id))
+        except NotFoundError:
+            dirty = False
+        if dirty:
+            st.session_state["confirm_leave"] = campaign_id
+            return
+    st.session_state.pop("confirm_leave", None)
+    st.switch_page("pages/campaigns.py")
+
+
 def render() -> None:
     """The campaign page."""
-    if st.button("All campaigns", key="back_to_list", icon=":material/arrow_back:", type="tertiary"):
-        st.switch_page("pages/campaigns.py")
     campaign_id = selected_campaign()
+    if st.button("All campaigns", key="back_to_list", icon=":material/arrow_back:", type="tertiary"):
+        leave_page(campaign_id)
+    if st.session_state.get("confirm_leave") == campaign_id:
+        st.warning("You have unsaved changes. They stay here for this session, but nothing is saved until you "
+                   "click Save Changes.", icon=":material/warning:")
+        if st.button("Leave without saving", key="leave_anyway"):
+            st.session_state.pop("confirm_leave", None)
+            st.switch_page("pages/campaigns.py")
     if campaign_id is None:
         st.info("Choose a campaign on the Campaigns page.")
         return

@@ -194,3 +194,29 @@ def test_dashboard_command_serves_the_chosen_database(tmp_path, monkeypatch):
     assert args[1:4] == ["-m", "streamlit", "run"] and args[4].endswith("dashboards/app.py")
     assert args[args.index("--server.port") + 1] == "8600"
     assert db == str((tmp_path / "x.duckdb").resolve())
+
+
+@pytest.mark.parametrize(("status", "background"), [
+    ("Draft", "#e5e7eb"),  # grey
+    ("Scheduled", "#dbeafe"),  # blue
+    ("Running", "#dcfce7"),  # green
+    ("Waiting", "#fef3c7"),  # amber
+    ("Paused", "#e2e8f0"),  # grey-blue
+    ("Manual Running", "#ede9fe"),  # purple
+    ("Completed", "#d1fae5"),  # dark green text on mint
+    ("Failed", "#fee2e2"),  # red
+    ("<b>odd</b>", "#e5e7eb"),  # unknown text is escaped and grey
+])
+def test_status_capsule_colours(status, background):
+    from dashboards.components import capsule_html
+
+    html = capsule_html(status)
+    assert f"background:{background}" in html
+    assert "<b>" not in html
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(None, ""), (45, "45s"), (125, "2m 05s"), (3723, "1h 02m 03s")])
+def test_duration_format(seconds, text):
+    from dashboards.components import format_duration
+
+    assert format_duration(seconds) == text

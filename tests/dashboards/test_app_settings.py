@@ -215,3 +215,36 @@ def test_run_starts_a_background_batch(page, monkeypatch):
 def test_missing_campaign_is_a_message(db):
     at = campaign_page(42)
     assert errors_shown(at) == ["Campaign 42 does not exist (it may have been deleted)."]
+
+
+def test_leaving_with_unsaved_edits_warns_first(page):
+    at, cid, _ = page
+    at.text_input(key=k(cid, "name")).set_value("Renamed").run()
+    at.button(key="back_to_list").click().run()
+    assert any("nothing is saved until you click Save Changes" in w.value for w in at.warning)
+    at.button(key="leave_anyway").click().run()
+    assert at.title[0].value == "Campaigns"
+
+
+def test_leaving_without_edits_goes_straight_to_the_list(page):
+    at, _, _ = page
+    at.button(key="back_to_list").click().run()
+    assert at.title[0].value == "Campaigns"
+
+
+def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
+    import time
+
+    from dashboards.state import start_manual_run
+    from tests.factories import add_contacts
+
+    cid = campaign_db["campaign_id"]
+    add_contacts(campaign_db["db"], cid, 2)
+    assert start_manual_run(cid).startswith("batch started (process ")
+    deadline = time.monotonic() + 60
+    runs = []
+    while time.monotonic() < deadline and not any(state == "completed" for _, state in runs):
+        time.sleep(0.5)
+        with connect(campaign_db["db"], timeout=10) as conn:
+            runs = conn.execute("select kind, state from dial_runs where campaign_id = ?", [cid]).fetchall()
+    assert runs == [("manual", "completed")]
