@@ -1,0 +1,175 @@
+"""Compliance commands: do-not-call lists, the legal calling rules, the claim audit, callee time zones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import JsonOpt, app, db, emit, table
+
+dnc_app = typer.Typer(help="Do-not-call lists (global, or per campaign with --campaign).", no_args_is_help=True)
+rules_app = typer.Typer(help="Legal calling rules by callee country/state, and what they held back.", no_args_is_help=True)
+app.add_typer(dnc_app, name="dnc")
+app.add_typer(rules_app, name="rules")
+
+CampaignOpt = Annotated[int | None, typer.Option("--campaign", help="A campaign's own list (default: the global list).")]
+CountryOpt = Annotated[str | None, typer.Option("--country", help="ISO alpha-2 for numbers written without +country code.")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept with the entry).")]
+
+
+@dnc_app.command("add")
+def dnc_add(
+    numbers: Annotated[list[str], typer.Argument(help="Numbers (any format) or wildcards such as +1305*.")],
+    campaign: CampaignOpt = None,
+    reason: ReasonOpt = None,
+    country: CountryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add numbers or area-code wildcards to a do-not-call list (takes effect at the next claim)."""
+    from tasks.compliance import add_dnc
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        added = add_dnc(conn, numbers, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=country)
+    emit({"added": added, "already_listed": len(numbers) - added}, as_json,
+         f"added {added}" + (f" ({len(numbers) - added} already listed)" if added < len(numbers) else ""))
+
+
+@dnc_app.command("remove")
+def dnc_remove(
+    number: Annotated[str, typer.Argument(help="The number or wildcard as added.")],
+    campaign: CampaignOpt = None,
+    country: CountryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove one entry from a do-not-call list."""
+    from tasks.compliance import remove_dnc
+    from tasks.errors import NotFoundError
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        removed = remove_dnc(conn, number, campaign_id=campaign, default_region=country)
+    if not removed:
+        raise NotFoundError(f"{number} is not on the {'campaign ' + str(campaign) if campaign else 'global'} list")
+    emit({"removed": removed}, as_json, f"removed {number}")
+
+
+@dnc_app.command("import")
+def dnc_import(
+    file: Annotated[Path, typer.Argument(help="CSV/XLSX: its phone/number column, else its first column.")],
+    campaign: CampaignOpt = None,
+    reason: ReasonOpt = None,
+    country: CountryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add every number of a file to a do-not-call list: all rows or none."""
+    from tasks.compliance import import_dnc
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        added = import_dnc(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=country)
+    emit({"added": added}, as_json, f"added {added} from {file}")
+
+
+@dnc_app.command("list")
+def dnc_list(
+    campaign: CampaignOpt = None,
+    all_lists: Annotated[bool, typer.Option("--all", help="Every list, global and per campaign.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a do-not-call list."""
+    from tasks.compliance import list_dnc
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = list_dnc(conn, campaign, all_lists=all_lists)
+    emit(rows, as_json, table(rows, ["pattern", "campaign_id", "reason", "source", "added_at"]))
+
+
+@dnc_app.command("suppressed")
+def dnc_suppressed(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A campaign's contacts that are on a do-not-call list or whose time zone is unknown, with why."""
+    from tasks.compliance import suppressed_contacts
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = suppressed_contacts(conn, campaign_id).to_dicts()
+    emit(rows, as_json, table(rows, ["contact_id", "phone_e164", "do_not_call", "dnc_list", "dnc_reason", "time_zone_unknown"]))
+
+
+@rules_app.command("list")
+def rules_list(as_json: JsonOpt = False) -> None:
+    """The legal calling rules in force (callee-local windows, holidays, caps, source)."""
+    from tasks.compliance import list_rules
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = list_rules(conn)
+    emit(rows, as_json, table(rows, ["rule_id", "country", "subdivision", "mon", "sat", "sun", "no_public_holidays",
+                                     "max_calls_24h", "max_calls_30d"]))
+
+
+@rules_app.command("import")
+def rules_import(
+    file: Annotated[Path, typer.Argument(help="A CSV shaped like data/calling_rules.csv.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace the calling rules with a CSV's rows (checked first: a bad row changes nothing)."""
+    from tasks.compliance import read_rules_csv, replace_rules
+    from tasks.store import transaction
+
+    rules = read_rules_csv(file)
+    with transaction(db()) as conn:
+        count = replace_rules(conn, rules, datetime.now(UTC))
+    emit({"rules": count}, as_json, f"{count} rules in force")
+
+
+@rules_app.command("audit")
+def rules_audit(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Per rule, how many claims held contacts back and how many in total."""
+    from tasks.compliance import audit_summary
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = audit_summary(conn, campaign_id).to_dicts()
+    emit(rows, as_json, table(rows, ["rule", "claims", "skipped", "last_at"]))
+
+
+def _register_contact_zone() -> None:
+    """`campaigns contacts zone`: beside the other contact commands when they are installed."""
+    try:
+        from flows.cli.contact_cmds import contacts_app
+    except ModuleNotFoundError:
+        return
+
+    @contacts_app.command("zone")
+    def contact_zone(
+        contact_id: Annotated[int, typer.Argument(help="Contact id.")],
+        time_zone: Annotated[str | None, typer.Option("--time-zone", help="IANA zone, e.g. America/Chicago; '' clears.")] = None,
+        state: Annotated[str | None, typer.Option("--state", help="State/province code, e.g. FL; '' clears.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Override by hand the time zone and/or state a contact is called by."""
+        from tasks.compliance import set_contact_zone
+        from tasks.store import transaction
+
+        with transaction(db()) as conn:
+            set_contact_zone(conn, contact_id, datetime.now(UTC), time_zone=time_zone, subdivision=state)
+            row = conn.execute(
+                "select z.time_zones, z.country, z.subdivision, z.zone_source from contacts c"
+                " join zone_keys z using (zone_key) where c.contact_id = ?", [contact_id]).fetchone()
+        data = {"contact_id": contact_id, "time_zones": row[0], "country": row[1], "subdivision": row[2], "source": row[3]}
+        emit(data, as_json, f"contact {contact_id}: called in {', '.join(row[0] or ['the campaign zone'])}"
+                            f" ({row[1] or '?'}{'-' + row[2] if row[2] else ''}, {row[3]})")
+
+
+_register_contact_zone()
