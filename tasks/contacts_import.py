@@ -44,6 +44,7 @@ DELIMITERS = (",", ";", "\t")
 REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
 # Columns of the mapped frame, in order; custom properties follow as "custom:<key>".
 MAPPED_COLUMNS = ("row", "phone_raw", NAME, COMPANY, EMAIL)
+_ROW = "__file_row__"
 # Contact fields an edit may change directly (the CRM column each one is stored in).
 EDITABLE_FIELDS = {"name": "name", "company": "company", "email": "email"}
 
@@ -288,9 +289,9 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFra
 
     phone = clean(sources(PHONE)[0]).str.replace(r"^(\d+)\.0+$", "$1")
     blank = pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in frame.columns])
-    mapped = frame.with_row_index("row", offset=2).filter(~blank)
+    mapped = frame.with_row_index(_ROW, offset=2).filter(~blank)  # a file may have its own "row" column
     return mapped.select(
-        pl.col("row").cast(pl.Int64),
+        pl.col(_ROW).cast(pl.Int64).alias("row"),
         phone.alias("phone_raw"),
         joined(NAME).alias(NAME),
         joined(COMPANY).alias(COMPANY),

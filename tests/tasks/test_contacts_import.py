@@ -386,3 +386,9 @@ def test_a_file_repeating_a_subset_of_properties_changes_nothing(campaign_db):
     with transaction(campaign_db["db"]) as conn:
         assert write(conn, "Phone,Plan\n6025550199,Gold\n", cid, LATER) == (0, 0, 0)
     assert _contacts(campaign_db["db"]) == before
+
+
+def test_a_file_with_its_own_row_column_keeps_it_as_a_property():
+    merged, report, _ = prepare("Row,Phone\n7,6025550199\n8,123\n")
+    assert merged.select("row", "custom:row").rows() == [(2, "7")]
+    assert report["row"].to_list() == [3]
