@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from dashboards import state
@@ -10,6 +12,13 @@ from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
 from tasks.errors import NotFoundError, UserError
+
+
+# While a batch may be dialing the status capsule refreshes itself (seconds between reads, and how long
+# after a Run click it keeps watching for the batch to start).
+LIVE_STATUSES = frozenset({"Manual Running", "Running"})
+REFRESH_SECONDS = 5
+RUN_WATCH_SECONDS = 90
 
 
 def selected_campaign() -> int | None:
@@ -57,6 +66,7 @@ def toggle_active(campaign_id: int) -> None:
 
 def run_now(campaign_id: int) -> None:
     """Run: one batch now, in the background so the page stays responsive."""
+    st.session_state[f"run_clicked_{campaign_id}"] = time.monotonic()
     try:
         message = state.start_manual_run(campaign_id)
     except Exception as error:  # a failed launch is shown, never a traceback
@@ -65,12 +75,30 @@ def run_now(campaign_id: int) -> None:
         _flash(campaign_id, "success", f"Run: {message}. The status shows Manual Running while it dials.")
 
 
+def live_title(campaign_id: int, head: dict) -> None:
+    """Name and status capsule; while a batch may be dialing, the status refreshes itself every few seconds."""
+    recently_run = time.monotonic() - st.session_state.get(f"run_clicked_{campaign_id}", -1e9) < RUN_WATCH_SECONDS
+    live = head["status"] in LIVE_STATUSES or recently_run
+
+    @st.fragment(run_every=REFRESH_SECONDS if live else None)
+    def title() -> None:
+        current = head
+        if live:  # a timed rerun of this fragment alone: read the status again
+            with state.reading() as conn:
+                current = campaign_header(conn, campaign_id, state.now())
+            if current["status"] != head["status"]:
+                st.rerun(scope="app")  # the buttons depend on the status too
+        st.markdown(f"## {current['name']} &nbsp; {capsule_html(current['status'])}", unsafe_allow_html=True)
+
+    title()
+
+
 def header(campaign_id: int, head: dict, stored: dict) -> None:
     """Name, status capsule, Active toggle, Run, Save Changes and Discard."""
     dirty = state.is_dirty(st.session_state, campaign_id, stored)
     title, active, run, save, discard = st.columns([4.2, 1.3, 0.9, 1.5, 1.0], vertical_alignment="center")
     with title:
-        st.markdown(f"## {head['name']} &nbsp; {capsule_html(head['status'])}", unsafe_allow_html=True)
+        live_title(campaign_id, head)
     no_start = stored["start_date"] is None
     st.session_state[f"active_{campaign_id}"] = bool(stored["active"])
     active.toggle("Active", key=f"active_{campaign_id}", disabled=no_start, on_change=toggle_active, args=(campaign_id,),

@@ -58,9 +58,15 @@ def basic_step() -> None:
                 with state.writing() as conn:
                     st.session_state["wizard_campaign"] = create_campaign(conn, data, state.now())
             except UserError as error:
-                st.error(getattr(error, "rule", None) and f"{error.field.replace('_', ' ').capitalize()}: {error.rule}" or str(error))
+                st.error(_readable(error))
                 return
             st.rerun()
+
+
+def _readable(error: UserError) -> str:
+    """ "name: is required" → "Name: is required" (a field error reads like the form's label)."""
+    field = getattr(error, "field", None)
+    return f"{field.replace('_', ' ').capitalize()}: {error.rule}" if field else str(error)
 
 
 def _upload_dir() -> Path:

@@ -220,3 +220,13 @@ def test_duration_format(seconds, text):
     from dashboards.components import format_duration
 
     assert format_duration(seconds) == text
+
+
+def test_wizard_refuses_a_campaign_without_a_name(db):
+    make_campaign_db(db)
+    at = run_app("pages/wizard.py")
+    at.button(key="wiz_create").click().run()
+    assert at.error[0].value == "Name: is required"
+    assert "wizard_campaign" not in at.session_state
+    with connect(db) as conn:
+        assert conn.execute("select count(*) from campaigns").fetchone()[0] == 1

@@ -248,3 +248,17 @@ def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
         with connect(campaign_db["db"], timeout=10) as conn:
             runs = conn.execute("select kind, state from dial_runs where campaign_id = ?", [cid]).fetchall()
     assert runs == [("manual", "completed")]
+
+
+def test_header_shows_manual_running_and_disables_run_while_a_batch_dials(campaign_db):
+    from datetime import UTC, datetime
+
+    from tasks.store import transaction
+
+    cid = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at) values (?, 'manual', 'running', ?)",
+                     [cid, datetime.now(UTC)])
+    at = campaign_page(cid)
+    assert "Manual Running" in [m.value for m in at.markdown if m.value.startswith("## ")][0]
+    assert at.button(key=f"run_{cid}").disabled
