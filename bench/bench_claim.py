@@ -3,6 +3,11 @@
 Prints the median claim time (eligibility + attempt rows + enrollment update, rolled back after
 each run so every run sees the same state) and, from the same run, a naive baseline that derives
 each contact's eligibility by aggregating the calls table instead of reading the enrollment state.
+The contacts are a realistic mix of callee places (Phoenix, New York, California, Florida with its
+24 h cap, France with its 30-day cap, Colombia, Sydney — closed at NOW — and Santiago), the past
+calls all fall in the last 30 days (the caps count them), and the do-not-call lists hold 10,000
+numbers and 20 area-code wildcards. The eligibility select is also timed with the compliance rules
+off (the schedule-only query the claim used before) beside on.
 Sizes: BENCH_CLAIM_CONTACTS (default 1,000,000), BENCH_CLAIM_CALLS (default 5,000,000).
 """
 
@@ -12,14 +17,52 @@ import os
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tasks.dialing import claim_batch, load_plans
+from tasks.compliance import resolve_zones
+from tasks.dialing import claim_batch, eligible_contacts, load_plans
 from tasks.store import connect, init_db, transaction
 
 NOW = datetime(2026, 6, 16, 17, 0, tzinfo=timezone.utc)  # a Tuesday, 10:00 in Phoenix
 RUNS = 15
+# callee places by contact id modulo 20: (share, phone prefix, region, zones); national numbers padded to 7 digits
+PLACES = [
+    (6, "+1602", "US", "['America/Phoenix']"), (4, "+1212", "US", "['America/New_York']"),
+    (2, "+1415", "US", "['America/Los_Angeles']"), (2, "+1305", "US", "['America/New_York']"),
+    (2, "+3361", "FR", "['Europe/Paris']"), (2, "+57300", "CO", "['America/Bogota']"),
+    (1, "+6129", "AU", "['Australia/Sydney']"), (1, "+5622", "CL", "['America/Santiago']"),
+]
+
+
+def _place_case(column: str, id_expr: str) -> str:
+    """A SQL CASE giving `column` of the place of contact `id_expr` (places from the fixed list above)."""
+    arms, low = [], 0
+    for share, prefix, region, zones in PLACES:
+        value = {"phone": f"'{prefix}' || lpad((({id_expr}) % 10000000)::varchar, 7, '0')",
+                 "region": f"'{region}'", "zones": zones}[column]
+        arms.append(f"when ({id_expr}) % 20 < {low + share} then {value}")
+        low += share
+    return "case " + " ".join(arms) + " end"
+
+
+RULES_OFF_SQL = """
+with enrolled as (
+    select cc.contact_id, cc.attempts, cc.call_seq, cc.last_call_at, cc.enroll_seq
+    from campaign_contacts cc
+    where cc.campaign_id = $campaign_id and cc.finished_at is null and cc.in_flight_call_id is null
+      and cc.attempts < $max_attempts
+      and (cc.attempts_day is distinct from $local_day or cc.attempts_on_day < $attempts_per_day)
+      and (cc.next_call_at is null or cc.next_call_at <= $now)
+),
+ordered as (select * from enrolled order by attempts, last_call_at nulls first, enroll_seq limit $size),
+final as (
+    select o.contact_id, o.attempts, o.call_seq, o.last_call_at, o.enroll_seq,
+           c.phone_e164, c.name, c.company, c.email, c.properties
+    from ordered o join contacts c using (contact_id)
+)
+select * from final order by attempts, last_call_at nulls first, enroll_seq
+"""
 
 
 def build(db: Path, contacts: int, calls: int) -> int:
@@ -38,8 +81,9 @@ def build(db: Path, contacts: int, calls: int) -> int:
             """
         )
         conn.execute(
-            "insert into contacts (contact_id, phone_e164, name) "
-            "select i + 1, '+1602' || lpad((i % 10000000)::varchar, 7, '0'), 'Contact ' || i from range(?) t(i)",
+            "insert into contacts (contact_id, phone_e164, name, region, time_zones) "
+            f"select i + 1, {_place_case('phone', 'i')}, 'Contact ' || i, {_place_case('region', 'i')},"
+            f" {_place_case('zones', 'i')} from range(?) t(i)",
             [contacts],
         )
         per_contact = calls // contacts
@@ -63,16 +107,28 @@ def build(db: Path, contacts: int, calls: int) -> int:
                                status, disconnect_reason, duration_seconds, credits, provider, provider_call_id,
                                queued_at, registered_at, ended_at, updated_at)
             select i + 1, 1, (i % {contacts}) + 1, '1.' || ((i % {contacts}) + 1) || '.' || (i // {contacts} + 1),
-                   i // {contacts} + 1, '+1602' || lpad(((i % {contacts}) % 10000000)::varchar, 7, '0'), '+16025550100',
+                   i // {contacts} + 1, {_place_case('phone', f'i % {contacts}')}, '+16025550100',
                    'not_connected', 'dial_no_answer', 0, 0, 'simulator', 'sim_' || i,
-                   timestamptz '2026-05-01 16:00:00+00' + to_minutes(i // 500),
-                   timestamptz '2026-05-01 16:00:00+00' + to_minutes(i // 500),
-                   timestamptz '2026-05-01 16:01:00+00' + to_minutes(i // 500),
-                   timestamptz '2026-05-01 16:01:00+00' + to_minutes(i // 500)
-            from range(?) t(i)
+                   $first + to_minutes(i // 500), $first + to_minutes(i // 500),
+                   $first + to_minutes(i // 500 + 1), $first + to_minutes(i // 500 + 1)
+            from range($n) t(i)
             """,
-            [contacts * per_contact],
+            {"n": contacts * per_contact, "first": NOW - timedelta(days=1, minutes=contacts * per_contact // 500)},
         )
+        # do-not-call: 10,000 exact numbers (1 in 100 contacts) and 20 area-code wildcards (none in use)
+        conn.execute(
+            f"insert into do_not_call (pattern, prefix, is_prefix, source, added_at)"
+            f" select p, p, false, 'bench', now() from (select {_place_case('phone', 'i * 100')} as p"
+            f" from range(least(10000, ? // 100)) t(i))",
+            [contacts],
+        )
+        conn.execute(
+            "insert into do_not_call (pattern, prefix, is_prefix, source, added_at)"
+            " select '+1' || (700 + i) || '*', '+1' || (700 + i), true, 'bench', now() from range(20) t(i)"
+        )
+        resolve_started = time.perf_counter()
+        resolve_zones(conn)
+        print(f"zone resolution of {contacts:,} imported contacts: {time.perf_counter() - resolve_started:.1f} s")
     with transaction(db) as conn:
         conn.execute(f"create or replace sequence call_id_seq start {contacts * per_contact + 1}")
     return 1
@@ -117,6 +173,19 @@ def main() -> None:
                 timings.append(time.perf_counter() - start)
                 claimed = frame.height
                 conn.execute("rollback")
+        on, off = [], []
+        with connect(db) as conn:
+            params = {"campaign_id": plan.campaign_id, "max_attempts": plan.max_attempts,
+                      "attempts_per_day": plan.attempts_per_day, "local_day": plan.schedule.local_day(NOW),
+                      "now": NOW, "size": plan.batch_size}
+            for _ in range(RUNS):
+                start = time.perf_counter()
+                conn.execute(RULES_OFF_SQL, params).pl()
+                off.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                offered = eligible_contacts(conn, plan, NOW, plan.batch_size).height
+                on.append(time.perf_counter() - start)
+            audit = conn.execute("select rule, skipped from claim_audit order by rule").fetchall()
         naive = []
         with connect(db) as conn:
             for _ in range(5):
@@ -127,6 +196,9 @@ def main() -> None:
         ours, baseline = statistics.median(timings) * 1000, statistics.median(naive) * 1000
         print(f"store: {contacts:,} enrolled contacts, {contacts * (calls // contacts):,} calls, {size_mb:,.0f} MB (built in {build_seconds:.1f} s)")
         print(f"claim batch of {claimed}: median {ours:.1f} ms (p90 {sorted(timings)[int(RUNS * 0.9)] * 1000:.1f} ms, {RUNS} runs; target <= 250 ms)")
+        print(f"eligibility select of {offered}: rules on median {statistics.median(on) * 1000:.1f} ms,"
+              f" rules off (schedule only) median {statistics.median(off) * 1000:.1f} ms")
+        print(f"held back per rule at NOW (audit of the last claim, rolled back): {audit or 'see claim'}")
         print(f"naive baseline (eligibility aggregated from calls, select only): median {baseline:.1f} ms")
         print(f"ratio naive / ours: {baseline / ours:.1f}x")
 

@@ -54,7 +54,8 @@ with enrolled as (
       and (cc.attempts_day is distinct from $local_day or cc.attempts_on_day < $attempts_per_day)
       and (cc.next_call_at is null or cc.next_call_at <= $now)
 ),
-candidates as (
+candidates as materialized (
+    -- read four times below: computed once
     select e.*, c.phone_e164, c.zone_key
     from enrolled e join contacts c using (contact_id)
 ),
