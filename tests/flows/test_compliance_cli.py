@@ -1,0 +1,60 @@
+"""The compliance commands of the `campaigns` CLI: dnc add|remove|import|list|suppressed, rules, contacts zone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.cli import main
+from flows.cli.common import state
+from tests.factories import add_contacts
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cli_state():
+    state.db, state.json = None, False
+    yield
+    state.db, state.json = None, False
+
+
+def run(capsys, db, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    state.db, state.json = None, False
+    return code, out.out, out.err
+
+
+def test_dnc_lists_from_the_command_line(campaign_db, capsys, tmp_path):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    [contact_id] = add_contacts(db, campaign_id, 1)
+    assert run(capsys, db, "dnc", "add", "+1305*", "(602) 555-0000", "--country", "US", "--reason", "asked")[0] == 0
+    assert run(capsys, db, "dnc", "add", "+16025550999", "--campaign", str(campaign_id))[0] == 0
+    file = tmp_path / "dnc.csv"
+    file.write_text("number\n+13125550100\n", encoding="utf-8")
+    assert run(capsys, db, "dnc", "import", str(file))[0] == 0
+    code, out, _ = run(capsys, db, "dnc", "list", "--json")
+    assert sorted(r["pattern"] for r in json.loads(out)) == ["+1305*", "+13125550100", "+16025550000"]
+    code, out, _ = run(capsys, db, "dnc", "list", "--all", "--json")
+    assert len(json.loads(out)) == 4
+    code, out, _ = run(capsys, db, "dnc", "suppressed", str(campaign_id), "--json")
+    assert [(r["contact_id"], r["dnc_list"], r["dnc_reason"]) for r in json.loads(out)] == [(contact_id, "global", "asked")]
+    assert run(capsys, db, "dnc", "remove", "+1305*")[0] == 0
+    code, _, err = run(capsys, db, "dnc", "remove", "+1305*")
+    assert (code, err.strip()) == (2, "error: +1305* is not on the global list")
+    code, _, err = run(capsys, db, "dnc", "add", "hello")
+    assert (code, err.strip()) == (2, "error: entry 1: 'hello': not a phone number")
+
+
+def test_rules_and_contact_zone_from_the_command_line(campaign_db, capsys):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    [contact_id] = add_contacts(db, campaign_id, 1)
+    code, out, _ = run(capsys, db, "rules", "list", "--json")
+    assert {r["rule_id"] for r in json.loads(out)} == {"US", "US-FL", "FR", "CO", "DEFAULT"}
+    code, out, _ = run(capsys, db, "contacts", "zone", str(contact_id), "--state", "FL", "--json")
+    assert json.loads(out) == {"contact_id": contact_id, "time_zones": ["America/Chicago", "America/New_York"],
+                               "country": "US", "subdivision": "FL", "source": "hand"}
+    code, _, err = run(capsys, db, "contacts", "zone", str(contact_id), "--time-zone", "Mars/Base")
+    assert code == 2 and "unknown IANA time zone 'Mars/Base'" in err
+    code, out, _ = run(capsys, db, "rules", "audit", str(campaign_id), "--json")
+    assert (code, json.loads(out)) == (0, [])
