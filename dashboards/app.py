@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import streamlit as st
 
 from dashboards.components import CSS
 from tasks.errors import StoreError, StoreLockedError
+
+_log = logging.getLogger("dashboards")
 
 st.set_page_config(page_title="voice-campaigns", page_icon=":material/campaign:", layout="wide")
 st.markdown(CSS, unsafe_allow_html=True)
@@ -43,3 +46,10 @@ except StoreLockedError:
     locked_banner()
 except StoreError as error:
     st.error(f"The database cannot be used: {error}", icon=":material/error:")
+except Exception as error:  # a bug must not show users a traceback; the log keeps it
+    _log.exception("dashboard page failed")
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    st.error(f"Something went wrong while showing this page ({type(error).__name__}: {first_line}). "
+             "The details are in the dashboard's log.", icon=":material/error:")
+    if st.button("Try again", key="page_retry"):
+        st.rerun()

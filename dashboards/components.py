@@ -69,3 +69,19 @@ def format_credits(credits: float | int | None) -> str:
     if credits is None:
         return ""
     return f"{credits:,.0f}"
+
+
+def require_app_shell() -> None:
+    """Make a page file run inside `app.py`'s navigation, even on the first visit to its address.
+
+    A folder named `pages/` beside the main script makes Streamlit start in its legacy multipage mode
+    until `st.navigation` runs once; a first request for /campaign would then run this file alone,
+    without the app's page config, navigation and busy-database banner. Leaving that mode and
+    rerunning hands the request to `app.py`.
+    """
+    import streamlit as st
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

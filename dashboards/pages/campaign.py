@@ -7,11 +7,11 @@ import time
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import capsule_html
+from dashboards.components import capsule_html, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
-from tasks.errors import NotFoundError, UserError
+from tasks.errors import NotFoundError, StoreLockedError, UserError
 
 
 # While a batch may be dialing the status capsule refreshes itself (seconds between reads, and how long
@@ -19,6 +19,7 @@ from tasks.errors import NotFoundError, UserError
 LIVE_STATUSES = frozenset({"Manual Running", "Running"})
 REFRESH_SECONDS = 5
 RUN_WATCH_SECONDS = 90
+BUSY = "The database is busy (a flow is writing); nothing was saved. Try again in a moment."
 
 
 def selected_campaign() -> int | None:
@@ -43,6 +44,9 @@ def save_changes(campaign_id: int) -> None:
     except UserError as error:
         _flash(campaign_id, "error", str(error))
         return
+    except StoreLockedError:
+        _flash(campaign_id, "error", BUSY)
+        return
     if not errors:
         _flash(campaign_id, "success", "Changes saved.")
 
@@ -60,6 +64,8 @@ def toggle_active(campaign_id: int) -> None:
             (activate_campaign if wanted else deactivate_campaign)(conn, campaign_id, state.now())
     except UserError as error:
         _flash(campaign_id, "error", getattr(error, "rule", str(error)).capitalize())
+    except StoreLockedError:
+        _flash(campaign_id, "error", BUSY)
     else:
         _flash(campaign_id, "success", "Scheduled dialing is on." if wanted else "Scheduled dialing is off (Paused).")
 
@@ -171,4 +177,5 @@ def render() -> None:
         metrics.render(campaign_id)
 
 
+require_app_shell()
 render()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import capsule_html, format_local
+from dashboards.components import capsule_html, format_local, require_app_shell
 from dashboards.queries.campaigns import campaign_page, count_campaigns
 from tasks.campaigns import delete_campaign, duplicate_campaign
 from tasks.errors import UserError
@@ -131,4 +131,5 @@ def render() -> None:
         confirm_delete(*pending)
 
 
+require_app_shell()
 render()

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
+from dashboards.components import require_app_shell
 from dashboards.queries.campaigns import agent_choices, number_choices
 from dashboards.tabs import settings as settings_tab
 from flows.import_contacts import PLAIN_STEPS, run_import
@@ -232,4 +233,5 @@ def render() -> None:
         st.rerun()
 
 
+require_app_shell()
 render()

@@ -113,3 +113,15 @@ def test_list_search_and_delete_with_the_confirmation_dialog(dashboard, page):
     assert page.get_by_role("dialog").count() == 0
     with connect(dashboard["db"]) as conn:
         assert [r[0] for r in conn.execute("select name from campaigns").fetchall()] == ["Spring outreach"]
+
+
+def test_a_campaign_address_opened_first_shows_the_page_inside_the_app(dashboard, page):
+    # the first request to a fresh server is a bookmarked campaign page, not the list
+    make_campaign_db(dashboard["db"])
+    page.goto(f"{dashboard['url']}/campaign?campaign=1")
+    page.wait_ready()
+    page.get_by_role("tab", name="Settings").wait_for()
+    page.locator("h2", has_text="Spring outreach").wait_for()
+    assert page.get_by_test_id("stSidebarNav").get_by_text("Campaigns", exact=True).count() == 1
+    page.get_by_role("spinbutton", name="Max Attempts").wait_for()  # widgets drawn, not placeholders
+    page.screenshot(path=dashboard["artifacts"] / "08-campaign-by-address.png")

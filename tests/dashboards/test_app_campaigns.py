@@ -230,3 +230,15 @@ def test_wizard_refuses_a_campaign_without_a_name(db):
     assert "wizard_campaign" not in at.session_state
     with connect(db) as conn:
         assert conn.execute("select count(*) from campaigns").fetchone()[0] == 1
+
+
+def test_an_unexpected_error_is_a_message_not_a_traceback(listed, monkeypatch):
+    import dashboards.queries.campaigns
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(dashboards.queries.campaigns, "campaign_page", broken)
+    at = run_app()
+    assert at.error[0].value == ("Something went wrong while showing this page (RuntimeError: boom). "
+                                 "The details are in the dashboard's log.")

@@ -262,3 +262,21 @@ def test_header_shows_manual_running_and_disables_run_while_a_batch_dials(campai
     at = campaign_page(cid)
     assert "Manual Running" in [m.value for m in at.markdown if m.value.startswith("## ")][0]
     assert at.button(key=f"run_{cid}").disabled
+
+
+def test_saving_while_the_database_is_busy_keeps_the_edits(page, monkeypatch):
+    import dashboards.state
+    from tasks.errors import StoreLockedError
+
+    at, cid, db = page
+    at.text_input(key=k(cid, "name")).set_value("Renamed").run()
+
+    def busy():
+        raise StoreLockedError("locked")
+
+    monkeypatch.setattr(dashboards.state, "writing", busy)
+    at.button(key=f"save_{cid}").click().run()
+    assert not at.exception
+    assert errors_shown(at)[0].startswith("The database is busy (a flow is writing); nothing was saved.")
+    assert at.text_input(key=k(cid, "name")).value == "Renamed"
+    assert stored(db, cid)["name"] == "Spring outreach"
