@@ -1,0 +1,240 @@
+"""The forecast: a campaign's expected completion date, calls, connected and successful contacts and credits.
+
+It copies the campaign — settings, agent, outbound numbers, enrolled contacts with their dialing
+state, best-time table — into a temporary DuckDB file and runs the seeded simulator on the virtual
+clock through the production tick and enrichment code until every contact is finished (or the
+horizon ends). The real store is only read. The outcome odds are the simulator's (answer rate by
+callee-local hour and weekday); the campaign's observed connection rate so far is reported beside
+the forecast so the two can be compared. What was already called is added to the totals.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from tasks.errors import NotFoundError
+from tasks.settings import get_settings
+from tasks.store import connect, held_open, init_db, transaction
+
+TICK_SECONDS = 60.0
+# No call placed for this long: the contacts left are held back (do-not-call, legal windows) for good.
+IDLE_STOP = timedelta(days=8)  # longer than any gap between calling days
+
+CONNECTED_SQL = (
+    "status = 'ended' and disconnect_reason is distinct from 'voicemail_reached' and not coalesce(in_voicemail, false)"
+)
+TOTALS_SQL = f"""
+with attempts as (
+    select contact_id, credits, call_successful, {CONNECTED_SQL} as is_connected
+    from calls where campaign_id = $campaign_id and counts_as_attempt
+),
+final as (
+    select count(*) as calls,
+           count(*) filter (where is_connected) as connected_calls,
+           count(distinct contact_id) filter (where is_connected) as connected_contacts,
+           count(distinct contact_id) filter (where call_successful) as successful_contacts,
+           coalesce(sum(credits), 0) as credits
+    from attempts
+)
+select * from final
+"""
+
+
+@dataclass
+class Forecast:
+    """What a campaign is expected to do (totals include what it already did)."""
+
+    campaign_id: int
+    start: datetime
+    completion: datetime | None  # when the last call is expected to end; None = still calling at the horizon
+    contacts: int
+    remaining_contacts: int  # not finished when the forecast starts
+    held_back_contacts: int  # never finished: held back for good (do-not-call, legal windows) or past the horizon
+    calls: int
+    connected_calls: int
+    connected_contacts: int
+    successful_contacts: int
+    credits: int
+    observed_connection_rate: float | None  # connected ÷ attempts so far (None before any call)
+    forecast_connection_rate: float | None
+    seed: int
+    horizon_days: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# Tables copied for the campaign, in insert order; each query reads the real store.
+_COPY = (
+    ("agents", "select a.* from agents a join campaigns c using (agent_id) where c.campaign_id = $campaign_id"),
+    ("phone_numbers", "select n.* from phone_numbers n join campaigns c on list_contains(c.outbound_number_ids, n.number_id)"
+                      " where c.campaign_id = $campaign_id"),
+    ("campaigns", "select * from campaigns where campaign_id = $campaign_id"),
+    ("contacts", "select ct.* from contacts ct semi join campaign_contacts cc on cc.contact_id = ct.contact_id"
+                 " and cc.campaign_id = $campaign_id"),
+    ("campaign_contacts", "select * from campaign_contacts where campaign_id = $campaign_id"),
+    ("best_time_stats", "select * from best_time_stats where campaign_id = $campaign_id"),
+    # the compliance rules the claim applies (tasks/compliance.py), whole
+    ("zone_keys", "select * from zone_keys"),
+    ("calling_rules", "select * from calling_rules"),
+    ("do_not_call", "select * from do_not_call where campaign_id is null or campaign_id = $campaign_id"),
+)
+
+
+def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now: datetime) -> None:
+    """Copy one campaign and what dialing it needs into a new store at `target`, ready to simulate from `now`.
+
+    In the copy the campaign is active (from today when it has no start date yet) and calls still in
+    flight in the real store are treated as finished without an outcome (their contacts are free).
+    """
+    with connect(source) as conn:
+        if not conn.execute("select 1 from campaigns where campaign_id = ?", [campaign_id]).fetchone():
+            raise NotFoundError(f"campaign {campaign_id} does not exist")
+        present = {row[0] for row in conn.execute("select table_name from information_schema.tables").fetchall()}
+        frames = [(table, conn.execute(query, {"campaign_id": campaign_id} if "$campaign_id" in query else {}).pl())
+                  for table, query in _COPY if table in present]
+    init_db(target)
+    with transaction(target) as conn:
+        for table, frame in frames:
+            conn.register("copied", frame)
+            try:
+                # table names come from _COPY, never from input; rows a migration seeded are replaced
+                conn.execute(f"delete from {table}")
+                conn.execute(f"insert into {table} by name select * from copied")
+            finally:
+                conn.unregister("copied")
+        conn.execute(
+            """
+            update campaigns set active = true,
+                start_date = coalesce(start_date, ($now::timestamptz at time zone time_zone)::date)
+            where campaign_id = $campaign_id
+            """,
+            {"now": now, "campaign_id": campaign_id},
+        )
+        conn.execute("update campaign_contacts set in_flight_call_id = null where in_flight_call_id is not null")
+
+
+def _simulate_copy(db: Path, provider, start: datetime, days: float, campaign_id: int, pace: float) -> None:
+    """The simulation loop of flows.simulate on the copy, without its metrics snapshot (best-time table only)."""
+    from flows.enrich_calls import run_enrichment
+    from flows.simulate import _in_flight, _next_local_midnight, _next_opening, _unfinished
+    from tasks.best_time import refresh_best_time_stats
+    from tasks.clock import VirtualClock
+    from tasks.dialing import run_tick
+
+    clock = VirtualClock(start)
+    end = start + timedelta(days=days)
+    next_refresh = start + timedelta(days=1)
+    last_placed = start
+    ids = [campaign_id]
+    with held_open(db):
+        while clock.now() < end:
+            tick_start = clock.now()
+            run_enrichment(db, provider, tick_start)
+            tick = run_tick(db, provider, clock, campaign_ids=ids, pace_seconds=pace)
+            if tick.placed:
+                last_placed = clock.now()
+            if tick.placed == 0 and _in_flight(db, ids) == 0:
+                if _unfinished(db, ids) == 0 or clock.now() - last_placed > IDLE_STOP:
+                    break
+                opening = _next_opening(db, ids, tick_start + timedelta(seconds=TICK_SECONDS))
+                if opening is not None and opening <= tick_start + timedelta(seconds=TICK_SECONDS):
+                    opening = _next_opening(db, ids, _next_local_midnight(db, ids, tick_start))
+                if opening is None:
+                    break
+                clock.advance_to(min(opening, end))
+            else:
+                clock.advance_to(tick_start + timedelta(seconds=TICK_SECONDS))
+            if clock.now() >= next_refresh:
+                # the smart ordering learns from the best-time table, as the aggregation keeps it in production
+                with transaction(db) as conn:
+                    refresh_best_time_stats(conn, clock.now(), campaign_id)
+                next_refresh = clock.now() + timedelta(days=1)
+        for _ in range(3):  # let the last calls end and be analysed
+            clock.sleep(15 * 60)
+            run_enrichment(db, provider, clock.now())
+
+
+def _totals(db: str | Path | None, campaign_id: int) -> dict:
+    with connect(db) as conn:
+        cursor = conn.execute(TOTALS_SQL, {"campaign_id": campaign_id})
+        return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+
+
+def _connected_contacts(db: str | Path | None, campaign_id: int) -> set[int]:
+    with connect(db) as conn:
+        return {row[0] for row in conn.execute(
+            f"select distinct contact_id from calls where campaign_id = ? and counts_as_attempt and {CONNECTED_SQL}",
+            [campaign_id]).fetchall()}
+
+
+def _rate(totals: dict) -> float | None:
+    return round(totals["connected_calls"] / totals["calls"], 4) if totals["calls"] else None
+
+
+def forecast(
+    db: str | Path | None,
+    campaign_id: int,
+    now: datetime,
+    *,
+    seed: int | None = None,
+    horizon_days: float = 120.0,
+    pace_seconds: float | None = None,
+    work_dir: str | Path | None = None,
+) -> Forecast:
+    """Forecast a campaign from `now` (or its start, if later) by simulating a copy of it; the real store is only read."""
+    from tasks.telephony.simulator import SimulatedProvider
+
+    settings = get_settings()
+    seed = settings.simulator_seed if seed is None else seed
+    pace = settings.dial_pace_seconds if pace_seconds is None else pace_seconds
+    so_far = _totals(db, campaign_id)
+    connected_before = _connected_contacts(db, campaign_id)
+    with tempfile.TemporaryDirectory(prefix="forecast-", dir=work_dir) as folder:
+        copy = Path(folder) / "forecast.duckdb"
+        copy_campaign(db, copy, campaign_id, now)
+        with connect(copy) as conn:
+            time_zone, start_date = conn.execute(
+                "select time_zone, start_date from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+            contacts, remaining = conn.execute(
+                "select count(*), count(*) filter (where finished_at is null) from campaign_contacts").fetchone()
+        from tasks.schedule import zone
+
+        start = max(now, datetime.combine(start_date, time(), zone(time_zone)).astimezone(now.tzinfo))
+        provider = SimulatedProvider(Path(folder) / "simulator.sqlite", seed=seed,
+                                     concurrency_limit=settings.provider_concurrency_limit)
+        try:
+            _simulate_copy(copy, provider, start, horizon_days, campaign_id, pace)
+        finally:
+            provider.close()
+        simulated = _totals(copy, campaign_id)
+        connected_after = _connected_contacts(copy, campaign_id)
+        with connect(copy) as conn:
+            unfinished, in_flight_or_eligible = conn.execute(
+                "select count(*) filter (where finished_at is null), count(*) filter (where in_flight_call_id is not null)"
+                " from campaign_contacts").fetchone()
+            last_call = conn.execute("select max(coalesce(ended_at, queued_at)) from calls").fetchone()[0]
+            still_calling = last_call is not None and last_call > start + timedelta(days=horizon_days) - IDLE_STOP
+    total = {key: so_far[key] + simulated[key] for key in simulated}
+    # a contact connected before and again in the copy counts once
+    total["connected_contacts"] = len(connected_before | connected_after)
+    return Forecast(
+        campaign_id=campaign_id, start=start,
+        completion=None if still_calling or in_flight_or_eligible else (last_call or start),
+        contacts=contacts, remaining_contacts=remaining, held_back_contacts=unfinished,
+        calls=total["calls"], connected_calls=total["connected_calls"],
+        connected_contacts=total["connected_contacts"], successful_contacts=total["successful_contacts"],
+        credits=int(total["credits"]), observed_connection_rate=_rate(so_far),
+        forecast_connection_rate=_rate(simulated), seed=seed, horizon_days=horizon_days,
+    )
+
+
+def forecast_frame(result: Forecast) -> pl.DataFrame:
+    """The forecast as a two-column table (measure, value) for the dashboard."""
+    values = result.as_dict()
+    return pl.DataFrame({"measure": list(values), "value": [str(v) for v in values.values()]})

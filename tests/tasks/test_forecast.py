@@ -1,0 +1,71 @@
+"""The forecast: simulating a copy of the campaign predicts what the real simulated run does, and never writes the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flows.simulate import simulate
+from tasks.errors import NotFoundError
+from tasks.forecast import _totals, copy_campaign, forecast
+from tasks.store import connect
+from tasks.telephony.simulator import SimulatedProvider
+from tests.factories import add_contacts, make_campaign_db
+
+MONDAY_MIDNIGHT_PHOENIX = datetime(2026, 4, 27, 7, 0, tzinfo=UTC)
+# Stated tolerance: the forecast runs the same code on the same seed, so it should match exactly;
+# 2% (and one day for the completion) leaves room for a run that stops at a different idle moment.
+TOLERANCE = 0.02
+
+
+def _store_fingerprint(db):
+    with connect(db) as conn:
+        return conn.execute(
+            "select (select count(*) from calls), (select count(*) from dial_runs),"
+            " (select count(*) filter (where finished_at is not null) from campaign_contacts),"
+            " (select max(updated_at) from campaigns)"
+        ).fetchone()
+
+
+def test_the_forecast_matches_a_simulated_run_with_the_same_seed(db):
+    ids = make_campaign_db(db, batch_size=20, max_attempts=2)
+    add_contacts(db, ids["campaign_id"], 30)
+    before = _store_fingerprint(db)
+    predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=11, pace_seconds=3)
+    assert _store_fingerprint(db) == before  # the real store was only read
+
+    provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=11, concurrency_limit=20)
+    simulate(db, provider, MONDAY_MIDNIGHT_PHOENIX, 4, pace_seconds=3, aggregate_every=None)
+    actual = _totals(db, ids["campaign_id"])
+    with connect(db) as conn:
+        last_call = conn.execute("select max(coalesce(ended_at, queued_at)) from calls").fetchone()[0]
+    for key in ("calls", "connected_calls", "connected_contacts", "successful_contacts", "credits"):
+        assert getattr(predicted, key) == pytest.approx(actual[key], rel=TOLERANCE), key
+    assert actual["calls"] > 30  # retries happened: the comparison covers more than one pass
+    assert abs(predicted.completion - last_call) <= timedelta(days=1)
+    assert (predicted.contacts, predicted.remaining_contacts) == (30, 30)
+
+
+def test_a_forecast_during_the_run_adds_what_was_already_done(db):
+    ids = make_campaign_db(db, batch_size=20, max_attempts=2)
+    add_contacts(db, ids["campaign_id"], 20)
+    provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=3, concurrency_limit=20)
+    simulate(db, provider, MONDAY_MIDNIGHT_PHOENIX, 1, pace_seconds=3, aggregate_every=None)
+    done = _totals(db, ids["campaign_id"])
+    assert done["calls"] > 0
+    predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX + timedelta(days=1), seed=3, pace_seconds=3,
+                         horizon_days=10)
+    assert predicted.calls > done["calls"]
+    assert predicted.credits >= done["credits"]
+    assert predicted.observed_connection_rate == round(done["connected_calls"] / done["calls"], 4)
+
+
+def test_a_draft_campaign_is_forecast_from_now_and_a_missing_one_is_refused(db, tmp_path):
+    ids = make_campaign_db(db, start_date=None, active=False)
+    target = tmp_path / "copy.duckdb"
+    copy_campaign(db, target, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX)
+    with connect(target) as conn:
+        assert conn.execute("select active, start_date from campaigns").fetchone() == (True, datetime(2026, 4, 27).date())  # the local day of `now`
+    with pytest.raises(NotFoundError):
+        forecast(db, 99, MONDAY_MIDNIGHT_PHOENIX)
