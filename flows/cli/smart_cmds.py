@@ -1,0 +1,80 @@
+"""Smart dialing commands: `forecast CAMPAIGN_ID`, `numbers health`, `numbers restore NUMBER_ID`, `best-time CAMPAIGN_ID`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import JsonOpt, app, db, emit, numbers_app, table
+
+CampaignArg = Annotated[int, typer.Argument(help="Campaign id (campaigns.campaign_id).")]
+
+
+@app.command()
+def forecast(
+    campaign_id: CampaignArg,
+    seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default CAMPAIGNS_SIMULATOR_SEED).")] = None,
+    days: Annotated[float, typer.Option("--days", min=1, help="Horizon in days.")] = 120.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Expected completion date, calls, connected and successful contacts and credits, by simulating a copy."""
+    from tasks.forecast import forecast as run_forecast
+
+    result = run_forecast(db(), campaign_id, datetime.now(UTC), seed=seed, horizon_days=days)
+    data = result.as_dict()
+    completion = f"{result.completion:%Y-%m-%d %H:%M} UTC" if result.completion else f"not within {days:g} days"
+    rate = f"{result.forecast_connection_rate:.1%}" if result.forecast_connection_rate is not None else "n/a"
+    observed = f"{result.observed_connection_rate:.1%}" if result.observed_connection_rate is not None else "no calls yet"
+    emit(data, as_json, "\n".join([
+        f"Campaign {campaign_id} forecast (simulated from {result.start:%Y-%m-%d %H:%M} UTC, seed {result.seed})",
+        f"Expected completion   {completion}",
+        f"Contacts              {result.contacts} ({result.remaining_contacts} not finished; "
+        f"{result.held_back_contacts} expected never to finish)",
+        f"Calls                 {result.calls}",
+        f"Connected contacts    {result.connected_contacts}",
+        f"Successful contacts   {result.successful_contacts}",
+        f"Credits               {result.credits}",
+        f"Connection rate       {rate} per call (observed so far: {observed})",
+    ]))
+
+
+@numbers_app.command("health")
+def numbers_health(as_json: JsonOpt = False) -> None:
+    """Every outbound number: in rotation or paused (with the reason), and its last 24 hours."""
+    from tasks.number_health import numbers_overview
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        rows = numbers_overview(conn, datetime.now(UTC))
+    emit(rows, as_json, table(rows, ["number_id", "e164", "nickname", "sip_trunk_status", "in_rotation", "calls_24h",
+                                     "connection_rate_24h", "spam_marks_24h", "paused_reason"]))
+
+
+@numbers_app.command("restore")
+def numbers_restore(number_id: Annotated[int, typer.Argument(help="Number id (phone_numbers.number_id).")],
+                    as_json: JsonOpt = False) -> None:
+    """Put a number taken out of rotation back in."""
+    from tasks.number_health import restore_number
+    from tasks.store import transaction
+
+    with transaction(db()) as conn:
+        restored = restore_number(conn, number_id, datetime.now(UTC))
+    emit({"number_id": number_id, "restored": restored}, as_json,
+         f"number {number_id} is back in rotation" if restored else f"number {number_id} was already in rotation")
+
+
+@app.command("best-time")
+def best_time(campaign_id: CampaignArg, as_json: JsonOpt = False) -> None:
+    """Connection rate by callee-local weekday × hour (the Metrics tab heatmap), as of the last aggregation."""
+    from schemas.enums import WEEKDAYS
+    from tasks.best_time import heatmap
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        cells = heatmap(conn, campaign_id).to_dicts()
+    seen = [c for c in cells if c["calls"]]
+    rows = [{"day": WEEKDAYS[c["weekday"]], "hour": c["hour"], "calls": c["calls"], "connected": c["connected"],
+             "rate": f"{c['connection_rate']:.0%}"} for c in seen]
+    emit(cells, as_json, table(rows, ["day", "hour", "calls", "connected", "rate"]))
