@@ -131,8 +131,8 @@ def call_page(
                 c.call_successful as "Call Successful",
                 c.duration_seconds as "Duration",
                 c.credits as "Credits",
-                case f.rating when 'up' then '👍' when 'down' then '👎' else '' end
-                    || case when f.comment is not null then ' ' || f.comment else '' end as "Feedback",
+                concat_ws(' · ', case f.rating when 'up' then 'Good' when 'down' then 'Bad' end, f.comment)
+                    as "Feedback",
                 c.tools_count as "Tools",
                 timezone($time_zone, c.queued_at) as "Date"
             from matching m
@@ -143,8 +143,7 @@ def call_page(
         )
         select * from final
     """
-    frame = conn.execute(query, params).pl()
-    return frame.with_columns(pl.col("Feedback").str.strip_chars())
+    return conn.execute(query, params).pl()
 
 
 def _json(value: str | None) -> dict:

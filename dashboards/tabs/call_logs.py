@@ -25,6 +25,12 @@ SORT_LABELS = {
 }
 # The duration slider's top; at the top it means "and longer".
 DURATION_CAP_SECONDS = 1800
+COLUMN_WIDTHS = {
+    "Contact": st.column_config.TextColumn(width="small"), "Status": st.column_config.TextColumn(width="small"),
+    "Call Successful": st.column_config.TextColumn("Successful", width="small"),
+    "Duration": st.column_config.TextColumn(width="small"), "Credits": st.column_config.TextColumn(width="small"),
+    "Tools": st.column_config.TextColumn(width="small"), "Date": st.column_config.TextColumn(width="medium"),
+}
 TABLE_COLUMNS = ["Phone Number", "Contact", "Disconnect Reason", "Status", "Call Successful", "Duration",
                  "Credits", "Feedback", "Tools", "Date"]
 
@@ -44,6 +50,7 @@ def display_frame(page: pl.DataFrame) -> pl.DataFrame:
         pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
         pl.col("Credits").map_elements(format_credits, return_dtype=pl.String, skip_nulls=False),
         pl.col("Date").dt.strftime("%b %d, %Y %I:%M %p"),
+        pl.col("Tools").cast(pl.String).fill_null(""),
     )
 
 
@@ -58,13 +65,13 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
             st.rerun()
     else:
         contact = None
-    top = st.columns([3, 3, 1.4])
+    top = st.columns([3, 3, 1.4], vertical_alignment="bottom")
     search = top[0].text_input("Search", key=_key(campaign_id, "search"),
                                placeholder="Phone number or contact name", max_chars=q.MAX_SEARCH_CHARS)
     reasons = top[1].multiselect("Disconnect reason", [r.value for r in DisconnectReason],
                                  key=_key(campaign_id, "reasons"), placeholder="All reasons")
     successful = top[2].selectbox("Call successful", ["All", "Yes", "No"], key=_key(campaign_id, "successful"))
-    bottom = st.columns([3, 3, 1.4])
+    bottom = st.columns([3, 3, 1.4], vertical_alignment="bottom")
     low, high = bottom[0].slider("Duration (seconds)", 0, DURATION_CAP_SECONDS, (0, DURATION_CAP_SECONDS),
                                  step=10, key=_key(campaign_id, "duration"))
     days = bottom[1].date_input("Date range", value=(), key=_key(campaign_id, "dates"), format="YYYY-MM-DD")
@@ -107,9 +114,10 @@ def render(campaign_id: int) -> None:
         rows = q.call_page(conn, campaign_id, filters, page=page, sort=SORT_LABELS[sort_label],
                            descending=descending)
 
-    actions = st.columns([4, 1.2, 1.5, 1])
+    actions = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
-    actions[0].markdown(f"**{total:,}** calls · showing {first:,}–{first + rows.height - 1 if total else 0:,}")
+    actions[0].markdown(f"**{total:,}** calls · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
+                        f" · page {page:,} of {pages:,}")
     actions[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
                             label_visibility="collapsed", help=f"Page of {pages:,}")
     actions[2].download_button(
@@ -127,6 +135,7 @@ def render(campaign_id: int) -> None:
     event = st.dataframe(
         display_frame(rows), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
         on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
+        column_config=COLUMN_WIDTHS,
     )
     selected = event.selection.rows if event is not None else []
     if selected and selected[0] < rows.height:
@@ -181,18 +190,16 @@ def display_history(history: pl.DataFrame) -> pl.DataFrame:
 def _feedback_form(call: dict) -> None:
     call_id = call["call_id"]
     st.markdown("**Feedback**")
-    ratings = {"👍 Good": "up", "👎 Bad": "down"}
-    current = {v: k for k, v in ratings.items()}.get(call["feedback_rating"])
-    left, right = st.columns([1, 3])
-    choice = left.radio("Rating", list(ratings), index=list(ratings).index(current) if current else None,
-                        key=f"feedback_rating_{call_id}", horizontal=True)
+    stored = {"up": 1, "down": 0}.get(call["feedback_rating"])
+    left, right = st.columns([1, 4], vertical_alignment="bottom")
+    with left:
+        rating = st.feedback("thumbs", key=f"feedback_rating_{call_id}", default=stored)
     comment = right.text_input("Comment", value=call["feedback_comment"] or "", key=f"feedback_comment_{call_id}",
-                               max_chars=2000)
+                               max_chars=2000, placeholder="What went well or wrong in this call?")
     if st.button("Save feedback", key=f"feedback_save_{call_id}", type="primary"):
-        rating = ratings.get(choice) if choice else None
         try:
             with state.writing() as conn:
-                set_feedback(conn, call_id, rating, comment, state.now())
+                set_feedback(conn, call_id, {1: "up", 0: "down"}.get(rating), comment, state.now())
         except UserError as error:
             st.error(str(error))
             return

@@ -53,7 +53,7 @@ def render(campaign_id: int) -> None:
     flash = st.session_state.pop(_key(campaign_id, "flash"), None)
     if flash:
         st.success(flash)
-    top = st.columns([4, 2, 1.2])
+    top = st.columns([4, 2, 1.2], vertical_alignment="bottom")
     search = top[0].text_input("Search", key=_key(campaign_id, "search"),
                                placeholder="Phone, name, company or e-mail", max_chars=call_queries.MAX_SEARCH_CHARS)
     sort_label = top[1].selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
@@ -69,9 +69,10 @@ def render(campaign_id: int) -> None:
         rows = q.contact_page(conn, campaign_id, search or None, page=page, sort=SORT_LABELS[sort_label],
                               descending=descending)
 
-    bar = st.columns([4, 1.2, 1.5, 1])
+    bar = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
-    bar[0].markdown(f"**{total:,}** contacts · showing {first:,}–{first + rows.height - 1 if total else 0:,}")
+    bar[0].markdown(f"**{total:,}** contacts · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
+                    f" · page {page:,} of {pages:,}")
     bar[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
                         label_visibility="collapsed", help=f"Page of {pages:,}")
     bar[2].download_button(
@@ -111,22 +112,27 @@ def _row_actions(campaign_id: int, row: dict) -> None:
     label = row["Name"] or row["Phone Number"]
     with st.container(border=True):
         st.subheader(label)
-        buttons = st.columns([1.3, 1.3, 1.6, 3])
-        if buttons[0].button("Edit Contact", key=_key(campaign_id, f"edit_{contact_id}")):
+        st.caption(f"{row['Phone Number']} · Contact ID {contact_id}")
+        buttons = st.columns(4, vertical_alignment="center")
+        if buttons[0].button("Edit Contact", key=_key(campaign_id, f"edit_{contact_id}"), width="stretch",
+                             icon=":material/edit:"):
             st.session_state[_key(campaign_id, "editing")] = contact_id
-        if buttons[1].button("Remove from Campaign", key=_key(campaign_id, f"remove_{contact_id}")):
+        if buttons[1].button("Remove from Campaign", key=_key(campaign_id, f"remove_{contact_id}"), width="stretch",
+                             icon=":material/person_remove:"):
             st.session_state[REMOVE_KEY] = (campaign_id, contact_id)
         # The dialog stays open across reruns until it is answered or dismissed.
         if st.session_state.get(REMOVE_KEY) == (campaign_id, contact_id):
             _confirm_remove(campaign_id, contact_id, label)
-        if buttons[2].button("Show in Call Logs", key=_key(campaign_id, f"logs_{contact_id}")):
+        if buttons[2].button("Show in Call Logs", key=_key(campaign_id, f"logs_{contact_id}"), width="stretch",
+                             icon=":material/call_log:"):
             st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id,
                                                     "label": label}
             st.session_state[_key(campaign_id, "flash")] = f"The Call Logs tab now shows only {label}'s calls."
             st.rerun()
         with buttons[3]:
             _copy_button(contact_id)
-        st.code(str(contact_id), language=None)
+        id_column, _ = st.columns([1, 3])
+        id_column.code(str(contact_id), language=None)
         if st.session_state.get(_key(campaign_id, "editing")) == contact_id:
             _edit_form(campaign_id, contact_id)
         with state.reading() as conn:
@@ -143,10 +149,10 @@ def _copy_button(contact_id: int) -> None:
     """A Copy Contact ID button that writes the id to the clipboard in the browser."""
     value = html.escape(json.dumps(str(contact_id)))
     st.iframe(
-        f"""<button id="copy" style="font:14px sans-serif;padding:6px 12px;border:1px solid #d1d5db;
-        border-radius:8px;background:#fff;cursor:pointer"
+        f"""<body style="margin:0;padding:1px"><button style="width:100%;height:38px;font:400 14px 'Source Sans Pro',sans-serif;color:#31333f;
+        border:1px solid rgba(49,51,63,0.2);border-radius:8px;background:#fff;cursor:pointer"
         onclick="navigator.clipboard.writeText({value}).then(()=>{{this.innerText='Copied ✓'}},
-        ()=>{{this.innerText='Copy failed: use the box below'}})">Copy Contact ID</button>""",
+        ()=>{{this.innerText='Copy failed: use the box below'}})">Copy Contact ID</button></body>""",
         height=42,
     )
 

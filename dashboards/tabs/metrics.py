@@ -20,17 +20,21 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
     """Calls per day, one line per reason; hovering a day lists every reason, the legend toggles lines."""
     legend = alt.selection_point(fields=["reason"], bind="legend")
     hover = alt.selection_point(fields=["day"], nearest=True, on="pointerover", empty=False)
-    data = series.with_columns(pl.col("day").cast(pl.String))
-    base = alt.Chart(data).encode(x=alt.X("day:T", title="Day"))
+    # a reason absent on a day is 0 calls that day: lines drop to 0 and the breakdown shows 0, not NaN
+    data = (series.pivot(on="reason", index="day", values="calls").fill_null(0)
+            .unpivot(index="day", variable_name="reason", value_name="calls")
+            .with_columns(pl.col("day").cast(pl.String)))
+    base = alt.Chart(data).encode(
+        x=alt.X("yearmonthdate(day):T", title="Day", axis=alt.Axis(format="%b %d", tickCount="day", labelAngle=0)))
     lines = base.mark_line(point=True).encode(
-        y=alt.Y("calls:Q", title="Calls"),
+        y=alt.Y("calls:Q", title="Calls", axis=alt.Axis(format="d", tickMinStep=1)),
         color=alt.Color("reason:N", title="Disconnect reason"),
         opacity=alt.condition(legend, alt.value(1.0), alt.value(0.08)),
     ).add_params(legend)
     reasons = sorted(data["reason"].unique().to_list())
     breakdown = base.transform_pivot("reason", value="calls", groupby=["day"]).mark_rule(color="#9ca3af").encode(
         opacity=alt.condition(hover, alt.value(0.6), alt.value(0)),
-        tooltip=[alt.Tooltip("day:T", title="Day")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],
+        tooltip=[alt.Tooltip("yearmonthdate(day):T", title="Day", format="%b %d, %Y")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],
     ).add_params(hover)
     return alt.layer(lines, breakdown).properties(height=340)
 
@@ -56,8 +60,9 @@ def render(campaign_id: int) -> None:
     """Draw the Metrics tab of one campaign."""
     with state.reading() as conn:
         default_from, default_to = q.default_range(conn, campaign_id, state.now())
-    days = st.date_input("Date range", value=(default_from, default_to), key=_key(campaign_id, "dates"),
-                         format="YYYY-MM-DD")
+    picker, _ = st.columns([1, 2])
+    days = picker.date_input("Date range", value=(default_from, default_to), key=_key(campaign_id, "dates"),
+                             format="YYYY-MM-DD")
     if len(days) != 2:
         st.caption("Pick the last day of the range.")
         return
@@ -86,4 +91,4 @@ def render(campaign_id: int) -> None:
     st.subheader("Contact Funnel")
     st.altair_chart(funnel_chart(q.funnel_frame(funnel)), width="stretch")
     for hint in funnel["hints"]:
-        st.warning(hint, icon="💡")
+        st.warning(hint, icon=":material/lightbulb:")

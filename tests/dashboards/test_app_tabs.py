@@ -61,7 +61,7 @@ def test_call_logs_table_columns_and_order(tabs):
     table = at.dataframe[0].value
     assert phones(at) == [B, D, A, B, A]  # newest first: c4, c5, c2, c3, c1
     assert table.iloc[0][["Disconnect Reason", "Status", "Call Successful", "Duration", "Credits", "Tools"]].tolist() == [
-        "user_hangup", "ended", "No", "45s", "30", 1]
+        "user_hangup", "ended", "No", "45s", "30", "1"]
     assert table.iloc[4]["Date"] == "Apr 27, 2026 09:00 AM"  # Phoenix time
     assert "**5** calls" in at.markdown[0].value
 
@@ -127,13 +127,14 @@ def test_selecting_a_call_opens_its_detail_and_feedback_shows_in_the_table(tabs)
     assert at.expander[0].label == "Transcript"
     assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["agent_hangup", "voicemail_reached"]  # history
 
-    at.radio(key=f"feedback_rating_{tabs['c1']}").set_value("👍 Good")
+    at.feedback(key=f"feedback_rating_{tabs['c1']}").set_value(1)  # thumbs up
     at.text_input(key=f"feedback_comment_{tabs['c1']}").set_value("Great close")
     at.button(key=f"feedback_save_{tabs['c1']}").click()
     rerun(at)
     with connect() as conn:
         assert get_feedback(conn, tabs["c1"])["rating"] == "up"
-    assert at.dataframe[0].value["Feedback"].tolist()[4] == "👍 Great close"
+    assert at.dataframe[0].value["Feedback"].tolist()[4] == "Good · Great close"
+    assert at.feedback(key=f"feedback_rating_{tabs['c1']}").value == 1  # the stored rating shows again
 
 
 def test_call_logs_download_and_refresh(tabs):

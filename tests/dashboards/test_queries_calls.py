@@ -107,7 +107,7 @@ def test_page_columns_and_local_date(tabs):
     assert row["Contact"] == "Person 0"
     assert (row["Disconnect Reason"], row["Status"], row["Call Successful"]) == ("agent_hangup", "ended", True)
     assert (row["Duration"], row["Credits"], row["Tools"]) == (120.0, 100, 2)
-    assert row["Feedback"] == "👍 great close"
+    assert row["Feedback"] == "Good · great close"
     assert row["Date"] == datetime(2026, 4, 27, 9, 0)  # 16:00 UTC in Phoenix
 
 

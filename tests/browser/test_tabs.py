@@ -1,0 +1,134 @@
+"""In a real browser: filter the call logs, open a call and leave feedback, remove a contact, change the metrics range."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tasks.feedback import get_feedback
+from tasks.store import connect
+from tests.dashboards.tabs_fixture import make_tabs_db
+
+pytestmark = pytest.mark.browser
+
+# The glide data grid draws on a canvas: rows are clicked by position (header and rows are 35 px).
+ROW_HEIGHT = 35
+
+
+def _button(page, name: str):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def _open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+    page.wait_ready()
+
+
+def _table(page, index: int = 0):
+    return page.locator("[data-testid='stDataFrame']:visible").nth(index)
+
+
+def _click_row(page, table, row: int) -> None:
+    """Select a row of an st.dataframe with single-row selection (the checkbox column on the left)."""
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + ROW_HEIGHT * (row + 1) + ROW_HEIGHT / 2)
+    page.wait_ready()
+
+
+def _campaign_page(page, dashboard, campaign_id: int) -> float:
+    """Open the campaign page; returns seconds until the Call Logs table was drawn."""
+    started = time.perf_counter()
+    page.goto(dashboard["url"])
+    page.wait_ready()
+    _button(page, "Spring outreach").click()
+    page.wait_ready()
+    _open_tab(page, "Call Logs")
+    _table(page).wait_for()
+    return time.perf_counter() - started
+
+
+def test_filter_call_logs_open_a_call_and_leave_feedback(dashboard, page):
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    seconds = _campaign_page(page, dashboard, ids["campaign_id"])
+    print(f"time to first Call Logs table: {seconds:.2f} s")
+    page.get_by_text("5", exact=True).first.wait_for()
+    page.screenshot(path=shots / "tabs-01-call-logs.png", full_page=True)
+
+    search = page.get_by_label("Search").first
+    search.fill("person 1")
+    search.press("Enter")
+    page.wait_ready()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    page.screenshot(path=shots / "tabs-02-call-logs-filtered.png", full_page=True)
+
+    _click_row(page, _table(page), 0)  # c4, Person 1's newest call
+    page.get_by_text(f"Call {ids['c4']} · Person 1").wait_for()
+    page.locator("[data-testid='stFeedbackButton']:visible").nth(1).click()  # st.feedback: up, down
+    page.wait_ready()
+    comment = page.get_by_label("Comment")
+    comment.fill("Hung up on the price")
+    comment.press("Enter")
+    page.wait_ready()
+    _button(page, "Save feedback").click()
+    page.wait_ready()
+    page.get_by_text(f"Call {ids['c4']} · Person 1").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "tabs-03-call-detail-feedback.png", full_page=True)
+    with connect(dashboard["db"]) as conn:
+        feedback = get_feedback(conn, ids["c4"])
+    assert (feedback["rating"], feedback["comment"]) == ("down", "Hung up on the price")
+
+
+def test_remove_a_contact(dashboard, page):
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    _open_tab(page, "Contact List")
+    page.get_by_text("contacts · showing 1–4").wait_for()
+    _click_row(page, _table(page), 1)  # newest first: Person 3, Person 2, ...
+    page.get_by_role("heading", name="Person 2").wait_for()
+    page.screenshot(path=shots / "tabs-04-contact-selected.png", full_page=True)
+    _button(page, "Remove from Campaign").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("will no longer be called").wait_for()
+    page.screenshot(path=shots / "tabs-05-remove-dialog.png")
+    dialog.get_by_role("button", name="Remove", exact=True).click()
+    page.wait_ready()
+    page.get_by_text("Person 2 was removed from the campaign.").wait_for()
+    page.screenshot(path=shots / "tabs-06-contact-removed.png", full_page=True)
+    with connect(dashboard["db"]) as conn:
+        enrolled = conn.execute("select count(*) from campaign_contacts").fetchone()[0]
+        crm = conn.execute("select count(*) from contacts").fetchone()[0]
+    assert (enrolled, crm) == (3, 4)
+
+
+def test_change_the_metrics_date_range(dashboard, page):
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    _open_tab(page, "Metrics")
+    cards = page.locator("[data-testid='stMetric']:visible")
+    cards.first.wait_for()
+    assert "140" in cards.nth(0).inner_text()  # Credits Used, whole campaign
+    page.screenshot(path=shots / "tabs-07-metrics.png", full_page=True)
+    # hovering a day shows the breakdown tooltip
+    chart = page.locator("[data-testid='stVegaLiteChart']:visible").first
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + 60, box["y"] + box["height"] / 2)
+    page.mouse.move(box["x"] + 64, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(500)
+    page.screenshot(path=shots / "tabs-07b-metrics-hover.png")
+
+    # the range is two dates of three spin buttons each, which move on by themselves as digits are typed
+    for end in ("start", "end"):
+        page.get_by_role("spinbutton", name=f"year, Date range {end} date").last.click()
+        page.keyboard.type("20260428", delay=50)
+    page.keyboard.press("Escape")
+    page.get_by_role("heading", name="Contact Funnel").click()  # leaving the field commits the range
+    page.wait_ready()
+    page.get_by_text("A large gap between Total Contacts and Connected").wait_for()
+    assert "40" in cards.nth(0).inner_text()
+    page.screenshot(path=shots / "tabs-08-metrics-one-day.png", full_page=True)
+    page.get_by_text("A large gap between Connected and Successful").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "tabs-09-metrics-funnel.png")
