@@ -10,7 +10,7 @@ from tasks.errors import StoreError, StoreLockedError, UserError
 # Importing a module registers its commands on `app`.
 from flows.cli import store_cmds  # noqa: E402,F401
 
-for _module in ("campaign_cmds", "contact_cmds", "dialing_cmds", "call_cmds", "metrics_cmds", "dashboard_cmds", "compliance_cmds", "smart_cmds"):
+for _module in ("campaign_cmds", "contact_cmds", "dialing_cmds", "call_cmds", "metrics_cmds", "dashboard_cmds", "compliance_cmds", "ops_cmds", "smart_cmds"):
     try:
         __import__(f"flows.cli.{_module}")
     except ModuleNotFoundError as error:  # a topic not built yet

@@ -1,0 +1,23 @@
+"""`campaigns backup`: operations commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import JsonOpt, app, db, emit
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option("--out", help="Backup file to write (replaced atomically).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the database to a consistent backup file, safe while flows run."""
+    from tasks.backup import run_backup
+
+    result = run_backup(db(), out)
+    emit(result, as_json, f"backup written: {result['out']} ({result['bytes']:,} bytes, "
+                          f"{result['tables']} tables, schema version {result['schema_version']})")

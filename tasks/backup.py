@@ -1,0 +1,73 @@
+"""Consistent backups of the store while flows run: one short connection, a copy, an atomic rename.
+
+The copy is DuckDB's `COPY FROM DATABASE` into a temporary file beside the target, checkpointed and
+fsynced, then renamed over the target (tasks/snapshot.py does the copying). While it runs the
+backup holds the file like any other short unit of work: flows that want it wait on the lock
+(they retry for CAMPAIGNS_LOCK_TIMEOUT_SECONDS), they never see an error.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import duckdb
+
+from tasks.errors import UserError
+from tasks.snapshot import refresh_snapshot
+from tasks.store import connect, current_version, db_path
+
+
+def check_target(source: Path, out: str | Path) -> Path:
+    """The backup file to write, refused when it is a folder or the store itself."""
+    target = Path(out)
+    if target.is_dir():
+        raise UserError(f"--out {target}: is a folder; name the backup file, e.g. {target / 'campaigns-backup.duckdb'}")
+    if target.exists() and target.resolve() == source.resolve():
+        raise UserError(f"--out {target}: is the database itself; choose another file")
+    if not target.parent.exists():
+        raise UserError(f"--out {target}: folder {target.parent} does not exist")
+    return target
+
+
+def backup_store(conn: duckdb.DuckDBPyConnection, target: str | Path) -> dict:
+    """Copy every table of the connected store into `target` (replaced atomically); returns what was copied."""
+    try:
+        path = refresh_snapshot(conn, target)
+    except OSError as error:
+        raise UserError(f"backup {target}: {_os_reason(error)}; the previous backup file (if any) is unchanged") from None
+    except duckdb.IOException as error:
+        text = str(error).lower()
+        reason = "disk full" if "no space" in text else "cannot write" if "permission" in text or "read-only" in text else str(error)
+        raise UserError(f"backup {target}: {reason}; the previous backup file (if any) is unchanged") from None
+    tables = conn.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() and table_type = 'BASE TABLE'"
+    ).fetchone()[0]
+    return {"out": str(path.resolve()), "bytes": path.stat().st_size, "tables": tables,
+            "schema_version": current_version(conn)}
+
+
+def _os_reason(error: OSError) -> str:
+    if error.errno == errno.ENOSPC:
+        return "disk full"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "cannot write there (permission or read-only file system)"
+    return error.strerror or str(error)
+
+
+def verify_backup(target: str | Path) -> int:
+    """Open a backup read-only and return its schema version (raises if it is not a usable store)."""
+    with connect(target, read_only=True) as conn:
+        return current_version(conn)
+
+
+def run_backup(db: str | Path | None, out: str | Path) -> dict:
+    """Back up the store to `out` with one short connection, then check the copy opens."""
+    source = db_path(db)
+    if not source.exists():
+        raise UserError(f"database {source} does not exist; nothing to back up")
+    target = check_target(source, out)
+    with connect(source) as conn:
+        result = backup_store(conn, target)
+    result["verified_schema_version"] = verify_backup(target)
+    return result
