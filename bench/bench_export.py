@@ -32,7 +32,7 @@ with connect(db, read_only=True) as conn:
         rows = export_calls(conn, 1, out)
     else:
         query, params = calls_export_query(conn, 1)
-        frame_sql = f"select * from ({query}) order by \"Call ID\" limit {limit}"
+        frame_sql = f"select * from ({query}) limit {limit}"
         if mode == "pandas":
             frame = conn.execute(frame_sql, params).df()
             frame.to_excel(out, engine="openpyxl", index=False, sheet_name="Calls")

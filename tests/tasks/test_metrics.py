@@ -99,7 +99,7 @@ def test_funnel(reference):
         assert funnel(conn, reference["campaign_id"]) == {
             "total_contacts": 4, "connected": 1, "connected_pct": 25.0, "successful": 1, "successful_pct": 25.0,
         }
-        # on May 1 only A's successful call: still 1 of 4 connected and successful
+        # A's successful call is on May 1 (local): on Apr 30 A connected but nobody succeeded
         assert funnel(conn, reference["campaign_id"], date(2026, 4, 30), date(2026, 4, 30))["successful"] == 0
 
 
@@ -203,7 +203,7 @@ def _random_step(conn, rng: random.Random, campaigns: list[int], clock: datetime
                      [clock, cid, rng.choice(enrolled)])
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_incremental_equals_full_rebuild(campaign_db, seed):
     rng = random.Random(seed)
     db = campaign_db["db"]
@@ -213,7 +213,7 @@ def test_incremental_equals_full_rebuild(campaign_db, seed):
             " weekly_schedule, 'Europe/Paris' from campaigns limit 1 returning campaign_id").fetchone()[0]
     campaigns = [campaign_db["campaign_id"], second]
     clock = datetime(2026, 3, 25, tzinfo=UTC)  # spans the Paris DST switch
-    for run in range(12):
+    for run in range(10):
         with transaction(db) as conn:
             for _ in range(rng.randrange(1, 15)):
                 clock += timedelta(minutes=rng.randrange(1, 600))
