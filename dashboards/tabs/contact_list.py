@@ -17,7 +17,7 @@ from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.tabs.call_logs import CONTACT_FILTER_KEY, display_history
 from flows.import_contacts import run_import
-from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
+from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
 from tasks.errors import UserError, ValidationError
 
@@ -217,16 +217,38 @@ def _edit_form(campaign_id: int, contact_id: int) -> None:
         st.rerun()
 
 
-def mapping_choices(headers: list[str]) -> list[str]:
-    """What a file column can map to: the contact fields, ignore, or a custom property per header."""
-    return [*FIELD_TARGETS, IGNORE, *(CUSTOM_PREFIX + h for h in headers)]
+TARGET_LABELS = {PHONE: "Phone number", NAME: "Name", COMPANY: "Company", EMAIL: "Email",
+                 IGNORE: "Ignore this column"}
+
+
+def target_label(target: str) -> str:
+    """How a mapping target reads in the mapping table."""
+    if target.startswith(CUSTOM_PREFIX):
+        return f"Custom property: {target.removeprefix(CUSTOM_PREFIX)}"
+    return TARGET_LABELS.get(target, target)
+
+
+def mapping_table(headers: list[str], sample: dict) -> tuple[pl.DataFrame, list[str]]:
+    """The editable mapping (column in file, example value, suggested target) and the targets offered."""
+    suggestion = ci.suggest_mapping(headers)
+    table = pl.DataFrame(
+        {"Column in file": headers, "Example": [str(sample.get(h) or "") for h in headers],
+         "Maps to": [suggestion[h] for h in headers]},
+        schema={"Column in file": pl.String, "Example": pl.String, "Maps to": pl.String},
+    )
+    custom = sorted({t for t in suggestion.values() if t.startswith(CUSTOM_PREFIX)})
+    return table, [*FIELD_TARGETS, IGNORE, *custom]
 
 
 def _import_section(campaign_id: int) -> None:
-    with st.expander("Import contacts (CSV or XLSX)"):
-        upload = st.file_uploader("Contacts file", type=["csv", "xlsx", "tsv", "txt"], key=_key(campaign_id, "upload"))
+    """Upload → suggested mapping (editable, as in the wizard) → preview → import → report."""
+    last = st.session_state.get(_key(campaign_id, "import_result"))
+    with st.expander("Import contacts (CSV or XLSX)", expanded=bool(last)):
+        _import_report(last)
+        upload = st.file_uploader("Contacts file", type=["csv", "xlsx"], key=_key(campaign_id, "upload"))
         if upload is None:
-            st.caption("The first row must hold the column names; a phone column is required.")
+            st.caption("One contact per row with a header row; a phone number column is required. "
+                       "Contacts already in the CRM are updated, not duplicated.")
             return
         folder = Path(tempfile.gettempdir()) / "vc-dashboard-imports"
         folder.mkdir(exist_ok=True)
@@ -234,34 +256,53 @@ def _import_section(campaign_id: int) -> None:
         if not path.exists():
             path.write_bytes(upload.getvalue())
         try:
-            headers = ci.read_contacts_file(path).columns
+            frame = ci.read_contacts_file(path)
         except UserError as error:
             st.error(str(error))
             return
-        suggested = ci.suggest_mapping(headers)
-        st.markdown("**Map the columns**")
-        mapping = {}
-        grid = st.columns(3)
-        for i, header in enumerate(headers):
-            options = mapping_choices(headers)
-            target = suggested[header] if suggested[header] in options else CUSTOM_PREFIX + header
-            mapping[header] = grid[i % 3].selectbox(
-                header, options, index=options.index(target) if target in options else 0,
-                key=_key(campaign_id, f"map_{upload.file_id}_{i}"),
-            )
-        if st.button("Import", type="primary", key=_key(campaign_id, "import")):
+        headers = frame.columns
+        table, options = mapping_table(headers, frame.head(1).to_dicts()[0] if frame.height else {})
+        st.markdown(f"**{frame.height:,} rows** found in {upload.name}. Check how each column is imported:")
+        edited = st.data_editor(
+            table.to_pandas(), key=_key(campaign_id, f"mapping_{upload.file_id}"), hide_index=True, width="stretch",
+            num_rows="fixed", disabled=["Column in file", "Example"],
+            column_config={"Maps to": st.column_config.SelectboxColumn(
+                "Maps to", options=options, required=True, format_func=target_label)},
+        )
+        try:
+            mapping = ci.resolve_mapping(headers, dict(zip(edited["Column in file"], edited["Maps to"])))
+        except UserError as error:
+            st.error(str(error))
+            return
+        st.markdown("**Preview** (first rows, as they will be imported)")
+        preview = ci.apply_mapping(frame.head(5), mapping).drop("row")
+        st.dataframe(preview.rename({c: target_label(PHONE if c == "phone_raw" else c) for c in preview.columns}),
+                     hide_index=True, width="stretch")
+        if st.button("Import contacts", type="primary", key=_key(campaign_id, "import"), icon=":material/upload:"):
             try:
-                result = run_import(campaign_id, path, mapping=mapping)
+                with st.spinner("Importing…"):
+                    result = run_import(campaign_id, path, mapping=mapping).to_dict()
             except UserError as error:
-                st.error(str(error))
-                return
-            message = (f"Imported {result.imported:,} new, updated {result.updated:,}, enrolled {result.enrolled:,}; "
-                       f"{result.invalid:,} row(s) rejected, {result.duplicates_merged:,} duplicate(s) merged.")
-            st.session_state[_key(campaign_id, "flash")] = message
-            if result.rejected:
-                st.session_state[_key(campaign_id, "rejected")] = result.rejected[:200]
+                result = {"error": str(error)}
+            st.session_state[_key(campaign_id, "import_result")] = result
             st.rerun()
-        rejected = st.session_state.get(_key(campaign_id, "rejected"))
-        if rejected:
-            st.markdown("**Rejected rows of the last import**")
-            st.dataframe(pl.DataFrame(rejected), hide_index=True, width="stretch")
+
+
+def _import_report(result: dict | None) -> None:
+    """What the last import did: counts, then the rejected rows with their reasons."""
+    if not result:
+        return
+    if "error" in result:
+        st.error(f"Nothing was imported: {result['error']}")
+        return
+    st.success(f"Imported {result['enrolled']:,} contacts into the campaign.")
+    cells = st.columns(5)
+    for cell, (label, value) in zip(cells, (
+        ("Rows in file", result["rows"]), ("New contacts", result["imported"]), ("Updated contacts", result["updated"]),
+        ("Duplicates merged", result["duplicates_merged"]), ("Rejected rows", result["invalid"]),
+    )):
+        cell.metric(label, f"{value:,}")
+    if result["rejected"]:
+        st.markdown("**Rejected rows**")
+        st.dataframe(pl.DataFrame(result["rejected"]).rename(
+            {"row": "Row", "column": "Column", "value": "Value", "reason": "Reason"}), hide_index=True, width="stretch")

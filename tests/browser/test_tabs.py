@@ -103,6 +103,30 @@ def test_remove_a_contact(dashboard, page):
     assert (enrolled, crm) == (3, 4)
 
 
+def test_import_contacts_from_the_contact_list(dashboard, page, tmp_path):
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    upload = tmp_path / "more.csv"
+    upload.write_text("Nombre,Teléfono,Plan\nAna Ruiz,(602) 555-0111,gold\nBo Chen,+16025550112,silver\n"
+                      "Cy Park,call me,gold\n", encoding="utf-8")
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    _open_tab(page, "Contact List")
+    page.get_by_text("Import contacts (CSV or XLSX)").click()
+    page.locator("[data-testid='stExpander']:visible [data-testid='stFileUploaderDropzoneInput']").set_input_files(str(upload))
+    page.get_by_text("Check how each column is imported").wait_for()
+    page.wait_ready()
+    page.get_by_text("Check how each column is imported").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "tabs-10-import-mapping.png", full_page=True)
+    _button(page, "Import contacts").click()
+    page.get_by_text("Imported 2 contacts into the campaign.").wait_for(timeout=60_000)
+    page.wait_ready()
+    page.get_by_text("contacts · showing 1–6").wait_for()
+    page.get_by_text("Rejected rows", exact=True).last.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "tabs-11-import-report.png", full_page=True)
+    with connect(dashboard["db"]) as conn:
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 6
+
+
 def test_change_the_metrics_date_range(dashboard, page):
     ids = make_tabs_db(dashboard["db"])
     shots = dashboard["artifacts"]

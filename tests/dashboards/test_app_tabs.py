@@ -294,3 +294,31 @@ def test_tabs_render_in_the_campaign_page(tabs):
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
     assert "Credits Used" in [m.label for m in at.metric]
     assert any(len(d.value) == 5 and "Disconnect Reason" in d.value.columns for d in at.dataframe)
+
+
+def test_import_report_of_the_last_import(tabs):
+    result = {"rows": 3, "imported": 1, "updated": 1, "enrolled": 2, "duplicates_merged": 0, "invalid": 1,
+              "rejected": [{"row": 4, "column": "Phone", "value": "call me", "reason": "not a phone number"}]}
+    at = run_tab("contact_list", tabs["campaign_id"], **{f"contacts_{tabs['campaign_id']}_import_result": result})
+    assert at.success[0].value == "Imported 2 contacts into the campaign."
+    assert {m.label: m.value for m in at.metric}["Rejected rows"] == "1"
+    assert at.dataframe[-1].value["Reason"].tolist() == ["not a phone number"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "sample", "maps_to"),
+    [
+        (["Full Name", "Phone Number", "Plan"], {"Full Name": "Ana", "Phone Number": "+16025550111", "Plan": None},
+         ["contact_name", "contact_phone", "custom:plan"]),
+        (["Teléfono", "Empresa"], {"Teléfono": 6025550111}, ["contact_phone", "company_name"]),
+    ],
+)
+def test_mapping_table_suggests_targets_like_the_wizard(headers, sample, maps_to):
+    from dashboards.tabs.contact_list import mapping_table, target_label
+
+    table, options = mapping_table(headers, sample)
+    assert table["Maps to"].to_list() == maps_to
+    assert table["Example"].to_list() == [str(sample.get(h) or "") for h in headers]
+    assert set(maps_to) <= set(options)
+    assert [target_label(t) for t in ("contact_phone", "ignore", "custom:plan")] == [
+        "Phone number", "Ignore this column", "Custom property: plan"]
