@@ -322,3 +322,29 @@ def test_mapping_table_suggests_targets_like_the_wizard(headers, sample, maps_to
     assert set(maps_to) <= set(options)
     assert [target_label(t) for t in ("contact_phone", "ignore", "custom:plan")] == [
         "Phone number", "Ignore this column", "Custom property: plan"]
+
+
+def test_remove_dialog_cancel_keeps_the_contact(tabs):
+    cid = tabs["campaign_id"]
+    at = _select_contact(tabs, "Person 2")
+    at.button(key=f"contacts_{cid}_remove_{tabs['C']}").click()
+    rerun(at)
+    at.button(key=f"contacts_{cid}_cancel_remove_{tabs['C']}").click()
+    rerun(at)
+    assert not any(b.key == f"contacts_{cid}_confirm_remove_{tabs['C']}" for b in at.button)  # the dialog closed
+    with connect() as conn:
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 4
+
+
+def test_downloads_build_the_filtered_workbooks(tabs, tmp_path):
+    import polars as pl
+
+    from dashboards.queries.calls import CallFilters
+    from dashboards.tabs import call_logs, contact_list
+
+    calls = tmp_path / "calls.xlsx"
+    calls.write_bytes(call_logs._export_bytes(tabs["campaign_id"], CallFilters(search="0001")))
+    assert pl.read_excel(calls)["Phone Number"].to_list() == [B, B]  # Person 1's two calls only
+    contacts = tmp_path / "contacts.xlsx"
+    contacts.write_bytes(contact_list._export_bytes(tabs["campaign_id"]))
+    assert sorted(pl.read_excel(contacts)["contact_id"].to_list()) == sorted(tabs[k] for k in "ABCD")
