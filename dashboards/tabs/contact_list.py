@@ -188,12 +188,18 @@ def _edit_form(campaign_id: int, contact_id: int) -> None:
         contact = ci.get_contact(conn, contact_id)
     current = {"name": contact["name"], "company": contact["company"], "email": contact["email"],
                "phone": contact["phone_e164"]}
+    # custom properties are CRM fields too: one box each ("custom:<key>" is what edit_contact takes)
+    labels = dict(EDIT_FIELDS)
+    for name, value in sorted(contact["properties"].items()):
+        current[CUSTOM_PREFIX + name] = None if value is None else str(value)
+        labels[CUSTOM_PREFIX + name] = name.replace("_", " ").capitalize()
     errors: dict = st.session_state.get(_key(campaign_id, f"edit_errors_{contact_id}"), {})
     with st.form(_key(campaign_id, f"edit_form_{contact_id}")):
         st.markdown("**Edit contact**")
         values = {}
-        for field, label in EDIT_FIELDS.items():
-            values[field] = st.text_input(label, value=current[field] or "", key=_key(campaign_id, f"edit_{field}_{contact_id}"))
+        for field, label in labels.items():
+            values[field] = st.text_input(label, value=current[field] or "",
+                                          key=_key(campaign_id, f"edit_{field}_{contact_id}"))
             if field in errors:
                 st.error(errors[field])
         save = st.form_submit_button("Save contact", type="primary")

@@ -219,11 +219,12 @@ def test_edit_contact_saves_and_refuses_a_bad_phone(tabs):
         assert conn.execute("select phone_e164 from contacts where contact_id = ?", [tabs["B"]]).fetchone()[0] == B
     at.text_input(key=f"contacts_{cid}_edit_phone_{tabs['B']}").set_value("(602) 555-0199")
     at.text_input(key=f"contacts_{cid}_edit_name_{tabs['B']}").set_value("Paula Uno")
+    at.text_input(key=f"contacts_{cid}_edit_custom:plan_{tabs['B']}").set_value("platinum")  # a custom property
     at.button[-1].click()
     rerun(at)
     with connect() as conn:
-        assert conn.execute("select phone_e164, name from contacts where contact_id = ?", [tabs["B"]]).fetchone() == (
-            "+16025550199", "Paula Uno")
+        assert conn.execute("select phone_e164, name, properties->>'plan' from contacts where contact_id = ?",
+                            [tabs["B"]]).fetchone() == ("+16025550199", "Paula Uno", "platinum")
     assert at.success[0].value == "Contact saved."
 
 
