@@ -19,7 +19,7 @@ st.markdown(CSS, unsafe_allow_html=True)
 
 PAGES = [
     st.Page("pages/campaigns.py", title="Campaigns", icon=":material/list:", url_path="campaigns", default=True),
-    st.Page("pages/wizard.py", title="New campaign", icon=":material/add_circle:", url_path="new"),
+    st.Page("pages/wizard.py", title="New campaign", icon=":material/add_circle:", url_path="wizard"),
     st.Page("pages/campaign.py", title="Campaign", icon=":material/campaign:", url_path="campaign", visibility="hidden"),
 ]
 

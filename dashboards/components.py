@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -75,13 +76,15 @@ def require_app_shell() -> None:
     """Make a page file run inside `app.py`'s navigation, even on the first visit to its address.
 
     A folder named `pages/` beside the main script makes Streamlit start in its legacy multipage mode
-    until `st.navigation` runs once; a first request for /campaign would then run this file alone,
-    without the app's page config, navigation and busy-database banner. Leaving that mode and
-    rerunning hands the request to `app.py`.
+    until `st.navigation` runs once, and in that mode a request for /campaign runs this file alone,
+    without the app's page config, navigation and error banners. Running `app.py` here instead
+    (which draws this page through `st.navigation`) and stopping keeps every request in the app.
     """
+    import runpy
+
     import streamlit as st
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        runpy.run_path(str(Path(__file__).with_name("app.py")), run_name="__main__")
+        st.stop()
