@@ -47,7 +47,12 @@ def latest_version() -> int:
 
 
 def _is_lock_conflict(error: Exception) -> bool:
-    return isinstance(error, duckdb.IOException) and bool(_LOCK_PATTERN.search(str(error)))
+    # The second case is a race inside one process: a thread opens the file while another thread's
+    # last connection is still closing it ("Unique file handle conflict"); it clears in milliseconds.
+    text = str(error)
+    return (isinstance(error, duckdb.IOException) and bool(_LOCK_PATTERN.search(text))) or (
+        "Unique file handle conflict" in text
+    )
 
 
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
