@@ -16,12 +16,18 @@ from typing import Any
 
 import duckdb
 
+from schemas.campaign import SETTING_FIELDS
 from schemas.enums import WEEKDAYS
 from tasks.settings import PROJECT_ROOT, get_settings
 from tasks.store import connect, db_path, transaction
 from tasks.timezones import zone_needs_country
 
 SAME, PER_DAY = "same", "per_day"
+# The settings the form edits (the others, such as Active, are never part of "unsaved edits").
+FORM_SETTINGS = (
+    "name", "objective", "agent_id", "start_date", "end_date", "time_zone", "country", "calling_days",
+    "weekly_schedule", "max_attempts", "attempts_per_day", "batch_size", "rotation_enabled", "outbound_number_ids",
+)
 EDITS = "_edits"  # the session-state field holding a copy of the form's values
 HOURS_MODES = {SAME: "Same hours every calling day", PER_DAY: "Different hours per day"}
 DEFAULT_HOURS = "09:00-17:00"
@@ -93,7 +99,7 @@ def form_from_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def settings_from_form(form: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings the widgets describe (the stored Active flag kept), ready for `validate_campaign`."""
+    """The settings the widgets describe, the others as stored, ready for `validate_campaign`."""
     days = [d for d in WEEKDAYS if d in (form["calling_days"] or [])]
     if form["hours_mode"] == SAME:
         schedule = {d: windows_from_text(form["same_hours"]) for d in days}
@@ -101,7 +107,9 @@ def settings_from_form(form: Mapping[str, Any], stored: Mapping[str, Any]) -> di
         schedule = {d: windows_from_text(form[f"hours_{d}"]) for d in days}
     rotation = bool(form["rotation_enabled"])
     numbers = list(form["numbers"] or []) if rotation else ([form["number"]] if form["number"] is not None else [])
-    return {
+    # settings this form does not show (Active, smart dialing options) keep their stored values
+    kept = {field: stored[field] for field in SETTING_FIELDS if field in stored}
+    return kept | {
         "name": (form["name"] or "").strip(), "objective": (form["objective"] or "").strip() or None,
         "agent_id": form["agent_id"], "start_date": form["start_date"], "end_date": form["end_date"],
         "time_zone": form["time_zone"], "calling_days": days,
@@ -109,7 +117,7 @@ def settings_from_form(form: Mapping[str, Any], stored: Mapping[str, Any]) -> di
         "country": form["country"] if zone_needs_country(form["time_zone"] or "") else None,
         "weekly_schedule": schedule, "max_attempts": int(form["max_attempts"]),
         "attempts_per_day": int(form["attempts_per_day"]), "batch_size": int(form["batch_size"]),
-        "rotation_enabled": rotation, "outbound_number_ids": numbers, "active": bool(stored.get("active")),
+        "rotation_enabled": rotation, "outbound_number_ids": numbers,
     }
 
 
@@ -119,7 +127,6 @@ def load_form(session: MutableMapping[str, Any], campaign_id: int, stored: Mappi
     for field, value in form_from_settings(stored).items():
         if force or key(campaign_id, field) not in session:
             session[key(campaign_id, field)] = remembered.get(field, value)
-    session[key(campaign_id, "_loaded_from")] = stored.get("updated_at")
 
 
 def current_form(session: Mapping[str, Any], campaign_id: int) -> dict[str, Any]:
@@ -139,8 +146,7 @@ def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
         data["country"] = None
     data["calling_days"] = [d for d in WEEKDAYS if d in (data.get("calling_days") or [])]
     data["outbound_number_ids"] = list(data.get("outbound_number_ids") or [])
-    data.pop("active", None)
-    return data
+    return {field: data.get(field) for field in FORM_SETTINGS}
 
 
 def is_dirty(session: Mapping[str, Any], campaign_id: int, stored: Mapping[str, Any]) -> bool:

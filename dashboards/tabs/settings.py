@@ -45,11 +45,9 @@ def save_form(campaign_id: int) -> dict[str, str]:
     """Save the form's settings when every rule holds (then forget the edits); else keep and return the errors."""
     with state.writing() as conn:
         stored = get_campaign(conn, campaign_id)
-        data = state.settings_from_form(state.current_form(st.session_state, campaign_id), stored)
-        errors: dict[str, str] = {}
-        for error in validate_campaign(conn, data):
-            errors.setdefault(error.field.split(".")[0], error.rule)
+        errors = form_errors(conn, campaign_id, stored)
         if not errors:
+            data = state.settings_from_form(state.current_form(st.session_state, campaign_id), stored)
             update_campaign(conn, campaign_id, data, state.now())
     if errors:
         st.session_state[state.key(campaign_id, "_errors")] = errors

@@ -280,3 +280,14 @@ def test_saving_while_the_database_is_busy_keeps_the_edits(page, monkeypatch):
     assert errors_shown(at)[0].startswith("The database is busy (a flow is writing); nothing was saved.")
     assert at.text_input(key=k(cid, "name")).value == "Renamed"
     assert stored(db, cid)["name"] == "Spring outreach"
+
+
+def test_saving_keeps_the_settings_this_form_does_not_show(db):
+    # smart dialing options are set in YAML/CLI; a save from the Settings tab must not reset them
+    cid = make_campaign_db(db, smart_ordering=True, number_daily_cap=40, exploration_share=0.5)["campaign_id"]
+    at = campaign_page(cid)
+    at.text_input(key=k(cid, "name")).set_value("Renamed").run()
+    at.button(key=f"save_{cid}").click().run()
+    after = stored(db, cid)
+    assert (after["name"], after["smart_ordering"], after["number_daily_cap"], after["exploration_share"], after["active"]) == (
+        "Renamed", True, 40, 0.5, True)
