@@ -24,6 +24,8 @@ from tasks.store import connect, held_open, init_db, transaction
 TICK_SECONDS = 60.0
 # No call placed for this long: the contacts left are held back (do-not-call, legal windows) for good.
 IDLE_STOP = timedelta(days=8)  # longer than any gap between calling days
+# Nobody callable now inside the window: look again this much later.
+IDLE_STEP = timedelta(minutes=15)
 
 CONNECTED_SQL = (
     "status = 'ended' and disconnect_reason is distinct from 'voicemail_reached' and not coalesce(in_voicemail, false)"
@@ -119,10 +121,20 @@ def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now
         conn.execute("update campaign_contacts set in_flight_call_id = null where in_flight_call_id is not null")
 
 
-def _simulate_copy(db: Path, provider, start: datetime, days: float, campaign_id: int, pace: float) -> None:
-    """The simulation loop of flows.simulate on the copy, without its metrics snapshot (best-time table only)."""
+def simulate_campaign(
+    db: str | Path | None, provider, start: datetime, days: float, campaign_id: int, pace: float,
+    *, idle_step: timedelta = IDLE_STEP,
+) -> datetime:
+    """Dial one campaign on the virtual clock to completion (production tick and enrichment code); the end time.
+
+    Unlike flows.simulate, an idle moment inside the calling window waits `idle_step` instead of
+    jumping to the next day, so same-day retries (busy after 30 min, no answer after 2 h) and callee
+    windows that open later in the day (western zones) are dialled as in production. It stops when
+    every contact is finished, nothing was placed for IDLE_STOP, or at the horizon. It refreshes the
+    best-time table daily (as the aggregation does in production) and writes no metrics snapshot.
+    """
     from flows.enrich_calls import run_enrichment
-    from flows.simulate import _in_flight, _next_local_midnight, _next_opening, _unfinished
+    from flows.simulate import _in_flight, _next_opening, _unfinished
     from tasks.best_time import refresh_best_time_stats
     from tasks.clock import VirtualClock
     from tasks.dialing import run_tick
@@ -142,9 +154,7 @@ def _simulate_copy(db: Path, provider, start: datetime, days: float, campaign_id
             if tick.placed == 0 and _in_flight(db, ids) == 0:
                 if _unfinished(db, ids) == 0 or clock.now() - last_placed > IDLE_STOP:
                     break
-                opening = _next_opening(db, ids, tick_start + timedelta(seconds=TICK_SECONDS))
-                if opening is not None and opening <= tick_start + timedelta(seconds=TICK_SECONDS):
-                    opening = _next_opening(db, ids, _next_local_midnight(db, ids, tick_start))
+                opening = _next_opening(db, ids, tick_start + idle_step)
                 if opening is None:
                     break
                 clock.advance_to(min(opening, end))
@@ -158,6 +168,7 @@ def _simulate_copy(db: Path, provider, start: datetime, days: float, campaign_id
         for _ in range(3):  # let the last calls end and be analysed
             clock.sleep(15 * 60)
             run_enrichment(db, provider, clock.now())
+    return clock.now()
 
 
 def _totals(db: str | Path | None, campaign_id: int) -> dict:
@@ -209,7 +220,7 @@ def forecast(
         provider = SimulatedProvider(Path(folder) / "simulator.sqlite", seed=seed,
                                      concurrency_limit=settings.provider_concurrency_limit)
         try:
-            _simulate_copy(copy, provider, start, horizon_days, campaign_id, pace)
+            simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
         finally:
             provider.close()
         simulated = _totals(copy, campaign_id)

@@ -3,8 +3,8 @@ the daily cap; automatic removal from rotation when thresholds are crossed, and 
 
 A number is judged on its attempts since the later of 24 hours ago and its last restore, so a
 number put back by hand is not paused again at once for the calls that paused it. Thresholds come
-from the settings (CAMPAIGNS_NUMBER_MAX_SPAM_MARKS, CAMPAIGNS_NUMBER_MIN_CONNECTION_RATE with at
-least CAMPAIGNS_NUMBER_HEALTH_MIN_CALLS calls).
+from the settings (CAMPAIGNS_NUMBER_MAX_SPAM_MARKS and CAMPAIGNS_NUMBER_MAX_SPAM_SHARE together,
+CAMPAIGNS_NUMBER_MIN_CONNECTION_RATE with at least CAMPAIGNS_NUMBER_HEALTH_MIN_CALLS calls).
 """
 
 from __future__ import annotations
@@ -104,10 +104,16 @@ def numbers_overview(conn: duckdb.DuckDBPyConnection, now: datetime) -> list[dic
     return rows
 
 
-def breach(calls: int, connected: int, spam_marks: int, *, max_spam: int, min_rate: float, min_calls: int) -> str | None:
-    """Why a number's recent calls cross the thresholds, or None when they do not."""
-    if spam_marks >= max_spam:
-        return f"{spam_marks} spam marks in 24 h (limit {max_spam - 1})"
+def breach(
+    calls: int, connected: int, spam_marks: int, *, max_spam: int, max_spam_share: float, min_rate: float, min_calls: int,
+) -> str | None:
+    """Why a number's recent calls cross the thresholds, or None when they do not.
+
+    Spam marks count when there are at least `max_spam` of them and they are at least
+    `max_spam_share` of the calls: a busy number collects a few marks by chance.
+    """
+    if spam_marks >= max_spam and spam_marks >= max_spam_share * calls:
+        return f"{spam_marks} spam marks in {calls} calls in 24 h (limit: {max_spam} and {max_spam_share:.0%} of calls)"
     if calls >= min_calls and connected / calls < min_rate:
         return f"connection rate {connected / calls:.1%} over {calls} calls in 24 h (minimum {min_rate:.0%})"
     return None
@@ -153,6 +159,7 @@ def check_number_health(conn: duckdb.DuckDBPyConnection, now: datetime, number_i
         JUDGE_SQL, {"since": now - WINDOW, "now": now, "number_ids": list(number_ids)}
     ).fetchall():
         reason = breach(calls, connected, spam, max_spam=settings.number_max_spam_marks,
+                        max_spam_share=settings.number_max_spam_share,
                         min_rate=settings.number_min_connection_rate, min_calls=settings.number_health_min_calls)
         if reason:
             pause_number(conn, number_id, now, reason)

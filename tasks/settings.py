@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     dashboard_lock_timeout_seconds: float = Field(default=5.0, ge=0, description="how long a dashboard read waits for a lock")
     # Smart dialing: a number crossing these in 24 h is taken out of rotation (tasks/number_health.py).
     number_max_spam_marks: int = Field(default=3, ge=1, description="spam marks in 24 h that pause a number")
+    number_max_spam_share: float = Field(default=0.02, ge=0, le=1, description="...when also this share of its calls")
     number_min_connection_rate: float = Field(default=0.05, ge=0, le=1, description="lowest 24 h connection rate")
     number_health_min_calls: int = Field(default=50, ge=1, description="calls in 24 h before the rate is judged")
 

@@ -39,14 +39,16 @@ def add_calls(db, campaign_id, from_number, outcomes, at=TUE_10):
 
 
 @pytest.mark.parametrize(("calls", "connected", "spam", "expected"), [
-    (10, 5, 3, "3 spam marks in 24 h (limit 2)"),
+    (10, 5, 3, "3 spam marks in 10 calls in 24 h (limit: 3 and 2% of calls)"),
     (10, 5, 2, None),
+    (400, 100, 4, None),  # 1% of a busy number's calls: chance, not a flagged number
+    (400, 100, 8, "8 spam marks in 400 calls in 24 h (limit: 3 and 2% of calls)"),
     (60, 2, 0, "connection rate 3.3% over 60 calls in 24 h (minimum 5%)"),
     (40, 0, 0, None),  # too few calls to judge the rate
     (60, 3, 0, None),  # exactly 5% is enough
 ])
 def test_thresholds(calls, connected, spam, expected):
-    assert breach(calls, connected, spam, max_spam=3, min_rate=0.05, min_calls=50) == expected
+    assert breach(calls, connected, spam, max_spam=3, max_spam_share=0.02, min_rate=0.05, min_calls=50) == expected
 
 
 def test_per_number_and_day_figures(campaign_db):
@@ -69,7 +71,7 @@ def test_spam_marks_take_a_number_out_of_rotation_with_the_reason_until_restored
         assert usable_numbers(conn, plan, TUE_10 + timedelta(minutes=1)) == ([MAIN], None)
         overview = {r["e164"]: r for r in numbers_overview(conn, TUE_10 + timedelta(minutes=1))}
     assert (overview[BACKUP]["in_rotation"], overview[BACKUP]["paused_reason"]) == (
-        False, "3 spam marks in 24 h (limit 2)")
+        False, "3 spam marks in 4 calls in 24 h (limit: 3 and 2% of calls)")
     assert overview[MAIN]["in_rotation"] is True
     with transaction(db) as conn:
         assert restore_number(conn, ids["number_ids"][1], TUE_10 + timedelta(minutes=2)) is True
@@ -99,7 +101,8 @@ def test_only_the_given_numbers_are_judged(campaign_db):
     with transaction(campaign_db["db"]) as conn:
         assert check_number_health(conn, TUE_10, [campaign_db["number_ids"][1]]) == []
         assert check_number_health(conn, TUE_10, campaign_db["number_ids"]) == [
-            {"number_id": campaign_db["number_ids"][0], "e164": MAIN, "reason": "3 spam marks in 24 h (limit 2)"}]
+            {"number_id": campaign_db["number_ids"][0], "e164": MAIN,
+             "reason": "3 spam marks in 3 calls in 24 h (limit: 3 and 2% of calls)"}]
 
 
 def test_the_daily_cap_bounds_each_number_per_local_day(db):
