@@ -269,15 +269,16 @@ def test_no_usable_number_means_no_dialing_and_a_reason(db, rotation):
 def test_run_dials_an_inactive_campaign_outside_its_schedule_within_limits(db):
     ids = make_campaign_db(db, active=False, max_attempts=1)
     add_contacts(db, ids["campaign_id"], 2)
-    saturday_night = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
+    # Saturday 10:00 in Phoenix: outside the campaign's Mon–Fri schedule, inside US legal hours
+    saturday_morning = datetime(2026, 5, 2, 17, 0, tzinfo=UTC)
     provider = FakeProvider()
-    result = run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_night), pace_seconds=0)
+    result = run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_morning), pace_seconds=0)
     assert result.placed == 2
     with connect(db) as conn:
         assert conn.execute("select kind, state from dial_runs").fetchall() == [("manual", "completed")]
-    _finish_all(db, provider, saturday_night + timedelta(hours=1))
+    _finish_all(db, provider, saturday_morning + timedelta(hours=1))
     # max_attempts=1 holds for manual runs too
-    assert run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_night + timedelta(days=1))).placed == 0
+    assert run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_morning + timedelta(days=1))).placed == 0
 
 
 def test_scheduled_ticks_skip_inactive_campaigns(db):
