@@ -23,7 +23,7 @@ from schemas.enums import CallStatus, DisconnectReason
 from tasks.call_state import apply_provider_calls
 from tasks.best_time import SmartOptions, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
-from tasks.compliance import record_audit, resolve_zones, zone_status
+from tasks.compliance import SAMPLE_SIZE, record_audit, resolve_zones, zone_status
 from tasks.errors import NotFoundError
 from tasks.number_health import healthy_numbers, remaining_capacity
 from tasks.schedule import Schedule
@@ -40,10 +40,13 @@ from tasks.telephony.base import (
     TelephonyProvider,
 )
 
-# Who may be called now: the enrollment state, then the compliance rules (tasks/compliance.py) in
-# the same query: `zone_status` (a small frame registered per claim: each zone key's rule, why it is
-# closed now or NULL, its caps), the do-not-call lists and the rolling caps per phone number.
-CLASSIFIED_SQL = """
+# Who may be called now: the next `$scan` contacts in dialing order by their enrollment state, each
+# classified by the compliance rules (tasks/compliance.py) in the same query: `zone_status` (a small
+# frame registered per claim: each zone key's rule, why it is closed now or NULL, its caps), the
+# do-not-call lists and the rolling caps per phone number. `skipped_by` is NULL for callable contacts.
+# The claim widens `$scan` until it has a batch or has seen everyone (see `_scan_eligible`), so the
+# rules cost scales with the batch, not with the campaign.
+ELIGIBLE_SQL = """
 with enrolled as (
     select cc.contact_id, cc.attempts, cc.call_seq, cc.last_call_at, cc.enroll_seq
     from campaign_contacts cc
@@ -54,10 +57,14 @@ with enrolled as (
       and (cc.attempts_day is distinct from $local_day or cc.attempts_on_day < $attempts_per_day)
       and (cc.next_call_at is null or cc.next_call_at <= $now)
 ),
+scanned as (
+    -- fewest attempts first, then the longest since their last call, then enrollment order
+    {scan_order}
+    limit $scan
+),
 candidates as materialized (
-    -- read four times below: computed once
-    select e.*, c.phone_e164, c.zone_key
-    from enrolled e join contacts c using (contact_id)
+    select s.*, c.phone_e164, c.zone_key, c.name, c.company, c.email, c.properties
+    from scanned s join contacts c using (contact_id)
 ),
 dnc as (
     select prefix, is_prefix from do_not_call where campaign_id is null or campaign_id = $campaign_id
@@ -72,63 +79,48 @@ dnc_hits as (
     select k.contact_id from candidates k cross join prefix_lengths l
     where left(k.phone_e164, l.n) in (select prefix from dnc where is_prefix)
 ),
-capped_phones as (
+capped as (
     -- only numbers under a capped rule need their recent calls counted
-    select k.phone_e164 from candidates k join zone_status z using (zone_key)
+    select k.contact_id, k.phone_e164 from candidates k join zone_status z using (zone_key)
     where z.blocked is null and (z.max_calls_24h is not null or z.max_calls_30d is not null)
 ),
 recent as (
-    -- attempts per number in the last 30 days across every campaign and caller number
+    -- attempts per number in the last 30 days across every campaign and caller number (a number
+    -- belongs to one contact, so the integer contact id narrows the scan before the phone matches)
     select phone_e164,
            count(*) filter (where queued_at > $since_24h) as calls_24h,
            count(*) as calls_30d
     from calls
     where queued_at > $since_30d and counts_as_attempt
-      and phone_e164 in (select phone_e164 from capped_phones)
+      and contact_id in (select contact_id from capped)
+      and phone_e164 in (select phone_e164 from capped)
     group by phone_e164
 ),
-classified as (
-    select k.*, case
-        when h.contact_id is not null then 'do_not_call'
-        when z.zone_key is null then 'zone_unresolved'
-        when z.blocked is not null then z.blocked
-        when r.calls_24h >= z.max_calls_24h then 'cap_24h:' || z.rule_id
-        when r.calls_30d >= z.max_calls_30d then 'cap_30d:' || z.rule_id
-    end as skipped_by
+final as (
+    select k.contact_id, k.attempts, k.call_seq, k.last_call_at, k.enroll_seq,
+           k.phone_e164, k.name, k.company, k.email, k.properties, k.zone_rank,
+           case
+               when h.contact_id is not null then 'do_not_call'
+               when z.zone_key is null then 'zone_unresolved'
+               when z.blocked is not null then z.blocked
+               when r.calls_24h >= z.max_calls_24h then 'cap_24h:' || z.rule_id
+               when r.calls_30d >= z.max_calls_30d then 'cap_30d:' || z.rule_id
+           end as skipped_by
     from candidates k
     left join zone_status z using (zone_key)
     left join recent r using (phone_e164)
     left join dnc_hits h using (contact_id)
-)"""
-
-ELIGIBLE_SQL = CLASSIFIED_SQL + """,
-ordered as (
-    -- fewest attempts first, then the longest since their last call, then enrollment order;
-    -- with smart ordering (opt-in) the callee zones with the best rate now come first ($best_zones)
-    select k.* from classified k
-    left join contacts z on len($best_zones) > 0 and z.contact_id = k.contact_id
-    where k.skipped_by is null
-    order by list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone)) nulls last,
-             attempts, last_call_at nulls first, enroll_seq
-    limit $size
-),
-final as (
-    select o.contact_id, o.attempts, o.call_seq, o.last_call_at, o.enroll_seq,
-           c.phone_e164, c.name, c.company, c.email, c.properties
-    from ordered o join contacts c using (contact_id)
 )
-select * from final order by attempts, last_call_at nulls first, enroll_seq
+select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
 """
-
-# Per compliance rule, how many otherwise-eligible contacts it holds back now (the claim audit).
-SKIPPED_SQL = CLASSIFIED_SQL + """,
-final as (
-    select skipped_by as rule, count(*)::integer as skipped, min(contact_id, 5) as sample_contact_ids
-    from classified where skipped_by is not null
-    group by skipped_by
-)
-select * from final order by rule
-"""
+SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
+    select e.*, list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone)) as zone_rank
+    from enrolled e
+    left join contacts z on z.contact_id = e.contact_id
+    order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq""")
+# the plain order needs no contact columns: the million-row join above is only paid when smart
+ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """select e.*, null::integer as zone_rank from enrolled e
+    order by attempts, last_call_at nulls first, enroll_seq""")
 
 HOST = socket.gethostname()
 
@@ -303,20 +295,54 @@ def _classify(
         "since_24h": now - timedelta(hours=24),
         "since_30d": now - timedelta(days=30),
     }
+    skipped: list[pl.DataFrame] = []
     try:
-        picked = _pick(conn, plan, now, params, size, options)
-        skipped = conn.execute(SKIPPED_SQL, params).pl() if audit else None
+        picked = _pick(conn, plan, now, params, size, options, skipped)
     finally:
         conn.unregister("zone_status")
-    return picked, skipped
+    if not audit:
+        return picked, None
+    held = pl.concat(skipped).unique("contact_id", keep="first", maintain_order=True)
+    return picked, held.group_by("skipped_by").agg(
+        pl.len().cast(pl.Int32).alias("skipped"),
+        pl.col("contact_id").sort().head(SAMPLE_SIZE).alias("sample_contact_ids"),
+    ).rename({"skipped_by": "rule"}).sort("rule")
 
 
-def _pick(conn, plan: CampaignPlan, now: datetime, params: dict, size: int, options: SmartOptions | None) -> pl.DataFrame:
+def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the first `size` callable contacts in dialing order, the contacts the rules held back before them).
+
+    Classifies the next 4 × size contacts in dialing order, and four times more each time the rules
+    held back too many, until the batch is full or every eligible contact has been seen.
+    """
+    scan = max(size * 4, 64)
+    if params.get("best_zones"):
+        sql = SMART_ELIGIBLE_SQL
+    else:
+        sql, params = ELIGIBLE_SQL, {k: v for k, v in params.items() if k not in ("best_zones", "campaign_zone")}
+    while True:
+        rows = conn.execute(sql, {**params, "scan": scan}).pl()
+        if rows["skipped_by"].is_null().sum() >= size or rows.height < scan:
+            break
+        scan *= 4
+    rows = rows.with_row_index("position")
+    picked = rows.filter(pl.col("skipped_by").is_null()).head(size)
+    held = rows.filter(pl.col("skipped_by").is_not_null())
+    if picked.height == size and size > 0:
+        # held back = skipped before the batch's last contact (the later ones were not reached)
+        held = held.filter(pl.col("position") < picked["position"].max())
+    return picked.drop("position", "skipped_by", "zone_rank"), held.select("contact_id", "skipped_by")
+
+
+def _pick(conn, plan: CampaignPlan, now: datetime, params: dict, size: int, options: SmartOptions | None,
+          skipped: list[pl.DataFrame]) -> pl.DataFrame:
     """ELIGIBLE_SQL's contacts in plain order, or (smart ordering) the best callee zones now first
     except an exploration share of the batch taken in plain order."""
     def query(best_zones: list[str], limit: int) -> pl.DataFrame:
-        return conn.execute(ELIGIBLE_SQL, {**params, "size": limit, "best_zones": best_zones,
-                                           "campaign_zone": plan.schedule.time_zone}).pl()
+        found, held = _scan_eligible(conn, {**params, "best_zones": best_zones,
+                                            "campaign_zone": plan.schedule.time_zone}, limit)
+        skipped.append(held)
+        return found
 
     best_zones = zone_ranking(conn, plan.campaign_id, plan.schedule.time_zone, now) if options and options.smart_ordering else []
     if not best_zones:
