@@ -20,6 +20,18 @@ def _button(page, name: str):
     return page.get_by_role("button", name=name, exact=True)
 
 
+def _open_row_menu(page) -> None:
+    """Open the first row's ⋮ menu (a click landing during a rerun can be lost on a busy machine: retry)."""
+    for _ in range(3):
+        page.locator("[data-testid='stPopover'] button").first.click()
+        try:
+            _button(page, "Delete").wait_for(timeout=5_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; try the click again
+            page.wait_ready()
+    _button(page, "Delete").wait_for()
+
+
 def test_wizard_with_csv_upload_then_a_settings_change(dashboard, page, tmp_path):
     make_campaign_db(dashboard["db"])  # the agent Ava and two outbound numbers
     shots = dashboard["artifacts"]
@@ -101,7 +113,7 @@ def test_list_search_and_delete_with_the_confirmation_dialog(dashboard, page):
     page.get_by_placeholder("Search campaigns by name").press("Enter")
     page.wait_ready()
     assert _button(page, "Spring outreach").count() == 0
-    page.locator("[data-testid='stPopover'] button").first.click()
+    _open_row_menu(page)
     _button(page, "Delete").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Delete Autumn calls permanently?").wait_for()
