@@ -24,8 +24,10 @@ from tasks.store import connect, held_open, init_db, transaction
 TICK_SECONDS = 60.0
 # No call placed for this long: the contacts left are held back (do-not-call, legal windows) for good.
 IDLE_STOP = timedelta(days=8)  # longer than any gap between calling days
+# ... or this long, when no contact waits for a retry time either (weekends fit inside it).
+QUIET_STOP = timedelta(days=3)
 # Nobody callable now inside the window: look again this much later.
-IDLE_STEP = timedelta(minutes=15)
+IDLE_STEP = timedelta(minutes=30)
 
 CONNECTED_SQL = (
     "status = 'ended' and disconnect_reason is distinct from 'voicemail_reached' and not coalesce(in_voicemail, false)"
@@ -130,7 +132,8 @@ def simulate_campaign(
     Unlike flows.simulate, an idle moment inside the calling window waits `idle_step` instead of
     jumping to the next day, so same-day retries (busy after 30 min, no answer after 2 h) and callee
     windows that open later in the day (western zones) are dialled as in production. It stops when
-    every contact is finished, nothing was placed for IDLE_STOP, or at the horizon. It refreshes the
+    every contact is finished, nothing was placed for QUIET_STOP with no retry pending (or for
+    IDLE_STOP at all), or at the horizon. It refreshes the
     best-time table daily (as the aggregation does in production) and writes no metrics snapshot.
     """
     from flows.enrich_calls import run_enrichment
@@ -152,7 +155,9 @@ def simulate_campaign(
             if tick.placed:
                 last_placed = clock.now()
             if tick.placed == 0 and _in_flight(db, ids) == 0:
-                if _unfinished(db, ids) == 0 or clock.now() - last_placed > IDLE_STOP:
+                idle = clock.now() - last_placed
+                if _unfinished(db, ids) == 0 or idle > IDLE_STOP or (
+                        idle > QUIET_STOP and not _waiting_for_retry(db, campaign_id, clock.now())):
                     break
                 opening = _next_opening(db, ids, tick_start + idle_step)
                 if opening is None:
@@ -169,6 +174,13 @@ def simulate_campaign(
             clock.sleep(15 * 60)
             run_enrichment(db, provider, clock.now())
     return clock.now()
+
+
+def _waiting_for_retry(db: str | Path | None, campaign_id: int, now: datetime) -> bool:
+    with connect(db) as conn:
+        return conn.execute(
+            "select count(*) > 0 from campaign_contacts where campaign_id = ? and finished_at is null and next_call_at > ?",
+            [campaign_id, now]).fetchone()[0]
 
 
 def _totals(db: str | Path | None, campaign_id: int) -> dict:

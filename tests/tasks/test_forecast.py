@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.simulate import simulate
 from tasks.errors import NotFoundError
-from tasks.forecast import _totals, copy_campaign, forecast
+from tasks.forecast import _totals, copy_campaign, forecast, simulate_campaign
 from tasks.store import connect
 from tasks.telephony.simulator import SimulatedProvider
 from tests.factories import add_contacts, make_campaign_db
@@ -35,8 +34,9 @@ def test_the_forecast_matches_a_simulated_run_with_the_same_seed(db):
     predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=11, pace_seconds=3)
     assert _store_fingerprint(db) == before  # the real store was only read
 
+    # the same simulation loop run on the real store: the copy must behave exactly like the campaign
     provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=11, concurrency_limit=20)
-    simulate(db, provider, MONDAY_MIDNIGHT_PHOENIX, 4, pace_seconds=3, aggregate_every=None)
+    simulate_campaign(db, provider, MONDAY_MIDNIGHT_PHOENIX, 2, ids["campaign_id"], 3.0)  # 2 attempts, 1 a day
     actual = _totals(db, ids["campaign_id"])
     with connect(db) as conn:
         last_call = conn.execute("select max(coalesce(ended_at, queued_at)) from calls").fetchone()[0]
@@ -51,7 +51,7 @@ def test_a_forecast_during_the_run_adds_what_was_already_done(db):
     ids = make_campaign_db(db, batch_size=20, max_attempts=2)
     add_contacts(db, ids["campaign_id"], 20)
     provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=3, concurrency_limit=20)
-    simulate(db, provider, MONDAY_MIDNIGHT_PHOENIX, 1, pace_seconds=3, aggregate_every=None)
+    simulate_campaign(db, provider, MONDAY_MIDNIGHT_PHOENIX, 1, ids["campaign_id"], 3.0)
     done = _totals(db, ids["campaign_id"])
     assert done["calls"] > 0
     predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX + timedelta(days=1), seed=3, pace_seconds=3,
