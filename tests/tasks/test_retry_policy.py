@@ -186,3 +186,35 @@ def test_bad_overrides_are_a_settings_error_naming_the_field(campaign_db):
     assert [(e.field, "is not a rule" in e.rule) for e in errors] == [("retry_policy", True)]
     with pytest.raises(UserError, match="retry_policy"), transaction(campaign_db["db"]) as conn:
         update_campaign(conn, campaign_db["campaign_id"], {"retry_policy": {"voicemail": "1h"}}, TUE_10)
+
+
+YAML = """
+name: Smart outreach
+agent: {name: Ava, provider_agent_id: agent_1}
+start_date: 2026-04-27
+time_zone: America/Phoenix
+country: US
+hours: [["08:00", "18:00"]]
+outbound_numbers: ["+16025550100"]
+retry_policy: {dial_no_answer: 3h, voicemail_reached: next_day}
+smart_ordering: true
+exploration_share: 0.1
+number_daily_cap: 150
+"""
+
+
+def test_smart_options_are_declared_in_yaml(db, tmp_path):
+    from tasks.campaigns import add_number, apply_yaml
+
+    path = tmp_path / "smart.yaml"
+    path.write_text(YAML, encoding="utf-8")
+    with transaction(db) as conn:
+        add_number(conn, "+16025550100", None, "active", TUE_10)
+        campaign_id = apply_yaml(conn, path, TUE_10)["campaign_id"]
+        row = get_campaign(conn, campaign_id)
+    assert (row["retry_policy"], row["smart_ordering"], row["exploration_share"], row["number_daily_cap"]) == (
+        {"dial_no_answer": "3h", "voicemail_reached": "next_day"}, True, 0.1, 150)
+    path.write_text(YAML.replace("3h", "3 hours"), encoding="utf-8")
+    with pytest.raises(UserError, match=r"smart.yaml: retry_policy: dial_no_answer: \"3 hours\" is not a rule"), \
+            transaction(db) as conn:
+        apply_yaml(conn, path, TUE_10)
