@@ -226,3 +226,32 @@ def apply_retry_policy(conn: duckdb.DuckDBPyConnection, now: datetime, low: int,
     finally:
         conn.unregister("retry_rules")
     return len(rows)
+
+
+NEXT_ALLOWED_SQL = """
+with enrolled as (
+    select contact_id, next_call_at, avoid_number, finished_at, finished_reason, in_flight_call_id
+    from campaign_contacts
+    where campaign_id = $campaign_id and ($contact_ids is null or list_contains($contact_ids, contact_id))
+),
+final as (
+    select contact_id,
+           case when finished_at is not null then null
+                when next_call_at > $now then next_call_at
+                else $now::timestamptz end as next_allowed_at,
+           finished_at is null and next_call_at > $now as waiting_for_retry,
+           avoid_number, finished_reason, in_flight_call_id is not null as in_flight
+    from enrolled
+)
+select * from final order by contact_id
+"""
+
+
+def next_allowed(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime, contact_ids: list[int] | None = None
+) -> pl.DataFrame:
+    """Per enrolled contact, the next time the retry policy allows a call (None once finished), for the Contact List.
+
+    Schedule, attempt limits and compliance still apply at that time.
+    """
+    return conn.execute(NEXT_ALLOWED_SQL, {"campaign_id": campaign_id, "now": now, "contact_ids": contact_ids}).pl()

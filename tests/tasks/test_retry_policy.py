@@ -218,3 +218,15 @@ def test_smart_options_are_declared_in_yaml(db, tmp_path):
     with pytest.raises(UserError, match=r"smart.yaml: retry_policy: dial_no_answer: \"3 hours\" is not a rule"), \
             transaction(db) as conn:
         apply_yaml(conn, path, TUE_10)
+
+
+def test_the_contact_list_shows_the_next_allowed_time(campaign_db):
+    from tasks.retry_policy import next_allowed
+
+    call_id = _call(campaign_db["db"], campaign_db["campaign_id"])
+    _finish(campaign_db["db"], call_id, "dial_no_answer")
+    with connect(campaign_db["db"]) as conn:
+        row = next_allowed(conn, campaign_db["campaign_id"], TUE_10 + timedelta(minutes=10)).row(0, named=True)
+        later = next_allowed(conn, campaign_db["campaign_id"], TUE_10 + timedelta(hours=3)).row(0, named=True)
+    assert (row["next_allowed_at"], row["waiting_for_retry"]) == (TUE_10 + timedelta(seconds=30, hours=2), True)
+    assert (later["next_allowed_at"], later["waiting_for_retry"]) == (TUE_10 + timedelta(hours=3), False)
