@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -41,6 +42,12 @@ from tasks.phones import check_region, normalise_phone, normalise_phones
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 DELIMITERS = (",", ";", "\t")
+# Hostile-input limits (issue #10): a million contacts is about 75 MB of CSV; no contact field is
+# anywhere near 10,000 characters; an honest 1M-row workbook unpacks to well under 1 GB.
+MAX_FILE_BYTES = 512 * 2**20
+MAX_CELL_CHARS = 10_000
+MAX_XLSX_UNPACKED_BYTES = 1024 * 2**20
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
 # Columns of the mapped frame, in order; custom properties follow as "custom:<key>".
 MAPPED_COLUMNS = ("row", "phone_raw", NAME, COMPANY, EMAIL)
@@ -76,6 +83,8 @@ class ImportResult:
 
 def decode_bytes(data: bytes) -> tuple[bytes, str]:
     """File bytes as UTF-8 (what Polars reads) and the encoding found: UTF-16 by BOM, UTF-8, else cp1252/Latin-1."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE starts both
+        return data.decode("utf-32").encode("utf-8"), "utf-32"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16").encode("utf-8"), "utf-16"
     if data.startswith(codecs.BOM_UTF8):
@@ -118,9 +127,23 @@ def _name_headers(values: Iterable[str | None]) -> list[str]:
     return names
 
 
+def _check_cell_sizes(grid: pl.DataFrame, path: Path) -> None:
+    """Refuse a file with a cell longer than any contact field could be (a hostile or wrong file)."""
+    if grid.height == 0 or grid.width == 0:
+        return
+    longest = grid.select(pl.all().str.len_chars().max()).row(0)
+    for position, size in enumerate(longest):
+        if size is not None and size > MAX_CELL_CHARS:
+            column = grid.columns[position]
+            row = grid.with_row_index("_r", offset=1).filter(pl.col(column).str.len_chars() > MAX_CELL_CHARS)["_r"][0]
+            raise UserError(f"{path.name}: row {row}, column {position + 1}: a cell of {size:,} characters "
+                            f"(at most {MAX_CELL_CHARS:,}); is this the right file?")
+
+
 def _with_headers(grid: pl.DataFrame, path: Path) -> pl.DataFrame:
     if grid.height == 0 or all(v is None or not str(v).strip() for v in grid.row(0)):
         raise UserError(f"{path.name}: the file is empty (no header row)")
+    _check_cell_sizes(grid, path)
     headers = _name_headers(grid.row(0))
     frame = grid.slice(1).rename(dict(zip(grid.columns, headers)))
     if frame.height == 0:
@@ -132,7 +155,11 @@ def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
     """A delimited text file's records as an all-text frame whose columns are its header cells."""
     if not data.strip():
         raise UserError(f"{path.name}: the file is empty")
-    utf8, _ = decode_bytes(data)
+    try:
+        utf8, _ = decode_bytes(data)
+    except UnicodeDecodeError as error:  # a byte-order mark promised UTF-16/32 and the bytes break it
+        raise UserError(f"{path.name}: starts with a {error.encoding} byte-order mark but byte {error.start} "
+                        f"is not valid {error.encoding}; save the file as UTF-8") from None
     try:
         grid = pl.read_csv(
             io.BytesIO(utf8), has_header=False, separator=detect_delimiter(utf8), infer_schema=False,
@@ -143,9 +170,31 @@ def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
     return _with_headers(grid, path)
 
 
+def check_xlsx_container(path: Path) -> None:
+    """Refuse what is not a plain .xlsx before a reader unpacks it: encrypted, not a zip, or a zip bomb."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(OLE_MAGIC))
+    if head == OLE_MAGIC:
+        # Excel saves a password-protected workbook as an encrypted OLE file (so is an old .xls)
+        raise UserError(f"{path.name}: the workbook is password-protected (or an old .xls); "
+                        "save it without a password as .xlsx")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path.name}: cannot read as XLSX (not a zip container)")
+    try:
+        with zipfile.ZipFile(path) as book:
+            unpacked = sum(entry.file_size for entry in book.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise UserError(f"{path.name}: cannot read as XLSX ({error})") from None
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise UserError(f"{path.name}: unpacks to {unpacked / 2**20:,.0f} MB (at most "
+                        f"{MAX_XLSX_UNPACKED_BYTES / 2**20:,.0f} MB); a damaged or hostile workbook, or save it as .csv")
+
+
 def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
     """An .xlsx sheet (the first unless named) as an all-text frame; numeric phone cells keep every digit."""
     import fastexcel
+
+    check_xlsx_container(path)
 
     try:
         reader = fastexcel.read_excel(str(path))
@@ -173,6 +222,9 @@ def read_contacts_file(path: str | Path, sheet: str | None = None) -> pl.DataFra
         raise UserError(f"{path.name}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx (save .xls/.ods as .xlsx)")
     if not path.is_file():
         raise UserError(f"{path}: file not found")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise UserError(f"{path.name}: {size / 2**20:,.0f} MB is over the {MAX_FILE_BYTES / 2**20:,.0f} MB import limit; split the file")
     if suffix == ".xlsx":
         return read_xlsx(path, sheet)
     try:
