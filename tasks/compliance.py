@@ -367,17 +367,25 @@ select contact_id, phone_e164, region, time_zones, time_zone_override, subdivisi
 from contacts
 where zone_resolved_at is distinct from updated_at
 """
+_PENDING_OF_SQL = _PENDING_SQL + "  and contact_id in (select contact_id from zone_candidates)\n"
 _COMBO = ["region", "time_zones", "time_zone_override", "subdivision_override", "mapped_time_zone",
           "mapped_state", "mapped_postal_code", "area_code"]
 
 
-def resolve_zones(conn: duckdb.DuckDBPyConnection) -> int:
-    """Give every new or changed contact its zone key, subdivision and zone source; returns how many.
+def resolve_zones(conn: duckdb.DuckDBPyConnection, contact_ids: list[int] | None = None) -> int:
+    """Give every new or changed contact (or those of `contact_ids`) its zone key, subdivision and zone source.
 
     One decision per distinct combination of inputs (a few hundred for a million contacts), joined
-    back in one update. Call inside a transaction; contacts already resolved cost one scan.
+    back in one update. Call inside a transaction. Returns how many contacts were resolved.
     """
-    pending = conn.execute(_PENDING_SQL).pl()
+    if contact_ids is None:
+        pending = conn.execute(_PENDING_SQL).pl()
+    else:
+        conn.register("zone_candidates", pl.DataFrame({"contact_id": contact_ids}, schema={"contact_id": pl.Int64}))
+        try:
+            pending = conn.execute(_PENDING_OF_SQL).pl()
+        finally:
+            conn.unregister("zone_candidates")
     if pending.height == 0:
         return 0
     unknown_region = pending.filter(pl.col("region").is_null())
@@ -651,9 +659,9 @@ matched as (
 final as (
     select e.contact_id, e.phone_e164, m.contact_id is not null as do_not_call,
            m.list as dnc_list, m.reason as dnc_reason, m.source as dnc_source,
-           coalesce(e.zone_source, 'unknown') = 'unknown' as time_zone_unknown
+           e.zone_source is not distinct from 'unknown' as time_zone_unknown
     from enrolled e left join matched m using (contact_id)
-    where m.contact_id is not null or coalesce(e.zone_source, 'unknown') = 'unknown'
+    where m.contact_id is not null or e.zone_source = 'unknown'
 )
 select * from final order by contact_id
 """

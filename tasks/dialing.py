@@ -63,7 +63,8 @@ scanned as (
     limit $scan
 ),
 candidates as materialized (
-    select s.*, c.phone_e164, c.zone_key, c.name, c.company, c.email, c.properties
+    select s.*, c.phone_e164, c.zone_key, c.name, c.company, c.email, c.properties,
+           c.zone_resolved_at is not distinct from c.updated_at as zone_current
     from scanned s join contacts c using (contact_id)
 ),
 dnc as (
@@ -101,7 +102,7 @@ final as (
            k.phone_e164, k.name, k.company, k.email, k.properties, k.zone_rank,
            case
                when h.contact_id is not null then 'do_not_call'
-               when z.zone_key is null then 'zone_unresolved'
+               when z.zone_key is null or not k.zone_current then 'zone_unresolved'
                when z.blocked is not null then z.blocked
                when r.calls_24h >= z.max_calls_24h then 'cap_24h:' || z.rule_id
                when r.calls_30d >= z.max_calls_30d then 'cap_30d:' || z.rule_id
@@ -281,11 +282,12 @@ def _classify(
     conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, horizon: timedelta, *, size: int,
     audit: bool = False, options: SmartOptions | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """(eligible contacts, per-rule skip counts when `audit`) with this claim's zone status registered."""
-    resolve_zones(conn)  # contacts new or changed since the last claim get their zone key
+    """(eligible contacts, per-rule skip counts when `audit`) with this claim's zone status registered.
+
+    Contacts new or changed since their zone was resolved are resolved when the claim reaches them,
+    then the claim runs again: the cost follows the batch, not the size of the contact list.
+    """
     country = conn.execute("select country from campaigns where campaign_id = ?", [plan.campaign_id]).fetchone()
-    conn.register("zone_status", zone_status(conn, plan.schedule.time_zone, country[0] if country else None,
-                                             now, horizon))
     params = {
         "campaign_id": plan.campaign_id,
         "max_attempts": plan.max_attempts,
@@ -295,11 +297,17 @@ def _classify(
         "since_24h": now - timedelta(hours=24),
         "since_30d": now - timedelta(days=30),
     }
-    skipped: list[pl.DataFrame] = []
-    try:
-        picked = _pick(conn, plan, now, params, size, options, skipped)
-    finally:
-        conn.unregister("zone_status")
+    for _ in range(2):
+        conn.register("zone_status", zone_status(conn, plan.schedule.time_zone, country[0] if country else None,
+                                                 now, horizon))
+        skipped: list[pl.DataFrame] = []
+        try:
+            picked = _pick(conn, plan, now, params, size, options, skipped)
+        finally:
+            conn.unregister("zone_status")
+        unresolved = pl.concat(skipped).filter(pl.col("skipped_by") == "zone_unresolved")["contact_id"].to_list()
+        if not unresolved or not resolve_zones(conn, unresolved):
+            break
     if not audit:
         return picked, None
     held = pl.concat(skipped).unique("contact_id", keep="first", maintain_order=True)

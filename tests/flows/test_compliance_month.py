@@ -29,7 +29,7 @@ PLACES = [
     ("Australia/Sydney", "AU", "09:00", "+6129123", "DEFAULT", ["Australia/Sydney"]),
     ("America/Santiago", "CL", "09:00", "+5622123", "DEFAULT", ["America/Santiago"]),
 ]
-CONTACTS = 4
+CONTACTS = 3
 
 
 def _month(db):
