@@ -229,6 +229,23 @@ def lost_writes(tally: Tally) -> list[tuple]:
     return lost
 
 
+def unreadable_tables() -> list[str]:
+    """Tables whose every row cannot be read back (a corrupt block would show here)."""
+    from dashboards.state import reading
+
+    bad = []
+    with reading() as conn:
+        tables = [r[0] for r in conn.execute(
+            "select table_name from information_schema.tables where table_catalog = current_database()"
+            " and table_type = 'BASE TABLE'").fetchall()]
+        for table in tables:
+            try:
+                conn.execute(f'select * from "{table}"').fetchall()
+            except Exception as error:  # noqa: BLE001 - any failure to read is the finding
+                bad.append(f"{table}: {str(error)[:200]}")
+    return bad
+
+
 def dashboard(campaign_id: int, seconds: float, readers: int, *, writes: bool, seed: int = 7,
               think: tuple[float, float] = (0.3, 1.5)) -> Tally:
     """Run the dashboard threads for `seconds`."""
@@ -273,6 +290,7 @@ def run_soak(db: Path, seconds: float, readers: int = 8, baseline_seconds: float
     rounds = {line.split()[0]: int(line.split("rounds=")[1].split()[0]) for out, _ in flow_output
               for line in out.splitlines() if "rounds=" in line}
     lost = lost_writes(tally)
+    unreadable = unreadable_tables()
     return {
         "seconds": seconds,
         "readers": readers,
@@ -286,6 +304,7 @@ def run_soak(db: Path, seconds: float, readers: int = 8, baseline_seconds: float
         "busy_banners": tally.busy,
         "writes": tally.writes,
         "lost_writes": len(lost),
+        "unreadable_tables": unreadable,
         "lost_samples": lost[:5],
         "flow_failures": flow_failures,
         "flow_exit_codes": [w.returncode for w in writers],
@@ -305,7 +324,8 @@ def report(figures: dict) -> str:
         f"baseline (no writers): median {figures['baseline_median_ms']} ms  p95 {figures['baseline_p95_ms']} ms  "
         f"-> p95 ratio under contention {ratio:.1f}x",
         f"errors shown to users: {figures['errors']}  busy banners: {figures['busy_banners']}  "
-        f"writes: {figures['writes']}  lost writes: {figures['lost_writes']}  flow failures: {figures['flow_failures']}",
+        f"writes: {figures['writes']}  lost writes: {figures['lost_writes']}  flow failures: {figures['flow_failures']}  "
+        f"unreadable tables: {len(figures['unreadable_tables'])}",
     ])
 
 
@@ -322,10 +342,10 @@ def main() -> None:
     db = args.db or Path(tempfile.mkdtemp(prefix="soak-")) / "campaigns.duckdb"
     figures = run_soak(db, args.seconds, args.readers)
     print(report(figures), flush=True)
-    for key in ("error_samples", "lost_samples", "flow_stderr_tail"):
+    for key in ("error_samples", "lost_samples", "flow_stderr_tail", "unreadable_tables"):
         if figures[key]:
             print(f"{key}: {figures[key]}")
-    if figures["errors"] or figures["lost_writes"] or figures["flow_failures"]:
+    if figures["errors"] or figures["lost_writes"] or figures["flow_failures"] or figures["unreadable_tables"]:
         sys.exit(1)
 
 

@@ -55,6 +55,22 @@ def _is_lock_conflict(error: Exception) -> bool:
     )
 
 
+_open_close_locks: dict[str, threading.Lock] = {}
+
+
+def _open_close_lock(path: Path) -> threading.Lock:
+    """Opens and closes of one file in this process take turns.
+
+    DuckDB shares one database instance per file among a process's connections and tears it down
+    (checkpointing) when the last one closes; a thread opening the file during that teardown got a
+    second instance of the same file (seen as "Unique file handle conflict", and once as a corrupt
+    block read in the contention soak). File locks cannot catch it: they are per process.
+    """
+    key = str(path.resolve())
+    with _migrate_guard:
+        return _open_close_locks.setdefault(key, threading.Lock())
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout
     delay = 0.005
@@ -62,7 +78,8 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(path), read_only=read_only)
+            with _open_close_lock(path):
+                return duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as error:
             if not _is_lock_conflict(error):
                 raise StoreError(f"cannot open database {path}: {error}") from error
@@ -128,7 +145,8 @@ def connect(
             raise StoreError(f"database {path}: {error}") from error
         raise
     finally:
-        conn.close()
+        with _open_close_lock(path):
+            conn.close()
 
 
 def _is_read_only_or_full(error: Exception) -> bool:

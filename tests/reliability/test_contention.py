@@ -89,6 +89,7 @@ def test_short_soak_dashboard_and_flows_together(tmp_path, monkeypatch):
     print(report(figures))
     assert figures["errors"] == 0, figures["error_samples"]
     assert figures["lost_writes"] == 0, figures["lost_samples"]
+    assert figures["unreadable_tables"] == []
     assert figures["flow_failures"] == 0 and figures["flow_exit_codes"] == [0, 0], figures["flow_stderr_tail"]
     # everyone made progress: readers, savers and both writing processes
     assert figures["reads"] > 0 and figures["writes"] > 0
