@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
 import streamlit as st
 
+from dashboards.auth import require_login
 from dashboards.components import CSS
 from tasks.errors import StoreError, StoreLockedError
-from tasks.settings import get_settings
 
 _log = logging.getLogger("dashboards")
 
 st.set_page_config(page_title="voice-campaigns", page_icon=":material/campaign:", layout="wide")
 st.markdown(CSS, unsafe_allow_html=True)
+# Before any page reads data: the shared password or single sign-on, when configured (docs/operations.md).
+require_login()
 
 PAGES = [
     st.Page("pages/campaigns.py", title="Campaigns", icon=":material/list:", url_path="campaigns", default=True),
@@ -41,27 +42,6 @@ def locked_banner() -> None:
     _retry_soon()
 
 
-def needs_sign_in() -> bool:
-    """Whether this session must first type the dashboard password (CAMPAIGNS_DASHBOARD_PASSWORD)."""
-    return get_settings().dashboard_password is not None and not st.session_state.get("signed_in")
-
-
-def sign_in_form() -> None:
-    """The password form shown instead of any page until the right password is typed."""
-    st.title("voice-campaigns")
-    with st.form("sign_in"):
-        typed = st.text_input("Dashboard password", type="password", key="password")
-        if st.form_submit_button("Sign in", type="primary"):
-            expected = get_settings().dashboard_password.get_secret_value()
-            if hmac.compare_digest(typed.encode(), expected.encode()):
-                st.session_state["signed_in"] = True
-                st.rerun()
-            st.error("That password is not right.")
-
-
-if needs_sign_in():
-    st.navigation([st.Page(sign_in_form, title="Sign in", url_path="sign-in")], position="hidden").run()
-    st.stop()
 page = st.navigation(PAGES, position="sidebar")
 try:
     page.run()

@@ -242,19 +242,3 @@ def test_an_unexpected_error_is_a_message_not_a_traceback(listed, monkeypatch):
     at = run_app()
     assert at.error[0].value == ("Something went wrong while showing this page (RuntimeError: boom). "
                                  "The details are in the dashboard's log.")
-
-
-def test_a_dashboard_password_is_asked_for_first(listed, monkeypatch):
-    from tasks.settings import reset_settings
-
-    monkeypatch.setenv("CAMPAIGNS_DASHBOARD_PASSWORD", "s3cret")
-    reset_settings()
-    at = run_app()
-    assert row_names(at) == []
-    at.text_input(key="password").set_value("wrong")
-    at.button[0].click().run()
-    assert at.error[0].value == "That password is not right."
-    assert row_names(at) == []
-    at.text_input(key="password").set_value("s3cret")
-    at.button[0].click().run()
-    assert row_names(at) == ["Autumn draft", "Spring outreach"]
