@@ -123,11 +123,3 @@ def number_choices(conn: Conn) -> dict[int, str]:
         "select number_id, coalesce(nickname, 'No nickname'), e164, sip_trunk_status from phone_numbers order by number_id"
     ).fetchall()
     return {number_id: f"{nickname} · {e164} · {status}" for number_id, nickname, e164, status in rows}
-
-
-def running_manual_run(conn: Conn, campaign_id: int) -> bool:
-    """Whether a Run-button batch of the campaign is in progress."""
-    return conn.execute(
-        "select count(*) > 0 from dial_runs where campaign_id = ? and kind = 'manual' and state = 'running'",
-        [campaign_id],
-    ).fetchone()[0]
