@@ -23,6 +23,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m bench
 
+# The long reliability versions: the 10-minute contention soak, then the reliability tests in full
+# (150 crash-kill runs, longer fuzzing). Figures are printed; docs/operations.md keeps the last ones.
+soak: $(STAMP)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m bench.soak --seconds $${SOAK_SECONDS:-600}
+	RELIABILITY_FULL=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q tests/reliability
+
 clean:
 	rm -rf data/*.duckdb data/*.duckdb.wal test-artifacts bench/out
 
