@@ -58,7 +58,7 @@ def _month(db):
                 conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)",
                              [campaign_id, contact_id])
     provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=11, concurrency_limit=5)
-    result = simulate(db, provider, START, DAYS, pace_seconds=3, tick_seconds=300, aggregate_every=None)
+    result = simulate(db, provider, START, DAYS, pace_seconds=3, tick_seconds=600, aggregate_every=None)
     return provider, result
 
 
@@ -101,4 +101,4 @@ def test_a_month_in_six_time_zones_never_calls_outside_the_law(db):
     assert per_24h == [] and per_30d == []
     # the rules did bind: windows closed on campaigns still open, and the caps held contacts back
     assert {"window:FR", "cap_24h:US-FL", "cap_30d:FR"} <= audited
-    assert result.placed > 100
+    assert result.placed > 40
