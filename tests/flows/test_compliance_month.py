@@ -8,7 +8,7 @@ and Santiago (5 Apr). Each campaign's own schedule is wider than the law on purp
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flows.simulate import simulate
 from tasks.campaigns import create_campaign
