@@ -22,6 +22,7 @@ from tasks.errors import StoreError, StoreLockedError
 from tasks.settings import get_settings
 
 _LOCK_PATTERN = re.compile(r"lock", re.IGNORECASE)
+PER_STATEMENT_MARK = "-- migrate: one statement per transaction"
 _migrated: set[str] = set()
 _migrate_guard = threading.Lock()
 
@@ -102,14 +103,20 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection) -> int:
     for version, name, sql in migrations():
         if version in applied:
             continue
-        conn.execute("begin")
-        try:
-            conn.execute(sql)
-            conn.execute("insert into schema_migrations values (?, ?, now())", [version, name])
-            conn.execute("commit")
-        except Exception:
-            conn.execute("rollback")
-            raise
+        # DuckDB cannot commit several ALTERs that rewrite one non-empty table in one transaction
+        # ("another transaction has altered this table"): such migrations say so, and run one
+        # idempotent statement (IF NOT EXISTS) per transaction; a crash midway re-runs cleanly.
+        steps = [s.query for s in duckdb.extract_statements(sql)] if PER_STATEMENT_MARK in sql else [sql]
+        for index, step in enumerate(steps):
+            conn.execute("begin")
+            try:
+                conn.execute(step)
+                if index == len(steps) - 1:
+                    conn.execute("insert into schema_migrations values (?, ?, now())", [version, name])
+                conn.execute("commit")
+            except Exception:
+                conn.execute("rollback")
+                raise
     return current_version(conn)
 
 

@@ -45,6 +45,12 @@ def test_an_old_file_is_upgraded_to_the_same_schema_as_a_fresh_one(tmp_path, mon
     monkeypatch.setattr(store, "migrations", lambda: every[:1])  # a database from the first release
     con = duckdb.connect(str(old))
     assert apply_migrations(con) == 1
+    # with rows in it: DuckDB cannot rewrite a non-empty table twice in one transaction
+    con.execute("insert into agents (name) values ('Ava')")
+    con.execute("insert into phone_numbers (e164) values ('+16025550100')")
+    con.execute("insert into campaigns (name, agent_id, weekly_schedule, time_zone) values ('x', 1, '{}', 'UTC')")
+    con.execute("insert into contacts (phone_e164) values ('+16025550199')")
+    con.execute("insert into campaign_contacts (campaign_id, contact_id) values (1, 1)")
     con.close()
     monkeypatch.setattr(store, "migrations", lambda: every)
     con = duckdb.connect(str(old))
