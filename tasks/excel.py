@@ -11,6 +11,8 @@ import polars as pl
 
 # Spreadsheets run text that starts with these as a formula (CSV/formula injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A phone number (+1 602 555 0100) would only ever compute a number: left as typed.
+PHONE_LIKE = r"^\+[0-9 ().\-]+$"
 # One sheet holds 1,048,576 rows; one is the header.
 MAX_DATA_ROWS_PER_SHEET = 1_048_575
 
@@ -19,7 +21,10 @@ def neutralise_formulas(df: pl.DataFrame) -> pl.DataFrame:
     """Prefix a quote to every text cell that a spreadsheet would run as a formula."""
     pattern = "^[" + "".join("\\t" if p == "\t" else "\\r" if p == "\r" else "\\" + p for p in FORMULA_PREFIXES) + "]"
     return df.with_columns(
-        pl.when(pl.col(name).str.contains(pattern)).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        pl.when(pl.col(name).str.contains(pattern) & ~pl.col(name).str.contains(PHONE_LIKE))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
         for name, dtype in df.schema.items()
         if dtype == pl.String
     )
@@ -108,8 +113,11 @@ def xlsx_text_macro(conn: duckdb.DuckDBPyConnection) -> None:
     # One expression, no subquery: a macro with a subquery became a join per use (1 GB per million).
     conn.execute(
         r"""
-        create or replace temp macro xlsx_text(s) as regexp_replace(
-            regexp_replace(s, '[\x01-\x08\x0B\x0C\x0E-\x1F]', '', 'g'), '^([=+\-@\t\r])', '''\1')
+        create or replace temp macro xlsx_text(s) as case
+            when regexp_full_match(s, '\+[0-9 ().\-]+') then s
+            else regexp_replace(
+                regexp_replace(s, '[\x01-\x08\x0B\x0C\x0E-\x1F]', '', 'g'), '^([=+\-@\t\r])', '''\1')
+            end
         """
     )
 

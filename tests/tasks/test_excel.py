@@ -15,7 +15,9 @@ from tasks.excel import neutralise_formulas, write_xlsx
     ("text", "expected"),
     [
         ("=1+2", "'=1+2"),
-        ("+33 1 23", "'+33 1 23"),
+        ("+33 1 23 45 67 89", "+33 1 23 45 67 89"),  # a phone number only computes a number: kept as typed
+        ("+16025550100", "+16025550100"),
+        ("+SUM(A1:A9)", "'+SUM(A1:A9)"),
         ("-5", "'-5"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tcmd", "'\tcmd"),
