@@ -125,7 +125,7 @@ WRITER = textwrap.dedent(
 def test_backups_taken_while_another_process_dials_are_consistent(dialed, tmp_path):
     db = dialed["db"]
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db), str(dialed["campaign_id"]), TUE_10_PHOENIX.isoformat(), "6"],
+        [sys.executable, "-c", WRITER, str(db), str(dialed["campaign_id"]), TUE_10_PHOENIX.isoformat(), "4"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     backups = []
