@@ -131,17 +131,16 @@ def main() -> None:
             outcome = {name: wait(pid, 60) for name, pid in workers.items()}
             took = time.monotonic() - started
             kill_within = {"dial": took, "enrich": took}
-            print(json.dumps({"run": 0, "workers": outcome, "calibration_s": round(took, 2), "check": "ok"}), flush=True)
-            continue
-        kill_after = {name: rng.uniform(0.0, kill_within[name]) for name in workers}
-        outcome = {}
-        for name in sorted(workers, key=kill_after.get):
-            time.sleep(max(0.0, started + kill_after[name] - time.monotonic()))
-            try:
-                os.kill(workers[name], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            outcome[name] = wait(workers[name], 60)
+        else:
+            kill_after = {name: rng.uniform(0.0, kill_within[name]) for name in workers}
+            outcome = {}
+            for name in sorted(workers, key=kill_after.get):
+                time.sleep(max(0.0, started + kill_after[name] - time.monotonic()))
+                try:
+                    os.kill(workers[name], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                outcome[name] = wait(workers[name], 60)
         killed_at = time.monotonic()
         checker = fork(check, db, at + WORK_STEPS * STEP)
         code = wait(checker, 120)
