@@ -357,7 +357,11 @@ def kpis(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
 ) -> dict:
     """The five KPI cards for an inclusive campaign-local date range (open ends: all time)."""
-    row = _kpi_row(conn, campaign_id, date_from, date_to)
+    return kpi_cards_from(_kpi_row(conn, campaign_id, date_from, date_to))
+
+
+def kpi_cards_from(row: dict) -> dict:
+    """The KPI cards from a row of totals (credits, calls, contacts, connected, average duration)."""
     avg = row["avg_call_duration_seconds"]
     return {
         "credits_used": int(row["credits_used"]),

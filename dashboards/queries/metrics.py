@@ -107,17 +107,7 @@ def kpi_cards(
     if not covers_whole_campaign(conn, campaign_id, date_from, date_to):
         return metrics.kpis(conn, campaign_id, date_from, date_to)
     metrics.range_bounds("UTC", date_from, date_to)  # a reversed range is refused on both paths
-    row = _whole_campaign(conn, campaign_id)
-    avg = row["avg_call_duration_seconds"]
-    return {
-        "credits_used": int(row["credits_used"]),
-        "total_calls": int(row["total_calls"]),
-        "contacts_called": int(row["contacts_called"]),
-        "connection_rate": _pct(row["connected_contacts"], row["total_contacts"]),
-        "avg_call_duration_seconds": round(float(avg), 2) if avg is not None else 0.0,
-        "total_contacts": int(row["total_contacts"]),
-        "connected_contacts": int(row["connected_contacts"]),
-    }
+    return metrics.kpi_cards_from(_whole_campaign(conn, campaign_id))
 
 
 def calls_made(
