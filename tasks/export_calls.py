@@ -49,7 +49,9 @@ FILTERS = {
 
 
 def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    # A NUL ends DuckDB's quoted identifier early (a provider's custom analysis key can hold one):
+    # show it as U+FFFD instead of failing the whole export.
+    return '"' + name.replace("\x00", "\ufffd").replace('"', '""') + '"'
 
 
 def _json_path(key: str) -> str:

@@ -110,6 +110,7 @@ def deliver(db, payload: dict, at: datetime):
 def test_provider_text_summaries_and_custom_analysis_keys_then_the_export(campaign_db, tmp_path):
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
     custom = {h[:200]: h for h in HOSTILE if "\x00" not in h}
+    # regression: a NUL in a custom analysis key (an export column name) broke the calls export
     custom["nul\x00key"] = "nul\x00value"
     with transaction(db) as conn:
         seed_call(conn, campaign_id, "+16025551234", NOW, provider="retell", provider_call_id="call_h1",
@@ -125,7 +126,7 @@ def test_provider_text_summaries_and_custom_analysis_keys_then_the_export(campai
     assert result.status == 200
     with connect(db) as conn:
         summary, stored_custom = conn.execute(
-            "select call_summary, custom_analysis from calls where provider_call_id = 'call_h1'").fetchone()
+            "select summary, custom_analysis from calls where provider_call_id = 'call_h1'").fetchone()
     assert summary == "'; drop table calls; --" + "x" * 10_000
     assert json.loads(stored_custom) == custom
     # custom analysis keys become export columns: quoted identifiers and JSON paths, never SQL
