@@ -115,9 +115,16 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection) -> int:
                     conn.execute("insert into schema_migrations values (?, ?, now())", [version, name])
                 conn.execute("commit")
             except Exception:
-                conn.execute("rollback")
+                _rollback_quietly(conn)  # a failed commit has already ended it: keep the real error
                 raise
     return current_version(conn)
+
+
+def _rollback_quietly(conn: duckdb.DuckDBPyConnection) -> None:
+    try:
+        conn.execute("rollback")
+    except duckdb.Error:
+        pass
 
 
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
@@ -183,7 +190,7 @@ def transaction(db: str | Path | None = None, *, timeout: float | None = None) -
         try:
             yield conn
         except BaseException:
-            conn.execute("rollback")
+            _rollback_quietly(conn)
             raise
         conn.execute("commit")
 
