@@ -338,6 +338,7 @@ with scope as (
     from campaigns
     where ($campaign_id is null or campaign_id = $campaign_id)
       and ($search is null or contains(lower(name), lower($search)))
+    {page}
 ),
 ranked_runs as (
     select campaign_id, kind, state,
@@ -376,7 +377,12 @@ final as (
 )
 select * from final
 """
-_SORTS = {
+
+
+def campaign_facts_sql(page: str = "") -> str:
+    """The campaign list's facts query; `page` (trusted SQL: order, limit, offset) trims the scope first."""
+    return _CAMPAIGN_FACTS_SQL.format(page=page)
+LIST_SORTS = _SORTS = {
     "created": "order by created_at desc, campaign_id desc",
     "name": "order by lower(name), campaign_id",
 }
@@ -384,7 +390,7 @@ _SORTS = {
 
 def _facts_rows(conn: Conn, campaign_id: int | None = None, search: str | None = None, sort: str = "created") -> list[dict]:
     order = _SORTS[sort]  # whitelisted; the caller checked `sort`
-    return _dicts(conn.execute(f"{_CAMPAIGN_FACTS_SQL} {order}", {"campaign_id": campaign_id, "search": search}))
+    return _dicts(conn.execute(f"{campaign_facts_sql()} {order}", {"campaign_id": campaign_id, "search": search}))
 
 
 def _facts(row: Mapping[str, Any]) -> StatusFacts:

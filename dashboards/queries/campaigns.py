@@ -7,64 +7,15 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from tasks.campaigns import StatusFacts, derive_status
+from tasks.campaigns import LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status
 from tasks.errors import NotFoundError, ValidationError
 
 Conn = duckdb.DuckDBPyConnection
 
-# Whitelisted orderings of the list; the key is what the page offers, the value is trusted SQL.
-SORTS = {
-    "created": "order by created_at desc, campaign_id desc",
-    "name": "order by lower(name), campaign_id",
-}
+# Whitelisted orderings of the list (the same as the CLI's); the values are trusted SQL.
+SORTS = LIST_SORTS
 
-# The page is chosen first (search, order, limit, offset), then only its rows get their facts.
-_PAGE_SQL = """
-with scope as (
-    select campaign_id, name, agent_id, start_date, end_date, time_zone, active, created_at
-    from campaigns
-    where ($campaign_id is null or campaign_id = $campaign_id)
-      and ($search is null or contains(lower(name), lower($search)))
-    {order}
-    limit $limit offset $offset
-),
-ranked_runs as (
-    select campaign_id, kind, state,
-           row_number() over (partition by campaign_id order by started_at desc, run_id desc) as recency
-    from dial_runs
-    where campaign_id in (select campaign_id from scope)
-),
-run_facts as (
-    select campaign_id,
-           bool_or(kind = 'manual' and state = 'running') as manual_running,
-           bool_or(kind = 'scheduled' and state = 'running') as scheduled_running,
-           max(state) filter (where recency = 1) as latest_run_state
-    from ranked_runs
-    group by campaign_id
-),
-enrollment as (
-    select campaign_id,
-           count(*) as contacts,
-           count(*) filter (where finished_at is null) as unfinished
-    from campaign_contacts
-    where campaign_id in (select campaign_id from scope)
-    group by campaign_id
-),
-final as (
-    select s.campaign_id, s.name, s.start_date, s.end_date, s.time_zone, s.active, s.created_at,
-           a.name as agent_name,
-           coalesce(e.contacts, 0) as contacts,
-           coalesce(e.unfinished, 0) as unfinished,
-           coalesce(r.manual_running, false) as manual_running,
-           coalesce(r.scheduled_running, false) as scheduled_running,
-           r.latest_run_state
-    from scope s
-    left join agents a using (agent_id)
-    left join enrollment e using (campaign_id)
-    left join run_facts r using (campaign_id)
-)
-select * from final
-"""
+
 
 LIST_SCHEMA = {
     "campaign_id": pl.Int64, "name": pl.String, "status": pl.String, "agent_name": pl.String,
@@ -76,7 +27,8 @@ LIST_SCHEMA = {
 def _rows(conn: Conn, *, campaign_id: int | None, search: str | None, sort: str, limit: int, offset: int) -> list[dict]:
     if sort not in SORTS:
         raise ValidationError("sort", f'"{sort}" is not one of {", ".join(SORTS)}')
-    sql = _PAGE_SQL.format(order=SORTS[sort]) + " " + SORTS[sort]
+    # the page is chosen first (search, order, limit, offset), then only its rows get their facts
+    sql = campaign_facts_sql(page=f"{SORTS[sort]} limit $limit offset $offset") + " " + SORTS[sort]
     cursor = conn.execute(sql, {"campaign_id": campaign_id, "search": search or None,
                                 "limit": max(0, int(limit)), "offset": max(0, int(offset))})
     columns = [d[0] for d in cursor.description]
