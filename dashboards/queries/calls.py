@@ -10,6 +10,8 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from dashboards.queries import check_page
+
 from tasks.errors import NotFoundError, ValidationError
 from tasks.metrics import _campaign_zone, range_bounds
 
@@ -103,10 +105,7 @@ def call_page(
     descending: bool = True,
 ) -> pl.DataFrame:
     """One page of the Call Logs table (1-based page), sorted in DuckDB; dates in the campaign's zone."""
-    if sort not in SORT_COLUMNS:
-        raise ValidationError("sort", f"unknown sort {sort!r}; use one of {', '.join(SORT_COLUMNS)}")
-    if page < 1 or not 1 <= page_size <= 1000:
-        raise ValidationError("page", f"page {page} of size {page_size} is out of range")
+    check_page(sort, SORT_COLUMNS, page, page_size)
     where, params, time_zone = _scope(conn, campaign_id, filters)
     direction = "desc" if descending else "asc"
     params.update({"time_zone": time_zone, "limit": page_size, "offset": (page - 1) * page_size})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from dashboards.queries import check_page
+
 from dashboards.queries.calls import search_terms
 from tasks.errors import ValidationError
 from tasks.metrics import _campaign_zone
@@ -62,10 +64,7 @@ def contact_page(
     descending: bool = True,
 ) -> pl.DataFrame:
     """One page of the Contact List (1-based), contacts never called included with zeros; local dates."""
-    if sort not in SORT_COLUMNS:
-        raise ValidationError("sort", f"unknown sort {sort!r}; use one of {', '.join(SORT_COLUMNS)}")
-    if page < 1 or not 1 <= page_size <= 1000:
-        raise ValidationError("page", f"page {page} of size {page_size} is out of range")
+    check_page(sort, SORT_COLUMNS, page, page_size)
     time_zone = _campaign_zone(conn, campaign_id)
     where, params = _scope(campaign_id, search)
     params.update({"time_zone": time_zone, "limit": page_size, "offset": (page - 1) * page_size})
