@@ -12,7 +12,7 @@ import polars as pl
 
 from dashboards.queries import check_page
 
-from tasks.errors import NotFoundError, ValidationError
+from tasks.errors import NotFoundError
 from tasks.metrics import _campaign_zone, range_bounds
 
 PAGE_SIZE = 50

@@ -8,7 +8,6 @@ import polars as pl
 from dashboards.queries import check_page
 
 from dashboards.queries.calls import search_terms
-from tasks.errors import ValidationError
 from tasks.metrics import _campaign_zone
 
 PAGE_SIZE = 50
