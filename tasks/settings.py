@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     number_min_connection_rate: float = Field(default=0.05, ge=0, le=1, description="lowest 24 h connection rate")
     number_health_min_calls: int = Field(default=50, ge=1, description="calls in 24 h before the rate is judged")
 
+    # Scale-out (flows/cluster.py, flows/serve_cluster.py): the local PostgreSQL and the global call limit.
+    pg_bin_dir: Path | None = Field(default=None, description="PostgreSQL server programs; default /usr/lib/postgresql/<newest>/bin")
+    call_slots_limit_name: str = Field(default="provider-calls", description="Prefect global concurrency limit of calls in flight")
+    call_slot_lease_seconds: float = Field(default=1200.0, gt=0, description="a held call slot expires after this (a dead worker's calls)")
+
     def analytics_path(self) -> Path:
         return self.analytics_db or self.db.with_name("analytics.duckdb")
 

@@ -1,0 +1,85 @@
+"""The local PostgreSQL launcher: starts, answers on 127.0.0.1, keeps data across restarts, stops."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import UserError
+from tasks.pgserver import PgServer, PgServerError, PostgresMissingError, find_bin_dir, free_port
+
+
+def test_the_session_server_answers_sql_on_its_url(pg_server):
+    assert pg_server.url == f"postgresql://postgres@127.0.0.1:{pg_server.port}/campaigns"
+    assert pg_server.execute("select current_database()") == "campaigns"
+
+
+def test_the_server_listens_on_loopback_only(pg_server):
+    assert pg_server.execute("show listen_addresses") == "127.0.0.1"
+    # no Unix socket either: only loopback TCP reaches it
+    assert pg_server.execute("show unix_socket_directories") == ""
+
+
+def test_data_survives_a_restart_and_stop_is_idempotent(pg_server):
+    folder = Path(tempfile.mkdtemp(prefix="vc-pg-"))
+    os.chmod(folder, 0o755)
+    try:
+        with PgServer(folder / "data", database="restart_check") as first:
+            first.execute("create table kept (x int); insert into kept values (7)")
+            port = first.port
+        assert not first.running
+        first.stop()  # a second stop does nothing
+        with socket.socket() as probe:  # the port is free again: the server really stopped
+            probe.bind(("127.0.0.1", port))
+        with PgServer(folder / "data", database="restart_check") as second:
+            assert second.execute("select x from kept") == "7"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_failing_block_still_stops_the_server(pg_server):
+    folder = Path(tempfile.mkdtemp(prefix="vc-pg-"))
+    os.chmod(folder, 0o755)
+    server = PgServer(folder / "data")
+    try:
+        with pytest.raises(ZeroDivisionError), server:
+            port = server.port
+            1 / 0
+        assert not server.running
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_missing_binaries_are_a_clear_user_error(tmp_path):
+    with pytest.raises(PostgresMissingError, match="apt-get install postgresql") as raised:
+        find_bin_dir(tmp_path)
+    assert isinstance(raised.value, UserError)  # the CLI prints one line and exits 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as the postgres user")
+def test_a_folder_the_server_user_cannot_reach_is_refused_before_initdb(pg_server):
+    closed = Path(tempfile.mkdtemp(prefix="vc-pg-closed-"))  # mode 700, owned by root
+    try:
+        with pytest.raises(PgServerError, match="cannot reach"):
+            PgServer(closed / "data").start()
+    finally:
+        shutil.rmtree(closed, ignore_errors=True)
+
+
+def test_the_url_needs_a_started_server(pg_server):
+    with pytest.raises(PgServerError, match="started"):
+        _ = PgServer("/nonexistent/data").url
+
+
+def test_free_port_is_bindable():
+    port = free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
