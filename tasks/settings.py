@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     pg_bin_dir: Path | None = Field(default=None, description="PostgreSQL server programs; default /usr/lib/postgresql/<newest>/bin")
     call_slots_limit_name: str = Field(default="provider-calls", description="Prefect global concurrency limit of calls in flight")
     call_slot_lease_seconds: float = Field(default=1200.0, gt=0, description="a held call slot expires after this (a dead worker's calls)")
+    # The store backend (tasks/store.py): the embedded DuckDB file, or PostgreSQL tables shared by many workers.
+    store: str = Field(default="duckdb-file", pattern="^(duckdb-file|postgres)$",
+                       description="duckdb-file (one writer process) or postgres (many workers, CAMPAIGNS_STORE_URL)")
+    # A libpq URL or key=value string; it may carry a password, so it is only ever read from the environment.
+    store_url: SecretStr | None = Field(default=None, description="shared store, e.g. postgresql://user@host:5432/campaigns")
 
     def analytics_path(self) -> Path:
         return self.analytics_db or self.db.with_name("analytics.duckdb")

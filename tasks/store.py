@@ -7,6 +7,7 @@ conflict with jittered backoff for a bounded time, and closes it before waiting 
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import threading
@@ -142,6 +143,10 @@ def connect(
     db: str | Path | None = None, *, read_only: bool = False, timeout: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection to the store, migrated on first use in this process, in UTC."""
+    if shared_store_url() is not None:
+        with _connect_shared(timeout) as conn:
+            yield conn
+        return
     path = db_path(db)
     wait = get_settings().lock_timeout_seconds if timeout is None else timeout
     conn = _open(path, read_only, wait)
@@ -184,6 +189,10 @@ def transaction(db: str | Path | None = None, *, timeout: float | None = None) -
     Writers of one process take turns (DuckDB is single-writer, and two threads updating the same
     rows would abort each other with a conflict); other processes wait on the file lock.
     """
+    if shared_store_url() is not None:
+        with _shared_transaction(timeout) as conn:
+            yield conn
+        return
     path = db_path(db)
     with _write_lock(path), connect(path, timeout=timeout) as conn:
         conn.execute("begin transaction")
@@ -199,7 +208,7 @@ def init_db(db: str | Path | None = None) -> tuple[Path, int]:
     """Create or upgrade the database; returns its path and schema version."""
     path = db_path(db)
     with connect(path) as conn:
-        return path, apply_migrations(conn)
+        return path, (current_version(conn) if shared_store_url() is not None else apply_migrations(conn))
 
 
 def forget_migrated(db: str | Path | None = None) -> None:
@@ -229,3 +238,347 @@ def companion_path(db: str | Path | None, name: str) -> Path:
     """
     path = db_path(db)
     return path.with_name(name if path.stem == "campaigns" else f"{path.stem}.{name}")
+
+
+# ------------------------------------------------------------------ the shared store (PostgreSQL)
+#
+# CAMPAIGNS_STORE=postgres keeps every table in PostgreSQL, so several workers on several machines
+# write at once. Each process opens one in-memory DuckDB with the postgres extension loaded from the
+# duckdb-extension-postgres wheel and the database attached as `store` and USEd: every query of the
+# codebase runs unchanged, DuckDB reading and writing the PostgreSQL tables. What the extension
+# cannot do itself is bridged here, and only here: the migrations run as native PostgreSQL DDL
+# (translated from the DuckDB files), and INSERT ... RETURNING of a sequence id is emulated.
+# The tables live in the PostgreSQL schema `main`, so names qualified as DuckDB's `main` still hold.
+
+STORE_ALIAS = "store"
+PG_SCHEMA = "main"
+# Transaction-scoped advisory lock keys (any two fixed 64-bit numbers, the same in every process).
+_WRITER_LOCK_KEY = 7_402_117_001
+_MIGRATION_LOCK_KEY = 7_402_117_002
+# PostgreSQL messages that mean "another transaction got in the way": retrying later succeeds.
+_CONFLICT_PATTERN = re.compile(
+    r"could not serialize access|deadlock detected|could not obtain lock|lock timeout|"
+    r"canceling statement due to lock timeout", re.IGNORECASE)
+_UNREACHABLE_PATTERN = re.compile(
+    r"connection refused|could not connect|server closed the connection|connection to server|"
+    r"the database system is (starting up|shutting down)|no connection to the server|timeout expired",
+    re.IGNORECASE)
+_INSERT_RETURNING = re.compile(
+    r"^\s*insert\s+into\s+(?P<table>[A-Za-z_][A-Za-z0-9_]*)\s*\((?P<columns>[^)]*)\)\s*"
+    r"(?P<source>.*?)\s+returning\s+(?P<returning>.*?)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL)
+
+_ON_CONFLICT_UPDATE = re.compile(
+    r"\s+on\s+conflict\s*\((?P<keys>[^)]*)\)\s*do\s+update\s+set\s+(?P<assignments>.*)$",
+    re.IGNORECASE | re.DOTALL)
+
+
+class StoreConflictError(StoreLockedError):
+    """The shared store aborted a transaction for a concurrent one (serialization, deadlock): retry it."""
+
+
+def shared_store_url() -> str | None:
+    """The shared store's connection string when the settings select one (CAMPAIGNS_STORE), else None."""
+    settings = get_settings()
+    if settings.store == "duckdb-file":
+        return None
+    if settings.store_url is None or not settings.store_url.get_secret_value().strip():
+        raise StoreError(f"CAMPAIGNS_STORE={settings.store} needs CAMPAIGNS_STORE_URL (postgresql://user@host:port/db)")
+    return settings.store_url.get_secret_value().strip()
+
+
+def extension_binary(name: str) -> Path:
+    """The DuckDB extension file shipped in the duckdb-extension-<name> wheel for this DuckDB version."""
+    try:
+        root = resources.files(f"duckdb_extension_{name}")
+    except ModuleNotFoundError as missing:
+        raise StoreError(
+            f"DuckDB's {name} extension is not installed: pip install 'voice-campaigns[cluster]' "
+            f"(duckdb-extension-{name}=={duckdb.__version__})") from missing
+    return Path(str(root.joinpath("extensions", f"v{duckdb.__version__}", f"{name}.duckdb_extension")))
+
+
+def load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """LOAD a DuckDB extension, installing it from its wheel first (nothing is downloaded)."""
+    try:
+        conn.execute(f"load {name}")
+        return
+    except duckdb.Error:
+        pass
+    conn.execute(f"install {_sql_literal(str(extension_binary(name)))}")
+    conn.execute(f"load {name}")
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _hidden(url: str) -> str:
+    """The connection string without its password, for messages."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"(password\s*=\s*)\S+", r"\1***", url))
+
+
+def postgres_ddl(sql: str) -> str:
+    """A migration's DuckDB DDL as PostgreSQL DDL: the few spellings the two dialects do not share."""
+    sql = re.sub(r"\bdouble\b(?!\s+precision)", "double precision", sql, flags=re.IGNORECASE)
+    sql = re.sub(r"\bdefault\s*\[\s*\]", "default '{}'", sql, flags=re.IGNORECASE)
+    sql = re.sub(r"\bdefault\s*\[([^\]]*)\]", r"default array[\1]", sql, flags=re.IGNORECASE)
+    # JSON columns are text: DuckDB sees PostgreSQL json as VARCHAR anyway, and writes it back as
+    # VARCHAR, which a json column refuses on UPDATE (no assignment cast); DuckDB's JSON functions read text.
+    sql = re.sub(r"\bjson\b", "text", sql, flags=re.IGNORECASE)
+    sql = re.sub(r"\binterval\s+(\d+)\s+([a-z]+)\b", r"interval '\1 \2'", sql, flags=re.IGNORECASE)
+    return sql
+
+
+class _Hub:
+    """One process's in-memory DuckDB with the shared store attached; connections are its cursors."""
+
+    def __init__(self, url: str, timeout: float):
+        self.url = url
+        self.guard = threading.Lock()
+        self.serial_columns: dict[str, dict[str, str]] = {}
+        self.conn = duckdb.connect(":memory:")
+        try:
+            self.conn.execute("set TimeZone = 'UTC'")
+            load_extension(self.conn, "postgres")
+            _retry_unreachable(lambda: self.conn.execute(
+                f"attach {_sql_literal(url)} as {STORE_ALIAS} "
+                f"(type postgres, isolation_level 'READ COMMITTED', schema {_sql_literal(PG_SCHEMA)})"), url, timeout)
+            _migrate_shared(self.conn)
+            self.serial_columns = _serial_columns(self.conn)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self.guard:
+            cursor = self.conn.cursor()
+        cursor.execute("set TimeZone = 'UTC'")
+        cursor.execute(f"use {STORE_ALIAS}")
+        return cursor
+
+
+_hubs: dict[tuple[str, int], _Hub] = {}
+
+
+def _hub(url: str, timeout: float) -> _Hub:
+    # Keyed by process id too: a forked child must not reuse its parent's PostgreSQL connections.
+    key = (url, os.getpid())
+    hub = _hubs.get(key)
+    if hub is None:
+        with _migrate_guard:
+            hub = _hubs.get(key)
+            if hub is None:
+                hub = _hubs[key] = _Hub(url, timeout)
+    return hub
+
+
+def _retry_unreachable(step, url: str, timeout: float):
+    """Run `step`, retrying with jittered backoff while the server cannot be reached, for `timeout` s."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return step()
+        except duckdb.Error as error:
+            if not _UNREACHABLE_PATTERN.search(str(error)):
+                raise StoreError(f"shared store {_hidden(url)}: {_first_line(error)}") from error
+            if time.monotonic() >= deadline:
+                raise StoreError(f"shared store {_hidden(url)} unreachable for {timeout:g}s: {_first_line(error)}") from error
+            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 1.0)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _pg_execute(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    conn.execute(f"call postgres_execute({_sql_literal(STORE_ALIAS)}, {_sql_literal(sql)})")
+
+
+def _pg_query(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return conn.execute(f"select * from postgres_query({_sql_literal(STORE_ALIAS)}, {_sql_literal(sql)})").fetchall()
+
+
+def _migrate_shared(conn: duckdb.DuckDBPyConnection) -> None:
+    """Apply the missing migrations as PostgreSQL DDL, all in one transaction, one migrator at a time."""
+    conn.execute("begin")
+    try:
+        # PostgreSQL DDL is transactional: a failed migration leaves nothing half-applied.
+        _pg_execute(conn, f"select pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+        _pg_execute(conn, f"create schema if not exists {PG_SCHEMA}; create table if not exists {PG_SCHEMA}.schema_migrations"
+                          " (version integer primary key, name varchar not null, applied_at timestamptz not null)")
+        applied = {row[0] for row in _pg_query(conn, f"select version from {PG_SCHEMA}.schema_migrations")}
+        for version, name, sql in migrations():
+            if version in applied:
+                continue
+            _pg_execute(conn, f"set local search_path to {PG_SCHEMA}; {postgres_ddl(sql)}")
+            _pg_execute(conn, f"insert into {PG_SCHEMA}.schema_migrations values ({version}, {_sql_literal(name)}, now())")
+        conn.execute("commit")
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+    finally:
+        # DuckDB caches the attached catalogue: forget it so new tables and columns are seen.
+        conn.execute("call pg_clear_cache()")
+
+
+def _serial_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """{table: {column: sequence}} for every column whose default draws from a sequence."""
+    found: dict[str, dict[str, str]] = {}
+    for table, column, default in _pg_query(
+        conn,
+        "select table_name, column_name, column_default from information_schema.columns"
+        f" where table_schema = '{PG_SCHEMA}' and column_default like 'nextval(%'",
+    ):
+        match = re.search(r"nextval\('([^']+)'", default)
+        if match:
+            found.setdefault(table, {})[column] = match.group(1)
+    return found
+
+
+class SharedConnection:
+    """A cursor on the shared store that behaves as a DuckDB connection; INSERT ... RETURNING emulated.
+
+    The postgres extension refuses RETURNING; the rows are staged in a temp table, their sequence
+    ids drawn from PostgreSQL (nextval, like the column default), inserted, then selected back.
+    """
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, hub: _Hub):
+        self._cursor = cursor
+        self._hub = hub
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._cursor.close()
+
+    def execute(self, query, parameters=None):
+        """Run one statement (as DuckDBPyConnection.execute); returns this connection for fetching."""
+        match = _INSERT_RETURNING.match(query) if isinstance(query, str) and "returning" in query.lower() else None
+        if match is None:
+            self._cursor.execute(query, parameters)
+        else:
+            self._insert_returning(match, parameters)
+        return self
+
+    def _insert_returning(self, match: re.Match, parameters) -> None:
+        table = match.group("table").lower()
+        columns = [c.strip() for c in match.group("columns").split(",")]
+        serial = {c: s for c, s in self._hub.serial_columns.get(table, {}).items() if c not in columns}
+        staged, ids = "__returning_rows", "__returning_ids"
+        source, upsert = match.group("source"), _ON_CONFLICT_UPDATE.search(match.group("source"))
+        if upsert:
+            source = source[:upsert.start()]
+        self._cursor.execute(
+            f"create or replace temp table {staged} as select row_number() over () as __row, *"
+            f" from ({source}) as __source({', '.join(columns)})", parameters)
+        if upsert:
+            # ON CONFLICT ... DO UPDATE: update the rows whose key exists, insert the others, then
+            # return them all by key (writers hold the store's lock, so nothing slips in between).
+            keys = [k.strip() for k in upsert.group("keys").split(",")]
+            on_key = " and ".join(f"{table}.{k} = __s.{k}" for k in keys)
+            assignments = re.sub(r"\bexcluded\.", "__s.", upsert.group("assignments"), flags=re.IGNORECASE)
+            self._cursor.execute(f"update {table} set {assignments} from temp.main.{staged} __s where {on_key}")
+            self._cursor.execute(f"delete from temp.main.{staged} __s where exists (select 1 from {table} where {on_key})")
+            self._cursor.execute(f"create or replace temp table __returning_keys as select {', '.join(keys)} from temp.main.{staged}")
+        count = self._cursor.execute(f"select count(*) from temp.main.{staged}").fetchone()[0]
+        drawn = ", ".join(f"nextval('{sequence}') as {column}" for column, sequence in serial.items())
+        if serial:
+            self._cursor.execute(
+                f"create or replace temp table {ids} as select row_number() over () as __row, *"
+                f" from postgres_query({_sql_literal(STORE_ALIAS)},"
+                f" {_sql_literal(f'select {drawn} from generate_series(1, {int(count)})')})")
+        else:
+            self._cursor.execute(f"create or replace temp table {ids} as select __row from temp.main.{staged}")
+        rows = (f"select i.* exclude (__row), s.* exclude (__row) from temp.main.{staged} s"
+                f" join temp.main.{ids} i using (__row)")
+        self._cursor.execute(f"insert into {table} ({', '.join([*serial, *columns])}) {rows}")
+        if upsert:
+            self._cursor.execute(
+                f"select {match.group('returning')} from {table} where ({', '.join(keys)}) in"
+                f" (select ({', '.join(keys)}) from __returning_keys)")
+        else:
+            self._cursor.execute(f"select {match.group('returning')} from ({rows}) as {table}")
+
+
+@contextmanager
+def _connect_shared(timeout: float | None) -> Iterator[SharedConnection]:
+    url = shared_store_url()
+    wait = get_settings().lock_timeout_seconds if timeout is None else timeout
+    hub = _hub(url, wait)
+    conn = SharedConnection(hub.cursor(), hub)
+    try:
+        yield conn
+    except duckdb.Error as error:
+        classified = _classified(error, url)
+        if classified is error:
+            raise
+        raise classified from error
+    finally:
+        conn.close()
+
+
+def _classified(error: duckdb.Error, url: str) -> Exception:
+    """The store error a shared-store failure means for callers: conflict, unreachable, or itself."""
+    text = str(error)
+    if _CONFLICT_PATTERN.search(text):
+        return StoreConflictError(f"shared store: a concurrent transaction conflicted, retry: {_first_line(error)}")
+    if _UNREACHABLE_PATTERN.search(text):
+        return StoreError(f"shared store {_hidden(url)} unreachable: {_first_line(error)}")
+    return error
+
+
+@contextmanager
+def _shared_transaction(timeout: float | None) -> Iterator[SharedConnection]:
+    """One transaction on the shared store, holding the store's writer lock from begin to commit.
+
+    Writers take turns across every process and machine, as they do on the DuckDB file: a claim
+    reads the eligible contacts and marks them in flight with no other writer in between, so two
+    workers can never claim one contact. The lock is PostgreSQL's transaction advisory lock, taken
+    with try-and-back-off for a bounded time (StoreLockedError), released by commit, rollback or a
+    dead worker's closed connection. READ COMMITTED: each statement sees what earlier writers committed.
+    """
+    url = shared_store_url()
+    wait = get_settings().lock_timeout_seconds if timeout is None else timeout
+    with _shared_write_lock(url), _connect_shared(timeout) as conn:
+        conn.execute("begin transaction")
+        try:
+            _take_writer_lock(conn, wait)
+            yield conn
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        try:
+            conn.execute("commit")
+        except duckdb.Error as error:
+            _rollback_quietly(conn)
+            classified = _classified(error, url)
+            if classified is error:
+                raise
+            raise classified from error
+
+
+def _shared_write_lock(url: str) -> threading.RLock:
+    # Threads of one process queue here rather than each polling PostgreSQL's lock.
+    with _migrate_guard:
+        return _write_locks.setdefault(f"shared:{url}", threading.RLock())
+
+
+def _take_writer_lock(conn: SharedConnection, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    delay = 0.002
+    while True:
+        if _pg_query(conn, f"select pg_try_advisory_xact_lock({_WRITER_LOCK_KEY})")[0][0]:
+            return
+        if time.monotonic() >= deadline:
+            raise StoreLockedError(
+                f"the shared store's writer lock stayed taken for more than {wait:g}s (another worker's "
+                "transaction); retry, or raise CAMPAIGNS_LOCK_TIMEOUT_SECONDS")
+        time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.1)
