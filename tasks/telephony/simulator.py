@@ -57,6 +57,8 @@ ANSWER_BY_HOUR = (
 # Multiplier by local weekday (Monday=0): weekends, and Sundays most, answer less.
 ANSWER_BY_WEEKDAY = (1.0, 1.0, 1.0, 1.0, 0.95, 0.8, 0.55)
 VOICEMAIL_SHARE = 0.30  # of answered calls
+NO_ANSWER_SHARE = 0.70  # of unanswered calls
+BUSY_SHARE = 0.15  # of unanswered calls; the rest decline (user_declined)
 INVALID_NUMBER_PER_MILLE = 15  # numbers that are always invalid_destination (hash of the number)
 SPAM_SHARE = 0.008
 DIAL_FAILED_SHARE = 0.01
@@ -74,6 +76,43 @@ COST_CENTS_PER_MINUTE = 7.0
 ANALYSIS_DELAY_SECONDS = (10.0, 30.0)
 # call_successful by conversation length: short calls rarely succeed (overall about 30%).
 SUCCESS_BY_TALK = ((20.0, 0.05), (60.0, 0.20), (180.0, 0.40), (math.inf, 0.50))
+
+
+def _talk_below(seconds: float) -> float:
+    """Share of conversations shorter than `seconds` (the log-normal talk time; the 3 s floor is below every bound)."""
+    return 0.5 * (1.0 + math.erf((math.log(seconds) - math.log(TALK_MEDIAN_SECONDS)) / (TALK_SIGMA * math.sqrt(2.0))))
+
+
+# Expected share of failed calls before the answer draw, and of successful conversations (≈ 0.30).
+FAILURE_SHARE = SPAM_SHARE + RARE_ERROR_SHARE * len(RARE_ERRORS) + DIAL_FAILED_SHARE
+SUCCESS_SHARE = sum(
+    share * ((1.0 if bound == math.inf else _talk_below(bound)) - (_talk_below(low) if low else 0.0))
+    for low, (bound, share) in zip((0.0, *(b for b, _ in SUCCESS_BY_TALK[:-1])), SUCCESS_BY_TALK)
+)
+
+
+@dataclass(frozen=True)
+class OutcomeRates:
+    """The simulator's outcome odds; the defaults, or a campaign's observed mix that keeps the hour × weekday shape."""
+
+    answer_scale_by_hour: tuple[float, ...] = (1.0,) * 24  # multiplies the pick-up chance, by callee-local hour
+    voicemail_share: float = VOICEMAIL_SHARE  # of answered calls
+    no_answer_share: float = NO_ANSWER_SHARE  # of unanswered calls
+    busy_share: float = BUSY_SHARE  # of unanswered calls; the rest decline
+    failure_scale: float = 1.0  # multiplies the spam, rare-error and dial_failed shares (FAILURE_SHARE)
+    success_scale: float = 1.0  # multiplies the success chance by talk time (SUCCESS_SHARE overall)
+
+    def __post_init__(self) -> None:
+        if len(self.answer_scale_by_hour) != 24 or min(self.answer_scale_by_hour) < 0:
+            raise ValueError("answer_scale_by_hour needs 24 factors >= 0")
+        shares = (self.voicemail_share, self.no_answer_share, self.busy_share, self.no_answer_share + self.busy_share)
+        if min(shares) < 0 or max(shares) > 1:
+            raise ValueError("voicemail, no-answer and busy shares must be within 0..1 (no-answer + busy too)")
+        if self.failure_scale < 0 or self.failure_scale * FAILURE_SHARE > 1 or self.success_scale < 0:
+            raise ValueError("failure_scale must keep the failure share within 0..1; success_scale must be >= 0")
+
+
+DEFAULT_RATES = OutcomeRates()
 
 _COLUMNS = (
     "provider_call_id, attempt_key, to_number, from_number, agent_id, dynamic_variables, metadata, "
@@ -178,33 +217,37 @@ def call_rng(seed: int, attempt_key: str, to_number: str, placed_ts: float) -> r
     return random.Random(int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big"))
 
 
-def simulate_outcome(seed: int, attempt_key: str, to_number: str, placed_ts: float) -> Outcome:
+def simulate_outcome(
+    seed: int, attempt_key: str, to_number: str, placed_ts: float, rates: OutcomeRates = DEFAULT_RATES,
+) -> Outcome:
     """The outcome of one call placed at ``placed_ts`` (UTC epoch seconds); deterministic."""
+    # The default rates multiply by 1.0 and compare with the same constants: the same draws, the same outcomes.
     rng = call_rng(seed, attempt_key, to_number, placed_ts)
     if is_always_invalid(to_number):
         return _not_connected(DisconnectReason.invalid_destination, rng.uniform(0.5, 3.0))
+    spam_share, rare_error_share = SPAM_SHARE * rates.failure_scale, RARE_ERROR_SHARE * rates.failure_scale
     draw = rng.random()
-    if draw < SPAM_SHARE:
+    if draw < spam_share:
         return _not_connected(DisconnectReason.marked_as_spam, rng.uniform(1.0, 8.0))
-    draw -= SPAM_SHARE
-    if draw < RARE_ERROR_SHARE * len(RARE_ERRORS):
-        return _not_connected(RARE_ERRORS[int(draw / RARE_ERROR_SHARE)], rng.uniform(2.0, 12.0))
-    draw -= RARE_ERROR_SHARE * len(RARE_ERRORS)
-    if draw < DIAL_FAILED_SHARE:
+    draw -= spam_share
+    if draw < rare_error_share * len(RARE_ERRORS):
+        return _not_connected(RARE_ERRORS[int(draw / rare_error_share)], rng.uniform(2.0, 12.0))
+    draw -= rare_error_share * len(RARE_ERRORS)
+    if draw < DIAL_FAILED_SHARE * rates.failure_scale:
         return _not_connected(DisconnectReason.dial_failed, rng.uniform(1.0, 5.0))
 
     local = datetime.fromtimestamp(placed_ts, callee_zone(to_number))
-    if rng.random() >= answer_probability(local):
+    if rng.random() >= answer_probability(local) * rates.answer_scale_by_hour[local.hour]:
         kind = rng.random()
-        if kind < 0.70:
+        if kind < rates.no_answer_share:
             return _not_connected(DisconnectReason.dial_no_answer, rng.uniform(25.0, 45.0))
-        if kind < 0.85:
+        if kind < rates.no_answer_share + rates.busy_share:
             return _not_connected(DisconnectReason.dial_busy, rng.uniform(1.0, 5.0))
         return _not_connected(DisconnectReason.user_declined, rng.uniform(4.0, 15.0))
 
     ring = rng.uniform(3.0, 20.0)
     delay = rng.uniform(*ANALYSIS_DELAY_SECONDS)
-    if rng.random() < VOICEMAIL_SHARE:
+    if rng.random() < rates.voicemail_share:
         talk = rng.uniform(12.0, 40.0)
         return Outcome(
             reason=DisconnectReason.voicemail_reached, ring_seconds=ring, talk_seconds=talk,
@@ -225,7 +268,7 @@ def simulate_outcome(seed: int, attempt_key: str, to_number: str, placed_ts: flo
             else DisconnectReason.inactivity
         )
     success_chance = next(share for bound, share in SUCCESS_BY_TALK if talk < bound)
-    successful = rng.random() < success_chance
+    successful = rng.random() < success_chance * rates.success_scale
     sentiment = _pick_sentiment(rng, successful)
     do_not_call = not successful and rng.random() < 0.03
     custom = {
@@ -287,7 +330,8 @@ class SimulatedProvider:
     """The embedded provider: seeded outcomes, a concurrency limit and an optional rate limit.
 
     ``seed`` and ``concurrency_limit`` default to the settings (CAMPAIGNS_SIMULATOR_SEED,
-    CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT); ``rate_limit_per_second`` is off unless given.
+    CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT); ``rate_limit_per_second`` is off unless given; ``rates``
+    replaces the default outcome odds (the forecast passes a campaign's observed mix).
     """
 
     name = "simulator"
@@ -300,12 +344,14 @@ class SimulatedProvider:
         concurrency_limit: int | None = None,
         rate_limit_per_second: float | None = None,
         cache_size: int = 200_000,
+        rates: OutcomeRates | None = None,
     ):
         settings = get_settings()
         self.path = Path(path)
         self.seed = settings.simulator_seed if seed is None else seed
         self.concurrency_limit = settings.provider_concurrency_limit if concurrency_limit is None else concurrency_limit
         self.rate_limit_per_second = rate_limit_per_second
+        self.rates = DEFAULT_RATES if rates is None else rates
         self._cache_size = cache_size
         self._rows: dict[str, tuple] = {}  # rows never change once written: safe to cache
         self._failures: list[ProviderError] = []
@@ -430,7 +476,7 @@ class SimulatedProvider:
         return results
 
     def _new_row(self, seq: int, request: CallRequest, placed_ts: float) -> tuple:
-        outcome = simulate_outcome(self.seed, request.attempt_key, request.to_number, placed_ts)
+        outcome = simulate_outcome(self.seed, request.attempt_key, request.to_number, placed_ts, self.rates)
         answer_ts = placed_ts + outcome.ring_seconds if outcome.answered else None
         end_ts = placed_ts + outcome.ring_seconds + outcome.talk_seconds
         return (
