@@ -1,0 +1,246 @@
+"""Dialing spread over several Prefect workers: a fan-out flow and a per-campaign flow under a global call limit.
+
+Every minute `fan-out-dialing` submits one `dial-campaign` flow run per campaign open now (more per
+campaign with `shards`), skipping campaigns whose previous run is still going, so the workers of
+the `campaigns` pool share the campaigns between them. Each `dial-campaign` run is one scheduled
+tick for its campaign (reconcile, claim, place; the same `tasks.dialing.run_tick`), and every call
+it places holds one slot of the Prefect global concurrency limit `provider-calls` (limit = the
+provider's concurrent-call limit) from placing until the call ends, so all workers together never
+have more calls in flight than the provider allows.
+
+Why not `run-campaign` (the Run button's flow): it dials whatever the schedule says (Manual Running)
+and builds its own provider, which leaves nowhere to hold the global slots.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import duckdb
+from prefect import flow, get_run_logger
+
+from schemas.enums import FINAL_STATUSES
+from tasks.clock import Clock, VirtualClock, WallClock
+from tasks.dialing import load_plans, run_tick
+from tasks.settings import get_settings
+from tasks.telephony.base import CallRequest, ProviderCall, TelephonyProvider
+
+DIAL_DEPLOYMENT = "dial-campaign/dial-campaign"
+# Flow runs in these states are a campaign's run "still going": the fan-out does not add another.
+BUSY_STATES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+# ---------------------------------------------------------------- which runs to submit
+
+
+def dialable_campaigns(conn: duckdb.DuckDBPyConnection, now: datetime) -> list[int]:
+    """Active campaigns with a start date whose calling window is open at `now`, by id."""
+    return sorted(
+        p.campaign_id for p in load_plans(conn)
+        if p.active and p.schedule.start_date is not None and p.schedule.is_open(now)
+    )
+
+
+def runs_to_submit(dialable: Iterable[int], busy: Counter[int] | dict[int, int], shards: int = 1) -> list[tuple[int, int]]:
+    """(campaign id, shard) pairs to submit: each dialable campaign topped up to `shards` runs in flight."""
+    wanted = []
+    for campaign_id in dialable:
+        for shard in range(busy.get(campaign_id, 0), shards):
+            wanted.append((campaign_id, shard))
+    return wanted
+
+
+def idempotency_key(campaign_id: int, shard: int, now: datetime) -> str:
+    """One submission per campaign, shard and minute, even if the fan-out itself is retried."""
+    return f"dial-campaign:{campaign_id}:{shard}:{now.astimezone(timezone.utc):%Y-%m-%dT%H:%M}"
+
+
+# ---------------------------------------------------------------- the global call slots
+
+
+Acquire = Callable[[int], Any]  # slots -> lease id (blocks until granted or raises TimeoutError)
+Release = Callable[[Any], None]
+
+
+def prefect_slots(limit_name: str, lease_seconds: float, timeout_seconds: float | None) -> tuple[Acquire, Release]:
+    """Acquire/release of leased slots of a Prefect global concurrency limit (which must exist)."""
+    # The public `concurrency()` block releases at its end; a call outlives the code that places it,
+    # so the slot is taken and given back with the lease functions underneath it (Prefect 3.9).
+    from prefect.concurrency._sync import acquire_concurrency_slots_with_lease, release_concurrency_slots_with_lease
+
+    def acquire(slots: int) -> UUID:
+        # strict: a missing limit must stop dialing, not silently let every worker dial freely
+        answer = acquire_concurrency_slots_with_lease(
+            [limit_name], slots, timeout_seconds=timeout_seconds, lease_duration=lease_seconds, strict=True,
+        )
+        return answer.lease_id
+
+    return acquire, release_concurrency_slots_with_lease
+
+
+class CallSlots:
+    """A provider that holds one global slot per call from placing until the call ends.
+
+    Slots of calls this process saw end are given back before each placement (the dialing loop asks
+    `active_calls` before every call) and by `drain`; a worker that dies leaves its slots to expire
+    with their lease. Batch placement (`place_calls`) is not offered, so every call goes one by one
+    through `place_call`.
+    """
+
+    def __init__(self, provider: TelephonyProvider, acquire: Acquire, release: Release):
+        self.inner, self._acquire, self._release = provider, acquire, release
+        self.held: dict[str, Any] = {}  # provider call id -> lease
+        self.acquired = self.released = 0
+
+    def __getattr__(self, name: str):
+        if name == "place_calls":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def place_call(self, request: CallRequest, now: datetime) -> str:
+        """Wait for a global slot, then place the call; a refused call gives its slot back."""
+        self.release_ended(now)
+        lease = self._acquire(1)
+        self.acquired += 1
+        try:
+            provider_call_id = self.inner.place_call(request, now)
+        except BaseException:
+            self._give_back(lease)
+            raise
+        self.held[provider_call_id] = lease
+        return provider_call_id
+
+    def active_calls(self, now: datetime) -> int:
+        """The provider's count of calls in progress (after giving back the slots of ended ones)."""
+        self.release_ended(now)
+        return self.inner.active_calls(now)
+
+    def release_ended(self, now: datetime) -> int:
+        """Give back the slots of this process's calls that have ended; returns how many."""
+        if not self.held:
+            return 0
+        ids = list(self.held)
+        calls: list[ProviderCall] = self.inner.get_calls(ids, now) if hasattr(self.inner, "get_calls") \
+            else [self.inner.get_call(i, now) for i in ids]
+        ended = [i for i, call in zip(ids, calls) if call.status in FINAL_STATUSES]
+        for provider_call_id in ended:
+            self._give_back(self.held.pop(provider_call_id))
+        return len(ended)
+
+    def _give_back(self, lease: Any) -> None:
+        self._release(lease)
+        self.released += 1
+
+    def drain(self, clock: Clock, max_wait_seconds: float, poll_seconds: float = 5.0) -> int:
+        """Wait (bounded) for this process's calls to end, giving their slots back; returns slots still held."""
+        waited = 0.0
+        while self.held:
+            self.release_ended(clock.now())
+            if not self.held or waited >= max_wait_seconds:
+                break
+            clock.sleep(poll_seconds)
+            waited += poll_seconds
+        return len(self.held)
+
+
+# ---------------------------------------------------------------- flows
+
+
+def _clock(now: datetime | None) -> Clock:
+    return VirtualClock(now) if now is not None else WallClock()
+
+
+@flow(name="dial-campaign", persist_result=False)
+def dial_campaign(
+    campaign_id: int,
+    now: datetime | None = None,
+    db: str | None = None,
+    call_limit: str | None = None,
+    slot_timeout_seconds: float = 300.0,
+    drain_seconds: float = 600.0,
+) -> dict:
+    """One scheduled tick for one campaign; each call holds a slot of the global call limit until it ends."""
+    from tasks.telephony import make_provider
+
+    settings = get_settings()
+    limit = call_limit or settings.call_slots_limit_name
+    clock = _clock(now)
+    slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds, slot_timeout_seconds))
+    try:
+        tick = run_tick(db, slots, clock, campaign_ids=[campaign_id]).as_dict()
+    finally:
+        left = slots.drain(clock, drain_seconds)
+    return {**tick, "slots_acquired": slots.acquired, "slots_released": slots.released, "slots_left_to_expire": left}
+
+
+def _busy_campaigns(client, deployment_id: UUID) -> Counter[int]:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    runs = client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType(s) for s in BUSY_STATES]))),
+    )
+    return Counter(int(r.parameters["campaign_id"]) for r in runs if "campaign_id" in r.parameters)
+
+
+@flow(name="fan-out-dialing", persist_result=False)
+def fan_out_dialing(
+    db: str | None = None,
+    now: datetime | None = None,
+    shards: int = 1,
+    deployment: str = DIAL_DEPLOYMENT,
+) -> dict:
+    """Submit one `dial-campaign` run per campaign open now (up to `shards` each) for the pool's workers."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    from tasks.store import connect
+
+    moment = now or datetime.now(timezone.utc)
+    with connect(db) as conn:
+        dialable = dialable_campaigns(conn, moment)
+    with get_client(sync_client=True) as client:
+        target = client.read_deployment_by_name(deployment)
+        busy = _busy_campaigns(client, target.id)
+    submitted = []
+    for campaign_id, shard in runs_to_submit(dialable, busy, shards):
+        parameters: dict[str, Any] = {"campaign_id": campaign_id}
+        if db is not None:
+            parameters["db"] = db
+        run = run_deployment(
+            deployment, parameters=parameters, timeout=0, as_subflow=False,
+            idempotency_key=idempotency_key(campaign_id, shard, moment),
+            flow_run_name=f"campaign-{campaign_id}-{shard}",
+        )
+        submitted.append({"campaign_id": campaign_id, "shard": shard, "flow_run_id": str(run.id)})
+    get_run_logger().info("dialable %s, still running %s, submitted %s", dialable, dict(busy), len(submitted))
+    return {"dialable": dialable, "busy": dict(busy), "submitted": submitted}
+
+
+def ensure_call_limit(limit: int, name: str | None = None) -> str:
+    """Create (or set) the global concurrency limit of calls in flight to `limit`; returns its name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    name = name or get_settings().call_slots_limit_name
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+        else:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, active=True))
+    return name

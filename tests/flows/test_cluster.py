@@ -1,0 +1,142 @@
+"""flows/cluster.py: which runs the fan-out submits, and global call slots held from placing to the call's end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from schemas.enums import CallStatus
+from tasks.clock import VirtualClock
+from tasks.store import connect, transaction
+from tasks.telephony.base import CallRequest, ConcurrencyLimitReached, ProviderCall
+
+from flows.cluster import CallSlots, dialable_campaigns, idempotency_key, runs_to_submit
+
+OPEN = datetime(2026, 4, 27, 15, 0, tzinfo=timezone.utc)  # Monday 08:00 in Phoenix: inside 08:00-18:00
+CLOSED = datetime(2026, 4, 27, 2, 0, tzinfo=timezone.utc)  # Sunday 19:00 in Phoenix
+
+
+@pytest.mark.parametrize(
+    ("dialable", "busy", "shards", "expected"),
+    [
+        ([1, 2], {}, 1, [(1, 0), (2, 0)]),
+        ([1, 2], {1: 1}, 1, [(2, 0)]),  # campaign 1's previous run is still going: not doubled
+        ([1], {1: 1}, 3, [(1, 1), (1, 2)]),  # a large campaign in 3 shards, one already running
+        ([1], {1: 4}, 3, []),  # more in flight than wanted (shards lowered): none added, none cancelled
+        ([], {7: 1}, 1, []),  # busy but no longer dialable: nothing
+    ],
+)
+def test_runs_to_submit_tops_each_campaign_up_to_its_shards(dialable, busy, shards, expected):
+    assert runs_to_submit(dialable, Counter(busy), shards) == expected
+
+
+def test_idempotency_key_is_per_campaign_shard_and_utc_minute():
+    later_same_minute = OPEN + timedelta(seconds=59)
+    assert idempotency_key(3, 0, OPEN) == "dial-campaign:3:0:2026-04-27T15:00"
+    assert idempotency_key(3, 0, later_same_minute) == idempotency_key(3, 0, OPEN)
+    assert idempotency_key(3, 1, OPEN) != idempotency_key(3, 0, OPEN)
+
+
+@pytest.mark.parametrize(
+    ("now", "active", "expected_open"),
+    [
+        (OPEN, True, True),
+        (CLOSED, True, False),  # outside the weekly schedule
+        (OPEN, False, False),  # paused by hand
+    ],
+)
+def test_dialable_campaigns_are_active_and_open_now(campaign_db, db, now, active, expected_open):
+    with transaction(db) as conn:
+        conn.execute("update campaigns set active = ?", [active])
+    with connect(db) as conn:
+        found = dialable_campaigns(conn, now)
+    assert found == ([campaign_db["campaign_id"]] if expected_open else [])
+
+
+class FakeProvider:
+    """Calls that last until the test ends them; refuses numbers in `refuse`."""
+
+    name = "fake"
+    concurrency_limit = 20
+
+    def __init__(self, refuse=()):
+        self.status: dict[str, CallStatus] = {}
+        self.refuse = set(refuse)
+
+    def place_call(self, request: CallRequest, now: datetime) -> str:
+        if request.to_number in self.refuse:
+            raise ConcurrencyLimitReached("full")
+        call_id = f"c{len(self.status)}"
+        self.status[call_id] = CallStatus.registered
+        return call_id
+
+    def place_calls(self, requests, now, pace_seconds=0.0):  # pragma: no cover - must stay hidden
+        raise AssertionError("CallSlots must place one by one")
+
+    def get_calls(self, ids, now):
+        return [ProviderCall(i, self.status[i]) for i in ids]
+
+    def active_calls(self, now):
+        return sum(1 for s in self.status.values() if s not in (CallStatus.ended, CallStatus.not_connected))
+
+
+class FakeLimit:
+    """A global limit's ledger: leases handed out and given back."""
+
+    def __init__(self):
+        self.next, self.out, self.most = 0, set(), 0
+
+    def acquire(self, slots):
+        assert slots == 1
+        self.next += 1
+        self.out.add(self.next)
+        self.most = max(self.most, len(self.out))
+        return self.next
+
+    def release(self, lease):
+        self.out.remove(lease)  # releasing a lease twice would raise here
+
+
+def _request(number: str) -> CallRequest:
+    return CallRequest(to_number=number, from_number="+16025550100", provider_agent_id="a",
+                       attempt_key=number, dynamic_variables={}, metadata={})
+
+
+def test_each_placed_call_holds_a_slot_until_it_ends():
+    provider, limit = FakeProvider(), FakeLimit()
+    slots = CallSlots(provider, limit.acquire, limit.release)
+    first = slots.place_call(_request("+1"), OPEN)
+    slots.place_call(_request("+2"), OPEN)
+    assert len(limit.out) == 2  # both calls are in progress
+    provider.status[first] = CallStatus.ended
+    assert slots.active_calls(OPEN) == 1  # the dialing loop asks this before each call
+    assert len(limit.out) == 1 and first not in slots.held
+
+
+def test_a_refused_call_gives_its_slot_back_and_the_refusal_propagates():
+    provider, limit = FakeProvider(refuse={"+9"}), FakeLimit()
+    slots = CallSlots(provider, limit.acquire, limit.release)
+    with pytest.raises(ConcurrencyLimitReached):
+        slots.place_call(_request("+9"), OPEN)
+    assert limit.out == set() and slots.acquired == slots.released == 1
+
+
+def test_batch_placement_is_hidden_and_other_attributes_pass_through():
+    slots = CallSlots(FakeProvider(), FakeLimit().acquire, FakeLimit().release)
+    assert not hasattr(slots, "place_calls")  # dial_batch then places one by one through place_call
+    assert slots.name == "fake" and slots.concurrency_limit == 20
+
+
+def test_drain_waits_for_calls_to_end_and_stops_at_its_bound():
+    provider, limit = FakeProvider(), FakeLimit()
+    slots = CallSlots(provider, limit.acquire, limit.release)
+    ids = [slots.place_call(_request(f"+{n}"), OPEN) for n in range(3)]
+    provider.status[ids[0]] = CallStatus.not_connected
+    clock = VirtualClock(OPEN)
+    assert slots.drain(clock, max_wait_seconds=30, poll_seconds=10) == 2  # two never end: left to expire
+    assert clock.now() == OPEN + timedelta(seconds=30)
+    for call_id in ids[1:]:
+        provider.status[call_id] = CallStatus.ended
+    assert slots.drain(clock, max_wait_seconds=30) == 0 and limit.out == set()
