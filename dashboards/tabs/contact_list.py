@@ -15,6 +15,7 @@ from dashboards import state
 from dashboards.components import format_credits, format_duration
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
+from dashboards.queries import smart
 from dashboards.tabs.call_logs import CONTACT_FILTER_KEY, display_history
 from flows.import_contacts import run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
@@ -27,7 +28,17 @@ SORT_LABELS = {
     "Last Call Date": "last_call",
 }
 TABLE_COLUMNS = ["Phone Number", "Name", "Attempts", "Connected", "Successful", "Credits", "Duration",
-                 "Last Disconnection", "Last Call Date", "Created At"]
+                 "Last Disconnection", "Last Call Date", "Next Allowed", "Next Allowed Reason", "Suppression",
+                 "Created At"]
+COLUMN_HELP = {
+    "Next Allowed": st.column_config.TextColumn(
+        "Next Allowed", help="The next time this contact may be called (campaign time zone): the retry policy, the "
+                             "attempts per day, the campaign's hours and the contact's legal calling window"),
+    "Next Allowed Reason": st.column_config.TextColumn("Next Allowed Reason", help="What sets the next allowed time"),
+    "Suppression": st.column_config.TextColumn(
+        "Suppression", help="On a do-not-call list (never called), or a time zone that could not be told from the "
+                            "contact's data (called in the campaign's time zone)"),
+}
 # Session key of the removal waiting for confirmation: (campaign_id, contact_id).
 REMOVE_KEY = "contacts_confirm_remove"
 EDIT_FIELDS = {"name": "Name", "company": "Company", "email": "E-mail", "phone": "Phone"}
@@ -35,6 +46,18 @@ EDIT_FIELDS = {"name": "Name", "company": "Company", "email": "E-mail", "phone":
 
 def _key(campaign_id: int, name: str) -> str:
     return f"contacts_{campaign_id}_{name}"
+
+
+def with_next_allowed(page: pl.DataFrame, allowed: pl.DataFrame, time_zone: str) -> pl.DataFrame:
+    """The page with its Next Allowed (local time, blank when never again), Next Allowed Reason and Suppression."""
+    shown = allowed.select(
+        "contact_id",
+        pl.col("next_allowed_at").dt.convert_time_zone(time_zone).dt.strftime("%b %d, %Y %I:%M %p").fill_null("")
+        .alias("Next Allowed"),
+        pl.col("next_allowed_note").alias("Next Allowed Reason"),
+        pl.col("suppression").fill_null("").alias("Suppression"),
+    )
+    return page.join(shown, on="contact_id", how="left", maintain_order="left")
 
 
 def display_frame(page: pl.DataFrame) -> pl.DataFrame:
@@ -68,6 +91,9 @@ def render(campaign_id: int) -> None:
         page = st.session_state.get(page_key, 1)
         rows = q.contact_page(conn, campaign_id, search or None, page=page, sort=SORT_LABELS[sort_label],
                               descending=descending)
+        # smart dialing: when each contact on this page may be called next, and why not sooner
+        allowed = smart.next_allowed_times(conn, campaign_id, rows["contact_id"].to_list(), state.now())
+        rows = with_next_allowed(rows, allowed, smart.campaign_zone(conn, campaign_id))
 
     bar = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
@@ -87,7 +113,7 @@ def render(campaign_id: int) -> None:
         st.info("No contacts match." if search else "No contacts in this campaign yet: import a CSV or XLSX below.")
     else:
         event = st.dataframe(
-            display_frame(rows), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
+            display_frame(rows), column_order=TABLE_COLUMNS, column_config=COLUMN_HELP, hide_index=True, width="stretch",
             on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
         )
         selected = event.selection.rows if event is not None else []

@@ -1,4 +1,4 @@
-"""The Metrics tab: a date range, five KPI cards, the Calls Made chart and the contact funnel."""
+"""The Metrics tab: a date range, five KPI cards, the Calls Made chart, the contact funnel and the best time to call."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import format_credits, format_duration
+from dashboards.components import format_credits, format_duration, format_local
 from dashboards.queries import metrics as q
+from dashboards.queries import smart
 
 
 def _key(campaign_id: int, name: str) -> str:
@@ -56,6 +57,57 @@ def funnel_chart(frame: pl.DataFrame) -> alt.LayerChart:
     return alt.layer(bars, labels).properties(height=200)
 
 
+def best_time_chart(cells: pl.DataFrame) -> alt.LayerChart:
+    """Connection rate by callee-local weekday × hour: unseen cells grey, cells with few calls faded and dotted."""
+    data = cells.with_columns(
+        pl.when(pl.col("calls") == 0).then(pl.lit("no calls yet"))
+        .when(pl.col("few_calls")).then(pl.lit(f"fewer than {smart.MIN_CELL_CALLS} calls: rate not reliable yet"))
+        .otherwise(pl.lit("")).alias("note"),
+        pl.when(pl.col("calls") > 0).then(pl.format("{}%", pl.col("rate_pct").round(0).cast(pl.Int64)))
+        .otherwise(pl.lit("")).alias("label"),
+    ).select("day", "hour_label", "calls", "connected", "rate_pct", "few_calls", "note", "label")
+    base = alt.Chart(data).encode(
+        x=alt.X("hour_label:O", title="Callee-local hour", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("day:O", title=None, sort=list(smart.DAY_LABELS)),
+        tooltip=[alt.Tooltip("day:N", title="Day"), alt.Tooltip("hour_label:N", title="Hour"),
+                 alt.Tooltip("calls:Q", title="Calls", format=","),
+                 alt.Tooltip("connected:Q", title="Connected", format=","),
+                 alt.Tooltip("rate_pct:Q", title="Connection rate %"), alt.Tooltip("note:N", title="Note")],
+    )
+    empty = base.mark_rect(color="#f3f4f6", stroke="#ffffff", strokeWidth=1)
+    seen = base.transform_filter("datum.calls > 0").mark_rect(stroke="#ffffff", strokeWidth=1).encode(
+        color=alt.Color("rate_pct:Q", title="Connection rate %", scale=alt.Scale(scheme="blues", domain=[0, 100])),
+        opacity=alt.condition("datum.few_calls", alt.value(0.35), alt.value(1.0)),
+        strokeDash=alt.condition("datum.few_calls", alt.value([2, 2]), alt.value([1, 0])),
+    )
+    labels = base.transform_filter("datum.calls > 0").mark_text(fontSize=10).encode(
+        text="label:N",
+        color=alt.condition("datum.rate_pct > 55 && !datum.few_calls", alt.value("#ffffff"), alt.value("#374151")),
+    )
+    return alt.layer(empty, seen, labels).properties(height=260)
+
+
+def best_time_section(campaign_id: int) -> None:
+    """Best Time to Call: the heatmap of the campaign's whole history, with its notes."""
+    st.subheader("Best Time to Call")
+    with state.reading() as conn:
+        cells = smart.best_time_cells(conn, campaign_id)
+        updated_at = smart.best_time_updated_at(conn, campaign_id)
+        time_zone = smart.campaign_zone(conn, campaign_id)
+    seen = cells.filter(pl.col("calls") > 0)
+    if seen.is_empty():
+        st.info("No finished calls yet: the connection rate by hour and weekday appears after the first calls "
+                "are aggregated.", icon=":material/schedule:")
+        return
+    st.caption(f"Connection rate of every call of the campaign (not only the date range above) by the contact's "
+               f"local weekday and hour, as of {format_local(updated_at, time_zone)}. Hover a cell for its counts.")
+    st.altair_chart(best_time_chart(cells), width="stretch")
+    few = seen.filter(pl.col("few_calls")).height
+    if few:
+        st.caption(f"{few} of {seen.height} hours with calls have fewer than {smart.MIN_CELL_CALLS} calls "
+                   "(faded, dotted): their rate is not reliable yet.")
+
+
 def render(campaign_id: int) -> None:
     """Draw the Metrics tab of one campaign."""
     with state.reading() as conn:
@@ -92,3 +144,5 @@ def render(campaign_id: int) -> None:
     st.altair_chart(funnel_chart(q.funnel_frame(funnel)), width="stretch")
     for hint in funnel["hints"]:
         st.warning(hint, icon=":material/lightbulb:")
+
+    best_time_section(campaign_id)

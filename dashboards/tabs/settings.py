@@ -1,7 +1,9 @@
-"""The Settings tab: Basic Data, Schedule & Attempts, the Campaign summary card and Advanced Settings.
+"""The Settings tab: Basic Data, Schedule & Attempts, the Campaign summary card with the forecast, and
+Advanced Settings with the outbound numbers' health.
 
 Widgets only edit session state (see `dashboards.state`); the page header's Save Changes validates
-the whole form and writes it through `tasks.campaigns.update_campaign`.
+the whole form and writes it through `tasks.campaigns.update_campaign`. The forecast and "Put back in
+rotation" act at once, through the same functions as `campaigns forecast` and `campaigns numbers restore`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,20 @@ from __future__ import annotations
 import zoneinfo
 from functools import lru_cache
 
+import polars as pl
 import streamlit as st
 from pydantic import ValidationError as PydanticValidationError
 
 from dashboards import state
+from dashboards.components import format_credits, format_local
+from dashboards.queries import smart
 from dashboards.queries.campaigns import agent_choices, number_choices
 from schemas.campaign import CampaignSettings
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS
 from tasks.campaigns import get_campaign, summary_lines, update_campaign, validate_campaign
+from tasks.errors import NotFoundError, StoreLockedError, UserError
+from tasks.number_health import restore_number
+from tasks.store import db_path
 from tasks.timezones import countries_for_zone, zone_needs_country
 
 DAY_NAMES = dict(zip(WEEKDAYS, WEEKDAY_NAMES))
@@ -148,10 +156,12 @@ def summary_card(campaign_id: int, stored: dict) -> None:
     st.info("**Campaign summary**  \n" + "  \n".join(summary_lines(settings)), icon=":material/info:")
 
 
-def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str, str]) -> None:
-    """Batch size, phone number rotation and the outbound number(s)."""
+def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str, str], health: list[dict]) -> None:
+    """Batch size, phone number rotation, the outbound number(s) and their health."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
-    with st.expander("Advanced Settings", expanded=bool({"batch_size", "outbound_number_ids", "rotation_enabled"} & set(errors))):
+    paused = any(not n["in_rotation"] for n in health)
+    expanded = paused or bool({"batch_size", "outbound_number_ids", "rotation_enabled"} & set(errors))
+    with st.expander("Advanced Settings", expanded=expanded):
         st.number_input("Batch Size", min_value=1, max_value=500, step=1, key=k("batch_size"),
                         help="Contacts dialled per batch, 1 to 500 (default 100)")
         _field_error(errors, "batch_size")
@@ -170,6 +180,136 @@ def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str
             st.selectbox("Outbound Number", options, key=k("number"), format_func=lambda n: numbers.get(n, str(n)),
                          placeholder="Choose a number")
         _field_error(errors, "outbound_number_ids", "rotation_enabled")
+        number_health_panel(campaign_id, health)
+
+
+# ------------------------------------------------------------------ outbound number health
+
+def _flash_key(campaign_id: int) -> str:
+    return f"numbers_flash_{campaign_id}"
+
+
+def restore(campaign_id: int, number_id: int, label: str) -> None:
+    """Put back in rotation: the same write as `campaigns numbers restore NUMBER_ID`."""
+    try:
+        with state.writing() as conn:
+            restored = restore_number(conn, number_id, state.now())
+    except StoreLockedError:
+        message = ("error", "The database is busy (a flow is writing); nothing was changed. Try again in a moment.")
+    except NotFoundError as error:
+        message = ("error", str(error))
+    else:
+        message = ("success", f"{label} is back in rotation." if restored else f"{label} was already in rotation.")
+    st.session_state[_flash_key(campaign_id)] = message
+
+
+def health_frame(days: pl.DataFrame) -> pl.DataFrame:
+    """The per-number, per-day health rows as the table shows them (rates as percentages)."""
+    return days.select(
+        pl.format("{} · {}", pl.col("nickname").fill_null("No nickname"), pl.col("e164")).alias("Number"),
+        pl.col("day").alias("Day"),
+        pl.col("calls").alias("Calls"),
+        (pl.col("connection_rate") * 100).round(1).alias("Connection rate %"),
+        (pl.col("short_share") * 100).round(1).alias("Short calls %"),
+        pl.col("spam_marks").alias("Spam marks"),
+        (pl.col("cap_use") * 100).round(0).alias("Daily cap used %"),
+    )
+
+
+def number_health_panel(campaign_id: int, health: list[dict]) -> None:
+    """Outbound number health: each number's rotation state (with Put back in rotation) and its last 7 days."""
+    st.markdown("**Outbound number health**")
+    flash = st.session_state.pop(_flash_key(campaign_id), None)
+    if flash:
+        (st.success if flash[0] == "success" else st.error)(flash[1])
+    if not health:
+        st.caption("This campaign has no outbound number yet.")
+        return
+    with state.reading() as conn:
+        days = smart.number_health_days(conn, campaign_id, state.now())
+        time_zone = smart.campaign_zone(conn, campaign_id)
+    for number in health:
+        label = f"{number['nickname'] or 'No nickname'} · {number['e164']}"
+        rate = number["connection_rate_24h"]
+        last_day = (f"{number['calls_24h']:,} finished calls in 24 h, "
+                    f"{'no' if rate is None else f'{rate:.0%}'} connected, {number['spam_marks_24h']} spam marks")
+        row = st.columns([5, 2], vertical_alignment="center")
+        if number["in_rotation"]:
+            row[0].markdown(f":green-badge[In rotation] **{label}** · {last_day}")
+        else:
+            row[0].markdown(f":red-badge[Out of rotation] **{label}** since "
+                            f"{format_local(number['paused_at'], time_zone)} · {number['paused_reason']}")
+            row[1].button("Put back in rotation", key=f"restore_{campaign_id}_{number['number_id']}",
+                          icon=":material/settings_backup_restore:", on_click=restore,
+                          args=(campaign_id, number["number_id"], label))
+    cap = days["daily_cap"][0] if days.height else None
+    if days.is_empty():
+        st.caption("No calls from these numbers in the last 7 days.")
+    else:
+        st.dataframe(health_frame(days), hide_index=True, width="stretch", key=f"number_health_{campaign_id}")
+    st.caption(("No daily cap per number." if cap is None else f"Daily cap: {cap:,} calls per number per campaign-local day.")
+               + " Days are the campaign's; calls from every campaign using a number count. A number whose spam marks"
+                 " or connection rate cross the thresholds is taken out of rotation automatically.")
+
+
+# ------------------------------------------------------------------ forecast
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def cached_forecast(db: str, campaign_id: int, version: tuple, _now) -> dict:
+    """The forecast of a campaign's data version (shared by every session; `_now` is not part of the key)."""
+    from tasks.forecast import forecast
+
+    return forecast(db, campaign_id, _now).as_dict()
+
+
+def _forecast_key(campaign_id: int) -> str:
+    return f"forecast_{campaign_id}"
+
+
+def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
+    """The Forecast button and, once pressed, the expected completion, calls, contacts and credits."""
+    with state.reading() as conn:
+        version = smart.forecast_version(conn, campaign_id)
+    shown = st.session_state.get(_forecast_key(campaign_id))
+    left, right = st.columns([1, 4], vertical_alignment="center")
+    pressed = left.button("Forecast", key=f"forecast_button_{campaign_id}", icon=":material/query_stats:",
+                          help="Simulate the rest of the campaign on a copy (takes a few seconds)")
+    right.caption("Expected completion date, calls, connected and successful contacts and credits, from the saved "
+                  "settings, the contacts' time zones and the simulator's answer rates.")
+    if pressed:
+        try:
+            with st.spinner("Simulating the campaign on a copy…"):
+                result = cached_forecast(str(db_path()), campaign_id, version, state.now())
+        except (UserError, NotFoundError) as error:
+            st.error(f"No forecast: {error}")
+            return
+        shown = (version, result)
+        st.session_state[_forecast_key(campaign_id)] = shown
+    if shown is None:
+        return
+    made_for, result = shown
+    completion = (format_local(result["completion"], time_zone, with_time=False) if result["completion"]
+                  else f"Not within {result['horizon_days']:g} days")
+    cards = st.columns(5)
+    cards[0].metric("Expected completion", completion, border=True)
+    cards[1].metric("Calls", f"{result['calls']:,}", border=True)
+    cards[2].metric("Connected contacts", f"{result['connected_contacts']:,}", border=True)
+    cards[3].metric("Successful contacts", f"{result['successful_contacts']:,}", border=True)
+    cards[4].metric("Credits", format_credits(result["credits"]), border=True)
+    forecast_rate = result["forecast_connection_rate"]
+    observed = result["observed_connection_rate"]
+    st.caption(
+        f"Simulated from {format_local(result['start'], time_zone)} (seed {result['seed']}): {result['contacts']:,} "
+        f"contacts, {result['remaining_contacts']:,} not finished, {result['held_back_contacts']:,} expected never to "
+        f"finish (do-not-call, legal windows, or past the horizon). Connection rate "
+        f"{'n/a' if forecast_rate is None else f'{forecast_rate:.1%}'} per call "
+        f"(observed so far: {'no calls yet' if observed is None else f'{observed:.1%}'}). Totals include calls "
+        "already made.")
+    if made_for != version:
+        st.caption(":orange[The campaign has changed since this forecast: press Forecast for a new one.]")
+    elif dirty:
+        st.caption(":orange[The forecast uses the saved settings: save your changes, then press Forecast again.]")
 
 
 def render(campaign_id: int) -> None:
@@ -178,11 +318,16 @@ def render(campaign_id: int) -> None:
         stored = get_campaign(conn, campaign_id)
         agents = agent_choices(conn)
         numbers = number_choices(conn)
+        health = smart.campaign_numbers(conn, campaign_id, state.now())
     state.load_form(st.session_state, campaign_id, stored)
     errors = shown_errors(campaign_id)
     if errors:
         st.error("Some settings need fixing before they can be saved; see the messages below.", icon=":material/error:")
         _field_error(errors, "settings", "active")
+    for number in health:
+        if not number["in_rotation"]:
+            st.warning(f"Outbound number {number['nickname'] or number['e164']} ({number['e164']}) is out of rotation: "
+                       f"{number['paused_reason']}. See Advanced Settings to put it back.", icon=":material/phone_disabled:")
 
     with st.container(border=True):
         st.subheader("Basic Data")
@@ -191,5 +336,6 @@ def render(campaign_id: int) -> None:
         st.subheader("Schedule & Attempts")
         schedule_section(campaign_id, errors)
         summary_card(campaign_id, stored)
-    advanced_section(campaign_id, numbers, errors)
+        forecast_panel(campaign_id, stored["time_zone"], state.is_dirty(st.session_state, campaign_id, stored))
+    advanced_section(campaign_id, numbers, errors, health)
     state.remember_form(st.session_state, campaign_id)

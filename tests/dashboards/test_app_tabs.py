@@ -263,8 +263,8 @@ def test_metrics_cards_chart_and_funnel_for_all_time(tabs):
     assert start == date(2026, 4, 27)  # the campaign's start date
     assert _metric_values(at) == {"Credits Used": "140", "Total Calls": "4", "Contacts Called": "2",
                                   "Connection Rate": "50%", "Avg. Call Duration": "1m 22s"}
-    assert [s.value for s in at.subheader] == ["Calls Made", "Contact Funnel"]
-    assert len(at.get("vega_lite_chart")) == 2
+    assert [s.value for s in at.subheader] == ["Calls Made", "Contact Funnel", "Best Time to Call"]
+    assert len(at.get("vega_lite_chart")) == 2  # no heatmap before the best-time table is built
     assert len(at.warning) == 0  # 50 % connected, 50 % of them successful: no large gap
 
 

@@ -1,0 +1,125 @@
+"""Smart dialing in the dashboard through AppTest: the best-time heatmap, number health with Put back in
+rotation, the Forecast button and the Contact List's Next Allowed and Suppression columns."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboards import state
+from dashboards.components import format_local
+from tasks.best_time import refresh_best_time_stats
+from tasks.compliance import add_dnc
+from tasks.forecast import forecast
+from tasks.number_health import pause_number
+from tasks.store import connect, transaction
+from tests.dashboards.tabs_fixture import NOW, make_tabs_db
+from tests.dashboards.test_app_tabs import rerun, run_tab
+
+
+@pytest.fixture
+def tabs(db) -> dict:
+    return make_tabs_db(db)
+
+
+# ----------------------------------------------------------------------------- Metrics: best time to call
+
+def test_heatmap_renders_every_cell_with_counts(tabs):
+    with transaction(tabs["db"]) as conn:
+        refresh_best_time_stats(conn, NOW, tabs["campaign_id"])
+    at = run_tab("metrics", tabs["campaign_id"])
+    assert [s.value for s in at.subheader] == ["Calls Made", "Contact Funnel", "Best Time to Call"]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3
+    spec = json.loads(charts[2].proto.spec)
+    assert spec["layer"][1]["encoding"]["color"]["field"] == "rate_pct"
+    assert [t["title"] for t in spec["layer"][0]["encoding"]["tooltip"]] == [
+        "Day", "Hour", "Calls", "Connected", "Connection rate %", "Note"]
+    # one call in each of four hours: all four are flagged as too few to trust
+    assert any(c.value.startswith("4 of 4 hours with calls have fewer than 10 calls") for c in at.caption)
+
+
+def test_heatmap_without_calls_says_so(tabs):
+    at = run_tab("metrics", tabs["campaign_id"])  # best_time_stats never rebuilt
+    assert "Best Time to Call" in [s.value for s in at.subheader]
+    assert len(at.get("vega_lite_chart")) == 2
+    assert any(i.value.startswith("No finished calls yet") for i in at.info)
+
+
+# ----------------------------------------------------------------------------- Settings: number health
+
+def test_put_back_in_rotation_restores_the_number(tabs):
+    with transaction(tabs["db"]) as conn:
+        number_id = conn.execute("select outbound_number_ids[1] from campaigns").fetchone()[0]
+        pause_number(conn, number_id, NOW, "connection rate 2.0% over 50 calls in 24 h (minimum 5%)")
+    at = run_tab("settings", tabs["campaign_id"])
+    assert any("is out of rotation: connection rate 2.0%" in w.value for w in at.warning)
+    assert any("Out of rotation" in m.value and "connection rate 2.0%" in m.value for m in at.markdown)
+    at.button(key=f"restore_{tabs['campaign_id']}_{number_id}").click()
+    rerun(at)
+    with connect(tabs["db"]) as conn:
+        paused = conn.execute("select rotation_paused_at from phone_numbers where number_id = ?", [number_id]).fetchone()
+        actions = conn.execute("select action from number_status_changes order by changed_at").fetchall()
+    assert paused == (None,) and actions == [("paused",), ("restored",)]
+    assert [s.value for s in at.success] == ["Phoenix main · +16025550100 is back in rotation."]
+    assert not any("out of rotation" in w.value for w in at.warning)
+    assert f"restore_{tabs['campaign_id']}_{number_id}" not in [b.key for b in at.button]
+
+
+def test_number_health_table_per_day(tabs):
+    with transaction(tabs["db"]) as conn:
+        conn.execute("update calls set from_number = '+16025550100', queued_at = ? + (queued_at - ?)",
+                     [state.now(), NOW])  # the fixture's calls moved to the last days
+    at = run_tab("settings", tabs["campaign_id"])
+    table = at.dataframe[0].value  # the only table of the Settings tab
+    assert list(table.columns) == ["Number", "Day", "Calls", "Connection rate %", "Short calls %", "Spam marks",
+                                   "Daily cap used %"]
+    assert table["Calls"].sum() == 5 and set(table["Number"]) == {"Phoenix main · +16025550100"}
+
+
+# ----------------------------------------------------------------------------- Settings: forecast
+
+def test_forecast_button_shows_the_figures(tabs, monkeypatch):
+    fixed = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)  # Monday 09:00 Phoenix
+    monkeypatch.setattr(state, "now", lambda: fixed)
+    at = run_tab("settings", tabs["campaign_id"])
+    assert not [m for m in at.metric if m.label == "Calls"]  # nothing is simulated before the button
+    at.button(key=f"forecast_button_{tabs['campaign_id']}").click()
+    at.run(timeout=120)
+    assert not at.exception, at.exception
+    expected = forecast(tabs["db"], tabs["campaign_id"], fixed)
+    values = {m.label: m.value for m in at.metric}
+    assert values == {
+        "Expected completion": format_local(expected.completion, "America/Phoenix", with_time=False),
+        "Calls": f"{expected.calls:,}", "Connected contacts": f"{expected.connected_contacts:,}",
+        "Successful contacts": f"{expected.successful_contacts:,}", "Credits": f"{expected.credits:,}",
+    }
+    assert expected.calls > 4  # the 4 attempts made, and the simulated ones
+    # a rerun shows the same forecast without simulating again; a change to the data marks it stale
+    rerun(at)
+    assert {m.label: m.value for m in at.metric} == values
+    with transaction(tabs["db"]) as conn:
+        conn.execute("update campaign_contacts set attempts = attempts + 1")
+    rerun(at)
+    assert any("changed since this forecast" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- Contact List: next allowed
+
+def test_contact_list_next_allowed_and_suppression(tabs):
+    retry_at = datetime(2030, 1, 7, 17, 0, tzinfo=UTC)  # a Monday, 10:00 in Phoenix: inside every window
+    with transaction(tabs["db"]) as conn:
+        conn.execute("update campaign_contacts set next_call_at = ? where contact_id = ?", [retry_at, tabs["B"]])
+        conn.execute("update campaign_contacts set finished_at = ?, finished_reason = 'successful'"
+                     " where contact_id = ?", [NOW, tabs["A"]])
+        add_dnc(conn, ["+16025550003"], NOW, reason="asked not to be called")
+    at = run_tab("contact_list", tabs["campaign_id"])
+    table = at.dataframe[0].value.set_index("Name")
+    assert table.loc["Person 1", ["Next Allowed", "Next Allowed Reason", "Suppression"]].tolist() == [
+        "Jan 07, 2030 10:00 AM", "Retry policy", ""]
+    assert table.loc["Person 0", ["Next Allowed", "Next Allowed Reason"]].tolist() == ["", "Finished: successful"]
+    assert table.loc["Person 3", ["Next Allowed", "Suppression"]].tolist() == [
+        "", "Do not call (global list: asked not to be called)"]
+    assert table.loc["Person 2", "Next Allowed"] != ""  # never called: allowed at the next opening
