@@ -14,6 +14,7 @@ and builds its own provider, which leaves nowhere to hold the global slots.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -27,7 +28,7 @@ from schemas.enums import FINAL_STATUSES
 from tasks.clock import Clock, VirtualClock, WallClock
 from tasks.dialing import load_plans, run_tick
 from tasks.settings import get_settings
-from tasks.telephony.base import CallRequest, ProviderCall, TelephonyProvider
+from tasks.telephony.base import CallRequest, ConcurrencyLimitReached, ProviderCall, TelephonyProvider
 
 DIAL_DEPLOYMENT = "dial-campaign/dial-campaign"
 # Flow runs in these states are a campaign's run "still going": the fan-out does not add another.
@@ -62,11 +63,11 @@ def idempotency_key(campaign_id: int, shard: int, now: datetime) -> str:
 # ---------------------------------------------------------------- the global call slots
 
 
-Acquire = Callable[[int], Any]  # slots -> lease id (blocks until granted or raises TimeoutError)
+Acquire = Callable[[int], Any]  # slots -> lease id; raises TimeoutError when not granted within a short wait
 Release = Callable[[Any], None]
 
 
-def prefect_slots(limit_name: str, lease_seconds: float, timeout_seconds: float | None) -> tuple[Acquire, Release]:
+def prefect_slots(limit_name: str, lease_seconds: float, timeout_seconds: float | None = 2.0) -> tuple[Acquire, Release]:
     """Acquire/release of leased slots of a Prefect global concurrency limit (which must exist)."""
     # The public `concurrency()` block releases at its end; a call outlives the code that places it,
     # so the slot is taken and given back with the lease functions underneath it (Prefect 3.9).
@@ -86,28 +87,47 @@ class CallSlots:
     """A provider that holds one global slot per call from placing until the call ends.
 
     Slots of calls this process saw end are given back before each placement (the dialing loop asks
-    `active_calls` before every call) and by `drain`; a worker that dies leaves its slots to expire
-    with their lease. Batch placement (`place_calls`) is not offered, so every call goes one by one
-    through `place_call`.
+    `active_calls` before every call), between short waits for a slot (so workers waiting for each
+    other's slots never deadlock) and by `drain`; a worker that dies leaves its slots to expire with
+    their lease. No slot within `wait_seconds` = the provider's own refusal (ConcurrencyLimitReached:
+    not an attempt, the contact is re-queued). Batch placement (`place_calls`) is not offered, so
+    every call goes one by one through `place_call`.
     """
 
-    def __init__(self, provider: TelephonyProvider, acquire: Acquire, release: Release):
+    def __init__(self, provider: TelephonyProvider, acquire: Acquire, release: Release, *,
+                 clock: Clock | None = None, wait_seconds: float = 300.0):
         self.inner, self._acquire, self._release = provider, acquire, release
+        self.clock, self.wait_seconds = clock, wait_seconds
         self.held: dict[str, Any] = {}  # provider call id -> lease
-        self.acquired = self.released = 0
+        self.acquired = self.released = self.waits = 0
 
     def __getattr__(self, name: str):
         if name == "place_calls":
             raise AttributeError(name)
         return getattr(self.inner, name)
 
+    def _now(self, fallback: datetime) -> datetime:
+        return max(fallback, self.clock.now()) if self.clock is not None else fallback
+
+    def _take_slot(self, now: datetime) -> Any:
+        started = time.monotonic()
+        while True:
+            self.release_ended(self._now(now))
+            try:
+                return self._acquire(1)
+            except TimeoutError as full:
+                self.waits += 1
+                if time.monotonic() - started >= self.wait_seconds:
+                    raise ConcurrencyLimitReached(
+                        f"no slot of the global call limit for {self.wait_seconds:g}s") from full
+
     def place_call(self, request: CallRequest, now: datetime) -> str:
         """Wait for a global slot, then place the call; a refused call gives its slot back."""
-        self.release_ended(now)
-        lease = self._acquire(1)
+        lease = self._take_slot(now)
         self.acquired += 1
         try:
-            provider_call_id = self.inner.place_call(request, now)
+            # stamped when the slot was granted: after the call that gave it back had ended
+            provider_call_id = self.inner.place_call(request, self._now(now))
         except BaseException:
             self._give_back(lease)
             raise
@@ -169,7 +189,8 @@ def dial_campaign(
     settings = get_settings()
     limit = call_limit or settings.call_slots_limit_name
     clock = _clock(now)
-    slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds, slot_timeout_seconds))
+    slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds),
+                      clock=clock, wait_seconds=slot_timeout_seconds)
     try:
         tick = run_tick(db, slots, clock, campaign_ids=[campaign_id]).as_dict()
     finally:

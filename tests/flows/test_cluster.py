@@ -83,13 +83,15 @@ class FakeProvider:
 
 
 class FakeLimit:
-    """A global limit's ledger: leases handed out and given back."""
+    """A global limit's ledger: leases handed out and given back; a full limit times out."""
 
-    def __init__(self):
-        self.next, self.out, self.most = 0, set(), 0
+    def __init__(self, limit=100):
+        self.next, self.out, self.most, self.limit = 0, set(), 0, limit
 
     def acquire(self, slots):
         assert slots == 1
+        if len(self.out) >= self.limit:
+            raise TimeoutError("full")
         self.next += 1
         self.out.add(self.next)
         self.most = max(self.most, len(self.out))
@@ -140,3 +142,46 @@ def test_drain_waits_for_calls_to_end_and_stops_at_its_bound():
     for call_id in ids[1:]:
         provider.status[call_id] = CallStatus.ended
     assert slots.drain(clock, max_wait_seconds=30) == 0 and limit.out == set()
+
+
+def test_waiting_for_a_slot_gives_back_this_workers_ended_calls_first():
+    # the limit is full of this worker's own calls: one ends, so its slot serves the next call
+    provider, limit = FakeProvider(), FakeLimit(limit=2)
+    slots = CallSlots(provider, limit.acquire, limit.release, wait_seconds=60)
+    first = slots.place_call(_request("+1"), OPEN)
+    slots.place_call(_request("+2"), OPEN)
+    ended_on_first_wait = {"done": False}
+    real_acquire = limit.acquire
+
+    def acquire_then_end_one(n):
+        try:
+            return real_acquire(n)
+        except TimeoutError:
+            provider.status[first] = CallStatus.ended  # meanwhile the first call hangs up
+            ended_on_first_wait["done"] = True
+            raise
+
+    slots._acquire = acquire_then_end_one
+    slots.place_call(_request("+3"), OPEN)
+    assert ended_on_first_wait["done"] and slots.waits == 1
+    assert len(limit.out) == 2 and limit.most == 2
+
+
+def test_no_slot_within_the_wait_is_the_providers_concurrency_refusal():
+    provider, limit = FakeProvider(), FakeLimit(limit=0)  # other workers hold every slot
+    slots = CallSlots(provider, limit.acquire, limit.release, wait_seconds=0)
+    with pytest.raises(ConcurrencyLimitReached, match="global call limit"):
+        slots.place_call(_request("+1"), OPEN)
+    assert provider.status == {}  # nothing was dialled
+
+
+def test_a_call_is_stamped_when_its_slot_was_granted():
+    class Recording(FakeProvider):
+        def place_call(self, request, now):
+            self.stamped = now
+            return super().place_call(request, now)
+
+    provider, limit = Recording(), FakeLimit()
+    clock = VirtualClock(OPEN + timedelta(seconds=40))  # the wait for the slot took 40 s
+    CallSlots(provider, limit.acquire, limit.release, clock=clock).place_call(_request("+1"), OPEN)
+    assert provider.stamped == OPEN + timedelta(seconds=40)
