@@ -291,7 +291,7 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     made_for, result = shown
     completion = (format_local(result["completion"], time_zone, with_time=False) if result["completion"]
                   else f"Not within {result['horizon_days']:g} days")
-    cards = st.columns(5)
+    cards = st.columns([2, 1, 1.3, 1.3, 1.2])  # the date needs the room
     cards[0].metric("Expected completion", completion, border=True)
     cards[1].metric("Calls", f"{result['calls']:,}", border=True)
     cards[2].metric("Connected contacts", f"{result['connected_contacts']:,}", border=True)
