@@ -253,6 +253,12 @@ def _settle_enrollments(
             """,
             [low, high],
         )
+        # ... and take it out of the rolling caps (attempt rows follow call ids: the range skips the rest)
+        conn.execute(
+            "delete from phone_attempts where call_id between ? and ?"
+            " and call_id in (select call_id from call_merge where refund)",
+            [low, high],
+        )
     if releases:
         apply_retry_policy(conn, now, low, high)  # before the release below clears in_flight_call_id
         conn.execute(

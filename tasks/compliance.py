@@ -451,9 +451,48 @@ def resolve_zones(conn: duckdb.DuckDBPyConnection, contact_ids: list[int] | None
             from resolved_zones r where c.contact_id = r.contact_id
             """
         )
+        # a new contact or an edited phone: the caps must count the calls this number already had
+        _derive_phone_attempts(conn, "resolved_zones")
     finally:
         conn.unregister("resolved_zones")
     return resolved.height
+
+
+def _derive_phone_attempts(conn: duckdb.DuckDBPyConnection, contacts_relation: str | None) -> None:
+    """Rewrite `phone_attempts` of the contacts in `contacts_relation` (every contact when None) from `calls`."""
+    # the relation name is one of this module's registered frames, never user input
+    scope = f"where contact_id in (select contact_id from {contacts_relation})" if contacts_relation else ""
+    conn.execute(f"delete from phone_attempts {scope}")
+    conn.execute(
+        f"""
+        insert into phone_attempts
+        select k.contact_id, c.call_id, c.queued_at
+        from calls c join (select contact_id, phone_e164 from contacts {scope}) k on k.phone_e164 = c.phone_e164
+        where c.counts_as_attempt
+        order by c.call_id
+        """
+    )
+
+
+def rebuild_phone_attempts(conn: duckdb.DuckDBPyConnection, contact_ids: list[int] | None = None) -> None:
+    """Re-derive the rolling-cap attempts (`phone_attempts`) from `calls`, for some contacts or all.
+
+    For calls written outside the claim (imports of history, tests) and for repair; inside a transaction.
+    """
+    if contact_ids is None:
+        _derive_phone_attempts(conn, None)
+        return
+    conn.register("attempt_contacts", pl.DataFrame({"contact_id": contact_ids}, schema={"contact_id": pl.Int64}))
+    try:
+        _derive_phone_attempts(conn, "attempt_contacts")
+    finally:
+        conn.unregister("attempt_contacts")
+
+
+def prune_phone_attempts(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    """Forget attempts older than the longest cap window (30 days, plus a day for clock skew)."""
+    # attempts are appended in time order, so DuckDB skips every row group newer than the cut-off
+    conn.execute("delete from phone_attempts where attempted_at < ?", [now - timedelta(days=31)])
 
 
 def set_contact_zone(conn: duckdb.DuckDBPyConnection, contact_id: int, now: datetime, *,

@@ -23,7 +23,7 @@ from schemas.enums import CallStatus, DisconnectReason
 from tasks.call_state import apply_provider_calls
 from tasks.best_time import SmartOptions, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
-from tasks.compliance import SAMPLE_SIZE, record_audit, resolve_zones, zone_status
+from tasks.compliance import SAMPLE_SIZE, prune_phone_attempts, record_audit, resolve_zones, zone_status
 from tasks.errors import NotFoundError
 from tasks.number_health import healthy_numbers, remaining_capacity
 from tasks.schedule import Schedule
@@ -81,21 +81,29 @@ dnc_hits as (
     where left(k.phone_e164, l.n) in (select prefix from dnc where is_prefix)
 ),
 capped as (
-    -- only numbers under a capped rule need their recent calls counted
-    select k.contact_id, k.phone_e164 from candidates k join zone_status z using (zone_key)
+    -- only numbers under a capped rule need their recent attempts counted
+    select k.contact_id, z.max_calls_30d is not null as capped_30d
+    from candidates k join zone_status z using (zone_key)
     where z.blocked is null and (z.max_calls_24h is not null or z.max_calls_30d is not null)
 ),
 recent as (
-    -- attempts per number in the last 30 days across every campaign and caller number (a number
-    -- belongs to one contact, so the integer contact id narrows the scan before the phone matches)
-    select phone_e164,
-           count(*) filter (where queued_at > $since_24h) as calls_24h,
+    -- the candidates' counted attempts across every campaign and caller number, from `phone_attempts`
+    -- (a contact is one number; written in the claim's and the refund's transactions). Rows are in
+    -- time order, so the 24 h count reads only the last day's row groups; the 30-day count is paid
+    -- only for candidates under a 30-day cap.
+    select a.contact_id,
+           count(*) filter (where a.attempted_at > $since_24h) as calls_24h,
            count(*) as calls_30d
-    from calls
-    where queued_at > $since_30d and counts_as_attempt
-      and contact_id in (select contact_id from capped)
-      and phone_e164 in (select phone_e164 from capped)
-    group by phone_e164
+    from phone_attempts a
+    where a.attempted_at > $since_30d
+      and a.contact_id in (select contact_id from capped where capped_30d)
+    group by a.contact_id
+    union all
+    select a.contact_id, count(*) as calls_24h, null as calls_30d
+    from phone_attempts a
+    where a.attempted_at > $since_24h
+      and a.contact_id in (select contact_id from capped where not capped_30d)
+    group by a.contact_id
 ),
 final as (
     select k.contact_id, k.attempts, k.call_seq, k.last_call_at, k.enroll_seq,
@@ -109,7 +117,7 @@ final as (
            end as skipped_by
     from candidates k
     left join zone_status z using (zone_key)
-    left join recent r using (phone_e164)
+    left join recent r using (contact_id)
     left join dnc_hits h using (contact_id)
 )
 select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
@@ -320,10 +328,11 @@ def _classify(
 def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the first `size` callable contacts in dialing order, the contacts the rules held back before them).
 
-    Classifies the next 4 × size contacts in dialing order, and four times more each time the rules
-    held back too many, until the batch is full or every eligible contact has been seen.
+    Classifies the next size + a quarter (+64) contacts in dialing order, and four times more each time
+    the rules held back too many, until the batch is full or every eligible contact has been seen.
     """
-    scan = max(size * 4, 64)
+    # a small over-fetch: the per-candidate rules (contact row, do-not-call, caps) cost per row scanned
+    scan = size + size // 4 + 64
     if params.get("best_zones"):
         sql = SMART_ELIGIBLE_SQL
     else:
@@ -393,6 +402,7 @@ def claim_batch(
         batch = min(batch, sum(remaining.values()))
     picked, skipped = _classify(conn, plan, now, horizon, size=batch, audit=True, options=options)
     record_audit(conn, plan.campaign_id, now, kind, skipped)
+    prune_phone_attempts(conn, now)
     if picked.height == 0:
         return None, picked
     run_id = conn.execute(
@@ -441,6 +451,8 @@ def claim_batch(
         ).pl()
         inserted.columns = ["call_id", "contact_id", "attempt_key", "phone_e164", "from_number", "dynamic_variables"]
         conn.register("claimed", inserted)
+        # the rolling caps see these attempts from this commit on (a refund deletes them again)
+        conn.execute("insert into phone_attempts select contact_id, call_id, ? from claimed", [now])
         conn.execute(
             """
             update campaign_contacts cc set

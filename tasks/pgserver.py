@@ -215,6 +215,13 @@ class PgServer:
                 raise PgServerError(f"database name {self.database!r} must be letters, digits and _")
             self._psql(f'create database "{self.database}"')
 
+    def create_database(self, name: str) -> str:
+        """Create another database on this server (one per test or bench run); returns its URL."""
+        if not name.replace("_", "").isalnum():
+            raise PgServerError(f"database name {name!r} must be letters, digits and _")
+        self._psql(f'create database "{name}"')
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{name}"
+
     def execute(self, sql: str) -> str:
         """Run SQL through psql on the database; returns the unaligned output (tests, operations)."""
         return self._psql(sql, self.database)

@@ -83,3 +83,11 @@ def test_free_port_is_bindable():
     port = free_port()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))
+
+
+def test_create_database_gives_a_separate_database(pg_server):
+    url = pg_server.create_database("separate_check")
+    assert url.endswith(f":{pg_server.port}/separate_check")
+    assert "separate_check" in pg_server.execute("select datname from pg_database").split()
+    with pytest.raises(PgServerError, match="letters, digits"):
+        pg_server.create_database('x"; drop database campaigns; --')

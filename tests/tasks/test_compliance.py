@@ -20,6 +20,7 @@ from tasks.compliance import (
     load_rules,
     normalise_dnc_pattern,
     read_rules_csv,
+    rebuild_phone_attempts,
     remove_dnc,
     replace_rules,
     resolve_zone,
@@ -227,6 +228,8 @@ def add_past_calls(db, phone, times, campaign_id=1, contact_id=1, counts=True):
                 " values (?, ?, ?, ?, 1, ?, ?, 'not_connected', 'fake', ?, ?)",
                 [seq, campaign_id, contact_id, f"past.{seq}", counts, phone, when, when],
             )
+        # history written outside the claim: the rolling caps read it once re-derived
+        rebuild_phone_attempts(conn)
 
 
 def test_callees_outside_their_legal_window_are_held_back_and_audited(campaign_db):
@@ -389,7 +392,9 @@ def test_florida_numbers_get_at_most_three_calls_in_any_24_hours_across_campaign
     # 24 hours after the first one, the window has room again
     assert eligible_ids(db, campaign_id, now=now + timedelta(hours=1)) == [miami]
     with transaction(db) as conn:
-        conn.execute("update calls set counts_as_attempt = false where queued_at = ?", [now - timedelta(hours=5)])
+        call_id = conn.execute("select call_id from calls where queued_at = ?", [now - timedelta(hours=5)]).fetchone()[0]
+        # a concurrency refusal arriving for it: given back, so the cap has room again
+        apply_provider_calls(conn, [(call_id, ProviderCall(None, CallStatus.failed_rate_limit))], now)
     assert eligible_ids(db, campaign_id, now=now) == [miami]
 
 

@@ -1,0 +1,168 @@
+"""A simulated cluster: dialing worker processes sharing one store, one simulator and one fast clock.
+
+Used by tests/cluster/test_three_workers.py and bench/bench_cluster.py. Each worker is its own
+process running the production tick (`tasks.dialing.run_tick`: reconcile, claim, place, apply) for
+the given campaigns, optionally holding a slot of the Prefect global call limit per call
+(`flows.cluster.CallSlots`). All processes read one `SharedClock`: virtual time derived from the
+real clock, so every process agrees on "now" and calls of different workers overlap as they would.
+
+    python -m flows.cluster_sim worker --campaigns 1 --origin 2026-04-28T15:00:00+00:00 \
+        --real-origin 1764870000.0 --speed 100 --seconds 120 [--limit-name provider-calls]
+    python -m flows.cluster_sim enricher ... --stop-file PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+
+class SharedClock:
+    """Virtual time every process of a run agrees on: `origin` + real seconds since `real_origin` × `speed`."""
+
+    virtual = True  # a batch's rows move together (fewer transactions), as on the simulation's clock
+
+    def __init__(self, origin: datetime, real_origin: float, speed: float):
+        self.origin, self.real_origin, self.speed = origin, real_origin, speed
+
+    def now(self) -> datetime:
+        return self.origin + timedelta(seconds=(time.time() - self.real_origin) * self.speed)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+
+    def advance_to(self, moment: datetime) -> None:
+        """Wait until the shared time reaches `moment` (it cannot be moved for one process only)."""
+        self.sleep((moment - self.now()).total_seconds())
+
+
+def left_to_dial(db, campaign_ids: list[int]) -> int:
+    """Enrolled contacts that still have an attempt to make (not finished, not in flight, under the limit)."""
+    from tasks.store import connect
+
+    with connect(db) as conn:
+        return conn.execute(
+            "select count(*) from campaign_contacts cc join campaigns c using (campaign_id)"
+            " where list_contains($ids, cc.campaign_id) and cc.finished_at is null and cc.attempts < c.max_attempts",
+            {"ids": campaign_ids},
+        ).fetchone()[0]
+
+
+def _summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    return {"n": len(ordered), "median": round(statistics.median(ordered), 2),
+            "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2), "max": round(ordered[-1], 2)}
+
+
+def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: float, pace: float,
+               tick_seconds: float = 60.0, limit_name: str | None = None) -> dict:
+    """Dial ticks for the campaigns until nobody is left to dial or `seconds` of real time pass; returns figures."""
+    import tasks.dialing as dialing
+    from tasks.dialing import run_tick
+    from tasks.telephony import make_provider
+
+    claim_ms: list[float] = []
+    real_claim = dialing.claim_batch
+
+    def timed_claim(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real_claim(*args, **kwargs)
+        finally:
+            claim_ms.append((time.perf_counter() - started) * 1000)
+
+    dialing.claim_batch = timed_claim  # this process only: measure the claim inside the real tick
+    provider = make_provider(db=db)
+    dialer = provider
+    if limit_name:
+        from flows.cluster import CallSlots, prefect_slots
+        from tasks.settings import get_settings
+
+        dialer = CallSlots(provider, *prefect_slots(limit_name, get_settings().call_slot_lease_seconds),
+                           clock=clock, wait_seconds=600)
+    started = time.monotonic()
+    ticks = placed = refused = errors = 0
+    tick_ms: list[float] = []
+    while time.monotonic() - started < seconds:
+        tick_at = clock.now()
+        begun = time.perf_counter()
+        try:
+            result = run_tick(db, dialer, clock, campaign_ids=campaign_ids, pace_seconds=pace)
+        except Exception as error:  # a conflict the store gave up on: counted, the next tick retries
+            errors += 1
+            print(f"tick error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+            clock.sleep(tick_seconds)
+            continue
+        tick_ms.append((time.perf_counter() - begun) * 1000)
+        ticks += 1
+        placed += result.placed
+        refused += sum(b.refused for b in result.batches)
+        if result.placed == 0 and left_to_dial(db, campaign_ids) == 0:
+            break
+        # cron's next minute, or at once when the batch itself took longer than a minute
+        clock.advance_to(tick_at + timedelta(seconds=tick_seconds))
+    if limit_name:
+        dialer.drain(clock, max_wait_seconds=3600, poll_seconds=10)
+    elapsed = time.monotonic() - started
+    return {
+        "role": "worker", "pid": os.getpid(), "ticks": ticks, "placed": placed, "refused": refused,
+        "errors": errors, "seconds": round(elapsed, 2), "ticks_per_minute": round(ticks / elapsed * 60, 1),
+        "claim_ms": _summary(claim_ms), "tick_ms": _summary(tick_ms),
+        "slots": ({"acquired": dialer.acquired, "released": dialer.released, "waits": dialer.waits,
+                   "left": len(dialer.held)} if limit_name else None),
+    }
+
+
+def run_enricher(db, clock: SharedClock, *, seconds: float, stop_file: Path, tick_seconds: float = 60.0) -> dict:
+    """Enrichment passes every virtual `tick_seconds` until `stop_file` exists or `seconds` pass."""
+    from flows.enrich_calls import run_enrichment
+    from tasks.telephony import make_provider
+
+    provider = make_provider(db=db)
+    started = time.monotonic()
+    passes = 0
+    while time.monotonic() - started < seconds and not stop_file.exists():
+        tick_at = clock.now()
+        run_enrichment(db, provider, tick_at)
+        passes += 1
+        clock.advance_to(tick_at + timedelta(seconds=tick_seconds))
+    return {"role": "enricher", "pid": os.getpid(), "passes": passes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("role", choices=("worker", "enricher"))
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--campaigns", default="")
+    parser.add_argument("--origin", required=True)
+    parser.add_argument("--real-origin", type=float, required=True)
+    parser.add_argument("--speed", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--pace", type=float, default=3.0)
+    parser.add_argument("--tick-seconds", type=float, default=60.0)
+    parser.add_argument("--limit-name", default=None)
+    parser.add_argument("--stop-file", default=None)
+    args = parser.parse_args(argv)
+    clock = SharedClock(datetime.fromisoformat(args.origin), args.real_origin, args.speed)
+    if args.role == "worker":
+        ids = [int(i) for i in args.campaigns.split(",") if i]
+        figures = run_worker(args.db, ids, clock, seconds=args.seconds, pace=args.pace,
+                             tick_seconds=args.tick_seconds, limit_name=args.limit_name)
+    else:
+        figures = run_enricher(args.db, clock, seconds=args.seconds, stop_file=Path(args.stop_file),
+                               tick_seconds=args.tick_seconds)
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
