@@ -3,9 +3,14 @@
 It copies the campaign — settings, agent, outbound numbers, enrolled contacts with their dialing
 state, best-time table — into a temporary DuckDB file and runs the seeded simulator on the virtual
 clock through the production tick and enrichment code until every contact is finished (or the
-horizon ends). The real store is only read. The outcome odds are the simulator's (answer rate by
-callee-local hour and weekday); the campaign's observed connection rate so far is reported beside
-the forecast so the two can be compared. What was already called is added to the totals.
+horizon ends). The real store is only read. What was already called is added to the totals.
+
+The outcome odds: once the campaign has MIN_OBSERVED_CALLS attempts with an outcome, the simulator
+reproduces its observed mix (answered, voicemail, no answer, busy, declined and failed shares, and
+the success share of connected calls), keeping the simulator's hour × weekday shape; before that,
+the simulator's defaults. Shares measured on few calls lean toward their prior by PRIOR_CALLS
+pseudo-calls: an hour band toward the campaign-wide answer rate, the campaign-wide shares toward
+the defaults.
 """
 
 from __future__ import annotations
@@ -14,12 +19,25 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from tasks.errors import NotFoundError
 from tasks.settings import get_settings
 from tasks.store import connect, held_open, init_db, transaction
+from tasks.telephony.simulator import (
+    BUSY_SHARE,
+    DEFAULT_RATES,
+    FAILURE_SHARE,
+    NO_ANSWER_SHARE,
+    SUCCESS_SHARE,
+    VOICEMAIL_SHARE,
+    OutcomeRates,
+    SimulatedProvider,
+    answer_probability,
+    callee_zone,
+)
 
 TICK_SECONDS = 60.0
 # No call placed for this long: the contacts left are held back (do-not-call, legal windows) for good.
@@ -28,6 +46,15 @@ IDLE_STOP = timedelta(days=8)  # longer than any gap between calling days
 QUIET_STOP = timedelta(days=3)
 # Nobody callable now inside the window: look again this much later.
 IDLE_STEP = timedelta(minutes=30)
+# Attempts with an outcome before the campaign's own rates replace the simulator's defaults: at 200
+# calls an answer share near 30% is known to about ±3 points (one standard error), the default's
+# hour × weekday shape is kept, so a smaller sample would mostly add noise.
+MIN_OBSERVED_CALLS = 200
+# Weight of a share's prior, in calls: an hour band with 20 calls is half its own rate, half the
+# campaign's; a campaign-wide share is barely moved once MIN_OBSERVED_CALLS are in.
+PRIOR_CALLS = 20
+OUTCOMES = ("connected", "voicemail", "no_answer", "busy", "declined", "failed", "invalid")
+RatesChoice = Literal["auto", "observed", "default"]
 
 CONNECTED_SQL = (
     "status = 'ended' and disconnect_reason is distinct from 'voicemail_reached' and not coalesce(in_voicemail, false)"
@@ -47,6 +74,114 @@ final as (
 )
 select * from final
 """
+# One row per attempt with an outcome: the callee, when it was placed and its outcome class.
+OUTCOMES_SQL = """
+with attempts as (
+    select phone_e164, coalesce(registered_at, queued_at) as placed_at, status, disconnect_reason,
+           coalesce(in_voicemail, false) as in_voicemail, coalesce(call_successful, false) as call_successful
+    from calls
+    where campaign_id = $campaign_id and counts_as_attempt and disconnect_reason is not null
+),
+final as (
+    select phone_e164, placed_at, call_successful,
+           case
+               when disconnect_reason = 'invalid_destination' then 'invalid'
+               when disconnect_reason = 'voicemail_reached' or in_voicemail then 'voicemail'
+               when status = 'ended' then 'connected'
+               when disconnect_reason = 'dial_no_answer' then 'no_answer'
+               when disconnect_reason = 'dial_busy' then 'busy'
+               when disconnect_reason = 'user_declined' then 'declined'
+               else 'failed'
+           end as outcome
+    from attempts
+)
+select * from final
+"""
+
+
+@dataclass(frozen=True)
+class ObservedRates:
+    """A campaign's outcome mix so far and the simulator odds that reproduce it."""
+
+    calls: int  # attempts with an outcome
+    mix: dict[str, float]  # share of those calls per outcome (OUTCOMES); empty without calls
+    success_share: float | None  # successful ÷ connected calls
+    rates: OutcomeRates
+
+
+def _shrunk(hits: float, calls: float, prior: float) -> float:
+    """A share measured on `calls` leaning toward `prior` by PRIOR_CALLS pseudo-calls (the prior itself without calls)."""
+    return prior if calls == 0 else (hits + PRIOR_CALLS * prior) / (calls + PRIOR_CALLS)
+
+
+def _outcome_rows(conn, campaign_id: int) -> list[tuple]:
+    return conn.execute(OUTCOMES_SQL, {"campaign_id": campaign_id}).fetchall()
+
+
+def _mix(rows: list[tuple]) -> tuple[dict[str, int], int, dict[str, float], float | None]:
+    """Counts and shares per outcome class, successful connected calls, and their share of connected calls."""
+    count = dict.fromkeys(OUTCOMES, 0)
+    successes = 0
+    for _phone, _placed_at, successful, outcome in rows:
+        count[outcome] += 1
+        successes += outcome == "connected" and successful
+    mix = {outcome: round(n / len(rows), 4) for outcome, n in count.items()} if rows else {}
+    return count, successes, mix, round(successes / count["connected"], 4) if count["connected"] else None
+
+
+def outcome_mix(conn, campaign_id: int) -> tuple[int, dict[str, float], float | None]:
+    """The attempts with an outcome, their share per outcome class, and the success share of connected calls."""
+    rows = _outcome_rows(conn, campaign_id)
+    _count, _successes, mix, success_share = _mix(rows)
+    return len(rows), mix, success_share
+
+
+def observed_rates(conn, campaign_id: int) -> ObservedRates:
+    """The simulator odds that reproduce a campaign's calls so far (the defaults exactly when it has none)."""
+    rows = _outcome_rows(conn, campaign_id)
+    count, successes, mix, success_share = _mix(rows)
+    # per callee-local hour: calls that reached the pick-up draw, how many picked up, how many the defaults expect
+    drawn, answered, expected = [0] * 24, [0] * 24, [0.0] * 24
+    for phone, placed_at, _successful, outcome in rows:
+        if outcome in ("invalid", "failed"):
+            continue
+        # the simulator's own callee zone and curve, so the scale is relative to what it would draw
+        local = placed_at.astimezone(callee_zone(phone))
+        drawn[local.hour] += 1
+        answered[local.hour] += outcome in ("connected", "voicemail")
+        expected[local.hour] += answer_probability(local)
+    # campaign-wide scale: pick-ups ÷ what the default curve expects for the same calls, leaning toward 1
+    # (the default) by PRIOR_CALLS calls at the campaign's mean default pick-up chance
+    mean_chance = sum(expected) / sum(drawn) if sum(drawn) else 0.0
+    overall = ((sum(answered) + PRIOR_CALLS * mean_chance) / (sum(expected) + PRIOR_CALLS * mean_chance)
+               if sum(drawn) else 1.0)
+    # each hour band leans toward the campaign-wide scale the same way: few calls = the default shape × the campaign's level
+    by_hour = tuple(
+        (answered[h] + PRIOR_CALLS * overall * expected[h] / drawn[h]) / (expected[h] + PRIOR_CALLS * expected[h] / drawn[h])
+        if drawn[h] else overall
+        for h in range(24)
+    )
+    unanswered = count["no_answer"] + count["busy"] + count["declined"]
+    rates = OutcomeRates(
+        answer_scale_by_hour=by_hour,
+        voicemail_share=_shrunk(count["voicemail"], count["connected"] + count["voicemail"], VOICEMAIL_SHARE),
+        no_answer_share=_shrunk(count["no_answer"], unanswered, NO_ANSWER_SHARE),
+        busy_share=_shrunk(count["busy"], unanswered, BUSY_SHARE),
+        failure_scale=_shrunk(count["failed"], len(rows) - count["invalid"], FAILURE_SHARE) / FAILURE_SHARE,
+        success_scale=_shrunk(successes, count["connected"], SUCCESS_SHARE) / SUCCESS_SHARE,
+    )
+    return ObservedRates(calls=len(rows), mix=mix, success_share=success_share, rates=rates)
+
+
+def choose_rates(observed: ObservedRates, rates: RatesChoice = "auto") -> tuple[OutcomeRates, str]:
+    """The odds the forecast simulates with, and how to say which: "observed: 1,234 calls" or "default"."""
+    if rates not in ("auto", "observed", "default"):
+        raise ValueError(f"rates must be auto, observed or default, not {rates!r}")
+    if rates == "observed" or (rates == "auto" and observed.calls >= MIN_OBSERVED_CALLS):
+        return observed.rates, f"observed: {observed.calls:,} calls"
+    if rates == "auto" and observed.calls:
+        return DEFAULT_RATES, f"default ({observed.calls:,} calls so far, {MIN_OBSERVED_CALLS:,} needed)"
+    return DEFAULT_RATES, "default"
 
 
 @dataclass
@@ -68,6 +203,11 @@ class Forecast:
     forecast_connection_rate: float | None
     seed: int
     horizon_days: float
+    rates_used: str = "default"  # "observed: 1,234 calls" or "default" (with why, when calls were too few)
+    observed_calls: int = 0  # attempts with an outcome so far
+    observed_mix: dict | None = None  # share of those per outcome (connected, voicemail, no_answer, busy, declined, failed, invalid)
+    observed_success_share: float | None = None  # successful ÷ connected calls so far
+    forecast_mix: dict | None = None  # the same shares among the simulated calls
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -209,15 +349,21 @@ def forecast(
     horizon_days: float = 120.0,
     pace_seconds: float | None = None,
     work_dir: str | Path | None = None,
+    rates: RatesChoice = "auto",
 ) -> Forecast:
-    """Forecast a campaign from `now` (or its start, if later) by simulating a copy of it; the real store is only read."""
-    from tasks.telephony.simulator import SimulatedProvider
+    """Forecast a campaign from `now` (or its start, if later) by simulating a copy of it; the real store is only read.
 
+    `rates`: "auto" uses the campaign's observed outcome mix once it has MIN_OBSERVED_CALLS attempts
+    with an outcome, else the simulator's defaults; "observed" and "default" force one of them.
+    """
     settings = get_settings()
     seed = settings.simulator_seed if seed is None else seed
     pace = settings.dial_pace_seconds if pace_seconds is None else pace_seconds
     so_far = _totals(db, campaign_id)
     connected_before = _connected_contacts(db, campaign_id)
+    with connect(db) as conn:
+        observed = observed_rates(conn, campaign_id)
+    outcome_rates, rates_used = choose_rates(observed, rates)
     with tempfile.TemporaryDirectory(prefix="forecast-", dir=work_dir) as folder:
         copy = Path(folder) / "forecast.duckdb"
         copy_campaign(db, copy, campaign_id, now)
@@ -230,7 +376,7 @@ def forecast(
 
         start = max(now, datetime.combine(start_date, time(), zone(time_zone)).astimezone(now.tzinfo))
         provider = SimulatedProvider(Path(folder) / "simulator.sqlite", seed=seed,
-                                     concurrency_limit=settings.provider_concurrency_limit)
+                                     concurrency_limit=settings.provider_concurrency_limit, rates=outcome_rates)
         try:
             simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
         finally:
@@ -243,6 +389,7 @@ def forecast(
                 " from campaign_contacts").fetchone()
             last_call = conn.execute("select max(coalesce(ended_at, queued_at)) from calls").fetchone()[0]
             still_calling = last_call is not None and last_call > start + timedelta(days=horizon_days) - IDLE_STOP
+            simulated_mix = outcome_mix(conn, campaign_id)[1]
     total = {key: so_far[key] + simulated[key] for key in simulated}
     # a contact connected before and again in the copy counts once
     total["connected_contacts"] = len(connected_before | connected_after)
@@ -254,6 +401,8 @@ def forecast(
         connected_contacts=total["connected_contacts"], successful_contacts=total["successful_contacts"],
         credits=int(total["credits"]), observed_connection_rate=_rate(so_far),
         forecast_connection_rate=_rate(simulated), seed=seed, horizon_days=horizon_days,
+        rates_used=rates_used, observed_calls=observed.calls, observed_mix=observed.mix or None,
+        observed_success_share=observed.success_share, forecast_mix=simulated_mix or None,
     )
 
 

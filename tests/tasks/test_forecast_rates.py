@@ -1,0 +1,173 @@
+"""The forecast simulates with the campaign's observed outcome mix once it has enough calls, else with the defaults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tasks.forecast import (
+    MIN_OBSERVED_CALLS,
+    PRIOR_CALLS,
+    ObservedRates,
+    choose_rates,
+    forecast,
+    observed_rates,
+)
+from tasks.settings import reset_settings
+from tasks.store import connect, transaction
+from tasks.telephony.simulator import DEFAULT_RATES, FAILURE_SHARE, SUCCESS_SHARE, OutcomeRates
+from tests.factories import add_contacts, make_campaign_db
+
+PHOENIX = ZoneInfo("America/Phoenix")
+# the history is the week before the forecast: Tuesday 21 April 2026, 10:00 in Phoenix (no DST there)
+TUESDAY_10 = datetime(2026, 4, 21, 10, 0, tzinfo=PHOENIX)
+MONDAY_MIDNIGHT_PHOENIX = datetime(2026, 4, 27, 7, 0, tzinfo=UTC)
+# (status, disconnect_reason, in_voicemail) of each outcome class the forecast counts
+OUTCOME_CALLS = {
+    "connected": ("ended", "agent_hangup", False),
+    "voicemail": ("ended", "voicemail_reached", True),
+    "no_answer": ("not_connected", "dial_no_answer", False),
+    "busy": ("not_connected", "dial_busy", False),
+    "declined": ("not_connected", "user_declined", False),
+    "failed": ("not_connected", "dial_failed", False),
+    "invalid": ("not_connected", "invalid_destination", False),
+}
+
+
+def add_history(db, campaign_id: int, counts: dict[str, int], *, at: datetime = TUESDAY_10, successful: int = 0,
+                first: int = 0) -> None:
+    """Finished contacts (+1602666NNNN, Phoenix) with one ended call each: `counts` calls per outcome class at `at`,
+    the first `successful` connected ones successful."""
+    outcomes = [outcome for outcome, n in counts.items() for _ in range(n)]
+    with transaction(db) as conn:
+        for i, outcome in enumerate(outcomes, start=first):
+            status, reason, in_voicemail = OUTCOME_CALLS[outcome]
+            success = outcome == "connected" and successful > 0
+            successful -= success
+            contact_id = conn.execute(
+                "insert into contacts (phone_e164, name) values (?, ?) returning contact_id",
+                [f"+1602666{i:04d}", f"Earlier {i}"]).fetchone()[0]
+            conn.execute(
+                "insert into campaign_contacts (campaign_id, contact_id, attempts, finished_at, finished_reason)"
+                " values (?, ?, 1, ?, 'max_attempts')", [campaign_id, contact_id, at])
+            conn.execute(
+                """insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status,
+                       disconnect_reason, call_successful, in_voicemail, credits, provider, queued_at, registered_at,
+                       ended_at, updated_at)
+                   values (?, ?, ?, 1, ?, ?, ?, ?, ?, 1, 'simulator', ?, ?, ?, ?)""",
+                [campaign_id, contact_id, f"history-{i}", f"+1602666{i:04d}", status, reason, success, in_voicemail,
+                 at, at, at + timedelta(minutes=1), at])
+
+
+def rates_of(db, campaign_id: int) -> ObservedRates:
+    with connect(db) as conn:
+        return observed_rates(conn, campaign_id)
+
+
+def test_without_calls_the_observed_rates_are_exactly_the_defaults(campaign_db):
+    observed = rates_of(campaign_db["db"], campaign_db["campaign_id"])
+    assert (observed.calls, observed.mix, observed.success_share) == (0, {}, None)
+    assert observed.rates == DEFAULT_RATES
+
+
+def test_the_observed_mix_is_counted_per_outcome_and_each_share_leans_toward_its_default(campaign_db):
+    add_history(campaign_db["db"], campaign_db["campaign_id"], {
+        "connected": 10, "voicemail": 5, "no_answer": 60, "busy": 15, "declined": 5, "failed": 3, "invalid": 2,
+    }, successful=3)
+    observed = rates_of(campaign_db["db"], campaign_db["campaign_id"])
+    assert observed.calls == 100
+    assert observed.mix == {"connected": 0.10, "voicemail": 0.05, "no_answer": 0.60, "busy": 0.15, "declined": 0.05,
+                            "failed": 0.03, "invalid": 0.02}
+    assert observed.success_share == 0.3
+    rates = observed.rates
+    assert PRIOR_CALLS == 20  # the expected values below use 20 pseudo-calls at the default share
+    assert rates.voicemail_share == pytest.approx((5 + 20 * 0.30) / (15 + 20))  # 5 of 15 answered were voicemail
+    assert rates.no_answer_share == pytest.approx((60 + 20 * 0.70) / (80 + 20))  # of 80 unanswered
+    assert rates.busy_share == pytest.approx((15 + 20 * 0.15) / (80 + 20))
+    # failures are counted among the calls to valid numbers (invalid ones are the simulator's own, by number)
+    assert rates.failure_scale * FAILURE_SHARE == pytest.approx((3 + 20 * 0.03) / (98 + 20))
+    assert rates.success_scale * SUCCESS_SHARE == pytest.approx((3 + 20 * SUCCESS_SHARE) / (10 + 20))
+
+
+def test_the_answer_scale_compares_pick_ups_with_the_default_curve_and_a_thin_hour_leans_to_the_campaign(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    # 190 calls at 10:00 (default pick-up chance 0.42 on a Tuesday), 19 picked up: a tenth, a quarter of the default
+    add_history(db, campaign_id, {"connected": 14, "voicemail": 5, "no_answer": 171}, at=TUESDAY_10)
+    # 10 calls at 15:00 (default 0.34), all picked up: too few to trust on their own
+    add_history(db, campaign_id, {"connected": 10}, at=TUESDAY_10 + timedelta(hours=5), first=190)
+    scale = rates_of(db, campaign_id).rates.answer_scale_by_hour
+    expected_10, expected_15 = 190 * 0.42, 10 * 0.34
+    mean_chance = (expected_10 + expected_15) / 200
+    overall = (29 + 20 * mean_chance) / (expected_10 + expected_15 + 20 * mean_chance)
+    assert overall == pytest.approx(0.4078, abs=1e-4)
+    assert scale[10] == pytest.approx((19 + 20 * overall * 0.42) / (expected_10 + 20 * 0.42))  # its own 19 / 79.8 = 0.24
+    assert scale[10] == pytest.approx(0.2543, abs=1e-4)
+    assert scale[15] == pytest.approx((10 + 20 * overall * 0.34) / (expected_15 + 20 * 0.34))  # 2.94 alone, pulled down
+    assert scale[15] == pytest.approx(1.2522, abs=1e-4)
+    assert scale[3] == scale[20] == pytest.approx(overall)  # hours never called: the default shape at the campaign's level
+
+
+@pytest.mark.parametrize(("calls", "choice", "expected_rates", "label"), [
+    (0, "auto", "default", "default"),
+    (MIN_OBSERVED_CALLS - 1, "auto", "default", "default (199 calls so far, 200 needed)"),  # too few to replace the odds
+    (MIN_OBSERVED_CALLS, "auto", "observed", "observed: 200 calls"),
+    (1234, "auto", "observed", "observed: 1,234 calls"),
+    (5, "observed", "observed", "observed: 5 calls"),  # forced
+    (1234, "default", "default", "default"),  # forced
+])
+def test_which_rates_the_forecast_uses(calls, choice, expected_rates, label):
+    observed = ObservedRates(calls=calls, mix={}, success_share=None, rates=OutcomeRates(voicemail_share=0.1))
+    rates, used = choose_rates(observed, choice)
+    assert (rates, used) == ({"default": DEFAULT_RATES, "observed": observed.rates}[expected_rates], label)
+
+
+def test_an_unknown_rates_choice_is_refused():
+    with pytest.raises(ValueError, match="auto, observed or default"):
+        choose_rates(ObservedRates(0, {}, None, DEFAULT_RATES), "guess")
+
+
+def test_forcing_observed_rates_without_calls_gives_exactly_the_default_forecast(db):
+    ids = make_campaign_db(db, batch_size=20, max_attempts=2)
+    add_contacts(db, ids["campaign_id"], 12)
+    forced = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=4, pace_seconds=3, rates="observed")
+    default = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=4, pace_seconds=3, rates="default")
+    assert (forced.rates_used, default.rates_used) == ("observed: 0 calls", "default")
+    assert forced.calls > 12  # retries happened
+    assert {**forced.as_dict(), "rates_used": ""} == {**default.as_dict(), "rates_used": ""}
+
+
+@pytest.fixture
+def no_number_pauses(monkeypatch):
+    """Number health never pauses the only number (a low connection rate would, and the forecast honours it)."""
+    monkeypatch.setenv("CAMPAIGNS_NUMBER_MIN_CONNECTION_RATE", "0")
+    monkeypatch.setenv("CAMPAIGNS_NUMBER_MAX_SPAM_MARKS", "100000")
+    reset_settings()
+
+
+# Stated tolerance: the forecast's connection rate (≈ 150 simulated calls) is within 4 points of the
+# observed 5% (the default odds give about 25% in these hours).
+RATE_TOLERANCE = 0.04
+
+
+def test_a_campaign_answered_far_less_than_the_default_is_forecast_later_with_fewer_successes(db, no_number_pauses):
+    # retries at once, up to 8 a day, and at most 70 calls a day from the one number: the calls needed set the date
+    ids = make_campaign_db(db, batch_size=20, max_attempts=8, attempts_per_day=8, number_daily_cap=70,
+                           weekly_schedule={d: [["09:00", "12:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+                           retry_policy={r: "now" for r in ("dial_no_answer", "dial_busy", "user_declined",
+                                                           "voicemail_reached", "short_user_hangup")})
+    campaign_id = ids["campaign_id"]
+    # last week: 240 calls, 12 connected (5%) where the default curve expects about 25%
+    add_history(db, campaign_id, {"connected": 12, "voicemail": 8, "no_answer": 150, "busy": 35, "declined": 30,
+                                  "failed": 3, "invalid": 2}, successful=4)
+    add_contacts(db, campaign_id, 20)
+    observed = forecast(db, campaign_id, MONDAY_MIDNIGHT_PHOENIX, seed=8, pace_seconds=3)
+    default = forecast(db, campaign_id, MONDAY_MIDNIGHT_PHOENIX, seed=8, pace_seconds=3, rates="default")
+    assert (observed.rates_used, default.rates_used) == ("observed: 240 calls", "default")
+    assert observed.observed_connection_rate == 0.05
+    assert observed.forecast_connection_rate == pytest.approx(0.05, abs=RATE_TOLERANCE)
+    assert default.forecast_connection_rate > 0.05 + 2 * RATE_TOLERANCE
+    assert observed.completion > default.completion
+    assert observed.successful_contacts < default.successful_contacts
+    assert observed.calls > default.calls
