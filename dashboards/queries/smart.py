@@ -134,16 +134,25 @@ with enrolled as (
     where cc.campaign_id = $campaign_id and list_contains($contact_ids, cc.contact_id)
 ),
 dnc as (
-    select prefix, is_prefix, campaign_id, reason, row_number() over (order by added_at, dnc_id) as seq
+    select dnc_id, prefix, is_prefix, campaign_id, reason, added_at
     from do_not_call where campaign_id is null or campaign_id = $campaign_id
 ),
+hits as (
+    -- exact numbers by hash; wildcards by one equality probe per distinct wildcard length
+    select e.contact_id, d.* from enrolled e join dnc d on not d.is_prefix and d.prefix = e.phone_e164
+    union all
+    select p.contact_id, d.*
+    from (select e.contact_id, left(e.phone_e164, l.n) as probe
+          from enrolled e, (select distinct length(prefix) as n from dnc where is_prefix) l) p
+    join dnc d on d.prefix = p.probe and d.is_prefix
+),
 listed as (
-    select e.contact_id,
-           arg_min(case when d.campaign_id is null then 'global' else 'campaign' end, d.seq) as dnc_list,
-           arg_min(d.reason, d.seq) as dnc_reason
-    from enrolled e join dnc d
-      on (not d.is_prefix and e.phone_e164 = d.prefix) or (d.is_prefix and starts_with(e.phone_e164, d.prefix))
-    group by e.contact_id
+    -- the entry added first names the list and the reason
+    select contact_id,
+           first(case when campaign_id is null then 'global' else 'campaign' end order by added_at, dnc_id) as dnc_list,
+           first(reason order by added_at, dnc_id) as dnc_reason
+    from hits
+    group by contact_id
 ),
 final as (
     select e.*, l.contact_id is not null as do_not_call, l.dnc_list, l.dnc_reason,
