@@ -381,10 +381,12 @@ def _retry_unreachable(step, url: str, timeout: float):
         try:
             return step()
         except duckdb.Error as error:
+            # `from None`: DuckDB's message quotes the connection string, password included
             if not _UNREACHABLE_PATTERN.search(str(error)):
-                raise StoreError(f"shared store {_hidden(url)}: {_first_line(error)}") from error
+                raise StoreError(f"shared store {_hidden(url)}: {_hidden(_first_line(error))}") from None
             if time.monotonic() >= deadline:
-                raise StoreError(f"shared store {_hidden(url)} unreachable for {timeout:g}s: {_first_line(error)}") from error
+                raise StoreError(
+                    f"shared store {_hidden(url)} unreachable for {timeout:g}s: {_hidden(_first_line(error))}") from None
             time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
 
@@ -484,9 +486,9 @@ class SharedConnection:
             keys = [k.strip() for k in upsert.group("keys").split(",")]
             on_key = " and ".join(f"{table}.{k} = __s.{k}" for k in keys)
             assignments = re.sub(r"\bexcluded\.", "__s.", upsert.group("assignments"), flags=re.IGNORECASE)
+            self._cursor.execute(f"create or replace temp table __returning_keys as select {', '.join(keys)} from temp.main.{staged}")
             self._cursor.execute(f"update {table} set {assignments} from temp.main.{staged} __s where {on_key}")
             self._cursor.execute(f"delete from temp.main.{staged} __s where exists (select 1 from {table} where {on_key})")
-            self._cursor.execute(f"create or replace temp table __returning_keys as select {', '.join(keys)} from temp.main.{staged}")
         count = self._cursor.execute(f"select count(*) from temp.main.{staged}").fetchone()[0]
         drawn = ", ".join(f"nextval('{sequence}') as {column}" for column, sequence in serial.items())
         if serial:
@@ -530,7 +532,7 @@ def _classified(error: duckdb.Error, url: str) -> Exception:
     if _CONFLICT_PATTERN.search(text):
         return StoreConflictError(f"shared store: a concurrent transaction conflicted, retry: {_first_line(error)}")
     if _UNREACHABLE_PATTERN.search(text):
-        return StoreError(f"shared store {_hidden(url)} unreachable: {_first_line(error)}")
+        return StoreError(f"shared store {_hidden(url)} unreachable: {_hidden(_first_line(error))}")
     return error
 
 
