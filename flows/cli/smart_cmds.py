@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+from enum import Enum
+
 import typer
 
 from flows.cli.common import JsonOpt, app, db, emit, numbers_app, table
@@ -12,17 +14,27 @@ from flows.cli.common import JsonOpt, app, db, emit, numbers_app, table
 CampaignArg = Annotated[int, typer.Argument(help="Campaign id (campaigns.campaign_id).")]
 
 
+class Rates(str, Enum):
+    """The forecast's outcome odds (tasks.forecast.choose_rates)."""
+
+    auto = "auto"
+    observed = "observed"
+    default = "default"
+
+
 @app.command()
 def forecast(
     campaign_id: CampaignArg,
     seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default CAMPAIGNS_SIMULATOR_SEED).")] = None,
     days: Annotated[float, typer.Option("--days", min=1, help="Horizon in days.")] = 120.0,
+    rates: Annotated[Rates, typer.Option(
+        "--rates", help="Outcome odds: the campaign's observed mix once it has 200 calls (auto), or force one.")] = Rates.auto,
     as_json: JsonOpt = False,
 ) -> None:
     """Expected completion date, calls, connected and successful contacts and credits, by simulating a copy."""
     from tasks.forecast import forecast as run_forecast
 
-    result = run_forecast(db(), campaign_id, datetime.now(UTC), seed=seed, horizon_days=days)
+    result = run_forecast(db(), campaign_id, datetime.now(UTC), seed=seed, horizon_days=days, rates=rates.value)
     data = result.as_dict()
     completion = f"{result.completion:%Y-%m-%d %H:%M} UTC" if result.completion else f"not within {days:g} days"
     rate = f"{result.forecast_connection_rate:.1%}" if result.forecast_connection_rate is not None else "n/a"
@@ -37,7 +49,14 @@ def forecast(
         f"Successful contacts   {result.successful_contacts}",
         f"Credits               {result.credits}",
         f"Connection rate       {rate} per call (observed so far: {observed})",
+        f"Rates used            {result.rates_used}",
+        *([f"Observed outcomes     {_shares(result.observed_mix)}", f"Simulated outcomes    {_shares(result.forecast_mix)}"]
+          if result.observed_mix and result.forecast_mix else []),
     ]))
+
+
+def _shares(mix: dict[str, float]) -> str:
+    return " · ".join(f"{outcome.replace('_', ' ')} {share:.0%}" for outcome, share in mix.items())
 
 
 @numbers_app.command("health")

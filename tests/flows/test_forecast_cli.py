@@ -1,0 +1,64 @@
+"""`campaigns forecast ID`: the forecast on the command line, saying which outcome rates it used."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.cli import main
+from flows.cli.common import state
+from tests.factories import add_contacts, make_campaign_db
+from tests.tasks.test_forecast_rates import add_history
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cli_state():
+    state.db, state.json = None, False
+    yield
+    state.db, state.json = None, False
+
+
+def run(capsys, db, *args: str) -> tuple[int, str, str]:
+    code = main(["--db", str(db), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def small_campaign(db) -> int:
+    """The reference campaign with 8 contacts, one attempt each: a forecast of one calling day."""
+    ids = make_campaign_db(db, max_attempts=1)
+    add_contacts(db, ids["campaign_id"], 8)
+    return ids["campaign_id"]
+
+
+def test_the_forecast_says_the_default_rates_were_used_before_any_call(capsys, db, small_campaign):
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3")
+    assert code == 0
+    assert "Calls                 8" in out  # one attempt for each of the 8 contacts
+    assert "Rates used            default" in out
+
+
+def test_the_json_keeps_its_keys_and_adds_the_rates(capsys, db, small_campaign):
+    add_history(db, small_campaign, {"connected": 2, "no_answer": 8})
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert {"campaign_id", "start", "completion", "contacts", "remaining_contacts", "held_back_contacts", "calls",
+            "connected_calls", "connected_contacts", "successful_contacts", "credits", "observed_connection_rate",
+            "forecast_connection_rate", "seed", "horizon_days"} <= set(data)  # the keys before the rates existed
+    assert data["rates_used"] == "default (10 calls so far, 200 needed)"
+    assert (data["observed_calls"], data["observed_mix"]["connected"]) == (10, 0.2)
+    assert data["calls"] == 18  # the 10 made and the 8 to make
+
+
+def test_rates_can_be_forced_and_a_wrong_choice_is_refused(capsys, db, small_campaign):
+    add_history(db, small_campaign, {"connected": 2, "no_answer": 8})
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3", "--rates", "observed")
+    assert code == 0
+    assert "Rates used            observed: 10 calls" in out
+    assert "Observed outcomes     connected 20% · voicemail 0% · no answer 80% · busy 0%" in out
+    code, _, err = run(capsys, db, "forecast", str(small_campaign), "--rates", "guess")
+    assert code == 2
+    assert "guess" in err
