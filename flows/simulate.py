@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tasks.clock import VirtualClock
-from tasks.dialing import load_plans, run_tick
+from tasks.dialing import NOBODY, load_plans, run_tick
 from tasks.store import connect, held_open
 from tasks.telephony.base import TelephonyProvider
 
@@ -34,40 +34,94 @@ class SimulationResult:
                 "enrichment_passes": self.enrichment_passes, **self.extra}
 
 
-def _in_flight(db, campaign_ids) -> int:
-    with connect(db) as conn:
-        return conn.execute(
-            "select count(*) from campaign_contacts where in_flight_call_id is not null"
-            " and ($ids is null or list_contains($ids, campaign_id))",
-            {"ids": campaign_ids},
-        ).fetchone()[0]
+# What the idle jump needs to know, over the unfinished enrollments of the campaigns simulated:
+# `in_flight`; `held` = callable by their campaign state now (not finished, under the limits, no retry
+# pending) yet not claimed — a callee window, holiday, rolling cap or number cap holds them, and those
+# open on callee-local quarter hours, expire or reset at midnight; `waiting` = done for the campaign-local
+# day (they come back at local midnight); `next_retry` = the earliest retry time set in the future.
+# Contacts on a do-not-call list never come back by themselves: a run with only those left is complete.
+IDLE_SQL = """
+with scope as (
+    select campaign_id, time_zone, attempts_per_day, max_attempts from campaigns
+    where active and start_date is not null and ($ids is null or list_contains($ids, campaign_id))
+),
+open_enrollments as (
+    select cc.*, s.time_zone, s.attempts_per_day, s.max_attempts, c.phone_e164
+    from campaign_contacts cc join scope s using (campaign_id) join contacts c using (contact_id)
+    where cc.finished_at is null
+),
+dnc as (
+    select prefix, is_prefix, campaign_id from do_not_call
+),
+suppressed as (
+    select distinct e.campaign_id, e.contact_id
+    from open_enrollments e join dnc d
+      on (d.campaign_id is null or d.campaign_id = e.campaign_id)
+     and ((not d.is_prefix and e.phone_e164 = d.prefix) or (d.is_prefix and starts_with(e.phone_e164, d.prefix)))
+),
+classified as (
+    select e.in_flight_call_id is not null as in_flight,
+           e.attempts_day = ($now at time zone e.time_zone)::date and e.attempts_on_day >= e.attempts_per_day
+               as done_today,
+           e.next_call_at > $now as retry_later,
+           e.next_call_at,
+           e.attempts < e.max_attempts as under_limit
+    from open_enrollments e anti join suppressed using (campaign_id, contact_id)
+),
+final as (
+    select count(*) filter (where in_flight) as in_flight,
+           count(*) filter (where not in_flight and under_limit and not coalesce(done_today, false)
+                            and not coalesce(retry_later, false)) as held,
+           count(*) filter (where not in_flight and coalesce(done_today, false)) as waiting,
+           min(next_call_at) filter (where not in_flight and retry_later) as next_retry
+    from classified
+)
+select * from final
+"""
+QUARTER_HOUR = timedelta(minutes=15)
 
 
-def _unfinished(db, campaign_ids) -> int:
-    with connect(db) as conn:
-        return conn.execute(
-            "select count(*) from campaign_contacts where finished_at is null"
-            " and ($ids is null or list_contains($ids, campaign_id))",
-            {"ids": campaign_ids},
-        ).fetchone()[0]
+def idle_state(conn, campaign_ids: list[int] | None, now: datetime) -> tuple[int, int, int, datetime | None]:
+    """(in flight, held by a rule now, done for the day, earliest future retry) of the simulated campaigns."""
+    return conn.execute(IDLE_SQL, {"ids": campaign_ids, "now": now}).fetchone()
 
 
-def _next_opening(db, campaign_ids, after: datetime) -> datetime | None:
-    with connect(db) as conn:
-        plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
-    openings = [o for o in (p.schedule.next_open(after) for p in plans) if o is not None]
-    return min(openings) if openings else None
+def next_quarter_hour(now: datetime) -> datetime:
+    """The next :00/:15/:30/:45 after `now` (UTC quarter hours are every zone's: offsets are whole quarters)."""
+    floor = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    return floor + QUARTER_HOUR
 
 
-def _next_local_midnight(db, campaign_ids, now: datetime) -> datetime:
-    with connect(db) as conn:
-        plans = load_plans(conn, campaign_ids)
-    candidates = []
-    for plan in plans:
-        local = plan.schedule.local(now)
-        midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        candidates.append(midnight.astimezone(timezone.utc))
-    return min(candidates) if candidates else now + timedelta(days=1)
+def idle_until(plans, now: datetime, held: int, waiting: int, next_retry: datetime | None) -> datetime | None:
+    """The earliest moment a simulation with nobody callable at `now` can dial again; None = never.
+
+    Closed schedule → its next opening. Open → the earliest of: the next quarter hour when a rule holds
+    someone back (callee windows open on local quarter hours; caps expire), the next local midnight's
+    opening when someone is done for the day, and the opening at or after the earliest future retry.
+    """
+    def opening(after: datetime) -> datetime | None:
+        found = [o for o in (p.schedule.next_open(after) for p in plans) if o is not None]
+        return min(found) if found else None
+
+    first = opening(now)
+    if first is None:
+        return None
+    if first > now:
+        return first
+    moments = []
+    if held:
+        moments.append(next_quarter_hour(now))
+    if waiting:
+        midnights = []
+        for plan in plans:
+            local = plan.schedule.local(now)
+            midnights.append((local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+                             .astimezone(timezone.utc))
+        moments.append(opening(min(midnights)))
+    if next_retry is not None:
+        moments.append(opening(next_retry))
+    moments = [m for m in moments if m is not None]
+    return min(moments) if moments else None
 
 
 def simulate(
@@ -102,20 +156,26 @@ def simulate(
             tick = run_tick(db, provider, clock, campaign_ids=campaign_ids, pace_seconds=pace_seconds)
             result.ticks += 1
             result.placed += tick.placed
-            if tick.placed == 0 and _in_flight(db, campaign_ids) == 0:
-                # Nothing in flight and nobody callable now: jump to the next moment something can change.
-                if _unfinished(db, campaign_ids) == 0:
-                    break
-                opening = _next_opening(db, campaign_ids, tick_start + timedelta(seconds=tick_seconds))
-                if opening is None:
-                    break
-                if opening <= tick_start + timedelta(seconds=tick_seconds):
-                    opening = _next_opening(db, campaign_ids, _next_local_midnight(db, campaign_ids, tick_start))
-                    if opening is None:
-                        break
-                clock.advance_to(min(opening, end))
+            after = tick_start + timedelta(seconds=tick_seconds)
+            if tick.placed == 0:
+                with connect(db) as conn:
+                    in_flight, held, waiting, next_retry = idle_state(conn, campaign_ids, after)
+                    plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
+                if tick.batches and all(b.run_id is None and b.message not in (None, NOBODY) for b in tick.batches):
+                    # no outbound number may dial (daily number caps, health pauses): those reset at midnight
+                    held, waiting = 0, waiting + held
+                if in_flight:
+                    clock.advance_to(after)
+                elif not (held or waiting or next_retry):
+                    break  # finished, or only contacts nothing will ever release (do-not-call) are left
+                else:
+                    # Nothing in flight and nobody callable now: jump to the next moment something can change.
+                    wake = idle_until(plans, after, held, waiting, next_retry)
+                    if wake is None:
+                        break  # the schedules never open again
+                    clock.advance_to(min(max(wake, after), end))
             else:
-                clock.advance_to(tick_start + timedelta(seconds=tick_seconds))
+                clock.advance_to(after)
             if run_aggregation and next_aggregation and clock.now() >= next_aggregation:
                 # metrics daily; the analyst snapshot (a full copy) only once, at the end
                 run_aggregation(db, now=clock.now(), snapshot=False)

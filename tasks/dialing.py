@@ -132,6 +132,7 @@ ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """select e.*, null::integer
     order by attempts, last_call_at nulls first, enroll_seq""")
 
 HOST = socket.gethostname()
+NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
 
 
 @dataclass(frozen=True)
@@ -553,7 +554,7 @@ def dial_batch(
                                       provider_name=provider.name, size=size, horizon=horizon)
     result.run_id, result.claimed = run_id, claimed.height
     if run_id is None:
-        result.message = "no eligible contacts"
+        result.message = NOBODY
         return result
     calls = claimed.to_dicts()
     # In real time each call is its own created → placed → registered step; on a virtual clock

@@ -101,3 +101,33 @@ def test_two_overlapping_ticks_never_dial_anyone_twice(db, tmp_path):
     assert all(w.returncode == 0 for w in workers)
     assert sum(placed) == 40  # one batch of 30 and the remaining 10: the second tick saw the first's claims
     check_invariants(db, make_provider(db=db))
+
+
+def test_retries_later_the_same_day_are_placed_the_same_day(db):
+    # every call goes unanswered; the default policy retries no-answers after 2 h, 3 attempts a day:
+    # the idle jump must stop at the retry times, not skip to the next day's opening
+    from tests.fakes import FakeProvider
+
+    ids = make_campaign_db(db, max_attempts=3, attempts_per_day=3)
+    add_contacts(db, ids["campaign_id"], 4)
+    simulate(db, FakeProvider(), MONDAY_MIDNIGHT_PHOENIX, 3, pace_seconds=3)
+    with connect(db) as conn:
+        days = conn.execute(
+            "select contact_id, list(strftime(queued_at at time zone 'America/Phoenix', '%a %H') order by queued_at)"
+            " from calls group by contact_id order by contact_id"
+        ).fetchall()
+    assert [calls for _, calls in days] == [["Mon 08", "Mon 10", "Mon 12"]] * 4
+
+
+def test_a_run_whose_remaining_contacts_are_all_on_a_do_not_call_list_stops(db):
+    from tasks.compliance import add_dnc
+    from tasks.store import transaction
+    from tests.fakes import FakeProvider
+
+    ids = make_campaign_db(db, max_attempts=3)
+    add_contacts(db, ids["campaign_id"], 2)
+    with transaction(db) as conn:
+        add_dnc(conn, ["+16025550000", "+16025550001"], MONDAY_MIDNIGHT_PHOENIX)
+    result = simulate(db, FakeProvider(), MONDAY_MIDNIGHT_PHOENIX, 30, pace_seconds=3)
+    # nothing will ever release them: the run ends at once instead of waking every day for a month
+    assert result.placed == 0 and result.ticks == 1
