@@ -122,6 +122,13 @@ def campaign_numbers(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: dat
     return [by_id[number_id] for number_id in ids or [] if number_id in by_id]
 
 
+def paused_numbers(conn: duckdb.DuckDBPyConnection) -> dict[int, str]:
+    """{number_id: reason} of every outbound number out of rotation."""
+    return dict(conn.execute(
+        "select number_id, rotation_paused_reason from phone_numbers where rotation_paused_at is not null"
+    ).fetchall())
+
+
 # ------------------------------------------------------------------ next allowed call time
 
 NEXT_ALLOWED_SQL = """

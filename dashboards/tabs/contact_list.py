@@ -49,11 +49,13 @@ def _key(campaign_id: int, name: str) -> str:
 
 
 def with_next_allowed(page: pl.DataFrame, allowed: pl.DataFrame, time_zone: str) -> pl.DataFrame:
-    """The page with its Next Allowed (local time, blank when never again), Next Allowed Reason and Suppression."""
+    """The page with its Next Allowed (local time, "Now", blank when never again), Next Allowed Reason and Suppression."""
     shown = allowed.select(
         "contact_id",
-        pl.col("next_allowed_at").dt.convert_time_zone(time_zone).dt.strftime("%b %d, %Y %I:%M %p").fill_null("")
-        .alias("Next Allowed"),
+        # "Now" rather than a clock time that is already past on the next rerun
+        pl.when(pl.col("next_allowed_note") == "Now").then(pl.lit("Now"))
+        .otherwise(pl.col("next_allowed_at").dt.convert_time_zone(time_zone).dt.strftime("%b %d, %Y %I:%M %p"))
+        .fill_null("").alias("Next Allowed"),
         pl.col("next_allowed_note").alias("Next Allowed Reason"),
         pl.col("suppression").fill_null("").alias("Suppression"),
     )

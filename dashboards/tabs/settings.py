@@ -8,6 +8,7 @@ rotation" act at once, through the same functions as `campaigns forecast` and `c
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from functools import lru_cache
 
@@ -27,6 +28,7 @@ from tasks.number_health import restore_number
 from tasks.store import db_path
 from tasks.timezones import countries_for_zone, zone_needs_country
 
+_log = logging.getLogger("dashboards")
 DAY_NAMES = dict(zip(WEEKDAYS, WEEKDAY_NAMES))
 # The fields the Schedule & Attempts section shows errors for.
 SCHEDULE_FIELDS = frozenset({"start_date", "end_date", "calling_days", "weekly_schedule", "time_zone", "country",
@@ -207,7 +209,7 @@ def health_frame(days: pl.DataFrame) -> pl.DataFrame:
     """The per-number, per-day health rows as the table shows them (rates as percentages)."""
     return days.select(
         pl.format("{} · {}", pl.col("nickname").fill_null("No nickname"), pl.col("e164")).alias("Number"),
-        pl.col("day").alias("Day"),
+        pl.col("day").dt.strftime("%a %b %d").alias("Day"),
         pl.col("calls").alias("Calls"),
         (pl.col("connection_rate") * 100).round(1).alias("Connection rate %"),
         (pl.col("short_share") * 100).round(1).alias("Short calls %"),
@@ -275,14 +277,20 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     left, right = st.columns([1, 4], vertical_alignment="center")
     pressed = left.button("Forecast", key=f"forecast_button_{campaign_id}", icon=":material/query_stats:",
                           help="Simulate the rest of the campaign on a copy (takes a few seconds)")
-    right.caption("Expected completion date, calls, connected and successful contacts and credits, from the saved "
-                  "settings, the contacts' time zones and the simulator's answer rates.")
+    right.caption("Expected completion date, calls, connected and successful contacts and credits, by simulating the "
+                  "rest of the campaign from its saved settings, its contacts' time zones and its observed outcome "
+                  "rates (default rates until it has enough calls).")
     if pressed:
         try:
             with st.spinner("Simulating the campaign on a copy…"):
                 result = cached_forecast(str(db_path()), campaign_id, version, state.now())
         except (UserError, NotFoundError) as error:
             st.error(f"No forecast: {error}")
+            return
+        except Exception as error:  # a failed simulation must not take the Settings tab down; the log keeps it
+            _log.exception("forecast of campaign %s failed", campaign_id)
+            st.error(f"The forecast failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+                     "The details are in the dashboard's log.")
             return
         shown = (version, result)
         st.session_state[_forecast_key(campaign_id)] = shown
@@ -304,8 +312,8 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
         f"contacts, {result['remaining_contacts']:,} not finished, {result['held_back_contacts']:,} expected never to "
         f"finish (do-not-call, legal windows, or past the horizon). Connection rate "
         f"{'n/a' if forecast_rate is None else f'{forecast_rate:.1%}'} per call "
-        f"(observed so far: {'no calls yet' if observed is None else f'{observed:.1%}'}). Totals include calls "
-        "already made.")
+        f"(observed so far: {'no calls yet' if observed is None else f'{observed:.1%}'}); rates used: "
+        f"{result.get('rates_used', 'default')}. Totals include calls already made.")
     if made_for != version:
         st.caption(":orange[The campaign has changed since this forecast: press Forecast for a new one.]")
     elif dirty:
@@ -319,6 +327,9 @@ def render(campaign_id: int) -> None:
         agents = agent_choices(conn)
         numbers = number_choices(conn)
         health = smart.campaign_numbers(conn, campaign_id, state.now())
+        paused = smart.paused_numbers(conn)
+    # the pickers say which numbers are out of rotation, so a paused one is not chosen unknowingly
+    numbers = {n: f"{label} · out of rotation" if n in paused else label for n, label in numbers.items()}
     state.load_form(st.session_state, campaign_id, stored)
     errors = shown_errors(campaign_id)
     if errors:

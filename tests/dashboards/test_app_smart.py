@@ -57,6 +57,9 @@ def test_put_back_in_rotation_restores_the_number(tabs):
     at = run_tab("settings", tabs["campaign_id"])
     assert any("is out of rotation: connection rate 2.0%" in w.value for w in at.warning)
     assert any("Out of rotation" in m.value and "connection rate 2.0%" in m.value for m in at.markdown)
+    picker = at.selectbox(key=f"c{tabs['campaign_id']}:number")
+    assert picker.options == ["Phoenix main · +16025550100 · active · out of rotation",
+                              "Phoenix backup · +16025550101 · active"]
     at.button(key=f"restore_{tabs['campaign_id']}_{number_id}").click()
     rerun(at)
     with connect(tabs["db"]) as conn:
@@ -77,6 +80,7 @@ def test_number_health_table_per_day(tabs):
     assert list(table.columns) == ["Number", "Day", "Calls", "Connection rate %", "Short calls %", "Spam marks",
                                    "Daily cap used %"]
     assert table["Calls"].sum() == 5 and set(table["Number"]) == {"Phoenix main · +16025550100"}
+    assert table["Day"].str.fullmatch(r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2}").all()  # "Wed Dec 02"
 
 
 # ----------------------------------------------------------------------------- Settings: forecast
@@ -122,4 +126,5 @@ def test_contact_list_next_allowed_and_suppression(tabs):
     assert table.loc["Person 0", ["Next Allowed", "Next Allowed Reason"]].tolist() == ["", "Finished: successful"]
     assert table.loc["Person 3", ["Next Allowed", "Suppression"]].tolist() == [
         "", "Do not call (global list: asked not to be called)"]
-    assert table.loc["Person 2", "Next Allowed"] != ""  # never called: allowed at the next opening
+    # never called: now inside the hours, else the next opening
+    assert table.loc["Person 2", "Next Allowed"] == "Now" or table.loc["Person 2", "Next Allowed Reason"] == "Campaign hours"

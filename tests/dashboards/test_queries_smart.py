@@ -90,6 +90,8 @@ def test_campaign_numbers_show_the_pause_reason(tabs):
         numbers = smart.campaign_numbers(conn, tabs["campaign_id"], NOW)
     assert [(n["number_id"], n["in_rotation"], n["paused_reason"]) for n in numbers] == [
         (number_id, False, "12 spam marks in 40 calls in 24 h")]
+    with connect(tabs["db"]) as conn:
+        assert smart.paused_numbers(conn) == {number_id: "12 spam marks in 40 calls in 24 h"}
 
 
 def _enrollment(conn, contact_id: int, **columns) -> None:
