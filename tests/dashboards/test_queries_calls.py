@@ -203,3 +203,76 @@ def test_export_with_the_tabs_filters_writes_matching_rows(shared, tmp_path):
     with connect(shared["db"]) as conn:
         written = export_calls(conn, shared["campaign_id"], tmp_path / "x.xlsx", *export_arguments(filters))
         assert written == count_calls(conn, shared["campaign_id"], filters) == 2
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "\\",  # a LIKE escape character is only text
+        "%_\\%",
+        "\x00",
+        "Person\x00 0",
+        "person 0\\",
+        "' || (select string_agg(name, ',') from contacts) || '",
+        "🙂" * 3000,
+        "\u202eperson",  # a right-to-left override is not stripped into a match
+    ],
+)
+def test_more_hostile_searches_return_nothing(shared, hostile):
+    with connect(shared["db"]) as conn:
+        page = call_page(conn, shared["campaign_id"], CallFilters(search=hostile))
+        assert (count_calls(conn, shared["campaign_id"], CallFilters(search=hostile)), page.height) == (0, 0)
+
+
+def test_hostile_search_on_a_read_only_connection(shared):
+    # the analyst snapshot and read-only sessions must search too (the match list is a connection variable)
+    with connect(shared["db"], read_only=True) as conn:
+        assert count_calls(conn, shared["campaign_id"], CallFilters(search="'; drop table calls; --")) == 0
+        assert _ids(shared, call_page(conn, shared["campaign_id"], CallFilters(search="person 1"))) == ["c4", "c3"]
+
+
+NAME_SEARCHES = [
+    (CallFilters(search="person 1"), ["c4", "c3"]),
+    (CallFilters(search="PERSON"), ["c4", "c5", "c2", "c3", "c1"]),
+    (CallFilters(search="person 1", call_successful=False, min_duration_seconds=1), ["c4"]),
+    (CallFilters(search="person", date_from=date(2026, 4, 28), date_to=date(2026, 4, 28)), ["c4", "c5", "c2"]),
+    (CallFilters(search="person 9"), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("small_match", "max_span"),
+    [
+        (2000, 1 << 27),  # a few matching contacts: their id list
+        (0, 1 << 27),  # many: the bitmap over contact ids
+        (2000, 0),  # contact ids too far apart for a bitmap: the plain semi-join
+    ],
+)
+@pytest.mark.parametrize(("filters", "expected"), NAME_SEARCHES)
+def test_name_search_paths_agree(shared, monkeypatch, small_match, max_span, filters, expected):
+    from dashboards.queries import calls
+
+    monkeypatch.setattr(calls, "SMALL_MATCH", small_match)
+    monkeypatch.setattr(calls, "MAX_BITMAP_SPAN", max_span)
+    with connect(shared["db"]) as conn:
+        assert _ids(shared, call_page(conn, shared["campaign_id"], filters)) == expected
+        assert count_calls(conn, shared["campaign_id"], filters) == len(expected)
+
+
+def test_name_search_sees_renamed_contacts_and_far_apart_ids(tabs, monkeypatch):
+    from dashboards.queries import calls
+
+    monkeypatch.setattr(calls, "SMALL_MATCH", 0)  # the bitmap, whose first bit is the lowest contact id
+    with transaction() as conn:
+        conn.execute("update contacts set name = 'Zoë Renamed' where contact_id = ?", [tabs["B"]])
+        conn.execute("insert into contacts (contact_id, phone_e164, name) values (5000000, '+16025559999', 'Zed Far')")
+        conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, 5000000)", [tabs["campaign_id"]])
+        far_call = conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status, provider,"
+            " queued_at, updated_at) values (?, 5000000, 'far', 1, '+16025559999', 'ended', 'simulator', ?, ?)"
+            " returning call_id", [tabs["campaign_id"], NOW, NOW],
+        ).fetchone()[0]
+    with connect() as conn:
+        assert _ids(tabs, call_page(conn, tabs["campaign_id"], CallFilters(search="zoë"))) == ["c4", "c3"]
+        assert count_calls(conn, tabs["campaign_id"], CallFilters(search="person 1")) == 0  # the old name
+        assert call_page(conn, tabs["campaign_id"], CallFilters(search="zed far"))["call_id"].to_list() == [far_call]

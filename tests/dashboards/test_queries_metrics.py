@@ -157,3 +157,73 @@ def test_a_campaign_never_aggregated_counts_from_the_calls(db):
     with connect() as conn:
         assert not covers_whole_campaign(conn, ids["campaign_id"], None, None)
         assert kpi_cards(conn, ids["campaign_id"], None, None)["total_calls"] == 4
+
+
+RANGES = [(None, None), (APR27, APR27), (APR28, APR28), (APR29, APR29), (APR27, APR28), (APR28, None)]
+
+
+@pytest.fixture(scope="module")
+def with_removed_and_far_contacts(tmp_path_factory):
+    """The fixture campaign, plus: contact A removed (its calls stay), a far-apart contact id with a successful call."""
+    built = make_tabs_db(tmp_path_factory.mktemp("metrics-removed") / "tabs.duckdb")
+    with transaction(built["db"]) as conn:
+        conn.execute("delete from campaign_contacts where contact_id = ?", [built["A"]])
+        conn.execute("insert into contacts (contact_id, phone_e164, name) values (5000000, '+16025559999', 'Far')")
+        conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, 5000000)",
+                     [built["campaign_id"]])
+        conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status,"
+            " disconnect_reason, call_successful, duration_seconds, credits, provider, queued_at, updated_at)"
+            " values (?, 5000000, 'far', 1, '+16025559999', 'ended', 'user_hangup', true, 30, 5, 'simulator', ?, ?)",
+            [built["campaign_id"], datetime(2026, 4, 28, 20, 0, tzinfo=UTC), datetime(2026, 4, 28, 20, 0, tzinfo=UTC)],
+        )
+    return built
+
+
+@pytest.mark.parametrize("max_span", [1 << 26, 0])  # the bitmaps, and the hash-based fallback
+@pytest.mark.parametrize(("date_from", "date_to"), RANGES)
+def test_range_totals_equal_the_metrics_task(with_removed_and_far_contacts, monkeypatch, max_span, date_from, date_to):
+    from dashboards.queries import metrics as metric_queries
+    from tasks import metrics
+
+    monkeypatch.setattr(metric_queries, "MAX_BITMAP_SPAN", max_span)
+    built = with_removed_and_far_contacts
+    with connect(built["db"]) as conn:
+        ours = metric_queries.range_totals(conn, built["campaign_id"], date_from, date_to)
+        theirs = metrics._kpi_row(conn, built["campaign_id"], date_from, date_to)
+    assert ours.keys() == theirs.keys()
+    assert ours == pytest.approx(theirs)
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "expected"),
+    [
+        # Apr 28: calls of removed A (c2) and of B (c4) and Far (successful): 3 contacts called; of the
+        # 4 enrolled (B, C, D, Far) B and Far connected, Far successful
+        (APR28, APR28, {"credits_used": 45, "total_calls": 3, "contacts_called": 3, "connected_contacts": 2,
+                        "successful_contacts": 1, "total_contacts": 4}),
+        # Apr 27: A (removed, connected, successful) and B (no answer): nobody enrolled connected
+        (APR27, APR27, {"credits_used": 100, "total_calls": 2, "contacts_called": 2, "connected_contacts": 0,
+                        "successful_contacts": 0, "total_contacts": 4}),
+    ],
+)
+def test_range_totals_count_removed_contacts_as_called_not_in_the_funnel(with_removed_and_far_contacts, date_from,
+                                                                       date_to, expected):
+    from dashboards.queries.metrics import range_totals
+
+    built = with_removed_and_far_contacts
+    with connect(built["db"]) as conn:
+        totals = range_totals(conn, built["campaign_id"], date_from, date_to)
+    assert {k: totals[k] for k in expected} == expected
+
+
+def test_range_totals_of_a_campaign_without_contacts_or_calls(db):
+    from dashboards.queries.metrics import range_totals
+    from tests.factories import make_campaign_db
+
+    ids = make_campaign_db(db)
+    with connect() as conn:
+        totals = range_totals(conn, ids["campaign_id"], APR27, APR28)
+    assert totals == {"credits_used": 0, "total_calls": 0, "contacts_called": 0, "connected_calls": 0,
+                      "avg_call_duration_seconds": None, "connected_contacts": 0, "successful_contacts": 0,
+                      "total_contacts": 0}
