@@ -120,3 +120,14 @@ def test_contact_enrolled_after_the_last_aggregation_shows_zeros(tabs, db):
     with connect() as conn:
         row = contact_page(conn, tabs["campaign_id"], "person 9").row(0, named=True)
     assert (row["Attempts"], row["Connected"], row["Successful"], row["Credits"], row["Duration"]) == (0, 0, 0, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["_", "\\", "%_\\%", "\x00", "person\x00 2", "acme\\", "\" or 1=1 --", "🙂" * 3000, "0" * 10_000,
+     "' || (select string_agg(name, ',') from contacts) || '"],
+)
+def test_hostile_search_returns_nothing(shared, hostile):
+    with connect(shared["db"]) as conn:
+        assert count_contacts(conn, shared["campaign_id"], hostile) == 0
+        assert contact_page(conn, shared["campaign_id"], hostile).height == 0
