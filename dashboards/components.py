@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -35,6 +36,14 @@ def capsule_html(status: str) -> str:
     background, colour = STATUS_COLOURS.get(status, STATUS_COLOURS["Draft"])
     return (f'<span class="vc-capsule" style="background:{background};color:{colour}">'
             f"{html.escape(status)}</span>")
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def markdown_text(text: object) -> str:
+    """Text shown literally inside st.markdown: markup, links, colour directives and HTML are escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def format_duration(seconds: float | int | None) -> str:

@@ -17,7 +17,7 @@ import streamlit as st
 from pydantic import ValidationError as PydanticValidationError
 
 from dashboards import state
-from dashboards.components import format_credits, format_local
+from dashboards.components import format_credits, format_local, markdown_text
 from dashboards.queries import smart
 from dashboards.queries.campaigns import agent_choices, number_choices
 from schemas.campaign import CampaignSettings
@@ -231,16 +231,18 @@ def number_health_panel(campaign_id: int, health: list[dict]) -> None:
         days = smart.number_health_days(conn, campaign_id, state.now())
         time_zone = smart.campaign_zone(conn, campaign_id)
     for number in health:
-        label = f"{number['nickname'] or 'No nickname'} · {number['e164']}"
+        # nicknames and reasons are shown literally (a nickname is free text)
+        label = markdown_text(f"{number['nickname'] or 'No nickname'} · {number['e164']}")
         rate = number["connection_rate_24h"]
-        last_day = (f"{number['calls_24h']:,} finished calls in 24 h, "
-                    f"{'no' if rate is None else f'{rate:.0%}'} connected, {number['spam_marks_24h']} spam marks")
+        last_day = ("no finished calls in 24 h" if rate is None else
+                    f"{number['calls_24h']:,} finished calls in 24 h, {rate:.0%} connected, "
+                    f"{number['spam_marks_24h']} spam marks")
         row = st.columns([5, 2], vertical_alignment="center")
         if number["in_rotation"]:
             row[0].markdown(f":green-badge[In rotation] **{label}** · {last_day}")
         else:
             row[0].markdown(f":red-badge[Out of rotation] **{label}** since "
-                            f"{format_local(number['paused_at'], time_zone)} · {number['paused_reason']}")
+                            f"{format_local(number['paused_at'], time_zone)} · {markdown_text(number['paused_reason'])}")
             row[1].button("Put back in rotation", key=f"restore_{campaign_id}_{number['number_id']}",
                           icon=":material/settings_backup_restore:", on_click=restore,
                           args=(campaign_id, number["number_id"], label))
@@ -337,8 +339,9 @@ def render(campaign_id: int) -> None:
         _field_error(errors, "settings", "active")
     for number in health:
         if not number["in_rotation"]:
-            st.warning(f"Outbound number {number['nickname'] or number['e164']} ({number['e164']}) is out of rotation: "
-                       f"{number['paused_reason']}. See Advanced Settings to put it back.", icon=":material/phone_disabled:")
+            name = markdown_text(f"{number['nickname'] or number['e164']} ({number['e164']})")
+            st.warning(f"Outbound number {name} is out of rotation: {markdown_text(number['paused_reason'])}. "
+                       "See Advanced Settings to put it back.", icon=":material/phone_disabled:")
 
     with st.container(border=True):
         st.subheader("Basic Data")

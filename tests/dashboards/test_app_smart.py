@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dashboards import state
-from dashboards.components import format_local
+from dashboards.components import format_local, markdown_text
 from tasks.best_time import refresh_best_time_stats
 from tasks.compliance import add_dnc
 from tasks.number_health import pause_number
@@ -54,8 +54,9 @@ def test_put_back_in_rotation_restores_the_number(tabs):
         number_id = conn.execute("select outbound_number_ids[1] from campaigns").fetchone()[0]
         pause_number(conn, number_id, NOW, "connection rate 2.0% over 50 calls in 24 h (minimum 5%)")
     at = run_tab("settings", tabs["campaign_id"])
-    assert any("is out of rotation: connection rate 2.0%" in w.value for w in at.warning)
-    assert any("Out of rotation" in m.value and "connection rate 2.0%" in m.value for m in at.markdown)
+    reason = markdown_text("connection rate 2.0% over 50 calls in 24 h (minimum 5%)")
+    assert any(f"is out of rotation: {reason}" in w.value for w in at.warning)
+    assert any("Out of rotation" in m.value and reason in m.value for m in at.markdown)
     picker = at.selectbox(key=f"c{tabs['campaign_id']}:number")
     assert picker.options == ["Phoenix main · +16025550100 · active · out of rotation",
                               "Phoenix backup · +16025550101 · active"]
@@ -65,7 +66,7 @@ def test_put_back_in_rotation_restores_the_number(tabs):
         paused = conn.execute("select rotation_paused_at from phone_numbers where number_id = ?", [number_id]).fetchone()
         actions = conn.execute("select action from number_status_changes order by changed_at").fetchall()
     assert paused == (None,) and actions == [("paused",), ("restored",)]
-    assert [s.value for s in at.success] == ["Phoenix main · +16025550100 is back in rotation."]
+    assert [s.value for s in at.success] == [markdown_text("Phoenix main · +16025550100") + " is back in rotation."]
     assert not any("out of rotation" in w.value for w in at.warning)
     assert f"restore_{tabs['campaign_id']}_{number_id}" not in [b.key for b in at.button]
 
@@ -129,3 +130,15 @@ def test_contact_list_next_allowed_and_suppression(tabs):
         "", "Do not call (global list: asked not to be called)"]
     # never called: now inside the hours, else the next opening
     assert table.loc["Person 2", "Next Allowed"] == "Now" or table.loc["Person 2", "Next Allowed Reason"] == "Campaign hours"
+
+
+def test_number_nickname_and_reason_are_shown_literally(tabs):
+    with transaction(tabs["db"]) as conn:
+        number_id = conn.execute("select outbound_number_ids[1] from campaigns").fetchone()[0]
+        conn.execute("update phone_numbers set nickname = '**Main** [x](javascript:alert(1)) :red[y]' where number_id = ?",
+                     [number_id])
+        pause_number(conn, number_id, NOW, "<b>spam</b> _marks_")
+    at = run_tab("settings", tabs["campaign_id"])
+    row = next(m.value for m in at.markdown if "Out of rotation" in m.value)
+    assert r"\*\*Main\*\* \[x\]\(javascript\:alert\(1\)\) \:red\[y\]" in row
+    assert r"\<b\>spam\</b\> \_marks\_" in row
