@@ -134,9 +134,15 @@ def simulate(
     tick_seconds: float = 60.0,
     pace_seconds: float | None = None,
     aggregate_every: timedelta | None = timedelta(days=1),
-    on_progress: Callable[[datetime, SimulationResult], None] | None = None,
+    on_progress: Callable[[datetime, SimulationResult], bool | None] | None = None,
+    snapshot: bool = True,
 ) -> SimulationResult:
-    """Drive ticks and enrichment minute by minute (skipping idle time) from `start` for `days`."""
+    """Drive ticks and enrichment minute by minute (skipping idle time) from `start` for `days`.
+
+    `on_progress` sees the clock after every tick; returning True ends the run early (the forecast
+    stops a campaign that places nothing any more). `snapshot=False` skips the final analyst snapshot
+    (a forecast's copy must never replace the real one).
+    """
     from flows.enrich_calls import run_enrichment
 
     try:
@@ -181,14 +187,14 @@ def simulate(
                 run_aggregation(db, now=clock.now(), snapshot=False)
                 result.aggregations += 1
                 next_aggregation = clock.now() + aggregate_every
-            if on_progress:
-                on_progress(clock.now(), result)
+            if on_progress and on_progress(clock.now(), result):
+                break
         # Let the last calls finish and be analysed, then settle what is left.
         for _ in range(3):
             clock.sleep(15 * 60)
             run_enrichment(db, provider, clock.now())
         if run_aggregation:
-            run_aggregation(db, now=clock.now())
+            run_aggregation(db, now=clock.now(), snapshot=snapshot)
             result.aggregations += 1
     result.end = clock.now()
     return result

@@ -2,8 +2,9 @@
 
 It copies the campaign — settings, agent, outbound numbers, enrolled contacts with their dialing
 state, best-time table — into a temporary DuckDB file and runs the seeded simulator on the virtual
-clock through the production tick and enrichment code until every contact is finished (or the
-horizon ends). The real store is only read. What was already called is added to the totals.
+clock with flows.simulate.simulate (the production tick, enrichment and aggregation code) until
+every contact is finished, nothing can be placed any more, or the horizon ends. The real store is
+only read. What was already called is added to the totals.
 
 The outcome odds: once the campaign has MIN_OBSERVED_CALLS attempts with an outcome, the simulator
 reproduces its observed mix (answered, voicemail, no answer, busy, declined and failed shares, and
@@ -25,7 +26,7 @@ import polars as pl
 
 from tasks.errors import NotFoundError
 from tasks.settings import get_settings
-from tasks.store import connect, held_open, init_db, transaction
+from tasks.store import connect, init_db, transaction
 from tasks.telephony.simulator import (
     BUSY_SHARE,
     DEFAULT_RATES,
@@ -44,8 +45,6 @@ TICK_SECONDS = 60.0
 IDLE_STOP = timedelta(days=8)  # longer than any gap between calling days
 # ... or this long, when no contact waits for a retry time either (weekends fit inside it).
 QUIET_STOP = timedelta(days=3)
-# Nobody callable now inside the window: look again this much later.
-IDLE_STEP = timedelta(minutes=30)
 # Attempts with an outcome before the campaign's own rates replace the simulator's defaults: at 200
 # calls an answer share near 30% is known to about ±3 points (one standard error), the default's
 # hour × weekday shape is kept, so a smaller sample would mostly add noise.
@@ -265,55 +264,26 @@ def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now
 
 def simulate_campaign(
     db: str | Path | None, provider, start: datetime, days: float, campaign_id: int, pace: float,
-    *, idle_step: timedelta = IDLE_STEP,
 ) -> datetime:
-    """Dial one campaign on the virtual clock to completion (production tick and enrichment code); the end time.
+    """Dial one campaign on the virtual clock to completion with flows.simulate (production tick, enrichment and
+    aggregation code, no analyst snapshot); the end time.
 
-    Unlike flows.simulate, an idle moment inside the calling window waits `idle_step` instead of
-    jumping to the next day, so same-day retries (busy after 30 min, no answer after 2 h) and callee
-    windows that open later in the day (western zones) are dialled as in production. It stops when
-    every contact is finished, nothing was placed for QUIET_STOP with no retry pending (or for
-    IDLE_STOP at all), or at the horizon. It refreshes the
-    best-time table daily (as the aggregation does in production) and writes no metrics snapshot.
+    It also stops when nothing was placed for QUIET_STOP with no retry pending, or for IDLE_STOP at
+    all: the contacts left are held back for good (do-not-call, legal windows, paused numbers).
     """
-    from flows.enrich_calls import run_enrichment
-    from flows.simulate import _in_flight, _next_opening, _unfinished
-    from tasks.best_time import refresh_best_time_stats
-    from tasks.clock import VirtualClock
-    from tasks.dialing import run_tick
+    from flows.simulate import simulate
 
-    clock = VirtualClock(start)
-    end = start + timedelta(days=days)
-    next_refresh = start + timedelta(days=1)
-    last_placed = start
-    ids = [campaign_id]
-    with held_open(db):
-        while clock.now() < end:
-            tick_start = clock.now()
-            run_enrichment(db, provider, tick_start)
-            tick = run_tick(db, provider, clock, campaign_ids=ids, pace_seconds=pace)
-            if tick.placed:
-                last_placed = clock.now()
-            if tick.placed == 0 and _in_flight(db, ids) == 0:
-                idle = clock.now() - last_placed
-                if _unfinished(db, ids) == 0 or idle > IDLE_STOP or (
-                        idle > QUIET_STOP and not _waiting_for_retry(db, campaign_id, clock.now())):
-                    break
-                opening = _next_opening(db, ids, tick_start + idle_step)
-                if opening is None:
-                    break
-                clock.advance_to(min(opening, end))
-            else:
-                clock.advance_to(tick_start + timedelta(seconds=TICK_SECONDS))
-            if clock.now() >= next_refresh:
-                # the smart ordering learns from the best-time table, as the aggregation keeps it in production
-                with transaction(db) as conn:
-                    refresh_best_time_stats(conn, clock.now(), campaign_id)
-                next_refresh = clock.now() + timedelta(days=1)
-        for _ in range(3):  # let the last calls end and be analysed
-            clock.sleep(15 * 60)
-            run_enrichment(db, provider, clock.now())
-    return clock.now()
+    last_placed = {"calls": 0, "at": start}
+
+    def placing_nothing_for_good(now: datetime, result) -> bool:
+        if result.placed != last_placed["calls"]:
+            last_placed.update(calls=result.placed, at=now)
+            return False
+        idle = now - last_placed["at"]
+        return idle > IDLE_STOP or (idle > QUIET_STOP and not _waiting_for_retry(db, campaign_id, now))
+
+    return simulate(db, provider, start, days, campaign_ids=[campaign_id], tick_seconds=TICK_SECONDS,
+                    pace_seconds=pace, on_progress=placing_nothing_for_good, snapshot=False).end
 
 
 def _waiting_for_retry(db: str | Path | None, campaign_id: int, now: datetime) -> bool:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flows.simulate import simulate
 from tasks.errors import NotFoundError
 from tasks.forecast import _totals, copy_campaign, forecast, simulate_campaign
 from tasks.store import connect
@@ -34,9 +35,10 @@ def test_the_forecast_matches_a_simulated_run_with_the_same_seed(db):
     predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=11, pace_seconds=3)
     assert _store_fingerprint(db) == before  # the real store was only read
 
-    # the same simulation loop run on the real store: the copy must behave exactly like the campaign
+    # the plain simulated run (flows.simulate, as `make demo` runs it) on the real store, same seed: the copy
+    # must behave exactly like the campaign
     provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=11, concurrency_limit=20)
-    simulate_campaign(db, provider, MONDAY_MIDNIGHT_PHOENIX, 2, ids["campaign_id"], 3.0)  # 2 attempts, 1 a day
+    simulate(db, provider, MONDAY_MIDNIGHT_PHOENIX, 3, campaign_ids=[ids["campaign_id"]], pace_seconds=3.0)
     actual = _totals(db, ids["campaign_id"])
     with connect(db) as conn:
         last_call = conn.execute("select max(coalesce(ended_at, queued_at)) from calls").fetchone()[0]
