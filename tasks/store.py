@@ -447,9 +447,11 @@ class SharedConnection:
     ids drawn from PostgreSQL (nextval, like the column default), inserted, then selected back.
     """
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, hub: _Hub):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, hub: _Hub, retry_seconds: float = 0.0):
         self._cursor = cursor
         self._hub = hub
+        self._retry_seconds = retry_seconds
+        self._in_transaction = False
 
     def __getattr__(self, name):
         return getattr(self._cursor, name)
@@ -463,11 +465,31 @@ class SharedConnection:
     def execute(self, query, parameters=None):
         """Run one statement (as DuckDBPyConnection.execute); returns this connection for fetching."""
         match = _INSERT_RETURNING.match(query) if isinstance(query, str) and "returning" in query.lower() else None
-        if match is None:
-            self._cursor.execute(query, parameters)
-        else:
+        if match is not None:
             self._insert_returning(match, parameters)
+            return self
+        deadline, delay = time.monotonic() + self._retry_seconds, 0.01
+        while True:
+            try:
+                self._cursor.execute(query, parameters)
+                break
+            except duckdb.Error as error:
+                # A statement outside a transaction is its own transaction: when PostgreSQL aborted
+                # it for a concurrent one (deadlock), nothing of it stayed and running it again is safe.
+                if self._in_transaction or not _CONFLICT_PATTERN.search(str(error)) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 0.5)
+        if isinstance(query, str):
+            self._track_transaction(query)
         return self
+
+    def _track_transaction(self, query: str) -> None:
+        head = query.lstrip().split(None, 1)[0].lower() if query.strip() else ""
+        if head in ("begin", "start"):
+            self._in_transaction = True
+        elif head in ("commit", "rollback", "abort", "end"):
+            self._in_transaction = False
 
     def _insert_returning(self, match: re.Match, parameters) -> None:
         table = match.group("table").lower()
@@ -514,7 +536,7 @@ def _connect_shared(timeout: float | None) -> Iterator[SharedConnection]:
     url = shared_store_url()
     wait = get_settings().lock_timeout_seconds if timeout is None else timeout
     hub = _hub(url, wait)
-    conn = SharedConnection(hub.cursor(), hub)
+    conn = SharedConnection(hub.cursor(), hub, retry_seconds=wait)
     try:
         yield conn
     except duckdb.Error as error:
