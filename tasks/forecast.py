@@ -207,6 +207,7 @@ class Forecast:
     observed_mix: dict | None = None  # share of those per outcome (connected, voicemail, no_answer, busy, declined, failed, invalid)
     observed_success_share: float | None = None  # successful ÷ connected calls so far
     forecast_mix: dict | None = None  # the same shares among the simulated calls
+    simulated_until: datetime | None = None  # the virtual time the simulation stopped (all finished, stuck, or the horizon)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -348,7 +349,7 @@ def forecast(
         provider = SimulatedProvider(Path(folder) / "simulator.sqlite", seed=seed,
                                      concurrency_limit=settings.provider_concurrency_limit, rates=outcome_rates)
         try:
-            simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
+            simulated_until = simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
         finally:
             provider.close()
         simulated = _totals(copy, campaign_id)
@@ -373,6 +374,7 @@ def forecast(
         forecast_connection_rate=_rate(simulated), seed=seed, horizon_days=horizon_days,
         rates_used=rates_used, observed_calls=observed.calls, observed_mix=observed.mix or None,
         observed_success_share=observed.success_share, forecast_mix=simulated_mix or None,
+        simulated_until=simulated_until,
     )
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from flows.simulate import simulate
 from tasks.errors import NotFoundError
-from tasks.forecast import _totals, copy_campaign, forecast, simulate_campaign
-from tasks.store import connect
+from tasks.forecast import QUIET_STOP, _totals, copy_campaign, forecast, simulate_campaign
+from tasks.settings import reset_settings
+from tasks.store import connect, transaction
 from tasks.telephony.simulator import SimulatedProvider
 from tests.factories import add_contacts, make_campaign_db
 
@@ -71,3 +72,30 @@ def test_a_draft_campaign_is_forecast_from_now_and_a_missing_one_is_refused(db, 
         assert conn.execute("select active, start_date from campaigns").fetchone() == (True, datetime(2026, 4, 27).date())  # the local day of `now`
     with pytest.raises(NotFoundError):
         forecast(db, 99, MONDAY_MIDNIGHT_PHOENIX)
+
+
+def test_the_forecast_never_touches_the_analysts_snapshot(db, tmp_path, monkeypatch):
+    # the simulation of the copy aggregates like production, but its snapshot would replace the analysts' one
+    snapshot = tmp_path / "analysts" / "analytics.duckdb"
+    monkeypatch.setenv("CAMPAIGNS_ANALYTICS_DB", str(snapshot))
+    reset_settings()
+    ids = make_campaign_db(db, max_attempts=1)
+    add_contacts(db, ids["campaign_id"], 5)
+    predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=2, pace_seconds=3,
+                         work_dir=tmp_path)
+    assert predicted.calls == 5
+    assert not snapshot.exists()
+    assert list(tmp_path.glob("forecast-*")) == []  # the copy is gone too
+
+
+def test_a_campaign_whose_only_number_is_paused_is_all_held_back(db):
+    # a number taken out of rotation stays out in the copy (a person puts it back): nothing can be dialled,
+    # and the run stops once nothing was placed for QUIET_STOP instead of walking to the horizon
+    ids = make_campaign_db(db, max_attempts=3)
+    add_contacts(db, ids["campaign_id"], 6)
+    with transaction(db) as conn:
+        conn.execute("update phone_numbers set rotation_paused_at = ?", [MONDAY_MIDNIGHT_PHOENIX])
+    predicted = forecast(db, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=2, pace_seconds=3)
+    assert (predicted.calls, predicted.held_back_contacts, predicted.remaining_contacts) == (0, 6, 6)
+    assert predicted.completion == predicted.start
+    assert predicted.simulated_until < predicted.start + QUIET_STOP + timedelta(days=1)
