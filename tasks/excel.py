@@ -1,10 +1,11 @@
 """Excel output: formula neutralising, a streaming multi-sheet xlsx writer for frames, and a fast path
-that has DuckDB's excel extension write a query straight into a workbook (about ten times faster)."""
+that streams a query into a workbook (DuckDB writes the sheet XML; no Python object per cell)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 import duckdb
 import polars as pl
@@ -88,28 +89,45 @@ def write_xlsx(
     return total
 
 
-# --- the fast path: DuckDB's excel extension writes a query straight into a workbook ------------
+# --- the fast path: DuckDB writes the sheet XML, Python only deflates it into the zip ------------
 
-def load_excel_extension(conn: duckdb.DuckDBPyConnection) -> None:
-    """LOAD DuckDB's excel extension, installing it from the duckdb-extension-excel wheel if needed."""
-    try:
-        conn.execute("load excel")
-        return
-    except duckdb.Error:
-        pass
-    from importlib import resources
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+# Characters XML 1.0 cannot hold (the file would not open): dropped. Tab, LF and CR are kept.
+_INVALID_XML = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x{FFFE}\\x{FFFF}]"
+# Excel keeps at most this many characters in a cell (longer text makes it repair the file).
+MAX_CELL_CHARS = 32_767
+# Cell styles (index into styles.xml cellXfs): 1 date-time, 2 date, 3 bold header.
+_STYLE_DATETIME, _STYLE_DATE, _STYLE_HEADER = 1, 2, 3
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT"}
+_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"}
+# Days between Excel's day 0 (1899-12-30, the 1900 date system) and 1970-01-01.
+_EXCEL_EPOCH_DAYS = 25_569
+# Rows fetched per Arrow batch: about 20 MB of sheet XML for the calls export.
+_BATCH_ROWS = 20_000
 
-    import duckdb as _duckdb
-
-    binary = resources.files("duckdb_extension_excel").joinpath(
-        "extensions", f"v{_duckdb.__version__}", "excel.duckdb_extension")
-    conn.execute(f"install {_literal(str(binary))}")
-    conn.execute("load excel")
+_STYLES_XML = (
+    f'{_XML_DECL}<styleSheet xmlns="{_MAIN_NS}">'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+    '</fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+)
 
 
 def xlsx_text_macro(conn: duckdb.DuckDBPyConnection) -> None:
-    """Define `xlsx_text(s)` on the connection: drops characters XML cannot hold, neutralises formulas."""
-    # Control characters make the sheet XML invalid (Excel refuses the file); tab/CR/LF are kept.
+    """Define `xlsx_text(s)` on the connection: drops control characters, neutralises formulas."""
     # One expression, no subquery: a macro with a subquery became a join per use (1 GB per million).
     conn.execute(
         r"""
@@ -122,8 +140,106 @@ def xlsx_text_macro(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _quoted(name: str) -> str:
+    # A NUL ends DuckDB's quoted identifier early: shown as U+FFFD (the header is cleaned the same way).
+    return '"' + name.replace("\x00", "\ufffd").replace('"', '""') + '"'
+
+
+def _text_cell_sql(expr: str) -> str:
+    """SQL for an inline-string cell: XML-escaped, invalid characters dropped, at most 32,767 characters."""
+    cleaned = f"regexp_replace(left({expr}, {MAX_CELL_CHARS}), '{_INVALID_XML}', '', 'g')"
+    escaped = f"replace(replace(replace(replace({cleaned}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(13), '&#13;')"
+    # Excel reads `_x0041_` in a string as an escaped character: such an underscore is escaped in turn.
+    guarded = (f"case when contains({expr}, '_x') then regexp_replace({escaped}, '_(x[0-9A-Fa-f]{{4}}_)', "
+               f"'_x005F_\\1', 'g') else {escaped} end")
+    return f"""coalesce('<c t="inlineStr"><is><t xml:space="preserve">' || {guarded} || '</t></is></c>', '<c/>')"""
+
+
+def _cell_sql(name: str, type_name: str) -> str:
+    """SQL giving one `<c>` element for a result column, typed from its DuckDB type (NULL: an empty cell)."""
+    col = _quoted(name)
+    upper = type_name.upper()
+    if upper == "BOOLEAN":
+        return (f"""case when {col} then '<c t="b"><v>1</v></c>' when not {col} then '<c t="b"><v>0</v></c>' """
+                "else '<c/>' end")
+    if upper in _INTEGER_TYPES or upper.startswith("DECIMAL"):
+        return f"coalesce('<c><v>' || {col}::varchar || '</v></c>', '<c/>')"
+    if upper in ("DOUBLE", "FLOAT"):
+        # NaN and infinities have no spreadsheet number: an empty cell.
+        return f"case when isfinite({col}) then '<c><v>' || {col}::varchar || '</v></c>' else '<c/>' end"
+    if upper == "DATE":
+        serial = f"({col} - date '1899-12-30')"
+        return f"""coalesce('<c s="{_STYLE_DATE}"><v>' || {serial}::varchar || '</v></c>', '<c/>')"""
+    if upper in _TIMESTAMP_TYPES:
+        # Serial days since 1899-12-30; a zoned instant is written in UTC (the query converts first).
+        serial = f"(epoch_us({col}) / 86400000000 + {_EXCEL_EPOCH_DAYS})"
+        return f"""coalesce('<c s="{_STYLE_DATETIME}"><v>' || {serial}::varchar || '</v></c>', '<c/>')"""
+    return _text_cell_sql(f"{col}::varchar")
+
+
+def _clean_text(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """Text written from Python (headers, sheet names) without the characters XML cannot hold."""
+    text = text.replace("\x00", "\ufffd")[:limit]
+    return "".join(ch for ch in text if ch in "\t\n\r" or (ch >= " " and ch not in "\ufffe\uffff"))
+
+
+def _xml_text(text: str) -> str:
+    """A header cell's text, cleaned and escaped like the SQL cells."""
+    return escape(_clean_text(text)).replace("\r", "&#13;")
+
+
+def _sheet_start(columns: list[str]) -> bytes:
+    """The sheet XML up to and including the bold header row (frozen while scrolling)."""
+    cells = "".join(
+        f'<c t="inlineStr" s="{_STYLE_HEADER}"><is><t xml:space="preserve">{_xml_text(c)}</t></is></c>' for c in columns)
+    return (f'{_XML_DECL}<worksheet xmlns="{_MAIN_NS}"><sheetViews><sheetView workbookViewId="0">'
+            '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+            f"<sheetData><row>{cells}</row>").encode()
+
+
+_SHEET_END = b"</sheetData></worksheet>"
+
+
+def _arrow_text(column) -> tuple[memoryview, list[int]]:
+    """The UTF-8 bytes of an Arrow string column as one buffer (no Python string per row) and its offsets."""
+    import pyarrow as pa
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.large_string())  # e.g. a string view, if DuckDB is set to produce them
+    _, offsets_buffer, data = column.buffers()
+    width = 8 if pa.types.is_large_string(column.type) else 4
+    offsets = memoryview(offsets_buffer).cast("q" if width == 8 else "i")
+    return memoryview(data), offsets[column.offset:column.offset + len(column) + 1]
+
+
+def _write_package(target, sheet_names: list[str]) -> None:
+    """The workbook parts around the sheets: content types, relationships, workbook, styles."""
+    sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+    numbers = range(1, len(sheet_names) + 1)
+    overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="{sheet_type}"/>' for n in numbers)
+    target.writestr("[Content_Types].xml", (
+        f'{_XML_DECL}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        f"{overrides}</Types>"))
+    target.writestr("_rels/.rels", (
+        f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">'
+        f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'))
+    sheets = "".join(f'<sheet name={quoteattr(_clean_text(name, 31))} sheetId="{n}" r:id="rId{n}"/>'
+                     for n, name in zip(numbers, sheet_names))
+    target.writestr("xl/workbook.xml", (
+        f'{_XML_DECL}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}"><sheets>{sheets}</sheets></workbook>'))
+    sheet_rels = "".join(
+        f'<Relationship Id="rId{n}" Type="{_REL_NS}/worksheet" Target="worksheets/sheet{n}.xml"/>' for n in numbers)
+    target.writestr("xl/_rels/workbook.xml.rels", (
+        f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">{sheet_rels}'
+        f'<Relationship Id="rId{len(sheet_names) + 1}" Type="{_REL_NS}/styles" Target="styles.xml"/>'
+        "</Relationships>"))
+    target.writestr("xl/styles.xml", _STYLES_XML)
 
 
 def copy_query_to_xlsx(
@@ -135,90 +251,57 @@ def copy_query_to_xlsx(
     sheet_name: str = "Sheet",
     max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
 ) -> int:
-    """Stream a query's rows into an xlsx with DuckDB's excel extension; full sheets continue on new ones.
+    """Stream a query's rows into an xlsx with typed cells, full sheets continuing on new ones; returns rows.
 
-    The query and `order_by` are SQL built by the caller from whitelisted identifiers; values come as
-    bound `params`. Without `order_by` rows keep the query's storage order (DuckDB preserves insertion
-    order) and nothing is sorted: a sort of a million wide rows costs gigabytes of memory. The file
-    appears complete or not at all (written beside, then renamed). Returns rows.
+    DuckDB turns each row into its sheet XML (numbers as numbers, booleans, timestamps as Excel dates,
+    text escaped as inline strings); Python only deflates Arrow buffers of that XML into the zip, so
+    no Python object is made per row or cell. The query and `order_by` are SQL built by the caller
+    from whitelisted identifiers; values come as bound `params`. Without `order_by` rows keep the
+    query's storage order (DuckDB preserves insertion order) and nothing is sorted. The file appears
+    complete or not at all (written beside, then renamed).
     """
-    load_excel_extension(conn)
-    path = Path(path)
-    total = conn.execute(f"select count(*) from ({query})", params).fetchone()[0]
-    # One thread: the workbook is written by one writer anyway, and parallel scans ran ahead of it,
-    # buffering out-of-order chunks (2.4 GB for a million calls). `threads` is process-wide: restored.
-    threads = conn.execute("select current_setting('threads')").fetchone()[0]
-    conn.execute("set threads = 1")
-    try:
-        return _copy_sheets(conn, query, params, path, order_by, sheet_name, max_rows_per_sheet, total)
-    finally:
-        conn.execute(f"set threads = {int(threads)}")
-
-
-def _copy_sheets(conn, query, params, path: Path, order_by, sheet_name, max_rows_per_sheet, total) -> int:
-    """Each sheet's rows by one COPY into a part file; one part is renamed, several are merged."""
     import os
-    import tempfile
-
-    sheets = max(1, -(-total // max_rows_per_sheet))
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as work:
-        parts = []
-        for index in range(sheets):
-            name = sheet_name if index == 0 else f"{sheet_name} {index + 1}"
-            part = Path(work) / f"part{index}.xlsx"
-            window = "" if sheets == 1 else f" limit {max_rows_per_sheet} offset {index * max_rows_per_sheet}"
-            ordering = f" order by {order_by}" if order_by else ""
-            conn.execute(
-                f"copy (select * from ({query}){ordering}{window}) to {_literal(str(part))}"
-                f" (format xlsx, header true, sheet {_literal(name)})",
-                params,
-            )
-            parts.append((name, part))
-        if sheets == 1:
-            os.replace(parts[0][1], path)
-        else:
-            merged = Path(work) / "merged.xlsx"
-            merge_sheets(parts, merged)
-            os.replace(merged, path)
-    return total
-
-
-def merge_sheets(parts: list[tuple[str, Path]], out: Path) -> None:
-    """One workbook from single-sheet workbooks written by the excel extension (same styles, inline strings)."""
+    import uuid
     import zipfile
-    from xml.sax.saxutils import quoteattr
 
-    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
-    replaced = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "xl/worksheets/sheet1.xml"}
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
-        with zipfile.ZipFile(parts[0][1]) as first:
-            for item in first.infolist():
-                if item.filename not in replaced:
-                    target.writestr(item.filename, first.read(item.filename))
-            content_types = first.read("[Content_Types].xml").decode()
-        for number, (_name, part) in enumerate(parts, start=1):
-            with zipfile.ZipFile(part) as source, source.open("xl/worksheets/sheet1.xml") as sheet, \
-                    target.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=True) as copy:
-                while chunk := sheet.read(1 << 20):
-                    copy.write(chunk)
-        sheets_xml = "".join(
-            f'<sheet name={quoteattr(name)} sheetId="{n}" r:id="rId{n + 2}"/>' for n, (name, _) in enumerate(parts, 1))
-        target.writestr("xl/workbook.xml", (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            f'<workbook xmlns="{main}" xmlns:r="{rels}"><sheets>{sheets_xml}</sheets></workbook>'))
-        rel_xml = "".join(
-            f'<Relationship Id="rId{n + 2}" Type="{rels}/worksheet" Target="worksheets/sheet{n}.xml"/>'
-            for n in range(1, len(parts) + 1))
-        target.writestr("xl/_rels/workbook.xml.rels", (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f'<Relationship Id="rId1" Type="{rels}/styles" Target="styles.xml"/>'
-            f'<Relationship Id="rId2" Type="{rels}/sharedStrings" Target="sharedStrings.xml"/>'
-            f"{rel_xml}</Relationships>"))
-        overrides = "".join(
-            f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="{sheet_type}"/>'
-            for n in range(1, len(parts) + 1))
-        single = f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{sheet_type}"/>'
-        target.writestr("[Content_Types].xml", content_types.replace(single, overrides))
+    path = Path(path)
+    ordering = f" order by {order_by}" if order_by else ""
+    described = conn.execute(f"select * from ({query}) limit 0", params).description
+    columns = [d[0] for d in described]
+    row_sql = " || ".join(_cell_sql(name, str(type_code)) for name, type_code, *_ in described) or "''"
+    # Beside the target (same file system, so the rename is atomic); created by zipfile, so the umask applies.
+    work = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
+    total, sheet_names, sheet, in_sheet = 0, [], None, 0
+    try:
+        # Level 1: sheet XML is mostly repeated tags, so the fastest deflate level costs little size.
+        with zipfile.ZipFile(work, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+            reader = conn.execute(
+                f"select '<row>' || {row_sql} || '</row>' as row_xml from ({query}){ordering}", params
+            ).to_arrow_reader(_BATCH_ROWS)
+            for batch in reader:
+                data, offsets = _arrow_text(batch.column(0))
+                start, rows = 0, batch.num_rows
+                while start < rows:
+                    if sheet is None or in_sheet == max_rows_per_sheet:
+                        if sheet is not None:
+                            sheet.write(_SHEET_END)
+                            sheet.close()
+                        sheet_names.append(sheet_name if not sheet_names else f"{sheet_name} {len(sheet_names) + 1}")
+                        sheet = target.open(f"xl/worksheets/sheet{len(sheet_names)}.xml", "w", force_zip64=True)
+                        sheet.write(_sheet_start(columns))
+                        in_sheet = 0
+                    take = min(rows - start, max_rows_per_sheet - in_sheet)
+                    sheet.write(data[offsets[start]:offsets[start + take]])
+                    start, in_sheet, total = start + take, in_sheet + take, total + take
+            if sheet is None:  # no rows: one sheet with the header
+                sheet_names.append(sheet_name)
+                sheet = target.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
+                sheet.write(_sheet_start(columns))
+            sheet.write(_SHEET_END)
+            sheet.close()
+            _write_package(target, sheet_names)
+        os.replace(work, path)
+    except BaseException:
+        work.unlink(missing_ok=True)
+        raise
+    return total

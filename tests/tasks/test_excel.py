@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime, timezone
 
+import duckdb
 import openpyxl
 import polars as pl
 import pytest
 
-from tasks.excel import neutralise_formulas, write_xlsx
+from tasks.excel import copy_query_to_xlsx, neutralise_formulas, write_xlsx
+from tasks.store import connect
 
 
 @pytest.mark.parametrize(
@@ -49,3 +52,74 @@ def test_write_xlsx_splits_sheets_and_keeps_types(tmp_path):
     assert first[1][0] == "'=HYPERLINK(\"x\")"  # stored as text, not a formula
     assert first[1][2] == datetime(2026, 1, 1, 9, 30)
     assert [r[1] for r in book["Calls 3"].iter_rows(min_row=2, values_only=True)] == [5]
+
+
+# --- copy_query_to_xlsx: DuckDB writes the sheet XML -------------------------------------------
+
+TYPED_QUERY = """
+    select 1::bigint as n, 2.5::double as ratio, 'nan'::double as not_a_number, true as yes, null::boolean as unknown,
+           timestamp '2026-05-01 20:00:00' as at, date '2026-05-01' as day,
+           'a & <b> _x0041_' || chr(13) || 'x' || chr(1) as text, '' as empty, null::varchar as missing,
+           [1, 2] as list, 'é中😀' as unicode, repeat('y', 40000) as long_text
+"""
+
+
+def test_copy_query_to_xlsx_keeps_cell_types(db, tmp_path):
+    out = tmp_path / "typed.xlsx"
+    with connect(db) as conn:
+        assert copy_query_to_xlsx(conn, TYPED_QUERY, None, out, sheet_name="Typed") == 1
+    rows = list(openpyxl.load_workbook(out)["Typed"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("n", "ratio", "not_a_number")
+    row = dict(zip(rows[0], rows[1]))
+    assert (row["n"], row["ratio"], row["not_a_number"]) == (1, 2.5, None)  # NaN has no cell value
+    assert (row["yes"], row["unknown"]) == (True, None)
+    assert (row["at"], row["day"]) == (datetime(2026, 5, 1, 20, 0), datetime(2026, 5, 1))  # real dates
+    # markup is escaped, a control character XML cannot hold is dropped, CR kept; openpyxl does not undo
+    # Excel's _xHHHH_ escaping (Excel and calamine do: see the next test)
+    assert row["text"] == "a & <b> _x005F_x0041_\rx"
+    assert (row["empty"], row["missing"], row["list"], row["unicode"]) == ("", None, "[1, 2]", "é中😀")
+    assert len(row["long_text"]) == 32_767  # Excel's cell limit
+
+
+def test_copy_query_to_xlsx_reads_back_with_calamine(db, tmp_path):
+    out = tmp_path / "typed.xlsx"
+    with connect(db) as conn:
+        copy_query_to_xlsx(conn, TYPED_QUERY, None, out)
+    row = pl.read_excel(out, sheet_name="Sheet").row(0, named=True)
+    assert (row["n"], row["ratio"], row["yes"]) == (1, 2.5, True)
+    assert row["at"] == datetime(2026, 5, 1, 20, 0)
+    assert row["text"] == "a & <b> _x0041_\rx"  # the literal text, not the character A
+
+
+def test_copy_query_to_xlsx_splits_sheets_binds_values_and_leaves_no_work_file(db, tmp_path):
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "ids.xlsx"
+    with connect(db) as conn:
+        query = "select i as id, 'row ' || i as label from range(?) t(i)"
+        assert copy_query_to_xlsx(conn, query, [5], out, order_by="id desc", sheet_name="Ids",
+                                  max_rows_per_sheet=2) == 5
+        book = openpyxl.load_workbook(out, read_only=True)
+        assert book.sheetnames == ["Ids", "Ids 2", "Ids 3"]
+        assert [[r[0] for r in book[s].iter_rows(values_only=True)] for s in book.sheetnames] == [
+            ["id", 4, 3], ["id", 2, 1], ["id", 0]]
+        # no rows: one sheet with the header
+        assert copy_query_to_xlsx(conn, query, [0], out, sheet_name="Ids") == 0
+        assert list(openpyxl.load_workbook(out)["Ids"].iter_rows(values_only=True)) == [("id", "label")]
+        # a failing query leaves the previous file and no work file
+        with pytest.raises(duckdb.Error):
+            copy_query_to_xlsx(conn, "select 1 / 0 as x, error('boom') as y", None, out)
+    assert [p.name for p in out.parent.iterdir()] == ["ids.xlsx"]
+    assert openpyxl.load_workbook(out).sheetnames == ["Ids"]
+
+
+def test_copy_query_to_xlsx_hostile_header_and_sheet_name(db, tmp_path):
+    out = tmp_path / "hostile.xlsx"
+    header = 'x"</t><f>1+1</f>\x00'
+    with connect(db) as conn:
+        copy_query_to_xlsx(conn, 'select 1 as "' + header.replace('"', '""').replace("\x00", "\ufffd") + '"', None,
+                           out, sheet_name="<Calls>")
+    with zipfile.ZipFile(out) as book:
+        assert "<f>" not in book.read("xl/worksheets/sheet1.xml").decode()  # text, never a formula
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["<Calls>"]
+    assert next(book["<Calls>"].iter_rows(values_only=True)) == ('x"</t><f>1+1</f>\ufffd',)
