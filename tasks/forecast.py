@@ -230,6 +230,18 @@ _COPY = (
 )
 
 
+# (table, key column, its sequence): copied rows keep their keys, so the copy's sequences must start past them
+# (the simulation adds do-not-call entries from call analysis, for one)
+_SEQUENCES = (
+    ("agents", "agent_id", "agent_id_seq"),
+    ("phone_numbers", "number_id", "number_id_seq"),
+    ("campaigns", "campaign_id", "campaign_id_seq"),
+    ("contacts", "contact_id", "contact_id_seq"),
+    ("campaign_contacts", "enroll_seq", "enroll_seq"),
+    ("do_not_call", "dnc_id", "dnc_id_seq"),
+)
+
+
 def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now: datetime) -> None:
     """Copy one campaign and what dialing it needs into a new store at `target`, ready to simulate from `now`.
 
@@ -261,6 +273,11 @@ def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now
             {"now": now, "campaign_id": campaign_id},
         )
         conn.execute("update campaign_contacts set in_flight_call_id = null where in_flight_call_id is not null")
+        for table, column, sequence in _SEQUENCES:
+            if table in present:
+                # names from _SEQUENCES only; DuckDB has no ALTER SEQUENCE ... RESTART, so draw the used values
+                highest = conn.execute(f"select coalesce(max({column}), 0) from {table}").fetchone()[0]
+                conn.execute(f"select max(nextval('{sequence}')) from range(?)", [highest])
 
 
 def simulate_campaign(

@@ -99,3 +99,23 @@ def test_a_campaign_whose_only_number_is_paused_is_all_held_back(db):
     assert (predicted.calls, predicted.held_back_contacts, predicted.remaining_contacts) == (0, 6, 6)
     assert predicted.completion == predicted.start
     assert predicted.simulated_until < predicted.start + QUIET_STOP + timedelta(days=1)
+
+
+def test_the_copy_adds_rows_after_the_copied_keys(db, tmp_path):
+    # the simulation of the copy adds do-not-call entries (callees asking not to be called): the copied
+    # entries keep their keys, so a new one must not reuse key 1
+    ids = make_campaign_db(db)
+    add_contacts(db, ids["campaign_id"], 3)
+    with transaction(db) as conn:
+        for number in ("+16025559990", "+16025559991"):
+            conn.execute("insert into do_not_call (pattern, prefix, is_prefix, source, added_at) values (?, ?, false,"
+                         " 'test', ?)", [number, number, MONDAY_MIDNIGHT_PHOENIX])
+    target = tmp_path / "copy.duckdb"
+    copy_campaign(db, target, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX)
+    with transaction(target) as conn:
+        added = conn.execute("insert into do_not_call (pattern, prefix, is_prefix, source, added_at) values"
+                             " ('+16025559992', '+16025559992', false, 'analysis', ?) returning dnc_id",
+                             [MONDAY_MIDNIGHT_PHOENIX]).fetchone()[0]
+        contact = conn.execute("insert into contacts (phone_e164, name) values ('+16025559993', 'New')"
+                               " returning contact_id").fetchone()[0]
+    assert (added, contact) == (3, 4)
