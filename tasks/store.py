@@ -272,6 +272,17 @@ _ON_CONFLICT_UPDATE = re.compile(
     r"\s+on\s+conflict\s*\((?P<keys>[^)]*)\)\s*do\s+update\s+set\s+(?P<assignments>.*)$",
     re.IGNORECASE | re.DOTALL)
 
+_WRITE_HEADS = frozenset({"insert", "update", "delete", "merge", "create", "drop", "alter", "truncate", "copy"})
+_LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*", re.DOTALL)
+
+
+def _statement_head(query) -> str:
+    """The first keyword of a statement, lower case, comments skipped ('' when it is not text)."""
+    if not isinstance(query, str):
+        return ""
+    words = _LEADING_COMMENTS.sub("", query, count=1).split(None, 1)
+    return words[0].lower().rstrip(";") if words else ""
+
 
 class StoreConflictError(StoreLockedError):
     """The shared store aborted a transaction for a concurrent one (serialization, deadlock): retry it."""
@@ -447,10 +458,10 @@ class SharedConnection:
     ids drawn from PostgreSQL (nextval, like the column default), inserted, then selected back.
     """
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, hub: _Hub, retry_seconds: float = 0.0):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, hub: _Hub, lock_wait: float):
         self._cursor = cursor
         self._hub = hub
-        self._retry_seconds = retry_seconds
+        self._lock_wait = lock_wait
         self._in_transaction = False
 
     def __getattr__(self, name):
@@ -463,33 +474,43 @@ class SharedConnection:
         self._cursor.close()
 
     def execute(self, query, parameters=None):
-        """Run one statement (as DuckDBPyConnection.execute); returns this connection for fetching."""
-        match = _INSERT_RETURNING.match(query) if isinstance(query, str) and "returning" in query.lower() else None
-        if match is not None:
-            self._insert_returning(match, parameters)
-            return self
-        deadline, delay = time.monotonic() + self._retry_seconds, 0.01
-        while True:
+        """Run one statement (as DuckDBPyConnection.execute); returns this connection for fetching.
+
+        Every transaction, and every write outside one, holds the store's writer lock (see
+        `_take_writer_lock`): the postgres extension updates rows by their physical address, and
+        under READ COMMITTED an UPDATE racing another writer's change to the same row silently
+        updates nothing while reporting it did. One writer at a time rules that out.
+        """
+        head = _statement_head(query)
+        if head in ("begin", "start"):
+            self._cursor.execute(query, parameters)
+            self._in_transaction = True
             try:
-                self._cursor.execute(query, parameters)
-                break
-            except duckdb.Error as error:
-                # A statement outside a transaction is its own transaction: when PostgreSQL aborted
-                # it for a concurrent one (deadlock), nothing of it stayed and running it again is safe.
-                if self._in_transaction or not _CONFLICT_PATTERN.search(str(error)) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 0.5)
-        if isinstance(query, str):
-            self._track_transaction(query)
+                _take_writer_lock(self, self._lock_wait)
+            except BaseException:
+                self.execute("rollback")
+                raise
+        elif head in ("commit", "end", "rollback", "abort"):
+            self._in_transaction = False
+            self._cursor.execute(query, parameters)
+        elif not self._in_transaction and head in _WRITE_HEADS:
+            self.execute("begin transaction")
+            try:
+                self._run(query, parameters)
+            except BaseException:
+                _rollback_quietly(self)
+                raise
+            self.execute("commit")
+        else:
+            self._run(query, parameters)
         return self
 
-    def _track_transaction(self, query: str) -> None:
-        head = query.lstrip().split(None, 1)[0].lower() if query.strip() else ""
-        if head in ("begin", "start"):
-            self._in_transaction = True
-        elif head in ("commit", "rollback", "abort", "end"):
-            self._in_transaction = False
+    def _run(self, query, parameters) -> None:
+        match = _INSERT_RETURNING.match(query) if isinstance(query, str) and "returning" in query.lower() else None
+        if match is None:
+            self._cursor.execute(query, parameters)
+        else:
+            self._insert_returning(match, parameters)
 
     def _insert_returning(self, match: re.Match, parameters) -> None:
         table = match.group("table").lower()
@@ -536,7 +557,7 @@ def _connect_shared(timeout: float | None) -> Iterator[SharedConnection]:
     url = shared_store_url()
     wait = get_settings().lock_timeout_seconds if timeout is None else timeout
     hub = _hub(url, wait)
-    conn = SharedConnection(hub.cursor(), hub, retry_seconds=wait)
+    conn = SharedConnection(hub.cursor(), hub, lock_wait=wait)
     try:
         yield conn
     except duckdb.Error as error:
@@ -569,11 +590,9 @@ def _shared_transaction(timeout: float | None) -> Iterator[SharedConnection]:
     dead worker's closed connection. READ COMMITTED: each statement sees what earlier writers committed.
     """
     url = shared_store_url()
-    wait = get_settings().lock_timeout_seconds if timeout is None else timeout
     with _shared_write_lock(url), _connect_shared(timeout) as conn:
-        conn.execute("begin transaction")
+        conn.execute("begin transaction")  # takes the writer lock
         try:
-            _take_writer_lock(conn, wait)
             yield conn
         except BaseException:
             _rollback_quietly(conn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -241,4 +242,55 @@ def _claim_many(url: str, campaign_id: int, ready, start, out) -> None:
         out.put(got)
     except BaseException:
         ready.release()
+        out.put(traceback.format_exc())
+
+
+def test_a_write_outside_a_transaction_waits_for_the_writer_and_is_not_lost(shared_store):
+    # The extension updates rows by physical address: without the writer lock, this UPDATE racing the
+    # held transaction's change to the same row updated nothing (yet said 1 row) once that committed.
+    with transaction() as conn:
+        agent = add_agent(conn, "Ava", None, TUE_10_PHOENIX)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction() as conn:
+            conn.execute("update agents set name = 'Held' where agent_id = ?", [agent])
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        context = multiprocessing.get_context("spawn")
+        ready, out = context.Event(), context.Queue()
+        other = context.Process(target=_append_outside_a_transaction, args=(shared_store, agent, ready, out))
+        other.start()
+        assert ready.wait(120)
+        time.sleep(1.0)  # the other process's UPDATE is waiting meanwhile
+        release.set()
+        assert out.get(timeout=120) == "updated"
+        other.join(30)
+    finally:
+        release.set()
+        holder.join()
+    with connect() as conn:
+        assert conn.execute("select name from agents where agent_id = ?", [agent]).fetchone()[0] == "Held+B"
+
+
+def _append_outside_a_transaction(url: str, agent: int, ready, out) -> None:
+    import os
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    try:
+        os.environ.update(_store_env(url, Path(tempfile.mkdtemp())))
+        reset_settings()
+        with connect() as conn:
+            ready.set()
+            conn.execute("update agents set name = name || '+B' where agent_id = ?", [agent])
+        out.put("updated")
+    except BaseException:
+        ready.set()
         out.put(traceback.format_exc())
