@@ -7,7 +7,7 @@ the given campaigns, optionally holding a slot of the Prefect global call limit 
 real clock, so every process agrees on "now" and calls of different workers overlap as they would.
 
     python -m flows.cluster_sim worker --campaigns 1 --origin 2026-04-28T15:00:00+00:00 \
-        --real-origin 1764870000.0 --speed 100 --seconds 120 [--limit-name provider-calls]
+        --real-origin 1764870000.0 --speed 100 --seconds 120 [--limiter prefect:provider-calls]
     python -m flows.cluster_sim enricher ... --stop-file PATH
 """
 
@@ -43,6 +43,41 @@ class SharedClock:
         self.sleep((moment - self.now()).total_seconds())
 
 
+def sqlite_slots(path: str | Path, limit: int, timeout_seconds: float = 0.5):
+    """Acquire/release like `flows.cluster.prefect_slots`, kept in a local SQLite file shared by processes.
+
+    A stand-in for the Prefect global concurrency limit in long simulations: a Prefect slot costs two
+    HTTP requests (about 0.2 s each on a busy machine), which would make a 20,000-call run take an hour.
+    """
+    import sqlite3
+
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
+    conn.execute("pragma journal_mode = wal")
+    conn.execute("create table if not exists slots (lease integer primary key autoincrement, pid integer)")
+
+    def acquire(slots: int) -> int:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            conn.execute("begin immediate")  # the count and the insert are one step across processes
+            try:
+                if conn.execute("select count(*) from slots").fetchone()[0] + slots <= limit:
+                    lease = conn.execute("insert into slots (pid) values (?) returning lease", [os.getpid()]).fetchone()[0]
+                    conn.execute("commit")
+                    return lease
+                conn.execute("commit")
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"all {limit} slots are held")
+            time.sleep(0.005)
+
+    def release(lease: int) -> None:
+        conn.execute("delete from slots where lease = ?", [lease])
+
+    return acquire, release
+
+
 def left_to_dial(db, campaign_ids: list[int]) -> int:
     """Enrolled contacts that still have an attempt to make (not finished, not in flight, under the limit)."""
     from tasks.store import connect
@@ -64,7 +99,7 @@ def _summary(values: list[float]) -> dict:
 
 
 def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: float, pace: float,
-               tick_seconds: float = 60.0, limit_name: str | None = None) -> dict:
+               tick_seconds: float = 60.0, limiter: str | None = None) -> dict:
     """Dial ticks for the campaigns until nobody is left to dial or `seconds` of real time pass; returns figures."""
     import tasks.dialing as dialing
     from tasks.dialing import run_tick
@@ -83,12 +118,18 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
     dialing.claim_batch = timed_claim  # this process only: measure the claim inside the real tick
     provider = make_provider(db=db)
     dialer = provider
-    if limit_name:
+    if limiter:
         from flows.cluster import CallSlots, prefect_slots
         from tasks.settings import get_settings
 
-        dialer = CallSlots(provider, *prefect_slots(limit_name, get_settings().call_slot_lease_seconds),
-                           clock=clock, wait_seconds=600)
+        # "prefect:<limit name>" (the real global concurrency limit) or "sqlite:<file>:<limit>"
+        kind, _, spec = limiter.partition(":")
+        if kind == "prefect":
+            slots = prefect_slots(spec, get_settings().call_slot_lease_seconds)
+        else:
+            file, _, limit = spec.rpartition(":")
+            slots = sqlite_slots(file, int(limit))
+        dialer = CallSlots(provider, *slots, clock=clock, wait_seconds=600)
     started = time.monotonic()
     ticks = placed = refused = errors = 0
     tick_ms: list[float] = []
@@ -110,7 +151,7 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
             break
         # cron's next minute, or at once when the batch itself took longer than a minute
         clock.advance_to(tick_at + timedelta(seconds=tick_seconds))
-    if limit_name:
+    if limiter:
         dialer.drain(clock, max_wait_seconds=3600, poll_seconds=10)
     elapsed = time.monotonic() - started
     return {
@@ -118,7 +159,7 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
         "errors": errors, "seconds": round(elapsed, 2), "ticks_per_minute": round(ticks / elapsed * 60, 1),
         "claim_ms": _summary(claim_ms), "tick_ms": _summary(tick_ms),
         "slots": ({"acquired": dialer.acquired, "released": dialer.released, "waits": dialer.waits,
-                   "left": len(dialer.held)} if limit_name else None),
+                   "left": len(dialer.held)} if limiter else None),
     }
 
 
@@ -149,14 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--pace", type=float, default=3.0)
     parser.add_argument("--tick-seconds", type=float, default=60.0)
-    parser.add_argument("--limit-name", default=None)
+    parser.add_argument("--limiter", default=None, help="prefect:<limit name> or sqlite:<file>:<limit>")
     parser.add_argument("--stop-file", default=None)
     args = parser.parse_args(argv)
     clock = SharedClock(datetime.fromisoformat(args.origin), args.real_origin, args.speed)
     if args.role == "worker":
         ids = [int(i) for i in args.campaigns.split(",") if i]
         figures = run_worker(args.db, ids, clock, seconds=args.seconds, pace=args.pace,
-                             tick_seconds=args.tick_seconds, limit_name=args.limit_name)
+                             tick_seconds=args.tick_seconds, limiter=args.limiter)
     else:
         figures = run_enricher(args.db, clock, seconds=args.seconds, stop_file=Path(args.stop_file),
                                tick_seconds=args.tick_seconds)
