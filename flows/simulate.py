@@ -53,11 +53,18 @@ open_enrollments as (
 dnc as (
     select prefix, is_prefix, campaign_id from do_not_call
 ),
+prefix_lengths as (
+    select distinct length(prefix) as n from dnc where is_prefix
+),
 suppressed as (
-    select distinct e.campaign_id, e.contact_id
-    from open_enrollments e join dnc d
-      on (d.campaign_id is null or d.campaign_id = e.campaign_id)
-     and ((not d.is_prefix and e.phone_e164 = d.prefix) or (d.is_prefix and starts_with(e.phone_e164, d.prefix)))
+    -- exact numbers by hash; wildcards by one equality probe per distinct wildcard length (as the claim)
+    select e.campaign_id, e.contact_id
+    from open_enrollments e join dnc d on e.phone_e164 = d.prefix and not d.is_prefix
+    where d.campaign_id is null or d.campaign_id = e.campaign_id
+    union
+    select e.campaign_id, e.contact_id
+    from open_enrollments e cross join prefix_lengths l join dnc d on left(e.phone_e164, l.n) = d.prefix and d.is_prefix
+    where d.campaign_id is null or d.campaign_id = e.campaign_id
 ),
 classified as (
     select e.in_flight_call_id is not null as in_flight,
@@ -73,10 +80,16 @@ final as (
            count(*) filter (where not in_flight and under_limit and not coalesce(done_today, false)
                             and not coalesce(retry_later, false)) as held,
            count(*) filter (where not in_flight and coalesce(done_today, false)) as waiting,
-           min(next_call_at) filter (where not in_flight and retry_later) as next_retry
+           -- a retry of someone done for the day waits for midnight anyway (`waiting`)
+           min(next_call_at) filter (where not in_flight and retry_later and not coalesce(done_today, false)
+                                     and under_limit) as next_retry
     from classified
 )
 select * from final
+"""
+IN_FLIGHT_SQL = """
+select count(*) from campaign_contacts
+where in_flight_call_id is not null and ($ids is null or list_contains($ids, campaign_id))
 """
 QUARTER_HOUR = timedelta(minutes=15)
 
@@ -165,16 +178,19 @@ def simulate(
             after = tick_start + timedelta(seconds=tick_seconds)
             if tick.placed == 0:
                 with connect(db) as conn:
-                    in_flight, held, waiting, next_retry = idle_state(conn, campaign_ids, after)
-                    plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
-                if tick.batches and all(b.run_id is None and b.message not in (None, NOBODY) for b in tick.batches):
-                    # no outbound number may dial (daily number caps, health pauses): those reset at midnight
-                    held, waiting = 0, waiting + held
+                    # the cheap check first: the last batch's calls still ringing is the common case
+                    in_flight = conn.execute(IN_FLIGHT_SQL, {"ids": campaign_ids}).fetchone()[0]
+                    if not in_flight:
+                        in_flight, held, waiting, next_retry = idle_state(conn, campaign_ids, after)
+                        plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
                 if in_flight:
                     clock.advance_to(after)
                 elif not (held or waiting or next_retry):
                     break  # finished, or only contacts nothing will ever release (do-not-call) are left
                 else:
+                    if tick.batches and all(b.run_id is None and b.message not in (None, NOBODY) for b in tick.batches):
+                        # no outbound number may dial (daily number caps, health pauses): those reset at midnight
+                        held, waiting = 0, waiting + held
                     # Nothing in flight and nobody callable now: jump to the next moment something can change.
                     wake = idle_until(plans, after, held, waiting, next_retry)
                     if wake is None:

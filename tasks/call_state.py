@@ -94,10 +94,9 @@ def apply_provider_calls(
     conn.register("provider_updates", frame)
     try:
         low, high = frame["call_id"].min(), frame["call_id"].max()
-        conn.execute("drop table if exists temp.call_merge")
         conn.execute(
             f"""
-            create temp table call_merge as
+            create or replace temp table call_merge as
             with current as (
                 -- the id range lets DuckDB skip row groups: calls are numbered in time order
                 select c.* from calls c semi join provider_updates u using (call_id)
@@ -211,7 +210,6 @@ def apply_provider_calls(
         _settle_enrollments(conn, now, low, high, refunds=refunds > 0, releases=done > 0, successes=successes > 0)
         # the person asked not to be called: on the global list in this same transaction
         _do_not_call_hook(conn, frame, now)
-        conn.execute("drop table if exists temp.call_merge")
     finally:
         conn.unregister("provider_updates")
     return changed

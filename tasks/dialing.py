@@ -132,6 +132,7 @@ ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """select e.*, null::integer
     order by attempts, last_call_at nulls first, enroll_seq""")
 
 HOST = socket.gethostname()
+RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
 
 
@@ -315,7 +316,15 @@ def _classify(
         finally:
             conn.unregister("zone_status")
         unresolved = pl.concat(skipped).filter(pl.col("skipped_by") == "zone_unresolved")["contact_id"].to_list()
-        if not unresolved or not resolve_zones(conn, unresolved):
+        if not unresolved:
+            break
+        # the next claims will reach the campaign's other new contacts soon: resolve a slice of them now
+        # too, so that a fresh import costs one extra pass per RESOLVE_AHEAD contacts, not per batch
+        ahead = [r[0] for r in conn.execute(
+            "select cc.contact_id from campaign_contacts cc join contacts c using (contact_id)"
+            " where cc.campaign_id = ? and cc.finished_at is null and c.zone_resolved_at is distinct from c.updated_at"
+            " order by cc.enroll_seq limit ?", [plan.campaign_id, RESOLVE_AHEAD]).fetchall()]
+        if not resolve_zones(conn, sorted(set(unresolved) | set(ahead))):
             break
     if not audit:
         return picked, None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
 
 from flows.simulate import simulate
 from tasks.telephony import make_provider
@@ -131,3 +134,36 @@ def test_a_run_whose_remaining_contacts_are_all_on_a_do_not_call_list_stops(db):
     result = simulate(db, FakeProvider(), MONDAY_MIDNIGHT_PHOENIX, 30, pace_seconds=3)
     # nothing will ever release them: the run ends at once instead of waking every day for a month
     assert result.placed == 0 and result.ticks == 1
+
+
+def _plans():
+    from tasks.dialing import CampaignPlan
+    from tasks.schedule import Schedule
+
+    week = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    schedule = Schedule.from_row("America/Phoenix", list(week), json.dumps(week), date(2026, 4, 27), None)
+    return [CampaignPlan(1, "c", True, schedule, 5, 1, 100, False, (1,), "agent")]
+
+
+def _phoenix(day, hour, minute=0):
+    return datetime(2026, 4, day, hour, minute, tzinfo=UTC) + timedelta(hours=7)  # Phoenix is UTC-7 all year
+
+
+@pytest.mark.parametrize("now, held, waiting, retry, expected", [
+    # closed (Monday 06:00): the opening, whatever is pending
+    (_phoenix(27, 6), 5, 0, None, _phoenix(27, 8)),
+    # open, someone held by a rule (a callee window opening later): the next quarter hour
+    (_phoenix(27, 9, 7), 1, 3, None, _phoenix(27, 9, 15)),
+    # open, everyone done for the day: tomorrow's opening, not the next minute
+    (_phoenix(27, 9, 7), 0, 3, None, _phoenix(28, 8)),
+    # open, a retry due at 11:30 today: then (the bug was jumping to tomorrow)
+    (_phoenix(27, 9, 7), 0, 3, _phoenix(27, 11, 30), _phoenix(27, 11, 30)),
+    # a retry due after the close: the next opening after it
+    (_phoenix(27, 16), 0, 0, _phoenix(27, 19), _phoenix(28, 8)),
+    # Friday, everyone done for the day: Monday's opening
+    (datetime(2026, 5, 1, 17, tzinfo=UTC), 0, 2, None, datetime(2026, 5, 4, 15, tzinfo=UTC)),
+])
+def test_the_idle_jump_goes_to_the_first_moment_someone_may_be_callable(now, held, waiting, retry, expected):
+    from flows.simulate import idle_until
+
+    assert idle_until(_plans(), now, held, waiting, retry) == expected
