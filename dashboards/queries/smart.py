@@ -52,6 +52,13 @@ def best_time_cells(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.Dat
     )
 
 
+def best_cells(cells: pl.DataFrame, count: int = 3) -> pl.DataFrame:
+    """The `count` weekday × hour cells with the highest rate among those with enough calls (ties: more calls first)."""
+    return (cells.filter(~pl.col("few_calls"))
+            .sort(["connection_rate", "calls", "weekday", "hour"], descending=[True, True, False, False])
+            .head(count))
+
+
 def best_time_updated_at(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> datetime | None:
     """When the aggregation last rebuilt the campaign's best-time table (None: never, or no calls)."""
     return conn.execute("select max(updated_at) from best_time_stats where campaign_id = ?", [campaign_id]).fetchone()[0]

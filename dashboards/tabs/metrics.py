@@ -102,6 +102,11 @@ def best_time_section(campaign_id: int) -> None:
     st.caption(f"Connection rate of every call of the campaign (not only the date range above) by the contact's "
                f"local weekday and hour, as of {format_local(updated_at, time_zone)}. Hover a cell for its counts.")
     st.altair_chart(best_time_chart(cells), width="stretch")
+    best = smart.best_cells(cells)
+    if not best.is_empty():
+        st.caption("Best hours so far: " + "; ".join(
+            f"{row['day']} {row['hour_label']} ({row['rate_pct']:g}% of {row['calls']:,} calls)"
+            for row in best.iter_rows(named=True)))
     few = seen.filter(pl.col("few_calls")).height
     if few:
         st.caption(f"{few} of {seen.height} hours with calls have fewer than {smart.MIN_CELL_CALLS} calls "

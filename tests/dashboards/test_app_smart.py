@@ -38,6 +38,15 @@ def test_heatmap_renders_every_cell_with_counts(tabs):
         "Day", "Hour", "Calls", "Connected", "Connection rate %", "Note"]
     # one call in each of four hours: all four are flagged as too few to trust
     assert any(c.value.startswith("4 of 4 hours with calls have fewer than 10 calls") for c in at.caption)
+    assert not any(c.value.startswith("Best hours") for c in at.caption)  # none has enough calls
+
+
+def test_heatmap_names_the_best_hours(tabs):
+    with transaction(tabs["db"]) as conn:
+        conn.executemany("insert into best_time_stats values (?, ?, ?, ?, ?, ?)",
+                         [[tabs["campaign_id"], 1, 10, 20, 12, NOW], [tabs["campaign_id"], 3, 17, 40, 8, NOW]])
+    at = run_tab("metrics", tabs["campaign_id"])
+    assert "Best hours so far: Tue 10:00 (60% of 20 calls); Thu 17:00 (20% of 40 calls)" in [c.value for c in at.caption]
 
 
 def test_heatmap_without_calls_says_so(tabs):

@@ -46,6 +46,19 @@ def test_best_time_cells_cover_the_week_with_counts(tabs):
     ]
 
 
+def test_best_cells_need_enough_calls(tabs):
+    # cells of (weekday, hour, calls, connected): the 1-call 100 % cell is too thin to be "best";
+    # equal rates go to the cell with more calls
+    stats = [(0, 9, 1, 1), (1, 10, 20, 10), (2, 11, 40, 20), (3, 12, 10, 9), (4, 13, 30, 3)]
+    with transaction(tabs["db"]) as conn:
+        conn.executemany("insert into best_time_stats values (?, ?, ?, ?, ?, ?)",
+                         [[tabs["campaign_id"], *row, NOW] for row in stats])
+    with connect(tabs["db"]) as conn:
+        best = smart.best_cells(smart.best_time_cells(conn, tabs["campaign_id"]))
+    assert best.select("day", "hour_label", "rate_pct").rows() == [
+        ("Thu", "12:00", 90.0), ("Wed", "11:00", 50.0), ("Tue", "10:00", 50.0)]
+
+
 def test_best_time_cells_without_calls_are_empty_not_missing(tabs):
     with connect(tabs["db"]) as conn:  # never aggregated
         cells = smart.best_time_cells(conn, tabs["campaign_id"])
