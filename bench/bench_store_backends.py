@@ -102,11 +102,9 @@ def copy_to_ducklake(conn: duckdb.DuckDBPyConnection, source: Path) -> None:
     conn.execute("detach src")
 
 
-def claim_rolled_back(conn, plan, lock: bool) -> int:
-    conn.execute("begin transaction")
+def claim_rolled_back(conn, plan) -> int:
+    conn.execute("begin transaction")  # on the shared store this takes the writer lock, as claims do
     try:
-        if lock:
-            store._take_writer_lock(conn, 60)
         _, frame = claim_batch(conn, plan, NOW, kind="scheduled", from_numbers=[NUMBER], provider_name="bench")
         return frame.height
     finally:
@@ -165,14 +163,14 @@ def ticks_ms(folder: Path, db: Path | None, count: int) -> float:
     return statistics.median(runs)
 
 
-def measure(conn, plan, repeats: int, *, real_claim: bool, lock: bool = False) -> dict[str, float]:
+def measure(conn, plan, repeats: int, *, real_claim: bool) -> dict[str, float]:
     figures = {
         "eligibility select (500)": _median_ms(lambda: eligible_contacts(conn, plan, NOW, BATCH), repeats),
         "claim, explicit ids (500)": _median_ms(lambda: claim_explicit_ids(conn, plan), repeats),
         "dashboard draw (6 queries)": _median_ms(lambda: dashboard_draw(conn), repeats),
     }
     if real_claim:
-        figures["claim_batch (500)"] = _median_ms(lambda: claim_rolled_back(conn, plan, lock), repeats)
+        figures["claim_batch (500)"] = _median_ms(lambda: claim_rolled_back(conn, plan), repeats)
     return figures
 
 
@@ -214,7 +212,7 @@ def main() -> dict:
             copy_to_postgres(source)
             print(f"copied into PostgreSQL in {time.perf_counter() - started:.0f} s")
             with store.connect() as conn:
-                results["postgres"] = measure(conn, plan, repeats, real_claim=True, lock=True)
+                results["postgres"] = measure(conn, plan, repeats, real_claim=True)
             results["postgres"]["dialing tick (500, simulator)"] = ticks_ms(folder, None, ticks)
 
             # --- DuckLake, PostgreSQL catalogue, Parquet files in a local folder
