@@ -73,7 +73,9 @@ final as (
 )
 select * from final
 """
-# One row per attempt with an outcome: the callee, when it was placed and its outcome class.
+# The attempts with an outcome, counted per outcome class, number prefix (+1 NPA X: the simulator's
+# callee-zone key) and UTC quarter hour (every zone's offset is whole quarters, so the callee-local
+# hour and weekday are the same for the whole group): a few thousand rows for a million calls.
 OUTCOMES_SQL = """
 with attempts as (
     select phone_e164, coalesce(registered_at, queued_at) as placed_at, status, disconnect_reason,
@@ -81,7 +83,7 @@ with attempts as (
     from calls
     where campaign_id = $campaign_id and counts_as_attempt and disconnect_reason is not null
 ),
-final as (
+classified as (
     select phone_e164, placed_at, call_successful,
            case
                when disconnect_reason = 'invalid_destination' then 'invalid'
@@ -93,6 +95,12 @@ final as (
                else 'failed'
            end as outcome
     from attempts
+),
+final as (
+    select any_value(phone_e164) as phone_e164, time_bucket(interval '15 minutes', placed_at) as quarter_hour,
+           outcome, count(*) as calls, count(*) filter (where call_successful) as successful
+    from classified
+    group by substr(phone_e164, 1, 6), quarter_hour, outcome
 )
 select * from final
 """
@@ -114,6 +122,7 @@ def _shrunk(hits: float, calls: float, prior: float) -> float:
 
 
 def _outcome_rows(conn, campaign_id: int) -> list[tuple]:
+    """(a callee number, UTC quarter hour, outcome class, calls, successful calls) per group of OUTCOMES_SQL."""
     return conn.execute(OUTCOMES_SQL, {"campaign_id": campaign_id}).fetchall()
 
 
@@ -121,18 +130,18 @@ def _mix(rows: list[tuple]) -> tuple[dict[str, int], int, dict[str, float], floa
     """Counts and shares per outcome class, successful connected calls, and their share of connected calls."""
     count = dict.fromkeys(OUTCOMES, 0)
     successes = 0
-    for _phone, _placed_at, successful, outcome in rows:
-        count[outcome] += 1
-        successes += outcome == "connected" and successful
-    mix = {outcome: round(n / len(rows), 4) for outcome, n in count.items()} if rows else {}
+    for _phone, _quarter_hour, outcome, calls, successful in rows:
+        count[outcome] += calls
+        successes += successful if outcome == "connected" else 0
+    total = sum(count.values())
+    mix = {outcome: round(n / total, 4) for outcome, n in count.items()} if total else {}
     return count, successes, mix, round(successes / count["connected"], 4) if count["connected"] else None
 
 
 def outcome_mix(conn, campaign_id: int) -> tuple[int, dict[str, float], float | None]:
     """The attempts with an outcome, their share per outcome class, and the success share of connected calls."""
-    rows = _outcome_rows(conn, campaign_id)
-    _count, _successes, mix, success_share = _mix(rows)
-    return len(rows), mix, success_share
+    count, _successes, mix, success_share = _mix(_outcome_rows(conn, campaign_id))
+    return sum(count.values()), mix, success_share
 
 
 def observed_rates(conn, campaign_id: int) -> ObservedRates:
@@ -141,14 +150,14 @@ def observed_rates(conn, campaign_id: int) -> ObservedRates:
     count, successes, mix, success_share = _mix(rows)
     # per callee-local hour: calls that reached the pick-up draw, how many picked up, how many the defaults expect
     drawn, answered, expected = [0] * 24, [0] * 24, [0.0] * 24
-    for phone, placed_at, _successful, outcome in rows:
+    for phone, quarter_hour, outcome, calls, _successful in rows:
         if outcome in ("invalid", "failed"):
             continue
         # the simulator's own callee zone and curve, so the scale is relative to what it would draw
-        local = placed_at.astimezone(callee_zone(phone))
-        drawn[local.hour] += 1
-        answered[local.hour] += outcome in ("connected", "voicemail")
-        expected[local.hour] += answer_probability(local)
+        local = quarter_hour.astimezone(callee_zone(phone))
+        drawn[local.hour] += calls
+        answered[local.hour] += calls if outcome in ("connected", "voicemail") else 0
+        expected[local.hour] += calls * answer_probability(local)
     # campaign-wide scale: pick-ups ÷ what the default curve expects for the same calls, leaning toward 1
     # (the default) by PRIOR_CALLS calls at the campaign's mean default pick-up chance
     mean_chance = sum(expected) / sum(drawn) if sum(drawn) else 0.0
@@ -166,10 +175,10 @@ def observed_rates(conn, campaign_id: int) -> ObservedRates:
         voicemail_share=_shrunk(count["voicemail"], count["connected"] + count["voicemail"], VOICEMAIL_SHARE),
         no_answer_share=_shrunk(count["no_answer"], unanswered, NO_ANSWER_SHARE),
         busy_share=_shrunk(count["busy"], unanswered, BUSY_SHARE),
-        failure_scale=_shrunk(count["failed"], len(rows) - count["invalid"], FAILURE_SHARE) / FAILURE_SHARE,
+        failure_scale=_shrunk(count["failed"], sum(count.values()) - count["invalid"], FAILURE_SHARE) / FAILURE_SHARE,
         success_scale=_shrunk(successes, count["connected"], SUCCESS_SHARE) / SUCCESS_SHARE,
     )
-    return ObservedRates(calls=len(rows), mix=mix, success_share=success_share, rates=rates)
+    return ObservedRates(calls=sum(count.values()), mix=mix, success_share=success_share, rates=rates)
 
 
 def choose_rates(observed: ObservedRates, rates: RatesChoice = "auto") -> tuple[OutcomeRates, str]:

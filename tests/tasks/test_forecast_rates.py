@@ -37,9 +37,9 @@ OUTCOME_CALLS = {
 
 
 def add_history(db, campaign_id: int, counts: dict[str, int], *, at: datetime = TUESDAY_10, successful: int = 0,
-                first: int = 0) -> None:
-    """Finished contacts (+1602666NNNN, Phoenix) with one ended call each: `counts` calls per outcome class at `at`,
-    the first `successful` connected ones successful."""
+                first: int = 0, prefix: str = "+1602666") -> None:
+    """Finished contacts (prefix + NNNN; Phoenix by default) with one ended call each: `counts` calls per outcome
+    class at `at`, the first `successful` connected ones successful."""
     outcomes = [outcome for outcome, n in counts.items() for _ in range(n)]
     with transaction(db) as conn:
         for i, outcome in enumerate(outcomes, start=first):
@@ -48,7 +48,7 @@ def add_history(db, campaign_id: int, counts: dict[str, int], *, at: datetime = 
             successful -= success
             contact_id = conn.execute(
                 "insert into contacts (phone_e164, name) values (?, ?) returning contact_id",
-                [f"+1602666{i:04d}", f"Earlier {i}"]).fetchone()[0]
+                [f"{prefix}{i:04d}", f"Earlier {i}"]).fetchone()[0]
             conn.execute(
                 "insert into campaign_contacts (campaign_id, contact_id, attempts, finished_at, finished_reason)"
                 " values (?, ?, 1, ?, 'max_attempts')", [campaign_id, contact_id, at])
@@ -57,7 +57,7 @@ def add_history(db, campaign_id: int, counts: dict[str, int], *, at: datetime = 
                        disconnect_reason, call_successful, in_voicemail, credits, provider, queued_at, registered_at,
                        ended_at, updated_at)
                    values (?, ?, ?, 1, ?, ?, ?, ?, ?, 1, 'simulator', ?, ?, ?, ?)""",
-                [campaign_id, contact_id, f"history-{i}", f"+1602666{i:04d}", status, reason, success, in_voicemail,
+                [campaign_id, contact_id, f"history-{i}", f"{prefix}{i:04d}", status, reason, success, in_voicemail,
                  at, at, at + timedelta(minutes=1), at])
 
 
@@ -107,6 +107,14 @@ def test_the_answer_scale_compares_pick_ups_with_the_default_curve_and_a_thin_ho
     assert scale[15] == pytest.approx((10 + 20 * overall * 0.34) / (expected_15 + 20 * 0.34))  # 2.94 alone, pulled down
     assert scale[15] == pytest.approx(1.2522, abs=1e-4)
     assert scale[3] == scale[20] == pytest.approx(overall)  # hours never called: the default shape at the campaign's level
+
+
+def test_calls_are_placed_in_the_callees_local_hour_even_in_a_half_hour_zone(campaign_db):
+    # 04:40 UTC is 10:10 in Kolkata (UTC+5:30): counted in the 10:00 band, although grouped by UTC quarter hour
+    at = datetime(2026, 4, 21, 4, 40, tzinfo=UTC)
+    add_history(campaign_db["db"], campaign_db["campaign_id"], {"no_answer": 30}, at=at, prefix="+91981234")
+    scale = rates_of(campaign_db["db"], campaign_db["campaign_id"]).rates.answer_scale_by_hour
+    assert scale[10] < scale[9] == scale[4] == scale[11]  # nobody picked up at 10:00; other hours take the campaign's level
 
 
 @pytest.mark.parametrize(("calls", "choice", "expected_rates", "label"), [
