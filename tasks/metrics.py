@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from schemas.enums import DisconnectReason
 from tasks.errors import NotFoundError, ValidationError
 
 UTC = timezone.utc
@@ -24,6 +25,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 _MIN_US, _MAX_US = -(2**63), 2**63 - 1
 _DAY_US = 86_400_000_000
+# The disconnect reasons (calls.disconnect_reason's check): a reason's position codes it in contact_stats.sql.
+REASONS = [reason.value for reason in DisconnectReason]
 # Re-read changes this far behind the newest one seen: a transaction that stamped `updated_at`
 # earlier but committed after the previous run is still picked up (recomputing is idempotent).
 WATERMARK_LAG = timedelta(seconds=60)
@@ -190,7 +193,7 @@ def aggregate(
         """
     )
     contact_rows = conn.execute(
-        "insert into contact_stats by name (" + sql("contact_stats") + ")"
+        "insert into contact_stats by name (" + sql("contact_stats") + ")", {"reasons": REASONS}
     ).fetchone()[0]
     lo, hi = conn.execute("select min(lo), max(hi) from metrics_scope_ranges").fetchone()
     day_rows = 0
