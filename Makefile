@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench serve soak clean venv
+.PHONY: demo test bench serve serve-cluster soak clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ clean:
 
 serve: $(STAMP)
 	$(BIN)/python -m flows.serve
+
+# Scale-out on one machine: PostgreSQL (data/pg) as the shared store, Prefect server, three workers,
+# dashboard (docs/scale-out.md). Needs the Debian postgresql package and the [cluster] extra.
+serve-cluster: $(STAMP)
+	$(BIN)/python -m flows.serve_cluster

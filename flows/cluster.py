@@ -265,3 +265,36 @@ def ensure_call_limit(limit: int, name: str | None = None) -> str:
         else:
             client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, active=True))
     return name
+
+
+def set_schedules_active(deployment: str, active: bool) -> int:
+    """Turn a deployment's schedules on or off (prefect.yaml ships the fan-out's off); returns how many."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        target = client.read_deployment_by_name(deployment)
+        schedules = client.read_deployment_schedules(target.id)
+        for schedule in schedules:
+            client.update_deployment_schedule(target.id, schedule.id, active=active)
+    return len(schedules)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m flows.cluster setup --call-limit N`: the global call limit, fan-out on, single-process tick off."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Prepare a Prefect server for cluster dialing.")
+    parser.add_argument("command", choices=("setup",))
+    parser.add_argument("--call-limit", type=int, default=None, help="default: CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT")
+    args = parser.parse_args(argv)
+    limit = args.call_limit or get_settings().provider_concurrency_limit
+    name = ensure_call_limit(limit)
+    turned_on = set_schedules_active("fan-out-dialing/fan-out-dialing", True)
+    print(f"global concurrency limit {name} = {limit}; fan-out-dialing schedules on: {turned_on}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""`make serve-cluster`: PostgreSQL, a Prefect server, three workers; a dial-campaign run dials through them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.serve_cluster import CLUSTER_DEPLOYMENTS, deploy_argv
+from tasks.settings import reset_settings
+from tasks.store import connect
+from tests.factories import add_contacts, make_campaign_db
+
+BIN = Path(sys.executable).parent
+
+
+def test_deploy_names_every_cluster_deployment_but_the_single_process_tick():
+    argv = deploy_argv("prefect")
+    names = [argv[i + 1] for i, word in enumerate(argv) if word == "--name"]
+    assert names == list(CLUSTER_DEPLOYMENTS)
+    assert "dial-campaigns" not in names  # the fan-out replaces it: both would dial the same campaigns
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.prefect
+def test_serve_cluster_starts_everything_dials_through_a_worker_and_stops_cleanly(pg_server, tmp_path, monkeypatch):
+    # pg_server: only to skip when PostgreSQL is absent; serve-cluster starts its own
+    folder = Path(tempfile.mkdtemp(prefix="vc-cluster-"))
+    os.chmod(folder, 0o755)  # the postgres user must reach the data folder
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "CAMPAIGNS_LOG_DIR": str(tmp_path / "logs"),
+           "CAMPAIGNS_DIAL_PACE_SECONDS": "0", "CAMPAIGNS_DB": str(tmp_path / "campaigns.duckdb")}
+    env.pop("PREFECT_API_URL", None)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve_cluster", "--prefect-port", str(port), "--no-dashboard",
+         "--pg-dir", str(folder / "pg"), "--call-limit", "5", "--seconds", "400"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        for line in serve.stdout:
+            lines.append(line)
+            if line.startswith("ready:") or time.monotonic() > deadline:
+                break
+        assert serve.poll() is None and lines[-1].startswith("ready:"), "".join(lines)
+        store_url = re.search(r"store (postgresql://\S+)", lines[-1]).group(1)
+        client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "COLUMNS": "250"}
+
+        def prefect(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+            return subprocess.run([str(BIN / "prefect"), *args], env=client_env, capture_output=True, text=True,
+                                  timeout=timeout)
+
+        listed = prefect("deployment", "ls").stdout
+        assert "fan-out-dialing" in listed and "dial-campaign" in listed and "dial-campaigns" not in listed
+        assert re.search(r"provider-calls\s*│\s*5\b", prefect("gcl", "ls").stdout), prefect("gcl", "ls").stdout
+        workers = prefect("work-pool", "inspect", "campaigns").stdout
+        assert "campaigns" in workers
+
+        # a campaign in the shared store, dialled by a dial-campaign run on one of the workers
+        monkeypatch.setenv("CAMPAIGNS_STORE", "postgres")
+        monkeypatch.setenv("CAMPAIGNS_STORE_URL", store_url)
+        monkeypatch.setenv("CAMPAIGNS_DB", env["CAMPAIGNS_DB"])
+        reset_settings()
+        ids = make_campaign_db(tmp_path / "campaigns.duckdb", batch_size=4)
+        add_contacts(tmp_path / "campaigns.duckdb", ids["campaign_id"], 6)
+        tuesday_10_phoenix = "2026-04-28T17:00:00+00:00"
+        run = prefect("deployment", "run", "dial-campaign/dial-campaign",
+                      "--param", f"campaign_id={ids['campaign_id']}", "--param", f"now={json.dumps(tuesday_10_phoenix)}",
+                      "--watch", "--watch-timeout", "200", timeout=260)
+        assert run.returncode == 0, run.stdout + run.stderr
+        with connect() as conn:
+            placed = conn.execute("select count(*) from calls where provider_call_id is not null").fetchone()[0]
+        assert placed == 4  # one batch, through the worker, into the shared store
+    finally:
+        reset_settings()
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGTERM)
+        rest = serve.communicate(timeout=120)[0]
+        shutil.rmtree(folder, ignore_errors=True)
+    assert serve.returncode == 0, "".join(lines) + rest
+    assert "stopping" in rest
