@@ -77,10 +77,18 @@ def run(contacts: int, naive: bool = False) -> dict:
 def main() -> None:
     contacts = int(os.environ.get("BENCH_SIM_CONTACTS", 100_000))
     small = int(os.environ.get("BENCH_SIM_NAIVE_CONTACTS", 2_000))
+    started = time.perf_counter()
+    # the flows the loop calls import Prefect (seconds, once per process): timed apart from the run
+    import flows.aggregate_metrics  # noqa: F401
+    import flows.enrich_calls  # noqa: F401
+
+    print(f"importing the enrichment and metrics flows (Prefect): {time.perf_counter() - started:.1f} s, once per process")
     ours = run(contacts)
     print(f"simulated {contacts:,} contacts to completion: {ours['seconds']:.1f} s wall (target <= 60 s), "
-          f"{ours['calls']:,} calls over {ours['days']} simulated days, {ours['ticks']:,} ticks, "
-          f"{ours['finished']:,} contacts finished, store {ours['size_mb']:.0f} MB")
+          f"{ours['calls']:,} calls over {ours['days']} simulated days, {ours['ticks']:,} ticks "
+          f"({ours['seconds'] / max(ours['ticks'], 1) * 1000:.0f} ms per tick), "
+          f"{ours['finished']:,} contacts finished, store {ours['size_mb']:.0f} MB; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     fast, slow = run(small), run(small, naive=True)
     per_fast, per_slow = fast["seconds"] / fast["calls"] * 1e6, slow["seconds"] / slow["calls"] * 1e6
     print(f"{small:,} contacts: batched placing {fast['seconds']:.1f} s ({per_fast:.0f} us/call), "

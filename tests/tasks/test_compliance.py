@@ -429,3 +429,54 @@ def test_a_manual_run_ignores_the_campaign_schedule_but_never_the_law(campaign_d
         summary = audit_summary(conn, campaign_id).to_dicts()
     assert [(r["rule"], r["skipped"]) for r in summary] == [("window:US", 1)]
 
+
+
+def test_upgrading_a_store_derives_the_rolling_cap_attempts_from_its_calls(tmp_path, monkeypatch):
+    import duckdb
+
+    import tasks.store as store
+    from tasks.store import apply_migrations
+
+    every = store.migrations()
+    path = tmp_path / "old.duckdb"
+    monkeypatch.setattr(store, "migrations", lambda: [m for m in every if m[0] < 7])  # before 007
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    apply_migrations(con)
+    con.execute("insert into contacts (phone_e164) values ('+13055550100'), ('+13055550101')")
+    newest = datetime(2026, 6, 16, 17, 0, tzinfo=UTC)
+    for call_id, contact_id, days_ago, counts in [
+        (1, 1, 0, True),    # counted, the newest call
+        (2, 1, 3, True),    # counted
+        (3, 1, 2, False),   # a refusal: not an attempt
+        (4, 2, 40, True),   # older than the 31 days kept
+        (5, 2, 30, True),   # inside them
+    ]:
+        when = newest - timedelta(days=days_ago)
+        con.execute(
+            "insert into calls (call_id, campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt,"
+            " phone_e164, status, provider, queued_at, updated_at) values (?, 9, ?, ?, 1, ?, ?, 'not_connected', 'x', ?, ?)",
+            [call_id, contact_id, f"k{call_id}", counts, f"+1305555010{contact_id - 1}", when, when])
+    con.close()
+    monkeypatch.setattr(store, "migrations", lambda: every)
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    rows = con.execute("select contact_id, call_id from phone_attempts order by call_id").fetchall()
+    con.close()
+    assert rows == [(1, 1), (1, 2), (2, 5)]
+
+
+def test_a_claim_records_its_attempts_and_a_refusal_gives_them_back(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    [miami] = add_numbers(db, campaign_id, ["+13055550100"])
+    run_manual(db, FakeProvider(concurrency_limit=0), campaign_id, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    with connect(db) as conn:
+        calls = conn.execute("select call_id, status, counts_as_attempt from calls").fetchall()
+        attempts = conn.execute("select contact_id, call_id from phone_attempts").fetchall()
+    # the provider refused it (concurrency): not an attempt, so not counted by the caps either
+    assert [(s, c) for _, s, c in calls] == [("failed_rate_limit", False)] and attempts == []
+    run_manual(db, FakeProvider(), campaign_id, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=5)), pace_seconds=0)
+    with connect(db) as conn:
+        attempts = conn.execute("select contact_id, call_id, attempted_at from phone_attempts").fetchall()
+        second = conn.execute("select max(call_id) from calls").fetchone()[0]
+    assert attempts == [(miami, second, TUE_10_PHOENIX + timedelta(minutes=5))]
