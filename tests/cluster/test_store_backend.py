@@ -15,7 +15,16 @@ from tasks.dialing import claim_batch, load_plans, usable_numbers
 from tasks.errors import StoreError, StoreLockedError
 from tasks.feedback import UPSERT_SQL
 from tasks.settings import reset_settings
-from tasks.store import connect, init_db, latest_version, postgres_ddl, shared_store_url, transaction
+from tasks.store import (
+    _hidden,
+    _statement_head,
+    connect,
+    init_db,
+    latest_version,
+    postgres_ddl,
+    shared_store_url,
+    transaction,
+)
 from tests.factories import add_contacts, make_campaign_db
 
 UTC = timezone.utc
@@ -35,6 +44,32 @@ TUE_10_PHOENIX = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # inside the referenc
 )
 def test_migration_ddl_is_translated_to_postgres(duckdb_sql, postgres_sql):
     assert postgres_ddl(duckdb_sql) == postgres_sql
+
+
+@pytest.mark.parametrize(
+    ("statement", "head"),
+    [
+        ("  BEGIN TRANSACTION", "begin"),
+        ("commit;", "commit"),
+        ("-- why\n/* and how */\n  update calls set status = 'ended'", "update"),  # comments skipped
+        ("with x as (select 1) select * from x", "with"),  # a read: no writer lock
+        ("", ""),
+    ],
+)
+def test_statement_head_decides_who_takes_the_writer_lock(statement, head):
+    assert _statement_head(statement) == head
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://vc:s3cret@db:5432/campaigns", "postgresql://vc:***@db:5432/campaigns"),
+        ("host=db user=vc password=s3cret dbname=x", "host=db user=vc password=*** dbname=x"),
+        ("postgresql://vc@db/campaigns", "postgresql://vc@db/campaigns"),  # no password: unchanged
+    ],
+)
+def test_messages_never_show_the_password(url, shown):
+    assert _hidden(url) == shown
 
 
 def test_the_default_store_is_the_duckdb_file(monkeypatch):
