@@ -121,6 +121,12 @@ def number_health_days(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: d
     }).pl()
 
 
+def number_daily_cap(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> int | None:
+    """Calls each outbound number may place per campaign-local day for this campaign (None = no cap)."""
+    _campaign(conn, campaign_id)
+    return smart_options(conn, campaign_id).number_daily_cap
+
+
 def campaign_numbers(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime) -> list[dict]:
     """The campaign's outbound numbers (in its order) with rotation state, pause reason and last 24 hours."""
     _campaign(conn, campaign_id)

@@ -230,6 +230,7 @@ def number_health_panel(campaign_id: int, health: list[dict]) -> None:
     with state.reading() as conn:
         days = smart.number_health_days(conn, campaign_id, state.now())
         time_zone = smart.campaign_zone(conn, campaign_id)
+        cap = smart.number_daily_cap(conn, campaign_id)
     for number in health:
         # nicknames and reasons are shown literally (a nickname is free text)
         label = markdown_text(f"{number['nickname'] or 'No nickname'} · {number['e164']}")
@@ -246,7 +247,6 @@ def number_health_panel(campaign_id: int, health: list[dict]) -> None:
             row[1].button("Put back in rotation", key=f"restore_{campaign_id}_{number['number_id']}",
                           icon=":material/settings_backup_restore:", on_click=restore,
                           args=(campaign_id, number["number_id"], label))
-    cap = days["daily_cap"][0] if days.height else None
     if days.is_empty():
         st.caption("No calls from these numbers in the last 7 days.")
     else:
@@ -288,6 +288,9 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
                 result = cached_forecast(str(db_path()), campaign_id, version, state.now())
         except (UserError, NotFoundError) as error:
             st.error(f"No forecast: {error}")
+            return
+        except StoreLockedError:
+            st.error("The database is busy (a flow is writing): press Forecast again in a moment.")
             return
         except Exception as error:  # a failed simulation must not take the Settings tab down; the log keeps it
             _log.exception("forecast of campaign %s failed", campaign_id)

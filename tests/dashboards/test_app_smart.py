@@ -78,6 +78,9 @@ def test_put_back_in_rotation_restores_the_number(tabs):
     assert [s.value for s in at.success] == [markdown_text("Phoenix main · +16025550100") + " is back in rotation."]
     assert not any("out of rotation" in w.value for w in at.warning)
     assert f"restore_{tabs['campaign_id']}_{number_id}" not in [b.key for b in at.button]
+    # no calls from the number in 7 days: the cap is still stated
+    assert any(c.value.startswith("No calls from these numbers") for c in at.caption)
+    assert any(c.value.startswith("Daily cap: 100 calls per number") for c in at.caption)
 
 
 def test_number_health_table_per_day(tabs):

@@ -77,6 +77,7 @@ def test_number_health_days_per_local_day_with_cap_use(tabs):
         conn.execute("update campaigns set number_daily_cap = 4")
     with connect(tabs["db"]) as conn:
         days = smart.number_health_days(conn, tabs["campaign_id"], NOW)
+        assert smart.number_daily_cap(conn, tabs["campaign_id"]) == 4
     # campaign-local days: Apr 28 holds c2 (voicemail), c4 (06:30 UTC Apr 29 = Apr 28 23:30, connected, 45 s)
     # and c5 (an error placed but not an attempt); Apr 27 holds c1 (connected) and c3 (no answer)
     assert days.select("e164", "day", "calls", "finished", "connected", "connection_rate", "short_share",
