@@ -50,7 +50,8 @@ QUIET_STOP = timedelta(days=3)
 # hour × weekday shape is kept, so a smaller sample would mostly add noise.
 MIN_OBSERVED_CALLS = 200
 # Weight of a share's prior, in calls: an hour band with 20 calls is half its own rate, half the
-# campaign's; a campaign-wide share is barely moved once MIN_OBSERVED_CALLS are in.
+# campaign's; a share of 200 calls moves a tenth of the way to its default (the success share, of
+# connected calls only, further while they are few).
 PRIOR_CALLS = 20
 OUTCOMES = ("connected", "voicemail", "no_answer", "busy", "declined", "failed", "invalid")
 RatesChoice = Literal["auto", "observed", "default"]
