@@ -257,8 +257,7 @@ _WRITER_LOCK_KEY = 7_402_117_001
 _MIGRATION_LOCK_KEY = 7_402_117_002
 # PostgreSQL messages that mean "another transaction got in the way": retrying later succeeds.
 _CONFLICT_PATTERN = re.compile(
-    r"could not serialize access|deadlock detected|could not obtain lock|lock timeout|"
-    r"canceling statement due to lock timeout", re.IGNORECASE)
+    r"could not serialize access|deadlock detected|could not obtain lock|lock timeout", re.IGNORECASE)
 _UNREACHABLE_PATTERN = re.compile(
     r"connection refused|could not connect|server closed the connection|connection to server|"
     r"the database system is (starting up|shutting down)|no connection to the server|timeout expired",
@@ -452,10 +451,10 @@ def _serial_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]
 
 
 class SharedConnection:
-    """A cursor on the shared store that behaves as a DuckDB connection; INSERT ... RETURNING emulated.
+    """A cursor on the shared store that behaves as a DuckDB connection: writers take turns, RETURNING works.
 
-    The postgres extension refuses RETURNING; the rows are staged in a temp table, their sequence
-    ids drawn from PostgreSQL (nextval, like the column default), inserted, then selected back.
+    The postgres extension refuses INSERT ... RETURNING; the rows are staged in a temp table, their
+    sequence ids drawn from PostgreSQL (nextval, as the column default would), inserted, then selected back.
     """
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, hub: _Hub, lock_wait: float):
