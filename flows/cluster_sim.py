@@ -78,6 +78,23 @@ def sqlite_slots(path: str | Path, limit: int, timeout_seconds: float = 0.5):
     return acquire, release
 
 
+def enroll_numbered_contacts(db, campaign_id: int, count: int) -> None:
+    """Enroll `count` Arizona numbers (+1602555NNNN, +1480555NNNN, ...; up to 40,000) in two statements."""
+    from tasks.store import transaction
+
+    with transaction(db) as conn:
+        conn.execute(
+            "insert into contacts (phone_e164, name, company, properties)"
+            " select '+1' || (['602', '480', '623', '520'])[i // 10000 + 1] || '555' || lpad((i % 10000)::varchar, 4, '0'),"
+            " 'Person ' || i, 'Acme', '{}' from range(?) t(i)",
+            [count],
+        )
+        conn.execute(
+            "insert into campaign_contacts (campaign_id, contact_id) select ?, contact_id from contacts",
+            [campaign_id],
+        )
+
+
 def left_to_dial(db, campaign_ids: list[int]) -> int:
     """Enrolled contacts that still have an attempt to make (not finished, not in flight, under the limit)."""
     from tasks.store import connect

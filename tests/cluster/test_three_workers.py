@@ -27,28 +27,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tasks.settings import reset_settings
-from tasks.store import connect, transaction
+from flows.cluster_sim import enroll_numbered_contacts
+from tasks.store import connect
 from tests.factories import make_campaign_db
 from tests.invariants import check_invariants
 
 FULL = os.environ.get("CLUSTER_FULL") == "1"
 ALL_DAY = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 ORIGIN = datetime(2026, 4, 28, 15, 0, tzinfo=timezone.utc)  # Tuesday 08:00 in Phoenix: the legal window opens
-
-
-def add_many_contacts(db, campaign_id: int, count: int) -> None:
-    """Enroll `count` Arizona numbers (+1602555NNNN, +1480555NNNN, ...) in one statement each."""
-    with transaction(db) as conn:
-        conn.execute(
-            "insert into contacts (phone_e164, name, company, properties)"
-            " select '+1' || (['602', '480', '623', '520'])[i // 10000 + 1] || '555' || lpad((i % 10000)::varchar, 4, '0'),"
-            " 'Person ' || i, 'Acme', '{}' from range(?) t(i)",
-            [count],
-        )
-        conn.execute(
-            "insert into campaign_contacts (campaign_id, contact_id) select ?, contact_id from contacts",
-            [campaign_id],
-        )
 
 
 def max_in_flight(simulator_file) -> tuple[int, int]:
@@ -98,7 +84,7 @@ def test_three_workers_share_a_campaign_without_double_dials_or_passing_the_limi
     db, env = shared_store
     ids = make_campaign_db(db, batch_size=40, max_attempts=1, attempts_per_day=1, number_daily_cap=None,
                            calling_days=list(ALL_DAY), weekly_schedule=ALL_DAY)
-    add_many_contacts(db, ids["campaign_id"], contacts)
+    enroll_numbered_contacts(db, ids["campaign_id"], contacts)
     child_env = {**os.environ, **env}
     if limiter == "prefect":
         from prefect.settings import PREFECT_API_URL
