@@ -91,6 +91,28 @@ IN_FLIGHT_SQL = """
 select count(*) from campaign_contacts
 where in_flight_call_id is not null and ($ids is null or list_contains($ids, campaign_id))
 """
+# Why the claims at `$tick` held contacts back (rule kinds) and, for caps, the next moment one of the
+# simulated contacts' attempts leaves a cap window (a superset of the moments a capped contact frees).
+HELD_BY_SQL = """
+select distinct split_part(rule, ':', 1) from claim_audit
+where tick_at = $tick and ($ids is null or list_contains($ids, campaign_id))
+"""
+CAP_EXPIRY_SQL = """
+with scope as (
+    select distinct cc.contact_id from campaign_contacts cc join campaigns c using (campaign_id)
+    where cc.finished_at is null and c.active and ($ids is null or list_contains($ids, cc.campaign_id))
+),
+expiries as (
+    select attempted_at + interval 24 hours as at from phone_attempts semi join scope using (contact_id)
+    where attempted_at > $now - interval 24 hours
+    union all
+    select attempted_at + interval 30 days from phone_attempts semi join scope using (contact_id)
+    where attempted_at > $now - interval 30 days
+),
+final as (select min(at) as next_expiry from expiries where at > $now)
+select * from final
+"""
+CAP_RULES = {"cap_24h", "cap_30d", "do_not_call"}
 QUARTER_HOUR = timedelta(minutes=15)
 
 
@@ -105,12 +127,14 @@ def next_quarter_hour(now: datetime) -> datetime:
     return floor + QUARTER_HOUR
 
 
-def idle_until(plans, now: datetime, held: int, waiting: int, next_retry: datetime | None) -> datetime | None:
+def idle_until(plans, now: datetime, held: int, waiting: int, next_retry: datetime | None,
+               cap_expiry: datetime | None = None) -> datetime | None:
     """The earliest moment a simulation with nobody callable at `now` can dial again; None = never.
 
-    Closed schedule → its next opening. Open → the earliest of: the next quarter hour when a rule holds
-    someone back (callee windows open on local quarter hours; caps expire), the next local midnight's
-    opening when someone is done for the day, and the opening at or after the earliest future retry.
+    Closed schedule → its next opening. Open → the earliest of: when a rule holds someone back, the
+    next quarter hour (callee windows open on local quarter hours) or, when only rolling caps hold them,
+    the opening at or after `cap_expiry`; the next local midnight's opening when someone is done for
+    the day; and the opening at or after the earliest future retry.
     """
     def opening(after: datetime) -> datetime | None:
         found = [o for o in (p.schedule.next_open(after) for p in plans) if o is not None]
@@ -123,7 +147,7 @@ def idle_until(plans, now: datetime, held: int, waiting: int, next_retry: dateti
         return first
     moments = []
     if held:
-        moments.append(next_quarter_hour(now))
+        moments.append(next_quarter_hour(now) if cap_expiry is None else opening(cap_expiry))
     if waiting:
         midnights = []
         for plan in plans:
@@ -191,8 +215,16 @@ def simulate(
                     if tick.batches and all(b.run_id is None and b.message not in (None, NOBODY) for b in tick.batches):
                         # no outbound number may dial (daily number caps, health pauses): those reset at midnight
                         held, waiting = 0, waiting + held
+                    cap_expiry = None
+                    if held:
+                        with connect(db) as conn:
+                            kinds = {r[0] for r in conn.execute(HELD_BY_SQL, {"tick": tick_start, "ids": campaign_ids}).fetchall()}
+                            if kinds and kinds <= CAP_RULES:
+                                # only rolling caps hold them: nothing frees before an attempt leaves a window
+                                cap_expiry = conn.execute(CAP_EXPIRY_SQL, {"now": after, "ids": campaign_ids}).fetchone()[0]
+                                held = held if cap_expiry is not None else 0
                     # Nothing in flight and nobody callable now: jump to the next moment something can change.
-                    wake = idle_until(plans, after, held, waiting, next_retry)
+                    wake = idle_until(plans, after, held, waiting, next_retry, cap_expiry)
                     if wake is None:
                         break  # the schedules never open again
                     clock.advance_to(min(max(wake, after), end))

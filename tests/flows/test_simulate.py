@@ -167,3 +167,12 @@ def test_the_idle_jump_goes_to_the_first_moment_someone_may_be_callable(now, hel
     from flows.simulate import idle_until
 
     assert idle_until(_plans(), now, held, waiting, retry) == expected
+
+
+def test_contacts_held_only_by_rolling_caps_wake_the_run_when_an_attempt_leaves_the_window():
+    from flows.simulate import idle_until
+
+    # open Monday 09:07; the only held contacts wait for a cap: no quarter-hour polling, the expiry
+    assert idle_until(_plans(), _phoenix(27, 9, 7), 2, 0, None, _phoenix(27, 13, 40)) == _phoenix(27, 13, 40)
+    # an expiry at night: the next opening after it
+    assert idle_until(_plans(), _phoenix(27, 9, 7), 2, 0, None, _phoenix(27, 23)) == _phoenix(28, 8)
