@@ -10,7 +10,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from tasks.excel import copy_query_to_xlsx, neutralise_formulas, write_xlsx
+from tasks.excel import copy_query_to_xlsx, neutralise_formulas, write_xlsx, xlsx_text_macro
 from tasks.store import connect
 
 
@@ -123,3 +123,35 @@ def test_copy_query_to_xlsx_hostile_header_and_sheet_name(db, tmp_path):
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["<Calls>"]
     assert next(book["<Calls>"].iter_rows(values_only=True)) == ('x"</t><f>1+1</f>\ufffd',)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+33 1 23 45 67 89", "+33 1 23 45 67 89"),  # a phone number is kept as typed
+        ("-5", "'-5"),
+        ("\x01=x", "'=x"),  # the control character goes first, then the formula is seen
+        ("ok\x01 1", "ok 1"),
+        ("plain text", "plain text"),  # ordinary text passes untouched
+        (None, None),
+    ],
+)
+def test_xlsx_text_macro(db, text, expected):
+    with connect(db) as conn:
+        xlsx_text_macro(conn)
+        assert conn.execute("select xlsx_text(?::varchar)", [text]).fetchone()[0] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a<b", "x & y", "1 > 0", "R&D <team>", "_x0041_ and _x", "line\r\nnext", "tab\there", "plain", "ümlaut 中文",
+     "&" + "z" * 40_000],
+)
+def test_copy_query_to_xlsx_text_round_trips(db, tmp_path, text):
+    # what a reader shows is the text itself (escaping only where XML or Excel would change it)
+    out = tmp_path / "text.xlsx"
+    with connect(db) as conn:
+        copy_query_to_xlsx(conn, "select ?::varchar as t", [text], out)
+    frame = pl.read_excel(out, schema_overrides={"t": pl.String})
+    assert frame["t"][0] == text[:32_767]
