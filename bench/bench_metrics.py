@@ -2,7 +2,8 @@
 
 Prints medians for the full rebuild, an incremental run after 10,000 new calls, and a date-range KPI
 query, each beside a naive baseline measured in the same run (per-row `at time zone`, a full rebuild
-instead of an incremental run, a KPI filter on the computed local date). Data is generated with
+instead of an incremental run, a KPI filter on the computed local date), and the full rebuild's
+longest statements (wall and CPU seconds: the machine is shared, CPU time is the steadier figure). Data is generated with
 DuckDB SQL. Smaller runs: BENCH_CALLS=1000000 .venv/bin/python -m bench.bench_metrics
 """
 
@@ -129,6 +130,23 @@ def _timed(fn, repeats: int) -> list[float]:
     return runs
 
 
+class StatementTimer:
+    """A connection stand-in that records each statement's wall and CPU seconds (for the split)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        self.conn, self.timings = conn, []
+
+    def execute(self, query: str, *args):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = self.conn.execute(query, *args)
+        label = " ".join(line.split("--")[0] for line in query.split("\n")).split()
+        self.timings.append((time.perf_counter() - started, time.process_time() - cpu_started, " ".join(label)[:60]))
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+
 def naive_rebuild(conn: duckdb.DuckDBPyConnection) -> None:
     """The obvious query: local day by `at time zone` on every row, contact stats by a plain join."""
     conn.execute(
@@ -176,6 +194,10 @@ def main() -> dict:
         cpu_started = time.process_time()
         full_runs = _timed(full, repeats)
         full_cpu = (time.process_time() - cpu_started) / repeats
+        with transaction(db) as conn:  # one more full rebuild, statement by statement
+            timer = StatementTimer(conn)
+            aggregate(timer, now, full=True)
+        split = sorted(timer.timings, reverse=True)[:3]
         with connect(db) as conn:
             naive_full = _timed(lambda: naive_rebuild(conn), 1)
 
@@ -213,6 +235,9 @@ def main() -> dict:
     print(f"full rebuild        median {figures['full_rebuild_s']:.2f} s (target 5 s; {full_cpu:.2f} CPU-s over all "
           f"threads, the shared machine's noise aside); naive per-row time zone "
           f"{figures['naive_rebuild_s']:.2f} s; ratio {figures['naive_rebuild_s'] / figures['full_rebuild_s']:.1f}x")
+    print("  its three longest statements (one more full rebuild):")
+    for wall, cpu, label in split:
+        print(f"  {wall:6.2f} s ({cpu:.2f} CPU-s)  {label}")
     print(f"incremental +{new_calls:,}  median {figures['incremental_s']:.3f} s (target 0.5 s); vs full rebuild "
           f"ratio {figures['full_rebuild_s'] / figures['incremental_s']:.1f}x")
     print(f"KPI 30-day range    median {figures['kpi_range_ms']:.1f} ms (target 100 ms); all time "
