@@ -69,7 +69,7 @@ def shared_store(pg_server, monkeypatch, tmp_path):
     [
         # speed = virtual seconds per real second, slow enough that the workers' real pace (tens of
         # calls a second here) fills the limit (calls last ~50 virtual seconds) and the limit binds
-        pytest.param("sqlite", 20_000 if FULL else 800, 40 if FULL else 20, 25.0 if FULL else 40.0, id="ledger"),
+        pytest.param("sqlite", 20_000 if FULL else 800, 40 if FULL else 20, 20.0 if FULL else 40.0, id="ledger"),
         pytest.param("prefect", 300, 10, 15.0, id="prefect-gcl",
                      marks=pytest.mark.skipif(not FULL, reason="slow (Prefect slots over HTTP): CLUSTER_FULL=1")),
     ],
@@ -96,7 +96,7 @@ def test_three_workers_share_a_campaign_without_double_dials_or_passing_the_limi
         slots = f"sqlite:{tmp_path / 'slots.sqlite'}:{call_limit}"
     real_origin = time.time() + 3  # the workers start on the same virtual minute
     common = ["--origin", ORIGIN.isoformat(), "--real-origin", str(real_origin), "--speed", str(speed),
-              "--seconds", str(1500 if FULL else 150)]
+              "--seconds", str(3000 if FULL else 300)]
     stop_file = tmp_path / "stop-enricher"
     workers = [
         subprocess.Popen([sys.executable, "-m", "flows.cluster_sim", "worker", "--campaigns", str(ids["campaign_id"]),
@@ -109,7 +109,7 @@ def test_three_workers_share_a_campaign_without_double_dials_or_passing_the_limi
     figures = []
     try:
         for worker in workers:
-            out, err = worker.communicate(timeout=1800 if FULL else 240)
+            out, err = worker.communicate(timeout=3600 if FULL else 420)
             assert worker.returncode == 0, err[-3000:]
             figures.append(json.loads(out.strip().splitlines()[-1]))
     finally:
