@@ -155,3 +155,17 @@ def test_copy_query_to_xlsx_text_round_trips(db, tmp_path, text):
         copy_query_to_xlsx(conn, "select ?::varchar as t", [text], out)
     frame = pl.read_excel(out, schema_overrides={"t": pl.String})
     assert frame["t"][0] == text[:32_767]
+
+
+@pytest.mark.parametrize(("batch_rows", "per_sheet"), [(2, 3), (3, 3), (5, 2), (1, 1)])
+def test_sheets_split_across_arrow_batches(db, tmp_path, monkeypatch, batch_rows, per_sheet):
+    # sheet boundaries inside a batch, on a batch edge, and one row per sheet all keep every row once, in order
+    monkeypatch.setattr("tasks.excel._BATCH_ROWS", batch_rows)
+    out = tmp_path / "split.xlsx"
+    with connect(db) as conn:
+        assert copy_query_to_xlsx(conn, "select i from range(7) t(i)", None, out, order_by="i",
+                                  max_rows_per_sheet=per_sheet) == 7
+    book = openpyxl.load_workbook(out, read_only=True)
+    values = [[r[0] for r in book[name].iter_rows(min_row=2, values_only=True)] for name in book.sheetnames]
+    assert [v for sheet in values for v in sheet] == list(range(7))
+    assert [len(sheet) for sheet in values] == [min(per_sheet, 7 - i) for i in range(0, 7, per_sheet)]
