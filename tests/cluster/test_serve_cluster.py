@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.serve_cluster import CLUSTER_DEPLOYMENTS, deploy_argv
+from flows.serve_cluster import CLUSTER_DEPLOYMENTS, cluster_env, deploy_argv
 from tasks.settings import reset_settings
 from tasks.store import connect
 from tests.factories import add_contacts, make_campaign_db
@@ -30,6 +30,14 @@ def test_deploy_names_every_cluster_deployment_but_the_single_process_tick():
     names = [argv[i + 1] for i, word in enumerate(argv) if word == "--name"]
     assert names == list(CLUSTER_DEPLOYMENTS)
     assert "dial-campaigns" not in names  # the fan-out replaces it: both would dial the same campaigns
+
+
+def test_every_cluster_process_gets_the_shared_store_and_the_prefect_server():
+    env = cluster_env({"PREFECT_API_KEY": "cloud-key", "PATH": "/bin", "CAMPAIGNS_STORE": "duckdb-file"},
+                      store_url="postgresql://postgres@127.0.0.1:5999/campaigns", prefect_api="http://127.0.0.1:4200/api")
+    assert (env["CAMPAIGNS_STORE"], env["CAMPAIGNS_STORE_URL"]) == ("postgres", "postgresql://postgres@127.0.0.1:5999/campaigns")
+    assert env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api" and env["PATH"] == "/bin"
+    assert "PREFECT_API_KEY" not in env  # a Prefect Cloud key must not follow the local server's processes
 
 
 def _free_port() -> int:
