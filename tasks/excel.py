@@ -206,7 +206,7 @@ def _sheet_start(columns: list[str]) -> bytes:
 _SHEET_END = b"</sheetData></worksheet>"
 
 
-def _arrow_text(column) -> tuple[memoryview, list[int]]:
+def _arrow_text(column) -> tuple[memoryview, memoryview]:
     """The UTF-8 bytes of an Arrow string column as one buffer (no Python string per row) and its offsets."""
     import pyarrow as pa
 
@@ -292,6 +292,8 @@ def copy_query_to_xlsx(
         with zipfile.ZipFile(work, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
             reader = conn.execute(rows_query, params).to_arrow_reader(_BATCH_ROWS)
             for batch in reader:
+                if not batch.num_rows:
+                    continue  # an empty batch may come without a data buffer
                 data, offsets = _arrow_text(batch.column(0))
                 start, rows = 0, batch.num_rows
                 while start < rows:
