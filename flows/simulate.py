@@ -103,13 +103,13 @@ with scope as (
     where cc.finished_at is null and c.active and ($ids is null or list_contains($ids, cc.campaign_id))
 ),
 expiries as (
-    select attempted_at + interval 24 hours as at from phone_attempts semi join scope using (contact_id)
+    select attempted_at + interval 24 hours as expires_at from phone_attempts semi join scope using (contact_id)
     where attempted_at > $now - interval 24 hours
     union all
     select attempted_at + interval 30 days from phone_attempts semi join scope using (contact_id)
     where attempted_at > $now - interval 30 days
 ),
-final as (select min(at) as next_expiry from expiries where at > $now)
+final as (select min(expires_at) as next_expiry from expiries where expires_at > $now)
 select * from final
 """
 CAP_RULES = {"cap_24h", "cap_30d", "do_not_call"}
