@@ -255,9 +255,10 @@ def sheet_rows_query(
     described = conn.execute(f"select * from ({query}) limit 0", params).description
     # One concat over every cell: chained `||` copied the growing row once per cell (a third of the export).
     cells = ", ".join(_cell_sql(name, str(type_code)) for name, type_code, *_ in described)
-    ordering = f" order by {order_by}" if order_by else ""
     row_sql = f"concat('<row>', {cells}, '</row>')" if cells else "'<row></row>'"
-    return f"select {row_sql} as row_xml from ({query}){ordering}", [d[0] for d in described]
+    # Sorted before the XML is made: the sort then carries the values, not their (larger) markup.
+    source = f"(select * from ({query}) order by {order_by})" if order_by else f"({query})"
+    return f"select {row_sql} as row_xml from {source}", [d[0] for d in described]
 
 
 def copy_query_to_xlsx(
@@ -274,16 +275,23 @@ def copy_query_to_xlsx(
     DuckDB turns each row into its sheet XML (numbers as numbers, booleans, timestamps as Excel dates,
     text escaped as inline strings); Python only deflates Arrow buffers of that XML into the zip, so
     no Python object is made per row or cell. The query and `order_by` are SQL built by the caller
-    from whitelisted identifiers; values come as bound `params`. Without `order_by` rows keep the
-    query's storage order (DuckDB preserves insertion order) and nothing is sorted. The file appears
-    complete or not at all (written beside, then renamed).
+    from whitelisted identifiers; values come as bound `params`. Without `order_by` the order is
+    DuckDB's: a plain scan keeps storage order, but a join does not (a LEFT join emits each vector's
+    matched rows first), so pass `order_by` when order matters. The file appears complete or not at
+    all (written beside, then renamed).
     """
+    path = Path(path)
+    rows_query, columns = sheet_rows_query(conn, query, params, order_by)
+    return _write_workbook(conn, rows_query, params, columns, path, sheet_name, max_rows_per_sheet)
+
+
+def _write_workbook(conn, rows_query: str, params, columns: list[str], path: Path, sheet_name: str,
+                    max_rows_per_sheet: int) -> int:
+    """Write the rows of `rows_query` (sheet XML per row) into the workbook at `path`; returns rows."""
     import os
     import uuid
     import zipfile
 
-    path = Path(path)
-    rows_query, columns = sheet_rows_query(conn, query, params, order_by)
     # Beside the target (same file system, so the rename is atomic); created by zipfile, so the umask applies.
     work = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
     total, sheet_names, sheet, in_sheet = 0, [], None, 0

@@ -130,10 +130,11 @@ def export_calls(
 ) -> int:
     """Write the campaign's calls (campaign-local dates, inclusive) to an xlsx; returns the rows written.
 
-    DuckDB streams the query into the workbook (no frame of all rows is built); text a spreadsheet
-    would run as a formula is prefixed with a quote; full sheets continue on `Calls 2`, `Calls 3`, ...
+    DuckDB streams the query into the workbook in call order (no frame of all rows is built); text a
+    spreadsheet would run as a formula is prefixed with a quote; full sheets continue on `Calls 2`, ...
     """
     query, params = calls_export_query(conn, campaign_id, date_from, date_to, filters)
-    # No ORDER BY: calls are stored in the order they were written (call id order), and sorting a
-    # million wide rows would hold them all in memory.
-    return copy_query_to_xlsx(conn, query, params, out, sheet_name=SHEET_NAME, max_rows_per_sheet=max_rows_per_sheet)
+    # Sorted by call id (queue order): the feedback join does not keep storage order (DuckDB's LEFT
+    # join emits each vector's matched rows first, and parallel scans interleave).
+    return copy_query_to_xlsx(conn, query, params, out, order_by='"Call ID"', sheet_name=SHEET_NAME,
+                              max_rows_per_sheet=max_rows_per_sheet)

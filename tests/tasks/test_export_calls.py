@@ -94,3 +94,14 @@ def test_full_sheets_continue_on_new_ones(calls_db, tmp_path):
     ids = [[r[0] for r in book[name].iter_rows(values_only=True)] for name in book.sheetnames]
     assert ids == [["Call ID", 1, 2], ["Call ID", 3, 4], ["Call ID", 5]]
     assert [p.name for p in out.parent.iterdir()] == ["calls.xlsx"]  # no work files left behind
+
+
+def test_rows_come_in_call_order_whatever_has_feedback(calls_db, tmp_path):
+    # DuckDB's LEFT join emits a vector's matched rows first: call 4's feedback must not move it up
+    with transaction(calls_db["db"]) as conn:
+        conn.execute("insert into call_feedback (call_id, rating) values (4, 'up')")
+    out = tmp_path / "calls.xlsx"
+    with connect(calls_db["db"]) as conn:
+        export_calls(conn, calls_db["campaign_id"], out)
+    rows = _rows(out)[1]
+    assert [(r[0], r[7]) for r in rows[1:]] == [(1, "down"), (2, None), (3, None), (4, "up"), (5, None)]
