@@ -56,7 +56,10 @@ def shared_store(pg_server, monkeypatch, tmp_path):
     env = {"CAMPAIGNS_STORE": "postgres", "CAMPAIGNS_STORE_URL": url,
            "CAMPAIGNS_DB": str(tmp_path / "campaigns.duckdb"),  # the simulator's file sits beside it
            "CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT": "1000",  # the provider would take far more
-           "CAMPAIGNS_DIAL_PACE_SECONDS": "3"}
+           "CAMPAIGNS_DIAL_PACE_SECONDS": "3",
+           # one caller number: a few early spam marks would pause it for a day (smart dialing's
+           # number health), which is not what this test is about
+           "CAMPAIGNS_NUMBER_MAX_SPAM_MARKS": "1000000", "CAMPAIGNS_NUMBER_MIN_CONNECTION_RATE": "0"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings()
