@@ -152,6 +152,8 @@ def connect(
     conn = _open(path, read_only, wait)
     try:
         conn.execute("set TimeZone = 'UTC'")
+        # DuckDB draws a progress bar on stdout during long queries in scripts: it would corrupt `--json`.
+        conn.execute("set enable_progress_bar = false")
         key = str(path.resolve())
         if not read_only and key not in _migrated:
             with _migrate_guard:
@@ -350,6 +352,7 @@ class _Hub:
         self.conn = duckdb.connect(":memory:")
         try:
             self.conn.execute("set TimeZone = 'UTC'")
+            self.conn.execute("set enable_progress_bar = false")
             load_extension(self.conn, "postgres")
             _retry_unreachable(lambda: self.conn.execute(
                 f"attach {_sql_literal(url)} as {STORE_ALIAS} "

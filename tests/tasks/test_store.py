@@ -135,3 +135,9 @@ def test_the_wait_is_bounded_and_the_error_names_the_file(db):
         assert time.monotonic() - start < 2.5
     finally:
         holder.wait(timeout=60)
+
+
+def test_connections_draw_no_progress_bar_on_stdout(db):
+    # a long query in a script would otherwise print DuckDB's bar into `campaigns ... --json` output
+    with connect(db) as conn:
+        assert conn.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
