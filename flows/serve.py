@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from tasks.settings import DATA_DIR, PROJECT_ROOT
@@ -76,6 +77,25 @@ def wait_http(url: str, seconds: float) -> None:
     raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
 
 
+
+def dashboard_argv(port: int) -> list[str]:
+    """The command that serves the Streamlit dashboard, headless, on `port`."""
+    return [sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.headless", "true",
+            "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+
+
+def watch(services: Services, seconds: float | None, stopped: Callable[[], bool]) -> int:
+    """Watch the services until `seconds` pass or `stopped()`; 1 (the failure said on stderr) when one dies."""
+    deadline = time.monotonic() + seconds if seconds else None
+    while not stopped() and (deadline is None or time.monotonic() < deadline):
+        problem = services.failed()
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prefect-port", type=int, default=4200)
@@ -123,20 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             services.start("webhooks", [sys.executable, "-m", "flows.cli", "webhooks", "serve",
                                         "--port", str(args.webhook_port)])
         if not args.no_dashboard:
-            services.start("dashboard", [sys.executable, "-m", "streamlit", "run", "dashboards/app.py",
-                                         "--server.headless", "true", "--server.port", str(args.dashboard_port),
-                                         "--browser.gatherUsageStats", "false"])
+            services.start("dashboard", dashboard_argv(args.dashboard_port))
         print(f"ready: Prefect UI http://127.0.0.1:{args.prefect_port}"
               + ("" if args.no_dashboard else f" · dashboard http://localhost:{args.dashboard_port}")
               + ("" if args.no_webhooks else f" · webhooks http://127.0.0.1:{args.webhook_port}/webhooks/retell")
               + " · Ctrl-C stops everything", flush=True)
-        deadline = time.monotonic() + args.seconds if args.seconds else None
-        while not stop_requested and (deadline is None or time.monotonic() < deadline):
-            problem = services.failed()
-            if problem:
-                print(f"error: {problem}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        if watch(services, args.seconds, lambda: stop_requested):
+            return 1
     except KeyboardInterrupt:
         pass
     finally:

@@ -16,10 +16,9 @@ import argparse
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
-from flows.serve import Services, wait_http
+from flows.serve import Services, dashboard_argv, wait_http, watch
 from tasks.settings import DATA_DIR, PROJECT_ROOT, get_settings
 
 # Every deployment of prefect.yaml but the single-process dialing tick, which the fan-out replaces.
@@ -105,19 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             services.start(f"worker-{index}", [prefect, "worker", "start", "--pool", "campaigns",
                                                "--name", f"campaigns-worker-{index}"])
         if not args.no_dashboard:
-            services.start("dashboard", [sys.executable, "-m", "streamlit", "run", "dashboards/app.py",
-                                         "--server.headless", "true", "--server.port", str(args.dashboard_port),
-                                         "--browser.gatherUsageStats", "false"])
+            services.start("dashboard", dashboard_argv(args.dashboard_port))
         print(f"ready: Prefect UI http://127.0.0.1:{args.prefect_port} · {args.workers} workers · store {pg.url}"
               + ("" if args.no_dashboard else f" · dashboard http://localhost:{args.dashboard_port}")
               + " · Ctrl-C stops everything", flush=True)
-        deadline = time.monotonic() + args.seconds if args.seconds else None
-        while not stop_requested and (deadline is None or time.monotonic() < deadline):
-            problem = services.failed()
-            if problem:
-                print(f"error: {problem}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        if watch(services, args.seconds, lambda: stop_requested):
+            return 1
     except KeyboardInterrupt:
         pass
     except SystemExit as failed:  # a setup step failed: say which, then stop what was started
