@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flows.simulate import simulate
+from tasks.compliance import resolve_zones
 from tasks.store import connect, init_db, transaction
 from tasks.telephony.simulator import SimulatedProvider
 
@@ -36,12 +37,15 @@ def build(db: Path, contacts: int) -> None:
                     'America/Phoenix', 'US', 5, 1, 500, [1], true)
             """
         )
+        # as an import writes them: region and time zones known, zones resolved before the first claim
         conn.execute(
-            "insert into contacts (phone_e164, name) select '+1' || (['480','602','623','520','928'])[(i % 5) + 1]"
-            " || lpad((2000000 + i)::varchar, 7, '0'), 'Contact ' || i from range(?) t(i)",
+            "insert into contacts (phone_e164, name, region, time_zones)"
+            " select '+1' || (['480','602','623','520','928'])[(i % 5) + 1]"
+            " || lpad((2000000 + i)::varchar, 7, '0'), 'Contact ' || i, 'US', ['America/Phoenix'] from range(?) t(i)",
             [contacts],
         )
         conn.execute("insert into campaign_contacts (campaign_id, contact_id) select 1, contact_id from contacts")
+        resolve_zones(conn)
 
 
 class _OneByOne:
