@@ -1,8 +1,9 @@
 """A simulated cluster: dialing worker processes sharing one store, one simulator and one fast clock.
 
 Used by tests/cluster/test_three_workers.py and bench/bench_cluster.py. Each worker is its own
-process running the production tick (`tasks.dialing.run_tick`: reconcile, claim, place, apply) for
-the given campaigns, optionally holding a slot of the Prefect global call limit per call
+process running the cluster's tick (`flows.cluster.scoped_tick`: reconcile, claim, place, apply) for
+one of the given campaigns per tick, in turn (as `dial-campaign` runs are one campaign each),
+optionally holding a slot of the Prefect global call limit per call
 (`flows.cluster.CallSlots`). All processes read one `SharedClock`: virtual time derived from the
 real clock, so every process agrees on "now" and calls of different workers overlap as they would.
 
@@ -19,7 +20,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
@@ -78,10 +79,12 @@ def sqlite_slots(path: str | Path, limit: int, timeout_seconds: float = 0.5):
     return acquire, release
 
 
-def enroll_numbered_contacts(db, campaign_id: int, count: int) -> None:
-    """Enroll `count` Arizona numbers (+1602555NNNN, +1480555NNNN, ...; up to 40,000) in two statements."""
+def enroll_numbered_contacts(db, campaign_ids: int | list[int], count: int) -> None:
+    """Enroll `count` Arizona numbers (+1602555NNNN, +1480555NNNN, ...; up to 40,000) in two statements,
+    dealt round-robin over the campaigns (each contact in one campaign only)."""
     from tasks.store import transaction
 
+    ids = [campaign_ids] if isinstance(campaign_ids, int) else list(campaign_ids)
     with transaction(db) as conn:
         conn.execute(
             "insert into contacts (phone_e164, name, company, properties)"
@@ -90,9 +93,28 @@ def enroll_numbered_contacts(db, campaign_id: int, count: int) -> None:
             [count],
         )
         conn.execute(
-            "insert into campaign_contacts (campaign_id, contact_id) select ?, contact_id from contacts",
-            [campaign_id],
+            "insert into campaign_contacts (campaign_id, contact_id)"
+            " select ($ids)[contact_id % len($ids) + 1], contact_id from contacts",
+            {"ids": ids},
         )
+
+
+def add_campaigns_like(db, campaign_id: int, count: int) -> list[int]:
+    """`count` copies of a campaign (active), each with its own new outbound number: campaigns that share
+    no number (and, enrolled apart, no contact) are independent, so their batches lock only themselves."""
+    from tasks.campaigns import add_number, create_campaign, get_campaign_settings
+    from tasks.store import transaction
+
+    now = datetime.now(timezone.utc)
+    with transaction(db) as conn:
+        settings = get_campaign_settings(conn, campaign_id)
+        return [
+            create_campaign(conn, settings.model_copy(update={
+                "name": f"{settings.name} {copy + 2}",
+                "outbound_number_ids": [add_number(conn, f"+1602556{9000 + copy:04d}", None, "active", now)],
+            }), now)
+            for copy in range(count)
+        ]
 
 
 def left_to_dial(db, campaign_ids: list[int]) -> int:
@@ -117,9 +139,9 @@ def _summary(values: list[float]) -> dict:
 
 def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: float, pace: float,
                tick_seconds: float = 60.0, limiter: str | None = None) -> dict:
-    """Dial ticks for the campaigns until nobody is left to dial or `seconds` of real time pass; returns figures."""
+    """Dial ticks, one campaign each in turn, until nobody is left to dial or `seconds` of real time pass; returns figures."""
     import tasks.dialing as dialing
-    from tasks.dialing import run_tick
+    from flows.cluster import scoped_tick
     from tasks.telephony import make_provider
 
     claim_ms: list[float] = []
@@ -153,8 +175,9 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
     while time.monotonic() - started < seconds:
         tick_at = clock.now()
         begun = time.perf_counter()
+        campaign = campaign_ids[ticks % len(campaign_ids)]
         try:
-            result = run_tick(db, dialer, clock, campaign_ids=campaign_ids, pace_seconds=pace)
+            result = scoped_tick(db, dialer, clock, [campaign], pace_seconds=pace)
         except Exception as error:  # a conflict the store gave up on: counted, the next tick retries
             errors += 1
             print(f"tick error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)

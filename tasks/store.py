@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 
@@ -254,9 +255,37 @@ def companion_path(db: str | Path | None, name: str) -> Path:
 
 STORE_ALIAS = "store"
 PG_SCHEMA = "main"
-# Transaction-scoped advisory lock keys (any two fixed 64-bit numbers, the same in every process).
+# Transaction-scoped advisory lock keys (any fixed numbers, the same in every process). A campaign's
+# key is the pair (_CAMPAIGN_LOCK_CLASS, campaign_id): PostgreSQL keeps pair keys apart from bigint keys.
 _WRITER_LOCK_KEY = 7_402_117_001
 _MIGRATION_LOCK_KEY = 7_402_117_002
+_CAMPAIGN_LOCK_CLASS = 740_211
+_lock_scope: ContextVar[int | None] = ContextVar("campaigns_lock_scope", default=None)
+# A campaign is independent when its claims neither read nor write what another campaign's claims
+# write: none of its contacts is enrolled in another campaign (the rolling caps count a person's attempts
+# in every campaign), none of its outbound numbers dials for another (per-number daily caps, number
+# health), and none of its contacts still waits for zone resolution (which adds shared `zone_keys`
+# rows, numbered max + 1). Native SQL, by index.
+_INDEPENDENT_SQL = f"""
+select not exists (
+           select 1 from {PG_SCHEMA}.campaign_contacts mine
+           join {PG_SCHEMA}.campaign_contacts other
+             on other.contact_id = mine.contact_id and other.campaign_id <> mine.campaign_id
+           where mine.campaign_id = {{campaign_id}})
+       and not exists (
+           select 1 from {PG_SCHEMA}.campaign_contacts mine
+           join {PG_SCHEMA}.contacts c on c.contact_id = mine.contact_id
+           where mine.campaign_id = {{campaign_id}} and mine.finished_at is null
+             and c.zone_resolved_at is distinct from c.updated_at)
+       and not exists (
+           select 1 from {PG_SCHEMA}.campaigns mine
+           join {PG_SCHEMA}.campaigns other
+             on other.campaign_id <> mine.campaign_id and other.outbound_number_ids && mine.outbound_number_ids
+           where mine.campaign_id = {{campaign_id}})
+"""
+# The independence check looks enrollments up by contact; the DuckDB schema has no such index.
+_SHARED_INDEXES = {"campaign_contacts_by_contact": f"create index campaign_contacts_by_contact"
+                                                  f" on {PG_SCHEMA}.campaign_contacts (contact_id)"}
 # PostgreSQL messages that mean "another transaction got in the way": retrying later succeeds.
 _CONFLICT_PATTERN = re.compile(
     r"could not serialize access|deadlock detected|could not obtain lock|lock timeout", re.IGNORECASE)
@@ -430,6 +459,10 @@ def _migrate_shared(conn: duckdb.DuckDBPyConnection) -> None:
                 continue
             _pg_execute(conn, f"set local search_path to {PG_SCHEMA}; {postgres_ddl(sql)}")
             _pg_execute(conn, f"insert into {PG_SCHEMA}.schema_migrations values ({version}, {_sql_literal(name)}, now())")
+        indexed = {row[0] for row in _pg_query(conn, f"select indexname from pg_indexes where schemaname = '{PG_SCHEMA}'")}
+        for name, ddl in _SHARED_INDEXES.items():
+            if name not in indexed:
+                _pg_execute(conn, ddl)
         conn.execute("commit")
     except BaseException:
         _rollback_quietly(conn)
@@ -453,6 +486,25 @@ def _serial_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]
     return found
 
 
+@contextmanager
+def lock_scope(campaign_id: int) -> Iterator[None]:
+    """Shared-store transactions in this block lock one campaign, not the whole store, when that is safe.
+
+    For one campaign's dial batch (flows/cluster.py): its transactions write only that campaign's
+    enrollments, its own dial run and call rows, and insert-only rows, so two campaigns' batches can
+    overlap. Each transaction takes the store-wide key SHARED plus the campaign's key exclusive, and
+    checks (under those locks) that the campaign is independent of every other one (_INDEPENDENT_SQL);
+    if not, it starts again holding the store-wide key exclusive. Everything outside a scope (enrichment,
+    reconciliation, imports, edits, metrics) holds the store-wide key exclusive. No effect on the DuckDB file.
+    The proof, table by table: docs/scale-out.md.
+    """
+    token = _lock_scope.set(int(campaign_id))
+    try:
+        yield
+    finally:
+        _lock_scope.reset(token)
+
+
 class SharedConnection:
     """A cursor on the shared store that behaves as a DuckDB connection: writers take turns, RETURNING works.
 
@@ -465,6 +517,7 @@ class SharedConnection:
         self._hub = hub
         self._lock_wait = lock_wait
         self._in_transaction = False
+        self.scope: int | None = None  # the campaign the open transaction is locked to; None = store-wide
 
     def __getattr__(self, name):
         return getattr(self._cursor, name)
@@ -481,14 +534,14 @@ class SharedConnection:
         Every transaction, and every write outside one, holds the store's writer lock (see
         `_take_writer_lock`): the postgres extension updates rows by their physical address, and
         under READ COMMITTED an UPDATE racing another writer's change to the same row silently
-        updates nothing while reporting it did. One writer at a time rules that out.
+        updates nothing while reporting it did. Writers that could touch the same row take turns.
         """
         head = _statement_head(query)
         if head in ("begin", "start"):
             self._cursor.execute(query, parameters)
             self._in_transaction = True
             try:
-                _take_writer_lock(self, self._lock_wait)
+                self.scope = _take_writer_lock(self, self._lock_wait, _lock_scope.get())
             except BaseException:
                 self.execute("rollback")
                 raise
@@ -521,6 +574,10 @@ class SharedConnection:
         staged, ids = "__returning_rows", "__returning_ids"
         source, upsert = match.group("source"), _ON_CONFLICT_UPDATE.search(match.group("source"))
         if upsert:
+            if self.scope is not None:
+                # emulated as update-then-insert: only safe when no other writer can hold the same key
+                raise StoreError(f"INSERT ... ON CONFLICT ... RETURNING into {table} needs the store-wide lock:"
+                                 " run it outside store.lock_scope")
             source = source[:upsert.start()]
         self._cursor.execute(
             f"create or replace temp table {staged} as select row_number() over () as __row, *"
@@ -583,17 +640,18 @@ def _classified(error: duckdb.Error, url: str) -> Exception:
 
 @contextmanager
 def _shared_transaction(timeout: float | None) -> Iterator[SharedConnection]:
-    """One transaction on the shared store, holding the store's writer lock from begin to commit.
+    """One transaction on the shared store, holding the writer lock from begin to commit.
 
-    Writers take turns across every process and machine, as they do on the DuckDB file: a claim
-    reads the eligible contacts and marks them in flight with no other writer in between, so two
-    workers can never claim one contact. The lock is PostgreSQL's transaction advisory lock, taken
-    with try-and-back-off for a bounded time (StoreLockedError), released by commit, rollback or a
-    dead worker's closed connection. READ COMMITTED: each statement sees what earlier writers committed.
+    Writers that could touch the same rows take turns across every process and machine, as they do
+    on the DuckDB file: a claim reads the eligible contacts and marks them in flight with no such
+    writer in between, so two workers can never claim one contact. The lock is PostgreSQL's
+    transaction advisory lock — store-wide, or one campaign's inside `lock_scope` — waited for a
+    bounded time (StoreLockedError), released by commit, rollback or a dead worker's closed
+    connection. READ COMMITTED: each statement sees what earlier writers committed.
     """
     url = shared_store_url()
-    with _shared_write_lock(url), _connect_shared(timeout) as conn:
-        conn.execute("begin transaction")  # takes the writer lock
+    with _shared_write_lock(url, _lock_scope.get()), _connect_shared(timeout) as conn:
+        conn.execute("begin transaction")  # takes the writer lock (store-wide, or the scope's)
         try:
             yield conn
         except BaseException:
@@ -609,21 +667,40 @@ def _shared_transaction(timeout: float | None) -> Iterator[SharedConnection]:
             raise classified from error
 
 
-def _shared_write_lock(url: str) -> threading.RLock:
-    # Threads of one process queue here rather than each polling PostgreSQL's lock.
+def _shared_write_lock(url: str, scope: int | None) -> threading.RLock:
+    # Threads of one process working on the same key queue here rather than each waiting in PostgreSQL.
     with _migrate_guard:
-        return _write_locks.setdefault(f"shared:{url}", threading.RLock())
+        return _write_locks.setdefault(f"shared:{url}:{scope}", threading.RLock())
 
 
-def _take_writer_lock(conn: SharedConnection, wait: float) -> None:
-    deadline = time.monotonic() + wait
-    delay = 0.002
-    while True:
-        if _pg_query(conn, f"select pg_try_advisory_xact_lock({_WRITER_LOCK_KEY})")[0][0]:
-            return
-        if time.monotonic() >= deadline:
-            raise StoreLockedError(
-                f"the shared store's writer lock stayed taken for more than {wait:g}s (another worker's "
-                "transaction); retry, or raise CAMPAIGNS_LOCK_TIMEOUT_SECONDS")
-        time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.1)
+def _take_writer_lock(conn: SharedConnection, wait: float, campaign_id: int | None) -> int | None:
+    """Lock the open transaction for writing; returns the campaign it is scoped to, None if store-wide.
+
+    Scoped (`lock_scope`): the store-wide key shared, then the campaign's key, then the independence
+    check; a campaign that is not independent restarts the transaction store-wide. Always in that
+    order, so no cycle can form. PostgreSQL queues lock requests fairly: a store-wide writer waiting
+    for scoped ones holds back scoped ones that come after it (no starvation). Waits are bounded by
+    `lock_timeout` (StoreLockedError); commit, rollback or a dead worker's dropped connection releases.
+    """
+    if campaign_id is not None:
+        _lock(conn, wait, f"pg_advisory_xact_lock_shared({_WRITER_LOCK_KEY})",
+              f"pg_advisory_xact_lock({_CAMPAIGN_LOCK_CLASS}, {int(campaign_id)})")
+        if _pg_query(conn, _INDEPENDENT_SQL.format(campaign_id=int(campaign_id)))[0][0]:
+            return int(campaign_id)
+        conn._cursor.execute("rollback")
+        conn._cursor.execute("begin transaction")
+    _lock(conn, wait, f"pg_advisory_xact_lock({_WRITER_LOCK_KEY})")
+    return None
+
+
+def _lock(conn: SharedConnection, wait: float, *locks: str) -> None:
+    """Take advisory locks in the given order, waiting at most `wait` seconds for each."""
+    taken = "; ".join(f"select {lock}" for lock in locks)
+    try:
+        _pg_execute(conn, f"set local lock_timeout = {max(1, int(wait * 1000))}; {taken}; set local lock_timeout = 0")
+    except duckdb.Error as error:
+        if "lock timeout" not in str(error):
+            raise
+        raise StoreLockedError(
+            f"the shared store's writer lock stayed taken for more than {wait:g}s (another worker's "
+            "transaction); retry, or raise CAMPAIGNS_LOCK_TIMEOUT_SECONDS") from None

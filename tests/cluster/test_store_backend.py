@@ -315,3 +315,97 @@ def test_a_write_outside_a_transaction_waits_for_the_writer_and_is_not_lost(shar
     other.join(30)
     with connect() as conn:
         assert conn.execute("select name from agents where agent_id = ?", [agent]).fetchone()[0] == "Held+B"
+
+
+# ------------------------------------------------------------------ campaign-scoped claims
+
+HOLD_SECONDS = 0.4  # each claim transaction stays open this long: overlap is measurable, not luck
+SCOPED_CLAIMS, SCOPED_CONTACTS = 6, 300
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("share_number", [False, True], ids=["independent", "sharing-a-number"])
+def test_scoped_claims_of_different_campaigns_overlap_and_lose_nothing(shared_store, share_number):
+    # Four processes: two on campaign A (shards: same campaign key), one on B, one on C. Independent
+    # campaigns' claims run at the same time; campaigns sharing an outbound number (per-number daily
+    # cap, number health) escalate to the store-wide key and take turns, as every claim did before.
+    from flows.cluster_sim import add_campaigns_like, enroll_numbered_contacts
+    from tests.invariants import check_invariants
+
+    first = make_campaign_db(None, batch_size=20, number_daily_cap=1000)["campaign_id"]
+    campaigns = [first, *add_campaigns_like(None, first, 2)]
+    if share_number:
+        with transaction() as conn:
+            conn.execute("update campaigns set outbound_number_ids = (select outbound_number_ids from campaigns"
+                         " where campaign_id = ?) where campaign_id = ?", [first, campaigns[1]])
+    enroll_numbered_contacts(None, campaigns, SCOPED_CONTACTS)
+    plan_of = [campaigns[0], campaigns[0], campaigns[1], campaigns[2]]
+    context = multiprocessing.get_context("spawn")
+    start, ready, out = context.Event(), context.Semaphore(0), context.Queue()
+    workers = [context.Process(target=_claim_scoped, args=(shared_store, campaign, ready, start, out))
+               for campaign in plan_of]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        assert ready.acquire(timeout=120)
+    start.set()
+    results = [out.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert not [r for r in results if isinstance(r, str)], results
+    spans = [(campaign, begun, ended) for r in results for campaign, begun, ended, _ in r["claims"]]
+    overlapping = {(a[0], b[0]) for a in spans for b in spans
+                   if a is not b and a[1] < b[2] and b[1] < a[2]}
+    # one campaign's claims never overlap (the campaign key; the shards would read the same contacts)
+    assert not [pair for pair in overlapping if pair[0] == pair[1]], overlapping
+    if share_number:
+        assert not overlapping, overlapping  # escalated: every claim took turns
+    else:
+        assert {(campaigns[1], campaigns[2]), (campaigns[0], campaigns[1])} <= overlapping, overlapping
+    claimed = [pair for r in results for *_, pairs in r["claims"] for pair in pairs]
+    assert len(claimed) == len({contact for contact, _ in claimed}) == SCOPED_CONTACTS  # each exactly once
+    with connect() as conn:
+        stored = conn.execute("select call_id, contact_id from calls order by call_id").fetchall()
+        in_flight = conn.execute(
+            "select count(*) from campaign_contacts cc join calls c on c.call_id = cc.in_flight_call_id"
+            " and c.contact_id = cc.contact_id and c.campaign_id = cc.campaign_id where cc.attempts = 1").fetchone()[0]
+        attempts = conn.execute("select count(*) from phone_attempts").fetchone()[0]
+    assert sorted(stored) == sorted((call, contact) for contact, call in claimed)  # no claim lost
+    assert in_flight == attempts == SCOPED_CONTACTS  # no enrollment update lost
+    check_invariants(None, settled=False)
+
+
+def _claim_scoped(url: str, campaign_id: int, ready, start, out) -> None:
+    """A worker process: SCOPED_CLAIMS claims in `lock_scope(campaign_id)`, each held HOLD_SECONDS; puts
+    {"claims": [(campaign, begun, ended, [(contact, call), ...]), ...]} (wall times) or its error."""
+    import os
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    from tasks.store import lock_scope
+
+    try:
+        os.environ.update(_store_env(url, Path(tempfile.mkdtemp())))
+        reset_settings()
+        with connect() as conn:
+            plan = load_plans(conn, [campaign_id])[0]
+        ready.release()
+        start.wait(120)
+        claims = []
+        with lock_scope(campaign_id):
+            for _ in range(SCOPED_CLAIMS):
+                with transaction() as conn:
+                    begun = time.time()  # the locks are held from here to the commit
+                    numbers, why = usable_numbers(conn, plan, TUE_10_PHOENIX)
+                    assert why is None, why
+                    run_id, calls = claim_batch(conn, plan, TUE_10_PHOENIX, kind="manual", from_numbers=numbers,
+                                                provider_name="simulator", size=plan.batch_size)
+                    time.sleep(HOLD_SECONDS)
+                    ended = time.time()
+                pairs = [] if run_id is None else list(zip(calls["contact_id"].to_list(), calls["call_id"].to_list()))
+                claims.append((campaign_id, begun, ended, pairs))
+        out.put({"claims": claims})
+    except BaseException:
+        ready.release()
+        out.put(traceback.format_exc())
