@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class ProviderError(Exception):
@@ -119,3 +122,17 @@ class BatchTelephonyProvider(TelephonyProvider, Protocol):
 
     def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
         """For each attempt key the provider has a call for, that call (keys without one are absent)."""
+
+
+@runtime_checkable
+class FrameTelephonyProvider(BatchTelephonyProvider, Protocol):
+    """A batch provider that can also read calls as one frame (the simulator): optional, check with isinstance.
+
+    For a simulated campaign's hundreds of thousands of reads, building a ProviderCall per call and then a
+    frame from them costs more than the simulation itself.
+    """
+
+    def get_calls_frame(self, provider_call_ids: Sequence[str], now: datetime) -> pl.DataFrame:
+        """``get_calls`` as one frame, a row per id in the order asked: ``provider_call_id``, then the columns and
+        dtypes of ``tasks.call_state``'s update frame without ``call_id`` (enums as their values, custom analysis
+        as JSON text), field for field what that frame makes of ``get_calls``. Raises CallNotFound for an unknown id."""

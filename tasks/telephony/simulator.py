@@ -1,13 +1,17 @@
 """The embedded telephony provider: seeded, realistic outcomes on a given clock, state in SQLite.
 
 A call's whole outcome (ring time, answer, talk time, reason, analysis) is decided when it is placed,
-as a pure function of (seed, attempt key, to-number, placed time): a hash of those seeds one
-``random.Random`` for that call, so re-running a simulation gives identical results and several
-processes agree. What a reader sees then only depends on the clock it passes in (``now``).
+as a pure function of (seed, attempt key, to-number, placed time, rates): a blake2b hash of those seeds
+is the call's 64-bit key, and its k-th random draw is splitmix64(key + (k + 1) × γ), a counter-based
+generator. So a batch draws every call's numbers at once with numpy (``simulate_outcomes``), one call
+alone gets exactly the same numbers in plain Python (``simulate_outcome``), re-running a simulation
+gives identical results and several processes agree. What a reader sees then only depends on the
+clock it passes in (``now``).
 
 Placed calls live in a small SQLite file (WAL mode, shared by processes: the CLI dials in one,
 enrichment reads in another, tests kill processes mid-batch). Every placement is recorded, even a
-repeated attempt key, so tests can prove that no attempt was dialled twice.
+repeated attempt key, so tests can prove that no attempt was dialled twice. Recently placed or read
+calls are also kept in memory, as rows for ``get_calls`` and as numpy columns for ``get_calls_frame``.
 """
 
 from __future__ import annotations
@@ -17,19 +21,23 @@ import heapq
 import json
 import math
 import os
-import random
 import re
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import orjson
+import polars as pl
+import pyarrow as pa
 from phonenumbers import NumberParseException, parse
 from phonenumbers.timezone import time_zones_for_number
 
@@ -76,6 +84,18 @@ COST_CENTS_PER_MINUTE = 7.0
 ANALYSIS_DELAY_SECONDS = (10.0, 30.0)
 # call_successful by conversation length: short calls rarely succeed (overall about 30%).
 SUCCESS_BY_TALK = ((20.0, 0.05), (60.0, 0.20), (180.0, 0.40), (math.inf, 0.50))
+# Ring time (uniform, seconds) by how the call ended; every answered call rings 3-20 s.
+RING_SECONDS = {
+    DisconnectReason.invalid_destination: (0.5, 3.0),
+    DisconnectReason.marked_as_spam: (1.0, 8.0),
+    **dict.fromkeys(RARE_ERRORS, (2.0, 12.0)),
+    DisconnectReason.dial_failed: (1.0, 5.0),
+    DisconnectReason.dial_no_answer: (25.0, 45.0),
+    DisconnectReason.dial_busy: (1.0, 5.0),
+    DisconnectReason.user_declined: (4.0, 15.0),
+}
+ANSWERED_RING_SECONDS = (3.0, 20.0)
+VOICEMAIL_TALK_SECONDS = (12.0, 40.0)
 
 
 def _talk_below(seconds: float) -> float:
@@ -122,7 +142,7 @@ _COLUMNS = (
 _SCHEMA = """
 create table if not exists sim_calls (
     seq               integer primary key,
-    provider_call_id  text not null unique,
+    provider_call_id  text not null,  -- 'sim_' + seq on 9 digits: found by seq
     attempt_key       text not null,
     to_number         text not null,
     from_number       text not null,
@@ -144,10 +164,46 @@ create table if not exists sim_calls (
     cost_cents        real not null,
     seed              integer not null
 );
-create index if not exists sim_calls_attempt_key on sim_calls (attempt_key);
+-- Attempt keys arrive in no order: a plain index on them costs a page write per placement. Indexed within
+-- blocks of 8,192 placements (seq >> 13), a batch lands in one small subtree; a lookup probes every block.
+create index if not exists sim_calls_attempt_key on sim_calls (seq >> 13, attempt_key);
 create index if not exists sim_calls_active on sim_calls (end_ts, placed_ts);
 create index if not exists sim_calls_placed_ts on sim_calls (placed_ts);
 """
+
+
+def _by_attempt_keys_sql(selected: str, keys: int) -> str:
+    """Select ``selected`` from the calls placed with any of ``keys`` attempt keys, in placement order."""
+    return f"""
+        with recursive blocks(block) as (
+            select 0 union all select block + 1 from blocks where block < (select max(seq) >> 13 from sim_calls)
+        )
+        select {selected} from blocks join sim_calls on seq >> 13 = block
+        where attempt_key in ({', '.join('?' * keys)}) order by seq
+    """
+
+
+# get_calls_frame's columns: the provider's side of tasks.call_state's update frame (enums as their values,
+# custom analysis as JSON text).
+FRAME_SCHEMA = {
+    "provider_call_id": pl.String,
+    "status": pl.String,
+    "disconnect_reason": pl.String,
+    "disconnect_reason_raw": pl.String,
+    "started_at": pl.Datetime("us", "UTC"),
+    "ended_at": pl.Datetime("us", "UTC"),
+    "duration_seconds": pl.Float64,
+    "analyzed": pl.Boolean,
+    "call_successful": pl.Boolean,
+    "user_sentiment": pl.String,
+    "in_voicemail": pl.Boolean,
+    "summary": pl.String,
+    "custom_analysis": pl.String,
+    "tools_count": pl.Int32,
+    "transcript": pl.String,
+    "recording_url": pl.String,
+    "cost_cents": pl.Float64,
+}
 
 
 @dataclass(frozen=True)
@@ -156,7 +212,7 @@ class Outcome:
 
     reason: DisconnectReason
     ring_seconds: float
-    talk_seconds: float  # 0 unless the call was answered (conversation or voicemail)
+    talk_seconds: float  # 0 unless the call was answered (conversation or voicemail); whole milliseconds
     analysis_delay_seconds: float
     call_successful: bool
     in_voicemail: bool
@@ -172,6 +228,53 @@ class Outcome:
     @property
     def answered(self) -> bool:
         return self.talk_seconds > 0
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """The outcomes of many calls as numpy columns (``simulate_outcomes``); row i is call i.
+
+    Codes index small tables: ``reason`` into ``REASONS``, ``sentiment`` into ``SENTIMENTS`` (-1: none),
+    ``custom`` is the custom analysis as bits interested=4, callback_requested=2, do_not_call=1 (-1: none).
+    """
+
+    reason: np.ndarray  # int8
+    ring_seconds: np.ndarray
+    talk_seconds: np.ndarray
+    analysis_delay_seconds: np.ndarray
+    call_successful: np.ndarray  # bool
+    in_voicemail: np.ndarray  # bool
+    sentiment: np.ndarray  # int8
+    custom: np.ndarray  # int8
+    tools_count: np.ndarray  # int32
+    cost_cents: np.ndarray
+
+
+REASONS = tuple(DisconnectReason)
+SENTIMENTS = tuple(Sentiment)
+_REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
+_SENTIMENT_CODE = {sentiment: code for code, sentiment in enumerate(SENTIMENTS)}
+_STATUSES = tuple(CallStatus)
+_STATUS_CODE = {status: code for code, status in enumerate(_STATUSES)}
+_REASON_VALUES = tuple(r.value for r in REASONS)
+_SENTIMENT_VALUES = tuple(s.value for s in SENTIMENTS)
+_STATUS_VALUES = tuple(s.value for s in _STATUSES)
+_STATUS_OF_REASON = np.array([_STATUS_CODE[STATUS_FOR_REASON[r]] for r in REASONS], dtype=np.int8)
+_RING_LOW = np.array([RING_SECONDS.get(r, ANSWERED_RING_SECONDS)[0] for r in REASONS])
+_RING_HIGH = np.array([RING_SECONDS.get(r, ANSWERED_RING_SECONDS)[1] for r in REASONS])
+_RARE_ERROR_CODES = np.array([_REASON_CODE[r] for r in RARE_ERRORS], dtype=np.int8)
+
+# The k-th draw of a call: one index per question, whichever branch asks it, so that a batch can
+# draw every number of every call at once.
+(_FAILURE, _RING, _ANSWER, _UNANSWERED_KIND, _DELAY, _VOICEMAIL, _VOICEMAIL_TALK, _TALK_RADIUS, _TALK_ANGLE,
+ _HANGUP_KIND, _SUCCESS, _SENTIMENT, _DO_NOT_CALL, _INTERESTED, _CALLBACK, _TOOLS) = range(16)
+_DRAWS = 16
+_MASK64 = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15  # splitmix64's increment: 2^64 / golden ratio
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_UNIT = 2.0 ** -53  # a 53-bit integer times this is a double in [0, 1)
+_MICROS_PER_HOUR, _MICROS_PER_DAY = 3_600_000_000, 86_400_000_000
+_THURSDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
 _zone_cache: dict[str, ZoneInfo] = {}
@@ -198,8 +301,8 @@ def callee_zone(to_number: str) -> ZoneInfo:
 
 def is_always_invalid(to_number: str) -> bool:
     """Whether this number is one of the simulator's dead numbers (the same for every seed)."""
-    digest = hashlib.blake2b(to_number.encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") % 1000 < INVALID_NUMBER_PER_MILLE
+    # CRC-32: stable, cheap, and evenly spread over phone numbers (about 1.5% of sequential ranges too)
+    return zlib.crc32(to_number.encode()) % 1000 < INVALID_NUMBER_PER_MILLE
 
 
 def answer_probability(local: datetime) -> float:
@@ -211,56 +314,112 @@ def _timestamp_micros(placed_ts: float) -> int:
     return int(round(placed_ts * 1_000_000))
 
 
-def call_rng(seed: int, attempt_key: str, to_number: str, placed_ts: float) -> random.Random:
-    """The random stream of one call: a pure function of its seeds, independent of global state."""
-    material = f"{seed}|{attempt_key}|{to_number}|{_timestamp_micros(placed_ts)}".encode()
-    return random.Random(int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big"))
+@lru_cache(maxsize=8)
+def _seeded_hasher(seed: int) -> Any:
+    return hashlib.blake2b(f"{seed}|".encode(), digest_size=8)
+
+
+def _key_digest(seed: int, attempt_key: str, to_number: str, micros: int) -> bytes:
+    """blake2b of "seed|attempt key|to-number|placed microseconds", 8 bytes."""
+    # the seed's prefix is hashed once: copying that state costs half a fresh hasher
+    hasher = _seeded_hasher(seed).copy()
+    hasher.update(f"{attempt_key}|{to_number}|{micros}".encode())
+    return hasher.digest()
+
+
+def call_key(seed: int, attempt_key: str, to_number: str, placed_ts: float) -> int:
+    """The 64-bit key of one call's random draws: a pure function of its seeds."""
+    return int.from_bytes(_key_digest(seed, attempt_key, to_number, _timestamp_micros(placed_ts)), "big")
+
+
+def _draw(key: int, index: int) -> float:
+    """The index-th uniform draw in [0, 1) of the call with this key (splitmix64 at that counter)."""
+    z = (key + (index + 1) * _GAMMA) & _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return ((z ^ (z >> 31)) >> 11) * _UNIT
+
+
+def _draws(keys: np.ndarray) -> np.ndarray:
+    """Every draw of every call: row i holds ``_draw(keys[i], k)`` for k = 0.._DRAWS-1 (uint64 arithmetic wraps)."""
+    z = keys[:, None] + np.arange(1, _DRAWS + 1, dtype=np.uint64)[None, :] * np.uint64(_GAMMA)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2)
+    return ((z ^ (z >> np.uint64(31))) >> np.uint64(11)).astype(np.float64) * _UNIT
+
+
+def _utc_offset_micros(zone: ZoneInfo, placed_ts: float) -> int:
+    return datetime.fromtimestamp(placed_ts, zone).utcoffset() // timedelta(microseconds=1)
+
+
+def _local_hour_and_weekday(local_micros: int) -> tuple[int, int]:
+    # integer arithmetic on microseconds, the same in numpy (_answer_chances): both paths agree exactly
+    return local_micros // _MICROS_PER_HOUR % 24, (local_micros // _MICROS_PER_DAY + _THURSDAY) % 7
+
+
+def _quantised(seconds: float) -> float:
+    """To the millisecond (durations are reported to the millisecond; numpy's rint/1000 gives the same)."""
+    return round(seconds * 1000) / 1000
+
+
+def _lognormal_talk(radius_draw: float, angle_draw: float) -> float:
+    """A conversation's length before the 3 s floor and the cap: log-normal, by Box–Muller from two draws."""
+    # plain math on both paths (numpy's transcendental functions may differ in the last bit)
+    normal = math.sqrt(-2.0 * math.log(1.0 - radius_draw)) * math.cos(2.0 * math.pi * angle_draw)
+    return _quantised(math.exp(math.log(TALK_MEDIAN_SECONDS) + TALK_SIGMA * normal))
+
+
+def _uniform(bounds: tuple[float, float], draw: float) -> float:
+    low, high = bounds
+    return low + (high - low) * draw
 
 
 def simulate_outcome(
     seed: int, attempt_key: str, to_number: str, placed_ts: float, rates: OutcomeRates = DEFAULT_RATES,
 ) -> Outcome:
-    """The outcome of one call placed at ``placed_ts`` (UTC epoch seconds); deterministic."""
-    # The default rates multiply by 1.0 and compare with the same constants: the same draws, the same outcomes.
-    rng = call_rng(seed, attempt_key, to_number, placed_ts)
+    """The outcome of one call placed at ``placed_ts`` (UTC epoch seconds); deterministic.
+
+    The reference form of ``simulate_outcomes``: the same draws, the same result, one call at a time.
+    """
+    key = call_key(seed, attempt_key, to_number, placed_ts)
     if is_always_invalid(to_number):
-        return _not_connected(DisconnectReason.invalid_destination, rng.uniform(0.5, 3.0))
+        return _not_connected(DisconnectReason.invalid_destination, _draw(key, _RING))
     spam_share, rare_error_share = SPAM_SHARE * rates.failure_scale, RARE_ERROR_SHARE * rates.failure_scale
-    draw = rng.random()
+    draw = _draw(key, _FAILURE)
     if draw < spam_share:
-        return _not_connected(DisconnectReason.marked_as_spam, rng.uniform(1.0, 8.0))
+        return _not_connected(DisconnectReason.marked_as_spam, _draw(key, _RING))
     draw -= spam_share
     if draw < rare_error_share * len(RARE_ERRORS):
-        return _not_connected(RARE_ERRORS[int(draw / rare_error_share)], rng.uniform(2.0, 12.0))
+        rare = RARE_ERRORS[min(int(draw / rare_error_share), len(RARE_ERRORS) - 1)]
+        return _not_connected(rare, _draw(key, _RING))
     draw -= rare_error_share * len(RARE_ERRORS)
     if draw < DIAL_FAILED_SHARE * rates.failure_scale:
-        return _not_connected(DisconnectReason.dial_failed, rng.uniform(1.0, 5.0))
+        return _not_connected(DisconnectReason.dial_failed, _draw(key, _RING))
 
-    local = datetime.fromtimestamp(placed_ts, callee_zone(to_number))
-    if rng.random() >= answer_probability(local) * rates.answer_scale_by_hour[local.hour]:
-        kind = rng.random()
+    micros = _timestamp_micros(placed_ts)
+    hour, weekday = _local_hour_and_weekday(micros + _utc_offset_micros(callee_zone(to_number), placed_ts))
+    if _draw(key, _ANSWER) >= ANSWER_BY_HOUR[hour] * ANSWER_BY_WEEKDAY[weekday] * rates.answer_scale_by_hour[hour]:
+        kind = _draw(key, _UNANSWERED_KIND)
         if kind < rates.no_answer_share:
-            return _not_connected(DisconnectReason.dial_no_answer, rng.uniform(25.0, 45.0))
+            return _not_connected(DisconnectReason.dial_no_answer, _draw(key, _RING))
         if kind < rates.no_answer_share + rates.busy_share:
-            return _not_connected(DisconnectReason.dial_busy, rng.uniform(1.0, 5.0))
-        return _not_connected(DisconnectReason.user_declined, rng.uniform(4.0, 15.0))
+            return _not_connected(DisconnectReason.dial_busy, _draw(key, _RING))
+        return _not_connected(DisconnectReason.user_declined, _draw(key, _RING))
 
-    ring = rng.uniform(3.0, 20.0)
-    delay = rng.uniform(*ANALYSIS_DELAY_SECONDS)
-    if rng.random() < rates.voicemail_share:
-        talk = rng.uniform(12.0, 40.0)
+    ring = _uniform(ANSWERED_RING_SECONDS, _draw(key, _RING))
+    delay = _uniform(ANALYSIS_DELAY_SECONDS, _draw(key, _DELAY))
+    if _draw(key, _VOICEMAIL) < rates.voicemail_share:
+        talk = _quantised(_uniform(VOICEMAIL_TALK_SECONDS, _draw(key, _VOICEMAIL_TALK)))
         return Outcome(
             reason=DisconnectReason.voicemail_reached, ring_seconds=ring, talk_seconds=talk,
             analysis_delay_seconds=delay, call_successful=False, in_voicemail=True,
-            sentiment=Sentiment.Unknown,
-            custom_analysis={"interested": False, "callback_requested": False, "do_not_call": False},
-            tools_count=0, cost_cents=_cost(talk),
+            sentiment=Sentiment.Unknown, custom_analysis=_custom(0), tools_count=0, cost_cents=_cost(talk),
         )
-    talk = max(3.0, rng.lognormvariate(math.log(TALK_MEDIAN_SECONDS), TALK_SIGMA))
+    talk = max(3.0, _lognormal_talk(_draw(key, _TALK_RADIUS), _draw(key, _TALK_ANGLE)))
     if talk >= MAX_DURATION_SECONDS:
         talk, reason = MAX_DURATION_SECONDS, DisconnectReason.max_duration_reached
     else:
-        kind = rng.random()
+        kind = _draw(key, _HANGUP_KIND)
         reason = (
             DisconnectReason.user_hangup if kind < 0.45
             else DisconnectReason.agent_hangup if kind < 0.85
@@ -268,32 +427,29 @@ def simulate_outcome(
             else DisconnectReason.inactivity
         )
     success_chance = next(share for bound, share in SUCCESS_BY_TALK if talk < bound)
-    successful = rng.random() < success_chance * rates.success_scale
-    sentiment = _pick_sentiment(rng, successful)
-    do_not_call = not successful and rng.random() < 0.03
-    custom = {
-        "interested": successful or (not do_not_call and rng.random() < 0.10),
-        "callback_requested": not do_not_call and rng.random() < 0.12,
-        "do_not_call": do_not_call,
-    }
-    tools = rng.randint(1, 3) if successful else rng.randint(0, 1)
+    successful = _draw(key, _SUCCESS) < success_chance * rates.success_scale
+    sentiment = _pick_sentiment(_draw(key, _SENTIMENT), successful)
+    do_not_call = not successful and _draw(key, _DO_NOT_CALL) < 0.03
+    interested = successful or (not do_not_call and _draw(key, _INTERESTED) < 0.10)
+    callback_requested = not do_not_call and _draw(key, _CALLBACK) < 0.12
+    tools = 1 + int(_draw(key, _TOOLS) * 3) if successful else int(_draw(key, _TOOLS) * 2)
     return Outcome(
         reason=reason, ring_seconds=ring, talk_seconds=talk, analysis_delay_seconds=delay,
         call_successful=successful, in_voicemail=False, sentiment=sentiment,
-        custom_analysis=custom, tools_count=tools, cost_cents=_cost(talk),
+        custom_analysis=_custom(4 * interested + 2 * callback_requested + do_not_call),
+        tools_count=tools, cost_cents=_cost(talk),
     )
 
 
-def _not_connected(reason: DisconnectReason, ring: float) -> Outcome:
+def _not_connected(reason: DisconnectReason, ring_draw: float) -> Outcome:
     return Outcome(
-        reason=reason, ring_seconds=ring, talk_seconds=0.0, analysis_delay_seconds=0.0,
-        call_successful=False, in_voicemail=False, sentiment=None, custom_analysis=None,
-        tools_count=0, cost_cents=0.0,
+        reason=reason, ring_seconds=_uniform(RING_SECONDS[reason], ring_draw), talk_seconds=0.0,
+        analysis_delay_seconds=0.0, call_successful=False, in_voicemail=False, sentiment=None,
+        custom_analysis=None, tools_count=0, cost_cents=0.0,
     )
 
 
-def _pick_sentiment(rng: random.Random, successful: bool) -> Sentiment:
-    draw = rng.random()
+def _pick_sentiment(draw: float, successful: bool) -> Sentiment:
     if successful:
         return Sentiment.Positive if draw < 0.70 else Sentiment.Neutral if draw < 0.95 else Sentiment.Negative
     return (
@@ -302,18 +458,139 @@ def _pick_sentiment(rng: random.Random, successful: bool) -> Sentiment:
     )
 
 
+def _custom(code: int) -> dict[str, bool]:
+    """The custom analysis from its bits (interested=4, callback_requested=2, do_not_call=1)."""
+    return {"interested": bool(code & 4), "callback_requested": bool(code & 2), "do_not_call": bool(code & 1)}
+
+
+def _custom_code(custom: dict[str, Any]) -> int:
+    return 4 * bool(custom.get("interested")) + 2 * bool(custom.get("callback_requested")) + bool(custom.get("do_not_call"))
+
+
+# The eight possible custom analyses as JSON, by their bits (encoded once: JSON encoding is costly per call).
+_CUSTOM_JSON = tuple(json.dumps(_custom(code)) for code in range(8))
+
+
+def _answer_chances(to_numbers: Sequence[str], placed_ts: np.ndarray, micros: np.ndarray, rates: OutcomeRates) -> np.ndarray:
+    """Each call's pick-up chance at the callee's local hour and weekday (as ``simulate_outcome`` computes it)."""
+    zone_codes: dict[ZoneInfo, int] = {}
+    codes = np.array([zone_codes.setdefault(callee_zone(number), len(zone_codes)) for number in to_numbers], dtype=np.int64)
+    first, last = (float(placed_ts.min()), float(placed_ts.max())) if len(placed_ts) else (0.0, 0.0)
+    # No zone changes its offset twice within a day: a zone with the same offset at the batch's first and last
+    # instants has it for every call between; the others (a DST change inside the batch) go call by call.
+    zone_offsets = np.array([_utc_offset_micros(zone, first) for zone in zone_codes], dtype=np.int64)
+    offsets = zone_offsets[codes]
+    for zone, zone_code in zone_codes.items():
+        if last - first > 86_400 or _utc_offset_micros(zone, last) != zone_offsets[zone_code]:
+            rows = np.flatnonzero(codes == zone_code)
+            offsets[rows] = [_utc_offset_micros(zone, ts) for ts in placed_ts[rows].tolist()]
+    local = micros + offsets
+    hour = local // _MICROS_PER_HOUR % 24
+    weekday = (local // _MICROS_PER_DAY + _THURSDAY) % 7
+    by_hour, by_weekday = np.array(ANSWER_BY_HOUR), np.array(ANSWER_BY_WEEKDAY)
+    return by_hour[hour] * by_weekday[weekday] * np.array(rates.answer_scale_by_hour)[hour]
+
+
+def _first(conditions: list[np.ndarray], choices: list[Any], default: Any) -> np.ndarray:
+    """``np.select`` without its fixed cost (a tenth of a one-call batch): the choice of the first true condition."""
+    result = np.full(len(conditions[0]), default)
+    for condition, choice in zip(reversed(conditions), reversed(choices)):
+        result = np.where(condition, choice, result)
+    return result
+
+
+def simulate_outcomes(
+    seed: int, attempt_keys: Sequence[str], to_numbers: Sequence[str], placed_ts: np.ndarray,
+    rates: OutcomeRates = DEFAULT_RATES,
+) -> Outcomes:
+    """``simulate_outcome`` for many calls at once: row i is exactly ``simulate_outcome(seed, attempt_keys[i], ...)``."""
+    placed_ts = np.asarray(placed_ts, dtype=np.float64)
+    micros = np.rint(placed_ts * 1_000_000).astype(np.int64)
+    digests = b"".join(
+        _key_digest(seed, key, number, us) for key, number, us in zip(attempt_keys, to_numbers, micros.tolist())
+    )
+    draws = _draws(np.frombuffer(digests, dtype=">u8").astype(np.uint64))
+    code = _REASON_CODE
+
+    # failures before the pick-up, in simulate_outcome's order (_first takes the first true condition)
+    invalid = np.fromiter((is_always_invalid(number) for number in to_numbers), dtype=bool, count=len(to_numbers))
+    spam_share, rare_error_share = SPAM_SHARE * rates.failure_scale, RARE_ERROR_SHARE * rates.failure_scale
+    draw = draws[:, _FAILURE]
+    spam = draw < spam_share
+    draw = draw - spam_share
+    rare = draw < rare_error_share * len(RARE_ERRORS)
+    rare_index = np.zeros(len(draw), dtype=np.int64)
+    if rare_error_share > 0:
+        rare_index = np.clip(draw / rare_error_share, 0, len(RARE_ERRORS) - 1).astype(np.int64)
+    draw = draw - rare_error_share * len(RARE_ERRORS)
+    dial_failed = draw < DIAL_FAILED_SHARE * rates.failure_scale
+    unanswered = draws[:, _ANSWER] >= _answer_chances(to_numbers, placed_ts, micros, rates)
+    kind = draws[:, _UNANSWERED_KIND]
+
+    answered = ~(invalid | spam | rare | dial_failed | unanswered)
+    voicemail = answered & (draws[:, _VOICEMAIL] < rates.voicemail_share)
+    conversation = answered & ~voicemail
+    voicemail_talk = VOICEMAIL_TALK_SECONDS[0] + (VOICEMAIL_TALK_SECONDS[1] - VOICEMAIL_TALK_SECONDS[0]) * draws[:, _VOICEMAIL_TALK]
+    talk = np.where(voicemail, np.rint(voicemail_talk * 1000) / 1000, 0.0)
+    rows = np.flatnonzero(conversation)
+    talk[rows] = np.maximum(3.0, np.array(
+        [_lognormal_talk(r, a) for r, a in zip(draws[rows, _TALK_RADIUS].tolist(), draws[rows, _TALK_ANGLE].tolist())],
+        dtype=np.float64,
+    ))
+    capped = conversation & (talk >= MAX_DURATION_SECONDS)
+    talk[capped] = MAX_DURATION_SECONDS
+    hangup = draws[:, _HANGUP_KIND]
+    reason = _first(
+        [invalid, spam, rare, dial_failed,
+         unanswered & (kind < rates.no_answer_share), unanswered & (kind < rates.no_answer_share + rates.busy_share),
+         unanswered, voicemail, capped, hangup < 0.45, hangup < 0.85, hangup < 0.92],
+        [code[DisconnectReason.invalid_destination], code[DisconnectReason.marked_as_spam], _RARE_ERROR_CODES[rare_index],
+         code[DisconnectReason.dial_failed], code[DisconnectReason.dial_no_answer], code[DisconnectReason.dial_busy],
+         code[DisconnectReason.user_declined], code[DisconnectReason.voicemail_reached],
+         code[DisconnectReason.max_duration_reached], code[DisconnectReason.user_hangup],
+         code[DisconnectReason.agent_hangup], code[DisconnectReason.call_transfer]],
+        code[DisconnectReason.inactivity],
+    ).astype(np.int8)
+
+    success_chance = _first([talk < bound for bound, _ in SUCCESS_BY_TALK[:-1]],
+                               [share for _, share in SUCCESS_BY_TALK[:-1]], SUCCESS_BY_TALK[-1][1])
+    successful = conversation & (draws[:, _SUCCESS] < success_chance * rates.success_scale)
+    sentiment_draw = draws[:, _SENTIMENT]
+    positive, neutral, negative = (_SENTIMENT_CODE[s] for s in (Sentiment.Positive, Sentiment.Neutral, Sentiment.Negative))
+    sentiment = _first(
+        [~answered, voicemail,
+         successful & (sentiment_draw < 0.70), successful & (sentiment_draw < 0.95), successful,
+         sentiment_draw < 0.15, sentiment_draw < 0.60, sentiment_draw < 0.90],
+        [-1, _SENTIMENT_CODE[Sentiment.Unknown], positive, neutral, negative, positive, neutral, negative],
+        _SENTIMENT_CODE[Sentiment.Unknown],
+    ).astype(np.int8)
+    do_not_call = conversation & ~successful & (draws[:, _DO_NOT_CALL] < 0.03)
+    interested = conversation & (successful | (~do_not_call & (draws[:, _INTERESTED] < 0.10)))
+    callback_requested = conversation & ~do_not_call & (draws[:, _CALLBACK] < 0.12)
+    custom = np.where(answered, 4 * interested + 2 * callback_requested + do_not_call, -1).astype(np.int8)
+    tools = np.where(successful, 1 + (draws[:, _TOOLS] * 3).astype(np.int32),
+                     np.where(conversation, (draws[:, _TOOLS] * 2).astype(np.int32), 0)).astype(np.int32)
+    cost = np.zeros(len(talk))
+    answered_rows = np.flatnonzero(answered)
+    cost[answered_rows] = [_cost(seconds) for seconds in talk[answered_rows].tolist()]
+    return Outcomes(
+        reason=reason,
+        ring_seconds=_RING_LOW[reason] + (_RING_HIGH[reason] - _RING_LOW[reason]) * draws[:, _RING],
+        talk_seconds=talk,
+        analysis_delay_seconds=np.where(answered, ANALYSIS_DELAY_SECONDS[0] + (
+            ANALYSIS_DELAY_SECONDS[1] - ANALYSIS_DELAY_SECONDS[0]) * draws[:, _DELAY], 0.0),
+        call_successful=successful, in_voicemail=voicemail, sentiment=sentiment, custom=custom,
+        tools_count=tools, cost_cents=cost,
+    )
+
+
 def _cost(talk_seconds: float) -> float:
     return round(talk_seconds / 60.0 * COST_CENTS_PER_MINUTE, 2)
 
 
 def _dumps(mapping: dict) -> str:
-    return json.dumps(mapping) if mapping else "{}"
-
-
-@lru_cache(maxsize=16)
-def _custom_json(interested: bool, callback_requested: bool, do_not_call: bool) -> str:
-    # Eight possible values: encode each once (JSON encoding was a tenth of a placement's cost).
-    return json.dumps({"interested": interested, "callback_requested": callback_requested, "do_not_call": do_not_call})
+    # orjson (a Prefect dependency) encodes a small dict in a tenth of json.dumps' time: a third of a placement
+    return orjson.dumps(mapping, option=orjson.OPT_NON_STR_KEYS).decode() if mapping else "{}"
 
 
 def _as_ts(now: datetime) -> float:
@@ -326,12 +603,77 @@ def _as_dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def _datetime_micros(ts: np.ndarray) -> np.ndarray:
+    """Epoch microseconds exactly as ``datetime.fromtimestamp`` rounds them: the fraction, half to even."""
+    fraction, whole = np.modf(ts)
+    micros = np.rint(fraction * 1e6)
+    # CPython carries a fraction rounded up to a whole second, and borrows for a negative one
+    carry = (micros >= 1e6).astype(np.int64) - (micros < 0)
+    return (whole.astype(np.int64) + carry) * 1_000_000 + (micros - carry * 1e6).astype(np.int64)
+
+
+def _names(variables: dict[str, Any]) -> tuple[Any, Any]:
+    """Whom the agent greets and for which company, from a call's dynamic variables."""
+    return (variables.get("contact_name") or variables.get("first_name") or "there",
+            variables.get("company_name") or "your company")
+
+
+# The columns kept in memory per call for get_calls_frame (numpy dtypes; times in epoch seconds, NaN: never).
+_CACHED = {
+    "placed_ts": np.float64, "answer_ts": np.float64, "end_ts": np.float64, "analyzed_ts": np.float64,
+    "reason": np.int8, "talk_seconds": np.float64, "duration_seconds": np.float64, "call_successful": np.bool_,
+    "in_voicemail": np.bool_, "sentiment": np.int8, "custom": np.int8, "tools_count": np.int32,
+    "cost_cents": np.float64, "contact_name": object, "company_name": object,
+}
+
+
+class _CallColumns:
+    """Recently placed or read calls as numpy columns, found by provider call id (rows never change once written).
+
+    Holds about ``limit`` calls: when full, it keeps the newest part and drops the rest. The arrays grow by
+    doubling, so adding a batch costs the batch, not the whole cache.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self.columns = {name: np.empty(1024, dtype) for name, dtype in _CACHED.items()}
+
+    def positions(self, ids: Sequence[str]) -> np.ndarray:
+        """Each id's row, or -1 when it is not held."""
+        get = self.index.get
+        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def add(self, ids: list[str], columns: dict[str, np.ndarray]) -> None:
+        held = len(self.ids)
+        if held + len(ids) > self.limit:
+            keep = min(held, max(self.limit - len(ids), 0) // 2)
+            for column in self.columns.values():
+                column[:keep] = column[held - keep:held]
+            self.ids = self.ids[held - keep:]
+            self.index = {call_id: row for row, call_id in enumerate(self.ids)}
+            held = keep
+        capacity = len(self.columns["placed_ts"])
+        if held + len(ids) > capacity:
+            capacity = max(2 * capacity, held + len(ids))
+            for name, column in self.columns.items():
+                grown = np.empty(capacity, column.dtype)
+                grown[:held] = column[:held]
+                self.columns[name] = grown
+        for name, column in self.columns.items():
+            column[held:held + len(ids)] = columns[name]
+        self.index.update(zip(ids, range(held, held + len(ids))))
+        self.ids.extend(ids)
+
+
 class SimulatedProvider:
     """The embedded provider: seeded outcomes, a concurrency limit and an optional rate limit.
 
     ``seed`` and ``concurrency_limit`` default to the settings (CAMPAIGNS_SIMULATOR_SEED,
     CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT); ``rate_limit_per_second`` is off unless given; ``rates``
-    replaces the default outcome odds (the forecast passes a campaign's observed mix).
+    replaces the default outcome odds (the forecast passes a campaign's observed mix); ``cache_size``
+    bounds the calls kept in memory (SQLite answers the others).
     """
 
     name = "simulator"
@@ -354,6 +696,7 @@ class SimulatedProvider:
         self.rates = DEFAULT_RATES if rates is None else rates
         self._cache_size = cache_size
         self._rows: dict[str, tuple] = {}  # rows never change once written: safe to cache
+        self._columns = _CallColumns(cache_size)
         self._failures: list[ProviderError] = []
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -391,6 +734,17 @@ class SimulatedProvider:
         with self._lock:
             return self._connection().execute(sql, params).fetchall()
 
+    def _rows_by_id(self, provider_call_ids: Sequence[str]) -> list[tuple]:
+        """The stored rows of these ids (500 per query), in no particular order; unknown ids are absent."""
+        wanted = set(provider_call_ids)
+        seqs = [int(i[4:]) for i in wanted if i.startswith("sim_") and i[4:].isdecimal()]
+        rows: list[tuple] = []
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            rows += self._read(f"select {_COLUMNS} from sim_calls where seq in ({', '.join('?' * len(chunk))})", chunk)
+        # 'sim_1' and 'sim_000000001' share a seq: only the id that was issued is known
+        return [row for row in rows if row[0] in wanted]
+
     def close(self) -> None:
         """Close the SQLite handle (a new one opens on next use)."""
         with self._lock:
@@ -423,8 +777,17 @@ class SimulatedProvider:
         the call id or the refusal (ConcurrencyLimitReached, RateLimited, InvalidNumber). An injected
         ProviderUnavailable ends the batch (see ``BatchTelephonyProvider.place_calls``)."""
         start_ts = _as_ts(now)
+        # Every outcome is drawn up front (a pure function, outside the lock); the pass under the lock
+        # only decides which requests the limits let through.
+        placed = start_ts + np.arange(len(requests)) * pace_seconds
+        outcomes = simulate_outcomes(
+            self.seed, [r.attempt_key for r in requests], [r.to_number for r in requests], placed, self.rates
+        )
+        answer = placed + outcomes.ring_seconds
+        end = answer + outcomes.talk_seconds
+        dialable = [E164.fullmatch(r.to_number) is not None for r in requests]
         results: list[str | ProviderError] = []
-        rows: list[tuple] = []
+        accepted: list[int] = []
         with self._write() as conn:
             next_seq = conn.execute("select coalesce(max(seq), 0) + 1 from sim_calls").fetchone()[0]
             active_sql = "from sim_calls indexed by sim_calls_active where end_ts > ? and placed_ts <= ?"
@@ -439,15 +802,14 @@ class SimulatedProvider:
                     "select placed_ts from sim_calls where placed_ts > ? order by placed_ts",
                     (start_ts - 1.0,),
                 )]
-            for index, request in enumerate(requests):
-                placed_ts = start_ts + index * pace_seconds
+            for index, (placed_ts, end_ts) in enumerate(zip(placed.tolist(), end.tolist())):
                 if self._failures:
                     results.append(self._failures.pop(0))
                     if isinstance(results[-1], ProviderUnavailable):
                         break
                     continue
-                if not E164.fullmatch(request.to_number):
-                    results.append(InvalidNumber(f"to_number is not E.164: {request.to_number!r}"))
+                if not dialable[index]:
+                    results.append(InvalidNumber(f"to_number is not E.164: {requests[index].to_number!r}"))
                     continue
                 while ends and ends[0] <= placed_ts:
                     heapq.heappop(ends)
@@ -462,33 +824,54 @@ class SimulatedProvider:
                         results.append(RateLimited(f"more than {self.rate_limit_per_second:g} calls per second"))
                         continue
                     recent.append(placed_ts)
-                row = self._new_row(next_seq, request, placed_ts)
-                next_seq += 1
                 if check_limit:
-                    heapq.heappush(ends, row[9])
-                rows.append(row)
-                results.append(row[0])
-            conn.executemany(
-                f"insert into sim_calls ({_COLUMNS}) values ({', '.join('?' * 21)})", rows
-            )
-        for row in rows:
-            self._remember(row)
+                    heapq.heappush(ends, end_ts)
+                results.append(f"sim_{next_seq + len(accepted):09d}")
+                accepted.append(index)
+            ids = [r for r in results if isinstance(r, str)]
+            rows, columns = self._new_rows(ids, [requests[i] for i in accepted], np.array(accepted, dtype=np.int64),
+                                           placed, answer, end, outcomes)
+            conn.executemany(f"insert into sim_calls ({_COLUMNS}) values ({', '.join('?' * 21)})", rows)
+            for row in rows:
+                self._remember(row)
+            self._columns.add(ids, columns)
         return results
 
-    def _new_row(self, seq: int, request: CallRequest, placed_ts: float) -> tuple:
-        outcome = simulate_outcome(self.seed, request.attempt_key, request.to_number, placed_ts, self.rates)
-        answer_ts = placed_ts + outcome.ring_seconds if outcome.answered else None
-        end_ts = placed_ts + outcome.ring_seconds + outcome.talk_seconds
-        return (
-            f"sim_{seq:09d}", request.attempt_key, request.to_number, request.from_number,
-            request.provider_agent_id, _dumps(request.dynamic_variables), _dumps(request.metadata),
-            placed_ts, answer_ts, end_ts, end_ts + outcome.analysis_delay_seconds,
-            outcome.status.value, outcome.reason.value, outcome.talk_seconds,
-            int(outcome.call_successful), outcome.sentiment.value if outcome.sentiment else None,
-            int(outcome.in_voicemail),
-            _custom_json(**outcome.custom_analysis) if outcome.custom_analysis is not None else None,
-            outcome.tools_count, outcome.cost_cents, self.seed,
-        )
+    def _new_rows(
+        self, ids: list[str], requests: list[CallRequest], take: np.ndarray, placed: np.ndarray, answer: np.ndarray,
+        end: np.ndarray, outcomes: Outcomes,
+    ) -> tuple[list[tuple], dict[str, np.ndarray]]:
+        """The placed calls (rows ``take`` of the batch) as SQLite rows and as cache columns."""
+        answered = outcomes.talk_seconds[take] > 0
+        answer_ts = np.where(answered, answer[take], np.nan)
+        analyzed_ts = end[take] + outcomes.analysis_delay_seconds[take]
+        reason, sentiment, custom = outcomes.reason[take], outcomes.sentiment[take], outcomes.custom[take]
+        names = [_names(r.dynamic_variables) for r in requests]
+        columns = {
+            "placed_ts": placed[take], "answer_ts": answer_ts, "end_ts": end[take], "analyzed_ts": analyzed_ts,
+            "reason": reason, "talk_seconds": outcomes.talk_seconds[take],
+            # talk times are whole milliseconds: rounding to 3 digits (what get_calls reports) changes nothing
+            "duration_seconds": outcomes.talk_seconds[take], "call_successful": outcomes.call_successful[take],
+            "in_voicemail": outcomes.in_voicemail[take], "sentiment": sentiment, "custom": custom,
+            "tools_count": outcomes.tools_count[take], "cost_cents": outcomes.cost_cents[take],
+            "contact_name": np.array([name for name, _ in names], dtype=object),
+            "company_name": np.array([company for _, company in names], dtype=object),
+        }
+        rows = list(zip(
+            ids, [r.attempt_key for r in requests], [r.to_number for r in requests],
+            [r.from_number for r in requests], [r.provider_agent_id for r in requests],
+            [_dumps(r.dynamic_variables) for r in requests], [_dumps(r.metadata) for r in requests],
+            columns["placed_ts"].tolist(), [None if ts != ts else ts for ts in answer_ts.tolist()],
+            columns["end_ts"].tolist(), analyzed_ts.tolist(),
+            [_STATUS_VALUES[s] for s in _STATUS_OF_REASON[reason].tolist()],
+            [_REASON_VALUES[r] for r in reason.tolist()], columns["talk_seconds"].tolist(),
+            columns["call_successful"].astype(int).tolist(),
+            [_SENTIMENT_VALUES[s] if s >= 0 else None for s in sentiment.tolist()],
+            columns["in_voicemail"].astype(int).tolist(),
+            [_CUSTOM_JSON[c] if c >= 0 else None for c in custom.tolist()],
+            columns["tools_count"].tolist(), columns["cost_cents"].tolist(), [self.seed] * len(ids),
+        ))
+        return rows, columns
 
     # -- reading ----------------------------------------------------------------------------------
     def get_call(self, provider_call_id: str, now: datetime) -> ProviderCall:
@@ -498,21 +881,44 @@ class SimulatedProvider:
     def get_calls(self, provider_call_ids: Sequence[str], now: datetime) -> list[ProviderCall]:
         """The calls' states at ``now``, in the order asked."""
         now_ts = _as_ts(now)
-        missing = [i for i in dict.fromkeys(provider_call_ids) if i not in self._rows]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
-            for row in self._read(
-                f"select {_COLUMNS} from sim_calls where provider_call_id in ({', '.join('?' * len(chunk))})",
-                chunk,
-            ):
-                self._remember(row)
+        rows = {i: self._rows.get(i) for i in provider_call_ids}
+        # the answer holds what it read even when remembering it evicts other rows (a cache smaller than the ask)
+        for row in self._rows_by_id([i for i, row in rows.items() if row is None]):
+            rows[row[0]] = row
+            self._remember(row)
         calls = []
         for provider_call_id in provider_call_ids:
-            row = self._rows.get(provider_call_id)
+            row = rows[provider_call_id]
             if row is None:
                 raise CallNotFound(f"no simulated call {provider_call_id!r}")
             calls.append(_call_at(row, now_ts))
         return calls
+
+    def get_calls_frame(self, provider_call_ids: Sequence[str], now: datetime) -> pl.DataFrame:
+        """The calls' states at ``now`` as one frame (``FRAME_SCHEMA``), a row per id in the order asked.
+
+        Field for field what ``get_calls`` reports, without building a ProviderCall per call: the calls
+        come from the in-memory columns, SQLite only for those placed by another process or instance.
+        """
+        now_ts = _as_ts(now)
+        ids = list(provider_call_ids)
+        with self._lock:
+            positions = self._columns.positions(ids)
+            block = {name: column[positions] for name, column in self._columns.columns.items()}
+            misses = np.flatnonzero(positions < 0)
+            if len(misses):
+                missing = list(dict.fromkeys(ids[i] for i in misses.tolist()))
+                rows = {row[0]: row for row in self._rows_by_id(missing)}
+                unknown = next((i for i in missing if i not in rows), None)
+                if unknown is not None:
+                    raise CallNotFound(f"no simulated call {unknown!r}")
+                loaded = _columns_from_rows([rows[i] for i in missing])
+                row_of = {call_id: row for row, call_id in enumerate(missing)}
+                from_loaded = np.array([row_of[ids[i]] for i in misses.tolist()], dtype=np.int64)
+                for name, column in block.items():
+                    column[misses] = loaded[name][from_loaded]
+                self._columns.add(missing, loaded)
+        return _frame_at(ids, block, now_ts)
 
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         """Every call placed at or after ``since`` (and not after ``now``), in placement order."""
@@ -525,10 +931,7 @@ class SimulatedProvider:
 
     def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
         """The first call placed with this attempt key, if any."""
-        rows = self._read(
-            f"select {_COLUMNS} from sim_calls where attempt_key = ? order by seq limit 1", (attempt_key,)
-        )
-        return _call_at(rows[0], _as_ts(now)) if rows else None
+        return self.find_by_attempt_keys([attempt_key], now).get(attempt_key)
 
     def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
         """The first call placed with each attempt key, for the keys that have one."""
@@ -537,10 +940,7 @@ class SimulatedProvider:
         keys = list(dict.fromkeys(attempt_keys))
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
-            for row in self._read(
-                f"select {_COLUMNS} from sim_calls where attempt_key in ({', '.join('?' * len(chunk))}) order by seq",
-                chunk,
-            ):
+            for row in self._read(_by_attempt_keys_sql(_COLUMNS, len(chunk)), chunk):
                 found.setdefault(row[1], _call_at(row, now_ts))
         return found
 
@@ -553,7 +953,7 @@ class SimulatedProvider:
 
     def placed_count(self, attempt_key: str) -> int:
         """How many times a call was placed with this attempt key (more than 1 = a double dial)."""
-        return self._read("select count(*) from sim_calls where attempt_key = ?", (attempt_key,))[0][0]
+        return len(self._read(_by_attempt_keys_sql("seq", 1), (attempt_key,)))
 
     def duplicate_attempt_keys(self) -> dict[str, int]:
         """Every attempt key placed more than once, with its count (empty when exactly once held)."""
@@ -564,6 +964,7 @@ class SimulatedProvider:
     def total_placed(self) -> int:
         """How many calls were placed in total."""
         return self._read("select count(*) from sim_calls")[0][0]
+
 
 
 def _call_at(row: tuple, now_ts: float) -> ProviderCall:
@@ -583,23 +984,101 @@ def _call_at(row: tuple, now_ts: float) -> ProviderCall:
         tools_count=tools if answer_ts is not None else None,
     )
     if answer_ts is not None:
-        variables = json.loads(dynamic_json)
-        call.transcript = _transcript(final_reason, variables)
-        call.recording_url = f"https://simulator.invalid/recordings/{call_id}.wav"
+        call.transcript = _transcript(final_reason, *_names(orjson.loads(dynamic_json)))
+        call.recording_url = _recording_url(call_id)
     if now_ts >= analyzed_ts:
         call.analyzed = True
         call.call_successful = bool(successful)
         call.in_voicemail = bool(voicemail)
         if answer_ts is not None:
             call.user_sentiment = Sentiment(sentiment)
-            call.custom_analysis = json.loads(custom_json)
-            call.summary = _summary(final_reason, bool(successful), call.custom_analysis, talk)
+            call.custom_analysis = orjson.loads(custom_json)
+            call.summary = _summary(final_reason, bool(successful), _custom_code(call.custom_analysis), talk)
     return call
 
 
-def _transcript(reason: DisconnectReason, variables: dict[str, str]) -> str:
-    name = variables.get("contact_name") or variables.get("first_name") or "there"
-    company = variables.get("company_name") or "your company"
+def _columns_from_rows(rows: list[tuple]) -> dict[str, np.ndarray]:
+    """Stored rows as cache columns (what ``_new_rows`` makes when placing)."""
+    (_ids, _keys, _to, _from, _agent, dynamic, _meta, placed, answer, end, analyzed, _status, reason, talk,
+     successful, sentiment, voicemail, custom, tools, cost, _seed) = zip(*rows)
+    names = [_names(orjson.loads(variables)) for variables in dynamic]
+    return {
+        "placed_ts": np.array(placed, dtype=np.float64),
+        "answer_ts": np.array([np.nan if ts is None else ts for ts in answer], dtype=np.float64),
+        "end_ts": np.array(end, dtype=np.float64), "analyzed_ts": np.array(analyzed, dtype=np.float64),
+        "reason": np.array([_REASON_CODE[r] for r in reason], dtype=np.int8),
+        "talk_seconds": np.array(talk, dtype=np.float64),
+        "duration_seconds": np.array([round(seconds, 3) for seconds in talk], dtype=np.float64),
+        "call_successful": np.array([bool(s) for s in successful], dtype=np.bool_),
+        "in_voicemail": np.array([bool(v) for v in voicemail], dtype=np.bool_),
+        "sentiment": np.array([-1 if s is None else _SENTIMENT_CODE[s] for s in sentiment], dtype=np.int8),
+        "custom": np.array([-1 if c is None else _custom_code(orjson.loads(c)) for c in custom], dtype=np.int8),
+        "tools_count": np.array([t or 0 for t in tools], dtype=np.int32),
+        "cost_cents": np.array(cost, dtype=np.float64),
+        "contact_name": np.array([name for name, _ in names], dtype=object),
+        "company_name": np.array([company for _, company in names], dtype=object),
+    }
+
+
+def _strings(codes: np.ndarray, values: Sequence[str], present: np.ndarray) -> pa.Array:
+    """``values[code]`` per row, null where not ``present``."""
+    return pa.array(np.array(values, dtype=object)[codes], mask=~present, type=pa.string())
+
+
+def _times(ts: np.ndarray, present: np.ndarray) -> pa.Array:
+    micros = _datetime_micros(np.where(present, ts, 0.0))
+    return pa.array(micros, mask=~present).view(pa.timestamp("us", tz="UTC"))
+
+
+def _frame_at(ids: list[str], block: dict[str, np.ndarray], now_ts: float) -> pl.DataFrame:
+    """Cached calls (``block``, one row per id) as the provider reports them at ``now_ts``, in ``FRAME_SCHEMA``."""
+    answer_ts = block["answer_ts"]
+    answered = ~np.isnan(answer_ts)
+    ended = now_ts >= block["end_ts"]
+    talking = ~ended & answered & (now_ts >= answer_ts)
+    analyzed = ended & (now_ts >= block["analyzed_ts"])
+    heard = ended & answered  # transcript, recording and tools
+    judged = analyzed & answered  # sentiment, custom analysis and summary
+    status = np.where(ended, _STATUS_OF_REASON[block["reason"]],
+                      np.where(talking, _STATUS_CODE[CallStatus.in_progress], _STATUS_CODE[CallStatus.registered]))
+    reason = _strings(block["reason"], _REASON_VALUES, ended)
+    rows = np.flatnonzero(heard).tolist()
+    transcripts: list[str | None] = [None] * len(ids)
+    recordings: list[str | None] = [None] * len(ids)
+    for row in rows:
+        transcripts[row] = _transcript(REASONS[block["reason"][row]], block["contact_name"][row], block["company_name"][row])
+        recordings[row] = _recording_url(ids[row])
+    summaries: list[str | None] = [None] * len(ids)
+    for row in np.flatnonzero(judged).tolist():
+        summaries[row] = _summary(REASONS[block["reason"][row]], bool(block["call_successful"][row]),
+                                  int(block["custom"][row]), float(block["talk_seconds"][row]))
+    table = pa.table({
+        "provider_call_id": pa.array(ids, type=pa.string()),
+        "status": _strings(status, _STATUS_VALUES, np.ones(len(ids), dtype=bool)),
+        "disconnect_reason": reason,
+        "disconnect_reason_raw": reason,
+        "started_at": _times(np.where(answered, answer_ts, block["placed_ts"]), ended | talking),
+        "ended_at": _times(block["end_ts"], ended),
+        "duration_seconds": pa.array(block["duration_seconds"], mask=~ended),
+        "analyzed": pa.array(analyzed),
+        "call_successful": pa.array(block["call_successful"], mask=~analyzed),
+        "user_sentiment": _strings(block["sentiment"], _SENTIMENT_VALUES, judged),
+        "in_voicemail": pa.array(block["in_voicemail"], mask=~analyzed),
+        "summary": pa.array(summaries, type=pa.string()),
+        "custom_analysis": _strings(block["custom"], _CUSTOM_JSON, judged),
+        "tools_count": pa.array(block["tools_count"], mask=~heard),
+        "transcript": pa.array(transcripts, type=pa.string()),
+        "recording_url": pa.array(recordings, type=pa.string()),
+        "cost_cents": pa.array(block["cost_cents"], mask=~ended),
+    })
+    return pl.from_arrow(table)
+
+
+def _recording_url(provider_call_id: str) -> str:
+    return f"https://simulator.invalid/recordings/{provider_call_id}.wav"
+
+
+def _transcript(reason: DisconnectReason, name: Any, company: Any) -> str:
     if reason == DisconnectReason.voicemail_reached:
         return f"Agent: Hi {name}, this is Ava calling for {company}. Please call us back when you can. Thanks!"
     lines = [f"Agent: Hi {name}, this is Ava. Do you have a minute to talk about {company}?", "User: Sure, go ahead."]
@@ -612,14 +1091,15 @@ def _transcript(reason: DisconnectReason, variables: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _summary(reason: DisconnectReason, successful: bool, custom: dict, talk: float) -> str:
+def _summary(reason: DisconnectReason, successful: bool, custom: int, talk: float) -> str:
+    """What a call analysis says about a connected call (``custom``: the custom analysis bits)."""
     if reason == DisconnectReason.voicemail_reached:
         return "The call reached voicemail; the agent left a short message."
     outcome = "agreed to the next step" if successful else "did not agree to the next step"
     extras = []
-    if custom.get("callback_requested"):
+    if custom & 2:
         extras.append("asked to be called back")
-    if custom.get("do_not_call"):
+    if custom & 1:
         extras.append("asked not to be called again")
     tail = f" and {' and '.join(extras)}" if extras else ""
     return f"A {talk:.0f}-second conversation; the contact {outcome}{tail} ({reason.value})."

@@ -8,7 +8,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
@@ -16,17 +19,27 @@ from tasks.telephony.base import (
     CallNotFound,
     CallRequest,
     ConcurrencyLimitReached,
+    FrameTelephonyProvider,
     InvalidNumber,
     ProviderUnavailable,
     RateLimited,
     TelephonyProvider,
 )
+from tasks.call_state import _UPDATE_SCHEMA, updates_frame
 from tasks.settings import reset_settings
 from tasks.telephony.simulator import (
+    DEFAULT_RATES,
+    FRAME_SCHEMA,
+    REASONS,
+    SENTIMENTS,
+    Outcome,
+    OutcomeRates,
+    Outcomes,
     SimulatedProvider,
     callee_zone,
     is_always_invalid,
     simulate_outcome,
+    simulate_outcomes,
 )
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -314,6 +327,7 @@ def test_processes_share_state_and_the_limit(tmp_path):
 
 def test_has_batch_forms(sim):
     assert isinstance(sim, BatchTelephonyProvider)
+    assert isinstance(sim, FrameTelephonyProvider)
 
 
 def test_batch_stops_at_an_unavailable_provider(sim):
@@ -342,3 +356,92 @@ def test_find_by_attempt_keys_in_one_query(sim):
     second = sim.place_call(request(2, key="b"), TUESDAY_EVENING)
     found = sim.find_by_attempt_keys(["a", "b", "missing"], TUESDAY_EVENING + timedelta(hours=1))
     assert {key: call.provider_call_id for key, call in found.items()} == {"a": first, "b": second}
+
+
+def as_outcome(outcomes: Outcomes, i: int) -> Outcome:
+    """Row ``i`` of the batch form, as the one-call form returns it."""
+    sentiment, custom = int(outcomes.sentiment[i]), int(outcomes.custom[i])
+    return Outcome(
+        reason=REASONS[outcomes.reason[i]], ring_seconds=float(outcomes.ring_seconds[i]),
+        talk_seconds=float(outcomes.talk_seconds[i]), analysis_delay_seconds=float(outcomes.analysis_delay_seconds[i]),
+        call_successful=bool(outcomes.call_successful[i]), in_voicemail=bool(outcomes.in_voicemail[i]),
+        sentiment=SENTIMENTS[sentiment] if sentiment >= 0 else None,
+        custom_analysis={"interested": bool(custom & 4), "callback_requested": bool(custom & 2),
+                         "do_not_call": bool(custom & 1)} if custom >= 0 else None,
+        tools_count=int(outcomes.tools_count[i]), cost_cents=float(outcomes.cost_cents[i]),
+    )
+
+
+# New York springs forward at 07:00 UTC on 8 March 2026: the batch below crosses it (offsets differ per call)
+SPRING_FORWARD = datetime(2026, 3, 8, 7, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("rates", [
+    DEFAULT_RATES,
+    OutcomeRates(no_answer_share=0.2, busy_share=0.5, voicemail_share=0.6, failure_scale=3.0, success_scale=2.0),
+    OutcomeRates(answer_scale_by_hour=tuple(h / 12 for h in range(24)), failure_scale=0.0),
+])
+@pytest.mark.parametrize("start", [SPRING_FORWARD - 3 * 3600, TUESDAY_EVENING.timestamp()])
+def test_batch_outcomes_are_exactly_the_one_by_one_outcomes(rates, start):
+    # New York, Los Angeles, Paris and an unknown country, every few seconds over six hours
+    prefixes = ("+1212", "+1415", "+3314", "+9991")
+    numbers = [f"{prefixes[i % 4]}{2000000 + i:07d}" for i in range(3000)]
+    keys = [f"k{i}" for i in range(3000)]
+    placed = start + np.arange(3000) * 7.2 + 0.123456
+    batch = simulate_outcomes(5, keys, numbers, placed, rates)
+    one_by_one = [simulate_outcome(5, k, n, ts, rates) for k, n, ts in zip(keys, numbers, placed.tolist())]
+    assert [as_outcome(batch, i) for i in range(3000)] == one_by_one
+    # the sample holds every kind of call, so every branch was compared
+    assert {o.reason for o in one_by_one} >= {DisconnectReason.dial_no_answer, DisconnectReason.invalid_destination}
+    if rates.answer_scale_by_hour[12] > 0:
+        assert {o.reason for o in one_by_one} >= {DisconnectReason.voicemail_reached, DisconnectReason.user_hangup}
+
+
+def test_talk_times_are_whole_milliseconds():
+    # get_calls reports round(talk, 3): the frame can report the stored value as it is
+    talk = [o.talk_seconds for o in outcomes_at(datetime(2026, 5, 5, 18, 0, tzinfo=NEW_YORK), 2000) if o.answered]
+    assert talk and all(round(t, 3) == t for t in talk)
+
+
+def expected_frame(provider: SimulatedProvider, ids: list[str], now: datetime) -> pl.DataFrame:
+    """What tasks.call_state makes of get_calls, without our call id."""
+    frame = updates_frame(list(enumerate(provider.get_calls(ids, now))))
+    return frame.select("provider_call_id", *(c for c in frame.columns if c not in ("call_id", "provider_call_id")))
+
+
+def test_frame_schema_is_the_update_frames_without_our_call_id():
+    assert FRAME_SCHEMA == {"provider_call_id": _UPDATE_SCHEMA["provider_call_id"],
+                            **{k: v for k, v in _UPDATE_SCHEMA.items() if k not in ("call_id", "provider_call_id")}}
+
+
+def test_get_calls_frame_is_get_calls_field_for_field(tmp_path):
+    path = tmp_path / "s.sqlite"
+    placer = SimulatedProvider(path, seed=3, concurrency_limit=10_000)
+    ids = placer.place_calls([request(i) for i in range(400)], TUESDAY_EVENING, pace_seconds=0.7)
+    asked = ids[::-1] + ids[:50]  # any order, repeats allowed
+    # a fresh instance reads the rows back from SQLite and get_calls decodes them on its own path
+    reader = SimulatedProvider(path, seed=3)
+    # ringing, talking, just ended, analysed: every state of every kind of call
+    for minutes in (0, 1, 3, 5, 8, 12, 20, 60):
+        now = TUESDAY_EVENING + timedelta(minutes=minutes)
+        expected = expected_frame(reader, asked, now)
+        assert_frame_equal(placer.get_calls_frame(asked, now), expected)  # from the placing instance's memory
+        assert_frame_equal(reader.get_calls_frame(asked, now), expected)  # read back from SQLite, then cached
+    statuses = set(expected_frame(reader, ids, TUESDAY_EVENING + timedelta(minutes=5))["status"])
+    assert statuses >= {"registered", "in_progress", "ended", "not_connected"}
+
+
+def test_get_calls_frame_from_a_small_cache(tmp_path):
+    # a cache of 50 calls keeps only the newest: the rest come back from SQLite, still in the order asked
+    sim = SimulatedProvider(tmp_path / "s.sqlite", seed=3, concurrency_limit=10_000, cache_size=50)
+    ids = [i for b in range(4) for i in sim.place_calls([request(100 * b + i) for i in range(60)], TUESDAY_EVENING)]
+    later = TUESDAY_EVENING + timedelta(hours=1)
+    for asked in (ids, ids[::-1], ids[:10] + ids[-10:]):
+        assert_frame_equal(sim.get_calls_frame(asked, later), expected_frame(sim, asked, later))
+
+
+def test_get_calls_frame_of_an_unknown_id_is_not_found(sim):
+    known = sim.place_call(request(1), TUESDAY_EVENING)
+    with pytest.raises(CallNotFound, match="sim_404"):
+        sim.get_calls_frame([known, "sim_404"], TUESDAY_EVENING)
+    assert sim.get_calls_frame([], TUESDAY_EVENING).schema == FRAME_SCHEMA
