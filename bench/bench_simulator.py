@@ -1,66 +1,93 @@
 """Benchmark: the simulator's share of a 100,000-contact, up-to-5-attempt simulated campaign.
 
-Prints the cost per placement and per read for the batch forms (``place_calls``/``get_calls``) and
-for the naive one-call-at-a-time forms measured in the same run, then the time to simulate the whole
-campaign's provider side with the batch forms (the dialing engine's DuckDB work is benchmarked by
-its own script). Run: ``.venv/bin/python -m bench.bench_simulator [contacts]``.
+Per call, in 500-call batches, each figure beside its naive baseline measured in the same run:
+outcome draws (``simulate_outcomes`` with numpy vs the scalar ``simulate_outcome`` loop), placing
+(``place_calls`` vs ``place_call`` one by one) and reading (``get_calls_frame`` from memory vs
+``get_calls`` + ``tasks.call_state.updates_frame``, and vs ``get_call`` one by one from SQLite), plus the
+frame read back from SQLite by a fresh instance (calls another process placed). Then the time to simulate
+the whole campaign's provider side with the batch forms (the dialing engine's DuckDB work is benchmarked
+by bench_simulate). Targets (issue #5): placing <= 15 us and reading <= 10 us per call.
+Run: ``.venv/bin/python -m bench.bench_simulator [contacts]``; BENCH_SIMULATOR_CALLS (default 5,000)
+sets how many calls each per-call figure times.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
+from tasks.call_state import updates_frame
 from tasks.telephony.base import CallRequest
-from tasks.telephony.simulator import SimulatedProvider
+from tasks.telephony.simulator import SimulatedProvider, simulate_outcome, simulate_outcomes
 
 START = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)  # Monday 11:00 New York
 MAX_ATTEMPTS = 5
 BATCH = 500
+PACE = 3.0
 
 
 def _requests(contacts: range, attempt: int) -> list[CallRequest]:
     return [
         CallRequest(
             to_number=f"+1{212 + c % 700:03d}{2000000 + c % 7999999:07d}", from_number="+12125550000",
-            provider_agent_id="agent_bench", attempt_key=f"c{c}-a{attempt}",
+            provider_agent_id="agent_bench", attempt_key=f"1.{c}.{attempt}",
             dynamic_variables={"contact_name": f"Contact {c}", "company_name": "Acme"},
+            metadata={"attempt_key": f"1.{c}.{attempt}", "campaign_id": "1"},
         )
         for c in contacts
     ]
 
 
+def _batches(items: list, size: int = BATCH) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _microseconds_per_call(run: Callable[[], object], calls: int) -> float:
+    started = time.perf_counter()
+    run()
+    return (time.perf_counter() - started) / calls * 1e6
+
+
 def per_call_costs(folder: Path, count: int = 5000, repeats: int = 3) -> dict[str, float]:
-    """Median microseconds per call for batch and naive placement and reads."""
-    figures: dict[str, list[float]] = {"place_batch": [], "place_single": [], "get_batch": [], "get_single_cold": []}
+    """Median microseconds per call of each batch form and its naive baseline."""
+    figures: dict[str, list[float]] = {}
     for repeat in range(repeats):
         requests = _requests(range(count), repeat)
+        times = START.timestamp() + np.arange(count) * PACE
+
+        def record(name: str, run: Callable[[], object]) -> None:
+            figures.setdefault(name, []).append(_microseconds_per_call(run, count))
+
+        keys, numbers = [r.attempt_key for r in requests], [r.to_number for r in requests]
+        record("outcomes_batch", lambda: [simulate_outcomes(1, k, n, t) for k, n, t in
+                                          zip(_batches(keys), _batches(numbers), _batches(times))])
+        record("outcomes_scalar", lambda: [simulate_outcome(1, k, n, t) for k, n, t in zip(keys, numbers, times.tolist())])
+
         batch = SimulatedProvider(folder / f"batch{repeat}.sqlite", concurrency_limit=10**9)
-        started = time.perf_counter()
-        ids = batch.place_calls(requests, START, pace_seconds=0.01)
-        figures["place_batch"].append((time.perf_counter() - started) / count * 1e6)
-
+        ids: list[str] = []
+        record("place_batch", lambda: [ids.extend(batch.place_calls(chunk, START + timedelta(seconds=i * BATCH * PACE),
+                                                                    pace_seconds=PACE))
+                                       for i, chunk in enumerate(_batches(requests))])
         single = SimulatedProvider(folder / f"single{repeat}.sqlite", concurrency_limit=10**9)
-        started = time.perf_counter()
-        for index, request in enumerate(requests):
-            single.place_call(request, START + timedelta(seconds=index * 0.01))
-        figures["place_single"].append((time.perf_counter() - started) / count * 1e6)
+        record("place_single", lambda: [single.place_call(r, START + timedelta(seconds=i * PACE))
+                                        for i, r in enumerate(requests)])
 
-        later = START + timedelta(hours=3)
-        reader = SimulatedProvider(batch.path)
-        started = time.perf_counter()
-        reader.get_calls(ids, later)
-        figures["get_batch"].append((time.perf_counter() - started) / count * 1e6)
-
+        later = START + timedelta(seconds=count * PACE + 3600)  # every call ended and analysed
+        record("frame_cached", lambda: [batch.get_calls_frame(chunk, later) for chunk in _batches(ids)])
+        record("calls_then_frame", lambda: [updates_frame(list(enumerate(batch.get_calls(chunk, later))))
+                                            for chunk in _batches(ids)])
+        reader = SimulatedProvider(batch.path)  # another process's calls: every id is a miss, read from SQLite
+        record("frame_from_sqlite", lambda: [reader.get_calls_frame(chunk, later) for chunk in _batches(ids)])
         naive = SimulatedProvider(batch.path, cache_size=0)  # no cache: one SQLite query per call
-        started = time.perf_counter()
-        for call_id in ids:
-            naive.get_call(call_id, later)
-        figures["get_single_cold"].append((time.perf_counter() - started) / count * 1e6)
+        record("get_single_cold", lambda: [naive.get_call(call_id, later) for call_id in ids])
         for provider in (batch, single, reader, naive):
             provider.close()
     return {name: statistics.median(values) for name, values in figures.items()}
@@ -77,17 +104,18 @@ def simulate_campaign(path: Path, contacts: int) -> dict[str, float]:
         batch = list(pending)[:BATCH]
         results = provider.place_calls(
             [CallRequest(f"+1{212 + c % 700:03d}{2000000 + c % 7999999:07d}", "+12125550000", "agent_bench",
-                         f"c{c}-a{pending[c]}") for c in batch],
-            now, pace_seconds=3.0,
+                         f"1.{c}.{pending[c]}") for c in batch],
+            now, pace_seconds=PACE,
         )
         ids = {c: r for c, r in zip(batch, results) if isinstance(r, str)}
         refused += len(batch) - len(ids)
         placed += len(ids)
-        now += timedelta(seconds=3.0 * len(batch) + 1800)  # the batch, then every call has ended
-        for contact, call in zip(ids, provider.get_calls(list(ids.values()), now)):
+        now += timedelta(seconds=PACE * len(batch) + 1800)  # the batch, then every call has ended
+        frame = provider.get_calls_frame(list(ids.values()), now)
+        done = frame["call_successful"] | (frame["disconnect_reason"] == "invalid_destination")
+        for contact, finished in zip(ids, done.to_list()):
             pending[contact] += 1
-            done = call.call_successful or call.disconnect_reason == "invalid_destination"
-            if done or pending[contact] >= MAX_ATTEMPTS:
+            if finished or pending[contact] >= MAX_ATTEMPTS:
                 del pending[contact]
     seconds = time.perf_counter() - started
     size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(path.name + "-*"))
@@ -96,18 +124,27 @@ def simulate_campaign(path: Path, contacts: int) -> dict[str, float]:
 
 
 def main(contacts: int = 100_000) -> None:
+    calls = int(os.environ.get("BENCH_SIMULATOR_CALLS", "5000"))
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as folder:
-        costs = per_call_costs(Path(folder))
-        print("simulator per call (median of 3 runs of 5,000 calls, microseconds):")
-        print(f"  place_calls batch  {costs['place_batch']:7.1f} us   place_call one by one {costs['place_single']:7.1f} us"
-              f"   ratio {costs['place_single'] / costs['place_batch']:.1f}x")
-        print(f"  get_calls batch    {costs['get_batch']:7.1f} us   get_call uncached     {costs['get_single_cold']:7.1f} us"
-              f"   ratio {costs['get_single_cold'] / costs['get_batch']:.1f}x")
+        costs = per_call_costs(Path(folder), calls)
+        load = os.getloadavg()[0]
+        print(f"simulator per call (median of 3 runs of {calls:,} calls in {BATCH}-call batches, microseconds; "
+              f"load average {load:.1f} on {os.cpu_count()} cores):")
+        rows = [
+            ("outcome draws", "simulate_outcomes", "outcomes_batch", "simulate_outcome loop", "outcomes_scalar"),
+            ("placing", "place_calls", "place_batch", "place_call one by one", "place_single"),
+            ("reading", "get_calls_frame", "frame_cached", "get_calls + updates_frame", "calls_then_frame"),
+            ("reading", "get_calls_frame", "frame_cached", "get_call uncached", "get_single_cold"),
+            ("reading (SQLite)", "get_calls_frame, fresh", "frame_from_sqlite", "get_call uncached", "get_single_cold"),
+        ]
+        for what, fast, fast_key, naive, naive_key in rows:
+            print(f"  {what:17s} {fast:23s} {costs[fast_key]:7.1f} us   {naive:26s} {costs[naive_key]:7.1f} us"
+                  f"   ratio {costs[naive_key] / costs[fast_key]:5.1f}x")
         run = simulate_campaign(Path(folder) / "campaign.sqlite", contacts)
         naive_estimate = run["placed"] * (costs["place_single"] + costs["get_single_cold"]) / 1e6
         print(f"simulated campaign: {contacts:,} contacts, up to {MAX_ATTEMPTS} attempts: "
               f"{run['placed']:,} calls placed ({run['refused']:,} refused at the concurrency limit) "
-              f"in {run['seconds']:.1f} s; SQLite file {run['file_mb']:.0f} MB")
+              f"in {run['seconds']:.1f} s; SQLite file {run['file_mb']:.0f} MB; load average {os.getloadavg()[0]:.1f}")
         print(f"  naive one-by-one estimate for the same calls: {naive_estimate:.1f} s "
               f"(ratio {naive_estimate / run['seconds']:.1f}x)")
 
