@@ -168,7 +168,7 @@ create table if not exists sim_calls (
 -- blocks of 8,192 placements (seq >> 13), a batch lands in one small subtree; a lookup probes every block.
 create index if not exists sim_calls_attempt_key on sim_calls (seq >> 13, attempt_key);
 create index if not exists sim_calls_active on sim_calls (end_ts, placed_ts);
-create index if not exists sim_calls_placed_ts on sim_calls (placed_ts);
+-- No index on placed_ts alone: only list_calls (rare, a scan) would use it, and every placement would pay for it.
 """
 
 
@@ -553,7 +553,7 @@ def simulate_outcomes(
     ).astype(np.int8)
 
     success_chance = _first([talk < bound for bound, _ in SUCCESS_BY_TALK[:-1]],
-                               [share for _, share in SUCCESS_BY_TALK[:-1]], SUCCESS_BY_TALK[-1][1])
+                            [share for _, share in SUCCESS_BY_TALK[:-1]], SUCCESS_BY_TALK[-1][1])
     successful = conversation & (draws[:, _SUCCESS] < success_chance * rates.success_scale)
     sentiment_draw = draws[:, _SENTIMENT]
     positive, neutral, negative = (_SENTIMENT_CODE[s] for s in (Sentiment.Positive, Sentiment.Neutral, Sentiment.Negative))
@@ -799,8 +799,9 @@ class SimulatedProvider:
             recent: list[float] = []
             if self.rate_limit_per_second is not None:
                 recent = [r[0] for r in conn.execute(
-                    "select placed_ts from sim_calls where placed_ts > ? order by placed_ts",
-                    (start_ts - 1.0,),
+                    # a call placed in the last second ends after its start: the active index finds it
+                    "select placed_ts from sim_calls indexed by sim_calls_active where end_ts > ? and placed_ts > ?"
+                    " order by placed_ts", (start_ts - 1.0, start_ts - 1.0),
                 )]
             for index, (placed_ts, end_ts) in enumerate(zip(placed.tolist(), end.tolist())):
                 if self._failures:
@@ -832,8 +833,9 @@ class SimulatedProvider:
             rows, columns = self._new_rows(ids, [requests[i] for i in accepted], np.array(accepted, dtype=np.int64),
                                            placed, answer, end, outcomes)
             conn.executemany(f"insert into sim_calls ({_COLUMNS}) values ({', '.join('?' * 21)})", rows)
-            for row in rows:
-                self._remember(row)
+            if len(self._rows) + len(rows) > self._cache_size:
+                self._rows.clear()
+            self._rows.update(zip(ids, rows))
             self._columns.add(ids, columns)
         return results
 
