@@ -456,7 +456,7 @@ class _Hub:
         self.url = url
         self.guard = threading.Lock()
         self.serial_columns: dict[str, dict[str, str]] = {}
-        self.independent: dict[int, tuple[int, bool]] = {}  # campaign -> (write epoch, verdict at that epoch)
+        self.independent: dict[int, tuple[tuple, bool]] = {}  # campaign -> (write epoch, verdict at that epoch)
         self.conn = duckdb.connect(":memory:")
         try:
             self.conn.execute("set TimeZone = 'UTC'")
@@ -770,7 +770,8 @@ def _take_writer_lock(conn: SharedConnection, wait: float, campaign_id: int | No
         campaign_id = int(campaign_id)
         _lock(conn, wait, f"pg_advisory_xact_lock_shared({_WRITER_LOCK_KEY})",
               f"pg_advisory_xact_lock({_CAMPAIGN_LOCK_CLASS}, {campaign_id})")
-        epoch = _pg_query(conn, f"select last_value from {_EPOCH_SEQUENCE}")[0][0]
+        # (last_value, is_called): a fresh sequence's first nextval leaves last_value as it was
+        epoch = tuple(_pg_query(conn, f"select last_value, is_called from {_EPOCH_SEQUENCE}")[0])
         known = conn._hub.independent.get(campaign_id)
         if known is None or known[0] != epoch:
             known = conn._hub.independent[campaign_id] = (

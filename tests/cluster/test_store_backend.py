@@ -409,3 +409,24 @@ def _claim_scoped(url: str, campaign_id: int, ready, start, out) -> None:
     except BaseException:
         ready.release()
         out.put(traceback.format_exc())
+
+
+def test_a_campaign_that_stops_being_independent_is_locked_store_wide_at_once(shared_store):
+    # The verdict is cached per store-write epoch: the store-wide enrollment below must invalidate it.
+    from flows.cluster_sim import add_campaigns_like, enroll_numbered_contacts
+    from tasks.compliance import resolve_zones
+    from tasks.store import lock_scope
+
+    first = make_campaign_db(None)["campaign_id"]
+    second = add_campaigns_like(None, first, 1)[0]
+    enroll_numbered_contacts(None, [first, second], 4)
+    with transaction() as conn:
+        resolve_zones(conn)  # new contacts wait for zone resolution: their campaign is not independent
+        assert conn.scope is None
+    with lock_scope(first), transaction() as conn:
+        assert conn.scope == first
+    with transaction() as conn:  # one of the first campaign's contacts joins the second campaign too
+        conn.execute("insert into campaign_contacts (campaign_id, contact_id) select ?, min(contact_id)"
+                     " from campaign_contacts where campaign_id = ?", [second, first])
+    with lock_scope(first), transaction() as conn:
+        assert conn.scope is None  # its claims could now pass a person's rolling caps: store-wide
