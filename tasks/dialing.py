@@ -399,11 +399,13 @@ def claim_batch(
     provider_name: str,
     size: int | None = None,
     horizon: timedelta = timedelta(0),
+    status: str = CallStatus.queued.value,
 ) -> tuple[int | None, pl.DataFrame]:
     """Claim up to a batch of eligible contacts: a dial run, `queued` call rows, contacts in flight.
 
     Call inside a transaction. Returns (run_id, claimed calls) — (None, empty) when nobody is eligible.
-    Contacts a compliance rule held back are counted per rule in `claim_audit`.
+    Contacts a compliance rule held back are counted per rule in `claim_audit`. `status='created'`
+    writes the rows as created in the claim's own transaction (a batch placed in one request).
     """
     options = smart_options(conn, plan.campaign_id)
     remaining = remaining_capacity(conn, from_numbers, _day_start(plan, now), options.number_daily_cap)
@@ -452,12 +454,12 @@ def claim_batch(
             """
             insert into calls (campaign_id, contact_id, run_id, attempt_key, attempt_number, phone_e164,
                                from_number, status, dynamic_variables, provider, queued_at, updated_at)
-            select ?, contact_id, ?, attempt_key, attempt_number, phone_e164, from_number, 'queued',
+            select ?, contact_id, ?, attempt_key, attempt_number, phone_e164, from_number, ?,
                    dynamic_variables::json, ?, ?, ?
             from claims
             returning call_id, contact_id, attempt_key, phone_e164, from_number, dynamic_variables::varchar
             """,
-            [plan.campaign_id, run_id, provider_name, now, now],
+            [plan.campaign_id, run_id, status, provider_name, now, now],
         ).pl()
         inserted.columns = ["call_id", "contact_id", "attempt_key", "phone_e164", "from_number", "dynamic_variables"]
         conn.register("claimed", inserted)
@@ -552,7 +554,15 @@ def dial_batch(
     pace = get_settings().dial_pace_seconds if pace_seconds is None else pace_seconds
     result = BatchResult(plan.campaign_id)
     now = clock.now()
+    # In real time each call is its own created → placed → registered step; on a virtual clock (or
+    # without a pace) the whole batch moves together: the claim writes its rows `created` in its own
+    # transaction and one request places them (the same guarantees, far fewer transactions).
+    whole = clock.virtual or pace < 0.5
     with transaction(db) as conn:
+        stop = _paused(conn, plan, kind) if whole else None
+        if stop:
+            result.message = stop
+            return result
         numbers, why = usable_numbers(conn, plan, now)
         if why:
             result.message = why
@@ -560,34 +570,34 @@ def dial_batch(
         # the batch takes about size × pace to place: every call must land inside its callee's window
         horizon = timedelta(seconds=pace * (size or plan.batch_size))
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
-                                      provider_name=provider.name, size=size, horizon=horizon)
+                                      provider_name=provider.name, size=size, horizon=horizon,
+                                      status=CallStatus.created.value if whole else CallStatus.queued.value)
     result.run_id, result.claimed = run_id, claimed.height
     if run_id is None:
         result.message = NOBODY
         return result
     calls = claimed.to_dicts()
-    # In real time each call is its own created → placed → registered step; on a virtual clock
-    # the whole batch moves together (the same guarantees, far fewer transactions).
-    chunk_size = len(calls) if clock.virtual or pace < 0.5 else 1
-    stop: str | None = None
+    chunk_size = len(calls) if whole else 1
     provider_down = finished = False
     try:
         for start in range(0, len(calls), chunk_size):
             chunk = calls[start:start + chunk_size]
-            with transaction(db) as conn:
-                stop = stop or _paused(conn, plan, kind)
-                if stop:
-                    mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
-                    result.not_placed += len(calls) - start
-                    break
-                chunk_ids = [c["call_id"] for c in chunk]
-                # the id range lets DuckDB skip every row group outside the batch
-                conn.execute(
-                    "update calls set status = 'created', updated_at = ?"
-                    " where call_id between ? and ? and list_contains(?, call_id) and status = 'queued'",
-                    [clock.now(), min(chunk_ids), max(chunk_ids), chunk_ids],
-                )
-                conn.execute("update dial_runs set heartbeat_at = ? where run_id = ?", [datetime.now(timezone.utc), run_id])
+            if not whole:
+                with transaction(db) as conn:
+                    stop = stop or _paused(conn, plan, kind)
+                    if stop:
+                        mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
+                        result.not_placed += len(calls) - start
+                        break
+                    chunk_ids = [c["call_id"] for c in chunk]
+                    # the id range lets DuckDB skip every row group outside the batch
+                    conn.execute(
+                        "update calls set status = 'created', updated_at = ?"
+                        " where call_id between ? and ? and list_contains(?, call_id) and status = 'queued'",
+                        [clock.now(), min(chunk_ids), max(chunk_ids), chunk_ids],
+                    )
+                    conn.execute("update dial_runs set heartbeat_at = ? where run_id = ?",
+                                 [datetime.now(timezone.utc), run_id])
             if clock.virtual and hasattr(provider, "place_calls"):
                 registered, outcomes, unplaced, stop, down = _place_paced_virtual(
                     provider, plan, clock, kind, pace, chunk, first=start == 0)
@@ -614,13 +624,17 @@ def dial_batch(
                 if outcomes:
                     apply_provider_calls(conn, outcomes, clock.now())
                 mark_not_placed(conn, unplaced, clock.now(), stop or "not placed")
+                last = start + chunk_size >= len(calls)  # the last chunk closes the run in the same commit
                 conn.execute(
-                    "update dial_runs set calls_placed = calls_placed + ?, heartbeat_at = ? where run_id = ?",
-                    [len(registered), datetime.now(timezone.utc), run_id],
+                    "update dial_runs set calls_placed = calls_placed + $placed, heartbeat_at = $beat,"
+                    " state = case when $last and state = 'running' then $state else state end,"
+                    " ended_at = case when $last and state = 'running' then $now else ended_at end,"
+                    " message = case when $last and state = 'running' then coalesce($message, message) else message end"
+                    " where run_id = $run_id",
+                    {"placed": len(registered), "beat": datetime.now(timezone.utc), "last": last, "now": clock.now(),
+                     "state": "failed" if provider_down else "completed", "message": stop, "run_id": run_id},
                 )
-                if start + chunk_size >= len(calls):  # the last chunk closes the run in the same commit
-                    _close_run(conn, run_id, clock.now(), "failed" if provider_down else "completed", stop)
-                    finished = True
+                finished = last
             result.placed += len(registered)
             result.not_placed += len(unplaced)
             result.refused += sum(1 for _, o in outcomes if o.status == CallStatus.failed_rate_limit)

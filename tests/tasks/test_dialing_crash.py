@@ -34,8 +34,21 @@ CHILD = textwrap.dedent(
     def die(*args, **kwargs):
         os._exit(9)
 
-    if step == "after_claim":  # queued rows committed; the batch never went further
-        dialing._paused = die
+    from contextlib import contextmanager
+    real_transaction, placed = dialing.transaction, [False]
+
+    def die_after_commit(when):
+        @contextmanager
+        def transaction_then_die(*args, **kwargs):
+            with real_transaction(*args, **kwargs) as conn:
+                yield conn
+            if when():
+                os._exit(9)
+        dialing.transaction = transaction_then_die
+
+    if step == "after_claim":
+        # the claim committed (queued rows; created too when the batch is placed in one request), nothing more
+        die_after_commit(lambda: True)
     elif step == "after_created":  # created committed; the provider was never asked
         provider.place_call = die
         provider.place_calls = die
@@ -53,16 +66,15 @@ CHILD = textwrap.dedent(
         provider.place_call = place_call_then_die
         provider.place_calls = place_calls_then_die
     elif step == "after_register":  # the registration transaction committed, then the process died
-        from contextlib import contextmanager
-        real_transaction, commits = dialing.transaction, [0]
-        @contextmanager
-        def transaction_then_die(*args, **kwargs):
-            with real_transaction(*args, **kwargs) as conn:
-                yield conn
-            commits[0] += 1
-            if commits[0] == 3:  # claim, created, registered
-                os._exit(9)
-        dialing.transaction = transaction_then_die
+        place_call, place_calls = provider.place_call, provider.place_calls
+        def place_call_noted(request, now):
+            placed[0] = True
+            return place_call(request, now)
+        def place_calls_noted(requests, now, pace_seconds=0.0):
+            placed[0] = True
+            return place_calls(requests, now, pace_seconds)
+        provider.place_call, provider.place_calls = place_call_noted, place_calls_noted
+        die_after_commit(lambda: placed[0])  # the first commit after placing: the registration
     if mode == "virtual":
         dialing.run_tick(db, provider, VirtualClock(datetime.fromisoformat(start)), pace_seconds=3)
     else:
