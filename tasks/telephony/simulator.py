@@ -737,7 +737,7 @@ class SimulatedProvider:
     def _rows_by_id(self, provider_call_ids: Sequence[str]) -> list[tuple]:
         """The stored rows of these ids (500 per query), in no particular order; unknown ids are absent."""
         wanted = set(provider_call_ids)
-        seqs = [int(i[4:]) for i in wanted if i.startswith("sim_") and i[4:].isdecimal()]
+        seqs = [int(i[4:]) for i in wanted if i.startswith("sim_") and i[4:].isdecimal() and len(i) < 24]
         rows: list[tuple] = []
         for start in range(0, len(seqs), 500):
             chunk = seqs[start:start + 500]

@@ -298,9 +298,11 @@ def test_repeated_attempt_keys_are_all_recorded(sim):
     assert sim.duplicate_attempt_keys() == {"dup": 2}
 
 
-def test_unknown_call_id_is_not_found(sim):
+@pytest.mark.parametrize("call_id", ["sim_404", "sim_000000001x", "sim_" + "9" * 5000, "other_000000001"])
+def test_unknown_call_id_is_not_found(sim, call_id):
+    sim.place_calls([request(i) for i in range(500)], TUESDAY_EVENING)  # sim_000000001 .. sim_000000500 exist
     with pytest.raises(CallNotFound):
-        sim.get_call("sim_404", TUESDAY_EVENING)
+        sim.get_call(call_id, TUESDAY_EVENING)
 
 
 def _place_from_another_process(path: str, offset: int) -> None:
@@ -427,8 +429,9 @@ def test_get_calls_frame_is_get_calls_field_for_field(tmp_path):
         expected = expected_frame(reader, asked, now)
         assert_frame_equal(placer.get_calls_frame(asked, now), expected)  # from the placing instance's memory
         assert_frame_equal(reader.get_calls_frame(asked, now), expected)  # read back from SQLite, then cached
-    statuses = set(expected_frame(reader, ids, TUESDAY_EVENING + timedelta(minutes=5))["status"])
-    assert statuses >= {"registered", "in_progress", "ended", "not_connected"}
+    states = set(expected_frame(reader, ids, TUESDAY_EVENING + timedelta(minutes=5)).select("status", "analyzed").rows())
+    assert states >= {("registered", False), ("in_progress", False), ("ended", False), ("ended", True),
+                      ("not_connected", True), ("error", True)}
 
 
 def test_get_calls_frame_from_a_small_cache(tmp_path):
