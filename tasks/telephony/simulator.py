@@ -712,6 +712,9 @@ class SimulatedProvider:
             conn.execute("pragma journal_mode = wal")
             # WAL + NORMAL: a committed placement survives a killed process (not a power cut).
             conn.execute("pragma synchronous = normal")
+            # Checkpoint (and fsync) every ~40 MB of WAL rather than 4 MB: on a busy disk those fsyncs were about
+            # a sixth of a placement's wall time (interleaved runs: 36 -> 30 us per call, same CPU time).
+            conn.execute("pragma wal_autocheckpoint = 10000")
             conn.executescript(_SCHEMA)
             self._conn, self._pid = conn, os.getpid()
         return self._conn
