@@ -54,8 +54,10 @@ with enrolled as (
       and cc.finished_at is null
       and cc.in_flight_call_id is null
       and cc.attempts < $max_attempts
-      and (cc.attempts_day is distinct from $local_day or cc.attempts_on_day < $attempts_per_day)
-      and (cc.next_call_at is null or cc.next_call_at <= $now)
+      -- written without OR (an OR of nullable tests costs DuckDB twice the scan): attempts today under the
+      -- daily limit (none when the last attempt was another day), no retry time or one already due
+      and (case when cc.attempts_day = $local_day then cc.attempts_on_day else 0 end) < $attempts_per_day
+      and coalesce(cc.next_call_at <= $now, true)
 ),
 scanned as (
     -- fewest attempts first, then the longest since their last call, then enrollment order
