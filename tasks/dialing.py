@@ -414,7 +414,31 @@ def _dynamic_variables(name, company, email, properties) -> str:
     values = {"contact_name": name, "company_name": company, "email": email}
     if properties:
         values.update(json.loads(properties) if isinstance(properties, str) else properties)
-    return json.dumps({k: ("" if v is None else str(v)) for k, v in values.items()}, ensure_ascii=False)
+    return json.dumps({k: ("" if v is None else str(v)) for k, v in values.items()}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def dynamic_variables_column(picked: pl.DataFrame) -> pl.Series:
+    """Each contact's dynamic variables as JSON text: name, company, email, then its custom properties.
+
+    Contacts without custom properties are encoded by Polars at once (a batch spent 15 ms in per-row
+    Python at 30 us a contact); the others merge their properties in Python. Values are strings, missing
+    ones empty; the text is compact JSON either way.
+    """
+    plain = picked.select(pl.struct(
+        pl.col("name").cast(pl.String).fill_null("").alias("contact_name"),
+        pl.col("company").cast(pl.String).fill_null("").alias("company_name"),
+        pl.col("email").cast(pl.String).fill_null("").alias("email"),
+    ).struct.json_encode().alias("dynamic_variables"))["dynamic_variables"]
+    properties = picked["properties"].cast(pl.String)
+    custom = (properties.is_not_null() & ~properties.is_in(["{}", "null", ""])).to_list()
+    if not any(custom):
+        return plain
+    merged = plain.to_list()
+    for i, (name, company, email, props) in enumerate(picked.select("name", "company", "email", "properties").iter_rows()):
+        if custom[i]:
+            merged[i] = _dynamic_variables(name, company, email, props)
+    return pl.Series("dynamic_variables", merged, dtype=pl.String)
 
 
 def claim_batch(
@@ -457,24 +481,20 @@ def claim_batch(
             [now - timedelta(hours=24), from_numbers],
         ).fetchall()
     ) if len(from_numbers) > 1 else {}
-    rows = picked.to_dicts()
+    contact_ids = picked["contact_id"].to_list()
     avoid = dict(conn.execute(
         "select contact_id, avoid_number from campaign_contacts where campaign_id = ? and avoid_number is not null"
-        " and list_contains(?, contact_id)", [plan.campaign_id, [r["contact_id"] for r in rows]],
+        " and list_contains(?, contact_id)", [plan.campaign_id, contact_ids],
     ).fetchall()) if len(from_numbers) > 1 else {}
-    numbers = assign_numbers(from_numbers, used, len(rows), avoid=[avoid.get(r["contact_id"]) for r in rows],
+    numbers = assign_numbers(from_numbers, used, len(contact_ids), avoid=[avoid.get(c) for c in contact_ids],
                              remaining=remaining)
-    claims = pl.DataFrame(
-        {
-            "contact_id": [r["contact_id"] for r in rows],
-            "attempt_key": [f"{plan.campaign_id}.{r['contact_id']}.{r['call_seq'] + 1}" for r in rows],
-            "attempt_number": [r["attempts"] + 1 for r in rows],
-            "phone_e164": [r["phone_e164"] for r in rows],
-            "from_number": numbers,
-            "dynamic_variables": [_dynamic_variables(r["name"], r["company"], r["email"], r["properties"]) for r in rows],
-        },
-        schema={"contact_id": pl.Int64, "attempt_key": pl.String, "attempt_number": pl.Int32,
-                "phone_e164": pl.String, "from_number": pl.String, "dynamic_variables": pl.String},
+    claims = picked.select(
+        pl.col("contact_id").cast(pl.Int64),
+        pl.format("{}.{}.{}", pl.lit(plan.campaign_id), pl.col("contact_id"), pl.col("call_seq") + 1).alias("attempt_key"),
+        (pl.col("attempts") + 1).cast(pl.Int32).alias("attempt_number"),
+        pl.col("phone_e164").cast(pl.String),
+        pl.Series("from_number", numbers, dtype=pl.String),
+        dynamic_variables_column(picked),
     )
     conn.register("claims", claims)
     try:

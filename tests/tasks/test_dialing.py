@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import polars as pl
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -311,3 +312,19 @@ def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_d
     run_tick(db, provider, VirtualClock(later + timedelta(days=1)), pace_seconds=3)
     check_invariants(db, provider)
     assert provider.duplicate_attempt_keys() == {}
+
+
+def test_dynamic_variables_of_a_batch_match_the_per_contact_encoding():
+    from tasks.dialing import _dynamic_variables, dynamic_variables_column
+
+    picked = pl.DataFrame({
+        "name": ["Ana Díaz", None, "Bo \"Quote\"", "Cy"],
+        "company": ["Acme", "Beta", None, "Delta"],
+        "email": [None, "b@x.io", "", "c@x.io"],
+        "properties": [None, '{"plan": "gold", "seats": 3}', "{}", '{"contact_name": "Override"}'],
+    })
+    encoded = dynamic_variables_column(picked).to_list()
+    expected = [_dynamic_variables(*row) for row in picked.iter_rows()]
+    assert [json.loads(e) for e in encoded] == [json.loads(e) for e in expected]
+    assert json.loads(encoded[0]) == {"contact_name": "Ana Díaz", "company_name": "Acme", "email": ""}
+    assert json.loads(encoded[1])["seats"] == "3" and json.loads(encoded[3])["contact_name"] == "Override"
