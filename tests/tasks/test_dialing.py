@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import polars as pl
 from datetime import date, datetime, timedelta, timezone
 
+import polars as pl
 import pytest
 
 from schemas.enums import DisconnectReason
