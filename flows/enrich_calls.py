@@ -22,7 +22,7 @@ def run_enrichment(db: str | Path | None, provider: TelephonyProvider, now: date
     # The connection is closed here: the provider may be a slow HTTP API.
     plan = collect_updates(provider, pending, now, stuck_minutes) if pending.height else None
     changed = 0
-    if plan is not None and plan.updates:
+    if plan is not None and plan.updates.height:
         with transaction(db) as conn:
             changed = apply_plan(conn, plan, now)
     return {

@@ -1,29 +1,33 @@
 """The call lifecycle's one writer of outcomes: applies provider records to calls and enrollments.
 
 Polling (enrich_calls), webhooks and crash reconciliation all write through `apply_provider_calls`,
-so every path gives the same row and the enrollment counters move exactly once per call. It is
-set-based (one statement per step for any number of calls) because a simulated campaign applies
-hundreds of thousands of updates.
+so every path gives the same row and the enrollment counters move exactly once per call. A batch
+of any size costs at most four statements (read the stored calls, write the calls, read the
+campaigns' settings, settle the enrollments) plus one for refunds and one for do-not-call requests
+when there are any, because a simulated campaign applies hundreds of thousands of updates: the
+decisions in between are Polars expressions on the batch, and only the columns they need are read.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import duckdb
 import polars as pl
 
-from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS, sql_list
+from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS
 from tasks.compliance import dnc_from_analysis
 from tasks.credits import RateCard
 from tasks.errors import NotFoundError
-from tasks.retry_policy import apply_retry_policy
+from tasks.retry_policy import CampaignRetry, effective_policy, retry_decisions
+from tasks.schedule import Schedule
 from tasks.settings import get_settings
 from tasks.telephony.base import ProviderCall
 
-FINAL_SQL = "('ended', 'not_connected', 'error', 'failed_rate_limit')"
+FINAL_STATUSES = ("ended", "not_connected", "error", "failed_rate_limit")
 
 _UPDATE_SCHEMA = {
     "call_id": pl.Int64,
@@ -45,30 +49,238 @@ _UPDATE_SCHEMA = {
     "recording_url": pl.String,
     "cost_cents": pl.Float64,
 }
+_ENUM_COLUMNS = frozenset({"status", "disconnect_reason", "user_sentiment"})
+# Provider fields a record fills in when it has them; a missing one never erases what is stored.
+_FILLED = ("disconnect_reason", "disconnect_reason_raw", "started_at", "ended_at", "duration_seconds",
+           "call_successful", "user_sentiment", "in_voicemail", "summary", "tools_count", "transcript",
+           "recording_url", "cost_cents")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# What the decisions need of the stored calls (never transcripts). The id range lets DuckDB skip row
+# groups (calls are numbered in time order); the id list is bound only when the range also holds
+# many other calls, since binding it costs more than reading a few extra rows.
+STORED_SQL = """
+select call_id, campaign_id, contact_id, status, counts_as_attempt, disconnect_reason, duration_seconds,
+       in_voicemail, call_successful, ended_at, registered_at, analyzed_at, queued_at, from_number
+from calls
+where call_id between $low and $high and ($ids is null or list_contains($ids, call_id))
+"""
+
+# The calls update, per column: a column no record of the batch carries is left out of it, so a batch
+# of refusals or progress reports rewrites about 7 columns, not 22 (DuckDB records, and commits, every
+# column an UPDATE sets, changed or not).
+_CALL_SETS = {
+    "provider_call_id": "coalesce(c.provider_call_id, w.provider_call_id)",
+    **{c: f"coalesce(w.{c}, c.{c})" for c in _FILLED},
+    "custom_analysis": "coalesce(w.custom_analysis::json, c.custom_analysis)",
+    "credits": "coalesce(w.credits, c.credits)",
+}
+_CALL_CHANGES = {
+    **{c: f"c.{c} is distinct from {value}" for c, value in _CALL_SETS.items()},
+    "custom_analysis": f"c.custom_analysis::varchar is distinct from ({_CALL_SETS['custom_analysis']})::varchar",
+}
 
 
-def _rank_sql(column: str) -> str:
-    return (
-        f"case {column} when 'queued' then 0 when 'created' then 1 when 'registered' then 2 "
-        f"when 'in_progress' then 3 else 4 end"
-    )
+def _call_write_sql(carried: Sequence[str]) -> str:
+    """The calls update for a batch whose records carry `carried` (keys of `_CALL_SETS`)."""
+    return f"""
+update calls c set
+    status = w.status, registered_at = w.registered_at, analyzed_at = w.analyzed_at,
+    counts_as_attempt = c.counts_as_attempt and not w.refund,
+    {"".join(f"{column} = {_CALL_SETS[column]}, " for column in carried)}updated_at = $now
+from call_writes w
+where c.call_id = w.call_id and (
+    c.status is distinct from w.status or c.registered_at is distinct from w.registered_at
+    or c.analyzed_at is distinct from w.analyzed_at or w.refund
+    {"".join(f" or {_CALL_CHANGES[column]}" for column in carried)}
+)
+"""
+
+
+# One statement settles the batch's enrollments on their current values: refused calls give their
+# attempt back (and the day's, when refused on the enrollment's current campaign-local day); the
+# in-flight call's final record releases the contact, with the retry policy's next time and number
+# to avoid, or finishes it (rule `never`, successful, not retryable, out of attempts); a success
+# verdict finishes it even when it comes after the release (late analysis). Like the calls update,
+# it sets the refund and retry columns only for a batch that has some.
+_REFUND_SETS = """
+    attempts = greatest(cc.attempts - s.refunds, 0),
+    attempts_on_day = case when cc.attempts_day = s.refund_day then greatest(cc.attempts_on_day - s.refunds_on_day, 0)
+                           else cc.attempts_on_day end,"""
+_RETRY_SETS = """
+    -- a later time set by someone else (a requested callback) is kept
+    next_call_at = case when cc.in_flight_call_id = s.release_call_id and cc.finished_at is null and s.retry_at is not null
+                        then greatest(s.retry_at, coalesce(cc.next_call_at, s.retry_at)) else cc.next_call_at end,
+    avoid_number = case when cc.in_flight_call_id = s.release_call_id and cc.finished_at is null and s.never is not null
+                        then s.retry_avoid_number else cc.avoid_number end,"""
+_ENROLLMENT_WRITE_SQL = """
+update campaign_contacts cc set {refund_sets}{retry_sets}
+    in_flight_call_id = case when cc.in_flight_call_id = s.release_call_id then null else cc.in_flight_call_id end,
+    finished_reason = case
+        when s.became_successful then 'successful'
+        when cc.finished_at is null and cc.in_flight_call_id = s.release_call_id then case
+            when s.never then 'not_retryable'
+            when s.release_successful then 'successful'
+            when s.release_not_retryable then 'not_retryable'
+            when greatest(cc.attempts - s.refunds, 0) >= s.max_attempts then 'max_attempts'
+        end
+        else cc.finished_reason
+    end,
+    finished_at = case
+        when cc.finished_at is not null then cc.finished_at
+        when s.became_successful then $now::timestamptz
+        when cc.in_flight_call_id = s.release_call_id and (s.never or s.release_successful or s.release_not_retryable
+             or greatest(cc.attempts - s.refunds, 0) >= s.max_attempts) then $now::timestamptz
+    end
+from enrollment_changes s
+where cc.campaign_id = s.campaign_id and cc.contact_id = s.contact_id and (
+    s.refunds > 0 or cc.in_flight_call_id = s.release_call_id
+    or (s.became_successful and cc.finished_reason is distinct from 'successful'))
+"""
+
+# The settings of the batch's campaigns that the release and the retry policy go by.
+CAMPAIGNS_SQL = """
+select campaign_id, time_zone, max_attempts, calling_days, weekly_schedule::varchar, start_date, end_date,
+       retry_policy::varchar, len(outbound_number_ids)
+from campaigns
+where list_contains($ids, campaign_id)
+"""
 
 
 def updates_frame(updates: Sequence[tuple[int, ProviderCall]]) -> pl.DataFrame:
     """The provider records as one frame keyed by our call id."""
-    rows = {name: [] for name in _UPDATE_SCHEMA}
-    for call_id, pc in updates:
-        rows["call_id"].append(call_id)
-        for name in _UPDATE_SCHEMA:
-            if name == "call_id":
-                continue
-            value = getattr(pc, name)
-            if name == "custom_analysis" and value is not None:
-                value = json.dumps(value, default=str)
-            elif hasattr(value, "value"):  # enums
-                value = value.value
-            rows[name].append(value)
-    return pl.DataFrame(rows, schema=_UPDATE_SCHEMA)
+    columns: dict[str, list] = {"call_id": [call_id for call_id, _ in updates]}
+    for name in _UPDATE_SCHEMA:
+        if name == "call_id":
+            continue
+        values = [getattr(pc, name) for _, pc in updates]
+        if name == "custom_analysis":
+            values = [None if v is None else json.dumps(v, default=str) for v in values]
+        elif name in _ENUM_COLUMNS:
+            values = [getattr(v, "value", v) for v in values]
+        columns[name] = values
+    return pl.DataFrame(columns, schema=_UPDATE_SCHEMA)
+
+
+# The merge, as expressions built once (building Polars expressions costs more than running them on a
+# batch), in two passes: the merged fields, then what follows from them. Statuses move forward only;
+# every final status ranks 4, so a later final record may replace an earlier one, except that a
+# refusal (failed_rate_limit) stays one.
+def _rank(status: pl.Expr) -> pl.Expr:
+    return (pl.when(status == "queued").then(0).when(status == "created").then(1)
+            .when(status == "registered").then(2).when(status == "in_progress").then(3).otherwise(4))
+
+
+_STATUS, _STORED_STATUS = pl.col("status"), pl.col("status_stored")
+_MERGED = (
+    pl.when(_STORED_STATUS == "failed_rate_limit").then(_STORED_STATUS)
+    .when(_rank(_STATUS) >= _rank(_STORED_STATUS)).then(_STATUS).otherwise(_STORED_STATUS).alias("status"),
+    *(pl.coalesce(c, f"{c}_stored").alias(c) for c in
+      ("disconnect_reason", "duration_seconds", "in_voicemail", "call_successful", "ended_at")),
+)
+_FINAL = _STATUS.is_in(FINAL_STATUSES)
+_NEWLY_ANALYZED = pl.col("analyzed_at").is_null() & pl.col("analyzed").fill_null(False)
+_MEANING = (
+    # done with this record and not before: only then may it release the contact (a call is released in
+    # the transaction that made it done)
+    (_FINAL & ((_STATUS != "ended") | pl.col("analyzed_at").is_not_null() | _NEWLY_ANALYZED)
+     & ~(_STORED_STATUS.is_in(FINAL_STATUSES)
+         & ((_STORED_STATUS != "ended") | pl.col("analyzed_at").is_not_null()))).alias("done"),
+    (pl.col("call_successful").fill_null(False) & ~pl.col("call_successful_stored").fill_null(False))
+    .alias("became_successful"),
+)
+
+
+@cache
+def _credits(rates: RateCard) -> pl.Expr:
+    return (
+        pl.when(~_STATUS.is_in(("ended", "error"))).then(pl.when(_FINAL).then(pl.lit(0, pl.Int32)))
+        .when(pl.col("in_voicemail").fill_null(False) | (pl.col("disconnect_reason") == "voicemail_reached"))
+        .then(pl.lit(rates.per_voicemail, pl.Int32))
+        .when(pl.col("duration_seconds").fill_null(0) > 0)
+        .then((pl.col("duration_seconds") / 60).ceil().cast(pl.Int32) * rates.per_answered_minute)
+        .otherwise(pl.lit(0, pl.Int32))
+        .alias("credits")
+    )
+
+
+@cache
+def _refund(not_attempts: bool) -> pl.Expr:
+    return (_FINAL & pl.col("counts_as_attempt") & (
+        pl.lit(not_attempts) | (_STATUS == "failed_rate_limit")
+        | pl.col("disconnect_reason").is_in([r.value for r in NOT_AN_ATTEMPT_REASONS])
+    )).fill_null(False).alias("refund")
+
+
+def merge_records(
+    records: pl.DataFrame, stored: pl.DataFrame, now: datetime, rates: RateCard, *, not_attempts: bool = False
+) -> pl.DataFrame:
+    """Each record merged with its stored call (records of unknown calls drop out): new status, credits, times.
+
+    `refund`: the call's first final record says it was no attempt (refusal, outage, `not_attempts`);
+    `done`: the call became final, and analysed unless it ended unanswered, with this record;
+    `became_successful`: its first success verdict. Stored values the merge replaced come suffixed `_stored`.
+    """
+    # a datetime literal costs Polars half a millisecond; microseconds since the epoch do not
+    now_utc = pl.lit((now - _EPOCH) // timedelta(microseconds=1)).cast(pl.Datetime("us", "UTC"))
+    return records.join(stored, on="call_id", how="inner", suffix="_stored").with_columns(*_MERGED).with_columns(
+        *_MEANING, _credits(rates), _refund(not_attempts),
+        pl.when(pl.col("registered_at").is_null() & (_rank(_STATUS) >= 2)).then(now_utc)
+        .otherwise(pl.col("registered_at")).alias("registered_at"),
+        pl.when(_NEWLY_ANALYZED).then(now_utc).otherwise(pl.col("analyzed_at")).alias("analyzed_at"),
+    )
+
+
+_KEYS = ("campaign_id", "contact_id")
+_DONE, _REFUND = pl.col("done"), pl.col("refund")
+_SUCCESSFUL = pl.col("call_successful").fill_null(False)
+# Per settling call, what it brings to its enrollment; the release columns count only for a done call.
+_ENROLLMENT_CHANGE = (
+    *_KEYS, "became_successful",
+    _REFUND.cast(pl.Int32).alias("refunds"),
+    _REFUND.cast(pl.Int32).alias("refunds_on_day"),
+    pl.when(_DONE).then(pl.col("call_id")).alias("release_call_id"),
+    pl.when(_DONE).then(_SUCCESSFUL).alias("release_successful"),
+    pl.when(_DONE).then(pl.col("disconnect_reason").is_in([r.value for r in NOT_RETRYABLE_REASONS]).fill_null(False))
+    .alias("release_not_retryable"),
+    *(pl.when(_DONE).then(pl.col(c)).alias(c) for c in ("retry_at", "retry_avoid_number", "never")),
+)
+_RELEASE_COLUMNS = ("release_call_id", "release_successful", "release_not_retryable", "retry_at",
+                    "retry_avoid_number", "never")
+
+
+def enrollment_changes(conn: duckdb.DuckDBPyConnection, settling: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Per contact of the settling calls of a merged batch, what `_ENROLLMENT_WRITE_SQL` settles it by.
+
+    Settling calls are done, refunded or newly successful. The release columns are those of the
+    contact's newest done call, the only one that can be in flight (a contact's next call is placed
+    only once its last one was released), with its campaign's retry policy; of several refunds, only
+    those on the latest day can be on the enrollment's current day.
+    """
+    campaign_ids = settling.filter(_DONE | _REFUND)["campaign_id"].unique().to_list()
+    rows = conn.execute(CAMPAIGNS_SQL, {"ids": campaign_ids}).fetchall() if campaign_ids else []
+    max_attempts, local_day, campaigns = pl.lit(None, pl.Int32), pl.lit(None, pl.Date), {}
+    for campaign_id, time_zone, campaign_max, *schedule, retry_policy, numbers in rows:
+        in_campaign = pl.col("campaign_id") == campaign_id
+        max_attempts = pl.when(in_campaign).then(campaign_max).otherwise(max_attempts)
+        # a refusal gives back the attempt of its campaign-local day
+        local_day = pl.when(in_campaign).then(pl.col("queued_at").dt.convert_time_zone(time_zone).dt.date()) \
+            .otherwise(local_day)
+        campaigns[campaign_id] = CampaignRetry(
+            Schedule.from_row(time_zone, *schedule), effective_policy(retry_policy), numbers)
+    released = settling.filter(_DONE & ~_REFUND & ~_SUCCESSFUL)
+    changes = settling.join(retry_decisions(campaigns, released, now), on="call_id", how="left").select(
+        *_ENROLLMENT_CHANGE, max_attempts.alias("max_attempts"),
+        pl.when(_REFUND).then(local_day).alias("refund_day"),
+    )
+    if not changes.select(pl.struct(_KEYS).is_duplicated().any()).item():
+        return changes  # the usual batch: one call per contact
+    refund_days = pl.col("refund_day").drop_nulls()
+    return changes.sort("release_call_id", nulls_last=False).group_by(_KEYS).agg(
+        pl.col("max_attempts").first(), pl.col("became_successful").any(), pl.col("refunds").sum(),
+        refund_days.max(), (refund_days == refund_days.max()).sum().cast(pl.Int32).alias("refunds_on_day"),
+        *(pl.col(c).last() for c in _RELEASE_COLUMNS),
+    )
 
 
 def apply_provider_calls(
@@ -89,209 +301,59 @@ def apply_provider_calls(
     frame = updates if isinstance(updates, pl.DataFrame) else updates_frame(updates)
     if frame.height == 0:
         return 0
-    frame = frame.unique("call_id", keep="last", maintain_order=True)
-    rates = rates or RateCard.from_settings()
-    conn.register("provider_updates", frame)
+    frame = frame.select(list(_UPDATE_SCHEMA))
+    ids = frame["call_id"]
+    if ids.n_unique() < ids.len():
+        frame = frame.unique("call_id", keep="last", maintain_order=True)
+        ids = frame["call_id"]
+    low, high = ids.min(), ids.max()
+    listed = ids.to_list() if high - low + 1 > 2 * ids.len() else None
+    stored = conn.execute(STORED_SQL, {"low": low, "high": high, "ids": listed}).pl()
+    calls = merge_records(frame, stored, now, rates or RateCard.from_settings(), not_attempts=not_attempts)
+    if calls.height < frame.height:
+        missing = ids.filter(~ids.is_in(calls["call_id"]))[0]
+        raise NotFoundError(f"call {missing} does not exist")
+    writes = calls.select("call_id", "status", *_CALL_SETS, "registered_at", "analyzed_at", "refund")
+    carried = [c for c, nulls in zip(_CALL_SETS, writes.select(pl.col(*_CALL_SETS).null_count()).row(0))
+               if nulls < writes.height]
+    conn.register("call_writes", writes)
     try:
-        low, high = frame["call_id"].min(), frame["call_id"].max()
-        conn.execute(
-            f"""
-            create or replace temp table call_merge as
-            with current as (
-                -- the id range lets DuckDB skip row groups: calls are numbered in time order
-                select c.* from calls c semi join provider_updates u using (call_id)
-                where c.call_id between $low and $high
-            ),
-            merged as (
-                select
-                    c.call_id, c.campaign_id, c.contact_id, c.counts_as_attempt,
-                    c.status as old_status,
-                    c.call_successful as old_successful,
-                    case
-                        when c.status = 'failed_rate_limit' then c.status
-                        when {_rank_sql('u.status')} >= {_rank_sql('c.status')} then u.status
-                        else c.status
-                    end as status,
-                    coalesce(c.provider_call_id, u.provider_call_id) as provider_call_id,
-                    coalesce(u.disconnect_reason, c.disconnect_reason) as disconnect_reason,
-                    coalesce(u.disconnect_reason_raw, c.disconnect_reason_raw) as disconnect_reason_raw,
-                    coalesce(u.started_at, c.started_at) as started_at,
-                    coalesce(u.ended_at, c.ended_at) as ended_at,
-                    coalesce(u.duration_seconds, c.duration_seconds) as duration_seconds,
-                    coalesce(u.call_successful, c.call_successful) as call_successful,
-                    coalesce(u.user_sentiment, c.user_sentiment) as user_sentiment,
-                    coalesce(u.in_voicemail, c.in_voicemail) as in_voicemail,
-                    coalesce(u.summary, c.summary) as summary,
-                    coalesce(u.custom_analysis::json, c.custom_analysis) as custom_analysis,
-                    coalesce(u.tools_count, c.tools_count) as tools_count,
-                    coalesce(u.transcript, c.transcript) as transcript,
-                    coalesce(u.recording_url, c.recording_url) as recording_url,
-                    coalesce(u.cost_cents, c.cost_cents) as cost_cents,
-                    c.registered_at, c.analyzed_at, coalesce(u.analyzed, false) as analyzed_now,
-                    c.credits as old_credits
-                from current c join provider_updates u using (call_id)
-            ),
-            billed as (
-                select *,
-                    case
-                        when status not in ('ended', 'error') then case when status in {FINAL_SQL} then 0 end
-                        when coalesce(in_voicemail, false) or disconnect_reason = 'voicemail_reached' then $voicemail
-                        when coalesce(duration_seconds, 0) > 0 then $minute * ceil(duration_seconds / 60)::integer
-                        else 0
-                    end as credits,
-                    case when registered_at is null and {_rank_sql('status')} >= 2 then $now::timestamptz
-                         else registered_at end as new_registered_at,
-                    case when analyzed_at is null and analyzed_now then $now::timestamptz
-                         else analyzed_at end as new_analyzed_at
-                from merged
-            ),
-            final as (
-                select *,
-                    status in {FINAL_SQL} and counts_as_attempt
-                        and ($not_attempts or status = 'failed_rate_limit' or disconnect_reason in ({sql_list(NOT_AN_ATTEMPT_REASONS)}))
-                        as refund,
-                    status in {FINAL_SQL} and (status <> 'ended' or new_analyzed_at is not null) as done,
-                    coalesce(call_successful, false) and not coalesce(old_successful, false) as became_successful
-                from billed
-            )
-            select * from final
-            """,
-            {"voicemail": rates.per_voicemail, "minute": rates.per_answered_minute, "now": now,
-             "not_attempts": not_attempts, "low": low, "high": high},
-        )
-        merged, refunds, done, successes = conn.execute(
-            "select count(*), count(*) filter (where refund), count(*) filter (where done),"
-            " count(*) filter (where became_successful) from call_merge"
-        ).fetchone()
-        if merged < frame.height:
-            missing = conn.execute(
-                "select u.call_id from provider_updates u anti join call_merge m using (call_id) limit 1"
-            ).fetchone()
-            raise NotFoundError(f"call {missing[0]} does not exist")
-        changed = conn.execute(
-            """
-            update calls c set
-                status = m.status, provider_call_id = m.provider_call_id,
-                disconnect_reason = m.disconnect_reason, disconnect_reason_raw = m.disconnect_reason_raw,
-                started_at = m.started_at, ended_at = m.ended_at, duration_seconds = m.duration_seconds,
-                call_successful = m.call_successful, user_sentiment = m.user_sentiment,
-                in_voicemail = m.in_voicemail, summary = m.summary, custom_analysis = m.custom_analysis,
-                tools_count = m.tools_count, transcript = m.transcript, recording_url = m.recording_url,
-                cost_cents = m.cost_cents, credits = coalesce(m.credits, c.credits),
-                registered_at = m.new_registered_at, analyzed_at = m.new_analyzed_at,
-                counts_as_attempt = c.counts_as_attempt and not m.refund,
-                updated_at = ?
-            from call_merge m
-            where c.call_id = m.call_id and c.call_id between ? and ? and (
-                c.status is distinct from m.status
-                or c.provider_call_id is distinct from m.provider_call_id
-                or c.disconnect_reason is distinct from m.disconnect_reason
-                or c.disconnect_reason_raw is distinct from m.disconnect_reason_raw
-                or c.started_at is distinct from m.started_at
-                or c.ended_at is distinct from m.ended_at
-                or c.duration_seconds is distinct from m.duration_seconds
-                or c.call_successful is distinct from m.call_successful
-                or c.user_sentiment is distinct from m.user_sentiment
-                or c.in_voicemail is distinct from m.in_voicemail
-                or c.summary is distinct from m.summary
-                or c.custom_analysis::varchar is distinct from m.custom_analysis::varchar
-                or c.tools_count is distinct from m.tools_count
-                or c.transcript is distinct from m.transcript
-                or c.recording_url is distinct from m.recording_url
-                or c.cost_cents is distinct from m.cost_cents
-                or c.credits is distinct from coalesce(m.credits, c.credits)
-                or c.registered_at is distinct from m.new_registered_at
-                or c.analyzed_at is distinct from m.new_analyzed_at
-                or m.refund
-            )
-            """,
-            [now, low, high],
-        ).fetchone()[0]
-        _settle_enrollments(conn, now, low, high, refunds=refunds > 0, releases=done > 0, successes=successes > 0)
-        # the person asked not to be called: on the global list in this same transaction
-        _do_not_call_hook(conn, frame, now)
+        changed = conn.execute(_call_write_sql(carried), {"now": now}).fetchone()[0]
     finally:
-        conn.unregister("provider_updates")
+        conn.unregister("call_writes")
+    settling = calls.filter(_DONE | _REFUND | pl.col("became_successful"))
+    if settling.height:
+        changes = enrollment_changes(conn, settling, now)
+        sql = _ENROLLMENT_WRITE_SQL.format(refund_sets=_REFUND_SETS if changes["refunds"].sum() else "",
+                                           retry_sets=_RETRY_SETS if changes["never"].is_not_null().any() else "")
+        conn.register("enrollment_changes", changes)
+        try:
+            conn.execute(sql, {"now": now})
+        finally:
+            conn.unregister("enrollment_changes")
+    refunded = settling.filter(_REFUND)["call_id"]
+    if refunded.len():
+        # a refused call leaves the rolling caps too (attempt rows follow call ids: the range skips the rest)
+        conn.execute(
+            "delete from phone_attempts where call_id between ? and ? and list_contains(?, call_id)",
+            [refunded.min(), refunded.max(), refunded.to_list()],
+        )
+    # the person asked not to be called: on the global list in this same transaction
+    asked = _may_ask_not_to_call(frame)
+    if asked:
+        dnc_from_analysis(conn, asked, now, get_settings().do_not_call_key)
     return changed
 
 
-def _do_not_call_hook(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, now: datetime) -> None:
-    """Put on the global do-not-call list the numbers whose call analysis says the person asked so."""
-    key = get_settings().do_not_call_key
-    asked = frame.filter(
-        pl.col("custom_analysis").is_not_null() & pl.col("custom_analysis").str.contains(key, literal=True)
-    )["call_id"].to_list()
-    if asked:
-        dnc_from_analysis(conn, asked, now, key)
+def _may_ask_not_to_call(frame: pl.DataFrame) -> list[int]:
+    """The calls whose analysis may say the person asked not to be called: a superset, `dnc_from_analysis` decides.
 
-
-def _settle_enrollments(
-    conn: duckdb.DuckDBPyConnection, now: datetime, low: int, high: int,
-    *, refunds: bool = True, releases: bool = True, successes: bool = True,
-) -> None:
-    """Refund refusals, release finished calls' contacts and finish the ones that are done.
-
-    The flags skip steps that have no rows (most enrichment passes have no refusal, say).
+    The key set to true, "true", 1 or "yes" in any case: nearly every analysis names the key (false), so
+    the do-not-call statement runs only for the batches where someone may really have asked.
     """
-    if refunds:
-        # A refusal for rate or concurrency is not an attempt: give it back (once: counts_as_attempt flips).
-        conn.execute(
-            """
-            update campaign_contacts cc set
-                attempts = greatest(cc.attempts - 1, 0),
-                attempts_on_day = case
-                    when cc.attempts_day = r.local_day then greatest(cc.attempts_on_day - 1, 0)
-                    else cc.attempts_on_day end
-            from (
-                select m.campaign_id, m.contact_id, (c.queued_at at time zone camp.time_zone)::date as local_day
-                from call_merge m join calls c using (call_id) join campaigns camp on camp.campaign_id = m.campaign_id
-                where m.refund and c.call_id between ? and ?
-            ) r
-            where cc.campaign_id = r.campaign_id and cc.contact_id = r.contact_id
-            """,
-            [low, high],
-        )
-        # ... and take it out of the rolling caps (attempt rows follow call ids: the range skips the rest)
-        conn.execute(
-            "delete from phone_attempts where call_id between ? and ?"
-            " and call_id in (select call_id from call_merge where refund)",
-            [low, high],
-        )
-    if releases:
-        apply_retry_policy(conn, now, low, high)  # before the release below clears in_flight_call_id
-        conn.execute(
-            f"""
-            update campaign_contacts cc set
-                in_flight_call_id = null,
-                finished_reason = case
-                    when cc.finished_at is not null then cc.finished_reason
-                    when m.call_successful then 'successful'
-                    when m.disconnect_reason in ({sql_list(NOT_RETRYABLE_REASONS)}) then 'not_retryable'
-                    when cc.attempts >= camp.max_attempts then 'max_attempts'
-                end,
-                finished_at = case
-                    when cc.finished_at is not null then cc.finished_at
-                    when m.call_successful or m.disconnect_reason in ({sql_list(NOT_RETRYABLE_REASONS)})
-                      or cc.attempts >= camp.max_attempts then ?::timestamptz
-                end
-            from call_merge m join campaigns camp on camp.campaign_id = m.campaign_id
-            where m.done and cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id
-              and cc.in_flight_call_id = m.call_id
-            """,
-            [now],
-        )
-    if successes:
-        # A success verdict can arrive after the contact was released (late analysis): it still finishes.
-        conn.execute(
-            """
-            update campaign_contacts cc set finished_at = coalesce(cc.finished_at, ?::timestamptz),
-                finished_reason = 'successful'
-            from call_merge m
-            where m.became_successful and cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id
-              and cc.finished_reason is distinct from 'successful'
-            """,
-            [now],
-        )
+    key = get_settings().do_not_call_key
+    said = rf'"{pl.escape_regex(key)}"\s*:\s*"?(?i:true|1|yes)'
+    return frame.filter(pl.col("custom_analysis").str.contains(said))["call_id"].to_list()
 
 
 def apply_provider_call(

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from schemas.enums import CallStatus, DisconnectReason
-from tasks.call_state import apply_provider_calls
+from tasks.call_state import _UPDATE_SCHEMA, apply_provider_calls, updates_frame
 from tasks.credits import RateCard
-from tasks.telephony.base import CallNotFound, ProviderCall, ProviderError, TelephonyProvider
+from tasks.telephony.base import CallNotFound, ProviderError, TelephonyProvider
 
 PENDING_SQL = """
 with pending as (
@@ -35,13 +34,18 @@ select * from final order by call_id
 # How many calls one provider batch read asks for (the simulator reads 500 ids per SQLite query).
 BATCH_SIZE = 500
 
+# The provider's answer per pending call: its record (the update columns), or the error reading it.
+_ANSWER_SCHEMA = {**_UPDATE_SCHEMA, "provider_error": pl.String}
+PLAN_SCHEMA = {**_UPDATE_SCHEMA, "error_message": pl.String}
+
 
 @dataclass
 class EnrichmentPlan:
-    """What one enrichment pass will write: provider records per call and why some are synthetic."""
+    """What one enrichment pass will write: a record per call (`PLAN_SCHEMA`; our own explanation of a
+    synthetic one in `error_message`), and how many calls were asked, unknown, unreachable, stuck or
+    never analysed."""
 
-    updates: list[tuple[int, ProviderCall]] = field(default_factory=list)
-    error_messages: dict[int, str] = field(default_factory=dict)
+    updates: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PLAN_SCHEMA))
     asked: int = 0
     unknown: int = 0
     provider_errors: int = 0
@@ -55,112 +59,131 @@ def pending_calls(conn: duckdb.DuckDBPyConnection, now: datetime, stuck_minutes:
     return conn.execute(PENDING_SQL, [stuck_before]).pl()
 
 
-def _ask(provider: TelephonyProvider, ids: Sequence[str], now: datetime) -> dict[str, ProviderCall | ProviderError]:
-    """Each id's provider record or the error reading it; one batch read when the provider has one."""
-    answers: dict[str, ProviderCall | ProviderError] = {}
+def _read_one_by_one(call_ids: Sequence[int], keys: Sequence[str], read) -> pl.DataFrame:
+    """`read(key)` per call: its record, or the error (calls the provider does not know are left out)."""
+    records, errors = [], []
+    for call_id, key in zip(call_ids, keys):
+        try:
+            answer = read(key)
+        except CallNotFound:
+            continue
+        except ProviderError as error:
+            errors.append((call_id, str(error)))
+            continue
+        if answer is not None:
+            records.append((call_id, answer))
+    failed = pl.DataFrame(errors, schema={"call_id": pl.Int64, "provider_error": pl.String}, orient="row")
+    return pl.concat([updates_frame(records), failed], how="diagonal_relaxed")
+
+
+def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Each pending call's provider record or the error reading it (`_ANSWER_SCHEMA`); unknown calls are left out.
+
+    One frame per batch when the provider has `get_calls_frame` (no record object per call), else
+    `get_calls`; one read per call when a batch read fails (one unknown id fails the whole batch).
+    """
+    get_frame = getattr(provider, "get_calls_frame", None)
     get_calls = getattr(provider, "get_calls", None)
-    for start in range(0, len(ids), BATCH_SIZE):
-        chunk = list(ids[start:start + BATCH_SIZE])
-        if get_calls is not None:
-            try:
-                answers.update(zip(chunk, get_calls(chunk, now)))
+    known = pending.filter(pl.col("provider_call_id").is_not_null())
+    call_ids, provider_ids = known["call_id"].to_list(), known["provider_call_id"].to_list()
+    parts = []
+    for start in range(0, len(provider_ids), BATCH_SIZE):
+        chunk_calls, chunk = call_ids[start:start + BATCH_SIZE], provider_ids[start:start + BATCH_SIZE]
+        try:
+            if get_frame is not None:
+                parts.append(get_frame(chunk, now).with_columns(call_id=pl.Series(chunk_calls, dtype=pl.Int64)))
                 continue
-            except ProviderError:
-                pass  # one unknown id fails the whole batch: fall back to one read per call
-        for provider_call_id in chunk:
-            try:
-                answers[provider_call_id] = provider.get_call(provider_call_id, now)
-            except ProviderError as error:
-                answers[provider_call_id] = error
-    return answers
+            if get_calls is not None:
+                parts.append(updates_frame(list(zip(chunk_calls, get_calls(chunk, now)))))
+                continue
+        except ProviderError:
+            pass
+        parts.append(_read_one_by_one(chunk_calls, chunk, lambda provider_call_id: provider.get_call(provider_call_id, now)))
+    # Registered without a stored provider id cannot normally happen; the attempt key finds it.
+    lost = pending.filter(pl.col("provider_call_id").is_null())
+    if lost.height:
+        parts.append(_read_one_by_one(lost["call_id"].to_list(), lost["attempt_key"].to_list(),
+                                      lambda attempt_key: provider.find_by_attempt_key(attempt_key, now)))
+    empty = pl.DataFrame(schema=_ANSWER_SCHEMA)
+    return pl.concat([empty, *parts], how="diagonal_relaxed").select(list(_ANSWER_SCHEMA)).cast(_ANSWER_SCHEMA)
 
 
 def collect_updates(
     provider: TelephonyProvider, pending: pl.DataFrame, now: datetime, stuck_minutes: float
 ) -> EnrichmentPlan:
     """Ask the provider about every pending call and decide what to write (no database access)."""
-    plan = EnrichmentPlan()
-    rows = pending.to_dicts()
-    by_id = {r["provider_call_id"]: r for r in rows if r["provider_call_id"]}
-    answers: dict[int, ProviderCall | ProviderError | None] = {}
-    for provider_call_id, answer in _ask(provider, list(by_id), now).items():
-        answers[by_id[provider_call_id]["call_id"]] = answer
-    for row in rows:
-        if not row["provider_call_id"]:
-            # Registered without a stored provider id cannot normally happen; the attempt key finds it.
-            try:
-                answers[row["call_id"]] = provider.find_by_attempt_key(row["attempt_key"], now)
-            except ProviderError as error:
-                answers[row["call_id"]] = error
-    plan.asked = len(rows)
-    for row in rows:
-        answer = answers.get(row["call_id"])
-        if answer is None or isinstance(answer, CallNotFound):
-            plan.unknown += 1
-            answer = None
-        elif isinstance(answer, ProviderError):
-            plan.provider_errors += 1
-        _decide(plan, row, answer, now, stuck_minutes)
-    return plan
+    return decide(pending, _answers(provider, pending, now), now, stuck_minutes)
 
 
-def _decide(
-    plan: EnrichmentPlan, row: dict, answer: ProviderCall | ProviderError | None, now: datetime, stuck_minutes: float
-) -> None:
-    """Add what to write for one pending call: the provider's record, a synthetic one, or nothing."""
-    call_id, stuck = row["call_id"], row["stuck"]
-    answered = isinstance(answer, ProviderCall)
-    if answered and (not stuck or answer.analyzed or answer.status in (CallStatus.not_connected, CallStatus.error)):
-        plan.updates.append((call_id, answer))
-        return
-    if not stuck:
-        return  # unknown or unreachable for now: ask again on the next pass
-    no_analysis = f"analysis not received within {stuck_minutes:g} minutes of queueing"
-    if answered and answer.status == CallStatus.ended:
-        # Ended, but the analysis never came: store what the provider has and count the analysis
-        # as done without a verdict so the contact is released. A late analysis still lands later
-        # (webhook): apply_provider_calls fills fields and finishes the contact on a late success.
-        answer.analyzed = True
-        plan.updates.append((call_id, answer))
-        plan.error_messages[call_id] = no_analysis
-        plan.analysis_missing += 1
-        return
-    if row["status"] == CallStatus.ended:
-        # Stored as ended earlier and the provider can tell no more: release it as it is.
-        plan.updates.append((call_id, ProviderCall(row["provider_call_id"], CallStatus.ended, analyzed=True)))
-        plan.error_messages[call_id] = no_analysis
-        plan.analysis_missing += 1
-        return
-    why = (
-        "provider does not know this call" if answer is None
-        else f"provider still reports {answer.status.value}" if answered
-        else f"provider unreachable: {answer}"
-    )
+def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_minutes: float) -> EnrichmentPlan:
+    """For each pending call what to write: the provider's record, a synthetic one, or nothing (ask again later)."""
+    rows = pending.select(
+        "call_id", "stuck", pl.col("provider_call_id").alias("stored_provider_call_id"),
+        pl.col("status").alias("stored_status"),
+    ).join(answers, on="call_id", how="left")
+    answered, failed, stuck = pl.col("status").is_not_null(), pl.col("provider_error").is_not_null(), pl.col("stuck")
+    # A young call's record is written as it comes; a stuck one's only when it says how the call ended.
+    as_is = answered & (~stuck | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
+    # Ended, but the analysis never came: store what the provider has and count the analysis as done
+    # without a verdict so the contact is released. A late analysis still lands later (webhook):
+    # apply_provider_calls fills fields and finishes the contact on a late success.
+    analysis_missing = ~as_is & stuck & answered & (pl.col("status") == "ended")
+    # Stored as ended earlier and the provider can tell no more: release it as it is.
+    stored_ended = ~as_is & stuck & ~analysis_missing & (pl.col("stored_status") == "ended")
     # A synthetic final record releases the contact; if the real outcome arrives later (a webhook)
     # it replaces this one, because final statuses rank equal in apply_provider_calls.
-    plan.updates.append((call_id, ProviderCall(
-        row["provider_call_id"], CallStatus.error, disconnect_reason=DisconnectReason.error_unknown, ended_at=now,
-    )))
-    plan.error_messages[call_id] = f"stuck in flight for more than {stuck_minutes:g} minutes; {why}"
-    plan.stuck_errors += 1
+    stuck_error = ~as_is & stuck & ~analysis_missing & ~stored_ended
+    rows = rows.with_columns(
+        as_is=as_is, analysis_missing=analysis_missing, stored_ended=stored_ended, stuck_error=stuck_error,
+    )
+    synthetic = pl.col("stored_ended") | pl.col("stuck_error")
+    why = (
+        pl.when(answered).then(pl.lit("provider still reports ") + pl.col("status"))
+        .when(failed).then(pl.lit("provider unreachable: ") + pl.col("provider_error"))
+        .otherwise(pl.lit("provider does not know this call"))
+    )
+    no_analysis = f"analysis not received within {stuck_minutes:g} minutes of queueing"
+    replaced = {
+        "call_id": pl.col("call_id"),
+        "status": pl.when(pl.col("stored_ended")).then(pl.lit("ended")).when(pl.col("stuck_error"))
+        .then(pl.lit("error")).otherwise(pl.col("status")),
+        "provider_call_id": pl.when(synthetic).then(pl.col("stored_provider_call_id"))
+        .otherwise(pl.col("provider_call_id")),
+        "disconnect_reason": pl.when(pl.col("stuck_error")).then(pl.lit("error_unknown"))
+        .when(~synthetic).then(pl.col("disconnect_reason")),
+        "ended_at": pl.when(pl.col("stuck_error")).then(pl.lit(now).dt.convert_time_zone("UTC"))
+        .when(~synthetic).then(pl.col("ended_at")),
+        "analyzed": pl.col("analysis_missing") | pl.col("stored_ended")
+        | (pl.col("as_is") & pl.col("analyzed").fill_null(False)),
+        "error_message": pl.when(pl.col("analysis_missing") | pl.col("stored_ended")).then(pl.lit(no_analysis))
+        .when(pl.col("stuck_error"))
+        .then(pl.lit(f"stuck in flight for more than {stuck_minutes:g} minutes; ") + why),
+    }
+    updates = rows.filter(pl.col("as_is") | pl.col("analysis_missing") | synthetic).select(
+        *(replaced[c].alias(c) if c in replaced else pl.when(~synthetic).then(pl.col(c)).alias(c)
+          for c in PLAN_SCHEMA),
+    ).cast(PLAN_SCHEMA)
+    counts = rows.select(
+        unknown=(~answered & ~failed).sum(), provider_errors=failed.sum(),
+        stuck_errors=pl.col("stuck_error").sum(), analysis_missing=pl.col("analysis_missing").sum()
+        + pl.col("stored_ended").sum(),
+    ).row(0, named=True)
+    return EnrichmentPlan(updates=updates, asked=pending.height, **counts)
 
 
 def apply_plan(
     conn: duckdb.DuckDBPyConnection, plan: EnrichmentPlan, now: datetime, rates: RateCard | None = None
 ) -> int:
     """Write an enrichment plan (call it inside one transaction); returns call rows changed."""
-    changed = apply_provider_calls(conn, plan.updates, now, rates)
-    if plan.error_messages:
+    changed = apply_provider_calls(conn, plan.updates.drop("error_message"), now, rates)
+    messages = plan.updates.filter(pl.col("error_message").is_not_null()).select("call_id", "error_message")
+    if messages.height:
         # apply_provider_calls carries provider fields only; our own explanation goes beside it.
-        messages = pl.DataFrame(
-            {"call_id": list(plan.error_messages), "message": list(plan.error_messages.values())},
-            schema={"call_id": pl.Int64, "message": pl.String},
-        )
         conn.register("stuck_messages", messages)
         try:
             conn.execute(
-                "update calls c set error_message = m.message from stuck_messages m "
-                "where c.call_id = m.call_id and c.error_message is distinct from m.message"
+                "update calls c set error_message = m.error_message from stuck_messages m "
+                "where c.call_id = m.call_id and c.error_message is distinct from m.error_message"
             )
         finally:
             conn.unregister("stuck_messages")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 import duckdb
@@ -156,76 +156,67 @@ def next_call_at(
     return other_band_time(schedule, called_at, ended_at)
 
 
-_RELEASED_SQL = """
-with released as (
-    -- the same enrollments the release step frees: first final update of their in-flight call
-    select m.call_id, m.campaign_id, m.contact_id, m.disconnect_reason, m.duration_seconds,
-           coalesce(m.ended_at, $now::timestamptz) as ended_at
-    from call_merge m
-    join campaign_contacts cc
-      on cc.campaign_id = m.campaign_id and cc.contact_id = m.contact_id and cc.in_flight_call_id = m.call_id
-    where m.done and not m.refund and not coalesce(m.call_successful, false) and cc.finished_at is null
-),
-final as (
-    select r.*, c.queued_at, c.from_number
-    from released r join calls c using (call_id)
-    where c.call_id between $low and $high
-)
-select * from final
-"""
+@dataclass(frozen=True)
+class CampaignRetry:
+    """What a campaign's retry decisions go by: its calling schedule, its policy, its outbound numbers."""
 
-_CAMPAIGNS_SQL = """
-select campaign_id, time_zone, calling_days, weekly_schedule::varchar, start_date, end_date,
-       retry_policy::varchar, len(outbound_number_ids)
-from campaigns where list_contains($ids, campaign_id)
-"""
+    schedule: Schedule
+    policy: dict[str, RetryRule]
+    numbers: int
 
 
-def apply_retry_policy(conn: duckdb.DuckDBPyConnection, now: datetime, low: int, high: int) -> int:
-    """Set next_call_at / avoid_number (or finish, for `never`) on enrollments about to be released.
+RETRY_SCHEMA = {
+    "call_id": pl.Int64, "retry_at": pl.Datetime("us", "UTC"), "retry_avoid_number": pl.String, "never": pl.Boolean,
+}
 
-    Called by `tasks.call_state` inside its transaction, after `call_merge` is built and before the
-    release step clears `in_flight_call_id`. Returns how many enrollments it looked at.
+
+def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Per call that releases its contact: when the contact may be called again, the number to avoid, `never`.
+
+    `released` holds the calls (call_id, campaign_id, disconnect_reason, duration_seconds, ended_at,
+    queued_at, from_number); tasks.call_state writes the result with the release, in the same
+    statement. Times go through the loop as microseconds since the epoch: a batch's Python
+    datetimes would cost more than its rules.
     """
-    released = conn.execute(_RELEASED_SQL, {"now": now, "low": low, "high": high}).fetchall()
-    if not released:
-        return 0
-    campaigns = {
-        row[0]: (Schedule.from_row(row[1], row[2], row[3], row[4], row[5]), effective_policy(row[6]), row[7])
-        for row in conn.execute(_CAMPAIGNS_SQL, {"ids": sorted({r[1] for r in released})}).fetchall()
-    }
-    rows = []
-    for _call_id, campaign_id, contact_id, reason, duration, ended_at, queued_at, from_number in released:
-        schedule, policy, numbers = campaigns[campaign_id]
-        rule = rule_for(policy, reason, duration)
-        rows.append((
-            campaign_id, contact_id,
-            next_call_at(rule, schedule, queued_at, ended_at, numbers),
-            from_number if rule is not None and rule.kind == "other_number" and numbers > 1 else None,
-            rule is not None and rule.kind == "never",
-        ))
-    frame = pl.DataFrame(rows, orient="row", schema={
-        "campaign_id": pl.Int64, "contact_id": pl.Int64, "next_call_at": pl.Datetime("us", "UTC"),
-        "avoid_number": pl.String, "never": pl.Boolean})
-    conn.register("retry_rules", frame)
-    try:
-        conn.execute(
-            """
-            update campaign_contacts cc set
-                -- a later time set by someone else (a requested callback) is kept
-                next_call_at = case when r.next_call_at is null then cc.next_call_at
-                                    else greatest(r.next_call_at, coalesce(cc.next_call_at, r.next_call_at)) end,
-                avoid_number = r.avoid_number,
-                finished_at = case when r.never then $now::timestamptz else cc.finished_at end,
-                finished_reason = case when r.never then 'not_retryable' else cc.finished_reason end
-            from retry_rules r
-            where cc.campaign_id = r.campaign_id and cc.contact_id = r.contact_id
-            """,
-            {"now": now},
-        )
-    finally:
-        conn.unregister("retry_rules")
-    return len(rows)
+    retry_at, avoid, never = [], [], []
+    for campaign_id, reason, duration, ended_us, queued_us, from_number in zip(
+        released["campaign_id"].to_list(), released["disconnect_reason"].to_list(),
+        released["duration_seconds"].to_list(),
+        released["ended_at"].dt.epoch("us").fill_null(_micros(now)).to_list(),
+        released["queued_at"].dt.epoch("us").to_list(), released["from_number"].to_list(),
+    ):
+        campaign = campaigns[campaign_id]
+        rule = rule_for(campaign.policy, reason, duration)
+        kind = None if rule is None else rule.kind
+        if kind == "wait":
+            retry_at.append(ended_us + _micros_in(rule.wait))
+        elif kind in ("next_day", "next_day_other_band") or (kind == "other_number" and campaign.numbers <= 1):
+            retry_at.append(_micros(next_call_at(rule, campaign.schedule, _instant(queued_us), _instant(ended_us),
+                                                 campaign.numbers)))
+        else:
+            retry_at.append(None)
+        avoid.append(from_number if kind == "other_number" and campaign.numbers > 1 else None)
+        never.append(kind == "never")
+    return pl.DataFrame(
+        {"call_id": released["call_id"], "retry_at": pl.Series(retry_at, dtype=pl.Int64),
+         "retry_avoid_number": avoid, "never": never},
+        schema_overrides={"retry_avoid_number": pl.String},
+    ).cast(RETRY_SCHEMA)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _micros_in(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    return _micros_in(moment - _EPOCH)
+
+
+def _instant(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 NEXT_ALLOWED_SQL = """

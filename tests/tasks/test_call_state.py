@@ -185,3 +185,61 @@ def test_find_call_id_by_attempt_key_or_provider_id(campaign_db, call_id):
         assert find_call_id(conn, attempt_key="nope", provider_call_id="pc_1") == call_id
         assert find_call_id(conn, attempt_key="nope", provider_call_id="nope") is None
         assert apply_provider_call(conn, call_id, ProviderCall("pc_1", CallStatus.in_progress), LATER) is True
+
+
+def second_call(conn, call_id: int, *, attempts: int) -> int:
+    """Another call of the same contact, now the one in flight (the contact has `attempts` today)."""
+    new_id = conn.execute(
+        "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, from_number, status,"
+        " provider, queued_at, updated_at) select campaign_id, contact_id, attempt_key || '.2', 2, phone_e164,"
+        " from_number, 'created', provider, queued_at, updated_at from calls where call_id = ? returning call_id",
+        [call_id],
+    ).fetchone()[0]
+    conn.execute(
+        "update campaign_contacts set in_flight_call_id = ?, attempts = ?, call_seq = ?, attempts_on_day = ?"
+        " where contact_id = (select contact_id from calls where call_id = ?)",
+        [new_id, attempts, attempts, attempts, call_id],
+    )
+    return new_id
+
+
+def test_two_refusals_of_one_contact_in_one_batch_give_both_attempts_back(campaign_db, call_id):
+    with transaction(campaign_db["db"]) as conn:
+        newer = second_call(conn, call_id, attempts=2)  # both counted, both on the same local day
+    refusal = ProviderCall(None, CallStatus.failed_rate_limit, disconnect_reason=DisconnectReason.concurrency_limit_reached)
+    with transaction(campaign_db["db"]) as conn:
+        apply_provider_calls(conn, [(call_id, refusal), (newer, refusal)], LATER)
+    with connect(campaign_db["db"]) as conn:
+        enrollment = enrollment_row(conn, newer)
+    assert (enrollment["attempts"], enrollment["attempts_on_day"], enrollment["in_flight_call_id"]) == (0, 0, None)
+
+
+def test_a_late_success_beside_the_in_flight_calls_outcome_finishes_the_contact(campaign_db, call_id):
+    released = ended(analyzed=False)
+    released.analyzed = True  # the first call was released without a verdict
+    apply(campaign_db["db"], call_id, released)
+    with transaction(campaign_db["db"]) as conn:
+        newer = second_call(conn, call_id, attempts=2)
+    busy = ProviderCall("pc_2", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_busy)
+    with transaction(campaign_db["db"]) as conn:
+        apply_provider_calls(conn, [(newer, busy), (call_id, ended(successful=True))], LATER + timedelta(hours=1))
+    with connect(campaign_db["db"]) as conn:
+        enrollment = enrollment_row(conn, newer)
+    # the busy signal released the contact (no retry wait kept: it is finished), the verdict finished it
+    assert (enrollment["in_flight_call_id"], enrollment["finished_reason"]) == (None, "successful")
+    assert enrollment["finished_at"] == LATER + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("custom_analysis", "listed"), [
+    ({"do_not_call": True}, True),
+    ({"interested": True, "do_not_call": "Yes"}, True),  # the analysis may answer in words
+    ({"interested": True, "do_not_call": False}, False),  # the key named, but not asked: no statement needed
+    ({"notes": "do_not_call: true"}, False),  # the words inside another field are no request
+])
+def test_a_request_not_to_be_called_puts_the_number_on_the_list(campaign_db, call_id, custom_analysis, listed):
+    update = ended()
+    update.custom_analysis = custom_analysis
+    apply(campaign_db["db"], call_id, update)
+    with connect(campaign_db["db"]) as conn:
+        on_list = conn.execute("select count(*) from do_not_call where pattern = '+16025551234'").fetchone()[0]
+    assert on_list == int(listed)
