@@ -222,10 +222,6 @@ class Outcome:
     cost_cents: float
 
     @property
-    def status(self) -> CallStatus:
-        return STATUS_FOR_REASON[self.reason]
-
-    @property
     def answered(self) -> bool:
         return self.talk_seconds > 0
 
