@@ -122,7 +122,13 @@ def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_mi
         pl.col("status").alias("stored_status"),
     ).join(answers, on="call_id", how="left")
     answered, failed, stuck = pl.col("status").is_not_null(), pl.col("provider_error").is_not_null(), pl.col("stuck")
-    # A young call's record is written as it comes; a stuck one's only when it says how the call ended.
+    plan = EnrichmentPlan(asked=pending.height, **rows.select(
+        unknown=(~answered & ~failed).sum(), provider_errors=failed.sum()).row(0, named=True))
+    if not rows["stuck"].any():
+        # A young call's record is written as it comes; an unknown or unreachable one is asked again later.
+        plan.updates = rows.filter(answered).select(*_UPDATE_SCHEMA, pl.lit(None, pl.String).alias("error_message"))
+        return plan
+    # A stuck call's record is written only when it says how the call ended.
     as_is = answered & (~stuck | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
     # Ended, but the analysis never came: store what the provider has and count the analysis as done
     # without a verdict so the contact is released. A late analysis still lands later (webhook):
@@ -159,16 +165,13 @@ def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_mi
         .when(pl.col("stuck_error"))
         .then(pl.lit(f"stuck in flight for more than {stuck_minutes:g} minutes; ") + why),
     }
-    updates = rows.filter(pl.col("as_is") | pl.col("analysis_missing") | synthetic).select(
+    plan.updates = rows.filter(pl.col("as_is") | pl.col("analysis_missing") | synthetic).select(
         *(replaced[c].alias(c) if c in replaced else pl.when(~synthetic).then(pl.col(c)).alias(c)
           for c in PLAN_SCHEMA),
     ).cast(PLAN_SCHEMA)
-    counts = rows.select(
-        unknown=(~answered & ~failed).sum(), provider_errors=failed.sum(),
-        stuck_errors=pl.col("stuck_error").sum(), analysis_missing=pl.col("analysis_missing").sum()
-        + pl.col("stored_ended").sum(),
-    ).row(0, named=True)
-    return EnrichmentPlan(updates=updates, asked=pending.height, **counts)
+    plan.stuck_errors, plan.analysis_missing = rows.select(
+        pl.col("stuck_error").sum(), pl.col("analysis_missing").sum() + pl.col("stored_ended").sum()).row(0)
+    return plan
 
 
 def apply_plan(
