@@ -171,11 +171,14 @@ def simulate(
     campaign_ids: list[int] | None = None,
     tick_seconds: float = 60.0,
     pace_seconds: float | None = None,
-    aggregate_every: timedelta | None = timedelta(days=1),
+    aggregate_every: timedelta | None = None,
     on_progress: Callable[[datetime, SimulationResult], bool | None] | None = None,
     snapshot: bool = True,
 ) -> SimulationResult:
     """Drive ticks and enrichment minute by minute (skipping idle time) from `start` for `days`.
+
+    Metrics are aggregated once at the end (nobody else can read the store while a simulation holds
+    it); `aggregate_every` also aggregates along the way, e.g. to exercise the incremental path.
 
     `on_progress` sees the clock after every tick; returning True ends the run early (the forecast
     stops a campaign that places nothing any more). `snapshot=False` skips the final analyst snapshot
