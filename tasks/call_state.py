@@ -109,8 +109,9 @@ _REFUND_SETS = """
                            else cc.attempts_on_day end,"""
 _RETRY_SETS = """
     -- a later time set by someone else (a requested callback) is kept
-    next_call_at = case when cc.in_flight_call_id = s.release_call_id and cc.finished_at is null and s.retry_at is not null
-                        then greatest(s.retry_at, coalesce(cc.next_call_at, s.retry_at)) else cc.next_call_at end,
+    next_call_at = case
+        when cc.in_flight_call_id = s.release_call_id and cc.finished_at is null and s.retry_at is not null
+        then greatest(s.retry_at, coalesce(cc.next_call_at, s.retry_at)) else cc.next_call_at end,
     avoid_number = case when cc.in_flight_call_id = s.release_call_id and cc.finished_at is null and s.never is not null
                         then s.retry_avoid_number else cc.avoid_number end,"""
 _ENROLLMENT_WRITE_SQL = """

@@ -97,8 +97,8 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
                 parts.append(updates_frame(list(zip(chunk_calls, get_calls(chunk, now)))))
                 continue
         except ProviderError:
-            pass
-        parts.append(_read_one_by_one(chunk_calls, chunk, lambda provider_call_id: provider.get_call(provider_call_id, now)))
+            pass  # one unknown id fails the whole batch read: read this batch one call at a time
+        parts.append(_read_one_by_one(chunk_calls, chunk, lambda call: provider.get_call(call, now)))
     # Registered without a stored provider id cannot normally happen; the attempt key finds it.
     lost = pending.filter(pl.col("provider_call_id").is_null())
     if lost.height:
@@ -129,7 +129,8 @@ def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_mi
         plan.updates = rows.filter(answered).select(*_UPDATE_SCHEMA, pl.lit(None, pl.String).alias("error_message"))
         return plan
     # A stuck call's record is written only when it says how the call ended.
-    as_is = answered & (~stuck | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
+    as_is = answered & (
+        ~stuck | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
     # Ended, but the analysis never came: store what the provider has and count the analysis as done
     # without a verdict so the contact is released. A late analysis still lands later (webhook):
     # apply_provider_calls fills fields and finishes the contact on a late success.

@@ -206,7 +206,8 @@ def second_call(conn, call_id: int, *, attempts: int) -> int:
 def test_two_refusals_of_one_contact_in_one_batch_give_both_attempts_back(campaign_db, call_id):
     with transaction(campaign_db["db"]) as conn:
         newer = second_call(conn, call_id, attempts=2)  # both counted, both on the same local day
-    refusal = ProviderCall(None, CallStatus.failed_rate_limit, disconnect_reason=DisconnectReason.concurrency_limit_reached)
+    refusal = ProviderCall(None, CallStatus.failed_rate_limit,
+                           disconnect_reason=DisconnectReason.concurrency_limit_reached)
     with transaction(campaign_db["db"]) as conn:
         apply_provider_calls(conn, [(call_id, refusal), (newer, refusal)], LATER)
     with connect(campaign_db["db"]) as conn:
