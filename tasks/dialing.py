@@ -9,6 +9,7 @@ anything new. No connection is held while the provider is asked or while pacing.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import orjson
 import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason
@@ -700,7 +702,7 @@ def _request(plan: CampaignPlan, call: dict) -> CallRequest:
     return CallRequest(
         to_number=call["phone_e164"], from_number=call["from_number"],
         provider_agent_id=plan.provider_agent_id, attempt_key=call["attempt_key"],
-        dynamic_variables=json.loads(call["dynamic_variables"]),
+        dynamic_variables=orjson.loads(call["dynamic_variables"]),
         metadata={"attempt_key": call["attempt_key"], "campaign_id": str(plan.campaign_id)},
     )
 
@@ -735,6 +737,20 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):
     return registered, outcomes, unplaced, stop, down
 
 
+def _open_prefix(schedule: Schedule, times: list[datetime]) -> int:
+    """How many of the increasing `times` fall before the schedule first closes (the first closed one stops it).
+
+    One window lookup and two checks instead of a time zone conversion per call; a stretch that
+    `open_until` cannot see the end of (a window running past midnight, a DST edge) is walked call by call.
+    """
+    close = schedule.open_until(times[0]) if times else None
+    if close is not None:
+        allowed = bisect.bisect_left(times, close)  # >= 1: times[0] is open, so before its stretch ends
+        if schedule.is_open(times[allowed - 1]) and (allowed == len(times) or not schedule.is_open(times[allowed])):
+            return allowed
+    return next((i for i, t in enumerate(times) if not schedule.is_open(t)), len(times))
+
+
 def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
     """Place a chunk on a virtual clock in one provider request, the i-th call at i × pace.
 
@@ -745,7 +761,7 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
     times = [start + timedelta(seconds=offset + i * pace) for i in range(len(chunk))]
     allowed = len(chunk)
     if kind != "manual":
-        allowed = next((i for i, t in enumerate(times) if not plan.schedule.is_open(t)), len(chunk))
+        allowed = _open_prefix(plan.schedule, times)
     stop = "calling window closed before the rest of the batch was placed" if allowed < len(chunk) else None
     registered, outcomes, down = [], [], False
     if allowed:

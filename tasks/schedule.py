@@ -60,6 +60,24 @@ class Schedule:
         wall = local.time().replace(tzinfo=None)
         return any(start <= wall < end for start, end in self.windows.get(day, ()))
 
+    def open_until(self, now: datetime) -> datetime | None:
+        """When the open stretch that contains `now` ends (windows that touch join up); None if closed now.
+
+        The local end of the day's last touching window, as an instant; a window that runs to midnight
+        ends the stretch there (callers that care check `is_open` at that instant).
+        """
+        if not self.is_open(now):
+            return None
+        tz = zone(self.time_zone)
+        local = self.local(now)
+        wall = local.time().replace(tzinfo=None)
+        windows = self.windows.get(WEEKDAYS[local.weekday()], ())
+        end = next(e for s, e in windows if s <= wall < e)
+        for start, later_end in windows:
+            if start <= end < later_end:
+                end = later_end
+        return datetime.combine(local.date(), end, tz).astimezone(now.tzinfo)
+
     def next_open(self, now: datetime, horizon_days: int = 400) -> datetime | None:
         """The first instant at or after `now` when the schedule is open; None if never again."""
         if self.is_open(now):

@@ -76,3 +76,36 @@ def test_next_open_is_none_after_the_end_date():
 def test_a_draft_campaign_is_never_open():
     s = schedule(start=None)
     assert not s.is_open(datetime(2026, 4, 27, 16, 0, tzinfo=UTC))
+
+
+def test_open_until_joins_touching_windows_and_stops_at_a_gap():
+    split = {"mon": [["08:00", "12:00"], ["12:00", "13:00"], ["14:00", "18:00"]]}
+    plan = schedule(tz="America/New_York", days=("mon",), windows=split)
+    monday_9 = datetime(2026, 3, 9, 13, 0, tzinfo=UTC)  # Mon 09:00 New York (EDT since Sunday)
+    assert plan.open_until(monday_9) == datetime(2026, 3, 9, 17, 0, tzinfo=UTC)  # 13:00 local
+    assert plan.open_until(datetime(2026, 3, 9, 18, 30, tzinfo=UTC)) == datetime(2026, 3, 9, 22, 0, tzinfo=UTC)
+    assert plan.open_until(datetime(2026, 3, 9, 17, 30, tzinfo=UTC)) is None  # 13:30: in the gap
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "America/Phoenix", "Europe/London"])
+def test_open_prefix_of_a_paced_batch_matches_checking_every_call(tz):
+    import random
+    from datetime import timedelta
+
+    from tasks.dialing import _open_prefix
+
+    rng = random.Random(7)
+    windows = {"mon": [["08:00", "12:00"], ["12:00", "12:30"], ["13:00", "23:59"]], "tue": [["00:00", "09:00"]],
+               "sun": [["01:00", "04:00"]]}
+    plan = schedule(tz=tz, days=("sun", "mon", "tue"), windows=windows)
+    checked = 0
+    for _ in range(300):
+        start = datetime(2026, 3, 8, 0, 0, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 3 * 24 * 60))
+        if not plan.is_open(start):
+            continue
+        pace = rng.choice([3, 30, 120])
+        times = [start + timedelta(seconds=i * pace) for i in range(rng.randrange(1, 500))]
+        linear = next((i for i, t in enumerate(times) if not plan.is_open(t)), len(times))
+        assert _open_prefix(plan, times) == linear
+        checked += 1
+    assert checked > 50  # the US spring-forward Sunday 01:00-04:00 window and the midnight crossing included
