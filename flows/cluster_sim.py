@@ -141,6 +141,7 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
                tick_seconds: float = 60.0, limiter: str | None = None) -> dict:
     """Dial ticks, one campaign each in turn, until nobody is left to dial or `seconds` of real time pass; returns figures."""
     import tasks.dialing as dialing
+    import tasks.store as store
     from flows.cluster import scoped_tick
     from tasks.telephony import make_provider
 
@@ -155,6 +156,17 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
             claim_ms.append((time.perf_counter() - started) * 1000)
 
     dialing.claim_batch = timed_claim  # this process only: measure the claim inside the real tick
+    lock_waits: list[float] = []
+    real_take_lock = store._take_writer_lock
+
+    def timed_lock(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real_take_lock(*args, **kwargs)
+        finally:
+            lock_waits.append(time.perf_counter() - started)
+
+    store._take_writer_lock = timed_lock  # the shared store's writer-lock waits (the file has none to time)
     provider = make_provider(db=db)
     dialer = provider
     if limiter:
@@ -169,7 +181,7 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
             file, _, limit = spec.rpartition(":")
             slots = sqlite_slots(file, int(limit))
         dialer = CallSlots(provider, *slots, clock=clock, wait_seconds=600)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     ticks = placed = refused = errors = 0
     tick_ms: list[float] = []
     while time.monotonic() - started < seconds:
@@ -198,6 +210,9 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
         "role": "worker", "pid": os.getpid(), "ticks": ticks, "placed": placed, "refused": refused,
         "errors": errors, "seconds": round(elapsed, 2), "ticks_per_minute": round(ticks / elapsed * 60, 1),
         "claim_ms": _summary(claim_ms), "tick_ms": _summary(tick_ms),
+        # share of the run spent waiting for the shared store's writer lock, and CPU cores this process used
+        "lock_wait_share": round(sum(lock_waits) / elapsed, 3),
+        "cpu_cores": round((time.process_time() - cpu_started) / elapsed, 2),
         "slots": ({"acquired": dialer.acquired, "released": dialer.released, "waits": dialer.waits,
                    "left": len(dialer.held)} if limiter else None),
     }
