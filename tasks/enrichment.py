@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -37,6 +37,10 @@ BATCH_SIZE = 500
 # The provider's answer per pending call: its record (the update columns), or the error reading it.
 _ANSWER_SCHEMA = {**_UPDATE_SCHEMA, "provider_error": pl.String}
 PLAN_SCHEMA = {**_UPDATE_SCHEMA, "error_message": pl.String}
+# Empty frames built once: with time zones in the schema, each costs Polars milliseconds to build.
+_NO_ANSWERS = pl.DataFrame(schema=_ANSWER_SCHEMA)
+_NO_UPDATES = pl.DataFrame(schema=PLAN_SCHEMA)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -45,7 +49,7 @@ class EnrichmentPlan:
     synthetic one in `error_message`), and how many calls were asked, unknown, unreachable, stuck or
     never analysed."""
 
-    updates: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PLAN_SCHEMA))
+    updates: pl.DataFrame = field(default_factory=lambda: _NO_UPDATES)
     asked: int = 0
     unknown: int = 0
     provider_errors: int = 0
@@ -104,8 +108,7 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
     if lost.height:
         parts.append(_read_one_by_one(lost["call_id"].to_list(), lost["attempt_key"].to_list(),
                                       lambda attempt_key: provider.find_by_attempt_key(attempt_key, now)))
-    empty = pl.DataFrame(schema=_ANSWER_SCHEMA)
-    return pl.concat([empty, *parts], how="diagonal_relaxed").select(list(_ANSWER_SCHEMA)).cast(_ANSWER_SCHEMA)
+    return pl.concat([_NO_ANSWERS, *parts], how="diagonal_relaxed").select(list(_ANSWER_SCHEMA)).cast(_ANSWER_SCHEMA)
 
 
 def collect_updates(
@@ -115,64 +118,69 @@ def collect_updates(
     return decide(pending, _answers(provider, pending, now), now, stuck_minutes)
 
 
+_ANSWERED, _FAILED, _STUCK = pl.col("status").is_not_null(), pl.col("provider_error").is_not_null(), pl.col("stuck")
+# The rules for stuck calls, as expressions built once (building them costs more than running them).
+# A stuck call's record is written only when it says how the call ended.
+_AS_IS = _ANSWERED & (
+    ~_STUCK | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
+# Ended, but the analysis never came: store what the provider has and count the analysis as done
+# without a verdict so the contact is released. A late analysis still lands later (webhook):
+# apply_provider_calls fills fields and finishes the contact on a late success.
+_ANALYSIS_MISSING = ~_AS_IS & _STUCK & _ANSWERED & (pl.col("status") == "ended")
+# Stored as ended earlier and the provider can tell no more: release it as it is.
+_STORED_ENDED = ~_AS_IS & _STUCK & ~_ANALYSIS_MISSING & (pl.col("stored_status") == "ended")
+# A synthetic final record releases the contact; if the real outcome arrives later (a webhook)
+# it replaces this one, because final statuses rank equal in apply_provider_calls.
+_STUCK_ERROR = ~_AS_IS & _STUCK & ~_ANALYSIS_MISSING & ~_STORED_ENDED
+_SYNTHETIC = pl.col("stored_ended") | pl.col("stuck_error")
+_WHY = (
+    pl.when(_ANSWERED).then(pl.lit("provider still reports ") + pl.col("status"))
+    .when(_FAILED).then(pl.lit("provider unreachable: ") + pl.col("provider_error"))
+    .otherwise(pl.lit("provider does not know this call"))
+)
+_REPLACED = {
+    "call_id": pl.col("call_id"),
+    "status": pl.when(pl.col("stored_ended")).then(pl.lit("ended")).when(pl.col("stuck_error"))
+    .then(pl.lit("error")).otherwise(pl.col("status")),
+    "provider_call_id": pl.when(_SYNTHETIC).then(pl.col("stored_provider_call_id"))
+    .otherwise(pl.col("provider_call_id")),
+    "disconnect_reason": pl.when(pl.col("stuck_error")).then(pl.lit("error_unknown"))
+    .when(~_SYNTHETIC).then(pl.col("disconnect_reason")),
+    "analyzed": pl.col("analysis_missing") | pl.col("stored_ended")
+    | (pl.col("as_is") & pl.col("analyzed").fill_null(False)),
+}
+_KEPT = {c: pl.when(~_SYNTHETIC).then(pl.col(c)).alias(c) for c in PLAN_SCHEMA}
+
+
 def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_minutes: float) -> EnrichmentPlan:
     """For each pending call what to write: the provider's record, a synthetic one, or nothing (ask again later)."""
     rows = pending.select(
         "call_id", "stuck", pl.col("provider_call_id").alias("stored_provider_call_id"),
         pl.col("status").alias("stored_status"),
     ).join(answers, on="call_id", how="left")
-    answered, failed, stuck = pl.col("status").is_not_null(), pl.col("provider_error").is_not_null(), pl.col("stuck")
-    plan = EnrichmentPlan(asked=pending.height, **rows.select(
-        unknown=(~answered & ~failed).sum(), provider_errors=failed.sum()).row(0, named=True))
+    counts = rows.select(unknown=(~_ANSWERED & ~_FAILED).sum(), provider_errors=_FAILED.sum()).row(0, named=True)
     if not rows["stuck"].any():
         # A young call's record is written as it comes; an unknown or unreachable one is asked again later.
-        plan.updates = rows.filter(answered).select(*_UPDATE_SCHEMA, pl.lit(None, pl.String).alias("error_message"))
-        return plan
-    # A stuck call's record is written only when it says how the call ended.
-    as_is = answered & (
-        ~stuck | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
-    # Ended, but the analysis never came: store what the provider has and count the analysis as done
-    # without a verdict so the contact is released. A late analysis still lands later (webhook):
-    # apply_provider_calls fills fields and finishes the contact on a late success.
-    analysis_missing = ~as_is & stuck & answered & (pl.col("status") == "ended")
-    # Stored as ended earlier and the provider can tell no more: release it as it is.
-    stored_ended = ~as_is & stuck & ~analysis_missing & (pl.col("stored_status") == "ended")
-    # A synthetic final record releases the contact; if the real outcome arrives later (a webhook)
-    # it replaces this one, because final statuses rank equal in apply_provider_calls.
-    stuck_error = ~as_is & stuck & ~analysis_missing & ~stored_ended
-    rows = rows.with_columns(
-        as_is=as_is, analysis_missing=analysis_missing, stored_ended=stored_ended, stuck_error=stuck_error,
-    )
-    synthetic = pl.col("stored_ended") | pl.col("stuck_error")
-    why = (
-        pl.when(answered).then(pl.lit("provider still reports ") + pl.col("status"))
-        .when(failed).then(pl.lit("provider unreachable: ") + pl.col("provider_error"))
-        .otherwise(pl.lit("provider does not know this call"))
-    )
+        return EnrichmentPlan(asked=pending.height, **counts, updates=rows.filter(_ANSWERED).select(
+            *_UPDATE_SCHEMA, pl.lit(None, pl.String).alias("error_message")))
+    rows = rows.with_columns(as_is=_AS_IS, analysis_missing=_ANALYSIS_MISSING, stored_ended=_STORED_ENDED,
+                             stuck_error=_STUCK_ERROR)
     no_analysis = f"analysis not received within {stuck_minutes:g} minutes of queueing"
-    replaced = {
-        "call_id": pl.col("call_id"),
-        "status": pl.when(pl.col("stored_ended")).then(pl.lit("ended")).when(pl.col("stuck_error"))
-        .then(pl.lit("error")).otherwise(pl.col("status")),
-        "provider_call_id": pl.when(synthetic).then(pl.col("stored_provider_call_id"))
-        .otherwise(pl.col("provider_call_id")),
-        "disconnect_reason": pl.when(pl.col("stuck_error")).then(pl.lit("error_unknown"))
-        .when(~synthetic).then(pl.col("disconnect_reason")),
-        "ended_at": pl.when(pl.col("stuck_error")).then(pl.lit(now).dt.convert_time_zone("UTC"))
-        .when(~synthetic).then(pl.col("ended_at")),
-        "analyzed": pl.col("analysis_missing") | pl.col("stored_ended")
-        | (pl.col("as_is") & pl.col("analyzed").fill_null(False)),
+    columns = {
+        **_KEPT, **_REPLACED,
+        "ended_at": pl.when(pl.col("stuck_error"))
+        .then(pl.lit((now - _EPOCH) // timedelta(microseconds=1)).cast(pl.Datetime("us", "UTC")))
+        .when(~_SYNTHETIC).then(pl.col("ended_at")),
         "error_message": pl.when(pl.col("analysis_missing") | pl.col("stored_ended")).then(pl.lit(no_analysis))
         .when(pl.col("stuck_error"))
-        .then(pl.lit(f"stuck in flight for more than {stuck_minutes:g} minutes; ") + why),
+        .then(pl.lit(f"stuck in flight for more than {stuck_minutes:g} minutes; ") + _WHY),
     }
-    plan.updates = rows.filter(pl.col("as_is") | pl.col("analysis_missing") | synthetic).select(
-        *(replaced[c].alias(c) if c in replaced else pl.when(~synthetic).then(pl.col(c)).alias(c)
-          for c in PLAN_SCHEMA),
-    ).cast(PLAN_SCHEMA)
-    plan.stuck_errors, plan.analysis_missing = rows.select(
+    updates = rows.filter(pl.col("as_is") | pl.col("analysis_missing") | _SYNTHETIC).select(
+        *(columns[c].alias(c) for c in PLAN_SCHEMA)).cast(PLAN_SCHEMA)
+    stuck_errors, analysis_missing = rows.select(
         pl.col("stuck_error").sum(), pl.col("analysis_missing").sum() + pl.col("stored_ended").sum()).row(0)
-    return plan
+    return EnrichmentPlan(updates=updates, asked=pending.height, **counts, stuck_errors=stuck_errors,
+                          analysis_missing=analysis_missing)
 
 
 def apply_plan(
