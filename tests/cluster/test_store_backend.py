@@ -161,6 +161,18 @@ def test_upsert_returning_keeps_the_existing_row(shared_store):
     assert rows == [(first[0], "Renamed 0"), (first[1], "Renamed 1")]
 
 
+def test_upsert_returning_refuses_to_run_under_a_campaign_lock(shared_store):
+    # emulated as update-then-insert: another campaign's transaction could insert the same key between
+    from tasks.store import lock_scope
+
+    campaign = make_campaign_db(None)["campaign_id"]
+    with lock_scope(campaign), transaction() as conn:
+        assert conn.scope == campaign
+        with pytest.raises(StoreError, match="needs the store-wide lock"):
+            conn.execute("insert into contacts (phone_e164, name) values ('+16025550000', 'A')"
+                         " on conflict (phone_e164) do update set name = excluded.name returning contact_id")
+
+
 def test_feedback_upsert_runs_on_the_extension(shared_store):
     with transaction() as conn:
         conn.execute("insert into call_feedback (call_id, rating, comment, created_at, updated_at)"
