@@ -123,15 +123,19 @@ _ANSWERED, _FAILED, _STUCK = pl.col("status").is_not_null(), pl.col("provider_er
 # A stuck call's record is written only when it says how the call ended.
 _AS_IS = _ANSWERED & (
     ~_STUCK | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
-# Ended, but the analysis never came: store what the provider has and count the analysis as done
-# without a verdict so the contact is released. A late analysis still lands later (webhook):
-# apply_provider_calls fills fields and finishes the contact on a late success.
-_ANALYSIS_MISSING = ~_AS_IS & _STUCK & _ANSWERED & (pl.col("status") == "ended")
-# Stored as ended earlier and the provider can tell no more: release it as it is.
-_STORED_ENDED = ~_AS_IS & _STUCK & ~_ANALYSIS_MISSING & (pl.col("stored_status") == "ended")
-# A synthetic final record releases the contact; if the real outcome arrives later (a webhook)
-# it replaces this one, because final statuses rank equal in apply_provider_calls.
-_STUCK_ERROR = ~_AS_IS & _STUCK & ~_ANALYSIS_MISSING & ~_STORED_ENDED
+_UNSETTLED = ~pl.col("as_is") & _STUCK
+_ENDED_ANSWER = _ANSWERED & (pl.col("status") == "ended")
+_STUCK_RULES = (
+    # Ended, but the analysis never came: store what the provider has and count the analysis as done
+    # without a verdict so the contact is released. A late analysis still lands later (webhook):
+    # apply_provider_calls fills fields and finishes the contact on a late success.
+    (_UNSETTLED & _ENDED_ANSWER).alias("analysis_missing"),
+    # Stored as ended earlier and the provider can tell no more: release it as it is.
+    (_UNSETTLED & ~_ENDED_ANSWER & (pl.col("stored_status") == "ended")).alias("stored_ended"),
+    # A synthetic final record releases the contact; if the real outcome arrives later (a webhook)
+    # it replaces this one, because final statuses rank equal in apply_provider_calls.
+    (_UNSETTLED & ~_ENDED_ANSWER & (pl.col("stored_status") != "ended")).alias("stuck_error"),
+)
 _SYNTHETIC = pl.col("stored_ended") | pl.col("stuck_error")
 _WHY = (
     pl.when(_ANSWERED).then(pl.lit("provider still reports ") + pl.col("status"))
@@ -163,8 +167,7 @@ def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_mi
         # A young call's record is written as it comes; an unknown or unreachable one is asked again later.
         return EnrichmentPlan(asked=pending.height, **counts, updates=rows.filter(_ANSWERED).select(
             *_UPDATE_SCHEMA, pl.lit(None, pl.String).alias("error_message")))
-    rows = rows.with_columns(as_is=_AS_IS, analysis_missing=_ANALYSIS_MISSING, stored_ended=_STORED_ENDED,
-                             stuck_error=_STUCK_ERROR)
+    rows = rows.with_columns(as_is=_AS_IS).with_columns(*_STUCK_RULES)
     no_analysis = f"analysis not received within {stuck_minutes:g} minutes of queueing"
     columns = {
         **_KEPT, **_REPLACED,
