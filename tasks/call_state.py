@@ -25,30 +25,11 @@ from tasks.errors import NotFoundError
 from tasks.retry_policy import CampaignRetry, effective_policy, retry_decisions
 from tasks.schedule import Schedule
 from tasks.settings import get_settings
-from tasks.telephony.base import ProviderCall
+from tasks.telephony.base import RECORD_SCHEMA, ProviderCall
 
 FINAL_STATUSES = ("ended", "not_connected", "error", "failed_rate_limit")
 
-_UPDATE_SCHEMA = {
-    "call_id": pl.Int64,
-    "status": pl.String,
-    "provider_call_id": pl.String,
-    "disconnect_reason": pl.String,
-    "disconnect_reason_raw": pl.String,
-    "started_at": pl.Datetime("us", "UTC"),
-    "ended_at": pl.Datetime("us", "UTC"),
-    "duration_seconds": pl.Float64,
-    "analyzed": pl.Boolean,
-    "call_successful": pl.Boolean,
-    "user_sentiment": pl.String,
-    "in_voicemail": pl.Boolean,
-    "summary": pl.String,
-    "custom_analysis": pl.String,
-    "tools_count": pl.Int32,
-    "transcript": pl.String,
-    "recording_url": pl.String,
-    "cost_cents": pl.Float64,
-}
+_UPDATE_SCHEMA = {"call_id": pl.Int64, **RECORD_SCHEMA}  # a provider record keyed by our call id
 _ENUM_COLUMNS = frozenset({"status", "disconnect_reason", "user_sentiment"})
 # Provider fields a record fills in when it has them; a missing one never erases what is stored.
 _FILLED = ("disconnect_reason", "disconnect_reason_raw", "started_at", "ended_at", "duration_seconds",

@@ -5,12 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 
-if TYPE_CHECKING:
-    import polars as pl
+# A provider's call records as one frame (`get_calls_frame`): a ProviderCall's fields as columns, enums as
+# their values, custom analysis as JSON text. tasks.call_state's update frame is this plus our call id.
+RECORD_SCHEMA = {
+    "provider_call_id": pl.String,
+    "status": pl.String,
+    "disconnect_reason": pl.String,
+    "disconnect_reason_raw": pl.String,
+    "started_at": pl.Datetime("us", "UTC"),
+    "ended_at": pl.Datetime("us", "UTC"),
+    "duration_seconds": pl.Float64,
+    "analyzed": pl.Boolean,
+    "call_successful": pl.Boolean,
+    "user_sentiment": pl.String,
+    "in_voicemail": pl.Boolean,
+    "summary": pl.String,
+    "custom_analysis": pl.String,
+    "tools_count": pl.Int32,
+    "transcript": pl.String,
+    "recording_url": pl.String,
+    "cost_cents": pl.Float64,
+}
 
 
 class ProviderError(Exception):

@@ -51,6 +51,7 @@ from tasks.telephony.base import (
     ProviderCall,
     ProviderError,
     ProviderUnavailable,
+    RECORD_SCHEMA,
     RateLimited,
 )
 
@@ -183,27 +184,8 @@ def _by_attempt_keys_sql(selected: str, keys: int) -> str:
     """
 
 
-# get_calls_frame's columns: the provider's side of tasks.call_state's update frame (enums as their values,
-# custom analysis as JSON text).
-FRAME_SCHEMA = {
-    "provider_call_id": pl.String,
-    "status": pl.String,
-    "disconnect_reason": pl.String,
-    "disconnect_reason_raw": pl.String,
-    "started_at": pl.Datetime("us", "UTC"),
-    "ended_at": pl.Datetime("us", "UTC"),
-    "duration_seconds": pl.Float64,
-    "analyzed": pl.Boolean,
-    "call_successful": pl.Boolean,
-    "user_sentiment": pl.String,
-    "in_voicemail": pl.Boolean,
-    "summary": pl.String,
-    "custom_analysis": pl.String,
-    "tools_count": pl.Int32,
-    "transcript": pl.String,
-    "recording_url": pl.String,
-    "cost_cents": pl.Float64,
-}
+# get_calls_frame's columns (the provider record frame of tasks.telephony.base)
+FRAME_SCHEMA = RECORD_SCHEMA
 
 
 @dataclass(frozen=True)
