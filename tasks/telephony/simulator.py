@@ -149,7 +149,7 @@ create table if not exists sim_calls (
     from_number       text not null,
     agent_id          text not null,
     dynamic_variables text not null,
-    metadata          text not null,  -- the request metadata besides attempt_key (its own column)
+    metadata          text not null,  -- the request metadata as sent (attempt_key also has its own column)
     placed_ts         real not null,
     answer_ts         real,
     end_ts            real not null,
