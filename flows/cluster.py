@@ -3,8 +3,8 @@
 Every minute `fan-out-dialing` submits one `dial-campaign` flow run per campaign open now (more per
 campaign with `shards`), skipping campaigns whose previous run is still going, so the workers of
 the `campaigns` pool share the campaigns between them. Each `dial-campaign` run is one scheduled
-tick for its campaign (reconcile, claim, place: `scoped_tick`, which is `tasks.dialing.run_tick` with
-the batch holding only its campaign's lock on the shared store, `store.lock_scope`), and every call
+tick for its campaign (reconcile, claim, place: `tasks.dialing.run_tick`, whose batch holds only its
+campaign's lock on the shared store, `store.lock_scope`), and every call
 it places holds one slot of the Prefect global concurrency limit `provider-calls` (limit = the
 provider's concurrent-call limit) from placing until the call ends, so all workers together never
 have more calls in flight than the provider allows.
@@ -27,7 +27,7 @@ from prefect import flow, get_run_logger
 
 from schemas.enums import FINAL_STATUSES
 from tasks.clock import Clock, VirtualClock, WallClock
-from tasks.dialing import TickResult, dial_batch, load_plans, reconcile
+from tasks.dialing import load_plans, run_tick
 from tasks.settings import get_settings
 from tasks.telephony.base import CallRequest, ConcurrencyLimitReached, ProviderCall, TelephonyProvider
 
@@ -59,28 +59,6 @@ def runs_to_submit(dialable: Iterable[int], busy: Counter[int] | dict[int, int],
 def idempotency_key(campaign_id: int, shard: int, now: datetime) -> str:
     """One submission per campaign, shard and minute, even if the fan-out itself is retried."""
     return f"dial-campaign:{campaign_id}:{shard}:{now.astimezone(timezone.utc):%Y-%m-%dT%H:%M}"
-
-
-# ---------------------------------------------------------------- one campaign's tick
-
-
-def scoped_tick(db, provider: TelephonyProvider, clock: Clock, campaign_ids: list[int], *,
-                pace_seconds: float | None = None) -> TickResult:
-    """`tasks.dialing.run_tick` for these campaigns, each batch locking only its campaign on the shared store.
-
-    Why not `run_tick` inside `lock_scope`: its reconciliation settles dead runs of any campaign, so
-    it must keep the store-wide lock; only the batches are scoped (docs/scale-out.md has the proof).
-    """
-    from tasks.store import connect, lock_scope
-
-    result = TickResult(reconciled=reconcile(db, provider, clock.now()))
-    with connect(db) as conn:
-        plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
-    for plan in plans:
-        if plan.schedule.is_open(clock.now()):
-            with lock_scope(plan.campaign_id):
-                result.batches.append(dial_batch(db, provider, plan, clock, kind="scheduled", pace_seconds=pace_seconds))
-    return result
 
 
 # ---------------------------------------------------------------- the global call slots
@@ -215,7 +193,7 @@ def dial_campaign(
     slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds),
                       clock=clock, wait_seconds=slot_timeout_seconds)
     try:
-        tick = scoped_tick(db, slots, clock, [campaign_id]).as_dict()
+        tick = run_tick(db, slots, clock, campaign_ids=[campaign_id]).as_dict()
     finally:
         left = slots.drain(clock, drain_seconds)
     return {**tick, "slots_acquired": slots.acquired, "slots_released": slots.released, "slots_left_to_expire": left}

@@ -1,7 +1,7 @@
 """A simulated cluster: dialing worker processes sharing one store, one simulator and one fast clock.
 
 Used by tests/cluster/test_three_workers.py and bench/bench_cluster.py. Each worker is its own
-process running the cluster's tick (`flows.cluster.scoped_tick`: reconcile, claim, place, apply) for
+process running the cluster's tick (`tasks.dialing.run_tick`: reconcile, claim, place, apply) for
 one of the given campaigns per tick, in turn (as `dial-campaign` runs are one campaign each),
 optionally holding a slot of the Prefect global call limit per call
 (`flows.cluster.CallSlots`). All processes read one `SharedClock`: virtual time derived from the
@@ -137,36 +137,30 @@ def _summary(values: list[float]) -> dict:
             "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2), "max": round(ordered[-1], 2)}
 
 
+def _timed(function, seconds: list[float]):
+    """`function`, appending the seconds each call took to `seconds`."""
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+    return timed
+
+
 def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: float, pace: float,
                tick_seconds: float = 60.0, limiter: str | None = None) -> dict:
     """Dial ticks, one campaign each in turn, until nobody is left to dial or `seconds` of real time pass; returns figures."""
     import tasks.dialing as dialing
     import tasks.store as store
-    from flows.cluster import scoped_tick
     from tasks.telephony import make_provider
 
-    claim_ms: list[float] = []
-    real_claim = dialing.claim_batch
-
-    def timed_claim(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return real_claim(*args, **kwargs)
-        finally:
-            claim_ms.append((time.perf_counter() - started) * 1000)
-
-    dialing.claim_batch = timed_claim  # this process only: measure the claim inside the real tick
+    claim_seconds: list[float] = []
     lock_waits: list[float] = []
-    real_take_lock = store._take_writer_lock
-
-    def timed_lock(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return real_take_lock(*args, **kwargs)
-        finally:
-            lock_waits.append(time.perf_counter() - started)
-
-    store._take_writer_lock = timed_lock  # the shared store's writer-lock waits (the file has none to time)
+    # this process only: the claim inside the real tick, and the shared store's writer-lock waits
+    # (the file has none to time)
+    dialing.claim_batch = _timed(dialing.claim_batch, claim_seconds)
+    store._take_writer_lock = _timed(store._take_writer_lock, lock_waits)
     provider = make_provider(db=db)
     dialer = provider
     if limiter:
@@ -189,7 +183,7 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
         begun = time.perf_counter()
         campaign = campaign_ids[ticks % len(campaign_ids)]
         try:
-            result = scoped_tick(db, dialer, clock, [campaign], pace_seconds=pace)
+            result = dialing.run_tick(db, dialer, clock, campaign_ids=[campaign], pace_seconds=pace)
         except Exception as error:  # a conflict the store gave up on: counted, the next tick retries
             errors += 1
             print(f"tick error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
@@ -209,7 +203,7 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
     return {
         "role": "worker", "pid": os.getpid(), "ticks": ticks, "placed": placed, "refused": refused,
         "errors": errors, "seconds": round(elapsed, 2), "ticks_per_minute": round(ticks / elapsed * 60, 1),
-        "claim_ms": _summary(claim_ms), "tick_ms": _summary(tick_ms),
+        "claim_ms": _summary([s * 1000 for s in claim_seconds]), "tick_ms": _summary(tick_ms),
         # share of the run spent waiting for the shared store's writer lock, and CPU cores this process used
         "lock_wait_share": round(sum(lock_waits) / elapsed, 3),
         "cpu_cores": round((time.process_time() - cpu_started) / elapsed, 2),

@@ -30,7 +30,7 @@ from tasks.errors import NotFoundError
 from tasks.number_health import healthy_numbers, remaining_capacity
 from tasks.schedule import Schedule
 from tasks.settings import get_settings
-from tasks.store import connect, transaction
+from tasks.store import connect, lock_scope, transaction
 from tasks.telephony.base import (
     CallRequest,
     ConcurrencyLimitReached,
@@ -600,7 +600,17 @@ def dial_batch(
     pace_seconds: float | None = None,
     size: int | None = None,
 ) -> BatchResult:
-    """Claim one batch for a campaign and place its calls one after another at the pace."""
+    """Claim one batch for a campaign and place its calls one after another at the pace.
+
+    On the shared store the batch's transactions lock only its campaign (`store.lock_scope`: they
+    write that campaign's rows and insert-only rows), so batches of independent campaigns on several
+    workers overlap; no effect on the DuckDB file.
+    """
+    with lock_scope(plan.campaign_id):
+        return _dial_batch(db, provider, plan, clock, kind=kind, pace_seconds=pace_seconds, size=size)
+
+
+def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> BatchResult:
     pace = get_settings().dial_pace_seconds if pace_seconds is None else pace_seconds
     result = BatchResult(plan.campaign_id)
     now = clock.now()
