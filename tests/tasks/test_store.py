@@ -141,3 +141,23 @@ def test_connections_draw_no_progress_bar_on_stdout(db):
     # a long query in a script would otherwise print DuckDB's bar into `campaigns ... --json` output
     with connect(db) as conn:
         assert conn.execute("select current_setting('enable_progress_bar')").fetchone()[0] is False
+
+
+def test_a_held_store_checkpoints_once_at_the_end_and_loses_nothing(db):
+    # Five commits of ~20 MB each: by default DuckDB checkpoints whenever its log passes 16 MB; held
+    # open, the log keeps all of them until the block ends, then one checkpoint folds them.
+    from tasks.store import held_open
+
+    wal = db.with_name(db.name + ".wal")
+    with held_open(db, threads=1):
+        with transaction(db) as conn:
+            conn.execute("create table filler as select i, repeat('x', 200) as pad from range(100000) t(i)")
+        for step in range(4):
+            with transaction(db) as conn:
+                conn.execute("update filler set pad = repeat(?, 200)", [str(step)])
+        assert wal.exists() and wal.stat().st_size > 4 * 20 * 10**6
+    assert not wal.exists() or wal.stat().st_size == 0
+    with connect(db) as conn:
+        assert conn.execute("select count(*), min(pad) from filler").fetchone() == (100000, "3" * 200)
+        assert conn.execute("select current_setting('checkpoint_threshold')").fetchone()[0] == duckdb.connect().execute(
+            "select current_setting('checkpoint_threshold')").fetchone()[0]
