@@ -21,14 +21,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
-from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS, DisconnectReason
-from tasks.schedule import Schedule
+from schemas.enums import NOT_AN_ATTEMPT_REASONS, NOT_RETRYABLE_REASONS, WEEKDAYS, DisconnectReason
+from tasks.schedule import Schedule, zone
 
 SHORT_HANGUP_SECONDS = 10.0
 SHORT_HANGUP_KEY = "short_user_hangup"
@@ -122,18 +126,25 @@ def rule_for(policy: dict[str, RetryRule], reason: str | None, duration_seconds:
 
 
 def _next_local_midnight(schedule: Schedule, moment: datetime) -> datetime:
-    local = schedule.local(moment)
-    return datetime.combine(local.date() + timedelta(days=1), time(), local.tzinfo).astimezone(moment.tzinfo)
+    return _midnight_after(schedule.time_zone, schedule.local(moment).date()).astimezone(moment.tzinfo)
+
+
+def _midnight_after(time_zone: str, local_day: date) -> datetime:
+    """The instant (UTC) the local day after `local_day` begins."""
+    return datetime.combine(local_day + timedelta(days=1), time(), zone(time_zone)).astimezone(timezone.utc)
+
+
+# The bands other_band_time tries each day, in order: one band later, one earlier, two later, ...
+_BAND_SHIFTS = tuple(sign * step * HOUR_BAND for step in (1, 2, 3) for sign in (1, -1))
 
 
 def other_band_time(schedule: Schedule, called_at: datetime, ended_at: datetime) -> datetime:
     """The first later calling day's instant at least one band from the call's local time, inside a window."""
     local = schedule.local(called_at)
-    shifts = [sign * step * HOUR_BAND for step in (1, 2, 3) for sign in (1, -1)]
     for days in range(1, 8):
         day = local.date() + timedelta(days=days)
         base = datetime.combine(day, local.time().replace(tzinfo=None), local.tzinfo)
-        for shift in shifts:
+        for shift in _BAND_SHIFTS:
             candidate = base + shift
             # the shift must not slide back onto the call's own local day
             if candidate.date() == day and schedule.is_open(candidate.astimezone(called_at.tzinfo)):
@@ -175,36 +186,64 @@ def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame,
 
     `released` holds the calls (call_id, campaign_id, disconnect_reason, duration_seconds, ended_at,
     queued_at, from_number); tasks.call_state writes the result with the release, in the same
-    statement. Times go through the loop as microseconds since the epoch: a batch's Python
-    datetimes would cost more than its rules.
+    statement. Exactly `rule_for` and `next_call_at` per call, computed on numpy columns of epoch
+    microseconds: time zones are looked up once per campaign-local day, not per call (a batch's
+    Python datetimes cost more than its rules).
     """
-    retry_at, avoid, never = [], [], []
-    for campaign_id, reason, duration, ended_us, queued_us, from_number in zip(
-        released["campaign_id"].to_list(), released["disconnect_reason"].to_list(),
-        released["duration_seconds"].to_list(),
-        released["ended_at"].dt.epoch("us").fill_null(_micros(now)).to_list(),
-        released["queued_at"].dt.epoch("us").to_list(), released["from_number"].to_list(),
-    ):
+    if released.is_empty():
+        return pl.DataFrame(schema=RETRY_SCHEMA)
+    campaign_ids = released["campaign_id"].to_numpy()
+    reasons = released["disconnect_reason"].to_list()
+    distinct = list(set(reasons))
+    reason_code = np.fromiter(map({reason: code for code, reason in enumerate(distinct)}.__getitem__, reasons),
+                              dtype=np.int64, count=len(reasons))
+    durations = released["duration_seconds"]
+    short = (durations.fill_null(0.0) if durations.null_count() else durations).to_numpy() < SHORT_HANGUP_SECONDS
+    short &= reason_code == (distinct.index(_USER_HANGUP) if _USER_HANGUP in distinct else -1)
+    ended = _epoch_micros(released["ended_at"])
+    ended = np.where(ended == _NONE, _micros(now), ended)  # a call not ended yet counts as ended now
+    queued = _epoch_micros(released["queued_at"])
+    retry_at = np.full(len(reasons), _NONE, dtype=np.int64)
+    avoid, never = np.zeros(len(reasons), dtype=bool), np.zeros(len(reasons), dtype=bool)
+    for campaign_id in np.unique(campaign_ids).tolist():
         campaign = campaigns[campaign_id]
-        rule = rule_for(campaign.policy, reason, duration)
-        kind = None if rule is None else rule.kind
-        if kind == "wait":
-            retry_at.append(ended_us + _micros_in(rule.wait))
-        elif kind in ("next_day", "next_day_other_band") or (kind == "other_number" and campaign.numbers <= 1):
-            retry_at.append(_micros(next_call_at(rule, campaign.schedule, _instant(queued_us), _instant(ended_us),
-                                                 campaign.numbers)))
-        else:
-            retry_at.append(None)
-        avoid.append(from_number if kind == "other_number" and campaign.numbers > 1 else None)
-        never.append(kind == "never")
-    return pl.DataFrame(
-        {"call_id": released["call_id"], "retry_at": pl.Series(retry_at, dtype=pl.Int64),
-         "retry_avoid_number": avoid, "never": never},
-        schema_overrides={"retry_avoid_number": pl.String},
-    ).cast(RETRY_SCHEMA)
+        rows = np.flatnonzero(campaign_ids == campaign_id)
+        # each reason of the batch decided once by rule_for, as a user hang-up also when short: (kind, wait)
+        rules = np.array([[_kind_and_wait(rule_for(campaign.policy, reason, seconds)) for seconds in (
+            SHORT_HANGUP_SECONDS, 0.0)] for reason in distinct], dtype=np.int64)
+        kind, wait = rules[reason_code[rows], short[rows].astype(np.int64)].T
+        retry_at[rows] = np.where(kind == _KIND["wait"], ended[rows] + wait, _NONE)
+        band = rows[kind == _KIND["next_day_other_band"]]
+        retry_at[band] = _other_band_micros(campaign.schedule, queued[band], ended[band])
+        other_number = kind == _KIND["other_number"]
+        midnight = rows[(kind == _KIND["next_day"]) | (other_number & (campaign.numbers <= 1))]
+        retry_at[midnight] = _next_midnight_micros(campaign.schedule, ended[midnight])
+        avoid[rows] = other_number & (campaign.numbers > 1)
+        never[rows] = kind == _KIND["never"]
+    # built in Arrow: a Polars operation per column costs more than this whole function's arithmetic
+    return pl.DataFrame([
+        released["call_id"],
+        pl.Series("retry_at", pa.array(retry_at, mask=retry_at == _NONE).view(pa.timestamp("us", tz="UTC"))),
+        pl.Series("retry_avoid_number", pa.array(released["from_number"].to_list(), mask=~avoid, type=pa.string())),
+        pl.Series("never", never),
+    ])
+
+
+_USER_HANGUP = DisconnectReason.user_hangup.value  # a plain string compares faster than the enum member
+# rule kinds as numbers for numpy columns (-1: no rule)
+_KIND = {kind: code for code, kind in enumerate(("wait", *WORDS))}
+
+
+def _kind_and_wait(rule: RetryRule | None) -> tuple[int, int]:
+    """A rule as (kind code, wait in microseconds)."""
+    if rule is None:
+        return -1, 0
+    return _KIND[rule.kind], 0 if rule.wait is None else _micros_in(rule.wait)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NONE = np.iinfo(np.int64).min  # no retry time (no wait)
+_DAY_US = 86_400_000_000
 
 
 def _micros_in(span: timedelta) -> int:
@@ -217,6 +256,119 @@ def _micros(moment: datetime) -> int:
 
 def _instant(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
+
+
+def _epoch_micros(moments: pl.Series) -> np.ndarray:
+    """A datetime column as epoch microseconds; null is NaT, the smallest int64 (`_NONE`)."""
+    if moments.dtype.time_unit != "us":  # type: ignore[attr-defined]
+        moments = moments.dt.cast_time_unit("us")
+    return moments.to_numpy().view(np.int64)
+
+
+def _offset_micros(tz: ZoneInfo, micros: int) -> int:
+    return _micros_in(_instant(micros).astimezone(tz).utcoffset())
+
+
+def _local_micros(tz: ZoneInfo, instants: np.ndarray) -> np.ndarray:
+    """Instants (epoch microseconds) as local wall-clock microseconds since 1970-01-01 00:00 local."""
+    if not len(instants):
+        return instants
+    first, last = int(instants.min()), int(instants.max())
+    offset = _offset_micros(tz, first)
+    # No zone changes its offset twice within a day: instants less than a day apart with the same offset at
+    # both ends all have it. Otherwise (a DST change among them) instant by instant.
+    if last - first <= _DAY_US and _offset_micros(tz, last) == offset:
+        return instants + offset
+    return instants + np.array([_offset_micros(tz, us) for us in instants.tolist()], dtype=np.int64)
+
+
+def _next_midnight_micros(schedule: Schedule, ended: np.ndarray) -> np.ndarray:
+    """`_next_local_midnight` of each instant, computed once per campaign-local day."""
+    if not len(ended):
+        return ended
+    result = np.empty(len(ended), dtype=np.int64)
+    for day, rows in _by_day(_local_micros(zone(schedule.time_zone), ended) // _DAY_US):
+        result[rows] = _micros(_midnight_after(schedule.time_zone, _day(day)))
+    return result
+
+
+def _by_day(days: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """The distinct days with the rows on each; the usual batch has one."""
+    if days.min() == days.max():
+        return [(int(days[0]), np.arange(len(days)))]
+    return [(day, np.flatnonzero(days == day)) for day in np.unique(days).tolist()]
+
+
+def _day(days: int) -> date:
+    """The calendar day `days` days after 1970-01-01."""
+    return _EPOCH_DAY + timedelta(days=days)
+
+
+_EPOCH_DAY = _EPOCH.date()
+_SHIFT_MICROS = np.array([_micros_in(shift) for shift in _BAND_SHIFTS], dtype=np.int64)
+
+
+@lru_cache(maxsize=4096)
+def _week_offset(time_zone: str, day: int, day_offset: int) -> int | None:
+    """The UTC offset of the seven local days after local day `day` (epoch days), None when a DST change falls in them.
+
+    `day_offset` is the offset on `day` itself, a first guess at the next midnight's. No zone changes its offset
+    twice within a day: eight local midnights with one offset have it all week.
+    """
+    tz = zone(time_zone)
+    offset = _offset_micros(tz, (day + 1) * _DAY_US - day_offset)
+    if any(_offset_micros(tz, (day + k) * _DAY_US - offset) != offset for k in range(2, 9)):
+        return None
+    return offset
+
+
+def _calling_windows(schedule: Schedule, day: int) -> list[tuple[int, int]]:
+    """The local day's calling windows as [start, end) microseconds of the day; none if it is no calling day."""
+    calendar_day = _day(day)
+    weekday = WEEKDAYS[calendar_day.weekday()]
+    if weekday not in schedule.calling_days or not schedule.in_date_range(calendar_day):
+        return []
+    return [(_window_micros(start), _window_micros(end)) for start, end in schedule.windows.get(weekday, ())]
+
+
+def _window_micros(moment: time) -> int:
+    return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1_000_000 + moment.microsecond
+
+
+def _other_band_micros(schedule: Schedule, called: np.ndarray, ended: np.ndarray) -> np.ndarray:
+    """`other_band_time` of each call, computed by campaign-local day of the call.
+
+    Without a DST change in the week ahead, the candidates are wall-clock microseconds, tried in
+    other_band_time's order for all calls of the day at once; with one, call by call.
+    """
+    tz = zone(schedule.time_zone)
+    local = _local_micros(tz, called)
+    result = np.full(len(called), _NONE, dtype=np.int64)
+    for day, rows in _by_day(local // _DAY_US) if len(called) else ():
+        offset = _week_offset(schedule.time_zone, day, int(local[rows[0]] - called[rows[0]]))
+        if offset is None:
+            result[rows] = [_micros(other_band_time(schedule, _instant(int(called[row])), _instant(int(ended[row]))))
+                            for row in rows.tolist()]
+            continue
+        # rows × bands: the candidate wall-clock times of each call, in other_band_time's order
+        candidates = (local[rows] % _DAY_US)[:, None] + _SHIFT_MICROS
+        found = np.full(len(rows), _NONE, dtype=np.int64)
+        for days in range(1, 8):
+            windows = _calling_windows(schedule, day + days)
+            if not windows:
+                continue
+            # a window lies within the day: a candidate inside one did not slide onto another day
+            inside = np.logical_or.reduce([(candidates >= start) & (candidates < end) for start, end in windows])
+            hit = np.flatnonzero((found == _NONE) & inside.any(axis=1))
+            found[hit] = (day + days) * _DAY_US + candidates[hit, inside[hit].argmax(axis=1)] - offset
+            if (found != _NONE).all():
+                break
+        result[rows] = found
+        # no band open within a week: the next local midnight after the call ended
+        if (found == _NONE).any():
+            unfound = rows[found == _NONE]
+            result[unfound] = _next_midnight_micros(schedule, ended[unfound])
+    return result
 
 
 NEXT_ALLOWED_SQL = """
