@@ -61,6 +61,25 @@ with enrolled as (
       and (case when cc.attempts_day = $local_day then cc.attempts_on_day else 0 end) < $attempts_per_day
       and coalesce(cc.next_call_at <= $now, true)
 ),
+dnc as (
+    select prefix, is_prefix from do_not_call where campaign_id is null or campaign_id = $campaign_id
+),
+prefix_lengths as (
+    select distinct length(prefix) as n from dnc where is_prefix
+),
+listed as (
+    -- contacts on a do-not-call list (exact numbers by hash; wildcards by one equality probe per distinct
+    -- wildcard length), set aside before the dialing order is taken: people who asked not to be called
+    -- keep their few attempts, so they sort first and every claim would read past all of them again
+    select contact_id from contacts where phone_e164 in (select prefix from dnc where not is_prefix)
+    union
+    select c.contact_id from contacts c cross join prefix_lengths l
+    where left(c.phone_e164, l.n) in (select prefix from dnc where is_prefix)
+),
+held_listed as (
+    -- every one comes back held (the audit counts those before the batch's last contact)
+    select e.*, {held_rank} as zone_rank, 'do_not_call' as skipped_by from enrolled e semi join listed using (contact_id)
+),
 scanned as (
     -- fewest attempts first, then the longest since their last call, then enrollment order
     {scan_order}
@@ -70,19 +89,6 @@ candidates as materialized (
     select s.*, c.phone_e164, c.zone_key, c.name, c.company, c.email, c.properties,
            c.zone_resolved_at is not distinct from c.updated_at as zone_current
     from scanned s join contacts c using (contact_id)
-),
-dnc as (
-    select prefix, is_prefix from do_not_call where campaign_id is null or campaign_id = $campaign_id
-),
-prefix_lengths as (
-    select distinct length(prefix) as n from dnc where is_prefix
-),
-dnc_hits as (
-    -- exact numbers by hash; wildcards by one equality probe per distinct wildcard length
-    select contact_id from candidates where phone_e164 in (select prefix from dnc where not is_prefix)
-    union
-    select k.contact_id from candidates k cross join prefix_lengths l
-    where left(k.phone_e164, l.n) in (select prefix from dnc where is_prefix)
 ),
 capped as (
     -- only numbers under a capped rule need their recent attempts counted
@@ -113,7 +119,6 @@ final as (
     select k.contact_id, k.attempts, k.call_seq, k.last_call_at, k.enroll_seq,
            k.phone_e164, k.name, k.company, k.email, k.properties, k.zone_rank,
            case
-               when h.contact_id is not null then 'do_not_call'
                when z.zone_key is null or not k.zone_current then 'zone_unresolved'
                when z.blocked is not null then z.blocked
                when r.calls_24h >= z.max_calls_24h then 'cap_24h:' || z.rule_id
@@ -122,17 +127,21 @@ final as (
     from candidates k
     left join zone_status z using (zone_key)
     left join recent r using (contact_id)
-    left join dnc_hits h using (contact_id)
+    union all by name
+    select * from held_listed
 )
 select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
 """
-SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
-    select e.*, list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone)) as zone_rank
-    from enrolled e
+_SMART_RANK = "list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone))"
+SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace(
+    "{held_rank}", f"(select {_SMART_RANK} from contacts z where z.contact_id = e.contact_id)",
+).replace("{scan_order}", f"""-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
+    select e.*, {_SMART_RANK} as zone_rank
+    from enrolled e anti join listed using (contact_id)
     left join contacts z on z.contact_id = e.contact_id
     order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq""")
 # the plain order needs no contact columns: the million-row join above is only paid when smart
-ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """select e.*, null::integer as zone_rank from enrolled e
+ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{held_rank}", "null::integer").replace("{scan_order}", """select e.*, null::integer as zone_rank from enrolled e anti join listed using (contact_id)
     order by attempts, last_call_at nulls first, enroll_seq""")
 
 
@@ -281,6 +290,8 @@ def assign_numbers(
     The i-th call does not use `avoid[i]` when another number can take it (its last call was
     marked as spam), and no number takes more than its `remaining` daily capacity.
     """
+    if len(numbers) == 1:
+        return numbers * count  # one number takes every call (a cap already bounded the batch)
     usage = {n: used_today.get(n, 0) for n in numbers}
     left = dict(remaining) if remaining is not None else None
     chosen = []
@@ -379,7 +390,9 @@ def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> 
         params = {k: v for k, v in params.items() if k not in ("since_24h", "since_30d")}
     while True:
         rows = conn.execute(sql, {**params, "scan": scan}).pl()
-        if rows["skipped_by"].is_null().sum() >= size or rows.height < scan:
+        # every contact on a do-not-call list comes back held, beside the `scan` contacts in dialing order
+        scanned = rows.height - (rows["skipped_by"] == "do_not_call").sum()
+        if rows["skipped_by"].is_null().sum() >= size or scanned < scan:
             break
         scan *= 4
     rows = rows.with_row_index("position")

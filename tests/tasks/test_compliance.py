@@ -291,6 +291,22 @@ def test_a_number_added_to_the_list_just_before_its_turn_is_not_called(campaign_
     assert second
 
 
+def test_listed_people_first_in_the_dialing_order_neither_fill_the_batch_nor_go_uncounted(db):
+    # People who asked not to be called keep their few attempts, so they sort before everyone else:
+    # the claim sets them aside before taking the order, and still counts those ahead of its batch.
+    campaign_id = make_campaign_db(db, batch_size=2)["campaign_id"]
+    ids = add_contacts(db, campaign_id, 6)
+    with transaction(db) as conn:
+        add_dnc(conn, ["+16025550000", "+16025550001", "+16025550002"], TUE_10_PHOENIX - timedelta(seconds=1))
+        conn.execute("update campaign_contacts set attempts = 1 where contact_id in (?, ?)", [ids[4], ids[5]])
+    provider = FakeProvider()
+    assert run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0).placed == 2
+    assert sorted(r.to_number for r, _ in provider.calls.values()) == ["+16025550003", "+16025550004"]
+    with connect(db) as conn:
+        assert conn.execute("select rule, skipped, sample_contact_ids from claim_audit").fetchall() == [
+            ("do_not_call", 3, ids[:3])]
+
+
 @pytest.mark.parametrize(
     ("entry", "campaign_scoped", "expected_left"),
     [
