@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -171,6 +172,16 @@ create index if not exists sim_calls_attempt_key on sim_calls (seq >> 13, attemp
 create index if not exists sim_calls_active on sim_calls (end_ts, placed_ts);
 -- No index on placed_ts alone: only list_calls (rare, a scan) would use it, and every placement would pay for it.
 """
+
+
+_ROWS_PER_INSERT = 47  # 987 parameters: under SQLite's limit before 3.32 (999)
+
+
+@lru_cache(maxsize=4)
+def _insert_sql(rows: int) -> str:
+    """An insert of ``rows`` calls (every column but seq) in one statement."""
+    values = f"({', '.join('?' * 21)})"
+    return f"insert into sim_calls ({_COLUMNS}) values {', '.join([values] * rows)}"
 
 
 def _by_attempt_keys_sql(selected: str, keys: int) -> str:
@@ -452,7 +463,9 @@ _CUSTOM_JSON = tuple(json.dumps(_custom(code)) for code in range(8))
 def _answer_chances(to_numbers: Sequence[str], placed_ts: np.ndarray, micros: np.ndarray, rates: OutcomeRates) -> np.ndarray:
     """Each call's pick-up chance at the callee's local hour and weekday (as ``simulate_outcome`` computes it)."""
     zone_codes: dict[ZoneInfo, int] = {}
-    codes = np.array([zone_codes.setdefault(callee_zone(number), len(zone_codes)) for number in to_numbers], dtype=np.int64)
+    cached = _zone_cache.get
+    codes = np.array([zone_codes.setdefault(cached(number[:6]) or callee_zone(number), len(zone_codes))
+                      for number in to_numbers], dtype=np.int64)
     first, last = (float(placed_ts.min()), float(placed_ts.max())) if len(placed_ts) else (0.0, 0.0)
     # No zone changes its offset twice within a day: a zone with the same offset at the batch's first and last
     # instants has it for every call between; the others (a DST change inside the batch) go call by call.
@@ -484,14 +497,18 @@ def simulate_outcomes(
     """``simulate_outcome`` for many calls at once: row i is exactly ``simulate_outcome(seed, attempt_keys[i], ...)``."""
     placed_ts = np.asarray(placed_ts, dtype=np.float64)
     micros = np.rint(placed_ts * 1_000_000).astype(np.int64)
-    digests = b"".join(
-        _key_digest(seed, key, number, us) for key, number, us in zip(attempt_keys, to_numbers, micros.tolist())
-    )
-    draws = _draws(np.frombuffer(digests, dtype=">u8").astype(np.uint64))
+    # _key_digest and is_always_invalid inlined: a function call per call was a third of their cost
+    copy, digests = _seeded_hasher(seed).copy, []
+    for key, number, us in zip(attempt_keys, to_numbers, micros.tolist()):
+        hasher = copy()
+        hasher.update(f"{key}|{number}|{us}".encode())
+        digests.append(hasher.digest())
+    draws = _draws(np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64))
     code = _REASON_CODE
 
     # failures before the pick-up, in simulate_outcome's order (_first takes the first true condition)
-    invalid = np.fromiter((is_always_invalid(number) for number in to_numbers), dtype=bool, count=len(to_numbers))
+    crc32 = zlib.crc32
+    invalid = np.array([crc32(number.encode()) % 1000 < INVALID_NUMBER_PER_MILLE for number in to_numbers], dtype=bool)
     spam_share, rare_error_share = SPAM_SHARE * rates.failure_scale, RARE_ERROR_SHARE * rates.failure_scale
     draw = draws[:, _FAILURE]
     spam = draw < spam_share
@@ -566,9 +583,11 @@ def _cost(talk_seconds: float) -> float:
     return round(talk_seconds / 60.0 * COST_CENTS_PER_MINUTE, 2)
 
 
-def _dumps(mapping: dict) -> str:
-    # orjson (a Prefect dependency) encodes a small dict in a tenth of json.dumps' time: a third of a placement
-    return orjson.dumps(mapping, option=orjson.OPT_NON_STR_KEYS).decode() if mapping else "{}"
+# The stored text of each code, as numpy object arrays (one fancy index per column); code -1 is the last: None.
+_STORED_STATUS = np.array(_STATUS_VALUES, dtype=object)
+_STORED_REASON = np.array(_REASON_VALUES, dtype=object)
+_STORED_SENTIMENT = np.array([*_SENTIMENT_VALUES, None], dtype=object)
+_STORED_CUSTOM = np.array([*_CUSTOM_JSON, None], dtype=object)
 
 
 def _as_ts(now: datetime) -> float:
@@ -620,8 +639,8 @@ class _CallColumns:
 
     def positions(self, ids: Sequence[str]) -> np.ndarray:
         """Each id's row, or -1 when it is not held."""
-        get = self.index.get
-        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        # map over a C method: a generator's frame per id cost more than the lookup
+        return np.fromiter(map(self.index.get, ids, repeat(-1, len(ids))), dtype=np.int64, count=len(ids))
 
     def add(self, ids: list[str], columns: dict[str, np.ndarray]) -> None:
         held = len(self.ids)
@@ -784,36 +803,42 @@ class SimulatedProvider:
                     "select placed_ts from sim_calls indexed by sim_calls_active where end_ts > ? and placed_ts > ?"
                     " order by placed_ts", (start_ts - 1.0, start_ts - 1.0),
                 )]
+            failures, limit, rate_limit = self._failures, self.concurrency_limit, self.rate_limit_per_second
+            heappop, heappush = heapq.heappop, heapq.heappush
             for index, (placed_ts, end_ts) in enumerate(zip(placed.tolist(), end.tolist())):
-                if self._failures:
-                    results.append(self._failures.pop(0))
+                if failures:
+                    results.append(failures.pop(0))
                     if isinstance(results[-1], ProviderUnavailable):
                         break
                     continue
                 if not dialable[index]:
                     results.append(InvalidNumber(f"to_number is not E.164: {requests[index].to_number!r}"))
                     continue
-                while ends and ends[0] <= placed_ts:
-                    heapq.heappop(ends)
-                if check_limit and len(ends) >= self.concurrency_limit:
-                    results.append(ConcurrencyLimitReached(
-                        f"{len(ends)} calls in progress, limit {self.concurrency_limit}"
-                    ))
-                    continue
-                if self.rate_limit_per_second is not None:
+                if check_limit:
+                    while ends and ends[0] <= placed_ts:
+                        heappop(ends)
+                    if len(ends) >= limit:
+                        results.append(ConcurrencyLimitReached(f"{len(ends)} calls in progress, limit {limit}"))
+                        continue
+                if rate_limit is not None:
                     recent = [ts for ts in recent if ts > placed_ts - 1.0]
-                    if len(recent) >= self.rate_limit_per_second:
-                        results.append(RateLimited(f"more than {self.rate_limit_per_second:g} calls per second"))
+                    if len(recent) >= rate_limit:
+                        results.append(RateLimited(f"more than {rate_limit:g} calls per second"))
                         continue
                     recent.append(placed_ts)
                 if check_limit:
-                    heapq.heappush(ends, end_ts)
-                results.append(f"sim_{next_seq + len(accepted):09d}")
+                    heappush(ends, end_ts)
+                results.append(None)  # the call id, once the accepted calls are counted
                 accepted.append(index)
-            ids = [r for r in results if isinstance(r, str)]
+            ids = [f"sim_{seq:09d}" for seq in range(next_seq, next_seq + len(accepted))]
+            for index, call_id in zip(accepted, ids):
+                results[index] = call_id
             rows, columns = self._new_rows(ids, [requests[i] for i in accepted], np.array(accepted, dtype=np.int64),
                                            placed, answer, end, outcomes)
-            conn.executemany(f"insert into sim_calls ({_COLUMNS}) values ({', '.join('?' * 21)})", rows)
+            # rows by the dozens in one statement: a statement per row cost a sixth of the insert
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start:start + _ROWS_PER_INSERT]
+                conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
             if len(self._rows) + len(rows) > self._cache_size:
                 self._rows.clear()
             self._rows.update(zip(ids, rows))
@@ -840,19 +865,20 @@ class SimulatedProvider:
             "contact_name": np.array([name for name, _ in names], dtype=object),
             "company_name": np.array([company for _, company in names], dtype=object),
         }
+        stored_answer_ts = answer_ts.astype(object)
+        stored_answer_ts[~answered] = None
+        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS  # _dumps inlined: a function call each cost a third
         rows = list(zip(
             ids, [r.attempt_key for r in requests], [r.to_number for r in requests],
             [r.from_number for r in requests], [r.provider_agent_id for r in requests],
-            [_dumps(r.dynamic_variables) for r in requests], [_dumps(r.metadata) for r in requests],
-            columns["placed_ts"].tolist(), [None if ts != ts else ts for ts in answer_ts.tolist()],
-            columns["end_ts"].tolist(), analyzed_ts.tolist(),
-            [_STATUS_VALUES[s] for s in _STATUS_OF_REASON[reason].tolist()],
-            [_REASON_VALUES[r] for r in reason.tolist()], columns["talk_seconds"].tolist(),
-            columns["call_successful"].astype(int).tolist(),
-            [_SENTIMENT_VALUES[s] if s >= 0 else None for s in sentiment.tolist()],
-            columns["in_voicemail"].astype(int).tolist(),
-            [_CUSTOM_JSON[c] if c >= 0 else None for c in custom.tolist()],
-            columns["tools_count"].tolist(), columns["cost_cents"].tolist(), [self.seed] * len(ids),
+            [dumps(r.dynamic_variables, option=option).decode() if r.dynamic_variables else "{}" for r in requests],
+            [dumps(r.metadata, option=option).decode() if r.metadata else "{}" for r in requests],
+            columns["placed_ts"].tolist(), stored_answer_ts.tolist(), columns["end_ts"].tolist(), analyzed_ts.tolist(),
+            _STORED_STATUS[_STATUS_OF_REASON[reason]].tolist(), _STORED_REASON[reason].tolist(),
+            columns["talk_seconds"].tolist(), columns["call_successful"].astype(int).tolist(),
+            _STORED_SENTIMENT[sentiment].tolist(), columns["in_voicemail"].astype(int).tolist(),
+            _STORED_CUSTOM[custom].tolist(), columns["tools_count"].tolist(), columns["cost_cents"].tolist(),
+            [self.seed] * len(ids),
         ))
         return rows, columns
 
@@ -1025,16 +1051,20 @@ def _frame_at(ids: list[str], block: dict[str, np.ndarray], now_ts: float) -> pl
     status = np.where(ended, _STATUS_OF_REASON[block["reason"]],
                       np.where(talking, _STATUS_CODE[CallStatus.in_progress], _STATUS_CODE[CallStatus.registered]))
     reason = _strings(block["reason"], _REASON_VALUES, ended)
-    rows = np.flatnonzero(heard).tolist()
-    transcripts: list[str | None] = [None] * len(ids)
-    recordings: list[str | None] = [None] * len(ids)
-    for row in rows:
-        transcripts[row] = _transcript(REASONS[block["reason"][row]], block["contact_name"][row], block["company_name"][row])
-        recordings[row] = _recording_url(ids[row])
-    summaries: list[str | None] = [None] * len(ids)
-    for row in np.flatnonzero(judged).tolist():
-        summaries[row] = _summary(REASONS[block["reason"][row]], bool(block["call_successful"][row]),
-                                  int(block["custom"][row]), float(block["talk_seconds"][row]))
+    # the texts from their templates, the columns read once as lists (a numpy scalar per field cost more)
+    transcripts, recordings, summaries = (np.full(len(ids), None, dtype=object) for _ in range(3))
+    rows = np.flatnonzero(heard)
+    transcripts[rows] = [
+        _TRANSCRIPTS[code].format(name=name, company=company) for code, name, company in zip(
+            block["reason"][rows].tolist(), block["contact_name"][rows].tolist(), block["company_name"][rows].tolist())
+    ]
+    recordings[rows] = [_recording_url(ids[row]) for row in rows.tolist()]
+    rows = np.flatnonzero(judged)
+    summaries[rows] = [
+        _SUMMARIES[code][successful][custom].format(talk=talk) for code, successful, custom, talk in zip(
+            block["reason"][rows].tolist(), block["call_successful"][rows].tolist(), block["custom"][rows].tolist(),
+            block["talk_seconds"][rows].tolist())
+    ]
     table = pa.table({
         "provider_call_id": pa.array(ids, type=pa.string()),
         "status": _strings(status, _STATUS_VALUES, np.ones(len(ids), dtype=bool)),
@@ -1062,9 +1092,14 @@ def _recording_url(provider_call_id: str) -> str:
 
 
 def _transcript(reason: DisconnectReason, name: Any, company: Any) -> str:
+    return _transcript_template(reason).format(name=name, company=company)
+
+
+def _transcript_template(reason: DisconnectReason) -> str:
+    """A connected call's transcript with ``{name}`` and ``{company}`` to fill in."""
     if reason == DisconnectReason.voicemail_reached:
-        return f"Agent: Hi {name}, this is Ava calling for {company}. Please call us back when you can. Thanks!"
-    lines = [f"Agent: Hi {name}, this is Ava. Do you have a minute to talk about {company}?", "User: Sure, go ahead."]
+        return "Agent: Hi {name}, this is Ava calling for {company}. Please call us back when you can. Thanks!"
+    lines = ["Agent: Hi {name}, this is Ava. Do you have a minute to talk about {company}?", "User: Sure, go ahead."]
     if reason == DisconnectReason.call_transfer:
         lines.append("Agent: Let me connect you with a colleague.")
     elif reason == DisconnectReason.inactivity:
@@ -1076,6 +1111,11 @@ def _transcript(reason: DisconnectReason, name: Any, company: Any) -> str:
 
 def _summary(reason: DisconnectReason, successful: bool, custom: int, talk: float) -> str:
     """What a call analysis says about a connected call (``custom``: the custom analysis bits)."""
+    return _summary_template(reason, successful, custom).format(talk=talk)
+
+
+def _summary_template(reason: DisconnectReason, successful: bool, custom: int) -> str:
+    """``_summary`` with ``{talk:.0f}`` to fill in."""
     if reason == DisconnectReason.voicemail_reached:
         return "The call reached voicemail; the agent left a short message."
     outcome = "agreed to the next step" if successful else "did not agree to the next step"
@@ -1085,4 +1125,10 @@ def _summary(reason: DisconnectReason, successful: bool, custom: int, talk: floa
     if custom & 1:
         extras.append("asked not to be called again")
     tail = f" and {' and '.join(extras)}" if extras else ""
-    return f"A {talk:.0f}-second conversation; the contact {outcome}{tail} ({reason.value})."
+    return f"A {{talk:.0f}}-second conversation; the contact {outcome}{tail} ({reason.value})."
+
+
+# The templates by reason code (and for summaries, successful and custom bits): an enum member hashes in Python.
+_TRANSCRIPTS = tuple(_transcript_template(reason) for reason in REASONS)
+_SUMMARIES = tuple(tuple(tuple(_summary_template(reason, successful, custom) for custom in range(8))
+                         for successful in (False, True)) for reason in REASONS)
