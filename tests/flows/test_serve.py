@@ -27,13 +27,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _pause_the_cron_tick_and_wait_for_its_runs(api: str, seconds: float = 120) -> None:
+    """Pause dial-campaigns' every-minute schedule, then wait until none of its runs is due or active.
+
+    prefect.yaml gives dial-campaigns concurrency 1 with CANCEL_NEW, so two ticks never overlap: a
+    triggered tick asking for the slot while a cron tick holds it ends Cancelled. That is the product
+    working (the next minute's tick dials); the test must trigger when no cron tick can hold the slot.
+    """
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import (
+        DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with SyncPrefectClient(api) as client:
+        deployment = client.read_deployment_by_name("dial-campaigns/dial-campaigns")
+        crons = [s for s in deployment.schedules if getattr(s.schedule, "cron", None) == "* * * * *" and s.active]
+        assert len(crons) == 1, deployment.schedules  # prefect.yaml's schedule arrived, switched on
+        # pausing deletes the runs scheduled ahead; one already due or started is waited for
+        client.update_deployment_schedule(deployment.id, crons[0].id, active=False)
+        unfinished = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+            any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])))
+        of_the_tick = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+        deadline = time.monotonic() + seconds
+        while client.read_flow_runs(flow_run_filter=unfinished, deployment_filter=of_the_tick):
+            assert time.monotonic() < deadline, "a cron tick did not finish"
+            time.sleep(1)
+
+
 def test_serve_deploys_prefect_yaml_and_a_triggered_tick_writes_calls(db, tmp_path):
     # Ended in May: the cron ticks on the wall clock find it closed; the triggered tick runs in April.
     ids = make_campaign_db(db, batch_size=4, end_date=date(2026, 5, 29))
     add_contacts(db, ids["campaign_id"], 6)
     port = free_port()
     env = {**os.environ, "CAMPAIGNS_DB": str(db), "PREFECT_HOME": str(tmp_path / "prefect"),
-           "CAMPAIGNS_LOG_DIR": str(tmp_path / "logs"), "CAMPAIGNS_DIAL_PACE_SECONDS": "0"}
+           "CAMPAIGNS_LOG_DIR": str(tmp_path / "logs"), "CAMPAIGNS_DIAL_PACE_SECONDS": "0",
+           "PREFECT_WORKER_QUERY_SECONDS": "2"}  # the worker picks the triggered run up sooner (default 10 s)
     env.pop("PREFECT_API_URL", None)
     serve = subprocess.Popen(
         [sys.executable, "-m", "flows.serve", "--prefect-port", str(port), "--no-dashboard",
@@ -46,11 +75,13 @@ def test_serve_deploys_prefect_yaml_and_a_triggered_tick_writes_calls(db, tmp_pa
             if line.startswith("ready:") or time.monotonic() > deadline:
                 break
         assert serve.poll() is None, f"serve stopped: see {tmp_path / 'logs'}"
-        client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "COLUMNS": "250"}
+        api = f"http://127.0.0.1:{port}/api"
+        client_env = {**env, "PREFECT_API_URL": api, "COLUMNS": "250"}
         listed = subprocess.run([str(BIN / "prefect"), "deployment", "ls"], env=client_env,
                                 capture_output=True, text=True, timeout=60)
         for name in ("dial-campaigns", "enrich-calls", "aggregate-metrics", "import-contacts", "run-campaign"):
             assert name in listed.stdout, listed.stdout
+        _pause_the_cron_tick_and_wait_for_its_runs(api)
         tuesday_10_phoenix = "2026-04-28T17:00:00+00:00"
         run = subprocess.run(
             [str(BIN / "prefect"), "deployment", "run", "dial-campaigns/dial-campaigns",
