@@ -61,25 +61,6 @@ with enrolled as (
       and (case when cc.attempts_day = $local_day then cc.attempts_on_day else 0 end) < $attempts_per_day
       and coalesce(cc.next_call_at <= $now, true)
 ),
-dnc as (
-    select prefix, is_prefix from do_not_call where campaign_id is null or campaign_id = $campaign_id
-),
-prefix_lengths as (
-    select distinct length(prefix) as n from dnc where is_prefix
-),
-listed as (
-    -- contacts on a do-not-call list (exact numbers by hash; wildcards by one equality probe per distinct
-    -- wildcard length), set aside before the dialing order is taken: people who asked not to be called
-    -- keep their few attempts, so they sort first and every claim would read past all of them again
-    select contact_id from contacts where phone_e164 in (select prefix from dnc where not is_prefix)
-    union
-    select c.contact_id from contacts c cross join prefix_lengths l
-    where left(c.phone_e164, l.n) in (select prefix from dnc where is_prefix)
-),
-held_listed as (
-    -- every one comes back held (the audit counts those before the batch's last contact)
-    select e.*, {held_rank} as zone_rank, 'do_not_call' as skipped_by from enrolled e semi join listed using (contact_id)
-),
 scanned as (
     -- fewest attempts first, then the longest since their last call, then enrollment order
     {scan_order}
@@ -89,6 +70,19 @@ candidates as materialized (
     select s.*, c.phone_e164, c.zone_key, c.name, c.company, c.email, c.properties,
            c.zone_resolved_at is not distinct from c.updated_at as zone_current
     from scanned s join contacts c using (contact_id)
+),
+dnc as (
+    select prefix, is_prefix from do_not_call where campaign_id is null or campaign_id = $campaign_id
+),
+prefix_lengths as (
+    select distinct length(prefix) as n from dnc where is_prefix
+),
+dnc_hits as (
+    -- exact numbers by hash; wildcards by one equality probe per distinct wildcard length
+    select contact_id from candidates where phone_e164 in (select prefix from dnc where not is_prefix)
+    union
+    select k.contact_id from candidates k cross join prefix_lengths l
+    where left(k.phone_e164, l.n) in (select prefix from dnc where is_prefix)
 ),
 capped as (
     -- only numbers under a capped rule need their recent attempts counted
@@ -119,6 +113,7 @@ final as (
     select k.contact_id, k.attempts, k.call_seq, k.last_call_at, k.enroll_seq,
            k.phone_e164, k.name, k.company, k.email, k.properties, k.zone_rank,
            case
+               when h.contact_id is not null then 'do_not_call'
                when z.zone_key is null or not k.zone_current then 'zone_unresolved'
                when z.blocked is not null then z.blocked
                when r.calls_24h >= z.max_calls_24h then 'cap_24h:' || z.rule_id
@@ -127,21 +122,17 @@ final as (
     from candidates k
     left join zone_status z using (zone_key)
     left join recent r using (contact_id)
-    union all by name
-    select * from held_listed
+    left join dnc_hits h using (contact_id)
 )
 select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
 """
-_SMART_RANK = "list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone))"
-SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace(
-    "{held_rank}", f"(select {_SMART_RANK} from contacts z where z.contact_id = e.contact_id)",
-).replace("{scan_order}", f"""-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
-    select e.*, {_SMART_RANK} as zone_rank
-    from enrolled e anti join listed using (contact_id)
+SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
+    select e.*, list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone)) as zone_rank
+    from enrolled e
     left join contacts z on z.contact_id = e.contact_id
     order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq""")
 # the plain order needs no contact columns: the million-row join above is only paid when smart
-ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{held_rank}", "null::integer").replace("{scan_order}", """select e.*, null::integer as zone_rank from enrolled e anti join listed using (contact_id)
+ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """select e.*, null::integer as zone_rank from enrolled e
     order by attempts, last_call_at nulls first, enroll_seq""")
 
 
@@ -372,14 +363,24 @@ def _classify(
     ).rename({"skipped_by": "rule"}).sort("rule")
 
 
+# Per (campaign, smart order): how many contacts the rules held back ahead of its last claim's batch in
+# this process. Only the first scan's size depends on it, never the answer.
+_held_ahead: dict[tuple[int, bool], int] = {}
+OVER_FETCH = 64  # contacts classified beyond the batch and a quarter, in case the rules hold some back
+
+
 def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the first `size` callable contacts in dialing order, the contacts the rules held back before them).
 
-    Classifies the next size + a quarter (+64) contacts in dialing order, and four times more each time
-    the rules held back too many, until the batch is full or every eligible contact has been seen.
+    Classifies the next size + a quarter (+64) contacts in dialing order — plus as many as the rules held
+    back ahead of the campaign's previous batch — and four times more each time the rules held back too
+    many, until the batch is full or every eligible contact has been seen. The hint matters: people on
+    a do-not-call list keep their few attempts, so they gather at the head of the order, and without it
+    every claim of a campaign with a few thousand of them read the head twice (the answer is the same).
     """
+    hint_key = (params["campaign_id"], bool(params.get("best_zones")))
     # a small over-fetch: the per-candidate rules (contact row, do-not-call, caps) cost per row scanned
-    scan = size + size // 4 + 64
+    scan = size + size // 4 + OVER_FETCH + _held_ahead.get(hint_key, 0)
     capped = params.pop("capped", True)
     if params.get("best_zones"):
         sql = SMART_ELIGIBLE_SQL if capped else SMART_ELIGIBLE_NO_CAPS_SQL
@@ -390,9 +391,7 @@ def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> 
         params = {k: v for k, v in params.items() if k not in ("since_24h", "since_30d")}
     while True:
         rows = conn.execute(sql, {**params, "scan": scan}).pl()
-        # every contact on a do-not-call list comes back held, beside the `scan` contacts in dialing order
-        scanned = rows.height - (rows["skipped_by"] == "do_not_call").sum()
-        if rows["skipped_by"].is_null().sum() >= size or scanned < scan:
+        if rows["skipped_by"].is_null().sum() >= size or rows.height < scan:
             break
         scan *= 4
     rows = rows.with_row_index("position")
@@ -401,6 +400,7 @@ def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> 
     if picked.height == size and size > 0:
         # held back = skipped before the batch's last contact (the later ones were not reached)
         held = held.filter(pl.col("position") < picked["position"].max())
+    _held_ahead[hint_key] = held.height
     return picked.drop("position", "skipped_by", "zone_rank"), held.select("contact_id", "skipped_by")
 
 

@@ -293,7 +293,7 @@ def test_a_number_added_to_the_list_just_before_its_turn_is_not_called(campaign_
 
 def test_listed_people_first_in_the_dialing_order_neither_fill_the_batch_nor_go_uncounted(db):
     # People who asked not to be called keep their few attempts, so they sort before everyone else:
-    # the claim sets them aside before taking the order, and still counts those ahead of its batch.
+    # the claim reads past them to a full batch and counts those ahead of it.
     campaign_id = make_campaign_db(db, batch_size=2)["campaign_id"]
     ids = add_contacts(db, campaign_id, 6)
     with transaction(db) as conn:
@@ -305,6 +305,25 @@ def test_listed_people_first_in_the_dialing_order_neither_fill_the_batch_nor_go_
     with connect(db) as conn:
         assert conn.execute("select rule, skipped, sample_contact_ids from claim_audit").fetchall() == [
             ("do_not_call", 3, ids[:3])]
+
+
+@pytest.mark.parametrize("hint", [0, 1, 2, 1000])
+def test_the_scan_size_hint_never_changes_who_is_offered_or_held(db, hint, monkeypatch):
+    # The claim's first scan is widened by how many the rules held back ahead of the previous batch;
+    # too small, too large or none, the offer and the held-back list must be the same.
+    import tasks.dialing as dialing
+
+    campaign_id = make_campaign_db(db, batch_size=2)["campaign_id"]
+    ids = add_contacts(db, campaign_id, 8)
+    with transaction(db) as conn:
+        add_dnc(conn, [f"+1602555000{i}" for i in (0, 1, 2, 5)], TUE_10_PHOENIX - timedelta(seconds=1))
+        plan = load_plans(conn, [campaign_id])[0]
+    monkeypatch.setattr(dialing, "_held_ahead", {(campaign_id, False): hint})
+    monkeypatch.setattr(dialing, "OVER_FETCH", 0)  # the first scan reads the batch plus the hint only
+    with connect(db) as conn:
+        picked, held = dialing._classify(conn, plan, TUE_10_PHOENIX, timedelta(0), size=2, audit=True)
+    assert picked["contact_id"].to_list() == [ids[3], ids[4]]
+    assert held.rows() == [("do_not_call", 3, ids[:3])]
 
 
 @pytest.mark.parametrize(
