@@ -878,14 +878,13 @@ def reconcile(
             "select run_id, owner_host, owner_pid, heartbeat_at from dial_runs where state = 'running'"
         ).fetchall()
         dead = [r[0] for r in runs if run_is_dead(r[1], r[2], r[3], lease)]
-        orphans = conn.execute(
-            """
-            select c.call_id, c.attempt_key, c.status, c.updated_at
-            from calls c join dial_runs r using (run_id)
-            where c.status in ('queued', 'created') and (r.state <> 'running' or list_contains(?, r.run_id))
-            """,
-            [dead],
-        ).fetchall()
+        # rows of runs that are over or dead, matched here: the status test alone costs a third of the
+        # same test joined with the runs in SQL, and it reads the whole call log every tick
+        alive = {r[0] for r in runs} - set(dead)
+        orphans = [row[:4] for row in conn.execute(
+            "select call_id, attempt_key, status, updated_at, run_id from calls"
+            " where status in ('queued', 'created') and run_id is not null"
+        ).fetchall() if row[4] not in alive]
     if not orphans and not dead:
         return 0
     found: list[tuple[int, ProviderCall]] = []
