@@ -304,15 +304,21 @@ def held_open(db: str | Path | None = None, *, threads: int | None = None) -> It
             root.execute(f"set threads = {int(threads)}")
         root.execute(f"set checkpoint_threshold = '{HELD_CHECKPOINT_THRESHOLD}'")
         pool = _held[key] = _Pool(root)
+        failed = True
         try:
             yield
+            failed = False
         finally:
             del _held[key]
             pool.close()
-            root.execute("reset checkpoint_threshold")
-            if threads is not None:
-                root.execute("reset threads")
-            root.execute("checkpoint")
+            try:
+                root.execute("reset checkpoint_threshold")
+                if threads is not None:
+                    root.execute("reset threads")
+                root.execute("checkpoint")
+            except duckdb.Error:
+                if not failed:  # never hide the error that ended the block
+                    raise
 
 
 def companion_path(db: str | Path | None, name: str) -> Path:
