@@ -194,6 +194,12 @@ def _refund(not_attempts: bool) -> pl.Expr:
     )).fill_null(False).alias("refund")
 
 
+def utc_literal(moment: datetime) -> pl.Expr:
+    """`moment` as a Polars UTC datetime literal: a datetime literal costs Polars half a millisecond,
+    microseconds since the epoch cast to one do not."""
+    return pl.lit((moment - _EPOCH) // timedelta(microseconds=1)).cast(pl.Datetime("us", "UTC"))
+
+
 def merge_records(
     records: pl.DataFrame, stored: pl.DataFrame, now: datetime, rates: RateCard, *, not_attempts: bool = False
 ) -> pl.DataFrame:
@@ -203,8 +209,7 @@ def merge_records(
     `done`: the call became final, and analysed unless it ended unanswered, with this record;
     `became_successful`: its first success verdict. Stored values the merge replaced come suffixed `_stored`.
     """
-    # a datetime literal costs Polars half a millisecond; microseconds since the epoch do not
-    now_utc = pl.lit((now - _EPOCH) // timedelta(microseconds=1)).cast(pl.Datetime("us", "UTC"))
+    now_utc = utc_literal(now)
     return records.join(stored, on="call_id", how="inner", suffix="_stored").with_columns(*_MERGED).with_columns(
         *_MEANING, _credits(rates), _refund(not_attempts),
         pl.when(pl.col("registered_at").is_null() & (_rank(_STATUS) >= 2)).then(now_utc)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
-from tasks.call_state import _UPDATE_SCHEMA, apply_provider_calls, updates_frame
+from tasks.call_state import _UPDATE_SCHEMA, apply_provider_calls, updates_frame, utc_literal
 from tasks.credits import RateCard
 from tasks.telephony.base import CallNotFound, ProviderError, TelephonyProvider
 
@@ -40,7 +40,6 @@ PLAN_SCHEMA = {**_UPDATE_SCHEMA, "error_message": pl.String}
 # Empty frames built once: with time zones in the schema, each costs Polars milliseconds to build.
 _NO_ANSWERS = pl.DataFrame(schema=_ANSWER_SCHEMA)
 _NO_UPDATES = pl.DataFrame(schema=PLAN_SCHEMA)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -172,7 +171,7 @@ def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_mi
     columns = {
         **_KEPT, **_REPLACED,
         "ended_at": pl.when(pl.col("stuck_error"))
-        .then(pl.lit((now - _EPOCH) // timedelta(microseconds=1)).cast(pl.Datetime("us", "UTC")))
+        .then(utc_literal(now))
         .when(~_SYNTHETIC).then(pl.col("ended_at")),
         "error_message": pl.when(pl.col("analysis_missing") | pl.col("stored_ended")).then(pl.lit(no_analysis))
         .when(pl.col("stuck_error"))
