@@ -372,11 +372,10 @@ OVER_FETCH = 64  # contacts classified beyond the batch and a quarter, in case t
 def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the first `size` callable contacts in dialing order, the contacts the rules held back before them).
 
-    Classifies the next size + a quarter (+64) contacts in dialing order — plus as many as the rules held
-    back ahead of the campaign's previous batch — and four times more each time the rules held back too
-    many, until the batch is full or every eligible contact has been seen. The hint matters: people on
-    a do-not-call list keep their few attempts, so they gather at the head of the order, and without it
-    every claim of a campaign with a few thousand of them read the head twice (the answer is the same).
+    Classifies the next size + a quarter + OVER_FETCH contacts in dialing order, plus as many as the rules
+    held back ahead of the campaign's previous batch (people on a do-not-call list keep their few attempts,
+    so they gather at the head of the order), and four times more each time the rules held back too many,
+    until the batch is full or every eligible contact has been seen.
     """
     hint_key = (params["campaign_id"], bool(params.get("best_zones")))
     # a small over-fetch: the per-candidate rules (contact row, do-not-call, caps) cost per row scanned
