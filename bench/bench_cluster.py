@@ -12,8 +12,8 @@ when it nears its core count). The DuckDB file with one worker is
 the baseline; the ratio line divides the shared store's figures by it.
 
 Workers are `flows.cluster_sim` processes running the cluster's tick (`tasks.dialing.run_tick`,
-each batch under its campaign's lock) back to back (no pause between ticks, pace 0, the simulated provider with no concurrency limit), so
-the store and the CPU are what limit them. The one file worker takes the campaigns in turn; the
+each batch under its campaign's lock) back to back (no pause between ticks, pace 0, the simulated
+provider with no concurrency limit), so the store and the CPU are what limit them. The one file worker takes the campaigns in turn; the
 shared-store workers are dealt the campaigns (worker i: campaigns i, i + 3, ...), as the fan-out never
 runs one campaign on two workers at once, so their batches overlap (each locks only its campaign).
 Two workers taking turns on one campaign would fall into step (a convoy on its key), which production avoids. Smaller runs: BENCH_CLUSTER_CONTACTS=4000 BENCH_CLUSTER_SECONDS=30 .venv/bin/python -m
