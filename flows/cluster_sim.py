@@ -50,10 +50,9 @@ def sqlite_slots(path: str | Path, limit: int, timeout_seconds: float = 0.5):
     A stand-in for the Prefect global concurrency limit in long simulations: a Prefect slot costs two
     HTTP requests (about 0.2 s each on a busy machine), which would make a 20,000-call run take an hour.
     """
-    import sqlite3
+    from tasks.sqlite_shared import connect_shared
 
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
-    conn.execute("pragma journal_mode = wal")
+    conn = connect_shared(path)
     conn.execute("create table if not exists slots (lease integer primary key autoincrement, pid integer)")
 
     def acquire(slots: int) -> int:

@@ -44,6 +44,7 @@ from phonenumbers.timezone import time_zones_for_number
 
 from schemas.enums import STATUS_FOR_REASON, CallStatus, DisconnectReason, Sentiment
 from tasks.settings import get_settings
+from tasks.sqlite_shared import connect_shared
 from tasks.telephony.base import (
     CallNotFound,
     CallRequest,
@@ -705,9 +706,7 @@ class SimulatedProvider:
         # A forked child must not reuse its parent's SQLite handle.
         if self._conn is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-            conn.execute("pragma busy_timeout = 30000")
-            conn.execute("pragma journal_mode = wal")
+            conn = connect_shared(self.path)
             # WAL + NORMAL: a committed placement survives a killed process (not a power cut).
             conn.execute("pragma synchronous = normal")
             # Checkpoint (and fsync) every ~40 MB of WAL rather than 4 MB: on a busy disk those fsyncs were about
