@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Before anything imports prefect: isolate its home and results, keep it quiet and offline.
@@ -23,6 +26,30 @@ from tasks.settings import reset_settings  # noqa: E402
 from tests.factories import make_campaign_db  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@contextmanager
+def main_module_kept() -> Iterator[None]:
+    """Put sys.modules["__main__"] back as it was once the block ends.
+
+    Streamlit's script runner (AppTest included) installs the script it runs as `__main__` and never
+    puts the real one back. A multiprocessing "spawn" child starts by running the parent's `__main__`
+    file: after a dashboard test, a later test's child drew the dashboard again, against that test's
+    database (tab_harness.py's default campaign 1: "campaign 1 does not exist" on its stderr, or a
+    failed child).
+    """
+    main = sys.modules["__main__"]
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Every test leaves `__main__` as it found it (see main_module_kept)."""
+    with main_module_kept():
+        yield
 
 
 @pytest.fixture(scope="session")

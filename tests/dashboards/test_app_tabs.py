@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dashboards.tabs.call_logs import CONTACT_FILTER_KEY
 from tasks.feedback import get_feedback
 from tasks.store import connect, transaction
+from tests.conftest import main_module_kept
 from tests.dashboards.tabs_fixture import make_tabs_db
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +50,16 @@ def phones(at: AppTest, index: int = 0) -> list[str]:
 def select_row(at: AppTest, key: str, row: int) -> AppTest:
     at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     return rerun(at)
+
+
+def test_a_script_run_does_not_stay_main_for_later_processes(tabs):
+    # Streamlit leaves the harness as __main__, which a later test's "spawn" child would run first
+    # (the call-logs tab of campaign 1 on that test's database): every test puts it back.
+    real_main = sys.modules["__main__"]
+    with main_module_kept():
+        run_tab("call_logs", tabs["campaign_id"])
+        assert sys.modules["__main__"].__file__ == HARNESS
+    assert sys.modules["__main__"] is real_main
 
 
 A, B = "+16025550000", "+16025550001"
