@@ -31,8 +31,7 @@ def row_names(at: AppTest) -> list[str]:
     return [b.label for b in at.button if b.key and b.key.startswith("open_")]
 
 
-@pytest.fixture
-def listed(db) -> dict:
+def spring_and_autumn(db: Path) -> dict:
     """Spring outreach (with a start date, 3 contacts) and a later draft "Autumn draft"."""
     ids = make_campaign_db(db, created_at=datetime(2026, 1, 1, tzinfo=UTC))
     add_contacts(db, ids["campaign_id"], 3)
@@ -41,6 +40,11 @@ def listed(db) -> dict:
         data = {k: base[k] for k in ("agent_id", "time_zone", "country", "calling_days", "weekly_schedule")}
         ids["draft_id"] = create_campaign(conn, data | {"name": "Autumn draft"}, datetime(2026, 2, 1, tzinfo=UTC))
     return ids
+
+
+@pytest.fixture
+def listed(db_kept_open) -> dict:
+    return spring_and_autumn(db_kept_open)
 
 
 def test_list_rows_newest_first_with_status_capsules(listed):
@@ -120,11 +124,13 @@ def test_edit_with_start_date_opens_the_campaign_page(listed):
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_empty_list_invites_to_create(db):
     at = run_app()
     assert at.info[0].value == "No campaigns yet. Create one with New campaign."
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     make_campaign_db(db)
     at = run_app()
@@ -160,11 +166,13 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
 
 
-def test_database_held_by_another_process_shows_the_banner(listed, monkeypatch):
+def test_database_held_by_another_process_shows_the_banner(db, monkeypatch):
     import subprocess
     import sys
 
     from tasks.settings import reset_settings
+
+    listed = spring_and_autumn(db)  # not the fixture: the other process must be able to take the file
 
     monkeypatch.setenv("CAMPAIGNS_DASHBOARD_LOCK_TIMEOUT_SECONDS", "0.2")
     reset_settings()
@@ -222,6 +230,7 @@ def test_duration_format(seconds, text):
     assert format_duration(seconds) == text
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_wizard_refuses_a_campaign_without_a_name(db):
     make_campaign_db(db)
     at = run_app("pages/wizard.py")

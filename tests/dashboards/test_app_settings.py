@@ -45,7 +45,7 @@ def errors_shown(at: AppTest) -> list[str]:
 
 
 @pytest.fixture
-def page(campaign_db) -> tuple[AppTest, int, Path]:
+def page(campaign_db, db_kept_open) -> tuple[AppTest, int, Path]:
     cid = campaign_db["campaign_id"]
     return campaign_page(cid), cid, campaign_db["db"]
 
@@ -59,6 +59,7 @@ def test_header_shows_name_status_and_tabs(page):
     assert not at.toggle(key=f"active_{cid}").disabled
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_active_is_disabled_without_a_start_date(db):
     cid = make_campaign_db(db, start_date=None, active=False)["campaign_id"]
     at = campaign_page(cid)
@@ -212,6 +213,7 @@ def test_run_starts_a_background_batch(page, monkeypatch):
     assert at.success[0].value.startswith("Run: batch started.")
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_missing_campaign_is_a_message(db):
     at = campaign_page(42)
     assert errors_shown(at) == ["Campaign 42 does not exist (it may have been deleted)."]
@@ -236,10 +238,16 @@ def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
     import time
 
     from dashboards.state import start_manual_run
+    from tasks.store import transaction
     from tests.factories import add_contacts
 
     cid = campaign_db["campaign_id"]
     add_contacts(campaign_db["db"], cid, 2)
+    # the batch runs on the wall clock and Run skips the campaign's schedule, never the law: open the
+    # callees' legal window all day, or this test fails whenever it is 21:00-08:00 in Phoenix
+    all_day = ", ".join(f"{day} = '00:00-24:00'" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+    with transaction(campaign_db["db"]) as conn:
+        conn.execute(f"update calling_rules set {all_day} where rule_id = 'US'")
     assert start_manual_run(cid).startswith("batch started (process ")
     deadline = time.monotonic() + 60
     runs = []
@@ -250,6 +258,7 @@ def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
     assert runs == [("manual", "completed")]
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_header_shows_manual_running_and_disables_run_while_a_batch_dials(campaign_db):
     from datetime import UTC, datetime
 
@@ -282,6 +291,7 @@ def test_saving_while_the_database_is_busy_keeps_the_edits(page, monkeypatch):
     assert stored(db, cid)["name"] == "Spring outreach"
 
 
+@pytest.mark.usefixtures("db_kept_open")
 def test_saving_keeps_the_settings_this_form_does_not_show(db):
     # smart dialing options are set in YAML/CLI; a save from the Settings tab must not reset them
     cid = make_campaign_db(db, smart_ordering=True, number_daily_cap=40, exploration_share=0.5)["campaign_id"]

@@ -19,8 +19,8 @@ from tests.dashboards.test_app_tabs import rerun, run_tab
 
 
 @pytest.fixture
-def tabs(db) -> dict:
-    return make_tabs_db(db)
+def tabs(db_kept_open) -> dict:
+    return make_tabs_db(db_kept_open)
 
 
 # ----------------------------------------------------------------------------- Metrics: best time to call

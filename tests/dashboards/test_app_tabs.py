@@ -21,8 +21,8 @@ APP = str(HERE.parents[1] / "dashboards" / "app.py")
 
 
 @pytest.fixture
-def tabs(db) -> dict:
-    return make_tabs_db(db)
+def tabs(db_kept_open) -> dict:
+    return make_tabs_db(db_kept_open)
 
 
 def run_tab(tab: str, campaign_id: int, **session) -> AppTest:
