@@ -50,12 +50,21 @@ def _free_port() -> int:
 @pytest.mark.prefect
 def test_serve_cluster_starts_everything_dials_through_a_worker_and_stops_cleanly(pg_server, tmp_path, monkeypatch):
     # pg_server: only to skip when PostgreSQL is absent; serve-cluster starts its own
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import (
+        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
     folder = Path(tempfile.mkdtemp(prefix="vc-cluster-"))
     os.chmod(folder, 0o755)  # the postgres user must reach the data folder
     port = _free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "CAMPAIGNS_LOG_DIR": str(tmp_path / "logs"),
            "CAMPAIGNS_DIAL_PACE_SECONDS": "0", "CAMPAIGNS_DB": str(tmp_path / "campaigns.duckdb"),
-           "PREFECT_WORKER_QUERY_SECONDS": "2"}  # workers pick runs up sooner (default every 10 s)
+           "PREFECT_WORKER_QUERY_SECONDS": "2",  # workers pick runs up sooner (default every 10 s)
+           # the server schedules the fan-out's runs within 5 s of its schedule being switched on, not up to
+           # a minute later (its first run then starts at the next minute: the test waited ~35 s longer)
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}
     env.pop("PREFECT_API_URL", None)
     serve = subprocess.Popen(
         [sys.executable, "-m", "flows.serve_cluster", "--prefect-port", str(port), "--no-dashboard",
@@ -71,18 +80,14 @@ def test_serve_cluster_starts_everything_dials_through_a_worker_and_stops_cleanl
                 break
         assert serve.poll() is None and lines[-1].startswith("ready:"), "".join(lines)
         store_url = re.search(r"store (postgresql://\S+)", lines[-1]).group(1)
-        client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "COLUMNS": "250"}
-
-        def prefect(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-            return subprocess.run([str(BIN / "prefect"), *args], env=client_env, capture_output=True, text=True,
-                                  timeout=timeout)
-
-        listed = prefect("deployment", "ls").stdout
-        assert "fan-out-dialing" in listed and "dial-campaign" in listed and "dial-campaigns" not in listed
-        limit = json.loads(prefect("gcl", "inspect", "provider-calls", "--output", "json").stdout)
-        assert (limit["limit"], limit["active"]) == (5, True)
-        workers = prefect("work-pool", "inspect", "campaigns").stdout
-        assert "campaigns" in workers
+        api = f"http://127.0.0.1:{port}/api"
+        client_env = {**env, "PREFECT_API_URL": api, "COLUMNS": "250"}
+        # read through the API client: each `prefect` command is a new interpreter importing Prefect
+        with SyncPrefectClient(api) as client:
+            assert {d.name for d in client.read_deployments()} == set(CLUSTER_DEPLOYMENTS)
+            limit = client.read_global_concurrency_limit_by_name("provider-calls")
+            assert (limit.limit, limit.active) == (5, True)
+            assert client.read_work_pool("campaigns").type == "process"
 
         # a campaign in the shared store, dialled by a dial-campaign run on one of the workers
         monkeypatch.setenv("CAMPAIGNS_STORE", "postgres")
@@ -93,21 +98,23 @@ def test_serve_cluster_starts_everything_dials_through_a_worker_and_stops_cleanl
         ids = make_campaign_db(tmp_path / "campaigns.duckdb", batch_size=4, end_date=date(2026, 5, 29))
         add_contacts(tmp_path / "campaigns.duckdb", ids["campaign_id"], 6)
         tuesday_10_phoenix = "2026-04-28T17:00:00+00:00"
-        run = prefect("deployment", "run", "dial-campaign/dial-campaign",
-                      "--param", f"campaign_id={ids['campaign_id']}", "--param", f"now={json.dumps(tuesday_10_phoenix)}",
-                      "--watch", "--watch-timeout", "200", timeout=260)
+        run = subprocess.run([str(BIN / "prefect"), "deployment", "run", "dial-campaign/dial-campaign",
+                              "--param", f"campaign_id={ids['campaign_id']}",
+                              "--param", f"now={json.dumps(tuesday_10_phoenix)}",
+                              "--watch", "--watch-timeout", "200"],
+                             env=client_env, capture_output=True, text=True, timeout=260)
         assert run.returncode == 0, run.stdout + run.stderr
         with connect() as conn:
             placed = conn.execute("select count(*) from calls where provider_call_id is not null").fetchone()[0]
         assert placed == 4  # one batch, through the worker, into the shared store
-        fan_outs: list = []
-        for _ in range(60):  # the fan-out runs every minute on a worker (and finds nothing open)
-            fan_outs = json.loads(prefect("flow-run", "ls", "--flow-name", "fan-out-dialing", "--state-type",
-                                          "COMPLETED", "--output", "json").stdout or "[]")
-            if fan_outs:
-                break
-            time.sleep(3)
-        assert fan_outs
+        # the fan-out runs every minute on a worker (and finds nothing open)
+        fan_out = FlowFilter(name=FlowFilterName(any_=["fan-out-dialing"]))
+        completed = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED])))
+        deadline = time.monotonic() + 240
+        with SyncPrefectClient(api) as client:
+            while not client.read_flow_runs(flow_filter=fan_out, flow_run_filter=completed):
+                assert time.monotonic() < deadline, "no fan-out-dialing run completed"
+                time.sleep(1)
     finally:
         reset_settings()
         if serve.poll() is None:
