@@ -74,3 +74,15 @@ def add_contacts(path: Path, campaign_id: int, count: int = 10, *, first: int = 
         for contact_id in ids:
             conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)", [campaign_id, contact_id])
     return ids
+
+
+def open_the_us_rule_all_day(path: Path) -> None:
+    """Let the US calling rule allow every hour of every day in this database.
+
+    For tests that dial on the wall clock: the law holds a batch back at night in the callee's zone
+    (US 08:00-21:00; the factory's contacts are in Phoenix), so without this they fail whenever
+    they run between 04:00 and 15:00 UTC.
+    """
+    all_day = ", ".join(f"{day} = '00:00-24:00'" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+    with transaction(path) as conn:
+        conn.execute(f"update calling_rules set {all_day} where rule_id = 'US'")

@@ -238,16 +238,11 @@ def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
     import time
 
     from dashboards.state import start_manual_run
-    from tasks.store import transaction
-    from tests.factories import add_contacts
+    from tests.factories import add_contacts, open_the_us_rule_all_day
 
     cid = campaign_db["campaign_id"]
     add_contacts(campaign_db["db"], cid, 2)
-    # the batch runs on the wall clock and Run skips the campaign's schedule, never the law: open the
-    # callees' legal window all day, or this test fails whenever it is 21:00-08:00 in Phoenix
-    all_day = ", ".join(f"{day} = '00:00-24:00'" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
-    with transaction(campaign_db["db"]) as conn:
-        conn.execute(f"update calling_rules set {all_day} where rule_id = 'US'")
+    open_the_us_rule_all_day(campaign_db["db"])  # the batch dials on the wall clock; Run skips the schedule, not the law
     assert start_manual_run(cid).startswith("batch started (process ")
     deadline = time.monotonic() + 60
     runs = []

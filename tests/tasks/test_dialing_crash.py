@@ -14,7 +14,7 @@ from tasks.dialing import run_manual, run_tick
 from tasks.settings import reset_settings
 from tasks.store import connect
 from tasks.telephony import make_provider
-from tests.factories import add_contacts, make_campaign_db
+from tests.factories import add_contacts, make_campaign_db, open_the_us_rule_all_day
 from tests.invariants import check_invariants
 
 UTC = timezone.utc
@@ -90,6 +90,7 @@ def crash_db(db, monkeypatch):
     reset_settings()
     ids = make_campaign_db(db, batch_size=8)
     add_contacts(db, ids["campaign_id"], 12)
+    open_the_us_rule_all_day(db)  # the "wall" runs dial on the wall clock (the Run button skips the schedule)
     return ids
 
 
