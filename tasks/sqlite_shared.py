@@ -18,8 +18,8 @@ RETRY_PAUSE_SECONDS = 0.005
 
 def connect_shared(path: str | Path, timeout_seconds: float = 30.0) -> sqlite3.Connection:
     """An autocommit connection to `path` in WAL mode that waits up to `timeout_seconds` for locks."""
+    # `timeout` is SQLite's busy timeout: every other lock wait goes through it
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=timeout_seconds)
-    conn.execute(f"pragma busy_timeout = {int(timeout_seconds * 1000)}")
     deadline = time.monotonic() + timeout_seconds
     while True:
         try:
