@@ -80,6 +80,27 @@ def test_pending_calls_are_in_flight_or_awaiting_analysis(campaign_db):
         assert pending_calls(conn, QUEUED + timedelta(minutes=29), STUCK_MINUTES)["stuck"].to_list() == [False] * 3
 
 
+def test_pending_calls_follow_the_rule_for_every_status_and_analysis_time(campaign_db):
+    # Every status with and without an analysis time, written by hand in an order that puts pending
+    # calls below, between and above settled ones: an old call made pending again (a late real outcome
+    # replacing a synthetic `error`) or an unfinished call that already has an analysis time must be
+    # read like any other, so no shortcut by call id or by `analyzed_at` alone may hold.
+    cid = campaign_db["campaign_id"]
+    statuses = ["ended", "not_connected", "registered", "error", "in_progress", "queued", "failed_rate_limit",
+                "created"]
+    expected = []
+    with transaction(campaign_db["db"]) as conn:
+        for n, (analysed, status) in enumerate((a, s) for a in (False, True) for s in statuses):
+            call_id = seed_call(conn, cid, f"+1602556{n:04d}", QUEUED, status=status, provider_call_id=f"pc_{n}")
+            if analysed:
+                conn.execute("update calls set analyzed_at = ? where call_id = ?", [QUEUED, call_id])
+            if status in ("registered", "in_progress") or (status == "ended" and not analysed):
+                expected.append(call_id)
+        pending = pending_calls(conn, QUEUED, STUCK_MINUTES)
+    assert pending["call_id"].to_list() == expected
+    assert pending["stuck"].to_list() == [False] * len(expected)
+
+
 # -- the simulator -------------------------------------------------------------------------------
 
 @pytest.fixture
