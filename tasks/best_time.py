@@ -91,6 +91,11 @@ class SmartOptions:
     exploration_share: float = 0.2
     number_daily_cap: int | None = None
 
+    @classmethod
+    def from_row(cls, smart_ordering: bool | None, exploration_share: float | None, number_daily_cap: int | None) -> SmartOptions:
+        """The options from a campaigns row's three columns (NULLs: the defaults)."""
+        return cls(bool(smart_ordering), 0.2 if exploration_share is None else float(exploration_share), number_daily_cap)
+
 
 def smart_options(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> SmartOptions:
     """The campaign's smart-dialing options (defaults for a campaign without them)."""
@@ -98,9 +103,7 @@ def smart_options(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> SmartOpt
         "select smart_ordering, exploration_share, number_daily_cap from campaigns where campaign_id = ?",
         [campaign_id],
     ).fetchone()
-    if row is None:
-        return SmartOptions()
-    return SmartOptions(bool(row[0]), 0.2 if row[1] is None else float(row[1]), row[2])
+    return SmartOptions() if row is None else SmartOptions.from_row(*row)
 
 
 def zone_scores(stats: dict[tuple[int, int], tuple[int, int]], zones: list[str], now: datetime) -> dict[str, float]:

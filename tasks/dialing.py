@@ -175,6 +175,26 @@ class CampaignPlan:
     provider_agent_id: str
 
 
+@dataclass(frozen=True)
+class CampaignNow:
+    """The settings a batch reads again inside its claim transaction (a change since its plan was loaded counts)."""
+
+    active: bool
+    country: str | None
+    options: SmartOptions
+
+
+def campaign_now(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> CampaignNow:
+    """The campaign's current on/off state, country and smart options, in one read (inactive when deleted)."""
+    row = conn.execute(
+        "select active, country, smart_ordering, exploration_share, number_daily_cap from campaigns where campaign_id = ?",
+        [campaign_id],
+    ).fetchone()
+    if row is None:
+        return CampaignNow(False, None, SmartOptions())
+    return CampaignNow(bool(row[0]), row[1], SmartOptions.from_row(*row[2:]))
+
+
 @dataclass
 class BatchResult:
     """What one batch did."""
@@ -235,16 +255,20 @@ def load_plans(conn: duckdb.DuckDBPyConnection, campaign_ids: list[int] | None =
     ]
 
 
-def usable_numbers(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime) -> tuple[list[str], str | None]:
-    """Outbound numbers to use, least used today first; or none and the reason why."""
+def usable_numbers(
+    conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, options: SmartOptions | None = None,
+) -> tuple[list[str], str | None]:
+    """Outbound numbers to use, least used today first; or none and the reason why (`options` read when not given)."""
     if not plan.number_ids:
         return [], "no outbound number configured"
     rows = conn.execute(
-        "select number_id, e164, sip_trunk_status from phone_numbers where list_contains(?, number_id)",
+        "select number_id, e164, sip_trunk_status, rotation_paused_at is not null, rotation_paused_reason"
+        " from phone_numbers where list_contains(?, number_id)",
         [list(plan.number_ids)],
     ).fetchall()
     # smart dialing: numbers out of rotation (health) or at their daily cap do not dial
-    rows, why = healthy_numbers(conn, rows, now, _day_start(plan, now), smart_options(conn, plan.campaign_id).number_daily_cap)
+    options = options or smart_options(conn, plan.campaign_id)
+    rows, why = healthy_numbers(conn, rows, now, _day_start(plan, now), options.number_daily_cap)
     if why:
         return [], why
     active = [e164 for _id, e164, status in rows if status == "active"]
@@ -315,14 +339,14 @@ def eligible_contacts(
 
 def _classify(
     conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, horizon: timedelta, *, size: int,
-    audit: bool = False, options: SmartOptions | None = None,
+    audit: bool = False, options: SmartOptions | None = None, current: CampaignNow | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """(eligible contacts, per-rule skip counts when `audit`) with this claim's zone status registered.
 
     Contacts new or changed since their zone was resolved are resolved when the claim reaches them,
     then the claim runs again: the cost follows the batch, not the size of the contact list.
     """
-    country = conn.execute("select country from campaigns where campaign_id = ?", [plan.campaign_id]).fetchone()
+    country = (current or campaign_now(conn, plan.campaign_id)).country
     params = {
         "campaign_id": plan.campaign_id,
         "max_attempts": plan.max_attempts,
@@ -333,7 +357,7 @@ def _classify(
         "since_30d": now - timedelta(days=30),
     }
     for _ in range(2):
-        status = zone_status(conn, plan.schedule.time_zone, country[0] if country else None, now, horizon)
+        status = zone_status(conn, plan.schedule.time_zone, country, now, horizon)
         conn.register("zone_status", status)
         # no open callee rule with a rolling cap: the query without the caps part (same answer, half the plan)
         params["capped"] = status.filter(pl.col("blocked").is_null() & (
@@ -466,19 +490,22 @@ def claim_batch(
     size: int | None = None,
     horizon: timedelta = timedelta(0),
     status: str = CallStatus.queued.value,
+    current: CampaignNow | None = None,
 ) -> tuple[int | None, pl.DataFrame]:
     """Claim up to a batch of eligible contacts: a dial run, `queued` call rows, contacts in flight.
 
     Call inside a transaction. Returns (run_id, claimed calls) — (None, empty) when nobody is eligible.
     Contacts a compliance rule held back are counted per rule in `claim_audit`. `status='created'`
     writes the rows as created in the claim's own transaction (a batch placed in one request).
+    `current` is the campaign's settings when the caller read them in this transaction.
     """
-    options = smart_options(conn, plan.campaign_id)
+    current = current or campaign_now(conn, plan.campaign_id)
+    options = current.options
     remaining = remaining_capacity(conn, from_numbers, _day_start(plan, now), options.number_daily_cap)
     batch = size or plan.batch_size
     if remaining is not None:  # the daily cap per number bounds the batch
         batch = min(batch, sum(remaining.values()))
-    picked, skipped = _classify(conn, plan, now, horizon, size=batch, audit=True, options=options)
+    picked, skipped = _classify(conn, plan, now, horizon, size=batch, audit=True, options=options, current=current)
     record_audit(conn, plan.campaign_id, now, kind, skipped)
     prune_phone_attempts(conn, now)
     if picked.height == 0:
@@ -592,12 +619,11 @@ def mark_not_placed(conn: duckdb.DuckDBPyConnection, call_ids: list[int], now: d
     )
 
 
-def _paused(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, kind: str) -> str | None:
+def _paused(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, kind: str, current: CampaignNow | None = None) -> str | None:
     """Why a scheduled batch must stop before its next chunk (turned off), or None."""
     if kind == "manual":
         return None
-    active = conn.execute("select active from campaigns where campaign_id = ?", [plan.campaign_id]).fetchone()
-    if not active or not active[0]:
+    if not (current or campaign_now(conn, plan.campaign_id)).active:
         return "campaign paused before the rest of the batch was placed"
     return None
 
@@ -631,11 +657,12 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
     # transaction and one request places them (the same guarantees, far fewer transactions).
     whole = clock.virtual or pace < 0.5
     with transaction(db) as conn:
-        stop = _paused(conn, plan, kind) if whole else None
+        current = campaign_now(conn, plan.campaign_id)
+        stop = _paused(conn, plan, kind, current) if whole else None
         if stop:
             result.message = stop
             return result
-        numbers, why = usable_numbers(conn, plan, now)
+        numbers, why = usable_numbers(conn, plan, now, current.options)
         if why:
             result.message = why
             return result
@@ -643,7 +670,8 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
         horizon = timedelta(seconds=pace * (size or plan.batch_size))
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
                                       provider_name=provider.name, size=size, horizon=horizon,
-                                      status=CallStatus.created.value if whole else CallStatus.queued.value)
+                                      status=CallStatus.created.value if whole else CallStatus.queued.value,
+                                      current=current)
     result.run_id, result.claimed = run_id, claimed.height
     if run_id is None:
         result.message = NOBODY

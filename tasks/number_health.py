@@ -48,29 +48,25 @@ final as (
 select * from final order by number_id, day
 """
 
+# A number's attempts that count towards its judgement, per number: only the calls' columns, with the
+# window's lower bound a constant so DuckDB reads the last day's row groups alone (the per-number restore
+# time applied by the caller; joined here with the numbers and their restores it cost twice as much).
 JUDGE_SQL = """
-with numbers as (
-    select n.number_id, n.e164,
-           greatest($since, coalesce(max(s.changed_at) filter (where s.action = 'restored'), $since)) as judged_from
-    from phone_numbers n left join number_status_changes s using (number_id)
-    where n.rotation_paused_at is null and list_contains($number_ids, n.number_id)
-    group by all
-),
-attempts as (
-    select n.number_id, n.e164,
+with attempts as (
+    select c.from_number,
            c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
                and not coalesce(c.in_voicemail, false) as is_connected,
            c.disconnect_reason = 'marked_as_spam' as is_spam
-    from numbers n join calls c on c.from_number = n.e164
-    where c.counts_as_attempt and c.queued_at >= n.judged_from and c.queued_at <= $now
-      and c.status in ('ended', 'not_connected', 'error')
+    from calls c
+    where c.queued_at >= $since and c.queued_at <= $now and c.counts_as_attempt
+      and c.status in ('ended', 'not_connected', 'error') and list_contains($numbers, c.from_number)
 ),
 final as (
-    select number_id, e164, count(*) as calls, count(*) filter (where is_connected) as connected,
+    select from_number, count(*) as calls, count(*) filter (where is_connected) as connected,
            count(*) filter (where is_spam) as spam_marks
-    from attempts group by all
+    from attempts group by from_number
 )
-select * from final order by number_id
+select * from final
 """
 
 
@@ -84,17 +80,14 @@ def number_health(conn: duckdb.DuckDBPyConnection, now: datetime, days: int = 7)
 
 def numbers_overview(conn: duckdb.DuckDBPyConnection, now: datetime) -> list[dict]:
     """Every outbound number with its rotation state and its last 24 hours (for the CLI and Settings > Advanced)."""
-    judged = {row[0]: row for row in conn.execute(
-        JUDGE_SQL,
-        {"since": now - WINDOW, "now": now,
-         "number_ids": [r[0] for r in conn.execute("select number_id from phone_numbers").fetchall()]},
-    ).fetchall()}
-    rows = []
-    for number_id, e164, nickname, status, paused_at, reason in conn.execute(
+    numbers = conn.execute(
         "select number_id, e164, nickname, sip_trunk_status, rotation_paused_at, rotation_paused_reason"
         " from phone_numbers order by number_id"
-    ).fetchall():
-        _id, _e164, calls, connected, spam = judged.get(number_id, (number_id, e164, 0, 0, 0))
+    ).fetchall()
+    judged = recent_attempts(conn, now, [(r[0], r[1]) for r in numbers if r[4] is None])
+    rows = []
+    for number_id, e164, nickname, status, paused_at, reason in numbers:
+        calls, connected, spam = judged.get(number_id, (0, 0, 0))
         rows.append({
             "number_id": number_id, "e164": e164, "nickname": nickname, "sip_trunk_status": status,
             "in_rotation": paused_at is None, "paused_at": paused_at, "paused_reason": reason,
@@ -149,15 +142,55 @@ def _require(conn: duckdb.DuckDBPyConnection, number_id: int) -> bool:
     return row[0]
 
 
+def recent_attempts(
+    conn: duckdb.DuckDBPyConnection, now: datetime, numbers: list[tuple[int, str]]
+) -> dict[int, tuple[int, int, int]]:
+    """(calls, connected, spam marks) of each given (number_id, e164) since the later of 24 h ago and its last
+    restore; numbers without such calls are left out."""
+    if not numbers:
+        return {}
+    since = now - WINDOW
+    judged_from = {number_id: since for number_id, _ in numbers}
+    for number_id, restored_at in conn.execute(
+        "select number_id, changed_at from number_status_changes"
+        " where action = 'restored' and changed_at > ? and list_contains(?, number_id)",
+        [since, [number_id for number_id, _ in numbers]],
+    ).fetchall():
+        judged_from[number_id] = max(judged_from[number_id], restored_at)
+    # one read per distinct start: all numbers at once unless one was restored within the window
+    starts: dict[datetime, dict[str, int]] = {}
+    for number_id, e164 in numbers:
+        starts.setdefault(judged_from[number_id], {})[e164] = number_id
+    counts = {}
+    for start, ids in starts.items():
+        for e164, calls, connected, spam in conn.execute(
+            JUDGE_SQL, {"since": start, "now": now, "numbers": list(ids)}
+        ).fetchall():
+            counts[ids[e164]] = (calls, connected, spam)
+    return counts
+
+
 def check_number_health(conn: duckdb.DuckDBPyConnection, now: datetime, number_ids: list[int]) -> list[dict]:
     """Pause the given numbers whose recent calls cross the thresholds; returns [{number_id, e164, reason}]."""
     if not number_ids:
         return []
+    in_rotation = conn.execute(
+        "select number_id, e164 from phone_numbers where rotation_paused_at is null and list_contains(?, number_id)"
+        " order by number_id",
+        [list(number_ids)],
+    ).fetchall()
+    return _pause_breaching(conn, now, in_rotation)
+
+
+def _pause_breaching(conn: duckdb.DuckDBPyConnection, now: datetime, numbers: list[tuple[int, str]]) -> list[dict]:
+    """Pause those of the in-rotation (number_id, e164) numbers whose recent calls cross the thresholds."""
     settings = get_settings()
     paused = []
-    for number_id, e164, calls, connected, spam in conn.execute(
-        JUDGE_SQL, {"since": now - WINDOW, "now": now, "number_ids": list(number_ids)}
-    ).fetchall():
+    judged = recent_attempts(conn, now, numbers)
+    for number_id, e164 in sorted(numbers):
+        if number_id not in judged:
+            continue
+        calls, connected, spam = judged[number_id]
         reason = breach(calls, connected, spam, max_spam=settings.number_max_spam_marks,
                         max_spam_share=settings.number_max_spam_share,
                         min_rate=settings.number_min_connection_rate, min_calls=settings.number_health_min_calls)
@@ -183,17 +216,14 @@ def healthy_numbers(
 ) -> tuple[list[tuple], str | None]:
     """The (number_id, e164, status) rows still usable: auto-check health, drop paused and capped numbers.
 
-    Returns the kept rows, and when none is left, why.
+    `rows` are (number_id, e164, status, out of rotation, pause reason) as read from phone_numbers in this
+    transaction. Returns the kept (number_id, e164, status) rows, and when none is left, why.
     """
     if not rows:
-        return rows, None
-    check_number_health(conn, now, [r[0] for r in rows])
-    paused = dict(conn.execute(
-        "select number_id, rotation_paused_reason from phone_numbers"
-        " where rotation_paused_at is not null and list_contains(?, number_id)",
-        [[r[0] for r in rows]],
-    ).fetchall())
-    kept = [r for r in rows if r[0] not in paused]
+        return [], None
+    newly = {c["number_id"]: c["reason"] for c in _pause_breaching(conn, now, [(r[0], r[1]) for r in rows if not r[3]])}
+    paused = {r[0]: r[4] if r[3] else newly[r[0]] for r in rows if r[3] or r[0] in newly}
+    kept = [r[:3] for r in rows if r[0] not in paused]
     if cap is not None and kept:
         used = calls_since(conn, [r[1] for r in kept], day_start)
         kept = [r for r in kept if used.get(r[1], 0) < cap]

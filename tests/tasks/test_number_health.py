@@ -6,11 +6,15 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tasks.clock import VirtualClock
 from tasks.dialing import dial_batch, load_plans, usable_numbers
 from tasks.errors import NotFoundError
-from tasks.number_health import breach, check_number_health, number_health, numbers_overview, restore_number
+from tasks.number_health import (
+    breach, check_number_health, number_health, numbers_overview, recent_attempts, restore_number,
+)
 from tasks.store import connect, transaction
 from tests.factories import add_contacts, make_campaign_db
 from tests.fakes import FakeProvider
@@ -116,3 +120,74 @@ def test_the_daily_cap_bounds_each_number_per_local_day(db):
         per_number = conn.execute("select from_number, count(*) from calls group by all order by 1").fetchall()
     assert (first.claimed, per_number) == (6, [(MAIN, 3), (BACKUP, 3)])
     assert (second.claimed, second.message) == (0, "every outbound number reached its daily cap of 3 calls")
+
+
+# The judgement as one joined query, as it was before it was split into a restore read and a per-number
+# count (2026-12-05): the property test below holds the two to the same figures on random histories.
+JOINED_JUDGE_SQL = """
+with numbers as (
+    select n.number_id, n.e164,
+           greatest($since, coalesce(max(s.changed_at) filter (where s.action = 'restored'), $since)) as judged_from
+    from phone_numbers n left join number_status_changes s using (number_id)
+    where n.rotation_paused_at is null and list_contains($number_ids, n.number_id)
+    group by all
+),
+attempts as (
+    select n.number_id, n.e164,
+           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
+               and not coalesce(c.in_voicemail, false) as is_connected,
+           c.disconnect_reason = 'marked_as_spam' as is_spam
+    from numbers n join calls c on c.from_number = n.e164
+    where c.counts_as_attempt and c.queued_at >= n.judged_from and c.queued_at <= $now
+      and c.status in ('ended', 'not_connected', 'error')
+),
+final as (
+    select number_id, count(*) as calls, count(*) filter (where is_connected) as connected,
+           count(*) filter (where is_spam) as spam_marks
+    from attempts group by all
+)
+select * from final order by number_id
+"""
+
+STATUSES = ["queued", "created", "registered", "in_progress", "ended", "not_connected", "error", "failed_rate_limit"]
+REASONS = [None, "agent_hangup", "voicemail_reached", "marked_as_spam", "dial_no_answer"]
+history = st.lists(st.tuples(
+    st.sampled_from([MAIN, BACKUP]), st.sampled_from(STATUSES), st.sampled_from(REASONS),
+    st.sampled_from([None, False, True]), st.booleans(), st.integers(-30 * 60, 2 * 60),  # minutes from TUE_10
+), max_size=40)
+restores = st.lists(st.tuples(st.integers(0, 1), st.integers(-30 * 60, 2 * 60)), max_size=3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=history, restored=restores, paused=st.sets(st.integers(0, 1)), at=st.integers(-60, 60))
+def test_the_judgement_counts_what_the_joined_query_counted(db_kept_open, calls, restored, paused, at):
+    # any mix of statuses, reasons, voicemail flags, refunds (counts_as_attempt), restores before, inside
+    # and after the 24 h window, and numbers out of rotation (which the judgement leaves out)
+    now = TUE_10 + timedelta(minutes=at)
+    with connect(db_kept_open) as conn:
+        fresh = not conn.execute("select count(*) from phone_numbers").fetchone()[0]
+    if fresh:  # the fixture's database outlives one example
+        make_campaign_db(db_kept_open, rotation_enabled=True)
+    with transaction(db_kept_open) as conn:
+        conn.execute("delete from calls")
+        conn.execute("delete from number_status_changes")
+        ids = [r[0] for r in conn.execute("select number_id from phone_numbers order by number_id").fetchall()]
+        conn.execute("update phone_numbers set rotation_paused_at = null")
+        for i in paused:
+            conn.execute("update phone_numbers set rotation_paused_at = ? where number_id = ?", [now, ids[i]])
+        for i, minutes in restored:
+            conn.execute("insert into number_status_changes values (?, ?, 'restored', 'by hand')",
+                         [ids[i], TUE_10 + timedelta(minutes=minutes)])
+        for key, (number, status, reason, voicemail, counts, minutes) in enumerate(calls):
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt, phone_e164,"
+                " from_number, status, disconnect_reason, in_voicemail, provider, queued_at, updated_at)"
+                " values (1, ?, ?, 1, ?, '+16025550199', ?, ?, ?, ?, 'fake', ?, ?)",
+                [key, f"p.{key}", counts, number, status, reason, voicemail,
+                 TUE_10 + timedelta(minutes=minutes), TUE_10],
+            )
+        expected = {r[0]: tuple(r[1:]) for r in conn.execute(
+            JOINED_JUDGE_SQL, {"since": now - timedelta(hours=24), "now": now, "number_ids": ids}).fetchall()}
+        in_rotation = conn.execute(
+            "select number_id, e164 from phone_numbers where rotation_paused_at is null").fetchall()
+        assert recent_attempts(conn, now, in_rotation) == expected
