@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
 import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
@@ -72,6 +73,35 @@ class CallRequest:
     attempt_key: str
     dynamic_variables: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallBatch:
+    """Calls to place as columns: ``requests()`` is the same batch as CallRequests, one per call.
+
+    Call i dials ``to_numbers[i]`` from ``from_numbers[i]`` with ``attempt_keys[i]``; its dynamic variables are the
+    JSON object ``dynamic_variables[i]`` (text, as a claim stores it) and its metadata ``{"attempt_key": key,
+    **metadata}``. A dialer holding a claimed frame hands over its columns; a provider that places columns
+    (``ColumnarTelephonyProvider``) skips an object per call, the others get ``requests()``.
+    """
+
+    to_numbers: Sequence[str]
+    from_numbers: Sequence[str]
+    attempt_keys: Sequence[str]
+    dynamic_variables: Sequence[str]
+    provider_agent_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.attempt_keys)
+
+    def requests(self) -> list[CallRequest]:
+        return [
+            CallRequest(to_number=to, from_number=caller, provider_agent_id=self.provider_agent_id, attempt_key=key,
+                        dynamic_variables=orjson.loads(variables), metadata={"attempt_key": key, **self.metadata})
+            for to, caller, key, variables in zip(self.to_numbers, self.from_numbers, self.attempt_keys,
+                                                  self.dynamic_variables)
+        ]
 
 
 @dataclass
@@ -143,6 +173,27 @@ class BatchTelephonyProvider(TelephonyProvider, Protocol):
 
     def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
         """For each attempt key the provider has a call for, that call (keys without one are absent)."""
+
+
+@runtime_checkable
+class ColumnarTelephonyProvider(BatchTelephonyProvider, Protocol):
+    """A batch provider that places a CallBatch as it is (the simulator): optional, see ``place_batch``."""
+
+    def place_call_batch(
+        self, batch: CallBatch, now: datetime, pace_seconds: float = 0.0
+    ) -> list[str | ProviderError]:
+        """Exactly ``place_calls(batch.requests(), now, pace_seconds)``, without building a request per call."""
+
+
+def place_batch(
+    provider: BatchTelephonyProvider, batch: CallBatch, now: datetime, pace_seconds: float = 0.0
+) -> list[str | ProviderError]:
+    """``place_calls`` of the batch, through the provider's columnar form when it has one."""
+    # getattr, not isinstance: a runtime protocol check inspects every member, on every batch
+    place_columns = getattr(provider, "place_call_batch", None)
+    if place_columns is not None:
+        return place_columns(batch, now, pace_seconds=pace_seconds)
+    return provider.place_calls(batch.requests(), now, pace_seconds=pace_seconds)
 
 
 @runtime_checkable

@@ -46,6 +46,7 @@ from schemas.enums import STATUS_FOR_REASON, CallStatus, DisconnectReason, Senti
 from tasks.settings import get_settings
 from tasks.sqlite_shared import connect_shared
 from tasks.telephony.base import (
+    CallBatch,
     CallNotFound,
     CallRequest,
     ConcurrencyLimitReached,
@@ -666,6 +667,23 @@ class _CallColumns:
         self.ids.extend(ids)
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A batch's requests as columns, call i in row i: what placing reads of them."""
+
+    to_numbers: Sequence[str]
+    from_numbers: Sequence[str]
+    agent_ids: Sequence[str]
+    attempt_keys: Sequence[str]
+    dynamic_variables: Sequence[dict[str, Any]]
+    metadata: Sequence[dict[str, Any]]
+
+    def rows(self, take: list[int]) -> "_Asked":
+        """Only calls ``take``, in that order."""
+        return _Asked(*([column[i] for i in take] for column in (
+            self.to_numbers, self.from_numbers, self.agent_ids, self.attempt_keys, self.dynamic_variables, self.metadata)))
+
+
 class SimulatedProvider:
     """The embedded provider: seeded outcomes, a concurrency limit and an optional rate limit.
 
@@ -776,16 +794,30 @@ class SimulatedProvider:
         """Dial several calls, the i-th at ``now + i * pace_seconds`` on the virtual clock; per request,
         the call id or the refusal (ConcurrencyLimitReached, RateLimited, InvalidNumber). An injected
         ProviderUnavailable ends the batch (see ``BatchTelephonyProvider.place_calls``)."""
+        return self._place(_Asked(
+            [r.to_number for r in requests], [r.from_number for r in requests], [r.provider_agent_id for r in requests],
+            [r.attempt_key for r in requests], [r.dynamic_variables for r in requests], [r.metadata for r in requests],
+        ), now, pace_seconds)
+
+    def place_call_batch(self, batch: CallBatch, now: datetime, pace_seconds: float = 0.0) -> list[str | ProviderError]:
+        """``place_calls(batch.requests(), now, pace_seconds)``: the same calls, rows and answers, without a
+        CallRequest per call (a tenth of a simulated batch's placing time)."""
+        keys = list(batch.attempt_keys)
+        return self._place(_Asked(
+            batch.to_numbers, batch.from_numbers, [batch.provider_agent_id] * len(keys), keys,
+            [orjson.loads(variables) for variables in batch.dynamic_variables],
+            [{"attempt_key": key, **batch.metadata} for key in keys],
+        ), now, pace_seconds)
+
+    def _place(self, asked: _Asked, now: datetime, pace_seconds: float) -> list[str | ProviderError]:
         start_ts = _as_ts(now)
         # Every outcome is drawn up front (a pure function, outside the lock); the pass under the lock
         # only decides which requests the limits let through.
-        placed = start_ts + np.arange(len(requests)) * pace_seconds
-        outcomes = simulate_outcomes(
-            self.seed, [r.attempt_key for r in requests], [r.to_number for r in requests], placed, self.rates
-        )
+        placed = start_ts + np.arange(len(asked.attempt_keys)) * pace_seconds
+        outcomes = simulate_outcomes(self.seed, asked.attempt_keys, asked.to_numbers, placed, self.rates)
         answer = placed + outcomes.ring_seconds
         end = answer + outcomes.talk_seconds
-        dialable = [E164.fullmatch(r.to_number) is not None for r in requests]
+        dialable = [E164.fullmatch(number) is not None for number in asked.to_numbers]
         results: list[str | ProviderError] = []
         accepted: list[int] = []
         with self._write() as conn:
@@ -793,7 +825,7 @@ class SimulatedProvider:
             active_sql = "from sim_calls indexed by sim_calls_active where end_ts > ? and placed_ts <= ?"
             active = conn.execute(f"select count(*) {active_sql}", (start_ts, start_ts)).fetchone()[0]
             # The end times are only needed when this batch could reach the limit.
-            check_limit = active + len(requests) >= self.concurrency_limit
+            check_limit = active + len(placed) >= self.concurrency_limit
             ends = [r[0] for r in conn.execute(f"select end_ts {active_sql}", (start_ts, start_ts))] if check_limit else []
             heapq.heapify(ends)
             recent: list[float] = []
@@ -812,7 +844,7 @@ class SimulatedProvider:
                         break
                     continue
                 if not dialable[index]:
-                    results.append(InvalidNumber(f"to_number is not E.164: {requests[index].to_number!r}"))
+                    results.append(InvalidNumber(f"to_number is not E.164: {asked.to_numbers[index]!r}"))
                     continue
                 if check_limit:
                     while ends and ends[0] <= placed_ts:
@@ -833,7 +865,7 @@ class SimulatedProvider:
             ids = [f"sim_{seq:09d}" for seq in range(next_seq, next_seq + len(accepted))]
             for index, call_id in zip(accepted, ids):
                 results[index] = call_id
-            rows, columns = self._new_rows(ids, [requests[i] for i in accepted], np.array(accepted, dtype=np.int64),
+            rows, columns = self._new_rows(ids, asked.rows(accepted), np.array(accepted, dtype=np.int64),
                                            placed, answer, end, outcomes)
             # rows by the dozens in one statement: a statement per row cost a sixth of the insert
             for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -846,15 +878,15 @@ class SimulatedProvider:
         return results
 
     def _new_rows(
-        self, ids: list[str], requests: list[CallRequest], take: np.ndarray, placed: np.ndarray, answer: np.ndarray,
+        self, ids: list[str], asked: _Asked, take: np.ndarray, placed: np.ndarray, answer: np.ndarray,
         end: np.ndarray, outcomes: Outcomes,
     ) -> tuple[list[tuple], dict[str, np.ndarray]]:
-        """The placed calls (rows ``take`` of the batch) as SQLite rows and as cache columns."""
+        """The placed calls (``asked``: rows ``take`` of the batch) as SQLite rows and as cache columns."""
         answered = outcomes.talk_seconds[take] > 0
         answer_ts = np.where(answered, answer[take], np.nan)
         analyzed_ts = end[take] + outcomes.analysis_delay_seconds[take]
         reason, sentiment, custom = outcomes.reason[take], outcomes.sentiment[take], outcomes.custom[take]
-        names = [_names(r.dynamic_variables) for r in requests]
+        names = [_names(variables) for variables in asked.dynamic_variables]
         columns = {
             "placed_ts": placed[take], "answer_ts": answer_ts, "end_ts": end[take], "analyzed_ts": analyzed_ts,
             "reason": reason, "talk_seconds": outcomes.talk_seconds[take],
@@ -868,9 +900,8 @@ class SimulatedProvider:
         stored_answer_ts = answer_ts.astype(object)
         stored_answer_ts[~answered] = None
         rows = list(zip(
-            ids, [r.attempt_key for r in requests], [r.to_number for r in requests],
-            [r.from_number for r in requests], [r.provider_agent_id for r in requests],
-            [_dumps(r.dynamic_variables) for r in requests], [_dumps(r.metadata) for r in requests],
+            ids, asked.attempt_keys, asked.to_numbers, asked.from_numbers, asked.agent_ids,
+            [_dumps(variables) for variables in asked.dynamic_variables], [_dumps(metadata) for metadata in asked.metadata],
             columns["placed_ts"].tolist(), stored_answer_ts.tolist(), columns["end_ts"].tolist(), analyzed_ts.tolist(),
             _STORED_STATUS[_STATUS_OF_REASON[reason]].tolist(), _STORED_REASON[reason].tolist(),
             columns["talk_seconds"].tolist(), columns["call_successful"].astype(int).tolist(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import statistics
 from collections import Counter
@@ -16,14 +17,17 @@ from polars.testing import assert_frame_equal
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
     BatchTelephonyProvider,
+    CallBatch,
     CallNotFound,
     CallRequest,
+    ColumnarTelephonyProvider,
     ConcurrencyLimitReached,
     FrameTelephonyProvider,
     InvalidNumber,
     ProviderUnavailable,
     RateLimited,
     TelephonyProvider,
+    place_batch,
 )
 from tasks.call_state import _UPDATE_SCHEMA, updates_frame
 from tasks.settings import reset_settings
@@ -330,6 +334,71 @@ def test_processes_share_state_and_the_limit(tmp_path):
 def test_has_batch_forms(sim):
     assert isinstance(sim, BatchTelephonyProvider)
     assert isinstance(sim, FrameTelephonyProvider)
+    assert isinstance(sim, ColumnarTelephonyProvider)
+
+
+def a_call_batch(count: int) -> CallBatch:
+    """Calls as a claim hands them over; one to-number is not E.164, a name needs escaping in JSON."""
+    numbers = [f"+1212555{i:04d}" for i in range(count)]
+    numbers[3] = "0212 555"
+    names = [f"Contact {i}" for i in range(count)]
+    names[5] = 'Zoë "Z" O\'Brien'
+    return CallBatch(
+        to_numbers=numbers, from_numbers=["+12125550000"] * count, attempt_keys=[f"7.{i}.1" for i in range(count)],
+        dynamic_variables=[json.dumps({"contact_name": name, "company_name": "Acme", "email": ""}, ensure_ascii=False,
+                                      separators=(",", ":")) for name in names],
+        provider_agent_id="agent_sim_1", metadata={"campaign_id": "7"},
+    )
+
+
+def test_a_call_batch_is_placed_exactly_as_its_requests(tmp_path):
+    # the same seed and limit on two files: one gets the columns, the other the CallRequests they stand for
+    batch = a_call_batch(60)
+    by_columns = SimulatedProvider(tmp_path / "columns.sqlite", seed=3, concurrency_limit=12)
+    by_requests = SimulatedProvider(tmp_path / "requests.sqlite", seed=3, concurrency_limit=12)
+    for provider in (by_columns, by_requests):
+        provider.fail_next(RateLimited("slow down"))
+    answers = by_columns.place_call_batch(batch, TUESDAY_EVENING, pace_seconds=2.0)
+    expected = by_requests.place_calls(batch.requests(), TUESDAY_EVENING, pace_seconds=2.0)
+    as_text = [a if isinstance(a, str) else f"{type(a).__name__}: {a}" for a in answers]
+    assert as_text == [a if isinstance(a, str) else f"{type(a).__name__}: {a}" for a in expected]
+    # every kind of answer happened: placed, refused at the limit, not E.164, the injected refusal
+    assert {type(a) for a in answers} == {str, ConcurrencyLimitReached, InvalidNumber, RateLimited}
+    # the stored rows are the same bytes, so any reader (another process, get_calls) sees the same calls
+    assert by_columns._read("select * from sim_calls order by seq") == by_requests._read("select * from sim_calls order by seq")
+    ids = [a for a in answers if isinstance(a, str)]
+    later = TUESDAY_EVENING + timedelta(hours=1)
+    assert_frame_equal(by_columns.get_calls_frame(ids, later), by_requests.get_calls_frame(ids, later))
+
+
+def test_call_batch_requests_are_what_the_dialer_sends():
+    request = a_call_batch(6).requests()[5]
+    assert request == CallRequest(
+        to_number="+12125550005", from_number="+12125550000", provider_agent_id="agent_sim_1", attempt_key="7.5.1",
+        dynamic_variables={"contact_name": 'Zoë "Z" O\'Brien', "company_name": "Acme", "email": ""},
+        metadata={"attempt_key": "7.5.1", "campaign_id": "7"},
+    )
+
+
+class _RequestsOnly:
+    """A batch provider without the columnar form (as the Retell adapter)."""
+
+    def __init__(self, inner: SimulatedProvider):
+        self.asked: list[CallRequest] = []
+        self._inner = inner
+
+    def place_calls(self, requests, now, pace_seconds=0.0):
+        self.asked += requests
+        return self._inner.place_calls(requests, now, pace_seconds)
+
+
+def test_place_batch_uses_the_columns_when_it_can_and_requests_otherwise(tmp_path):
+    batch = a_call_batch(6)
+    plain = _RequestsOnly(SimulatedProvider(tmp_path / "a.sqlite", seed=3, concurrency_limit=100))
+    columnar = SimulatedProvider(tmp_path / "b.sqlite", seed=3, concurrency_limit=100)
+    assert [type(a) for a in place_batch(plain, batch, TUESDAY_EVENING, 1.0)] == [str, str, str, InvalidNumber, str, str]
+    assert plain.asked == batch.requests()
+    assert place_batch(columnar, batch, TUESDAY_EVENING, 1.0)[:3] == ["sim_000000001", "sim_000000002", "sim_000000003"]
 
 
 def test_batch_stops_at_an_unavailable_provider(sim):
