@@ -902,16 +902,22 @@ def reconcile(
     grace = settings.reconcile_grace_seconds if grace_seconds is None else grace_seconds
     with connect(db) as conn:
         runs = conn.execute(
-            "select run_id, owner_host, owner_pid, heartbeat_at from dial_runs where state = 'running'"
+            "select run_id, state, owner_host, owner_pid, heartbeat_at, started_at from dial_runs"
+            " where state in ('running', 'failed')"
         ).fetchall()
-        dead = [r[0] for r in runs if run_is_dead(r[1], r[2], r[3], lease)]
-        # rows of runs that are over or dead, matched here: the status test alone costs a third of the
-        # same test joined with the runs in SQL, and it reads the whole call log every tick
-        alive = {r[0] for r in runs} - set(dead)
+        dead = [r[0] for r in runs if r[1] == "running" and run_is_dead(r[2], r[3], r[4], lease)]
+        alive = {r[0] for r in runs if r[1] == "running"} - set(dead)
+        # Only a run still running or one that failed can have left rows `queued`/`created` (a completed
+        # run placed, refused or closed every row, and a row never goes back to those statuses), and a
+        # run's rows are queued at its start: the call log is read from the oldest such run's start on
+        # (row groups before it skipped by queued_at), and not at all when there is none. Rows of live
+        # runs are told apart here: the status test alone costs a third of the same test joined in SQL.
+        suspects = [r for r in runs if r[0] not in alive]
         orphans = [row[:4] for row in conn.execute(
             "select call_id, attempt_key, status, updated_at, run_id from calls"
-            " where status in ('queued', 'created') and run_id is not null"
-        ).fetchall() if row[4] not in alive]
+            " where queued_at >= ? and status in ('queued', 'created') and run_id is not null",
+            [min(r[5] for r in suspects)],
+        ).fetchall() if row[4] not in alive] if suspects else []
     if not orphans and not dead:
         return 0
     found: list[tuple[int, ProviderCall]] = []

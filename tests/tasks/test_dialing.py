@@ -328,3 +328,27 @@ def test_dynamic_variables_of_a_batch_match_the_per_contact_encoding():
     assert [json.loads(e) for e in encoded] == [json.loads(e) for e in expected]
     assert json.loads(encoded[0]) == {"contact_name": "Ana Díaz", "company_name": "Acme", "email": ""}
     assert json.loads(encoded[1])["seats"] == "3" and json.loads(encoded[3])["contact_name"] == "Override"
+
+
+def test_a_row_a_failed_run_left_is_reconciled_after_later_runs_completed(campaign_db, monkeypatch):
+    # reconcile reads only what running and failed runs left, from the oldest one's start on: the
+    # failed run's unconfirmed row is found although a completed run came after it
+    from tasks.settings import reset_settings
+    from tasks.telephony import make_provider
+    from tasks.telephony.base import OutcomeUnknown
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 4)
+    provider = make_provider(db=db)
+    provider.fail_next(OutcomeUnknown("read timeout on create-phone-call"))
+    run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=3)  # run 1 fails, call 1 stays created
+    second = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=1)), pace_seconds=3)
+    assert (second.reconciled, second.placed) == (0, 3)  # within the grace period: kept, the others dialed
+    monkeypatch.setenv("CAMPAIGNS_RECONCILE_GRACE_SECONDS", "0")
+    reset_settings()
+    third = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=2)), pace_seconds=3)
+    with connect(db) as conn:
+        runs = conn.execute("select state from dial_runs order by run_id").fetchall()
+        first_call = conn.execute("select status from calls order by call_id limit 1").fetchone()[0]
+    assert runs[:2] == [("failed",), ("completed",)]
+    assert (third.reconciled, first_call) == (1, "error")
