@@ -665,14 +665,12 @@ def record_audit(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetim
     """Store one claim's per-rule skip counts (frame of rule, skipped, sample_contact_ids); returns rows."""
     if audit.height == 0:
         return 0
-    conn.register("audit_rows", audit)
-    try:
-        conn.execute(
-            "insert into claim_audit select ?, ?, ?, rule, skipped, sample_contact_ids from audit_rows",
-            [now, campaign_id, kind],
-        )
-    finally:
-        conn.unregister("audit_rows")
+    # a row per rule, so a few: bound values cost a third of registering the frame with DuckDB
+    rows = audit.select("rule", "skipped", "sample_contact_ids").rows()
+    conn.execute(
+        "insert into claim_audit values " + ", ".join("(?, ?, ?, ?, ?, ?::bigint[])" for _ in rows),
+        [value for rule, skipped, sample in rows for value in (now, campaign_id, kind, rule, skipped, sample)],
+    )
     return audit.height
 
 
