@@ -2,7 +2,8 @@
 
 Per call, in 500-call batches, each figure beside its naive baseline measured in the same run:
 outcome draws (``simulate_outcomes`` with numpy vs the scalar ``simulate_outcome`` loop), placing
-(``place_calls`` vs ``place_call`` one by one) and reading (``get_calls_frame`` from memory vs
+(``place_calls`` vs ``place_call`` one by one; ``place_call_batch`` from a claim's columns vs building the
+CallRequests from them for ``place_calls``, as the dialer did) and reading (``get_calls_frame`` from memory vs
 ``get_calls`` + ``tasks.call_state.updates_frame``, and vs ``get_call`` one by one from SQLite), plus the
 frame read back from SQLite by a fresh instance (calls another process placed). Then the time to simulate
 the whole campaign's provider side with the batch forms (the dialing engine's DuckDB work is benchmarked
@@ -23,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from tasks.call_state import updates_frame
-from tasks.telephony.base import CallRequest
+from tasks.telephony.base import CallBatch, CallRequest
 from tasks.telephony.simulator import SimulatedProvider, simulate_outcome, simulate_outcomes
 
 START = datetime(2026, 5, 4, 15, 0, tzinfo=UTC)  # Monday 11:00 New York
@@ -44,6 +46,12 @@ def _requests(contacts: range, attempt: int) -> list[CallRequest]:
         )
         for c in contacts
     ]
+
+
+def _columns(requests: list[CallRequest]) -> CallBatch:
+    """The requests as a claim hands them to the dialer: columns, dynamic variables as JSON text."""
+    return CallBatch([r.to_number for r in requests], [r.from_number for r in requests], [r.attempt_key for r in requests],
+                     [orjson.dumps(r.dynamic_variables).decode() for r in requests], "agent_bench", {"campaign_id": "1"})
 
 
 def _batches(items: list, size: int = BATCH) -> list[list]:
@@ -65,7 +73,9 @@ def per_call_costs(folder: Path, count: int = 5000, repeats: int = 3) -> dict[st
     """
     batch = SimulatedProvider(folder / "batch.sqlite", concurrency_limit=10**9)
     single = SimulatedProvider(folder / "single.sqlite", concurrency_limit=10**9)
-    for provider in (batch, single):
+    columns = SimulatedProvider(folder / "columns.sqlite", concurrency_limit=10**9)
+    built = SimulatedProvider(folder / "built.sqlite", concurrency_limit=10**9)
+    for provider in (batch, single, columns, built):
         provider.place_calls(_requests(range(count), repeats), START - timedelta(days=1))
     figures: dict[str, list[tuple[float, float]]] = {}
     for repeat in range(repeats):
@@ -87,6 +97,11 @@ def per_call_costs(folder: Path, count: int = 5000, repeats: int = 3) -> dict[st
                                        for i, chunk in enumerate(_batches(requests))])
         record("place_single", lambda: [single.place_call(r, start + timedelta(seconds=i * PACE))
                                         for i, r in enumerate(requests)])
+        claims = [_columns(chunk) for chunk in _batches(requests)]
+        record("place_columns", lambda: [columns.place_call_batch(claim, start + timedelta(seconds=i * BATCH * PACE),
+                                                                  pace_seconds=PACE) for i, claim in enumerate(claims)])
+        record("place_built", lambda: [built.place_calls(claim.requests(), start + timedelta(seconds=i * BATCH * PACE),
+                                                         pace_seconds=PACE) for i, claim in enumerate(claims)])
 
         later = start + timedelta(seconds=count * PACE + 3600)  # every call ended and analysed
         record("frame_cached", lambda: [batch.get_calls_frame(chunk, later) for chunk in _batches(ids)])
@@ -98,8 +113,8 @@ def per_call_costs(folder: Path, count: int = 5000, repeats: int = 3) -> dict[st
         record("get_single_cold", lambda: [naive.get_call(call_id, later) for call_id in ids])
         for provider in (reader, naive):
             provider.close()
-    batch.close()
-    single.close()
+    for provider in (batch, single, columns, built):
+        provider.close()
     return {name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
             for name, values in figures.items()}
 
@@ -144,6 +159,7 @@ def main(contacts: int = 100_000) -> None:
         rows = [
             ("outcome draws", "simulate_outcomes", "outcomes_batch", "simulate_outcome loop", "outcomes_scalar"),
             ("placing", "place_calls", "place_batch", "place_call one by one", "place_single"),
+            ("placing a claim", "place_call_batch", "place_columns", "CallRequests + place_calls", "place_built"),
             ("reading", "get_calls_frame", "frame_cached", "get_calls + updates_frame", "calls_then_frame"),
             ("reading", "get_calls_frame", "frame_cached", "get_call uncached", "get_single_cold"),
             ("reading (SQLite)", "get_calls_frame, fresh", "frame_from_sqlite", "get_call uncached", "get_single_cold"),
