@@ -678,7 +678,7 @@ class _Asked:
     dynamic_variables: Sequence[dict[str, Any]]
     metadata: Sequence[dict[str, Any]]
 
-    def rows(self, take: list[int]) -> "_Asked":
+    def rows(self, take: list[int]) -> _Asked:
         """Only calls ``take``, in that order."""
         return _Asked(*([column[i] for i in take] for column in (
             self.to_numbers, self.from_numbers, self.agent_ids, self.attempt_keys, self.dynamic_variables, self.metadata)))
@@ -801,7 +801,7 @@ class SimulatedProvider:
 
     def place_call_batch(self, batch: CallBatch, now: datetime, pace_seconds: float = 0.0) -> list[str | ProviderError]:
         """``place_calls(batch.requests(), now, pace_seconds)``: the same calls, rows and answers, without a
-        CallRequest per call (a tenth of a simulated batch's placing time)."""
+        CallRequest per call (a 500-call claim: 35 -> 29 us of CPU per call here, bench_simulator)."""
         keys = list(batch.attempt_keys)
         return self._place(_Asked(
             batch.to_numbers, batch.from_numbers, [batch.provider_agent_id] * len(keys), keys,
