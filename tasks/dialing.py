@@ -43,13 +43,19 @@ from tasks.telephony.base import (
 )
 
 # Who may be called now: the next `$scan` contacts in dialing order by their enrollment state, each
-# classified by the compliance rules (tasks/compliance.py) in the same query: `zone_status` (a small
-# frame registered per claim: each zone key's rule, why it is closed now or NULL, its caps), the
-# do-not-call lists and the rolling caps per phone number. `skipped_by` is NULL for callable contacts.
+# classified by the compliance rules (tasks/compliance.py) in the same query: `zone_status` (each zone
+# key's rule, why it is closed now or NULL, its caps: decided in Python per claim and bound as lists,
+# which costs a few ms less per query than registering the frame), the do-not-call lists and the rolling
+# caps per phone number. `skipped_by` is NULL for callable contacts.
 # The claim widens `$scan` until it has a batch or has seen everyone (see `_scan_eligible`), so the
 # rules cost scales with the batch, not with the campaign.
 ELIGIBLE_SQL = """
-with enrolled as (
+with zone_status as (
+    select unnest($zone_keys::integer[]) as zone_key, unnest($zone_rules::varchar[]) as rule_id,
+           unnest($zone_blocked::varchar[]) as blocked, unnest($zone_max_24h::integer[]) as max_calls_24h,
+           unnest($zone_max_30d::integer[]) as max_calls_30d
+),
+enrolled as (
     select cc.contact_id, cc.attempts, cc.call_seq, cc.last_call_at, cc.enroll_seq
     from campaign_contacts cc
     where cc.campaign_id = $campaign_id
@@ -341,7 +347,7 @@ def _classify(
     conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, horizon: timedelta, *, size: int,
     audit: bool = False, options: SmartOptions | None = None, current: CampaignNow | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """(eligible contacts, per-rule skip counts when `audit`) with this claim's zone status registered.
+    """(eligible contacts, per-rule skip counts when `audit`) under this claim's zone status.
 
     Contacts new or changed since their zone was resolved are resolved when the claim reaches them,
     then the claim runs again: the cost follows the batch, not the size of the contact list.
@@ -358,15 +364,14 @@ def _classify(
     }
     for _ in range(2):
         status = zone_status(conn, plan.schedule.time_zone, country, now, horizon)
-        conn.register("zone_status", status)
+        params.update({"zone_keys": status["zone_key"].to_list(), "zone_rules": status["rule_id"].to_list(),
+                       "zone_blocked": status["blocked"].to_list(), "zone_max_24h": status["max_calls_24h"].to_list(),
+                       "zone_max_30d": status["max_calls_30d"].to_list()})
         # no open callee rule with a rolling cap: the query without the caps part (same answer, half the plan)
         params["capped"] = status.filter(pl.col("blocked").is_null() & (
             pl.col("max_calls_24h").is_not_null() | pl.col("max_calls_30d").is_not_null())).height > 0
         skipped: list[pl.DataFrame] = []
-        try:
-            picked = _pick(conn, plan, now, params, size, options, skipped)
-        finally:
-            conn.unregister("zone_status")
+        picked = _pick(conn, plan, now, params, size, options, skipped)
         unresolved = pl.concat(skipped).filter(pl.col("skipped_by") == "zone_unresolved")["contact_id"].to_list()
         if not unresolved:
             break
