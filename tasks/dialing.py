@@ -32,6 +32,7 @@ from tasks.schedule import Schedule
 from tasks.settings import get_settings
 from tasks.store import connect, lock_scope, transaction
 from tasks.telephony.base import (
+    CallBatch,
     CallRequest,
     ConcurrencyLimitReached,
     InvalidNumber,
@@ -40,6 +41,7 @@ from tasks.telephony.base import (
     ProviderUnavailable,
     RateLimited,
     TelephonyProvider,
+    place_batch,
 )
 
 # Who may be called now: the next `$scan` contacts in dialing order by their enrollment state, each
@@ -820,7 +822,14 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
     stop = "calling window closed before the rest of the batch was placed" if allowed < len(chunk) else None
     registered, outcomes, down = [], [], False
     if allowed:
-        answers = provider.place_calls([_request(plan, c) for c in chunk[:allowed]], times[0], pace_seconds=pace)
+        placing = chunk[:allowed]
+        # the claim's columns as they are (a provider that takes columns skips a request object per call)
+        batch = CallBatch(
+            to_numbers=[c["phone_e164"] for c in placing], from_numbers=[c["from_number"] for c in placing],
+            attempt_keys=[c["attempt_key"] for c in placing], dynamic_variables=[c["dynamic_variables"] for c in placing],
+            provider_agent_id=plan.provider_agent_id, metadata={"campaign_id": str(plan.campaign_id)},
+        )
+        answers = place_batch(provider, batch, times[0], pace_seconds=pace)
         for call, placed_at, answer in zip(chunk, times, answers):
             if isinstance(answer, OutcomeUnknown):
                 # it may have been placed: the row stays `created` for reconciliation by key

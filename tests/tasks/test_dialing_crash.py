@@ -52,6 +52,7 @@ CHILD = textwrap.dedent(
     elif step == "after_created":  # created committed; the provider was never asked
         provider.place_call = die
         provider.place_calls = die
+        provider.place_call_batch = die
     elif step == "after_place":  # the provider accepted calls; their registration never committed
         place_call, place_calls, count = provider.place_call, provider.place_calls, [0]
         def place_call_then_die(request, now):
@@ -63,8 +64,13 @@ CHILD = textwrap.dedent(
         def place_calls_then_die(requests, now, pace_seconds=0.0):
             place_calls(requests, now, pace_seconds)
             os._exit(9)
+        place_call_batch = provider.place_call_batch
+        def place_call_batch_then_die(batch, now, pace_seconds=0.0):
+            place_call_batch(batch, now, pace_seconds=pace_seconds)
+            os._exit(9)
         provider.place_call = place_call_then_die
         provider.place_calls = place_calls_then_die
+        provider.place_call_batch = place_call_batch_then_die
     elif step == "after_register":  # the registration transaction committed, then the process died
         place_call, place_calls = provider.place_call, provider.place_calls
         def place_call_noted(request, now):
@@ -73,7 +79,12 @@ CHILD = textwrap.dedent(
         def place_calls_noted(requests, now, pace_seconds=0.0):
             placed[0] = True
             return place_calls(requests, now, pace_seconds)
+        place_call_batch = provider.place_call_batch
+        def place_call_batch_noted(batch, now, pace_seconds=0.0):
+            placed[0] = True
+            return place_call_batch(batch, now, pace_seconds=pace_seconds)
         provider.place_call, provider.place_calls = place_call_noted, place_calls_noted
+        provider.place_call_batch = place_call_batch_noted
         die_after_commit(lambda: placed[0])  # the first commit after placing: the registration
     if mode == "virtual":
         dialing.run_tick(db, provider, VirtualClock(datetime.fromisoformat(start)), pace_seconds=3)
