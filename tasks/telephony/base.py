@@ -185,6 +185,40 @@ class ColumnarTelephonyProvider(BatchTelephonyProvider, Protocol):
         """Exactly ``place_calls(batch.requests(), now, pace_seconds)``, without building a request per call."""
 
 
+@dataclass(frozen=True)
+class CapacityWait:
+    """How the real-time dialer paces a batch, for a provider that places it on a virtual clock.
+
+    Before each call (after the pace): while the provider is at its concurrency limit, wait ``step``
+    seconds at a time, ``max_wait`` at most (then place it anyway: the provider refuses it); place nothing
+    at or after ``until`` (the calling window's end; None: no end, a manual run).
+    """
+
+    step: float
+    max_wait: float
+    until: datetime | None
+
+
+@dataclass
+class PlacedBatch:
+    """A waiting placement's result: per call answered, in order, the provider call id or the refusal, and when
+    it was placed. Shorter than the batch when the window closed or the provider went down (its last answer)."""
+
+    answers: list[str | ProviderError]
+    placed_at: list[datetime]
+
+
+@runtime_checkable
+class WaitingTelephonyProvider(ColumnarTelephonyProvider, Protocol):
+    """A columnar provider that also paces a batch as the real-time dialer does (the simulator): optional."""
+
+    def place_call_batch_waiting(
+        self, batch: CallBatch, now: datetime, pace_seconds: float, wait: CapacityWait
+    ) -> PlacedBatch:
+        """The calls one after another from ``now``, each ``pace_seconds`` after the previous one plus any wait
+        for capacity (``wait``), exactly as placing them one by one on that clock would."""
+
+
 def place_batch(
     provider: BatchTelephonyProvider, batch: CallBatch, now: datetime, pace_seconds: float = 0.0
 ) -> list[str | ProviderError]:

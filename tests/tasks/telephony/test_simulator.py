@@ -18,6 +18,7 @@ from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
     BatchTelephonyProvider,
     CallBatch,
+    CapacityWait,
     CallNotFound,
     CallRequest,
     ColumnarTelephonyProvider,
@@ -27,6 +28,7 @@ from tasks.telephony.base import (
     ProviderUnavailable,
     RateLimited,
     TelephonyProvider,
+    WaitingTelephonyProvider,
     place_batch,
 )
 from tasks.call_state import _UPDATE_SCHEMA, updates_frame
@@ -335,6 +337,7 @@ def test_has_batch_forms(sim):
     assert isinstance(sim, BatchTelephonyProvider)
     assert isinstance(sim, FrameTelephonyProvider)
     assert isinstance(sim, ColumnarTelephonyProvider)
+    assert isinstance(sim, WaitingTelephonyProvider)
 
 
 def a_call_batch(count: int) -> CallBatch:
@@ -369,6 +372,51 @@ def test_a_call_batch_is_placed_exactly_as_its_requests(tmp_path):
     ids = [a for a in answers if isinstance(a, str)]
     later = TUESDAY_EVENING + timedelta(hours=1)
     assert_frame_equal(by_columns.get_calls_frame(ids, later), by_requests.get_calls_frame(ids, later))
+
+
+def _one_by_one_waiting(provider: SimulatedProvider, batch: CallBatch, start: datetime, pace: float,
+                        wait: CapacityWait) -> tuple[list, list[datetime]]:
+    """The real-time dialer's loop (tasks/dialing._place_one_by_one + _wait_for_capacity) on a virtual clock."""
+    answers, moments, now = [], [], start
+    for index, request in enumerate(batch.requests()):
+        if index:
+            now += timedelta(seconds=pace)
+        waited = 0.0
+        while waited < wait.max_wait and provider.active_calls(now) >= provider.concurrency_limit:
+            now += timedelta(seconds=wait.step)
+            waited += wait.step
+        if wait.until is not None and now >= wait.until:
+            break
+        try:
+            answers.append(provider.place_call(request, now))
+        except (ConcurrencyLimitReached, InvalidNumber, RateLimited) as refusal:
+            answers.append(refusal)
+        moments.append(now)
+    return answers, moments
+
+
+@pytest.mark.parametrize("max_wait, until_minutes", [(300.0, None), (300.0, 9), (6.0, None)])
+def test_a_waiting_batch_is_placed_as_the_dialer_places_calls_one_by_one(tmp_path, max_wait, until_minutes):
+    # 4 lines for 60 calls 3 s apart: most calls wait for a line; with a short wait some are refused; with a
+    # window end the batch stops there. Outcomes are drawn at the moment each call is really placed.
+    batch = a_call_batch(60)
+    until = TUESDAY_EVENING + timedelta(minutes=until_minutes) if until_minutes else None
+    wait = CapacityWait(step=3.0, max_wait=max_wait, until=until)
+    waiting = SimulatedProvider(tmp_path / "waiting.sqlite", seed=5, concurrency_limit=4)
+    placed = waiting.place_call_batch_waiting(batch, TUESDAY_EVENING, 3.0, wait)
+    reference = SimulatedProvider(tmp_path / "reference.sqlite", seed=5, concurrency_limit=4)
+    answers, moments = _one_by_one_waiting(reference, batch, TUESDAY_EVENING, 3.0, wait)
+    as_text = [a if isinstance(a, str) else f"{type(a).__name__}: {a}" for a in placed.answers]
+    assert as_text == [a if isinstance(a, str) else f"{type(a).__name__}: {a}" for a in answers]
+    assert placed.placed_at == moments
+    assert waiting._read("select * from sim_calls order by seq") == reference._read("select * from sim_calls order by seq")
+    # the waits happened: calls later than the plain pace, never more than 4 up at once
+    assert moments[-1] > TUESDAY_EVENING + timedelta(seconds=3.0 * (len(moments) - 1))
+    for moment in placed.placed_at:
+        assert waiting.active_calls(moment) <= 4
+    refused = sum(isinstance(a, ConcurrencyLimitReached) for a in placed.answers)
+    assert (refused > 0) == (max_wait < 300)
+    assert (len(placed.answers) < 60) == (until is not None)
 
 
 def test_call_batch_requests_are_what_the_dialer_sends():
