@@ -34,6 +34,7 @@ from tasks.store import connect, lock_scope, transaction
 from tasks.telephony.base import (
     CallBatch,
     CallRequest,
+    CapacityWait,
     ConcurrencyLimitReached,
     InvalidNumber,
     OutcomeUnknown,
@@ -163,6 +164,8 @@ def _without_caps(sql: str) -> str:
 ELIGIBLE_NO_CAPS_SQL, SMART_ELIGIBLE_NO_CAPS_SQL = _without_caps(ELIGIBLE_SQL), _without_caps(SMART_ELIGIBLE_SQL)
 
 HOST = socket.gethostname()
+# How long placing waits for a free line before a call (then it places it and the provider refuses it)
+CAPACITY_WAIT_SECONDS = 300.0
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
 
@@ -808,47 +811,57 @@ def _open_prefix(schedule: Schedule, times: list[datetime]) -> int:
     return next((i for i, t in enumerate(times) if not schedule.is_open(t)), len(times))
 
 
-def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
-    """Place a chunk on a virtual clock in one provider request, the i-th call at i × pace.
+def _call_batch(plan: CampaignPlan, calls: list[dict]) -> CallBatch:
+    """Claimed calls as the provider's batch: the claim's columns as they are (a provider that takes columns
+    skips a request object per call)."""
+    return CallBatch(
+        to_numbers=[c["phone_e164"] for c in calls], from_numbers=[c["from_number"] for c in calls],
+        attempt_keys=[c["attempt_key"] for c in calls], dynamic_variables=[c["dynamic_variables"] for c in calls],
+        provider_agent_id=plan.provider_agent_id, metadata={"campaign_id": str(plan.campaign_id)},
+    )
 
-    The same rows as one-by-one placing; refusals come back per call instead of waiting for capacity.
+
+def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
+    """Place a chunk on a virtual clock in one provider request, as placing it one by one would.
+
+    A provider that paces a batch itself (the simulator's `place_call_batch_waiting`) places each call
+    after the pace and, while every line is busy, after `_wait_for_capacity`'s wait, and stops at the
+    window's end: the rows of one-by-one placing. Another batch provider, or a stretch of the schedule
+    whose end `open_until` cannot see (a window running past midnight), gets the i-th call at i × pace,
+    and what the concurrency limit refuses comes back refused.
     """
-    offset = 0.0 if first else pace
-    start = clock.now()
-    times = [start + timedelta(seconds=offset + i * pace) for i in range(len(chunk))]
-    allowed = len(chunk)
-    if kind != "manual":
-        allowed = _open_prefix(plan.schedule, times)
-    stop = "calling window closed before the rest of the batch was placed" if allowed < len(chunk) else None
-    registered, outcomes, down = [], [], False
-    if allowed:
-        placing = chunk[:allowed]
-        # the claim's columns as they are (a provider that takes columns skips a request object per call)
-        batch = CallBatch(
-            to_numbers=[c["phone_e164"] for c in placing], from_numbers=[c["from_number"] for c in placing],
-            attempt_keys=[c["attempt_key"] for c in placing], dynamic_variables=[c["dynamic_variables"] for c in placing],
-            provider_agent_id=plan.provider_agent_id, metadata={"campaign_id": str(plan.campaign_id)},
-        )
-        answers = place_batch(provider, batch, times[0], pace_seconds=pace)
-        for call, placed_at, answer in zip(chunk, times, answers):
-            if isinstance(answer, OutcomeUnknown):
-                # it may have been placed: the row stays `created` for reconciliation by key
+    first_at = clock.now() + timedelta(seconds=0.0 if first else pace)
+    until = None if kind == "manual" else plan.schedule.open_until(first_at)
+    place_waiting = getattr(provider, "place_call_batch_waiting", None)
+    if place_waiting is not None and (kind == "manual" or (until is not None and not plan.schedule.is_open(until))):
+        wait = CapacityWait(step=max(pace, 1.0), max_wait=CAPACITY_WAIT_SECONDS, until=until)
+        placed = place_waiting(_call_batch(plan, chunk), first_at, pace, wait)
+        answers, times = placed.answers, placed.placed_at
+    else:
+        times = [first_at + timedelta(seconds=i * pace) for i in range(len(chunk))]
+        allowed = len(chunk) if kind == "manual" else _open_prefix(plan.schedule, times)
+        answers = place_batch(provider, _call_batch(plan, chunk[:allowed]), first_at, pace_seconds=pace) if allowed else []
+    registered, outcomes, down, stop = [], [], False, None
+    for call, placed_at, answer in zip(chunk, times, answers):
+        if isinstance(answer, OutcomeUnknown):
+            # it may have been placed: the row stays `created` for reconciliation by key
+            down, stop = True, f"telephony provider unavailable: {answer}"
+        elif isinstance(answer, Exception):
+            outcomes.append((call["call_id"], _outcome_for(answer)))
+            if isinstance(answer, ProviderUnavailable):
                 down, stop = True, f"telephony provider unavailable: {answer}"
-            elif isinstance(answer, Exception):
-                outcomes.append((call["call_id"], _outcome_for(answer)))
-                if isinstance(answer, ProviderUnavailable):
-                    down, stop = True, f"telephony provider unavailable: {answer}"
-            else:
-                registered.append((call["call_id"], answer, placed_at))
-        # a provider that stops early (unavailable) never received the rest
-        allowed = min(allowed, len(answers))
-        if allowed:
-            clock.advance_to(times[allowed - 1])
-    unplaced = [c["call_id"] for c in chunk[allowed:]]
+        else:
+            registered.append((call["call_id"], answer, placed_at))
+    # fewer answers than calls: the window closed, or the provider stopped (unavailable) and never got the rest
+    if len(answers) < len(chunk) and not down:
+        stop = "calling window closed before the rest of the batch was placed"
+    if answers:
+        clock.advance_to(times[len(answers) - 1])
+    unplaced = [c["call_id"] for c in chunk[len(answers):]]
     return registered, outcomes, unplaced, stop, down
 
 
-def _wait_for_capacity(provider: TelephonyProvider, clock: Clock, pace: float, max_wait: float = 300.0) -> None:
+def _wait_for_capacity(provider: TelephonyProvider, clock: Clock, pace: float, max_wait: float = CAPACITY_WAIT_SECONDS) -> None:
     """Hold the next call while the provider is at its concurrent-call limit (bounded wait)."""
     waited = 0.0
     step = max(pace, 1.0)

@@ -53,6 +53,7 @@ CHILD = textwrap.dedent(
         provider.place_call = die
         provider.place_calls = die
         provider.place_call_batch = die
+        provider.place_call_batch_waiting = die
     elif step == "after_place":  # the provider accepted calls; their registration never committed
         place_call, place_calls, count = provider.place_call, provider.place_calls, [0]
         def place_call_then_die(request, now):
@@ -68,9 +69,14 @@ CHILD = textwrap.dedent(
         def place_call_batch_then_die(batch, now, pace_seconds=0.0):
             place_call_batch(batch, now, pace_seconds=pace_seconds)
             os._exit(9)
+        place_call_batch_waiting = provider.place_call_batch_waiting
+        def place_call_batch_waiting_then_die(batch, now, pace_seconds, wait):
+            place_call_batch_waiting(batch, now, pace_seconds, wait)
+            os._exit(9)
         provider.place_call = place_call_then_die
         provider.place_calls = place_calls_then_die
         provider.place_call_batch = place_call_batch_then_die
+        provider.place_call_batch_waiting = place_call_batch_waiting_then_die
     elif step == "after_register":  # the registration transaction committed, then the process died
         place_call, place_calls = provider.place_call, provider.place_calls
         def place_call_noted(request, now):
@@ -83,8 +89,13 @@ CHILD = textwrap.dedent(
         def place_call_batch_noted(batch, now, pace_seconds=0.0):
             placed[0] = True
             return place_call_batch(batch, now, pace_seconds=pace_seconds)
+        place_call_batch_waiting = provider.place_call_batch_waiting
+        def place_call_batch_waiting_noted(batch, now, pace_seconds, wait):
+            placed[0] = True
+            return place_call_batch_waiting(batch, now, pace_seconds, wait)
         provider.place_call, provider.place_calls = place_call_noted, place_calls_noted
         provider.place_call_batch = place_call_batch_noted
+        provider.place_call_batch_waiting = place_call_batch_waiting_noted
         die_after_commit(lambda: placed[0])  # the first commit after placing: the registration
     if mode == "virtual":
         dialing.run_tick(db, provider, VirtualClock(datetime.fromisoformat(start)), pace_seconds=3)
