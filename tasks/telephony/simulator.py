@@ -1,9 +1,11 @@
 """The embedded telephony provider: seeded, realistic outcomes on a given clock, state in SQLite.
 
 A call's whole outcome (ring time, answer, talk time, reason, analysis) is decided when it is placed,
-as a pure function of (seed, attempt key, to-number, placed time, rates): a blake2b hash of those seeds
-is the call's 64-bit key, and its k-th random draw is splitmix64(key + (k + 1) × γ), a counter-based
-generator. So a batch draws every call's numbers at once with numpy (``simulate_outcomes``), one call
+as a pure function of (seed, attempt key, to-number, the callee's local hour and weekday then, rates): a
+blake2b hash of (seed, attempt key, to-number) is the call's 64-bit key, and its k-th random draw is
+splitmix64(key + (k + 1) × γ), a counter-based generator; the local hour and weekday set the chance the
+draw for picking up is held against. So a call placed a little later (it waited for a free line) has the
+same outcome unless its callee's hour or weekday changed meanwhile. So a batch draws every call's numbers at once with numpy (``simulate_outcomes``), one call
 alone gets exactly the same numbers in plain Python (``simulate_outcome``), re-running a simulation
 gives identical results and several processes agree. What a reader sees then only depends on the
 clock it passes in (``now``).
@@ -312,17 +314,17 @@ def _seeded_hasher(seed: int) -> Any:
     return hashlib.blake2b(f"{seed}|".encode(), digest_size=8)
 
 
-def _key_digest(seed: int, attempt_key: str, to_number: str, micros: int) -> bytes:
-    """blake2b of "seed|attempt key|to-number|placed microseconds", 8 bytes."""
+def _key_digest(seed: int, attempt_key: str, to_number: str) -> bytes:
+    """blake2b of "seed|attempt key|to-number", 8 bytes."""
     # the seed's prefix is hashed once: copying that state costs half a fresh hasher
     hasher = _seeded_hasher(seed).copy()
-    hasher.update(f"{attempt_key}|{to_number}|{micros}".encode())
+    hasher.update(f"{attempt_key}|{to_number}".encode())
     return hasher.digest()
 
 
-def call_key(seed: int, attempt_key: str, to_number: str, placed_ts: float) -> int:
-    """The 64-bit key of one call's random draws: a pure function of its seeds."""
-    return int.from_bytes(_key_digest(seed, attempt_key, to_number, _timestamp_micros(placed_ts)), "big")
+def call_key(seed: int, attempt_key: str, to_number: str) -> int:
+    """The 64-bit key of one call's random draws: a pure function of its seeds (an attempt key is one attempt)."""
+    return int.from_bytes(_key_digest(seed, attempt_key, to_number), "big")
 
 
 def _draw(key: int, index: int) -> float:
@@ -343,6 +345,12 @@ def _draws(keys: np.ndarray) -> np.ndarray:
 
 def _utc_offset_micros(zone: ZoneInfo, placed_ts: float) -> int:
     return datetime.fromtimestamp(placed_ts, zone).utcoffset() // timedelta(microseconds=1)
+
+
+def _callee_hour_and_weekday(to_number: str, placed_ts: float) -> tuple[int, int]:
+    """The callee's local hour and weekday at ``placed_ts``: all of the moment a call's outcome depends on."""
+    zone = _zone_cache.get(to_number[:6]) or callee_zone(to_number)
+    return _local_hour_and_weekday(_timestamp_micros(placed_ts) + _utc_offset_micros(zone, placed_ts))
 
 
 def _local_hour_and_weekday(local_micros: int) -> tuple[int, int]:
@@ -374,7 +382,7 @@ def simulate_outcome(
 
     The reference form of ``simulate_outcomes``: the same draws, the same result, one call at a time.
     """
-    key = call_key(seed, attempt_key, to_number, placed_ts)
+    key = call_key(seed, attempt_key, to_number)
     if is_always_invalid(to_number):
         return _not_connected(DisconnectReason.invalid_destination, _draw(key, _RING))
     spam_share, rare_error_share = SPAM_SHARE * rates.failure_scale, RARE_ERROR_SHARE * rates.failure_scale
@@ -501,9 +509,7 @@ def simulate_outcomes(
     """``simulate_outcome`` for many calls at once: row i is exactly ``simulate_outcome(seed, attempt_keys[i], ...)``."""
     placed_ts = np.asarray(placed_ts, dtype=np.float64)
     micros = np.rint(placed_ts * 1_000_000).astype(np.int64)
-    digests = b"".join(
-        _key_digest(seed, key, number, us) for key, number, us in zip(attempt_keys, to_numbers, micros.tolist())
-    )
+    digests = b"".join(_key_digest(seed, key, number) for key, number in zip(attempt_keys, to_numbers))
     draws = _draws(np.frombuffer(digests, dtype=">u8").astype(np.uint64))
     code = _REASON_CODE
 
@@ -896,9 +902,15 @@ class SimulatedProvider:
                     if placed_ts >= until_ts:
                         break  # the window closed: this call and the rest are not placed
                     if drawn_at[index] != waited_total:
-                        # placed later than planned: this call's outcome (and the next few, likely the same
-                        # delay) drawn again at the moment it is placed
-                        _redraw(self, asked, placed, answer, end, outcomes, drawn_at, index, waited_total)
+                        # placed later than planned: the same outcome, later, unless the callee's local hour or
+                        # weekday changed meanwhile (then it is drawn again at the moment it is placed)
+                        number = asked.to_numbers[index]
+                        if _callee_hour_and_weekday(number, placed_ts) != _callee_hour_and_weekday(number, placed[index]):
+                            _redraw(self, asked, placed, answer, end, outcomes, drawn_at, index, waited_total)
+                        else:
+                            placed[index], drawn_at[index] = placed_ts, waited_total
+                            answer[index] = placed_ts + outcomes.ring_seconds[index]
+                            end[index] = answer[index] + outcomes.talk_seconds[index]
                 elif wait is not None and placed[index] >= until_ts:
                     break
                 placed_ts, end_ts = float(placed[index]), float(end[index])

@@ -395,23 +395,27 @@ def _one_by_one_waiting(provider: SimulatedProvider, batch: CallBatch, start: da
     return answers, moments
 
 
-@pytest.mark.parametrize("max_wait, until_minutes", [(300.0, None), (300.0, 9), (6.0, None)])
-def test_a_waiting_batch_is_placed_as_the_dialer_places_calls_one_by_one(tmp_path, max_wait, until_minutes):
+@pytest.mark.parametrize("max_wait, until_minutes, start_seconds", [
+    (300.0, None, 0), (300.0, 2, 0), (6.0, None, 0),
+    (300.0, None, -100),  # from 17:58:20 in New York: calls planned before 18:00 wait past it (their hour changes)
+])
+def test_a_waiting_batch_is_placed_as_the_dialer_places_calls_one_by_one(tmp_path, max_wait, until_minutes, start_seconds):
     # 4 lines for 60 calls 3 s apart: most calls wait for a line; with a short wait some are refused; with a
     # window end the batch stops there. Outcomes are drawn at the moment each call is really placed.
     batch = a_call_batch(60)
-    until = TUESDAY_EVENING + timedelta(minutes=until_minutes) if until_minutes else None
+    start = TUESDAY_EVENING + timedelta(seconds=start_seconds)
+    until = start + timedelta(minutes=until_minutes) if until_minutes else None
     wait = CapacityWait(step=3.0, max_wait=max_wait, until=until)
     waiting = SimulatedProvider(tmp_path / "waiting.sqlite", seed=5, concurrency_limit=4)
-    placed = waiting.place_call_batch_waiting(batch, TUESDAY_EVENING, 3.0, wait)
+    placed = waiting.place_call_batch_waiting(batch, start, 3.0, wait)
     reference = SimulatedProvider(tmp_path / "reference.sqlite", seed=5, concurrency_limit=4)
-    answers, moments = _one_by_one_waiting(reference, batch, TUESDAY_EVENING, 3.0, wait)
+    answers, moments = _one_by_one_waiting(reference, batch, start, 3.0, wait)
     as_text = [a if isinstance(a, str) else f"{type(a).__name__}: {a}" for a in placed.answers]
     assert as_text == [a if isinstance(a, str) else f"{type(a).__name__}: {a}" for a in answers]
     assert placed.placed_at == moments
     assert waiting._read("select * from sim_calls order by seq") == reference._read("select * from sim_calls order by seq")
     # the waits happened: calls later than the plain pace, never more than 4 up at once
-    assert moments[-1] > TUESDAY_EVENING + timedelta(seconds=3.0 * (len(moments) - 1))
+    assert moments[-1] > start + timedelta(seconds=3.0 * (len(moments) - 1))
     for moment in placed.placed_at:
         assert waiting.active_calls(moment) <= 4
     refused = sum(isinstance(a, ConcurrencyLimitReached) for a in placed.answers)
