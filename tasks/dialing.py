@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
-import orjson
 import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason
@@ -33,7 +32,6 @@ from tasks.settings import get_settings
 from tasks.store import connect, lock_scope, transaction
 from tasks.telephony.base import (
     CallBatch,
-    CallRequest,
     CapacityWait,
     ConcurrencyLimitReached,
     InvalidNumber,
@@ -758,20 +756,11 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
     return result
 
 
-def _request(plan: CampaignPlan, call: dict) -> CallRequest:
-    return CallRequest(
-        to_number=call["phone_e164"], from_number=call["from_number"],
-        provider_agent_id=plan.provider_agent_id, attempt_key=call["attempt_key"],
-        dynamic_variables=orjson.loads(call["dynamic_variables"]),
-        metadata={"attempt_key": call["attempt_key"], "campaign_id": str(plan.campaign_id)},
-    )
-
-
 def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):
     """Place calls in real time: pace between calls, wait for provider capacity, stop when told."""
     registered, outcomes, unplaced = [], [], []
     down = False
-    for index, call in enumerate(chunk):
+    for index, (call, request) in enumerate(zip(chunk, _call_batch(plan, chunk).requests())):
         if stop:
             unplaced.append(call["call_id"])
             continue
@@ -783,7 +772,7 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):
             unplaced.append(call["call_id"])
             continue
         try:
-            provider_call_id = provider.place_call(_request(plan, call), clock.now())
+            provider_call_id = provider.place_call(request, clock.now())
         except OutcomeUnknown as error:
             # It may have been placed: leave the row `created` for reconciliation by key.
             down, stop = True, f"telephony provider unavailable: {error}"

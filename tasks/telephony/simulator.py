@@ -4,11 +4,11 @@ A call's whole outcome (ring time, answer, talk time, reason, analysis) is decid
 as a pure function of (seed, attempt key, to-number, the callee's local hour and weekday then, rates): a
 blake2b hash of (seed, attempt key, to-number) is the call's 64-bit key, and its k-th random draw is
 splitmix64(key + (k + 1) × γ), a counter-based generator; the local hour and weekday set the chance the
-draw for picking up is held against. So a call placed a little later (it waited for a free line) has the
-same outcome unless its callee's hour or weekday changed meanwhile. So a batch draws every call's numbers at once with numpy (``simulate_outcomes``), one call
-alone gets exactly the same numbers in plain Python (``simulate_outcome``), re-running a simulation
-gives identical results and several processes agree. What a reader sees then only depends on the
-clock it passes in (``now``).
+draw for picking up is held against (a call that waited for a free line keeps its outcome unless its
+callee's hour or weekday changed meanwhile). So a batch draws every call's numbers at once with numpy
+(``simulate_outcomes``), one call alone gets exactly the same numbers in plain Python
+(``simulate_outcome``), re-running a simulation gives identical results and several processes agree.
+What a reader sees then only depends on the clock it passes in (``now``).
 
 Placed calls live in a small SQLite file (WAL mode, shared by processes: the CLI dials in one,
 enrichment reads in another, tests kill processes mid-batch). Every placement is recorded, even a
@@ -701,8 +701,8 @@ def _asked_of(batch: CallBatch) -> _Asked:
     )
 
 
-# A call placed later than planned (it waited for capacity) is drawn again with this many after it: the
-# calls after a wait are placed as much later, and one draw of a few costs about what one draw of one does.
+# A call whose callee's hour changed while it waited for a line is drawn again with this many after it: they
+# are placed as much later, near the same hour's edge, and one draw of a few costs about what one draw of one does.
 REDRAW_AHEAD = 16
 
 
