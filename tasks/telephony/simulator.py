@@ -343,8 +343,31 @@ def _draws(keys: np.ndarray) -> np.ndarray:
     return ((z ^ (z >> np.uint64(31))) >> np.uint64(11)).astype(np.float64) * _UNIT
 
 
+def _offset_at(zone: ZoneInfo, ts: float) -> int:
+    return datetime.fromtimestamp(ts, zone).utcoffset() // timedelta(microseconds=1)
+
+
+# A zone's UTC offset per quarter hour of UTC time, for the quarter hours it does not change in: the waiting
+# placement asks it twice per call that waited (~700 a batch), and a datetime per ask cost ~5 ms a batch.
+_offset_cache: dict[tuple[ZoneInfo, int], int] = {}
+_OFFSET_BUCKET = 900
+_OFFSET_CACHE_SIZE = 100_000
+
+
 def _utc_offset_micros(zone: ZoneInfo, placed_ts: float) -> int:
-    return datetime.fromtimestamp(placed_ts, zone).utcoffset() // timedelta(microseconds=1)
+    bucket = int(placed_ts // _OFFSET_BUCKET)
+    offset = _offset_cache.get((zone, bucket))
+    if offset is not None:
+        return offset
+    offset = _offset_at(zone, placed_ts)
+    # cached only when the offset is the same at the quarter's first and last second (tz changes fall on whole
+    # seconds, and no zone changes twice in a quarter hour): then it holds for every instant of the quarter
+    start = bucket * _OFFSET_BUCKET
+    if _offset_at(zone, start) == offset == _offset_at(zone, start + _OFFSET_BUCKET - 1):
+        if len(_offset_cache) >= _OFFSET_CACHE_SIZE:
+            _offset_cache.clear()
+        _offset_cache[(zone, bucket)] = offset
+    return offset
 
 
 def _callee_hour_and_weekday(to_number: str, placed_ts: float) -> tuple[int, int]:
@@ -905,7 +928,7 @@ class SimulatedProvider:
                         # placed later than planned: the same outcome, later, unless the callee's local hour or
                         # weekday changed meanwhile (then it is drawn again at the moment it is placed)
                         number = asked.to_numbers[index]
-                        if _callee_hour_and_weekday(number, placed_ts) != _callee_hour_and_weekday(number, placed[index]):
+                        if _callee_hour_and_weekday(number, placed_ts) != _callee_hour_and_weekday(number, float(placed[index])):
                             _redraw(self, asked, placed, answer, end, outcomes, drawn_at, index, waited_total)
                         else:
                             placed[index], drawn_at[index] = placed_ts, waited_total

@@ -167,6 +167,33 @@ def test_callee_zone(number, zone):
     assert callee_zone(number).key == zone
 
 
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Paris", "Australia/Lord_Howe", "Pacific/Chatham",
+                                  "America/Phoenix", "Asia/Kathmandu"])
+def test_cached_utc_offsets_are_the_zones_offsets_around_dst_changes(zone):
+    from tasks.telephony import simulator
+
+    tz = ZoneInfo(zone)
+    # every second-aligned and odd instant for two hours around each 2026 change (or 1 January and 1 July)
+    changes = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)]
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    while day.year == 2026:
+        if (day + timedelta(hours=6)).astimezone(tz).utcoffset() != day.astimezone(tz).utcoffset():
+            hour = day
+            while hour.astimezone(tz).utcoffset() == day.astimezone(tz).utcoffset():
+                hour += timedelta(minutes=1)
+            changes.append(hour)
+        day += timedelta(hours=6)
+    simulator._offset_cache.clear()
+    for change in changes:
+        start = change.timestamp() - 3600
+        # asked twice, in two orders: the second pass answers from the cache
+        instants = [start + step * 7.25 for step in range(7200 // 7)]
+        for ts in instants + instants[::-1]:
+            expected = datetime.fromtimestamp(ts, tz).utcoffset() // timedelta(microseconds=1)
+            assert simulator._utc_offset_micros(tz, ts) == expected, (zone, ts)
+    assert simulator._offset_cache  # the cache was used
+
+
 def test_invalid_numbers_are_always_invalid(sim):
     number = an_always_invalid_number()
     ids = [sim.place_call(request(i, number=number), TUESDAY_EVENING + timedelta(minutes=i)) for i in range(5)]
