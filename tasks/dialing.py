@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -674,10 +675,15 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
         if why:
             result.message = why
             return result
+        # no more contacts than the pace lets start before the calling window closes: the rest would only
+        # be claimed to be closed as not placed
+        batch = size or plan.batch_size
+        fits = calls_before_close(plan, now, pace, kind)
+        batch = batch if fits is None else min(batch, fits)
         # the batch takes about size × pace to place: every call must land inside its callee's window
-        horizon = timedelta(seconds=pace * (size or plan.batch_size))
+        horizon = timedelta(seconds=pace * batch)
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
-                                      provider_name=provider.name, size=size, horizon=horizon,
+                                      provider_name=provider.name, size=batch, horizon=horizon,
                                       status=CallStatus.created.value if whole else CallStatus.queued.value,
                                       current=current)
     result.run_id, result.claimed = run_id, claimed.height
@@ -754,6 +760,21 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
     if not finished:
         _finish_run(db, run_id, clock.now(), "failed" if provider_down else "completed", stop)
     return result
+
+
+def calls_before_close(plan: CampaignPlan, now: datetime, pace: float, kind: str) -> int | None:
+    """How many calls placed `pace` seconds apart from `now` start before the campaign's calling window closes.
+
+    None when nothing bounds it: a manual run (it ignores the schedule), no pace, a schedule closed now, or an
+    open stretch whose end `Schedule.open_until` cannot see (a window running past midnight). Waiting for a
+    free line can still push the last ones past the close: placing stops there, as before.
+    """
+    if kind == "manual" or pace <= 0:
+        return None
+    until = plan.schedule.open_until(now)
+    if until is None or plan.schedule.is_open(until):
+        return None
+    return max(1, math.ceil((until - now).total_seconds() / pace))
 
 
 def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):

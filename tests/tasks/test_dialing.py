@@ -216,15 +216,40 @@ def test_provider_refusal_is_not_an_attempt(campaign_db):
     assert run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=1))).placed == 2
 
 
-def test_window_closing_mid_batch_stops_placing(campaign_db):
+def test_a_batch_claims_no_more_than_the_pace_lets_start_before_the_window_closes(campaign_db):
     db = campaign_db["db"]
     add_contacts(db, campaign_db["campaign_id"], 10)
     provider = FakeProvider()
     just_before_six = datetime(2026, 4, 29, 0, 59, 50, tzinfo=UTC)  # Tue 17:59:50 Phoenix
     result = dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(just_before_six), pace_seconds=3)
-    assert result.placed == 4  # 17:59:50, :53, :56, :59 — 18:00:02 is outside [08:00, 18:00)
-    assert result.not_placed == 6
-    assert eligible_ids(db, campaign_db["campaign_id"], now=just_before_six + timedelta(days=1)) != []
+    assert (result.claimed, result.placed, result.not_placed) == (4, 4, 0)  # 17:59:50, :53, :56, :59; 18:00:02 is closed
+    with connect(db) as conn:
+        assert conn.execute("select count(*), count(distinct contact_id) from calls").fetchone() == (4, 4)
+        assert conn.execute("select count(*) from campaign_contacts where attempts = 0").fetchone()[0] == 6
+    assert len(eligible_ids(db, campaign_db["campaign_id"], now=just_before_six + timedelta(days=1))) == 6
+    # a manual run ignores the schedule, so nothing bounds its claim
+    assert dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(just_before_six),
+                      kind="manual", pace_seconds=3).claimed == 6
+
+
+def test_window_closing_mid_batch_stops_placing(campaign_db):
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 10)
+    # one line, each unanswered call holds it 20 s: placing waits for it, so the close comes mid-batch
+    provider = FakeProvider(concurrency_limit=1, ring_seconds=20)
+    a_minute_before_six = datetime(2026, 4, 29, 0, 59, 0, tzinfo=UTC)  # Tue 17:59:00 Phoenix
+    result = dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(a_minute_before_six),
+                        pace_seconds=3)
+    assert result.claimed == 10  # 20 calls fit the last minute at the pace
+    assert (result.placed, result.not_placed) == (3, 7)  # 17:59:00, :21, :42; the line frees at 18:00:02
+    assert all(at < a_minute_before_six + timedelta(minutes=1) for _, at in provider.calls.values())
+    with connect(db) as conn:
+        closed = conn.execute("select status, disconnect_reason, counts_as_attempt, error_message from calls"
+                              " where provider_call_id is null").fetchall()
+    assert len(closed) == 7
+    assert {row[:3] for row in closed} == {("error", "error_dapta", False)}
+    assert all("window closed" in row[3] for row in closed)
+    assert len(eligible_ids(db, campaign_db["campaign_id"], now=a_minute_before_six + timedelta(days=1))) == 7
 
 
 # ------------------------------------------------------------------ rotation
