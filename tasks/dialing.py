@@ -165,6 +165,12 @@ ELIGIBLE_NO_CAPS_SQL, SMART_ELIGIBLE_NO_CAPS_SQL = _without_caps(ELIGIBLE_SQL), 
 HOST = socket.gethostname()
 # How long placing waits for a free line before a call (then it places it and the provider refuses it)
 CAPACITY_WAIT_SECONDS = 300.0
+# A batch's callee windows are checked from its claim to its claim + size × pace + this slack (room for one
+# longest wait for a free line and a minute more), and no call of the batch is placed after that: a callee
+# window that closes after the checked span never sees a call (the rest of the batch is closed as not placed,
+# not an attempt).
+HORIZON_SLACK_SECONDS = CAPACITY_WAIT_SECONDS + 60.0
+HORIZON_PASSED = "the batch ran past the time its callees' windows were checked for; the rest was not placed"
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
 
@@ -680,8 +686,10 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
         batch = size or plan.batch_size
         fits = calls_before_close(plan, now, pace, kind)
         batch = batch if fits is None else min(batch, fits)
-        # the batch takes about size × pace to place: every call must land inside its callee's window
-        horizon = timedelta(seconds=pace * batch)
+        # the batch takes about size × pace to place, more when it waits for free lines: every call must land
+        # inside its callee's window, checked over the horizon, and placing stops at its end (`deadline`)
+        horizon = timedelta(seconds=pace * batch + HORIZON_SLACK_SECONDS)
+        deadline = now + horizon
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
                                       provider_name=provider.name, size=batch, horizon=horizon,
                                       status=CallStatus.created.value if whole else CallStatus.queued.value,
@@ -714,11 +722,11 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
                                  [datetime.now(timezone.utc), run_id])
             if clock.virtual and hasattr(provider, "place_calls"):
                 registered, outcomes, unplaced, stop, down = _place_paced_virtual(
-                    provider, plan, clock, kind, pace, chunk, first=start == 0)
+                    provider, plan, clock, kind, pace, chunk, first=start == 0, deadline=deadline)
                 provider_down = provider_down or down
             else:
                 registered, outcomes, unplaced, stop, down = _place_one_by_one(
-                    provider, plan, clock, kind, pace, chunk, first=start == 0, stop=stop)
+                    provider, plan, clock, kind, pace, chunk, first=start == 0, stop=stop, deadline=deadline)
                 provider_down = provider_down or down
             with transaction(db) as conn:
                 if registered:
@@ -777,8 +785,9 @@ def calls_before_close(plan: CampaignPlan, now: datetime, pace: float, kind: str
     return max(1, math.ceil((until - now).total_seconds() / pace))
 
 
-def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):
-    """Place calls in real time: pace between calls, wait for provider capacity, stop when told."""
+def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, deadline):
+    """Place calls in real time: pace between calls, wait for provider capacity, stop when told, when the
+    calling window closes or at the `deadline` its callees' windows were checked for."""
     registered, outcomes, unplaced = [], [], []
     down = False
     for index, (call, request) in enumerate(zip(chunk, _call_batch(plan, chunk).requests())):
@@ -788,6 +797,10 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop):
         if index > 0 or not first:
             clock.sleep(pace)
         _wait_for_capacity(provider, clock, pace)
+        if clock.now() >= deadline:
+            stop = HORIZON_PASSED
+            unplaced.append(call["call_id"])
+            continue
         if kind != "manual" and not plan.schedule.is_open(clock.now()):
             stop = "calling window closed before the rest of the batch was placed"
             unplaced.append(call["call_id"])
@@ -831,25 +844,36 @@ def _call_batch(plan: CampaignPlan, calls: list[dict]) -> CallBatch:
     )
 
 
-def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
+def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first, deadline):
     """Place a chunk on a virtual clock in one provider request, as placing it one by one would.
 
     A provider that paces a batch itself (the simulator's `place_call_batch_waiting`) places each call
     after the pace and, while every line is busy, after `_wait_for_capacity`'s wait, and stops at the
-    window's end: the rows of one-by-one placing. Another batch provider, or a stretch of the schedule
-    whose end `open_until` cannot see (a window running past midnight), gets the i-th call at i × pace,
-    and what the concurrency limit refuses comes back refused.
+    window's end or the `deadline` its callees' windows were checked for: the rows of one-by-one placing.
+    Another batch provider, or a stretch of the schedule whose end `open_until` cannot see before the
+    deadline (a window running past midnight), gets the i-th call at i × pace, and what the concurrency
+    limit refuses comes back refused.
     """
     first_at = clock.now() + timedelta(seconds=0.0 if first else pace)
-    until = None if kind == "manual" else plan.schedule.open_until(first_at)
+    if kind == "manual":
+        until = deadline  # a manual run ignores the campaign's schedule, never its callees' windows
+    else:
+        stretch_end = plan.schedule.open_until(first_at)
+        # known: the stretch ends there, or it surely lasts past the deadline
+        known = stretch_end is not None and (not plan.schedule.is_open(stretch_end) or stretch_end >= deadline)
+        until = min(stretch_end, deadline) if known else None
     place_waiting = getattr(provider, "place_call_batch_waiting", None)
-    if place_waiting is not None and (kind == "manual" or (until is not None and not plan.schedule.is_open(until))):
+    if place_waiting is not None and until is not None:
         wait = CapacityWait(step=max(pace, 1.0), max_wait=CAPACITY_WAIT_SECONDS, until=until)
         placed = place_waiting(_call_batch(plan, chunk), first_at, pace, wait)
         answers, times = placed.answers, placed.placed_at
+        cut_by_deadline = until == deadline
     else:
         times = [first_at + timedelta(seconds=i * pace) for i in range(len(chunk))]
-        allowed = len(chunk) if kind == "manual" else _open_prefix(plan.schedule, times)
+        in_window = len(chunk) if kind == "manual" else _open_prefix(plan.schedule, times)
+        in_horizon = bisect.bisect_left(times, deadline)
+        allowed = min(in_window, in_horizon)
+        cut_by_deadline = in_horizon < in_window
         answers = place_batch(provider, _call_batch(plan, chunk[:allowed]), first_at, pace_seconds=pace) if allowed else []
     registered, outcomes, down, stop = [], [], False, None
     for call, placed_at, answer in zip(chunk, times, answers):
@@ -862,9 +886,10 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first):
                 down, stop = True, f"telephony provider unavailable: {answer}"
         else:
             registered.append((call["call_id"], answer, placed_at))
-    # fewer answers than calls: the window closed, or the provider stopped (unavailable) and never got the rest
+    # fewer answers than calls: the window closed or the horizon passed, or the provider stopped (unavailable)
+    # and never got the rest
     if len(answers) < len(chunk) and not down:
-        stop = "calling window closed before the rest of the batch was placed"
+        stop = HORIZON_PASSED if cut_by_deadline else "calling window closed before the rest of the batch was placed"
     if answers:
         clock.advance_to(times[len(answers) - 1])
     unplaced = [c["call_id"] for c in chunk[len(answers):]]

@@ -252,6 +252,46 @@ def test_window_closing_mid_batch_stops_placing(campaign_db):
     assert len(eligible_ids(db, campaign_db["campaign_id"], now=a_minute_before_six + timedelta(days=1))) == 7
 
 
+def test_placing_stops_at_the_horizon_its_callees_windows_were_checked_for(campaign_db):
+    from tasks.dialing import HORIZON_PASSED, HORIZON_SLACK_SECONDS
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 10)
+    with transaction(db) as conn:
+        conn.execute("update campaigns set batch_size = 10")
+    # one line, each unanswered call holds it a minute: ten calls would take ten minutes, far past the
+    # 10 × 3 s + slack the claim checked the callees' windows for
+    provider = FakeProvider(concurrency_limit=1, ring_seconds=60)
+    result = dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(TUE_10_PHOENIX),
+                        pace_seconds=3)
+    deadline = TUE_10_PHOENIX + timedelta(seconds=10 * 3 + HORIZON_SLACK_SECONDS)
+    placed_at = sorted(at for _, at in provider.calls.values())
+    assert placed_at == [TUE_10_PHOENIX + timedelta(minutes=i) for i in range(7)]  # 10:07 is past 10:06:30
+    assert all(at < deadline for at in placed_at)
+    assert (result.claimed, result.placed, result.not_placed, result.message) == (10, 7, 3, HORIZON_PASSED)
+    with connect(db) as conn:
+        assert conn.execute("select count(*) from calls where status = 'error' and not counts_as_attempt"
+                            " and error_message = ?", [HORIZON_PASSED]).fetchone()[0] == 3
+
+
+def test_the_simulator_places_nothing_past_the_horizon_either(campaign_db, tmp_path):
+    from tasks.dialing import HORIZON_SLACK_SECONDS
+    from tasks.telephony.simulator import SimulatedProvider
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 40)
+    with transaction(db) as conn:
+        conn.execute("update campaigns set batch_size = 40")
+    provider = SimulatedProvider(tmp_path / "simulator.sqlite", seed=3, concurrency_limit=1)
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=3).batches[0]
+    deadline = TUE_10_PHOENIX + timedelta(seconds=40 * 3 + HORIZON_SLACK_SECONDS)
+    with connect(db) as conn:
+        latest = conn.execute("select max(registered_at) from calls").fetchone()[0]
+    assert result.claimed == 40 and 0 < result.placed and result.not_placed > 0
+    assert latest < deadline
+    provider.close()
+
+
 # ------------------------------------------------------------------ rotation
 
 
