@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +29,7 @@ from schemas.enums import FINAL_STATUSES
 from tasks.clock import Clock, VirtualClock, WallClock
 from tasks.dialing import load_plans, run_tick
 from tasks.settings import get_settings
-from tasks.telephony.base import CallRequest, ConcurrencyLimitReached, ProviderCall, TelephonyProvider
+from tasks.telephony.base import PLACING_DEADLINE, CallRequest, ConcurrencyLimitReached, ProviderCall, TelephonyProvider
 
 DIAL_DEPLOYMENT = "dial-campaign/dial-campaign"
 # Flow runs in these states are a campaign's run "still going": the fan-out does not add another.
@@ -112,15 +112,30 @@ class CallSlots:
 
     def _take_slot(self, now: datetime) -> Any:
         started = time.monotonic()
+        not_after = PLACING_DEADLINE.get()  # the window's close or the batch's deadline: no call starts later
+
+        def too_late() -> bool:
+            moment = self.clock.now() if self.clock is not None else now + timedelta(seconds=time.monotonic() - started)
+            return not_after is not None and moment >= not_after
+
         while True:
             self.release_ended(self._now(now))
+            if too_late():
+                raise ConcurrencyLimitReached(f"no slot of the global call limit before {not_after.isoformat()}"
+                                              " (the calling window's close or the batch's deadline)")
             try:
-                return self._acquire(1)
+                lease = self._acquire(1)
             except TimeoutError as full:
                 self.waits += 1
                 if time.monotonic() - started >= self.wait_seconds:
                     raise ConcurrencyLimitReached(
                         f"no slot of the global call limit for {self.wait_seconds:g}s") from full
+                continue
+            if too_late():  # granted, but only after the last moment this call may start
+                self._release(lease)
+                raise ConcurrencyLimitReached(f"the slot of the global call limit came after {not_after.isoformat()}"
+                                              " (the calling window's close or the batch's deadline)")
+            return lease
 
     def place_call(self, request: CallRequest, now: datetime) -> str:
         """Wait for a global slot, then place the call; a refused call gives its slot back."""

@@ -32,6 +32,7 @@ from tasks.schedule import Schedule
 from tasks.settings import get_settings
 from tasks.store import connect, lock_scope, transaction
 from tasks.telephony.base import (
+    PLACING_DEADLINE,
     CallBatch,
     CapacityWait,
     ConcurrencyLimitReached,
@@ -805,6 +806,11 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             stop = "calling window closed before the rest of the batch was placed"
             unplaced.append(call["call_id"])
             continue
+        not_after = deadline
+        if kind != "manual":
+            close = plan.schedule.open_until(clock.now())
+            not_after = min(deadline, close) if close is not None and not plan.schedule.is_open(close) else deadline
+        token = PLACING_DEADLINE.set(not_after)  # a provider that waits before placing must not pass it
         try:
             provider_call_id = provider.place_call(request, clock.now())
         except OutcomeUnknown as error:
@@ -816,6 +822,8 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             if isinstance(error, ProviderUnavailable):
                 down, stop = True, f"telephony provider unavailable: {error}"
             continue
+        finally:
+            PLACING_DEADLINE.reset(token)
         registered.append((call["call_id"], provider_call_id, clock.now()))
     return registered, outcomes, unplaced, stop, down
 

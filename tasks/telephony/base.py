@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -11,6 +12,12 @@ import orjson
 import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
+
+# The latest moment the call being placed may start: the campaign's calling window closing or the end of the
+# span its callee's window was checked for, whichever comes first (set by the dialer around `place_call`). A
+# provider that may wait before placing (the cluster's global call slots) refuses the call rather than start
+# it later.
+PLACING_DEADLINE: ContextVar[datetime | None] = ContextVar("placing_deadline", default=None)
 
 # A provider's call records as one frame (`get_calls_frame`): a ProviderCall's fields as columns, enums as
 # their values, custom analysis as JSON text. tasks.call_state's update frame is this plus our call id.

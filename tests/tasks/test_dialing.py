@@ -417,3 +417,31 @@ def test_a_row_a_failed_run_left_is_reconciled_after_later_runs_completed(campai
         first_call = conn.execute("select status from calls order by call_id limit 1").fetchone()[0]
     assert runs[:2] == [("failed",), ("completed",)]
     assert (third.reconciled, first_call) == (1, "error")
+
+
+def test_the_dialer_tells_a_waiting_provider_the_last_moment_each_call_may_start(campaign_db):
+    from tasks.dialing import HORIZON_SLACK_SECONDS
+    from tasks.telephony.base import PLACING_DEADLINE
+
+    class Recording(FakeProvider):
+        def __init__(self):
+            super().__init__()
+            self.deadlines = []
+
+        def place_call(self, request, now):
+            self.deadlines.append(PLACING_DEADLINE.get())
+            return super().place_call(request, now)
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 4)
+    with transaction(db) as conn:
+        conn.execute("update campaigns set batch_size = 2")
+    provider, two_to_six = Recording(), datetime(2026, 4, 29, 0, 58, tzinfo=UTC)  # Tue 17:58 Phoenix
+    dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(two_to_six), pace_seconds=3)
+    # the window closes at 18:00, before the batch's deadline (17:58 + 2 × 3 s + 360 s)
+    assert provider.deadlines == [datetime(2026, 4, 29, 1, 0, tzinfo=UTC)] * 2
+    dial_batch(db, provider, plan_of(db, campaign_db["campaign_id"]), VirtualClock(two_to_six), kind="manual",
+               pace_seconds=3)
+    # a manual run ignores the schedule: the batch's deadline only
+    assert provider.deadlines[2:] == [two_to_six + timedelta(seconds=2 * 3 + HORIZON_SLACK_SECONDS)] * 2
+    assert PLACING_DEADLINE.get() is None  # reset after each call
