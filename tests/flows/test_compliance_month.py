@@ -104,3 +104,30 @@ def test_a_month_in_six_time_zones_never_calls_outside_the_law(db):
     # cap has its table and property tests)
     assert {"window:FR", "cap_24h:US-FL"} <= audited
     assert result.placed > 40
+
+
+def test_batches_slowed_by_a_busy_line_never_call_past_the_callees_window(db):
+    # New York callees, the law closing at 21:00, a campaign schedule to 22:00, and one line: each call
+    # waits for the last one to end, so a batch takes several times size x pace. The claim checks the
+    # callees' window only for the batch's span; a batch stretched past it must stop, not call on.
+    week = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    ids = make_campaign_db(db, name="Evenings", time_zone="America/New_York", country="US", calling_days=week,
+                           weekly_schedule={d: [["20:30", "22:00"]] for d in week}, start_date=START.date(),
+                           max_attempts=5, attempts_per_day=5, batch_size=12,
+                           retry_policy={"dial_no_answer": "now", "dial_busy": "now", "user_declined": "now",
+                                         "voicemail_reached": "now"})
+    with transaction(db) as conn:
+        for i in range(120):
+            contact_id = conn.execute("insert into contacts (phone_e164) values (?) returning contact_id",
+                                      [f"+1212555{i:04d}"]).fetchone()[0]
+            conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)",
+                         [ids["campaign_id"], contact_id])
+    provider = SimulatedProvider(db.parent / "simulator.sqlite", seed=5, concurrency_limit=1)
+    simulate(db, provider, START, 3, pace_seconds=3, aggregate_every=None)
+    with connect(db) as conn:
+        placed = [r[0] for r in conn.execute("select registered_at from calls where registered_at is not null").fetchall()]
+        longest = conn.execute("select max(epoch(last - first)) from (select run_id, min(queued_at) as first,"
+                               " max(registered_at) as last from calls group by run_id)").fetchone()[0]
+    late = [at for at in placed if not legal("US", "US", ["America/New_York"], at)]
+    assert len(placed) > 50 and late == []  # before 2026-12-05: calls until 21:04 (the 20:55 batch ran 9.5 min)
+    assert longest > 12 * 3 * 5  # the line did stretch batches far past size x pace
