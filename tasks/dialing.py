@@ -32,7 +32,6 @@ from tasks.schedule import Schedule
 from tasks.settings import get_settings
 from tasks.store import connect, lock_scope, transaction
 from tasks.telephony.base import (
-    PLACING_DEADLINE,
     CallBatch,
     CapacityWait,
     ConcurrencyLimitReached,
@@ -43,6 +42,7 @@ from tasks.telephony.base import (
     RateLimited,
     TelephonyProvider,
     place_batch,
+    placing_deadline,
 )
 
 # Who may be called now: the next `$scan` contacts in dialing order by their enrollment state, each
@@ -172,6 +172,7 @@ CAPACITY_WAIT_SECONDS = 300.0
 # not an attempt).
 HORIZON_SLACK_SECONDS = CAPACITY_WAIT_SECONDS + 60.0
 HORIZON_PASSED = "the batch ran past the time its callees' windows were checked for; the rest was not placed"
+WINDOW_CLOSED = "calling window closed before the rest of the batch was placed"
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
 
@@ -778,12 +779,15 @@ def calls_before_close(plan: CampaignPlan, now: datetime, pace: float, kind: str
     open stretch whose end `Schedule.open_until` cannot see (a window running past midnight). Waiting for a
     free line can still push the last ones past the close: placing stops there, as before.
     """
-    if kind == "manual" or pace <= 0:
-        return None
-    until = plan.schedule.open_until(now)
-    if until is None or plan.schedule.is_open(until):
-        return None
-    return max(1, math.ceil((until - now).total_seconds() / pace))
+    close = None if kind == "manual" or pace <= 0 else _close_of(plan.schedule, now)
+    return None if close is None else max(1, math.ceil((close - now).total_seconds() / pace))
+
+
+def _close_of(schedule: Schedule, at: datetime) -> datetime | None:
+    """When the open stretch containing `at` closes; None when closed at `at` or when `open_until` cannot
+    see the close (a window running past midnight)."""
+    end = schedule.open_until(at)
+    return end if end is not None and not schedule.is_open(end) else None
 
 
 def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, deadline):
@@ -803,16 +807,14 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             unplaced.append(call["call_id"])
             continue
         if kind != "manual" and not plan.schedule.is_open(clock.now()):
-            stop = "calling window closed before the rest of the batch was placed"
+            stop = WINDOW_CLOSED
             unplaced.append(call["call_id"])
             continue
-        not_after = deadline
-        if kind != "manual":
-            close = plan.schedule.open_until(clock.now())
-            not_after = min(deadline, close) if close is not None and not plan.schedule.is_open(close) else deadline
-        token = PLACING_DEADLINE.set(not_after)  # a provider that waits before placing must not pass it
+        # a provider that waits before placing (the cluster's call slots) must not start it later than this
+        close = None if kind == "manual" else _close_of(plan.schedule, clock.now())
         try:
-            provider_call_id = provider.place_call(request, clock.now())
+            with placing_deadline(deadline if close is None else min(deadline, close)):
+                provider_call_id = provider.place_call(request, clock.now())
         except OutcomeUnknown as error:
             # It may have been placed: leave the row `created` for reconciliation by key.
             down, stop = True, f"telephony provider unavailable: {error}"
@@ -822,8 +824,6 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             if isinstance(error, ProviderUnavailable):
                 down, stop = True, f"telephony provider unavailable: {error}"
             continue
-        finally:
-            PLACING_DEADLINE.reset(token)
         registered.append((call["call_id"], provider_call_id, clock.now()))
     return registered, outcomes, unplaced, stop, down
 
@@ -897,7 +897,7 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first, dea
     # fewer answers than calls: the window closed or the horizon passed, or the provider stopped (unavailable)
     # and never got the rest
     if len(answers) < len(chunk) and not down:
-        stop = HORIZON_PASSED if cut_by_deadline else "calling window closed before the rest of the batch was placed"
+        stop = HORIZON_PASSED if cut_by_deadline else WINDOW_CLOSED
     if answers:
         clock.advance_to(times[len(answers) - 1])
     unplaced = [c["call_id"] for c in chunk[len(answers):]]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,16 @@ from schemas.enums import CallStatus, DisconnectReason, Sentiment
 # provider that may wait before placing (the cluster's global call slots) refuses the call rather than start
 # it later.
 PLACING_DEADLINE: ContextVar[datetime | None] = ContextVar("placing_deadline", default=None)
+
+
+@contextmanager
+def placing_deadline(moment: datetime | None) -> Iterator[None]:
+    """`PLACING_DEADLINE` set to `moment` for the calls placed inside the block."""
+    token = PLACING_DEADLINE.set(moment)
+    try:
+        yield
+    finally:
+        PLACING_DEADLINE.reset(token)
 
 # A provider's call records as one frame (`get_calls_frame`): a ProviderCall's fields as columns, enums as
 # their values, custom analysis as JSON text. tasks.call_state's update frame is this plus our call id.

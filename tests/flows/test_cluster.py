@@ -188,7 +188,7 @@ def test_a_call_is_stamped_when_its_slot_was_granted():
 
 
 def test_no_call_starts_after_the_deadline_the_dialer_set_while_waiting_for_a_slot():
-    from tasks.telephony.base import PLACING_DEADLINE
+    from tasks.telephony.base import placing_deadline
 
     provider, limit = FakeProvider(), FakeLimit(limit=0)  # every slot held by other workers
     clock = VirtualClock(OPEN)
@@ -202,23 +202,15 @@ def test_no_call_starts_after_the_deadline_the_dialer_set_while_waiting_for_a_sl
         return real_acquire(n)
 
     slots._acquire = acquire_as_time_passes
-    token = PLACING_DEADLINE.set(OPEN + timedelta(seconds=30))
-    try:
-        with pytest.raises(ConcurrencyLimitReached, match="before"):
-            slots.place_call(_request("+1"), OPEN)
-    finally:
-        PLACING_DEADLINE.reset(token)
+    with placing_deadline(OPEN + timedelta(seconds=30)), pytest.raises(ConcurrencyLimitReached, match="before"):
+        slots.place_call(_request("+1"), OPEN)
     assert provider.status == {} and limit.out == set()  # nothing dialled, no slot kept
     # granted exactly at the deadline: given back, not used
     limit.limit, clock = 1, VirtualClock(OPEN)
     slots = CallSlots(provider, limit.acquire, limit.release, clock=clock)
     slots._acquire = lambda n: (clock.sleep(30), real_acquire(n))[1]
-    token = PLACING_DEADLINE.set(OPEN + timedelta(seconds=30))
-    try:
-        with pytest.raises(ConcurrencyLimitReached, match="came after"):
-            slots.place_call(_request("+2"), OPEN)
-    finally:
-        PLACING_DEADLINE.reset(token)
+    with placing_deadline(OPEN + timedelta(seconds=30)), pytest.raises(ConcurrencyLimitReached, match="came after"):
+        slots.place_call(_request("+2"), OPEN)
     assert provider.status == {} and limit.out == set()
     # without a deadline (or before it) the call is placed as before
     assert slots.place_call(_request("+3"), OPEN) in provider.status
