@@ -161,7 +161,10 @@ _MERGED = (
       ("disconnect_reason", "duration_seconds", "in_voicemail", "call_successful", "ended_at")),
 )
 _FINAL = _STATUS.is_in(FINAL_STATUSES)
-_NEWLY_ANALYZED = pl.col("analyzed_at").is_null() & pl.col("analyzed").fill_null(False)
+# Analysed only once final: a record that says "analysed" on an unfinished call (no provider does so
+# today) leaves `analyzed_at` null until the final record, so `analyzed_at` is null on every unfinished
+# call, which lets the pending-calls read (`tasks/enrichment.py`) skip row groups by null counts.
+_NEWLY_ANALYZED = pl.col("analyzed_at").is_null() & pl.col("analyzed").fill_null(False) & _FINAL
 _MEANING = (
     # done with this record and not before: only then may it release the contact (a call is released in
     # the transaction that made it done)

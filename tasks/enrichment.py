@@ -18,11 +18,16 @@ from tasks.call_state import _UPDATE_SCHEMA, apply_provider_calls, updates_frame
 from tasks.credits import RateCard
 from tasks.telephony.base import CallNotFound, ProviderError, TelephonyProvider
 
+# Pending: in flight (`registered`, `in_progress`) or ended and awaiting its analysis. `analyzed_at` is
+# set only on final calls (`merge_records`; migration 008 cleared older exceptions), so this equals
+# `status in ('registered', 'in_progress') or (status = 'ended' and analyzed_at is null)`, and the null
+# test comes first: DuckDB skips every row group whose `analyzed_at` has no nulls, where the `or` form
+# scans the whole call log (a live 100,000-contact run: 8-11 ms -> ~3.5 ms a pass late in the run).
 PENDING_SQL = """
 with pending as (
     select call_id, provider_call_id, attempt_key, status, queued_at, analyzed_at
     from calls
-    where status in ('registered', 'in_progress') or (status = 'ended' and analyzed_at is null)
+    where analyzed_at is null and status in ('registered', 'in_progress', 'ended')
 ),
 final as (
     select *, queued_at <= ?::timestamptz as stuck

@@ -8,6 +8,7 @@ import pytest
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.call_state import apply_provider_call, apply_provider_calls, find_call_id
+from tasks.enrichment import pending_calls
 from tasks.errors import NotFoundError
 from tasks.store import connect, transaction
 from tasks.telephony.base import ProviderCall
@@ -68,6 +69,24 @@ def test_a_late_in_progress_update_never_moves_a_final_call_back(campaign_db, ca
     with connect(campaign_db["db"]) as conn:
         row = call_row(conn, call_id)
     assert (row["status"], row["summary"], row["credits"]) == ("ended", "talked", 666)
+
+
+def test_an_analysis_on_an_unfinished_call_is_stamped_only_with_the_final_record(campaign_db, call_id):
+    # `analyzed_at` stays null on unfinished calls (the pending-calls read relies on it): a record that
+    # says "analysed" before the call is final keeps its data but not the stamp, which the final record sets
+    early = ProviderCall("pc_1", CallStatus.in_progress, started_at=QUEUED + timedelta(seconds=10))
+    early.analyzed, early.summary = True, "early"
+    assert apply(campaign_db["db"], call_id, early) == 1
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+        assert (row["status"], row["summary"], row["analyzed_at"]) == ("in_progress", "early", None)
+        assert pending_calls(conn, LATER, 30.0)["call_id"].to_list() == [call_id]
+    final = LATER + timedelta(minutes=2)
+    apply(campaign_db["db"], call_id, ended(), now=final)
+    with connect(campaign_db["db"]) as conn:
+        assert (call_row(conn, call_id)["status"], call_row(conn, call_id)["analyzed_at"]) == ("ended", final)
+        assert pending_calls(conn, final, 30.0).height == 0
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] is None
 
 
 def test_missing_fields_never_erase_stored_ones(campaign_db, call_id):

@@ -10,7 +10,7 @@ import pytest
 from schemas.enums import CallStatus, DisconnectReason
 from tasks.credits import call_credits
 from tasks.enrichment import apply_plan, collect_updates, pending_calls
-from tasks.store import connect, transaction
+from tasks.store import connect, migrations, transaction
 from tasks.telephony.base import CallNotFound, CallRequest, ProviderCall, ProviderUnavailable
 from tasks.telephony.retell import RetellProvider
 from tasks.telephony.simulator import SimulatedProvider
@@ -83,14 +83,18 @@ def test_pending_calls_are_in_flight_or_awaiting_analysis(campaign_db):
 def test_pending_calls_follow_the_rule_for_every_status_and_analysis_time(campaign_db):
     # Every status with and without an analysis time, written by hand in an order that puts pending
     # calls below, between and above settled ones: an old call made pending again (a late real outcome
-    # replacing a synthetic `error`) or an unfinished call that already has an analysis time must be
-    # read like any other, so no shortcut by call id or by `analyzed_at` alone may hold.
+    # replacing a synthetic `error`) must be read like any other, so no shortcut by call id may hold.
+    # An unfinished call never carries an analysis time (stamped with the final record; migration 008
+    # cleared older ones): the rule's `analyzed_at is null` test relies on it.
     cid = campaign_db["campaign_id"]
     statuses = ["ended", "not_connected", "registered", "error", "in_progress", "queued", "failed_rate_limit",
                 "created"]
+    unfinished = {"registered", "in_progress", "queued", "created"}
     expected = []
     with transaction(campaign_db["db"]) as conn:
         for n, (analysed, status) in enumerate((a, s) for a in (False, True) for s in statuses):
+            if analysed and status in unfinished:
+                continue
             call_id = seed_call(conn, cid, f"+1602556{n:04d}", QUEUED, status=status, provider_call_id=f"pc_{n}")
             if analysed:
                 conn.execute("update calls set analyzed_at = ? where call_id = ?", [QUEUED, call_id])
@@ -99,6 +103,20 @@ def test_pending_calls_follow_the_rule_for_every_status_and_analysis_time(campai
         pending = pending_calls(conn, QUEUED, STUCK_MINUTES)
     assert pending["call_id"].to_list() == expected
     assert pending["stuck"].to_list() == [False] * len(expected)
+
+
+def test_migration_008_clears_analysis_times_of_unfinished_calls(campaign_db):
+    # stamps the earlier code wrote on calls still in flight: cleared, so those calls read as pending
+    cid = campaign_db["campaign_id"]
+    sql = next(text for version, _name, text in migrations() if version == 8)
+    with transaction(campaign_db["db"]) as conn:
+        ids = {status: seed_call(conn, cid, f"+1602557{n:04d}", QUEUED, status=status, provider_call_id=f"pc_{n}")
+               for n, status in enumerate(["registered", "in_progress", "ended", "not_connected"])}
+        conn.execute("update calls set analyzed_at = ?", [QUEUED])
+        assert pending_calls(conn, QUEUED, STUCK_MINUTES).height == 0
+        conn.execute(sql)
+        assert pending_calls(conn, QUEUED, STUCK_MINUTES)["call_id"].to_list() == [ids["registered"], ids["in_progress"]]
+        assert conn.execute("select count(*) from calls where analyzed_at is not null").fetchone()[0] == 2
 
 
 # -- the simulator -------------------------------------------------------------------------------
