@@ -175,6 +175,23 @@ HORIZON_PASSED = "the batch ran past the time its callees' windows were checked 
 WINDOW_CLOSED = "calling window closed before the rest of the batch was placed"
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
+BUSY = "batch {run_id} of this campaign is still placing its calls; the next starts once it has ended"
+
+
+def _running_batch(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> int | None:
+    """A batch of the campaign still placing its calls (its run `running`, its owner alive), or None.
+
+    One batch at a time per campaign, whoever starts it: two ticks, a tick and the Run button, two Run
+    clicks. A run whose owner died does not block (the reconciliation before the claim settles it).
+    """
+    lease = get_settings().run_lease_seconds
+    for run_id, host, pid, beat in conn.execute(
+        "select run_id, owner_host, owner_pid, heartbeat_at from dial_runs where campaign_id = ? and state = 'running'"
+        " order by run_id", [campaign_id],
+    ).fetchall():
+        if not run_is_dead(host, pid, beat, lease):
+            return run_id
+    return None
 
 
 @dataclass(frozen=True)
@@ -675,6 +692,10 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
     whole = clock.virtual or pace < 0.5
     with transaction(db) as conn:
         current = campaign_now(conn, plan.campaign_id)
+        busy = _running_batch(conn, plan.campaign_id)
+        if busy is not None:
+            result.message = BUSY.format(run_id=busy)
+            return result
         stop = _paused(conn, plan, kind, current) if whole else None
         if stop:
             result.message = stop

@@ -12,7 +12,7 @@ from schemas.enums import DisconnectReason
 from tasks.call_state import apply_provider_calls
 from tasks.campaigns import duplicate_campaign
 from tasks.clock import VirtualClock
-from tasks.dialing import assign_numbers, dial_batch, eligible_contacts, load_plans, run_manual, run_tick
+from tasks.dialing import HOST, assign_numbers, dial_batch, eligible_contacts, load_plans, run_manual, run_tick
 from tasks.store import connect, transaction
 from tasks.telephony.base import ProviderUnavailable
 from tests.factories import add_contacts, make_campaign_db
@@ -345,6 +345,52 @@ def test_run_dials_an_inactive_campaign_outside_its_schedule_within_limits(db):
     _finish_all(db, provider, saturday_morning + timedelta(hours=1))
     # max_attempts=1 holds for manual runs too
     assert run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_morning + timedelta(days=1))).placed == 0
+
+
+def test_one_batch_at_a_time_per_campaign_whoever_starts_it(db):
+    # a Run click while a batch still places its calls (another click, a tick) claims nobody: the next
+    # batch starts once every contact of the current one was attempted
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tasks.dialing import BUSY
+
+    ids = make_campaign_db(db, batch_size=2)
+    add_contacts(db, ids["campaign_id"], 4)
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(FakeProvider):
+        def place_call(self, request, now):
+            entered.set()
+            assert release.wait(20)
+            return super().place_call(request, now)
+
+    provider = Slow()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(run_manual, db, provider, ids["campaign_id"], VirtualClock(TUE_10_PHOENIX), pace_seconds=3)
+        assert entered.wait(20)
+        with connect(db) as conn:
+            (run_id,) = conn.execute("select run_id from dial_runs where state = 'running'").fetchone()
+        again = run_manual(db, provider, ids["campaign_id"], VirtualClock(TUE_10_PHOENIX), pace_seconds=3)
+        tick = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=3)
+        release.set()
+        assert first.result().placed == 2
+    assert (again.claimed, again.message) == (0, BUSY.format(run_id=run_id))
+    assert (tick.batches[0].claimed, tick.batches[0].message) == (0, BUSY.format(run_id=run_id))
+    # once it has ended the next batch goes
+    assert run_manual(db, provider, ids["campaign_id"], VirtualClock(TUE_10_PHOENIX), pace_seconds=3).placed == 2
+
+
+def test_a_dead_batch_does_not_block_the_next(db):
+    ids = make_campaign_db(db, batch_size=2)
+    add_contacts(db, ids["campaign_id"], 2)
+    with transaction(db) as conn:  # a run whose process is gone (no such pid on this host)
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+                     " values (?, 'manual', 'running', ?, ?, 2147483646, ?)",
+                     [ids["campaign_id"], TUE_10_PHOENIX, HOST, TUE_10_PHOENIX])
+    assert run_manual(db, FakeProvider(), ids["campaign_id"], VirtualClock(TUE_10_PHOENIX), pace_seconds=3).placed == 2
+    with connect(db) as conn:
+        assert conn.execute("select state from dial_runs order by run_id").fetchall() == [("failed",), ("completed",)]
 
 
 def test_scheduled_ticks_skip_inactive_campaigns(db):
