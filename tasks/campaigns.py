@@ -298,6 +298,7 @@ class StatusFacts:
     latest_run_state: str | None
     contacts: int
     unfinished: int
+    listed: int = 0  # unfinished enrollments whose number is on a do-not-call list (nobody will call them)
 
 
 def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
@@ -306,7 +307,8 @@ def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
     1. Draft — no start date.
     2. Manual Running — a run started by hand is in progress.
     3. Completed — the end date has passed (campaign-local date), or at least one contact is
-       enrolled and every enrollment is finished.
+       enrolled and every enrollment is finished or on a do-not-call list (processed: no call will
+       come; taking a number off the list makes the campaign go on).
     4. Failed — the latest dialing run for it failed.
     5. Paused — has a start date, Active is off.
     6. Scheduled — Active, the start date is still ahead (campaign-local date).
@@ -318,7 +320,8 @@ def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
     if facts.manual_running:
         return CampaignStatus.manual_running
     today = now.astimezone(ZoneInfo(facts.time_zone)).date()
-    if (facts.end_date is not None and today > facts.end_date) or (facts.contacts > 0 and facts.unfinished == 0):
+    if (facts.end_date is not None and today > facts.end_date) or (
+            facts.contacts > 0 and facts.unfinished <= facts.listed):
         return CampaignStatus.completed
     if facts.latest_run_state == "failed":
         return CampaignStatus.failed
@@ -388,9 +391,58 @@ LIST_SORTS = _SORTS = {
 }
 
 
+# Per campaign, its unfinished enrollments whose number a do-not-call list holds (global or the
+# campaign's own; exact numbers by hash, wildcards by one probe per distinct wildcard length).
+_LISTED_SQL = """
+with open_enrollments as (
+    select cc.campaign_id, cc.contact_id, k.phone_e164
+    from campaign_contacts cc join contacts k using (contact_id)
+    where list_contains($ids, cc.campaign_id) and cc.finished_at is null
+),
+wildcard_lengths as (
+    select distinct length(prefix) as n from do_not_call where is_prefix
+),
+listed as (
+    select e.campaign_id, e.contact_id
+    from open_enrollments e join do_not_call d on e.phone_e164 = d.prefix and not d.is_prefix
+    where d.campaign_id is null or d.campaign_id = e.campaign_id
+    union
+    select e.campaign_id, e.contact_id
+    from open_enrollments e cross join wildcard_lengths w
+    join do_not_call d on left(e.phone_e164, w.n) = d.prefix and d.is_prefix
+    where d.campaign_id is null or d.campaign_id = e.campaign_id
+)
+select campaign_id, count(*) from listed group by campaign_id
+"""
+
+
+def with_listed(conn: Conn, rows: list[dict]) -> list[dict]:
+    """Fill each facts row's `listed` (unfinished enrollments on a do-not-call list).
+
+    Only where it can decide the status: a campaign has more unfinished enrollments than the lists have
+    exact numbers, and no wildcard, cannot have them all listed (a contact is one number), so the usual
+    active campaign costs one count of the lists.
+    """
+    for row in rows:
+        row["listed"] = 0
+    open_rows = [r for r in rows if r["unfinished"] > 0]
+    if not open_rows:
+        return rows
+    exact, wildcards = conn.execute(
+        "select count(*) filter (where not is_prefix), count(*) filter (where is_prefix) from do_not_call"
+    ).fetchone()
+    ids = [r["campaign_id"] for r in open_rows if wildcards or r["unfinished"] <= exact]
+    if ids:
+        listed = dict(conn.execute(_LISTED_SQL, {"ids": ids}).fetchall())
+        for row in open_rows:
+            row["listed"] = listed.get(row["campaign_id"], 0)
+    return rows
+
+
 def _facts_rows(conn: Conn, campaign_id: int | None = None, search: str | None = None, sort: str = "created") -> list[dict]:
     order = _SORTS[sort]  # whitelisted; the caller checked `sort`
-    return _dicts(conn.execute(f"{campaign_facts_sql()} {order}", {"campaign_id": campaign_id, "search": search}))
+    return with_listed(conn, _dicts(conn.execute(f"{campaign_facts_sql()} {order}",
+                                                 {"campaign_id": campaign_id, "search": search})))
 
 
 def _facts(row: Mapping[str, Any]) -> StatusFacts:

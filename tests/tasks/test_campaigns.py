@@ -237,6 +237,8 @@ IN_RANGE = datetime(2026, 4, 28, 18, 0, tzinfo=UTC)
         ({"end_date": date(2026, 5, 1)}, datetime(2026, 5, 2, 6, 59, tzinfo=UTC), CampaignStatus.waiting),
         ({"end_date": date(2026, 5, 1)}, datetime(2026, 5, 2, 7, 0, tzinfo=UTC), CampaignStatus.completed),
         ({"unfinished": 0}, IN_RANGE, CampaignStatus.completed),  # every enrolled contact finished
+        ({"unfinished": 3, "listed": 3}, IN_RANGE, CampaignStatus.completed),  # the rest on do-not-call lists
+        ({"unfinished": 4, "listed": 3}, IN_RANGE, CampaignStatus.waiting),
         ({"contacts": 0, "unfinished": 0}, IN_RANGE, CampaignStatus.waiting),  # nothing enrolled is not "done"
         ({"unfinished": 0, "latest_run_state": "failed"}, IN_RANGE, CampaignStatus.completed),
         ({"latest_run_state": "failed", "active": False}, IN_RANGE, CampaignStatus.failed),
@@ -282,6 +284,40 @@ def test_campaign_is_completed_when_every_enrolled_contact_is_finished(campaign_
         assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.waiting
         conn.execute("update campaign_contacts set finished_at = ? where campaign_id = ?", [NOW, campaign_id])
         assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.completed
+
+
+@pytest.mark.parametrize("entry, scope", [("+16025551001", "global"), ("+1602555100*", "global"),
+                                          ("+16025551001", "campaign")])
+def test_contacts_left_only_on_a_do_not_call_list_complete_the_campaign(campaign_db, entry, scope):
+    # nobody will call them, so every contact is processed; taking the number off the list resumes it
+    from dashboards.queries.campaigns import campaign_page
+    from tasks.compliance import add_dnc, remove_dnc
+
+    campaign_id = campaign_db["campaign_id"]
+    list_of = campaign_id if scope == "campaign" else None
+    with transaction(campaign_db["db"]) as conn:
+        enroll(conn, campaign_id, "+16025551000", finished=True)
+        enroll(conn, campaign_id, "+16025551001", finished=False)
+        enroll(conn, campaign_id, "+16025552002", finished=False)
+        add_dnc(conn, [entry], NOW, campaign_id=list_of)
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.waiting  # +16025552002 is callable
+        conn.execute("update campaign_contacts cc set finished_at = ? from contacts k where k.contact_id = cc.contact_id"
+                     " and k.phone_e164 = '+16025552002'", [NOW])
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.completed
+        assert list_campaigns(conn, IN_RANGE)[0]["status"] == "Completed"
+        assert campaign_page(conn, IN_RANGE)["status"].to_list() == ["Completed"]
+        remove_dnc(conn, entry, campaign_id=list_of)
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.waiting
+
+
+def test_another_campaigns_list_does_not_complete_this_one(campaign_db):
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        other = duplicate_campaign(conn, campaign_id, NOW)
+        enroll(conn, campaign_id, "+16025551001", finished=False)
+        from tasks.compliance import add_dnc
+        add_dnc(conn, ["+16025551001"], NOW, campaign_id=other)
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.waiting
 
 
 # --- list ------------------------------------------------------------------------------------
