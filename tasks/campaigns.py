@@ -217,9 +217,12 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
     current = get_campaign_settings(conn, campaign_id)
     settings = checked_settings(conn, merged_settings(current, changes))
     assignments = ", ".join(f"{f} = ?" for f in SETTING_FIELDS)
+    # Active turned off stamps paused_at (Paused, not Draft); turned on clears it
+    paused = "now" if current.active and not settings.active else "clear" if settings.active else "keep"
     conn.execute(
-        f"update campaigns set {assignments}, updated_at = ? where campaign_id = ?",
-        [*_row_values(settings), now, campaign_id],
+        f"update campaigns set {assignments}, updated_at = ?,"
+        " paused_at = case ? when 'now' then ? when 'clear' then null else paused_at end where campaign_id = ?",
+        [*_row_values(settings), now, paused, now, campaign_id],
     )
     return settings
 
@@ -232,7 +235,7 @@ def activate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSe
 
 
 def deactivate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
-    """Turn scheduled dialing off (the campaign becomes Paused)."""
+    """Turn scheduled dialing off (an active campaign becomes Paused)."""
     return update_campaign(conn, campaign_id, {"active": False}, now)
 
 
@@ -293,6 +296,7 @@ class StatusFacts:
     end_date: date | None
     time_zone: str
     active: bool
+    paused: bool  # Active was turned off by hand (and not on again since)
     manual_running: bool
     scheduled_running: bool
     latest_run_state: str | None
@@ -310,7 +314,8 @@ def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
        enrolled and every enrollment is finished or on a do-not-call list (processed: no call will
        come; taking a number off the list makes the campaign go on).
     4. Failed — the latest dialing run for it failed.
-    5. Paused — has a start date, Active is off.
+    5. Paused — Active is off, turned off by hand; Draft when it was never on (a new campaign, a
+       duplicate: "created, not scheduled or activated").
     6. Scheduled — Active, the start date is still ahead (campaign-local date).
     7. Running — Active, a scheduled batch is being dialed.
     8. Waiting — Active, in its date range, between batches or outside the calling window.
@@ -326,7 +331,7 @@ def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
     if facts.latest_run_state == "failed":
         return CampaignStatus.failed
     if not facts.active:
-        return CampaignStatus.paused
+        return CampaignStatus.paused if facts.paused else CampaignStatus.draft
     if today < facts.start_date:
         return CampaignStatus.scheduled
     if facts.scheduled_running:
@@ -367,6 +372,7 @@ enrollment as (
 ),
 final as (
     select s.campaign_id, s.name, s.start_date, s.end_date, s.time_zone, s.active, s.created_at,
+           s.paused_at is not null as paused,
            a.name as agent_name,
            coalesce(e.contacts, 0) as contacts,
            coalesce(e.unfinished, 0) as unfinished,

@@ -47,8 +47,8 @@ def test_page_is_newest_first_by_default(three):
     with connect(three["db"]) as conn:
         frame = campaign_page(conn, NOW)
     assert _names(frame) == ["Zulu (Copy)", "alpha draft", "Spring outreach"]
-    # derived statuses: future start and inactive → Paused; no start → Draft; active in range → Waiting
-    assert frame["status"].to_list() == ["Paused", "Draft", "Waiting"]
+    # derived statuses: future start, never activated → Draft; no start → Draft; active in range → Waiting
+    assert frame["status"].to_list() == ["Draft", "Draft", "Waiting"]
 
 
 def test_sort_by_name_ignores_case(three):

@@ -67,12 +67,13 @@ def test_create_edit_list_duplicate_delete_round_trip(capsys, campaign_db):
     # dates far ahead: the CLI reads the wall clock
     edited = run_json(capsys, db, "edit", str(campaign_id), "--start-date", "2030-05-06", "--end-date", "2030-05-31",
                       "--batch-size", "20")
-    assert (edited["batch_size"], edited["status"]) == (20, "Paused")
+    assert (edited["batch_size"], edited["status"]) == (20, "Draft")  # dated, never activated
     assert edited["summary"][0] == "Your campaign will start on: May 6, 2030 and end on: May 31, 2030"
     assert run_json(capsys, db, "activate", str(campaign_id))["status"] == "Scheduled"
     assert run_json(capsys, db, "deactivate", str(campaign_id))["status"] == "Paused"
     copy = run_json(capsys, db, "duplicate", str(campaign_id))
     assert (copy["name"], copy["active"]) == ("Bogota leads (Copy)", False)
+    assert run_json(capsys, db, "show", str(copy["campaign_id"]))["status"] == "Draft"
     listed = run_json(capsys, db, "list", "--search", "bogota", "--sort", "name")
     assert [r["name"] for r in listed] == ["Bogota leads", "Bogota leads (Copy)"]
     assert set(listed[0]) == {"campaign_id", "name", "status", "agent_name", "contacts", "created_at"}

@@ -144,6 +144,14 @@ def test_deactivate_then_activate_toggles_active_and_status(campaign_db):
         activate_campaign(conn, campaign_id, at)
         assert campaign_status(conn, campaign_id, at) == CampaignStatus.waiting
         assert get_campaign(conn, campaign_id)["updated_at"] == at
+        # a copy was never activated: Draft, not Paused; deactivating it again changes nothing
+        copy = duplicate_campaign(conn, campaign_id, at)
+        assert campaign_status(conn, copy, at) == CampaignStatus.draft
+        deactivate_campaign(conn, copy, at)
+        assert campaign_status(conn, copy, at) == CampaignStatus.draft
+        activate_campaign(conn, copy, at)
+        deactivate_campaign(conn, copy, at)
+        assert campaign_status(conn, copy, at) == CampaignStatus.paused
 
 
 def test_duplicate_copies_settings_without_contacts_inactive_and_new_creation_date(campaign_db):
@@ -219,7 +227,7 @@ def test_delete_unknown_campaign_is_not_found(campaign_db):
 
 
 def facts(**changes) -> StatusFacts:
-    values = dict(start_date=date(2026, 4, 27), end_date=None, time_zone="America/Phoenix", active=True,
+    values = dict(start_date=date(2026, 4, 27), end_date=None, time_zone="America/Phoenix", active=True, paused=True,
                   manual_running=False, scheduled_running=False, latest_run_state=None, contacts=10, unfinished=4)
     values.update(changes)
     return StatusFacts(**values)
@@ -244,6 +252,10 @@ IN_RANGE = datetime(2026, 4, 28, 18, 0, tzinfo=UTC)
         ({"latest_run_state": "failed", "active": False}, IN_RANGE, CampaignStatus.failed),
         ({"active": False}, IN_RANGE, CampaignStatus.paused),
         ({"active": False, "start_date": date(2026, 6, 1)}, IN_RANGE, CampaignStatus.paused),
+        # Active off and never turned off by hand: never activated (a new campaign, a duplicate)
+        ({"active": False, "paused": False}, IN_RANGE, CampaignStatus.draft),
+        ({"active": False, "paused": False, "latest_run_state": "failed"}, IN_RANGE, CampaignStatus.failed),
+        ({"active": False, "paused": False, "manual_running": True}, IN_RANGE, CampaignStatus.manual_running),
         # 2026-04-27 06:59 UTC is April 26 in Phoenix: start still ahead
         ({}, datetime(2026, 4, 27, 6, 59, tzinfo=UTC), CampaignStatus.scheduled),
         ({}, datetime(2026, 4, 27, 7, 0, tzinfo=UTC), CampaignStatus.waiting),
