@@ -18,8 +18,11 @@ st.markdown(CSS, unsafe_allow_html=True)
 # Before any page reads data: the shared password or single sign-on, when configured (docs/operations.md).
 require_login()
 
+# Streamlit serves the default page at the root only (its url_path is ignored), so the list is also a
+# hidden page at /campaigns: links and bookmarks to /campaigns open it instead of "Page not found".
 PAGES = [
-    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/list:", url_path="campaigns", default=True),
+    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/list:", url_path="", default=True),
+    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/list:", url_path="campaigns", visibility="hidden"),
     st.Page("pages/wizard.py", title="New campaign", icon=":material/add_circle:", url_path="wizard"),
     st.Page("pages/campaign.py", title="Campaign", icon=":material/campaign:", url_path="campaign", visibility="hidden"),
 ]

@@ -8,6 +8,8 @@ from pathlib import Path
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 # Background and text colour of each campaign status capsule.
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "Draft": ("#e5e7eb", "#374151"),
@@ -79,6 +81,16 @@ def format_credits(credits: float | int | None) -> str:
     if credits is None:
         return ""
     return f"{credits:,.0f}"
+
+
+# Tables keep numbers, durations and times typed and format them in the column config, so a click on a
+# column header sorts by value (1,332 after 999), not as text. Dates: momentjs tokens.
+TABLE_DATE_FORMAT = "MMM DD, YYYY hh:mm A"
+
+
+def seconds_as_duration(column: str) -> pl.Expr:
+    """A column of seconds as a whole-second duration (shown as "2 min, 5 sec" with format="localized")."""
+    return pl.duration(milliseconds=pl.col(column).round().cast(pl.Int64) * 1000).alias(column)
 
 
 def require_app_shell() -> None:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from schemas.campaign import SETTING_FIELDS
 from schemas.enums import WEEKDAYS
+from tasks.errors import UserError
 from tasks.settings import PROJECT_ROOT, get_settings
 from tasks.store import connect, db_path, transaction
 from tasks.timezones import zone_needs_country
@@ -177,16 +181,77 @@ def clear_form(session: MutableMapping[str, Any], campaign_id: int) -> None:
 # ------------------------------------------------------------------ the Run button
 
 
+@dataclass
+class ManualRun:
+    """A batch the Run button started as a background `campaigns run` process, and the file of its output."""
+
+    process: subprocess.Popen
+    log: Path
+    started_at: datetime
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def outcome(self) -> tuple[bool, str] | None:
+        """(exited cleanly, the run's one-line result) once the process has ended; None while it runs."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        # the CLI's result ("campaign 7: claimed 0, placed 0 (no eligible contacts)") or its "error: ..."
+        # line, not a warning a library printed on its way out
+        results = [line for line in lines if line.startswith(("campaign ", "error:"))]
+        if results or lines:
+            return code == 0, (results or lines)[-1]
+        return code == 0, f"the run ended with exit code {code} and printed nothing"
+
+
+# The runs this dashboard process started, by (database, campaign). Streamlit serves every session from
+# one process, so a second click, in this session or another, cannot start a second run of a campaign.
+_RUNS: dict[tuple[Path, int], ManualRun] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def run_logs_folder() -> Path:
+    """Where the Run button's processes write their output: one file a run, beside the database."""
+    return db_path().parent / "logs" / "runs"
+
+
+def manual_run(campaign_id: int) -> ManualRun | None:
+    """The last run of the campaign this dashboard started, if any."""
+    return _RUNS.get((db_path(), campaign_id))
+
+
+def run_in_progress(campaign_id: int) -> bool:
+    """Whether a run the Run button started for the campaign is still going."""
+    run = manual_run(campaign_id)
+    return run is not None and run.running()
+
+
 def start_manual_run(campaign_id: int) -> str:
-    """Start one batch now without blocking the page: a Prefect deployment run, or a background CLI process."""
+    """Start one batch now without blocking the page: a Prefect deployment run, or a background CLI process.
+
+    The process's output goes to a file under `run_logs_folder()`; `manual_run(...).outcome()` reads its
+    result once it has ended. Refused while the campaign's previous run from this dashboard still goes.
+    """
     if get_settings().prefect_deployments:
         from prefect.deployments import run_deployment
 
         flow_run = run_deployment("run-campaign/run-campaign", parameters={"campaign_id": campaign_id}, timeout=0)
         return f"Prefect flow run {flow_run.name} started"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "--db", str(db_path()), "run", str(campaign_id)],
-        cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    return f"batch started (process {process.pid})"
+    with _RUNS_LOCK:
+        current = manual_run(campaign_id)
+        if current is not None and current.running():
+            raise UserError(f"the last run (process {current.process.pid}) is still going")
+        started = now()
+        folder = run_logs_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"campaign-{campaign_id}-{started:%Y%m%dT%H%M%S%f}.log"
+        with log.open("wb") as output:  # the child keeps its own copy of the handle
+            process = subprocess.Popen(
+                [sys.executable, "-m", "flows.cli", "--db", str(db_path()), "run", str(campaign_id)],
+                cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _RUNS[(db_path(), campaign_id)] = ManualRun(process, log, started)
+    return f"a batch is starting (process {process.pid})"

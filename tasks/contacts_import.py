@@ -646,10 +646,51 @@ def contacts_for_export(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl
 
 
 def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str | Path) -> Path:
-    """The campaign's contact list as .xlsx (added_at in UTC), with formula-looking text neutralised."""
+    """The campaign's contact list as .xlsx: fields, custom properties, the Contact List's call stats and
+    added_at (times in UTC), with formula-looking text neutralised."""
     from tasks.excel import neutralise_formulas, write_xlsx
 
+    # The Contact List's own columns in the export: name → SQL over `contact_stats s` (kept by
+    # aggregate_metrics, as the tab reads it; an enrollment it has not seen yet has zeros, as in the tab).
+    stats_columns = {
+        "attempts": "coalesce(s.attempts, 0)",
+        "connected": "coalesce(s.connected, 0)",
+        "successful": "coalesce(s.successful, 0)",
+        "credits": "coalesce(s.credits, 0)",
+        "duration_seconds": "coalesce(s.total_duration_seconds, 0)",
+        "last_disconnection": "s.last_disconnect_reason",
+        "last_call_at_utc": "s.last_call_at",
+    }
+
     frame = contacts_for_export(conn, campaign_id).rename({"added_at": "added_at_utc"})
+    select_list = ", ".join(f"{expr} as {name}" for name, expr in stats_columns.items())
+    stats = conn.execute(
+        f"""
+        with enrolled as (
+            select contact_id from campaign_contacts where campaign_id = $campaign_id
+        ),
+        final as (
+            select e.contact_id, {select_list}
+            from enrolled e
+            left join contact_stats s on s.campaign_id = $campaign_id and s.contact_id = e.contact_id
+        )
+        select * from final
+        """,
+        {"campaign_id": campaign_id},
+    ).pl()
+    # a custom property named like a stats column keeps its values under custom_<name>
+    taken = set(frame.columns)
+    renames = {}
+    for name in stats_columns:
+        if name in taken:
+            free = f"custom_{name}"
+            while free in taken:
+                free = f"custom_{free}"
+            renames[name] = free
+            taken.add(free)
+    frame = frame.rename(renames).join(stats, on="contact_id", how="left", maintain_order="left")
+    fields = [c for c in frame.columns if c not in stats_columns and c != "added_at_utc"]
+    frame = frame.select(*fields, *stats_columns, "added_at_utc")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_xlsx(neutralise_formulas(frame), path, sheet_name="Contacts")

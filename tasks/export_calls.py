@@ -12,8 +12,9 @@ from tasks.excel import MAX_DATA_ROWS_PER_SHEET, copy_query_to_xlsx, xlsx_text_m
 from tasks.metrics import _campaign_zone, range_bounds
 
 SHEET_NAME = "Calls"
-# The fixed columns: header → SQL over `calls c` / `call_feedback f` (identifiers from this list only).
-# Phone numbers are validated E.164 (`+` and digits): a number, never a formula, so left unquoted.
+# The fixed columns: header → SQL over `calls c` / `call_feedback f` / `contacts ct` (identifiers from
+# this list only). Phone numbers are validated E.164 (`+` and digits): a number, never a formula, so
+# left unquoted. Date is when the call was placed (registered, else started, else claimed), as the tab.
 FIXED_COLUMNS: list[tuple[str, str]] = [
     ("Call ID", "c.call_id"),
     ("Phone Number", "c.phone_e164"),
@@ -25,7 +26,8 @@ FIXED_COLUMNS: list[tuple[str, str]] = [
     ("Feedback", "f.rating"),
     ("Feedback Comment", "xlsx_text(f.comment)"),
     ("Tools", "c.tools_count"),
-    ("Date", "timezone($time_zone, c.queued_at)"),
+    ("Date", "timezone($time_zone, coalesce(c.registered_at, c.started_at, c.queued_at))"),
+    ("Contact", "xlsx_text(ct.name)"),
     ("User Sentiment", "c.user_sentiment"),
     ("In Voicemail", "c.in_voicemail"),
     ("Call Summary", "xlsx_text(c.summary)"),
@@ -113,6 +115,7 @@ def calls_export_query(
                 {select_list}
             from scoped c
             left join call_feedback f using (call_id)
+            left join contacts ct using (contact_id)
         )
         select * from final
     """

@@ -78,13 +78,30 @@ def run_now(campaign_id: int) -> None:
     except Exception as error:  # a failed launch is shown, never a traceback
         _flash(campaign_id, "error", f"Could not start a batch: {error}")
     else:
-        _flash(campaign_id, "success", f"Run: {message}. The status shows Manual Running while it dials.")
+        _flash(campaign_id, "success", f"Run: {message}. Its result shows here when it has ended; the status "
+                                       "shows Manual Running while it dials.")
+
+
+def run_outcome(campaign_id: int) -> None:
+    """The result of the last Run from this dashboard once its process has ended, shown once per session."""
+    run = state.manual_run(campaign_id)
+    outcome = run.outcome() if run is not None else None
+    if outcome is None:
+        return
+    shown = st.session_state.setdefault("runs_shown", set())
+    if run.log in shown:
+        return
+    shown.add(run.log)
+    succeeded, line = outcome
+    text = f"The Run started at {run.started_at:%H:%M:%S} UTC has ended: {line}"
+    (st.info if succeeded else st.error)(text, icon=":material/play_arrow:" if succeeded else ":material/error:")
 
 
 def live_title(campaign_id: int, head: dict) -> None:
     """Name and status capsule; while a batch may be dialing, the status refreshes itself every few seconds."""
     recently_run = time.monotonic() - st.session_state.get(f"run_clicked_{campaign_id}", -1e9) < RUN_WATCH_SECONDS
-    live = head["status"] in LIVE_STATUSES or recently_run
+    run_going = state.run_in_progress(campaign_id)
+    live = head["status"] in LIVE_STATUSES or recently_run or run_going
 
     @st.fragment(run_every=REFRESH_SECONDS if live else None)
     def title() -> None:
@@ -92,8 +109,9 @@ def live_title(campaign_id: int, head: dict) -> None:
         if live:  # a timed rerun of this fragment alone: read the status again
             with state.reading() as conn:
                 current = campaign_header(conn, campaign_id, state.now())
-            if current["status"] != head["status"]:
-                st.rerun(scope="app")  # the buttons depend on the status too
+            # the buttons depend on the status too, and the Run button and its result on the run's process
+            if current["status"] != head["status"] or (run_going and not state.run_in_progress(campaign_id)):
+                st.rerun(scope="app")
         st.markdown(f"## {current['name']} &nbsp; {capsule_html(current['status'])}", unsafe_allow_html=True)
 
     title()
@@ -110,7 +128,8 @@ def header(campaign_id: int, head: dict, stored: dict) -> None:
     active.toggle("Active", key=f"active_{campaign_id}", disabled=no_start, on_change=toggle_active, args=(campaign_id,),
                   help="Scheduled dialing on or off")
     run.button("Run", key=f"run_{campaign_id}", icon=":material/play_arrow:", on_click=run_now, args=(campaign_id,),
-               disabled=head["status"] == "Manual Running", help="Dial one batch now, for testing")
+               disabled=head["status"] == "Manual Running" or state.run_in_progress(campaign_id),
+               help="Dial one batch now, for testing")
     save.button("Save Changes", key=f"save_{campaign_id}", type="primary", disabled=not dirty,
                 on_click=save_changes, args=(campaign_id,))
     discard.button("Discard", key=f"discard_{campaign_id}", disabled=not dirty, on_click=discard_changes, args=(campaign_id,))
@@ -119,6 +138,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> None:
     flash = st.session_state.pop(state.key(campaign_id, "_flash"), None)
     if flash:
         (st.success if flash[0] == "success" else st.error)(flash[1])
+    run_outcome(campaign_id)
     if dirty:
         st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",
                    icon=":material/edit_note:")

@@ -27,6 +27,10 @@ SORT_COLUMNS = {
     "credits": "c.credits",
     "tools": "c.tools_count",
 }
+# When a call was placed: its registration with the provider, else its start, else (never placed) its
+# claim. Only shown: sorting and date filters use queued_at, which the zone maps serve, and a batch's
+# calls are placed in their queue order.
+PLACED_AT = "coalesce(c.registered_at, c.started_at, c.queued_at)"
 # A search made only of these characters is a phone number; anything else searches contact names.
 _PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 MAX_SEARCH_CHARS = 200
@@ -182,7 +186,7 @@ def call_page(
                 concat_ws(' · ', case f.rating when 'up' then 'Good' when 'down' then 'Bad' end, f.comment)
                     as "Feedback",
                 c.tools_count as "Tools",
-                timezone($time_zone, c.queued_at) as "Date"
+                timezone($time_zone, {PLACED_AT}) as "Date"
             from matching m
             join calls c using (call_id)
             left join contacts ct on ct.contact_id = c.contact_id
@@ -208,10 +212,10 @@ def call_detail(conn: duckdb.DuckDBPyConnection, campaign_id: int, call_id: int)
     """Everything the call detail panel shows: the call, its analysis, JSON data decoded and its feedback."""
     time_zone = _campaign_zone(conn, campaign_id)
     cursor = conn.execute(
-        """
+        f"""
         with final as (
             select c.*, ct.name as contact_name, f.rating as feedback_rating, f.comment as feedback_comment,
-                   timezone($time_zone, c.queued_at) as local_date
+                   timezone($time_zone, {PLACED_AT}) as local_date
             from calls c
             left join contacts ct using (contact_id)
             left join call_feedback f using (call_id)
@@ -234,9 +238,9 @@ def contact_history(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_i
     """Every call of one contact in this campaign, oldest first, dates in the campaign's zone."""
     time_zone = _campaign_zone(conn, campaign_id)
     return conn.execute(
-        """
+        f"""
         with final as (
-            select c.call_id, c.attempt_number as "Attempt", timezone($time_zone, c.queued_at) as "Date",
+            select c.call_id, c.attempt_number as "Attempt", timezone($time_zone, {PLACED_AT}) as "Date",
                    c.status as "Status", c.disconnect_reason as "Disconnect Reason",
                    c.call_successful as "Call Successful", c.duration_seconds as "Duration",
                    c.credits as "Credits"

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import format_credits, format_duration
+from dashboards.components import TABLE_DATE_FORMAT, format_duration, seconds_as_duration
 from dashboards.queries import calls as q
 from schemas.enums import DisconnectReason
 from tasks.errors import UserError
@@ -25,11 +25,19 @@ SORT_LABELS = {
 }
 # The duration slider's top; at the top it means "and longer".
 DURATION_CAP_SECONDS = 1800
+# Numbers and times stay typed (a header click sorts them by value); the config only formats them.
 COLUMN_WIDTHS = {
     "Contact": st.column_config.TextColumn(width="small"), "Status": st.column_config.TextColumn(width="small"),
     "Call Successful": st.column_config.TextColumn("Successful", width="small"),
-    "Duration": st.column_config.TextColumn(width="small"), "Credits": st.column_config.TextColumn(width="small"),
-    "Tools": st.column_config.TextColumn(width="small"), "Date": st.column_config.TextColumn(width="medium"),
+    "Duration": st.column_config.NumberColumn(width="small", format="localized"),
+    "Credits": st.column_config.NumberColumn(width="small", format="localized"),
+    "Tools": st.column_config.NumberColumn(width="small", format="%d"),
+    "Date": st.column_config.DatetimeColumn(width="medium", format=TABLE_DATE_FORMAT),
+}
+HISTORY_COLUMNS = {
+    "Duration": st.column_config.NumberColumn(format="localized"),
+    "Credits": st.column_config.NumberColumn(format="localized"),
+    "Date": st.column_config.DatetimeColumn(format=TABLE_DATE_FORMAT),
 }
 TABLE_COLUMNS = ["Phone Number", "Contact", "Disconnect Reason", "Status", "Call Successful", "Duration",
                  "Credits", "Feedback", "Tools", "Date"]
@@ -44,13 +52,10 @@ def _yes_no(value: bool | None) -> str:
 
 
 def display_frame(page: pl.DataFrame) -> pl.DataFrame:
-    """The page as the table shows it: readable durations, credits, Yes/No and local dates."""
+    """The page as the table shows it: Yes/No, durations as durations; numbers and local dates stay typed."""
     return page.with_columns(
         pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Credits").map_elements(format_credits, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Date").dt.strftime("%b %d, %Y %I:%M %p"),
-        pl.col("Tools").cast(pl.String).fill_null(""),
+        seconds_as_duration("Duration"),
     )
 
 
@@ -174,16 +179,15 @@ def _detail(campaign_id: int, call_id: int) -> None:
                 st.text(call["transcript"])
         st.markdown("**Call history of this contact in this campaign**")
         st.dataframe(display_history(history), hide_index=True, width="stretch",
-                     column_order=[c for c in history.columns if c != "call_id"])
+                     column_order=[c for c in history.columns if c != "call_id"], column_config=HISTORY_COLUMNS)
         _feedback_form(call)
 
 
 def display_history(history: pl.DataFrame) -> pl.DataFrame:
-    """A contact's calls as the detail panel shows them."""
+    """A contact's calls as the detail panel shows them (with HISTORY_COLUMNS as the column config)."""
     return history.with_columns(
         pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Date").dt.strftime("%b %d, %Y %I:%M %p"),
+        seconds_as_duration("Duration"),
     )
 
 
@@ -199,7 +203,9 @@ def _feedback_form(call: dict) -> None:
     if st.button("Save feedback", key=f"feedback_save_{call_id}", type="primary"):
         try:
             with state.writing() as conn:
-                set_feedback(conn, call_id, {1: "up", 0: "down"}.get(rating), comment, state.now())
+                # a cleared thumb removes the stored rating (None alone would keep it)
+                set_feedback(conn, call_id, {1: "up", 0: "down"}.get(rating), comment, state.now(),
+                             clear_rating=rating is None)
         except UserError as error:
             st.error(str(error))
             return

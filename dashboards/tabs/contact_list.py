@@ -12,11 +12,11 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import format_credits, format_duration
+from dashboards.components import TABLE_DATE_FORMAT, seconds_as_duration
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
-from dashboards.tabs.call_logs import CONTACT_FILTER_KEY, display_history
+from dashboards.tabs.call_logs import CONTACT_FILTER_KEY, HISTORY_COLUMNS, display_history
 from flows.import_contacts import run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
@@ -30,7 +30,12 @@ SORT_LABELS = {
 TABLE_COLUMNS = ["Phone Number", "Name", "Attempts", "Connected", "Successful", "Credits", "Duration",
                  "Last Disconnection", "Last Call Date", "Next Allowed", "Next Allowed Reason", "Suppression",
                  "Created At"]
+# Numbers and times stay typed (a header click sorts them by value); the config only formats them.
 COLUMN_HELP = {
+    "Credits": st.column_config.NumberColumn(format="localized"),
+    "Duration": st.column_config.NumberColumn(format="localized"),
+    "Last Call Date": st.column_config.DatetimeColumn(format=TABLE_DATE_FORMAT),
+    "Created At": st.column_config.DatetimeColumn(format=TABLE_DATE_FORMAT),
     "Next Allowed": st.column_config.TextColumn(
         "Next Allowed", help="The next time this contact may be called (campaign time zone): the retry policy, the "
                              "attempts per day, the campaign's hours and the contact's legal calling window"),
@@ -63,12 +68,9 @@ def with_next_allowed(page: pl.DataFrame, allowed: pl.DataFrame, time_zone: str)
 
 
 def display_frame(page: pl.DataFrame) -> pl.DataFrame:
-    """The page as the table shows it: readable durations, credits and local dates."""
+    """The page as the table shows it: durations as durations; numbers and local dates stay typed."""
     return page.with_columns(
-        pl.col("Credits").map_elements(format_credits, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Duration").map_elements(format_duration, return_dtype=pl.String, skip_nulls=False),
-        pl.col("Last Call Date").dt.strftime("%b %d, %Y %I:%M %p").fill_null(""),
-        pl.col("Created At").dt.strftime("%b %d, %Y %I:%M %p"),
+        seconds_as_duration("Duration"),
         pl.col("Last Disconnection").fill_null(""),
     )
 
@@ -170,7 +172,7 @@ def _row_actions(campaign_id: int, row: dict) -> None:
             st.caption("Not called yet.")
         else:
             st.dataframe(display_history(history), hide_index=True, width="stretch",
-                         column_order=[c for c in history.columns if c != "call_id"])
+                         column_order=[c for c in history.columns if c != "call_id"], column_config=HISTORY_COLUMNS)
 
 
 def _copy_button(contact_id: int) -> None:

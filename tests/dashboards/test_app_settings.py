@@ -206,11 +206,12 @@ def test_run_starts_a_background_batch(page, monkeypatch):
     import dashboards.state
 
     started = []
-    monkeypatch.setattr(dashboards.state, "start_manual_run", lambda campaign_id: started.append(campaign_id) or "batch started")
+    monkeypatch.setattr(dashboards.state, "start_manual_run",
+                        lambda campaign_id: started.append(campaign_id) or "a batch is starting (process 7)")
     at, cid, _ = page
     at.button(key=f"run_{cid}").click().run()
     assert started == [cid]
-    assert at.success[0].value.startswith("Run: batch started.")
+    assert at.success[0].value.startswith("Run: a batch is starting (process 7). Its result shows here")
 
 
 @pytest.mark.usefixtures("db_kept_open")
@@ -243,7 +244,7 @@ def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
     cid = campaign_db["campaign_id"]
     add_contacts(campaign_db["db"], cid, 2)
     open_the_us_rule_all_day(campaign_db["db"])  # the batch dials on the wall clock; Run skips the schedule, not the law
-    assert start_manual_run(cid).startswith("batch started (process ")
+    assert start_manual_run(cid).startswith("a batch is starting (process ")
     deadline = time.monotonic() + 60
     runs = []
     while time.monotonic() < deadline and not any(state == "completed" for _, state in runs):
@@ -296,3 +297,64 @@ def test_saving_keeps_the_settings_this_form_does_not_show(db):
     after = stored(db, cid)
     assert (after["name"], after["smart_ordering"], after["number_daily_cap"], after["exploration_share"], after["active"]) == (
         "Renamed", True, 40, 0.5, True)
+
+
+def _wait_for_the_run(cid: int, seconds: float = 60) -> None:
+    import time
+
+    from dashboards.state import run_in_progress
+
+    deadline = time.monotonic() + seconds
+    while run_in_progress(cid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not run_in_progress(cid)
+
+
+def test_run_that_claims_nobody_says_so_once_its_process_has_ended(campaign_db):
+    # no contacts: the run claims nothing; the click must not read as a batch dialing, and the
+    # page shows the run's own result line (from its log) once the process is over
+    from dashboards.state import manual_run
+
+    cid = campaign_db["campaign_id"]
+    at = campaign_page(cid)
+    at.button(key=f"run_{cid}").click().run()
+    assert "a batch is starting (process " in at.success[0].value
+    assert at.button(key=f"run_{cid}").disabled  # from the click until the process ends
+    log = manual_run(cid).log
+    assert log.parent == campaign_db["db"].parent / "logs" / "runs"
+    _wait_for_the_run(cid)
+    at.run()
+    shown = [m.value for m in at.info if "has ended" in m.value]
+    assert len(shown) == 1 and shown[0].endswith(f"has ended: campaign {cid}: claimed 0, placed 0 (no eligible contacts)")
+    assert not at.button(key=f"run_{cid}").disabled
+    assert log.read_text().strip() == f"campaign {cid}: claimed 0, placed 0 (no eligible contacts)"
+    at.run()
+    assert not [m.value for m in at.info if "has ended" in m.value]  # shown once
+
+
+def test_a_failed_run_reads_as_its_error_line(campaign_db):
+    from dashboards import state
+
+    missing = campaign_db["campaign_id"] + 100
+    state.start_manual_run(missing)
+    _wait_for_the_run(missing)
+    assert state.manual_run(missing).outcome() == (False, f"error: campaign {missing} does not exist")
+
+
+def test_a_second_click_while_the_run_goes_starts_nothing(campaign_db, monkeypatch):
+    import subprocess
+
+    from dashboards import state
+    from tasks.errors import UserError
+
+    cid = campaign_db["campaign_id"]
+    still_dialing = subprocess.Popen(["sleep", "30"])  # stands in for the first click's run
+    try:
+        monkeypatch.setitem(state._RUNS, (state.db_path(), cid),
+                            state.ManualRun(still_dialing, campaign_db["db"].parent / "run.log", state.now()))
+        assert campaign_page(cid).button(key=f"run_{cid}").disabled
+        with pytest.raises(UserError, match=f"the last run \\(process {still_dialing.pid}\\) is still going"):
+            state.start_manual_run(cid)  # a click that reached the server before the button was disabled
+    finally:
+        still_dialing.kill()
+        still_dialing.wait()

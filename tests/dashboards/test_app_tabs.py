@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -73,9 +75,46 @@ def test_call_logs_table_columns_and_order(tabs):
     table = at.dataframe[0].value
     assert phones(at) == [B, D, A, B, A]  # newest first: c4, c5, c2, c3, c1
     assert table.iloc[0][["Disconnect Reason", "Status", "Call Successful", "Duration", "Credits", "Tools"]].tolist() == [
-        "user_hangup", "ended", "No", "45s", "30", "1"]
-    assert table.iloc[4]["Date"] == "Apr 27, 2026 09:00 AM"  # Phoenix time
+        "user_hangup", "ended", "No", pd.Timedelta(seconds=45), 30, 1]
+    assert table.iloc[4]["Date"] == pd.Timestamp(2026, 4, 27, 9, 0)  # Phoenix time
     assert "**5** calls" in at.markdown[0].value
+
+
+def _column_config(at: AppTest, index: int = 0) -> dict:
+    return {name: config["type_config"] for name, config in json.loads(at.dataframe[index].proto.columns).items()
+            if "type_config" in config}
+
+
+def test_call_logs_numbers_and_dates_stay_typed_so_a_header_click_sorts_by_value(tabs):
+    with transaction() as conn:  # credits whose text order is not their numeric order
+        for call, credits in (("c1", 999), ("c2", 75), ("c4", 1332)):
+            conn.execute("update calls set credits = ? where call_id = ?", [credits, tabs[call]])
+    at = run_tab("call_logs", tabs["campaign_id"])
+    table = at.dataframe[0].value
+    # what the grid sorts on a header click: 0, 0, 75, 999, 1332 (as text: "0", "1,332", "75", "999")
+    assert table["Credits"].sort_values().tolist() == [0, 0, 75, 999, 1332]
+    assert table["Duration"].sort_values().dropna().tolist() == [pd.Timedelta(seconds=s) for s in (0, 20, 45, 120)]
+    assert table["Date"].sort_values().iloc[0] == pd.Timestamp(2026, 4, 27, 9, 0)
+    config = _column_config(at)
+    assert config["Credits"]["format"] == "localized"  # 1,332
+    assert config["Duration"]["format"] == "localized"  # 2 min, 0 sec
+    assert config["Date"]["format"] == "MMM DD, YYYY hh:mm A"
+
+
+def test_call_logs_date_is_when_the_call_was_placed_not_the_batch_claim(tabs):
+    # c1 and c3 were claimed in one batch at 16:00; c1 was registered with the provider 7 minutes later,
+    # c3 only has a start time (17:00 claim, started 17:02)
+    with transaction() as conn:
+        conn.execute("update calls set registered_at = queued_at + interval 7 minutes, started_at = queued_at"
+                     " + interval 8 minutes where call_id = ?", [tabs["c1"]])
+        conn.execute("update calls set started_at = queued_at + interval 2 minutes where call_id = ?", [tabs["c3"]])
+    at = run_tab("call_logs", tabs["campaign_id"])
+    table = at.dataframe[0].value
+    assert phones(at) == [B, D, A, B, A]  # still in queue order
+    assert table["Date"].tolist()[3:] == [pd.Timestamp(2026, 4, 27, 10, 2), pd.Timestamp(2026, 4, 27, 9, 7)]
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1
+    assert "Apr 27, 2026 09:07 AM" in at.caption[0].value
+    assert at.dataframe[1].value["Date"].tolist()[0] == pd.Timestamp(2026, 4, 27, 9, 7)  # the contact's history
 
 
 @pytest.mark.parametrize(
@@ -149,6 +188,23 @@ def test_selecting_a_call_opens_its_detail_and_feedback_shows_in_the_table(tabs)
     assert at.feedback(key=f"feedback_rating_{tabs['c1']}").value == 1  # the stored rating shows again
 
 
+def test_clearing_the_thumb_and_saving_removes_the_rating(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1
+    at.feedback(key=f"feedback_rating_{tabs['c1']}").set_value(1)
+    at.text_input(key=f"feedback_comment_{tabs['c1']}").set_value("Great close")
+    at.button(key=f"feedback_save_{tabs['c1']}").click()
+    rerun(at)
+    at.feedback(key=f"feedback_rating_{tabs['c1']}").set_value(None)  # the thumb unselected
+    at.button(key=f"feedback_save_{tabs['c1']}").click()
+    rerun(at)
+    with connect() as conn:
+        assert (get_feedback(conn, tabs["c1"])["rating"], get_feedback(conn, tabs["c1"])["comment"]) == (
+            None, "Great close")  # the comment stays
+    assert at.dataframe[0].value["Feedback"].tolist()[4] == "Great close"
+    assert at.feedback(key=f"feedback_rating_{tabs['c1']}").value is None
+
+
 def test_call_logs_download_and_refresh(tabs):
     at = run_tab("call_logs", tabs["campaign_id"])
     assert at.get("download_button")[0].proto.label == "Download as Excel"
@@ -173,9 +229,23 @@ def test_contact_list_table(tabs):
     assert table["Name"].tolist() == ["Person 3", "Person 2", "Person 1", "Person 0"]
     first = table[table["Name"] == "Person 0"].iloc[0]
     assert first[["Attempts", "Connected", "Successful", "Credits", "Duration", "Last Disconnection"]].tolist() == [
-        2, 1, 1, "110", "2m 20s", "voicemail_reached"]
+        2, 1, 1, 110, pd.Timedelta(seconds=140), "voicemail_reached"]
+    assert first["Last Call Date"] == pd.Timestamp(2026, 4, 28, 9, 0)
     never = table[table["Name"] == "Person 2"].iloc[0]
-    assert (never["Attempts"], never["Last Call Date"]) == (0, "")
+    assert never["Attempts"] == 0 and pd.isna(never["Last Call Date"])
+
+
+def test_contact_list_numbers_stay_typed_so_a_header_click_sorts_by_value(tabs):
+    with transaction() as conn:  # the audit's case: 999 and 75 sorted before 1,332 as text
+        for contact, credits in (("A", 1332), ("B", 999), ("D", 75)):
+            conn.execute("update contact_stats set credits = ? where contact_id = ?", [credits, tabs[contact]])
+    at = run_tab("contact_list", tabs["campaign_id"])
+    table = at.dataframe[0].value
+    assert table["Credits"].sort_values().tolist() == [0, 75, 999, 1332]
+    assert table["Duration"].sort_values().tolist() == [pd.Timedelta(seconds=s) for s in (0, 0, 45, 140)]
+    config = _column_config(at)
+    assert (config["Credits"]["format"], config["Duration"]["format"]) == ("localized", "localized")
+    assert config["Last Call Date"]["format"] == config["Created At"]["format"] == "MMM DD, YYYY hh:mm A"
 
 
 @pytest.mark.parametrize(
@@ -360,4 +430,9 @@ def test_downloads_build_the_filtered_workbooks(tabs, tmp_path):
     assert pl.read_excel(calls)["Phone Number"].to_list() == [B, B]  # Person 1's two calls only
     contacts = tmp_path / "contacts.xlsx"
     contacts.write_bytes(contact_list._export_bytes(tabs["campaign_id"]))
-    assert sorted(pl.read_excel(contacts)["contact_id"].to_list()) == sorted(tabs[k] for k in "ABCD")
+    sheet = pl.read_excel(contacts)
+    assert sorted(sheet["contact_id"].to_list()) == sorted(tabs[k] for k in "ABCD")
+    # the Contact List's own columns, with the figures the tab shows
+    person_0 = sheet.filter(pl.col("contact_id") == tabs["A"]).row(0, named=True)
+    assert [person_0[c] for c in ("attempts", "connected", "successful", "credits", "duration_seconds",
+                                  "last_disconnection")] == [2, 1, 1, 110, 140, "voicemail_reached"]

@@ -276,3 +276,22 @@ def test_name_search_sees_renamed_contacts_and_far_apart_ids(tabs, monkeypatch):
         assert _ids(tabs, call_page(conn, tabs["campaign_id"], CallFilters(search="zoë"))) == ["c4", "c3"]
         assert count_calls(conn, tabs["campaign_id"], CallFilters(search="person 1")) == 0  # the old name
         assert call_page(conn, tabs["campaign_id"], CallFilters(search="zed far"))["call_id"].to_list() == [far_call]
+
+
+def test_date_is_when_the_call_was_placed_and_sorting_stays_on_the_claim(tabs):
+    # c1 (claimed 16:00 UTC) registered 16:07; c3 (claimed 17:00) has only a start, 17:02; the rest
+    # were never registered nor started, so their claim time stands in
+    with transaction() as conn:
+        conn.execute("update calls set registered_at = timestamptz '2026-04-27 16:07:00+00',"
+                     " started_at = timestamptz '2026-04-27 16:08:00+00' where call_id = ?", [tabs["c1"]])
+        conn.execute("update calls set started_at = timestamptz '2026-04-27 17:02:00+00' where call_id = ?",
+                     [tabs["c3"]])
+    with connect() as conn:
+        page = call_page(conn, tabs["campaign_id"], sort="date", descending=False)
+        detail = call_detail(conn, tabs["campaign_id"], tabs["c1"])
+        history = contact_history(conn, tabs["campaign_id"], tabs["B"])
+    assert _ids(tabs, page) == ["c1", "c3", "c2", "c5", "c4"]  # queue order
+    assert page["Date"].to_list()[:2] == [datetime(2026, 4, 27, 9, 7), datetime(2026, 4, 27, 10, 2)]  # Phoenix
+    assert page["Date"].to_list()[2] == datetime(2026, 4, 28, 9, 0)  # c2: never registered, its claim
+    assert detail["local_date"] == datetime(2026, 4, 27, 9, 7)
+    assert history["Date"].to_list() == [datetime(2026, 4, 27, 10, 2), datetime(2026, 4, 28, 23, 30)]

@@ -368,7 +368,8 @@ def test_export_has_every_field_and_property_and_neutralises_formulas(enrolled, 
     with connect(enrolled["db"]) as conn:
         ci.export_contacts(conn, enrolled["campaign_id"], out)
     sheet = pl.read_excel(out)
-    assert sheet.columns == ["contact_id", "phone", "name", "company", "email", "plan", "added_at_utc"]
+    assert sheet.columns == ["contact_id", "phone", "name", "company", "email", "plan", "attempts", "connected", "successful",
+                             "credits", "duration_seconds", "last_disconnection", "last_call_at_utc", "added_at_utc"]
     assert sheet.select("name", "company", "plan").rows() == [("Ann", "'=HYPERLINK(\"x\")", "Gold"), ("Bob", "Beta", None)]
 
 

@@ -1,0 +1,64 @@
+"""The two Excel exports carry what their tabs show: the call's placed time and contact name, the
+Contact List's own figures (on the hand-computed campaign of tests/dashboards/tabs_fixture.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from tasks.contacts_import import export_contacts
+from tasks.export_calls import export_calls
+from tasks.store import connect, transaction
+from tests.dashboards.tabs_fixture import make_tabs_db
+
+STATS = ["attempts", "connected", "successful", "credits", "duration_seconds", "last_disconnection",
+         "last_call_at_utc"]
+
+
+@pytest.fixture
+def tabs(db) -> dict:
+    return make_tabs_db(db)
+
+
+def test_calls_export_date_is_when_the_call_was_placed_and_names_the_contact(tabs, tmp_path):
+    with transaction() as conn:  # c1 claimed 16:00 UTC, registered with the provider at 16:07
+        conn.execute("update calls set registered_at = queued_at + interval 7 minutes where call_id = ?", [tabs["c1"]])
+        conn.execute("update contacts set name = '=HYPERLINK(\"x\")' where contact_id = ?", [tabs["B"]])
+    out = tmp_path / "calls.xlsx"
+    with connect() as conn:
+        export_calls(conn, tabs["campaign_id"], out)
+    sheet = pl.read_excel(out).sort("Call ID")
+    c1 = sheet.filter(pl.col("Call ID") == tabs["c1"]).row(0, named=True)
+    c2 = sheet.filter(pl.col("Call ID") == tabs["c2"]).row(0, named=True)
+    assert c1["Date"] == datetime(2026, 4, 27, 9, 7)  # Phoenix time of the registration
+    assert c2["Date"] == datetime(2026, 4, 28, 9, 0)  # never registered nor started: its claim
+    assert c1["Contact"] == "Person 0"
+    # a name that reads as a formula stays text
+    assert sheet.filter(pl.col("Call ID") == tabs["c3"])["Contact"].to_list() == ["'=HYPERLINK(\"x\")"]
+
+
+def test_contacts_export_has_the_contact_lists_columns(tabs, tmp_path):
+    out = tmp_path / "contacts.xlsx"
+    with connect() as conn:
+        export_contacts(conn, tabs["campaign_id"], out)
+    sheet = pl.read_excel(out)
+    assert sheet.columns[-len(STATS) - 1:] == [*STATS, "added_at_utc"]
+    rows = {r["name"]: r for r in sheet.to_dicts()}
+    # Person 0: c1 connected and successful, c2 voicemail; 110 credits, 140 s; last call c2 at 16:00 UTC
+    assert [rows["Person 0"][c] for c in STATS] == [2, 1, 1, 110, 140, "voicemail_reached",
+                                                    datetime(2026, 4, 28, 16, 0)]
+    # Person 2 was never called; Person 3's only call was not an attempt
+    assert [rows["Person 2"][c] for c in STATS] == [0, 0, 0, 0, 0, None, None]
+    assert [rows["Person 3"][c] for c in STATS[:3]] == [0, 0, 0]
+
+
+def test_a_custom_property_named_like_a_stats_column_keeps_its_values(tabs, tmp_path):
+    with transaction() as conn:
+        conn.execute("""update contacts set properties = '{"credits": "=gold"}' where contact_id = ?""", [tabs["A"]])
+    out = tmp_path / "contacts.xlsx"
+    with connect() as conn:
+        export_contacts(conn, tabs["campaign_id"], out)
+    person_0 = pl.read_excel(out).filter(pl.col("name") == "Person 0").row(0, named=True)
+    assert (person_0["credits"], person_0["custom_credits"]) == (110, "'=gold")  # neutralised as before
