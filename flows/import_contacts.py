@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +16,7 @@ from tasks.store import connect
 # The pipeline's steps by name; the Prefect flow swaps in @task wrappers of the same functions.
 PLAIN_STEPS: dict[str, Callable[..., Any]] = {
     "read": ci.read_contacts_file,
-    "map": lambda frame, overrides: ci.resolve_mapping(frame.columns, overrides),
+    "map": lambda frame, overrides, source=None: ci.resolve_mapping(frame.columns, overrides, source),
     "apply": ci.apply_mapping,
     "normalise": ci.normalise,
     "validate": ci.validate,
@@ -48,7 +49,7 @@ def run_import(
         country = ci.campaign_country(conn, campaign_id)
     region = check_region(country) or check_region(default_country)
     frame = steps["read"](path, sheet)
-    resolved = steps["map"](frame, dict(mapping or {}))
+    resolved = steps["map"](frame, dict(mapping or {}), Path(path).name)
     mapped = steps["apply"](frame, resolved)
     rows = mapped.height
     del frame  # a million-row file: let each intermediate frame go as soon as the next exists
@@ -63,21 +64,52 @@ def run_import(
         duplicates_merged=duplicates, invalid=report["row"].n_unique(), dry_run=dry_run,
         rejected=report.to_dicts(),
     )
-    with connect(db) as conn:
-        conn.execute("begin transaction")
-        try:
-            ci.campaign_country(conn, campaign_id)  # still there after the slow part
-            result.imported, result.updated = steps["upsert"](conn, merged, now)
-            result.enrolled = steps["enroll"](conn, campaign_id, merged, now)
-            if not dry_run:
-                result.import_id = ci.record_import(conn, result, now)
-        except BaseException:
-            conn.execute("rollback")
-            raise
-        conn.execute("rollback" if dry_run else "commit")
-    if report_path is not None:
-        ci.write_report(report, report_path)
+    # The report is written first, beside its target, and moved into place once the import is
+    # committed: a report that cannot be written stops the import before anything is stored.
+    staged = ci.stage_report(report, report_path) if report_path is not None else None
+    try:
+        with connect(db) as conn:
+            conn.execute("begin transaction")
+            try:
+                ci.campaign_country(conn, campaign_id)  # still there after the slow part
+                result.imported, result.updated = steps["upsert"](conn, merged, now)
+                result.enrolled = steps["enroll"](conn, campaign_id, merged, now)
+                if not dry_run:
+                    result.import_id = ci.record_import(conn, result, now)
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            conn.execute("rollback" if dry_run else "commit")
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
+    if staged is not None:
+        os.replace(staged, report_path)
     return result
+
+
+def check_import(
+    campaign_id: int,
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    default_country: str | None = None,
+    sheet: str | None = None,
+    db: str | Path | None = None,
+    report_path: str | Path | None = None,
+) -> None:
+    """Raise the UserError an import of these inputs would stop on (campaign, country, file, mapping, report).
+
+    For callers that start the import where its errors are hard to show as one line (the Prefect flow
+    logs them with tracebacks). Rejected rows are not errors: they are the import's report.
+    """
+    with connect(db) as conn:
+        country = ci.campaign_country(conn, campaign_id)
+    check_region(country) or check_region(default_country)
+    frame = ci.read_contacts_file(path, sheet)
+    ci.resolve_mapping(frame.columns, dict(mapping or {}), Path(path).name)
+    if report_path is not None:
+        ci.check_report_path(report_path)
 
 
 def _prefect_steps() -> dict[str, Callable[..., Any]]:

@@ -6,6 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
@@ -157,6 +158,8 @@ class CampaignSettings(BaseModel):
             return countries[0] if countries else None
         if not re.fullmatch(r"[A-Z]{2}", value):
             raise ValueError(f'"{value}" is not an ISO 3166 alpha-2 code such as US')
+        if value not in phonenumbers.SUPPORTED_REGIONS:  # imports read national numbers in this country
+            raise ValueError(f'"{value}" is not a known ISO 3166 alpha-2 country code (e.g. US)')
         if countries and value not in countries:
             raise ValueError(f"{value} does not use {zone} (it is used by {', '.join(countries)})")
         return value

@@ -615,12 +615,46 @@ def _yaml_number(conn: Conn, value: Any, where: str, now: datetime) -> int:
     return row[0]
 
 
+class _CampaignYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also refuses a repeated key and names the line of an impossible date."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                seen = key in first_line
+            except TypeError:  # an unhashable key: the safe loader's own error names it
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first on line {first_line[key] + 1})", key_node.start_mark)
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:  # 2026-02-30 looks like a date but is none
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value} is not a date ({error})", node.start_mark) from None
+
+
+_CampaignYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _CampaignYamlLoader.construct_yaml_timestamp)
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    """A campaign YAML file's top-level mapping, with unknown keys refused."""
+    """A campaign YAML file's top-level mapping, with unknown and repeated keys refused."""
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_CampaignYamlLoader)  # noqa: S506 (a safe loader)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a YAML file") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text (byte {error.start}); save the YAML as UTF-8") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

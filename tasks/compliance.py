@@ -175,14 +175,52 @@ def rule_for(rules: dict[str, Rule], country: str | None, subdivision: str | Non
     return rules[DEFAULT_RULE]
 
 
+def _rules_text(path: Path) -> str:
+    """A rules CSV's text (UTF-8, UTF-16 by BOM, else Windows-1252, as contact files); a workbook is refused."""
+    from tasks.contacts_import import OLE_MAGIC, decode_bytes
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a CSV file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    if data.startswith((b"PK\x03\x04", OLE_MAGIC)):
+        raise UserError(f"{path}: is a workbook; save the rules as CSV (UTF-8) first")
+    try:
+        return decode_bytes(data)[0].decode("utf-8")
+    except UnicodeDecodeError as error:  # a byte-order mark promised UTF-16/32 and the bytes break it
+        raise UserError(f"{path}: byte {error.start} is not valid {error.encoding}; save the file as UTF-8") from None
+
+
+def _check_rule_country(row: dict, where: str) -> None:
+    """A rule's country must be a code phone numbers carry (US, not USA), or the rule would never apply."""
+    country = (row.get("country") or "").strip().upper()
+    if country and country not in pn.SUPPORTED_REGIONS:
+        raise ValidationError(f"{where} country", f"{row['country']!r} is not an ISO 3166 alpha-2 country code (e.g. US)")
+
+
 def read_rules_csv(path: str | Path) -> list[Rule]:
-    """Rules from a CSV shaped like data/calling_rules.csv; a bad cell is a UserError naming its row."""
-    text = Path(path).read_text(encoding="utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in RULE_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
-    rules = [_rule_from_row(row, f"{path} row {n}") for n, row in enumerate(reader, start=2)]
+    """Rules from a CSV shaped like data/calling_rules.csv; a bad cell is a UserError naming its row and column."""
+    path = Path(path)
+    reader = csv.DictReader(io.StringIO(_rules_text(path)))
+    try:
+        missing = [c for c in RULE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+        rules = []
+        for row in reader:
+            where = f"{path} row {reader.line_num}"  # the file's line: blank lines are skipped but counted
+            fields = len(reader.fieldnames) + len(row.get(None) or []) - sum(v is None for v in row.values())
+            if fields != len(reader.fieldnames):
+                raise UserError(f"{where}: {fields} fields, the header has {len(reader.fieldnames)}"
+                                " (a missing or extra comma?)")
+            _check_rule_country(row, where)
+            rules.append(_rule_from_row(row, where))
+    except csv.Error as error:
+        raise UserError(f"{path} row {reader.line_num}: not valid CSV ({error})") from None
     ids = [r.rule_id for r in rules]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -591,8 +629,9 @@ def remove_dnc(conn: duckdb.DuckDBPyConnection, number: str, *, campaign_id: int
     ).fetchone()[0]
 
 
-def read_dnc_file(path: str | Path) -> list[str]:
-    """The numbers of a do-not-call file: its `phone`/`number` column, else its first column (CSV or XLSX)."""
+def read_dnc_rows(path: str | Path) -> tuple[str, list[tuple[int, str]]]:
+    """A do-not-call file's number column (`phone`/`number`..., else the first) and its non-blank
+    (row as the user sees it, header = row 1; value) pairs (CSV or XLSX)."""
     from tasks.contacts_import import read_contacts_file
 
     frame = read_contacts_file(path)
@@ -601,19 +640,27 @@ def read_dnc_file(path: str | Path) -> list[str]:
     names = {c.strip().lower(): c for c in frame.columns}
     column = next((names[n] for n in ("phone", "number", "phone_e164", "contact_phone", "pattern") if n in names),
                   frame.columns[0])
-    return [v for v in frame[column].cast(pl.String).to_list() if v is not None and v.strip()]
+    # read_contacts_file keeps blank records, so the position gives the file's row (header = row 1)
+    rows = [(index, value) for index, value in enumerate(frame[column].cast(pl.String).to_list(), start=2)
+            if value is not None and value.strip()]
+    return column, rows
+
+
+def read_dnc_file(path: str | Path) -> list[str]:
+    """The numbers of a do-not-call file: its `phone`/`number` column, else its first column (CSV or XLSX)."""
+    return [value for _row, value in read_dnc_rows(path)[1]]
 
 
 def import_dnc(conn: duckdb.DuckDBPyConnection, path: str | Path, now: datetime, *, campaign_id: int | None = None,
                reason: str | None = None, default_region: str | None = None) -> int:
-    """Add every number of a file to a list (all or nothing; a bad row names its line); returns how many were new."""
-    numbers = read_dnc_file(path)
+    """Add every number of a file to a list (all or nothing; a bad row names its row and column); returns how many were new."""
+    column, rows = read_dnc_rows(path)
     try:
-        return add_dnc(conn, numbers, now, campaign_id=campaign_id, reason=reason, source="import",
-                       default_region=default_region)
+        return add_dnc(conn, [value for _row, value in rows], now, campaign_id=campaign_id, reason=reason,
+                       source="import", default_region=default_region)
     except ValidationError as error:
-        index = int(error.field.split()[-1])
-        raise UserError(f"{path} row {index + 1}: {error.rule}") from None
+        entry = int(error.field.split()[-1])  # add_dnc counts entries from 1
+        raise UserError(f"{path} row {rows[entry - 1][0]}, column {column}: {error.rule}") from None
 
 
 def list_dnc(conn: duckdb.DuckDBPyConnection, campaign_id: int | None = None, *, all_lists: bool = False) -> list[dict]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import os
+import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,6 +33,7 @@ from schemas.contact_import import (
     MULTI_SOURCE_TARGETS,
     NAME,
     PHONE,
+    PROPERTY_MAX,
     check_reason,
     header_key,
     import_schema,
@@ -141,14 +144,25 @@ def _check_cell_sizes(grid: pl.DataFrame, path: Path) -> None:
 
 
 def _with_headers(grid: pl.DataFrame, path: Path) -> pl.DataFrame:
-    if grid.height == 0 or all(v is None or not str(v).strip() for v in grid.row(0)):
+    """The grid's first non-blank row as headers over the rows below it.
+
+    Blank rows above the header stay in the frame as blank records (dropped by `apply_mapping`), so a
+    record's position still gives the row the user sees when the header is not in row 1.
+    """
+    if grid.height == 0 or grid.width == 0:
+        raise UserError(f"{path.name}: the file is empty (no header row)")
+    is_blank = grid.select(
+        pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in grid.columns]).alias("blank")
+    ).to_series()
+    if is_blank.all():
         raise UserError(f"{path.name}: the file is empty (no header row)")
     _check_cell_sizes(grid, path)
-    headers = _name_headers(grid.row(0))
-    frame = grid.slice(1).rename(dict(zip(grid.columns, headers)))
-    if frame.height == 0:
+    header_at = int(is_blank.arg_min())  # the first row that is not blank
+    headers = _name_headers(grid.row(header_at))
+    if grid.height == header_at + 1:
         raise UserError(f"{path.name}: the file has a header row but no data rows")
-    return frame
+    frame = pl.concat([grid.slice(0, header_at), grid.slice(header_at + 1)])
+    return frame.rename(dict(zip(grid.columns, headers)))
 
 
 def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
@@ -203,7 +217,8 @@ def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
     if sheet is not None and sheet not in reader.sheet_names:
         raise UserError(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(reader.sheet_names)})")
     try:
-        loaded = reader.load_sheet(sheet if sheet is not None else 0, header_row=None, dtypes="string")
+        # skip_rows=0: keep blank rows above the header, so row numbers are the sheet's own
+        loaded = reader.load_sheet(sheet if sheet is not None else 0, header_row=None, dtypes="string", skip_rows=0)
         grid = loaded.to_polars()
     except Exception as error:
         raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
@@ -262,15 +277,19 @@ def parse_map_options(options: Iterable[str]) -> dict[str, str]:
     return overrides
 
 
-def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The mapping to use: the suggestion with ``overrides`` applied, checked and de-duplicated."""
+def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = None,
+                    source: str | None = None) -> dict[str, str]:
+    """The mapping to use: the suggestion with ``overrides`` applied, checked and de-duplicated.
+
+    ``source`` (the file's name) starts the messages of the errors it raises.
+    """
     mapping = suggest_mapping(headers)
     by_fold = {h.casefold(): h for h in headers}
     explicit: dict[str, str] = {}
-    for source, target in (overrides or {}).items():
-        header = source if source in mapping else by_fold.get(source.strip().casefold())
+    for column, target in (overrides or {}).items():
+        header = column if column in mapping else by_fold.get(column.strip().casefold())
         if header is None:
-            raise ValidationError("--map", f"column {source!r} is not in the file (columns: {', '.join(headers)})")
+            raise ValidationError("--map", f"column {column!r} is not in {source or 'the file'} (columns: {', '.join(headers)})")
         explicit[header] = parse_target(target)
     for header, target in explicit.items():
         if target in FIELD_TARGETS and target not in MULTI_SOURCE_TARGETS:
@@ -284,7 +303,7 @@ def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = No
         mapping[header] = target
     if PHONE not in mapping.values():
         raise UserError(
-            f"no column maps to {PHONE} (columns: {', '.join(headers)}); "
+            f"{source + ': ' if source else ''}no column maps to {PHONE} (columns: {', '.join(headers)}); "
             f"name it with --map 'COLUMN={PHONE}'"
         )
     return _unique_custom_keys(mapping)
@@ -341,9 +360,13 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFra
 
     phone = clean(sources(PHONE)[0]).str.replace(r"^(\d+)\.0+$", "$1")
     blank = pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in frame.columns])
-    mapped = frame.with_row_index(_ROW, offset=2).filter(~blank)  # a file may have its own "row" column
+    # The row number's working name must not be one of the file's own columns ("row" or even this one).
+    row_name = _ROW
+    while row_name in frame.columns:
+        row_name += "_"
+    mapped = frame.with_row_index(row_name, offset=2).filter(~blank)
     return mapped.select(
-        pl.col(_ROW).cast(pl.Int64).alias("row"),
+        pl.col(row_name).cast(pl.Int64).alias("row"),
         phone.alias("phone_raw"),
         joined(NAME).alias(NAME),
         joined(COMPANY).alias(COMPANY),
@@ -519,6 +542,33 @@ def record_import(conn: duckdb.DuckDBPyConnection, result: ImportResult, now: da
     ).fetchone()[0]
 
 
+def check_report_path(path: str | Path) -> Path:
+    """The --report CSV to write, refused (before any import work is written) when it cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--report {path}: is a folder; name the CSV file, e.g. {path / 'rejected.csv'}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # write_report creates missing folders
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"--report {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"--report {path}: cannot write there (permission)")
+    return path
+
+
+def stage_report(report: pl.DataFrame, path: str | Path) -> Path:
+    """Write the per-row report to a temporary file beside ``path``; the import moves it into place once committed."""
+    path = check_report_path(path)
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        write_report(report, staged)
+    except OSError as error:
+        staged.unlink(missing_ok=True)
+        raise UserError(f"--report {path}: cannot write ({error.strerror or error})") from None
+    return staged
+
+
 def write_report(report: pl.DataFrame, path: str | Path) -> Path:
     """The per-row report as CSV (row, column, value, reason)."""
     path = Path(path)
@@ -573,9 +623,14 @@ def edit_contact(
             _check_field(key, value)
             sets[EDITABLE_FIELDS[key]] = value
         else:
-            name = snake_case(key[len(CUSTOM_PREFIX):] if key.startswith(CUSTOM_PREFIX) else key)
+            given = key[len(CUSTOM_PREFIX):] if key.startswith(CUSTOM_PREFIX) else key
+            if not header_key(given):  # snake_case would quietly call "!!!" "column"
+                raise ValidationError("property", f"{given!r} is not a property name (use letters, digits and _)")
+            name = snake_case(given)
             if value is None:
                 properties.pop(name, None)
+            elif len(value) > PROPERTY_MAX:  # the import's limit for a custom property
+                raise ValidationError(name, f"longer than {PROPERTY_MAX:,} characters ({len(value):,})")
             else:
                 properties[name] = value
             sets["properties"] = json.dumps(properties, ensure_ascii=False)

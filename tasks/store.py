@@ -74,7 +74,28 @@ def _open_close_lock(path: Path) -> threading.Lock:
         return _open_close_locks.setdefault(key, threading.Lock())
 
 
+# Every DuckDB database file carries these bytes at this offset (its main header).
+DUCKDB_MAGIC, DUCKDB_MAGIC_OFFSET = b"DUCK", 8
+
+
+def check_duckdb_file(path: Path) -> None:
+    """Refuse an existing file that is not a DuckDB database (DuckDB would open a CSV as a throwaway database)."""
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return  # a new (or empty) file becomes a database
+        if path.is_dir():
+            raise StoreError(f"cannot open database {path}: is a folder")
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError as error:
+        raise StoreError(f"cannot open database {path}: {error.strerror or error}") from None
+    if head[DUCKDB_MAGIC_OFFSET:DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)] != DUCKDB_MAGIC:
+        kind = "a SQLite file" if head.startswith(b"SQLite format 3") else "not a DuckDB database file"
+        raise StoreError(f"cannot open database {path}: {kind}; point --db (or CAMPAIGNS_DB) at a .duckdb file")
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    check_duckdb_file(path)
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
@@ -448,9 +469,15 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# A libpq keyword value: single-quoted (backslash escapes, maybe left unterminated), else up to a space or '&'.
+_PASSWORD_VALUE = re.compile(r"""(password\s*=\s*)(?:'(?:[^'\\]|\\.)*(?:'|\\?$)|[^\s&]+)""", re.IGNORECASE)
+# URL form: postgres://user:password@host; the last '@' of the token ends it (a raw '@' in a password too).
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
+
+
 def _hidden(url: str) -> str:
-    """The connection string without its password, for messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"(password\s*=\s*)\S+", r"\1***", url))
+    """The connection string (or a message quoting it) without its password, for messages."""
+    return _URL_PASSWORD.sub(r"\1***@", _PASSWORD_VALUE.sub(r"\1***", url))
 
 
 def postgres_ddl(sql: str) -> str:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
+try:  # newer typer vendors Click and does not re-export this one
+    from typer._click.exceptions import NoArgsIsHelpError
+except ImportError:  # older typer runs on Click itself
+    from click.exceptions import NoArgsIsHelpError
+
 from flows.cli.common import app
 from tasks.errors import StoreError, StoreLockedError, UserError
 
@@ -35,13 +42,32 @@ def _global_options_first(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _usage_line(error: typer.TyperException) -> str:
+    """A usage error as one line: which command, then Click's message without its line breaks."""
+    context = getattr(error, "ctx", None)
+    command = f"{context.command_path}: " if context is not None and context.command_path else ""
+    return f"error: {command}{' '.join(error.format_message().split())}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input is one line on stderr and exit code 2, never a traceback."""
     argv = _global_options_first(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, standalone_mode=True)
+        # Not standalone: Click would draw a usage error as a multi-line box; it is one line here.
+        code = app(args=argv, prog_name="campaigns", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    except NoArgsIsHelpError as error:  # `campaigns dnc` alone: its help, as before
+        if error.format_message().strip():  # Rich has already drawn it while the error was built
+            print(error.format_message())
+        return 2
+    except typer.TyperException as error:  # usage errors: unknown command, bad or missing option
+        print(_usage_line(error), file=sys.stderr)
+        return 2
+    except typer.Abort:  # Ctrl-C at a prompt
+        print("error: aborted", file=sys.stderr)
+        return 1
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

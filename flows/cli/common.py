@@ -81,3 +81,25 @@ def table(rows: list[dict], columns: list[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
+
+
+def require_campaign(conn, campaign_id: int) -> None:
+    """Refuse an unknown campaign id ("campaign 99 does not exist") before a command reads about it."""
+    from tasks.campaigns import get_campaign
+
+    get_campaign(conn, campaign_id)
+
+
+def check_out_file(out: Path, suffix: str | None = None) -> Path:
+    """An --out file the command can write: the right suffix, not a folder, in a folder that exists."""
+    from tasks.errors import UserError
+
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise UserError(f"--out {out}: must end in {suffix}")
+    if out.is_dir():
+        example = f"e.g. {out / ('export' + suffix)}" if suffix else "inside it"
+        raise UserError(f"--out {out}: is a folder; name the file, {example}")
+    if not out.parent.is_dir():
+        kind = "is a file, not a folder" if out.parent.exists() else "does not exist"
+        raise UserError(f"--out {out}: folder {out.parent} {kind}")
+    return out

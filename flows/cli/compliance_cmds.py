@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit, table
+from flows.cli.common import JsonOpt, app, db, emit, require_campaign, table
 
 dnc_app = typer.Typer(help="Do-not-call lists (global, or per campaign with --campaign).", no_args_is_help=True)
 rules_app = typer.Typer(help="Legal calling rules by callee country/state, and what they held back.", no_args_is_help=True)
@@ -85,6 +85,8 @@ def dnc_list(
     from tasks.store import connect
 
     with connect(db()) as conn:
+        if campaign is not None:
+            require_campaign(conn, campaign)
         rows = list_dnc(conn, campaign, all_lists=all_lists)
     emit(rows, as_json, table(rows, ["pattern", "campaign_id", "reason", "source", "added_at"]))
 
@@ -99,6 +101,7 @@ def dnc_suppressed(
     from tasks.store import connect
 
     with connect(db()) as conn:
+        require_campaign(conn, campaign_id)
         rows = suppressed_contacts(conn, campaign_id).to_dicts()
     emit(rows, as_json, table(rows, ["contact_id", "phone_e164", "do_not_call", "dnc_list", "dnc_reason", "time_zone_unknown"]))
 
@@ -140,8 +143,22 @@ def rules_audit(
     from tasks.store import connect
 
     with connect(db()) as conn:
+        require_campaign(conn, campaign_id)
         rows = audit_summary(conn, campaign_id).to_dicts()
     emit(rows, as_json, table(rows, ["rule", "claims", "skipped", "last_at"]))
+
+
+def _check_state(conn, contact_id: int, state: str) -> None:
+    """Refuse a --state that is not a subdivision of the contact's country (ZZZ would match no rule, silently)."""
+    import holidays
+
+    from tasks.contacts_import import get_contact
+    from tasks.errors import ValidationError
+
+    region = get_contact(conn, contact_id)["region"]
+    known = holidays.list_supported_countries().get(region or "")
+    if known and state.strip().upper() not in known:
+        raise ValidationError("--state", f"{state!r} is not a state/province code of {region} (e.g. {known[0]})")
 
 
 def _register_contact_zone() -> None:
@@ -163,6 +180,8 @@ def _register_contact_zone() -> None:
         from tasks.store import transaction
 
         with transaction(db()) as conn:
+            if state and state.strip():
+                _check_state(conn, contact_id, state)
             set_contact_zone(conn, contact_id, datetime.now(UTC), time_zone=time_zone, subdivision=state)
             row = conn.execute(
                 "select z.time_zones, z.country, z.subdivision, z.zone_source from contacts c"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit, export_app, table
+from flows.cli.common import JsonOpt, app, check_out_file, db, emit, export_app, table
 from tasks.errors import ValidationError
 
 contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
@@ -68,8 +68,11 @@ def import_(
 
     overrides = parse_map_options(map_ or [])
     if prefect:
-        from flows.import_contacts import import_contacts
+        from flows.import_contacts import check_import, import_contacts
 
+        # Checked before the flow starts: Prefect would log a bad input's traceback on the terminal.
+        check_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
+                     db=db(), report_path=report)
         data = import_contacts(campaign_id, str(file), mapping=overrides, default_country=default_country,
                                sheet=sheet, dry_run=dry_run, db=str(db()))
         if report is not None:
@@ -135,8 +138,7 @@ def export_contacts_cmd(
     from tasks.contacts_import import export_contacts
     from tasks.store import connect
 
-    if out.suffix.lower() != ".xlsx":
-        raise ValidationError("--out", f"{out.name}: the export is written as .xlsx")
+    check_out_file(out, ".xlsx")
     with connect(db()) as conn:
         path = export_contacts(conn, campaign_id, out)
     emit({"campaign_id": campaign_id, "out": str(path)}, as_json, f"wrote {path}")

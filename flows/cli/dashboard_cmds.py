@@ -24,7 +24,7 @@ def streamlit_command(port: int, headless: bool) -> list[str]:
 
 @app.command()
 def dashboard(
-    port: Annotated[int, typer.Option("--port", help="Port to serve the dashboard on.")] = 8501,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve the dashboard on.")] = 8501,
     headless: Annotated[bool, typer.Option("--headless/--open-browser", help="Do not open a browser tab.")] = True,
 ) -> None:
     """Start the Streamlit dashboard on the database chosen by --db (Ctrl+C stops it)."""

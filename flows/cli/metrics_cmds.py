@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit, export_app, table
+from flows.cli.common import JsonOpt, app, check_out_file, db, emit, export_app, table
 from tasks.errors import UserError
 
 CampaignArg = Annotated[int, typer.Argument(help="Campaign id (campaigns.campaign_id).")]
@@ -84,10 +84,7 @@ def export_calls_cmd(
     from tasks.export_calls import export_calls
     from tasks.store import connect
 
-    if out.suffix.lower() != ".xlsx":
-        raise UserError(f"--out: '{out}' must end in .xlsx")
-    if not out.parent.is_dir():
-        raise UserError(f"--out: folder '{out.parent}' does not exist")
+    check_out_file(out, ".xlsx")
     first, last = _day("--from", date_from), _day("--to", date_to)
     with connect(db()) as conn:
         rows = export_calls(conn, campaign_id, out, first, last)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit
+from flows.cli.common import JsonOpt, app, check_out_file, db, emit
 
 
 @app.command()
@@ -18,6 +18,6 @@ def backup(
     """Copy the database to a consistent backup file, safe while flows run."""
     from tasks.backup import run_backup
 
-    result = run_backup(db(), out)
+    result = run_backup(db(), check_out_file(out))
     emit(result, as_json, f"backup written: {result['out']} ({result['bytes']:,} bytes, "
                           f"{result['tables']} tables, schema version {result['schema_version']})")

@@ -9,7 +9,7 @@ from enum import Enum
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit, numbers_app, table
+from flows.cli.common import JsonOpt, app, db, emit, numbers_app, require_campaign, table
 
 CampaignArg = Annotated[int, typer.Argument(help="Campaign id (campaigns.campaign_id).")]
 
@@ -92,6 +92,7 @@ def best_time(campaign_id: CampaignArg, as_json: JsonOpt = False) -> None:
     from tasks.store import connect
 
     with connect(db()) as conn:
+        require_campaign(conn, campaign_id)
         cells = heatmap(conn, campaign_id).to_dicts()
     seen = [c for c in cells if c["calls"]]
     rows = [{"day": WEEKDAYS[c["weekday"]], "hour": c["hour"], "calls": c["calls"], "connected": c["connected"],

@@ -152,7 +152,7 @@ def test_cli_import_json_with_map_override(capsys, campaign_db, tmp_path):
     [
         ("old.xls", "x", "error: old.xls: unsupported file type .xls; use .csv or .xlsx"),
         ("empty.csv", "", "error: empty.csv: the file is empty"),
-        ("nophone.csv", "Name\nAnn\n", "error: no column maps to contact_phone (columns: Name)"),
+        ("nophone.csv", "Name\nAnn\n", "error: nophone.csv: no column maps to contact_phone (columns: Name)"),
     ],
 )
 def test_cli_import_bad_files_exit_2_with_one_line(capsys, campaign_db, tmp_path, name, content, message):

@@ -61,6 +61,8 @@ def test_defaults_match_the_product():
         ({"country": None}, "country", "is required: America/Phoenix is used by US, CA; say which one"),
         ({"country": "MX"}, "country", "MX does not use America/Phoenix (it is used by US, CA)"),
         ({"country": "usa"}, "country", '"USA" is not an ISO 3166 alpha-2 code such as US'),
+        # UTC belongs to no country, so only the code can be checked: XX was saved and every import failed
+        ({"time_zone": "UTC", "country": "XX"}, "country", '"XX" is not a known ISO 3166 alpha-2 country code (e.g. US)'),
         ({"calling_days": []}, "calling_days", "choose at least one calling day"),
         ({"calling_days": ["mon", "funday"]}, "calling_days", 'unknown day "funday" (use mon, tue, wed, thu, fri, sat, sun)'),
         ({"same_hours": [["18:00", "08:00"]]}, "weekly_schedule",

@@ -10,8 +10,8 @@ import time
 import duckdb
 import pytest
 
-from tasks.errors import StoreLockedError
-from tasks.store import apply_migrations, connect, current_version, init_db, latest_version, migrations, transaction
+from tasks.errors import StoreError, StoreLockedError
+from tasks.store import _hidden, apply_migrations, connect, current_version, init_db, latest_version, migrations, transaction
 
 
 def _schema(path) -> list[tuple]:
@@ -161,3 +161,44 @@ def test_a_held_store_checkpoints_once_at_the_end_and_loses_nothing(db):
         assert conn.execute("select count(*), min(pad) from filler").fetchone() == (100000, "3" * 200)
         assert conn.execute("select current_setting('checkpoint_threshold')").fetchone()[0] == duckdb.connect().execute(
             "select current_setting('checkpoint_threshold')").fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        # a quoted libpq value with a space: "password=*** SECRET'" leaked its second half
+        ("host=h port=1 user=u password='PG SECRET' dbname=db", "host=h port=1 user=u password=*** dbname=db"),
+        (r"password='it\'s secret' dbname=db", "password=*** dbname=db"),  # an escaped quote inside
+        ("password='never closed secret", "password=***"),
+        ("host=h password=plain dbname=db", "host=h password=*** dbname=db"),
+        ("postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db"),
+        ("postgresql://u:p@ss@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),  # a raw '@' in it
+        ('Unable to connect to Postgres at "postgres://u:pw@h/db": refused', 'Unable to connect to Postgres at "postgres://u:***@h/db": refused'),
+    ],
+)
+def test_connection_strings_are_shown_without_their_password(url, shown):
+    assert _hidden(url) == shown
+
+
+def test_a_file_that_is_not_a_duckdb_database_is_refused_and_left_alone(tmp_path):
+    # DuckDB 1.5 opens a CSV as a throwaway database: writes vanished without an error
+    text = tmp_path / "contacts.csv"
+    text.write_text("Phone\n+16025550101\n")
+    with pytest.raises(StoreError, match="not a DuckDB database file"):
+        with connect(text):
+            pass
+    assert text.read_text() == "Phone\n+16025550101\n"
+    sqlite = tmp_path / "s.sqlite"
+    sqlite.write_bytes(b"SQLite format 3\x00" + bytes(84))
+    with pytest.raises(StoreError, match="a SQLite file"):
+        with connect(sqlite, read_only=True):
+            pass
+
+
+def test_a_real_duckdb_file_carries_the_magic_the_check_looks_for(tmp_path):
+    from tasks.store import DUCKDB_MAGIC, DUCKDB_MAGIC_OFFSET
+
+    path, _version = init_db(tmp_path / "real.duckdb")
+    assert path.read_bytes()[DUCKDB_MAGIC_OFFSET:DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)] == DUCKDB_MAGIC
+    with connect(path, read_only=True) as conn:  # and it opens
+        assert current_version(conn) == latest_version()
