@@ -198,8 +198,12 @@ def dial_campaign(
     call_limit: str | None = None,
     slot_timeout_seconds: float = 300.0,
     drain_seconds: float = 600.0,
+    shards: int = 1,
 ) -> dict:
-    """One scheduled tick for one campaign; each call holds a slot of the global call limit until it ends."""
+    """One scheduled tick for one campaign; each call holds a slot of the global call limit until it ends.
+
+    `shards`: how many batches of the campaign may place at once (the fan-out's shards); else one.
+    """
     from tasks.telephony import make_provider
 
     settings = get_settings()
@@ -208,7 +212,7 @@ def dial_campaign(
     slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds),
                       clock=clock, wait_seconds=slot_timeout_seconds)
     try:
-        tick = run_tick(db, slots, clock, campaign_ids=[campaign_id]).as_dict()
+        tick = run_tick(db, slots, clock, campaign_ids=[campaign_id], batches_at_once=shards).as_dict()
     finally:
         left = slots.drain(clock, drain_seconds)
     return {**tick, "slots_acquired": slots.acquired, "slots_released": slots.released, "slots_left_to_expire": left}
@@ -254,6 +258,8 @@ def fan_out_dialing(
     submitted = []
     for campaign_id, shard in runs_to_submit(dialable, busy, shards):
         parameters: dict[str, Any] = {"campaign_id": campaign_id}
+        if shards > 1:
+            parameters["shards"] = shards
         if db is not None:
             parameters["db"] = db
         run = run_deployment(

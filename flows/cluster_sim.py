@@ -148,7 +148,7 @@ def _timed(function, seconds: list[float]):
 
 
 def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: float, pace: float,
-               tick_seconds: float = 60.0, limiter: str | None = None) -> dict:
+               tick_seconds: float = 60.0, limiter: str | None = None, shards: int = 1) -> dict:
     """Dial ticks, one campaign each in turn, until nobody is left to dial or `seconds` of real time pass; returns figures."""
     import tasks.dialing as dialing
     import tasks.store as store
@@ -182,7 +182,8 @@ def run_worker(db, campaign_ids: list[int], clock: SharedClock, *, seconds: floa
         begun = time.perf_counter()
         campaign = campaign_ids[ticks % len(campaign_ids)]
         try:
-            result = dialing.run_tick(db, dialer, clock, campaign_ids=[campaign], pace_seconds=pace)
+            result = dialing.run_tick(db, dialer, clock, campaign_ids=[campaign], pace_seconds=pace,
+                                      batches_at_once=shards)
         except Exception as error:  # a conflict the store gave up on: counted, the next tick retries
             errors += 1
             print(f"tick error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
@@ -240,12 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick-seconds", type=float, default=60.0)
     parser.add_argument("--limiter", default=None, help="prefect:<limit name> or sqlite:<file>:<limit>")
     parser.add_argument("--stop-file", default=None)
+    parser.add_argument("--shards", type=int, default=1,
+                        help="batches of one campaign that may place at once (the workers sharing it)")
     args = parser.parse_args(argv)
     clock = SharedClock(datetime.fromisoformat(args.origin), args.real_origin, args.speed)
     if args.role == "worker":
         ids = [int(i) for i in args.campaigns.split(",") if i]
         figures = run_worker(args.db, ids, clock, seconds=args.seconds, pace=args.pace,
-                             tick_seconds=args.tick_seconds, limiter=args.limiter)
+                             tick_seconds=args.tick_seconds, limiter=args.limiter, shards=args.shards)
     else:
         figures = run_enricher(args.db, clock, seconds=args.seconds, stop_file=Path(args.stop_file),
                                tick_seconds=args.tick_seconds)

@@ -178,20 +178,21 @@ NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody
 BUSY = "batch {run_id} of this campaign is still placing its calls; the next starts once it has ended"
 
 
-def _running_batch(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> int | None:
-    """A batch of the campaign still placing its calls (its run `running`, its owner alive), or None.
+def _running_batch(conn: duckdb.DuckDBPyConnection, campaign_id: int, batches_at_once: int = 1) -> int | None:
+    """The last of `batches_at_once` batches of the campaign still placing their calls (run `running`,
+    owner alive), or None when another may start.
 
-    One batch at a time per campaign, whoever starts it: two ticks, a tick and the Run button, two Run
-    clicks. A run whose owner died does not block (the reconciliation before the claim settles it).
+    One batch at a time per campaign (the product: the next batch starts once every contact of the
+    current one was attempted), whoever starts it: two ticks, a tick and the Run button, two Run clicks.
+    A large campaign sharded over cluster workers (`fan-out-dialing` with `shards`) allows that many. A
+    run whose owner died does not block (the reconciliation before the claim settles it).
     """
     lease = get_settings().run_lease_seconds
-    for run_id, host, pid, beat in conn.execute(
+    alive = [run_id for run_id, host, pid, beat in conn.execute(
         "select run_id, owner_host, owner_pid, heartbeat_at from dial_runs where campaign_id = ? and state = 'running'"
         " order by run_id", [campaign_id],
-    ).fetchall():
-        if not run_is_dead(host, pid, beat, lease):
-            return run_id
-    return None
+    ).fetchall() if not run_is_dead(host, pid, beat, lease)]
+    return alive[-1] if len(alive) >= max(1, batches_at_once) else None
 
 
 @dataclass(frozen=True)
@@ -671,18 +672,22 @@ def dial_batch(
     kind: str = "scheduled",
     pace_seconds: float | None = None,
     size: int | None = None,
+    batches_at_once: int = 1,
 ) -> BatchResult:
     """Claim one batch for a campaign and place its calls one after another at the pace.
+
+    No claim while `batches_at_once` batches of the campaign are still placing (1 unless sharded).
 
     On the shared store the batch's transactions lock only its campaign (`store.lock_scope`: they
     write that campaign's rows and insert-only rows), so batches of independent campaigns on several
     workers overlap; no effect on the DuckDB file.
     """
     with lock_scope(plan.campaign_id):
-        return _dial_batch(db, provider, plan, clock, kind=kind, pace_seconds=pace_seconds, size=size)
+        return _dial_batch(db, provider, plan, clock, kind=kind, pace_seconds=pace_seconds, size=size,
+                           batches_at_once=batches_at_once)
 
 
-def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> BatchResult:
+def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_at_once=1) -> BatchResult:
     pace = get_settings().dial_pace_seconds if pace_seconds is None else pace_seconds
     result = BatchResult(plan.campaign_id)
     now = clock.now()
@@ -692,7 +697,7 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size) -> Batch
     whole = clock.virtual or pace < 0.5
     with transaction(db) as conn:
         current = campaign_now(conn, plan.campaign_id)
-        busy = _running_batch(conn, plan.campaign_id)
+        busy = _running_batch(conn, plan.campaign_id, batches_at_once)
         if busy is not None:
             result.message = BUSY.format(run_id=busy)
             return result
@@ -1042,14 +1047,17 @@ def run_tick(
     *,
     campaign_ids: list[int] | None = None,
     pace_seconds: float | None = None,
+    batches_at_once: int = 1,
 ) -> TickResult:
-    """One scheduled tick: reconcile, then one batch for every active campaign open now."""
+    """One scheduled tick: reconcile, then one batch for every active campaign open now (unless
+    `batches_at_once` of its batches are still placing: 1, or the shards of a sharded campaign)."""
     result = TickResult(reconciled=reconcile(db, provider, clock.now()))
     with connect(db) as conn:
         plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
     for plan in plans:
         if plan.schedule.is_open(clock.now()):
-            result.batches.append(dial_batch(db, provider, plan, clock, kind="scheduled", pace_seconds=pace_seconds))
+            result.batches.append(dial_batch(db, provider, plan, clock, kind="scheduled", pace_seconds=pace_seconds,
+                                             batches_at_once=batches_at_once))
     return result
 
 

@@ -103,7 +103,7 @@ def test_three_workers_share_a_campaign_without_double_dials_or_passing_the_limi
     stop_file = tmp_path / "stop-enricher"
     workers = [
         subprocess.Popen([sys.executable, "-m", "flows.cluster_sim", "worker", "--campaigns", str(ids["campaign_id"]),
-                          "--limiter", slots, *common], env=child_env, stdout=subprocess.PIPE,
+                          "--limiter", slots, "--shards", "3", *common], env=child_env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
