@@ -65,12 +65,42 @@ def report(db: Path, campaign_id: int) -> dict:
         finished = conn.execute(
             "select count(*) from campaign_contacts where campaign_id = ? and finished_at is not null", [campaign_id]
         ).fetchone()[0]
-        numbers = conn.execute("select from_number, count(*) from calls group by 1 order by 1").fetchall()
+        # this campaign's call attempts per outbound number (the Total Calls definition)
+        numbers = conn.execute(
+            "select from_number, count(*) from calls where campaign_id = ? and counts_as_attempt group by 1 order by 1",
+            [campaign_id]).fetchall()
+        not_counted = dict(conn.execute(NOT_COUNTED_SQL, [campaign_id]).fetchall())
         paused = conn.execute(
             "select number_id, e164, rotation_paused_reason from phone_numbers"
             " where rotation_paused_at is not null order by 1").fetchall()
     return {"contacts": contacts, "finished": finished, "kpis": figures, "numbers": numbers, "paused": paused,
-            "db": db.resolve(), "snapshot": snapshot_path(db).resolve()}
+            "not_counted": not_counted, "db": db.resolve(), "snapshot": snapshot_path(db).resolve()}
+
+
+# The campaign's calls that are not attempts (docs/schema.md, "call attempt"), by why.
+NOT_COUNTED_SQL = """
+with not_attempts as (
+    select case when status = 'failed_rate_limit' or disconnect_reason = 'concurrency_limit_reached'
+                then 'rate/concurrency refusal'
+                when disconnect_reason = 'telephony_provider_unavailable' then 'provider unavailable'
+                else 'batch interrupted before placing' end as why
+    from calls
+    where campaign_id = ? and not counts_as_attempt
+),
+final as (
+    select why, count(*) as calls from not_attempts group by why
+)
+select * from final order by why
+"""
+
+
+def attempts_line(total_calls: int, not_counted: dict[str, int]) -> str:
+    """The report's attempts figure, with the calls that are not attempts and why (`1263 call attempts
+    (4 not counted: provider unavailable)`)."""
+    line = f"  call attempts         {total_calls:>8}"
+    if not_counted:
+        line += "   (" + ", ".join(f"{n} not counted: {why}" for why, n in sorted(not_counted.items())) + ")"
+    return line
 
 
 def main() -> int:
@@ -114,12 +144,12 @@ def main() -> int:
     print()
     print("  voice-campaigns demo — Spring outreach")
     print(f"  contacts enrolled     {figures['contacts']:>8}   (finished: {figures['finished']})")
-    print(f"  total calls           {k['total_calls']:>8}")
+    print(attempts_line(k["total_calls"], figures["not_counted"]))
     print(f"  contacts called       {k['contacts_called']:>8}")
     print(f"  connection rate       {k['connection_rate']:>7.1f}%")
     print(f"  avg. call duration    {k['avg_call_duration_seconds'] or 0:>7.0f} s")
     print(f"  credits used          {k['credits_used']:>8}")
-    print("  calls per outbound number: " + ", ".join(f"{n} {c}" for n, c in figures["numbers"]))
+    print("  attempts per outbound number: " + ", ".join(f"{n} {c}" for n, c in figures["numbers"]))
     for number_id, e164, reason in figures["paused"]:
         print(f"  out of rotation       {e164}: {reason}  (put back: campaigns numbers restore {number_id})")
     print(f"  database              {figures['db']}")

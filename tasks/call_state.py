@@ -62,13 +62,22 @@ _CALL_CHANGES = {
 }
 
 
+# `updated_at` is the write's `now`, but never before its campaign's metrics watermark, read in this
+# transaction: a pass that asked the provider long before it commits (its `now` is older than changes
+# other writers committed meanwhile, and an aggregation may have run in between) still stamps a time the
+# next aggregation re-reads. Writers and aggregations take turns (tasks/store.py), so this transaction
+# sees the watermark of every aggregation committed before it. See docs/schema.md, "metrics_state".
+_UPDATED_AT = ("greatest($now::timestamptz,"
+               " (select s.calls_watermark from metrics_state s where s.campaign_id = c.campaign_id))")
+
+
 def _call_write_sql(carried: Sequence[str]) -> str:
     """The calls update for a batch whose records carry `carried` (keys of `_CALL_SETS`)."""
     return f"""
 update calls c set
     status = w.status, registered_at = w.registered_at, analyzed_at = w.analyzed_at,
     counts_as_attempt = c.counts_as_attempt and not w.refund,
-    {"".join(f"{column} = {_CALL_SETS[column]}, " for column in carried)}updated_at = $now
+    {"".join(f"{column} = {_CALL_SETS[column]}, " for column in carried)}updated_at = {_UPDATED_AT}
 from call_writes w
 where c.call_id = w.call_id and (
     c.status is distinct from w.status or c.registered_at is distinct from w.registered_at

@@ -27,8 +27,12 @@ _MIN_US, _MAX_US = -(2**63), 2**63 - 1
 _DAY_US = 86_400_000_000
 # The disconnect reasons (calls.disconnect_reason's check): a reason's position codes it in contact_stats.sql.
 REASONS = [reason.value for reason in DisconnectReason]
-# Re-read changes this far behind the newest one seen: a transaction that stamped `updated_at`
-# earlier but committed after the previous run is still picked up (recomputing is idempotent).
+# Which calls a run re-reads (docs/schema.md, "metrics_state", has the argument in full): those whose
+# `updated_at` is at or after the campaign's watermark. A late commit is never missed, whatever its
+# delay: provider records (`tasks.call_state`) stamp no earlier than the watermark they see in their
+# own transaction, and the watermark never passes the start of a dial run still placing calls (its
+# later writes stamp times from its start on). The lag covers the one stamp taken before its
+# transaction opens, the claim's `now` (a lock wait, at most CAMPAIGNS_LOCK_TIMEOUT_SECONDS).
 WATERMARK_LAG = timedelta(seconds=60)
 # The run's scratch tables (temp schema: private to the connection, dropped at the end of a run).
 _TEMP_TABLES = ("metrics_scope", "metrics_campaigns", "metrics_enrollment_changed", "metrics_changed",
@@ -306,7 +310,8 @@ def _collect_day_scope(conn: duckdb.DuckDBPyConnection, zones: dict[int, str]) -
 
 
 def _advance_watermarks(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
-    """metrics_state: per campaign in scope, its time zone and the newest change taken in, less the lag."""
+    """metrics_state: per campaign in scope, its time zone and the newest change taken in, less the lag,
+    but never past the start of one of its dial runs still running (they write their calls in steps)."""
     conn.execute(
         """
         create or replace temp table metrics_new_state as
@@ -318,14 +323,23 @@ def _advance_watermarks(conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
         changed_max as (
             select campaign_id, max(updated_at) as newest from metrics_changed group by campaign_id
         ),
+        -- a crashed run stays `running` until reconciled: runs re-read more meanwhile, never less
+        running as (
+            select campaign_id, min(started_at) as oldest_start
+            from dial_runs semi join metrics_campaigns using (campaign_id)
+            where state = 'running'
+            group by campaign_id
+        ),
         final as (
             select m.campaign_id, m.time_zone,
-                   case when m.rebuild then r.newest - ?::interval
-                        else greatest(m.calls_watermark, ch.newest - ?::interval) end as calls_watermark,
+                   least(case when m.rebuild then r.newest - ?::interval
+                              else greatest(m.calls_watermark, ch.newest - ?::interval) end,
+                         ru.oldest_start) as calls_watermark,
                    ?::timestamptz as aggregated_at
             from metrics_campaigns m
             left join rebuilt_max r using (campaign_id)
             left join changed_max ch using (campaign_id)
+            left join running ru using (campaign_id)
         )
         select * from final
         """,
@@ -349,22 +363,40 @@ def _pct(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
 
-def _kpi_row(conn, campaign_id, date_from, date_to) -> dict:
+# Above this span of contact ids (bits per bitmap) the KPIs are counted by hash (kpis_hashed.sql).
+MAX_BITMAP_SPAN = 1 << 26
+
+
+def totals(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
+) -> dict:
+    """The Metrics tab's totals for an inclusive campaign-local date range (open ends: all time), from the calls.
+
+    One row: credits_used, total_calls, contacts_called, connected_calls, avg_call_duration_seconds,
+    connected_contacts, successful_contacts, total_contacts. The one source of the KPI cards and the
+    funnel, for the dashboard and `campaigns metrics` alike; read from `calls`, so always current.
+    """
     lo, hi = range_bounds(_campaign_zone(conn, campaign_id), date_from, date_to)
-    cursor = conn.execute(sql("kpis"), {"campaign_id": campaign_id, "lo": lo, "hi": hi})
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, cursor.fetchone()))
+    params = {"campaign_id": campaign_id, "lo": lo, "hi": hi}
+    first_id, last_id = conn.execute(sql("kpi_id_span"), params).fetchone()
+    if first_id is None:
+        first_id = last_id = 0
+    if last_id - first_id >= MAX_BITMAP_SPAN:
+        cursor = conn.execute(sql("kpis_hashed"), params)
+    else:
+        cursor = conn.execute(sql("kpis"), {**params, "first_id": first_id, "last_id": last_id})
+    return dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
 
 
 def kpis(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
 ) -> dict:
     """The five KPI cards for an inclusive campaign-local date range (open ends: all time)."""
-    return kpi_cards_from(_kpi_row(conn, campaign_id, date_from, date_to))
+    return kpi_cards_from(totals(conn, campaign_id, date_from, date_to))
 
 
 def kpi_cards_from(row: dict) -> dict:
-    """The KPI cards from a row of totals (credits, calls, contacts, connected, average duration)."""
+    """The KPI cards from a row of `totals`."""
     avg = row["avg_call_duration_seconds"]
     return {
         "credits_used": int(row["credits_used"]),
@@ -381,7 +413,11 @@ def funnel(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None = None, date_to: date | None = None
 ) -> dict:
     """Total enrolled contacts → connected (% of total) → successful (% of total)."""
-    row = _kpi_row(conn, campaign_id, date_from, date_to)
+    return funnel_from(totals(conn, campaign_id, date_from, date_to))
+
+
+def funnel_from(row: dict) -> dict:
+    """The funnel from a row of `totals`."""
     total, connected, successful = row["total_contacts"], row["connected_contacts"], row["successful_contacts"]
     return {
         "total_contacts": int(total),

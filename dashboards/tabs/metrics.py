@@ -18,7 +18,10 @@ def _key(campaign_id: int, name: str) -> str:
 
 
 def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
-    """Calls per day, one line per reason; hovering a day lists every reason, the legend toggles lines."""
+    """Calls per day, one line per reason; hovering a day lists every reason, the legend toggles lines.
+
+    `series` has every day of the range (`queries.metrics.calls_made`): days without calls draw 0.
+    """
     legend = alt.selection_point(fields=["reason"], bind="legend")
     hover = alt.selection_point(fields=["day"], nearest=True, on="pointerover", empty=False)
     # a reason absent on a day is 0 calls that day: lines drop to 0 and the breakdown shows 0, not NaN
@@ -125,9 +128,8 @@ def render(campaign_id: int) -> None:
         return
     date_from, date_to = days
     with state.reading() as conn:
-        kpis = q.kpi_cards(conn, campaign_id, date_from, date_to)
+        kpis, funnel = q.kpis_and_funnel(conn, campaign_id, date_from, date_to)
         series = q.calls_made(conn, campaign_id, date_from, date_to)
-        funnel = q.contact_funnel(conn, campaign_id, date_from, date_to)
 
     cards = st.columns(5)
     cards[0].metric("Credits Used", format_credits(kpis["credits_used"]), border=True)

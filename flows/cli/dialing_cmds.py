@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated
 
 import typer
@@ -91,4 +91,20 @@ def simulate(
     settings = settings.model_copy(update={"provider": "simulator"})
     provider = make_provider(settings, db=db())
     result = run_simulation(db(), provider, begin, days, campaign_ids=[campaign_id]).as_dict()
-    emit(result, as_json, f"simulated {days:g} day(s): {result['ticks']} ticks, {result['placed']} calls placed")
+    with connect(db()) as conn:
+        left = conn.execute("select count(*) from campaign_contacts where campaign_id = ? and finished_at is null",
+                            [campaign_id]).fetchone()[0]
+    result.update(requested_days=days, simulated_days=round((result["end"] - begin) / timedelta(days=1), 3),
+                  contacts_left=left, completed=left == 0)
+    emit(result, as_json, simulated_summary(result))
+
+
+def simulated_summary(result: dict) -> str:
+    """What a simulation covered, from the simulated clock: its span (not the days asked for) and whether it completed."""
+    hours = (result["end"] - result["start"]) / timedelta(hours=1)
+    span = f"{hours:.1f} hour(s)" if hours < 24 else f"{hours / 24:.1f} day(s)"
+    outcome = ("completed: every contact finished" if result["completed"]
+               else f"{result['contacts_left']} contact(s) still to dial")
+    return (f"simulated {span} ({result['start']:%Y-%m-%d %H:%M} to {result['end']:%Y-%m-%d %H:%M} UTC;"
+            f" {result['requested_days']:g} day(s) requested), {outcome}: {result['ticks']} ticks,"
+            f" {result['placed']} calls placed")

@@ -1,15 +1,13 @@
--- The Metrics tab's KPI cards and funnel for one campaign and a UTC range [$lo, $hi) (the
--- campaign-local dates already turned into instants). One scan of the campaign's calls in range:
--- contact-level distinct counts need the calls themselves, and the same scan gives the sums.
-with enrolled as (
-    select contact_id
-    from campaign_contacts
-    where campaign_id = $campaign_id
-),
-
-range_calls as (
+-- The Metrics tab's KPI cards and funnel (also `campaigns metrics`) for one campaign and a UTC range
+-- [$lo, $hi) (the campaign-local dates already turned into instants): one scan of the campaign's calls
+-- in range, so the figures are always current. Per-contact facts ("called", "connected", "successful",
+-- "enrolled") are bitmaps over contact ids (bitstring_agg between $first_id and $last_id, from
+-- kpi_id_span.sql) combined with AND and counted with bit_count: a million-call campaign needs no hash
+-- aggregate or semi-join, which cost several times the scan. Definitions: docs/schema.md, "Metrics".
+with range_calls as (
     select
-        contact_id, counts_as_attempt, credits, duration_seconds, call_successful,
+        contact_id, counts_as_attempt, credits, duration_seconds,
+        coalesce(call_successful, false) as is_successful,
         status = 'ended'
             and disconnect_reason is distinct from 'voicemail_reached'
             and not coalesce(in_voicemail, false) as is_connected
@@ -21,32 +19,33 @@ call_totals as (
     select
         coalesce(sum(credits), 0)::bigint as credits_used,
         count(*) filter (where counts_as_attempt) as total_calls,
-        count(distinct contact_id) filter (where counts_as_attempt) as contacts_called,
+        bitstring_agg(contact_id, $first_id, $last_id) filter (where counts_as_attempt) as called_set,
         count(*) filter (where is_connected) as connected_calls,
-        avg(duration_seconds) filter (where is_connected) as avg_call_duration_seconds
+        avg(duration_seconds) filter (where is_connected) as avg_call_duration_seconds,
+        bitstring_agg(contact_id, $first_id, $last_id) filter (where is_connected) as connected_set,
+        bitstring_agg(contact_id, $first_id, $last_id) filter (where is_successful) as successful_set
     from range_calls
 ),
 
-contact_outcomes as (
-    select
-        contact_id,
-        bool_or(is_connected) as connected,
-        bool_or(coalesce(call_successful, false)) as successful
-    from range_calls
-    semi join enrolled using (contact_id)
-    group by contact_id
-),
-
-funnel as (
-    select
-        (select count(*) from enrolled) as total_contacts,
-        count(*) filter (where connected) as connected_contacts,
-        count(*) filter (where successful) as successful_contacts
-    from contact_outcomes
+enrolled as (
+    select count(*) as total_contacts, bitstring_agg(contact_id, $first_id, $last_id) as enrolled_set
+    from campaign_contacts
+    where campaign_id = $campaign_id
 ),
 
 final as (
-    select * from call_totals cross join funnel
+    select
+        credits_used,
+        total_calls,
+        -- calls of contacts since removed count as called, not in the enrolled funnel
+        coalesce(bit_count(called_set), 0) as contacts_called,
+        connected_calls,
+        avg_call_duration_seconds,
+        coalesce(bit_count(connected_set & enrolled_set), 0) as connected_contacts,
+        coalesce(bit_count(successful_set & enrolled_set), 0) as successful_contacts,
+        total_contacts
+    from call_totals
+    cross join enrolled
 )
 
 select * from final

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import polars as pl
 import pytest
 
 from dashboards.queries.metrics import (
     HINT_CONNECTED,
     HINT_SUCCESSFUL,
     calls_made,
-    covers_whole_campaign,
     contact_funnel,
     default_range,
     funnel_frame,
     kpi_cards,
+    kpis_and_funnel,
 )
 from tasks.errors import NotFoundError, ValidationError
 from tasks.store import connect, transaction
@@ -53,12 +54,28 @@ def test_kpi_cards(shared, date_from, date_to, expected):
 def test_calls_made_series_by_local_day_and_reason(shared):
     with connect(shared["db"]) as conn:
         series = calls_made(conn, shared["campaign_id"], APR27, APR29)
-    assert series.rows() == [
+    assert series.filter(pl.col("calls") > 0).rows() == [
         (APR27, "agent_hangup", 1),
         (APR27, "dial_no_answer", 1),
         (APR28, "user_hangup", 1),
         (APR28, "voicemail_reached", 1),
     ]  # the refusal c5 is not a call attempt: not drawn
+
+
+def test_calls_made_has_every_day_of_the_range_with_zeros(shared):
+    # Apr 26 (before the first call) and Apr 29-30 (after the last) have no calls: drawn as 0, every reason
+    with connect(shared["db"]) as conn:
+        series = calls_made(conn, shared["campaign_id"], date(2026, 4, 26), date(2026, 4, 30))
+    days = [date(2026, 4, d) for d in range(26, 31)]
+    reasons = ["agent_hangup", "dial_no_answer", "user_hangup", "voicemail_reached"]
+    assert series.select("day", "reason").rows() == [(d, r) for d in days for r in reasons]
+    per_day = series.group_by("day").agg(pl.col("calls").sum()).sort("day").rows()
+    assert per_day == [(days[0], 0), (days[1], 2), (days[2], 2), (days[3], 0), (days[4], 0)]
+
+
+def test_calls_made_of_a_range_without_calls_is_empty(shared):
+    with connect(shared["db"]) as conn:
+        assert calls_made(conn, shared["campaign_id"], APR29, APR29).is_empty()
 
 
 def test_calls_made_range_narrows(shared):
@@ -126,36 +143,43 @@ def test_reversed_range_and_unknown_campaign(shared):
 
 @pytest.mark.parametrize(
     ("date_from", "date_to"),
-    [(None, None), (APR27, APR28), (date(2026, 4, 1), date(2026, 5, 1)), (None, APR28), (APR27, None)],
+    [(None, None), (APR27, APR28), (date(2026, 4, 1), date(2026, 5, 1)), (None, APR28), (APR27, None), (APR28, APR28)],
 )
-def test_whole_campaign_ranges_read_the_maintained_tables_and_agree_with_the_calls(shared, date_from, date_to):
+def test_the_cards_and_funnel_are_those_of_campaigns_metrics(shared, date_from, date_to):
     from tasks import metrics
 
     with connect(shared["db"]) as conn:
-        assert covers_whole_campaign(conn, shared["campaign_id"], date_from, date_to)
-        assert kpi_cards(conn, shared["campaign_id"], date_from, date_to) == metrics.kpis(
+        cards, funnel = kpis_and_funnel(conn, shared["campaign_id"], date_from, date_to)
+        assert cards == kpi_cards(conn, shared["campaign_id"], date_from, date_to) == metrics.kpis(
             conn, shared["campaign_id"], date_from, date_to)
-        funnel = contact_funnel(conn, shared["campaign_id"], date_from, date_to)
+        assert funnel == contact_funnel(conn, shared["campaign_id"], date_from, date_to)
         assert {k: v for k, v in funnel.items() if k != "hints"} == metrics.funnel(
             conn, shared["campaign_id"], date_from, date_to)
 
 
-@pytest.mark.parametrize(("date_from", "date_to"), [(APR28, None), (None, APR27), (APR28, APR28)])
-def test_narrower_ranges_do_not_cover_the_campaign(shared, date_from, date_to):
-    with connect(shared["db"]) as conn:
-        assert not covers_whole_campaign(conn, shared["campaign_id"], date_from, date_to)
+def test_the_cards_are_current_between_aggregations(db):
+    # a call stored after the last aggregation counts at once (the default range covers the campaign)
+    ids = make_tabs_db(db)
+    with transaction() as conn:
+        conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status,"
+            " disconnect_reason, duration_seconds, credits, provider, queued_at, updated_at)"
+            " values (?, ?, 'late', 2, '+16025550103', 'ended', 'user_hangup', 30, 7, 'simulator', ?, ?)",
+            [ids["campaign_id"], ids["C"], datetime(2026, 4, 28, 17, 0, tzinfo=UTC),
+             datetime(2026, 4, 28, 17, 0, tzinfo=UTC)])
+    with connect() as conn:
+        cards, funnel = kpis_and_funnel(conn, ids["campaign_id"], APR27, date(2026, 5, 1))
+    assert (cards["total_calls"], cards["contacts_called"], cards["credits_used"]) == (5, 3, 147)
+    assert funnel["connected"] == 3  # A, B and now C of 4 enrolled
 
 
 def test_a_campaign_never_aggregated_counts_from_the_calls(db):
-    from tests.dashboards.tabs_fixture import make_tabs_db as build
-
-    ids = build(db)
+    ids = make_tabs_db(db)
     with transaction() as conn:
         conn.execute("delete from metrics_state")
         conn.execute("delete from metrics_daily")
         conn.execute("delete from contact_stats")
     with connect() as conn:
-        assert not covers_whole_campaign(conn, ids["campaign_id"], None, None)
         assert kpi_cards(conn, ids["campaign_id"], None, None)["total_calls"] == 4
 
 
@@ -180,19 +204,44 @@ def with_removed_and_far_contacts(tmp_path_factory):
     return built
 
 
-@pytest.mark.parametrize("max_span", [1 << 26, 0])  # the bitmaps, and the hash-based fallback
-@pytest.mark.parametrize(("date_from", "date_to"), RANGES)
-def test_range_totals_equal_the_metrics_task(with_removed_and_far_contacts, monkeypatch, max_span, date_from, date_to):
-    from dashboards.queries import metrics as metric_queries
+@pytest.mark.parametrize(("date_from", "date_to"), RANGES + [(APR27, date(2026, 5, 1))])
+def test_removed_contacts_count_the_same_on_the_dashboard_and_in_campaigns_metrics(with_removed_and_far_contacts,
+                                                                                  date_from, date_to):
+    # the fixture was aggregated before A was removed: the dashboard's whole-campaign range used to read
+    # contact_stats (A gone: 1 contact called fewer) while `campaigns metrics` counted A's calls
     from tasks import metrics
 
-    monkeypatch.setattr(metric_queries, "MAX_BITMAP_SPAN", max_span)
     built = with_removed_and_far_contacts
     with connect(built["db"]) as conn:
-        ours = metric_queries.range_totals(conn, built["campaign_id"], date_from, date_to)
-        theirs = metrics._kpi_row(conn, built["campaign_id"], date_from, date_to)
-    assert ours.keys() == theirs.keys()
-    assert ours == pytest.approx(theirs)
+        cards, funnel = kpis_and_funnel(conn, built["campaign_id"], date_from, date_to)
+        assert cards == metrics.kpis(conn, built["campaign_id"], date_from, date_to)
+        assert {k: v for k, v in funnel.items() if k != "hints"} == metrics.funnel(
+            conn, built["campaign_id"], date_from, date_to)
+
+
+def test_the_default_range_counts_removed_contacts_as_called(with_removed_and_far_contacts):
+    built = with_removed_and_far_contacts
+    with connect(built["db"]) as conn:
+        start, today = default_range(conn, built["campaign_id"], datetime(2026, 5, 1, 18, 0, tzinfo=UTC))
+        cards = kpi_cards(conn, built["campaign_id"], start, today)
+    # A (removed), B and Far were dialed; of the 4 enrolled (B, C, D, Far) B and Far connected
+    assert (cards["contacts_called"], cards["total_calls"], cards["connection_rate"]) == (3, 5, 50.0)
+
+
+@pytest.mark.parametrize("max_span", [1 << 26, 0])  # the bitmaps, and the hash-based fallback
+@pytest.mark.parametrize(("date_from", "date_to"), RANGES)
+def test_bitmap_and_hash_totals_agree(with_removed_and_far_contacts, monkeypatch, max_span, date_from, date_to):
+    from tasks import metrics
+
+    built = with_removed_and_far_contacts
+    with connect(built["db"]) as conn:
+        bitmaps = metrics.totals(conn, built["campaign_id"], date_from, date_to)
+        monkeypatch.setattr(metrics, "MAX_BITMAP_SPAN", max_span)
+        chosen = metrics.totals(conn, built["campaign_id"], date_from, date_to)
+        monkeypatch.setattr(metrics, "MAX_BITMAP_SPAN", 0)
+        hashed = metrics.totals(conn, built["campaign_id"], date_from, date_to)
+    assert bitmaps.keys() == hashed.keys() == chosen.keys()
+    assert bitmaps == pytest.approx(hashed)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +258,7 @@ def test_range_totals_equal_the_metrics_task(with_removed_and_far_contacts, monk
 )
 def test_range_totals_count_removed_contacts_as_called_not_in_the_funnel(with_removed_and_far_contacts, date_from,
                                                                        date_to, expected):
-    from dashboards.queries.metrics import range_totals
+    from tasks.metrics import totals as range_totals
 
     built = with_removed_and_far_contacts
     with connect(built["db"]) as conn:
@@ -218,7 +267,7 @@ def test_range_totals_count_removed_contacts_as_called_not_in_the_funnel(with_re
 
 
 def test_range_totals_of_a_campaign_without_contacts_or_calls(db):
-    from dashboards.queries.metrics import range_totals
+    from tasks.metrics import totals as range_totals
     from tests.factories import make_campaign_db
 
     ids = make_campaign_db(db)

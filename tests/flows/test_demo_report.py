@@ -1,0 +1,38 @@
+"""The demo's report: attempts as the Metrics tab counts them, with the calls that are not attempts named."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flows.demo import attempts_line, report
+from tasks.store import transaction
+from tests.factories import make_campaign_db
+from tests.tasks.test_metrics import add_call, add_contact
+
+QUEUED = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)
+
+
+def test_attempts_line_names_what_is_not_counted():
+    assert attempts_line(1263, {"provider unavailable": 4}) == (
+        "  call attempts             1263   (4 not counted: provider unavailable)")
+    assert attempts_line(12, {}) == "  call attempts               12"
+
+
+def test_report_counts_this_campaigns_attempts_per_number(db):
+    ids = make_campaign_db(db)
+    with transaction(db) as conn:
+        other = conn.execute(
+            "insert into campaigns (name, agent_id, weekly_schedule, time_zone) select 'Other', agent_id,"
+            " weekly_schedule, time_zone from campaigns limit 1 returning campaign_id").fetchone()[0]
+        me, them = add_contact(conn, ids["campaign_id"], "+16025550001"), add_contact(conn, other, "+16025550002")
+        for reason in ("user_hangup", "dial_no_answer"):
+            add_call(conn, ids["campaign_id"], me, QUEUED, "ended", reason)
+        # the provider could not place it, and a concurrency refusal: no attempts
+        add_call(conn, ids["campaign_id"], me, QUEUED, "not_connected", "telephony_provider_unavailable", attempt=False)
+        add_call(conn, ids["campaign_id"], me, QUEUED, "failed_rate_limit", "concurrency_limit_reached", attempt=False)
+        add_call(conn, other, them, QUEUED, "ended", "user_hangup")  # another campaign's call
+        conn.execute("update calls set from_number = '+16025550100'")
+    figures = report(db, ids["campaign_id"])
+    assert figures["kpis"]["total_calls"] == 2
+    assert figures["numbers"] == [("+16025550100", 2)]
+    assert figures["not_counted"] == {"provider unavailable": 1, "rate/concurrency refusal": 1}
