@@ -77,17 +77,21 @@ def calls_made(
 ) -> pl.DataFrame:
     """Calls per campaign-local day and disconnect reason (day, reason, calls), reasons never null.
 
-    Every day of the range is there, with 0 calls for each reason on a day without any (weekends, a
-    paused week), so the chart's line drops to 0 and its axis spans the whole range; an open end stops
-    at the first or last day with calls. Empty when the range has no calls at all.
+    Empty when the range has no calls at all; else `every_day` of its span of calls.
     """
     series = metrics.calls_per_day(conn, campaign_id, date_from, date_to).with_columns(
         pl.col("disconnect_reason").fill_null(NO_REASON)).rename({"disconnect_reason": "reason"})
+    return every_day(series)
+
+
+def every_day(series: pl.DataFrame) -> pl.DataFrame:
+    """The (day, reason, calls) rows with every day from the first day with calls to the last, 0 calls for
+    each reason on a day without any (weekends, a paused week), so the chart's line drops to 0 instead of
+    joining Friday to Monday. The axis spans the calls, not the whole range: the default range runs from
+    the start date to today, and a campaign that ended months ago would be a squashed spike at its start."""
     if series.is_empty():
         return series
-    first = date_from if date_from is not None else series["day"].min()
-    last = date_to if date_to is not None else series["day"].max()
-    grid = pl.DataFrame({"day": pl.date_range(first, last, "1d", eager=True)}).join(
+    grid = pl.DataFrame({"day": pl.date_range(series["day"].min(), series["day"].max(), "1d", eager=True)}).join(
         series.select("reason").unique(), how="cross")
     return (grid.join(series, on=["day", "reason"], how="left")
             .with_columns(pl.col("calls").fill_null(0))

@@ -20,7 +20,7 @@ def _key(campaign_id: int, name: str) -> str:
 def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
     """Calls per day, one line per reason; hovering a day lists every reason, the legend toggles lines.
 
-    `series` has every day of the range (`queries.metrics.calls_made`): days without calls draw 0.
+    `series` has every day of its span of calls (`queries.metrics.calls_made`): days without calls draw 0.
     """
     legend = alt.selection_point(fields=["reason"], bind="legend")
     hover = alt.selection_point(fields=["day"], nearest=True, on="pointerover", empty=False)

@@ -62,15 +62,28 @@ def test_calls_made_series_by_local_day_and_reason(shared):
     ]  # the refusal c5 is not a call attempt: not drawn
 
 
-def test_calls_made_has_every_day_of_the_range_with_zeros(shared):
-    # Apr 26 (before the first call) and Apr 29-30 (after the last) have no calls: drawn as 0, every reason
+def test_calls_made_spans_the_days_with_calls_every_reason_each_day(shared):
+    # Apr 26 (before the first call) and Apr 29-30 (after the last): outside the span of calls
     with connect(shared["db"]) as conn:
         series = calls_made(conn, shared["campaign_id"], date(2026, 4, 26), date(2026, 4, 30))
-    days = [date(2026, 4, d) for d in range(26, 31)]
+    days = [date(2026, 4, 27), date(2026, 4, 28)]
     reasons = ["agent_hangup", "dial_no_answer", "user_hangup", "voicemail_reached"]
     assert series.select("day", "reason").rows() == [(d, r) for d in days for r in reasons]
-    per_day = series.group_by("day").agg(pl.col("calls").sum()).sort("day").rows()
-    assert per_day == [(days[0], 0), (days[1], 2), (days[2], 2), (days[3], 0), (days[4], 0)]
+    assert series.group_by("day").agg(pl.col("calls").sum()).sort("day").rows() == [(days[0], 2), (days[1], 2)]
+
+
+def test_a_day_without_calls_inside_the_span_is_drawn_as_zero():
+    # Friday and Monday with calls: the weekend between has 0 for every reason (the line drops, it does
+    # not join Friday to Monday)
+    from dashboards.queries.metrics import every_day
+
+    friday, monday = date(2026, 5, 1), date(2026, 5, 4)
+    series = pl.DataFrame({"day": [friday, friday, monday], "reason": ["dial_busy", "agent_hangup", "dial_busy"],
+                           "calls": [3, 1, 2]})
+    filled = every_day(series)
+    per_day = filled.group_by("day").agg(pl.col("calls").sum()).sort("day").rows()
+    assert per_day == [(friday, 4), (date(2026, 5, 2), 0), (date(2026, 5, 3), 0), (monday, 2)]
+    assert filled.filter(pl.col("day") == date(2026, 5, 2))["reason"].sort().to_list() == ["agent_hangup", "dial_busy"]
 
 
 def test_calls_made_of_a_range_without_calls_is_empty(shared):
