@@ -185,7 +185,9 @@ def call_page(
                 c.credits as "Credits",
                 concat_ws(' · ', case f.rating when 'up' then 'Good' when 'down' then 'Bad' end, f.comment)
                     as "Feedback",
-                c.tools_count as "Tools",
+                -- a call that never connected used no tools (0, not an empty cell); an ended one waits for its analysis
+                coalesce(c.tools_count, case when c.status in ('not_connected', 'error', 'failed_rate_limit') then 0 end)
+                    as "Tools",
                 timezone($time_zone, {PLACED_AT}) as "Date"
             from matching m
             join calls c using (call_id)

@@ -295,3 +295,11 @@ def test_date_is_when_the_call_was_placed_and_sorting_stays_on_the_claim(tabs):
     assert page["Date"].to_list()[2] == datetime(2026, 4, 28, 9, 0)  # c2: never registered, its claim
     assert detail["local_date"] == datetime(2026, 4, 27, 9, 7)
     assert history["Date"].to_list() == [datetime(2026, 4, 27, 10, 2), datetime(2026, 4, 28, 23, 30)]
+
+
+def test_tools_of_a_call_that_never_connected_read_zero(shared):
+    # c3 (not connected) and c5 (refused) used no tools: 0, not an empty cell; stored counts as they are
+    with connect(shared["db"]) as conn:
+        frame = call_page(conn, shared["campaign_id"])
+    tools = dict(zip(_ids(shared, frame), frame["Tools"].to_list()))
+    assert (tools["c3"], tools["c5"], tools["c2"], tools["c1"]) == (0, 0, 0, 2)
