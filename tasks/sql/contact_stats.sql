@@ -20,13 +20,15 @@ enrollments as (
 scoped_calls as (
     select
         c.campaign_id, c.contact_id, c.call_id, c.counts_as_attempt, c.status, c.disconnect_reason,
-        c.in_voicemail, c.call_successful, c.credits, c.duration_seconds, c.queued_at
+        c.in_voicemail, c.call_successful, c.credits, c.duration_seconds,
+        coalesce(c.registered_at, c.started_at, c.queued_at) as placed_at
     from calls c
     semi join rebuild using (campaign_id)
     union all
     select
         c.campaign_id, c.contact_id, c.call_id, c.counts_as_attempt, c.status, c.disconnect_reason,
-        c.in_voicemail, c.call_successful, c.credits, c.duration_seconds, c.queued_at
+        c.in_voicemail, c.call_successful, c.credits, c.duration_seconds,
+        coalesce(c.registered_at, c.started_at, c.queued_at) as placed_at
     from calls c
     semi join metrics_scope_contacts s using (campaign_id, contact_id)
 ),
@@ -56,7 +58,8 @@ per_contact as (
         -- in the low 5 bits as its position in $reasons (0 = none; the column's check allows only these)
         max(case when counts_as_attempt
                  then call_id * 32 + coalesce(list_position($reasons, disconnect_reason), 0) end) as last_attempt,
-        max(queued_at) filter (where counts_as_attempt) as last_call_at
+        -- when the last attempt was placed (registered with the provider), as the Call Logs date
+        max(placed_at) filter (where counts_as_attempt) as last_call_at
     from classified
     group by campaign_id, contact_id
 ),

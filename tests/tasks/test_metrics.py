@@ -128,6 +128,22 @@ def test_contact_stats_rows(reference):
     ]
 
 
+def test_last_call_date_is_when_the_last_attempt_was_placed(campaign_db):
+    # a batch is claimed at D1 and its calls placed one after another: the Contact List shows the moment
+    # the call was placed (as the Call Logs date), not the claim
+    cid = campaign_db["campaign_id"]
+    placed = D1 + timedelta(minutes=4, seconds=30)
+    with transaction(campaign_db["db"]) as conn:
+        contact = add_contact(conn, cid, "+16025559000")
+        call = add_call(conn, cid, contact, D1, "ended", "agent_hangup", duration=60, credits=333)
+        conn.execute("update calls set registered_at = ? where call_id = ?", [placed, call])
+        unregistered = add_contact(conn, cid, "+16025559001")
+        add_call(conn, cid, unregistered, D1, "not_connected", "dial_failed")
+        aggregate(conn, NOW, full=True)
+        rows = conn.execute("select contact_id, last_call_at from contact_stats order by contact_id").fetchall()
+    assert rows == [(contact, placed), (unregistered, D1)]  # never registered: the claim time stands
+
+
 def test_unknown_campaign_and_bad_range(reference):
     with connect(reference["db"]) as conn:
         with pytest.raises(NotFoundError):
