@@ -94,8 +94,26 @@ def check_duckdb_file(path: Path) -> None:
         raise StoreError(f"cannot open database {path}: {kind}; point --db (or CAMPAIGNS_DB) at a .duckdb file")
 
 
+# Paths this process has checked. The check reads the file's first bytes, and closing any descriptor of a
+# file drops every POSIX (fcntl) lock the process holds on it, DuckDB's included: checked while a
+# connection of this process held the file, another process could open it for writing too (seen as a
+# "Conflicting lock" on the WAL at commit in the contention soak). So each path is checked once, before
+# this process's first connection to it (every connection opens here, under the lock).
+_CHECKED: set[str] = set()
+_CHECK_LOCK = threading.Lock()
+
+
+def _check_once(path: Path) -> None:
+    key = os.path.abspath(path)
+    with _CHECK_LOCK:
+        if key in _CHECKED:
+            return
+        check_duckdb_file(path)
+        _CHECKED.add(key)  # a new file is created by the connection about to open it
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    check_duckdb_file(path)
+    _check_once(path)
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:

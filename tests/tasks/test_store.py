@@ -202,3 +202,20 @@ def test_a_real_duckdb_file_carries_the_magic_the_check_looks_for(tmp_path):
     assert path.read_bytes()[DUCKDB_MAGIC_OFFSET:DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)] == DUCKDB_MAGIC
     with connect(path, read_only=True) as conn:  # and it opens
         assert current_version(conn) == latest_version()
+
+
+def test_a_second_connection_keeps_the_file_locked_against_other_processes(tmp_path):
+    # Reading a file's header and closing it drops every POSIX lock this process holds on it, DuckDB's
+    # too: the header check runs once, before this process's first connection, never while one is open
+    import subprocess
+    import sys
+
+    db = tmp_path / "held.duckdb"
+    init_db(db)
+    with connect(db) as first:
+        with connect(db) as second:
+            second.execute("select 1")
+        other = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('select 1')",
+                                str(db)], capture_output=True, text=True, timeout=60)
+        first.execute("select 1")
+    assert other.returncode != 0 and "lock" in other.stderr.lower(), other.stderr[-300:]
