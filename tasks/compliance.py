@@ -27,7 +27,7 @@ from phonenumbers import geocoder
 from phonenumbers import timezone as pn_timezone
 
 from schemas.enums import WEEKDAYS
-from tasks.errors import NotFoundError, UserError, ValidationError
+from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
 
 DEFAULT_RULE = "DEFAULT"
 UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it cannot tell
@@ -179,14 +179,7 @@ def _rules_text(path: Path) -> str:
     """A rules CSV's text (UTF-8, UTF-16 by BOM, else Windows-1252, as contact files); a workbook is refused."""
     from tasks.contacts_import import OLE_MAGIC, decode_bytes
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a CSV file") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
+    data = read_input_file(path, "CSV file")
     if data.startswith((b"PK\x03\x04", OLE_MAGIC)):
         raise UserError(f"{path}: is a workbook; save the rules as CSV (UTF-8) first")
     try:

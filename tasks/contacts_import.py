@@ -40,7 +40,7 @@ from schemas.contact_import import (
     parse_target,
     snake_case,
 )
-from tasks.errors import NotFoundError, UserError, ValidationError
+from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
 from tasks.phones import check_region, normalise_phone, normalise_phones
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
@@ -242,11 +242,7 @@ def read_contacts_file(path: str | Path, sheet: str | None = None) -> pl.DataFra
         raise UserError(f"{path.name}: {size / 2**20:,.0f} MB is over the {MAX_FILE_BYTES / 2**20:,.0f} MB import limit; split the file")
     if suffix == ".xlsx":
         return read_xlsx(path, sheet)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror})") from error
-    return read_csv_bytes(data, path)
+    return read_csv_bytes(read_input_file(path, "CSV file"), path)
 
 
 # ---------------------------------------------------------------- mapping

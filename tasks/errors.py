@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class UserError(Exception):
     """Bad input: the message says what and where; nothing was written."""
@@ -26,3 +28,16 @@ class StoreLockedError(Exception):
 
 class StoreError(Exception):
     """The database file cannot be used (read-only, corrupt, disk full)."""
+
+
+def read_input_file(path: str | Path, kind: str) -> bytes:
+    """The bytes of a file the user named (`kind`: "CSV file", "YAML file"), or one line saying why not:
+    missing, a folder, unreadable."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a {kind}") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
