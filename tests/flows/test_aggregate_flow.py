@@ -9,6 +9,7 @@ import pytest
 
 from flows.aggregate_metrics import aggregate_metrics, run_aggregation
 from tasks.store import connect, transaction
+from tests.flows.cli_run import run as _cli
 
 NOW = datetime(2026, 5, 1, 20, tzinfo=UTC)
 
@@ -51,26 +52,7 @@ def test_the_prefect_flow_runs(called, prefect_harness):
 
 # --- the CLI commands ---------------------------------------------------------------------------
 
-@pytest.fixture
-def cli_state():
-    from flows.cli.common import state
-
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def _cli(capsys, db, *args):
-    from flows.cli import main
-    from flows.cli.common import state
-
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    state.db, state.json = None, False
-    return code, out.out, out.err
-
-
-def test_cli_aggregate_metrics_and_export(called, tmp_path, capsys, cli_state):
+def test_cli_aggregate_metrics_and_export(called, tmp_path, capsys):
     import json
 
     db = called["db"]
@@ -96,6 +78,6 @@ def test_cli_aggregate_metrics_and_export(called, tmp_path, capsys, cli_state):
         (["export", "calls", "1", "--out", "calls.csv"], "error: --out calls.csv: must end in .xlsx"),
     ],
 )
-def test_cli_bad_input_is_one_line(called, capsys, cli_state, args, message):
+def test_cli_bad_input_is_one_line(called, capsys, args, message):
     code, out, err = _cli(capsys, called["db"], *args)
     assert (code, err.strip()) == (2, message)

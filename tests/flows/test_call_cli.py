@@ -7,29 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.cli import main
-from flows.cli.common import state
 from tasks.store import connect, transaction
 from tasks.telephony import simulator_path
 from tasks.telephony.base import CallRequest
 from tasks.telephony.simulator import SimulatedProvider
+from tests.flows.cli_run import run
 from tests.tasks.seeding import call_row, seed_call
 
 QUEUED = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def run(capsys, db, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    state.db, state.json = None, False
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from flows.cli.common import state
+from tests.flows.cli_run import run
 
 EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "data" / "example_campaign.yaml"
 REFERENCE_SUMMARY = [
@@ -18,21 +17,6 @@ REFERENCE_SUMMARY = [
     "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)",
     "Each contact will receive up to 5 calls in total, max 1 per day.",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    """The Typer callback keeps --db/--json on a module object; reset it between in-process runs."""
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def run(capsys, db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    state.db, state.json = None, False
-    return code, out.out, out.err
 
 
 def run_json(capsys, db: Path, *args: str):

@@ -10,8 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import main
-from flows.cli.common import state
+from tests.flows.cli_run import run
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 RULES_CSV = DATA / "calling_rules.csv"
@@ -19,20 +18,6 @@ EXAMPLE_YAML = DATA / "example_campaign.yaml"
 # Every table a bad command could write to.
 TABLES = ("campaigns", "contacts", "campaign_contacts", "agents", "phone_numbers", "do_not_call", "calling_rules",
           "import_runs")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def run(capsys, db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    state.db, state.json = None, False
-    return code, out.out, out.err
 
 
 def store_digest(db: Path) -> str:

@@ -4,25 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from flows.cli import main
-from flows.cli.common import state
 from tests.factories import add_contacts
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def run(capsys, db, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    state.db, state.json = None, False
-    return code, out.out, out.err
+from tests.flows.cli_run import run
 
 
 def test_dnc_lists_from_the_command_line(campaign_db, capsys, tmp_path):

@@ -6,23 +6,9 @@ import json
 
 import pytest
 
-from flows.cli import main
-from flows.cli.common import state
 from tests.factories import add_contacts, make_campaign_db
+from tests.flows.cli_run import run
 from tests.tasks.test_forecast_rates import add_history
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def run(capsys, db, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.cli import main
-from flows.cli.common import state
 from flows.import_contacts import PLAIN_STEPS, run_import
 from tasks.errors import NotFoundError, UserError
 from tasks.store import connect
 from tests.factories import make_campaign_db
+from tests.flows.cli_run import run as cli
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLE_CSV, SAMPLE_XLSX = DATA / "sample_contacts.csv", DATA / "sample_contacts.xlsx"
@@ -113,20 +112,6 @@ def test_the_prefect_flow_runs_the_same_import(prefect_harness, campaign_db):
 
 
 # ---------------------------------------------------------------- CLI
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
-
-
-def cli(capsys, db: Path, *args: str) -> tuple[int, str, str]:
-    code = main(["--db", str(db), *args])
-    out = capsys.readouterr()
-    state.db, state.json = None, False
-    return code, out.out, out.err
 
 
 def test_cli_import_prints_the_mapping_and_counts(capsys, campaign_db):

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from flows.cli import main
-from flows.cli.common import state
 from tests.factories import add_contacts, make_campaign_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cli_state():
-    state.db, state.json = None, False
-    yield
-    state.db, state.json = None, False
 
 
 def simulate_cli(capsys, db, *args: str) -> str:
