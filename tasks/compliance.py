@@ -639,11 +639,6 @@ def read_dnc_rows(path: str | Path) -> tuple[str, list[tuple[int, str]]]:
     return column, rows
 
 
-def read_dnc_file(path: str | Path) -> list[str]:
-    """The numbers of a do-not-call file: its `phone`/`number` column, else its first column (CSV or XLSX)."""
-    return [value for _row, value in read_dnc_rows(path)[1]]
-
-
 def import_dnc(conn: duckdb.DuckDBPyConnection, path: str | Path, now: datetime, *, campaign_id: int | None = None,
                reason: str | None = None, default_region: str | None = None) -> int:
     """Add every number of a file to a list (all or nothing; a bad row names its row and column); returns how many were new."""
