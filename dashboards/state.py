@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -206,9 +207,62 @@ class ManualRun:
         return code == 0, f"the run ended with exit code {code} and printed nothing"
 
 
+@dataclass
+class DeploymentRun:
+    """A batch the Run button started as a run of the `run-campaign` Prefect deployment (served mode).
+
+    Followed through the Prefect API: running until the flow run's state is final; the result is that
+    state's message: the batch's line (`BatchResult.line`, flows/dial_campaigns.run_campaign) when it
+    completed, the error when it failed.
+    """
+
+    flow_run_id: Any
+    name: str
+    started_at: datetime
+    log: str = ""  # the key `run_outcome` remembers a shown result by
+    _final: tuple[bool, str] | None = None
+    _read_at: float = -1e9
+
+    def __post_init__(self) -> None:
+        self.log = self.log or f"flow-run:{self.flow_run_id}"
+
+    def _read(self) -> tuple[bool, str] | None:
+        """(completed, result line) once the flow run's state is final; None while it runs."""
+        if self._final is not None:
+            return self._final
+        moment = time.monotonic()
+        if moment - self._read_at < DEPLOYMENT_POLL_SECONDS:  # a page draw asks several times
+            return None
+        self._read_at = moment
+        from prefect.client.orchestration import get_client
+
+        try:
+            with get_client(sync_client=True) as client:
+                final = client.read_flow_run(self.flow_run_id).state
+        except Exception as error:  # the server went away: stop following, say why, free the Run button
+            self._final = (False, f"Prefect flow run {self.name} could not be followed: {type(error).__name__}: {error}")
+            return self._final
+        if final is None or not final.is_final():
+            return None
+        if final.is_completed() and (final.message or "").startswith("campaign "):
+            self._final = (True, final.message)
+        else:
+            self._final = (final.is_completed(), f"Prefect flow run {self.name} ended {final.name}"
+                           + (f": {final.message}" if final.message else ""))
+        return self._final
+
+    def running(self) -> bool:
+        return self._read() is None
+
+    def outcome(self) -> tuple[bool, str] | None:
+        return self._read()
+
+
+DEPLOYMENT_POLL_SECONDS = 2.0  # how often a followed deployment run's state is read
+
 # The runs this dashboard process started, by (database, campaign). Streamlit serves every session from
 # one process, so a second click, in this session or another, cannot start a second run of a campaign.
-_RUNS: dict[tuple[Path, int], ManualRun] = {}
+_RUNS: dict[tuple[Path, int], ManualRun | DeploymentRun] = {}
 _RUNS_LOCK = threading.Lock()
 
 
@@ -217,7 +271,7 @@ def run_logs_folder() -> Path:
     return db_path().parent / "logs" / "runs"
 
 
-def manual_run(campaign_id: int) -> ManualRun | None:
+def manual_run(campaign_id: int) -> ManualRun | DeploymentRun | None:
     """The last run of the campaign this dashboard started, if any."""
     return _RUNS.get((db_path(), campaign_id))
 
@@ -232,18 +286,22 @@ def start_manual_run(campaign_id: int) -> str:
     """Start one batch now without blocking the page: a Prefect deployment run, or a background CLI process.
 
     The process's output goes to a file under `run_logs_folder()`; `manual_run(...).outcome()` reads its
-    result once it has ended. Refused while the campaign's previous run from this dashboard still goes.
+    result once it has ended; a deployment run is followed through the Prefect API the same way. Refused
+    while the campaign's previous run from this dashboard still goes.
     """
-    if get_settings().prefect_deployments:
-        from prefect.deployments import run_deployment
-
-        flow_run = run_deployment("run-campaign/run-campaign", parameters={"campaign_id": campaign_id}, timeout=0)
-        return f"Prefect flow run {flow_run.name} started"
     with _RUNS_LOCK:
         current = manual_run(campaign_id)
         if current is not None and current.running():
-            raise UserError(f"the last run (process {current.process.pid}) is still going")
+            which = (f"Prefect flow run {current.name}" if isinstance(current, DeploymentRun)
+                     else f"process {current.process.pid}")
+            raise UserError(f"the last run ({which}) is still going")
         started = now()
+        if get_settings().prefect_deployments:
+            from prefect.deployments import run_deployment
+
+            flow_run = run_deployment("run-campaign/run-campaign", parameters={"campaign_id": campaign_id}, timeout=0)
+            _RUNS[(db_path(), campaign_id)] = DeploymentRun(flow_run.id, flow_run.name, started)
+            return f"Prefect flow run {flow_run.name} started"
         folder = run_logs_folder()
         folder.mkdir(parents=True, exist_ok=True)
         log = folder / f"campaign-{campaign_id}-{started:%Y%m%dT%H%M%S%f}.log"

@@ -8,7 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.clock import Clock, VirtualClock, WallClock
-from tasks.dialing import run_manual, run_tick
+from tasks.dialing import BatchResult, run_manual, run_tick
 from tasks.telephony.base import TelephonyProvider
 
 
@@ -44,5 +44,12 @@ def manual_batch(db: str | None, provider: TelephonyProvider, campaign_id: int, 
 
 @flow(name="run-campaign")
 def run_campaign(campaign_id: int, now: datetime | None = None, db: str | None = None) -> dict:
-    """The Run button: one batch now for one campaign (status Manual Running while it runs)."""
-    return manual_batch(db, _provider(db), campaign_id, _clock(now))
+    """The Run button: one batch now for one campaign (status Manual Running while it runs).
+
+    The run ends Completed with the batch's one-line result as its state message (what the Prefect UI shows
+    and the dashboard reads back: dashboards/state.DeploymentRun), whatever the logging level.
+    """
+    from prefect.states import Completed
+
+    result = manual_batch(db, _provider(db), campaign_id, _clock(now))
+    return Completed(message=BatchResult(**result).line(), data=result)

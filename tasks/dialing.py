@@ -244,6 +244,11 @@ class BatchResult:
     not_placed: int = 0
     message: str | None = None
 
+    def line(self) -> str:
+        """The one-line result `campaigns run` prints and the Run button shows."""
+        return f"campaign {self.campaign_id}: claimed {self.claimed}, placed {self.placed}" + (
+            f" ({self.message})" if self.message else "")
+
 
 @dataclass
 class TickResult:

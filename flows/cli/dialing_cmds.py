@@ -50,9 +50,8 @@ def run(campaign_id: int, now: NowOpt = None, as_json: JsonOpt = False) -> None:
 
     instant = parse_instant(now, "--now")
     clock = VirtualClock(instant) if instant else WallClock()
-    result = run_manual(db(), make_provider(db=db()), campaign_id, clock).__dict__
-    emit(result, as_json, f"campaign {campaign_id}: claimed {result['claimed']}, placed {result['placed']}"
-         + (f" ({result['message']})" if result["message"] else ""))
+    result = run_manual(db(), make_provider(db=db()), campaign_id, clock)
+    emit(result.__dict__, as_json, result.line())
 
 
 @app.command()

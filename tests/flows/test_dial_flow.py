@@ -22,6 +22,9 @@ def test_dial_campaigns_and_run_campaign_flows(db, prefect_harness):
     assert result["placed"] == 5
     manual = run_campaign(ids["campaign_id"], now=tuesday_10_phoenix, db=str(db))
     assert manual["placed"] == 3 and manual["claimed"] == 3
+    # the run's final state carries the batch's line (the Prefect UI and the dashboard's Run show it)
+    again = run_campaign(ids["campaign_id"], now=tuesday_10_phoenix, db=str(db), return_state=True)
+    assert again.is_completed() and again.message.startswith(f"campaign {ids['campaign_id']}: claimed 0, placed 0 ("), again
     with connect(db) as conn:
         assert conn.execute("select kind, state, calls_placed from dial_runs order by run_id").fetchall() == [
             ("scheduled", "completed", 5),

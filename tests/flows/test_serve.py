@@ -94,6 +94,30 @@ def test_serve_deploys_prefect_yaml_and_a_triggered_tick_writes_calls(db, tmp_pa
         with connect(db) as conn:
             assert conn.execute("select count(*), count(distinct contact_id) from calls").fetchone() == (4, 4)
             assert conn.execute("select kind, state from dial_runs").fetchall() == [("scheduled", "completed")]
+        # The dashboard's Run in served mode: a run of the run-campaign deployment, followed to its result line.
+        cid = ids["campaign_id"]
+        follow = (
+            "import sys, time\n"
+            "from dashboards import state\n"
+            f"print(state.start_manual_run({cid}), flush=True)\n"
+            "deadline = time.monotonic() + 150\n"
+            f"while state.run_in_progress({cid}):\n"
+            "    assert time.monotonic() < deadline, 'the deployment run did not end'\n"
+            "    time.sleep(1)\n"
+            f"print(repr(state.manual_run({cid}).outcome()))\n"
+        )
+        watched = subprocess.run([sys.executable, "-c", follow], env={**client_env, "CAMPAIGNS_PREFECT_DEPLOYMENTS": "1"},
+                                 capture_output=True, text=True, timeout=200, cwd=Path(__file__).parents[2])
+        assert watched.returncode == 0, watched.stdout + watched.stderr
+        started, outcome = watched.stdout.strip().splitlines()[-2:]
+        assert started.startswith("Prefect flow run ") and started.endswith(" started"), started
+        completed, line = eval(outcome)  # the repr of a (bool, str) this test printed
+        with connect(db) as conn:
+            placed = conn.execute("select count(*) from calls").fetchone()[0] - 4
+            runs = conn.execute("select kind, count(*) from dial_runs group by kind order by kind").fetchall()
+        assert completed, line
+        assert line.startswith(f"campaign {cid}: claimed ") and f", placed {placed}" in line, (line, placed)
+        assert runs[0][0] == "manual" or placed == 0, runs  # the batch, when it claimed anyone, ran as manual
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=60)
