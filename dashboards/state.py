@@ -28,6 +28,7 @@ from tasks.store import connect, db_path, transaction
 from tasks.timezones import zone_needs_country
 
 SAME, PER_DAY = "same", "per_day"
+TAB_KEY = "tab"  # the campaign page's open tab (bound to ?tab= in the address)
 # The settings the form edits (the others, such as Active, are never part of "unsaved edits").
 FORM_SETTINGS = (
     "name", "objective", "agent_id", "start_date", "end_date", "time_zone", "country", "calling_days",

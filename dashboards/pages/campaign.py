@@ -159,6 +159,35 @@ def leave_page(campaign_id: int | None) -> None:
     st.switch_page("pages/campaigns.py")
 
 
+TABS = ("Settings", "Call Logs", "Contact List", "Metrics")
+
+
+def contact_from_address(campaign_id: int) -> None:
+    """?contact=ID (the Call Logs' View links, opened in a new tab): show only that contact's calls.
+
+    The parameter is applied once and removed from the address, so "Show all calls" stays in effect.
+    """
+    raw = st.query_params.get("contact")
+    if raw is None:
+        return
+    del st.query_params["contact"]
+    try:
+        contact_id = int(raw)
+    except ValueError:
+        st.error(f"The address names contact {raw!r}, which is not a contact ID.")
+        return
+    with state.reading() as conn:
+        found = conn.execute(
+            "select coalesce(nullif(trim(c.name), ''), c.phone_e164) from campaign_contacts cc"
+            " join contacts c using (contact_id) where cc.campaign_id = ? and cc.contact_id = ?",
+            [campaign_id, contact_id],
+        ).fetchone()
+    if found is None:
+        st.error(f"Contact {contact_id} is not in this campaign.")
+        return
+    call_logs.show_contact(campaign_id, contact_id, found[0])
+
+
 def render() -> None:
     """The campaign page."""
     campaign_id = selected_campaign()
@@ -186,7 +215,11 @@ def render() -> None:
         st.error(f"Campaign {campaign_id} does not exist (it may have been deleted).")
         return
     header(campaign_id, head, stored)
-    settings_tab, logs_tab, contacts_tab, metrics_tab = st.tabs(["Settings", "Call Logs", "Contact List", "Metrics"])
+    contact_from_address(campaign_id)
+    # The open tab is in the address (?tab=Call+Logs): a link or bookmark opens it, and the Contact List's
+    # "Show in Call Logs" switches to it (state.TAB_KEY, set in a callback before the tabs are drawn).
+    settings_tab, logs_tab, contacts_tab, metrics_tab = st.tabs(
+        list(TABS), key=state.TAB_KEY, bind="query-params", default=TABS[0])
     with settings_tab:
         settings.render(campaign_id)
     with logs_tab:

@@ -40,7 +40,11 @@ HISTORY_COLUMNS = {
     "Date": st.column_config.DatetimeColumn(format=TABLE_DATE_FORMAT),
 }
 TABLE_COLUMNS = ["Phone Number", "Contact", "Disconnect Reason", "Status", "Call Successful", "Duration",
-                 "Credits", "Feedback", "Tools", "Date"]
+                 "Credits", "Feedback", "Tools", "Date", "View"]
+# The product's eye icon: the row's contact's whole call history, in a new browser tab (a link column opens
+# one). Text, not an emoji: a browser without an emoji font would draw a box.
+COLUMN_WIDTHS["View"] = st.column_config.LinkColumn(
+    "View", width="small", display_text="History ↗", help="Open this contact's full call history in a new tab")
 
 
 def _key(campaign_id: int, name: str) -> str:
@@ -51,8 +55,22 @@ def _yes_no(value: bool | None) -> str:
     return "" if value is None else ("Yes" if value else "No")
 
 
-def display_frame(page: pl.DataFrame) -> pl.DataFrame:
+# A contact's call history: the campaign page, the Call Logs tab, only that contact's calls
+# (pages/campaign.contact_from_address reads `contact`). Relative, so it works under any base path.
+HISTORY_LINK = "campaign?campaign={}&tab=Call+Logs&contact={}"
+
+
+def show_contact(campaign_id: int, contact_id: int, label: str) -> None:
+    """Make the Call Logs tab show only one contact's calls (until "Show all calls")."""
+    st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id, "label": label}
+
+
+def display_frame(page: pl.DataFrame, campaign_id: int | None = None) -> pl.DataFrame:
     """The page as the table shows it: Yes/No, durations as durations; numbers and local dates stay typed."""
+    if campaign_id is not None and "contact_id" in page.columns:
+        page = page.with_columns(
+            pl.format(HISTORY_LINK, pl.lit(campaign_id), pl.col("contact_id"))
+            .alias("View"))
     return page.with_columns(
         pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
         seconds_as_duration("Duration"),
@@ -138,7 +156,7 @@ def render(campaign_id: int) -> None:
         st.info("No calls match these filters yet.")
         return
     event = st.dataframe(
-        display_frame(rows), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
+        display_frame(rows, campaign_id), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
         on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
         column_config=COLUMN_WIDTHS,
     )

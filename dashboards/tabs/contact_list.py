@@ -16,7 +16,7 @@ from dashboards.components import TABLE_DATE_FORMAT, seconds_as_duration
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
-from dashboards.tabs.call_logs import CONTACT_FILTER_KEY, HISTORY_COLUMNS, display_history
+from dashboards.tabs.call_logs import HISTORY_COLUMNS, display_history, show_contact
 from flows.import_contacts import run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
@@ -153,12 +153,8 @@ def _row_actions(campaign_id: int, row: dict) -> None:
         # The dialog stays open across reruns until it is answered or dismissed.
         if st.session_state.get(REMOVE_KEY) == (campaign_id, contact_id):
             _confirm_remove(campaign_id, contact_id, label)
-        if buttons[2].button("Show in Call Logs", key=_key(campaign_id, f"logs_{contact_id}"), width="stretch",
-                             icon=":material/call_log:"):
-            st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id,
-                                                    "label": label}
-            st.session_state[_key(campaign_id, "flash")] = f"The Call Logs tab now shows only {label}'s calls."
-            st.rerun()
+        buttons[2].button("Show in Call Logs", key=_key(campaign_id, f"logs_{contact_id}"), width="stretch",
+                          icon=":material/call_log:", on_click=_show_in_call_logs, args=(campaign_id, contact_id, label))
         with buttons[3]:
             _copy_button(contact_id)
         id_column, _ = st.columns([1, 3])
@@ -173,6 +169,12 @@ def _row_actions(campaign_id: int, row: dict) -> None:
         else:
             st.dataframe(display_history(history), hide_index=True, width="stretch",
                          column_order=[c for c in history.columns if c != "call_id"], column_config=HISTORY_COLUMNS)
+
+
+def _show_in_call_logs(campaign_id: int, contact_id: int, label: str) -> None:
+    """Jump to the Call Logs tab showing only this contact's calls (a callback: it runs before the tabs are drawn)."""
+    show_contact(campaign_id, contact_id, label)
+    st.session_state[state.TAB_KEY] = "Call Logs"
 
 
 def _copy_button(contact_id: int) -> None:

@@ -103,6 +103,36 @@ def test_remove_a_contact(dashboard, page):
     assert (enrolled, crm) == (3, 4)
 
 
+def test_a_contact_jumps_to_its_call_logs_and_an_address_opens_a_contacts_history(dashboard, page):
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    _open_tab(page, "Contact List")
+    page.get_by_text("contacts · showing 1–4").wait_for()
+    _click_row(page, _table(page), 2)  # newest first: Person 3, Person 2, Person 1, Person 0
+    page.get_by_role("heading", name="Person 1").wait_for()
+    _button(page, "Show in Call Logs").click()
+    page.wait_ready()
+    # the Call Logs tab is open, showing Person 1's two calls only
+    assert page.get_by_role("tab", name="Call Logs").get_attribute("aria-selected") == "true"
+    page.get_by_text("Showing the calls of Person 1 only.").wait_for()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    page.screenshot(path=shots / "tabs-07-contact-call-logs.png", full_page=True)
+
+    # what a row's eye opens in a new tab (a new session): the page's address with the tab and the contact
+    page.goto(f"{dashboard['url']}/campaign?campaign={ids['campaign_id']}&tab=Call+Logs&contact={ids['A']}")
+    page.wait_ready()
+    page.get_by_text("Showing the calls of Person 0 only.").wait_for()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    assert page.get_by_role("tab", name="Call Logs").get_attribute("aria-selected") == "true"
+    assert "contact=" not in page.url  # applied once: "Show all calls" then shows every call
+    _table(page).wait_for()
+    page.screenshot(path=shots / "tabs-08-contact-history-address.png", full_page=True)
+    _button(page, "Show all calls").click()
+    page.wait_ready()
+    page.get_by_text("calls · showing 1–5").wait_for()
+
+
 def test_import_contacts_from_the_contact_list(dashboard, page, tmp_path):
     ids = make_tabs_db(dashboard["db"])
     shots = dashboard["artifacts"]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboards.state import TAB_KEY
 from dashboards.tabs.call_logs import CONTACT_FILTER_KEY
 from tasks.feedback import get_feedback
 from tasks.store import connect, transaction
@@ -78,6 +79,10 @@ def test_call_logs_table_columns_and_order(tabs):
         "user_hangup", "ended", "No", pd.Timedelta(seconds=45), 30, 1]
     assert table.iloc[4]["Date"] == pd.Timestamp(2026, 4, 27, 9, 0)  # Phoenix time
     assert "**5** calls" in at.markdown[0].value
+    # the eye of each row: its contact's whole history, on this page's Call Logs tab (a link opens a new tab)
+    cid = tabs["campaign_id"]
+    assert table["View"].tolist() == [f"campaign?campaign={cid}&tab=Call+Logs&contact={tabs[x]}" for x in "BDABA"]
+    assert _column_config(at)["View"]["type"] == "link"
 
 
 def _column_config(at: AppTest, index: int = 0) -> dict:
@@ -280,12 +285,13 @@ def test_selected_contact_shows_actions_id_and_calls(tabs):
     assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["dial_no_answer", "user_hangup"]
 
 
-def test_show_in_call_logs_sets_the_filter(tabs):
+def test_show_in_call_logs_sets_the_filter_and_opens_the_tab(tabs):
     at = _select_contact(tabs, "Person 1")
     at.button(key=f"contacts_{tabs['campaign_id']}_logs_{tabs['B']}").click()
     rerun(at)
-    assert at.session_state[CONTACT_FILTER_KEY]["contact_id"] == tabs["B"]
-    assert "Call Logs tab now shows only Person 1" in at.success[0].value
+    assert at.session_state[CONTACT_FILTER_KEY] == {"campaign_id": tabs["campaign_id"], "contact_id": tabs["B"],
+                                                    "label": "Person 1"}
+    assert at.session_state[TAB_KEY] == "Call Logs"  # the campaign page's tabs are bound to this key
 
 
 def test_edit_contact_saves_and_refuses_a_bad_phone(tabs):
