@@ -60,6 +60,8 @@ def parse_event(raw_body: bytes, signature: str | None, api_key: str, now: datet
         payload = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError):
         raise WebhookRejected(400, "body is not JSON") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise WebhookRejected(400, "body is nested too deeply") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
         raise WebhookRejected(400, "body has no event")
     if payload["event"] not in EVENTS:

@@ -5,8 +5,10 @@ Shapes follow Retell's public API (docs/reference product-facts). Two points are
   legacy shape: the next key is the last call id while a page is full) or an object
   ``{"calls": [...], "pagination_key": ...}`` (stop when the key is missing/null).
 - A failed ``create-phone-call`` is only retried when the call certainly was not created (429,
-  502/503/504, connection refused). A 500 or a read timeout may have dialled: it raises
-  ``OutcomeUnknown`` so the dialing engine reconciles by attempt key instead of redialling.
+  502/503/504, connection refused). Another 5xx or a read timeout may have dialled: it raises
+  ``OutcomeUnknown`` so the dialing engine reconciles by attempt key instead of redialling. Reads
+  are retried on 429 and every 5xx.
+- A call object with a field of the wrong type is refused (ProviderError naming the field).
 
 The API key comes from the environment via settings and is only ever put in the Authorization
 header: it is never logged, stored or written into an exception message.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import random
 import re
 import time
@@ -54,17 +57,44 @@ _REASONS = {reason.value: reason for reason in DisconnectReason}
 _SENTIMENTS = {sentiment.value: sentiment for sentiment in Sentiment}
 LIST_PAGE_LIMIT = 1000  # Retell's maximum page size
 IN_FLIGHT_PROVIDER_STATUSES = ("registered", "ongoing")
-_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# 429 and every 5xx are retried (a read always; a create only when it certainly was not processed).
 # Gateway answers: the request never reached the application, so even a create can be retried.
 _NOT_PROCESSED_STATUS = frozenset({429, 502, 503, 504})
 _INVALID_NUMBER = re.compile(r"number|e\.?164|destination", re.IGNORECASE)
-_SIGNATURE = re.compile(r"^v=(\d+),d=([0-9a-fA-F]+)$")
+# A refusal about our caller number is a setup problem, never the callee's number being invalid.
+_CALLER_NUMBER = re.compile(r"from[_ ]?number|caller", re.IGNORECASE)
+# At most 15 digits of milliseconds (year 33658): a longer stamp is refused, not converted.
+_SIGNATURE = re.compile(r"^v=(\d{1,15}),d=([0-9a-fA-F]{1,128})$")
 
 
-def _ms_to_dt(value: Any) -> datetime | None:
+def _ms_to_dt(value: Any, name: str = "timestamp") -> datetime | None:
     if value is None:
         return None
-    return datetime.fromtimestamp(int(value) / 1000.0, UTC)
+    try:
+        return datetime.fromtimestamp(int(_number(value, name)) / 1000.0, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ProviderError(f"Retell call payload: {name} is out of range") from None
+
+
+def _number(value: Any, name: str) -> int | float:
+    """``value`` when it is a finite JSON number (not a boolean); a ProviderError naming the field otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProviderError(f"Retell call payload: {name} is not a number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer past any float
+        finite = False
+    if not finite:
+        raise ProviderError(f"Retell call payload: {name} is out of range")
+    return value
+
+
+def _typed(payload: dict, name: str, kind: type, what: str) -> Any:
+    """``payload[name]`` when absent, null or a ``kind``; a ProviderError naming the field otherwise."""
+    value = payload.get(name)
+    if value is None or (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
+        return value
+    raise ProviderError(f"Retell call payload: {name} is not {what}")
 
 
 def _dt_to_ms(value: datetime) -> int:
@@ -81,52 +111,62 @@ def _tools_count(payload: dict) -> int | None:
 
 
 def parse_retell_call(payload: dict) -> ProviderCall:
-    """Retell's call object (get-call, list-calls, webhook ``call``) in our vocabulary."""
+    """Retell's call object (get-call, list-calls, webhook ``call``) in our vocabulary.
+
+    A field of the wrong type raises ProviderError (a webhook answers 400, a poll records the error)
+    rather than a TypeError that would stop a whole enrichment pass.
+    """
     if not isinstance(payload, dict) or not payload.get("call_id"):
         raise ProviderError("Retell call payload has no call_id")
-    raw_status = payload.get("call_status")
+    call_id = _typed(payload, "call_id", str, "text")
+    raw_status = _typed(payload, "call_status", str, "text")
+    if raw_status is None:
+        # a record without a status says nothing about the call: never read it as a failure
+        raise ProviderError("Retell call payload has no call_status")
     status = STATUS_MAP.get(raw_status, CallStatus.error)
-    raw_reason = payload.get("disconnection_reason")
+    raw_reason = _typed(payload, "disconnection_reason", str, "text")
     reason = None
     if raw_reason:
         reason = _REASONS.get(raw_reason, DisconnectReason.error_unknown)
     elif raw_status not in STATUS_MAP:
         # A status we do not know is treated as a failed call; keep what came so nothing is lost.
         reason, raw_reason = DisconnectReason.error_unknown, f"call_status={raw_status}"
-    started_at = _ms_to_dt(payload.get("start_timestamp"))
-    ended_at = _ms_to_dt(payload.get("end_timestamp"))
+    started_at = _ms_to_dt(payload.get("start_timestamp"), "start_timestamp")
+    ended_at = _ms_to_dt(payload.get("end_timestamp"), "end_timestamp")
     duration_ms = payload.get("duration_ms")
     if duration_ms is not None:
-        duration = duration_ms / 1000.0
+        duration = _number(duration_ms, "duration_ms") / 1000.0
     elif started_at is not None and ended_at is not None:
         duration = (ended_at - started_at).total_seconds()
     else:
         duration = None
     metadata = payload.get("metadata") or {}
-    cost = (payload.get("call_cost") or {}).get("combined_cost")
+    attempt_key = metadata.get("attempt_key") if isinstance(metadata, dict) else None
+    cost = (_typed(payload, "call_cost", dict, "an object") or {}).get("combined_cost")
     call = ProviderCall(
-        provider_call_id=str(payload["call_id"]),
+        provider_call_id=call_id,
         status=status,
-        attempt_key=metadata.get("attempt_key") if isinstance(metadata, dict) else None,
+        # we send the attempt key as text: anything else is not one of ours
+        attempt_key=attempt_key if isinstance(attempt_key, str) else None,
         disconnect_reason=reason,
         disconnect_reason_raw=raw_reason,
         started_at=started_at,
         ended_at=ended_at,
         duration_seconds=duration,
         tools_count=_tools_count(payload),
-        transcript=payload.get("transcript"),
-        recording_url=payload.get("recording_url"),
-        cost_cents=float(cost) if cost is not None else None,
+        transcript=_typed(payload, "transcript", str, "text"),
+        recording_url=_typed(payload, "recording_url", str, "text"),
+        cost_cents=float(_number(cost, "combined_cost")) if cost is not None else None,
     )
-    analysis = payload.get("call_analysis")
-    if isinstance(analysis, dict):
+    analysis = _typed(payload, "call_analysis", dict, "an object")
+    if analysis is not None:
         call.analyzed = True
-        call.call_successful = analysis.get("call_successful")
-        call.summary = analysis.get("call_summary")
-        call.in_voicemail = analysis.get("in_voicemail")
-        sentiment = analysis.get("user_sentiment")
+        call.call_successful = _typed(analysis, "call_successful", bool, "a boolean")
+        call.summary = _typed(analysis, "call_summary", str, "text")
+        call.in_voicemail = _typed(analysis, "in_voicemail", bool, "a boolean")
+        sentiment = _typed(analysis, "user_sentiment", str, "text")
         call.user_sentiment = _SENTIMENTS.get(sentiment, Sentiment.Unknown) if sentiment else None
-        call.custom_analysis = analysis.get("custom_analysis_data")
+        call.custom_analysis = _typed(analysis, "custom_analysis_data", dict, "an object")
     return call
 
 
@@ -240,7 +280,7 @@ class RetellProvider:
                             raise OutcomeUnknown(f"{where}: {problem}; the call may exist, reconcile by attempt key") from None
                         if last:
                             raise ProviderUnavailable(f"{where}: {problem} after {self.max_tries} tries") from None
-                elif code in _RETRYABLE_STATUS:
+                elif code == 429 or code >= 500:
                     problem, cause = f"HTTP {code}", None
                     if creates and code not in _NOT_PROCESSED_STATUS:
                         raise OutcomeUnknown(f"{where}: HTTP {code}; the call may exist, reconcile by attempt key")
@@ -269,7 +309,7 @@ class RetellProvider:
             return ProviderError(f"{where}: HTTP {code}, the API key was refused (check RETELL_API_KEY)")
         if code == 404:
             return CallNotFound(f"{where}: HTTP 404: {message}")
-        if code in (400, 422) and _INVALID_NUMBER.search(message):
+        if code in (400, 422) and _INVALID_NUMBER.search(message) and not _CALLER_NUMBER.search(message):
             return InvalidNumber(f"{where}: HTTP {code}: {message}")
         return ProviderError(f"{where}: HTTP {code}: {message}")
 
@@ -320,7 +360,7 @@ class RetellProvider:
 
     def _list(self, criteria: dict) -> list[ProviderCall]:
         calls: list[ProviderCall] = []
-        pagination_key = None
+        pagination_key, seen_keys = None, set()
         while True:
             body: dict[str, Any] = {"filter_criteria": criteria, "limit": LIST_PAGE_LIMIT, "sort_order": "ascending"}
             if pagination_key:
@@ -328,15 +368,22 @@ class RetellProvider:
             answer = self._request("POST", "/v3/list-calls", body)
             if isinstance(answer, list):
                 page = answer
-                pagination_key = page[-1].get("call_id") if len(page) >= LIST_PAGE_LIMIT else None
+                last = page[-1] if len(page) >= LIST_PAGE_LIMIT else None
+                pagination_key = last.get("call_id") if isinstance(last, dict) else None
             elif isinstance(answer, dict):
                 page = answer.get("calls") or answer.get("items") or answer.get("data") or []
                 pagination_key = answer.get("pagination_key") or answer.get("next_pagination_key")
             else:
                 raise ProviderUnavailable("Retell POST /v3/list-calls: unexpected answer shape")
+            if not isinstance(page, list):
+                raise ProviderUnavailable("Retell POST /v3/list-calls: unexpected answer shape")
             calls.extend(parse_retell_call(item) for item in page)
             if not pagination_key or not page:
                 return calls
+            # a key handed out twice would page forever
+            if not isinstance(pagination_key, str | int) or pagination_key in seen_keys:
+                raise ProviderUnavailable("Retell POST /v3/list-calls: pagination does not advance")
+            seen_keys.add(pagination_key)
 
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         """Every call Retell lists with a start timestamp at or after ``since`` (all pages)."""

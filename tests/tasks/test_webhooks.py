@@ -222,3 +222,55 @@ def test_webhooks_and_polling_store_the_same_row(tmp_path, monkeypatch):
     with transaction(polled) as conn:
         apply_plan(conn, plan, NOW)
     assert _final_state(polled, polled_id) == _final_state(hooked, hooked_id)
+
+
+# -- hostile bodies ------------------------------------------------------------------------------
+
+def test_a_signature_with_an_absurd_timestamp_is_refused_with_401():
+    # int() of more than 4,300 digits raises ValueError: unchecked, anyone could make the endpoint answer 500
+    body, good = signed(retell_events()["call_ended"])
+    with pytest.raises(WebhookRejected) as refused:
+        parse_event(body, f"v={'9' * 5000},{good.split(',')[1]}", KEY, NOW)
+    assert refused.value.status == 401
+
+
+def test_a_body_nested_thousands_deep_is_refused_with_400():
+    body = b'{"event": "call_ended", "call": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(WebhookRejected, match="nested") as refused:
+        parse_event(body, sign_retell_payload(body, KEY, NOW), KEY, NOW)
+    assert refused.value.status == 400
+
+
+HOSTILE_CALLS = {
+    "reason an object": {"disconnection_reason": {"$gt": ""}},
+    "reason a number": {"disconnection_reason": 7},
+    "status a list": {"call_status": ["ended"]},
+    "no status": {"call_status": None},
+    "timestamp past year 9999": {"end_timestamp": 10**18},
+    "cost not an object": {"call_cost": "free"},
+    "transcript an object": {"transcript": {"text": "hi"}},
+    "verdict as text": {"call_analysis": {"call_successful": "true"}},
+    "sentiment a list": {"call_analysis": {"user_sentiment": ["Positive"]}},
+}
+
+
+@pytest.mark.parametrize("change", list(HOSTILE_CALLS.values()), ids=list(HOSTILE_CALLS))
+def test_a_signed_event_with_fields_of_the_wrong_type_is_refused_with_400_and_writes_nothing(
+    campaign_db, call_id, change
+):
+    from starlette.testclient import TestClient
+
+    from flows.webhooks_app import create_app
+
+    payload = retell_events()["call_analyzed"]
+    payload["call"].update(change)
+    with pytest.raises(WebhookRejected) as refused:
+        parse_event(*signed(payload), KEY, NOW)
+    assert refused.value.status == 400
+    body, header = signed(payload)
+    with TestClient(create_app(campaign_db["db"], api_key=KEY, clock=lambda: NOW)) as client:
+        answer = client.post("/webhooks/retell", content=body, headers={"X-Retell-Signature": header})
+    assert (answer.status_code, answer.json()["error"].startswith("Retell call payload")) == (400, True)
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["status"], row["disconnect_reason"], row["analyzed_at"]) == ("registered", None, None)
