@@ -23,7 +23,8 @@ PRIOR_CALLS = 20.0
 
 STATS_SQL = """
 with attempts as (
-    select c.campaign_id, c.queued_at,
+    -- when the phone rang: a batch is claimed (queued_at) at once but placed at its pace over minutes
+    select c.campaign_id, coalesce(c.registered_at, c.queued_at) as placed_at,
            coalesce(ct.time_zones[1], camp.time_zone) as callee_zone,
            c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
                and not coalesce(c.in_voicemail, false) as is_connected
@@ -35,7 +36,7 @@ with attempts as (
 ),
 bucketed as (
     -- converting each call to its zone is slow; 15-minute UTC buckets keep even :30/:45 offsets exact
-    select campaign_id, callee_zone, time_bucket(interval 15 minutes, queued_at) as bucket,
+    select campaign_id, callee_zone, time_bucket(interval 15 minutes, placed_at) as bucket,
            count(*) as calls, count(*) filter (where is_connected) as connected
     from attempts
     group by all

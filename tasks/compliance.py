@@ -309,6 +309,12 @@ def zone_status(conn: duckdb.DuckDBPyConnection, campaign_time_zone: str, campai
         country = country or campaign_country
         rule = rule_for(rules, country, subdivision)
         blocked = zone_blocked(rule, zones or [campaign_time_zone], country, subdivision, now, horizon)
+        # a cap of 0 allows no call at all: held here, since the claim counts only numbers with recent attempts
+        # (a number never called has no count to compare, so `count >= 0` would never hold it back)
+        if blocked is None and rule.max_calls_24h == 0:
+            blocked = f"cap_24h:{rule.rule_id}"
+        elif blocked is None and rule.max_calls_30d == 0:
+            blocked = f"cap_30d:{rule.rule_id}"
         rows.append((key, rule.rule_id, blocked, rule.max_calls_24h, rule.max_calls_30d))
     return pl.DataFrame(rows, schema=STATUS_SCHEMA, orient="row")
 

@@ -232,6 +232,9 @@ _COPY = (
     ("contacts", "select ct.* from contacts ct semi join campaign_contacts cc on cc.contact_id = ct.contact_id"
                  " and cc.campaign_id = $campaign_id"),
     ("campaign_contacts", "select * from campaign_contacts where campaign_id = $campaign_id"),
+    # the rolling caps' recent attempts of those contacts (every campaign's): a number at its cap stays held
+    ("phone_attempts", "select pa.* from phone_attempts pa semi join campaign_contacts cc on cc.contact_id = pa.contact_id"
+                       " and cc.campaign_id = $campaign_id"),
     ("best_time_stats", "select * from best_time_stats where campaign_id = $campaign_id"),
     # the compliance rules the claim applies (tasks/compliance.py), whole
     ("zone_keys", "select * from zone_keys"),
@@ -249,6 +252,8 @@ _SEQUENCES = (
     ("contacts", "contact_id", "contact_id_seq"),
     ("campaign_contacts", "enroll_seq", "enroll_seq"),
     ("do_not_call", "dnc_id", "dnc_id_seq"),
+    # a refund deletes its attempt by call id: the copy's calls must not reuse a copied attempt's id
+    ("phone_attempts", "call_id", "call_id_seq"),
 )
 
 

@@ -201,12 +201,18 @@ def _pause_breaching(conn: duckdb.DuckDBPyConnection, now: datetime, numbers: li
 
 
 def calls_since(conn: duckdb.DuckDBPyConnection, numbers: list[str], since: datetime) -> dict[str, int]:
-    """Calls placed from each number since `since` (refusals included: the carrier saw them)."""
+    """Calls placed from each number since `since` (refusals included: the carrier saw them).
+
+    Rows of a batch that were never sent (`tasks.dialing.mark_not_placed`: paused, window closed, crash) are
+    no calls: `error_dapta` and not an attempt.
+    """
     if not numbers:
         return {}
     return dict(conn.execute(
         "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
-        " and status <> 'failed_rate_limit' group by from_number",
+        " and status <> 'failed_rate_limit'"
+        " and not (disconnect_reason is not distinct from 'error_dapta' and not counts_as_attempt)"
+        " group by from_number",
         [since, numbers],
     ).fetchall())
 

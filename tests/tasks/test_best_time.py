@@ -48,6 +48,19 @@ def test_stats_count_attempts_by_callee_local_weekday_and_hour(zoned):
     assert grid["connection_rate"].null_count() == 7 * 24 - 2  # unseen cells have no rate
 
 
+def test_a_call_counts_in_the_hour_it_was_placed_not_the_hour_its_batch_was_claimed(zoned):
+    # a batch claimed at 12:50 New York and placed at its pace: this call rang at 13:05, answered
+    db, cid, ny = zoned["db"], zoned["campaign_id"], zoned["contacts"][0]
+    claimed = TUE_10_PHOENIX - timedelta(minutes=10)
+    with transaction(db) as conn:
+        add_call(conn, cid, ny, claimed, True, "a")
+        conn.execute("update calls set registered_at = ? where attempt_key = 'a'", [claimed + timedelta(minutes=15)])
+        add_call(conn, cid, ny, claimed, False, "b")  # never registered: counted at its claim time
+        refresh_best_time_stats(conn, TUE_10_PHOENIX)
+        cells = conn.execute("select weekday, hour, calls, connected from best_time_stats order by hour").fetchall()
+    assert cells == [(1, 12, 1, 0), (1, 13, 1, 1)]
+
+
 def test_rebuilding_replaces_the_rows(zoned):
     with transaction(zoned["db"]) as conn:
         add_call(conn, zoned["campaign_id"], zoned["contacts"][0], TUE_10_PHOENIX, True, "a")

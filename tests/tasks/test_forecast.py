@@ -119,3 +119,44 @@ def test_the_copy_adds_rows_after_the_copied_keys(db, tmp_path):
         contact = conn.execute("insert into contacts (phone_e164, name) values ('+16025559993', 'New')"
                                " returning contact_id").fetchone()[0]
     assert (added, contact) == (3, 4)
+
+
+def test_the_copy_keeps_the_rolling_caps_of_its_contacts(db, tmp_path):
+    # a French number called 4 times in 30 days by another campaign is at its cap: the forecast's copy must
+    # hold it back as the real claim does, and a call refused in the copy must give back only its own attempt
+    from tasks.compliance import rebuild_phone_attempts
+    from tasks.dialing import eligible_contacts, load_plans
+
+    monday_11_paris = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
+    ids = make_campaign_db(db, time_zone="Europe/Paris", country="FR")
+    with transaction(db) as conn:
+        paris = conn.execute("insert into contacts (phone_e164) values ('+33612345678') returning contact_id").fetchone()[0]
+        conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)", [ids["campaign_id"], paris])
+        for days in (29, 20, 10, 3):
+            when = monday_11_paris - timedelta(days=days)
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status, provider,"
+                " queued_at, updated_at) values (99, ?, ?, 1, '+33612345678', 'not_connected', 'fake', ?, ?)",
+                [paris, f"other.{days}", when, when])
+        rebuild_phone_attempts(conn)
+
+    def eligible(store, now):
+        with connect(store) as conn:
+            plan = load_plans(conn, [ids["campaign_id"]])[0]
+            return eligible_contacts(conn, plan, now, 10)["contact_id"].to_list()
+
+    assert eligible(db, monday_11_paris) == []
+    target = tmp_path / "copy.duckdb"
+    copy_campaign(db, target, ids["campaign_id"], monday_11_paris)
+    assert eligible(target, monday_11_paris) == []
+    # a day later the oldest call left the 30 days: callable in both
+    assert eligible(db, monday_11_paris + timedelta(days=1, hours=1)) == [paris]
+    assert eligible(target, monday_11_paris + timedelta(days=1, hours=1)) == [paris]
+    with connect(db) as conn:
+        copied = conn.execute("select max(call_id) from calls").fetchone()[0]
+    with transaction(target) as conn:
+        new_call = conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status, provider,"
+            " queued_at, updated_at) values (?, ?, 'new', 1, '+33612345678', 'queued', 'fake', ?, ?) returning call_id",
+            [ids["campaign_id"], paris, monday_11_paris, monday_11_paris]).fetchone()[0]
+    assert new_call > copied  # never the id of a copied attempt

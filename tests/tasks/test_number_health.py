@@ -191,3 +191,28 @@ def test_the_judgement_counts_what_the_joined_query_counted(db_kept_open, calls,
         in_rotation = conn.execute(
             "select number_id, e164 from phone_numbers where rotation_paused_at is null").fetchall()
         assert recent_attempts(conn, now, in_rotation) == expected
+
+
+def test_rows_of_a_batch_never_placed_do_not_use_up_the_daily_cap(db):
+    # a batch of 3 claimed on the only number, then paused before any call was sent (mark_not_placed);
+    # a rate-limit refusal does not count either, a concurrency refusal does (the carrier saw it)
+    from tasks.dialing import mark_not_placed
+    from tasks.number_health import remaining_capacity
+
+    ids = make_campaign_db(db, number_daily_cap=3)
+    contacts = add_contacts(db, ids["campaign_id"], 3)
+    with transaction(db) as conn:
+        claimed = [conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, from_number, status,"
+            " provider, queued_at, updated_at) values (?, ?, ?, 1, ?, ?, 'queued', 'fake', ?, ?) returning call_id",
+            [ids["campaign_id"], contact_id, f"claimed.{contact_id}", f"+1602555900{i}", MAIN, TUE_10, TUE_10]
+        ).fetchone()[0] for i, contact_id in enumerate(contacts)]
+        mark_not_placed(conn, claimed, TUE_10, "campaign paused before the rest of the batch was placed")
+        assert conn.execute("select count(*) from calls where not counts_as_attempt and status = 'error'"
+                            " and disconnect_reason = 'error_dapta'").fetchone()[0] == 3
+    add_calls(db, ids["campaign_id"], MAIN, [("failed_rate_limit", None, 0.0), ("error", "concurrency_limit_reached", 0.0)])
+    later = TUE_10 + timedelta(minutes=5)
+    with connect(db) as conn:
+        plan = load_plans(conn, [ids["campaign_id"]])[0]
+        assert remaining_capacity(conn, [MAIN], TUE_10 - timedelta(hours=1), 3) == {MAIN: 2}
+        assert usable_numbers(conn, plan, later) == ([MAIN], None)
