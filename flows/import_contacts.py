@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from tasks import contacts_import as ci
 from tasks.phones import check_region
@@ -97,8 +101,9 @@ def check_import(
     sheet: str | None = None,
     db: str | Path | None = None,
     report_path: str | Path | None = None,
-) -> None:
-    """Raise the UserError an import of these inputs would stop on (campaign, country, file, mapping, report).
+) -> pl.DataFrame:
+    """Raise the UserError an import of these inputs would stop on (campaign, country, file, mapping, report);
+    else return the file as read, for the import to use (`file_already_read`) instead of reading it again.
 
     For callers that start the import where its errors are hard to show as one line (the Prefect flow
     logs them with tracebacks). Rejected rows are not errors: they are the import's report.
@@ -110,6 +115,33 @@ def check_import(
     ci.resolve_mapping(frame.columns, dict(mapping or {}), Path(path).name)
     if report_path is not None:
         ci.check_report_path(report_path)
+    return frame
+
+
+# A file read (and checked) before the flow started: (path, sheet, [frame]). The flow's read step takes
+# the frame out of its list, so nothing but the import holds it once the import is under way.
+_ALREADY_READ: ContextVar[tuple[str, str | None, list[pl.DataFrame]] | None] = ContextVar(
+    "import_file_already_read", default=None
+)
+
+
+@contextmanager
+def file_already_read(path: str | Path, sheet: str | None, frame: pl.DataFrame) -> Iterator[None]:
+    """Within the block, an import of ``path`` (and ``sheet``) in this thread uses ``frame`` instead of
+    reading the file: the CLI checks the file before starting the flow, and a large file is read once."""
+    token = _ALREADY_READ.set((str(path), sheet, [frame]))
+    try:
+        yield
+    finally:
+        _ALREADY_READ.reset(token)
+
+
+def read_once(path: str | Path, sheet: str | None = None) -> pl.DataFrame:
+    """`read_contacts_file`, unless this file was already read for this import (`file_already_read`)."""
+    held = _ALREADY_READ.get()
+    if held is not None and held[0] == str(path) and held[1] == sheet and held[2]:
+        return held[2].pop()
+    return ci.read_contacts_file(path, sheet)
 
 
 def _prefect_steps() -> dict[str, Callable[..., Any]]:
@@ -120,7 +152,7 @@ def _prefect_steps() -> dict[str, Callable[..., Any]]:
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         return task(name=f"import-{name}", cache_policy=NO_CACHE, persist_result=False)(fn)
 
-    return {name: wrap(name, fn) for name, fn in PLAIN_STEPS.items()}
+    return {name: wrap(name, fn) for name, fn in {**PLAIN_STEPS, "read": read_once}.items()}
 
 
 def _build_flow():
@@ -137,11 +169,13 @@ def _build_flow():
         sheet: str | None = None,
         dry_run: bool = False,
         db: str | None = None,
+        report_path: str | None = None,
     ) -> dict:
-        """Import a CSV/XLSX of contacts into the CRM and enroll them in a campaign."""
+        """Import a CSV/XLSX of contacts into the CRM and enroll them in a campaign; ``report_path``
+        receives the rejected rows (CSV) once the import is committed."""
         return run_import(
             campaign_id, path, mapping=mapping, default_country=default_country, sheet=sheet,
-            dry_run=dry_run, db=db, steps=steps,
+            dry_run=dry_run, db=db, report_path=report_path, steps=steps,
         ).to_dict()
 
     return import_contacts

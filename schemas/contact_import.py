@@ -37,6 +37,9 @@ HEADER_SYNONYMS: dict[str, str] = {
 }
 # Several columns may feed the name ("First Name" + "Last Name"): joined with a space, in file order.
 MULTI_SOURCE_TARGETS = frozenset({NAME})
+# Name headers that hold only part of a name. A file with a whole-name column as well ("Full Name",
+# "First Name", "Last Name") takes the whole name from it; the parts become custom properties.
+NAME_PART_KEYS = frozenset({"firstname", "lastname", "nombre", "nombres", "apellido", "apellidos"})
 
 NAME_MAX = 200
 COMPANY_MAX = 200

@@ -32,6 +32,7 @@ from schemas.contact_import import (
     IGNORE,
     MULTI_SOURCE_TARGETS,
     NAME,
+    NAME_PART_KEYS,
     PHONE,
     PROPERTY_MAX,
     check_reason,
@@ -174,14 +175,28 @@ def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
     except UnicodeDecodeError as error:  # a byte-order mark promised UTF-16/32 and the bytes break it
         raise UserError(f"{path.name}: starts with a {error.encoding} byte-order mark but byte {error.start} "
                         f"is not valid {error.encoding}; save the file as UTF-8") from None
+    if b"\n" not in utf8 and b"\r" in utf8:  # classic Mac line ends (Excel's "CSV (Macintosh)")
+        utf8 = utf8.replace(b"\r", b"\n")
     try:
         grid = pl.read_csv(
             io.BytesIO(utf8), has_header=False, separator=detect_delimiter(utf8), infer_schema=False,
             quote_char='"', truncate_ragged_lines=True, raise_if_empty=False,
         )
     except (pl.exceptions.PolarsError, OSError) as error:
+        row = _unclosed_quote_row(utf8)
+        if row is not None:
+            raise UserError(f"{path.name}: row {row}: a field opens with a quote (\") that is never closed") from None
         raise UserError(f"{path.name}: cannot read as CSV ({str(error).splitlines()[0]})") from error
     return _with_headers(grid, path)
+
+
+def _unclosed_quote_row(data: bytes) -> int | None:
+    """The row (header = 1) where a quoted field starts that no quote closes, if there is one: after an
+    odd number of quotes, the last one opens it; the line breaks outside quotes before it count the rows."""
+    parts = data.split(b'"')
+    if len(parts) % 2:
+        return None
+    return 1 + sum(part.count(b"\n") for part in parts[0:-1:2])
 
 
 def check_xlsx_container(path: Path) -> None:
@@ -224,8 +239,11 @@ def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
         raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
     if grid.width == 0:
         raise UserError(f"{path.name}: the sheet is empty")
-    # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost.
-    grid = grid.with_columns(pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1"))
+    # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost. Date
+    # cells come back as "2024-01-15 00:00:00": a date without a time of day is kept as the date alone.
+    grid = grid.with_columns(
+        pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1").str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
+    )
     return _with_headers(grid, path)
 
 
@@ -249,11 +267,19 @@ def read_contacts_file(path: str | Path, sheet: str | None = None) -> pl.DataFra
 
 
 def suggest_mapping(headers: Iterable[str]) -> dict[str, str]:
-    """A target for each header from English/Spanish synonyms; anything else becomes a custom property."""
+    """A target for each header from English/Spanish synonyms; anything else becomes a custom property.
+
+    The first header of each target wins; the name may come from several part headers ("First Name" +
+    "Last Name"), unless a header holds the whole name ("Full Name"): then that one alone.
+    """
+    keys = {header: header_key(header) for header in headers}
+    whole_name = next((h for h, k in keys.items() if HEADER_SYNONYMS.get(k) == NAME and k not in NAME_PART_KEYS), None)
     mapping: dict[str, str] = {}
     taken: set[str] = set()
-    for header in headers:
-        target = HEADER_SYNONYMS.get(header_key(header))
+    for header, key in keys.items():
+        target = HEADER_SYNONYMS.get(key)
+        if target == NAME and whole_name is not None and header != whole_name:
+            target = None
         if target and (target not in taken or target in MULTI_SOURCE_TARGETS):
             mapping[header] = target
             taken.add(target)
@@ -288,11 +314,12 @@ def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = No
             raise ValidationError("--map", f"column {column!r} is not in {source or 'the file'} (columns: {', '.join(headers)})")
         explicit[header] = parse_target(target)
     for header, target in explicit.items():
-        if target in FIELD_TARGETS and target not in MULTI_SOURCE_TARGETS:
+        if target in FIELD_TARGETS:
             clashing = [h for h, t in explicit.items() if t == target]
-            if len(clashing) > 1:
+            if len(clashing) > 1 and target not in MULTI_SOURCE_TARGETS:
                 raise ValidationError("--map", f"{target} is mapped from several columns: {', '.join(clashing)}")
-            # The suggestion's column for this target steps aside and becomes a custom property.
+            # The suggestion's columns for this target step aside and become custom properties (a name
+            # given with --map replaces the suggested one rather than being joined to it).
             for other, suggested in mapping.items():
                 if suggested == target and other not in explicit:
                     mapping[other] = CUSTOM_PREFIX + snake_case(other)

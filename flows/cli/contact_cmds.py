@@ -68,19 +68,17 @@ def import_(
 
     overrides = parse_map_options(map_ or [])
     if prefect:
-        from flows.import_contacts import check_import, import_contacts
+        from flows.import_contacts import check_import, file_already_read, import_contacts
 
-        # Checked before the flow starts: Prefect would log a bad input's traceback on the terminal.
-        check_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
-                     db=db(), report_path=report)
-        data = import_contacts(campaign_id, str(file), mapping=overrides, default_country=default_country,
-                               sheet=sheet, dry_run=dry_run, db=str(db()))
-        if report is not None:
-            import polars as pl
-
-            from tasks.contacts_import import REPORT_COLUMNS, write_report
-
-            write_report(pl.DataFrame(data["rejected"], schema=REPORT_COLUMNS), report)
+        # Checked before the flow starts (Prefect would log a bad input's traceback on the terminal); the
+        # flow then imports the file as read here instead of reading it a second time.
+        checked = check_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
+                               db=db(), report_path=report)
+        with file_already_read(file, sheet, checked):
+            del checked  # the flow's read step takes the only reference: freed as the import moves on
+            data = import_contacts(campaign_id, str(file), mapping=overrides, default_country=default_country,
+                                   sheet=sheet, dry_run=dry_run, db=str(db()),
+                                   report_path=None if report is None else str(report))
     else:
         from flows.import_contacts import run_import
 

@@ -69,6 +69,20 @@ def test_quoted_newlines_keep_record_row_numbers():
     assert report.to_dicts() == [{"row": 3, "column": "Phone", "value": "123", "reason": "too short"}]
 
 
+def test_an_unclosed_quote_is_refused_naming_the_row_where_it_opens():
+    # the message was Polars' "could not parse `"4805550123,Bob" with no row
+    text = b'Phone,Name\n6025550199,"Ann ""A"" Lee"\n\n4805550123,"Bob\n6025550198,Cy\n'
+    with pytest.raises(UserError) as error:
+        ci.read_csv_bytes(text, Path("q.csv"))
+    assert str(error.value) == 'q.csv: row 4: a field opens with a quote (") that is never closed'
+
+
+def test_classic_mac_line_ends_are_records():
+    # Excel's "CSV (Macintosh)" ends lines with CR alone: the file read as one header line, "no data rows"
+    frame = ci.read_csv_bytes(b"Phone,Name\r6025550199,Ann\r4805550123,Bob\r", Path("mac.csv"))
+    assert frame.rows() == [("6025550199", "Ann"), ("4805550123", "Bob")]
+
+
 def test_every_column_is_text_so_leading_zeros_and_long_digits_survive():
     frame = ci.read_csv_bytes(b"Phone,Zip\n16025550199,00501\n", Path("t.csv"))
     assert frame.row(0) == ("16025550199", "00501")
@@ -99,6 +113,23 @@ def test_xlsx_numeric_phone_cells_keep_every_digit(tmp_path):
     path = _xlsx(tmp_path / "c.xlsx", [["Phone", "Name"], [6025550199, "Ann"], [16025550198.0, "Bob"], ["602-555-0197", None]])
     frame = ci.read_contacts_file(path)
     assert frame["Phone"].to_list() == ["6025550199", "16025550198", "602-555-0197"]
+
+
+def test_xlsx_date_cells_keep_their_date_and_only_a_real_time_of_day(tmp_path):
+    # a date cell came back as "2024-01-15 00:00:00" and went to the agent as that custom property
+    import datetime as dt
+
+    import xlsxwriter
+
+    path = tmp_path / "dates.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["Phone", "Signup", "Callback"])
+    sheet.write_string(1, 0, "6025550199")
+    sheet.write_datetime(1, 1, dt.datetime(2024, 1, 15), book.add_format({"num_format": "yyyy-mm-dd"}))
+    sheet.write_datetime(1, 2, dt.datetime(2024, 1, 15, 9, 30), book.add_format({"num_format": "yyyy-mm-dd hh:mm"}))
+    book.close()
+    assert ci.read_contacts_file(path).row(0) == ("6025550199", "2024-01-15", "2024-01-15 09:30:00")
 
 
 def test_xlsx_sheet_is_chosen_by_name(tmp_path):
@@ -159,6 +190,26 @@ def test_suggestion_keeps_the_first_phone_and_joins_name_parts():
     assert ci.suggest_mapping(["First Name", "Last Name", "Mobile", "Phone"]) == {
         "First Name": "contact_name", "Last Name": "contact_name", "Mobile": "contact_phone", "Phone": "custom:phone",
     }
+
+
+def test_a_whole_name_column_wins_over_name_parts_which_become_properties():
+    # CRM exports often carry "Full Name" beside "First Name"/"Last Name": all three were joined ("Ann Lee Ann Lee")
+    merged, _, _ = prepare("First Name,Last Name,Full Name,Phone,Customer\nAnn,Lee,Ann Lee,6025550199,Acme\n")
+    assert merged.select("contact_name", "custom:first_name", "custom:last_name", "custom:customer").row(0) == (
+        "Ann Lee", "Ann", "Lee", "Acme",
+    )
+    assert ci.suggest_mapping(["Nombre", "Apellidos", "Teléfono"]) == {
+        "Nombre": "contact_name", "Apellidos": "contact_name", "Teléfono": "contact_phone",
+    }
+
+
+def test_a_name_column_given_with_map_replaces_the_suggested_ones():
+    # --map Who=contact_name used to be joined to the suggested name columns ("Ann Lee Annie")
+    mapping = ci.resolve_mapping(["First Name", "Last Name", "Who", "Phone"], {"Who": "contact_name"})
+    assert mapping == {"First Name": "custom:first_name", "Last Name": "custom:last_name", "Who": "contact_name",
+                       "Phone": "contact_phone"}
+    both = ci.resolve_mapping(["A", "B", "Name", "Phone"], {"A": "contact_name", "B": "contact_name"})
+    assert both == {"A": "contact_name", "B": "contact_name", "Name": "custom:name", "Phone": "contact_phone"}
 
 
 def test_name_parts_are_joined_in_file_order():
