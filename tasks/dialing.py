@@ -28,6 +28,7 @@ from tasks.clock import Clock
 from tasks.compliance import SAMPLE_SIZE, prune_phone_attempts, record_audit, resolve_zones, zone_status
 from tasks.errors import NotFoundError
 from tasks.number_health import healthy_numbers, remaining_capacity
+from tasks.retry_policy import next_local_midnight
 from tasks.schedule import Schedule
 from tasks.settings import get_settings
 from tasks.store import connect, lock_scope, transaction
@@ -38,6 +39,7 @@ from tasks.telephony.base import (
     InvalidNumber,
     OutcomeUnknown,
     ProviderCall,
+    ProviderError,
     ProviderUnavailable,
     RateLimited,
     TelephonyProvider,
@@ -550,11 +552,7 @@ def claim_batch(
     prune_phone_attempts(conn, now)
     if picked.height == 0:
         return None, picked
-    run_id = conn.execute(
-        "insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
-        " values (?, ?, 'running', ?, ?, ?, ?) returning run_id",
-        [plan.campaign_id, kind, now, HOST, os.getpid(), datetime.now(timezone.utc)],
-    ).fetchone()[0]
+    contact_ids = picked["contact_id"].to_list()
     used = dict(
         conn.execute(
             "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
@@ -562,13 +560,31 @@ def claim_batch(
             [now - timedelta(hours=24), from_numbers],
         ).fetchall()
     ) if len(from_numbers) > 1 else {}
-    contact_ids = picked["contact_id"].to_list()
+    # a number to avoid is set only for campaigns with several numbers (the retry policy's other_number)
     avoid = dict(conn.execute(
         "select contact_id, avoid_number from campaign_contacts where campaign_id = ? and avoid_number is not null"
         " and list_contains(?, contact_id)", [plan.campaign_id, contact_ids],
-    ).fetchall()) if len(from_numbers) > 1 else {}
+    ).fetchall()) if len(plan.number_ids) > 1 else {}
     numbers = assign_numbers(from_numbers, used, len(contact_ids), avoid=[avoid.get(c) for c in contact_ids],
                              remaining=remaining)
+    stuck = [c for c, number in zip(contact_ids, numbers) if avoid.get(c) == number]
+    if stuck:
+        # Their last call was marked as spam and no other number can take them now (paused, capped, rotation
+        # off): not from that number again today. Held to the next local day, as with a single number.
+        conn.execute(
+            "update campaign_contacts set next_call_at = greatest(coalesce(next_call_at, $at), $at), avoid_number = null"
+            " where campaign_id = $campaign_id and list_contains($ids, contact_id)",
+            {"at": next_local_midnight(plan.schedule, now), "campaign_id": plan.campaign_id, "ids": stuck},
+        )
+        kept = [i for i, c in enumerate(contact_ids) if avoid.get(c) != numbers[i]]
+        picked, numbers = picked[kept], [numbers[i] for i in kept]
+        if picked.height == 0:
+            return None, picked
+    run_id = conn.execute(
+        "insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+        " values (?, ?, 'running', ?, ?, ?, ?) returning run_id",
+        [plan.campaign_id, kind, now, HOST, os.getpid(), datetime.now(timezone.utc)],
+    ).fetchone()[0]
     claims = picked.select(
         pl.col("contact_id").cast(pl.Int64),
         pl.format("{}.{}.{}", pl.lit(plan.campaign_id), pl.col("contact_id"), pl.col("call_seq") + 1).alias("attempt_key"),
@@ -854,6 +870,12 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             outcomes.append((call["call_id"], _outcome_for(error)))
             if isinstance(error, ProviderUnavailable):
                 down, stop = True, f"telephony provider unavailable: {error}"
+            continue
+        except ProviderError as error:
+            # Any other refusal (a refused key, an unknown agent or caller number: setup, not the callee)
+            # would refuse every call: the batch stops and says why, the run ends failed. The row stays
+            # `created`: whether the provider made the call is settled by attempt key (reconcile).
+            down, stop = True, f"telephony provider refused the call: {error}"
             continue
         registered.append((call["call_id"], provider_call_id, clock.now()))
     return registered, outcomes, unplaced, stop, down

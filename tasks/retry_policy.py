@@ -125,7 +125,8 @@ def rule_for(policy: dict[str, RetryRule], reason: str | None, duration_seconds:
     return policy.get(reason)
 
 
-def _next_local_midnight(schedule: Schedule, moment: datetime) -> datetime:
+def next_local_midnight(schedule: Schedule, moment: datetime) -> datetime:
+    """When the campaign-local day after `moment`'s begins (in `moment`'s zone)."""
     return _midnight_after(schedule.time_zone, schedule.local(moment).date()).astimezone(moment.tzinfo)
 
 
@@ -149,7 +150,7 @@ def other_band_time(schedule: Schedule, called_at: datetime, ended_at: datetime)
             # the shift must not slide back onto the call's own local day
             if candidate.date() == day and schedule.is_open(candidate.astimezone(called_at.tzinfo)):
                 return candidate.astimezone(called_at.tzinfo)
-    return _next_local_midnight(schedule, ended_at)
+    return next_local_midnight(schedule, ended_at)
 
 
 def next_call_at(
@@ -161,9 +162,9 @@ def next_call_at(
     if rule.kind == "wait":
         return ended_at + rule.wait
     if rule.kind == "other_number":
-        return None if numbers > 1 else _next_local_midnight(schedule, ended_at)
+        return None if numbers > 1 else next_local_midnight(schedule, ended_at)
     if rule.kind == "next_day":
-        return _next_local_midnight(schedule, ended_at)
+        return next_local_midnight(schedule, ended_at)
     return other_band_time(schedule, called_at, ended_at)
 
 
@@ -283,7 +284,7 @@ def _local_micros(tz: ZoneInfo, instants: np.ndarray) -> np.ndarray:
 
 
 def _next_midnight_micros(schedule: Schedule, ended: np.ndarray) -> np.ndarray:
-    """`_next_local_midnight` of each instant, computed once per campaign-local day."""
+    """`next_local_midnight` of each instant, computed once per campaign-local day."""
     if not len(ended):
         return ended
     result = np.empty(len(ended), dtype=np.int64)

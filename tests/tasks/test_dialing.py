@@ -428,6 +428,63 @@ def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_d
     assert provider.duplicate_attempt_keys() == {}
 
 
+def test_a_setup_refusal_stops_the_batch_with_its_reason_and_never_loses_or_redials(campaign_db, monkeypatch):
+    # an unknown agent or a refused key refuses every call: say so once, fail the run, raise nothing
+    from tasks.settings import reset_settings
+    from tasks.telephony.base import ProviderError
+    from tests.invariants import check_invariants
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 3)
+    provider = FakeProvider(fail_with=ProviderError("Retell POST /v2/create-phone-call: HTTP 404: agent not found"))
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    batch = result.batches[0]
+    assert (batch.placed, batch.message) == (0, "telephony provider refused the call: "
+                                                "Retell POST /v2/create-phone-call: HTTP 404: agent not found")
+    with connect(db) as conn:
+        statuses = [r[0] for r in conn.execute("select status from calls order by call_id").fetchall()]
+        run = conn.execute("select state, message from dial_runs").fetchone()
+    assert statuses == ["created", "error", "error"]  # the refused one is settled by key; the rest never went
+    assert run == ("failed", batch.message)
+    provider.fail_with = None
+    monkeypatch.setenv("CAMPAIGNS_RECONCILE_GRACE_SECONDS", "0")
+    reset_settings()
+    later = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(days=1)), pace_seconds=0)
+    assert later.placed == 3  # the refused contact was freed (no call by its key), not lost or counted
+    check_invariants(db, provider)
+    assert max(provider.placed.values()) == 1  # no attempt key placed twice
+
+
+@pytest.mark.parametrize("backup_usable", [True, False])
+def test_a_contact_marked_as_spam_is_never_called_again_that_day_from_that_number(db, backup_usable):
+    # the retry policy said "another number" (rotation on, two numbers); if the other one cannot dial now
+    # (out of rotation here), the contact waits for the next local day rather than going out from the same one
+    ids = make_campaign_db(db, rotation_enabled=True)
+    add_contacts(db, ids["campaign_id"], 2)
+    marked, backup = "+16025550101", "+16025550100"
+    with transaction(db) as conn:
+        conn.execute("update campaign_contacts set avoid_number = ? where contact_id = 1", [marked])
+        if not backup_usable:
+            conn.execute("update phone_numbers set rotation_paused_at = ?, rotation_paused_reason = 'spam marks'"
+                         " where e164 = ?", [TUE_10_PHOENIX, backup])
+    provider = FakeProvider()
+    run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    with connect(db) as conn:
+        called = conn.execute("select contact_id, from_number from calls order by contact_id").fetchall()
+        held = conn.execute("select next_call_at, avoid_number from campaign_contacts where contact_id = 1").fetchone()
+    if backup_usable:
+        assert called == [(1, backup), (2, marked)]
+    else:
+        assert called == [(2, marked)]  # contact 1 is not claimed: only the number it must avoid can dial
+        wed_midnight_phoenix = datetime(2026, 4, 29, 7, 0, tzinfo=UTC)
+        assert held == (wed_midnight_phoenix, None)
+        # the next day it may go out from the number that remains
+        next_day = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(days=1)), pace_seconds=0)
+        with connect(db) as conn:
+            assert conn.execute("select from_number from calls where contact_id = 1").fetchall() == [(marked,)]
+        assert next_day.placed >= 1
+
+
 def test_dynamic_variables_of_a_batch_match_the_per_contact_encoding():
     from tasks.dialing import _dynamic_variables, dynamic_variables_column
 
