@@ -80,14 +80,20 @@ def test_filter_call_logs_open_a_call_and_leave_feedback(dashboard, page):
     assert (feedback["rating"], feedback["comment"]) == ("down", "Hung up on the price")
 
 
-def test_remove_a_contact(dashboard, page):
+def _select_contact(dashboard, page, name: str) -> tuple[dict, object]:
+    """The tabs fixture's campaign, its Contact List, `name` selected; returns (ids, screenshot folder)."""
     ids = make_tabs_db(dashboard["db"])
-    shots = dashboard["artifacts"]
     _campaign_page(page, dashboard, ids["campaign_id"])
     _open_tab(page, "Contact List")
     page.get_by_text("contacts · showing 1–4").wait_for()
-    _click_row(page, _table(page), 1)  # newest first: Person 3, Person 2, ...
-    page.get_by_role("heading", name="Person 2").wait_for()
+    row = ["Person 3", "Person 2", "Person 1", "Person 0"].index(name)  # newest first
+    _click_row(page, _table(page), row)
+    page.get_by_role("heading", name=name).wait_for()
+    return ids, dashboard["artifacts"]
+
+
+def test_remove_a_contact(dashboard, page):
+    ids, shots = _select_contact(dashboard, page, "Person 2")
     page.screenshot(path=shots / "tabs-04-contact-selected.png", full_page=True)
     _button(page, "Remove from Campaign").click()
     dialog = page.get_by_role("dialog")
@@ -104,13 +110,7 @@ def test_remove_a_contact(dashboard, page):
 
 
 def test_a_contact_jumps_to_its_call_logs_and_an_address_opens_a_contacts_history(dashboard, page):
-    ids = make_tabs_db(dashboard["db"])
-    shots = dashboard["artifacts"]
-    _campaign_page(page, dashboard, ids["campaign_id"])
-    _open_tab(page, "Contact List")
-    page.get_by_text("contacts · showing 1–4").wait_for()
-    _click_row(page, _table(page), 2)  # newest first: Person 3, Person 2, Person 1, Person 0
-    page.get_by_role("heading", name="Person 1").wait_for()
+    ids, shots = _select_contact(dashboard, page, "Person 1")
     _button(page, "Show in Call Logs").click()
     page.wait_ready()
     # the Call Logs tab is open, showing Person 1's two calls only

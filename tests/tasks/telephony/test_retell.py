@@ -40,25 +40,6 @@ REQUEST = CallRequest(
 
 
 @pytest.fixture
-def server():
-    with FakeRetell(api_key=KEY) as fake:
-        fake.clock_ms = NOW_MS
-        yield fake
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def provider(server, sleeps):
-    client = RetellProvider(server.url, KEY, max_tries=4, backoff_seconds=0.01, sleep=sleeps.append)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def impatient(server, sleeps):
     """A client with a short read timeout, for the tests where the server hangs (1 s) past it."""
     client = RetellProvider(server.url, KEY, max_tries=4, backoff_seconds=0.01, read_timeout=0.3, sleep=sleeps.append)

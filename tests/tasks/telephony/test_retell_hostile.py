@@ -10,32 +10,12 @@ from schemas.enums import CallStatus
 from tasks.call_state import updates_frame
 from tasks.telephony.base import CallRequest, InvalidNumber, OutcomeUnknown, ProviderError, ProviderUnavailable
 from tasks.telephony.retell import RetellProvider, parse_retell_call, sign_retell_payload, verify_retell_signature
-from tests.tasks.telephony.retell_server import FakeRetell
 
 KEY = "sk-test-HOSTILE-9"
 NOW = datetime(2026, 5, 5, 16, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
 REQUEST = CallRequest(to_number="+14155550123", from_number="+14155550100", provider_agent_id="agent_42",
                       attempt_key="c1-k7-a1")
-
-
-@pytest.fixture
-def server():
-    with FakeRetell(api_key=KEY) as fake:
-        fake.clock_ms = NOW_MS
-        yield fake
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def provider(server, sleeps):
-    client = RetellProvider(server.url, KEY, max_tries=3, backoff_seconds=0.01, sleep=sleeps.append)
-    yield client
-    client.close()
 
 
 # -- call payloads ---------------------------------------------------------------------------------
