@@ -3,7 +3,8 @@ merge duplicates, upsert the CRM and enroll in a campaign; plus remove, edit and
 
 Row numbers are what a user sees in a spreadsheet: the header is row 1, so the first data record
 is row 2. For CSV they count records, not physical lines: a quoted field holding a line break
-does not shift the numbers of the records after it. Blank records are skipped but still counted.
+does not shift the numbers of the records after it. Blank records are skipped but still counted,
+and so is Excel's delimiter line ("sep=;"): after it the header is row 2 and the first record row 3.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import codecs
 import io
 import json
 import os
+import re
 import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -46,6 +48,14 @@ from tasks.phones import check_region, normalise_phone, normalise_phones
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 DELIMITERS = (",", ";", "\t")
+# Excel writes (and reads) a first line "sep=X" naming the delimiter: one of these four.
+_DELIMITER_HINT = re.compile(rb"sep=([,;\t|])(?:\r?\n|\Z)", re.IGNORECASE)
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+# A record with more fields than its header is read this many fields past the first non-blank line at
+# most (each extra field is a column of the whole file in memory); a wider one is still rejected.
+MAX_EXTRA_FIELDS = 32
+# UTF-16 without a byte-order mark is recognised by the NUL half of each character in this much text.
+UTF16_SNIFF_BYTES = 4096
 # Hostile-input limits (issue #10): a million contacts is about 75 MB of CSV; no contact field is
 # anywhere near 10,000 characters; an honest 1M-row workbook unpacks to well under 1 GB.
 MAX_FILE_BYTES = 512 * 2**20
@@ -56,6 +66,10 @@ REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "rea
 # Columns of the mapped frame, in order; custom properties follow as "custom:<key>".
 MAPPED_COLUMNS = ("row", "phone_raw", NAME, COMPANY, EMAIL)
 _ROW = "__file_row__"
+# The report line (column, value, reason) of a record with more fields than the header: noted by
+# read_csv_bytes on the frame it returns, carried as this column of the mapped frame until `validate`.
+EXTRA_FIELDS = "extra_fields"
+_EXTRA_FIELDS_NOTE = "_extra_field_rejects"
 # Contact fields an edit may change directly (the CRM column each one is stored in).
 EDITABLE_FIELDS = {"name": "name", "company": "company", "email": "email"}
 
@@ -86,13 +100,20 @@ class ImportResult:
 
 
 def decode_bytes(data: bytes) -> tuple[bytes, str]:
-    """File bytes as UTF-8 (what Polars reads) and the encoding found: UTF-16 by BOM, UTF-8, else cp1252/Latin-1."""
+    """File bytes as UTF-8 (what Polars reads) and the encoding found: UTF-16 by BOM, UTF-8, else cp1252/Latin-1.
+
+    UTF-16 without a byte-order mark is recognised by its NUL bytes (`bare_utf16`); UnicodeDecodeError
+    when bytes a BOM or that pattern promised are not valid in it.
+    """
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE starts both
         return data.decode("utf-32").encode("utf-8"), "utf-32"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16").encode("utf-8"), "utf-16"
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
+    bare = bare_utf16(data)
+    if bare is not None:
+        return data.decode(bare).encode("utf-8"), bare
     try:
         data.decode("utf-8")
         return data, "utf-8"
@@ -102,6 +123,30 @@ def decode_bytes(data: bytes) -> tuple[bytes, str]:
         return data.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:  # bytes cp1252 leaves undefined (0x81, 0x8d, ...): Latin-1 maps every byte
         return data.decode("latin-1").encode("utf-8"), "latin-1"
+
+
+def bare_utf16(data: bytes) -> str | None:
+    """The codec of UTF-16 text without a byte-order mark ("utf-16-le" or "utf-16-be"), else None: in its
+    first few KB most odd (LE) or even (BE) bytes are NUL, as the high half of every ASCII character is,
+    and few of the others are. UTF-8 and single-byte text have no NUL there at all."""
+    sample = data[:UTF16_SNIFF_BYTES]
+    pairs = len(sample) // 2
+    if not pairs:
+        return None
+    even, odd = sample[0 : 2 * pairs : 2].count(0), sample[1 : 2 * pairs : 2].count(0)
+    if 2 * odd > pairs and 10 * even < pairs:
+        return "utf-16-le"
+    if 2 * even > pairs and 10 * odd < pairs:
+        return "utf-16-be"
+    return None
+
+
+def delimiter_hint(data: bytes) -> tuple[str | None, bytes]:
+    """Excel's delimiter line: (X, the text after it) when the first line is "sep=X", else (None, data)."""
+    match = _DELIMITER_HINT.match(data)
+    if match is None:
+        return None, data
+    return match.group(1).decode(), data[match.end():]
 
 
 def detect_delimiter(data: bytes) -> str:
@@ -167,27 +212,139 @@ def _with_headers(grid: pl.DataFrame, path: Path) -> pl.DataFrame:
 
 
 def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
-    """A delimited text file's records as an all-text frame whose columns are its header cells."""
+    """A delimited text file's records as an all-text frame whose columns are its header cells.
+
+    A first line "sep=X" names the delimiter and stays in the frame as a blank record, so positions
+    still give the file's rows. Records with more non-empty fields than the header are kept without
+    the extra ones and noted on the frame for the import's report (`extra_field_rejects`).
+    """
     if not data.strip():
         raise UserError(f"{path.name}: the file is empty")
     try:
         utf8, _ = decode_bytes(data)
-    except UnicodeDecodeError as error:  # a byte-order mark promised UTF-16/32 and the bytes break it
-        raise UserError(f"{path.name}: starts with a {error.encoding} byte-order mark but byte {error.start} "
+    except UnicodeDecodeError as error:  # a byte-order mark (or the NULs of UTF-16) promised an encoding the bytes break
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise UserError(f"{path.name}: starts with a {error.encoding} byte-order mark but byte {error.start} "
+                            f"is not valid {error.encoding}; save the file as UTF-8") from None
+        raise UserError(f"{path.name}: reads as {error.encoding} without a byte-order mark but byte {error.start} "
                         f"is not valid {error.encoding}; save the file as UTF-8") from None
     if b"\n" not in utf8 and b"\r" in utf8:  # classic Mac line ends (Excel's "CSV (Macintosh)")
         utf8 = utf8.replace(b"\r", b"\n")
+    hinted, utf8 = delimiter_hint(utf8)
+    skipped = 0 if hinted is None else 1  # records before `utf8` in the file
+    if hinted is not None and not utf8.strip():
+        raise UserError(f"{path.name}: the file is empty (a sep={hinted} line and no header row)")
+    separator = hinted or detect_delimiter(utf8)
     try:
-        grid = pl.read_csv(
-            io.BytesIO(utf8), has_header=False, separator=detect_delimiter(utf8), infer_schema=False,
-            quote_char='"', truncate_ragged_lines=True, raise_if_empty=False,
-        )
+        grid, widened, cut = _read_grid(utf8, separator)
     except (pl.exceptions.PolarsError, OSError) as error:
         row = _unclosed_quote_row(utf8)
         if row is not None:
-            raise UserError(f"{path.name}: row {row}: a field opens with a quote (\") that is never closed") from None
+            raise UserError(f"{path.name}: row {row + skipped}: a field opens with a quote (\") that is never closed") from None
         raise UserError(f"{path.name}: cannot read as CSV ({str(error).splitlines()[0]})") from error
-    return _with_headers(grid, path)
+    if skipped and grid.width:  # the "sep=" line, as a blank record: row numbers stay the file's own
+        grid = pl.concat([pl.DataFrame({c: [None] for c in grid.columns}, schema=grid.schema), grid])
+    grid, extra = _cut_extra_fields(grid, utf8, separator, skipped, widened, cut, path)
+    frame = _with_headers(grid, path)
+    if extra is not None:
+        setattr(frame, _EXTRA_FIELDS_NOTE, extra)
+    return frame
+
+
+def _csv_options(separator: str) -> dict:
+    return {"has_header": False, "separator": separator, "infer_schema": False, "quote_char": '"', "raise_if_empty": False}
+
+
+def _read_grid(data: bytes, separator: str) -> tuple[pl.DataFrame, bool, bool]:
+    """(grid, widened, cut): the records as an all-text grid with one column per field.
+
+    The grid is as wide as the first line unless a record has more fields (or the first line is blank
+    and the header wider): then as wide as the widest record (``widened``), but at most MAX_EXTRA_FIELDS
+    past the first non-blank line, records wider than that cut to fit (``cut``).
+    """
+    options = _csv_options(separator)
+    try:
+        return pl.read_csv(io.BytesIO(data), truncate_ragged_lines=False, **options), False, False
+    except pl.exceptions.PolarsError:
+        pass  # a wider record than the first line, or a file Polars cannot read at any width
+    mark = separator.encode()
+    widest, first = 1, None  # delimiters per line, quoted ones too: no fewer than a one-line record's fields
+    for line in io.BytesIO(data):
+        fields = line.count(mark) + 1
+        widest = max(widest, fields)
+        if first is None and line.strip(b' \t\r\n"' + mark):
+            first = fields
+    limit = (first or 1) + MAX_EXTRA_FIELDS
+    width = min(widest, limit)
+    while True:  # a quoted line break can join lines into a record wider than any one of them
+        cut = width >= limit
+        try:
+            grid = pl.read_csv(
+                io.BytesIO(data), truncate_ragged_lines=cut, missing_columns="insert",
+                schema={f"column_{i}": pl.String for i in range(1, width + 1)}, **options,
+            )
+            return grid, True, cut
+        except pl.exceptions.PolarsError:
+            if cut:
+                raise
+            width = min(2 * width, limit)
+
+
+def _cut_extra_fields(grid: pl.DataFrame, data: bytes, separator: str, skipped: int, widened: bool, cut: bool,
+                      path: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The grid as wide as its header record, and the report lines (REPORT_COLUMNS) of the records below the
+    header with non-empty fields past it, or None. Empty fields past it (Excel's "a,b,c,,,") are dropped.
+
+    ``skipped`` records of the file (the "sep=" line) lead the grid but not ``data``.
+    """
+    if grid.height <= skipped or grid.width == 0:
+        return grid, None
+    if not widened and any((value or "").strip() for value in grid.row(skipped)):
+        return grid, None  # the header is the first line and the grid is as wide as it
+    is_blank = grid.select(
+        pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in grid.columns]).alias("blank")
+    ).to_series()
+    if is_blank.all():
+        return grid, None
+    header_at = int(is_blank.arg_min())
+    # The header record's own fields, trailing empty ones included (they name columns column_N).
+    header = pl.read_csv(io.BytesIO(data), skip_rows=header_at - skipped, n_rows=1, truncate_ragged_lines=True,
+                         **_csv_options(separator))
+    width = min(max(header.width, 1), grid.width)
+    if width == grid.width:
+        return grid, None
+    _check_cell_sizes(grid, path)  # the extra fields too, before any of them is copied into the report
+    extra = grid.columns[width:]
+    filled = [pl.col(c).str.strip_chars().fill_null("") != "" for c in extra]
+    fields = pl.max_horizontal([pl.when(f).then(pl.lit(width + 1 + k)) for k, f in enumerate(filled)])
+    counted = pl.when(pl.lit(cut) & (pl.col("fields") == grid.width)).then(pl.format("at least {}", "fields"))
+    where = pl.when(pl.col("fields") == width + 1).then(pl.lit(f"field {width + 1}"))
+    rejects = (
+        grid.with_row_index("index")
+        .filter((pl.col("index") > header_at) & pl.any_horizontal(filled))
+        .select(
+            (pl.col("index").cast(pl.Int64) + 1).alias("row"),
+            fields.alias("fields"),
+            pl.concat_list([pl.col(c).str.strip_chars().fill_null("") for c in extra]).alias("extra"),
+        )
+        .select(
+            "row",
+            where.otherwise(pl.format("fields {}-{}", pl.lit(width + 1), "fields")).alias("column"),
+            pl.col("extra").list.head(pl.col("fields") - width).list.join(separator).alias("value"),
+            pl.format(
+                "row {} has {} fields but the header has {}: put quotes around a value that holds a {}",
+                "row", counted.otherwise(pl.col("fields").cast(pl.String)), pl.lit(width),
+                pl.lit(_DELIMITER_NAMES.get(separator, separator)),
+            ).alias("reason"),
+        )
+    )
+    return grid.select(grid.columns[:width]), rejects.cast(REPORT_COLUMNS)
+
+
+def extra_field_rejects(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The report lines (REPORT_COLUMNS) of the records `read_contacts_file` found with more non-empty
+    fields than the header, or None; noted on the frame it returned (a frame derived from it has none)."""
+    return getattr(frame, _EXTRA_FIELDS_NOTE, None)
 
 
 def _unclosed_quote_row(data: bytes) -> int | None:
@@ -364,7 +521,11 @@ def column_sources(mapping: Mapping[str, str]) -> dict[str, str]:
 
 def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
     """The file frame as mapped columns (MAPPED_COLUMNS + custom ones): trimmed text, blanks as null,
-    blank records dropped, ``row`` the number the user sees in the file (header = row 1)."""
+    blank records dropped, ``row`` the number the user sees in the file (header = row 1).
+
+    When the file had records with more fields than the header (`extra_field_rejects`), an
+    EXTRA_FIELDS column follows: each such record's report line (a struct), null on the others.
+    """
     def clean(column: str) -> pl.Expr:
         text = pl.col(column).str.strip_chars()
         return pl.when(text == "").then(None).otherwise(text)
@@ -387,14 +548,22 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFra
     row_name = _ROW
     while row_name in frame.columns:
         row_name += "_"
-    mapped = frame.with_row_index(row_name, offset=2).filter(~blank)
-    return mapped.select(
+    mapped = frame.with_row_index(row_name, offset=2)
+    extra = extra_field_rejects(frame)
+    if extra is not None:
+        lines = extra.select(pl.col("row").cast(mapped.schema[row_name]).alias(row_name),
+                             pl.struct("column", "value", "reason").alias(EXTRA_FIELDS))
+        mapped = mapped.join(lines, on=row_name, how="left", maintain_order="left")
+        # a record whose only content is past the header's columns is not blank: it is reported
+        blank = blank & pl.col(EXTRA_FIELDS).is_null()
+    return mapped.filter(~blank).select(
         pl.col(row_name).cast(pl.Int64).alias("row"),
         phone.alias("phone_raw"),
         joined(NAME).alias(NAME),
         joined(COMPANY).alias(COMPANY),
         joined(EMAIL).alias(EMAIL),
         *[joined(target).alias(target) for target in custom_columns(mapping)],
+        *([EXTRA_FIELDS] if extra is not None else []),
     )
 
 
@@ -413,6 +582,11 @@ def normalise(mapped: pl.DataFrame, region: str | None, workers: int | None = No
 def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(valid rows, report) where the report has one line per problem: row, column, value, reason."""
     sources = column_sources(mapping)
+    if EXTRA_FIELDS in normalised.columns:  # records with more fields than the header (read_csv_bytes)
+        extra_rejects = normalised.filter(pl.col(EXTRA_FIELDS).is_not_null()).select("row", pl.col(EXTRA_FIELDS).struct.unnest())
+        normalised = normalised.drop(EXTRA_FIELDS)
+    else:
+        extra_rejects = pl.DataFrame(schema=REPORT_COLUMNS)
     phone_rejects = normalised.filter(pl.col("phone_error").is_not_null()).select(
         "row", pl.lit(sources["phone_raw"]).alias("column"), pl.col("phone_raw").alias("value"),
         pl.col("phone_error").alias("reason"),
@@ -438,7 +612,8 @@ def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.D
             ],
             schema=REPORT_COLUMNS,
         )
-    report = pl.concat([phone_rejects.cast(REPORT_COLUMNS), model_rejects]).sort("row", maintain_order=True)
+    report = pl.concat([extra_rejects.cast(REPORT_COLUMNS), phone_rejects.cast(REPORT_COLUMNS), model_rejects]).sort(
+        "row", maintain_order=True)
     valid = normalised.filter(~pl.col("row").is_in(report["row"].implode()))
     return valid, report
 

@@ -5,6 +5,10 @@ candidates without parsing; candidates that are geographic US numbers are then c
 once in Polars with the metadata's own patterns and time-zone table. Everything else (other
 countries, odd formats, invalid numbers) goes through phonenumbers one value at a time, on
 several processes when there are many.
+
+phonenumbers reads letters as keypad digits ("1-800-FLOWERS"), so a label typed beside a number
+("602-555-0199 (home)") made it too long: a value with such a label is read without it first, and
+as typed only if that gives no valid number (a vanity number keeps its letters' digits).
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ _PARSE_REASONS = {
 
 # (e164, number_type, region, time zones joined by ",", reject reason)
 Result = tuple[str | None, str | None, str | None, str | None, str | None]
+
+# Labels typed beside a number: letters in parentheses at the end ("(home)", "(cell phone)") and a
+# leading "word:" ("Mobile:", "Tel.:"); letters only, so "(ext 12)" stays for phonenumbers' extension rule.
+_LETTERS = r"[^\W\d_]+(?:[\s.'/-]+[^\W\d_]+)*\.?"
+_TRAILING_LABEL = re.compile(rf"\s*\(\s*{_LETTERS}\s*\)\s*$")
+_LEADING_LABEL = re.compile(rf"^{_LETTERS}\s*:\s*")
 
 
 def check_region(region: str | None) -> str | None:
@@ -192,10 +202,30 @@ def normalise_phone(raw: str | None, default_region: str | None) -> tuple:
     return e164, number_type, region, (zones.split(",") if zones else None), reason
 
 
+def strip_phone_label(text: str) -> str:
+    """``text`` without a label in parentheses at its end and a leading "word:" label, when a digit is
+    left ("602-555-0199 (home)" -> "602-555-0199"); else ``text`` as it is ("call me (home)")."""
+    if "(" not in text and ":" not in text:
+        return text
+    bare = _LEADING_LABEL.sub("", _TRAILING_LABEL.sub("", text), count=1)
+    return bare if bare != text and any(c.isdigit() for c in bare) else text
+
+
 def _normalise_one(raw: str | None, default_region: str | None) -> Result:
     text = (raw or "").strip()
     if not text:
         return None, None, None, None, "phone is empty"
+    bare = strip_phone_label(text)
+    if bare != text:
+        unlabelled = _parse_one(bare, default_region)
+        if unlabelled[4] is None:
+            return unlabelled
+        as_typed = _parse_one(text, default_region)  # "1 800 (FLOWERS)": the letters were the number
+        return as_typed if as_typed[4] is None else unlabelled
+    return _parse_one(text, default_region)
+
+
+def _parse_one(text: str, default_region: str | None) -> Result:
     try:
         number = pn.parse(text, default_region)
     except NumberParseException as error:
