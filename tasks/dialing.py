@@ -309,6 +309,10 @@ def usable_numbers(
         " from phone_numbers where list_contains(?, number_id)",
         [list(plan.number_ids)],
     ).fetchall()
+    if not plan.rotation_enabled:  # the campaign's number alone: its health and cap, not the other ids listed
+        rows = [r for r in rows if r[0] == plan.number_ids[0]]
+        if not rows:
+            return [], f"outbound number {plan.number_ids[0]} does not exist"
     # smart dialing: numbers out of rotation (health) or at their daily cap do not dial
     options = options or smart_options(conn, plan.campaign_id)
     rows, why = healthy_numbers(conn, rows, now, _day_start(plan, now), options.number_daily_cap)
@@ -316,9 +320,7 @@ def usable_numbers(
         return [], why
     active = [e164 for _id, e164, status in rows if status == "active"]
     if not plan.rotation_enabled:
-        first = {r[0]: r for r in rows}.get(plan.number_ids[0])
-        if first is None:
-            return [], f"outbound number {plan.number_ids[0]} does not exist"
+        first = rows[0]
         if first[2] != "active":
             return [], f"outbound number {first[1]} has SIP trunk status {first[2]}"
         return [first[1]], None

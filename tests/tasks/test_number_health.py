@@ -216,3 +216,19 @@ def test_rows_of_a_batch_never_placed_do_not_use_up_the_daily_cap(db):
         plan = load_plans(conn, [ids["campaign_id"]])[0]
         assert remaining_capacity(conn, [MAIN], TUE_10 - timedelta(hours=1), 3) == {MAIN: 2}
         assert usable_numbers(conn, plan, later) == ([MAIN], None)
+
+
+def test_without_rotation_only_the_campaigns_number_is_judged_and_named(db):
+    # rotation off dials from the first listed number alone: another id still listed must neither hide
+    # why that number cannot dial ("does not exist") nor be paused by this campaign's health check
+    ids = make_campaign_db(db, number_daily_cap=1, rotation_enabled=True)
+    with transaction(db) as conn:  # validation keeps one number when rotation is off: older or hand-written rows
+        conn.execute("update campaigns set rotation_enabled = false")
+    add_calls(db, ids["campaign_id"], MAIN, [("ended", "agent_hangup", 60.0)])
+    add_calls(db, ids["campaign_id"], BACKUP, [("not_connected", "marked_as_spam", 0.0)] * 5)
+    with transaction(db) as conn:
+        plan = load_plans(conn, [ids["campaign_id"]])[0]
+        assert (plan.rotation_enabled, plan.number_ids) == (False, (1, 2))
+        assert usable_numbers(conn, plan, TUE_10 + timedelta(minutes=5)) == (
+            [], "every outbound number reached its daily cap of 1 calls")
+        assert conn.execute("select count(*) from phone_numbers where rotation_paused_at is not null").fetchone()[0] == 0
