@@ -45,9 +45,28 @@ def locked_banner() -> None:
     _retry_soon()
 
 
+def unsaved_reminder() -> None:
+    """In the sidebar, beside the navigation: the campaigns with unsaved settings edits, each a link back."""
+    from dashboards import state
+
+    if not any(isinstance(k, str) and k.endswith(":" + state.EDITS) for k in st.session_state):
+        return
+    try:
+        with state.reading() as conn:
+            unsaved = state.unsaved_campaigns(st.session_state, conn)
+    except (StoreError, StoreLockedError):
+        return  # the page says why the store cannot be read
+    for campaign_id, name in unsaved:
+        st.sidebar.warning(f"Unsaved changes in **{name}**: nothing is saved until you click Save Changes.",
+                           icon=":material/edit_note:")
+        st.sidebar.page_link("pages/campaign.py", label=f"Back to {name}", icon=":material/arrow_back:",
+                             query_params={"campaign": str(campaign_id), "tab": "Settings"})
+
+
 page = st.navigation(PAGES, position="sidebar")
 try:
     page.run()
+    unsaved_reminder()
 except StoreLockedError:
     locked_banner()
 except StoreError as error:

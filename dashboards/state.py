@@ -157,7 +157,11 @@ def comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_dirty(session: Mapping[str, Any], campaign_id: int, stored: Mapping[str, Any]) -> bool:
     """Whether the form describes settings other than the stored ones (unsaved edits)."""
-    form = current_form(session, campaign_id)
+    return form_differs(current_form(session, campaign_id), stored)
+
+
+def form_differs(form: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    """Whether a settings form's values describe settings other than the stored ones."""
     if any(value is None for f, value in form.items() if f in ("name", "time_zone", "hours_mode")):
         return False  # not loaded yet
     described = settings_from_form(form, stored)
@@ -172,6 +176,28 @@ def remember_form(session: MutableMapping[str, Any], campaign_id: int) -> None:
     visit to another page; `load_form` restores them from this copy.
     """
     session[key(campaign_id, EDITS)] = current_form(session, campaign_id)
+
+
+def unsaved_campaigns(session: Mapping[str, Any], conn: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """(id, name) of the campaigns this session has unsaved settings edits for (their `remember_form` copy).
+
+    What every page reminds of, since leaving the campaign page by the sidebar cannot be intercepted.
+    """
+    from tasks.campaigns import get_campaign
+    from tasks.errors import NotFoundError
+
+    found = []
+    for name in list(session.keys()):
+        if not (isinstance(name, str) and name.startswith("c") and name.endswith(":" + EDITS)):
+            continue
+        try:
+            campaign_id = int(name[1:-len(EDITS) - 1])
+            stored = get_campaign(conn, campaign_id)
+        except (ValueError, NotFoundError):
+            continue
+        if form_differs(session[name], stored):
+            found.append((campaign_id, stored["name"]))
+    return sorted(found)
 
 
 def clear_form(session: MutableMapping[str, Any], campaign_id: int) -> None:
