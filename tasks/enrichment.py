@@ -16,7 +16,13 @@ import polars as pl
 
 from tasks.call_state import _UPDATE_SCHEMA, apply_provider_calls, updates_frame, utc_literal
 from tasks.credits import RateCard
-from tasks.telephony.base import CallNotFound, ProviderError, TelephonyProvider
+from tasks.telephony.base import (
+    CallNotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    TelephonyProvider,
+)
 
 # Pending: in flight (`registered`, `in_progress`) or ended and awaiting its analysis. `analyzed_at` is
 # set only on final calls (`merge_records`; migration 008 cleared older exceptions), so this equals
@@ -67,16 +73,35 @@ def pending_calls(conn: duckdb.DuckDBPyConnection, now: datetime, stuck_minutes:
     return conn.execute(PENDING_SQL, [stuck_before]).pl()
 
 
-def _read_one_by_one(call_ids: Sequence[int], keys: Sequence[str], read) -> pl.DataFrame:
-    """`read(key)` per call: its record, or the error (calls the provider does not know are left out)."""
+# Errors that say the provider is failing as a whole, not for one call: once a read one at a time ends
+# in one, the rest of the pass is not asked (each read would spend its own retries and timeouts: on a
+# Retell outage about 25 s a call, hours for a pass of hundreds). They get that error instead.
+_PROVIDER_DOWN = (ProviderUnavailable, RateLimited)
+
+
+def _not_asked(down: ProviderError) -> str:
+    """The provider error recorded for a call left unasked because the provider is down."""
+    return f"not asked: an earlier read of this pass failed ({down})"
+
+
+def _read_one_by_one(call_ids: Sequence[int], keys: Sequence[str], read, down: list[ProviderError]) -> pl.DataFrame:
+    """`read(key)` per call: its record, or the error (calls the provider does not know are left out).
+
+    `down` holds the error that showed the provider is down, if any: from then on nothing is asked.
+    """
     records, errors = [], []
     for call_id, key in zip(call_ids, keys):
+        if down:
+            errors.append((call_id, _not_asked(down[0])))
+            continue
         try:
             answer = read(key)
         except CallNotFound:
             continue
         except ProviderError as error:
             errors.append((call_id, str(error)))
+            if isinstance(error, _PROVIDER_DOWN):
+                down.append(error)
             continue
         if answer is not None:
             records.append((call_id, answer))
@@ -89,14 +114,19 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
 
     One frame per batch when the provider has `get_calls_frame` (no record object per call), else
     `get_calls`; one read per call when a batch read fails (one unknown id fails the whole batch).
+    Once a read one at a time finds the provider down (`_PROVIDER_DOWN`), the rest is not asked.
     """
     get_frame = getattr(provider, "get_calls_frame", None)
     get_calls = getattr(provider, "get_calls", None)
     known = pending.filter(pl.col("provider_call_id").is_not_null())
     call_ids, provider_ids = known["call_id"].to_list(), known["provider_call_id"].to_list()
-    parts = []
+    parts, down = [], []
     for start in range(0, len(provider_ids), BATCH_SIZE):
         chunk_calls, chunk = call_ids[start:start + BATCH_SIZE], provider_ids[start:start + BATCH_SIZE]
+        if down:
+            parts.append(pl.DataFrame({"call_id": chunk_calls, "provider_error": _not_asked(down[0])},
+                                      schema={"call_id": pl.Int64, "provider_error": pl.String}))
+            continue
         try:
             if get_frame is not None:
                 parts.append(get_frame(chunk, now).with_columns(call_id=pl.Series(chunk_calls, dtype=pl.Int64)))
@@ -106,12 +136,12 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
                 continue
         except ProviderError:
             pass  # one unknown id fails the whole batch read: read this batch one call at a time
-        parts.append(_read_one_by_one(chunk_calls, chunk, lambda call: provider.get_call(call, now)))
+        parts.append(_read_one_by_one(chunk_calls, chunk, lambda call: provider.get_call(call, now), down))
     # Registered without a stored provider id cannot normally happen; the attempt key finds it.
     lost = pending.filter(pl.col("provider_call_id").is_null())
     if lost.height:
         parts.append(_read_one_by_one(lost["call_id"].to_list(), lost["attempt_key"].to_list(),
-                                      lambda attempt_key: provider.find_by_attempt_key(attempt_key, now)))
+                                      lambda attempt_key: provider.find_by_attempt_key(attempt_key, now), down))
     return pl.concat([_NO_ANSWERS, *parts], how="diagonal_relaxed").select(list(_ANSWER_SCHEMA)).cast(_ANSWER_SCHEMA)
 
 

@@ -25,7 +25,9 @@ FIXED_COLUMNS: list[tuple[str, str]] = [
     ("Credits", "c.credits"),
     ("Feedback", "f.rating"),
     ("Feedback Comment", "xlsx_text(f.comment)"),
-    ("Tools", "c.tools_count"),
+    # as the tab: a call that never connected used no tools (0); an unfinished one has no count yet
+    ("Tools", "coalesce(c.tools_count, case when c.status in ('not_connected', 'error', 'failed_rate_limit')"
+              " then 0 end)"),
     ("Date", "timezone($time_zone, coalesce(c.registered_at, c.started_at, c.queued_at))"),
     ("Contact", "xlsx_text(ct.name)"),
     ("User Sentiment", "c.user_sentiment"),

@@ -348,3 +348,56 @@ def test_a_call_without_a_stored_provider_id_is_found_by_attempt_key(campaign_db
     assert (found_row["status"], found_row["provider_call_id"]) == ("not_connected", "pc_found")
     # the synthetic error must not invent a provider id
     assert (lost_row["status"], lost_row["provider_call_id"]) == ("error", None)
+
+
+# -- a provider that is down ---------------------------------------------------------------------
+
+def test_once_the_provider_is_down_the_rest_of_the_pass_is_not_asked(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        stuck = seed_call(conn, campaign_db["campaign_id"], "+16025551000", QUEUED, provider_call_id="pc_0")
+        young = [seed_call(conn, campaign_db["campaign_id"], f"+1602555100{n}", QUEUED + timedelta(minutes=20),
+                           provider_call_id=f"pc_{n}") for n in range(1, 5)]
+    provider = FakeProvider({"pc_0": ProviderUnavailable("HTTP 503 after 4 tries"),
+                             **{f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.in_progress) for n in range(1, 5)}})
+    now = QUEUED + timedelta(minutes=31)
+    plan = enrich(campaign_db["db"], provider, now)
+    # each read of a down provider spends its own retries and timeouts: one failure stops the pass
+    assert provider.asked == ["pc_0"]
+    assert (plan.asked, plan.provider_errors, plan.stuck_errors) == (5, 5, 1)
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, stuck)["error_message"] == (
+            "stuck in flight for more than 30 minutes; provider unreachable: HTTP 503 after 4 tries")
+        # the young calls are asked again next pass
+        assert [call_row(conn, i)["status"] for i in young] == ["registered"] * 4
+    # up again: the next pass asks every call
+    provider.asked.clear()
+    enrich(campaign_db["db"], provider, now + timedelta(minutes=1))
+    assert provider.asked == ["pc_1", "pc_2", "pc_3", "pc_4"]
+
+
+def test_a_stuck_call_left_unasked_on_an_outage_says_why(campaign_db):
+    with transaction(campaign_db["db"]) as conn:
+        first = seed_call(conn, campaign_db["campaign_id"], "+16025551000", QUEUED, provider_call_id="pc_0")
+        second = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, provider_call_id="pc_1")
+    provider = FakeProvider({"pc_0": ProviderUnavailable("HTTP 503"), "pc_1": ProviderUnavailable("HTTP 503")})
+    plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=31))
+    assert (provider.asked, plan.stuck_errors) == (["pc_0"], 2)
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, second)
+        assert call_row(conn, first)["status"] == row["status"] == "error"
+    assert row["error_message"] == ("stuck in flight for more than 30 minutes; provider unreachable: "
+                                    "not asked: an earlier read of this pass failed (HTTP 503)")
+
+
+def test_a_retell_outage_costs_two_calls_of_retries_not_one_per_pending_call(campaign_db, fake_retell):
+    with transaction(campaign_db["db"]) as conn:
+        for n in range(6):
+            call = fake_retell.add_call(call_status="ongoing")
+            seed_call(conn, campaign_db["campaign_id"], f"+160255510{n:02d}", QUEUED, provider="retell",
+                      provider_call_id=call["call_id"])
+    fake_retell.fail(503, times=1000)
+    plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
+    assert (plan.provider_errors, plan.updates.height) == (6, 0)
+    # the batch read's tries on its first call, then one call's tries read alone (it could have been
+    # that call only); not two tries for each of the six calls
+    assert fake_retell.count("GET", "/v2/get-call/") == 4

@@ -105,3 +105,18 @@ def test_rows_come_in_call_order_whatever_has_feedback(calls_db, tmp_path):
         export_calls(conn, calls_db["campaign_id"], out)
     rows = _rows(out)[1]
     assert [(r[0], r[7]) for r in rows[1:]] == [(1, "down"), (2, None), (3, None), (4, "up"), (5, None)]
+
+
+def test_tools_of_a_call_that_never_connected_is_zero_as_in_the_tab(calls_db, tmp_path):
+    with transaction(calls_db["db"]) as conn:  # the provider gave no tool count for these calls
+        conn.execute("update calls set tools_count = null")
+        conn.execute("update calls set status = 'not_connected', disconnect_reason = 'dial_busy' where call_id = 1")
+        conn.execute("update calls set status = 'error', disconnect_reason = 'error_unknown' where call_id = 2")
+        conn.execute("update calls set status = 'registered', disconnect_reason = null where call_id = 3")
+    out = tmp_path / "calls.xlsx"
+    with connect(calls_db["db"]) as conn:
+        export_calls(conn, calls_db["campaign_id"], out)
+    rows = _rows(out)[1]
+    tools = {r[0]: r[rows[0].index("Tools")] for r in rows[1:]}
+    # never connected: no tools used; in flight or ended awaiting its analysis: not known yet
+    assert tools == {1: 0, 2: 0, 3: None, 4: None, 5: None}
