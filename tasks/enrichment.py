@@ -73,10 +73,12 @@ def pending_calls(conn: duckdb.DuckDBPyConnection, now: datetime, stuck_minutes:
     return conn.execute(PENDING_SQL, [stuck_before]).pl()
 
 
-# Errors that say the provider is failing as a whole, not for one call: once a read one at a time ends
-# in one, the rest of the pass is not asked (each read would spend its own retries and timeouts: on a
-# Retell outage about 25 s a call, hours for a pass of hundreds). They get that error instead.
+# Errors that say the provider is failing as a whole, not for one call: once DOWN_STREAK reads one at a
+# time in a row end in one, the rest of the pass is not asked (each read would spend its own retries and
+# timeouts: on a Retell outage about 25 s a call, hours for a pass of hundreds); they get that error
+# instead. A streak, not the first failure: one call whose reads keep failing must not starve the others.
 _PROVIDER_DOWN = (ProviderUnavailable, RateLimited)
+DOWN_STREAK = 3
 
 
 def _not_asked(down: ProviderError) -> str:
@@ -87,22 +89,27 @@ def _not_asked(down: ProviderError) -> str:
 def _read_one_by_one(call_ids: Sequence[int], keys: Sequence[str], read, down: list[ProviderError]) -> pl.DataFrame:
     """`read(key)` per call: its record, or the error (calls the provider does not know are left out).
 
-    `down` holds the error that showed the provider is down, if any: from then on nothing is asked.
+    `down` holds the provider-down errors of the reads in a row so far (this pass): at DOWN_STREAK of
+    them the provider is taken as down and nothing more is asked.
     """
     records, errors = [], []
     for call_id, key in zip(call_ids, keys):
-        if down:
-            errors.append((call_id, _not_asked(down[0])))
+        if len(down) >= DOWN_STREAK:
+            errors.append((call_id, _not_asked(down[-1])))
             continue
         try:
             answer = read(key)
         except CallNotFound:
+            down.clear()
             continue
         except ProviderError as error:
             errors.append((call_id, str(error)))
             if isinstance(error, _PROVIDER_DOWN):
                 down.append(error)
+            else:
+                down.clear()
             continue
+        down.clear()
         if answer is not None:
             records.append((call_id, answer))
     failed = pl.DataFrame(errors, schema={"call_id": pl.Int64, "provider_error": pl.String}, orient="row")
@@ -114,7 +121,8 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
 
     One frame per batch when the provider has `get_calls_frame` (no record object per call), else
     `get_calls`; one read per call when a batch read fails (one unknown id fails the whole batch).
-    Once a read one at a time finds the provider down (`_PROVIDER_DOWN`), the rest is not asked.
+    Once DOWN_STREAK reads one at a time in a row find the provider down (`_PROVIDER_DOWN`), the rest is
+    not asked.
     """
     get_frame = getattr(provider, "get_calls_frame", None)
     get_calls = getattr(provider, "get_calls", None)
@@ -123,8 +131,8 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
     parts, down = [], []
     for start in range(0, len(provider_ids), BATCH_SIZE):
         chunk_calls, chunk = call_ids[start:start + BATCH_SIZE], provider_ids[start:start + BATCH_SIZE]
-        if down:
-            parts.append(pl.DataFrame({"call_id": chunk_calls, "provider_error": _not_asked(down[0])},
+        if len(down) >= DOWN_STREAK:
+            parts.append(pl.DataFrame({"call_id": chunk_calls, "provider_error": _not_asked(down[-1])},
                                       schema={"call_id": pl.Int64, "provider_error": pl.String}))
             continue
         try:

@@ -357,12 +357,12 @@ def test_once_the_provider_is_down_the_rest_of_the_pass_is_not_asked(campaign_db
         stuck = seed_call(conn, campaign_db["campaign_id"], "+16025551000", QUEUED, provider_call_id="pc_0")
         young = [seed_call(conn, campaign_db["campaign_id"], f"+1602555100{n}", QUEUED + timedelta(minutes=20),
                            provider_call_id=f"pc_{n}") for n in range(1, 5)]
-    provider = FakeProvider({"pc_0": ProviderUnavailable("HTTP 503 after 4 tries"),
-                             **{f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.in_progress) for n in range(1, 5)}})
+    provider = FakeProvider({**{f"pc_{n}": ProviderUnavailable("HTTP 503 after 4 tries") for n in range(3)},
+                             **{f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.in_progress) for n in range(3, 5)}})
     now = QUEUED + timedelta(minutes=31)
     plan = enrich(campaign_db["db"], provider, now)
-    # each read of a down provider spends its own retries and timeouts: one failure stops the pass
-    assert provider.asked == ["pc_0"]
+    # each read of a down provider spends its own retries and timeouts: three failures in a row stop the pass
+    assert provider.asked == ["pc_0", "pc_1", "pc_2"]
     assert (plan.asked, plan.provider_errors, plan.stuck_errors) == (5, 5, 1)
     with connect(campaign_db["db"]) as conn:
         assert call_row(conn, stuck)["error_message"] == (
@@ -377,19 +377,33 @@ def test_once_the_provider_is_down_the_rest_of_the_pass_is_not_asked(campaign_db
 
 def test_a_stuck_call_left_unasked_on_an_outage_says_why(campaign_db):
     with transaction(campaign_db["db"]) as conn:
-        first = seed_call(conn, campaign_db["campaign_id"], "+16025551000", QUEUED, provider_call_id="pc_0")
-        second = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, provider_call_id="pc_1")
-    provider = FakeProvider({"pc_0": ProviderUnavailable("HTTP 503"), "pc_1": ProviderUnavailable("HTTP 503")})
+        calls = [seed_call(conn, campaign_db["campaign_id"], f"+1602555100{n}", QUEUED, provider_call_id=f"pc_{n}")
+                 for n in range(4)]
+    provider = FakeProvider({f"pc_{n}": ProviderUnavailable("HTTP 503") for n in range(4)})
     plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=31))
-    assert (provider.asked, plan.stuck_errors) == (["pc_0"], 2)
+    assert (provider.asked, plan.stuck_errors) == (["pc_0", "pc_1", "pc_2"], 4)
     with connect(campaign_db["db"]) as conn:
-        row = call_row(conn, second)
-        assert call_row(conn, first)["status"] == row["status"] == "error"
-    assert row["error_message"] == ("stuck in flight for more than 30 minutes; provider unreachable: "
-                                    "not asked: an earlier read of this pass failed (HTTP 503)")
+        rows = [call_row(conn, i) for i in calls]
+    assert {row["status"] for row in rows} == {"error"}
+    assert rows[2]["error_message"] == "stuck in flight for more than 30 minutes; provider unreachable: HTTP 503"
+    assert rows[3]["error_message"] == ("stuck in flight for more than 30 minutes; provider unreachable: "
+                                        "not asked: an earlier read of this pass failed (HTTP 503)")
 
 
-def test_a_retell_outage_costs_two_calls_of_retries_not_one_per_pending_call(campaign_db, fake_retell):
+def test_one_call_whose_reads_keep_failing_does_not_starve_the_others(campaign_db):
+    # the oldest pending call is read first in every pass: stopping at its failure would never read the rest
+    with transaction(campaign_db["db"]) as conn:
+        for n in range(4):
+            seed_call(conn, campaign_db["campaign_id"], f"+1602555100{n}", QUEUED + timedelta(minutes=n),
+                      provider_call_id=f"pc_{n}")
+    provider = FakeProvider({"pc_0": ProviderUnavailable("HTTP 503"),
+                             **{f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.in_progress) for n in range(1, 4)}})
+    plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=10))
+    assert provider.asked == ["pc_0", "pc_1", "pc_2", "pc_3"]
+    assert plan.provider_errors == 1
+
+
+def test_a_retell_outage_costs_a_few_calls_of_retries_not_one_per_pending_call(campaign_db, fake_retell):
     with transaction(campaign_db["db"]) as conn:
         for n in range(6):
             call = fake_retell.add_call(call_status="ongoing")
@@ -398,6 +412,6 @@ def test_a_retell_outage_costs_two_calls_of_retries_not_one_per_pending_call(cam
     fake_retell.fail(503, times=1000)
     plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
     assert (plan.provider_errors, plan.updates.height) == (6, 0)
-    # the batch read's tries on its first call, then one call's tries read alone (it could have been
-    # that call only); not two tries for each of the six calls
-    assert fake_retell.count("GET", "/v2/get-call/") == 4
+    # the batch read's tries on its first call, then DOWN_STREAK calls' tries read alone (it could have
+    # been those calls only); not two tries for each of the six calls
+    assert fake_retell.count("GET", "/v2/get-call/") == 2 + 2 * 3
