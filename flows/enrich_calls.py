@@ -16,11 +16,12 @@ from tasks.telephony.base import TelephonyProvider
 
 def run_enrichment(db: str | Path | None, provider: TelephonyProvider, now: datetime) -> dict:
     """One enrichment pass (shared by the flow, the CLI and the simulation loop); returns counts."""
-    stuck_minutes = get_settings().stuck_call_minutes
+    settings = get_settings()
+    stuck_minutes = settings.stuck_call_minutes
     with connect(db) as conn:
-        pending = pending_calls(conn, now, stuck_minutes)
+        pending = pending_calls(conn, now, stuck_minutes, settings.max_call_minutes)
     # The connection is closed here: the provider may be a slow HTTP API.
-    plan = collect_updates(provider, pending, now, stuck_minutes) if pending.height else None
+    plan = collect_updates(provider, pending, now, stuck_minutes, settings.max_call_minutes) if pending.height else None
     changed = 0
     if plan is not None and plan.updates.height:
         with transaction(db) as conn:

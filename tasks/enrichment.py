@@ -36,7 +36,7 @@ with pending as (
     where analyzed_at is null and status in ('registered', 'in_progress', 'ended')
 ),
 final as (
-    select *, queued_at <= ?::timestamptz as stuck
+    select *, queued_at <= $stuck_before as stuck, queued_at <= $overdue_before as overdue
     from pending
 )
 select * from final order by call_id
@@ -67,10 +67,19 @@ class EnrichmentPlan:
     analysis_missing: int = 0
 
 
-def pending_calls(conn: duckdb.DuckDBPyConnection, now: datetime, stuck_minutes: float) -> pl.DataFrame:
-    """Calls whose outcome or analysis is still to come, with `stuck` = pending past the limit."""
-    stuck_before = now - timedelta(minutes=stuck_minutes)
-    return conn.execute(PENDING_SQL, [stuck_before]).pl()
+# A call the provider still reports in flight is believed this long after queueing (settings.max_call_minutes).
+MAX_CALL_MINUTES = 120.0
+
+
+def pending_calls(
+    conn: duckdb.DuckDBPyConnection, now: datetime, stuck_minutes: float, max_call_minutes: float = MAX_CALL_MINUTES,
+) -> pl.DataFrame:
+    """Calls whose outcome or analysis is still to come, with `stuck` = pending past the limit and `overdue` =
+    past the longest call (only then is a call the provider still reports in flight closed as stuck)."""
+    return conn.execute(PENDING_SQL, {
+        "stuck_before": now - timedelta(minutes=stuck_minutes),
+        "overdue_before": now - timedelta(minutes=max(stuck_minutes, max_call_minutes)),
+    }).pl()
 
 
 # Errors that say the provider is failing as a whole, not for one call: once DOWN_STREAK reads one at a
@@ -154,17 +163,22 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
 
 
 def collect_updates(
-    provider: TelephonyProvider, pending: pl.DataFrame, now: datetime, stuck_minutes: float
+    provider: TelephonyProvider, pending: pl.DataFrame, now: datetime, stuck_minutes: float,
+    max_call_minutes: float = MAX_CALL_MINUTES,
 ) -> EnrichmentPlan:
     """Ask the provider about every pending call and decide what to write (no database access)."""
-    return decide(pending, _answers(provider, pending, now), now, stuck_minutes)
+    return decide(pending, _answers(provider, pending, now), now, stuck_minutes, max_call_minutes)
 
 
 _ANSWERED, _FAILED, _STUCK = pl.col("status").is_not_null(), pl.col("provider_error").is_not_null(), pl.col("stuck")
 # The rules for stuck calls, as expressions built once (building them costs more than running them).
 # A stuck call's record is written only when it says how the call ended.
+# A call the provider reports still in flight is believed until `overdue`: releasing its contact
+# earlier could redial someone still on the line with the agent.
+_IN_FLIGHT_ANSWER = pl.col("status").is_in(["registered", "in_progress"]) & ~pl.col("overdue")
 _AS_IS = _ANSWERED & (
-    ~_STUCK | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"]))
+    ~_STUCK | pl.col("analyzed").fill_null(False) | pl.col("status").is_in(["not_connected", "error"])
+    | _IN_FLIGHT_ANSWER)
 _UNSETTLED = ~pl.col("as_is") & _STUCK
 _ENDED_ANSWER = _ANSWERED & (pl.col("status") == "ended")
 _STUCK_RULES = (
@@ -198,10 +212,11 @@ _REPLACED = {
 _KEPT = {c: pl.when(~_SYNTHETIC).then(pl.col(c)).alias(c) for c in PLAN_SCHEMA}
 
 
-def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_minutes: float) -> EnrichmentPlan:
+def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_minutes: float,
+           max_call_minutes: float = MAX_CALL_MINUTES) -> EnrichmentPlan:
     """For each pending call what to write: the provider's record, a synthetic one, or nothing (ask again later)."""
     rows = pending.select(
-        "call_id", "stuck", pl.col("provider_call_id").alias("stored_provider_call_id"),
+        "call_id", "stuck", "overdue", pl.col("provider_call_id").alias("stored_provider_call_id"),
         pl.col("status").alias("stored_status"),
     ).join(answers, on="call_id", how="left")
     counts = rows.select(unknown=(~_ANSWERED & ~_FAILED).sum(), provider_errors=_FAILED.sum()).row(0, named=True)
@@ -217,6 +232,8 @@ def decide(pending: pl.DataFrame, answers: pl.DataFrame, now: datetime, stuck_mi
         .then(utc_literal(now))
         .when(~_SYNTHETIC).then(pl.col("ended_at")),
         "error_message": pl.when(pl.col("analysis_missing") | pl.col("stored_ended")).then(pl.lit(no_analysis))
+        .when(pl.col("stuck_error") & _ANSWERED & pl.col("overdue"))  # reported in flight past the longest call
+        .then(pl.lit(f"stuck in flight for more than {max(stuck_minutes, max_call_minutes):g} minutes; ") + _WHY)
         .when(pl.col("stuck_error"))
         .then(pl.lit(f"stuck in flight for more than {stuck_minutes:g} minutes; ") + _WHY),
     }

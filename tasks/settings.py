@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     run_lease_seconds: float = Field(default=120.0, gt=0, description="a remote dial run without heartbeat for this long is dead")
     reconcile_grace_seconds: float = Field(default=300.0, ge=0, description="wait before closing an unconfirmed placement as not placed")
     stuck_call_minutes: float = Field(default=30.0, gt=0)
+    # A call the provider still reports in flight is believed this long (Retell's longest call is 1 h by
+    # default): closing it earlier would release the contact for a redial while they may be on the line.
+    max_call_minutes: float = Field(default=120.0, gt=0, description="a call reported in flight is closed as stuck only after this")
     credits_per_answered_minute: int = 333
     credits_per_voicemail: int = 75
     do_not_call_key: str = "do_not_call"

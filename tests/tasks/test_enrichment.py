@@ -9,7 +9,7 @@ import pytest
 
 from schemas.enums import CallStatus, DisconnectReason
 from tasks.credits import call_credits
-from tasks.enrichment import apply_plan, collect_updates, pending_calls
+from tasks.enrichment import MAX_CALL_MINUTES, apply_plan, collect_updates, pending_calls
 from tasks.store import connect, migrations, transaction
 from tasks.telephony.base import CallNotFound, CallRequest, ProviderCall, ProviderUnavailable
 from tasks.telephony.retell import RetellProvider
@@ -259,7 +259,6 @@ def test_retell_failures_leave_young_calls_for_the_next_pass(campaign_db, fake_r
 @pytest.mark.parametrize(
     ("answer", "why"),
     [
-        (ProviderCall("pc_1", CallStatus.in_progress), "provider still reports in_progress"),
         (CallNotFound("no such call"), "provider does not know this call"),
         (ProviderUnavailable("HTTP 503"), "provider unreachable: HTTP 503"),
     ],
@@ -276,6 +275,26 @@ def test_a_call_stuck_past_the_limit_is_marked_error_unknown(campaign_db, answer
         "error", "error_unknown", now, 0)
     assert row["error_message"] == f"stuck in flight for more than 30 minutes; {why}"
     assert enrollment["in_flight_call_id"] is None  # the contact can be dialled again
+
+
+@pytest.mark.parametrize("status", [CallStatus.in_progress, CallStatus.registered])
+def test_a_call_the_provider_still_reports_in_flight_is_believed_until_the_longest_call(campaign_db, status):
+    # a 35-minute conversation: releasing the contact at 30 minutes would let the next tick dial them again
+    with transaction(campaign_db["db"]) as conn:
+        call_id = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED, provider_call_id="pc_1")
+    provider = FakeProvider({"pc_1": ProviderCall("pc_1", status)})
+    plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=35))
+    assert plan.stuck_errors == 0
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["status"] == status.value
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] == call_id  # still not callable
+    later = QUEUED + timedelta(minutes=MAX_CALL_MINUTES + 1)
+    assert enrich(campaign_db["db"], provider, later).stuck_errors == 1
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+        assert enrollment_row(conn, call_id)["in_flight_call_id"] is None
+    assert (row["status"], row["disconnect_reason"]) == ("error", "error_unknown")
+    assert row["error_message"] == f"stuck in flight for more than 120 minutes; provider still reports {status.value}"
 
 
 def test_a_stuck_call_the_provider_has_finished_gets_the_real_outcome(campaign_db):

@@ -76,7 +76,7 @@ def test_one_malformed_answer_does_not_stop_an_enrichment_pass(server, provider)
     pending = pl.DataFrame({
         "call_id": [1, 2], "provider_call_id": [good["call_id"], bad["call_id"]], "attempt_key": ["a", "b"],
         "status": ["registered", "registered"], "queued_at": [NOW, NOW], "analyzed_at": [None, None],
-        "stuck": [False, False],
+        "stuck": [False, False], "overdue": [False, False],
     }, schema_overrides={"analyzed_at": pl.Datetime("us", "UTC")})
     plan = collect_updates(provider, pending, NOW, 30)
     assert plan.provider_errors == 1
