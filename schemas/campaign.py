@@ -21,6 +21,7 @@ _DAY_ALIASES = {
     **{name.lower(): d for name, d in zip(WEEKDAY_NAMES, WEEKDAYS)},
 }
 _SCHEDULE_CONFLICT = "weekly_schedule_conflict"
+NAME_MAX_LENGTH = 200
 SETTING_FIELDS = (
     "name", "objective", "agent_id", "start_date", "end_date", "time_zone", "country", "calling_days",
     "weekly_schedule", "max_attempts", "attempts_per_day", "batch_size", "rotation_enabled",
@@ -71,7 +72,7 @@ class CampaignSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_assignment=False)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
     objective: str | None = Field(default=None, max_length=2000)
     agent_id: int
     start_date: date | None = None
@@ -112,6 +113,16 @@ class CampaignSettings(BaseModel):
                 days = []
             data["weekly_schedule"] = expand_same_hours(days, hours)
         return data
+
+    @field_validator("agent_id", "max_attempts", "attempts_per_day", "batch_size", "exploration_share",
+                     "number_daily_cap", "outbound_number_ids", mode="before")
+    @classmethod
+    def _numbers_not_booleans(cls, value: Any) -> Any:
+        # pydantic reads True as 1; YAML reads yes/no/on/off/true/false as booleans
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool):
+                raise ValueError(f"expected a number, got the yes/no value {str(item).lower()}")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -183,10 +194,14 @@ class CampaignSettings(BaseModel):
             return value  # pydantic reports the wrong type
         days = info.data.get("calling_days")
         schedule: dict[str, list[list[str]]] = {}
+        given: dict[str, Any] = {}
         for raw_day, windows in value.items():
             day = _DAY_ALIASES.get(str(raw_day).strip().lower())
             if day is None:
                 raise ValueError(f'unknown day "{raw_day}" (use mon, tue, wed, thu, fri, sat, sun)')
+            if day in given:  # "mon" and "Monday": one would silently replace the other's windows
+                raise ValueError(f'{day} is given twice ("{given[day]}" and "{raw_day}"); put all its windows under one')
+            given[day] = raw_day
             if not isinstance(windows, list):
                 raise ValueError(f"{day}: expected a list of windows, got {windows!r}")
             checked = sorted((_window(w, day) for w in windows), key=lambda w: _minutes(w[0], end=False))

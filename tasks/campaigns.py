@@ -20,7 +20,9 @@ import duckdb
 import phonenumbers
 import yaml
 
-from schemas.campaign import SETTING_FIELDS, CampaignSettings, combined_error, errors_from_pydantic, parse_settings
+from schemas.campaign import (
+    NAME_MAX_LENGTH, SETTING_FIELDS, CampaignSettings, combined_error, errors_from_pydantic, parse_settings,
+)
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS, CampaignStatus, SipTrunkStatus
 from tasks.errors import NotFoundError, UserError, ValidationError
 
@@ -242,7 +244,9 @@ def deactivate_campaign(conn: Conn, campaign_id: int, now: datetime) -> Campaign
 def duplicate_campaign(conn: Conn, campaign_id: int, now: datetime) -> int:
     """A copy with the same settings, name + " (Copy)", Active off, no contacts, created now; its id."""
     settings = get_campaign_settings(conn, campaign_id)
-    copy = settings.model_dump() | {"name": f"{settings.name} (Copy)"[:200], "active": False}
+    suffix = " (Copy)"  # kept whole: a long name is shortened instead, so the copy never reads like the original
+    name = settings.name[:NAME_MAX_LENGTH - len(suffix)].rstrip() + suffix
+    copy = settings.model_dump() | {"name": name, "active": False}
     return create_campaign(conn, copy, now)
 
 
@@ -466,7 +470,8 @@ def campaign_status(conn: Conn, campaign_id: int, now: datetime) -> CampaignStat
 def list_campaigns(conn: Conn, now: datetime, search: str | None = None, sort: str = "created") -> list[dict]:
     """Campaign list rows {campaign_id, name, status, agent_name, contacts, created_at}, in one query.
 
-    ``search`` matches a case-insensitive substring of the name (taken literally); ``sort`` is
+    ``search`` matches a case-insensitive substring of the name (taken literally; spaces around it are
+    ignored, as names have none); ``sort`` is
     "created" (newest first, the default) or "name".
     """
     if sort not in _SORTS:
@@ -474,7 +479,7 @@ def list_campaigns(conn: Conn, now: datetime, search: str | None = None, sort: s
     return [
         {"campaign_id": row["campaign_id"], "name": row["name"], "status": derive_status(_facts(row), now).value,
          "agent_name": row["agent_name"], "contacts": row["contacts"], "created_at": row["created_at"]}
-        for row in _facts_rows(conn, search=search or None, sort=sort)
+        for row in _facts_rows(conn, search=(search or "").strip() or None, sort=sort)
     ]
 
 

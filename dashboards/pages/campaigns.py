@@ -18,6 +18,8 @@ COLUMNS = [3.2, 1.4, 1.6, 1.0, 1.8, 0.6]
 def open_campaign(campaign_id: int, start_date) -> None:
     """Edit: a campaign without a start date opens in the wizard's scheduling step, else its page."""
     if start_date is None:
+        if st.session_state.get("wizard_campaign") != campaign_id:  # an import report belongs to its campaign
+            st.session_state.pop("wizard_import", None)
         st.session_state["wizard_campaign"] = campaign_id
         st.session_state["wizard_step"] = 2
         st.switch_page("pages/wizard.py")
@@ -88,6 +90,8 @@ def render() -> None:
     offset = st.session_state.get("list_offset", 0)
     with state.reading() as conn:
         total = count_campaigns(conn, search)
+        if offset >= total > 0:  # the last page emptied (a delete here or elsewhere): show the last one left
+            offset = st.session_state["list_offset"] = (total - 1) // PAGE_SIZE * PAGE_SIZE
         rows = campaign_page(conn, state.now(), search=search, sort=sort, limit=PAGE_SIZE, offset=offset).to_dicts()
 
     if not rows:

@@ -188,9 +188,10 @@ def schedule_step(campaign_id: int) -> None:
     st.markdown(f"Campaign: **{stored['name']}**")
     with st.container(border=True):
         st.subheader("Schedule & Attempts")
-        settings_tab.schedule_section(campaign_id, errors)
+        drawn = settings_tab.schedule_section(campaign_id, errors)
         settings_tab.summary_card(campaign_id, stored)
     state.remember_form(st.session_state, campaign_id)
+    settings_tab.forget_hidden(campaign_id, drawn)
     for field in sorted(set(errors) - settings_tab.SCHEDULE_FIELDS):
         st.error(f"{field.replace('_', ' ').capitalize()}: {errors[field]}")
     back, finish = st.columns([1, 1])

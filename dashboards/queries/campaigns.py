@@ -24,12 +24,17 @@ LIST_SCHEMA = {
 }
 
 
+def _search(search: str | None) -> str | None:
+    """The name search as matched: spaces around it ignored (names have none), blank means everything."""
+    return (search or "").strip() or None
+
+
 def _rows(conn: Conn, *, campaign_id: int | None, search: str | None, sort: str, limit: int, offset: int) -> list[dict]:
     if sort not in SORTS:
         raise ValidationError("sort", f'"{sort}" is not one of {", ".join(SORTS)}')
     # the page is chosen first (search, order, limit, offset), then only its rows get their facts
     sql = campaign_facts_sql(page=f"{SORTS[sort]} limit $limit offset $offset") + " " + SORTS[sort]
-    cursor = conn.execute(sql, {"campaign_id": campaign_id, "search": search or None,
+    cursor = conn.execute(sql, {"campaign_id": campaign_id, "search": _search(search),
                                 "limit": max(0, int(limit)), "offset": max(0, int(offset))})
     columns = [d[0] for d in cursor.description]
     return with_listed(conn, [dict(zip(columns, row)) for row in cursor.fetchall()])
@@ -52,7 +57,7 @@ def count_campaigns(conn: Conn, search: str | None = None) -> int:
     """How many campaigns match the list's search (for paging)."""
     return conn.execute(
         "select count(*) from campaigns where ($search is null or contains(lower(name), lower($search)))",
-        {"search": search or None},
+        {"search": _search(search)},
     ).fetchone()[0]
 
 

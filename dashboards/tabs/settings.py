@@ -33,6 +33,9 @@ DAY_NAMES = dict(zip(WEEKDAYS, WEEKDAY_NAMES))
 # The fields the Schedule & Attempts section shows errors for.
 SCHEDULE_FIELDS = frozenset({"start_date", "end_date", "calling_days", "weekly_schedule", "time_zone", "country",
                              "max_attempts", "attempts_per_day"})
+# Settings the summary does not tell, set to valid values while checking the ones it does.
+SUMMARY_NEUTRAL = {"name": "summary", "objective": None, "agent_id": 0, "batch_size": 100, "rotation_enabled": False,
+                   "outbound_number_ids": [], "active": False}
 HOURS_HELP = "One or more windows, comma-separated, e.g. 08:00-12:00, 13:00-18:00 (24:00 = midnight)."
 
 
@@ -55,6 +58,7 @@ def save_form(campaign_id: int) -> dict[str, str]:
     """Save the form's settings when every rule holds (then forget the edits); else keep and return the errors."""
     with state.writing() as conn:
         stored = get_campaign(conn, campaign_id)
+        state.load_form(st.session_state, campaign_id, stored)  # the fields not drawn (`forget_hidden`) come back
         errors = form_errors(conn, campaign_id, stored)
         if not errors:
             data = state.settings_from_form(state.current_form(st.session_state, campaign_id), stored)
@@ -77,8 +81,21 @@ def _field_error(errors: dict[str, str], *fields: str) -> None:
             st.error(errors[field], icon=":material/error:")
 
 
-def basic_section(campaign_id: int, agents: dict[int, str], errors: dict[str, str]) -> None:
-    """Campaign Name, Campaign Objective and Agent."""
+def forget_hidden(campaign_id: int, drawn: list[str]) -> None:
+    """Drop the form values whose widgets this run did not draw; `load_form` brings them back from the
+    `state.remember_form` copy (call it after that).
+
+    A value put into session state before its widget first appears (by `load_form`: the per-day hours
+    while "same hours" is chosen, the rotation numbers while rotation is off, the wizard's hidden
+    fields) outlives that widget: once the widget is no longer drawn (Back in the wizard, another page)
+    Streamlit shows that first value again, which `load_form` would keep as if it were the user's edit.
+    """
+    for field in set(state.FORM_FIELDS) - set(drawn):
+        st.session_state.pop(state.key(campaign_id, field), None)
+
+
+def basic_section(campaign_id: int, agents: dict[int, str], errors: dict[str, str]) -> list[str]:
+    """Campaign Name, Campaign Objective and Agent; returns the form fields drawn."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
     st.text_input("Campaign Name", key=k("name"), max_chars=200)
     _field_error(errors, "name")
@@ -89,11 +106,14 @@ def basic_section(campaign_id: int, agents: dict[int, str], errors: dict[str, st
         st.session_state[k("agent_id")] = options[0] if options else None
     st.selectbox("Agent", options, key=k("agent_id"), format_func=lambda a: agents.get(a, f"agent {a}"))
     _field_error(errors, "agent_id")
+    return ["name", "objective", "agent_id"]
 
 
-def schedule_section(campaign_id: int, errors: dict[str, str]) -> None:
-    """Start/end dates, calling days, weekly schedule, time zone (+ country when shared), attempts."""
+def schedule_section(campaign_id: int, errors: dict[str, str]) -> list[str]:
+    """Start/end dates, calling days, weekly schedule, time zone (+ country when shared), attempts;
+    returns the form fields drawn."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
+    drawn = ["start_date", "end_date", "calling_days", "hours_mode", "time_zone", "max_attempts", "attempts_per_day"]
     left, right = st.columns(2)
     with left:
         st.date_input("Start Date", key=k("start_date"), format="YYYY-MM-DD")
@@ -111,11 +131,13 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> None:
     days = [d for d in WEEKDAYS if d in (st.session_state.get(k("calling_days")) or [])]
     if st.session_state.get(k("hours_mode")) == state.SAME:
         st.text_input("Calling hours (every calling day)", key=k("same_hours"), help=HOURS_HELP)
+        drawn.append("same_hours")
     else:
         if not days:
             st.caption("Choose calling days to set their hours.")
         for day in days:
             st.text_input(f"{DAY_NAMES[day]} hours", key=k(f"hours_{day}"), help=HOURS_HELP)
+            drawn.append(f"hours_{day}")
     _field_error(errors, "weekly_schedule")
 
     zones = time_zones()
@@ -132,6 +154,7 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> None:
             st.selectbox("Country", countries, key=k("country"), placeholder="Which country does it call?",
                          help=f"{zone} is used by {', '.join(countries)}")
             _field_error(errors, "country")
+            drawn.append("country")
 
     attempts_left, attempts_right = st.columns(2)
     with attempts_left:
@@ -142,13 +165,15 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> None:
         st.number_input("Attempts per Day", min_value=1, max_value=20, step=1, key=k("attempts_per_day"),
                         help="Calls per contact per campaign-local day")
         _field_error(errors, "attempts_per_day")
+    return drawn
 
 
 def summary_card(campaign_id: int, stored: dict) -> None:
     """The Campaign summary: the CLI's plain-language lines for the settings being edited."""
     data = state.settings_from_form(state.current_form(st.session_state, campaign_id), stored)
     try:
-        settings = CampaignSettings.model_validate(data)
+        # the card restates the schedule: a blank name or an unfinished number choice must not hide it
+        settings = CampaignSettings.model_validate(data | SUMMARY_NEUTRAL)
     except PydanticValidationError:
         st.caption("The Campaign summary appears once the schedule is valid.")
         return
@@ -158,8 +183,8 @@ def summary_card(campaign_id: int, stored: dict) -> None:
     st.info("**Campaign summary**  \n" + "  \n".join(summary_lines(settings)), icon=":material/info:")
 
 
-def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str, str], health: list[dict]) -> None:
-    """Batch size, phone number rotation, the outbound number(s) and their health."""
+def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str, str], health: list[dict]) -> list[str]:
+    """Batch size, phone number rotation, the outbound number(s) and their health; returns the form fields drawn."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
     paused = any(not n["in_rotation"] for n in health)
     expanded = paused or bool({"batch_size", "outbound_number_ids", "rotation_enabled"} & set(errors))
@@ -183,6 +208,7 @@ def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str
                          placeholder="Choose a number")
         _field_error(errors, "outbound_number_ids", "rotation_enabled")
         number_health_panel(campaign_id, health)
+    return ["batch_size", "rotation_enabled", "numbers" if st.session_state.get(k("rotation_enabled")) else "number"]
 
 
 # ------------------------------------------------------------------ outbound number health
@@ -348,11 +374,12 @@ def render(campaign_id: int) -> None:
 
     with st.container(border=True):
         st.subheader("Basic Data")
-        basic_section(campaign_id, agents, errors)
+        drawn = basic_section(campaign_id, agents, errors)
     with st.container(border=True):
         st.subheader("Schedule & Attempts")
-        schedule_section(campaign_id, errors)
+        drawn += schedule_section(campaign_id, errors)
         summary_card(campaign_id, stored)
         forecast_panel(campaign_id, stored["time_zone"], state.is_dirty(st.session_state, campaign_id, stored))
-    advanced_section(campaign_id, numbers, errors, health)
+    drawn += advanced_section(campaign_id, numbers, errors, health)
     state.remember_form(st.session_state, campaign_id)
+    forget_hidden(campaign_id, drawn)

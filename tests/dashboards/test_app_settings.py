@@ -143,6 +143,19 @@ def test_summary_card_matches_the_cli_and_follows_edits(page):
     assert "It will call Monday, Wednesday and Friday between 08:00 AM - 06:00 PM" in at.info[0].value
 
 
+@pytest.mark.parametrize(("field", "value"), [("name", "   "), ("rotation_enabled", True)])
+def test_summary_card_stays_while_a_setting_it_does_not_tell_is_invalid(page, field, value):
+    # a blank name, or rotation on before the second number is chosen, leaves the schedule valid
+    at, cid, _ = page
+    widget = at.text_input if field == "name" else at.toggle
+    widget(key=k(cid, field)).set_value(value).run()
+    assert [c.value for c in at.caption if "Campaign summary" in c.value] == []
+    assert "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)" in at.info[0].value
+    at.text_input(key=k(cid, "same_hours")).set_value("18:00-08:00").run()  # the schedule itself broken: no card
+    assert "The Campaign summary appears once the schedule is valid." in [c.value for c in at.caption]
+    assert not [i for i in at.info if "Campaign summary" in i.value]
+
+
 @pytest.mark.parametrize(("zone", "country_shown"), [
     ("America/Phoenix", True),  # US and CA (Creston) share it
     ("Europe/Madrid", False),  # one country: it is implied
@@ -200,6 +213,24 @@ def test_edits_survive_switching_pages(page):
     at.switch_page("pages/campaign.py").run()
     assert at.text_input(key=k(cid, "name")).value == "Renamed"
     assert save_state(at, cid) == (True, True, True)
+
+
+def test_per_day_hours_and_rotation_numbers_survive_switching_pages(page):
+    # these widgets are first drawn after their values were loaded (same hours shown, rotation off)
+    at, cid, db = page
+    at.radio(key=k(cid, "hours_mode")).set_value("per_day").run()
+    at.text_input(key=k(cid, "hours_tue")).set_value("10:00-11:00").run()
+    at.toggle(key=k(cid, "rotation_enabled")).set_value(True).run()
+    at.multiselect(key=k(cid, "numbers")).set_value([1, 2]).run()
+    at.switch_page("pages/campaigns.py").run()
+    at.switch_page("pages/campaign.py").run()
+    assert at.text_input(key=k(cid, "hours_tue")).value == "10:00-11:00"
+    assert at.multiselect(key=k(cid, "numbers")).value == [1, 2]
+    at.button(key=f"save_{cid}").click().run()
+    after = stored(db, cid)
+    assert after["weekly_schedule"]["tue"] == [["10:00", "11:00"]]
+    assert after["weekly_schedule"]["mon"] == [["08:00", "18:00"]]
+    assert (after["rotation_enabled"], after["outbound_number_ids"]) == (True, [1, 2])
 
 
 def test_run_starts_a_background_batch(page, monkeypatch):

@@ -62,6 +62,9 @@ def test_sort_by_name_ignores_case(three):
     ("%", []),  # LIKE wildcards are literal too
     ("'; drop table campaigns; --", []),  # a hostile string is only ever a bound value
     ("", ["Zulu (Copy)", "alpha draft", "Spring outreach"]),
+    # spaces typed around the words are not part of any name (names are stored trimmed)
+    ("outreach ", ["Spring outreach"]),
+    ("   ", ["Zulu (Copy)", "alpha draft", "Spring outreach"]),
 ])
 def test_search_by_name(three, search, expected):
     with connect(three["db"]) as conn:

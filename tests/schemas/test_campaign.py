@@ -79,6 +79,9 @@ def test_defaults_match_the_product():
          "calling day(s) tue, wed, thu, fri have no calling window"),
         ({"same_hours": ..., "calling_days": ["mon"], "weekly_schedule": {"mon": [["08:00", "18:00"]], "sat": [["09:00", "10:00"]]}},
          "weekly_schedule", "sat has windows but is not a calling day"),
+        ({"same_hours": ..., "calling_days": ["mon"],
+          "weekly_schedule": {"mon": [["08:00", "12:00"]], "Monday": [["13:00", "18:00"]]}},
+         "weekly_schedule", 'mon is given twice ("mon" and "Monday"); put all its windows under one'),
         ({"weekly_schedule": {"mon": [["08:00", "18:00"]]}}, "weekly_schedule",
          "give either weekly_schedule or same_hours (hours), not both"),
         ({"max_attempts": 0}, "max_attempts", "must be between 1 and 20, got 0"),
@@ -94,6 +97,12 @@ def test_defaults_match_the_product():
         ({"outbound_number_ids": []}, "active", "cannot activate: choose an outbound number first"),
         ({"batch_size": "many"}, "batch_size", "Input should be a valid integer, unable to parse string as an integer"),
         ({"colour": "blue"}, "colour", "unknown setting"),
+        # a boolean is not a number (pydantic alone reads True as 1)
+        ({"batch_size": True}, "batch_size", "expected a number, got the yes/no value true"),
+        ({"max_attempts": True, "attempts_per_day": 1}, "max_attempts", "expected a number, got the yes/no value true"),
+        ({"attempts_per_day": True}, "attempts_per_day", "expected a number, got the yes/no value true"),
+        ({"agent_id": True}, "agent_id", "expected a number, got the yes/no value true"),
+        ({"outbound_number_ids": [True]}, "outbound_number_ids", "expected a number, got the yes/no value true"),
     ],
 )
 def test_each_rule_is_one_error_naming_its_field(changes, field, rule):

@@ -168,6 +168,14 @@ def test_duplicate_copies_settings_without_contacts_inactive_and_new_creation_da
     assert {k: copy[k] for k in same} == {k: original[k] for k in same}
 
 
+def test_duplicate_of_a_name_at_the_length_limit_keeps_the_copy_suffix(campaign_db):
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        update_campaign(conn, campaign_id, {"name": "N" * 200}, NOW)
+        copy = get_campaign(conn, duplicate_campaign(conn, campaign_id, LATER))
+    assert copy["name"] == "N" * 193 + " (Copy)"
+
+
 # --- delete ----------------------------------------------------------------------------------
 
 
@@ -355,6 +363,8 @@ def make_three(ids: dict) -> list[int]:
         ("%", "name", ["50% off promo"]),  # taken literally, not as a LIKE wildcard
         ("%' or 1=1 --", "name", []),  # hostile text is just text
         ("", "name", ["50% off promo", "Alpha renewals", "beta Leads", "Spring outreach"]),
+        (" renewals ", "name", ["Alpha renewals"]),  # spaces around the words are not part of a name
+        ("  ", "name", ["50% off promo", "Alpha renewals", "beta Leads", "Spring outreach"]),
     ],
 )
 def test_list_search_and_sort(campaign_db, search, sort, expected):
@@ -454,6 +464,9 @@ def test_apply_again_updates_by_name_and_leaves_an_unchanged_campaign_alone(db, 
     [
         (("batch_size: 100", "batch_size: 0"), "", "batch_size: must be between 1 and 500, got 0"),
         (("batch_size: 100", "batch_size: lots"), "", "batch_size: Input should be a valid integer"),
+        # YAML reads yes/on/true as a boolean, which pydantic alone would take for 1
+        (("batch_size: 100", "batch_size: yes"), "", "batch_size: expected a number, got the yes/no value true"),
+        (("max_attempts: 5 ", "max_attempts: on "), "", "max_attempts: expected a number, got the yes/no value true"),
         (("", ""), "colour: blue\n", "unknown key 'colour' (allowed: name, objective, agent,"),
         (("time_zone: America/Phoenix", "time_zone: Mars/Base"), "", 'time_zone: unknown time zone "Mars/Base"'),
         (('hours: [["08:00", "18:00"]]', "hours: [[08:00, 18:00]]"), "",
