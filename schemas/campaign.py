@@ -243,9 +243,9 @@ class CampaignSettings(BaseModel):
     @classmethod
     def _active_needs_start_and_number(cls, value: bool, info: ValidationInfo) -> bool:
         if value and "start_date" in info.data and info.data["start_date"] is None:
-            raise ValueError("cannot activate: set a start date first")
+            raise ValueError("an active campaign needs a start date: set one, or turn Active off")
         if value and info.data.get("outbound_number_ids") == []:
-            raise ValueError("cannot activate: choose an outbound number first")
+            raise ValueError("an active campaign needs an outbound number: choose one, or turn Active off")
         return value
 
     @field_validator("retry_policy", mode="before")

@@ -539,7 +539,9 @@ def summary_lines(settings: CampaignSettings) -> list[str]:
     for day in WEEKDAYS:
         if day in settings.weekly_schedule and day in settings.calling_days:
             groups.setdefault(tuple(map(tuple, settings.weekly_schedule[day])), []).append(day)
-    parts = [f"{_days_text(days)} between {_windows_text([list(w) for w in windows])}" for windows, days in groups.items()]
+    parts = [f"{_days_text(days)} " + ("around the clock" if [list(w) for w in windows] == [["00:00", "24:00"]]
+                                       else f"between {_windows_text([list(w) for w in windows])}")
+             for windows, days in groups.items()]
     second = f"It will call {'; '.join(parts)} ({settings.time_zone})"
     total = settings.max_attempts
     third = (f"Each contact will receive up to {total} call{'' if total == 1 else 's'} in total, "

@@ -93,8 +93,8 @@ def test_defaults_match_the_product():
         ({"outbound_number_ids": [1, 2]}, "outbound_number_ids",
          "rotation is off: choose exactly one number (got 2); turn rotation on to use several"),
         ({"rotation_enabled": True, "outbound_number_ids": [1, 1]}, "outbound_number_ids", "a number is listed twice"),
-        ({"start_date": None}, "active", "cannot activate: set a start date first"),
-        ({"outbound_number_ids": []}, "active", "cannot activate: choose an outbound number first"),
+        ({"start_date": None}, "active", "an active campaign needs a start date: set one, or turn Active off"),
+        ({"outbound_number_ids": []}, "active", "an active campaign needs an outbound number: choose one, or turn Active off"),
         ({"batch_size": "many"}, "batch_size", "Input should be a valid integer, unable to parse string as an integer"),
         ({"colour": "blue"}, "colour", "unknown setting"),
         # a boolean is not a number (pydantic alone reads True as 1)

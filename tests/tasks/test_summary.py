@@ -52,6 +52,9 @@ def test_reference_example_reads_exactly_like_the_product():
          "It will call Monday to Friday between 10:00 AM - 12:00 PM and 02:00 PM - 08:00 PM (America/Phoenix)"),
         ({"same_hours": [["00:00", "06:30"], ["12:15", "13:00"], ["22:00", "24:00"]], "calling_days": ["sun"]}, 1,
          "It will call Sunday between 12:00 AM - 06:30 AM, 12:15 PM - 01:00 PM and 10:00 PM - 12:00 AM (America/Phoenix)"),
+        # a whole day reads as such, not as "12:00 AM - 12:00 AM" (zero hours at a glance)
+        ({"same_hours": [["00:00", "24:00"]], "calling_days": ["sat", "sun"]}, 1,
+         "It will call Saturday and Sunday around the clock (America/Phoenix)"),
         # different windows on different days: one group per set of hours, in week order
         ({"time_zone": "America/Bogota", "country": None, "calling_days": ["mon", "tue", "wed", "thu", "fri", "sat"],
           "weekly_schedule": {**{d: [["07:00", "19:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
