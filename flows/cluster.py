@@ -15,6 +15,7 @@ and builds its own provider, which leaves nowhere to hold the global slots.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -96,11 +97,23 @@ class CallSlots:
     """
 
     def __init__(self, provider: TelephonyProvider, acquire: Acquire, release: Release, *,
-                 clock: Clock | None = None, wait_seconds: float = 300.0):
+                 clock: Clock | None = None, wait_seconds: float = 300.0,
+                 heartbeat: Callable[[], None] | None = None, heartbeat_seconds: float = 30.0):
         self.inner, self._acquire, self._release = provider, acquire, release
         self.clock, self.wait_seconds = clock, wait_seconds
         self.held: dict[str, Any] = {}  # provider call id -> lease
         self.acquired = self.released = self.waits = 0
+        # Waiting for a slot (up to `wait_seconds` per call) or for free lines happens between the dialer's
+        # own heartbeats; a worker on another machine judges this batch by its heartbeat (older than
+        # CAMPAIGNS_RUN_LEASE_SECONDS = dead: reconciled, its contacts released and dialled again), so
+        # the waits beat every `heartbeat_seconds` of real time.
+        self._heartbeat, self.heartbeat_seconds = heartbeat, heartbeat_seconds
+        self._beaten = time.monotonic()  # no earlier than the claim's own heartbeat
+
+    def _beat(self) -> None:
+        if self._heartbeat is not None and time.monotonic() - self._beaten >= self.heartbeat_seconds:
+            self._heartbeat()
+            self._beaten = time.monotonic()
 
     def __getattr__(self, name: str):
         if name == "place_calls":
@@ -119,6 +132,7 @@ class CallSlots:
             return not_after is not None and moment >= not_after
 
         while True:
+            self._beat()
             self.release_ended(self._now(now))
             if too_late():
                 raise ConcurrencyLimitReached(f"no slot of the global call limit before {not_after.isoformat()}"
@@ -152,6 +166,7 @@ class CallSlots:
 
     def active_calls(self, now: datetime) -> int:
         """The provider's count of calls in progress (after giving back the slots of ended ones)."""
+        self._beat()  # the dialer asks while it waits for free lines, too
         self.release_ended(now)
         return self.inner.active_calls(now)
 
@@ -183,6 +198,26 @@ class CallSlots:
         return len(self.held)
 
 
+def run_heartbeat(db: str | None) -> Callable[[], None]:
+    """Refresh the heartbeat of this process's running dial runs: how workers on other machines tell a
+    batch waiting for call slots from a dead one (`tasks.dialing.run_is_dead`)."""
+    from tasks.dialing import HOST
+    from tasks.errors import StoreLockedError
+    from tasks.store import transaction
+
+    owner = [HOST, os.getpid()]
+
+    def beat() -> None:
+        try:
+            with transaction(db) as conn:
+                conn.execute("update dial_runs set heartbeat_at = ? where state = 'running' and owner_host = ?"
+                             " and owner_pid = ?", [datetime.now(timezone.utc), *owner])
+        except StoreLockedError:
+            pass  # the store is busy: the next wait beats again, well within the lease
+
+    return beat
+
+
 # ---------------------------------------------------------------- flows
 
 
@@ -210,7 +245,8 @@ def dial_campaign(
     limit = call_limit or settings.call_slots_limit_name
     clock = _clock(now)
     slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds),
-                      clock=clock, wait_seconds=slot_timeout_seconds)
+                      clock=clock, wait_seconds=slot_timeout_seconds,
+                      heartbeat=run_heartbeat(db), heartbeat_seconds=settings.run_lease_seconds / 4)
     try:
         tick = run_tick(db, slots, clock, campaign_ids=[campaign_id], batches_at_once=shards).as_dict()
     finally:
@@ -218,7 +254,12 @@ def dial_campaign(
     return {**tick, "slots_acquired": slots.acquired, "slots_released": slots.released, "slots_left_to_expire": left}
 
 
+BUSY_PAGE = 200  # runs read per request (the Prefect server's default page, PREFECT_SERVER_API_DEFAULT_LIMIT)
+
+
 def _busy_campaigns(client, deployment_id: UUID) -> Counter[int]:
+    """How many `dial-campaign` runs of each campaign are still going, read page by page: one page would
+    leave out the campaigns past its end, and the fan-out would add a run for each of them every minute."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
@@ -227,13 +268,21 @@ def _busy_campaigns(client, deployment_id: UUID) -> Counter[int]:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
 
-    runs = client.read_flow_runs(
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType(s) for s in BUSY_STATES]))),
-    )
-    return Counter(int(r.parameters["campaign_id"]) for r in runs if "campaign_id" in r.parameters)
+    busy: Counter[int] = Counter()
+    offset = 0
+    while True:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType(s) for s in BUSY_STATES]))),
+            sort=FlowRunSort.ID_DESC, limit=BUSY_PAGE, offset=offset,
+        )
+        busy.update(int(r.parameters["campaign_id"]) for r in runs if "campaign_id" in r.parameters)
+        if len(runs) < BUSY_PAGE:
+            return busy
+        offset += len(runs)
 
 
 @flow(name="fan-out-dialing", persist_result=False)

@@ -535,8 +535,12 @@ class _Hub:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self.guard:
             cursor = self.conn.cursor()
-        cursor.execute("set TimeZone = 'UTC'")
-        cursor.execute(f"use {STORE_ALIAS}")
+        try:
+            cursor.execute("set TimeZone = 'UTC'")
+            cursor.execute(f"use {STORE_ALIAS}")  # connects to PostgreSQL when the pool has no connection
+        except BaseException:
+            cursor.close()
+            raise
         return cursor
 
 
@@ -757,27 +761,43 @@ class SharedConnection:
 def _connect_shared(timeout: float | None) -> Iterator[SharedConnection]:
     url = shared_store_url()
     wait = get_settings().lock_timeout_seconds if timeout is None else timeout
-    hub = _hub(url, wait)
-    conn = SharedConnection(hub.cursor(), hub, lock_wait=wait)
+    try:
+        hub = _hub(url, wait)
+        # a connected process whose server went away (restart, failover) waits for it as on the first attach
+        cursor = _retry_unreachable(hub.cursor, url, wait)
+    except duckdb.Error as error:
+        _raise_classified(error, url)
+    conn = SharedConnection(cursor, hub, lock_wait=wait)
     try:
         yield conn
     except duckdb.Error as error:
-        classified = _classified(error, url)
-        if classified is error:
-            raise
-        raise classified from error
+        _raise_classified(error, url)
     finally:
         conn.close()
 
 
 def _classified(error: duckdb.Error, url: str) -> Exception:
-    """The store error a shared-store failure means for callers: conflict, unreachable, or itself."""
+    """The store error a shared-store failure means for callers: conflict, unreachable, or itself
+    (unless its text shows a password: DuckDB quotes the connection string when it cannot connect)."""
     text = str(error)
     if _CONFLICT_PATTERN.search(text):
-        return StoreConflictError(f"shared store: a concurrent transaction conflicted, retry: {_first_line(error)}")
+        return StoreConflictError(
+            f"shared store: a concurrent transaction conflicted, retry: {_hidden(_first_line(error))}")
     if _UNREACHABLE_PATTERN.search(text):
         return StoreError(f"shared store {_hidden(url)} unreachable: {_hidden(_first_line(error))}")
+    if _hidden(text) != text:
+        return StoreError(f"shared store {_hidden(url)}: {_hidden(_first_line(error))}")
     return error
+
+
+def _raise_classified(error: duckdb.Error, url: str) -> None:
+    """Raise what `error` means for callers; never chained to a message that shows a password."""
+    classified = _classified(error, url)
+    if classified is error:
+        raise error
+    if _hidden(str(error)) != str(error):
+        raise classified from None  # a traceback prints the chained error's text, password included
+    raise classified from error
 
 
 @contextmanager
@@ -803,10 +823,7 @@ def _shared_transaction(timeout: float | None) -> Iterator[SharedConnection]:
             conn.execute("commit")
         except duckdb.Error as error:
             _rollback_quietly(conn)
-            classified = _classified(error, url)
-            if classified is error:
-                raise
-            raise classified from error
+            _raise_classified(error, url)
 
 
 def _shared_write_lock(url: str, scope: int | None) -> threading.RLock:

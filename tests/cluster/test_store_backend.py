@@ -130,6 +130,49 @@ def _store_env(url: str, folder) -> dict[str, str]:
             "CAMPAIGNS_DB": str(folder / "campaigns.duckdb"), "CAMPAIGNS_LOCK_TIMEOUT_SECONDS": "60"}
 
 
+@pytest.fixture
+def store_with_password(pg_server, monkeypatch, tmp_path):
+    """A store whose URL carries a password (the server trusts 127.0.0.1, so it connects all the same)."""
+    name = f"secret_{uuid.uuid4().hex[:12]}"
+    pg_server.execute(f'create database "{name}"')
+    url = f"postgresql://{pg_server.user}:s3cretpw@{pg_server.host}:{pg_server.port}/{name}"
+    for key, value in _store_env(url, tmp_path).items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    init_db()
+    yield name
+    pg_server.execute(f'alter database "{name}" allow_connections true')
+    reset_settings()
+
+
+def test_a_store_that_goes_away_later_is_a_store_error_without_the_password(pg_server, store_with_password):
+    # The process is connected; then its server stops taking connections (restart, failover, network).
+    # DuckDB's "Unable to connect to Postgres at <url>" quotes the URL, password included: neither the
+    # error nor anything chained to it (the traceback Prefect logs) may carry it.
+    import traceback
+
+    with transaction() as conn:
+        add_agent(conn, "Ava", None, TUE_10_PHOENIX)
+    name = store_with_password
+    pg_server.execute(f'alter database "{name}" allow_connections false; select pg_terminate_backend(pid)'
+                      f" from pg_stat_activity where datname = '{name}' and pid <> pg_backend_pid()")
+
+    def read():
+        with connect(timeout=0.3) as conn:
+            conn.execute("select count(*) from agents").fetchall()
+
+    def write():
+        with transaction(timeout=0.3) as conn:
+            conn.execute("update agents set name = 'Bea'")
+
+    for step in (read, write):
+        with pytest.raises(StoreError, match="unreachable") as raised:
+            step()
+        shown = "".join(traceback.format_exception(raised.value))
+        assert "s3cretpw" not in shown, shown
+        assert "***@" in str(raised.value)
+
+
 def test_migrations_apply_on_postgres_and_tables_keep_duckdb_names(shared_store):
     with connect() as conn:
         assert conn.execute("select max(version) from schema_migrations").fetchone()[0] == latest_version()
