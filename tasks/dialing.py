@@ -14,6 +14,7 @@ import json
 import math
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from tasks.call_state import apply_provider_calls
 from tasks.best_time import SmartOptions, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
 from tasks.compliance import SAMPLE_SIZE, prune_phone_attempts, record_audit, resolve_zones, zone_status
-from tasks.errors import NotFoundError
+from tasks.errors import NotFoundError, StoreLockedError
 from tasks.number_health import healthy_numbers, remaining_capacity
 from tasks.retry_policy import next_local_midnight
 from tasks.schedule import Schedule
@@ -769,15 +770,28 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
                         " where call_id between ? and ? and list_contains(?, call_id) and status = 'queued'",
                         [clock.now(), min(chunk_ids), max(chunk_ids), chunk_ids],
                     )
+                    # Only rows this run moved to `created` are placed: a row someone else closed meanwhile
+                    # (another machine's reconcile took this batch for dead) is never dialled.
+                    mine = {r[0] for r in conn.execute(
+                        "select call_id from calls where call_id between ? and ? and list_contains(?, call_id)"
+                        " and status = 'created' and run_id = ?",
+                        [min(chunk_ids), max(chunk_ids), chunk_ids, run_id],
+                    ).fetchall()}
                     conn.execute("update dial_runs set heartbeat_at = ? where run_id = ?",
                                  [datetime.now(timezone.utc), run_id])
+                closed = len(chunk) - len(mine)
+                chunk = [c for c in chunk if c["call_id"] in mine]
+                result.not_placed += closed
+                if not chunk:
+                    continue
             if clock.virtual and hasattr(provider, "place_calls"):
                 registered, outcomes, unplaced, stop, down = _place_paced_virtual(
                     provider, plan, clock, kind, pace, chunk, first=start == 0, deadline=deadline)
                 provider_down = provider_down or down
             else:
                 registered, outcomes, unplaced, stop, down = _place_one_by_one(
-                    provider, plan, clock, kind, pace, chunk, first=start == 0, stop=stop, deadline=deadline)
+                    provider, plan, clock, kind, pace, chunk, first=start == 0, stop=stop, deadline=deadline,
+                    beat=_run_heartbeat(db, run_id, clock))
                 provider_down = provider_down or down
             with transaction(db) as conn:
                 if registered:
@@ -839,9 +853,10 @@ def _close_of(schedule: Schedule, at: datetime) -> datetime | None:
     return end if end is not None and not schedule.is_open(end) else None
 
 
-def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, deadline):
+def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, deadline, beat=None):
     """Place calls in real time: pace between calls, wait for provider capacity, stop when told, when the
-    calling window closes or at the `deadline` its callees' windows were checked for."""
+    calling window closes or at the `deadline` its callees' windows were checked for. `beat` keeps the
+    run's heartbeat fresh while it waits for capacity."""
     registered, outcomes, unplaced = [], [], []
     down = False
     for index, (call, request) in enumerate(zip(chunk, _call_batch(plan, chunk).requests())):
@@ -850,7 +865,7 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             continue
         if index > 0 or not first:
             clock.sleep(pace)
-        _wait_for_capacity(provider, clock, pace)
+        _wait_for_capacity(provider, clock, pace, beat=beat)
         if clock.now() >= deadline:
             stop = HORIZON_PASSED
             unplaced.append(call["call_id"])
@@ -959,13 +974,42 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first, dea
     return registered, outcomes, unplaced, stop, down
 
 
-def _wait_for_capacity(provider: TelephonyProvider, clock: Clock, pace: float, max_wait: float = CAPACITY_WAIT_SECONDS) -> None:
-    """Hold the next call while the provider is at its concurrent-call limit (bounded wait)."""
+def _wait_for_capacity(provider: TelephonyProvider, clock: Clock, pace: float, max_wait: float = CAPACITY_WAIT_SECONDS,
+                       beat: Callable[[], None] | None = None) -> None:
+    """Hold the next call while the provider is at its concurrent-call limit (bounded wait); `beat` is
+    called at every step (it refreshes the run's heartbeat: the wait can outlast the lease)."""
     waited = 0.0
     step = max(pace, 1.0)
     while waited < max_wait and provider.active_calls(clock.now()) >= provider.concurrency_limit:
+        if beat is not None:
+            beat()
         clock.sleep(step)
         waited += step
+
+
+HEARTBEAT_SECONDS = 30.0  # how often a run waiting for capacity refreshes its heartbeat (the lease is 120 s)
+
+
+def _run_heartbeat(db, run_id: int, clock: Clock) -> Callable[[], None]:
+    """A beat for `_wait_for_capacity`: the run's heartbeat, refreshed every HEARTBEAT_SECONDS of the clock.
+
+    Another machine's reconcile takes a run whose heartbeat is older than the lease for dead and closes
+    its queued rows; the rows this run still places are checked before each call (`_dial_batch`).
+    """
+    last = [clock.now()]
+
+    def beat() -> None:
+        if (clock.now() - last[0]).total_seconds() < HEARTBEAT_SECONDS:
+            return
+        last[0] = clock.now()
+        try:
+            with transaction(db) as conn:
+                conn.execute("update dial_runs set heartbeat_at = ? where run_id = ?",
+                             [datetime.now(timezone.utc), run_id])
+        except StoreLockedError:
+            pass  # the store is busy: the next step beats again, well within the lease
+
+    return beat
 
 
 def _close_run(conn: duckdb.DuckDBPyConnection, run_id: int, now: datetime, state: str, message: str | None) -> None:

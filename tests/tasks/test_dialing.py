@@ -428,6 +428,63 @@ def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_d
     assert provider.duplicate_attempt_keys() == {}
 
 
+class WallClockAt(VirtualClock):
+    """A clock the dialer treats as real time (one call per transaction) that starts at a given moment."""
+
+    virtual = False
+
+
+def test_rows_closed_by_someone_else_mid_batch_are_never_dialled(campaign_db):
+    # another machine's reconcile took this real-time batch for dead (its heartbeat looked stale) and closed
+    # the rows not placed yet: this run must not dial them (their contacts are free to be claimed again)
+    from tasks.dialing import mark_not_placed
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 3)
+
+    class ReconciledMeanwhile(FakeProvider):
+        def place_call(self, request, now):
+            call_id = super().place_call(request, now)
+            if len(self.calls) == 1:
+                with transaction(db) as conn:
+                    queued = [r[0] for r in conn.execute("select call_id from calls where status = 'queued'").fetchall()]
+                    mark_not_placed(conn, queued, now, "dial run on another host died")
+            return call_id
+
+    provider = ReconciledMeanwhile()
+    result = run_tick(db, provider, WallClockAt(TUE_10_PHOENIX), pace_seconds=0.6)
+    assert (result.placed, len(provider.calls)) == (1, 1)
+    with connect(db) as conn:
+        assert [r[0] for r in conn.execute("select status from calls order by call_id").fetchall()] == [
+            "registered", "error", "error"]
+
+
+def test_a_wait_for_free_lines_keeps_the_run_alive(campaign_db):
+    # up to 300 s a call: longer than the 120 s lease other machines judge a run by
+    from tasks.dialing import _run_heartbeat, _wait_for_capacity
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 1)
+    with transaction(db) as conn:
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, heartbeat_at)"
+                     " values (?, 'scheduled', 'running', ?, timestamptz '2000-01-01 00:00:00+00')",
+                     [campaign_db["campaign_id"], TUE_10_PHOENIX])
+        run_id = conn.execute("select max(run_id) from dial_runs").fetchone()[0]
+
+    def heartbeat():
+        with connect(db) as conn:
+            return conn.execute("select heartbeat_at from dial_runs where run_id = ?", [run_id]).fetchone()[0]
+
+    clock = VirtualClock(TUE_10_PHOENIX)
+    beat = _run_heartbeat(db, run_id, clock)
+    beat()
+    assert heartbeat().year == 2000  # at most every 30 s of the clock
+    full = FakeProvider(concurrency_limit=0)  # every line busy for the whole wait
+    _wait_for_capacity(full, clock, 3.0, beat=beat)
+    assert clock.now() - TUE_10_PHOENIX == timedelta(seconds=300)
+    assert heartbeat().year > 2000
+
+
 def test_a_setup_refusal_stops_the_batch_with_its_reason_and_never_loses_or_redials(campaign_db, monkeypatch):
     # an unknown agent or a refused key refuses every call: say so once, fail the run, raise nothing
     from tasks.settings import reset_settings
