@@ -111,17 +111,22 @@ def test_an_unreachable_server_is_a_store_error_without_the_password(monkeypatch
 # ------------------------------------------------------------------ against a real PostgreSQL
 
 
-@pytest.fixture
-def shared_store(pg_server, monkeypatch, tmp_path):
-    """An empty PostgreSQL database the settings select as the store; yields its URL."""
-    name = f"store_{uuid.uuid4().hex[:12]}"
+def _new_store(pg_server, monkeypatch, tmp_path, prefix: str, password: str = "") -> tuple[str, str]:
+    """An empty PostgreSQL database the settings select as the store, initialised: (name, URL)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     pg_server.execute(f'create database "{name}"')
-    url = f"postgresql://{pg_server.user}@{pg_server.host}:{pg_server.port}/{name}"
+    url = f"postgresql://{pg_server.user}{':' + password if password else ''}@{pg_server.host}:{pg_server.port}/{name}"
     for key, value in _store_env(url, tmp_path).items():
         monkeypatch.setenv(key, value)
     reset_settings()
     init_db()
-    yield url
+    return name, url
+
+
+@pytest.fixture
+def shared_store(pg_server, monkeypatch, tmp_path):
+    """An empty PostgreSQL database the settings select as the store; yields its URL."""
+    yield _new_store(pg_server, monkeypatch, tmp_path, "store")[1]
     reset_settings()
 
 
@@ -133,13 +138,7 @@ def _store_env(url: str, folder) -> dict[str, str]:
 @pytest.fixture
 def store_with_password(pg_server, monkeypatch, tmp_path):
     """A store whose URL carries a password (the server trusts 127.0.0.1, so it connects all the same)."""
-    name = f"secret_{uuid.uuid4().hex[:12]}"
-    pg_server.execute(f'create database "{name}"')
-    url = f"postgresql://{pg_server.user}:s3cretpw@{pg_server.host}:{pg_server.port}/{name}"
-    for key, value in _store_env(url, tmp_path).items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
-    init_db()
+    name, _ = _new_store(pg_server, monkeypatch, tmp_path, "secret", password="s3cretpw")
     yield name
     pg_server.execute(f'alter database "{name}" allow_connections true')
     reset_settings()

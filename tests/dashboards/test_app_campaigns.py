@@ -130,15 +130,20 @@ def test_empty_list_invites_to_create(db):
     assert at.info[0].value == "No campaigns yet. Create one with New campaign."
 
 
+def start_wizard(name: str = "Summer push") -> tuple[AppTest, int]:
+    """The app's New campaign wizard past its first step (a draft named `name`): (app, campaign id)."""
+    at = run_app()
+    at.button(key="new_campaign").click().run()
+    at.text_input(key="wiz_name").set_value(name)
+    at.button(key="wiz_create").click().run()
+    assert not at.exception
+    return at, at.session_state["wizard_campaign"]
+
+
 @pytest.mark.usefixtures("db_kept_open")
 def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     make_campaign_db(db)
-    at = run_app()
-    at.button(key="new_campaign").click().run()
-    at.text_input(key="wiz_name").set_value("Summer push")
-    at.button(key="wiz_create").click().run()
-    assert not at.exception
-    cid = at.session_state["wizard_campaign"]
+    at, cid = start_wizard()
     csv = b"Full Name,Phone Number,Plan\nAna,+16025550111,gold\nBo,not a phone,silver\nCy,(602) 555-0112,gold\n"
     at.file_uploader(key="wiz_upload").set_value(("people.csv", csv, "text/csv")).run()
     mapping = at.data_editor[0].value

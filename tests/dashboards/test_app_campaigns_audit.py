@@ -8,7 +8,7 @@ import pytest
 
 from tasks.campaigns import create_campaign, get_campaign
 from tasks.store import connect, transaction
-from tests.dashboards.test_app_campaigns import row_names, run_app
+from tests.dashboards.test_app_campaigns import row_names, run_app, start_wizard
 from tests.factories import make_campaign_db
 
 
@@ -39,11 +39,7 @@ def test_deleting_the_only_row_of_the_last_page_shows_the_page_before(db_kept_op
 @pytest.fixture
 def wizard_at_scheduling(db_kept_open):
     make_campaign_db(db_kept_open)
-    at = run_app()
-    at.button(key="new_campaign").click().run()
-    at.text_input(key="wiz_name").set_value("Summer push")
-    at.button(key="wiz_create").click().run()
-    cid = at.session_state["wizard_campaign"]
+    at, cid = start_wizard()
     at.button(key="wiz_next").click().run()
     return at, cid, db_kept_open
 
