@@ -166,7 +166,18 @@ def _without_caps(sql: str) -> str:
 
 ELIGIBLE_NO_CAPS_SQL, SMART_ELIGIBLE_NO_CAPS_SQL = _without_caps(ELIGIBLE_SQL), _without_caps(SMART_ELIGIBLE_SQL)
 
-HOST = socket.gethostname()
+def _host_id() -> str:
+    """Who owns a dial run, for telling a dead owner by its process id: the host name, and on Linux the
+    process-id namespace. Containers sharing a host name (host networking) have their own process ids: by
+    the name alone one would look up another's pid in its own namespace, find nothing, and reconcile a
+    live batch (its contacts dialled again)."""
+    try:
+        return f"{socket.gethostname()}#pidns:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return socket.gethostname()
+
+
+HOST = _host_id()
 # How long placing waits for a free line before a call (then it places it and the provider refuses it)
 CAPACITY_WAIT_SECONDS = 300.0
 # A batch's callee windows are checked from its claim to its claim + size × pace + this slack (room for one

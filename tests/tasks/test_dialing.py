@@ -428,6 +428,21 @@ def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_d
     assert provider.duplicate_attempt_keys() == {}
 
 
+def test_a_run_of_another_container_with_the_same_host_name_is_judged_by_its_heartbeat():
+    # its pid means nothing in this process-id namespace: looking it up would find it "dead" and reconcile
+    # a batch that is still dialling
+    import socket
+
+    from tasks.dialing import HOST, run_is_dead
+
+    assert HOST.startswith(socket.gethostname()) and HOST != socket.gethostname()
+    gone_here = 2**22 + 7  # above any pid_max: no such process in this namespace
+    fresh = datetime.now(UTC) - timedelta(seconds=10)
+    assert not run_is_dead(socket.gethostname(), gone_here, fresh, lease_seconds=120)
+    assert run_is_dead(socket.gethostname(), gone_here, fresh - timedelta(minutes=5), lease_seconds=120)
+    assert run_is_dead(HOST, gone_here, fresh, lease_seconds=120)  # this namespace: its pid is looked up
+
+
 class WallClockAt(VirtualClock):
     """A clock the dialer treats as real time (one call per transaction) that starts at a given moment."""
 
