@@ -30,7 +30,9 @@ from schemas.enums import FINAL_STATUSES
 from tasks.clock import Clock, VirtualClock, WallClock
 from tasks.dialing import load_plans, run_tick
 from tasks.settings import get_settings
-from tasks.telephony.base import PLACING_DEADLINE, CallRequest, ConcurrencyLimitReached, ProviderCall, TelephonyProvider
+from tasks.telephony.base import (
+    PLACING_DEADLINE, CallRequest, ConcurrencyLimitReached, OutcomeUnknown, ProviderCall, TelephonyProvider,
+)
 
 DIAL_DEPLOYMENT = "dial-campaign/dial-campaign"
 # Flow runs in these states are a campaign's run "still going": the fan-out does not add another.
@@ -102,7 +104,7 @@ class CallSlots:
         self.inner, self._acquire, self._release = provider, acquire, release
         self.clock, self.wait_seconds = clock, wait_seconds
         self.held: dict[str, Any] = {}  # provider call id -> lease
-        self.acquired = self.released = self.waits = 0
+        self.acquired = self.released = self.waits = self.left_to_expire = 0
         # Waiting for a slot (up to `wait_seconds` per call) or for free lines happens between the dialer's
         # own heartbeats; a worker on another machine judges this batch by its heartbeat (older than
         # CAMPAIGNS_RUN_LEASE_SECONDS = dead: reconciled, its contacts released and dialled again), so
@@ -152,12 +154,19 @@ class CallSlots:
             return lease
 
     def place_call(self, request: CallRequest, now: datetime) -> str:
-        """Wait for a global slot, then place the call; a refused call gives its slot back."""
+        """Wait for a global slot, then place the call; a refused call gives its slot back.
+
+        A call whose placing has an unknown outcome may be ringing: its slot is kept until the lease
+        expires (`call_slot_lease_seconds`), so the global limit is never exceeded meanwhile.
+        """
         lease = self._take_slot(now)
         self.acquired += 1
         try:
             # stamped when the slot was granted: after the call that gave it back had ended
             provider_call_id = self.inner.place_call(request, self._now(now))
+        except OutcomeUnknown:
+            self.left_to_expire += 1
+            raise
         except BaseException:
             self._give_back(lease)
             raise
@@ -251,7 +260,8 @@ def dial_campaign(
         tick = run_tick(db, slots, clock, campaign_ids=[campaign_id], batches_at_once=shards).as_dict()
     finally:
         left = slots.drain(clock, drain_seconds)
-    return {**tick, "slots_acquired": slots.acquired, "slots_released": slots.released, "slots_left_to_expire": left}
+    return {**tick, "slots_acquired": slots.acquired, "slots_released": slots.released,
+            "slots_left_to_expire": left + slots.left_to_expire}
 
 
 BUSY_PAGE = 200  # runs read per request (the Prefect server's default page, PREFECT_SERVER_API_DEFAULT_LIMIT)

@@ -125,6 +125,21 @@ def test_a_refused_call_gives_its_slot_back_and_the_refusal_propagates():
     assert limit.out == set() and slots.acquired == slots.released == 1
 
 
+def test_a_call_whose_placing_outcome_is_unknown_keeps_its_slot_until_the_lease_expires():
+    # it may be ringing: giving the slot back would let the cluster place one call over the global limit
+    from tasks.telephony.base import OutcomeUnknown
+
+    class Unanswered(FakeProvider):
+        def place_call(self, request, now):
+            raise OutcomeUnknown("read timeout on create-phone-call")
+
+    limit = FakeLimit()
+    slots = CallSlots(Unanswered(), limit.acquire, limit.release)
+    with pytest.raises(OutcomeUnknown):
+        slots.place_call(_request("+1"), OPEN)
+    assert len(limit.out) == 1 and (slots.released, slots.left_to_expire, slots.held) == (0, 1, {})
+
+
 def test_batch_placement_is_hidden_and_other_attributes_pass_through():
     slots = CallSlots(FakeProvider(), FakeLimit().acquire, FakeLimit().release)
     assert not hasattr(slots, "place_calls")  # dial_batch then places one by one through place_call
