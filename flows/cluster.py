@@ -87,6 +87,17 @@ def prefect_slots(limit_name: str, lease_seconds: float, timeout_seconds: float 
     return acquire, release_concurrency_slots_with_lease
 
 
+def prefect_renew(lease_seconds: float) -> Callable[[Any], None]:
+    """Renew a held slot's lease for another `lease_seconds`: a call may outlast one lease."""
+    from prefect.client.orchestration import get_client
+
+    def renew(lease_id: UUID) -> None:
+        with get_client(sync_client=True) as client:
+            client.renew_concurrency_lease(lease_id, lease_duration=lease_seconds)
+
+    return renew
+
+
 class CallSlots:
     """A provider that holds one global slot per call from placing until the call ends.
 
@@ -100,11 +111,17 @@ class CallSlots:
 
     def __init__(self, provider: TelephonyProvider, acquire: Acquire, release: Release, *,
                  clock: Clock | None = None, wait_seconds: float = 300.0,
-                 heartbeat: Callable[[], None] | None = None, heartbeat_seconds: float = 30.0):
+                 heartbeat: Callable[[], None] | None = None, heartbeat_seconds: float = 30.0,
+                 renew: Callable[[Any], None] | None = None, renew_seconds: float = 400.0):
         self.inner, self._acquire, self._release = provider, acquire, release
+        # A held slot's lease is renewed every `renew_seconds` (a third of the lease) while this process
+        # watches its call: a call longer than one lease would otherwise lose its slot and let the cluster
+        # place a call over the limit.
+        self._renew, self.renew_seconds = renew, renew_seconds
+        self._renewed: dict[str, float] = {}  # provider call id -> when its lease was last taken or renewed
         self.clock, self.wait_seconds = clock, wait_seconds
         self.held: dict[str, Any] = {}  # provider call id -> lease
-        self.acquired = self.released = self.waits = self.left_to_expire = 0
+        self.acquired = self.released = self.waits = self.left_to_expire = self.renewed = 0
         # Waiting for a slot (up to `wait_seconds` per call) or for free lines happens between the dialer's
         # own heartbeats; a worker on another machine judges this batch by its heartbeat (older than
         # CAMPAIGNS_RUN_LEASE_SECONDS = dead: reconciled, its contacts released and dialled again), so
@@ -171,6 +188,7 @@ class CallSlots:
             self._give_back(lease)
             raise
         self.held[provider_call_id] = lease
+        self._renewed[provider_call_id] = time.monotonic()
         return provider_call_id
 
     def active_calls(self, now: datetime) -> int:
@@ -189,6 +207,14 @@ class CallSlots:
         ended = [i for i, call in zip(ids, calls) if call.status in FINAL_STATUSES]
         for provider_call_id in ended:
             self._give_back(self.held.pop(provider_call_id))
+            self._renewed.pop(provider_call_id, None)
+        if self._renew is not None:
+            moment = time.monotonic()
+            for provider_call_id, lease in self.held.items():
+                if moment - self._renewed.get(provider_call_id, moment) >= self.renew_seconds:
+                    self._renew(lease)
+                    self._renewed[provider_call_id] = moment
+                    self.renewed += 1
         return len(ended)
 
     def _give_back(self, lease: Any) -> None:
@@ -255,7 +281,9 @@ def dial_campaign(
     clock = _clock(now)
     slots = CallSlots(make_provider(db=db), *prefect_slots(limit, settings.call_slot_lease_seconds),
                       clock=clock, wait_seconds=slot_timeout_seconds,
-                      heartbeat=run_heartbeat(db), heartbeat_seconds=settings.run_lease_seconds / 4)
+                      heartbeat=run_heartbeat(db), heartbeat_seconds=settings.run_lease_seconds / 4,
+                      renew=prefect_renew(settings.call_slot_lease_seconds),
+                      renew_seconds=settings.call_slot_lease_seconds / 3)
     try:
         tick = run_tick(db, slots, clock, campaign_ids=[campaign_id], batches_at_once=shards).as_dict()
     finally:

@@ -140,6 +140,24 @@ def test_a_call_whose_placing_outcome_is_unknown_keeps_its_slot_until_the_lease_
     assert len(limit.out) == 1 and (slots.released, slots.left_to_expire, slots.held) == (0, 1, {})
 
 
+def test_the_slot_of_a_call_longer_than_its_lease_is_renewed_while_it_lasts():
+    # a lease of 20 min against a 35-minute conversation: without renewal the slot expires mid-call
+    provider, limit, renewed = FakeProvider(), FakeLimit(), []
+    slots = CallSlots(provider, limit.acquire, limit.release, renew=renewed.append, renew_seconds=0.0)
+    long_call = slots.place_call(_request("+1"), OPEN)
+    short_call = slots.place_call(_request("+2"), OPEN)
+    provider.status[short_call] = CallStatus.ended
+    renewed.clear()
+    slots.active_calls(OPEN)  # the dialing loop, between calls: ended slots back, the others renewed
+    assert renewed == [slots.held[long_call]]
+    assert short_call not in slots.held and len(limit.out) == 1
+    # not before `renew_seconds` have passed since the last renewal
+    slots.renew_seconds = 3600.0
+    renewed.clear()
+    slots.active_calls(OPEN)
+    assert renewed == []
+
+
 def test_batch_placement_is_hidden_and_other_attributes_pass_through():
     slots = CallSlots(FakeProvider(), FakeLimit().acquire, FakeLimit().release)
     assert not hasattr(slots, "place_calls")  # dial_batch then places one by one through place_call

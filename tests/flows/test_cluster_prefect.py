@@ -59,6 +59,27 @@ def test_a_missing_limit_stops_dialing_instead_of_ignoring_it(prefect_harness):
         acquire(1)
 
 
+def test_a_held_slot_lease_is_renewed_on_the_server(prefect_harness):
+    # a call longer than one lease keeps its slot: the renewal moves the lease's expiry forward
+    from prefect.client.orchestration import get_client
+
+    from flows.cluster import ensure_call_limit, prefect_renew, prefect_slots
+
+    name = ensure_call_limit(1, "test-calls-renew")
+    acquire, release = prefect_slots(name, lease_seconds=60, timeout_seconds=10)  # the server's shortest lease
+    lease = acquire(1)
+    try:
+        with get_client(sync_client=True) as client:
+            before = client.read_global_concurrency_limit_by_name(name).active_slots
+        prefect_renew(3600)(lease)
+        with get_client(sync_client=True) as client:
+            assert client.read_global_concurrency_limit_by_name(name).active_slots == before == 1
+    finally:
+        release(lease)
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(name).active_slots == 0
+
+
 def test_dial_campaign_flow_places_a_batch_holding_one_slot_per_call(db, prefect_harness):
     from flows.cluster import dial_campaign, ensure_call_limit
 
