@@ -134,7 +134,9 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
     not asked.
     """
     get_frame = getattr(provider, "get_calls_frame", None)
-    get_calls = getattr(provider, "get_calls", None)
+    # a provider without a batch read (`reads_one_by_one`: Retell) is read call by call from the start: its
+    # `get_calls` stops at the first failing call, and the batch would then be read again one by one
+    get_calls = None if getattr(provider, "reads_one_by_one", False) else getattr(provider, "get_calls", None)
     known = pending.filter(pl.col("provider_call_id").is_not_null())
     call_ids, provider_ids = known["call_id"].to_list(), known["provider_call_id"].to_list()
     parts, down = [], []

@@ -197,6 +197,7 @@ class RetellProvider:
     """Retell AI over HTTP (httpx), with timeouts and bounded, jittered retries."""
 
     name = "retell"
+    reads_one_by_one = True  # no batch read: `get_calls` is one request a call (tasks.enrichment reads them so)
 
     def __init__(
         self,

@@ -431,6 +431,17 @@ def test_a_retell_outage_costs_a_few_calls_of_retries_not_one_per_pending_call(c
     fake_retell.fail(503, times=1000)
     plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
     assert (plan.provider_errors, plan.updates.height) == (6, 0)
-    # the batch read's tries on its first call, then DOWN_STREAK calls' tries read alone (it could have
-    # been those calls only); not two tries for each of the six calls
-    assert fake_retell.count("GET", "/v2/get-call/") == 2 + 2 * 3
+    # DOWN_STREAK calls' tries (it could have been those calls only); not two tries for each of the six
+    assert fake_retell.count("GET", "/v2/get-call/") == 2 * 3
+
+
+def test_a_call_retell_does_not_know_costs_no_second_read_of_the_others(campaign_db, fake_retell):
+    # Retell has no batch read: a batch of one-call requests stopping at an unknown id was read twice
+    with transaction(campaign_db["db"]) as conn:
+        for n in range(6):
+            provider_call_id = "gone" if n == 2 else fake_retell.add_call(call_status="ongoing")["call_id"]
+            seed_call(conn, campaign_db["campaign_id"], f"+160255510{n:02d}", QUEUED, provider="retell",
+                      provider_call_id=provider_call_id)
+    plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
+    assert (plan.unknown, plan.provider_errors) == (1, 0)
+    assert fake_retell.count("GET", "/v2/get-call/") == 6
