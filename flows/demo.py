@@ -103,6 +103,15 @@ def attempts_line(total_calls: int, not_counted: dict[str, int]) -> str:
     return line
 
 
+def open_snapshot_command(snapshot: Path, cwd: Path | None = None) -> str:
+    """The command that opens the analyst snapshot read-only from `cwd` (default: here): its path as seen
+    from there (`make demo` runs in the checkout: data/demo.analytics.duckdb). A bare file name would
+    open, or create, another file, read-write."""
+    snapshot, cwd = Path(snapshot).resolve(), Path(cwd or Path.cwd()).resolve()
+    shown = snapshot.relative_to(cwd) if snapshot.is_relative_to(cwd) else snapshot
+    return f"duckdb -readonly {shown}"
+
+
 def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -153,7 +162,7 @@ def main() -> int:
     for number_id, e164, reason in figures["paused"]:
         print(f"  out of rotation       {e164}: {reason}  (put back: campaigns numbers restore {number_id})")
     print(f"  database              {figures['db']}")
-    print(f"  analyst snapshot      {figures['snapshot']}  (open it read-only: duckdb {figures['snapshot'].name})")
+    print(f"  analyst snapshot      {figures['snapshot']}  (open it read-only: {open_snapshot_command(figures['snapshot'])})")
     print(f"  data part took {time.perf_counter() - started:.0f} s")
     print()
     if os.environ.get("DEMO_NO_DASHBOARD"):

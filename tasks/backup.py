@@ -33,7 +33,7 @@ def check_target(source: Path, out: str | Path) -> Path:
 def backup_store(conn: duckdb.DuckDBPyConnection, target: str | Path) -> dict:
     """Copy every table of the connected store into `target` (replaced atomically); returns what was copied."""
     try:
-        path = refresh_snapshot(conn, target)
+        path = refresh_snapshot(conn, target, whole_schema=True)  # keys, constraints and sequences too
     except OSError as error:
         raise UserError(f"backup {target}: {_os_reason(error)}; the previous backup file (if any) is unchanged") from None
     except duckdb.IOException as error:

@@ -35,12 +35,13 @@ def _remove(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def refresh_snapshot(conn: duckdb.DuckDBPyConnection, target: str | Path) -> Path:
+def refresh_snapshot(conn: duckdb.DuckDBPyConnection, target: str | Path, *, whole_schema: bool = False) -> Path:
     """Copy every table's rows of the connected store into a new file beside `target`, then replace it.
 
     Readers that have the old file open keep their view (on POSIX the old inode lives on until they
     close it); the next open sees the new copy. A failure leaves the previous snapshot untouched.
-    Call it outside a transaction.
+    `whole_schema` copies keys, constraints, sequences (their positions) and views too: a backup must be
+    a working store once restored. Call it outside a transaction.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,16 +52,19 @@ def refresh_snapshot(conn: duckdb.DuckDBPyConnection, target: str | Path) -> Pat
         # ATTACH takes no bound parameters: the path is quoted as a literal, the alias is fixed.
         conn.execute(f"attach {_quoted_literal(str(temp))} as {_ALIAS}")
         try:
-            # CREATE TABLE AS per table, not COPY FROM DATABASE: the copy needs no keys or indexes
-            # (read-only), and rebuilding calls' indexes made the copy about three times slower.
-            tables = conn.execute(
-                "select table_name from duckdb_tables() where database_name = ? and schema_name = 'main'"
-                " and not temporary order by table_name",
-                [source],
-            ).fetchall()
-            for (table,) in tables:
-                name = _quoted_identifier(table)
-                conn.execute(f"create table {_ALIAS}.{name} as from {_quoted_identifier(source)}.main.{name}")
+            if whole_schema:
+                conn.execute(f"copy from database {_quoted_identifier(source)} to {_ALIAS}")
+            else:
+                # CREATE TABLE AS per table, not COPY FROM DATABASE: the analysts' copy needs no keys or
+                # indexes (read-only), and rebuilding calls' indexes made the copy about three times slower.
+                tables = conn.execute(
+                    "select table_name from duckdb_tables() where database_name = ? and schema_name = 'main'"
+                    " and not temporary order by table_name",
+                    [source],
+                ).fetchall()
+                for (table,) in tables:
+                    name = _quoted_identifier(table)
+                    conn.execute(f"create table {_ALIAS}.{name} as from {_quoted_identifier(source)}.main.{name}")
             conn.execute(f"checkpoint {_ALIAS}")
         finally:
             conn.execute(f"detach {_ALIAS}")

@@ -36,3 +36,12 @@ def test_report_counts_this_campaigns_attempts_per_number(db):
     assert figures["kpis"]["total_calls"] == 2
     assert figures["numbers"] == [("+16025550100", 2)]
     assert figures["not_counted"] == {"provider unavailable": 1, "rate/concurrency refusal": 1}
+
+
+def test_the_snapshot_command_opens_the_demo_snapshot_read_only_from_where_make_demo_runs(tmp_path):
+    from flows.demo import open_snapshot_command
+
+    snapshot = tmp_path / "data" / "demo.analytics.duckdb"
+    # `make demo` runs in the checkout: a bare file name there would create a new, empty database
+    assert open_snapshot_command(snapshot, tmp_path) == "duckdb -readonly data/demo.analytics.duckdb"
+    assert open_snapshot_command(snapshot, tmp_path / "elsewhere") == f"duckdb -readonly {snapshot}"
