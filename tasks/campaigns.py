@@ -24,7 +24,7 @@ from schemas.campaign import (
     NAME_MAX_LENGTH, SETTING_FIELDS, CampaignSettings, combined_error, errors_from_pydantic, parse_settings,
 )
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS, CampaignStatus, SipTrunkStatus
-from tasks.errors import NotFoundError, UserError, ValidationError
+from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
 
 Conn = duckdb.DuckDBPyConnection
 
@@ -652,16 +652,11 @@ _CampaignYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _CampaignYaml
 
 def load_yaml(path: Path) -> dict[str, Any]:
     """A campaign YAML file's top-level mapping, with unknown and repeated keys refused."""
+    raw = read_input_file(path, "YAML file")  # missing, a folder, unreadable: the same words as every input file
     try:
-        document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_CampaignYamlLoader)  # noqa: S506 (a safe loader)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not a YAML file") from None
+        document = yaml.load(raw.decode("utf-8"), Loader=_CampaignYamlLoader)  # noqa: S506 (a safe loader)
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not UTF-8 text (byte {error.start}); save the YAML as UTF-8") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read ({error.strerror or error})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

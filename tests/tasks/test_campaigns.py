@@ -511,7 +511,7 @@ def test_apply_with_agent_by_name_requires_an_existing_agent(db, tmp_path):
 
 
 def test_apply_missing_file_is_a_user_error(db, tmp_path):
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError, match="file not found"):
         with transaction(db) as conn:
             apply_yaml(conn, tmp_path / "nope.yaml", NOW)
 
