@@ -77,7 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     except StoreLockedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # pydantic's ValidationError: a CAMPAIGNS_* variable the settings refuse
+        line = _settings_error_line(error)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     return 0
+
+
+def _settings_error_line(error: ValueError) -> str | None:
+    """A settings error as one line naming the environment variables (never their values: one may be a
+    secret); None for any other error."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError) or error.title != "Settings":
+        return None
+    problems = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "?"
+        variable = name if name.isupper() else f"CAMPAIGNS_{name.upper()}"
+        problems.append(f"{variable}: {item['msg']}")
+    return "error: environment " + "; ".join(problems)
 
 
 if __name__ == "__main__":

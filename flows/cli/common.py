@@ -103,3 +103,25 @@ def check_out_file(out: Path, suffix: str | None = None) -> Path:
         kind = "is a file, not a folder" if out.parent.exists() else "does not exist"
         raise UserError(f"--out {out}: folder {out.parent} {kind}")
     return out
+
+
+def check_country_option(value: str | None, flag: str) -> str | None:
+    """A country flag's value (--country, --default-country) checked up front: an unknown code is refused
+    even when no number of the run would have needed it (it used to be ignored silently then)."""
+    from tasks.errors import ValidationError
+    from tasks.phones import check_region
+
+    try:
+        return check_region(value)
+    except ValidationError:
+        raise ValidationError(flag, f"unknown country code {value!r} (use ISO 3166 alpha-2, e.g. US)") from None
+
+
+def check_not_a_folder(path: Path, kind: str) -> Path:
+    """An input file argument that names a folder is refused as such (it was "unsupported file type (none)"
+    under the folder's bare name, or "file not found" for a folder named like x.csv)."""
+    from tasks.errors import UserError
+
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a {kind}")
+    return path

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit, require_campaign, table
+from flows.cli.common import JsonOpt, app, check_country_option, check_not_a_folder, db, emit, require_campaign, table
 
 dnc_app = typer.Typer(help="Do-not-call lists (global, or per campaign with --campaign).", no_args_is_help=True)
 rules_app = typer.Typer(help="Legal calling rules by callee country/state, and what they held back.", no_args_is_help=True)
@@ -32,8 +32,10 @@ def dnc_add(
     from tasks.compliance import add_dnc
     from tasks.store import transaction
 
+    region = check_country_option(country, "--country")
+
     with transaction(db()) as conn:
-        added = add_dnc(conn, numbers, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=country)
+        added = add_dnc(conn, numbers, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=region)
     emit({"added": added, "already_listed": len(numbers) - added}, as_json,
          f"added {added}" + (f" ({len(numbers) - added} already listed)" if added < len(numbers) else ""))
 
@@ -50,8 +52,10 @@ def dnc_remove(
     from tasks.errors import NotFoundError
     from tasks.store import transaction
 
+    region = check_country_option(country, "--country")
+
     with transaction(db()) as conn:
-        removed = remove_dnc(conn, number, campaign_id=campaign, default_region=country)
+        removed = remove_dnc(conn, number, campaign_id=campaign, default_region=region)
     if not removed:
         raise NotFoundError(f"{number} is not on the {'campaign ' + str(campaign) if campaign else 'global'} list")
     emit({"removed": removed}, as_json, f"removed {number}")
@@ -69,8 +73,11 @@ def dnc_import(
     from tasks.compliance import import_dnc
     from tasks.store import transaction
 
+    region = check_country_option(country, "--country")
+    check_not_a_folder(file, "CSV/XLSX file")
+
     with transaction(db()) as conn:
-        added = import_dnc(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=country)
+        added = import_dnc(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=region)
     emit({"added": added}, as_json, f"added {added} from {file}")
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, check_out_file, db, emit, export_app, table
+from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_out_file, db, emit,
+                              export_app, table)
 from tasks.errors import ValidationError
 
 contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
@@ -67,6 +68,8 @@ def import_(
     from tasks.contacts_import import parse_map_options
 
     overrides = parse_map_options(map_ or [])
+    check_country_option(default_country, "--default-country")
+    check_not_a_folder(file, "contacts file (.csv or .xlsx)")
     if prefect:
         from flows.import_contacts import check_import, file_already_read, import_contacts
 
@@ -121,6 +124,7 @@ def edit(
     changes.update({f"custom:{k}": v for k, v in _key_values(set_, "--set").items()})
     if not changes:
         raise ValidationError("edit", "nothing to change: give --name, --phone, --company, --email or --set key=value")
+    check_country_option(default_country, "--default-country")
     with transaction(db()) as conn:
         contact = edit_contact(conn, contact_id, changes, datetime.now(UTC), default_country)
     emit(contact, as_json, "\n".join(f"{k}: {v}" for k, v in contact.items()))

@@ -90,11 +90,19 @@ def simulate(
     settings = settings.model_copy(update={"provider": "simulator"})
     provider = make_provider(settings, db=db())
     result = run_simulation(db(), provider, begin, days, campaign_ids=[campaign_id]).as_dict()
+    import polars as pl
+
+    from tasks.compliance import suppressed_contacts
+
     with connect(db()) as conn:
         left = conn.execute("select count(*) from campaign_contacts where campaign_id = ? and finished_at is null",
                             [campaign_id]).fetchone()[0]
+        # contacts a do-not-call list holds: nothing releases them, so a run with only those left is done
+        listed = suppressed_contacts(conn, campaign_id).filter(pl.col("do_not_call"))["contact_id"].to_list()
+        held = conn.execute("select count(*) from campaign_contacts where campaign_id = ? and finished_at is null"
+                            " and list_contains(?, contact_id)", [campaign_id, listed]).fetchone()[0] if listed else 0
     result.update(requested_days=days, simulated_days=round((result["end"] - begin) / timedelta(days=1), 3),
-                  contacts_left=left, completed=left == 0)
+                  contacts_left=left, left_on_do_not_call=held, completed=left == 0)
     emit(result, as_json, simulated_summary(result))
 
 
@@ -102,8 +110,13 @@ def simulated_summary(result: dict) -> str:
     """What a simulation covered, from the simulated clock: its span (not the days asked for) and whether it completed."""
     hours = (result["end"] - result["start"]) / timedelta(hours=1)
     span = f"{hours:.1f} hour(s)" if hours < 24 else f"{hours / 24:.1f} day(s)"
-    outcome = ("completed: every contact finished" if result["completed"]
-               else f"{result['contacts_left']} contact(s) still to dial")
+    left, held = result["contacts_left"], result.get("left_on_do_not_call", 0)
+    if result["completed"]:
+        outcome = "completed: every contact finished"
+    elif held == left:
+        outcome = f"done: the {left} contact(s) left are on a do-not-call list"
+    else:
+        outcome = f"{left - held} contact(s) still to dial" + (f", {held} on a do-not-call list" if held else "")
     return (f"simulated {span} ({result['start']:%Y-%m-%d %H:%M} to {result['end']:%Y-%m-%d %H:%M} UTC;"
             f" {result['requested_days']:g} day(s) requested), {outcome}: {result['ticks']} ticks,"
             f" {result['placed']} calls placed")
