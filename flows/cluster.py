@@ -389,7 +389,10 @@ def set_schedules_active(deployment: str, active: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m flows.cluster setup --call-limit N`: the global call limit, fan-out on, single-process tick off."""
+    """`python -m flows.cluster setup --call-limit N`: the global call limit, and the fan-out's schedule on.
+
+    The single-process tick (`dial-campaigns`) is not turned off here: serve_cluster never deploys it.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(description="Prepare a Prefect server for cluster dialing.")
