@@ -702,23 +702,38 @@ def upsert_contacts(conn: duckdb.DuckDBPyConnection, merged: pl.DataFrame, now: 
 
 
 def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: pl.DataFrame, now: datetime) -> int:
-    """Enroll the contacts with the phones of ``merged`` in the campaign (file order); returns how many were new."""
+    """Enroll the contacts with the phones of ``merged`` in the campaign (file order); returns how many were new.
+
+    A contact enrolled again after a removal keeps numbering its attempt keys after its earlier calls in the
+    campaign (`call_seq`): restarting at 1 would reuse a key already taken and stop the campaign's claims.
+    """
     phones = merged.select("phone_e164", "row")
     conn.register("incoming_phones", phones)
     enrolled = conn.execute(
         """
-        insert into campaign_contacts (campaign_id, contact_id, added_at)
+        insert into campaign_contacts (campaign_id, contact_id, added_at, call_seq)
         with matched as (
             select c.contact_id, p.row
             from incoming_phones p
             join contacts c on c.phone_e164 = p.phone_e164
         ),
-        final as (
+        new_enrollments as (
             select m.contact_id, m.row
             from matched m
             anti join campaign_contacts e on e.campaign_id = $campaign_id and e.contact_id = m.contact_id
+        ),
+        earlier_calls as (
+            -- attempt keys are '<campaign>.<contact>.<call_seq>'
+            select contact_id, max(split_part(attempt_key, '.', 3)::integer) as call_seq
+            from calls
+            where campaign_id = $campaign_id and contact_id in (select contact_id from new_enrollments)
+            group by contact_id
+        ),
+        final as (
+            select n.contact_id, n.row, coalesce(k.call_seq, 0) as call_seq
+            from new_enrollments n left join earlier_calls k using (contact_id)
         )
-        select $campaign_id, contact_id, $now from final order by row
+        select $campaign_id, contact_id, $now, call_seq from final order by row
         """,
         {"campaign_id": campaign_id, "now": now},
     ).fetchone()[0]

@@ -4,7 +4,7 @@ and the contact list operations (remove, edit, export)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -444,3 +444,32 @@ def test_a_file_with_its_own_row_column_keeps_it_as_a_property():
     merged, report, _ = prepare("Row,Phone\n7,6025550199\n8,123\n")
     assert merged.select("row", "custom:row").rows() == [(2, "7")]
     assert report["row"].to_list() == [3]
+
+
+def test_a_contact_enrolled_again_is_dialed_with_a_new_attempt_key(enrolled, monkeypatch, tmp_path):
+    # Removing a contact that was called and importing it again used to restart its attempt keys at 1: the
+    # next claim hit the unique key of its first call and failed the campaign's tick.
+    from tasks.clock import VirtualClock
+    from tasks.dialing import run_tick
+    from tasks.telephony.simulator import SimulatedProvider
+    from tests.factories import open_the_us_rule_all_day
+
+    monkeypatch.setenv("CAMPAIGNS_DIAL_PACE_SECONDS", "0")
+    db, campaign_id, ann = enrolled["db"], enrolled["campaign_id"], enrolled["ids"]["+16025550199"]
+    open_the_us_rule_all_day(db)
+    with transaction(db) as conn:
+        conn.execute("update campaigns set active = true, start_date = date '2026-04-01',"
+                     " calling_days = ['mon','tue','wed','thu','fri','sat','sun'] where campaign_id = ?", [campaign_id])
+    provider = SimulatedProvider(tmp_path / "sim.sqlite", seed=1)
+    monday = datetime(2026, 4, 27, 17, 0, tzinfo=UTC)
+    assert run_tick(db, provider, VirtualClock(monday)).placed == 2
+    with transaction(db) as conn:
+        ci.remove_contact_from_campaign(conn, campaign_id, ann)
+        write(conn, "Phone,Name\n6025550199,Ann\n", campaign_id, LATER)
+        assert conn.execute("select call_seq, attempts from campaign_contacts where contact_id = ?",
+                            [ann]).fetchone() == (1, 0)
+    later = run_tick(db, provider, VirtualClock(monday + timedelta(days=1)))
+    assert later.placed >= 1
+    with connect(db) as conn:
+        keys = [r[0] for r in conn.execute("select attempt_key from calls where contact_id = ? order by call_id", [ann]).fetchall()]
+    assert keys == [f"{campaign_id}.{ann}.1", f"{campaign_id}.{ann}.2"]
