@@ -28,6 +28,7 @@ from phonenumbers import timezone as pn_timezone
 
 from schemas.enums import WEEKDAYS
 from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
+from tasks.schedule import wall_reached, within
 
 DEFAULT_RULE = "DEFAULT"
 UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it cannot tell
@@ -286,13 +287,22 @@ def zone_blocked(rule: Rule, zones: Iterable[str], country: str | None, subdivis
         if rule.no_public_holidays and is_public_holiday(country, subdivision, local.date()):
             return f"holiday:{rule.rule_id}"
         wall = local.time().replace(tzinfo=None)
-        window = next(((s, e) for s, e in rule.windows[WEEKDAYS[local.weekday()]] if s <= wall < e), None)
+        window = next(((s, e) for s, e in rule.windows[WEEKDAYS[local.weekday()]] if within(s, e, wall)), None)
         if window is None:
             return f"window:{rule.rule_id}"
-        # the whole batch must land before the window closes (24:00 counts as the day's end)
-        end = datetime.combine(local.date(), window[1], _zone(name)) if window[1] != time.max else \
-            datetime.combine(local.date() + timedelta(days=1), time.min, _zone(name))
-        if end < until:
+        # the whole batch must land before the open stretch closes: the window, and a window it runs on into
+        # (touching, or 24:00 into the next day's 00:00 unless that day is a holiday the rule keeps free)
+        day, end = local.date(), window[1]
+        while (close := wall_reached(day, end, _zone(name), local.fold if day == local.date() else 0)) < until:
+            if end == time.max:
+                day, end = day + timedelta(days=1), time.min
+                if rule.no_public_holidays and is_public_holiday(country, subdivision, day):
+                    break
+            later = [e for s, e in rule.windows[WEEKDAYS[day.weekday()]] if s <= end < e]
+            if not later:
+                break
+            end = max(later)
+        if close < until:
             return f"window:{rule.rule_id}"
     return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,33 @@ def _parse_hhmm(text: str) -> time:
     if text in ("24:00", "24:00:00"):
         return time.max
     return time.fromisoformat(text)
+
+
+def within(start: time, end: time, wall: time) -> bool:
+    """`wall` in the [start, end) window; an end of 24:00 (time.max) holds the day's last instant too."""
+    return start <= wall and (wall < end or end == time.max)
+
+
+def wall_reached(day: date, wall: time, tz: ZoneInfo, fold: int = 0) -> datetime:
+    """The first instant (UTC) at which the local clock of `tz` reads `wall` on `day` (24:00 = the next day's 00:00;
+    `fold` picks the second pass of a repeated hour). A wall time a DST jump skips is reached at the jump: read
+    with the offset before it (`fold=0`), it would fall after the jump, by as much as the jump."""
+    if wall == time.max:
+        day, wall, fold = day + timedelta(days=1), time.min, 0
+    target = datetime.combine(day, wall)
+    at = target.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc)
+    if at.astimezone(tz).replace(tzinfo=None) == target:
+        return at
+    # skipped: the jump lies between the readings with the offsets after (fold=1) and before (fold=0) it;
+    # offsets change on whole seconds
+    low, high = target.replace(tzinfo=tz, fold=1).astimezone(timezone.utc), at
+    while high - low > timedelta(seconds=1):
+        middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
+        if middle.astimezone(tz).replace(tzinfo=None) >= target:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 @dataclass(frozen=True)
@@ -58,13 +85,14 @@ class Schedule:
         if day not in self.calling_days or not self.in_date_range(local.date()):
             return False
         wall = local.time().replace(tzinfo=None)
-        return any(start <= wall < end for start, end in self.windows.get(day, ()))
+        return any(within(start, end, wall) for start, end in self.windows.get(day, ()))
 
     def open_until(self, now: datetime) -> datetime | None:
         """When the open stretch that contains `now` ends (windows that touch join up); None if closed now.
 
-        The local end of the day's last touching window, as an instant; a window that runs to midnight
-        ends the stretch there (callers that care check `is_open` at that instant).
+        The local end of the day's last touching window, as the first instant the local clock reads it (an end
+        a DST jump skips: the jump); a window that runs to midnight ends the stretch at the next day's start
+        (callers that care check `is_open` at that instant).
         """
         if not self.is_open(now):
             return None
@@ -72,11 +100,11 @@ class Schedule:
         local = self.local(now)
         wall = local.time().replace(tzinfo=None)
         windows = self.windows.get(WEEKDAYS[local.weekday()], ())
-        end = next(e for s, e in windows if s <= wall < e)
+        end = next(e for s, e in windows if within(s, e, wall))
         for start, later_end in windows:
             if start <= end < later_end:
                 end = later_end
-        return datetime.combine(local.date(), end, tz).astimezone(now.tzinfo)
+        return wall_reached(local.date(), end, tz, local.fold).astimezone(now.tzinfo)
 
     def next_open(self, now: datetime, horizon_days: int = 400) -> datetime | None:
         """The first instant at or after `now` when the schedule is open; None if never again."""
