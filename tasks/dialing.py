@@ -1138,11 +1138,27 @@ def run_tick(
     result = TickResult(reconciled=reconcile(db, provider, clock.now()))
     with connect(db) as conn:
         plans = [p for p in load_plans(conn, campaign_ids) if p.active and p.schedule.start_date is not None]
+    failed: list[tuple[CampaignPlan, Exception]] = []
     for plan in plans:
         if plan.schedule.is_open(clock.now()):
-            result.batches.append(dial_batch(db, provider, plan, clock, kind="scheduled", pace_seconds=pace_seconds,
-                                             batches_at_once=batches_at_once))
+            try:
+                result.batches.append(dial_batch(db, provider, plan, clock, kind="scheduled",
+                                                 pace_seconds=pace_seconds, batches_at_once=batches_at_once))
+            except Exception as error:  # one campaign's failure must not keep the others from dialing
+                failed.append((plan, error))
+    if failed:
+        # the tick still fails, naming each campaign, once every other campaign had its batch
+        raise TickError("; ".join(f"campaign {plan.campaign_id} ({plan.name}): {type(error).__name__}: {error}"
+                                  for plan, error in failed), result) from failed[0][1]
     return result
+
+
+class TickError(Exception):
+    """Campaigns of a tick failed (each named in the message); `result` is what the tick did for the others."""
+
+    def __init__(self, message: str, result: TickResult):
+        super().__init__(message)
+        self.result = result
 
 
 def run_manual(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated
 
@@ -29,16 +30,24 @@ NowOpt = Annotated[str | None, typer.Option("--now", help="Run on a virtual cloc
 def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """One dialing tick for every active campaign that may call now."""
     from tasks.clock import VirtualClock, WallClock
-    from tasks.dialing import run_tick
+    from tasks.dialing import TickError, run_tick
     from tasks.telephony import make_provider
 
     instant = parse_instant(now, "--now")
     clock = VirtualClock(instant) if instant else WallClock()
-    result = run_tick(db(), make_provider(db=db()), clock).as_dict()
+    failed = None
+    try:
+        tick = run_tick(db(), make_provider(db=db()), clock)
+    except TickError as error:  # some campaigns failed: what the others did, then why, exit 1
+        tick, failed = error.result, error
+    result = tick.as_dict()
     lines = [f"reconciled {result['reconciled']} call(s); placed {result['placed']} call(s)"]
     lines += [f"  campaign {b['campaign_id']}: claimed {b['claimed']}, placed {b['placed']}"
               + (f" ({b['message']})" if b["message"] else "") for b in result["batches"]]
     emit(result, as_json, "\n".join(lines))
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -402,6 +402,30 @@ def test_scheduled_ticks_skip_inactive_campaigns(db):
     assert run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX)).placed == 0
 
 
+def test_one_failing_campaign_does_not_keep_the_others_from_dialing(db):
+    # A campaign whose claim fails (here an enrollment written by hand that restarts its attempt keys, so its
+    # claim hits the unique key of an earlier call) used to end the tick before the campaigns after it.
+    from tasks.dialing import TickError
+
+    first = make_campaign_db(db)
+    [contact] = add_contacts(db, first["campaign_id"], 1)
+    with transaction(db) as conn:
+        second = duplicate_campaign(conn, first["campaign_id"], TUE_10_PHOENIX)
+        conn.execute("update campaigns set active = true, start_date = date '2026-04-27' where campaign_id = ?", [second])
+    provider = FakeProvider()
+    assert run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0).placed == 1
+    [other] = add_contacts(db, second, 1)
+    with transaction(db) as conn:
+        conn.execute("delete from campaign_contacts where campaign_id = ?", [first["campaign_id"]])
+        conn.execute("insert into campaign_contacts (campaign_id, contact_id) values (?, ?)", [first["campaign_id"], contact])
+    with pytest.raises(TickError, match=rf"campaign {first['campaign_id']} \(.*ConstraintException") as failed:
+        run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(days=1)), pace_seconds=0)
+    assert failed.value.result.placed == 1
+    with connect(db) as conn:
+        assert conn.execute("select contact_id from calls where campaign_id = ?", [second]).fetchall() == [(other,)]
+        assert conn.execute("select count(*) from calls where campaign_id = ?", [first["campaign_id"]]).fetchone()[0] == 1
+
+
 def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_db, monkeypatch):
     from tasks.settings import reset_settings
     from tasks.telephony import make_provider
