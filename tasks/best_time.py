@@ -16,18 +16,18 @@ from math import floor
 import duckdb
 import polars as pl
 
+from tasks.metrics import connected_sql
 from tasks.schedule import zone
 
 # How many pseudo-calls at the campaign's overall rate each weekday × hour cell starts with.
 PRIOR_CALLS = 20.0
 
-STATS_SQL = """
+STATS_SQL = f"""
 with attempts as (
     -- when the phone rang: a batch is claimed (queued_at) at once but placed at its pace over minutes
     select c.campaign_id, coalesce(c.registered_at, c.queued_at) as placed_at,
            coalesce(ct.time_zones[1], camp.time_zone) as callee_zone,
-           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
-               and not coalesce(c.in_voicemail, false) as is_connected
+           {connected_sql("c")} as is_connected
     from calls c
     join campaigns camp using (campaign_id)
     left join contacts ct using (contact_id)

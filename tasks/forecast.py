@@ -25,6 +25,7 @@ from typing import Literal
 import polars as pl
 
 from tasks.errors import NotFoundError
+from tasks.metrics import CONNECTED_SQL
 from tasks.settings import get_settings
 from tasks.store import connect, init_db, transaction
 from tasks.telephony.simulator import (
@@ -56,9 +57,6 @@ PRIOR_CALLS = 20
 OUTCOMES = ("connected", "voicemail", "no_answer", "busy", "declined", "failed", "invalid")
 RatesChoice = Literal["auto", "observed", "default"]
 
-CONNECTED_SQL = (
-    "status = 'ended' and disconnect_reason is distinct from 'voicemail_reached' and not coalesce(in_voicemail, false)"
-)
 TOTALS_SQL = f"""
 with attempts as (
     select contact_id, credits, call_successful, {CONNECTED_SQL} as is_connected
@@ -77,7 +75,7 @@ select * from final
 # The attempts with an outcome, counted per outcome class, number prefix (+1 NPA X: the simulator's
 # callee-zone key) and UTC quarter hour (every zone's offset is whole quarters, so the callee-local
 # hour and weekday are the same for the whole group): a few thousand rows for a million calls.
-OUTCOMES_SQL = """
+OUTCOMES_SQL = f"""
 with attempts as (
     select phone_e164, coalesce(registered_at, queued_at) as placed_at, status, disconnect_reason,
            coalesce(in_voicemail, false) as in_voicemail, coalesce(call_successful, false) as call_successful
@@ -88,8 +86,9 @@ classified as (
     select phone_e164, placed_at, call_successful,
            case
                when disconnect_reason = 'invalid_destination' then 'invalid'
+               when {CONNECTED_SQL} then 'connected'
+               -- the simulator's voicemail share: not connected, by the reason or the analysis flag
                when disconnect_reason = 'voicemail_reached' or in_voicemail then 'voicemail'
-               when status = 'ended' then 'connected'
                when disconnect_reason = 'dial_no_answer' then 'no_answer'
                when disconnect_reason = 'dial_busy' then 'busy'
                when disconnect_reason = 'user_declined' then 'declined'

@@ -8,6 +8,7 @@ with `counts_as_attempt` (rate/concurrency refusals are not). Days are campaign-
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
@@ -39,10 +40,47 @@ _TEMP_TABLES = ("metrics_scope", "metrics_campaigns", "metrics_enrollment_change
                 "metrics_scope_contacts", "metrics_scope_days", "metrics_scope_ranges", "metrics_tz_segments")
 
 
+# The one definition of a *connected* call (a person picked up; docs/schema.md, "Metrics"): every query
+# that counts connected calls uses it — tasks/sql/*.sql as the placeholder {{connected}}, the SQL written
+# in Python (number health, best time, forecast, the dashboard's smart-dialing reads) as connected_sql(alias).
+# tests/tasks/test_connected_definition.py fails on SQL that spells the rule out anywhere else.
+_CONNECTED_TEMPLATE = (
+    "{p}status = 'ended' and {p}disconnect_reason is distinct from 'voicemail_reached'"
+    " and not coalesce({p}in_voicemail, false)"
+)
+CONNECTED_SQL = _CONNECTED_TEMPLATE.format(p="")
+
+
+def connected_sql(alias: str | None = None) -> str:
+    """CONNECTED_SQL over the `calls` columns, qualified with a table alias when given (`c.status`, ...)."""
+    return _CONNECTED_TEMPLATE.format(p=f"{alias}." if alias else "")
+
+
+# What a {{name}} in a tasks/sql/ file stands for: the connected rule, or another file's query.
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_FRAGMENTS = {
+    "connected": lambda: CONNECTED_SQL,
+    "range_calls": lambda: _without_comments(sql("range_calls")),
+}
+
+
+def _without_comments(query: str) -> str:
+    """A query to insert into another: without its header comment lines."""
+    return "\n".join(line for line in query.splitlines() if not line.lstrip().startswith("--")).strip()
+
+
 @lru_cache(maxsize=None)
 def sql(name: str) -> str:
-    """The text of a query in tasks/sql/ (a CTE chain ending in `select * from final`)."""
-    return resources.files("tasks").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+    """The text of a query in tasks/sql/ (a CTE chain ending in `select * from final`), with its
+    placeholders filled in: {{connected}} (CONNECTED_SQL) and {{range_calls}} (tasks/sql/range_calls.sql)."""
+    text = resources.files("tasks").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+    def fill(match: re.Match) -> str:
+        if match.group(1) not in _FRAGMENTS or match.group(1) == name:
+            raise KeyError(f"tasks/sql/{name}.sql: unknown placeholder {match.group(0)}")
+        return _FRAGMENTS[match.group(1)]()
+
+    return _PLACEHOLDER.sub(fill, text)
 
 
 # --- time zones -------------------------------------------------------------------------------

@@ -15,16 +15,16 @@ import duckdb
 import polars as pl
 
 from tasks.errors import NotFoundError
+from tasks.metrics import connected_sql
 from tasks.retry_policy import SHORT_HANGUP_SECONDS
 from tasks.settings import get_settings
 
 WINDOW = timedelta(hours=24)
 
-HEALTH_SQL = """
+HEALTH_SQL = f"""
 with attempts as (
     select c.from_number, (c.queued_at at time zone 'UTC')::date as day,
-           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
-               and not coalesce(c.in_voicemail, false) as is_connected,
+           {connected_sql("c")} as is_connected,
            c.status = 'ended' and coalesce(c.duration_seconds, 0) < $short_seconds as is_short,
            c.disconnect_reason = 'marked_as_spam' as is_spam
     from calls c
@@ -51,11 +51,10 @@ select * from final order by number_id, day
 # A number's attempts that count towards its judgement, per number: only the calls' columns, with the
 # window's lower bound a constant so DuckDB reads the last day's row groups alone (the per-number restore
 # time applied by the caller; joined here with the numbers and their restores it cost twice as much).
-JUDGE_SQL = """
+JUDGE_SQL = f"""
 with attempts as (
     select c.from_number,
-           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
-               and not coalesce(c.in_voicemail, false) as is_connected,
+           {connected_sql("c")} as is_connected,
            c.disconnect_reason = 'marked_as_spam' as is_spam
     from calls c
     where c.queued_at >= $since and c.queued_at <= $now and c.counts_as_attempt

@@ -13,6 +13,7 @@ from schemas.enums import WEEKDAYS
 from tasks.best_time import heatmap, smart_options
 from tasks.compliance import load_rules, resolve_zone, rule_for, zone_blocked
 from tasks.errors import NotFoundError
+from tasks.metrics import connected_sql
 from tasks.number_health import numbers_overview
 from tasks.retry_policy import SHORT_HANGUP_SECONDS
 from tasks.schedule import Schedule, zone
@@ -66,7 +67,7 @@ def best_time_updated_at(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> d
 
 # ------------------------------------------------------------------ number health
 
-NUMBER_DAYS_SQL = """
+NUMBER_DAYS_SQL = f"""
 with numbers as (
     select n.number_id, n.e164, n.nickname
     from phone_numbers n
@@ -78,8 +79,7 @@ placed as (
     select c.from_number, timezone($time_zone, c.queued_at)::date as day,
            c.status <> 'failed_rate_limit' as is_placed,
            c.counts_as_attempt and c.status in ('ended', 'not_connected', 'error') as is_judged,
-           c.status = 'ended' and c.disconnect_reason is distinct from 'voicemail_reached'
-               and not coalesce(c.in_voicemail, false) as is_connected,
+           {connected_sql("c")} as is_connected,
            c.status = 'ended' and coalesce(c.duration_seconds, 0) < $short_seconds as is_short,
            c.disconnect_reason = 'marked_as_spam' as is_spam
     from calls c

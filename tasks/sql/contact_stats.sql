@@ -36,9 +36,8 @@ scoped_calls as (
 classified as (
     select
         *,
-        status = 'ended'
-            and disconnect_reason is distinct from 'voicemail_reached'
-            and not coalesce(in_voicemail, false) as is_connected
+        -- the one connected rule, tasks.metrics.CONNECTED_SQL (a person picked up, docs/schema.md "Metrics")
+        {{connected}} as is_connected
     from scoped_calls
 ),
 

@@ -5,14 +5,8 @@
 -- kpi_id_span.sql) combined with AND and counted with bit_count: a million-call campaign needs no hash
 -- aggregate or semi-join, which cost several times the scan. Definitions: docs/schema.md, "Metrics".
 with range_calls as (
-    select
-        contact_id, counts_as_attempt, credits, duration_seconds,
-        coalesce(call_successful, false) as is_successful,
-        status = 'ended'
-            and disconnect_reason is distinct from 'voicemail_reached'
-            and not coalesce(in_voicemail, false) as is_connected
-    from calls
-    where campaign_id = $campaign_id and queued_at >= $lo and queued_at < $hi
+    -- the campaign's calls in range with is_successful and is_connected: tasks/sql/range_calls.sql
+    {{range_calls}}
 ),
 
 call_totals as (

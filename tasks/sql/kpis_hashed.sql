@@ -7,13 +7,8 @@ with enrolled as (
 ),
 
 range_calls as (
-    select
-        contact_id, counts_as_attempt, credits, duration_seconds, call_successful,
-        status = 'ended'
-            and disconnect_reason is distinct from 'voicemail_reached'
-            and not coalesce(in_voicemail, false) as is_connected
-    from calls
-    where campaign_id = $campaign_id and queued_at >= $lo and queued_at < $hi
+    -- the campaign's calls in range with is_successful and is_connected: tasks/sql/range_calls.sql
+    {{range_calls}}
 ),
 
 call_totals as (
@@ -30,7 +25,7 @@ contact_outcomes as (
     select
         contact_id,
         bool_or(is_connected) as connected,
-        bool_or(coalesce(call_successful, false)) as successful
+        bool_or(is_successful) as successful
     from range_calls
     semi join enrolled using (contact_id)
     group by contact_id
