@@ -22,6 +22,8 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "Failed": ("#fee2e2", "#b91c1c"),
 }
 
+# (no /* comments */ inside: st.markdown reads the asterisks as emphasis and the rule is lost)
+# A KPI card's label wraps instead of ending in "…" when five cards share a 1280 px row.
 CSS = """
 <style>
 .vc-capsule {display:inline-block; padding:0.15rem 0.7rem; border-radius:999px; font-size:0.8rem;
@@ -29,6 +31,8 @@ CSS = """
 .vc-muted {color:#6b7280; font-size:0.85rem;}
 .vc-row-name {font-weight:600; font-size:1rem;}
 div[data-testid="stMainBlockContainer"] {padding-top:2.5rem;}
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] {white-space:normal; overflow:visible;
+    text-overflow:clip;}
 </style>
 """
 

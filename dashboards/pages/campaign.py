@@ -19,6 +19,7 @@ from tasks.errors import NotFoundError, StoreLockedError, UserError
 LIVE_STATUSES = frozenset({"Manual Running", "Running"})
 REFRESH_SECONDS = 5
 RUN_WATCH_SECONDS = 90
+HEADER_COLUMNS = [3.2, 1.2, 1.0, 1.4, 1.0]
 BUSY = "The database is busy (a flow is writing); nothing was saved. Try again in a moment."
 
 
@@ -120,7 +121,8 @@ def live_title(campaign_id: int, head: dict) -> None:
 def header(campaign_id: int, head: dict, stored: dict) -> None:
     """Name, status capsule, Active toggle, Run, Save Changes and Discard."""
     dirty = state.is_dirty(st.session_state, campaign_id, stored)
-    title, active, run, save, discard = st.columns([4.2, 1.3, 0.9, 1.5, 1.0], vertical_alignment="center")
+    # room for every label at 1280 px (a narrower Run column drew "R…")
+    title, active, run, save, discard = st.columns(HEADER_COLUMNS, vertical_alignment="center")
     with title:
         live_title(campaign_id, head)
     no_start = stored["start_date"] is None

@@ -71,7 +71,8 @@ def _duplicate(campaign_id: int) -> None:
 
 def render() -> None:
     """The campaign list."""
-    title, new = st.columns([5, 1], vertical_alignment="bottom")
+    # widths that keep "New campaign" and the longest sort label whole at 1280 px
+    title, new = st.columns([4, 1.3], vertical_alignment="bottom")
     title.title("Campaigns")
     if new.button("New campaign", key="new_campaign", type="primary", icon=":material/add:", width="stretch"):
         for name in ("wizard_campaign", "wizard_step", "wizard_import"):
@@ -82,7 +83,7 @@ def render() -> None:
     if flash:
         (st.success if flash[0] == "success" else st.error)(flash[1])
 
-    search_col, sort_col = st.columns([3, 1])
+    search_col, sort_col = st.columns([2, 1])
     search = search_col.text_input("Search", key="list_search", placeholder="Search campaigns by name",
                                    on_change=_reset_paging, label_visibility="collapsed")
     sort = sort_col.selectbox("Sort by", list(SORT_LABELS), key="list_sort", format_func=SORT_LABELS.get,

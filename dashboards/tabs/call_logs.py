@@ -26,13 +26,19 @@ SORT_LABELS = {
 # The duration slider's top; at the top it means "and longer".
 DURATION_CAP_SECONDS = 1800
 # Numbers and times stay typed (a header click sorts them by value); the config only formats them.
+# Widths in pixels, wide enough for the header and the values ("small" is 75 px: it cut "not_connected",
+# "1 min, 44 sec", names and "History ↗"). At 1280 px the table scrolls sideways to Date and View.
 COLUMN_WIDTHS = {
-    "Contact": st.column_config.TextColumn(width="small"), "Status": st.column_config.TextColumn(width="small"),
-    "Call Successful": st.column_config.TextColumn("Successful", width="small"),
-    "Duration": st.column_config.NumberColumn(width="small", format="localized"),
-    "Credits": st.column_config.NumberColumn(width="small", format="localized"),
-    "Tools": st.column_config.NumberColumn(width="small", format="%d"),
-    "Date": st.column_config.DatetimeColumn(width="medium", format=TABLE_DATE_FORMAT),
+    "Phone Number": st.column_config.TextColumn(width=110),
+    "Contact": st.column_config.TextColumn(width=130),
+    "Disconnect Reason": st.column_config.TextColumn(width=140),
+    "Status": st.column_config.TextColumn(width=115),
+    "Call Successful": st.column_config.TextColumn("Call Successful", width=110),
+    "Duration": st.column_config.NumberColumn(width=95, format="localized"),
+    "Credits": st.column_config.NumberColumn(width=75, format="localized"),
+    "Feedback": st.column_config.TextColumn(width=115),
+    "Tools": st.column_config.NumberColumn(width=60, format="%d"),
+    "Date": st.column_config.DatetimeColumn(width=150, format=TABLE_DATE_FORMAT),
 }
 HISTORY_COLUMNS = {
     "Duration": st.column_config.NumberColumn(format="localized"),
@@ -44,7 +50,7 @@ TABLE_COLUMNS = ["Phone Number", "Contact", "Disconnect Reason", "Status", "Call
 # The product's eye icon: the row's contact's whole call history, in a new browser tab (a link column opens
 # one). Text, not an emoji: a browser without an emoji font would draw a box.
 COLUMN_WIDTHS["View"] = st.column_config.LinkColumn(
-    "View", width="small", display_text="History ↗", help="Open this contact's full call history in a new tab")
+    "View", width=85, display_text="History ↗", help="Open this contact's full call history in a new tab")
 
 
 def _key(campaign_id: int, name: str) -> str:
@@ -112,6 +118,11 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
     ), bottom[2]
 
 
+def filtered(filters: q.CallFilters) -> bool:
+    """Whether the filter bar (or a contact) narrows the calls shown."""
+    return filters != q.CallFilters()
+
+
 def _export_bytes(campaign_id: int, filters: q.CallFilters) -> bytes:
     date_from, date_to, export_filters = q.export_arguments(filters)
     with tempfile.TemporaryDirectory(prefix="vc-calls-") as folder:
@@ -153,7 +164,8 @@ def render(campaign_id: int) -> None:
         st.rerun()
 
     if rows.is_empty():
-        st.info("No calls match these filters yet.")
+        st.info("No calls match these filters yet." if filtered(filters) else
+                "No calls yet: the campaign's calls appear here once it has dialed (Run, or Active on schedule).")
         return
     event = st.dataframe(
         display_frame(rows, campaign_id), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",

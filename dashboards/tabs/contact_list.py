@@ -46,6 +46,8 @@ COLUMN_HELP = {
 }
 # Session key of the removal waiting for confirmation: (campaign_id, contact_id).
 REMOVE_KEY = "contacts_confirm_remove"
+# The row actions' widths: "Remove from Campaign" is the longest label (whole at 1280 px).
+ROW_ACTION_COLUMNS = [1, 1.45, 1.25, 1.1]
 EDIT_FIELDS = {"name": "Name", "company": "Company", "email": "E-mail", "phone": "Phone"}
 
 
@@ -143,7 +145,7 @@ def _row_actions(campaign_id: int, row: dict) -> None:
     with st.container(border=True):
         st.subheader(label)
         st.caption(f"{row['Phone Number']} · Contact ID {contact_id}")
-        buttons = st.columns(4, vertical_alignment="center")
+        buttons = st.columns(ROW_ACTION_COLUMNS, vertical_alignment="center")
         if buttons[0].button("Edit Contact", key=_key(campaign_id, f"edit_{contact_id}"), width="stretch",
                              icon=":material/edit:"):
             st.session_state[_key(campaign_id, "editing")] = contact_id

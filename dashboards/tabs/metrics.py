@@ -17,6 +17,9 @@ def _key(campaign_id: int, name: str) -> str:
     return f"metrics_{campaign_id}_{name}"
 
 
+LEGEND_COLUMNS = 4
+
+
 def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
     """Calls per day, one line per reason; hovering a day lists every reason, the legend toggles lines.
 
@@ -32,7 +35,10 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
         x=alt.X("yearmonthdate(day):T", title="Day", axis=alt.Axis(format="%b %d", tickCount="day", labelAngle=0)))
     lines = base.mark_line(point=True).encode(
         y=alt.Y("calls:Q", title="Calls", axis=alt.Axis(format="d", tickMinStep=1)),
-        color=alt.Color("reason:N", title="Disconnect reason"),
+        # below the plot, in columns: a legend beside it was cut off after ~11 reasons (the rest could not be
+        # toggled), and 20 distinct colours so no two of the 19 reasons share one
+        color=alt.Color("reason:N", title="Disconnect reason", scale=alt.Scale(scheme="tableau20"),
+                        legend=alt.Legend(orient="bottom", columns=LEGEND_COLUMNS, symbolLimit=0, labelLimit=0)),
         opacity=alt.condition(legend, alt.value(1.0), alt.value(0.08)),
     ).add_params(legend)
     reasons = sorted(data["reason"].unique().to_list())
@@ -40,7 +46,9 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
         opacity=alt.condition(hover, alt.value(0.6), alt.value(0)),
         tooltip=[alt.Tooltip("yearmonthdate(day):T", title="Day", format="%b %d, %Y")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],
     ).add_params(hover)
-    return alt.layer(lines, breakdown).properties(height=340)
+    # the legend below takes its rows out of the chart's height: add them so the plot keeps its 340 px
+    legend_rows = -(-len(reasons) // LEGEND_COLUMNS)
+    return alt.layer(lines, breakdown).properties(height=340 + 40 + 21 * legend_rows)
 
 
 def funnel_chart(frame: pl.DataFrame) -> alt.LayerChart:
@@ -132,12 +140,12 @@ def render(campaign_id: int) -> None:
         series = q.calls_made(conn, campaign_id, date_from, date_to)
 
     cards = st.columns(5)
-    cards[0].metric("Credits Used", format_credits(kpis["credits_used"]), border=True)
-    cards[1].metric("Total Calls", f"{kpis['total_calls']:,}", border=True)
-    cards[2].metric("Contacts Called", f"{kpis['contacts_called']:,}", border=True)
-    cards[3].metric("Connection Rate", f"{kpis['connection_rate']:g}%", border=True,
+    cards[0].metric("Credits Used", format_credits(kpis["credits_used"]), border=True, height="stretch")
+    cards[1].metric("Total Calls", f"{kpis['total_calls']:,}", border=True, height="stretch")
+    cards[2].metric("Contacts Called", f"{kpis['contacts_called']:,}", border=True, height="stretch")
+    cards[3].metric("Connection Rate", f"{kpis['connection_rate']:g}%", border=True, height="stretch",
                     help="Contacts who answered ÷ total contacts × 100")
-    cards[4].metric("Avg. Call Duration", format_duration(kpis["avg_call_duration_seconds"]) or "0s", border=True,
+    cards[4].metric("Avg. Call Duration", format_duration(kpis["avg_call_duration_seconds"]) or "0s", border=True, height="stretch",
                     help="Average length of connected calls")
 
     st.subheader("Calls Made")
@@ -148,7 +156,10 @@ def render(campaign_id: int) -> None:
         st.altair_chart(calls_made_chart(series), width="stretch")
 
     st.subheader("Contact Funnel")
-    st.altair_chart(funnel_chart(q.funnel_frame(funnel)), width="stretch")
+    if funnel["total_contacts"] == 0:
+        st.info("No contacts in this campaign yet: import contacts in the Contact List tab to see the funnel.")
+    else:
+        st.altair_chart(funnel_chart(q.funnel_frame(funnel)), width="stretch")
     for hint in funnel["hints"]:
         st.warning(hint, icon=":material/lightbulb:")
 

@@ -9,6 +9,7 @@ rotation" act at once, through the same functions as `campaigns forecast` and `c
 from __future__ import annotations
 
 import logging
+import re
 import zoneinfo
 from functools import lru_cache
 
@@ -180,7 +181,28 @@ def summary_card(campaign_id: int, stored: dict) -> None:
     if settings.start_date is None:
         st.caption("Set a start date to see the Campaign summary.")
         return
-    st.info("**Campaign summary**  \n" + "  \n".join(summary_lines(settings)), icon=":material/info:")
+    st.info("**Campaign summary**  \n" + "  \n".join(summary_markdown(summary_lines(settings))), icon=":material/info:")
+
+
+def summary_markdown(lines: list[str]) -> list[str]:
+    """The summary's lines with the product's emphasis: the days, their hours and the total calls in bold
+    ("It will call **Monday to Friday** between **08:00 AM - 06:00 PM** (America/Phoenix)")."""
+    start, calls, attempts = lines
+    prefix = "It will call "
+    if calls.startswith(prefix) and calls.endswith(")") and " (" in calls:
+        body, zone = calls[len(prefix):].rsplit(" (", 1)
+        parts = []
+        for part in body.split("; "):
+            if " between " in part:
+                days, hours = part.split(" between ", 1)
+                parts.append(f"**{days}** between **{hours}**")
+            elif part.endswith(" around the clock"):
+                parts.append(f"**{part.removesuffix(' around the clock')}** around the clock")
+            else:
+                parts.append(part)
+        calls = f"{prefix}{'; '.join(parts)} ({zone}"
+    attempts = re.sub(r"up to (\d+ calls?) in total", r"up to **\1** in total", attempts)
+    return [start, calls, attempts]
 
 
 def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str, str], health: list[dict]) -> list[str]:
@@ -297,6 +319,9 @@ def _forecast_key(campaign_id: int) -> str:
     return f"forecast_{campaign_id}"
 
 
+FORECAST_TOP_ROW = [1.6, 1, 1.2]
+
+
 def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     """The Forecast button and, once pressed, the expected completion, calls, contacts and credits."""
     with state.reading() as conn:
@@ -330,12 +355,14 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     made_for, result = shown
     completion = (format_local(result["completion"], time_zone, with_time=False) if result["completion"]
                   else f"Not within {result['horizon_days']:g} days")
-    cards = st.columns([2, 1, 1.3, 1.3, 1.2])  # the date needs the room
-    cards[0].metric("Expected completion", completion, border=True)
-    cards[1].metric("Calls", f"{result['calls']:,}", border=True)
-    cards[2].metric("Connected contacts", f"{result['connected_contacts']:,}", border=True)
-    cards[3].metric("Successful contacts", f"{result['successful_contacts']:,}", border=True)
-    cards[4].metric("Credits", format_credits(result["credits"]), border=True)
+    # two rows: five cards in one row of the bordered section cut "1,263" to "1,…" and "191,658" to "191…" at 1280 px
+    top = st.columns(FORECAST_TOP_ROW)  # the date needs the room
+    top[0].metric("Expected completion", completion, border=True)
+    top[1].metric("Calls", f"{result['calls']:,}", border=True)
+    top[2].metric("Credits", format_credits(result["credits"]), border=True)
+    bottom = st.columns(2)
+    bottom[0].metric("Connected contacts", f"{result['connected_contacts']:,}", border=True)
+    bottom[1].metric("Successful contacts", f"{result['successful_contacts']:,}", border=True)
     forecast_rate = result["forecast_connection_rate"]
     observed = result["observed_connection_rate"]
     st.caption(

@@ -89,3 +89,17 @@ def page(dashboard):
             yield page
         finally:
             browser.close()
+
+
+# Elements (not chart SVG) whose text is cut: drawn with an ellipsis, or a one-line box narrower than its text.
+_CLIPPED_JS = """() => [...document.querySelectorAll('[data-testid=stMain] *')].filter(e => {
+    if (e instanceof SVGElement || e.closest('[data-testid=stIconMaterial]') || !e.innerText || !e.innerText.trim() || e.clientWidth <= 2) return false;  // 1 px: text for screen readers only
+    const style = getComputedStyle(e);
+    const oneLine = style.whiteSpace === 'nowrap' || style.whiteSpace === 'pre';
+    return e.scrollWidth > e.clientWidth + 1 && (style.textOverflow === 'ellipsis' || (oneLine && style.overflowX === 'hidden'));
+}).map(e => e.innerText.trim().split('\\n')[0])"""
+
+
+def clipped_texts(page) -> list[str]:
+    """The texts on the page's main area that are cut off (an ellipsis or a hidden overflow), first line each."""
+    return page.evaluate(_CLIPPED_JS)

@@ -8,6 +8,7 @@ import pytest
 
 from tasks.feedback import get_feedback
 from tasks.store import connect
+from tests.browser.conftest import clipped_texts
 from tests.dashboards.tabs_fixture import make_tabs_db
 
 pytestmark = pytest.mark.browser
@@ -93,8 +94,11 @@ def _select_contact(dashboard, page, name: str) -> tuple[dict, object]:
 
 
 def test_remove_a_contact(dashboard, page):
+    page.set_viewport_size({"width": 1280, "height": 1000})  # the narrowest width the dashboard is made for
     ids, shots = _select_contact(dashboard, page, "Person 2")
     page.screenshot(path=shots / "tabs-04-contact-selected.png", full_page=True)
+    # no label cut to "…" (the header's Run and the row's Remove from Campaign were, at 1280 px)
+    assert clipped_texts(page) == []
     _button(page, "Remove from Campaign").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("will no longer be called").wait_for()
@@ -158,12 +162,14 @@ def test_import_contacts_from_the_contact_list(dashboard, page, tmp_path):
 
 
 def test_change_the_metrics_date_range(dashboard, page):
+    page.set_viewport_size({"width": 1280, "height": 1000})
     ids = make_tabs_db(dashboard["db"])
     shots = dashboard["artifacts"]
     _campaign_page(page, dashboard, ids["campaign_id"])
     _open_tab(page, "Metrics")
     cards = page.locator("[data-testid='stMetric']:visible")
     cards.first.wait_for()
+    assert clipped_texts(page) == []  # five KPI cards in a row: "Avg. Call Duration" was cut to "Avg. Call Dura…"
     assert "140" in cards.nth(0).inner_text()  # Credits Used, whole campaign
     page.screenshot(path=shots / "tabs-07-metrics.png", full_page=True)
     # hovering a day shows the breakdown tooltip

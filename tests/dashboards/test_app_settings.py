@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboards.tabs.settings import summary_markdown
 from tasks.campaigns import get_campaign, get_campaign_settings, summary_lines
 from tasks.store import connect
 from tests.factories import make_campaign_db
@@ -137,10 +138,11 @@ def test_summary_card_matches_the_cli_and_follows_edits(page):
     at, cid, db = page
     with connect(db) as conn:
         lines = summary_lines(get_campaign_settings(conn, cid))
-    assert at.info[0].value == "**Campaign summary**  \n" + "  \n".join(lines)
+    # the CLI's lines, with the product's bold on the days, hours and total calls
+    assert at.info[0].value == "**Campaign summary**  \n" + "  \n".join(summary_markdown(lines))
     assert lines[1] == "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)"
     at.multiselect(key=k(cid, "calling_days")).set_value(["mon", "wed", "fri"]).run()
-    assert "It will call Monday, Wednesday and Friday between 08:00 AM - 06:00 PM" in at.info[0].value
+    assert "It will call **Monday, Wednesday and Friday** between **08:00 AM - 06:00 PM**" in at.info[0].value
 
 
 @pytest.mark.parametrize(("field", "value"), [("name", "   "), ("rotation_enabled", True)])
@@ -150,7 +152,7 @@ def test_summary_card_stays_while_a_setting_it_does_not_tell_is_invalid(page, fi
     widget = at.text_input if field == "name" else at.toggle
     widget(key=k(cid, field)).set_value(value).run()
     assert [c.value for c in at.caption if "Campaign summary" in c.value] == []
-    assert "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)" in at.info[0].value
+    assert "It will call **Monday to Friday** between **08:00 AM - 06:00 PM** (America/Phoenix)" in at.info[0].value
     at.text_input(key=k(cid, "same_hours")).set_value("18:00-08:00").run()  # the schedule itself broken: no card
     assert "The Campaign summary appears once the schedule is valid." in [c.value for c in at.caption]
     assert not [i for i in at.info if "Campaign summary" in i.value]

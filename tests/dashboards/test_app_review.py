@@ -1,0 +1,177 @@
+"""What a manager saw wrong in the real browser (1280 and 1920 px), pinned down without one: labels the spec
+names, column widths that fit their text, empty states that say why, and the Calls Made legend."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from dashboards.tabs import call_logs, metrics
+from schemas.enums import DisconnectReason
+from tasks.campaigns import duplicate_campaign
+from tasks.store import transaction
+from tests.dashboards.tabs_fixture import make_tabs_db
+from tests.dashboards.test_app_tabs import rerun, run_tab
+
+# Streamlit's named column widths in pixels; a cell pads 8 px each side.
+NAMED_WIDTHS = {"small": 75, "medium": 200, "large": 400}
+PADDING = 16
+# Widths in px of texts the Call Logs table shows, measured in Chromium (canvas measureText, 14px "Source Sans",
+# the dashboard's font): the header of each column and its widest usual value.
+TEXT_PX = {
+    "Phone Number": 88, "+525552701072": 90, "Contact": 50, "Daniel Anderson": 96, "Disconnect Reason": 110,
+    "voicemail_reached": 110, "Status": 40, "not_connected": 88, "failed_rate_limit": 96, "Call Successful": 86,
+    "Duration": 51, "2 min, 57 sec": 75, "Credits": 41, "1,332": 30, "Feedback": 56, "Good · Great call": 96,
+    "Tools": 31, "Date": 28, "May 06, 2026 11:00 AM": 129, "View": 30, "History ↗": 54,
+}
+WIDEST = {
+    "Phone Number": ["Phone Number", "+525552701072"],
+    "Contact": ["Contact", "Daniel Anderson"],
+    "Disconnect Reason": ["Disconnect Reason", "voicemail_reached"],
+    "Status": ["Status", "not_connected", "failed_rate_limit"],
+    "Call Successful": ["Call Successful"],
+    "Duration": ["Duration", "2 min, 57 sec"],
+    "Credits": ["Credits", "1,332"],
+    "Feedback": ["Feedback", "Good · Great call"],
+    "Tools": ["Tools"],
+    "Date": ["Date", "May 06, 2026 11:00 AM"],
+    "View": ["View", "History ↗"],
+}
+
+
+@pytest.fixture
+def tabs(db_kept_open) -> dict:
+    return make_tabs_db(db_kept_open)
+
+
+def _empty_copy(tabs: dict) -> int:
+    """A campaign with the same settings and no contacts nor calls (Duplicate)."""
+    with transaction() as conn:
+        return duplicate_campaign(conn, tabs["campaign_id"], datetime(2026, 5, 1, tzinfo=UTC))
+
+
+# ----------------------------------------------------------------------------- Call Logs
+
+@pytest.mark.parametrize("column", list(WIDEST))
+def test_call_logs_columns_are_wide_enough_for_their_header_and_values(column):
+    config = call_logs.COLUMN_WIDTHS[column]
+    width = NAMED_WIDTHS.get(config.get("width"), config.get("width"))
+    assert width is not None, f"{column}: no width (Streamlit sizes it to the first rows only)"
+    for text in WIDEST[column]:
+        assert width >= TEXT_PX[text] + PADDING, f"{column}: {text!r} is cut at {width} px"
+
+
+def test_call_logs_header_says_call_successful_as_the_spec(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    labels = {name: config.get("label") for name, config in json.loads(at.dataframe[0].proto.columns).items()}
+    assert labels["Call Successful"] == "Call Successful"
+
+
+def test_call_logs_of_a_campaign_without_calls_say_so_not_that_filters_match_nothing(tabs):
+    at = run_tab("call_logs", _empty_copy(tabs))
+    assert [i.value for i in at.info] == [
+        "No calls yet: the campaign's calls appear here once it has dialed (Run, or Active on schedule)."]
+
+
+def test_call_logs_filtered_to_nothing_still_name_the_filters(tabs):
+    at = run_tab("call_logs", _empty_copy(tabs))
+    at.text_input(key=f"calllogs_{at.session_state['harness_campaign']}_search").set_value("nobody")
+    rerun(at)
+    assert [i.value for i in at.info] == ["No calls match these filters yet."]
+
+
+# ----------------------------------------------------------------------------- Metrics
+
+def test_metrics_funnel_of_a_campaign_without_contacts_says_why_instead_of_empty_bars(tabs):
+    at = run_tab("metrics", _empty_copy(tabs))
+    assert "No contacts in this campaign yet: import contacts in the Contact List tab to see the funnel." in [
+        i.value for i in at.info]
+    assert len(at.get("vega_lite_chart")) == 0  # no empty funnel (and no Calls Made chart: no calls)
+
+
+def test_metrics_funnel_still_drawn_when_the_campaign_has_contacts(tabs):
+    at = run_tab("metrics", tabs["campaign_id"])
+    assert len(at.get("vega_lite_chart")) == 2  # Calls Made and the funnel
+
+
+def _every_reason_series() -> pl.DataFrame:
+    return pl.DataFrame({"day": [datetime(2026, 4, 27).date()] * len(DisconnectReason),
+                         "reason": [r.value for r in DisconnectReason],
+                         "calls": list(range(1, len(DisconnectReason) + 1))})
+
+
+def test_calls_made_legend_lists_every_reason_below_the_plot_in_distinct_colours():
+    chart = metrics.calls_made_chart(_every_reason_series()).to_dict()
+    color = chart["layer"][0]["encoding"]["color"]
+    # beside the plot the legend was cut off after about 11 of the 19 reasons (those lines could not be toggled)
+    assert color["legend"]["orient"] == "bottom"
+    assert color["legend"]["columns"] == metrics.LEGEND_COLUMNS
+    assert color["legend"]["symbolLimit"] == 0  # no "…and N more"
+    assert color["scale"]["scheme"] == "tableau20"  # 20 colours: the default 10 repeat across 19 reasons
+    # the legend's rows are added to the height, so the plot keeps its size
+    rows = -(-len(DisconnectReason) // metrics.LEGEND_COLUMNS)
+    assert chart["height"] >= 340 + 21 * rows
+
+
+# ----------------------------------------------------------------------------- Settings: forecast cards
+
+FORECAST = {"completion": datetime(2026, 12, 5, 17, tzinfo=UTC), "horizon_days": 60, "calls": 1_263_000,
+            "connected_contacts": 201_000, "successful_contacts": 83_000, "credits": 191_658_000,
+            "forecast_connection_rate": 0.2, "observed_connection_rate": 0.203, "start": datetime(2026, 5, 4, tzinfo=UTC),
+            "seed": 42, "contacts": 302, "remaining_contacts": 7, "held_back_contacts": 7, "rates_used": "observed"}
+
+
+def _rows_of_cards(node) -> list[list[str]]:
+    """The metric labels of each row of columns, in page order."""
+    rows = []
+    if getattr(node, "type", None) == "flex_container":
+        row = [m.label for column in node.children.values() for m in getattr(column, "children", {}).values()
+               if getattr(m, "type", None) == "metric"]
+        if row:
+            rows.append(row)
+    for child in getattr(node, "children", {}).values():
+        rows += _rows_of_cards(child)
+    return rows
+
+
+def test_forecast_cards_sit_in_rows_of_at_most_three_so_their_figures_are_not_cut(tabs):
+    cid = tabs["campaign_id"]
+    at = run_tab("settings", cid, **{f"forecast_{cid}": (None, FORECAST)})
+    rows = [r for r in _rows_of_cards(at.main) if "Calls" in r or "Successful contacts" in r]
+    # five cards in one row of the bordered Schedule section left ~120 px each at 1280 px: "1,…", "191…"
+    assert rows == [["Expected completion", "Calls", "Credits"], ["Connected contacts", "Successful contacts"]]
+    assert {m.label: m.value for m in at.metric}["Credits"] == "191,658,000"
+
+
+# ----------------------------------------------------------------------------- Settings: Campaign summary
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    (["Your campaign will start on: April 27, 2026",
+      "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)",
+      "Each contact will receive up to 5 calls in total, max 1 per day."],
+     ["Your campaign will start on: April 27, 2026",
+      "It will call **Monday to Friday** between **08:00 AM - 06:00 PM** (America/Phoenix)",
+      "Each contact will receive up to **5 calls** in total, max 1 per day."]),
+    (["Your campaign will start on: May 4, 2026",
+      "It will call Monday, Wednesday between 08:00 AM - 12:00 PM, 01:00 PM - 05:00 PM; Saturday around the clock "
+      "(America/New_York)",
+      "Each contact will receive up to 1 call in total, max 1 per day."],
+     ["Your campaign will start on: May 4, 2026",
+      "It will call **Monday, Wednesday** between **08:00 AM - 12:00 PM, 01:00 PM - 05:00 PM**; **Saturday** around "
+      "the clock (America/New_York)",
+      "Each contact will receive up to **1 call** in total, max 1 per day."]),
+])
+def test_campaign_summary_puts_days_hours_and_total_calls_in_bold_as_the_spec(lines, expected):
+    from dashboards.tabs.settings import summary_markdown
+
+    assert summary_markdown(lines) == expected
+
+
+def test_campaign_summary_card_in_the_settings_tab_is_bold_where_the_spec_is(tabs):
+    at = run_tab("settings", tabs["campaign_id"])
+    card = next(i.value for i in at.info if i.value.startswith("**Campaign summary**"))
+    assert "It will call **Monday to Friday** between **" in card
+    assert "up to **" in card
