@@ -85,9 +85,12 @@ def main() -> None:
     env.pop("PREFECT_API_URL", None)
     try:
         done = subprocess.run([sys.executable, "-m", "bench.bench_import_prefect", "--child", str(rows), str(runs)],
-                              cwd=PROJECT, env=env, capture_output=True, text=True, check=True)
+                              cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
     finally:
         shutil.rmtree(home, ignore_errors=True)
+    if done.returncode != 0:  # say why: the child's own last lines (a failed import, Prefect's server)
+        tail = "\n".join(done.stderr.strip().splitlines()[-25:])
+        raise SystemExit(f"bench_import_prefect: the child run exited with {done.returncode}:\n{tail}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"import --prefect bench: {rows:,} rows, {runs} runs each, load average {os.getloadavg()[0]:.1f}")
     for name, wall, cpu in (("the command (file read once)", figures["timings"], figures["cpus"]),
