@@ -129,7 +129,7 @@ def naive_kpis(conn, date_from: date | None, date_to: date | None) -> dict:
     calls = _naive_calls(conn)
     lo, hi = range_bounds(ZONE, date_from, date_to)
     in_range = calls.filter(pl.col("queued_at").is_between(lo, hi, closed="left")).with_columns(
-        connected=(pl.col("status") == "ended") & (pl.col("disconnect_reason") != "voicemail_reached")
+        connected=(pl.col("status") == "ended") & pl.col("disconnect_reason").ne_missing("voicemail_reached")
         & ~pl.col("in_voicemail").fill_null(False))
     enrolled = conn.execute("select contact_id from campaign_contacts where campaign_id = ?", [CAMPAIGN]).pl()
     outcomes = in_range.join(enrolled, on="contact_id", how="semi").group_by("contact_id").agg(
