@@ -45,11 +45,102 @@ def _global(
     state.json = as_json
 
 
+# What each command does with the store, by its command path (`campaigns agents list` → "agents list"). A
+# command that only READS refuses a store that does not exist (a mistyped --db used to leave a new empty
+# database behind and answer "(none)"); one that WRITES creates it, folder included, as `init` does; NONE
+# never opens it. db() refuses a command missing here, and tests/flows/test_cli_missing_store.py checks that
+# every command of the tree is here: a new command must be classified.
+READS, WRITES, NONE = "reads", "writes", "none"
+STORE_USE: dict[str, str] = {
+    "init": WRITES,
+    "version": NONE,  # the schema version the program ships, not the store's: works on any --db
+    "create": WRITES, "edit": WRITES, "apply": WRITES,
+    "list": READS, "show": READS,
+    "activate": WRITES, "deactivate": WRITES, "duplicate": WRITES, "delete": WRITES,
+    "import": WRITES,
+    "dial": WRITES, "run": WRITES, "simulate": WRITES, "enrich": WRITES, "feedback": WRITES,
+    "aggregate": WRITES,
+    "metrics": READS, "forecast": READS, "best-time": READS,
+    "backup": READS,  # copies the store: nothing to copy when it is missing
+    # The dashboard writes too (creation wizard, settings, imports, feedback): on a missing store it starts,
+    # says on stderr that it will create an empty one, and the app creates it on its first read.
+    "dashboard": WRITES,
+    "agents add": WRITES, "agents list": READS,
+    "numbers add": WRITES, "numbers list": READS, "numbers set-status": WRITES,
+    "numbers health": READS, "numbers restore": WRITES,
+    "export contacts": READS, "export calls": READS,
+    "contacts remove": WRITES, "contacts edit": WRITES, "contacts zone": WRITES,
+    "webhooks serve": WRITES,
+    "calls show": READS,
+    "dnc add": WRITES, "dnc remove": WRITES, "dnc import": WRITES, "dnc list": READS, "dnc suppressed": READS,
+    "rules list": READS, "rules import": WRITES, "rules audit": READS,
+}
+
+
+def command_name() -> str | None:
+    """The running command's path below `campaigns` ("agents list"), None outside a command."""
+    try:  # newer typer vendors Click
+        from typer._click.globals import get_current_context
+    except ImportError:  # older typer runs on Click itself
+        from click import get_current_context
+
+    context = get_current_context(silent=True)
+    names = []
+    while context is not None and context.parent is not None:
+        names.append(context.info_name)
+        context = context.parent
+    return " ".join(reversed(names)) or None
+
+
+def store_use(name: str | None) -> str:
+    """READS, WRITES or NONE for a command; an unclassified one is a programming error."""
+    if name is None:  # called outside a command (a test, a script): as a writer, as before
+        return WRITES
+    if name not in STORE_USE:
+        raise RuntimeError(f"command {name!r} is not classified in flows.cli.common.STORE_USE")
+    return STORE_USE[name]
+
+
 def db() -> Path:
-    """The database file chosen by --db, else the settings'."""
+    """The database file chosen by --db, else the settings'; refused when missing for a command that only reads."""
     from tasks.store import db_path
 
-    return db_path(state.db)
+    path = db_path(state.db)
+    use = store_use(command_name())
+    if use == NONE:
+        raise RuntimeError(f"command {command_name()!r} opens the store: classify it READS or WRITES in STORE_USE")
+    if use == READS:
+        refuse_missing_store(path)
+    return path
+
+
+def store_origin(path: Path) -> str:
+    """How the user named the store: `--db PATH`, `CAMPAIGNS_DB=PATH` or the default path."""
+    import os
+
+    if state.db is not None:
+        return f"--db {path}"
+    if any(name.upper() == "CAMPAIGNS_DB" for name in os.environ):
+        return f"CAMPAIGNS_DB={path}"
+    return f"{path} (the default)"
+
+
+def store_missing(path: Path) -> bool:
+    """True when the store file does not exist; never for the shared store (CAMPAIGNS_STORE): no file then."""
+    from tasks.store import shared_store_url
+
+    return shared_store_url() is None and not path.exists()
+
+
+def refuse_missing_store(path: Path) -> None:
+    """Refuse, creating nothing, a store file that does not exist (one line: how it was named, what to do)."""
+    from tasks.errors import NotFoundError
+
+    if store_missing(path):
+        origin = store_origin(path)
+        hint = ("campaigns init creates it; --db or CAMPAIGNS_DB names another" if origin.endswith("(the default)")
+                else "campaigns init creates one")
+        raise NotFoundError(f"{origin}: no database there ({hint})")
 
 
 def _default(value: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import app, db
+from flows.cli.common import app, db, store_missing, store_origin
 from tasks.settings import PROJECT_ROOT
 
 
@@ -28,7 +28,11 @@ def dashboard(
     headless: Annotated[bool, typer.Option("--headless/--open-browser", help="Do not open a browser tab.")] = True,
 ) -> None:
     """Start the Streamlit dashboard on the database chosen by --db (Ctrl+C stops it)."""
-    env = os.environ | {"CAMPAIGNS_DB": str(db().resolve())}
+    path = db()
+    if store_missing(path):  # the app creates it on its first read (it writes too: wizard, settings, imports)
+        typer.echo(f"warning: {store_origin(path)}: no database there yet; the dashboard starts on a new, empty one",
+                   err=True)
+    env = os.environ | {"CAMPAIGNS_DB": str(path.resolve())}
     typer.echo(f"dashboard on http://localhost:{port} (database {env['CAMPAIGNS_DB']})")
     try:
         code = subprocess.call(streamlit_command(port, headless), env=env, cwd=PROJECT_ROOT)

@@ -1,0 +1,182 @@
+"""A store file that does not exist: commands that only read it refuse it in one line (exit 2) and create
+nothing, no file and no folder (a mistyped --db used to leave a new empty database behind and answer
+"(none)"); commands that write create it, as `init` does. Run in-process through flows.cli.main."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from flows.cli.common import NONE, READS, STORE_USE, WRITES, app, refuse_missing_store, store_missing, store_use
+from tasks.settings import get_settings, reset_settings
+from tests.flows.cli_run import run
+
+# Every command that only reads the store, with arguments that would otherwise reach it.
+READING = [
+    ["list"],
+    ["show", "1"],
+    ["metrics", "3"],
+    ["forecast", "1"],
+    ["best-time", "1"],
+    ["calls", "show", "1"],
+    ["agents", "list"],
+    ["numbers", "list"],
+    ["numbers", "health"],
+    ["dnc", "list"],
+    ["dnc", "suppressed", "1"],
+    ["rules", "list"],
+    ["rules", "audit", "1"],
+    ["export", "contacts", "1", "--out", "{tmp}/contacts.xlsx"],
+    ["export", "calls", "1", "--out", "{tmp}/calls.xlsx"],
+    ["backup", "--out", "{tmp}/backup.duckdb"],
+]
+
+
+def _command_paths() -> set[str]:
+    """Every leaf command of the `campaigns` tree as its path below `campaigns` ("agents list")."""
+    import typer
+
+    found: set[str] = set()
+
+    def walk(command, prefix: str) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            found.add(prefix)
+            return
+        for name, sub in subcommands.items():
+            walk(sub, f"{prefix} {name}".strip())
+
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+def _name(args: list[str]) -> str:
+    """The command path of an argument list: its words before the first argument or option."""
+    words = []
+    for arg in args:
+        if arg.startswith("-") or arg[0].isdigit() or arg[0] == "+":
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _only_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_every_command_is_classified():
+    """A new command must say whether it reads or writes the store (flows.cli.common.STORE_USE)."""
+    assert set(STORE_USE) == _command_paths()
+    assert set(STORE_USE.values()) <= {READS, WRITES, NONE}
+    assert {_name(args) for args in READING} == {name for name, use in STORE_USE.items() if use == READS}
+    with pytest.raises(RuntimeError, match="not classified"):
+        store_use("frobnicate")
+
+
+@pytest.mark.parametrize("args", READING, ids=lambda args: " ".join(a for a in args if "{" not in a))
+def test_a_reading_command_refuses_a_missing_store_and_creates_nothing(capsys, tmp_path, args):
+    folder = tmp_path / "x"
+    path = folder / "typo.duckdb"
+    args = [a.format(tmp=tmp_path) for a in args]
+    code, out, err = run(capsys, path, *args)
+    assert code == 2, (code, out, err)
+    assert _only_line(err) == f"error: --db {path}: no database there (campaigns init creates one)"
+    assert out == ""
+    assert not folder.exists()  # no file, no folder
+    assert list(tmp_path.iterdir()) == []  # nor an --out file
+
+
+def test_a_missing_store_in_an_existing_folder_is_refused_too(capsys, tmp_path):
+    path = tmp_path / "typo.duckdb"
+    code, out, err = run(capsys, path, "show", "1")
+    assert code == 2 and out == ""
+    assert _only_line(err) == f"error: --db {path}: no database there (campaigns init creates one)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_refusal_names_campaigns_db_when_the_path_came_from_the_environment(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "x" / "typo.duckdb"
+    monkeypatch.setenv("CAMPAIGNS_DB", str(path))
+    reset_settings()
+    try:
+        assert main(["list"]) == 2
+    finally:
+        reset_settings()
+    err = capsys.readouterr().err
+    assert _only_line(err) == f"error: CAMPAIGNS_DB={path}: no database there (campaigns init creates one)"
+    assert not path.parent.exists()
+
+
+def test_the_refusal_names_the_default_path_when_neither_was_given(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "data" / "campaigns.duckdb"
+    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
+    settings = get_settings().model_copy(update={"db": path})  # stands in for the default data/campaigns.duckdb
+    monkeypatch.setattr("tasks.store.get_settings", lambda: settings)
+    assert main(["rules", "list"]) == 2
+    err = capsys.readouterr().err
+    assert _only_line(err) == (f"error: {path} (the default): no database there "
+                               "(campaigns init creates it; --db or CAMPAIGNS_DB names another)")
+    assert not path.parent.exists()
+
+
+def test_version_needs_no_store_and_creates_none(capsys, tmp_path):
+    path = tmp_path / "x" / "typo.duckdb"
+    code, out, err = run(capsys, path, "version")
+    assert code == 0 and err == "" and out.startswith("voice-campaigns ")
+    assert STORE_USE["version"] == NONE
+    assert not path.parent.exists()
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("init", ["init"]),
+    ("agents add", ["agents", "add", "Ava"]),
+    ("numbers add", ["numbers", "add", "+16025550100"]),
+    ("dnc add", ["dnc", "add", "+13055550100"]),
+])
+def test_a_writing_command_still_creates_a_missing_store(capsys, tmp_path, name, args):
+    path = tmp_path / "new" / "campaigns.duckdb"
+    assert STORE_USE[name] == WRITES
+    code, out, err = run(capsys, path, *args)
+    assert (code, err) == (0, ""), (code, out, err)
+    assert path.is_file()
+    # and the store it created is one the reading commands then accept
+    code, out, err = run(capsys, path, "list")
+    assert (code, out.strip(), err) == (0, "(none)", "")
+
+
+def test_a_reading_command_on_an_existing_store_is_unchanged(capsys, tmp_path):
+    path = tmp_path / "campaigns.duckdb"
+    assert run(capsys, path, "init")[0] == 0
+    code, out, err = run(capsys, path, "show", "1")
+    assert code == 2 and _only_line(err) == "error: campaign 1 does not exist"
+
+
+def test_the_shared_store_has_no_file_to_check(tmp_path, monkeypatch):
+    """With CAMPAIGNS_STORE=postgres the store is PostgreSQL tables: a --db path that does not exist means nothing."""
+    path = tmp_path / "x" / "typo.duckdb"
+    assert store_missing(path)
+    monkeypatch.setattr("tasks.store.shared_store_url", lambda: "postgresql://user@127.0.0.1:5432/campaigns")
+    assert not store_missing(path)
+    refuse_missing_store(path)  # no error
+    assert not path.parent.exists()
+
+
+def test_the_dashboard_on_a_missing_store_warns_and_starts(capsys, tmp_path, monkeypatch):
+    """The dashboard writes too (wizard, settings, imports): it starts on a new store, saying so on stderr."""
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda args, env, cwd: calls.append(env["CAMPAIGNS_DB"]) or 0)
+    path = tmp_path / "x" / "typo.duckdb"
+    code, out, err = run(capsys, path, "dashboard", "--port", "8600")
+    assert code == 0 and calls == [str(path.resolve())]
+    assert err.splitlines() == [f"warning: --db {path}: no database there yet; the dashboard starts on a new, empty one"]
+    assert not path.parent.exists()  # the launcher creates nothing; the app does on its first read
+
+    assert run(capsys, path, "init")[0] == 0
+    code, out, err = run(capsys, path, "dashboard", "--port", "8600")
+    assert code == 0 and err == ""
