@@ -1,4 +1,5 @@
-"""Shared look of the dashboard: status capsules, CSS, and formatting of durations, dates and credits."""
+"""Shared look of the dashboard: status capsules, CSS, and formatting of durations, disconnect reasons, dates and
+credits (every duration and reason the dashboard shows goes through `format_duration` and `reason_label`)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
 }
 
 # (no /* comments */ inside: st.markdown reads the asterisks as emphasis and the rule is lost)
-# A KPI card's label wraps instead of ending in "…" when five cards share a 1280 px row.
+# A KPI card's label wraps instead of ending in "…" when five cards share a 1280 px row; so does its value
+# ("1 min, 22 sec" is wider than a fifth of the row).
 CSS = """
 <style>
 .vc-capsule {display:inline-block; padding:0.15rem 0.7rem; border-radius:999px; font-size:0.8rem;
@@ -33,6 +35,8 @@ CSS = """
 div[data-testid="stMainBlockContainer"] {padding-top:2.5rem;}
 [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] {white-space:normal; overflow:visible;
     text-overflow:clip;}
+[data-testid="stMetricValue"] [data-testid="stMarkdownContainer"], [data-testid="stMetricValue"] p {
+    white-space:normal; overflow:visible; text-overflow:clip;}
 </style>
 """
 
@@ -52,18 +56,51 @@ def markdown_text(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
+# How a duration reads everywhere the dashboard shows one: as the tables draw a typed duration with
+# NumberColumn(format="localized") (the browser's Intl.DurationFormat, style "short", English), so a
+# card and a table never disagree ("45 sec", "2 min, 5 sec", "1 hr, 2 min, 3 sec"; zero parts left out).
+_DURATION_UNITS = (("day", "days", 86400), ("hr", "hr", 3600), ("min", "min", 60), ("sec", "sec", 1))
+
+
 def format_duration(seconds: float | int | None) -> str:
-    """Seconds as "1h 02m 03s", "2m 05s" or "45s"; blank when unknown."""
+    """Seconds as "1 hr, 2 min, 3 sec", "2 min, 5 sec", "45 sec" or "0 sec" (the tables' format); blank when unknown."""
     if seconds is None:
         return ""
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    rest = int(round(seconds))
+    parts = []
+    for one, many, size in _DURATION_UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count} {one if count == 1 else many}")
+    return ", ".join(parts) or "0 sec"
+
+
+# Words of a disconnect-reason code written in capitals rather than Title Case.
+REASON_ACRONYMS = {"asr": "ASR", "sip": "SIP", "ivr": "IVR"}
+# Short words kept lower case inside a label ("Marked as Spam").
+REASON_SMALL_WORDS = frozenset({"as", "of", "to", "by", "on", "in"})
+_REASON_CODE = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*")
+
+
+def reason_label(code: str | None) -> str:
+    """How a disconnect reason reads on screen: "user_hangup" → "User Hangup", "error_asr" → "Error ASR".
+
+    Only for display: stored data, SQL, filters' values, the Excel export and the CLI keep the codes.
+    Text that is not a code (e.g. the Calls Made chart's "in flight / refused") is returned as is; blank when missing.
+    """
+    if code is None:
+        return ""
+    text = str(code)
+    if not _REASON_CODE.fullmatch(text):
+        return text
+    words = text.split("_")
+    return " ".join(REASON_ACRONYMS.get(word) or (word if i and word in REASON_SMALL_WORDS else word.capitalize())
+                    for i, word in enumerate(words))
+
+
+def reason_labels(column: str) -> pl.Expr:
+    """A column of disconnect-reason codes as their labels (`reason_label`), nulls kept."""
+    return pl.col(column).map_elements(reason_label, return_dtype=pl.String).alias(column)
 
 
 def format_local(moment: datetime | None, time_zone: str, with_time: bool = True) -> str:
@@ -93,7 +130,8 @@ TABLE_DATE_FORMAT = "MMM DD, YYYY hh:mm A"
 
 
 def seconds_as_duration(column: str) -> pl.Expr:
-    """A column of seconds as a whole-second duration (shown as "2 min, 5 sec" with format="localized")."""
+    """A column of seconds as a whole-second duration (shown as "2 min, 5 sec" with format="localized",
+    the same text as `format_duration`)."""
     return pl.duration(milliseconds=pl.col(column).round().cast(pl.Int64) * 1000).alias(column)
 
 

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import TABLE_DATE_FORMAT, format_duration, seconds_as_duration
+from dashboards.components import TABLE_DATE_FORMAT, format_duration, reason_label, reason_labels, seconds_as_duration
 from dashboards.queries import calls as q
 from schemas.enums import DisconnectReason
 from tasks.errors import UserError
@@ -27,11 +27,12 @@ SORT_LABELS = {
 DURATION_CAP_SECONDS = 1800
 # Numbers and times stay typed (a header click sorts them by value); the config only formats them.
 # Widths in pixels, wide enough for the header and the values ("small" is 75 px: it cut "not_connected",
-# "1 min, 44 sec", names and "History ↗"). At 1280 px the table scrolls sideways to Date and View.
+# "1 min, 44 sec", names and "History ↗"; reasons show as labels, up to "Max Duration Reached").
+# At 1280 px the table scrolls sideways to Date and View.
 COLUMN_WIDTHS = {
     "Phone Number": st.column_config.TextColumn(width=110),
     "Contact": st.column_config.TextColumn(width=130),
-    "Disconnect Reason": st.column_config.TextColumn(width=140),
+    "Disconnect Reason": st.column_config.TextColumn(width=150),
     "Status": st.column_config.TextColumn(width=115),
     "Call Successful": st.column_config.TextColumn("Call Successful", width=110),
     "Duration": st.column_config.NumberColumn(width=95, format="localized"),
@@ -72,13 +73,15 @@ def show_contact(campaign_id: int, contact_id: int, label: str) -> None:
 
 
 def display_frame(page: pl.DataFrame, campaign_id: int | None = None) -> pl.DataFrame:
-    """The page as the table shows it: Yes/No, durations as durations; numbers and local dates stay typed."""
+    """The page as the table shows it: Yes/No, reasons as labels, durations as durations; numbers and local dates
+    stay typed."""
     if campaign_id is not None and "contact_id" in page.columns:
         page = page.with_columns(
             pl.format(HISTORY_LINK, pl.lit(campaign_id), pl.col("contact_id"))
             .alias("View"))
     return page.with_columns(
         pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
+        reason_labels("Disconnect Reason"),
         seconds_as_duration("Duration"),
     )
 
@@ -97,7 +100,8 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
     top = st.columns([3, 3, 1.4], vertical_alignment="bottom")
     search = top[0].text_input("Search", key=_key(campaign_id, "search"),
                                placeholder="Phone number or contact name", max_chars=q.MAX_SEARCH_CHARS)
-    reasons = top[1].multiselect("Disconnect reason", [r.value for r in DisconnectReason],
+    # the options (and the filter's values) are the codes; only their text is the label
+    reasons = top[1].multiselect("Disconnect reason", [r.value for r in DisconnectReason], format_func=reason_label,
                                  key=_key(campaign_id, "reasons"), placeholder="All reasons")
     successful = top[2].selectbox("Call successful", ["All", "Yes", "No"], key=_key(campaign_id, "successful"))
     bottom = st.columns([3, 3, 1.4], vertical_alignment="bottom")
@@ -187,7 +191,8 @@ def _detail(campaign_id: int, call_id: int) -> None:
     with st.container(border=True):
         st.subheader(f"Call {call_id} · {call['contact_name'] or call['phone_e164']}")
         st.caption(f"{call['phone_e164']} · {call['local_date']:%b %d, %Y %I:%M %p} · attempt "
-                   f"{call['attempt_number']} · {call['status']}")
+                   f"{call['attempt_number']} · {call['status']}"
+                   + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""))
         cards = st.columns(4)
         cards[0].metric("Call successful", _yes_no(call["call_successful"]) or "Unknown")
         cards[1].metric("Sentiment", call["user_sentiment"] or "Unknown")
@@ -217,6 +222,7 @@ def display_history(history: pl.DataFrame) -> pl.DataFrame:
     """A contact's calls as the detail panel shows them (with HISTORY_COLUMNS as the column config)."""
     return history.with_columns(
         pl.col("Call Successful").map_elements(_yes_no, return_dtype=pl.String, skip_nulls=False),
+        reason_labels("Disconnect Reason"),
         seconds_as_duration("Duration"),
     )
 

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import TABLE_DATE_FORMAT, seconds_as_duration
+from dashboards.components import TABLE_DATE_FORMAT, reason_labels, seconds_as_duration
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
@@ -70,10 +70,10 @@ def with_next_allowed(page: pl.DataFrame, allowed: pl.DataFrame, time_zone: str)
 
 
 def display_frame(page: pl.DataFrame) -> pl.DataFrame:
-    """The page as the table shows it: durations as durations; numbers and local dates stay typed."""
+    """The page as the table shows it: durations as durations, reasons as labels; numbers and local dates stay typed."""
     return page.with_columns(
         seconds_as_duration("Duration"),
-        pl.col("Last Disconnection").fill_null(""),
+        reason_labels("Last Disconnection").fill_null(""),
     )
 
 
@@ -179,14 +179,53 @@ def _show_in_call_logs(campaign_id: int, contact_id: int, label: str) -> None:
     st.session_state[state.TAB_KEY] = "Call Logs"
 
 
+# The Copy Contact ID button lives in an iframe (the clipboard needs the browser), which does not inherit the
+# app's font (it drew "Source Sans Pro", absent there, so the browser's fallback): it loads Streamlit's own font
+# faces from the page's style sheets and takes the font of the label of the page's buttons (st.button) and their
+# colour and corners, so it reads like the row's other buttons. The fixed values are st.button's look (its label
+# is 14 px Source Sans, regular), used until (or if) the page's button cannot be read.
+COPY_BUTTON_STYLE = ("width:100%;height:40px;font-family:'Source Sans',sans-serif;font-size:14px;font-weight:400;"
+                     "line-height:22.4px;color:#31333f;border:1px solid rgba(49,51,63,0.2);border-radius:8px;"
+                     "background:#fff;cursor:pointer;padding:4px 12px")
+_COPY_BUTTON_SCRIPT = """<script>
+(() => {
+  const button = document.getElementById("copy");
+  try {
+    const top = window.parent.document;
+    const faces = [];
+    for (const sheet of top.styleSheets) {
+      let rules;
+      try { rules = sheet.cssRules; } catch (error) { continue; }
+      for (const rule of rules) {
+        if (rule.type !== CSSRule.FONT_FACE_RULE) continue;
+        faces.push(rule.cssText.replace(/url\\((['"]?)([^'")]+)\\1\\)/g,
+          (all, quote, url) => `url("${new URL(url, sheet.href || top.baseURI).href}")`));
+      }
+    }
+    const style = document.createElement("style");
+    style.textContent = faces.join("\\n");
+    document.head.appendChild(style);
+    const model = top.querySelector('[data-testid="stBaseButton-secondary"]');
+    if (model) {
+      const label = window.parent.getComputedStyle(model.querySelector('[data-testid="stMarkdownContainer"]') || model);
+      for (const name of ["font-family", "font-size", "font-weight", "line-height"]) {
+        button.style.setProperty(name, label.getPropertyValue(name));
+      }
+      const look = window.parent.getComputedStyle(model);
+      for (const name of ["color", "border-radius"]) button.style.setProperty(name, look.getPropertyValue(name));
+    }
+  } catch (error) { /* another origin: the fixed look stays */ }
+})();
+</script>"""
+
+
 def _copy_button(contact_id: int) -> None:
-    """A Copy Contact ID button that writes the id to the clipboard in the browser."""
+    """A Copy Contact ID button that writes the id to the clipboard in the browser, in st.button's font."""
     value = html.escape(json.dumps(str(contact_id)))
     st.iframe(
-        f"""<body style="margin:0;padding:1px"><button style="width:100%;height:38px;font:400 14px 'Source Sans Pro',sans-serif;color:#31333f;
-        border:1px solid rgba(49,51,63,0.2);border-radius:8px;background:#fff;cursor:pointer"
+        f"""<body style="margin:0;padding:1px"><button id="copy" style="{COPY_BUTTON_STYLE}"
         onclick="navigator.clipboard.writeText({value}).then(()=>{{this.innerText='Copied ✓'}},
-        ()=>{{this.innerText='Copy failed: use the box below'}})">Copy Contact ID</button></body>""",
+        ()=>{{this.innerText='Copy failed: use the box below'}})">Copy Contact ID</button>{_COPY_BUTTON_SCRIPT}</body>""",
         height=42,
     )
 

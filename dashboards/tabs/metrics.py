@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import format_credits, format_duration, format_local
+from dashboards.components import format_credits, format_duration, format_local, reason_labels
 from dashboards.queries import metrics as q
 from dashboards.queries import smart
 
@@ -28,7 +28,9 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
     legend = alt.selection_point(fields=["reason"], bind="legend")
     hover = alt.selection_point(fields=["day"], nearest=True, on="pointerover", empty=False)
     # a reason absent on a day is 0 calls that day: lines drop to 0 and the breakdown shows 0, not NaN
-    data = (series.pivot(on="reason", index="day", values="calls").fill_null(0)
+    # the legend and the tooltip name reasons by their labels ("User Hangup"), as every table does
+    data = (series.with_columns(reason_labels("reason"))
+            .pivot(on="reason", index="day", values="calls").fill_null(0)
             .unpivot(index="day", variable_name="reason", value_name="calls")
             .with_columns(pl.col("day").cast(pl.String)))
     base = alt.Chart(data).encode(
@@ -145,8 +147,8 @@ def render(campaign_id: int) -> None:
     cards[2].metric("Contacts Called", f"{kpis['contacts_called']:,}", border=True, height="stretch")
     cards[3].metric("Connection Rate", f"{kpis['connection_rate']:g}%", border=True, height="stretch",
                     help="Contacts who answered ÷ total contacts × 100")
-    cards[4].metric("Avg. Call Duration", format_duration(kpis["avg_call_duration_seconds"]) or "0s", border=True, height="stretch",
-                    help="Average length of connected calls")
+    cards[4].metric("Avg. Call Duration", format_duration(kpis["avg_call_duration_seconds"] or 0), border=True,
+                    height="stretch", help="Average length of connected calls")
 
     st.subheader("Calls Made")
     if series.is_empty():

@@ -322,6 +322,29 @@ def _forecast_key(campaign_id: int) -> str:
 FORECAST_TOP_ROW = [1.6, 1, 1.2]
 
 
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
+def forecast_caption(result: dict, time_zone: str) -> str:
+    """The forecast's note: what was simulated, and its connection rates named per call and per contact.
+
+    The simulation's rates count calls (connected calls ÷ calls); the Metrics tab's Connection Rate card counts
+    contacts (connected contacts ÷ contacts). Both are said, each with its unit, so the two are not confused.
+    """
+    observed = result["observed_connection_rate"]
+    per_contact = result["connected_contacts"] / result["contacts"] if result["contacts"] else None
+    return (
+        f"Simulated from {format_local(result['start'], time_zone)} (seed {result['seed']}): {result['contacts']:,} "
+        f"contacts, {result['remaining_contacts']:,} not finished, {result['held_back_contacts']:,} expected never to "
+        f"finish (do-not-call, legal windows, or past the horizon). Connection rate per contact (connected contacts "
+        f"÷ contacts, as the Metrics tab's Connection Rate card counts): {_pct(per_contact)} expected by the end. "
+        f"Connection rate per call (connected calls ÷ calls, the simulation's rate): "
+        f"{_pct(result['forecast_connection_rate'])} in the simulated calls, "
+        f"{'no calls yet' if observed is None else _pct(observed)} in the calls so far; rates used: "
+        f"{result.get('rates_used', 'default')}. Totals include calls already made.")
+
+
 def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     """The Forecast button and, once pressed, the expected completion, calls, contacts and credits."""
     with state.reading() as conn:
@@ -363,15 +386,7 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     bottom = st.columns(2)
     bottom[0].metric("Connected contacts", f"{result['connected_contacts']:,}", border=True)
     bottom[1].metric("Successful contacts", f"{result['successful_contacts']:,}", border=True)
-    forecast_rate = result["forecast_connection_rate"]
-    observed = result["observed_connection_rate"]
-    st.caption(
-        f"Simulated from {format_local(result['start'], time_zone)} (seed {result['seed']}): {result['contacts']:,} "
-        f"contacts, {result['remaining_contacts']:,} not finished, {result['held_back_contacts']:,} expected never to "
-        f"finish (do-not-call, legal windows, or past the horizon). Connection rate "
-        f"{'n/a' if forecast_rate is None else f'{forecast_rate:.1%}'} per call "
-        f"(observed so far: {'no calls yet' if observed is None else f'{observed:.1%}'}); rates used: "
-        f"{result.get('rates_used', 'default')}. Totals include calls already made.")
+    st.caption(forecast_caption(result, time_zone))
     if made_for != version:
         st.caption(":orange[The campaign has changed since this forecast: press Forecast for a new one.]")
     elif dirty:

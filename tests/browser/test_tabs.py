@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from dashboards.components import format_duration
 from tasks.feedback import get_feedback
 from tasks.store import connect
 from tests.browser.conftest import clipped_texts
@@ -170,6 +171,9 @@ def test_change_the_metrics_date_range(dashboard, page):
     cards = page.locator("[data-testid='stMetric']:visible")
     cards.first.wait_for()
     assert clipped_texts(page) == []  # five KPI cards in a row: "Avg. Call Duration" was cut to "Avg. Call Dura…"
+    # nor a card's value: "1 min, 22 sec" is wider than a fifth of the row, it wraps instead of running out of the card
+    assert cards.evaluate_all("cards => cards.map(c => c.querySelector('[data-testid=stMetricValue]'))"
+                              ".filter(v => v.scrollWidth > v.clientWidth + 1).map(v => v.innerText)") == []
     assert "140" in cards.nth(0).inner_text()  # Credits Used, whole campaign
     page.screenshot(path=shots / "tabs-07-metrics.png", full_page=True)
     # hovering a day shows the breakdown tooltip
@@ -192,3 +196,57 @@ def test_change_the_metrics_date_range(dashboard, page):
     page.screenshot(path=shots / "tabs-08-metrics-one-day.png", full_page=True)
     page.get_by_text("A large gap between Connected and Successful").scroll_into_view_if_needed()
     page.screenshot(path=shots / "tabs-09-metrics-funnel.png")
+
+
+_FONT = ["font-family", "font-size", "font-weight"]
+_FONT_JS = "(e, names) => names.map(n => getComputedStyle(e).getPropertyValue(n))"
+
+
+def test_copy_contact_id_reads_in_the_font_of_the_other_buttons(dashboard, page):
+    """The iframe's Copy Contact ID button has the font of st.button's label (family, size, weight), and that font is
+    loaded in the iframe (it named "Source Sans Pro", which the iframe lacks: the browser's fallback drew it larger)."""
+    _select_contact(dashboard, page, "Person 2")
+    label = _button(page, "Edit Contact").locator("[data-testid='stMarkdownContainer']")
+    reference = label.evaluate(_FONT_JS, _FONT)
+    frame = page.frame_locator("iframe").first
+    copy = frame.get_by_role("button", name="Copy Contact ID")
+    copy.wait_for()
+    page.wait_for_timeout(500)  # the iframe's script takes the page's font faces once loaded
+    assert copy.evaluate(_FONT_JS, _FONT) == reference
+    family = reference[0].split(",")[0].strip().strip("'\"")
+    # the family is not only named but drawn: the iframe has the app's font face, loaded
+    assert copy.evaluate("(e, family) => document.fonts.load(`14px \"${family}\"`).then(f => f.length > 0)", family)
+    # and the text is as wide as the same text in the page's font: drawn in it, not in a fallback
+    widths = [locator.evaluate("(e, font) => { const c = document.createElement('canvas').getContext('2d');"
+                               " c.font = font; return Math.round(c.measureText('Copy Contact ID').width); }",
+                               f"{reference[2]} {reference[1]} {reference[0]}") for locator in (label, copy)]
+    assert widths[0] == widths[1]
+
+
+
+# What the grid does with a typed duration and NumberColumn(format="localized") (Streamlit 1.67's
+# arrowFormatUtils): its non-zero days, hours, minutes and seconds through Intl.DurationFormat, style "short".
+_GRID_DURATION_JS = """seconds => seconds.map(s => {
+    const parts = {days: Math.floor(s / 86400), hours: Math.floor(s % 86400 / 3600), minutes: Math.floor(s % 3600 / 60),
+                   seconds: s % 60};
+    for (const k in parts) if (!parts[k]) delete parts[k];
+    const zero = Object.keys(parts).length === 0;
+    if (zero) parts.seconds = 0;
+    return new Intl.DurationFormat(navigator.languages, zero ? {style: "short", secondsDisplay: "always"}
+                                                              : {style: "short"}).format(parts);
+})"""
+
+
+def test_durations_and_reasons_read_in_the_browser_as_the_tables_draw_them(dashboard, page):
+    """The call detail and KPI cards' durations (format_duration) are the text the grid draws for a duration, and
+    the Call Logs table holds reason labels."""
+    ids = make_tabs_db(dashboard["db"])
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    seconds = [0, 20, 45, 60, 104, 120, 3600, 3723, 90061]
+    assert page.evaluate(_GRID_DURATION_JS, seconds) == [format_duration(s) for s in seconds]
+    # the grid's accessible copy of its cells: labels, as the spec writes them ("User Hangup"), not codes
+    grid = page.locator("[data-testid='stDataFrame'] table [role='gridcell']")
+    grid.filter(has_text="User Hangup").first.wait_for(state="attached")
+    cells = grid.all_inner_texts()
+    assert {"User Hangup", "Voicemail Reached", "Dial No Answer", "Agent Hangup"} <= set(cells)
+    assert "user_hangup" not in cells

@@ -228,7 +228,9 @@ def test_status_capsule_colours(status, background):
     assert "<b>" not in html
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(None, ""), (45, "45s"), (125, "2m 05s"), (3723, "1h 02m 03s")])
+# the tables' format (NumberColumn(format="localized") of a duration: Intl.DurationFormat, short, English)
+@pytest.mark.parametrize(("seconds", "text"), [(None, ""), (0, "0 sec"), (45, "45 sec"), (120, "2 min"),
+                                               (125, "2 min, 5 sec"), (3723, "1 hr, 2 min, 3 sec")])
 def test_duration_format(seconds, text):
     from dashboards.components import format_duration
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from dashboards.tabs import call_logs, metrics
+from dashboards.components import format_duration
+from dashboards.tabs import call_logs, metrics, settings
 from schemas.enums import DisconnectReason
 from tasks.campaigns import duplicate_campaign
 from tasks.store import transaction
 from tests.dashboards.tabs_fixture import make_tabs_db
-from tests.dashboards.test_app_tabs import rerun, run_tab
+from tests.dashboards.test_app_tabs import rerun, run_tab, select_row
 
 # Streamlit's named column widths in pixels; a cell pads 8 px each side.
 NAMED_WIDTHS = {"small": 75, "medium": 200, "large": 400}
@@ -23,14 +24,15 @@ PADDING = 16
 # the dashboard's font): the header of each column and its widest usual value.
 TEXT_PX = {
     "Phone Number": 88, "+525552701072": 90, "Contact": 50, "Daniel Anderson": 96, "Disconnect Reason": 110,
-    "voicemail_reached": 110, "Status": 40, "not_connected": 88, "failed_rate_limit": 96, "Call Successful": 86,
+    "Voicemail Reached": 110, "Max Duration Reached": 131, "Status": 40, "not_connected": 88, "failed_rate_limit": 96,
+    "Call Successful": 86,
     "Duration": 51, "2 min, 57 sec": 75, "Credits": 41, "1,332": 30, "Feedback": 56, "Good · Great call": 96,
     "Tools": 31, "Date": 28, "May 06, 2026 11:00 AM": 129, "View": 30, "History ↗": 54,
 }
 WIDEST = {
     "Phone Number": ["Phone Number", "+525552701072"],
     "Contact": ["Contact", "Daniel Anderson"],
-    "Disconnect Reason": ["Disconnect Reason", "voicemail_reached"],
+    "Disconnect Reason": ["Disconnect Reason", "Voicemail Reached", "Max Duration Reached"],  # labels, not codes
     "Status": ["Status", "not_connected", "failed_rate_limit"],
     "Call Successful": ["Call Successful"],
     "Duration": ["Duration", "2 min, 57 sec"],
@@ -81,6 +83,51 @@ def test_call_logs_filtered_to_nothing_still_name_the_filters(tabs):
     at.text_input(key=f"calllogs_{at.session_state['harness_campaign']}_search").set_value("nobody")
     rerun(at)
     assert [i.value for i in at.info] == ["No calls match these filters yet."]
+
+
+# ----------------------------------------------------------------------------- Disconnect reasons as the spec writes them
+# "Why the call ended (e.g., User Hangup, Voicemail Reached)": shown as labels; stored, filtered and exported as codes.
+
+def test_call_logs_reason_filter_shows_labels_and_still_filters_by_code(tabs):
+    cid = tabs["campaign_id"]
+    at = run_tab("call_logs", cid)
+    box = at.multiselect(key=f"calllogs_{cid}_reasons")
+    assert "User Hangup" in box.options and "Voicemail Reached" in box.options
+    assert not [o for o in box.options if "_" in o]
+    box.select("user_hangup")  # the widget's values are the codes the query filters on
+    rerun(at)
+    assert at.multiselect(key=f"calllogs_{cid}_reasons").value == ["user_hangup"]
+    assert at.dataframe[0].value["Disconnect Reason"].tolist() == ["User Hangup"]
+
+
+def test_call_detail_and_its_history_show_reason_labels(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1, agent_hangup
+    assert at.caption[0].value.endswith("· ended · Agent Hangup")
+    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["Agent Hangup", "Voicemail Reached"]
+
+
+def test_calls_made_legend_and_tooltip_name_reasons_by_label():
+    chart = metrics.calls_made_chart(_every_reason_series()).to_dict()
+    data = next(iter(chart["datasets"].values()))
+    assert {"User Hangup", "Voicemail Reached", "Error ASR", "Marked as Spam"} <= {row["reason"] for row in data}
+    assert not [row["reason"] for row in data if "_" in row["reason"]]
+    titles = [t["title"] for t in chart["layer"][1]["encoding"]["tooltip"]][1:]
+    assert "User Hangup" in titles and "user_hangup" not in titles
+
+
+# ----------------------------------------------------------------------------- Durations: one format everywhere
+# The tables draw typed durations as "37 sec" / "1 min, 44 sec"; the call detail and the KPI card used "37s".
+
+def test_call_detail_duration_reads_as_the_tables_do(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 0)  # c4: 45 seconds
+    assert {m.label: m.value for m in at.metric}["Duration"] == "45 sec" == format_duration(45)
+
+
+def test_avg_call_duration_card_reads_as_the_tables_do(tabs):
+    at = run_tab("metrics", tabs["campaign_id"])
+    assert {m.label: m.value for m in at.metric}["Avg. Call Duration"] == "1 min, 22 sec"
 
 
 # ----------------------------------------------------------------------------- Metrics
@@ -144,6 +191,27 @@ def test_forecast_cards_sit_in_rows_of_at_most_three_so_their_figures_are_not_cu
     # five cards in one row of the bordered Schedule section left ~120 px each at 1280 px: "1,…", "191…"
     assert rows == [["Expected completion", "Calls", "Credits"], ["Connected contacts", "Successful contacts"]]
     assert {m.label: m.value for m in at.metric}["Credits"] == "191,658,000"
+
+
+def test_forecast_caption_names_its_rates_per_call_and_per_contact():
+    """The Metrics card's Connection Rate counts contacts; the simulation's rate counts calls: both are named."""
+    result = FORECAST | {"contacts": 300, "connected_contacts": 200, "forecast_connection_rate": 0.2,
+                         "observed_connection_rate": 0.203}
+    caption = settings.forecast_caption(result, "America/Phoenix")
+    assert "Connection rate per contact (connected contacts ÷ contacts, as the Metrics tab's Connection Rate card " \
+           "counts): 66.7% expected by the end" in caption
+    assert "Connection rate per call (connected calls ÷ calls, the simulation's rate): 20.0% in the simulated calls, " \
+           "20.3% in the calls so far" in caption
+    # before any call: no observed rate, and a campaign without contacts has no per-contact rate
+    empty = settings.forecast_caption(result | {"contacts": 0, "observed_connection_rate": None}, "America/Phoenix")
+    assert "per contact (connected contacts ÷ contacts, as the Metrics tab's Connection Rate card counts): n/a" in empty
+    assert "no calls yet in the calls so far" in empty
+
+
+def test_forecast_panel_shows_that_caption(tabs):
+    cid = tabs["campaign_id"]
+    at = run_tab("settings", cid, **{f"forecast_{cid}": (None, FORECAST)})
+    assert any("Connection rate per contact" in c.value and "Connection rate per call" in c.value for c in at.caption)
 
 
 # ----------------------------------------------------------------------------- Settings: Campaign summary

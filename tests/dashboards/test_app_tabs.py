@@ -76,7 +76,7 @@ def test_call_logs_table_columns_and_order(tabs):
     table = at.dataframe[0].value
     assert phones(at) == [B, D, A, B, A]  # newest first: c4, c5, c2, c3, c1
     assert table.iloc[0][["Disconnect Reason", "Status", "Call Successful", "Duration", "Credits", "Tools"]].tolist() == [
-        "user_hangup", "ended", "No", pd.Timedelta(seconds=45), 30, 1]
+        "User Hangup", "ended", "No", pd.Timedelta(seconds=45), 30, 1]  # the reason's label, not its code
     assert table.iloc[4]["Date"] == pd.Timestamp(2026, 4, 27, 9, 0)  # Phoenix time
     assert "**5** calls" in at.markdown[0].value
     # the eye of each row: its contact's whole history, on this page's Call Logs tab (a link opens a new tab)
@@ -102,7 +102,7 @@ def test_call_logs_numbers_and_dates_stay_typed_so_a_header_click_sorts_by_value
     assert table["Date"].sort_values().iloc[0] == pd.Timestamp(2026, 4, 27, 9, 0)
     config = _column_config(at)
     assert config["Credits"]["format"] == "localized"  # 1,332
-    assert config["Duration"]["format"] == "localized"  # 2 min, 0 sec
+    assert config["Duration"]["format"] == "localized"  # "2 min", as format_duration(120)
     assert config["Date"]["format"] == "MMM DD, YYYY hh:mm A"
 
 
@@ -176,12 +176,12 @@ def test_selecting_a_call_opens_its_detail_and_feedback_shows_in_the_table(tabs)
     at = run_tab("call_logs", tabs["campaign_id"])
     select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1, the oldest
     assert at.subheader[0].value == f"Call {tabs['c1']} · Person 0"
-    assert [m.value for m in at.metric] == ["Yes", "Positive", "No", "2m 00s"]
+    assert [m.value for m in at.metric] == ["Yes", "Positive", "No", "2 min"]
     assert "Summary of c1" in [m.value for m in at.markdown]
     assert at.json[0].value == '{"plan": "gold"}'
     assert at.json[1].value == '{"interested": true}'
     assert at.expander[0].label == "Transcript"
-    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["agent_hangup", "voicemail_reached"]  # history
+    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["Agent Hangup", "Voicemail Reached"]  # history, labels
 
     at.feedback(key=f"feedback_rating_{tabs['c1']}").set_value(1)  # thumbs up
     at.text_input(key=f"feedback_comment_{tabs['c1']}").set_value("Great close")
@@ -234,7 +234,7 @@ def test_contact_list_table(tabs):
     assert table["Name"].tolist() == ["Person 3", "Person 2", "Person 1", "Person 0"]
     first = table[table["Name"] == "Person 0"].iloc[0]
     assert first[["Attempts", "Connected", "Successful", "Credits", "Duration", "Last Disconnection"]].tolist() == [
-        2, 1, 1, 110, pd.Timedelta(seconds=140), "voicemail_reached"]
+        2, 1, 1, 110, pd.Timedelta(seconds=140), "Voicemail Reached"]
     assert first["Last Call Date"] == pd.Timestamp(2026, 4, 28, 9, 0)
     never = table[table["Name"] == "Person 2"].iloc[0]
     assert never["Attempts"] == 0 and pd.isna(never["Last Call Date"])
@@ -282,7 +282,7 @@ def test_selected_contact_shows_actions_id_and_calls(tabs):
     assert at.subheader[0].value == "Person 1"
     assert [c.value for c in at.code] == [str(tabs["B"])]
     assert {"Edit Contact", "Remove from Campaign", "Show in Call Logs"} <= {b.label for b in at.button}
-    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["dial_no_answer", "user_hangup"]
+    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["Dial No Answer", "User Hangup"]
 
 
 def test_show_in_call_logs_sets_the_filter_and_opens_the_tab(tabs):
@@ -350,7 +350,7 @@ def test_metrics_cards_chart_and_funnel_for_all_time(tabs):
     start, _ = at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").value
     assert start == date(2026, 4, 27)  # the campaign's start date
     assert _metric_values(at) == {"Credits Used": "140", "Total Calls": "4", "Contacts Called": "2",
-                                  "Connection Rate": "50%", "Avg. Call Duration": "1m 22s"}
+                                  "Connection Rate": "50%", "Avg. Call Duration": "1 min, 22 sec"}
     assert [s.value for s in at.subheader] == ["Calls Made", "Contact Funnel", "Best Time to Call"]
     assert len(at.get("vega_lite_chart")) == 2  # no heatmap before the best-time table is built
     assert len(at.warning) == 0  # 50 % connected, 50 % of them successful: no large gap
@@ -361,7 +361,7 @@ def test_metrics_date_range_changes_everything(tabs):
     at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").set_value((date(2026, 4, 28), date(2026, 4, 28)))
     rerun(at)
     assert _metric_values(at) == {"Credits Used": "40", "Total Calls": "2", "Contacts Called": "2",
-                                  "Connection Rate": "25%", "Avg. Call Duration": "45s"}
+                                  "Connection Rate": "25%", "Avg. Call Duration": "45 sec"}
     assert len(at.warning) == 2  # both gaps are large that day
 
 
@@ -441,4 +441,4 @@ def test_downloads_build_the_filtered_workbooks(tabs, tmp_path):
     # the Contact List's own columns, with the figures the tab shows
     person_0 = sheet.filter(pl.col("contact_id") == tabs["A"]).row(0, named=True)
     assert [person_0[c] for c in ("attempts", "connected", "successful", "credits", "duration_seconds",
-                                  "last_disconnection")] == [2, 1, 1, 110, 140, "voicemail_reached"]
+                                  "last_disconnection")] == [2, 1, 1, 110, 140, "voicemail_reached"]  # codes

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
-from dashboards.components import markdown_text
+from dashboards.components import markdown_text, reason_label, reason_labels
+from schemas.enums import DisconnectReason
 
 
 @pytest.mark.parametrize(
@@ -21,3 +23,31 @@ from dashboards.components import markdown_text
 )
 def test_markdown_text_escapes_markup(text, expected):
     assert markdown_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        ("user_hangup", "User Hangup"),  # the spec's own examples
+        ("voicemail_reached", "Voicemail Reached"),
+        ("telephony_provider_permission_denied", "Telephony Provider Permission Denied"),
+        ("error_asr", "Error ASR"),  # an acronym stays in capitals
+        ("marked_as_spam", "Marked as Spam"),  # a short word inside stays lower case
+        ("inactivity", "Inactivity"),
+        ("in flight / refused", "in flight / refused"),  # not a code: as is
+        (None, ""),
+    ],
+)
+def test_reason_label(code, label):
+    assert reason_label(code) == label
+
+
+def test_every_disconnect_reason_has_a_label_of_its_own():
+    labels = [reason_label(r.value) for r in DisconnectReason]
+    assert len(set(labels)) == len(labels)
+    assert all("_" not in label and label[0].isupper() for label in labels)
+
+
+def test_reason_labels_relabels_a_column_and_keeps_nulls():
+    frame = pl.DataFrame({"Disconnect Reason": ["dial_busy", None]}).with_columns(reason_labels("Disconnect Reason"))
+    assert frame["Disconnect Reason"].to_list() == ["Dial Busy", None]
