@@ -113,9 +113,8 @@ def open_snapshot_command(snapshot: Path, cwd: Path | None = None) -> str:
 
 
 def main() -> int:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    # (the ephemeral server's longer start-up wait: flows/__init__.py)
+    # (no telemetry, the ephemeral server's longer start-up wait: flows/__init__.py)
     os.environ["CAMPAIGNS_DB"] = str(DEMO_DB)
     os.environ["CAMPAIGNS_PROVIDER"] = "simulator"
     # The simulator marks 0.8% of calls as spam; at the default pause threshold (3 marks in 24 h) a
