@@ -704,14 +704,19 @@ def upsert_contacts(conn: duckdb.DuckDBPyConnection, merged: pl.DataFrame, now: 
 def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: pl.DataFrame, now: datetime) -> int:
     """Enroll the contacts with the phones of ``merged`` in the campaign (file order); returns how many were new.
 
-    A contact enrolled again after a removal keeps numbering its attempt keys after its earlier calls in the
-    campaign (`call_seq`): restarting at 1 would reuse a key already taken and stop the campaign's claims.
+    A contact enrolled again after a removal gets back what its earlier calls in the campaign count (the
+    limits are the campaign's, not the enrollment's): its attempts, its attempts on the campaign-local day of
+    the last one, its last call, the call still in flight if any, the numbering of its attempt keys
+    (`call_seq`), and its finish when a call was successful or not retryable. Before, they started over: the
+    next claim reused the key of its first call, or called it again at once past its limits, even while its
+    first call was still ringing.
     """
     phones = merged.select("phone_e164", "row")
     conn.register("incoming_phones", phones)
     enrolled = conn.execute(
         """
-        insert into campaign_contacts (campaign_id, contact_id, added_at, call_seq)
+        insert into campaign_contacts (campaign_id, contact_id, added_at, call_seq, attempts, attempts_day,
+                                       attempts_on_day, last_call_at, in_flight_call_id, finished_at, finished_reason)
         with matched as (
             select c.contact_id, p.row
             from incoming_phones p
@@ -722,18 +727,45 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
             from matched m
             anti join campaign_contacts e on e.campaign_id = $campaign_id and e.contact_id = m.contact_id
         ),
-        earlier_calls as (
-            -- attempt keys are '<campaign>.<contact>.<call_seq>'
-            select contact_id, max(split_part(attempt_key, '.', 3)::integer) as call_seq
-            from calls
-            where campaign_id = $campaign_id and contact_id in (select contact_id from new_enrollments)
+        earlier as (
+            -- the re-enrolled contacts' calls in the campaign, with the campaign-local day of each
+            select k.*, (k.queued_at at time zone z.time_zone)::date as local_day
+            from calls k cross join (select time_zone from campaigns where campaign_id = $campaign_id) z
+            where k.campaign_id = $campaign_id and k.contact_id in (select contact_id from new_enrollments)
+        ),
+        per_contact as (
+            select contact_id,
+                   -- attempt keys are '<campaign>.<contact>.<call_seq>'
+                   max(split_part(attempt_key, '.', 3)::integer) as call_seq,
+                   count(*) filter (where counts_as_attempt)::integer as attempts,
+                   max(local_day) filter (where counts_as_attempt) as attempts_day,
+                   max(queued_at) as last_call_at,
+                   max(call_id) filter (where status in ('queued', 'created', 'registered', 'in_progress'))
+                       as in_flight_call_id,
+                   min(coalesce(analyzed_at, ended_at, queued_at)) filter (where call_successful) as successful_at,
+                   min(coalesce(ended_at, queued_at)) filter (where disconnect_reason = 'invalid_destination')
+                       as not_retryable_at
+            from earlier
             group by contact_id
         ),
+        on_day as (
+            select e.contact_id, count(*)::integer as attempts_on_day
+            from earlier e join per_contact p on p.contact_id = e.contact_id and e.local_day = p.attempts_day
+            where e.counts_as_attempt
+            group by e.contact_id
+        ),
         final as (
-            select n.contact_id, n.row, coalesce(k.call_seq, 0) as call_seq
-            from new_enrollments n left join earlier_calls k using (contact_id)
+            select n.contact_id, n.row, coalesce(p.call_seq, 0) as call_seq, coalesce(p.attempts, 0) as attempts,
+                   p.attempts_day, coalesce(d.attempts_on_day, 0) as attempts_on_day, p.last_call_at,
+                   p.in_flight_call_id,
+                   coalesce(p.successful_at, p.not_retryable_at) as finished_at,
+                   case when p.successful_at is not null then 'successful'
+                        when p.not_retryable_at is not null then 'not_retryable' end as finished_reason
+            from new_enrollments n left join per_contact p using (contact_id) left join on_day d using (contact_id)
         )
-        select $campaign_id, contact_id, $now, call_seq from final order by row
+        select $campaign_id, contact_id, $now, call_seq, attempts, attempts_day, attempts_on_day, last_call_at,
+               in_flight_call_id, finished_at, finished_reason
+        from final order by row
         """,
         {"campaign_id": campaign_id, "now": now},
     ).fetchone()[0]

@@ -4,7 +4,7 @@ and the contact list operations (remove, edit, export)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -446,9 +446,11 @@ def test_a_file_with_its_own_row_column_keeps_it_as_a_property():
     assert report["row"].to_list() == [3]
 
 
-def test_a_contact_enrolled_again_is_dialed_with_a_new_attempt_key(enrolled, monkeypatch, tmp_path):
-    # Removing a contact that was called and importing it again used to restart its attempt keys at 1: the
-    # next claim hit the unique key of its first call and failed the campaign's tick.
+def test_a_contact_enrolled_again_gets_back_its_calls_limits_and_key_numbering(enrolled, monkeypatch, tmp_path):
+    # Removing a contact that was called and importing it again used to start it over: its attempt keys restarted
+    # at 1 (the next claim hit the unique key of its first call and failed the campaign's tick), and its attempts,
+    # its day's attempts and its call in flight were forgotten (it could be called again at once).
+    from flows.enrich_calls import run_enrichment
     from tasks.clock import VirtualClock
     from tasks.dialing import run_tick
     from tasks.telephony.simulator import SimulatedProvider
@@ -458,18 +460,26 @@ def test_a_contact_enrolled_again_is_dialed_with_a_new_attempt_key(enrolled, mon
     db, campaign_id, ann = enrolled["db"], enrolled["campaign_id"], enrolled["ids"]["+16025550199"]
     open_the_us_rule_all_day(db)
     with transaction(db) as conn:
-        conn.execute("update campaigns set active = true, start_date = date '2026-04-01',"
+        conn.execute("update campaigns set active = true, start_date = date '2026-04-01', max_attempts = 5,"
                      " calling_days = ['mon','tue','wed','thu','fri','sat','sun'] where campaign_id = ?", [campaign_id])
     provider = SimulatedProvider(tmp_path / "sim.sqlite", seed=1)
     monday = datetime(2026, 4, 27, 17, 0, tzinfo=UTC)
     assert run_tick(db, provider, VirtualClock(monday)).placed == 2
     with transaction(db) as conn:
+        first = conn.execute("select call_id from calls where contact_id = ?", [ann]).fetchone()[0]
         ci.remove_contact_from_campaign(conn, campaign_id, ann)
-        write(conn, "Phone,Name\n6025550199,Ann\n", campaign_id, LATER)
-        assert conn.execute("select call_seq, attempts from campaign_contacts where contact_id = ?",
-                            [ann]).fetchone() == (1, 0)
-    later = run_tick(db, provider, VirtualClock(monday + timedelta(days=1)))
-    assert later.placed >= 1
+        write(conn, "Phone,Name\n6025550199,Ann\n", campaign_id, monday + timedelta(minutes=1))
+        assert conn.execute(
+            "select call_seq, attempts, attempts_day, attempts_on_day, last_call_at, in_flight_call_id, finished_at"
+            " from campaign_contacts where contact_id = ?", [ann]).fetchone() == (1, 1, date(2026, 4, 27), 1, monday,
+                                                                              first, None)
+    # its first call still ringing, and its one attempt of the day made: nobody is called the same day
+    assert run_tick(db, provider, VirtualClock(monday + timedelta(minutes=2))).placed == 0
+    run_enrichment(db, provider, monday + timedelta(hours=2))
+    with connect(db) as conn:
+        finished = conn.execute("select finished_at from campaign_contacts where contact_id = ?", [ann]).fetchone()[0]
+    run_tick(db, provider, VirtualClock(monday + timedelta(days=2)))  # past any retry time the policy set
     with connect(db) as conn:
         keys = [r[0] for r in conn.execute("select attempt_key from calls where contact_id = ? order by call_id", [ann]).fetchall()]
-    assert keys == [f"{campaign_id}.{ann}.1", f"{campaign_id}.{ann}.2"]
+    # a later day, a new key after the first (unless the first call finished her: then no call)
+    assert keys == [f"{campaign_id}.{ann}.1"] + ([] if finished else [f"{campaign_id}.{ann}.2"])
