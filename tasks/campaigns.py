@@ -226,7 +226,32 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
         " paused_at = case ? when 'now' then ? when 'clear' then null else paused_at end where campaign_id = ?",
         [*_row_values(settings), now, paused, now, campaign_id],
     )
+    if settings.time_zone != current.time_zone:
+        _recount_attempt_days(conn, campaign_id, settings.time_zone)
     return settings
+
+
+def _recount_attempt_days(conn: Conn, campaign_id: int, time_zone: str) -> None:
+    """Re-derive each enrollment's attempts per campaign-local day (`attempts_day`, `attempts_on_day`) from its
+    counted calls in a new time zone: read as dates of the old zone, a contact called late on one day there could
+    be called again on the same day of the new zone (over attempts_per_day)."""
+    conn.execute(
+        """
+        update campaign_contacts cc set attempts_day = d.day, attempts_on_day = d.n
+        from (
+            select contact_id, max(day) as day, arg_max(n, day) as n
+            from (
+                select k.contact_id, (k.queued_at at time zone $tz)::date as day, count(*) as n
+                from calls k join campaign_contacts e using (campaign_id, contact_id)
+                where k.campaign_id = $campaign_id and k.counts_as_attempt and k.queued_at >= e.added_at
+                group by all
+            )
+            group by contact_id
+        ) d
+        where cc.campaign_id = $campaign_id and cc.contact_id = d.contact_id
+        """,
+        {"tz": time_zone, "campaign_id": campaign_id},
+    )
 
 
 def activate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
@@ -269,12 +294,15 @@ def delete_campaign(conn: Conn, campaign_id: int) -> dict[str, int]:
     """Delete a campaign and everything of it (calls, feedback, enrollments, runs, metrics); CRM contacts stay.
 
     Every table with a `campaign_id` column is cleared for it, and every table keyed by `call_id`
-    only (call_feedback) for its calls, so tables added by later migrations are covered too.
+    only (call_feedback) for its calls, so tables added by later migrations are covered too; but
+    `phone_attempts`, the calls the rolling caps per phone number count (the person was called).
     Returns the rows deleted per table.
     """
     get_campaign(conn, campaign_id)  # NotFoundError when missing
     by_campaign = [t for t in _tables_with_column(conn, "campaign_id") if t != "campaigns"]
-    by_call = [t for t in _tables_with_column(conn, "call_id") if t not in by_campaign and t != "calls"]
+    # phone_attempts stays: the rolling legal caps count the calls a person received, whichever campaign made them
+    by_call = [t for t in _tables_with_column(conn, "call_id")
+               if t not in by_campaign and t not in ("calls", "phone_attempts")]
     deleted: dict[str, int] = {}
     if "calls" in by_campaign:
         for table in by_call:
