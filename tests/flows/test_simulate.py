@@ -102,7 +102,9 @@ def test_two_overlapping_ticks_never_dial_anyone_twice(db, tmp_path):
     go.touch()
     placed = [int(w.communicate(timeout=120)[0].strip()) for w in workers]
     assert all(w.returncode == 0 for w in workers)
-    assert sum(placed) == 40  # one batch of 30 and the remaining 10: the second tick saw the first's claims
+    # one batch of 30; the other tick claims the remaining 10 if the batch was placed by then, or nobody while it
+    # is still placing (one batch at a time per campaign): which one depends on how the two processes interleave
+    assert sorted(placed) in ([0, 30], [10, 30])
     check_invariants(db, make_provider(db=db))
 
 
