@@ -234,16 +234,17 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
 def _recount_attempt_days(conn: Conn, campaign_id: int, time_zone: str) -> None:
     """Re-derive each enrollment's attempts per campaign-local day (`attempts_day`, `attempts_on_day`) from its
     counted calls in a new time zone: read as dates of the old zone, a contact called late on one day there could
-    be called again on the same day of the new zone (over attempts_per_day)."""
+    be called again on the same day of the new zone (over attempts_per_day). All of the contact's calls in the
+    campaign count, as when it is enrolled again after a removal (`contacts_import.enroll_contacts`)."""
     conn.execute(
         """
         update campaign_contacts cc set attempts_day = d.day, attempts_on_day = d.n
         from (
             select contact_id, max(day) as day, arg_max(n, day) as n
             from (
-                select k.contact_id, (k.queued_at at time zone $tz)::date as day, count(*) as n
-                from calls k join campaign_contacts e using (campaign_id, contact_id)
-                where k.campaign_id = $campaign_id and k.counts_as_attempt and k.queued_at >= e.added_at
+                select contact_id, (queued_at at time zone $tz)::date as day, count(*) as n
+                from calls
+                where campaign_id = $campaign_id and counts_as_attempt
                 group by all
             )
             group by contact_id
