@@ -506,14 +506,24 @@ def resolve_zones(conn: duckdb.DuckDBPyConnection, contact_ids: list[int] | None
 
 
 def _derive_phone_attempts(conn: duckdb.DuckDBPyConnection, contacts_relation: str | None) -> None:
-    """Rewrite `phone_attempts` of the contacts in `contacts_relation` (every contact when None) from `calls`."""
+    """Rewrite `phone_attempts` of the contacts in `contacts_relation` (every contact when None) from `calls`.
+
+    Rows of calls that no longer exist (a deleted campaign's: the person was called all the same) cannot be
+    derived again: they stay while the contact still holds the number they rang, and go with a changed phone.
+    """
     # the relation name is one of this module's registered frames, never user input
     scope = f"where contact_id in (select contact_id from {contacts_relation})" if contacts_relation else ""
-    conn.execute(f"delete from phone_attempts {scope}")
     conn.execute(
         f"""
-        insert into phone_attempts
-        select k.contact_id, c.call_id, c.queued_at
+        delete from phone_attempts a {scope or "where true"}
+          and not (a.phone_e164 = (select k.phone_e164 from contacts k where k.contact_id = a.contact_id)
+                   and a.call_id not in (select call_id from calls))
+        """
+    )
+    conn.execute(
+        f"""
+        insert into phone_attempts (contact_id, call_id, attempted_at, phone_e164)
+        select k.contact_id, c.call_id, c.queued_at, c.phone_e164
         from calls c join (select contact_id, phone_e164 from contacts {scope}) k on k.phone_e164 = c.phone_e164
         where c.counts_as_attempt
         order by c.call_id

@@ -623,7 +623,8 @@ def claim_batch(
         inserted.columns = ["call_id", "contact_id", "attempt_key", "phone_e164", "from_number", "dynamic_variables"]
         conn.register("claimed", inserted)
         # the rolling caps see these attempts from this commit on (a refund deletes them again)
-        conn.execute("insert into phone_attempts select contact_id, call_id, ? from claimed", [now])
+        conn.execute("insert into phone_attempts (contact_id, call_id, attempted_at, phone_e164)"
+                     " select contact_id, call_id, ?, phone_e164 from claimed", [now])
         conn.execute(
             """
             update campaign_contacts cc set

@@ -501,6 +501,35 @@ def test_upgrading_a_store_derives_the_rolling_cap_attempts_from_its_calls(tmp_p
     assert rows == [(1, 1), (1, 2), (2, 5)]
 
 
+def test_migration_011_stores_the_number_each_attempt_rang(tmp_path, monkeypatch):
+    import duckdb
+
+    import tasks.store as store
+    from tasks.store import apply_migrations
+
+    every = store.migrations()
+    path = tmp_path / "old.duckdb"
+    monkeypatch.setattr(store, "migrations", lambda: [m for m in every if m[0] < 11])
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    apply_migrations(con)
+    when = datetime(2026, 6, 16, 17, 0, tzinfo=UTC)
+    con.execute("insert into contacts (phone_e164) values ('+13055550100')")
+    # the call was to the number the contact had then; the contact's phone changed since
+    con.execute("insert into calls (call_id, campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status,"
+                " provider, queued_at, updated_at) values (1, 9, 1, 'k1', 1, '+13055550111', 'ended', 'x', ?, ?)",
+                [when, when])
+    # call 2 was a deleted campaign's: only the contact's number is left to attribute it to
+    con.execute("insert into phone_attempts values (1, 1, ?), (1, 2, ?)", [when, when])
+    con.close()
+    monkeypatch.setattr(store, "migrations", lambda: every)
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    rows = con.execute("select call_id, phone_e164 from phone_attempts order by call_id").fetchall()
+    con.close()
+    assert rows == [(1, "+13055550111"), (2, "+13055550100")]
+
+
 def test_a_claim_records_its_attempts_and_a_refusal_gives_them_back(campaign_db):
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
     [miami] = add_numbers(db, campaign_id, ["+13055550100"])

@@ -447,3 +447,20 @@ def test_deleting_a_campaign_keeps_its_calls_in_the_rolling_caps(db_kept_open, t
         camp.delete_campaign(conn, campaign_id)
     clock.advance_to(tuesday + timedelta(hours=2))
     assert run_manual(db, provider, other, clock).placed == 0, "called twice within 24 h under a 1-call cap"
+
+    # FINDING (fixed by migration 011 and tasks/compliance._derive_phone_attempts): any edit of the contact has
+    # its zone resolved again at the next claim, which re-derived its attempts from `calls` alone, where the
+    # deleted campaign's call no longer is: the cap forgot it and the number was called again within 24 h.
+    with transaction(db) as conn:
+        contact_id = conn.execute("select contact_id from contacts where phone_e164 = '+13055550100'").fetchone()[0]
+        ci.edit_contact(conn, contact_id, {"name": "Flo R."}, clock.now())
+    clock.advance_to(tuesday + timedelta(hours=3))
+    assert run_manual(db, provider, other, clock).placed == 0, "an edit made the cap forget a deleted campaign's call"
+    with connect(db) as conn:
+        assert conn.execute("select zone_resolved_at = updated_at from contacts where contact_id = ?",
+                            [contact_id]).fetchone()[0], "the claim did not resolve the edited contact again"
+    # a new number was never called: the old number's attempts no longer hold the contact back
+    with transaction(db) as conn:
+        ci.edit_contact(conn, contact_id, {"phone": "3055550199"}, clock.now())
+    clock.advance_to(tuesday + timedelta(hours=4))
+    assert run_manual(db, provider, other, clock).placed == 1
