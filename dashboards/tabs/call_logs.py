@@ -25,6 +25,12 @@ SORT_LABELS = {
 }
 # The duration slider's top; at the top it means "and longer".
 DURATION_CAP_SECONDS = 1800
+DURATION_STEPS = list(range(0, DURATION_CAP_SECONDS + 1, 10))
+
+
+def duration_step_label(seconds: int) -> str:
+    """A duration slider stop as the tables write durations ("1 min, 40 sec"); the top one means "and longer"."""
+    return format_duration(seconds) + ("+" if seconds >= DURATION_CAP_SECONDS else "")
 # Numbers and times stay typed (a header click sorts them by value); the config only formats them.
 # Widths in pixels, wide enough for the header and the values ("small" is 75 px: it cut "not_connected",
 # "1 min, 44 sec", names and "History ↗"; reasons show as labels, up to "Max Duration Reached").
@@ -105,8 +111,8 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
                                  key=_key(campaign_id, "reasons"), placeholder="All reasons")
     successful = top[2].selectbox("Call successful", ["All", "Yes", "No"], key=_key(campaign_id, "successful"))
     bottom = st.columns([3, 3, 1.4], vertical_alignment="bottom")
-    low, high = bottom[0].slider("Duration (seconds)", 0, DURATION_CAP_SECONDS, (0, DURATION_CAP_SECONDS),
-                                 step=10, key=_key(campaign_id, "duration"))
+    low, high = bottom[0].select_slider("Duration", DURATION_STEPS, (0, DURATION_CAP_SECONDS),
+                                        format_func=duration_step_label, key=_key(campaign_id, "duration"))
     days = bottom[1].date_input("Date range", value=(), key=_key(campaign_id, "dates"), format="YYYY-MM-DD")
     date_from = days[0] if len(days) >= 1 else None
     date_to = days[1] if len(days) == 2 else date_from

@@ -129,7 +129,8 @@ def test_call_logs_date_is_when_the_call_was_placed_not_the_batch_claim(tabs):
         ("text_input", "search", "'; drop table calls; --", []),
         ("multiselect", "reasons", ["agent_hangup", "voicemail_reached"], [A, A]),
         ("selectbox", "successful", "Yes", [A]),
-        ("slider", "duration", (30, 1800), [B, A]),
+        ("select_slider", "duration", (30, 1800), [B, A]),
+        ("select_slider", "duration", (0, 60), [B, D, A, B]),  # not A's 2-minute call
         ("date_input", "dates", (date(2026, 4, 28), date(2026, 4, 28)), [B, D, A]),
         ("selectbox", "sort", "Duration", [A, B, A, B, D]),
     ],
@@ -143,6 +144,14 @@ def test_call_logs_filters(tabs, widget, key, value, expected):
     else:
         assert len(at.dataframe) == 0
         assert at.info[0].value == "No calls match these filters yet."
+
+
+def test_call_logs_duration_filter_reads_as_durations(tabs):
+    at = run_tab("call_logs", tabs["campaign_id"])
+    duration = at.select_slider(key=f"calllogs_{tabs['campaign_id']}_duration")
+    assert duration.label == "Duration"
+    # the stops read as the table's durations; the top one means "and longer"
+    assert [duration.options[i] for i in (0, 6, 10, -1)] == ["0 sec", "1 min", "1 min, 40 sec", "30 min+"]
 
 
 def test_call_logs_ascending_toggle(tabs):
