@@ -1,13 +1,16 @@
 """The Retell AI adapter: its HTTP API (create-phone-call, get-call, list-calls) behind our interface.
 
 Shapes follow Retell's public API (docs/reference product-facts). Two points are our choices:
-- ``POST /v3/list-calls`` pages with ``pagination_key``; we accept either a bare JSON list (the
-  legacy shape: the next key is the last call id while a page is full) or an object
-  ``{"calls": [...], "pagination_key": ...}`` (stop when the key is missing/null).
-- A failed ``create-phone-call`` is only retried when the call certainly was not created (429,
-  502/503/504, connection refused). Another 5xx or a read timeout may have dialled: it raises
-  ``OutcomeUnknown`` so the dialing engine reconciles by attempt key instead of redialling. Reads
-  are retried on 429 and every 5xx.
+- ``POST /v3/list-calls`` filters with v3's typed filters (``{"type": "number", "op": "ge", "value": ms}``;
+  Retell refuses v2's ``lower_threshold`` object and bare status lists) and pages with the opaque
+  ``pagination_key`` of ``{"items": [...], "pagination_key": ..., "has_more": ...}`` (stop when the key
+  is missing/null); a bare JSON list (the legacy shape: the next key is the last call id while a page is
+  full) or ``{"calls": [...]}`` is read too.
+- A failed ``create-phone-call`` is only retried when the call certainly was not created (429, 503,
+  connection refused). Another 5xx or a read timeout may have dialled: it raises ``OutcomeUnknown`` so
+  the dialing engine reconciles by attempt key instead of redialling. That includes 502 and 504: a
+  gateway answers them after it forwarded the request, when the application failed or was too slow to
+  answer, not only when the request never reached it. Reads are retried on 429 and every 5xx.
 - A call object with a field of the wrong type is refused (ProviderError naming the field).
 
 The API key comes from the environment via settings and is only ever put in the Authorization
@@ -53,13 +56,21 @@ STATUS_MAP = {
     "not_connected": CallStatus.not_connected,
     "error": CallStatus.error,
 }
-_REASONS = {reason.value: reason for reason in DisconnectReason}
+_REASONS = {
+    **{reason.value: reason for reason in DisconnectReason},
+    # Retell's own platform error is our platform-side error (product-facts: "Our error_dapta is the
+    # platform-side error"); the raw value stays in disconnect_reason_raw
+    "error_retell": DisconnectReason.error_dapta,
+}
 _SENTIMENTS = {sentiment.value: sentiment for sentiment in Sentiment}
 LIST_PAGE_LIMIT = 1000  # Retell's maximum page size
-IN_FLIGHT_PROVIDER_STATUSES = ("registered", "ongoing")
+# Retell ends a call at its max_call_duration_ms (2 h at most) after ringing at most 5 min: a call
+# started before this window is no longer in flight.
+IN_FLIGHT_WINDOW = timedelta(hours=2, minutes=15)
 # 429 and every 5xx are retried (a read always; a create only when it certainly was not processed).
-# Gateway answers: the request never reached the application, so even a create can be retried.
-_NOT_PROCESSED_STATUS = frozenset({429, 502, 503, 504})
+# A rate-limit refusal and "service unavailable" are answered without processing the request; a 502 or
+# 504 comes from a gateway that forwarded it and may follow a call that was dialled.
+_NOT_PROCESSED_STATUS = frozenset({429, 503})
 _INVALID_NUMBER = re.compile(r"number|e\.?164|destination", re.IGNORECASE)
 # A refusal about our caller number is a setup problem, never the callee's number being invalid.
 _CALLER_NUMBER = re.compile(r"from[_ ]?number|caller", re.IGNORECASE)
@@ -388,7 +399,7 @@ class RetellProvider:
 
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         """Every call Retell lists with a start timestamp at or after ``since`` (all pages)."""
-        return self._list({"start_timestamp": {"lower_threshold": _dt_to_ms(since)}})
+        return self._list({"start_timestamp": {"type": "number", "op": "ge", "value": _dt_to_ms(since)}})
 
     def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
         """The call carrying this attempt key in its metadata, searched among calls of the lookup window.
@@ -411,9 +422,10 @@ class RetellProvider:
         return found
 
     def active_calls(self, now: datetime) -> int:
-        """How many of our calls Retell reports as registered or ongoing (within the lookup window)."""
-        criteria = {
-            "start_timestamp": {"lower_threshold": _dt_to_ms(now - self.lookup_window)},
-            "call_status": list(IN_FLIGHT_PROVIDER_STATUSES),
-        }
-        return sum(1 for call in self._list(criteria) if call.status in (CallStatus.registered, CallStatus.in_progress))
+        """How many calls Retell reports as registered or ongoing among those started within ``IN_FLIGHT_WINDOW``.
+
+        Counted here: list-calls' status filter takes only not_connected, ongoing, ended and error, so it
+        cannot select the registered calls that are still ringing.
+        """
+        return sum(1 for call in self.list_calls(now - IN_FLIGHT_WINDOW, now)
+                   if call.status in (CallStatus.registered, CallStatus.in_progress))

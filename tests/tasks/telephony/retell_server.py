@@ -9,10 +9,13 @@ Usage::
         server.update_call(call_id, call_status="ended", disconnection_reason="user_hangup")
 
 Endpoints: ``POST /v2/create-phone-call``, ``GET /v2/get-call/{id}``, ``POST /v3/list-calls``
-(``filter_criteria.start_timestamp.lower_threshold/upper_threshold``, ``call_status`` list,
-``limit`` <= 1000, ``pagination_key`` = the last call id of the previous page; answers
-``{"calls": [...], "pagination_key": next-or-absent}``). Every request needs
-``Authorization: Bearer <api_key>`` (401 otherwise).
+(v3's typed filters: ``filter_criteria.start_timestamp`` a number filter ``{"type": "number", "op":
+"ge", "value": ms}`` or a range ``{"type": "range", "op": "bt", "value": [low, high]}``, ``call_status``
+an enum filter ``{"type": "enum", "op": "in", "value": [...]}`` of not_connected/ongoing/ended/error;
+any other shape is a 400 as Retell's request validation gives; ``limit`` <= 1000, ``pagination_key``
+opaque (here the last call id of the previous page); answers ``{"items": [...], "pagination_key":
+next-or-absent, "has_more": bool}``). Every request needs ``Authorization: Bearer <api_key>`` (401
+otherwise).
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+# The statuses v3 list-calls filters on (a call is listed as registered, but cannot be filtered so).
+_FILTER_STATUSES = frozenset({"not_connected", "ongoing", "ended", "error"})
 
 
 @dataclass
 class Fault:
     """One injected misbehaviour for the next ``times`` matching requests."""
 
-    kind: str  # "status" | "hang" | "malformed"
+    kind: str  # "status" | "status_then_process" | "hang" | "hang_then_process" | "malformed"
     times: int
     status: int = 500
     seconds: float = 0.0
@@ -109,11 +114,12 @@ class FakeRetell:
     # -- knobs ------------------------------------------------------------------------------------
     def fail(
         self, status: int, times: int = 1, path_prefix: str | None = None,
-        retry_after: str | None = None, message: str | None = None,
+        retry_after: str | None = None, message: str | None = None, then_process: bool = False,
     ) -> None:
-        """Answer the next ``times`` matching requests with this HTTP status (and error_message)."""
-        self.faults.append(Fault("status", times, status=status, path_prefix=path_prefix,
-                                 retry_after=retry_after, message=message))
+        """Answer the next ``times`` matching requests with this HTTP status (and error_message);
+        ``then_process``: do the work first (a gateway's 502/504 after the application created the call)."""
+        self.faults.append(Fault("status_then_process" if then_process else "status", times, status=status,
+                                 path_prefix=path_prefix, retry_after=retry_after, message=message))
 
     def hang(self, seconds: float, times: int = 1, path_prefix: str | None = None, then_process: bool = False) -> None:
         """Sleep ``seconds`` before answering the next matching requests (past the client's timeout)."""
@@ -174,7 +180,9 @@ class FakeRetell:
             return self._send(handler, 401, {"error_message": "Unauthorized"})
         fault = self._next_fault(path)
         if fault is not None:
-            if fault.kind == "status":
+            if fault.kind == "status_then_process" and method == "POST" and path == "/v2/create-phone-call":
+                self._created(body or {})
+            if fault.kind in ("status", "status_then_process"):
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 message = fault.message or f"injected {fault.status}"
                 return self._send(handler, fault.status, {"error_message": message}, extra)
@@ -196,14 +204,19 @@ class FakeRetell:
         return self._send(handler, 404, {"error_message": f"no route {method} {path}"})
 
     def _create(self, handler, body: dict) -> None:
+        status, payload = self._created(body)
+        self._send(handler, status, payload)
+
+    def _created(self, body: dict) -> tuple[int, dict]:
+        """Create-phone-call's work: the HTTP status and the answer (the call, or why it was refused)."""
         for required in ("from_number", "to_number"):
             if not body.get(required):
-                return self._send(handler, 400, {"error_message": f"{required} is required"})
+                return 400, {"error_message": f"{required} is required"}
         if not _E164.fullmatch(str(body["to_number"])):
-            return self._send(handler, 400, {"error_message": "Invalid to_number: must be E.164"})
+            return 400, {"error_message": "Invalid to_number: must be E.164"}
         variables = body.get("retell_llm_dynamic_variables") or {}
         if any(not isinstance(v, str) for v in variables.values()):
-            return self._send(handler, 400, {"error_message": "retell_llm_dynamic_variables values must be strings"})
+            return 400, {"error_message": "retell_llm_dynamic_variables values must be strings"}
         call = self.add_call(
             agent_id=body.get("override_agent_id") or "agent_x",
             from_number=body["from_number"],
@@ -211,30 +224,32 @@ class FakeRetell:
             metadata=body.get("metadata") or {},
             retell_llm_dynamic_variables=variables,
         )
-        self._send(handler, 201, _public(call))
+        return 201, _public(call)
 
     def _list(self, handler, body: dict) -> None:
         limit = int(body.get("limit") or 50)
         if not 1 <= limit <= 1000:
             return self._send(handler, 400, {"error_message": "limit must be between 1 and 1000"})
         criteria = body.get("filter_criteria") or {}
-        window = criteria.get("start_timestamp") or {}
-        lower, upper = window.get("lower_threshold"), window.get("upper_threshold")
-        statuses = criteria.get("call_status")
+        try:
+            lower, upper = _bounds(criteria.get("start_timestamp"))
+            statuses = _enum_values(criteria.get("call_status"), _FILTER_STATUSES)
+        except ValueError as error:
+            return self._send(handler, 400, {"error_message": f"filter_criteria: {error}"})
         with self._lock:
             ordered = sorted(self.calls.values(), key=lambda c: (_when(c), c["call_id"]))
         matching = [
             c for c in ordered
             if (lower is None or _when(c) >= lower) and (upper is None or _when(c) <= upper)
-            and (not statuses or c["call_status"] in statuses)
+            and (statuses is None or c["call_status"] in statuses)
         ]
         key = body.get("pagination_key")
         if key:
             ids = [c["call_id"] for c in matching]
             matching = matching[ids.index(key) + 1:] if key in ids else []
         page = matching[:limit]
-        answer: dict[str, Any] = {"calls": [_public(c) for c in page]}
-        if len(matching) > limit:
+        answer: dict[str, Any] = {"items": [_public(c) for c in page], "has_more": len(matching) > limit}
+        if answer["has_more"]:
             answer["pagination_key"] = page[-1]["call_id"]
         self._send(handler, 200, answer)
 
@@ -252,6 +267,32 @@ class FakeRetell:
             handler.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout tests)
+
+
+def _bounds(number_filter: Any) -> tuple[float | None, float | None]:
+    """The inclusive (lower, upper) of a v3 number or range filter (None: no filter); ValueError otherwise."""
+    if number_filter is None:
+        return None, None
+    kind = number_filter.get("type") if isinstance(number_filter, dict) else None
+    op, value = (number_filter.get("op"), number_filter.get("value")) if kind else (None, None)
+    if kind == "range" and op == "bt" and isinstance(value, list) and len(value) == 2:
+        return value[0], value[1]
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        bounds = {"ge": (value, None), "gt": (value + 1, None), "le": (None, value), "lt": (None, value - 1),
+                  "eq": (value, value)}
+        if op in bounds:
+            return bounds[op]
+    raise ValueError(f"not a number or range filter: {number_filter!r}")
+
+
+def _enum_values(enum_filter: Any, allowed: frozenset[str]) -> set[str] | None:
+    """The values of a v3 enum filter (None: no filter); ValueError for another shape or a value not allowed."""
+    if enum_filter is None:
+        return None
+    if (not isinstance(enum_filter, dict) or enum_filter.get("type") != "enum" or enum_filter.get("op") != "in"
+            or not isinstance(enum_filter.get("value"), list) or not set(enum_filter["value"]) <= allowed):
+        raise ValueError(f"not an enum filter of {sorted(allowed)}: {enum_filter!r}")
+    return set(enum_filter["value"])
 
 
 def _when(call: dict) -> int:

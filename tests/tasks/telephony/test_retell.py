@@ -117,11 +117,42 @@ def test_parse_maps_statuses(raw_status, expected):
      ("voicemail_reached", DisconnectReason.voicemail_reached),
      # reasons the provider has beyond our 19 become error_unknown; the raw value is kept
      ("ivr_reached", DisconnectReason.error_unknown),
-     ("sip_routing_error", DisconnectReason.error_unknown)],
+     ("sip_routing_error", DisconnectReason.error_unknown),
+     # Retell's own platform error is our platform-side error
+     ("error_retell", DisconnectReason.error_dapta)],
 )
 def test_parse_maps_reasons_keeping_the_raw_value(raw_reason, expected):
     call = parse_retell_call({"call_id": "c", "call_status": "ended", "disconnection_reason": raw_reason})
     assert (call.disconnect_reason, call.disconnect_reason_raw) == (expected, raw_reason)
+
+
+# Retell's documented disconnection_reason values (get-call, in the order of its API reference).
+RETELL_REASONS = (
+    "user_hangup", "agent_hangup", "call_transfer", "voicemail_reached", "ivr_reached", "inactivity",
+    "max_duration_reached", "concurrency_limit_reached", "no_concurrency_fallback", "no_valid_payment",
+    "scam_detected", "dial_busy", "dial_failed", "dial_no_answer", "invalid_destination",
+    "telephony_provider_permission_denied", "telephony_provider_unavailable", "sip_routing_error", "marked_as_spam",
+    "user_declined", "error_llm_websocket_open", "error_llm_websocket_lost_connection", "error_llm_websocket_runtime",
+    "error_llm_websocket_corrupt_payload", "error_no_audio_received", "error_asr", "error_retell", "error_unknown",
+    "error_user_not_joined", "registered_call_timeout", "transfer_bridged", "transfer_cancelled", "manual_stopped",
+    "call_take_over",
+)
+
+
+def test_every_documented_reason_maps_to_one_of_ours():
+    # our 19 codes are Retell's under the same name, but for error_dapta: Retell calls it error_retell;
+    # any other reason is error_unknown, its raw value kept
+    ours = {reason.value: reason for reason in DisconnectReason}
+    expected = {raw: ours.get(raw, DisconnectReason.error_unknown) for raw in RETELL_REASONS}
+    expected["error_retell"] = DisconnectReason.error_dapta
+    mapped = {}
+    for raw in RETELL_REASONS:
+        call = parse_retell_call({"call_id": "c", "call_status": "error", "disconnection_reason": raw})
+        assert call.disconnect_reason_raw == raw
+        mapped[raw] = call.disconnect_reason
+    assert mapped == expected
+    # every one of our codes but our own platform error's name is one Retell sends
+    assert set(ours) - set(RETELL_REASONS) == {"error_dapta"}
 
 
 def test_parse_call_ended_event_has_no_analysis_yet():
@@ -178,6 +209,24 @@ def test_list_calls_paginates_until_exhausted(server, provider):
     assert all(s.body["limit"] == 1000 for s in server.seen)
 
 
+def test_list_calls_sends_v3_typed_filters(server, provider):
+    # /v3/list-calls takes typed filters; v2's {"lower_threshold": ...} is refused (400)
+    provider.list_calls(NOW, NOW)
+    assert server.seen[-1].body == {
+        "filter_criteria": {"start_timestamp": {"type": "number", "op": "ge", "value": NOW_MS}},
+        "limit": 1000,
+        "sort_order": "ascending",
+    }
+
+
+def test_list_calls_reads_the_v3_answer_across_pages(server, provider):
+    # {"items": [...], "pagination_key": ..., "has_more": ...}, the key an opaque cursor
+    for i in range(1001):
+        server.add_call(start_timestamp=NOW_MS + i)
+    assert len(provider.list_calls(NOW, NOW)) == 1001
+    assert [s.body.get("pagination_key") for s in server.seen] == [None, "call_001000"]
+
+
 def test_find_by_attempt_key_matches_metadata(server, provider):
     server.add_call(start_timestamp=NOW_MS - 1000, metadata={"attempt_key": "other"})
     wanted = server.add_call(start_timestamp=NOW_MS - 500, metadata={"attempt_key": "c1-k7-a1"})
@@ -190,6 +239,8 @@ def test_active_calls_counts_registered_and_ongoing(server, provider):
     server.add_call(call_status="ongoing", start_timestamp=NOW_MS)
     server.add_call(call_status="ended", start_timestamp=NOW_MS)
     assert provider.active_calls(NOW) == 2
+    # list-calls cannot filter on registered (a 400): the adapter counts the listing itself
+    assert "call_status" not in server.seen[-1].body["filter_criteria"]
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -241,6 +292,26 @@ def test_create_500_is_not_retried_because_the_call_may_exist(server, provider):
     with pytest.raises(OutcomeUnknown):
         provider.place_call(REQUEST, NOW)
     assert server.count("POST", "/v2/create-phone-call") == 1
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_create_gateway_error_is_not_retried_because_the_call_may_exist(server, provider, status):
+    # a gateway answers 502/504 after forwarding the request: here the call was created behind it,
+    # and a retry would ring the same person a second time
+    server.fail(status, times=1, path_prefix="/v2/create-phone-call", then_process=True)
+    with pytest.raises(OutcomeUnknown):
+        provider.place_call(REQUEST, NOW)
+    assert server.count("POST", "/v2/create-phone-call") == 1
+    assert len(server.calls) == 1
+    assert provider.find_by_attempt_key("c1-k7-a1", NOW) is not None  # reconciliation finds it
+
+
+def test_create_retries_503_then_dials_once(server, provider):
+    # "service unavailable" is answered without processing: retried like a 429
+    server.fail(503, times=2, path_prefix="/v2/create-phone-call")
+    provider.place_call(REQUEST, NOW)
+    assert server.count("POST", "/v2/create-phone-call") == 3
+    assert len(server.calls) == 1
 
 
 def test_create_timeout_raises_outcome_unknown_and_reconciles_by_key(server, impatient):
