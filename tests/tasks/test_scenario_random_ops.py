@@ -2,7 +2,7 @@
 
 Each seed builds a store (temp DuckDB file, simulated provider) and applies ~40 random steps through the
 functions the CLI uses — ticks on a virtual clock moving minutes to days forward (across New York's DST end),
-enrichment, aggregation, imports of new and known numbers, removals, phone edits, campaign edits, the Run
+enrichment, aggregation, imports of new and known numbers, removals, phone and name edits, campaign edits, the Run
 button, do-not-call add/remove, duplicate and delete — checking after every step:
 
 - `check_invariants` (limits against the settings as they are now: when a limit was lowered below attempts
@@ -183,6 +183,16 @@ class Scenario:
         with transaction(self.db) as conn:
             ci.edit_contact(conn, contact_id, {"phone": phone}, self.now())
 
+    def op_edit_name(self):
+        # an edit that keeps the number: the next claim resolves the contact's zone again
+        known = self.contacts()
+        if not known:
+            return
+        contact_id = self.rng.choice(known)
+        self.log[-1] += f" contact={contact_id}"
+        with transaction(self.db) as conn:
+            ci.edit_contact(conn, contact_id, {"name": f"Edited {self.rng.randint(1, 999)}"}, self.now())
+
     def op_edit_campaign(self):
         campaign_id = self.pick_campaign(any_id=True)
         r = self.rng.random
@@ -261,7 +271,7 @@ class Scenario:
                     "outbound_number_ids": self.number_ids[:1], "active": True}, self.now()))
 
     OPS = [("tick", 12), ("enrich", 6), ("aggregate", 2), ("import", 4), ("remove", 2), ("edit_phone", 2),
-           ("edit_campaign", 4), ("manual", 3), ("dnc", 2), ("duplicate", 1), ("delete", 1)]
+           ("edit_name", 1), ("edit_campaign", 4), ("manual", 3), ("dnc", 2), ("duplicate", 1), ("delete", 1)]
 
     # ------------------------------------------------------------------ the run
     def run(self, steps: int = STEPS) -> None:
