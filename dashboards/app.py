@@ -65,6 +65,9 @@ def unsaved_reminder() -> None:
 
 page = st.navigation(PAGES, position="sidebar")
 try:
+    from dashboards.state import check_store
+
+    check_store()  # a missing or empty store file: the one error below instead of the page; nothing created
     page.run()
     unsaved_reminder()
 except StoreLockedError:

@@ -22,9 +22,9 @@ import duckdb
 
 from schemas.campaign import SETTING_FIELDS
 from schemas.enums import WEEKDAYS
-from tasks.errors import UserError
+from tasks.errors import StoreError, UserError
 from tasks.settings import PROJECT_ROOT, get_settings
-from tasks.store import connect, db_path, transaction
+from tasks.store import connect, db_path, store_file_problem, transaction
 from tasks.timezones import zone_needs_country
 
 SAME, PER_DAY = "same", "per_day"
@@ -50,9 +50,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def check_store() -> None:
+    """Raise StoreError, creating nothing, when the store file is missing or empty: the dashboard never creates one.
+
+    A mistyped CAMPAIGNS_DB, or the file deleted while the dashboard runs, used to get a new, empty database
+    on the next read. `campaigns dashboard` creates the default store on its first start instead.
+    """
+    path = db_path()
+    problem = store_file_problem(path)
+    if problem is not None:
+        raise StoreError(f"{path}: {problem} (campaigns init creates one)")
+
+
 @contextmanager
 def reading() -> Iterator[duckdb.DuckDBPyConnection]:
     """A short connection for one read; a lock held too long raises StoreLockedError (the app shows a banner)."""
+    check_store()
     with connect(timeout=get_settings().dashboard_lock_timeout_seconds) as conn:
         yield conn
 
@@ -60,6 +73,7 @@ def reading() -> Iterator[duckdb.DuckDBPyConnection]:
 @contextmanager
 def writing() -> Iterator[duckdb.DuckDBPyConnection]:
     """One short transaction for a write made from the dashboard."""
+    check_store()
     with transaction(timeout=get_settings().dashboard_lock_timeout_seconds) as conn:
         yield conn
 

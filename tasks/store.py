@@ -34,6 +34,21 @@ def db_path(db: str | Path | None = None) -> Path:
     return Path(db) if db is not None else get_settings().db
 
 
+def store_file_problem(path: Path) -> str | None:
+    """Why a store file holds no database to read ("no database there", "the file is empty, not a database"), else None.
+
+    An empty file (`touch`, a failed copy) is the wrong file as much as a mistyped path; DuckDB refuses to open
+    one. The shared store (CAMPAIGNS_STORE) has no file: None. Only stats the path, never opens it.
+    """
+    if shared_store_url() is not None:
+        return None
+    if not path.exists():
+        return "no database there"
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty, not a database"
+    return None
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """Every numbered migration shipped in schemas/migrations as (version, name, sql), in order."""
     found = []
@@ -82,7 +97,7 @@ def check_duckdb_file(path: Path) -> None:
     """Refuse an existing file that is not a DuckDB database (DuckDB would open a CSV as a throwaway database)."""
     try:
         if not path.exists() or path.stat().st_size == 0:
-            return  # a new (or empty) file becomes a database
+            return  # a writer creates the database (an empty file first goes: _drop_empty_file)
         if path.is_dir():
             raise StoreError(f"cannot open database {path}: is a folder")
         with open(path, "rb") as handle:
@@ -112,6 +127,32 @@ def _check_once(path: Path) -> None:
         _CHECKED.add(key)  # a new file is created by the connection about to open it
 
 
+def _drop_empty_file(path: Path) -> None:
+    """Remove an empty (0-byte) file where a writer is about to create the database: DuckDB refuses to open one.
+
+    Only while no other process holds the file's lock: a DuckDB creating the database there holds it from
+    the moment it creates the file until its header is written, and keeps its file. Called under
+    `_open_close_lock`, so no connection of this process has the file open (closing a descriptor of a
+    file drops the process's POSIX locks on it).
+    """
+    import fcntl
+
+    try:
+        if path.stat().st_size != 0:
+            return
+        handle = os.open(path, os.O_RDWR)
+    except OSError:
+        return  # gone, or not openable: the connect below says why
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(handle).st_size == 0 and os.path.samestat(os.fstat(handle), os.stat(path)):
+            path.unlink()
+    except OSError:
+        pass  # locked by a process creating the database there (the connect below waits for it), or gone
+    finally:
+        os.close(handle)
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     _check_once(path)
     deadline = time.monotonic() + timeout
@@ -121,6 +162,8 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
             with _open_close_lock(path):
+                if not read_only:
+                    _drop_empty_file(path)
                 return duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as error:
             if not _is_lock_conflict(error):

@@ -11,7 +11,7 @@ from dashboards.components import capsule_html, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
-from tasks.errors import NotFoundError, StoreLockedError, UserError
+from tasks.errors import NotFoundError, StoreError, StoreLockedError, UserError
 
 
 # While a batch may be dialing the status capsule refreshes itself (seconds between reads, and how long
@@ -108,8 +108,11 @@ def live_title(campaign_id: int, head: dict) -> None:
     def title() -> None:
         current = head
         if live:  # a timed rerun of this fragment alone: read the status again
-            with state.reading() as conn:
-                current = campaign_header(conn, campaign_id, state.now())
+            try:
+                with state.reading() as conn:
+                    current = campaign_header(conn, campaign_id, state.now())
+            except StoreError:  # e.g. the file was deleted meanwhile: the whole app says so, in one error
+                st.rerun(scope="app")
             # the buttons depend on the status too, and the Run button and its result on the run's process
             if current["status"] != head["status"] or (run_going and not state.run_in_progress(campaign_id)):
                 st.rerun(scope="app")

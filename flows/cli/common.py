@@ -46,10 +46,10 @@ def _global(
 
 
 # What each command does with the store, by its command path (`campaigns agents list` → "agents list"). A
-# command that only READS refuses a store that does not exist (a mistyped --db used to leave a new empty
-# database behind and answer "(none)"); one that WRITES creates it, folder included, as `init` does; NONE
-# never opens it. db() refuses a command missing here, and tests/flows/test_cli_missing_store.py checks that
-# every command of the tree is here: a new command must be classified.
+# command that only READS refuses a store file that does not exist or is empty (a mistyped --db used to leave
+# a new empty database behind and answer "(none)"); one that WRITES creates it, folder included, as `init`
+# does; NONE never opens it. db() refuses a command missing here, and tests/flows/test_cli_missing_store.py
+# checks that every command of the tree is here: a new command must be classified.
 READS, WRITES, NONE = "reads", "writes", "none"
 STORE_USE: dict[str, str] = {
     "init": WRITES,
@@ -62,8 +62,9 @@ STORE_USE: dict[str, str] = {
     "aggregate": WRITES,
     "metrics": READS, "forecast": READS, "best-time": READS,
     "backup": READS,  # copies the store: nothing to copy when it is missing
-    # The dashboard writes too (creation wizard, settings, imports, feedback): on a missing store it starts,
-    # says on stderr that it will create an empty one, and the app creates it on its first read.
+    # The dashboard writes too (creation wizard, settings, imports, feedback), but it refuses a missing or
+    # empty store as the readers do (the app never creates one), except the default store on its first
+    # start, which the command creates (flows/cli/dashboard_cmds.py).
     "dashboard": WRITES,
     "agents add": WRITES, "agents list": READS,
     "numbers add": WRITES, "numbers list": READS, "numbers set-status": WRITES,
@@ -102,7 +103,7 @@ def store_use(name: str | None) -> str:
 
 
 def db() -> Path:
-    """The database file chosen by --db, else the settings'; refused when missing for a command that only reads."""
+    """The database file chosen by --db, else the settings'; refused when missing or empty for a reading command."""
     from tasks.store import db_path
 
     path = db_path(state.db)
@@ -125,22 +126,17 @@ def store_origin(path: Path) -> str:
     return f"{path} (the default)"
 
 
-def store_missing(path: Path) -> bool:
-    """True when the store file does not exist; never for the shared store (CAMPAIGNS_STORE): no file then."""
-    from tasks.store import shared_store_url
-
-    return shared_store_url() is None and not path.exists()
-
-
 def refuse_missing_store(path: Path) -> None:
-    """Refuse, creating nothing, a store file that does not exist (one line: how it was named, what to do)."""
+    """Refuse, creating nothing, a store file that does not exist or is empty (one line: how it was named, what to do)."""
     from tasks.errors import NotFoundError
+    from tasks.store import store_file_problem
 
-    if store_missing(path):
+    problem = store_file_problem(path)
+    if problem is not None:
         origin = store_origin(path)
         hint = ("campaigns init creates it; --db or CAMPAIGNS_DB names another" if origin.endswith("(the default)")
                 else "campaigns init creates one")
-        raise NotFoundError(f"{origin}: no database there ({hint})")
+        raise NotFoundError(f"{origin}: {problem} ({hint})")
 
 
 def _default(value: Any) -> Any:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flows.cli.common import app, db, store_missing, store_origin
-from tasks.settings import PROJECT_ROOT
+from flows.cli.common import app, db, refuse_missing_store
+from tasks.settings import PROJECT_ROOT, Settings
+
+# The embedded default store (data/campaigns.duckdb): nothing there yet is a first start, not a typo.
+DEFAULT_STORE: Path = Settings.model_fields["db"].default
 
 
 def streamlit_command(port: int, headless: bool) -> list[str]:
@@ -28,10 +32,16 @@ def dashboard(
     headless: Annotated[bool, typer.Option("--headless/--open-browser", help="Do not open a browser tab.")] = True,
 ) -> None:
     """Start the Streamlit dashboard on the database chosen by --db (Ctrl+C stops it)."""
+    from tasks.store import init_db, store_file_problem
+
     path = db()
-    if store_missing(path):  # the app creates it on its first read (it writes too: wizard, settings, imports)
-        typer.echo(f"warning: {store_origin(path)}: no database there yet; the dashboard starts on a new, empty one",
-                   err=True)
+    # The app never creates a store (a mistyped --db used to get a new, empty one): a missing or empty file
+    # is refused as the reading commands refuse it, unless it is the default store's first start.
+    if store_file_problem(path) is not None:
+        if path.resolve() != DEFAULT_STORE.resolve():
+            refuse_missing_store(path)
+        init_db(path)
+        typer.echo(f"first start: created a new, empty database at {path.resolve()} (the default store)")
     env = os.environ | {"CAMPAIGNS_DB": str(path.resolve())}
     typer.echo(f"dashboard on http://localhost:{port} (database {env['CAMPAIGNS_DB']})")
     try:

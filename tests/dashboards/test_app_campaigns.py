@@ -200,8 +200,11 @@ def test_dashboard_command_serves_the_chosen_database(tmp_path, monkeypatch):
 
     from flows.cli import main
 
+    from tasks.store import init_db
+
     calls = []
     monkeypatch.setattr(subprocess, "call", lambda args, env, cwd: calls.append((args, env["CAMPAIGNS_DB"])) or 0)
+    init_db(tmp_path / "x.duckdb")  # a store that does not exist is refused (tests/flows/test_cli_missing_store.py)
     assert main(["--db", str(tmp_path / "x.duckdb"), "dashboard", "--port", "8600"]) == 0
     args, db = calls[0]
     assert args[1:4] == ["-m", "streamlit", "run"] and args[4].endswith("dashboards/app.py")

@@ -1,6 +1,7 @@
-"""A store file that does not exist: commands that only read it refuse it in one line (exit 2) and create
-nothing, no file and no folder (a mistyped --db used to leave a new empty database behind and answer
-"(none)"); commands that write create it, as `init` does. Run in-process through flows.cli.main."""
+"""A store file that does not exist, or is empty: commands that only read it, and the dashboard, refuse it in
+one line (exit 2) and create nothing, no file and no folder (a mistyped --db used to leave a new empty database
+behind and answer "(none)"); commands that write create it, as `init` does, and the dashboard's first start on
+the default store too. Run in-process through flows.cli.main."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from flows.cli.common import NONE, READS, STORE_USE, WRITES, app, refuse_missing_store, store_missing, store_use
+from flows.cli.common import NONE, READS, STORE_USE, WRITES, app, refuse_missing_store, store_use
 from tasks.settings import get_settings, reset_settings
 from tests.flows.cli_run import run
 
@@ -157,26 +158,130 @@ def test_a_reading_command_on_an_existing_store_is_unchanged(capsys, tmp_path):
 
 def test_the_shared_store_has_no_file_to_check(tmp_path, monkeypatch):
     """With CAMPAIGNS_STORE=postgres the store is PostgreSQL tables: a --db path that does not exist means nothing."""
+    from tasks.store import store_file_problem
+
     path = tmp_path / "x" / "typo.duckdb"
-    assert store_missing(path)
+    assert store_file_problem(path) == "no database there"
     monkeypatch.setattr("tasks.store.shared_store_url", lambda: "postgresql://user@127.0.0.1:5432/campaigns")
-    assert not store_missing(path)
+    assert store_file_problem(path) is None
     refuse_missing_store(path)  # no error
     assert not path.parent.exists()
 
 
-def test_the_dashboard_on_a_missing_store_warns_and_starts(capsys, tmp_path, monkeypatch):
-    """The dashboard writes too (wizard, settings, imports): it starts on a new store, saying so on stderr."""
+# ------------------------------------------------------------------ an empty (0-byte) store file
+#
+# DuckDB 1.5 refuses a 0-byte file ("exists, but it is not a valid DuckDB database file"), for reading and
+# writing alike. A file made by `touch` or a failed copy is the wrong file as much as a mistyped path: the
+# commands that only read say so in the missing store's words; those that write make it a database.
+
+
+@pytest.mark.parametrize("args", READING, ids=lambda args: " ".join(a for a in args if "{" not in a))
+def test_a_reading_command_refuses_an_empty_store_file_and_leaves_it(capsys, tmp_path, args):
+    path = tmp_path / "touched.duckdb"
+    path.touch()
+    args = [a.format(tmp=tmp_path) for a in args]
+    code, out, err = run(capsys, path, *args)
+    assert code == 2, (code, out, err)
+    assert _only_line(err) == f"error: --db {path}: the file is empty, not a database (campaigns init creates one)"
+    assert out == ""
+    assert path.stat().st_size == 0  # left as it was
+    assert list(tmp_path.iterdir()) == [path]  # no --out file either
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("init", ["init"]),
+    ("agents add", ["agents", "add", "Ava"]),
+    ("dnc add", ["dnc", "add", "+13055550100"]),
+])
+def test_a_writing_command_turns_an_empty_store_file_into_a_database(capsys, tmp_path, name, args):
+    path = tmp_path / "touched.duckdb"
+    path.touch()
+    assert STORE_USE[name] == WRITES
+    code, out, err = run(capsys, path, *args)
+    assert (code, err) == (0, ""), (code, out, err)
+    assert path.stat().st_size > 0
+    code, out, err = run(capsys, path, "list")
+    assert (code, out.strip(), err) == (0, "(none)", "")
+
+
+# ------------------------------------------------------------------ the dashboard
+
+
+@pytest.fixture
+def streamlit_calls(monkeypatch) -> list[str]:
+    """The CAMPAIGNS_DB each `campaigns dashboard` would have started Streamlit on (nothing is started)."""
     import subprocess
 
-    calls = []
+    calls: list[str] = []
     monkeypatch.setattr(subprocess, "call", lambda args, env, cwd: calls.append(env["CAMPAIGNS_DB"]) or 0)
+    return calls
+
+
+def test_the_dashboard_refuses_a_missing_store_like_a_reading_command(capsys, tmp_path, streamlit_calls):
+    """A mistyped --db used to start the dashboard on a new, empty database the app created on its first read."""
     path = tmp_path / "x" / "typo.duckdb"
     code, out, err = run(capsys, path, "dashboard", "--port", "8600")
-    assert code == 0 and calls == [str(path.resolve())]
-    assert err.splitlines() == [f"warning: --db {path}: no database there yet; the dashboard starts on a new, empty one"]
-    assert not path.parent.exists()  # the launcher creates nothing; the app does on its first read
+    assert (code, out, streamlit_calls) == (2, "", [])
+    assert _only_line(err) == f"error: --db {path}: no database there (campaigns init creates one)"
+    assert not path.parent.exists()
 
     assert run(capsys, path, "init")[0] == 0
     code, out, err = run(capsys, path, "dashboard", "--port", "8600")
-    assert code == 0 and err == ""
+    assert (code, err, streamlit_calls) == (0, "", [str(path.resolve())])
+
+
+def test_the_dashboard_refusal_names_campaigns_db_when_the_path_came_from_the_environment(
+        capsys, tmp_path, monkeypatch, streamlit_calls):
+    path = tmp_path / "x" / "typo.duckdb"
+    monkeypatch.setenv("CAMPAIGNS_DB", str(path))
+    reset_settings()
+    try:
+        assert main(["dashboard"]) == 2
+    finally:
+        reset_settings()
+    err = capsys.readouterr().err
+    assert _only_line(err) == f"error: CAMPAIGNS_DB={path}: no database there (campaigns init creates one)"
+    assert streamlit_calls == [] and not path.parent.exists()
+
+
+def test_the_dashboard_refuses_an_empty_store_file(capsys, tmp_path, streamlit_calls):
+    path = tmp_path / "touched.duckdb"
+    path.touch()
+    code, out, err = run(capsys, path, "dashboard")
+    assert (code, out, streamlit_calls) == (2, "", [])
+    assert _only_line(err) == f"error: --db {path}: the file is empty, not a database (campaigns init creates one)"
+    assert path.stat().st_size == 0
+
+
+@pytest.mark.parametrize("touched", [False, True], ids=["missing", "empty"])
+def test_the_dashboard_creates_the_default_store_on_its_first_start(capsys, tmp_path, monkeypatch, streamlit_calls,
+                                                                     touched):
+    """The embedded default (data/campaigns.duckdb) with nothing there yet is a first start, not a typo."""
+    from tasks.store import connect, current_version, latest_version
+
+    path = tmp_path / "data" / "campaigns.duckdb"
+    if touched:
+        path.parent.mkdir()
+        path.touch()
+    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
+    monkeypatch.setattr("flows.cli.dashboard_cmds.DEFAULT_STORE", path)  # stands in for data/campaigns.duckdb
+    settings = get_settings().model_copy(update={"db": path})
+    monkeypatch.setattr("tasks.store.get_settings", lambda: settings)
+    assert main(["dashboard"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines() == [f"first start: created a new, empty database at {path.resolve()} (the default store)",
+                                f"dashboard on http://localhost:8501 (database {path.resolve()})"]
+    assert streamlit_calls == [str(path.resolve())]
+    with connect(path, read_only=True) as conn:
+        assert current_version(conn) == latest_version()  # migrated: the app never creates or migrates it
+
+
+def test_the_dashboard_still_refuses_a_missing_store_in_the_default_folder_under_another_name(
+        capsys, tmp_path, monkeypatch, streamlit_calls):
+    monkeypatch.setattr("flows.cli.dashboard_cmds.DEFAULT_STORE", tmp_path / "campaigns.duckdb")
+    path = tmp_path / "campaings.duckdb"  # a typo beside the default
+    code, out, err = run(capsys, path, "dashboard")
+    assert (code, streamlit_calls) == (2, [])
+    assert _only_line(err) == f"error: --db {path}: no database there (campaigns init creates one)"
+    assert list(tmp_path.iterdir()) == []
