@@ -78,12 +78,16 @@ def number_health(conn: duckdb.DuckDBPyConnection, now: datetime, days: int = 7)
 
 
 def numbers_overview(conn: duckdb.DuckDBPyConnection, now: datetime) -> list[dict]:
-    """Every outbound number with its rotation state and its last 24 hours (for the CLI and Settings > Advanced)."""
+    """Every outbound number with its rotation state and its last 24 hours (for the CLI and Settings > Advanced).
+
+    The figures are those a number is judged on (since the later of 24 hours ago and its last restore), for a
+    number out of rotation too: they are what paused it.
+    """
     numbers = conn.execute(
         "select number_id, e164, nickname, sip_trunk_status, rotation_paused_at, rotation_paused_reason"
         " from phone_numbers order by number_id"
     ).fetchall()
-    judged = recent_attempts(conn, now, [(r[0], r[1]) for r in numbers if r[4] is None])
+    judged = recent_attempts(conn, now, [(r[0], r[1]) for r in numbers])
     rows = []
     for number_id, e164, nickname, status, paused_at, reason in numbers:
         calls, connected, spam = judged.get(number_id, (0, 0, 0))
@@ -222,21 +226,28 @@ def healthy_numbers(
     """The (number_id, e164, status) rows still usable: auto-check health, drop paused and capped numbers.
 
     `rows` are (number_id, e164, status, out of rotation, pause reason) as read from phone_numbers in this
-    transaction. Returns the kept (number_id, e164, status) rows, and when none is left, why.
+    transaction. Returns the kept (number_id, e164, status) rows, and when none is left, why. A number whose
+    SIP trunk is not active cannot dial: when only such numbers are left because the cap took the others,
+    the cap is why.
     """
     if not rows:
         return [], None
     newly = {c["number_id"]: c["reason"] for c in _pause_breaching(conn, now, [(r[0], r[1]) for r in rows if not r[3]])}
     paused = {r[0]: r[4] if r[3] else newly[r[0]] for r in rows if r[3] or r[0] in newly}
     kept = [r[:3] for r in rows if r[0] not in paused]
+    capped = False
     if cap is not None and kept:
         used = calls_since(conn, [r[1] for r in kept], day_start)
+        capped = any(r[2] == "active" and used.get(r[1], 0) >= cap for r in kept)
         kept = [r for r in kept if used.get(r[1], 0) < cap]
         if not kept and not paused:
             return [], f"every outbound number reached its daily cap of {cap} calls"
     if not kept and paused:
         number_id, reason = next(iter(paused.items()))
         return [], f"outbound number {number_id} is out of rotation: {reason}"
+    if capped and all(r[2] != "active" for r in kept):
+        # what is left has no active trunk: saying so would hide the capped numbers that do
+        return [], f"every outbound number in rotation with an active SIP trunk reached its daily cap of {cap} calls"
     return kept, None if kept else "no usable outbound number"
 
 

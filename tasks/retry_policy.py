@@ -5,7 +5,7 @@ than `SHORT_HANGUP_SECONDS`) — to a rule written as text, so it reads the same
 dashboard and the `campaigns.retry_policy` column:
 
 - `now` — no wait (attempt limits still hold);
-- `30m`, `2h`, `1d` — wait that long after the call ended;
+- `30m`, `2h`, `1d` — wait that long after the call ended (a campaign may set at most `3650d`);
 - `next_day` — from the next campaign-local day (local midnight);
 - `next_day_other_band` — the next calling day, at a local time at least one 3-hour band away from
   this call's, inside the calling window (so a voicemail at 10:00 is retried at 13:00 or 07:00...);
@@ -40,6 +40,9 @@ HOUR_BAND = timedelta(hours=3)
 WORDS = ("now", "next_day", "next_day_other_band", "other_number", "never")
 _WAIT = re.compile(r"^(\d+)\s*(m|h|d)$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+# The longest wait a campaign may set: ten years outlasts any campaign, so a longer one is a typo; one of
+# thousands of years would make a retry time no date can hold.
+MAX_WAIT = timedelta(days=3650)
 
 DEFAULT_POLICY: dict[str, str] = {
     DisconnectReason.dial_busy.value: "30m",
@@ -82,7 +85,10 @@ def parse_rule(text: Any) -> RetryRule:
         return RetryRule(value)
     match = _WAIT.match(value)
     if match and int(match.group(1)) > 0:
-        return RetryRule("wait", timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}))
+        try:
+            return RetryRule("wait", timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}))
+        except OverflowError:  # more days than a timedelta holds
+            raise ValueError(f"\"{text}\" is too long a wait (at most {_wait_text(MAX_WAIT)})") from None
     raise ValueError(f"\"{text}\" is not a rule (use a wait such as 30m, 2h, 1d, or one of {', '.join(WORDS)})")
 
 
@@ -102,6 +108,8 @@ def check_overrides(overrides: Any) -> dict[str, str] | None:
             rule = parse_rule(text)
         except ValueError as error:
             raise ValueError(f"{key}: {error}") from None
+        if rule.wait is not None and rule.wait > MAX_WAIT:
+            raise ValueError(f"{key}: \"{text}\" is too long a wait (at most {_wait_text(MAX_WAIT)})")
         if key in NOT_RETRYABLE_REASONS and rule.kind != "never":
             raise ValueError(f"{key}: the number does not exist; the only rule is never")
         checked[key] = rule.text
