@@ -567,11 +567,12 @@ def claim_batch(
     if picked.height == 0:
         return None, picked
     contact_ids = picked["contact_id"].to_list()
+    # least used today: each number's calls since the campaign-local midnight, as `usable_numbers` orders them
     used = dict(
         conn.execute(
             "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
             " group by from_number",
-            [now - timedelta(hours=24), from_numbers],
+            [_day_start(plan, now), from_numbers],
         ).fetchall()
     ) if len(from_numbers) > 1 else {}
     # a number to avoid is set only for campaigns with several numbers (the retry policy's other_number)

@@ -318,6 +318,26 @@ def test_rotation_alternates_between_active_numbers(db):
     assert used == {"+16025550100": 3, "+16025550101": 3}
 
 
+def test_rotation_spreads_a_batch_by_the_numbers_use_today_not_the_last_24_hours(db):
+    # last evening (Mon 17:00 Phoenix) the main number placed 4 calls; today the backup placed 1. Least used
+    # today is the main number: a count over the last 24 hours (4 vs 1) gave the backup 3 of 4 calls
+    ids = make_campaign_db(db, rotation_enabled=True)
+    main, backup = "+16025550100", "+16025550101"
+    with transaction(db) as conn:
+        for i, (number, at) in enumerate([(main, TUE_10_PHOENIX - timedelta(hours=17))] * 4
+                                         + [(backup, TUE_10_PHOENIX - timedelta(hours=1))]):
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, from_number,"
+                " status, provider, queued_at, updated_at) values (99, ?, ?, 1, ?, ?, 'ended', 'fake', ?, ?)",
+                [1000 + i, f"old.{i}", f"+1602555{9000 + i}", number, at, at])
+    add_contacts(db, ids["campaign_id"], 4)
+    run_tick(db, FakeProvider(), VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    with connect(db) as conn:
+        used = dict(conn.execute("select from_number, count(*) from calls where campaign_id = ? group by 1",
+                                 [ids["campaign_id"]]).fetchall())
+    assert used == {main: 3, backup: 1}  # 3 + 0 and 1 + 1 today: 3 and 2 by the day's end, as even as it gets
+
+
 @pytest.mark.parametrize("rotation", [False, True])
 def test_no_usable_number_means_no_dialing_and_a_reason(db, rotation):
     ids = make_campaign_db(db, rotation_enabled=rotation)
