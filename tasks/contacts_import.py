@@ -16,7 +16,7 @@ import os
 import re
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -913,9 +913,15 @@ def get_contact(conn: duckdb.DuckDBPyConnection, contact_id: int) -> dict:
     return contact
 
 
-def contacts_for_export(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.DataFrame:
+def contacts_for_export(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, reserved: Collection[str] = ()
+) -> pl.DataFrame:
     """One row per enrolled contact: contact_id, phone, name, company, email, each custom property as
-    its own column (sorted by name), added_at (UTC); in enrollment order."""
+    its own column (sorted by name), added_at (UTC); in enrollment order.
+
+    A property named like one of those columns or like a `reserved` one (a column the caller adds) is
+    named `custom_<name>`, prefixed again until no column has that name.
+    """
     campaign_country(conn, campaign_id)
     base = conn.execute(
         """
@@ -940,9 +946,18 @@ def contacts_for_export(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl
     keys = sorted({k for d in decoded for k in d})
     custom = pl.DataFrame({k: [None if d.get(k) is None else str(d.get(k)) for d in decoded] for k in keys}, schema=dict.fromkeys(keys, pl.String))
     columns = [c for c in base.columns if c not in ("properties", "added_at")]
-    taken = set(columns) | {"added_at"}
-    custom = custom.rename({k: (k if k not in taken else f"custom_{k}") for k in keys})
-    return pl.concat([base.select(columns), custom, base.select("added_at")], how="horizontal")
+    fixed = {*columns, "added_at", *reserved}
+    # a re-imported export brings properties named like its columns (added_at_utc, custom_credits, ...)
+    taken = fixed | set(keys)
+    renames = {}
+    for key in keys:
+        if key in fixed:
+            free = f"custom_{key}"
+            while free in taken:
+                free = f"custom_{free}"
+            renames[key] = free
+            taken.add(free)
+    return pl.concat([base.select(columns), custom.rename(renames), base.select("added_at")], how="horizontal")
 
 
 def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str | Path) -> Path:
@@ -962,7 +977,8 @@ def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str 
         "last_call_at_utc": "s.last_call_at",
     }
 
-    frame = contacts_for_export(conn, campaign_id).rename({"added_at": "added_at_utc"})
+    frame = contacts_for_export(conn, campaign_id, reserved=[*stats_columns, "added_at_utc"]).rename(
+        {"added_at": "added_at_utc"})
     select_list = ", ".join(f"{expr} as {name}" for name, expr in stats_columns.items())
     stats = conn.execute(
         f"""
@@ -978,17 +994,7 @@ def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str 
         """,
         {"campaign_id": campaign_id},
     ).pl()
-    # a custom property named like a stats column keeps its values under custom_<name>
-    taken = set(frame.columns)
-    renames = {}
-    for name in stats_columns:
-        if name in taken:
-            free = f"custom_{name}"
-            while free in taken:
-                free = f"custom_{free}"
-            renames[name] = free
-            taken.add(free)
-    frame = frame.rename(renames).join(stats, on="contact_id", how="left", maintain_order="left")
+    frame = frame.join(stats, on="contact_id", how="left", maintain_order="left")
     fields = [c for c in frame.columns if c not in stats_columns and c != "added_at_utc"]
     frame = frame.select(*fields, *stats_columns, "added_at_utc")
     path = Path(out)

@@ -97,8 +97,10 @@ _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
 # Characters XML 1.0 cannot hold (the file would not open): dropped. Tab, LF and CR are kept.
 _INVALID_XML = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x{FFFE}\\x{FFFF}]"
-# Excel keeps at most this many characters in a cell (longer text makes it repair the file).
+# Excel keeps at most this many characters in a cell (longer text makes it repair the file), counted in
+# UTF-16 units: a character beyond U+FFFF (an emoji) counts two.
 MAX_CELL_CHARS = 32_767
+_ASTRAL = "[\\x{10000}-\\x{10FFFF}]"
 # Cell styles (index into styles.xml cellXfs): 1 date-time, 2 date, 3 bold header.
 _STYLE_DATETIME, _STYLE_DATE, _STYLE_HEADER = 1, 2, 3
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -147,9 +149,20 @@ def _quoted(name: str) -> str:
     return '"' + name.replace("\x00", "\ufffd").replace('"', '""') + '"'
 
 
+def _cut_sql(expr: str) -> str:
+    """SQL for the longest start of the text that Excel holds in a cell (32,767 UTF-16 units)."""
+    # No character has more UTF-16 units than UTF-8 bytes: text of at most 32,767 bytes is whole. Longer
+    # text has a marker (U+FFFF: XML cannot hold it, so it is dropped anyway) put after each character
+    # that counts two, so `left` counts units; a character whose second unit was cut off goes too.
+    marked = (f"regexp_replace(replace(left({expr}, {MAX_CELL_CHARS}), chr(65535), ''), '({_ASTRAL})', "
+              "'\\1' || chr(65535), 'g')")
+    cut = f"replace(regexp_replace(left({marked}, {MAX_CELL_CHARS}), '{_ASTRAL}$', ''), chr(65535), '')"
+    return f"case when strlen({expr}) <= {MAX_CELL_CHARS} then {expr} else {cut} end"
+
+
 def _text_cell_sql(expr: str) -> str:
     """SQL for an inline-string cell: XML-escaped, invalid characters dropped, at most 32,767 characters."""
-    cut = f"left({expr}, {MAX_CELL_CHARS})"
+    cut = _cut_sql(expr)
     cleaned = f"regexp_replace({cut}, '{_INVALID_XML}', '', 'g')"
     escaped = f"replace(replace(replace(replace({cleaned}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(13), '&#13;')"
     # Excel reads `_x0041_` in a string as an escaped character: such an underscore is escaped in turn.

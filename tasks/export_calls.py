@@ -40,6 +40,11 @@ FIXED_COLUMNS: list[tuple[str, str]] = [
 ]
 # JSON columns whose keys become extra columns, with the header prefix of each.
 JSON_COLUMNS = {"dynamic_variables": "var_", "custom_analysis": "analysis_"}
+# The agent's analysis values keep their JSON type where every value of a key has it (booleans, numbers),
+# so a spreadsheet counts and sums them; dynamic variables are text (the provider takes a string map).
+TYPED_JSON_COLUMNS = {"custom_analysis"}
+# Excel keeps 15 significant digits: a larger integer (an order number, say) stays text, digits intact.
+MAX_EXACT_INTEGER = 10**15 - 1
 # Filters the Call Logs tab offers: name → SQL condition with its parameter.
 FILTERS = {
     "disconnect_reason": "c.disconnect_reason in (select unnest($disconnect_reason::varchar[]))",
@@ -61,6 +66,51 @@ def _quoted(name: str) -> str:
 def _json_path(key: str) -> str:
     """A JSONPath selecting one key, whatever characters it holds."""
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _json_keys(
+    conn: duckdb.DuckDBPyConnection, column: str, scope: str, params: dict
+) -> list[tuple[str, set[str], float | None]]:
+    """The keys of a JSON column over the scoped calls (sorted), each with the JSON types of its values
+    (nulls left out) and its largest integer's magnitude; types only for TYPED_JSON_COLUMNS."""
+    if column not in TYPED_JSON_COLUMNS:
+        keys = conn.execute(
+            f"select distinct unnest(json_keys(c.{column})) as k from calls c where {scope} and c.{column} is not null"
+            " order by k",
+            params,
+        ).fetchall()
+        return [(key, {"VARCHAR"}, None) for (key,) in keys]
+    rows = conn.execute(
+        f"""
+        with entry as (
+            select j.key, j.type, j.value
+            from calls c, json_each(c.{column}) j
+            where {scope} and json_type(c.{column}) = 'OBJECT'
+        ),
+        final as (
+            select key,
+                   list(distinct type) filter (where type <> 'NULL') as types,
+                   max(case when type in ('BIGINT', 'UBIGINT') then abs(value::double) end) as largest_integer
+            from entry
+            group by key
+            order by key
+        )
+        select * from final
+        """,
+        params,
+    ).fetchall()
+    return [(key, set(types or ()), largest) for key, types, largest in rows]
+
+
+def _key_cell(column: str, param: str, types: set[str], largest_integer: float | None) -> str:
+    """SQL for one JSON key's values: booleans or numbers when every value of the key is one, else text."""
+    value = f"json_extract_string(c.{column}, ${param})"
+    # try_cast: a call written after the keys were read may hold another type (its cell is then empty)
+    if types == {"BOOLEAN"}:
+        return f"try_cast({value} as boolean)"
+    if types and types <= {"BIGINT", "UBIGINT", "DOUBLE"} and (largest_integer or 0) <= MAX_EXACT_INTEGER:
+        return f"try_cast({value} as {'double' if 'DOUBLE' in types else 'bigint'})"
+    return f"xlsx_text({value})"
 
 
 def _where(filters: dict | None) -> tuple[str, dict]:
@@ -95,15 +145,10 @@ def calls_export_query(
     # One pass for the keys seen (sorted), so every call gets a column per key.
     extra: list[tuple[str, str]] = []
     for column, prefix in JSON_COLUMNS.items():
-        keys = [row[0] for row in conn.execute(
-            f"select distinct unnest(json_keys(c.{column})) as k from calls c where {scope} and c.{column} is not null"
-            " order by k",
-            scope_params,
-        ).fetchall()]
-        for i, key in enumerate(keys):
+        for i, (key, types, largest_integer) in enumerate(_json_keys(conn, column, scope, scope_params)):
             param = f"{prefix}key_{i}"
             params[param] = _json_path(key)
-            extra.append((f"{prefix}{key}", f"xlsx_text(json_extract_string(c.{column}, ${param}))"))
+            extra.append((f"{prefix}{key}", _key_cell(column, param, types, largest_integer)))
 
     xlsx_text_macro(conn)
     params["time_zone"] = time_zone

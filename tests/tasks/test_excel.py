@@ -169,3 +169,28 @@ def test_sheets_split_across_arrow_batches(db, tmp_path, monkeypatch, batch_rows
     values = [[r[0] for r in book[name].iter_rows(min_row=2, values_only=True)] for name in book.sheetnames]
     assert [v for sheet in values for v in sheet] == list(range(7))
     assert [len(sheet) for sheet in values] == [min(per_sheet, 7 - i) for i in range(0, 7, per_sheet)]
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("😀" * 20_000, "😀" * 16_383),  # 40,000 units in 20,000 characters: Excel counts each emoji twice
+        ("a" * 32_765 + "😀" + "b", "a" * 32_765 + "😀"),  # the emoji fills units 32,766 and 32,767
+        ("a" * 32_766 + "😀" + "b", "a" * 32_766),  # an emoji over the limit by one unit goes whole
+        ("&<" + "中" * 40_000, "&<" + "中" * 32_765),  # three UTF-8 bytes, one unit: escaping counts nothing
+        ("😀" * 8_000, "😀" * 8_000),  # 32,000 bytes, 16,000 units: whole
+    ],
+)
+def test_long_text_is_cut_at_excels_limit_counted_in_utf16_units(db, tmp_path, text, kept):
+    # Excel counts a cell's 32,767 characters in UTF-16 units and reports a longer cell as a problem with
+    # the file's content; cutting at 32,767 code points left a cell of 20,000 emoji at 40,000 units
+    out = tmp_path / "long.xlsx"
+    with connect(db) as conn:
+        copy_query_to_xlsx(conn, "select ?::varchar as t", [text], out)
+    value = openpyxl.load_workbook(out)["Sheet"]["A2"].value
+    assert _utf16_units(value) <= 32_767
+    assert value == kept

@@ -64,7 +64,8 @@ def test_columns_values_local_times_and_neutralising(calls_db, tmp_path):
     assert (first["Feedback"], first["Feedback Comment"]) == ("down", "'@mention me")
     assert (first["Call Successful"], first["Credits"], first["Tools"], first["Duration (s)"]) == (True, 666, 2, 61.5)
     assert second["Call Summary"] == "ok 1"  # a control character XML cannot hold is dropped
-    assert (second[f"analysis_{HOSTILE_KEY}"], second["analysis_booked"], second["var_company"]) == ("1", "true", None)
+    # the agent's analysis keeps its JSON types (a boolean and a number here); an absent key is an empty cell
+    assert (second[f"analysis_{HOSTILE_KEY}"], second["analysis_booked"], second["var_company"]) == (1, True, None)
     with connect(calls_db["db"]) as conn:  # the hostile key did nothing to the database
         assert conn.execute("select count(*) from calls").fetchone()[0] == 5
 
@@ -120,3 +121,35 @@ def test_tools_of_a_call_that_never_connected_is_zero_as_in_the_tab(calls_db, tm
     tools = {r[0]: r[rows[0].index("Tools")] for r in rows[1:]}
     # never connected: no tools used; in flight or ended awaiting its analysis: not known yet
     assert tools == {1: 0, 2: 0, 3: None, 4: None, 5: None}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([True, False, None], [True, False, None]),  # COUNTIF(…, TRUE) counts them: not the text "true"
+        ([7, -2, None], [7, -2, None]),  # SUM adds them up: not the text "7"
+        ([7, 0.5, None], [7, 0.5, None]),
+        ([10**15 - 1, 1, None], [10**15 - 1, 1, None]),
+        ([10**15, 1, None], ["1000000000000000", "1", None]),  # past 15 digits Excel rounds: text keeps them
+        ([7, "seven", None], ["7", "seven", None]),  # a key of mixed types is text
+        ([True, 1, None], ["true", "1", None]),
+        (["=1+1", "yes", None], ["'=1+1", "yes", None]),  # text is neutralised as ever
+        ([{"a": 1}, [1, 2], None], ['{"a":1}', "[1,2]", None]),
+    ],
+)
+def test_analysis_values_are_booleans_or_numbers_when_the_whole_key_is(calls_db, tmp_path, values, expected):
+    with transaction(calls_db["db"]) as conn:
+        conn.execute("update calls set custom_analysis = null")
+        for call_id, value in zip((1, 2, 3), values):
+            # the third call's key holds a JSON null: an empty cell, whatever the key's type
+            conn.execute("update calls set custom_analysis = ? where call_id = ?", [json.dumps({"score": value}), call_id])
+    out = tmp_path / "calls.xlsx"
+    with connect(calls_db["db"]) as conn:
+        export_calls(conn, calls_db["campaign_id"], out)
+    book = openpyxl.load_workbook(out)
+    header = [cell.value for cell in book["Calls"][1]]
+    column = header.index("analysis_score") + 1
+    cells = [book["Calls"].cell(row, column) for row in (2, 3, 4, 5, 6)]
+    assert [cell.value for cell in cells] == [*expected, None, None]  # calls 4 and 5 have no analysis
+    assert all(cell.data_type == {bool: "b", int: "n", float: "n", str: "s"}[type(value)]
+               for cell, value in zip(cells, expected) if value is not None)

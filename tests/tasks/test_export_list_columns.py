@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import openpyxl
 import polars as pl
 import pytest
 
@@ -12,6 +13,7 @@ from tasks.contacts_import import export_contacts
 from tasks.export_calls import export_calls
 from tasks.store import connect, transaction
 from tests.dashboards.tabs_fixture import make_tabs_db
+from tests.factories import make_campaign_db
 
 STATS = ["attempts", "connected", "successful", "credits", "duration_seconds", "last_disconnection",
          "last_call_at_utc"]
@@ -62,3 +64,47 @@ def test_a_custom_property_named_like_a_stats_column_keeps_its_values(tabs, tmp_
         export_contacts(conn, tabs["campaign_id"], out)
     person_0 = pl.read_excel(out).filter(pl.col("name") == "Person 0").row(0, named=True)
     assert (person_0["credits"], person_0["custom_credits"]) == (110, "'=gold")  # neutralised as before
+
+
+def test_properties_named_like_the_exports_columns_never_share_a_header(tabs, tmp_path):
+    # "name" and "added_at_utc" are the export's own columns; "custom_name" is what "name" would become
+    with transaction() as conn:
+        conn.execute("""update contacts set properties = '{"name": "n", "custom_name": "c", "added_at_utc": "a"}'
+                        where contact_id = ?""", [tabs["A"]])
+    out = tmp_path / "contacts.xlsx"
+    with connect() as conn:
+        export_contacts(conn, tabs["campaign_id"], out)
+    sheet = pl.read_excel(out)
+    # properties in the order of their names (added_at_utc, custom_name, name), each under a free header
+    assert sheet.columns[:8] == ["contact_id", "phone", "name", "company", "email", "custom_added_at_utc",
+                                 "custom_name", "custom_custom_name"]
+    person_0 = sheet.filter(pl.col("name") == "Person 0").row(0, named=True)
+    assert (person_0["custom_custom_name"], person_0["custom_name"], person_0["custom_added_at_utc"]) == ("n", "c", "a")
+    assert isinstance(person_0["added_at_utc"], datetime)  # the export's own column keeps its values
+
+
+def test_the_contact_list_exports_again_after_its_own_file_is_imported(tabs, tmp_path):
+    # Download as Excel, then Import CSV/XLSX of that file: its columns come back as custom properties
+    # (added_at_utc among them), and the next download failed on a duplicate column
+    from flows.import_contacts import run_import
+
+    first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
+    with connect() as conn:
+        export_contacts(conn, tabs["campaign_id"], first)
+    run_import(tabs["campaign_id"], first)
+    with connect() as conn:
+        export_contacts(conn, tabs["campaign_id"], second)
+    sheet = pl.read_excel(second)
+    assert sheet.columns[-len(STATS) - 1:] == [*STATS, "added_at_utc"]
+    assert len(sheet.columns) == len(set(sheet.columns))
+    person_0 = sheet.filter(pl.col("name") == "Person 0").row(0, named=True)
+    assert person_0["attempts"] == 2 and person_0["custom_attempts"] == "2"  # the figure, and the file's copy of it
+
+
+def test_a_campaign_without_contacts_exports_the_headers_only(db, tmp_path):
+    campaign_id = make_campaign_db(db)["campaign_id"]
+    out = tmp_path / "contacts.xlsx"
+    with connect() as conn:
+        export_contacts(conn, campaign_id, out)
+    rows = list(openpyxl.load_workbook(out)["Contacts"].iter_rows(values_only=True))
+    assert rows == [("contact_id", "phone", "name", "company", "email", *STATS, "added_at_utc")]
