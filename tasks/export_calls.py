@@ -52,6 +52,8 @@ FILTERS = {
     "call_successful": "coalesce(c.call_successful, false) = $call_successful",
     "contact_id": "c.contact_id = $contact_id",
     "phone_contains": "contains(c.phone_e164, $phone_contains)",
+    # the Call Logs search by contact name (the contact's current name, lower-cased text, as the tab matches)
+    "name_contains": "c.contact_id in (select contact_id from contacts where contains(lower(name), lower($name_contains)))",
     "min_duration_seconds": "coalesce(c.duration_seconds, 0) >= $min_duration_seconds",
     "max_duration_seconds": "coalesce(c.duration_seconds, 0) <= $max_duration_seconds",
 }

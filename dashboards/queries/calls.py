@@ -259,10 +259,9 @@ def contact_history(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_i
 def export_arguments(filters: CallFilters) -> tuple[date | None, date | None, dict]:
     """(date_from, date_to, filters) for `tasks.export_calls.export_calls` matching the tab's filters.
 
-    The export filters on phone digits and contact id; a contact-name search is not an export filter,
-    so the tab's download covers every name (it says so next to the button).
+    The search box becomes the export's phone-digits or contact-name filter, as it filters the tab.
     """
-    digits, _ = search_terms(filters.search)
+    digits, name = search_terms(filters.search)
     export_filters = {
         "disconnect_reason": list(filters.disconnect_reasons) or None,
         "call_successful": filters.call_successful,
@@ -270,5 +269,6 @@ def export_arguments(filters: CallFilters) -> tuple[date | None, date | None, di
         "max_duration_seconds": filters.max_duration_seconds,
         "contact_id": filters.contact_id,
         "phone_contains": digits,
+        "name_contains": name,
     }
     return filters.date_from, filters.date_to, {k: v for k, v in export_filters.items() if v is not None}

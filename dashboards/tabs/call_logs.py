@@ -168,7 +168,7 @@ def render(campaign_id: int) -> None:
         "Download as Excel", data=lambda: _export_bytes(campaign_id, filters),
         file_name=f"campaign-{campaign_id}-calls.xlsx", key=_key(campaign_id, "download"),
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        help="Every call matching the filters (a contact-name search is not applied to the file).",
+        help="Every call matching the filters, all pages.",
     )
     if actions[3].button("Refresh", key=_key(campaign_id, "refresh")):
         st.rerun()

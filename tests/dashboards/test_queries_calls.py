@@ -194,15 +194,31 @@ def test_export_arguments_follow_the_filters():
         {"disconnect_reason": ["dial_busy"], "call_successful": False, "min_duration_seconds": 5,
          "contact_id": 7, "phone_contains": "5550001"},
     )
+    assert export_arguments(CallFilters(search="Person 1"))[2] == {"name_contains": "person 1"}
 
 
-def test_export_with_the_tabs_filters_writes_matching_rows(shared, tmp_path):
+@pytest.mark.parametrize("search", ["0001", "person 1", "PERSON 1", "Person"])
+def test_export_with_the_tabs_filters_writes_matching_rows(shared, tmp_path, search):
+    # a search by contact name too: the download used to hold every name's calls
     from tasks.export_calls import export_calls
 
-    filters = CallFilters(search="0001", call_successful=False)
+    filters = CallFilters(search=search, call_successful=False)
     with connect(shared["db"]) as conn:
         written = export_calls(conn, shared["campaign_id"], tmp_path / "x.xlsx", *export_arguments(filters))
-        assert written == count_calls(conn, shared["campaign_id"], filters) == 2
+        shown = count_calls(conn, shared["campaign_id"], filters)
+        assert written == shown and 0 < shown
+        if search != "Person":  # one contact's calls, fewer than everyone's
+            assert shown < count_calls(conn, shared["campaign_id"], CallFilters(call_successful=False))
+
+
+@pytest.mark.parametrize("hostile", ["%", "_", "\\", "' or 1=1 --", "\x00"])
+def test_a_hostile_name_search_exports_nothing(shared, tmp_path, hostile):
+    from tasks.export_calls import export_calls
+
+    filters = CallFilters(search=hostile)
+    with connect(shared["db"]) as conn:
+        written = export_calls(conn, shared["campaign_id"], tmp_path / "x.xlsx", *export_arguments(filters))
+        assert written == count_calls(conn, shared["campaign_id"], filters) == 0
 
 
 @pytest.mark.parametrize(
