@@ -700,6 +700,27 @@ def _paused(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, kind: str, curr
     return None
 
 
+def _number_stopped(conn: duckdb.DuckDBPyConnection, chunk: list[dict]) -> str | None:
+    """Why the outbound number of a real-time batch's next call may no longer dial, or None.
+
+    Since the claim it was taken out of rotation (by hand, or by another campaign's health check) or its
+    SIP trunk is no longer active: the rest of the batch is not placed (not attempts), and the next claim
+    picks from the numbers usable then.
+    """
+    numbers = sorted({c["from_number"] for c in chunk if c.get("from_number")})
+    if not numbers:
+        return None
+    row = conn.execute(
+        "select e164, rotation_paused_at is not null, sip_trunk_status from phone_numbers"
+        " where list_contains(?, e164) and (rotation_paused_at is not null or sip_trunk_status <> 'active')"
+        " order by e164 limit 1", [numbers]).fetchone()
+    if row is None:
+        return None
+    e164, paused, status = row
+    what = "was taken out of rotation" if paused else f"got SIP trunk status {status}"
+    return f"outbound number {e164} {what} before the rest of the batch was placed"
+
+
 def dial_batch(
     db: Path | str | None,
     provider: TelephonyProvider,
@@ -771,7 +792,7 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
             chunk = calls[start:start + chunk_size]
             if not whole:
                 with transaction(db) as conn:
-                    stop = stop or _paused(conn, plan, kind)
+                    stop = stop or _paused(conn, plan, kind) or _number_stopped(conn, chunk)
                     if stop:
                         mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
                         result.not_placed += len(calls) - start

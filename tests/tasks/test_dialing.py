@@ -518,6 +518,34 @@ def test_rows_closed_by_someone_else_mid_batch_are_never_dialled(campaign_db):
             "registered", "error", "error"]
 
 
+@pytest.mark.parametrize(("change", "reason"), [
+    ("rotation_paused_at = now(), rotation_paused_reason = 'paused by hand'", "was taken out of rotation"),
+    ("sip_trunk_status = 'inactive'", "got SIP trunk status inactive"),
+])
+def test_a_number_paused_mid_batch_places_no_more_of_it(campaign_db, change, reason):
+    # a real-time batch takes size x 3 s: a number paused meanwhile (by hand, by another campaign's health check)
+    # must not keep dialing until the batch ends; the rest is not placed (not attempts) and claimed again later
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 3)
+
+    class PausedMeanwhile(FakeProvider):
+        def place_call(self, request, now):
+            call_id = super().place_call(request, now)
+            if len(self.calls) == 1:
+                with transaction(db) as conn:
+                    conn.execute(f"update phone_numbers set {change} where e164 = ?", [request.from_number])
+            return call_id
+
+    provider = PausedMeanwhile()
+    result = run_tick(db, provider, WallClockAt(TUE_10_PHOENIX), pace_seconds=0.6)
+    [batch] = result.batches
+    assert (batch.placed, batch.not_placed, len(provider.calls)) == (1, 2, 1)
+    assert reason in batch.message
+    with connect(db) as conn:
+        assert conn.execute("select count(*) from campaign_contacts where attempts = 0 and in_flight_call_id is null"
+                            " and finished_at is null").fetchone()[0] == 2  # free to be claimed again
+
+
 def test_a_wait_for_free_lines_keeps_the_run_alive(campaign_db):
     # up to 300 s a call: longer than the 120 s lease other machines judge a run by
     from tasks.dialing import _run_heartbeat, _wait_for_capacity
