@@ -21,6 +21,8 @@ from tasks.schedule import zone
 
 # How many pseudo-calls at the campaign's overall rate each weekday × hour cell starts with.
 PRIOR_CALLS = 20.0
+# A cell with fewer calls than this shows its rate as not reliable yet (the heatmap, `campaigns best-time`).
+MIN_CELL_CALLS = 10
 
 STATS_SQL = f"""
 with attempts as (

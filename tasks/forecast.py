@@ -57,10 +57,14 @@ PRIOR_CALLS = 20
 OUTCOMES = ("connected", "voicemail", "no_answer", "busy", "declined", "failed", "invalid")
 RatesChoice = Literal["auto", "observed", "default"]
 
+# A call still in flight has no outcome yet: the forecast's copy places it again (see copy_campaign).
+IN_FLIGHT_SQL = """
+select in_flight_call_id from campaign_contacts where campaign_id = $campaign_id and in_flight_call_id is not null
+"""
 TOTALS_SQL = f"""
 with attempts as (
     select contact_id, credits, call_successful, {CONNECTED_SQL} as is_connected
-    from calls where campaign_id = $campaign_id and counts_as_attempt
+    from calls where campaign_id = $campaign_id and counts_as_attempt and call_id not in ({IN_FLIGHT_SQL})
 ),
 final as (
     select count(*) as calls,
@@ -207,7 +211,7 @@ class Forecast:
     connected_contacts: int
     successful_contacts: int
     credits: int
-    observed_connection_rate: float | None  # connected ÷ attempts so far (None before any call)
+    observed_connection_rate: float | None  # connected ÷ attempts so far (None before any call has ended)
     forecast_connection_rate: float | None
     seed: int
     horizon_days: float
@@ -230,10 +234,48 @@ _COPY = (
     ("campaigns", "select * from campaigns where campaign_id = $campaign_id"),
     ("contacts", "select ct.* from contacts ct semi join campaign_contacts cc on cc.contact_id = ct.contact_id"
                  " and cc.campaign_id = $campaign_id"),
-    ("campaign_contacts", "select * from campaign_contacts where campaign_id = $campaign_id"),
+    # a call still in flight is not placed yet in the copy, which places it again with an outcome: its contact
+    # gets back the attempt (of the day too) and its previous last call time
+    ("campaign_contacts", f"""
+        with in_flight as (
+            select cc.contact_id, (f.queued_at at time zone k.time_zone)::date as call_day,
+                   (select max(p.queued_at) from calls p where p.campaign_id = cc.campaign_id
+                    and p.contact_id = cc.contact_id and p.call_id <> f.call_id) as previous_call_at
+            from campaign_contacts cc join campaigns k using (campaign_id) join calls f on f.call_id = cc.in_flight_call_id
+            where cc.campaign_id = $campaign_id
+        )
+        select cc.* replace (
+            case when i.contact_id is null then cc.attempts else greatest(cc.attempts - 1, 0) end as attempts,
+            case when cc.attempts_day = i.call_day then greatest(cc.attempts_on_day - 1, 0)
+                 else cc.attempts_on_day end as attempts_on_day,
+            case when i.contact_id is null then cc.last_call_at else i.previous_call_at end as last_call_at,
+            null::bigint as in_flight_call_id)
+        from campaign_contacts cc left join in_flight i using (contact_id)
+        where cc.campaign_id = $campaign_id"""),
     # the rolling caps' recent attempts of those contacts (every campaign's): a number at its cap stays held
     ("phone_attempts", "select pa.* from phone_attempts pa semi join campaign_contacts cc on cc.contact_id = pa.contact_id"
-                       " and cc.campaign_id = $campaign_id"),
+                       f" and cc.campaign_id = $campaign_id where pa.call_id not in ({IN_FLIGHT_SQL})"),
+    # the last two days' calls from the campaign's outbound numbers (every campaign's): a number's daily cap
+    # (campaign-local day, up to 25 h), its health (24 h) and the least-used rotation count them. Only the
+    # columns those read; calls in flight elsewhere wait as `queued` (counted, never polled); this campaign's
+    # are placed again. forecast() deletes these rows before counting the simulated calls.
+    ("calls", f"""
+        select call_id, campaign_id, contact_id, null::bigint as run_id, attempt_key, attempt_number,
+               counts_as_attempt, phone_e164, from_number,
+               case when status in ('queued', 'created', 'registered', 'in_progress') then 'queued'
+                    else status end as status,
+               disconnect_reason, in_voicemail, duration_seconds, provider, queued_at, registered_at, ended_at,
+               case when status = 'ended' then coalesce(analyzed_at, ended_at, queued_at) else analyzed_at end
+                   as analyzed_at,
+               updated_at
+        from calls
+        where queued_at >= $now::timestamptz - interval 2 days and queued_at <= $now
+          and from_number in (select n.e164 from phone_numbers n join campaigns k
+                              on list_contains(k.outbound_number_ids, n.number_id) where k.campaign_id = $campaign_id)
+          and call_id not in ({IN_FLIGHT_SQL})"""),
+    # when each of those numbers was last put back in rotation: its health is judged from then on
+    ("number_status_changes", "select s.* from number_status_changes s join campaigns k"
+                              " on list_contains(k.outbound_number_ids, s.number_id) where k.campaign_id = $campaign_id"),
     ("best_time_stats", "select * from best_time_stats where campaign_id = $campaign_id"),
     # the compliance rules the claim applies (tasks/compliance.py), whole
     ("zone_keys", "select * from zone_keys"),
@@ -251,22 +293,26 @@ _SEQUENCES = (
     ("contacts", "contact_id", "contact_id_seq"),
     ("campaign_contacts", "enroll_seq", "enroll_seq"),
     ("do_not_call", "dnc_id", "dnc_id_seq"),
-    # a refund deletes its attempt by call id: the copy's calls must not reuse a copied attempt's id
+    # a refund deletes its attempt by call id: the copy's calls must not reuse a copied attempt's or call's id
     ("phone_attempts", "call_id", "call_id_seq"),
+    ("calls", "call_id", "call_id_seq"),
 )
 
 
 def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now: datetime) -> None:
     """Copy one campaign and what dialing it needs into a new store at `target`, ready to simulate from `now`.
 
-    In the copy the campaign is active (from today when it has no start date yet) and calls still in
-    flight in the real store are treated as finished without an outcome (their contacts are free).
+    In the copy the campaign is active (from today when it has no start date yet); a call still in flight
+    in the real store is not placed yet (its contact has the attempt back), so the simulation places it
+    again and draws its outcome. The last two days' calls from the campaign's numbers are copied too, for
+    their daily caps and health.
     """
     with connect(source) as conn:
         if not conn.execute("select 1 from campaigns where campaign_id = ?", [campaign_id]).fetchone():
             raise NotFoundError(f"campaign {campaign_id} does not exist")
         present = {row[0] for row in conn.execute("select table_name from information_schema.tables").fetchall()}
-        frames = [(table, conn.execute(query, {"campaign_id": campaign_id} if "$campaign_id" in query else {}).pl())
+        params = {"campaign_id": campaign_id, "now": now}
+        frames = [(table, conn.execute(query, {k: v for k, v in params.items() if f"${k}" in query}).pl())
                   for table, query in _COPY if table in present]
     init_db(target)
     with transaction(target) as conn:
@@ -287,11 +333,15 @@ def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now
             {"now": now, "campaign_id": campaign_id},
         )
         conn.execute("update campaign_contacts set in_flight_call_id = null where in_flight_call_id is not null")
+        highest: dict[str, int] = {}
         for table, column, sequence in _SEQUENCES:
             if table in present:
-                # names from _SEQUENCES only; DuckDB has no ALTER SEQUENCE ... RESTART, so draw the used values
-                highest = conn.execute(f"select coalesce(max({column}), 0) from {table}").fetchone()[0]
-                conn.execute(f"select max(nextval('{sequence}')) from range(?)", [highest])
+                # names from _SEQUENCES only
+                used = conn.execute(f"select coalesce(max({column}), 0) from {table}").fetchone()[0]
+                highest[sequence] = max(highest.get(sequence, 0), used)
+        for sequence, used in highest.items():
+            # DuckDB has no ALTER SEQUENCE ... RESTART, so draw the used values
+            conn.execute(f"select max(nextval('{sequence}')) from range(?)", [used])
 
 
 def simulate_campaign(
@@ -334,8 +384,16 @@ def _totals(db: str | Path | None, campaign_id: int) -> dict:
 def _connected_contacts(db: str | Path | None, campaign_id: int) -> set[int]:
     with connect(db) as conn:
         return {row[0] for row in conn.execute(
-            f"select distinct contact_id from calls where campaign_id = ? and counts_as_attempt and {CONNECTED_SQL}",
-            [campaign_id]).fetchall()}
+            f"select distinct contact_id from calls where campaign_id = $campaign_id and counts_as_attempt"
+            f" and {CONNECTED_SQL} and call_id not in ({IN_FLIGHT_SQL})", {"campaign_id": campaign_id}).fetchall()}
+
+
+def _last_call(db: str | Path | None, campaign_id: int) -> datetime | None:
+    """When the campaign's last call ended (or was queued), leaving out calls still in flight."""
+    with connect(db) as conn:
+        return conn.execute(
+            f"select max(coalesce(ended_at, queued_at)) from calls where campaign_id = $campaign_id"
+            f" and call_id not in ({IN_FLIGHT_SQL})", {"campaign_id": campaign_id}).fetchone()[0]
 
 
 def _rate(totals: dict) -> float | None:
@@ -363,6 +421,7 @@ def forecast(
     pace = settings.dial_pace_seconds if pace_seconds is None else pace_seconds
     so_far = _totals(db, campaign_id)
     connected_before = _connected_contacts(db, campaign_id)
+    last_call_before = _last_call(db, campaign_id)
     with connect(db) as conn:
         observed = observed_rates(conn, campaign_id)
     outcome_rates, rates_used = choose_rates(observed, rates)
@@ -374,6 +433,7 @@ def forecast(
                 "select time_zone, start_date from campaigns where campaign_id = ?", [campaign_id]).fetchone()
             contacts, remaining = conn.execute(
                 "select count(*), count(*) filter (where finished_at is null) from campaign_contacts").fetchone()
+            copied_calls_up_to = conn.execute("select coalesce(max(call_id), 0) from calls").fetchone()[0]
         from tasks.schedule import zone
 
         start = max(now, datetime.combine(start_date, time(), zone(time_zone)).astimezone(now.tzinfo))
@@ -383,6 +443,9 @@ def forecast(
             simulated_until = simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
         finally:
             provider.close()
+        with transaction(copy) as conn:
+            # the copied calls served the numbers' caps and health; what was already done is in so_far
+            conn.execute("delete from calls where call_id <= ?", [copied_calls_up_to])
         simulated = _totals(copy, campaign_id)
         connected_after = _connected_contacts(copy, campaign_id)
         with connect(copy) as conn:
@@ -390,14 +453,19 @@ def forecast(
                 "select count(*) filter (where finished_at is null), count(*) filter (where in_flight_call_id is not null)"
                 " from campaign_contacts").fetchone()
             last_call = conn.execute("select max(coalesce(ended_at, queued_at)) from calls").fetchone()[0]
-            still_calling = last_call is not None and last_call > start + timedelta(days=horizon_days) - IDLE_STOP
+            horizon_end = start + timedelta(days=horizon_days)
+            # still calling at the horizon: the run got there with contacts left, dialling (or just started, e.g. a
+            # weekend) within IDLE_STOP of its end; a run stopped early has only contacts held back for good left
+            still_calling = (unfinished > 0 and simulated_until >= horizon_end
+                             and (last_call or start) > horizon_end - IDLE_STOP)
             simulated_mix = outcome_mix(conn, campaign_id)[1]
     total = {key: so_far[key] + simulated[key] for key in simulated}
     # a contact connected before and again in the copy counts once
     total["connected_contacts"] = len(connected_before | connected_after)
     return Forecast(
         campaign_id=campaign_id, start=start,
-        completion=None if still_calling or in_flight_or_eligible else (last_call or start),
+        # nothing left to call (a finished campaign): it completed with its last call so far
+        completion=None if still_calling or in_flight_or_eligible else (last_call or last_call_before or start),
         contacts=contacts, remaining_contacts=remaining, held_back_contacts=unfinished,
         calls=total["calls"], connected_calls=total["connected_calls"],
         connected_contacts=total["connected_contacts"], successful_contacts=total["successful_contacts"],

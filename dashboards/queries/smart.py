@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from schemas.enums import WEEKDAYS
-from tasks.best_time import heatmap, smart_options
+from tasks.best_time import MIN_CELL_CALLS, heatmap, smart_options
 from tasks.compliance import load_rules, resolve_zone, rule_for, zone_blocked
 from tasks.errors import NotFoundError
 from tasks.metrics import connected_sql
@@ -18,8 +18,6 @@ from tasks.number_health import numbers_overview
 from tasks.retry_policy import SHORT_HANGUP_SECONDS
 from tasks.schedule import Schedule, zone
 
-# A heatmap cell with fewer calls than this shows its rate as unreliable (hatched, with a note).
-MIN_CELL_CALLS = 10
 DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # How far ahead the next allowed time is looked for (a campaign's end date usually comes first).
 LOOKAHEAD_DAYS = 60

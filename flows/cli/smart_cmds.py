@@ -36,14 +36,17 @@ def forecast(
 
     result = run_forecast(db(), campaign_id, datetime.now(UTC), seed=seed, horizon_days=days, rates=rates.value)
     data = result.as_dict()
-    completion = f"{result.completion:%Y-%m-%d %H:%M} UTC" if result.completion else f"not within {days:g} days"
+    horizon = f"{days:g} day{'' if days == 1 else 's'}"
+    completion = f"{result.completion:%Y-%m-%d %H:%M} UTC" if result.completion else f"not within {horizon}"
+    # with no completion, the unfinished contacts include those the horizon did not reach, not only those held back
+    never = f"still unfinished after {horizon}" if result.completion is None else "expected never to finish"
     rate = f"{result.forecast_connection_rate:.1%}" if result.forecast_connection_rate is not None else "n/a"
     observed = f"{result.observed_connection_rate:.1%}" if result.observed_connection_rate is not None else "no calls yet"
     emit(data, as_json, "\n".join([
         f"Campaign {campaign_id} forecast (simulated from {result.start:%Y-%m-%d %H:%M} UTC, seed {result.seed})",
         f"Expected completion   {completion}",
         f"Contacts              {result.contacts} ({result.remaining_contacts} not finished; "
-        f"{result.held_back_contacts} expected never to finish)",
+        f"{result.held_back_contacts} {never})",
         f"Calls                 {result.calls}",
         f"Connected contacts    {result.connected_contacts}",
         f"Successful contacts   {result.successful_contacts}",
@@ -88,13 +91,16 @@ def numbers_restore(number_id: Annotated[int, typer.Argument(help="Number id (ph
 def best_time(campaign_id: CampaignArg, as_json: JsonOpt = False) -> None:
     """Connection rate by callee-local weekday × hour (the Metrics tab heatmap), as of the last aggregation."""
     from schemas.enums import WEEKDAYS
-    from tasks.best_time import heatmap
+    from tasks.best_time import MIN_CELL_CALLS, heatmap
     from tasks.store import connect
 
     with connect(db()) as conn:
         require_campaign(conn, campaign_id)
         cells = heatmap(conn, campaign_id).to_dicts()
     seen = [c for c in cells if c["calls"]]
+    # as the heatmap does: a rate over a few calls (1 of 1 = 100%) is said to be not reliable yet
     rows = [{"day": WEEKDAYS[c["weekday"]], "hour": c["hour"], "calls": c["calls"], "connected": c["connected"],
-             "rate": f"{c['connection_rate']:.0%}"} for c in seen]
-    emit(cells, as_json, table(rows, ["day", "hour", "calls", "connected", "rate"]))
+             "rate": f"{c['connection_rate']:.0%}",
+             "note": f"fewer than {MIN_CELL_CALLS} calls: not reliable yet" if c["calls"] < MIN_CELL_CALLS else None}
+            for c in seen]
+    emit(cells, as_json, table(rows, ["day", "hour", "calls", "connected", "rate", "note"]))
