@@ -357,7 +357,9 @@ def _may_ask_not_to_call(frame: pl.DataFrame) -> list[int]:
     the do-not-call statement runs only for the batches where someone may really have asked.
     """
     key = get_settings().do_not_call_key
-    said = rf'"{pl.escape_regex(key)}"\s*:\s*"?(?i:true|1|yes)'
+    # the key as JSON text spells it: quotes escaped, non-ASCII letters escaped or not (either writer)
+    spellings = "|".join(pl.escape_regex(json.dumps(key, ensure_ascii=a)) for a in (True, False))
+    said = rf'(?:{spellings})\s*:\s*"?(?i:true|1|yes)'
     return frame.filter(pl.col("custom_analysis").str.contains(said))["call_id"].to_list()
 
 

@@ -74,6 +74,9 @@ _ZIP3_RANGES = [
     (967, 968, "HI"), (970, 979, "OR"), (980, 994, "WA"), (995, 999, "AK"),
 ]
 _US_STATE_NAMES = {name.lower(): code for name, code in getattr(holidays.US, "subdivisions_aliases", {}).items()}
+# how phonenumbers' geocoder (and people) name the two Washingtons: "Washington State", "Washington D.C."
+_US_STATE_NAMES.update({"washington state": "WA", "washington d.c.": "DC", "washington dc": "DC",
+                        "washington, d.c.": "DC"})
 
 
 # ---------------------------------------------------------------- rules
@@ -159,8 +162,20 @@ def load_rules(conn: duckdb.DuckDBPyConnection) -> dict[str, Rule]:
     return {r.rule_id: r for r in (_rule_from_row(dict(zip(names, row)), f"rule {row[0]}") for row in cursor.fetchall())}
 
 
+# Regions with a country code of their own (phone numbers, ISO 3166) that are part of a ruled country in
+# law: the French overseas departments are France (Code de la consommation L221-17, decret 2022-1313 apply
+# there). Without a rule of their own they take that country's rule as its subdivision (a rule for FR 971
+# first, then FR), never the looser default; their public holidays stay their own (the `holidays` package
+# knows each, e.g. 27 May in Guadeloupe).
+LAW_OF_REGION = {"GP": ("FR", "971"), "MQ": ("FR", "972"), "GF": ("FR", "973"), "RE": ("FR", "974"),
+                 "YT": ("FR", "976")}
+
+
 def rule_for(rules: dict[str, Rule], country: str | None, subdivision: str | None) -> Rule:
-    """The rule of a (country, subdivision): the subdivision's, else the country's, else the default."""
+    """The rule of a (country, subdivision): the subdivision's, else the country's (or, for an overseas
+    department without a rule, its country's), else the default."""
+    if country in LAW_OF_REGION and not any(rule.country == country for rule in rules.values()):
+        country, subdivision = LAW_OF_REGION[country]
     best = None
     for rule in rules.values():
         if rule.country is None or rule.country != country:
@@ -575,13 +590,25 @@ def set_contact_zone(conn: duckdb.DuckDBPyConnection, contact_id: int, now: date
 # ---------------------------------------------------------------- do-not-call
 
 
+_TRUNK_ZERO = re.compile(r"^(\+\s*(\d{1,3}))[\s.-]*\(\s*0\s*\)")
+
+
+def _trunk_prefix_is_zero(country_code: str) -> bool:
+    regions = pn.COUNTRY_CODE_TO_REGION_CODE.get(int(country_code), ())
+    metadata = pn.PhoneMetadata.metadata_for_region(regions[0]) if regions else None
+    return metadata is not None and metadata.national_prefix == "0"
+
+
 def normalise_dnc_pattern(text: str, default_region: str | None = None) -> tuple[str, str, bool]:
     """(pattern, prefix, is_prefix) of an entry: an exact number in any format, or a `+1305*` wildcard."""
     raw = (text or "").strip()
     if not raw:
         raise ValidationError("number", "is empty")
     if raw.endswith("*"):
-        digits = re.sub(r"[\s().-]", "", raw[:-1])
+        # "+44 (0)7*": the (0) is the trunk digit dialled only inside the country, never part of a number in
+        # E.164 (as phonenumbers reads an exact number); kept where it is no trunk prefix ("+39 (0)6*", Italy)
+        body = _TRUNK_ZERO.sub(lambda m: m.group(1) if _trunk_prefix_is_zero(m.group(2)) else m.group(0), raw[:-1])
+        digits = re.sub(r"[\s().-]", "", body)
         if not re.fullmatch(r"\+\d{1,14}", digits):
             raise ValidationError("number", f"{text!r}: a wildcard is '+' and digits then '*', e.g. +1305*")
         return f"{digits}*", digits, True
@@ -648,33 +675,68 @@ def remove_dnc(conn: duckdb.DuckDBPyConnection, number: str, *, campaign_id: int
     ).fetchone()[0]
 
 
-def read_dnc_rows(path: str | Path) -> tuple[str, list[tuple[int, str]]]:
-    """A do-not-call file's number column (`phone`/`number`..., else the first) and its non-blank
-    (row as the user sees it, header = row 1; value) pairs (CSV or XLSX)."""
-    from tasks.contacts_import import read_contacts_file
+# Headers (folded as the contact import folds them) of a do-not-call file's number columns, beside the
+# contact import's phone synonyms ("Phone Number", "Mobile", "Teléfono"...).
+_DNC_HEADER_KEYS = frozenset({"pattern", "phonee164", "e164", "donotcall", "dnc"})
+
+
+def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[tuple[int, str, str]]:
+    """A do-not-call file's non-blank entries as (row as the user sees it, column, value), CSV or XLSX.
+
+    The numbers are in every column whose header names a phone (`phone`, `number`, `Mobile`,
+    `pattern`...), else in the first column. A file whose first cell is itself a number or wildcard has
+    no header: its first row is an entry too, and its columns are numbered from 1. A record with more
+    fields than the first row is refused: the number past them would be left out.
+    """
+    from schemas.contact_import import HEADER_SYNONYMS, PHONE, header_key
+    from tasks.contacts_import import extra_field_rejects, read_contacts_file
 
     frame = read_contacts_file(path)
     if frame.width == 0:
         raise UserError(f"{path}: no columns")
-    names = {c.strip().lower(): c for c in frame.columns}
-    column = next((names[n] for n in ("phone", "number", "phone_e164", "contact_phone", "pattern") if n in names),
-                  frame.columns[0])
+    extra = extra_field_rejects(frame)
+    if extra is not None and extra.height:
+        row, column, value = extra.row(0)[:3]
+        raise UserError(f"{path} row {row}, {column}: {value!r} lies past the header's {frame.width} column(s), so it"
+                        " would be left out; give that column a header, or quote a value that holds the delimiter")
+
+    def is_entry(text: str) -> bool:
+        try:
+            normalise_dnc_pattern(text, default_region)
+        except ValidationError:
+            return False
+        return True
+
+    columns = [c for c in frame.columns
+               if header_key(c) in _DNC_HEADER_KEYS or HEADER_SYNONYMS.get(header_key(c)) == PHONE]
+    headerless = not columns and is_entry(frame.columns[0])
+    if headerless:
+        columns = [c for c in frame.columns if is_entry(c)]
+    columns = columns or [frame.columns[0]]
+    names = {c: str(frame.columns.index(c) + 1) if headerless else c for c in columns}
+    entries = []
+    if headerless:
+        # read_contacts_file took the first non-blank record for the header: it is the first entry
+        leading_blank = next((i for i, values in enumerate(frame.iter_rows()) if any(v and v.strip() for v in values)),
+                             frame.height)
+        entries += [(leading_blank + 1, names[c], c) for c in columns]
     # read_contacts_file keeps blank records, so the position gives the file's row (header = row 1)
-    rows = [(index, value) for index, value in enumerate(frame[column].cast(pl.String).to_list(), start=2)
-            if value is not None and value.strip()]
-    return column, rows
+    for index, values in enumerate(frame.select(columns).iter_rows(), start=2):
+        entries += [(index, names[c], v) for c, v in zip(columns, values) if v is not None and v.strip()]
+    return entries
 
 
 def import_dnc(conn: duckdb.DuckDBPyConnection, path: str | Path, now: datetime, *, campaign_id: int | None = None,
                reason: str | None = None, default_region: str | None = None) -> int:
     """Add every number of a file to a list (all or nothing; a bad row names its row and column); returns how many were new."""
-    column, rows = read_dnc_rows(path)
+    entries = read_dnc_rows(path, default_region)
     try:
-        return add_dnc(conn, [value for _row, value in rows], now, campaign_id=campaign_id, reason=reason,
+        return add_dnc(conn, [value for _row, _column, value in entries], now, campaign_id=campaign_id, reason=reason,
                        source="import", default_region=default_region)
     except ValidationError as error:
         entry = int(error.field.split()[-1])  # add_dnc counts entries from 1
-        raise UserError(f"{path} row {rows[entry - 1][0]}, column {column}: {error.rule}") from None
+        row, column, _value = entries[entry - 1]
+        raise UserError(f"{path} row {row}, column {column}: {error.rule}") from None
 
 
 def list_dnc(conn: duckdb.DuckDBPyConnection, campaign_id: int | None = None, *, all_lists: bool = False) -> list[dict]:
@@ -689,6 +751,23 @@ def list_dnc(conn: duckdb.DuckDBPyConnection, campaign_id: int | None = None, *,
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def listed_numbers(conn: duckdb.DuckDBPyConnection, campaign_id: int, numbers: list[str]) -> set[str]:
+    """Which of these E.164 numbers the global list or the campaign's own list holds (exactly or by a wildcard).
+
+    For a check just before dialing: a real-time batch places its calls over up to 25 minutes after its claim.
+    """
+    if not numbers:
+        return set()
+    return {row[0] for row in conn.execute(
+        """
+        select distinct n.phone from (select unnest($numbers::varchar[]) as phone) n
+        join do_not_call d on (d.campaign_id is null or d.campaign_id = $campaign_id)
+          and (case when d.is_prefix then starts_with(n.phone, d.prefix) else n.phone = d.prefix end)
+        """,
+        {"numbers": numbers, "campaign_id": campaign_id},
+    ).fetchall()}
 
 
 def dnc_from_analysis(conn: duckdb.DuckDBPyConnection, call_ids: list[int], now: datetime, key: str) -> int:
@@ -774,7 +853,7 @@ def audit_summary(conn: duckdb.DuckDBPyConnection, campaign_id: int, since: date
     """Per rule: claims that skipped someone, contacts skipped in total, the last time (for a campaign)."""
     return conn.execute(
         """
-        select rule, count(*) as claims, sum(skipped) as skipped, max(tick_at) as last_at
+        select rule, count(*) as claims, sum(skipped)::bigint as skipped, max(tick_at) as last_at
         from claim_audit where campaign_id = $campaign_id and ($since is null or tick_at >= $since)
         group by rule order by rule
         """,

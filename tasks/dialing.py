@@ -26,7 +26,14 @@ from schemas.enums import CallStatus, DisconnectReason
 from tasks.call_state import apply_provider_calls
 from tasks.best_time import SmartOptions, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
-from tasks.compliance import SAMPLE_SIZE, prune_phone_attempts, record_audit, resolve_zones, zone_status
+from tasks.compliance import (
+    SAMPLE_SIZE,
+    listed_numbers,
+    prune_phone_attempts,
+    record_audit,
+    resolve_zones,
+    zone_status,
+)
 from tasks.errors import NotFoundError, StoreLockedError
 from tasks.number_health import healthy_numbers, remaining_capacity
 from tasks.retry_policy import next_local_midnight
@@ -797,6 +804,12 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
                         mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
                         result.not_placed += len(calls) - start
                         break
+                    # a number put on a do-not-call list since the claim is not dialled (not an attempt): the
+                    # rows left `queued` below are closed, never placed
+                    listed = listed_numbers(conn, plan.campaign_id, [c["phone_e164"] for c in chunk])
+                    if listed:
+                        mark_not_placed(conn, [c["call_id"] for c in chunk if c["phone_e164"] in listed],
+                                        clock.now(), "put on a do-not-call list after the claim")
                     chunk_ids = [c["call_id"] for c in chunk]
                     # the id range lets DuckDB skip every row group outside the batch
                     conn.execute(

@@ -72,7 +72,7 @@ def test_a_sep_line_in_a_utf16_excel_export_and_a_dnc_file(tmp_path, campaign_db
     assert result.rejected == [{"row": 5, "column": "Phone", "value": "not a phone", "reason": "not a phone number"}]
     numbers = tmp_path / "dnc.csv"
     numbers.write_text("sep=,\nPhone\n+16025550111\n", encoding="utf-8")
-    assert read_dnc_rows(numbers) == ("Phone", [(3, "+16025550111")])
+    assert read_dnc_rows(numbers) == [(3, "Phone", "+16025550111")]
 
 
 def test_a_sep_like_header_cell_is_not_a_hint():
