@@ -530,6 +530,36 @@ def test_migration_011_stores_the_number_each_attempt_rang(tmp_path, monkeypatch
     assert rows == [(1, "+13055550111"), (2, "+13055550100")]
 
 
+def test_migration_012_resolves_washington_numbers_again(tmp_path, monkeypatch):
+    import duckdb
+
+    import tasks.store as store
+    from tasks.compliance import resolve_zones
+    from tasks.store import apply_migrations
+
+    every = store.migrations()
+    path = tmp_path / "old.duckdb"
+    monkeypatch.setattr(store, "migrations", lambda: [m for m in every if m[0] < 12])
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    apply_migrations(con)
+    # as the lookup left them: Seattle and D.C. without a state, Miami with FL
+    con.execute("insert into contacts (contact_id, phone_e164, region) values (1, '+12065550100', 'US'),"
+                " (2, '+12025550100', 'US'), (3, '+13055550100', 'US')")
+    con.execute("update contacts set zone_resolved_at = updated_at, subdivision = case when contact_id = 3 then 'FL' end")
+    con.close()
+    monkeypatch.setattr(store, "migrations", lambda: every)
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    apply_migrations(con)
+    assert con.execute("select contact_id from contacts where zone_resolved_at is distinct from updated_at"
+                       " order by 1").fetchall() == [(1,), (2,)]
+    resolve_zones(con)  # what the next claim reaching them does
+    assert con.execute("select contact_id, subdivision from contacts order by 1").fetchall() == [
+        (1, "WA"), (2, "DC"), (3, "FL")]
+    con.close()
+
+
 def test_a_claim_records_its_attempts_and_a_refusal_gives_them_back(campaign_db):
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
     [miami] = add_numbers(db, campaign_id, ["+13055550100"])
