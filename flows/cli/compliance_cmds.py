@@ -55,6 +55,8 @@ def dnc_remove(
     region = check_country_option(country, "--country")
 
     with transaction(db()) as conn:
+        if campaign is not None:
+            require_campaign(conn, campaign)
         removed = remove_dnc(conn, number, campaign_id=campaign, default_region=region)
     if not removed:
         raise NotFoundError(f"{number} is not on the {'campaign ' + str(campaign) if campaign else 'global'} list")

@@ -27,6 +27,8 @@ def test_dnc_lists_from_the_command_line(campaign_db, capsys, tmp_path):
     assert (code, err.strip()) == (2, "error: +1305* is not on the global list")
     code, _, err = run(capsys, db, "dnc", "add", "hello")
     assert (code, err.strip()) == (2, "error: entry 1: 'hello': not a phone number")
+    code, _, err = run(capsys, db, "dnc", "remove", "+16025550999", "--campaign", "99")
+    assert (code, err.strip()) == (2, "error: campaign 99 does not exist")
 
 
 def test_rules_and_contact_zone_from_the_command_line(campaign_db, capsys):
