@@ -8,7 +8,7 @@ import time
 import streamlit as st
 
 from dashboards.auth import require_login
-from dashboards.components import CSS
+from dashboards.components import CSS, markdown_text
 from tasks.errors import StoreError, StoreLockedError
 
 _log = logging.getLogger("dashboards")
@@ -57,6 +57,7 @@ def unsaved_reminder() -> None:
     except (StoreError, StoreLockedError):
         return  # the page says why the store cannot be read
     for campaign_id, name in unsaved:
+        name = markdown_text(name)
         st.sidebar.warning(f"Unsaved changes in **{name}**: nothing is saved until you click Save Changes.",
                            icon=":material/edit_note:")
         st.sidebar.page_link("pages/campaign.py", label=f"Back to {name}", icon=":material/arrow_back:",

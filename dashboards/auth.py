@@ -10,12 +10,56 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import threading
+import time
 
 import streamlit as st
 
 from tasks.settings import get_settings
 
 SESSION_KEY = "signed_in"
+# Guessing: after this many wrong passwords in a row, from any session, each further try waits 2, 4, 8, ...
+# seconds (at most MAX_WAIT_SECONDS) after the last wrong one. Counted for the whole dashboard process: a
+# script opening many sessions is slowed as much as one. A right password ends the wait and the count.
+FREE_TRIES = 5
+MAX_WAIT_SECONDS = 300.0
+
+
+class _Failures:
+    """Wrong passwords in a row across the dashboard process, and when the next try is allowed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.next_try_at = 0.0
+
+
+_failures = _Failures()
+
+
+def forget_failures() -> None:
+    """Start counting wrong passwords afresh (tests)."""
+    with _failures.lock:
+        _failures.count, _failures.next_try_at = 0, 0.0
+
+
+def seconds_to_wait(now: float) -> float:
+    """How long until the next password may be tried (0: now)."""
+    with _failures.lock:
+        return max(0.0, _failures.next_try_at - now)
+
+
+def record_try(matched: bool, now: float) -> None:
+    """Count a wrong password (and set the wait after FREE_TRIES of them), or forget them after a right one."""
+    with _failures.lock:
+        if matched:
+            _failures.count, _failures.next_try_at = 0, 0.0
+            return
+        _failures.count += 1
+        if _failures.count >= FREE_TRIES:
+            wait = min(MAX_WAIT_SECONDS, 2.0 ** (_failures.count - FREE_TRIES + 1))
+            _failures.next_try_at = now + wait
 
 
 def password_matches(typed: str, expected: str) -> bool:
@@ -36,7 +80,14 @@ def _password_form(expected: str) -> None:
     with st.form("sign_in_password"):
         typed = st.text_input("Dashboard password", type="password", key="dashboard_password")
         if st.form_submit_button("Sign in", type="primary"):
-            if password_matches(typed, expected):
+            now = time.monotonic()
+            wait = seconds_to_wait(now)
+            if wait > 0:  # not even compared: a guess made now tells nothing
+                st.error(f"Too many wrong passwords: try again in {math.ceil(wait)} s.")
+                return
+            matched = password_matches(typed, expected)
+            record_try(matched, now)
+            if matched:
                 st.session_state[SESSION_KEY] = True
                 st.rerun()
             st.error("That password is not right.")

@@ -56,6 +56,21 @@ def markdown_text(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
+def markdown_paragraphs(text: object) -> str:
+    """Several lines of text shown literally inside st.markdown, each line kept (`markdown_text` per line)."""
+    return "  \n".join(markdown_text(line) for line in str(text).splitlines() if line.strip())
+
+
+_WEB_ADDRESS = re.compile(r"https?://[^\s<>()\[\]`\\]+", re.IGNORECASE)
+
+
+def recording_link(url: str) -> str:
+    """Markdown for a recording address: a link when it is a plain web address, else the text alone."""
+    if _WEB_ADDRESS.fullmatch(url):
+        return f"[{markdown_text(url)}](<{url}>)"
+    return markdown_text(url)
+
+
 # How a duration reads everywhere the dashboard shows one: as the tables draw a typed duration with
 # NumberColumn(format="localized") (the browser's Intl.DurationFormat, style "short", English), so a
 # card and a table never disagree ("45 sec", "2 min, 5 sec", "1 hr, 2 min, 3 sec"; zero parts left out).

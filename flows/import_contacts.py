@@ -15,7 +15,7 @@ import polars as pl
 
 from tasks import contacts_import as ci
 from tasks.phones import check_region
-from tasks.store import connect
+from tasks.store import connect, db_path
 
 # The pipeline's steps by name; the Prefect flow swaps in @task wrappers of the same functions.
 PLAIN_STEPS: dict[str, Callable[..., Any]] = {
@@ -70,7 +70,7 @@ def run_import(
     )
     # The report is written first, beside its target, and moved into place once the import is
     # committed: a report that cannot be written stops the import before anything is stored.
-    staged = ci.stage_report(report, report_path) if report_path is not None else None
+    staged = ci.stage_report(report, report_path, _kept_files(db, path)) if report_path is not None else None
     try:
         with connect(db) as conn:
             conn.execute("begin transaction")
@@ -114,8 +114,15 @@ def check_import(
     frame = ci.read_contacts_file(path, sheet)
     ci.resolve_mapping(frame.columns, dict(mapping or {}), Path(path).name)
     if report_path is not None:
-        ci.check_report_path(report_path)
+        ci.check_report_path(report_path, _kept_files(db, path))
     return frame
+
+
+def _kept_files(db: str | Path | None, path: str | Path) -> dict[Path, str]:
+    """Files a --report must never replace: the store (and its write-ahead log) and the imported file."""
+    store = db_path(db)
+    return {store: "the database", store.with_name(store.name + ".wal"): "the database's log",
+            Path(path): "the file being imported"}
 
 
 # A file read (and checked) before the flow started: (path, sheet, [frame]). The flow's read step takes

@@ -651,8 +651,24 @@ def _yaml_number(conn: Conn, value: Any, where: str, now: datetime) -> int:
     return row[0]
 
 
+# Hostile-YAML limits (issue #10). Anchors and aliases are fine for sharing hours between days, but nine
+# nested aliases of nine items each expand to 387 million values (an 800-byte file took 14 GB and printed a
+# 2 GB error message): a campaign holds a few hundred values at most. Python refuses to print an integer of
+# over 4,300 digits (a traceback in the error message); no setting needs more than a few.
+MAX_YAML_VALUES = 10_000
+MAX_YAML_INTEGER_DIGITS = 100
+
+
 class _CampaignYamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that also refuses a repeated key and names the line of an impossible date."""
+    """PyYAML's safe loader that also refuses a repeated key, an integer too long to be a setting, and names
+    the line of an impossible date."""
+
+    def construct_yaml_int(self, node):
+        if sum(ch.isalnum() for ch in str(node.value)) > MAX_YAML_INTEGER_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number {len(str(node.value)):,} characters long is no setting (at most "
+                f"{MAX_YAML_INTEGER_DIGITS} digits)", node.start_mark)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node, deep=False):
         first_line: dict[Any, int] = {}
@@ -677,6 +693,24 @@ class _CampaignYamlLoader(yaml.SafeLoader):
 
 
 _CampaignYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _CampaignYamlLoader.construct_yaml_timestamp)
+_CampaignYamlLoader.add_constructor("tag:yaml.org,2002:int", _CampaignYamlLoader.construct_yaml_int)
+
+
+def _expands_beyond(document: Any, limit: int) -> bool:
+    """Whether the document holds more than `limit` values (keys, items, texts, numbers) with every alias
+    expanded; stops counting at the limit, so a huge or self-referencing expansion costs no more."""
+    count, pending = 0, [document]
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple, set)):
+            pending.extend(value)
+    return False
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -689,9 +723,13 @@ def load_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UserError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+        reason = " ".join(str(getattr(error, "problem", None) or error).split())  # a reader error spans lines
+        raise UserError(f"{path}: not valid YAML{where}: {reason}") from None
     if not isinstance(document, dict):
         raise UserError(f"{path}: expected a mapping of campaign settings at the top level")
+    if _expands_beyond(document, MAX_YAML_VALUES):
+        raise UserError(f"{path}: more than {MAX_YAML_VALUES:,} values once its anchors (&) and aliases (*) are "
+                        "expanded; a campaign needs far fewer (a hostile or mistaken file?)")
     unknown = [k for k in document if k not in YAML_KEYS]
     if unknown:
         raise UserError(f"{path}: unknown key '{unknown[0]}' (allowed: {', '.join(YAML_KEYS)})")

@@ -60,6 +60,9 @@ UTF16_SNIFF_BYTES = 4096
 # anywhere near 10,000 characters; an honest 1M-row workbook unpacks to well under 1 GB.
 MAX_FILE_BYTES = 512 * 2**20
 MAX_CELL_CHARS = 10_000
+# A wide CRM export has a few hundred columns. Each column is held for every row, and checking the rows
+# costs time in the square of the columns (5,000 columns: a minute; a 1 MB line of commas: 13 GB and hours).
+MAX_COLUMNS = 1_000
 MAX_XLSX_UNPACKED_BYTES = 1024 * 2**20
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
@@ -235,6 +238,7 @@ def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
     if hinted is not None and not utf8.strip():
         raise UserError(f"{path.name}: the file is empty (a sep={hinted} line and no header row)")
     separator = hinted or detect_delimiter(utf8)
+    _check_header_width(utf8, separator, skipped, path)
     try:
         grid, widened, cut = _read_grid(utf8, separator)
     except (pl.exceptions.PolarsError, OSError) as error:
@@ -249,6 +253,25 @@ def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
     if extra is not None:
         setattr(frame, _EXTRA_FIELDS_NOTE, extra)
     return frame
+
+
+def _check_header_width(data: bytes, separator: str, skipped: int, path: Path) -> None:
+    """Refuse, before Polars reads the file, a first line or header line of more than MAX_COLUMNS fields (they set
+    the grid's width; a wider record below the header is cut at MAX_EXTRA_FIELDS past it by `_read_grid`)."""
+    mark = separator.encode()
+    for number, line in enumerate(io.BytesIO(data), start=1 + skipped):
+        fields = line.count(mark) + 1  # quoted delimiters too: at least as many as the record has
+        if fields > MAX_COLUMNS:
+            raise UserError(f"{path.name}: row {number} has {fields:,} fields (at most {MAX_COLUMNS:,} columns); "
+                            "is this the right file?")
+        if line.strip(b' \t\r\n"' + mark):
+            return
+
+
+def _check_grid_width(grid: pl.DataFrame, path: Path) -> None:
+    """Refuse a sheet with more than MAX_COLUMNS columns holding values."""
+    if grid.width > MAX_COLUMNS:
+        raise UserError(f"{path.name}: {grid.width:,} columns (at most {MAX_COLUMNS:,}); is this the right file?")
 
 
 def _csv_options(separator: str) -> dict:
@@ -396,6 +419,7 @@ def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
         raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
     if grid.width == 0:
         raise UserError(f"{path.name}: the sheet is empty")
+    _check_grid_width(grid, path)
     # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost. Date
     # cells come back as "2024-01-15 00:00:00": a date without a time of day is kept as the date alone.
     grid = grid.with_columns(
@@ -787,11 +811,17 @@ def record_import(conn: duckdb.DuckDBPyConnection, result: ImportResult, now: da
     ).fetchone()[0]
 
 
-def check_report_path(path: str | Path) -> Path:
-    """The --report CSV to write, refused (before any import work is written) when it cannot be written."""
+def check_report_path(path: str | Path, keep: Mapping[Path, str] | None = None) -> Path:
+    """The --report CSV to write, refused (before any import work is written) when it cannot be written or
+    is one of the files in `keep` ({file: what it is}: the store, the imported file): a report replaces its
+    target whole, and `--report data/campaigns.duckdb` replaced the database with a two-line CSV."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"--report {path}: is a folder; name the CSV file, e.g. {path / 'rejected.csv'}")
+    for kept, what in (keep or {}).items():
+        same = kept.exists() and path.exists() and os.path.samefile(path, kept)  # a link to it too
+        if same or path.resolve() == kept.resolve():
+            raise UserError(f"--report {path}: is {what} ({kept}), which the report would replace; name another file")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # write_report creates missing folders
         folder = folder.parent
@@ -802,9 +832,9 @@ def check_report_path(path: str | Path) -> Path:
     return path
 
 
-def stage_report(report: pl.DataFrame, path: str | Path) -> Path:
+def stage_report(report: pl.DataFrame, path: str | Path, keep: Mapping[Path, str] | None = None) -> Path:
     """Write the per-row report to a temporary file beside ``path``; the import moves it into place once committed."""
-    path = check_report_path(path)
+    path = check_report_path(path, keep)
     staged = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         write_report(report, staged)
@@ -815,10 +845,13 @@ def stage_report(report: pl.DataFrame, path: str | Path) -> Path:
 
 
 def write_report(report: pl.DataFrame, path: str | Path) -> Path:
-    """The per-row report as CSV (row, column, value, reason)."""
+    """The per-row report as CSV (row, column, value, reason), formula-looking text neutralised: the values
+    come from the imported file, and the report is opened in a spreadsheet."""
+    from tasks.excel import neutralise_formulas
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    report.write_csv(path)
+    neutralise_formulas(report).write_csv(path)
     return path
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from tasks.errors import UserError
 from tasks.settings import get_settings
 from tasks.store import companion_path, db_path
 
@@ -35,6 +36,24 @@ def _remove(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def _refuse_the_store_itself(conn: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """Refuse a target that is the connected store's own file (or a link to it): the copy would replace the store.
+
+    CAMPAIGNS_ANALYTICS_DB set to the store's path did: the next aggregation swapped in the keyless copy, and
+    every insert after it got a null id (no sequences, no keys).
+    """
+    row = conn.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+    try:  # in memory: no path; the shared store's "path" is its connection string, no file
+        store = Path(row[0]) if row and row[0] and Path(row[0]).is_file() else None
+    except OSError:
+        store = None
+    if store is None:
+        return
+    if target.resolve() == store.resolve() or (target.exists() and os.path.samefile(target, store)):
+        raise UserError(f"{target}: is the database itself, which the copy would replace "
+                        "(CAMPAIGNS_ANALYTICS_DB, or --out, must name another file)")
+
+
 def refresh_snapshot(conn: duckdb.DuckDBPyConnection, target: str | Path, *, whole_schema: bool = False) -> Path:
     """Copy every table's rows of the connected store into a new file beside `target`, then replace it.
 
@@ -44,6 +63,7 @@ def refresh_snapshot(conn: duckdb.DuckDBPyConnection, target: str | Path, *, who
     a working store once restored. Call it outside a transaction.
     """
     target = Path(target)
+    _refuse_the_store_itself(conn, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Same folder as the target, so os.replace is a rename on one file system (atomic).
     temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")

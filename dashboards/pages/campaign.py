@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import capsule_html, require_app_shell
+from dashboards.components import capsule_html, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
@@ -116,7 +116,9 @@ def live_title(campaign_id: int, head: dict) -> None:
             # the buttons depend on the status too, and the Run button and its result on the run's process
             if current["status"] != head["status"] or (run_going and not state.run_in_progress(campaign_id)):
                 st.rerun(scope="app")
-        st.markdown(f"## {current['name']} &nbsp; {capsule_html(current['status'])}", unsafe_allow_html=True)
+        # HTML is allowed here for the capsule only: the name is escaped (a name can hold any text)
+        st.markdown(f"## {markdown_text(current['name'])} &nbsp; {capsule_html(current['status'])}",
+                    unsafe_allow_html=True)
 
     title()
 
@@ -179,7 +181,7 @@ def contact_from_address(campaign_id: int) -> None:
     try:
         contact_id = int(raw)
     except ValueError:
-        st.error(f"The address names contact {raw!r}, which is not a contact ID.")
+        st.error(f"The address names contact {markdown_text(repr(raw))}, which is not a contact ID.")
         return
     with state.reading() as conn:
         found = conn.execute(

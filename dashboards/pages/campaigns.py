@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import capsule_html, format_local, require_app_shell
+from dashboards.components import capsule_html, format_local, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_page, count_campaigns
 from tasks.campaigns import delete_campaign, duplicate_campaign
 from tasks.errors import UserError
@@ -38,7 +38,7 @@ def _forget_pending_delete() -> None:
 @st.dialog("Delete campaign", on_dismiss=_forget_pending_delete)
 def confirm_delete(campaign_id: int, name: str) -> None:
     """The confirmation dialog naming the campaign and what goes with it."""
-    st.markdown(f"Delete **{name}** permanently?")
+    st.markdown(f"Delete **{markdown_text(name)}** permanently?")
     st.warning("Its call logs and contact associations are deleted too. This cannot be undone; "
                "export anything you need first. Contacts stay in the CRM.", icon=":material/warning:")
     left, right = st.columns(2)
@@ -53,7 +53,7 @@ def confirm_delete(campaign_id: int, name: str) -> None:
             st.session_state["list_flash"] = ("error", str(error))
         else:
             state.clear_form(st.session_state, campaign_id)
-            st.session_state["list_flash"] = ("success", f'Deleted "{name}".')
+            st.session_state["list_flash"] = ("success", f'Deleted "{markdown_text(name)}".')
         _forget_pending_delete()
         st.rerun()
 
@@ -66,7 +66,7 @@ def _duplicate(campaign_id: int) -> None:
     except UserError as error:
         st.session_state["list_flash"] = ("error", str(error))
     else:
-        st.session_state["list_flash"] = ("success", f'Created "{name}" (inactive, no contacts).')
+        st.session_state["list_flash"] = ("success", f'Created "{markdown_text(name)}" (inactive, no contacts).')
 
 
 def render() -> None:
@@ -106,10 +106,10 @@ def render() -> None:
         cid = row["campaign_id"]
         with st.container(border=True):
             name, status, agent, contacts, created, menu = st.columns(COLUMNS, vertical_alignment="center")
-            if name.button(row["name"], key=f"open_{cid}", type="tertiary"):
+            if name.button(markdown_text(row["name"]), key=f"open_{cid}", type="tertiary"):
                 open_campaign(cid, row["start_date"])
             status.markdown(capsule_html(row["status"]), unsafe_allow_html=True)
-            agent.write(row["agent_name"] or "—")
+            agent.write(markdown_text(row["agent_name"] or "—"))
             contacts.write(f"{row['contacts']:,}")
             created.write(format_local(row["created_at"], row["time_zone"], with_time=False))
             with menu.popover("", icon=":material/more_vert:", key=f"menu_{cid}"):

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import require_app_shell
+from dashboards.components import markdown_text, require_app_shell
 from dashboards.queries.campaigns import agent_choices, number_choices
 from dashboards.tabs import settings as settings_tab
 from flows.import_contacts import PLAIN_STEPS, run_import
@@ -108,7 +108,7 @@ def contacts_step(campaign_id: int) -> None:
             return
         headers = frame.columns
         sample = frame.head(1).to_dicts()[0] if frame.height else {}
-        st.markdown(f"**{frame.height:,} rows** found in {upload.name}. Check how each column is imported:")
+        st.markdown(f"**{frame.height:,} rows** found in {markdown_text(upload.name)}. Check how each column is imported:")
         base = _mapping_frame(headers, sample)
         options = [*FIELD_TARGETS, IGNORE, *sorted({t for t in suggest_mapping(headers).values() if t.startswith(CUSTOM_PREFIX)})]
         edited = st.data_editor(
@@ -185,7 +185,7 @@ def schedule_step(campaign_id: int) -> None:
         with state.reading() as conn:
             errors = settings_tab.form_errors(conn, campaign_id, stored)
         st.session_state[state.key(campaign_id, "_errors")] = errors
-    st.markdown(f"Campaign: **{stored['name']}**")
+    st.markdown(f"Campaign: **{markdown_text(stored['name'])}**")
     with st.container(border=True):
         st.subheader("Schedule & Attempts")
         drawn = settings_tab.schedule_section(campaign_id, errors)
@@ -227,7 +227,8 @@ def render() -> None:
         return
     with state.reading() as conn:
         stored = get_campaign(conn, campaign_id)
-    st.success(f"Draft **{stored['name']}** created (agent {stored['agent_name']}). Add contacts now or later.")
+    st.success(f"Draft **{markdown_text(stored['name'])}** created (agent {markdown_text(stored['agent_name'])}). "
+               "Add contacts now or later.")
     contacts_step(campaign_id)
     if st.button("Next: Schedule & attempts", key="wiz_next", type="primary", icon=":material/arrow_forward:"):
         st.session_state["wizard_step"] = 2

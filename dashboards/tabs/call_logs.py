@@ -10,7 +10,8 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import TABLE_DATE_FORMAT, format_duration, reason_label, reason_labels, seconds_as_duration
+from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text, reason_label,
+                                   reason_labels, recording_link, seconds_as_duration)
 from dashboards.queries import calls as q
 from schemas.enums import DisconnectReason
 from tasks.errors import UserError
@@ -97,7 +98,7 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
     contact = st.session_state.get(CONTACT_FILTER_KEY)
     if contact and contact.get("campaign_id") == campaign_id:
         left, right = st.columns([5, 1])
-        left.info(f"Showing the calls of **{contact['label']}** only.")
+        left.info(f"Showing the calls of **{markdown_text(contact['label'])}** only.")
         if right.button("Show all calls", key=_key(campaign_id, "clear_contact")):
             del st.session_state[CONTACT_FILTER_KEY]
             st.rerun()
@@ -195,7 +196,7 @@ def _detail(campaign_id: int, call_id: int) -> None:
         call = q.call_detail(conn, campaign_id, call_id)
         history = q.contact_history(conn, campaign_id, call["contact_id"])
     with st.container(border=True):
-        st.subheader(f"Call {call_id} · {call['contact_name'] or call['phone_e164']}")
+        st.subheader(f"Call {call_id} · {markdown_text(call['contact_name'] or call['phone_e164'])}")
         st.caption(f"{call['phone_e164']} · {call['local_date']:%b %d, %Y %I:%M %p} · attempt "
                    f"{call['attempt_number']} · {call['status']}"
                    + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""))
@@ -205,7 +206,8 @@ def _detail(campaign_id: int, call_id: int) -> None:
         cards[2].metric("Voicemail", _yes_no(call["in_voicemail"]) or "Unknown")
         cards[3].metric("Duration", format_duration(call["duration_seconds"]) or "–")
         st.markdown("**Summary**")
-        st.write(call["summary"] or "No summary yet.")
+        # the provider's text, shown as written: no markup, links or images of its own
+        st.markdown(markdown_paragraphs(call["summary"]) if call["summary"] else "No summary yet.")
         data = st.columns(2)
         with data[0]:
             st.markdown("**Dynamic variables**")
@@ -214,7 +216,7 @@ def _detail(campaign_id: int, call_id: int) -> None:
             st.markdown("**Custom analysis data**")
             st.json(call["custom_analysis"]) if call["custom_analysis"] else st.caption("None")
         if call["recording_url"]:
-            st.markdown(f"**Recording:** [{call['recording_url']}]({call['recording_url']})")
+            st.markdown(f"**Recording:** {recording_link(call['recording_url'])}")
         if call["transcript"]:
             with st.expander("Transcript"):
                 st.text(call["transcript"])

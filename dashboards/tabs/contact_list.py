@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import TABLE_DATE_FORMAT, reason_labels, seconds_as_duration
+from dashboards.components import TABLE_DATE_FORMAT, markdown_text, reason_labels, seconds_as_duration
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
@@ -143,7 +143,7 @@ def _row_actions(campaign_id: int, row: dict) -> None:
     contact_id = row["contact_id"]
     label = row["Name"] or row["Phone Number"]
     with st.container(border=True):
-        st.subheader(label)
+        st.subheader(markdown_text(label))
         st.caption(f"{row['Phone Number']} · Contact ID {contact_id}")
         buttons = st.columns(ROW_ACTION_COLUMNS, vertical_alignment="center")
         if buttons[0].button("Edit Contact", key=_key(campaign_id, f"edit_{contact_id}"), width="stretch",
@@ -236,7 +236,7 @@ def _forget_remove() -> None:
 
 @st.dialog("Remove from campaign?", on_dismiss=_forget_remove)
 def _confirm_remove(campaign_id: int, contact_id: int, label: str) -> None:
-    st.write(f"**{label}** will no longer be called by this campaign. The contact stays in the CRM and "
+    st.write(f"**{markdown_text(label)}** will no longer be called by this campaign. The contact stays in the CRM and "
              "its past calls stay in the Call Logs.")
     left, right = st.columns(2)
     if left.button("Remove", type="primary", key=_key(campaign_id, f"confirm_remove_{contact_id}")):
@@ -248,7 +248,7 @@ def _confirm_remove(campaign_id: int, contact_id: int, label: str) -> None:
             st.error(str(error))
             return
         _forget_remove()
-        st.session_state[_key(campaign_id, "flash")] = f"{label} was removed from the campaign."
+        st.session_state[_key(campaign_id, "flash")] = f"{markdown_text(label)} was removed from the campaign."
         st.session_state.pop(_key(campaign_id, "table"), None)
         st.rerun()
     if right.button("Cancel", key=_key(campaign_id, f"cancel_remove_{contact_id}")):
@@ -329,9 +329,7 @@ def _import_section(campaign_id: int) -> None:
             st.caption("One contact per row with a header row; a phone number column is required. "
                        "Contacts already in the CRM are updated, not duplicated.")
             return
-        folder = Path(tempfile.gettempdir()) / "vc-dashboard-imports"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{campaign_id}-{upload.file_id}{Path(upload.name).suffix.lower()}"
+        path = upload_folder() / f"{campaign_id}-{upload.file_id}{Path(upload.name).suffix.lower()}"
         if not path.exists():
             path.write_bytes(upload.getvalue())
         try:
@@ -341,7 +339,7 @@ def _import_section(campaign_id: int) -> None:
             return
         headers = frame.columns
         table, options = mapping_table(headers, frame.head(1).to_dicts()[0] if frame.height else {})
-        st.markdown(f"**{frame.height:,} rows** found in {upload.name}. Check how each column is imported:")
+        st.markdown(f"**{frame.height:,} rows** found in {markdown_text(upload.name)}. Check how each column is imported:")
         edited = st.data_editor(
             table.to_pandas(), key=_key(campaign_id, f"mapping_{upload.file_id}"), hide_index=True, width="stretch",
             num_rows="fixed", disabled=["Column in file", "Example"],
@@ -365,6 +363,14 @@ def _import_section(campaign_id: int) -> None:
                 result = {"error": str(error)}
             st.session_state[_key(campaign_id, "import_result")] = result
             st.rerun()
+
+
+def upload_folder() -> Path:
+    """This session's own folder for uploaded files (mode 0700): a contact list is personal data, and a
+    folder shared in /tmp let other users of the machine read it or swap the file before the import."""
+    if "contact_upload_dir" not in st.session_state:
+        st.session_state["contact_upload_dir"] = tempfile.mkdtemp(prefix="vc-upload-")
+    return Path(st.session_state["contact_upload_dir"])
 
 
 def _import_report(result: dict | None) -> None:

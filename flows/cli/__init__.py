@@ -11,7 +11,7 @@ try:  # newer typer vendors Click and does not re-export this one
 except ImportError:  # older typer runs on Click itself
     from click.exceptions import NoArgsIsHelpError
 
-from flows.cli.common import app
+from flows.cli.common import app, terminal_text
 from tasks.errors import StoreError, StoreLockedError, UserError
 
 # Importing a module registers its commands on `app`.
@@ -68,14 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:  # Ctrl-C at a prompt
         print("error: aborted", file=sys.stderr)
         return 1
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except UserError as error:  # may quote the input (a YAML key, a file's cell): controls escaped
+        print(terminal_text(f"error: {error}"), file=sys.stderr)
         return 2
     except StoreError as error:  # a path that is not a usable database: bad input
-        print(f"error: {error}", file=sys.stderr)
+        print(terminal_text(f"error: {error}"), file=sys.stderr)
         return 2
     except StoreLockedError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(terminal_text(f"error: {error}"), file=sys.stderr)
         return 1
     except ValueError as error:  # pydantic's ValidationError: a CAMPAIGNS_* variable the settings refuse
         line = _settings_error_line(error)

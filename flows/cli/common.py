@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -151,19 +152,31 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+# Control characters but tab and line feed (C0, DEL, C1). Text from imported files, the provider or a YAML
+# file can hold them, and a terminal runs them: ESC sequences set its title, write the clipboard (OSC 52),
+# clear or colour the screen; a carriage return prints over a line.
+_TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_text(text: str) -> str:
+    """Text safe to print on a terminal: each control character shown as its escape (\\x1b), not run."""
+    return _TERMINAL_CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def emit(data: Any, as_json: bool, human: str | None = None) -> None:
-    """Print ``data`` as JSON when asked (per command or globally), else the human text."""
+    """Print ``data`` as JSON when asked (per command or globally), else the human text (controls escaped)."""
     if as_json or state.json:
         sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False) + "\n")
     else:
-        typer.echo(human if human is not None else json.dumps(data, default=_default, indent=2, ensure_ascii=False))
+        typer.echo(terminal_text(
+            human if human is not None else json.dumps(data, default=_default, indent=2, ensure_ascii=False)))
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
     """A plain aligned text table for human output."""
     if not rows:
         return "(none)"
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[("" if r.get(c) is None else terminal_text(str(r.get(c)))) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]

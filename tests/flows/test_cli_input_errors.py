@@ -74,6 +74,21 @@ def test_an_import_whose_report_cannot_be_written_writes_nothing(campaign_db, ca
     assert message == f"--report {a_file / 'r.csv'}: {a_file} is a file, not a folder"
 
 
+@pytest.mark.parametrize("target, what", [("store", "the database"), ("contacts", "the file being imported"),
+                                          ("link", "the database")])
+def test_an_import_report_never_replaces_the_store_or_the_imported_file(campaign_db, capsys, tmp_path, target, what):
+    # `--report data/campaigns.duckdb` replaced the whole database with a two-line CSV once the import committed
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    contacts = write(tmp_path / "good.csv", "Phone,Name\n+16025550101,Ann\nnot a phone,Bob\n")
+    link = tmp_path / "report.csv"
+    link.symlink_to(db)
+    report = {"store": db, "contacts": contacts, "link": link}[target]
+    before = (db.read_bytes(), contacts.read_bytes())
+    message = refused(capsys, db, "import", str(campaign_id), str(contacts), "--report", str(report))
+    assert message.startswith(f"--report {report}: is {what} (")
+    assert (db.read_bytes(), contacts.read_bytes()) == before
+
+
 def test_an_import_with_a_report_writes_it_once_committed(campaign_db, capsys, tmp_path):
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
     contacts = write(tmp_path / "good.csv", "Phone,Name\n+16025550101,Ann\nnot a phone,Bob\n")

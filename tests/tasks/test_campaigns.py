@@ -480,6 +480,8 @@ def test_apply_again_updates_by_name_and_leaves_an_unchanged_campaign_alone(db, 
         (("outbound_numbers:\n", 'outbound_numbers:\n  - "+16025550199"\n'), "", "outbound_numbers[0]: no outbound number +16025550199"),
         (("name: Spring outreach ", "name: [1, 2] "), "", "name: Input should be a valid string"),
         (("calling_days: [mon", "calling_days: [mon, mon"), "batch_size: {", "not valid YAML"),
+        # a control character: PyYAML's message ran over two lines
+        (("name: Spring outreach ", "name: Spring\x1boutreach "), "", "not valid YAML: unacceptable character #x001b"),
     ],
 )
 def test_apply_bad_yaml_is_one_error_naming_file_and_key_and_writes_nothing(db, tmp_path, replace, append, message):
@@ -497,6 +499,54 @@ def test_apply_bad_yaml_is_one_error_naming_file_and_key_and_writes_nothing(db, 
     assert "\n" not in str(error.value)
     with connect(db) as conn:  # the agent and number it declares were rolled back too
         assert (count(conn, "campaigns"), count(conn, "agents"), count(conn, "phone_numbers")) == (0, 0, 0)
+
+
+def alias_bomb(levels: int) -> str:
+    """A retry_policy whose aliases expand to 9**levels texts: a few hundred bytes of YAML."""
+    value = '["x", "x", "x", "x", "x", "x", "x", "x", "x"]'
+    for level in range(levels - 1):
+        value = f"[&a{level} {value}" + f", *a{level}" * 8 + "]"
+    return f"retry_policy: {value}\n"
+
+
+def test_apply_an_alias_bomb_is_one_short_error_in_little_memory(db, tmp_path):
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(EXAMPLE_YAML.read_text() + alias_bomb(7))  # 4.8 million values once expanded
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError) as error:
+            with transaction(db) as conn:
+                apply_yaml(conn, bomb, NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # it used to expand every alias into the error message (33 MB here; 2 GB and 14 GB of memory at 9 levels)
+    assert "anchors (&) and aliases (*)" in str(error.value) and len(str(error.value)) < 300
+    assert peak < 20 * 2**20
+    with connect(db) as conn:
+        assert count(conn, "campaigns") == 0
+
+
+def test_apply_a_file_sharing_hours_through_an_anchor_works(db, tmp_path):
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(EXAMPLE_YAML.read_text().replace('hours: [["08:00", "18:00"]]', (
+        'weekly_schedule:\n  mon: &day [["08:00", "12:00"], ["13:00", "18:00"]]\n  tue: *day\n  wed: *day\n'
+        '  thu: *day\n  fri: *day')))
+    with transaction(db) as conn:
+        row = get_campaign(conn, apply_yaml(conn, shared, NOW)["campaign_id"])
+    assert row["weekly_schedule"]["fri"] == [["08:00", "12:00"], ["13:00", "18:00"]]
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "0b" + "1" * 20000, "-" + "1" * 101])
+def test_apply_an_absurdly_long_number_is_one_error(db, tmp_path, number):
+    # Python refuses int() of more than 4,300 digits and printing one: both were tracebacks
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE_YAML.read_text().replace("max_attempts: 5 ", f"max_attempts: {number} "))
+    with pytest.raises(UserError, match=r"\(line \d+\): a number [\d,]+ characters long is no setting"):
+        with transaction(db) as conn:
+            apply_yaml(conn, bad, NOW)
 
 
 def test_apply_with_agent_by_name_requires_an_existing_agent(db, tmp_path):

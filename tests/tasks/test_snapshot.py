@@ -87,3 +87,22 @@ def test_a_failed_refresh_leaves_the_old_snapshot(campaign_db, tmp_path, monkeyp
         refresh_snapshot(conn, target)
     assert _agents(target) == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # temp copy removed
+
+
+@pytest.mark.parametrize("as_link", [False, True])
+def test_a_snapshot_path_naming_the_store_is_refused_and_the_store_kept(db, tmp_path, monkeypatch, as_link):
+    # CAMPAIGNS_ANALYTICS_DB=<the store> replaced the store with the keyless copy: agents got null ids after it
+    from flows.aggregate_metrics import run_aggregation
+    from tasks.errors import UserError
+    from tasks.settings import reset_settings
+
+    target = tmp_path / "analytics-link.duckdb" if as_link else db
+    if as_link:
+        target.symlink_to(db)
+    monkeypatch.setenv("CAMPAIGNS_ANALYTICS_DB", str(target))
+    reset_settings()
+    with pytest.raises(UserError, match="is the database itself"):
+        run_aggregation(db)
+    with transaction(db) as conn:
+        agent_id = conn.execute("insert into agents (name) values ('Extra') returning agent_id").fetchone()[0]
+    assert agent_id is not None  # its sequence is still there
