@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import csv
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -501,7 +504,10 @@ def test_upgrading_a_store_derives_the_rolling_cap_attempts_from_its_calls(tmp_p
     assert rows == [(1, 1), (1, 2), (2, 5)]
 
 
-def test_migration_011_stores_the_number_each_attempt_rang(tmp_path, monkeypatch):
+@contextmanager
+def migrated_after(tmp_path, monkeypatch, version: int):
+    """A store at the schema before `version`: `.old` is its connection for the block to fill; after the block
+    it is migrated to the latest schema and `.new` is a connection to it."""
     import duckdb
 
     import tasks.store as store
@@ -509,49 +515,47 @@ def test_migration_011_stores_the_number_each_attempt_rang(tmp_path, monkeypatch
 
     every = store.migrations()
     path = tmp_path / "old.duckdb"
-    monkeypatch.setattr(store, "migrations", lambda: [m for m in every if m[0] < 11])
+    monkeypatch.setattr(store, "migrations", lambda: [m for m in every if m[0] < version])
     con = duckdb.connect(str(path))
     con.execute("set TimeZone = 'UTC'")
     apply_migrations(con)
-    when = datetime(2026, 6, 16, 17, 0, tzinfo=UTC)
-    con.execute("insert into contacts (phone_e164) values ('+13055550100')")
-    # the call was to the number the contact had then; the contact's phone changed since
-    con.execute("insert into calls (call_id, campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status,"
-                " provider, queued_at, updated_at) values (1, 9, 1, 'k1', 1, '+13055550111', 'ended', 'x', ?, ?)",
-                [when, when])
-    # call 2 was a deleted campaign's: only the contact's number is left to attribute it to
-    con.execute("insert into phone_attempts values (1, 1, ?), (1, 2, ?)", [when, when])
+    upgrade = SimpleNamespace(old=con, new=None)
+    yield upgrade
     con.close()
     monkeypatch.setattr(store, "migrations", lambda: every)
-    con = duckdb.connect(str(path))
-    apply_migrations(con)
+    upgrade.new = duckdb.connect(str(path))
+    upgrade.new.execute("set TimeZone = 'UTC'")
+    apply_migrations(upgrade.new)
+
+
+def test_migration_011_stores_the_number_each_attempt_rang(tmp_path, monkeypatch):
+    with migrated_after(tmp_path, monkeypatch, 11) as upgrade:
+        con = upgrade.old
+        when = datetime(2026, 6, 16, 17, 0, tzinfo=UTC)
+        con.execute("insert into contacts (phone_e164) values ('+13055550100')")
+        # the call was to the number the contact had then; the contact's phone changed since
+        con.execute("insert into calls (call_id, campaign_id, contact_id, attempt_key, attempt_number, phone_e164,"
+                    " status, provider, queued_at, updated_at) values (1, 9, 1, 'k1', 1, '+13055550111', 'ended', 'x',"
+                    " ?, ?)", [when, when])
+        # call 2 was a deleted campaign's: only the contact's number is left to attribute it to
+        con.execute("insert into phone_attempts values (1, 1, ?), (1, 2, ?)", [when, when])
+    con = upgrade.new
     rows = con.execute("select call_id, phone_e164 from phone_attempts order by call_id").fetchall()
     con.close()
     assert rows == [(1, "+13055550111"), (2, "+13055550100")]
 
 
 def test_migration_012_resolves_washington_numbers_again(tmp_path, monkeypatch):
-    import duckdb
-
-    import tasks.store as store
     from tasks.compliance import resolve_zones
-    from tasks.store import apply_migrations
 
-    every = store.migrations()
-    path = tmp_path / "old.duckdb"
-    monkeypatch.setattr(store, "migrations", lambda: [m for m in every if m[0] < 12])
-    con = duckdb.connect(str(path))
-    con.execute("set TimeZone = 'UTC'")
-    apply_migrations(con)
-    # as the lookup left them: Seattle and D.C. without a state, Miami with FL
-    con.execute("insert into contacts (contact_id, phone_e164, region) values (1, '+12065550100', 'US'),"
-                " (2, '+12025550100', 'US'), (3, '+13055550100', 'US')")
-    con.execute("update contacts set zone_resolved_at = updated_at, subdivision = case when contact_id = 3 then 'FL' end")
-    con.close()
-    monkeypatch.setattr(store, "migrations", lambda: every)
-    con = duckdb.connect(str(path))
-    con.execute("set TimeZone = 'UTC'")
-    apply_migrations(con)
+    with migrated_after(tmp_path, monkeypatch, 12) as upgrade:
+        con = upgrade.old
+        # as the lookup left them: Seattle and D.C. without a state, Miami with FL
+        con.execute("insert into contacts (contact_id, phone_e164, region) values (1, '+12065550100', 'US'),"
+                    " (2, '+12025550100', 'US'), (3, '+13055550100', 'US')")
+        con.execute("update contacts set zone_resolved_at = updated_at,"
+                    " subdivision = case when contact_id = 3 then 'FL' end")
+    con = upgrade.new
     assert con.execute("select contact_id from contacts where zone_resolved_at is distinct from updated_at"
                        " order by 1").fetchall() == [(1,), (2,)]
     resolve_zones(con)  # what the next claim reaching them does
