@@ -15,7 +15,7 @@ import duckdb
 
 from tasks.errors import UserError
 from tasks.snapshot import refresh_snapshot
-from tasks.store import connect, current_version, db_path
+from tasks.store import connect, current_version, db_path, same_file
 
 
 def check_target(source: Path, out: str | Path) -> Path:
@@ -23,7 +23,7 @@ def check_target(source: Path, out: str | Path) -> Path:
     target = Path(out)
     if target.is_dir():
         raise UserError(f"--out {target}: is a folder; name the backup file, e.g. {target / 'campaigns-backup.duckdb'}")
-    if target.exists() and target.resolve() == source.resolve():
+    if same_file(target, source):
         raise UserError(f"--out {target}: is the database itself; choose another file")
     if not target.parent.exists():
         raise UserError(f"--out {target}: folder {target.parent} does not exist")

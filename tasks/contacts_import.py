@@ -45,6 +45,7 @@ from schemas.contact_import import (
 )
 from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
 from tasks.phones import check_region, normalise_phone, normalise_phones
+from tasks.store import same_file
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 DELIMITERS = (",", ";", "\t")
@@ -819,8 +820,7 @@ def check_report_path(path: str | Path, keep: Mapping[Path, str] | None = None) 
     if path.is_dir():
         raise UserError(f"--report {path}: is a folder; name the CSV file, e.g. {path / 'rejected.csv'}")
     for kept, what in (keep or {}).items():
-        same = kept.exists() and path.exists() and os.path.samefile(path, kept)  # a link to it too
-        if same or path.resolve() == kept.resolve():
+        if same_file(path, kept):  # a link to it too
             raise UserError(f"--report {path}: is {what} ({kept}), which the report would replace; name another file")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # write_report creates missing folders

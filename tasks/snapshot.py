@@ -10,7 +10,7 @@ import duckdb
 
 from tasks.errors import UserError
 from tasks.settings import get_settings
-from tasks.store import companion_path, db_path
+from tasks.store import companion_path, db_path, same_file
 
 _ALIAS = "analytics_snapshot_new"
 
@@ -49,7 +49,7 @@ def _refuse_the_store_itself(conn: duckdb.DuckDBPyConnection, target: Path) -> N
         store = None
     if store is None:
         return
-    if target.resolve() == store.resolve() or (target.exists() and os.path.samefile(target, store)):
+    if same_file(target, store):
         raise UserError(f"{target}: is the database itself, which the copy would replace "
                         "(CAMPAIGNS_ANALYTICS_DB, or --out, must name another file)")
 

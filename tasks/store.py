@@ -34,6 +34,16 @@ def db_path(db: str | Path | None = None) -> Path:
     return Path(db) if db is not None else get_settings().db
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same path once resolved, or a link (symbolic or hard) to it."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def store_file_problem(path: Path) -> str | None:
     """Why a store file holds no database to read ("no database there", "the file is empty, not a database"), else None.
 
