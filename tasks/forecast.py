@@ -332,7 +332,6 @@ def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now
             """,
             {"now": now, "campaign_id": campaign_id},
         )
-        conn.execute("update campaign_contacts set in_flight_call_id = null where in_flight_call_id is not null")
         highest: dict[str, int] = {}
         for table, column, sequence in _SEQUENCES:
             if table in present:
