@@ -16,7 +16,7 @@ import os
 import re
 import uuid
 import zipfile
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -946,90 +946,80 @@ def get_contact(conn: duckdb.DuckDBPyConnection, contact_id: int) -> dict:
     return contact
 
 
-def contacts_for_export(
-    conn: duckdb.DuckDBPyConnection, campaign_id: int, reserved: Collection[str] = ()
-) -> pl.DataFrame:
-    """One row per enrolled contact: contact_id, phone, name, company, email, each custom property as
-    its own column (sorted by name), added_at (UTC); in enrollment order.
+# The Contact List export's own columns, headed as the tab heads them: header → SQL over the enrollment
+# `e`, its contact `c` and its Contact List row `s` (kept by aggregate_metrics as the tab reads it: an
+# enrollment it has not seen yet has zeros, as in the tab). Times are the campaign's local times, as in
+# the tab and the Call Logs export; the fields come first, the figures and the enrollment time last.
+EXPORT_FIELD_COLUMNS: list[tuple[str, str]] = [
+    ("Contact ID", "c.contact_id"),
+    ("Phone Number", "c.phone_e164"),
+    ("Name", "c.name"),
+    ("Company", "c.company"),
+    ("Email", "c.email"),
+]
+EXPORT_STATS_COLUMNS: list[tuple[str, str]] = [
+    ("Attempts", "coalesce(s.attempts, 0)"),
+    ("Connected", "coalesce(s.connected, 0)"),
+    ("Successful", "coalesce(s.successful, 0)"),
+    ("Credits", "coalesce(s.credits, 0)"),
+    ("Duration (s)", "coalesce(s.total_duration_seconds, 0)"),
+    ("Last Disconnection", "s.last_disconnect_reason"),
+    ("Last Call Date", "timezone($time_zone, s.last_call_at)"),
+    ("Created At", "timezone($time_zone, e.added_at)"),
+]
 
-    A property named like one of those columns or like a `reserved` one (a column the caller adds) is
-    named `custom_<name>`, prefixed again until no column has that name.
+
+def contacts_for_export(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.DataFrame:
+    """The Contact List export's rows, in enrollment order: the contact's fields, each custom property as
+    its own column (sorted by name), then the tab's figures and Created At (campaign-local times).
+
+    A property named like one of the export's headers is headed `custom_<name>`, prefixed again until no
+    column has that name (a re-imported export brings its columns back as properties).
     """
-    campaign_country(conn, campaign_id)
+    from tasks.metrics import _campaign_zone
+
+    time_zone = _campaign_zone(conn, campaign_id)
+    select_list = ", ".join(f'{expr} as "{header}"' for header, expr in EXPORT_FIELD_COLUMNS + EXPORT_STATS_COLUMNS)
     base = conn.execute(
-        """
+        f"""
         with enrolled as (
-            select e.contact_id, e.added_at, e.enroll_seq
-            from campaign_contacts e
-            where e.campaign_id = ?
+            select contact_id, added_at, enroll_seq from campaign_contacts where campaign_id = $campaign_id
         ),
         final as (
-            select c.contact_id, c.phone_e164 as phone, c.name, c.company, c.email,
-                   c.properties::varchar as properties, n.added_at
-            from enrolled n
+            select {select_list}, c.properties::varchar as properties
+            from enrolled e
             join contacts c using (contact_id)
-            order by n.enroll_seq
+            left join contact_stats s on s.campaign_id = $campaign_id and s.contact_id = e.contact_id
+            order by e.enroll_seq
         )
         select * from final
         """,
-        [campaign_id],
+        {"campaign_id": campaign_id, "time_zone": time_zone},
     ).pl()
-    props = base["properties"].to_list()
-    decoded = [json.loads(p) if p else {} for p in props]
+    decoded = [json.loads(p) if p else {} for p in base["properties"].to_list()]
     keys = sorted({k for d in decoded for k in d})
-    custom = pl.DataFrame({k: [None if d.get(k) is None else str(d.get(k)) for d in decoded] for k in keys}, schema=dict.fromkeys(keys, pl.String))
-    columns = [c for c in base.columns if c not in ("properties", "added_at")]
-    fixed = {*columns, "added_at", *reserved}
-    # a re-imported export brings properties named like its columns (added_at_utc, custom_credits, ...)
-    taken = fixed | set(keys)
+    custom = pl.DataFrame({k: [None if d.get(k) is None else str(d.get(k)) for d in decoded] for k in keys},
+                          schema=dict.fromkeys(keys, pl.String))
+    fields = [header for header, _ in EXPORT_FIELD_COLUMNS]
+    stats = [header for header, _ in EXPORT_STATS_COLUMNS]
+    taken = {*fields, *stats, *keys}
     renames = {}
     for key in keys:
-        if key in fixed:
+        if key in fields or key in stats:
             free = f"custom_{key}"
             while free in taken:
                 free = f"custom_{free}"
             renames[key] = free
             taken.add(free)
-    return pl.concat([base.select(columns), custom.rename(renames), base.select("added_at")], how="horizontal")
+    return pl.concat([base.select(fields), custom.rename(renames), base.select(stats)], how="horizontal")
 
 
 def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str | Path) -> Path:
-    """The campaign's contact list as .xlsx: fields, custom properties, the Contact List's call stats and
-    added_at (times in UTC), with formula-looking text neutralised."""
+    """The campaign's contact list as .xlsx (`contacts_for_export`), formula-looking text neutralised;
+    the file appears complete or not at all."""
     from tasks.excel import neutralise_formulas, write_xlsx
 
-    # The Contact List's own columns in the export: name → SQL over `contact_stats s` (kept by
-    # aggregate_metrics, as the tab reads it; an enrollment it has not seen yet has zeros, as in the tab).
-    stats_columns = {
-        "attempts": "coalesce(s.attempts, 0)",
-        "connected": "coalesce(s.connected, 0)",
-        "successful": "coalesce(s.successful, 0)",
-        "credits": "coalesce(s.credits, 0)",
-        "duration_seconds": "coalesce(s.total_duration_seconds, 0)",
-        "last_disconnection": "s.last_disconnect_reason",
-        "last_call_at_utc": "s.last_call_at",
-    }
-
-    frame = contacts_for_export(conn, campaign_id, reserved=[*stats_columns, "added_at_utc"]).rename(
-        {"added_at": "added_at_utc"})
-    select_list = ", ".join(f"{expr} as {name}" for name, expr in stats_columns.items())
-    stats = conn.execute(
-        f"""
-        with enrolled as (
-            select contact_id from campaign_contacts where campaign_id = $campaign_id
-        ),
-        final as (
-            select e.contact_id, {select_list}
-            from enrolled e
-            left join contact_stats s on s.campaign_id = $campaign_id and s.contact_id = e.contact_id
-        )
-        select * from final
-        """,
-        {"campaign_id": campaign_id},
-    ).pl()
-    frame = frame.join(stats, on="contact_id", how="left", maintain_order="left")
-    fields = [c for c in frame.columns if c not in stats_columns and c != "added_at_utc"]
-    frame = frame.select(*fields, *stats_columns, "added_at_utc")
+    frame = contacts_for_export(conn, campaign_id)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_xlsx(neutralise_formulas(frame), path, sheet_name="Contacts")

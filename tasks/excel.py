@@ -50,8 +50,24 @@ def write_xlsx(
 ) -> int:
     """Write frames (all with the same columns) to one xlsx, continuing on new sheets when full.
 
-    Text is neutralised against formula injection. Returns the number of data rows written.
+    Text is neutralised against formula injection. Returns the number of data rows written. The file
+    appears complete or not at all (written beside, then renamed): a failed export never leaves a
+    truncated workbook where the last good one was.
     """
+    import os
+    import uuid
+
+    path = Path(path)
+    work = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
+    try:
+        total = _write_frames(data, work, sheet_name, max_rows_per_sheet)
+        os.replace(work, path)
+    finally:
+        work.unlink(missing_ok=True)
+    return total
+
+
+def _write_frames(data, path: Path, sheet_name: str, max_rows_per_sheet: int) -> int:
     import xlsxwriter
 
     frames = [data] if isinstance(data, pl.DataFrame) else data

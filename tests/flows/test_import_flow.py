@@ -153,7 +153,7 @@ def test_cli_contacts_edit_remove_and_export(capsys, campaign_db, tmp_path):
     assert code == 0 and (json.loads(out)["phone_e164"], json.loads(out)["properties"]) == ("+14805550100", {"plan": "Gold"})
     out_file = tmp_path / "list.xlsx"
     assert cli(capsys, campaign_db["db"], "export", "contacts", cid, "--out", str(out_file))[0] == 0
-    assert pl.read_excel(out_file).select("name", "plan").rows() == [("'=cmd", "Gold")]
+    assert pl.read_excel(out_file).select("Name", "plan").rows() == [("'=cmd", "Gold")]
     assert cli(capsys, campaign_db["db"], "contacts", "remove", cid, "1")[0] == 0
     code, _, err = cli(capsys, campaign_db["db"], "contacts", "remove", cid, "1")
     assert code == 2 and err == f"error: contact 1 is not enrolled in campaign {cid}\n"

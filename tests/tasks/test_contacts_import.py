@@ -419,9 +419,10 @@ def test_export_has_every_field_and_property_and_neutralises_formulas(enrolled, 
     with connect(enrolled["db"]) as conn:
         ci.export_contacts(conn, enrolled["campaign_id"], out)
     sheet = pl.read_excel(out)
-    assert sheet.columns == ["contact_id", "phone", "name", "company", "email", "plan", "attempts", "connected", "successful",
-                             "credits", "duration_seconds", "last_disconnection", "last_call_at_utc", "added_at_utc"]
-    assert sheet.select("name", "company", "plan").rows() == [("Ann", "'=HYPERLINK(\"x\")", "Gold"), ("Bob", "Beta", None)]
+    assert sheet.columns == ["Contact ID", "Phone Number", "Name", "Company", "Email", "plan", "Attempts", "Connected",
+                             "Successful", "Credits", "Duration (s)", "Last Disconnection", "Last Call Date",
+                             "Created At"]
+    assert sheet.select("Name", "Company", "plan").rows() == [("Ann", "'=HYPERLINK(\"x\")", "Gold"), ("Bob", "Beta", None)]
 
 
 def test_properties_json_keeps_only_non_empty_values_and_escapes_text():

@@ -54,6 +54,23 @@ def test_write_xlsx_splits_sheets_and_keeps_types(tmp_path):
     assert [r[1] for r in book["Calls 3"].iter_rows(min_row=2, values_only=True)] == [5]
 
 
+def test_write_xlsx_keeps_the_last_good_file_when_writing_fails(tmp_path):
+    # a failure mid-way (here a frame that cannot be written) leaves the previous file whole, and no
+    # half-written workbook or work file beside it
+    path = tmp_path / "contacts.xlsx"
+    write_xlsx(pl.DataFrame({"n": [1, 2]}), path)
+    before = path.read_bytes()
+
+    def frames():
+        yield pl.DataFrame({"n": [3]})
+        raise RuntimeError("the store went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        write_xlsx(frames(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["contacts.xlsx"]
+
+
 # --- copy_query_to_xlsx: DuckDB writes the sheet XML -------------------------------------------
 
 TYPED_QUERY = """

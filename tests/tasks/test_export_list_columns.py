@@ -15,8 +15,9 @@ from tasks.store import connect, transaction
 from tests.dashboards.tabs_fixture import make_tabs_db
 from tests.factories import make_campaign_db
 
-STATS = ["attempts", "connected", "successful", "credits", "duration_seconds", "last_disconnection",
-         "last_call_at_utc"]
+FIELDS = ["Contact ID", "Phone Number", "Name", "Company", "Email"]
+STATS = ["Attempts", "Connected", "Successful", "Credits", "Duration (s)", "Last Disconnection", "Last Call Date",
+         "Created At"]
 
 
 @pytest.fixture
@@ -46,46 +47,52 @@ def test_contacts_export_has_the_contact_lists_columns(tabs, tmp_path):
     with connect() as conn:
         export_contacts(conn, tabs["campaign_id"], out)
     sheet = pl.read_excel(out)
-    assert sheet.columns[-len(STATS) - 1:] == [*STATS, "added_at_utc"]
-    rows = {r["name"]: r for r in sheet.to_dicts()}
-    # Person 0: c1 connected and successful, c2 voicemail; 110 credits, 140 s; last call c2 at 16:00 UTC
-    assert [rows["Person 0"][c] for c in STATS] == [2, 1, 1, 110, 140, "voicemail_reached",
-                                                    datetime(2026, 4, 28, 16, 0)]
+    assert sheet.columns == [*FIELDS, "plan", *STATS]  # the tab's headers around the custom property
+    rows = {r["Name"]: r for r in sheet.to_dicts()}
+    # Person 0: c1 connected and successful, c2 voicemail; 110 credits, 140 s; last call c2 at 16:00 UTC,
+    # 09:00 in the campaign's Phoenix (as the tab and the Call Logs export show times)
+    assert [rows["Person 0"][c] for c in STATS[:-1]] == [2, 1, 1, 110, 140, "voicemail_reached",
+                                                         datetime(2026, 4, 28, 9, 0)]
     # Person 2 was never called; Person 3's only call was not an attempt
-    assert [rows["Person 2"][c] for c in STATS] == [0, 0, 0, 0, 0, None, None]
+    assert [rows["Person 2"][c] for c in STATS[:-1]] == [0, 0, 0, 0, 0, None, None]
     assert [rows["Person 3"][c] for c in STATS[:3]] == [0, 0, 0]
+    with connect() as conn:
+        added = conn.execute("select timezone('America/Phoenix', added_at) from campaign_contacts"
+                             " where contact_id = ?", [tabs["A"]]).fetchone()[0]
+    assert rows["Person 0"]["Created At"] == added.replace(microsecond=added.microsecond // 1000 * 1000)
 
 
 def test_a_custom_property_named_like_a_stats_column_keeps_its_values(tabs, tmp_path):
     with transaction() as conn:
-        conn.execute("""update contacts set properties = '{"credits": "=gold"}' where contact_id = ?""", [tabs["A"]])
+        conn.execute("""update contacts set properties = '{"Credits": "=gold", "credits": "7"}' where contact_id = ?""",
+                     [tabs["A"]])
     out = tmp_path / "contacts.xlsx"
     with connect() as conn:
         export_contacts(conn, tabs["campaign_id"], out)
-    person_0 = pl.read_excel(out).filter(pl.col("name") == "Person 0").row(0, named=True)
-    assert (person_0["credits"], person_0["custom_credits"]) == (110, "'=gold")  # neutralised as before
+    person_0 = pl.read_excel(out).filter(pl.col("Name") == "Person 0").row(0, named=True)
+    # the figure, the property named like its header, and one that differs only in case (its own column)
+    assert (person_0["Credits"], person_0["custom_Credits"], person_0["credits"]) == (110, "'=gold", "7")
 
 
 def test_properties_named_like_the_exports_columns_never_share_a_header(tabs, tmp_path):
-    # "name" and "added_at_utc" are the export's own columns; "custom_name" is what "name" would become
+    # "Name" and "Created At" are the export's own headers; "custom_Name" is what "Name" would become
     with transaction() as conn:
-        conn.execute("""update contacts set properties = '{"name": "n", "custom_name": "c", "added_at_utc": "a"}'
+        conn.execute("""update contacts set properties = '{"Name": "n", "custom_Name": "c", "Created At": "a"}'
                         where contact_id = ?""", [tabs["A"]])
     out = tmp_path / "contacts.xlsx"
     with connect() as conn:
         export_contacts(conn, tabs["campaign_id"], out)
     sheet = pl.read_excel(out)
-    # properties in the order of their names (added_at_utc, custom_name, name), each under a free header
-    assert sheet.columns[:8] == ["contact_id", "phone", "name", "company", "email", "custom_added_at_utc",
-                                 "custom_name", "custom_custom_name"]
-    person_0 = sheet.filter(pl.col("name") == "Person 0").row(0, named=True)
-    assert (person_0["custom_custom_name"], person_0["custom_name"], person_0["custom_added_at_utc"]) == ("n", "c", "a")
-    assert isinstance(person_0["added_at_utc"], datetime)  # the export's own column keeps its values
+    # properties in the order of their names (Created At, Name, custom_Name), each under a free header
+    assert sheet.columns[:8] == [*FIELDS, "custom_Created At", "custom_custom_Name", "custom_Name"]
+    person_0 = sheet.filter(pl.col("Name") == "Person 0").row(0, named=True)
+    assert (person_0["custom_custom_Name"], person_0["custom_Name"], person_0["custom_Created At"]) == ("n", "c", "a")
+    assert isinstance(person_0["Created At"], datetime)  # the export's own column keeps its values
 
 
 def test_the_contact_list_exports_again_after_its_own_file_is_imported(tabs, tmp_path):
     # Download as Excel, then Import CSV/XLSX of that file: its columns come back as custom properties
-    # (added_at_utc among them), and the next download failed on a duplicate column
+    # (created_at among them), and the next download failed on a duplicate column
     from flows.import_contacts import run_import
 
     first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
@@ -95,10 +102,12 @@ def test_the_contact_list_exports_again_after_its_own_file_is_imported(tabs, tmp
     with connect() as conn:
         export_contacts(conn, tabs["campaign_id"], second)
     sheet = pl.read_excel(second)
-    assert sheet.columns[-len(STATS) - 1:] == [*STATS, "added_at_utc"]
+    assert sheet.columns[:len(FIELDS)] == FIELDS and sheet.columns[-len(STATS):] == STATS
     assert len(sheet.columns) == len(set(sheet.columns))
-    person_0 = sheet.filter(pl.col("name") == "Person 0").row(0, named=True)
-    assert person_0["attempts"] == 2 and person_0["custom_attempts"] == "2"  # the figure, and the file's copy of it
+    person_0 = sheet.filter(pl.col("Name") == "Person 0").row(0, named=True)
+    # the figure, and the file's copy of it (headers become snake_case properties on import)
+    assert person_0["Attempts"] == 2 and person_0["attempts"] == "2"
+    assert "phone_number" not in sheet.columns and "name" not in sheet.columns  # mapped back to the fields
 
 
 def test_a_campaign_without_contacts_exports_the_headers_only(db, tmp_path):
@@ -107,4 +116,4 @@ def test_a_campaign_without_contacts_exports_the_headers_only(db, tmp_path):
     with connect() as conn:
         export_contacts(conn, campaign_id, out)
     rows = list(openpyxl.load_workbook(out)["Contacts"].iter_rows(values_only=True))
-    assert rows == [("contact_id", "phone", "name", "company", "email", *STATS, "added_at_utc")]
+    assert rows == [(*FIELDS, *STATS)]
