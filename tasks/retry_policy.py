@@ -2,7 +2,10 @@
 
 A policy maps an outcome key — a disconnect reason, or `short_user_hangup` (a `user_hangup` shorter
 than `SHORT_HANGUP_SECONDS`) — to a rule written as text, so it reads the same in YAML, the
-dashboard and the `campaigns.retry_policy` column:
+dashboard and the `campaigns.retry_policy` column. A call the analysis says reached a voicemail box
+(`in_voicemail`) but that ended with a hang-up reason (the agent left a message and hung up:
+`agent_hangup`; the box cut it off: `user_hangup`, `inactivity`, `max_duration_reached`) follows the
+`voicemail_reached` rule: the person was not reached, so it must not be retried at once.
 
 - `now` — no wait (attempt limits still hold);
 - `30m`, `2h`, `1d` — wait that long after the call ended (a campaign may set at most `3650d`);
@@ -36,6 +39,8 @@ from tasks.schedule import Schedule, zone
 
 SHORT_HANGUP_SECONDS = 10.0
 SHORT_HANGUP_KEY = "short_user_hangup"
+# Reasons a call that reached a voicemail box may end with (Retell: `agent_hangup` after leaving a message).
+VOICEMAIL_HANGUP_REASONS = frozenset({"agent_hangup", "user_hangup", "inactivity", "max_duration_reached"})
 HOUR_BAND = timedelta(hours=3)
 WORDS = ("now", "next_day", "next_day_other_band", "other_number", "never")
 _WAIT = re.compile(r"^(\d+)\s*(m|h|d)$")
@@ -124,10 +129,13 @@ def effective_policy(overrides: dict[str, str] | str | None) -> dict[str, RetryR
     return {key: parse_rule(text) for key, text in merged.items()}
 
 
-def rule_for(policy: dict[str, RetryRule], reason: str | None, duration_seconds: float | None) -> RetryRule | None:
+def rule_for(policy: dict[str, RetryRule], reason: str | None, duration_seconds: float | None,
+             in_voicemail: bool | None = None) -> RetryRule | None:
     """The rule that applies to a finished call, or None (no wait)."""
     if reason is None:
         return None
+    if in_voicemail and reason in VOICEMAIL_HANGUP_REASONS:
+        return policy.get(DisconnectReason.voicemail_reached.value)
     if reason == DisconnectReason.user_hangup and (duration_seconds or 0.0) < SHORT_HANGUP_SECONDS:
         return policy.get(SHORT_HANGUP_KEY) or policy.get(reason)
     return policy.get(reason)
@@ -194,7 +202,7 @@ def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame,
     """Per call that releases its contact: when the contact may be called again, the number to avoid, `never`.
 
     `released` holds the calls (call_id, campaign_id, disconnect_reason, duration_seconds, ended_at,
-    queued_at, from_number); tasks.call_state writes the result with the release, in the same
+    queued_at, from_number, optionally in_voicemail); tasks.call_state writes the result with the release, in the same
     statement. Exactly `rule_for` and `next_call_at` per call, computed on numpy columns of epoch
     microseconds: time zones are looked up once per campaign-local day, not per call (a batch's
     Python datetimes cost more than its rules).
@@ -209,6 +217,12 @@ def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame,
     durations = released["duration_seconds"]
     short = (durations.fill_null(0.0) if durations.null_count() else durations).to_numpy() < SHORT_HANGUP_SECONDS
     short &= reason_code == (distinct.index(_USER_HANGUP) if _USER_HANGUP in distinct else -1)
+    # a hang-up in a voicemail box follows the voicemail rule (`rule_for`)
+    voicemail = np.zeros(len(reasons), dtype=bool)
+    if "in_voicemail" in released.columns and not VOICEMAIL_HANGUP_REASONS.isdisjoint(distinct):
+        flagged = released["in_voicemail"].fill_null(False).to_numpy()
+        voicemail = flagged & np.isin(reason_code, [code for code, reason in enumerate(distinct)
+                                                    if reason in VOICEMAIL_HANGUP_REASONS])
     ended = _epoch_micros(released["ended_at"])
     ended = np.where(ended == _NONE, _micros(now), ended)  # a call not ended yet counts as ended now
     queued = _epoch_micros(released["queued_at"])
@@ -221,6 +235,9 @@ def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame,
         rules = np.array([[_kind_and_wait(rule_for(campaign.policy, reason, seconds)) for seconds in (
             SHORT_HANGUP_SECONDS, 0.0)] for reason in distinct], dtype=np.int64)
         kind, wait = rules[reason_code[rows], short[rows].astype(np.int64)].T
+        if voicemail[rows].any():
+            vm_kind, vm_wait = _kind_and_wait(campaign.policy.get(DisconnectReason.voicemail_reached.value))
+            kind, wait = np.where(voicemail[rows], vm_kind, kind), np.where(voicemail[rows], vm_wait, wait)
         retry_at[rows] = np.where(kind == _KIND["wait"], ended[rows] + wait, _NONE)
         band = rows[kind == _KIND["next_day_other_band"]]
         retry_at[band] = _other_band_micros(campaign.schedule, queued[band], ended[band])

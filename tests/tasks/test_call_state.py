@@ -188,6 +188,20 @@ def test_voicemail_known_only_from_the_analysis_rebills_the_call(campaign_db, ca
         assert call_row(conn, call_id)["credits"] == 75
 
 
+@pytest.mark.parametrize(("voicemail", "expected"), [
+    # the agent left a message in the box (Retell: agent_hangup, in_voicemail): the voicemail rule, the
+    # next calling day one band later (Tuesday 10:00 in Phoenix -> Wednesday 13:00)
+    (True, datetime(2026, 4, 29, 20, 0, tzinfo=UTC)),
+    (False, None),  # a conversation the agent ended: no rule, no wait
+])
+def test_a_message_left_in_a_voicemail_box_is_retried_as_a_voicemail(campaign_db, call_id, voicemail, expected):
+    apply(campaign_db["db"], call_id, ended(35.0, voicemail=voicemail, reason=DisconnectReason.agent_hangup))
+    with connect(campaign_db["db"]) as conn:
+        enrollment = enrollment_row(conn, call_id)
+    assert (enrollment["in_flight_call_id"], enrollment["finished_at"]) == (None, None)
+    assert enrollment["next_call_at"] == expected
+
+
 def test_an_unknown_call_id_is_refused_and_nothing_is_written(campaign_db, call_id):
     with pytest.raises(NotFoundError, match="call 999"):
         with transaction(campaign_db["db"]) as conn:

@@ -85,6 +85,20 @@ def test_the_rule_for_an_outcome(reason, seconds, expected):
     assert (rule.text if rule else None) == expected
 
 
+@pytest.mark.parametrize(("reason", "seconds", "expected"), [
+    ("agent_hangup", 35.0, "next_day_other_band"),  # the agent left a message in the box, then hung up
+    ("user_hangup", 4.0, "next_day_other_band"),    # the box cut the call short: not the person hanging up
+    ("max_duration_reached", 600.0, "next_day_other_band"),
+    ("dial_no_answer", 0, "2h"),                    # a reason that is no hang-up keeps its own rule
+    ("marked_as_spam", 0, "other_number"),
+])
+def test_a_hang_up_in_a_voicemail_box_follows_the_voicemail_rule(reason, seconds, expected):
+    assert rule_for(effective_policy(None), reason, seconds, in_voicemail=True).text == expected
+    overridden = effective_policy({"voicemail_reached": "4h"})
+    assert rule_for(overridden, "agent_hangup", 35.0, in_voicemail=True).text == "4h"
+    assert rule_for(overridden, "agent_hangup", 35.0, in_voicemail=False) is None
+
+
 @pytest.mark.parametrize(("rule", "numbers", "expected"), [
     ("30m", 1, TUE_10 + timedelta(minutes=31)),
     ("2h", 1, TUE_10 + timedelta(hours=2, minutes=1)),

@@ -35,7 +35,7 @@ WINDOWS = [[["08:00", "18:00"]], [["00:00", "24:00"]], [["09:00", "12:00"], ["13
            []]
 RULES = ["now", "30m", "2h", "1d", "next_day", "next_day_other_band", "other_number", "never"]
 REASONS = [None, "user_hangup", "voicemail_reached", "dial_no_answer", "dial_busy", "marked_as_spam",
-           "user_declined", "invalid_destination", "agent_hangup"]
+           "user_declined", "invalid_destination", "agent_hangup", "inactivity"]
 
 
 @st.composite
@@ -58,6 +58,7 @@ def batches(draw) -> tuple[dict[int, CampaignRetry], pl.DataFrame, datetime]:
         st.sampled_from(sorted(by_id)), st.sampled_from(REASONS), st.one_of(st.none(), st.floats(0, 30)),
         st.integers(0, 3 * 24 * 60),  # queued, minutes after base
         st.one_of(st.none(), st.integers(0, 120)),  # ended, minutes after queued (None: not ended yet)
+        st.one_of(st.none(), st.booleans()),  # in_voicemail
     ), min_size=1, max_size=60))
     released = pl.DataFrame({
         "call_id": range(1, len(calls) + 1),
@@ -67,7 +68,8 @@ def batches(draw) -> tuple[dict[int, CampaignRetry], pl.DataFrame, datetime]:
         "queued_at": [base + timedelta(minutes=c[3]) for c in calls],
         "ended_at": [None if c[4] is None else base + timedelta(minutes=c[3] + c[4]) for c in calls],
         "from_number": [f"+1602555010{i % 2}" for i in range(len(calls))],
-    }, schema_overrides={"queued_at": pl.Datetime("us", "UTC"), "ended_at": pl.Datetime("us", "UTC"),
+        "in_voicemail": [c[5] for c in calls],
+    }, schema_overrides={"in_voicemail": pl.Boolean, "queued_at": pl.Datetime("us", "UTC"), "ended_at": pl.Datetime("us", "UTC"),
                          "duration_seconds": pl.Float64, "disconnect_reason": pl.String})
     return by_id, released, base + timedelta(days=3, hours=3)
 
@@ -77,7 +79,7 @@ def per_call(by_id: dict[int, CampaignRetry], released: pl.DataFrame, now: datet
     decided = []
     for call in released.iter_rows(named=True):
         campaign = by_id[call["campaign_id"]]
-        rule = rule_for(campaign.policy, call["disconnect_reason"], call["duration_seconds"])
+        rule = rule_for(campaign.policy, call["disconnect_reason"], call["duration_seconds"], call["in_voicemail"])
         kind = rule.kind if rule else None
         retry_at = next_call_at(rule, campaign.schedule, call["queued_at"], call["ended_at"] or now, campaign.numbers)
         avoid = call["from_number"] if kind == "other_number" and campaign.numbers > 1 else None
