@@ -19,6 +19,17 @@ import polars as pl
 from tasks.metrics import connected_sql
 from tasks.schedule import zone
 
+
+def callee_zone_sql(contact: str, zone_key: str, default: str) -> str:
+    """SQL for a contact's callee zone: the zone its time zone resolution settled on (a hand-set zone
+    first: `tasks.compliance.resolve_zone`), else its phone's first zone, else `default`.
+
+    `contact` and `zone_key` are the aliases of `contacts` and of `zone_keys` (joined on zone_key). The
+    stats, the zone ranking and the smart claim order must all read the same zone.
+    """
+    return f"coalesce({zone_key}.time_zones[1], {contact}.time_zones[1], {default})"
+
+
 # How many pseudo-calls at the campaign's overall rate each weekday × hour cell starts with.
 PRIOR_CALLS = 20.0
 # A cell with fewer calls than this shows its rate as not reliable yet (the heatmap, `campaigns best-time`).
@@ -28,11 +39,12 @@ STATS_SQL = f"""
 with attempts as (
     -- when the phone rang: a batch is claimed (queued_at) at once but placed at its pace over minutes
     select c.campaign_id, coalesce(c.registered_at, c.queued_at) as placed_at,
-           coalesce(ct.time_zones[1], camp.time_zone) as callee_zone,
+           {callee_zone_sql("ct", "zk", "camp.time_zone")} as callee_zone,
            {connected_sql("c")} as is_connected
     from calls c
     join campaigns camp using (campaign_id)
     left join contacts ct using (contact_id)
+    left join zone_keys zk on zk.zone_key = ct.zone_key
     where c.counts_as_attempt and c.status in ('ended', 'not_connected', 'error')
       and ($campaign_id is null or c.campaign_id = $campaign_id)
 ),
@@ -132,9 +144,10 @@ def zone_ranking(conn: duckdb.DuckDBPyConnection, campaign_id: int, default_zone
     if not stats:
         return []
     zones = [row[0] for row in conn.execute(
-        """
-        select distinct coalesce(c.time_zones[1], $default_zone)
+        f"""
+        select distinct {callee_zone_sql("c", "zk", "$default_zone")}
         from campaign_contacts cc join contacts c using (contact_id)
+        left join zone_keys zk on zk.zone_key = c.zone_key
         where cc.campaign_id = $campaign_id and cc.finished_at is null
         """,
         {"campaign_id": campaign_id, "default_zone": default_zone},

@@ -24,7 +24,7 @@ import polars as pl
 
 from schemas.enums import CallStatus, DisconnectReason
 from tasks.call_state import apply_provider_calls
-from tasks.best_time import SmartOptions, exploration_split, smart_options, zone_ranking
+from tasks.best_time import SmartOptions, callee_zone_sql, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
 from tasks.compliance import (
     SAMPLE_SIZE,
@@ -146,9 +146,10 @@ final as (
 select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
 """
 SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
-    select e.*, list_position($best_zones, coalesce(z.time_zones[1], $campaign_zone)) as zone_rank
+    select e.*, list_position($best_zones, """ + callee_zone_sql("z", "zk", "$campaign_zone") + """) as zone_rank
     from enrolled e
     left join contacts z on z.contact_id = e.contact_id
+    left join zone_keys zk on zk.zone_key = z.zone_key
     order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq""")
 # the plain order needs no contact columns: the million-row join above is only paid when smart
 ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """select e.*, null::integer as zone_rank from enrolled e

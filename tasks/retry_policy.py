@@ -39,7 +39,9 @@ from tasks.schedule import Schedule, zone
 
 SHORT_HANGUP_SECONDS = 10.0
 SHORT_HANGUP_KEY = "short_user_hangup"
-# Reasons a call that reached a voicemail box may end with (Retell: `agent_hangup` after leaving a message).
+# Reasons a call that reached a voicemail box may end with (Retell: `agent_hangup` after leaving a message):
+# such a call follows the rule of this key.
+VOICEMAIL_KEY = DisconnectReason.voicemail_reached.value
 VOICEMAIL_HANGUP_REASONS = frozenset({"agent_hangup", "user_hangup", "inactivity", "max_duration_reached"})
 HOUR_BAND = timedelta(hours=3)
 WORDS = ("now", "next_day", "next_day_other_band", "other_number", "never")
@@ -52,7 +54,7 @@ MAX_WAIT = timedelta(days=3650)
 DEFAULT_POLICY: dict[str, str] = {
     DisconnectReason.dial_busy.value: "30m",
     DisconnectReason.dial_no_answer.value: "2h",
-    DisconnectReason.voicemail_reached.value: "next_day_other_band",
+    VOICEMAIL_KEY: "next_day_other_band",
     DisconnectReason.user_declined.value: "next_day",
     SHORT_HANGUP_KEY: "next_day",
     DisconnectReason.invalid_destination.value: "never",
@@ -135,7 +137,7 @@ def rule_for(policy: dict[str, RetryRule], reason: str | None, duration_seconds:
     if reason is None:
         return None
     if in_voicemail and reason in VOICEMAIL_HANGUP_REASONS:
-        return policy.get(DisconnectReason.voicemail_reached.value)
+        return policy.get(VOICEMAIL_KEY)
     if reason == DisconnectReason.user_hangup and (duration_seconds or 0.0) < SHORT_HANGUP_SECONDS:
         return policy.get(SHORT_HANGUP_KEY) or policy.get(reason)
     return policy.get(reason)
@@ -236,7 +238,7 @@ def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame,
             SHORT_HANGUP_SECONDS, 0.0)] for reason in distinct], dtype=np.int64)
         kind, wait = rules[reason_code[rows], short[rows].astype(np.int64)].T
         if voicemail[rows].any():
-            vm_kind, vm_wait = _kind_and_wait(campaign.policy.get(DisconnectReason.voicemail_reached.value))
+            vm_kind, vm_wait = _kind_and_wait(campaign.policy.get(VOICEMAIL_KEY))
             kind, wait = np.where(voicemail[rows], vm_kind, kind), np.where(voicemail[rows], vm_wait, wait)
         retry_at[rows] = np.where(kind == _KIND["wait"], ended[rows] + wait, _NONE)
         band = rows[kind == _KIND["next_day_other_band"]]

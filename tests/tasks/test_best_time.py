@@ -107,6 +107,30 @@ def test_ranking_puts_the_zone_with_the_best_rate_now_first(zoned):
         assert zone_ranking(conn, cid, "America/Phoenix", TUE_10_PHOENIX) == ["America/New_York", "America/Los_Angeles"]
 
 
+def test_a_hand_set_zone_is_the_zone_stats_ranking_and_smart_order_go_by(zoned):
+    # contact `moved`: a New York phone whose owner lives in Los Angeles (set by hand): its calls count
+    # in Los Angeles hours, it ranks under Los Angeles and is ordered with the Los Angeles contacts
+    from tasks.best_time import smart_options
+    from tasks.compliance import set_contact_zone
+
+    db, cid, (ny, la, ny2, la2) = zoned["db"], zoned["campaign_id"], zoned["contacts"]
+    moved = ny2
+    with transaction(db) as conn:
+        conn.execute("update contacts set zone_resolved_at = null")
+        set_contact_zone(conn, moved, TUE_10_PHOENIX, time_zone="America/Los_Angeles")
+        add_call(conn, cid, moved, TUE_10_PHOENIX, True, "m")  # 13:00 on its phone's zone, 10:00 where it is
+        refresh_best_time_stats(conn, TUE_10_PHOENIX)
+        assert conn.execute("select weekday, hour, calls from best_time_stats").fetchall() == [(1, 10, 1)]
+    _learn_new_york_answers_at_13(db, cid, ny, la)
+    with transaction(db) as conn:
+        conn.execute("update campaigns set smart_ordering = true, exploration_share = 0")
+    with connect(db) as conn:
+        assert zone_ranking(conn, cid, "America/Phoenix", TUE_10_PHOENIX) == ["America/New_York", "America/Los_Angeles"]
+        plan = load_plans(conn, [cid])[0]
+        picked = eligible_contacts(conn, plan, TUE_10_PHOENIX, 2, options=smart_options(conn, cid))["contact_id"].to_list()
+    assert sorted(picked) == sorted([ny, la])  # New York first: only `ny` is still there; `moved` ranks as LA
+
+
 @pytest.mark.parametrize(("smart", "share", "expected"), [
     (False, 0.2, "plain"),
     (True, 0.0, "ny first"),

@@ -25,7 +25,7 @@ ALLOWED = {
     "tasks/forecast.py": (1, "OUTCOMES_SQL's voicemail outcome class, after the connected class (CONNECTED_SQL)"),
     "tasks/call_state.py": (1, "credits: a voicemail bills the voicemail rate"),
     "tasks/credits.py": (1, "credits: a voicemail bills the voicemail rate"),
-    "tasks/retry_policy.py": (1, "the default retry rule after a voicemail"),
+    "tasks/retry_policy.py": (1, "the voicemail retry rule's key (the default, and hang-ups in a voicemail box)"),
     "tasks/telephony/simulator.py": (4, "the provider's side: drawing a voicemail outcome, its transcript and summary"),
     "schemas/enums.py": (2, "the reason's enum member and the ended-status reasons"),
     "schemas/migrations/001_init.sql": (1, "calls.disconnect_reason's check constraint"),
