@@ -446,8 +446,8 @@ def test_downloads_build_the_filtered_workbooks(tabs, tmp_path):
     contacts = tmp_path / "contacts.xlsx"
     contacts.write_bytes(contact_list._export_bytes(tabs["campaign_id"]))
     sheet = pl.read_excel(contacts)
-    assert sorted(sheet["contact_id"].to_list()) == sorted(tabs[k] for k in "ABCD")
+    assert sorted(sheet["Contact ID"].to_list()) == sorted(tabs[k] for k in "ABCD")
     # the Contact List's own columns, with the figures the tab shows
-    person_0 = sheet.filter(pl.col("contact_id") == tabs["A"]).row(0, named=True)
-    assert [person_0[c] for c in ("attempts", "connected", "successful", "credits", "duration_seconds",
-                                  "last_disconnection")] == [2, 1, 1, 110, 140, "voicemail_reached"]  # codes
+    person_0 = sheet.filter(pl.col("Contact ID") == tabs["A"]).row(0, named=True)
+    assert [person_0[c] for c in ("Attempts", "Connected", "Successful", "Credits", "Duration (s)",
+                                  "Last Disconnection")] == [2, 1, 1, 110, 140, "voicemail_reached"]  # codes
