@@ -1,7 +1,8 @@
 """Dashboard access: a shared password (CAMPAIGNS_DASHBOARD_PASSWORD) or single sign-on (OIDC).
 
 `require_login()` runs at the top of the app, before any page: until the session is signed in it
-shows only the sign-in form and stops the script, so no data is read or shown. With an `[auth]`
+shows only the sign-in form and stops the script, so no data is read or shown. A password sign-in ends
+with the sidebar's Sign out or after CAMPAIGNS_DASHBOARD_IDLE_HOURS without a page run. With an `[auth]`
 section in `.streamlit/secrets.toml` Streamlit's own OIDC login (`st.login`) is used instead
 (docs/operations.md has the set-up and the reverse-proxy notes).
 """
@@ -15,9 +16,12 @@ import threading
 import time
 
 import streamlit as st
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.settings import get_settings
 
+# This session's password sign-in: the time.monotonic() of its last page run; absent when signed out.
 SESSION_KEY = "signed_in"
 # Guessing: after this many wrong passwords in a row, from any session, each further try waits 2, 4, 8, ...
 # seconds (at most MAX_WAIT_SECONDS) after the last wrong one. Counted for the whole dashboard process: a
@@ -36,6 +40,19 @@ class _Failures:
 
 
 _failures = _Failures()
+
+
+class SignInSettings(BaseSettings):
+    """The sign-in's own settings, read from the environment as tasks/settings.py reads the password."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMPAIGNS_", extra="ignore")
+
+    dashboard_idle_hours: float = Field(default=12.0, gt=0, description="a password sign-in ends after this long idle")
+
+
+def idle_expired(last_run: float, now: float, idle_hours: float) -> bool:
+    """Whether a sign-in whose last page run was at `last_run` has been idle too long at `now` (seconds)."""
+    return now - last_run > idle_hours * 3600
 
 
 def forget_failures() -> None:
@@ -75,8 +92,24 @@ def oidc_configured() -> bool:
         return False
 
 
-def _password_form(expected: str) -> None:
+def sign_in_lapsed() -> bool:
+    """Whether a password sign-in this session had has ended (signed out or idle too long), without
+    counting this check as activity: for timed fragment reruns, which do not pass `require_login`."""
+    if oidc_configured() or get_settings().dashboard_password is None:
+        return False
+    last_run = st.session_state.get(SESSION_KEY)
+    return last_run is None or idle_expired(last_run, time.monotonic(), SignInSettings().dashboard_idle_hours)
+
+
+def sign_out() -> None:
+    """End this session's sign-in and forget everything it held (unsaved edits, the wizard, uploads)."""
+    st.session_state.clear()
+
+
+def _password_form(expected: str, notice: str | None = None) -> None:
     st.title("voice-campaigns")
+    if notice:
+        st.info(notice)
     with st.form("sign_in_password"):
         typed = st.text_input("Dashboard password", type="password", key="dashboard_password")
         if st.form_submit_button("Sign in", type="primary"):
@@ -88,7 +121,7 @@ def _password_form(expected: str) -> None:
             matched = password_matches(typed, expected)
             record_try(matched, now)
             if matched:
-                st.session_state[SESSION_KEY] = True
+                st.session_state[SESSION_KEY] = now
                 st.rerun()
             st.error("That password is not right.")
 
@@ -102,7 +135,16 @@ def require_login() -> None:
             st.stop()
         return
     secret = get_settings().dashboard_password
-    if secret is None or st.session_state.get(SESSION_KEY):
+    if secret is None:
         return
-    _password_form(secret.get_secret_value())
+    now, last_run = time.monotonic(), st.session_state.get(SESSION_KEY)
+    idle_hours = SignInSettings().dashboard_idle_hours
+    if last_run is not None and not idle_expired(last_run, now, idle_hours):
+        st.session_state[SESSION_KEY] = now  # a page run is activity: the idle time starts again
+        st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:", on_click=sign_out)
+        return
+    # an expired sign-in keeps the session's other state: the same password brings the work back
+    st.session_state.pop(SESSION_KEY, None)
+    notice = f"Signed out after {idle_hours:g} hours without activity." if last_run is not None else None
+    _password_form(secret.get_secret_value(), notice)
     st.stop()

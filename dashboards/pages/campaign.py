@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from dashboards import state
+from dashboards import auth, state
 from dashboards.components import capsule_html, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
@@ -108,6 +108,8 @@ def live_title(campaign_id: int, head: dict) -> None:
     def title() -> None:
         current = head
         if live:  # a timed rerun of this fragment alone: read the status again
+            if auth.sign_in_lapsed():  # idle too long: the whole app asks for the password again
+                st.rerun(scope="app")
             try:
                 with state.reading() as conn:
                     current = campaign_header(conn, campaign_id, state.now())

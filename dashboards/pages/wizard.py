@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +11,7 @@ from dashboards import state
 from dashboards.components import markdown_text, require_app_shell
 from dashboards.queries.campaigns import agent_choices, number_choices
 from dashboards.tabs import settings as settings_tab
+from dashboards.tabs.contact_list import staged_upload
 from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 from tasks.campaigns import create_campaign, get_campaign
@@ -70,12 +70,6 @@ def _readable(error: UserError) -> str:
     return f"{field.replace('_', ' ').capitalize()}: {error.rule}" if field else str(error)
 
 
-def _upload_dir() -> Path:
-    if "wiz_upload_dir" not in st.session_state:
-        st.session_state["wiz_upload_dir"] = tempfile.mkdtemp(prefix="vc-upload-")
-    return Path(st.session_state["wiz_upload_dir"])
-
-
 def _mapping_frame(headers: list[str], sample: dict[str, str | None]) -> pl.DataFrame:
     suggestion = suggest_mapping(headers)
     return pl.DataFrame({"Column in file": headers, "Example": [sample.get(h) or "" for h in headers],
@@ -99,10 +93,10 @@ def contacts_step(campaign_id: int) -> None:
                       max_chars=2, help="ISO code such as US; numbers written with + and a country code need none")
         if upload is None:
             return
-        path = _upload_dir() / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        try:
-            frame = read_contacts_file(path)
+        name = Path(upload.name).name
+        try:  # the file is on disk only while it is read, here and at the import (contact_list.staged_upload)
+            with staged_upload(upload.getvalue(), name) as path:
+                frame = read_contacts_file(path)
         except UserError as error:
             st.error(str(error))
             return
@@ -130,8 +124,9 @@ def contacts_step(campaign_id: int) -> None:
         preview = preview.rename({c: PREVIEW_LABELS.get(c, c.removeprefix(CUSTOM_PREFIX)) for c in preview.columns})
         st.dataframe(preview.to_pandas(), hide_index=True, width="stretch")
         if st.button("Import contacts", key="wiz_import", type="primary", icon=":material/upload:"):
-            st.session_state["wizard_import"] = import_with_progress(
-                campaign_id, path, mapping, st.session_state.get("wiz_default_country") or None)
+            with staged_upload(upload.getvalue(), name) as path:
+                st.session_state["wizard_import"] = import_with_progress(
+                    campaign_id, path, mapping, st.session_state.get("wiz_default_country") or None)
     result = st.session_state.get("wizard_import")
     if result:
         import_report(result)

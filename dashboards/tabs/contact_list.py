@@ -5,7 +5,13 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
+import shutil
+import stat
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -329,11 +335,10 @@ def _import_section(campaign_id: int) -> None:
             st.caption("One contact per row with a header row; a phone number column is required. "
                        "Contacts already in the CRM are updated, not duplicated.")
             return
-        path = upload_folder() / f"{campaign_id}-{upload.file_id}{Path(upload.name).suffix.lower()}"
-        if not path.exists():
-            path.write_bytes(upload.getvalue())
+        name = f"{campaign_id}-{upload.file_id}{Path(upload.name).suffix.lower()}"
         try:
-            frame = ci.read_contacts_file(path)
+            with staged_upload(upload.getvalue(), name) as path:
+                frame = ci.read_contacts_file(path)
         except UserError as error:
             st.error(str(error))
             return
@@ -357,7 +362,7 @@ def _import_section(campaign_id: int) -> None:
                      hide_index=True, width="stretch")
         if st.button("Import contacts", type="primary", key=_key(campaign_id, "import"), icon=":material/upload:"):
             try:
-                with st.spinner("Importing…"):
+                with st.spinner("Importing…"), staged_upload(upload.getvalue(), name) as path:
                     result = run_import(campaign_id, path, mapping=mapping).to_dict()
             except UserError as error:
                 result = {"error": str(error)}
@@ -365,12 +370,40 @@ def _import_section(campaign_id: int) -> None:
             st.rerun()
 
 
-def upload_folder() -> Path:
-    """This session's own folder for uploaded files (mode 0700): a contact list is personal data, and a
-    folder shared in /tmp let other users of the machine read it or swap the file before the import."""
-    if "contact_upload_dir" not in st.session_state:
-        st.session_state["contact_upload_dir"] = tempfile.mkdtemp(prefix="vc-upload-")
-    return Path(st.session_state["contact_upload_dir"])
+# Uploaded contact lists (personal data) are on disk only while one script run reads or imports them: the
+# bytes stay in the upload widget's memory between runs, so a finished, failed, replaced or abandoned
+# upload leaves no file behind. A folder older than this was left by a run that died (a killed process).
+UPLOAD_PREFIX = "vc-upload-"
+STALE_UPLOAD_SECONDS = 3600.0
+
+
+@contextmanager
+def staged_upload(data: bytes, name: str) -> Iterator[Path]:
+    """The uploaded bytes as file `name` in a new folder only this dashboard's user can open (mode 0700),
+    removed with the folder on leaving the block; leftovers of dead runs are removed first."""
+    remove_stale_uploads(time.time())
+    folder = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX))
+    try:
+        path = folder / name
+        path.write_bytes(data)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_uploads(now: float, max_age_seconds: float = STALE_UPLOAD_SECONDS) -> None:
+    """Delete this user's upload folders in the temporary folder last changed more than `max_age_seconds`
+    before `now` (epoch seconds), also those of older dashboards that kept a folder per session."""
+    with os.scandir(tempfile.gettempdir()) as entries:
+        for entry in entries:
+            if not entry.name.startswith(UPLOAD_PREFIX):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:  # removed meanwhile
+                continue
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and now - info.st_mtime > max_age_seconds:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _import_report(result: dict | None) -> None:
