@@ -680,18 +680,78 @@ def remove_dnc(conn: duckdb.DuckDBPyConnection, number: str, *, campaign_id: int
 _DNC_HEADER_KEYS = frozenset({"pattern", "phonee164", "e164", "donotcall", "dnc"})
 
 
+# read_contacts_file's refusal of a file of one record, which it takes for a header
+_ONE_RECORD = "the file has a header row but no data rows"
+
+
+def _is_dnc_entry(text: str | None, default_region: str | None) -> bool:
+    """Whether a cell is a number or wildcard a do-not-call list can hold."""
+    try:
+        normalise_dnc_pattern(text, default_region)
+    except ValidationError:
+        return False
+    return True
+
+
+def _first_record(columns: list[str]) -> list[str | None]:
+    """The cells of the record `read_contacts_file` took for the header, from the names it gave them."""
+    cells = []
+    for position, name in enumerate(columns, start=1):
+        repeat = re.fullmatch(r"(.*) \(\d+\)", name)  # a repeated cell was named "+14155550100 (2)"
+        if repeat and repeat.group(1) in columns[:position - 1]:
+            name = repeat.group(1)
+        cells.append(None if name == f"column_{position}" else name)  # a blank cell was named column_N
+    return cells
+
+
+def _read_dnc_frame(path: Path, default_region: str | None) -> pl.DataFrame:
+    """A do-not-call file as `read_contacts_file` reads it (first record as the header), a CSV of one number too."""
+    from tasks.contacts_import import decode_bytes, read_contacts_file, read_csv_bytes
+
+    try:
+        return read_contacts_file(path)
+    except UserError as error:
+        if path.suffix.lower() == ".xlsx" or not str(error).endswith(_ONE_RECORD):
+            raise
+        refusal = error
+    # read again with a blank record below the one record (dropped after), so a number alone is not refused
+    data, _encoding = decode_bytes(read_input_file(path, "CSV file"))
+    if b"\n" not in data:  # classic Mac line ends, as read_csv_bytes reads them
+        data = data.replace(b"\r", b"\n")
+    frame = read_csv_bytes(data.rstrip(b"\r\n") + b"\n\n", path)
+    if not any(cell is not None and _is_dnc_entry(cell, default_region) for cell in _first_record(frame.columns)):
+        raise refusal  # a header indeed ("phone"), over no rows
+    return frame.head(frame.height - 1)
+
+
+def _number_columns(frame: pl.DataFrame, first: list[str | None], default_region: str | None) -> list[str]:
+    """A headerless file's columns of numbers: those where at least half of the filled cells, its first
+    record's included, are numbers or wildcards (so a typo is reported, not its column left out); if
+    none is, those whose first cell is one."""
+    if frame.width == 1:
+        return frame.columns
+    held = []
+    for column, cell in zip(frame.columns, first):
+        filled = [v for v in (cell, *frame[column]) if v is not None and v.strip()]
+        if filled and 2 * sum(_is_dnc_entry(v, default_region) for v in filled) >= len(filled):
+            held.append(column)
+    return held or [c for c, cell in zip(frame.columns, first) if cell is not None and _is_dnc_entry(cell, default_region)]
+
+
 def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[tuple[int, str, str]]:
     """A do-not-call file's non-blank entries as (row as the user sees it, column, value), CSV or XLSX.
 
     The numbers are in every column whose header names a phone (`phone`, `number`, `Mobile`,
-    `pattern`...), else in the first column. A file whose first cell is itself a number or wildcard has
-    no header: its first row is an entry too, and its columns are numbered from 1. A record with more
-    fields than the first row is refused: the number past them would be left out.
+    `pattern`...), else in the first column. A file whose first record holds a number or wildcard has
+    no header: that record is an entry too (a CSV of one number is one entry), its columns are
+    numbered from 1, and the numbers are in every column that holds them, judged over all its rows
+    (`_number_columns`). A record with more fields than the first is refused: the number past them
+    would be left out.
     """
     from schemas.contact_import import HEADER_SYNONYMS, PHONE, header_key
-    from tasks.contacts_import import extra_field_rejects, read_contacts_file
+    from tasks.contacts_import import extra_field_rejects
 
-    frame = read_contacts_file(path)
+    frame = _read_dnc_frame(Path(path), default_region)
     if frame.width == 0:
         raise UserError(f"{path}: no columns")
     extra = extra_field_rejects(frame)
@@ -700,18 +760,12 @@ def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[t
         raise UserError(f"{path} row {row}, {column}: {value!r} lies past the header's {frame.width} column(s), so it"
                         " would be left out; give that column a header, or quote a value that holds the delimiter")
 
-    def is_entry(text: str) -> bool:
-        try:
-            normalise_dnc_pattern(text, default_region)
-        except ValidationError:
-            return False
-        return True
-
     columns = [c for c in frame.columns
                if header_key(c) in _DNC_HEADER_KEYS or HEADER_SYNONYMS.get(header_key(c)) == PHONE]
-    headerless = not columns and is_entry(frame.columns[0])
+    first = _first_record(frame.columns)
+    headerless = not columns and any(cell is not None and _is_dnc_entry(cell, default_region) for cell in first)
     if headerless:
-        columns = [c for c in frame.columns if is_entry(c)]
+        columns = _number_columns(frame, first, default_region)
     columns = columns or [frame.columns[0]]
     names = {c: str(frame.columns.index(c) + 1) if headerless else c for c in columns}
     entries = []
@@ -719,7 +773,8 @@ def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[t
         # read_contacts_file took the first non-blank record for the header: it is the first entry
         leading_blank = next((i for i, values in enumerate(frame.iter_rows()) if any(v and v.strip() for v in values)),
                              frame.height)
-        entries += [(leading_blank + 1, names[c], c) for c in columns]
+        entries += [(leading_blank + 1, names[c], cell) for c, cell in zip(frame.columns, first)
+                    if c in names and cell is not None]
     # read_contacts_file keeps blank records, so the position gives the file's row (header = row 1)
     for index, values in enumerate(frame.select(columns).iter_rows(), start=2):
         entries += [(index, names[c], v) for c, v in zip(columns, values) if v is not None and v.strip()]
@@ -849,13 +904,36 @@ def suppressed_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl
     return conn.execute(SUPPRESSED_SQL, {"campaign_id": campaign_id}).pl()
 
 
+AUDIT_SUMMARY_SQL = """
+with audits as (
+    select tick_at, rule, skipped, sample_contact_ids
+    from claim_audit
+    where campaign_id = $campaign_id and ($since is null or tick_at >= $since)
+),
+per_rule as (
+    select rule, count(*) as claims, sum(skipped)::bigint as skipped, max(tick_at) as last_at
+    from audits group by rule
+),
+sampled as (
+    select rule, contact_id, max(tick_at) as last_held_at
+    from audits, unnest(sample_contact_ids) as held(contact_id)
+    group by rule, contact_id
+),
+samples as (
+    select rule, list(contact_id order by last_held_at desc, contact_id)[1:$samples] as sample_contact_ids
+    from sampled group by rule
+),
+final as (
+    select p.rule, p.claims, p.skipped, p.last_at, coalesce(s.sample_contact_ids, []::bigint[]) as sample_contact_ids
+    from per_rule p left join samples s using (rule)
+)
+select * from final order by rule
+"""
+
+
 def audit_summary(conn: duckdb.DuckDBPyConnection, campaign_id: int, since: datetime | None = None) -> pl.DataFrame:
-    """Per rule: claims that skipped someone, contacts skipped in total, the last time (for a campaign)."""
+    """Per rule, a campaign's claims since an instant (all if None) that held contacts back: how many, the contacts
+    held in total, the last time, and up to SAMPLE_SIZE of the contacts (those held most recently first)."""
     return conn.execute(
-        """
-        select rule, count(*) as claims, sum(skipped)::bigint as skipped, max(tick_at) as last_at
-        from claim_audit where campaign_id = $campaign_id and ($since is null or tick_at >= $since)
-        group by rule order by rule
-        """,
-        {"campaign_id": campaign_id, "since": since},
+        AUDIT_SUMMARY_SQL, {"campaign_id": campaign_id, "since": since, "samples": SAMPLE_SIZE},
     ).pl()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -142,19 +142,40 @@ def rules_import(
     emit({"rules": count}, as_json, f"{count} rules in force")
 
 
+def _since(text: str, time_zone: str) -> datetime:
+    """--since as an instant: a date is the start of that day in the campaign's zone, a date-time as --now reads it."""
+    from flows.cli.dialing_cmds import parse_instant
+    from tasks.errors import UserError
+    from tasks.metrics import local_day_bounds
+
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            return parse_instant(text, "--since")
+        except UserError:
+            raise UserError(f"--since: '{text}' is not an ISO date or date-time "
+                            "(e.g. 2026-04-28 or 2026-04-28T17:00:00Z)") from None
+    return local_day_bounds(day, time_zone)[0]
+
+
 @rules_app.command("audit")
 def rules_audit(
     campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only claims from then on: a date (its start in the campaign's zone) or an ISO date-time.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per rule, how many claims held contacts back and how many in total."""
+    """Per rule, how many claims held contacts back, how many in total, and a few of them."""
+    from tasks.campaigns import get_campaign
     from tasks.compliance import audit_summary
     from tasks.store import connect
 
     with connect(db()) as conn:
-        require_campaign(conn, campaign_id)
-        rows = audit_summary(conn, campaign_id).to_dicts()
-    emit(rows, as_json, table(rows, ["rule", "claims", "skipped", "last_at"]))
+        time_zone = get_campaign(conn, campaign_id)["time_zone"]
+        rows = audit_summary(conn, campaign_id, None if since is None else _since(since, time_zone)).to_dicts()
+    shown = [{**row, "sample_contact_ids": ", ".join(map(str, row["sample_contact_ids"]))} for row in rows]
+    emit(rows, as_json, table(shown, ["rule", "claims", "skipped", "last_at", "sample_contact_ids"]))
 
 
 def _check_state(conn, contact_id: int, state: str) -> None:

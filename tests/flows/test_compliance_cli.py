@@ -55,15 +55,15 @@ def test_rules_audit_counts_are_numbers_in_json(campaign_db, capsys):
     from tests.fakes import FakeProvider
 
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
-    add_contacts(db, campaign_id, 2)
+    listed, _ = add_contacts(db, campaign_id, 2)
     tuesday_10_phoenix = datetime(2026, 4, 28, 17, 0, tzinfo=timezone.utc)
     with transaction(db) as conn:
         add_dnc(conn, ["+16025550000"], tuesday_10_phoenix)
     run_tick(db, FakeProvider(), VirtualClock(tuesday_10_phoenix), pace_seconds=0)
     code, out, _ = run(capsys, db, "rules", "audit", str(campaign_id), "--json")
-    # a sum over the audit rows was a 128-bit integer, printed as the string "1"
+    # a sum over the audit rows was a 128-bit integer, printed as the string "1"; the samples are ids too
     assert (code, json.loads(out)) == (0, [{"rule": "do_not_call", "claims": 1, "skipped": 1,
-                                             "last_at": "2026-04-28T17:00:00+00:00"}])
+                                             "last_at": "2026-04-28T17:00:00+00:00", "sample_contact_ids": [listed]}])
 
 
 def test_dnc_import_of_a_file_without_a_header_from_the_command_line(campaign_db, capsys, tmp_path):
@@ -78,3 +78,50 @@ def test_dnc_import_of_a_file_without_a_header_from_the_command_line(campaign_db
     assert code == 2 and err.startswith(f"error: {bad} row 2, field 2: '+13055550103'") and err.count("\n") == 1
     code, out, _ = run(capsys, db, "dnc", "list", "--json")
     assert sorted(r["pattern"] for r in json.loads(out)) == ["+13055550100", "+13055550101"]
+
+
+def test_dnc_import_of_a_file_of_one_number_from_the_command_line(campaign_db, capsys, tmp_path):
+    # a single line was refused as "a header row but no data rows"
+    file = tmp_path / "one.csv"
+    file.write_text("+14155550100\n", encoding="utf-8")
+    code, out, err = run(capsys, campaign_db["db"], "dnc", "import", str(file))
+    assert (code, out.strip(), err) == (0, f"added 1 from {file}", "")
+
+
+def test_rules_audit_since_a_campaign_local_day_or_an_instant(campaign_db, capsys):
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from tasks.compliance import record_audit
+    from tasks.store import transaction
+
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    monday_2330_phoenix = datetime(2026, 4, 28, 6, 30, tzinfo=timezone.utc)  # already Tuesday in UTC
+    tuesday_10_phoenix = datetime(2026, 4, 28, 17, 0, tzinfo=timezone.utc)
+    with transaction(db) as conn:
+        for now, sample in ((monday_2330_phoenix, [1, 2]), (tuesday_10_phoenix, [3])):
+            audit = pl.DataFrame({"rule": ["do_not_call"], "skipped": [len(sample)], "sample_contact_ids": [sample]})
+            record_audit(conn, campaign_id, now, "tick", audit)
+
+    def audit_since(since: str) -> list[dict]:
+        code, out, err = run(capsys, db, "rules", "audit", str(campaign_id), "--since", since, "--json")
+        assert (code, err) == (0, "")
+        return json.loads(out)
+
+    # a date is the start of that day in the campaign's zone (America/Phoenix, UTC-7): 07:00 UTC
+    assert audit_since("2026-04-28") == [{"rule": "do_not_call", "claims": 1, "skipped": 1,
+                                          "last_at": "2026-04-28T17:00:00+00:00", "sample_contact_ids": [3]}]
+    # a date-time is that instant (UTC when it names no offset, as --now)
+    assert audit_since("2026-04-28T06:30:00") == [{"rule": "do_not_call", "claims": 2, "skipped": 3,
+                                                   "last_at": "2026-04-28T17:00:00+00:00",
+                                                   "sample_contact_ids": [3, 1, 2]}]
+    assert audit_since("2026-04-28T10:00:01-07:00") == []
+    code, out, _ = run(capsys, db, "rules", "audit", str(campaign_id), "--since", "2026-04-28")
+    assert code == 0 and "do_not_call" in out and "3" in out.splitlines()[1]
+
+
+def test_rules_audit_refuses_a_since_that_is_no_date_in_one_line(campaign_db, capsys):
+    code, out, err = run(capsys, campaign_db["db"], "rules", "audit", str(campaign_db["campaign_id"]), "--since", "yesterday")
+    assert (code, out) == (2, "")
+    assert err == "error: --since: 'yesterday' is not an ISO date or date-time (e.g. 2026-04-28 or 2026-04-28T17:00:00Z)\n"

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
+import polars as pl
 import pytest
 
 from schemas.enums import CallStatus, DisconnectReason
@@ -22,7 +23,9 @@ from tasks.compliance import (
     list_dnc,
     load_rules,
     normalise_dnc_pattern,
+    read_dnc_rows,
     read_rules_csv,
+    record_audit,
     rebuild_phone_attempts,
     remove_dnc,
     replace_rules,
@@ -396,6 +399,43 @@ def test_dnc_import_is_all_or_nothing_and_names_the_bad_row(campaign_db, tmp_pat
         assert sorted(r["pattern"] for r in list_dnc(conn)) == ["+13055550100", "+1786*"]
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        # no header and the first row's name blank: the number column is judged over all its rows, not row 1
+        (",+14155550100\nJane,+14155550101\n", [(1, "2", "+14155550100"), (2, "2", "+14155550101")]),
+        # the first row's second number blank: the second column holds numbers all the same
+        ("+14155550100,\n+14155550101,+14155550102\n",
+         [(1, "1", "+14155550100"), (2, "1", "+14155550101"), (2, "2", "+14155550102")]),
+        # the same number twice in the first row: both cells are entries (one is a duplicate, dropped on import)
+        ("+14155550100,+14155550100\n+14155550101,+14155550102\n",
+         [(1, "1", "+14155550100"), (1, "2", "+14155550100"), (2, "1", "+14155550101"), (2, "2", "+14155550102")]),
+        # a number column with a typo still holds numbers, so the typo is reported, not its column dropped
+        ("Ann,+14155550100\nBo,+1415555\n", [(1, "2", "+14155550100"), (2, "2", "+1415555")]),
+        # one number, with or without a line end: the only row is an entry, not a header over no rows
+        ("+14155550100\n", [(1, "1", "+14155550100")]),
+        ("+14155550100", [(1, "1", "+14155550100")]),
+        ("\r\n+1415*\r\n", [(2, "1", "+1415*")]),
+        ("Jane,+14155550100", [(1, "2", "+14155550100")]),
+    ],
+)
+def test_every_column_of_a_headerless_dnc_file_that_holds_numbers_is_read(tmp_path, content, expected):
+    path = tmp_path / "dnc.csv"
+    path.write_bytes(content.encode())
+    assert read_dnc_rows(path) == expected
+
+
+def test_a_dnc_file_of_one_number_is_imported_and_one_of_a_header_alone_refused(campaign_db, tmp_path):
+    one, header = tmp_path / "one.csv", tmp_path / "header.csv"
+    one.write_text("+14155550100", encoding="utf-8")
+    header.write_text("phone\n", encoding="utf-8")
+    with transaction(campaign_db["db"]) as conn:
+        assert import_dnc(conn, one, TUE_10_PHOENIX) == 1
+        assert [r["pattern"] for r in list_dnc(conn)] == ["+14155550100"]
+    with pytest.raises(UserError, match=r"^header.csv: the file has a header row but no data rows$"):
+        read_dnc_rows(header)
+
+
 def test_the_analysis_hook_puts_the_number_on_the_global_list_in_the_same_transaction(campaign_db):
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
     first, second = add_contacts(db, campaign_id, 2)
@@ -414,6 +454,35 @@ def test_the_analysis_hook_puts_the_number_on_the_global_list_in_the_same_transa
     # next day: only the second contact may be called again
     assert eligible_ids(db, campaign_id, now=TUE_10_PHOENIX + timedelta(days=1)) == [second]
     assert first
+
+
+def test_the_audit_summary_counts_claims_since_an_instant_with_recent_sample_contacts(campaign_db):
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    monday, tuesday = TUE_10_PHOENIX - timedelta(days=1), TUE_10_PHOENIX
+
+    def held(conn, now, rule, skipped, sample, campaign=campaign_id):
+        frame = pl.DataFrame({"rule": [rule], "skipped": [skipped], "sample_contact_ids": [sample]})
+        record_audit(conn, campaign, now, "tick", frame)
+
+    with transaction(db) as conn:
+        held(conn, monday, "do_not_call", 4, [1, 2, 3, 4])
+        held(conn, monday, "window:US", 9, [5, 6])
+        held(conn, tuesday, "do_not_call", 2, [3, 9])
+        held(conn, tuesday, "do_not_call", 1, [8], campaign=campaign_id + 1)  # another campaign's claim
+    with connect(db) as conn:
+        everything = audit_summary(conn, campaign_id).to_dicts()
+        since_tuesday = audit_summary(conn, campaign_id, since=tuesday).to_dicts()
+        later = audit_summary(conn, campaign_id, since=tuesday + timedelta(microseconds=1)).to_dicts()
+    # the samples: the latest claim's first, then the earlier ones' not yet shown, at most SAMPLE_SIZE (5)
+    assert everything == [
+        {"rule": "do_not_call", "claims": 2, "skipped": 6, "last_at": tuesday, "sample_contact_ids": [3, 9, 1, 2, 4]},
+        {"rule": "window:US", "claims": 1, "skipped": 9, "last_at": monday, "sample_contact_ids": [5, 6]},
+    ]
+    # `since` is inclusive: Tuesday's claim is counted from its own instant on, Monday's no longer
+    assert since_tuesday == [
+        {"rule": "do_not_call", "claims": 1, "skipped": 2, "last_at": tuesday, "sample_contact_ids": [3, 9]},
+    ]
+    assert later == []
 
 
 # ------------------------------------------------------------------ caps
