@@ -680,10 +680,6 @@ def remove_dnc(conn: duckdb.DuckDBPyConnection, number: str, *, campaign_id: int
 _DNC_HEADER_KEYS = frozenset({"pattern", "phonee164", "e164", "donotcall", "dnc"})
 
 
-# read_contacts_file's refusal of a file of one record, which it takes for a header
-_ONE_RECORD = "the file has a header row but no data rows"
-
-
 def _is_dnc_entry(text: str | None, default_region: str | None) -> bool:
     """Whether a cell is a number or wildcard a do-not-call list can hold."""
     try:
@@ -705,23 +701,16 @@ def _first_record(columns: list[str]) -> list[str | None]:
 
 
 def _read_dnc_frame(path: Path, default_region: str | None) -> pl.DataFrame:
-    """A do-not-call file as `read_contacts_file` reads it (first record as the header), a CSV of one number too."""
-    from tasks.contacts_import import decode_bytes, read_contacts_file, read_csv_bytes
+    """A do-not-call file as `read_contacts_file` reads it (first record as the header); a file of that
+    one record is read when the record holds a number (a list of one number), refused otherwise."""
+    from tasks.contacts_import import read_contacts_file
 
-    try:
-        return read_contacts_file(path)
-    except UserError as error:
-        if path.suffix.lower() == ".xlsx" or not str(error).endswith(_ONE_RECORD):
-            raise
-        refusal = error
-    # read again with a blank record below the one record (dropped after), so a number alone is not refused
-    data, _encoding = decode_bytes(read_input_file(path, "CSV file"))
-    if b"\n" not in data:  # classic Mac line ends, as read_csv_bytes reads them
-        data = data.replace(b"\r", b"\n")
-    frame = read_csv_bytes(data.rstrip(b"\r\n") + b"\n\n", path)
-    if not any(cell is not None and _is_dnc_entry(cell, default_region) for cell in _first_record(frame.columns)):
-        raise refusal  # a header indeed ("phone"), over no rows
-    return frame.head(frame.height - 1)
+    frame = read_contacts_file(path, lone_row=True)
+    # (blank records above the first one stay in the frame: they keep the rows' positions)
+    lone = all(not (v and v.strip()) for values in frame.iter_rows() for v in values)
+    if lone and not any(cell is not None and _is_dnc_entry(cell, default_region) for cell in _first_record(frame.columns)):
+        raise UserError(f"{path.name}: the file has a header row but no data rows")
+    return frame
 
 
 def _number_columns(frame: pl.DataFrame, first: list[str | None], default_region: str | None) -> list[str]:

@@ -193,11 +193,12 @@ def _check_cell_sizes(grid: pl.DataFrame, path: Path) -> None:
                             f"(at most {MAX_CELL_CHARS:,}); is this the right file?")
 
 
-def _with_headers(grid: pl.DataFrame, path: Path) -> pl.DataFrame:
+def _with_headers(grid: pl.DataFrame, path: Path, lone_row: bool = False) -> pl.DataFrame:
     """The grid's first non-blank row as headers over the rows below it.
 
     Blank rows above the header stay in the frame as blank records (dropped by `apply_mapping`), so a
-    record's position still gives the row the user sees when the header is not in row 1.
+    record's position still gives the row the user sees when the header is not in row 1. A grid of
+    that one row is refused (no data rows), unless `lone_row`: then it is the headers over no rows.
     """
     if grid.height == 0 or grid.width == 0:
         raise UserError(f"{path.name}: the file is empty (no header row)")
@@ -209,13 +210,13 @@ def _with_headers(grid: pl.DataFrame, path: Path) -> pl.DataFrame:
     _check_cell_sizes(grid, path)
     header_at = int(is_blank.arg_min())  # the first row that is not blank
     headers = _name_headers(grid.row(header_at))
-    if grid.height == header_at + 1:
+    if grid.height == header_at + 1 and not lone_row:
         raise UserError(f"{path.name}: the file has a header row but no data rows")
     frame = pl.concat([grid.slice(0, header_at), grid.slice(header_at + 1)])
     return frame.rename(dict(zip(grid.columns, headers)))
 
 
-def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
+def read_csv_bytes(data: bytes, path: Path, lone_row: bool = False) -> pl.DataFrame:
     """A delimited text file's records as an all-text frame whose columns are its header cells.
 
     A first line "sep=X" names the delimiter and stays in the frame as a blank record, so positions
@@ -250,7 +251,7 @@ def read_csv_bytes(data: bytes, path: Path) -> pl.DataFrame:
     if skipped and grid.width:  # the "sep=" line, as a blank record: row numbers stay the file's own
         grid = pl.concat([pl.DataFrame({c: [None] for c in grid.columns}, schema=grid.schema), grid])
     grid, extra = _cut_extra_fields(grid, utf8, separator, skipped, widened, cut, path)
-    frame = _with_headers(grid, path)
+    frame = _with_headers(grid, path, lone_row)
     if extra is not None:
         setattr(frame, _EXTRA_FIELDS_NOTE, extra)
     return frame
@@ -400,7 +401,7 @@ def check_xlsx_container(path: Path) -> None:
                         f"{MAX_XLSX_UNPACKED_BYTES / 2**20:,.0f} MB); a damaged or hostile workbook, or save it as .csv")
 
 
-def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
+def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> pl.DataFrame:
     """An .xlsx sheet (the first unless named) as an all-text frame; numeric phone cells keep every digit."""
     import fastexcel
 
@@ -426,11 +427,14 @@ def read_xlsx(path: Path, sheet: str | None = None) -> pl.DataFrame:
     grid = grid.with_columns(
         pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1").str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
     )
-    return _with_headers(grid, path)
+    return _with_headers(grid, path, lone_row)
 
 
-def read_contacts_file(path: str | Path, sheet: str | None = None) -> pl.DataFrame:
-    """A contacts file (CSV or XLSX) as an all-text frame: one column per header, one row per record."""
+def read_contacts_file(path: str | Path, sheet: str | None = None, *, lone_row: bool = False) -> pl.DataFrame:
+    """A contacts file (CSV or XLSX) as an all-text frame: one column per header, one row per record.
+
+    A file of a header alone is refused, unless `lone_row` (a do-not-call file may be one number).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -441,8 +445,8 @@ def read_contacts_file(path: str | Path, sheet: str | None = None) -> pl.DataFra
     if size > MAX_FILE_BYTES:
         raise UserError(f"{path.name}: {size / 2**20:,.0f} MB is over the {MAX_FILE_BYTES / 2**20:,.0f} MB import limit; split the file")
     if suffix == ".xlsx":
-        return read_xlsx(path, sheet)
-    return read_csv_bytes(read_input_file(path, "CSV file"), path)
+        return read_xlsx(path, sheet, lone_row)
+    return read_csv_bytes(read_input_file(path, "CSV file"), path, lone_row)
 
 
 # ---------------------------------------------------------------- mapping

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import polars as pl
+import openpyxl
 import pytest
 
 from schemas.enums import CallStatus, DisconnectReason
@@ -425,14 +426,23 @@ def test_every_column_of_a_headerless_dnc_file_that_holds_numbers_is_read(tmp_pa
     assert read_dnc_rows(path) == expected
 
 
-def test_a_dnc_file_of_one_number_is_imported_and_one_of_a_header_alone_refused(campaign_db, tmp_path):
-    one, header = tmp_path / "one.csv", tmp_path / "header.csv"
-    one.write_text("+14155550100", encoding="utf-8")
-    header.write_text("phone\n", encoding="utf-8")
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_dnc_file_of_one_number_is_imported_and_one_of_a_header_alone_refused(campaign_db, tmp_path, suffix):
+    one, header = tmp_path / f"one{suffix}", tmp_path / f"header{suffix}"
+    if suffix == ".csv":
+        one.write_text("+14155550100", encoding="utf-8")
+        header.write_text("phone\n", encoding="utf-8")
+    else:
+        for path, cell in ((one, "+14155550100"), (header, "phone")):
+            book = openpyxl.Workbook()
+            book.active["A2"] = cell  # below a blank row: the entry's row is the sheet's row 2
+            book.save(path)
     with transaction(campaign_db["db"]) as conn:
         assert import_dnc(conn, one, TUE_10_PHOENIX) == 1
         assert [r["pattern"] for r in list_dnc(conn)] == ["+14155550100"]
-    with pytest.raises(UserError, match=r"^header.csv: the file has a header row but no data rows$"):
+    if suffix == ".xlsx":
+        assert read_dnc_rows(one) == [(2, "1", "+14155550100")]
+    with pytest.raises(UserError, match=rf"^header{suffix}: the file has a header row but no data rows$"):
         read_dnc_rows(header)
 
 
