@@ -91,8 +91,11 @@ def dnc_list(
 ) -> None:
     """Show a do-not-call list."""
     from tasks.compliance import list_dnc
+    from tasks.errors import UserError
     from tasks.store import connect
 
+    if campaign is not None and all_lists:
+        raise UserError("give --campaign ID (that campaign's list) or --all (every list), not both")
     with connect(db()) as conn:
         if campaign is not None:
             require_campaign(conn, campaign)
@@ -123,8 +126,24 @@ def rules_list(as_json: JsonOpt = False) -> None:
 
     with connect(db()) as conn:
         rows = list_rules(conn)
-    emit(rows, as_json, table(rows, ["rule_id", "country", "subdivision", "mon", "sat", "sun", "no_public_holidays",
-                                     "max_calls_24h", "max_calls_30d"]))
+    shown = [{**row, "hours": week_hours(row)} for row in rows]
+    emit(rows, as_json, table(shown, ["rule_id", "country", "subdivision", "hours", "no_public_holidays",
+                                      "max_calls_24h", "max_calls_30d"]))
+
+
+def week_hours(rule: dict) -> str:
+    """A rule's seven days in one cell, runs of days with the same windows together:
+    "mon-fri 08:00-21:00; sat 10:00-13:00 14:00-20:00; sun none"."""
+    from schemas.enums import WEEKDAYS
+
+    runs: list[list] = []  # [first day, last day, windows]
+    for day in WEEKDAYS:
+        windows = (rule.get(day) or "").strip() or "none"
+        if runs and runs[-1][2] == windows:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, windows])
+    return "; ".join(f"{first if first == last else f'{first}-{last}'} {windows}" for first, last, windows in runs)
 
 
 @rules_app.command("import")

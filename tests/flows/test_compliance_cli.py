@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.factories import add_contacts
 from tests.flows.cli_run import run
@@ -20,6 +21,8 @@ def test_dnc_lists_from_the_command_line(campaign_db, capsys, tmp_path):
     assert sorted(r["pattern"] for r in json.loads(out)) == ["+1305*", "+13125550100", "+16025550000"]
     code, out, _ = run(capsys, db, "dnc", "list", "--all", "--json")
     assert len(json.loads(out)) == 4
+    code, _, err = run(capsys, db, "dnc", "list", "--all", "--campaign", str(campaign_id))
+    assert (code, err.strip()) == (2, "error: give --campaign ID (that campaign's list) or --all (every list), not both")
     code, out, _ = run(capsys, db, "dnc", "suppressed", str(campaign_id), "--json")
     assert [(r["contact_id"], r["dnc_list"], r["dnc_reason"]) for r in json.loads(out)] == [(contact_id, "global", "asked")]
     assert run(capsys, db, "dnc", "remove", "+1305*")[0] == 0
@@ -29,6 +32,24 @@ def test_dnc_lists_from_the_command_line(campaign_db, capsys, tmp_path):
     assert (code, err.strip()) == (2, "error: entry 1: 'hello': not a phone number")
     code, _, err = run(capsys, db, "dnc", "remove", "+16025550999", "--campaign", "99")
     assert (code, err.strip()) == (2, "error: campaign 99 does not exist")
+
+
+def test_rules_list_shows_every_day_of_the_week(campaign_db, capsys, tmp_path):
+    # a rule whose Tuesday differs: the table shows it (it used to show mon, sat and sun only)
+    shipped = (Path(__file__).resolve().parents[2] / "data" / "calling_rules.csv").read_text(encoding="utf-8")
+    header, *rows = shipped.splitlines()
+    french = next(i for i, row in enumerate(rows) if row.startswith("FR,"))
+    cells = rows[french].split(",")
+    cells[4] = "11:00-12:00"  # tue
+    rows[french] = ",".join(cells)
+    rules = tmp_path / "rules.csv"
+    rules.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    assert run(capsys, campaign_db["db"], "rules", "import", str(rules))[0] == 0
+    code, out, _ = run(capsys, campaign_db["db"], "rules", "list")
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert code == 0 and "hours" in out.splitlines()[0]
+    assert "mon 10:00-13:00 14:00-20:00; tue 11:00-12:00; wed-fri 10:00-13:00 14:00-20:00; sat-sun none" in lines["FR"]
+    assert "mon-sun 08:00-21:00" in lines["US"]
 
 
 def test_rules_and_contact_zone_from_the_command_line(campaign_db, capsys):
