@@ -162,6 +162,19 @@ def idle_until(plans, now: datetime, held: int, waiting: int, next_retry: dateti
     return min(moments) if moments else None
 
 
+def _note_hold(result: SimulationResult, tick) -> None:
+    """Keep why the latest ticks placed nothing (`held_by`: a paused number, a daily cap...), None once one places.
+
+    A run that ends with contacts left can then say what held them; "nobody callable now" is no hold.
+    """
+    if tick.placed:
+        result.extra["held_by"] = None
+        return
+    reasons = [b.message for b in tick.batches if b.run_id is None and b.message not in (None, NOBODY)]
+    if reasons:
+        result.extra["held_by"] = "; ".join(dict.fromkeys(reasons))
+
+
 def simulate(
     db: str | Path | None,
     provider: TelephonyProvider,
@@ -193,7 +206,7 @@ def simulate(
 
     clock = VirtualClock(start)
     end = start + timedelta(days=days)
-    result = SimulationResult(start=start, end=end)
+    result = SimulationResult(start=start, end=end, extra={"held_by": None})
     next_aggregation = start + aggregate_every if aggregate_every else None
     # one DuckDB thread: a tick is many small statements, each slower with parallel set-up (-25% CPU)
     with held_open(db, threads=1):
@@ -204,6 +217,7 @@ def simulate(
             tick = run_tick(db, provider, clock, campaign_ids=campaign_ids, pace_seconds=pace_seconds)
             result.ticks += 1
             result.placed += tick.placed
+            _note_hold(result, tick)
             after = tick_start + timedelta(seconds=tick_seconds)
             if tick.placed == 0:
                 with connect(db) as conn:

@@ -221,6 +221,7 @@ class Forecast:
     observed_success_share: float | None = None  # successful ÷ connected calls so far
     forecast_mix: dict | None = None  # the same shares among the simulated calls
     simulated_until: datetime | None = None  # the virtual time the simulation stopped (all finished, stuck, or the horizon)
+    held_by: str | None = None  # why dialing was held when it stopped with contacts left (a paused number, a cap)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -345,9 +346,10 @@ def copy_campaign(source: str | Path | None, target: Path, campaign_id: int, now
 
 def simulate_campaign(
     db: str | Path | None, provider, start: datetime, days: float, campaign_id: int, pace: float,
-) -> datetime:
+):
     """Dial one campaign on the virtual clock to completion with flows.simulate (production tick, enrichment and
-    aggregation code, no analyst snapshot); the end time.
+    aggregation code, no analyst snapshot); its SimulationResult (`end`, and `held_by`: why dialing was held at
+    the end, if it was).
 
     It also stops when nothing was placed for QUIET_STOP with no retry pending, or for IDLE_STOP at
     all: the contacts left are held back for good (do-not-call, legal windows, paused numbers).
@@ -364,7 +366,7 @@ def simulate_campaign(
         return idle > IDLE_STOP or (idle > QUIET_STOP and not _waiting_for_retry(db, campaign_id, now))
 
     return simulate(db, provider, start, days, campaign_ids=[campaign_id], tick_seconds=TICK_SECONDS,
-                    pace_seconds=pace, on_progress=placing_nothing_for_good, snapshot=False).end
+                    pace_seconds=pace, on_progress=placing_nothing_for_good, snapshot=False)
 
 
 def _waiting_for_retry(db: str | Path | None, campaign_id: int, now: datetime) -> bool:
@@ -439,7 +441,8 @@ def forecast(
         provider = SimulatedProvider(Path(folder) / "simulator.sqlite", seed=seed,
                                      concurrency_limit=settings.provider_concurrency_limit, rates=outcome_rates)
         try:
-            simulated_until = simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
+            run = simulate_campaign(copy, provider, start, horizon_days, campaign_id, pace)
+            simulated_until, held_by = run.end, run.extra.get("held_by")
         finally:
             provider.close()
         with transaction(copy) as conn:
@@ -472,7 +475,7 @@ def forecast(
         forecast_connection_rate=_rate(simulated), seed=seed, horizon_days=horizon_days,
         rates_used=rates_used, observed_calls=observed.calls, observed_mix=observed.mix or None,
         observed_success_share=observed.success_share, forecast_mix=simulated_mix or None,
-        simulated_until=simulated_until,
+        simulated_until=simulated_until, held_by=held_by if unfinished else None,
     )
 
 

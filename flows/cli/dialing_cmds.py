@@ -126,6 +126,8 @@ def simulated_summary(result: dict) -> str:
         outcome = f"done: the {left} contact(s) left are on a do-not-call list"
     else:
         outcome = f"{left - held} contact(s) still to dial" + (f", {held} on a do-not-call list" if held else "")
+    # why the last ticks placed nothing (a number out of rotation, a daily cap), when the run did not complete
+    hold = f"; dialing held at the end: {result['held_by']}" if result.get("held_by") and not result["completed"] else ""
     return (f"simulated {span} ({result['start']:%Y-%m-%d %H:%M} to {result['end']:%Y-%m-%d %H:%M} UTC;"
             f" {result['requested_days']:g} day(s) requested), {outcome}: {result['ticks']} ticks,"
-            f" {result['placed']} calls placed")
+            f" {result['placed']} calls placed{hold}")

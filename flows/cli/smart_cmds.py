@@ -47,6 +47,7 @@ def forecast(
         f"Expected completion   {completion}",
         f"Contacts              {result.contacts} ({result.remaining_contacts} not finished; "
         f"{result.held_back_contacts} {never})",
+        *([f"Held back by          {result.held_by}"] if result.held_by else []),
         f"Calls                 {result.calls}",
         f"Connected contacts    {result.connected_contacts}",
         f"Successful contacts   {result.successful_contacts}",

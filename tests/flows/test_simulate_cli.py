@@ -30,3 +30,31 @@ def test_the_json_result_has_the_covered_span_and_the_outcome(db, capsys):
     assert result["requested_days"] == 14
     assert 0 < result["simulated_days"] < 1
     assert (result["completed"], result["contacts_left"]) == (True, 0)
+
+
+def test_a_run_held_by_a_paused_number_says_so(db, capsys):
+    # the campaign's only number was taken out of rotation (as the health check does after spam marks):
+    # nothing is placed, and the summary says why instead of only "still to dial"
+    from datetime import UTC, datetime
+
+    from tasks.number_health import pause_number
+    from tasks.store import transaction
+
+    ids = make_campaign_db(db)
+    add_contacts(db, ids["campaign_id"], 5)
+    with transaction(db) as conn:
+        number_id = conn.execute("select outbound_number_ids[1] from campaigns").fetchone()[0]
+        pause_number(conn, number_id, datetime(2026, 4, 26, tzinfo=UTC), "3 spam marks in 81 calls in 24 h")
+    out = simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "2")
+    assert "5 contact(s) still to dial" in out and "0 calls placed" in out
+    assert out.strip().endswith(
+        f"; dialing held at the end: outbound number {number_id} is out of rotation: 3 spam marks in 81 calls in 24 h")
+    result = json.loads(simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "1", "--json"))
+    assert result["held_by"] == f"outbound number {number_id} is out of rotation: 3 spam marks in 81 calls in 24 h"
+
+
+def test_a_completed_run_names_no_hold(db, capsys):
+    ids = make_campaign_db(db, max_attempts=1)
+    add_contacts(db, ids["campaign_id"], 5)
+    result = json.loads(simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "3", "--json"))
+    assert (result["completed"], result["held_by"]) == (True, None)

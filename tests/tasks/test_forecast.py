@@ -99,6 +99,7 @@ def test_a_campaign_whose_only_number_is_paused_is_all_held_back(db):
     assert (predicted.calls, predicted.held_back_contacts, predicted.remaining_contacts) == (0, 6, 6)
     assert predicted.completion == predicted.start
     assert predicted.simulated_until < predicted.start + QUIET_STOP + timedelta(days=1)
+    assert predicted.held_by is not None and predicted.held_by.startswith("outbound number 1 is out of rotation")
 
 
 def test_the_copy_adds_rows_after_the_copied_keys(db, tmp_path):
