@@ -104,12 +104,19 @@ def attempts_line(total_calls: int, not_counted: dict[str, int]) -> str:
 
 
 def open_snapshot_command(snapshot: Path, cwd: Path | None = None) -> str:
-    """The command that opens the analyst snapshot read-only from `cwd` (default: here): its path as seen
-    from there (`make demo` runs in the checkout: data/demo.analytics.duckdb). A bare file name would
-    open, or create, another file, read-write."""
-    snapshot, cwd = Path(snapshot).resolve(), Path(cwd or Path.cwd()).resolve()
-    shown = snapshot.relative_to(cwd) if snapshot.is_relative_to(cwd) else snapshot
-    return f"duckdb -readonly {shown}"
+    """The command that opens the analyst snapshot read-only from `cwd` (default: here): the DuckDB shell the
+    project installs (the `duckdb-cli` package, beside this Python: `.venv/bin/duckdb`), and the snapshot's
+    path as seen from there (`make demo` runs in the checkout: data/demo.analytics.duckdb). A bare file
+    name would open, or create, another file, read-write."""
+    cwd = Path(cwd or Path.cwd()).resolve()
+
+    def shown(path: Path) -> Path:
+        path = path.resolve() if path.is_absolute() else path
+        return path.relative_to(cwd) if path.is_relative_to(cwd) else path
+
+    shell = Path(sys.executable).parent / "duckdb"
+    program = str(shown(shell.absolute())) if shell.exists() else "duckdb"
+    return f"{program} -readonly {shown(Path(snapshot).resolve())}"
 
 
 def main() -> int:

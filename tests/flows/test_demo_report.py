@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 
 from flows.demo import attempts_line, report
@@ -43,5 +44,24 @@ def test_the_snapshot_command_opens_the_demo_snapshot_read_only_from_where_make_
 
     snapshot = tmp_path / "data" / "demo.analytics.duckdb"
     # `make demo` runs in the checkout: a bare file name there would create a new, empty database
-    assert open_snapshot_command(snapshot, tmp_path) == "duckdb -readonly data/demo.analytics.duckdb"
-    assert open_snapshot_command(snapshot, tmp_path / "elsewhere") == f"duckdb -readonly {snapshot}"
+    assert open_snapshot_command(snapshot, tmp_path).endswith(" -readonly data/demo.analytics.duckdb")
+    assert open_snapshot_command(snapshot, tmp_path / "elsewhere").endswith(f" -readonly {snapshot}")
+
+
+def test_the_printed_snapshot_command_runs_with_what_the_project_installs(tmp_path):
+    # the demo prints it for analysts to paste: the shell must be there (duckdb-cli), read-only, on the file
+    import duckdb
+
+    from flows.demo import open_snapshot_command
+
+    (tmp_path / "data").mkdir()
+    snapshot = tmp_path / "data" / "demo.analytics.duckdb"
+    with duckdb.connect(str(snapshot)) as conn:
+        conn.execute("create table calls as select 7 as n")
+    command = open_snapshot_command(snapshot, tmp_path).split()
+    ran = subprocess.run([*command, "-csv", "-c", "select n from calls"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert (ran.returncode, ran.stdout.split()) == (0, ["n", "7"]), ran.stderr
+    ran = subprocess.run([*command, "-c", "create table t (n int)"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert ran.returncode != 0 and "read-only" in (ran.stdout + ran.stderr)
