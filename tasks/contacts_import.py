@@ -923,6 +923,10 @@ def edit_contact(
             f"update contacts set {assignments}, updated_at = ? where contact_id = ?",
             [*(sets[c] for c in columns), now, contact_id],
         )
+        # its calling zone and state follow the new number (or a state property) now, not at the next claim
+        from tasks.compliance import resolve_zones
+
+        resolve_zones(conn, [contact_id])
     return get_contact(conn, contact_id)
 
 

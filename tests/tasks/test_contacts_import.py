@@ -393,6 +393,21 @@ def test_edit_contact_renormalises_the_phone_and_sets_properties(enrolled):
     assert contact["updated_at"] == LATER
 
 
+def test_edit_contact_resolves_the_calling_zone_of_the_new_number_at_once(enrolled):
+    # a Phoenix contact resolved by a claim, then given a London number: its zone, country and state follow
+    # the number in the same transaction (they stayed America/Phoenix, US, AZ until the next claim reached it)
+    from tasks.compliance import resolve_zones
+
+    ann = enrolled["ids"]["+16025550199"]
+    with transaction(enrolled["db"]) as conn:
+        resolve_zones(conn)
+        ci.edit_contact(conn, ann, {"phone": "020 7946 0959"}, LATER, default_country="GB")
+        row = conn.execute(
+            "select k.time_zones, k.country, c.subdivision, c.zone_resolved_at = c.updated_at"
+            " from contacts c join zone_keys k using (zone_key) where c.contact_id = ?", [ann]).fetchone()
+    assert row == (["Europe/London"], "GB", None, True)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
