@@ -111,7 +111,7 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
     reasons = top[1].multiselect("Disconnect reason", [r.value for r in DisconnectReason], format_func=reason_label,
                                  key=_key(campaign_id, "reasons"), placeholder="All reasons")
     successful = top[2].selectbox("Call successful", ["All", "Yes", "No"], key=_key(campaign_id, "successful"))
-    bottom = st.columns([3, 3, 1.4], vertical_alignment="bottom")
+    bottom = st.columns([3, 3, 1.4], vertical_alignment="top")  # the sort column is taller: its toggle hangs below
     low, high = bottom[0].select_slider("Duration", DURATION_STEPS, (0, DURATION_CAP_SECONDS),
                                         format_func=duration_step_label, key=_key(campaign_id, "duration"))
     days = bottom[1].date_input("Date range", value=(), key=_key(campaign_id, "dates"), format="YYYY-MM-DD")
