@@ -15,11 +15,15 @@ import duckdb
 
 from tasks.errors import UserError
 from tasks.snapshot import refresh_snapshot
-from tasks.store import connect, current_version, db_path, same_file
+from tasks.store import DUCKDB_MAGIC, DUCKDB_MAGIC_OFFSET, connect, current_version, db_path, same_file
 
 
 def check_target(source: Path, out: str | Path) -> Path:
-    """The backup file to write, refused when it is a folder or the store itself."""
+    """The backup file to write, refused when it is a folder, the store itself, or a file that is no DuckDB database.
+
+    An existing DuckDB file (the previous backup) is replaced, and so is an empty file; anything else (a CSV, a
+    spreadsheet, a mistyped path) is someone's data and is left alone.
+    """
     target = Path(out)
     if target.is_dir():
         raise UserError(f"--out {target}: is a folder; name the backup file, e.g. {target / 'campaigns-backup.duckdb'}")
@@ -27,7 +31,26 @@ def check_target(source: Path, out: str | Path) -> Path:
         raise UserError(f"--out {target}: is the database itself; choose another file")
     if not target.parent.exists():
         raise UserError(f"--out {target}: folder {target.parent} does not exist")
+    problem = _not_a_database(target)
+    if problem is not None:
+        raise UserError(f"--out {target}: {problem}; not overwritten (a backup replaces only a DuckDB file); choose another file")
     return target
+
+
+def _not_a_database(path: Path) -> str | None:
+    """Why an existing file at `path` must not be replaced by a backup, None when it may (missing, empty, DuckDB)."""
+    try:
+        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+            return None
+        if not path.is_file():
+            return "exists and is not a regular file"
+        with open(path, "rb") as handle:
+            head = handle.read(DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC))
+    except OSError as error:
+        return f"exists and cannot be read to check it is a DuckDB database ({error.strerror or error})"
+    if head[DUCKDB_MAGIC_OFFSET:] != DUCKDB_MAGIC:
+        return "exists and is not a DuckDB database"
+    return None
 
 
 def backup_store(conn: duckdb.DuckDBPyConnection, target: str | Path) -> dict:

@@ -33,14 +33,25 @@ Conn = duckdb.DuckDBPyConnection
 
 
 def add_agent(conn: Conn, name: str, provider_agent_id: str | None, now: datetime) -> int:
-    """Insert a voice agent; returns its id."""
+    """Insert a voice agent under a name no other agent has; returns its id."""
     name = (name or "").strip()
     if not name:
         raise ValidationError("name", "an agent needs a name")
+    taken = agents_named(conn, name)
+    if taken:
+        raise ValidationError("name", f'agent {taken[0]} is already named "{name}"; choose another name')
     return conn.execute(
         "insert into agents (name, provider_agent_id, created_at) values (?, ?, ?) returning agent_id",
         [name, (provider_agent_id or "").strip() or None, now],
     ).fetchone()[0]
+
+
+def agents_named(conn: Conn, name: str) -> list[int]:
+    """The ids of the agents named `name` (trimmed, compared as typed, as `apply` matches campaign names), lowest first.
+
+    `add_agent` refuses a name in use, but a store written before it may hold several agents of one name."""
+    return [row[0] for row in conn.execute(
+        "select agent_id from agents where name = ? order by agent_id", [(name or "").strip()]).fetchall()]
 
 
 def list_agents(conn: Conn) -> list[dict]:
@@ -592,14 +603,20 @@ _NUMBER_KEYS = ("e164", "nickname", "sip_trunk_status")
 
 
 def _yaml_agent(conn: Conn, value: Any, path: Path, now: datetime) -> int:
-    """The agent's id: a name refers to an existing agent; a mapping declares (upserts) one by name."""
+    """The agent's id: a number is an agent id; a name refers to an existing agent; a mapping declares (upserts)
+    one by name. A name several agents share (a store from before `add_agent` refused it) is refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 < value < 2**63 or not conn.execute("select 1 from agents where agent_id = ?", [value]).fetchone():
+            raise UserError(f"{path}: agent: no agent with id {value} (campaigns agents list shows them)")
+        return value
     if isinstance(value, str):
-        row = conn.execute("select agent_id from agents where name = ? order by agent_id limit 1", [value.strip()]).fetchone()
-        if row is None:
-            raise UserError(f"{path}: agent: no agent named \"{value}\" (declare it as agent: {{name: ..., provider_agent_id: ...}})")
-        return row[0]
+        agent_id = _agent_by_name(conn, value, path)
+        if agent_id is None:
+            raise UserError(f"{path}: agent: no agent named \"{value}\" (declare it as agent: {{name: ..., provider_agent_id: ...}},"
+                            " or give an agent id)")
+        return agent_id
     if not isinstance(value, dict):
-        raise UserError(f"{path}: agent: expected a name or a mapping with name and provider_agent_id")
+        raise UserError(f"{path}: agent: expected a name, an agent id, or a mapping with name and provider_agent_id")
     unknown = [k for k in value if k not in _AGENT_KEYS]
     if unknown:
         raise UserError(f"{path}: agent: unknown key '{unknown[0]}' (allowed: {', '.join(_AGENT_KEYS)})")
@@ -608,12 +625,22 @@ def _yaml_agent(conn: Conn, value: Any, path: Path, now: datetime) -> int:
         raise UserError(f"{path}: agent.name: expected the agent's name as text")
     if provider_id is not None and not isinstance(provider_id, str):
         raise UserError(f"{path}: agent.provider_agent_id: expected text, got {provider_id!r}")
-    row = conn.execute("select agent_id from agents where name = ? order by agent_id limit 1", [name.strip()]).fetchone()
-    if row is None:
+    agent_id = _agent_by_name(conn, name, path)
+    if agent_id is None:
         return add_agent(conn, name, provider_id, now)
     if provider_id is not None:
-        conn.execute("update agents set provider_agent_id = ? where agent_id = ?", [provider_id.strip(), row[0]])
-    return row[0]
+        conn.execute("update agents set provider_agent_id = ? where agent_id = ?", [provider_id.strip(), agent_id])
+    return agent_id
+
+
+def _agent_by_name(conn: Conn, name: str, path: Path) -> int | None:
+    """The id of the agent named `name`, None when there is none; a name several agents share is refused (the
+    campaign would silently get whichever came first)."""
+    ids = agents_named(conn, name)
+    if len(ids) > 1:
+        raise UserError(f"{path}: agent: {len(ids)} agents are named \"{name.strip()}\" (ids {', '.join(map(str, ids))});"
+                        f" give the id of the one to use instead, e.g. agent: {ids[0]}")
+    return ids[0] if ids else None
 
 
 def _yaml_number(conn: Conn, value: Any, where: str, now: datetime) -> int:
@@ -746,7 +773,7 @@ def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
     document = load_yaml(path)
     data = {k: v for k, v in document.items() if k not in ("agent", "outbound_numbers")}
     if "agent" not in document:
-        raise UserError(f"{path}: agent: is required (a name, or a mapping with name and provider_agent_id)")
+        raise UserError(f"{path}: agent: is required (a name, an agent id, or a mapping with name and provider_agent_id)")
     data["agent_id"] = _yaml_agent(conn, document["agent"], path, now)
     numbers = document.get("outbound_numbers") or []
     if not isinstance(numbers, list):

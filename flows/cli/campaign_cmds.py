@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli.common import JsonOpt, agents_app, app, db, emit, numbers_app, table
+from flows.cli.common import JsonOpt, agents_app, app, db, emit, numbers_app, options_named, table
 from tasks.errors import UserError
 
 IdArg = Annotated[int, typer.Argument(help="Campaign id.")]
@@ -35,6 +35,19 @@ ActiveOpt = Annotated[bool | None, typer.Option("--active/--no-active", help="Sc
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _setting_options(hours_given: bool) -> dict[str, str]:
+    """The option that sets each campaign setting, to name in an error instead of the field; the schedule is
+    --hours when the user gave hours, else --schedule."""
+    return {
+        "name": "--name", "objective": "--objective", "agent_id": "--agent", "start_date": "--start-date",
+        "end_date": "--end-date", "time_zone": "--time-zone", "country": "--country", "calling_days": "--calling-days",
+        "weekly_schedule or same_hours (hours)": "--schedule or --hours",
+        "weekly_schedule": "--hours" if hours_given else "--schedule", "same_hours": "--hours",
+        "max_attempts": "--max-attempts", "attempts_per_day": "--attempts-per-day", "batch_size": "--batch-size",
+        "rotation_enabled": "--rotation", "outbound_number_ids": "--number", "active": "--active",
+    }
 
 
 def _changes(**options: Any) -> dict[str, Any]:
@@ -99,9 +112,9 @@ def create(
                        max_attempts=max_attempts, attempts_per_day=attempts_per_day, batch_size=batch_size,
                        rotation_enabled=rotation, numbers=number, active=active)
     if "same_hours" not in changes and "weekly_schedule" not in changes:
-        raise UserError("weekly_schedule: give --hours HH:MM-HH:MM (same every calling day) or --schedule JSON")
+        raise UserError("create: give --hours HH:MM-HH:MM (same every calling day) or --schedule JSON")
     now = _now()
-    with transaction(db()) as conn:
+    with options_named(_setting_options(bool(hours))), transaction(db()) as conn:
         campaign_id = create_campaign(conn, changes, now)
         data = _show_data(conn, campaign_id, now)
     emit(data, as_json, f"created campaign {campaign_id}\n" + _show_text(data))
@@ -126,7 +139,7 @@ def edit(
     if not changes:
         raise UserError("edit: give at least one setting to change (see campaigns edit --help)")
     now = _now()
-    with transaction(db()) as conn:
+    with options_named(_setting_options(bool(hours))), transaction(db()) as conn:
         update_campaign(conn, campaign_id, changes, now)
         data = _show_data(conn, campaign_id, now)
     emit(data, as_json, f"updated campaign {campaign_id}\n" + _show_text(data))
@@ -268,7 +281,7 @@ def numbers_add(
     from tasks.campaigns import add_number
     from tasks.store import transaction
 
-    with transaction(db()) as conn:
+    with options_named({"sip_trunk_status": "--status"}), transaction(db()) as conn:
         number_id = add_number(conn, e164, nickname, status, _now())
         row = conn.execute("select e164 from phone_numbers where number_id = ?", [number_id]).fetchone()
     emit({"number_id": number_id, "e164": row[0], "nickname": nickname, "sip_trunk_status": status}, as_json,
@@ -296,6 +309,6 @@ def numbers_set_status(
     from tasks.campaigns import set_number_status
     from tasks.store import transaction
 
-    with transaction(db()) as conn:
+    with options_named({"sip_trunk_status": "STATUS"}), transaction(db()) as conn:
         set_number_status(conn, number_id, status)
     emit({"number_id": number_id, "sip_trunk_status": status}, as_json, f"number {number_id}: {status}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -190,15 +192,49 @@ def require_campaign(conn, campaign_id: int) -> None:
     get_campaign(conn, campaign_id)
 
 
-def check_out_file(out: Path, suffix: str | None = None) -> Path:
-    """An --out file the command can write: the right suffix, not a folder, in a folder that exists."""
+@contextmanager
+def options_named(names: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, a validation error names the option the user typed (`--from`) where the task names the
+    setting's field (`date_from`): in front of each problem, and inside its text for the names with an underscore
+    or a space (a plain word such as `name` stays, the text uses it as a word). The task messages keep the field
+    names: YAML files and the dashboard's forms use those."""
+    from tasks.errors import UserError, ValidationError
+
+    try:
+        yield
+    except UserError as error:
+        problems = getattr(error, "errors", None) or ([error] if isinstance(error, ValidationError) else None)
+        if not problems:
+            raise
+        raise _renamed(problems, names) from None
+
+
+def _renamed(problems: list, names: Mapping[str, str]) -> Exception:
+    from schemas.campaign import combined_error
+    from tasks.errors import ValidationError
+
+    in_text = sorted((n for n in names if "_" in n or " " in n), key=len, reverse=True)  # longest phrase first
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, in_text)) + r")(?!\w)") if in_text else None
+    renamed = []
+    for problem in problems:
+        head, dot, rest = problem.field.partition(".")  # weekly_schedule.mon: the option, then the day
+        rule = pattern.sub(lambda match: names[match.group(1)], problem.rule) if pattern else problem.rule
+        if head in names:
+            renamed.append(ValidationError(names[head], f"{rest}: {rule}" if dot else rule))
+        else:
+            renamed.append(ValidationError(problem.field, rule))
+    return combined_error(renamed)
+
+
+def check_out_file(out: Path, suffix: str | None = None, example_stem: str = "export") -> Path:
+    """An --out file the command can write: not a folder, the right suffix, in a folder that exists."""
     from tasks.errors import UserError
 
+    if out.is_dir():  # first: its message names a file inside it with the right suffix
+        example = f"e.g. {out / (example_stem + suffix)}" if suffix else "inside it"
+        raise UserError(f"--out {out}: is a folder; name the file, {example}")
     if suffix is not None and out.suffix.lower() != suffix:
         raise UserError(f"--out {out}: must end in {suffix}")
-    if out.is_dir():
-        example = f"e.g. {out / ('export' + suffix)}" if suffix else "inside it"
-        raise UserError(f"--out {out}: is a folder; name the file, {example}")
     if not out.parent.is_dir():
         kind = "is a file, not a folder" if out.parent.exists() else "does not exist"
         raise UserError(f"--out {out}: folder {out.parent} {kind}")

@@ -49,6 +49,15 @@ def _import_text(data: dict, report: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _check_sheet_option(sheet: str | None, file: Path) -> None:
+    """Refuse --sheet for a text file (.csv, .tsv, .txt): it has no sheets, and the option was ignored silently."""
+    from tasks.contacts_import import SUPPORTED_SUFFIXES
+
+    suffix = file.suffix.lower()
+    if sheet is not None and suffix in SUPPORTED_SUFFIXES and suffix != ".xlsx":
+        raise ValidationError("--sheet", f"{file.name} is a {suffix} file, which has no sheets; --sheet is for .xlsx files")
+
+
 @app.command("import")
 def import_(
     campaign_id: CampaignArg,
@@ -70,6 +79,7 @@ def import_(
     overrides = parse_map_options(map_ or [])
     check_country_option(default_country, "--default-country")
     check_not_a_folder(file, "contacts file (.csv or .xlsx)")
+    _check_sheet_option(sheet, file)
     if prefect:
         from flows.import_contacts import check_import, file_already_read, import_contacts
 

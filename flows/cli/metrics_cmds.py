@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, check_out_file, db, emit, export_app, table
+from flows.cli.common import JsonOpt, app, check_out_file, db, emit, export_app, options_named, table
 from tasks.errors import UserError
 
 CampaignArg = Annotated[int, typer.Argument(help="Campaign id (campaigns.campaign_id).")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First campaign-local day, YYYY-MM-DD (inclusive).")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last campaign-local day, YYYY-MM-DD (inclusive).")]
+RANGE_OPTIONS = {"date_from": "--from", "date_to": "--to"}  # named in errors instead of the fields
 
 
 def _day(option: str, text: str | None) -> date | None:
@@ -50,7 +51,7 @@ def metrics(campaign_id: CampaignArg, date_from: FromOpt = None, date_to: ToOpt 
     from tasks.store import connect
 
     first, last = _day("--from", date_from), _day("--to", date_to)
-    with connect(db()) as conn:
+    with options_named(RANGE_OPTIONS), connect(db()) as conn:
         cards = kpis(conn, campaign_id, first, last)
         stages = funnel(conn, campaign_id, first, last)
         per_day = calls_per_day(conn, campaign_id, first, last).to_dicts()
@@ -86,6 +87,6 @@ def export_calls_cmd(
 
     check_out_file(out, ".xlsx")
     first, last = _day("--from", date_from), _day("--to", date_to)
-    with connect(db()) as conn:
+    with options_named(RANGE_OPTIONS), connect(db()) as conn:
         rows = export_calls(conn, campaign_id, out, first, last)
     emit({"out": str(out), "rows": rows}, as_json, f"{rows} call(s) written to {out}")

@@ -12,12 +12,14 @@ from flows.cli.common import JsonOpt, app, check_out_file, db, emit
 
 @app.command()
 def backup(
-    out: Annotated[Path, typer.Option("--out", help="Backup file to write (replaced atomically).")],
+    out: Annotated[Path, typer.Option("--out", help=(
+        "Backup file to write, ending in .duckdb; an existing DuckDB file there (the previous backup) is replaced "
+        "atomically, any other file is refused."))],
     as_json: JsonOpt = False,
 ) -> None:
     """Copy the database to a consistent backup file, safe while flows run."""
     from tasks.backup import run_backup
 
-    result = run_backup(db(), check_out_file(out))
+    result = run_backup(db(), check_out_file(out, ".duckdb", "campaigns-backup"))
     emit(result, as_json, f"backup written: {result['out']} ({result['bytes']:,} bytes, "
                           f"{result['tables']} tables, schema version {result['schema_version']})")

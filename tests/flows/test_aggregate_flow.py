@@ -74,7 +74,7 @@ def test_cli_aggregate_metrics_and_export(called, tmp_path, capsys):
     [
         (["metrics", "1", "--from", "May 1"], "error: --from: 'May 1' is not a date (YYYY-MM-DD)"),
         (["metrics", "99"], "error: campaign 99 does not exist"),
-        (["metrics", "1", "--from", "2026-05-02", "--to", "2026-05-01"], "error: date_from: 2026-05-02 is after date_to 2026-05-01"),
+        (["metrics", "1", "--from", "2026-05-02", "--to", "2026-05-01"], "error: --from: 2026-05-02 is after --to 2026-05-01"),
         (["export", "calls", "1", "--out", "calls.csv"], "error: --out calls.csv: must end in .xlsx"),
     ],
 )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.flows.cli_run import run
@@ -17,6 +18,10 @@ REFERENCE_SUMMARY = [
     "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)",
     "Each contact will receive up to 5 calls in total, max 1 per day.",
 ]
+
+
+# `create` with every required option but the hours; the rules broken in the cases come before the agent's check
+CREATE = ["create", "--name", "X", "--agent", "1", "--time-zone", "America/Phoenix", "--country", "US"]
 
 
 def run_json(capsys, db: Path, *args: str):
@@ -77,26 +82,42 @@ def test_human_output_of_show_and_list(capsys, campaign_db):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["edit", "{id}", "--batch-size", "501"], "error: batch_size: must be between 1 and 500, got 501"),
-        (["edit", "{id}", "--batch-size", "0"], "error: batch_size: must be between 1 and 500, got 0"),
+        (["edit", "{id}", "--batch-size", "501"], "error: --batch-size: must be between 1 and 500, got 501"),
+        (["edit", "{id}", "--batch-size", "0"], "error: --batch-size: must be between 1 and 500, got 0"),
         (["edit", "{id}", "--time-zone", "Mars/Base"],
-         'error: time_zone: unknown time zone "Mars/Base" (use an IANA name such as America/Phoenix)'),
-        (["edit", "{id}", "--end-date", "2026-01-01"], "error: end_date: end date 2026-01-01 is before the start date 2026-04-27"),
+         'error: --time-zone: unknown time zone "Mars/Base" (use an IANA name such as America/Phoenix)'),
+        (["edit", "{id}", "--end-date", "2026-01-01"], "error: --end-date: end date 2026-01-01 is before the start date 2026-04-27"),
         (["edit", "{id}", "--hours", "18:00-08:00"],
-         "error: weekly_schedule: mon: window 18:00-08:00 ends before it starts (start must be before end)"),
+         "error: --hours: mon: window 18:00-08:00 ends before it starts (start must be before end)"),
         (["edit", "{id}", "--hours", "08:00-12:00", "--hours", "11:00-13:00"],
-         "error: weekly_schedule: mon: windows 08:00-12:00 and 11:00-13:00 overlap"),
-        (["edit", "{id}", "--attempts-per-day", "6"], "error: attempts_per_day: 6 per day is more than max_attempts (5)"),
-        (["edit", "{id}", "--rotation"], "error: outbound_number_ids: rotation is on: choose two or more numbers (got 1)"),
-        (["edit", "{id}", "--agent", "99"], "error: agent_id: agent 99 does not exist"),
-        (["edit", "{id}", "--rotation", "--number", "1", "--number", "98"], "error: outbound_number_ids: number(s) 98 do not exist"),
+         "error: --hours: mon: windows 08:00-12:00 and 11:00-13:00 overlap"),
+        (["edit", "{id}", "--attempts-per-day", "6"], "error: --attempts-per-day: 6 per day is more than --max-attempts (5)"),
+        (["edit", "{id}", "--rotation"], "error: --number: rotation is on: choose two or more numbers (got 1)"),
+        (["edit", "{id}", "--agent", "99"], "error: --agent: agent 99 does not exist"),
+        (["edit", "{id}", "--rotation", "--number", "1", "--number", "98"], "error: --number: number(s) 98 do not exist"),
         (["edit", "{id}", "--schedule", "{not json"], "error: --schedule: not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
         (["edit", "{id}"], "error: edit: give at least one setting to change (see campaigns edit --help)"),
         (["delete", "{id}"], "error: campaign {id}: deleting is permanent (calls, feedback, enrollments, metrics); add --yes to confirm"),
         (["show", "404"], "error: campaign 404 does not exist"),
         (["list", "--sort", "size"], 'error: sort: "size" is not one of created, name'),
         (["numbers", "add", "12345"], 'error: e164: "12345" is not in E.164 (it must start with + and the country code)'),
-        (["numbers", "set-status", "1", "broken"], 'error: sip_trunk_status: "broken" is not one of active, inactive, error'),
+        (["numbers", "set-status", "1", "broken"], 'error: STATUS: "broken" is not one of active, inactive, error'),
+        # the options the user typed are named, not the settings' field names (weekly_schedule, sip_trunk_status)
+        (["numbers", "add", "+16025550201", "--status", "bogus"],
+         'error: --status: "bogus" is not one of active, inactive, error'),
+        ([*CREATE, "--hours", "08:00-18:00", "--schedule", '{"mon": [["08:00", "18:00"]]}'],
+         "error: --hours: give either --schedule or --hours, not both"),
+        ([*CREATE, "--hours", "8-18"], 'error: --hours: mon: "8" is not a time in HH:MM (00:00..23:59)'),
+        ([*CREATE, "--schedule", '{"mon": [["08:00", "18"]]}', "--calling-days", "mon"],
+         'error: --schedule: mon: "18" is not a time in HH:MM (00:00..23:59)'),
+        ([*CREATE], "error: create: give --hours HH:MM-HH:MM (same every calling day) or --schedule JSON"),
+        (["edit", "{id}", "--max-attempts", "25", "--attempts-per-day", "0"],
+         "error: --max-attempts: must be between 1 and 20, got 25; --attempts-per-day: must be between 1 and "
+         "--max-attempts, got 0"),
+        (["edit", "{id}", "--schedule", '{"mon": "x"}', "--calling-days", "mon"],
+         "error: --schedule: mon: expected a list of windows, got 'x'"),
+        (["edit", "{id}", "--active", "--start-date", "none"],
+         "error: --active: an active campaign needs a start date: set one, or turn Active off"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_changes(capsys, campaign_db, args, message):
@@ -124,6 +145,29 @@ def test_agents_and_numbers_commands(capsys, db):
     assert [(n["e164"], n["nickname"], n["sip_trunk_status"]) for n in run_json(capsys, db, "numbers", "list")] == [
         ("+16025550100", "main", "inactive")]
     assert agent["agent_id"] == 1
+
+
+def test_agents_add_refuses_a_name_already_in_use(capsys, db):
+    # a second "Bob" was added, and `agent: Bob` in a campaign YAML then took the first one silently
+    bob = run_json(capsys, db, "agents", "add", "Bob", "--provider-agent-id", "agent_x")
+    code, out, err = run(capsys, db, "agents", "add", "Bob")
+    assert (code, out, err) == (2, "", f'error: name: agent {bob["agent_id"]} is already named "Bob"; choose another name\n')
+    assert [(a["name"], a["provider_agent_id"]) for a in run_json(capsys, db, "agents", "list")] == [("Bob", "agent_x")]
+
+
+def test_apply_refuses_an_agent_name_two_agents_share_and_takes_an_id(capsys, db, tmp_path):
+    with duckdb.connect(str(db)) as conn:  # a store from before names were unique
+        conn.execute("insert into agents (name) values ('Bob'), ('Bob')")
+    declared = EXAMPLE_YAML.read_text().replace("agent:\n  name: Ava\n  provider_agent_id: agent_sim_1", "agent: Bob")
+    by_name = tmp_path / "by_name.yaml"
+    by_name.write_text(declared)
+    code, out, err = run(capsys, db, "apply", str(by_name))
+    assert (code, out, err) == (2, "", f'error: {by_name}: agent: 2 agents are named "Bob" (ids 1, 2); '
+                                       "give the id of the one to use instead, e.g. agent: 1\n")
+    assert run_json(capsys, db, "list") == []
+    by_id = tmp_path / "by_id.yaml"
+    by_id.write_text(declared.replace("agent: Bob", "agent: 2"))
+    assert run_json(capsys, db, "apply", str(by_id))["agent_id"] == 2
 
 
 def test_bad_yaml_exits_2_in_a_real_process(tmp_path):

@@ -125,6 +125,15 @@ def test_an_xlsx_with_its_header_in_row_3_reports_the_rows_excel_shows(campaign_
     assert [(r["row"], r["column"], r["value"]) for r in json.loads(out)["rejected"]] == [(5, "Phone", "bad")]
 
 
+@pytest.mark.parametrize("prefect", [[], ["--prefect"]])
+def test_import_refuses_a_sheet_for_a_csv_file(campaign_db, capsys, tmp_path, prefect):
+    # --sheet was ignored silently on a CSV, and the import went ahead (exit 0)
+    contacts = write(tmp_path / "contacts.csv", "Phone\n+16025550101\n")
+    message = refused(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(contacts),
+                      "--sheet", "Contacts", *prefect)
+    assert message == "--sheet: contacts.csv is a .csv file, which has no sheets; --sheet is for .xlsx files"
+
+
 def test_import_prefect_refuses_bad_input_in_one_line_before_the_flow_starts(campaign_db, capsys, tmp_path):
     # the flow logged a 29-65 line traceback before the error line
     contacts = write(tmp_path / "people.csv", "Foo,Bar\na,b\n")
@@ -185,7 +194,7 @@ def test_a_campaign_country_must_be_a_real_country(campaign_db, capsys):
     # UTC is used by no country, so only the code itself can be checked; "XX" passed and every import failed
     message = refused(capsys, campaign_db["db"], "create", "--name", "X", "--agent", str(campaign_db["agent_id"]),
                       "--time-zone", "UTC", "--hours", "08:00-18:00", "--country", "XX")
-    assert message == 'country: "XX" is not a known ISO 3166 alpha-2 country code (e.g. US)'
+    assert message == '--country: "XX" is not a known ISO 3166 alpha-2 country code (e.g. US)'
 
 
 # ------------------------------------------------------------------ --db

@@ -560,6 +560,61 @@ def test_apply_with_agent_by_name_requires_an_existing_agent(db, tmp_path):
         assert get_campaign(conn, apply_yaml(conn, by_name, NOW)["campaign_id"])["agent_id"] == agent_id
 
 
+def test_an_agent_name_already_in_use_is_refused(db):
+    with transaction(db) as conn:
+        first = add_agent(conn, "Bob", "agent_x", NOW)
+        # the same name once trimmed; compared exactly, as campaign names are matched by `apply`
+        with pytest.raises(ValidationError, match=f'^name: agent {first} is already named "Bob"; choose another name$'):
+            add_agent(conn, " Bob ", None, NOW)
+        add_agent(conn, "Bobby", None, NOW)
+        assert [a["name"] for a in list_agents(conn)] == ["Bob", "Bobby"]
+
+
+def _two_agents_named_bob(db) -> list[int]:
+    """A store from before agent names were unique: two agents share a name."""
+    with transaction(db) as conn:
+        return [conn.execute("insert into agents (name, created_at) values ('Bob', ?) returning agent_id",
+                             [NOW]).fetchone()[0] for _ in range(2)]
+
+
+@pytest.mark.parametrize("agent", [
+    "agent: Bob",  # refers to an agent by name
+    "agent:\n  name: Bob\n  provider_agent_id: agent_y",  # declares (upserts) one by name
+])
+def test_apply_refuses_an_agent_name_several_agents_share_and_writes_nothing(db, tmp_path, agent):
+    # it used to take the lowest id silently (and the mapping form updated that agent's provider id)
+    first, second = _two_agents_named_bob(db)
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(EXAMPLE_YAML.read_text().replace("agent:\n  name: Ava\n  provider_agent_id: agent_sim_1", agent))
+    with pytest.raises(UserError) as error:
+        with transaction(db) as conn:
+            apply_yaml(conn, shared, NOW)
+    assert str(error.value) == (f'{shared}: agent: 2 agents are named "Bob" (ids {first}, {second}); '
+                                f"give the id of the one to use instead, e.g. agent: {first}")
+    with connect(db) as conn:
+        assert (count(conn, "campaigns"), count(conn, "phone_numbers")) == (0, 0)
+        assert count(conn, "agents", "provider_agent_id is null") == 2
+
+
+def test_apply_with_an_agent_id_picks_one_of_agents_sharing_a_name(db, tmp_path):
+    _, second = _two_agents_named_bob(db)
+    by_id = tmp_path / "by_id.yaml"
+    by_id.write_text(EXAMPLE_YAML.read_text().replace("agent:\n  name: Ava\n  provider_agent_id: agent_sim_1",
+                                                      f"agent: {second}"))
+    with transaction(db) as conn:
+        assert get_campaign(conn, apply_yaml(conn, by_id, NOW)["campaign_id"])["agent_id"] == second
+
+
+@pytest.mark.parametrize("agent_id", ["99", "0", "9" * 30])
+def test_apply_with_an_unknown_agent_id_is_one_error(db, tmp_path, agent_id):
+    by_id = tmp_path / "by_id.yaml"
+    by_id.write_text(EXAMPLE_YAML.read_text().replace("agent:\n  name: Ava\n  provider_agent_id: agent_sim_1",
+                                                      f"agent: {agent_id}"))
+    with pytest.raises(UserError, match=f"^{by_id}: agent: no agent with id {agent_id} "):
+        with transaction(db) as conn:
+            apply_yaml(conn, by_id, NOW)
+
+
 def test_apply_missing_file_is_a_user_error(db, tmp_path):
     with pytest.raises(UserError, match="file not found"):
         with transaction(db) as conn:
