@@ -13,12 +13,16 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from tasks.settings import DATA_DIR, PROJECT_ROOT
 
 DEMO_DB = DATA_DIR / "demo.duckdb"
+EXAMPLE = PROJECT_ROOT / "data" / "example_campaign.yaml"
+# The story's set-up (campaign created, contacts imported) happens this long before its first calling day,
+# so every date in the dashboard follows from the simulated clock: nobody is called before being added.
+SET_UP_BEFORE_START = timedelta(days=3)
 SEED = 42
 DAYS = 14
 
@@ -38,15 +42,25 @@ def fresh_store(db: Path) -> None:
     forget_migrated(db)
 
 
-def build(db: Path) -> int:
-    """Agent, numbers and the reference campaign with rotation over the two active numbers."""
+def story_start(path: Path = EXAMPLE) -> datetime:
+    """When the demo's simulated calling starts: local midnight of the example campaign's start date (UTC)."""
+    from tasks.campaigns import load_yaml
+    from tasks.schedule import zone
+
+    document = load_yaml(path)
+    start_date = document["start_date"]
+    start_date = start_date if isinstance(start_date, date) else date.fromisoformat(str(start_date))
+    return datetime.combine(start_date, datetime.min.time(), zone(document["time_zone"])).astimezone(timezone.utc)
+
+
+def build(db: Path, now: datetime) -> int:
+    """Agent, numbers and the reference campaign with rotation over the two active numbers, created at `now`."""
     from tasks.campaigns import add_number, apply_yaml, update_campaign
     from tasks.store import init_db, transaction
 
     init_db(db)
-    now = datetime.now(timezone.utc)
     with transaction(db) as conn:
-        campaign_id = apply_yaml(conn, PROJECT_ROOT / "data" / "example_campaign.yaml", now)["campaign_id"]
+        campaign_id = apply_yaml(conn, EXAMPLE, now)["campaign_id"]
         main_number = conn.execute("select outbound_number_ids[1] from campaigns where campaign_id = ?", [campaign_id]).fetchone()[0]
         backup = add_number(conn, "+16025550101", "Phoenix backup", "active", now)
         spare = add_number(conn, "+16025550102", "Tucson spare (trunk down)", "inactive", now)
@@ -132,22 +146,17 @@ def main() -> int:
     db = DEMO_DB
     step(f"fresh demo store at {db}")
     fresh_store(db)
-    campaign_id = build(db)
+    start = story_start()
+    set_up = start - SET_UP_BEFORE_START  # the campaign and its contacts are dated by the story's clock
+    campaign_id = build(db, set_up)
     step(f"campaign {campaign_id} 'Spring outreach' (America/Phoenix, Mon–Fri 08:00–18:00, 5 attempts, rotation over 2 active numbers)")
     step("starting Prefect (local, ephemeral) and importing data/sample_contacts.csv through the import_contacts flow …")
     from flows.import_contacts import import_contacts
 
-    imported = import_contacts(campaign_id, str(PROJECT_ROOT / "data" / "sample_contacts.csv"), db=str(db))
+    imported = import_contacts(campaign_id, str(PROJECT_ROOT / "data" / "sample_contacts.csv"), db=str(db),
+                               now=set_up + timedelta(hours=1))
     step(f"imported: {imported['rows']} rows → {imported['imported']} new contacts, {imported['enrolled']} enrolled, "
          f"{imported['duplicates_merged']} duplicates merged, {imported['invalid']} rejected")
-    from tasks.store import connect
-
-    with connect(db) as conn:
-        start_date, zone_name = conn.execute(
-            "select start_date, time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
-    from tasks.schedule import zone
-
-    start = datetime.combine(start_date, datetime.min.time(), zone(zone_name)).astimezone(timezone.utc)
     step(f"simulating {DAYS} days of dialing, enrichment and metrics on the virtual clock (seed {SEED}) …")
     from flows.simulate import simulate_campaigns
 

@@ -177,12 +177,14 @@ def _build_flow():
         dry_run: bool = False,
         db: str | None = None,
         report_path: str | None = None,
+        now: datetime | None = None,
     ) -> dict:
         """Import a CSV/XLSX of contacts into the CRM and enroll them in a campaign; ``report_path``
-        receives the rejected rows (CSV) once the import is committed."""
+        receives the rejected rows (CSV) once the import is committed. ``now`` dates the contacts and
+        enrollments (default: the clock), e.g. a demo's story set before its simulated calls."""
         return run_import(
             campaign_id, path, mapping=mapping, default_country=default_country, sheet=sheet,
-            dry_run=dry_run, db=db, report_path=report_path, steps=steps,
+            dry_run=dry_run, db=db, report_path=report_path, steps=steps, now=now,
         ).to_dict()
 
     return import_contacts

@@ -32,3 +32,23 @@ def test_demo_builds_simulates_and_reports_the_same_numbers_each_run(tmp_path):
     assert int(figures["call attempts"]) >= int(figures["contacts called"]) > 0
     assert figures == _figures(second)  # starts clean, same seed, same numbers
     assert "demo.duckdb" in first and "analytics" in first
+
+
+def test_the_demo_story_dates_everything_by_its_simulated_clock(tmp_path):
+    # the campaign and its contacts are set up before the first simulated call (they used to carry the real
+    # date of the run, months after the calls: "Created At" after "Last Call Date" in the Contact List)
+    import duckdb
+
+    from flows.demo import DEMO_DB
+
+    _run_demo(tmp_path)
+    with duckdb.connect(str(DEMO_DB), read_only=True) as conn:
+        first_call, campaign_created, latest_added, contact_created, called_before_added = conn.execute(
+            """
+            select (select min(queued_at) from calls), (select max(created_at) from campaigns),
+                   (select max(added_at) from campaign_contacts), (select max(created_at) from contacts),
+                   (select count(*) from calls c join campaign_contacts e using (campaign_id, contact_id)
+                    where c.queued_at < e.added_at)
+            """).fetchone()
+    assert campaign_created < latest_added < first_call
+    assert contact_created < first_call and called_before_added == 0
