@@ -886,36 +886,17 @@ def edit_contact(
         raise NotFoundError(f"contact {contact_id} not found")
     properties = json.loads(row[0]) if row[0] else {}
     sets: dict[str, object] = {}
+    problems: list[ValidationError] = []  # every bad value at once, not the first one only
+    region = check_region(default_country) or row[1]
     for key, raw in changes.items():
-        value = raw.strip() if isinstance(raw, str) else raw
-        value = value or None
-        if key == "phone":
-            if value is None:
-                raise ValidationError("phone", "a contact needs a phone")
-            e164, number_type, region, zones, reason = normalise_phone(value, check_region(default_country) or row[1])
-            if reason:
-                raise ValidationError("phone", f"{value!r}: {reason}")
-            other = conn.execute(
-                "select contact_id from contacts where phone_e164 = ? and contact_id <> ?", [e164, contact_id]
-            ).fetchone()
-            if other:
-                raise ValidationError("phone", f"{e164} already belongs to contact {other[0]}")
-            sets.update(phone_e164=e164, number_type=number_type, region=region, time_zones=zones)
-        elif key in EDITABLE_FIELDS:
-            _check_field(key, value)
-            sets[EDITABLE_FIELDS[key]] = value
-        else:
-            given = key[len(CUSTOM_PREFIX):] if key.startswith(CUSTOM_PREFIX) else key
-            if not header_key(given):  # snake_case would quietly call "!!!" "column"
-                raise ValidationError("property", f"{given!r} is not a property name (use letters, digits and _)")
-            name = snake_case(given)
-            if value is None:
-                properties.pop(name, None)
-            elif len(value) > PROPERTY_MAX:  # the import's limit for a custom property
-                raise ValidationError(name, f"longer than {PROPERTY_MAX:,} characters ({len(value):,})")
-            else:
-                properties[name] = value
-            sets["properties"] = json.dumps(properties, ensure_ascii=False)
+        try:
+            _edit_one(conn, contact_id, key, raw, region, properties, sets)
+        except ValidationError as error:
+            problems.append(error)
+    if problems:
+        from schemas.campaign import combined_error
+
+        raise combined_error(problems)
     if sets:
         columns = list(sets)  # names come from the fixed set above, never from the caller
         assignments = ", ".join(f"{c} = ?" for c in columns)
@@ -928,6 +909,40 @@ def edit_contact(
 
         resolve_zones(conn, [contact_id])
     return get_contact(conn, contact_id)
+
+
+def _edit_one(conn: duckdb.DuckDBPyConnection, contact_id: int, key: str, raw: str | None, region: str | None,
+              properties: dict, sets: dict[str, object]) -> None:
+    """One change of `edit_contact` checked and added to `sets` (a property into `properties`); ValidationError if bad."""
+    value = raw.strip() if isinstance(raw, str) else raw
+    value = value or None
+    if key == "phone":
+        if value is None:
+            raise ValidationError("phone", "a contact needs a phone")
+        e164, number_type, new_region, zones, reason = normalise_phone(value, region)
+        if reason:
+            raise ValidationError("phone", f"{value!r}: {reason}")
+        other = conn.execute(
+            "select contact_id from contacts where phone_e164 = ? and contact_id <> ?", [e164, contact_id]
+        ).fetchone()
+        if other:
+            raise ValidationError("phone", f"{e164} already belongs to contact {other[0]}")
+        sets.update(phone_e164=e164, number_type=number_type, region=new_region, time_zones=zones)
+    elif key in EDITABLE_FIELDS:
+        _check_field(key, value)
+        sets[EDITABLE_FIELDS[key]] = value
+    else:
+        given = key[len(CUSTOM_PREFIX):] if key.startswith(CUSTOM_PREFIX) else key
+        if not header_key(given):  # snake_case would quietly call "!!!" "column"
+            raise ValidationError("property", f"{given!r} is not a property name (use letters, digits and _)")
+        name = snake_case(given)
+        if value is None:
+            properties.pop(name, None)
+        elif len(value) > PROPERTY_MAX:  # the import's limit for a custom property
+            raise ValidationError(name, f"longer than {PROPERTY_MAX:,} characters ({len(value):,})")
+        else:
+            properties[name] = value
+        sets["properties"] = json.dumps(properties, ensure_ascii=False)
 
 
 def _check_field(key: str, value: str | None) -> None:

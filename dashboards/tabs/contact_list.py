@@ -294,7 +294,10 @@ def _edit_form(campaign_id: int, contact_id: int) -> None:
             st.session_state[_key(campaign_id, f"edit_errors_{contact_id}")] = {error.field: error.rule}
             st.rerun()
         except UserError as error:
-            st.session_state[_key(campaign_id, f"edit_errors_{contact_id}")] = {"name": str(error)}
+            # several bad values come together (edit_contact names them all): each under its own box
+            problems = getattr(error, "errors", None)
+            st.session_state[_key(campaign_id, f"edit_errors_{contact_id}")] = (
+                {p.field: p.rule for p in problems} if problems else {"name": str(error)})
             st.rerun()
         st.session_state.pop(_key(campaign_id, f"edit_errors_{contact_id}"), None)
         st.session_state.pop(_key(campaign_id, "editing"), None)

@@ -309,9 +309,12 @@ def test_edit_contact_saves_and_refuses_a_bad_phone(tabs):
     at.button(key=f"contacts_{cid}_edit_{tabs['B']}").click()
     rerun(at)
     at.text_input(key=f"contacts_{cid}_edit_phone_{tabs['B']}").set_value("12")
+    at.text_input(key=f"contacts_{cid}_edit_email_{tabs['B']}").set_value("nope")
     at.button[-1].click()  # the form's Save contact
     rerun(at)
-    assert at.error[0].value == "'12': too short"
+    # both bad values at once, each under its own box (in the form's order: e-mail, then phone)
+    assert [e.value for e in at.error] == ["not a valid e-mail address", "'12': too short"]
+    at.text_input(key=f"contacts_{cid}_edit_email_{tabs['B']}").set_value("")
     with connect() as conn:
         assert conn.execute("select phone_e164 from contacts where contact_id = ?", [tabs["B"]]).fetchone()[0] == B
     at.text_input(key=f"contacts_{cid}_edit_phone_{tabs['B']}").set_value("(602) 555-0199")

@@ -423,6 +423,16 @@ def test_edit_contact_refuses_bad_values(enrolled, changes, message):
             ci.edit_contact(conn, enrolled["ids"]["+16025550199"], changes, LATER)
 
 
+def test_edit_contact_names_every_bad_value_at_once_and_changes_nothing(enrolled):
+    ann = enrolled["ids"]["+16025550199"]
+    with transaction(enrolled["db"]) as conn:
+        before = conn.execute("select * from contacts where contact_id = ?", [ann]).fetchone()
+        with pytest.raises(UserError) as refused:
+            ci.edit_contact(conn, ann, {"name": "Ann B", "email": "nope", "phone": "12345"}, LATER)
+        assert conn.execute("select * from contacts where contact_id = ?", [ann]).fetchone() == before
+    assert str(refused.value) == "email: not a valid e-mail address; phone: '12345': too short"
+
+
 def test_edit_missing_contact(enrolled):
     with transaction(enrolled["db"]) as conn:
         with pytest.raises(NotFoundError):
