@@ -45,6 +45,16 @@ JSON_COLUMNS = {"dynamic_variables": "var_", "custom_analysis": "analysis_"}
 TYPED_JSON_COLUMNS = {"custom_analysis"}
 # Excel keeps 15 significant digits: a larger integer (an order number, say) stays text, digits intact.
 MAX_EXACT_INTEGER = 10**15 - 1
+
+
+def contains_folded(text_sql: str, param: str) -> str:
+    """SQL: whether the text holds the parameter's text, case and accents aside ("lopez" finds "López", "LUCÍA"
+    finds "Lucia"): DuckDB's lower() and strip_accents() on both sides, one definition of a match. The
+    dashboard's searches decide with it too (dashboards/queries/search.py only narrows the values first), so
+    this export holds the calls the Call Logs tab shows."""
+    return f"contains(strip_accents(lower({text_sql})), strip_accents(lower(${param})))"
+
+
 # Filters the Call Logs tab offers: name → SQL condition with its parameter.
 FILTERS = {
     "disconnect_reason": "c.disconnect_reason in (select unnest($disconnect_reason::varchar[]))",
@@ -52,8 +62,9 @@ FILTERS = {
     "call_successful": "coalesce(c.call_successful, false) = $call_successful",
     "contact_id": "c.contact_id = $contact_id",
     "phone_contains": "contains(c.phone_e164, $phone_contains)",
-    # the Call Logs search by contact name (the contact's current name, lower-cased text, as the tab matches)
-    "name_contains": "c.contact_id in (select contact_id from contacts where contains(lower(name), lower($name_contains)))",
+    # the Call Logs search by contact name (the contact's current name, matched as the tab matches it)
+    "name_contains": "c.contact_id in (select contact_id from contacts"
+                     f" where {contains_folded('name', 'name_contains')})",
     "min_duration_seconds": "coalesce(c.duration_seconds, 0) >= $min_duration_seconds",
     "max_duration_seconds": "coalesce(c.duration_seconds, 0) <= $max_duration_seconds",
 }

@@ -63,12 +63,21 @@ def toggle_active(campaign_id: int) -> None:
     try:
         with state.writing() as conn:
             (activate_campaign if wanted else deactivate_campaign)(conn, campaign_id, state.now())
+            status = campaign_header(conn, campaign_id, state.now())["status"]
     except UserError as error:
         _flash(campaign_id, "error", getattr(error, "rule", str(error)).capitalize())
     except StoreLockedError:
         _flash(campaign_id, "error", BUSY)
     else:
-        _flash(campaign_id, "success", "Scheduled dialing is on." if wanted else "Scheduled dialing is off (Paused).")
+        _flash(campaign_id, "success", active_message(wanted, status))
+
+
+def active_message(wanted: bool, status: str) -> str:
+    """What the Active toggle did, naming Paused only when the campaign is Paused now: a finished (Completed)
+    or Failed campaign keeps that status with Active off (tasks.campaigns.derive_status)."""
+    if wanted:
+        return "Scheduled dialing is on."
+    return "Scheduled dialing is off (Paused)." if status == "Paused" else "Scheduled dialing is off."
 
 
 def run_now(campaign_id: int) -> None:
@@ -202,7 +211,8 @@ def render() -> None:
     campaign_id = selected_campaign()
     if st.button("All campaigns", key="back_to_list", icon=":material/arrow_back:", type="tertiary"):
         leave_page(campaign_id)
-    if st.session_state.get("confirm_leave") == campaign_id:
+    # only a campaign shown here can have edits to confirm leaving (no campaign: nothing was asked)
+    if campaign_id is not None and st.session_state.get("confirm_leave") == campaign_id:
         st.warning("You have unsaved changes. They stay here for this session, but nothing is saved until you "
                    "click Save Changes.", icon=":material/warning:")
         if st.button("Leave without saving", key="leave_anyway"):

@@ -10,15 +10,18 @@ import streamlit as st
 from dashboards import state
 from dashboards.components import markdown_text, require_app_shell
 from dashboards.queries.campaigns import agent_choices, number_choices
+from dashboards.tabs import contact_list
 from dashboards.tabs import settings as settings_tab
 from dashboards.tabs.contact_list import staged_upload
-from flows.import_contacts import PLAIN_STEPS, run_import
+from flows.import_contacts import PLAIN_STEPS
 from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 from tasks.campaigns import create_campaign, get_campaign
-from tasks.contacts_import import apply_mapping, read_contacts_file, resolve_mapping, suggest_mapping
+from tasks.contacts_import import read_contacts_file, resolve_mapping, suggest_mapping
 from tasks.errors import UserError
+from tasks.timezones import countries_for_zone, is_known_zone, zone_needs_country
 
-# A new campaign starts as a Draft with these until step 2 sets the real schedule.
+# A new campaign starts as a Draft with these until step 2 sets the real schedule (step 2 proposes the browser's
+# time zone in place of UTC: propose_browser_zone).
 DRAFT_DEFAULTS = {"time_zone": "UTC", "calling_days": ["mon", "tue", "wed", "thu", "fri"], "same_hours": [["09:00", "17:00"]]}
 STEP_LABELS = {
     "read": "Reading the file", "map": "Mapping columns", "apply": "Applying the mapping",
@@ -27,7 +30,6 @@ STEP_LABELS = {
 }
 TARGET_LABELS = {"contact_phone": "Phone number", "contact_name": "Name", "company_name": "Company",
                  "email": "Email", IGNORE: "Ignore this column"}
-PREVIEW_LABELS = {"phone_raw": "Phone number", "contact_name": "Name", "company_name": "Company", "email": "Email"}
 
 
 def _steps_bar() -> None:
@@ -117,23 +119,19 @@ def contacts_step(campaign_id: int) -> None:
         except UserError as error:
             st.error(str(error))
             return
-        st.markdown("**Preview** (first rows, as they will be imported)")
-        preview = apply_mapping(frame.head(5), mapping).drop("row")
-        # fields no column maps to would only show empty columns
-        preview = preview.drop([c for c in ("contact_name", "company_name", "email") if c not in mapping.values()])
-        preview = preview.rename({c: PREVIEW_LABELS.get(c, c.removeprefix(CUSTOM_PREFIX)) for c in preview.columns})
-        st.dataframe(preview.to_pandas(), hide_index=True, width="stretch")
+        country = st.session_state.get("wiz_default_country") or None
+        if not contact_list.import_preview(campaign_id, frame, mapping, country):
+            return
         if st.button("Import contacts", key="wiz_import", type="primary", icon=":material/upload:"):
             with staged_upload(upload.getvalue(), name) as path:
-                st.session_state["wizard_import"] = import_with_progress(
-                    campaign_id, path, mapping, st.session_state.get("wiz_default_country") or None)
+                st.session_state["wizard_import"] = import_with_progress(campaign_id, path, mapping, country)
     result = st.session_state.get("wizard_import")
     if result:
-        import_report(result)
+        contact_list.import_report(result)
 
 
 def import_with_progress(campaign_id: int, path: Path, mapping: dict[str, str], country: str | None) -> dict:
-    """Run the import flow's steps with a progress bar; the result as a dict (an error as {"error": ...})."""
+    """Run the import flow's steps with a progress bar; the result as a dict (contact_list.import_upload)."""
     bar = st.progress(0.0, text="Starting the import…")
     names = list(PLAIN_STEPS)
 
@@ -143,31 +141,44 @@ def import_with_progress(campaign_id: int, path: Path, mapping: dict[str, str], 
             return PLAIN_STEPS[name](*args, **kwargs)
         return step
 
-    try:
-        result = run_import(campaign_id, path, mapping=mapping, default_country=country,
-                            steps={name: tracked(name) for name in names}).to_dict()
-    except UserError as error:
+    result = contact_list.import_upload(campaign_id, path, mapping, country,
+                                        steps={name: tracked(name) for name in names})
+    if "error" in result:
         bar.empty()
-        return {"error": str(error)}
-    bar.progress(1.0, text="Import finished")
+    else:
+        bar.progress(1.0, text="Import finished")
     return result
 
 
-def import_report(result: dict) -> None:
-    """The per-row report: counts, then the rejected rows."""
-    if "error" in result:
-        st.error(f"Nothing was imported: {result['error']}")
+def browser_region(locale: str | None) -> str | None:
+    """The country of a browser language tag ("en-US" → "US"), if it names one."""
+    parts = (locale or "").replace("_", "-").split("-")[1:]
+    return next((part.upper() for part in parts if len(part) == 2 and part.isalpha()), None)
+
+
+def propose_browser_zone(campaign_id: int, stored: dict) -> None:
+    """Put the browser's time zone in the form of a draft still on the placeholder zone (UTC), once per session.
+
+    A manager who did not look at Time Zone would otherwise call in UTC (02:00 in Chicago). It is only the
+    form's first value: another choice is kept, and nothing is saved before Finish. A zone several countries
+    share takes the browser language's country when it is one of them (en-US in America/Phoenix), else the
+    Country box asks. A browser that sends no zone, or one this machine does not know, leaves UTC.
+    """
+    offered = state.key(campaign_id, "_browser_zone_offered")
+    if (st.session_state.get(offered) or stored["start_date"] is not None
+            or stored["time_zone"] != DRAFT_DEFAULTS["time_zone"]):
         return
-    st.success(f"Imported {result['enrolled']:,} contacts into the campaign.")
-    cells = st.columns(5)
-    for cell, (label, value) in zip(cells, (("Rows in file", result["rows"]), ("New contacts", result["imported"]),
-                                            ("Updated contacts", result["updated"]), ("Duplicates merged", result["duplicates_merged"]),
-                                            ("Rejected rows", result["invalid"]))):
-        cell.metric(label, f"{value:,}")
-    if result["rejected"]:
-        st.markdown("**Rejected rows**")
-        rejected = pl.DataFrame(result["rejected"]).rename({"row": "Row", "column": "Column", "value": "Value", "reason": "Reason"})
-        st.dataframe(rejected.to_pandas(), hide_index=True, width="stretch")
+    zone = st.context.timezone
+    if not zone:  # not sent (yet): a later run may have it
+        return
+    st.session_state[offered] = True
+    form_zone = state.key(campaign_id, "time_zone")
+    if not is_known_zone(zone) or st.session_state.get(form_zone) != stored["time_zone"]:
+        return  # unknown here, or the manager chose a zone already
+    st.session_state[form_zone] = zone
+    region = browser_region(st.context.locale)
+    if zone_needs_country(zone) and region in countries_for_zone(zone):
+        st.session_state[state.key(campaign_id, "country")] = region
 
 
 def schedule_step(campaign_id: int) -> None:
@@ -175,6 +186,7 @@ def schedule_step(campaign_id: int) -> None:
     with state.reading() as conn:
         stored = get_campaign(conn, campaign_id)
     state.load_form(st.session_state, campaign_id, stored)
+    propose_browser_zone(campaign_id, stored)
     errors = settings_tab.shown_errors(campaign_id)
     if errors:
         with state.reading() as conn:

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from dashboards.queries import check_page
-
+from dashboards.queries.search import text_search
 from tasks.errors import NotFoundError
 from tasks.metrics import _campaign_zone, range_bounds
 
@@ -51,14 +51,18 @@ class CallFilters:
 
 
 def search_terms(search: str | None) -> tuple[str | None, str | None]:
-    """(phone digits, lower-cased name text) a search box value means; at most one is set."""
+    """(phone digits, name text) a search box value means; at most one is set.
+
+    The name text is kept as typed: the SQL folds case and accents on both sides (`queries.search`), so
+    one definition (DuckDB's) decides what matches, in the tabs and in the Call Logs export alike.
+    """
     text = (search or "").strip()[:MAX_SEARCH_CHARS]
     if not text:
         return None, None
     if _PHONE_LIKE.fullmatch(text):
         digits = re.sub(r"\D", "", text)
         return (digits or None), None
-    return None, text.lower()
+    return None, text
 
 
 # The connection variable holding the contacts a name search finds (see _name_condition).
@@ -70,7 +74,8 @@ MAX_BITMAP_SPAN = 1 << 27
 
 
 def _name_condition(conn: duckdb.DuckDBPyConnection, name: str, params: dict) -> str:
-    """The condition over `calls c` keeping the calls of the contacts whose name holds the (lower-case) text.
+    """The condition over `calls c` keeping the calls of the contacts whose name holds the text (case and
+    accents aside, as the export's `name_contains` filter matches).
 
     The contacts are searched once into a connection variable: a few matches as an id list (a small
     hash semi-join), many as a bitmap over contact ids, so the calls are filtered by one bit lookup
@@ -82,8 +87,9 @@ def _name_condition(conn: duckdb.DuckDBPyConnection, name: str, params: dict) ->
     if first_id is None:
         return "false"
     if last_id - first_id >= MAX_BITMAP_SPAN:
-        params["name"] = name
-        return "c.contact_id in (select contact_id from contacts where contains(lower(name), $name))"
+        return f"c.contact_id in (select contact_id from contacts where {text_search(['name'], name, params)})"
+    search_params = {"first_id": first_id, "last_id": last_id}
+    matching = text_search(["name"], name, search_params)
     conn.execute(
         f"""
         set variable {SEARCH_VARIABLE} = (
@@ -93,10 +99,10 @@ def _name_condition(conn: duckdb.DuckDBPyConnection, name: str, params: dict) ->
                 'bits': case when count(*) > {SMALL_MATCH} then bitstring_agg(contact_id, $first_id, $last_id) end
             }}
             from contacts
-            where contains(lower(name), $name)
+            where {matching}
         )
         """,
-        {"name": name, "first_id": first_id, "last_id": last_id},
+        search_params,
     )
     matches = conn.execute(f"select getvariable('{SEARCH_VARIABLE}').matches").fetchone()[0]
     if not matches:

@@ -8,6 +8,7 @@ import polars as pl
 from dashboards.queries import check_page
 
 from dashboards.queries.calls import search_terms
+from dashboards.queries.search import text_search
 from tasks.metrics import _campaign_zone
 
 PAGE_SIZE = 50
@@ -35,11 +36,9 @@ def _scope(campaign_id: int, search: str | None) -> tuple[str, dict]:
         conditions.append("contains(ct.phone_e164, $digits)")
         params["digits"] = digits
     if name:
-        # A name search also finds company and e-mail: the CRM fields a manager remembers.
-        conditions.append(
-            "(contains(lower(ct.name), $name) or contains(lower(ct.company), $name) or contains(lower(ct.email), $name))"
-        )
-        params["name"] = name
+        # A name search also finds company and e-mail: the CRM fields a manager remembers. Case and accents
+        # aside, as the Call Logs search ("lopez" finds "López").
+        conditions.append(text_search(["ct.name", "ct.company", "ct.email"], name, params))
     return " and ".join(conditions), params
 
 

@@ -10,7 +10,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,10 +23,11 @@ from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
 from dashboards.tabs.call_logs import HISTORY_COLUMNS, display_history, show_contact
-from flows.import_contacts import run_import
+from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
 from tasks.errors import UserError, ValidationError
+from tasks.phones import check_region
 
 SORT_LABELS = {
     "Created At": "created", "Phone Number": "phone", "Name": "name", "Attempts": "attempts",
@@ -332,7 +333,7 @@ def _import_section(campaign_id: int) -> None:
     """Upload → suggested mapping (editable, as in the wizard) → preview → import → report."""
     last = st.session_state.get(_key(campaign_id, "import_result"))
     with st.expander("Import contacts (CSV or XLSX)", expanded=bool(last)):
-        _import_report(last)
+        import_report(last)
         upload = st.file_uploader("Contacts file", type=["csv", "xlsx"], key=_key(campaign_id, "upload"))
         if upload is None:
             st.caption("One contact per row with a header row; a phone number column is required. "
@@ -359,18 +360,104 @@ def _import_section(campaign_id: int) -> None:
         except UserError as error:
             st.error(str(error))
             return
-        st.markdown("**Preview** (first rows, as they will be imported)")
-        preview = ci.apply_mapping(frame.head(5), mapping).drop("row")
-        st.dataframe(preview.rename({c: target_label(PHONE if c == "phone_raw" else c) for c in preview.columns}),
-                     hide_index=True, width="stretch")
+        if not import_preview(campaign_id, frame, mapping):
+            return
         if st.button("Import contacts", type="primary", key=_key(campaign_id, "import"), icon=":material/upload:"):
-            try:
-                with st.spinner("Importing…"), staged_upload(upload.getvalue(), name) as path:
-                    result = run_import(campaign_id, path, mapping=mapping).to_dict()
-            except UserError as error:
-                result = {"error": str(error)}
+            with st.spinner("Importing…"), staged_upload(upload.getvalue(), name) as path:
+                result = import_upload(campaign_id, path, mapping)
             st.session_state[_key(campaign_id, "import_result")] = result
             st.rerun()
+
+
+# The import's preview: how many rows with content it shows, and the labels of the columns it adds.
+PREVIEW_ROWS = 5
+PREVIEW_LABELS = {"phone_raw": "Phone number", "phone_e164": "Phone (international)", NAME: "Name",
+                  COMPANY: "Company", EMAIL: "Email"}
+
+
+def import_region(campaign_id: int, default_country: str | None) -> str | None:
+    """The country national numbers are read in, as `run_import` chooses it: the campaign's, else `default_country`
+    (a code phonenumbers does not know is refused, as the import refuses it)."""
+    with state.reading() as conn:
+        country = ci.campaign_country(conn, campaign_id)
+    return check_region(country) or check_region(default_country)
+
+
+def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | None) -> tuple[pl.DataFrame, int]:
+    """(table, rows with content): the file's first PREVIEW_ROWS rows with content, each with what the import will
+    do with it and why, and how many rows of the file have content (the import skips blank ones).
+
+    The rows go through the import's own steps (`apply_mapping`, `normalise`, `validate`, `merge_duplicates`), so a
+    row shown as imported is imported and a rejected one is rejected for the reason shown. Only a phone repeated
+    among the previewed rows shows as merged (a later repeat is merged too, without being shown).
+    """
+    mapped = ci.apply_mapping(frame, mapping)
+    first = ci.normalise(mapped.head(PREVIEW_ROWS), region)
+    valid, report = ci.validate(first, mapping)
+    merged, _ = ci.merge_duplicates(valid)
+    problems = report.group_by("row", maintain_order=True).agg(
+        pl.format("{}: {}", "column", "reason").str.join("; ").alias("Problem"))
+    kept = merged.select("phone_e164", pl.col("row").alias("kept_row"))
+    outcome = (
+        pl.when(pl.col("Problem").is_not_null()).then(pl.lit("Rejected"))
+        .when(pl.col("kept_row") == pl.col("row")).then(pl.lit("Will be imported"))
+        .otherwise(pl.format("Merged into row {} (same phone)", "kept_row"))
+    )
+    # fields no column maps to would only show empty columns
+    fields = [c for c in (NAME, COMPANY, EMAIL) if c in mapping.values()] + ci.custom_columns(mapping)
+    table = (
+        first.join(problems, on="row", how="left", maintain_order="left")
+        .join(kept, on="phone_e164", how="left", maintain_order="left")
+        .sort("row")
+        .select(
+            pl.col("row").alias("Row"),
+            *[pl.col(c).alias(PREVIEW_LABELS.get(c) or c.removeprefix(CUSTOM_PREFIX))
+              for c in ("phone_raw", "phone_e164", *fields)],
+            outcome.alias("Result"),
+            pl.col("Problem").fill_null(""),
+        )
+    )
+    return table, mapped.height
+
+
+def import_preview(campaign_id: int, frame: pl.DataFrame, mapping: Mapping[str, str],
+                   default_country: str | None = None) -> bool:
+    """Draw the preview of an import into the campaign (`preview_rows`); False, with the error shown, when the
+    import would stop on its country."""
+    try:
+        table, rows = preview_rows(frame, mapping, import_region(campaign_id, default_country))
+    except UserError as error:
+        message = str(error)
+        st.error(message[:1].upper() + message[1:])
+        return False
+    blank = frame.height - rows
+    skipped = f" ({_count(blank, 'blank row')} {'is' if blank == 1 else 'are'} skipped)" if blank else ""
+    shown = (f"the first {table.height:,} of {_count(rows, 'row')}" if rows > table.height
+             else f"{'the' if rows == 1 else 'all'} {_count(rows, 'row')}")
+    st.markdown(f"**Preview**: {shown} with content{skipped}, checked as the import will check them")
+    st.dataframe(table.to_pandas(), hide_index=True, width="stretch")
+    return True
+
+
+def import_upload(campaign_id: int, path: Path, mapping: Mapping[str, str], default_country: str | None = None,
+                  steps: Mapping | None = None) -> dict:
+    """Import a staged upload into the campaign (`run_import`, with `steps` if given): its result as a dict, plus
+    `rows_read`, the file's rows as the import read them, blank ones included (the rows the page says it found);
+    a refused import as {"error": ...}."""
+    steps = dict(steps or PLAIN_STEPS)
+    read_step, heights = steps["read"], []
+
+    def read(*args, **kwargs):
+        frame = read_step(*args, **kwargs)
+        heights.append(frame.height)
+        return frame
+
+    try:
+        result = run_import(campaign_id, path, mapping=dict(mapping), default_country=default_country,
+                            steps={**steps, "read": read}).to_dict()
+    except UserError as error:
+        return {"error": str(error)}
+    return result | ({"rows_read": heights[-1]} if heights else {})
 
 
 # Uploaded contact lists (personal data) are on disk only while one script run reads or imports them: the
@@ -409,20 +496,70 @@ def remove_stale_uploads(now: float, max_age_seconds: float = STALE_UPLOAD_SECON
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def _import_report(result: dict | None) -> None:
-    """What the last import did: counts, then the rejected rows with their reasons."""
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def import_figures(result: Mapping) -> dict[str, int]:
+    """An import result's figures, each part of the one before: rows read = blank + rejected + valid rows; valid
+    rows = duplicates merged + contacts; contacts = new + updated + unchanged = newly enrolled + already in it.
+
+    `rows` counts the rows with content, `rows_read` every row (without it, as in a result kept from before it
+    was added, no blank row is counted); a contact is one phone number, several valid rows with it merge into one.
+    """
+    rows, rejected, duplicates = result["rows"], result["invalid"], result["duplicates_merged"]
+    read = result.get("rows_read", rows)
+    contacts = rows - rejected - duplicates
+    return {
+        "Rows read": read, "Blank rows skipped": read - rows, "Rejected rows": rejected, "Valid rows": rows - rejected,
+        "Duplicates merged": duplicates, "New contacts": result["imported"], "Updated contacts": result["updated"],
+        "Unchanged contacts": contacts - result["imported"] - result["updated"],
+        "Newly enrolled": result["enrolled"], "Already in this campaign": contacts - result["enrolled"],
+    }
+
+
+FIGURE_HELP = {
+    "Blank rows skipped": "Rows with no value in any column",
+    "Rejected rows": "Rows not imported: the reasons are in the table below",
+    "Duplicates merged": "Valid rows with the phone number of an earlier row: merged into that row's contact",
+    "New contacts": "Phone numbers the CRM did not have",
+    "Updated contacts": "Contacts already in the CRM whose details this file changed",
+    "Unchanged contacts": "Contacts already in the CRM with the same details",
+    "Newly enrolled": "Contacts this import added to the campaign",
+    "Already in this campaign": "Contacts of the file the campaign had already",
+}
+
+
+def import_report(result: dict | None) -> None:
+    """What an import did (the wizard's and the Contact List's): its figures (`import_figures`), how they add up,
+    then the rejected rows with their reasons."""
     if not result:
         return
     if "error" in result:
         st.error(f"Nothing was imported: {result['error']}")
         return
-    st.success(f"Imported {result['enrolled']:,} contacts into the campaign.")
-    cells = st.columns(5)
-    for cell, (label, value) in zip(cells, (
-        ("Rows in file", result["rows"]), ("New contacts", result["imported"]), ("Updated contacts", result["updated"]),
-        ("Duplicates merged", result["duplicates_merged"]), ("Rejected rows", result["invalid"]),
-    )):
-        cell.metric(label, f"{value:,}")
+    figures = import_figures(result)
+    valid, duplicates = figures["Valid rows"], figures["Duplicates merged"]
+    contacts, enrolled, already = valid - duplicates, figures["Newly enrolled"], figures["Already in this campaign"]
+    if not valid:
+        st.warning("Nothing was imported: " + ("every row of the file was rejected." if figures["Rejected rows"]
+                                               else "the file has no rows with values."))
+    else:
+        st.success(f"Imported {_count(contacts, 'contact')} from {_count(figures['Rows read'], 'row')}: "
+                   f"{enrolled:,} newly enrolled in this campaign, {already:,} already in it.")
+    labels = list(figures)
+    for line in (labels[:5], labels[5:]):
+        for cell, label in zip(st.columns(5), line):
+            cell.metric(label, f"{figures[label]:,}", help=FIGURE_HELP.get(label))
+    st.caption(
+        f"{_count(figures['Rows read'], 'row')} read = {figures['Blank rows skipped']:,} blank + "
+        f"{figures['Rejected rows']:,} rejected + {valid:,} valid.  \n"
+        f"{_count(valid, 'valid row')} = {_count(duplicates, 'duplicate')} (an earlier row's phone, merged into it) + "
+        f"{_count(contacts, 'contact')}.  \n"
+        f"{_count(contacts, 'contact')} = {figures['New contacts']:,} new + {figures['Updated contacts']:,} updated + "
+        f"{figures['Unchanged contacts']:,} unchanged (in the CRM already, with the same details) = "
+        f"{enrolled:,} newly enrolled in this campaign + {already:,} already in it."
+    )
     if result["rejected"]:
         st.markdown("**Rejected rows**")
         st.dataframe(pl.DataFrame(result["rejected"]).rename(

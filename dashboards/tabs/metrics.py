@@ -18,6 +18,11 @@ def _key(campaign_id: int, name: str) -> str:
 
 
 LEGEND_COLUMNS = 4
+# Why Total Calls can be below the Call Logs' count (tasks/metrics.py keeps the definition; the caption under the
+# cards gives the range's figures).
+TOTAL_CALLS_HELP = ("Call attempts in the date range. Call Logs also lists calls that never rang, which are not "
+                    "attempts: refused at the rate or concurrency limit, not placed while the telephony provider was "
+                    "unavailable, or never handed to it because the batch was interrupted.")
 
 
 def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
@@ -139,16 +144,20 @@ def render(campaign_id: int) -> None:
     date_from, date_to = days
     with state.reading() as conn:
         kpis, funnel = q.kpis_and_funnel(conn, campaign_id, date_from, date_to)
+        not_counted = q.calls_not_counted(conn, campaign_id, date_from, date_to)
         series = q.calls_made(conn, campaign_id, date_from, date_to)
 
     cards = st.columns(5)
     cards[0].metric("Credits Used", format_credits(kpis["credits_used"]), border=True, height="stretch")
-    cards[1].metric("Total Calls", f"{kpis['total_calls']:,}", border=True, height="stretch")
+    cards[1].metric("Total Calls", f"{kpis['total_calls']:,}", border=True, height="stretch", help=TOTAL_CALLS_HELP)
     cards[2].metric("Contacts Called", f"{kpis['contacts_called']:,}", border=True, height="stretch")
     cards[3].metric("Connection Rate", f"{kpis['connection_rate']:g}%", border=True, height="stretch",
                     help="Contacts who answered ÷ total contacts × 100")
     cards[4].metric("Avg. Call Duration", format_duration(kpis["avg_call_duration_seconds"] or 0), border=True,
                     height="stretch", help="Average length of connected calls")
+    note = q.not_counted_note(kpis["total_calls"], not_counted)
+    if note:
+        st.caption(note)
 
     st.subheader("Calls Made")
     if series.is_empty():

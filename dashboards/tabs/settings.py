@@ -21,19 +21,39 @@ from dashboards import state
 from dashboards.components import format_credits, format_local, markdown_text
 from dashboards.queries import smart
 from dashboards.queries.campaigns import agent_choices, number_choices
-from schemas.campaign import CampaignSettings
+from schemas.campaign import SETTING_FIELDS, CampaignSettings
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS
 from tasks.campaigns import get_campaign, summary_lines, update_campaign, validate_campaign
-from tasks.errors import NotFoundError, StoreLockedError, UserError
+from tasks.errors import NotFoundError, StoreLockedError, UserError, ValidationError
 from tasks.number_health import restore_number
 from tasks.store import db_path
 from tasks.timezones import countries_for_zone, zone_needs_country
 
 _log = logging.getLogger("dashboards")
 DAY_NAMES = dict(zip(WEEKDAYS, WEEKDAY_NAMES))
-# The fields the Schedule & Attempts section shows errors for.
-SCHEDULE_FIELDS = frozenset({"start_date", "end_date", "calling_days", "weekly_schedule", "time_zone", "country",
-                             "max_attempts", "attempts_per_day"})
+# The fields the Schedule & Attempts section shows errors for (the hours boxes' own too).
+SCHEDULE_FIELDS = frozenset({"start_date", "end_date", "calling_days", "weekly_schedule", "same_hours",
+                             *(f"hours_{d}" for d in WEEKDAYS), "time_zone", "country", "max_attempts",
+                             "attempts_per_day"})
+# What the form calls each field an error can be about: its messages say these, not the field names the
+# settings model uses (which YAML files and the CLI keep: the task-level messages stay as they are).
+FIELD_LABELS = {
+    "name": "Campaign Name", "objective": "Campaign Objective", "agent_id": "Agent", "start_date": "Start Date",
+    "end_date": "End Date", "calling_days": "Calling Days", "weekly_schedule": "Weekly Schedule",
+    "same_hours": "Calling hours", **{f"hours_{d}": f"{DAY_NAMES[d]} hours" for d in WEEKDAYS},
+    "time_zone": "Time Zone", "country": "Country", "max_attempts": "Max Attempts",
+    "attempts_per_day": "Attempts per Day", "batch_size": "Batch Size", "rotation_enabled": "Phone Number Rotation",
+    "outbound_number_ids": "Outbound Numbers", "active": "Active",
+}
+# Setting names inside a message (those with an underscore: a plain word such as "name" is a word of the text too).
+_NAMES_IN_TEXT = re.compile(r"(?<![\w-])(" + "|".join(sorted(
+    (re.escape(f) for f in FIELD_LABELS if "_" in f and f in SETTING_FIELDS), key=len, reverse=True)) + r")(?!\w)")
+# The settings model's weekly-schedule messages (schemas/campaign.py), to say them of the hours box typed in.
+_DAY_PROBLEM = re.compile(r"(?P<day>" + "|".join(WEEKDAYS) + r"): (?:window )?(?P<text>.*)", re.DOTALL)
+_NOT_A_WINDOW = re.compile(r'a window is a pair \["HH:MM", "HH:MM"\], got (?P<quote>[\'"])(?P<value>.*)(?P=quote)',
+                           re.DOTALL)
+_DAYS_WITHOUT_HOURS = re.compile(r"calling day\(s\) (?P<days>.*) have no calling window")
+NO_HOURS = "enter at least one window, e.g. 09:00-17:00"
 # Settings the summary does not tell, set to valid values while checking the ones it does.
 SUMMARY_NEUTRAL = {"name": "summary", "objective": None, "agent_id": 0, "batch_size": 100, "rotation_enabled": False,
                    "outbound_number_ids": [], "active": False}
@@ -47,12 +67,46 @@ def time_zones() -> list[str]:
 
 
 def form_errors(conn, campaign_id: int, stored: dict) -> dict[str, str]:
-    """{field: message} for every rule the form's settings break (empty when they can be saved)."""
-    data = state.settings_from_form(state.current_form(st.session_state, campaign_id), stored)
+    """{field: message} for every rule the form's settings break (empty when they can be saved), in the form's
+    words (`form_messages`); `_field_error` puts the field's label in front."""
+    form = state.current_form(st.session_state, campaign_id)
+    data = state.settings_from_form(form, stored)
+    return form_messages(validate_campaign(conn, data), form["hours_mode"])
+
+
+def form_messages(problems: list[ValidationError], hours_mode: str) -> dict[str, str]:
+    """{form field: message} for the problems the settings model found, the first per field, in the form's words.
+
+    Field names become the labels ("9 per day is more than Max Attempts (2)"). A weekly-schedule problem goes to
+    the hours box it was typed in: with the same hours every day, to "Calling hours", without the day the model
+    happened to check first ("18:00-08:00 ends before it starts", not "mon: window 18:00-08:00 ..."); with hours
+    per day, to that day's box.
+    """
     errors: dict[str, str] = {}
-    for error in validate_campaign(conn, data):
-        errors.setdefault(error.field.split(".")[0], error.rule)
+    for problem in problems:
+        field = problem.field.split(".")[0]
+        rule = _NAMES_IN_TEXT.sub(lambda match: FIELD_LABELS[match.group(1)], problem.rule)
+        found = _hours_messages(rule, hours_mode) if field == "weekly_schedule" else [(field, rule)]
+        for form_field, message in found:
+            errors.setdefault(form_field, message)
     return errors
+
+
+def _hours_messages(rule: str, hours_mode: str) -> list[tuple[str, str]]:
+    """[(hours box, message)] for a weekly-schedule problem (the box is weekly_schedule when it names none)."""
+    same = hours_mode == state.SAME
+    day_problem = _DAY_PROBLEM.fullmatch(rule)
+    if day_problem:
+        text = day_problem["text"]
+        not_a_window = _NOT_A_WINDOW.fullmatch(text)
+        if not_a_window:
+            text = f'"{not_a_window["value"]}" is not a window such as 09:00-17:00'
+        return [("same_hours" if same else f"hours_{day_problem['day']}", text)]
+    without_hours = _DAYS_WITHOUT_HOURS.fullmatch(rule)
+    if without_hours:
+        days = [d.strip() for d in without_hours["days"].split(",")]
+        return [("same_hours", NO_HOURS)] if same else [(f"hours_{d}", NO_HOURS) for d in days if d in WEEKDAYS]
+    return [("weekly_schedule", rule)]
 
 
 def save_form(campaign_id: int) -> dict[str, str]:
@@ -77,9 +131,11 @@ def shown_errors(campaign_id: int) -> dict[str, str]:
 
 
 def _field_error(errors: dict[str, str], *fields: str) -> None:
+    """Show each field's error under its widget, led by the form's label ("Attempts per Day: ...")."""
     for field in fields:
         if field in errors:
-            st.error(errors[field], icon=":material/error:")
+            label = FIELD_LABELS.get(field)
+            st.error(f"{label}: {errors[field]}" if label else errors[field], icon=":material/error:")
 
 
 def forget_hidden(campaign_id: int, drawn: list[str]) -> None:
@@ -132,12 +188,14 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> list[str]:
     days = [d for d in WEEKDAYS if d in (st.session_state.get(k("calling_days")) or [])]
     if st.session_state.get(k("hours_mode")) == state.SAME:
         st.text_input("Calling hours (every calling day)", key=k("same_hours"), help=HOURS_HELP)
+        _field_error(errors, "same_hours")
         drawn.append("same_hours")
     else:
         if not days:
             st.caption("Choose calling days to set their hours.")
         for day in days:
             st.text_input(f"{DAY_NAMES[day]} hours", key=k(f"hours_{day}"), help=HOURS_HELP)
+            _field_error(errors, f"hours_{day}")
             drawn.append(f"hours_{day}")
     _field_error(errors, "weekly_schedule")
 

@@ -151,11 +151,14 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     mapping = at.data_editor[0].value
     assert mapping["Maps to"].tolist() == ["contact_name", "contact_phone", "custom:plan"]
     preview = at.dataframe[1].value  # [0] is the mapping editor
-    assert preview.columns.tolist() == ["Phone number", "Name", "plan"]
+    assert preview.columns.tolist() == ["Row", "Phone number", "Phone (international)", "Name", "plan", "Result",
+                                        "Problem"]
     assert preview["Phone number"].tolist() == ["+16025550111", "not a phone", "(602) 555-0112"]
+    assert preview["Result"].tolist() == ["Will be imported", "Rejected", "Will be imported"]
     at.button(key="wiz_import").click().run()
-    assert at.success[-1].value == "Imported 2 contacts into the campaign."
-    assert [m.value for m in at.metric] == ["3", "2", "0", "0", "1"]
+    assert at.success[-1].value == "Imported 2 contacts from 3 rows: 2 newly enrolled in this campaign, 0 already in it."
+    # rows read, blank, rejected, valid, duplicates merged; new, updated, unchanged, newly enrolled, already enrolled
+    assert [m.value for m in at.metric] == ["3", "0", "1", "2", "0", "2", "0", "0", "2", "0"]
     assert at.dataframe[-1].value["Row"].tolist() == [3]
     at.button(key="wiz_next").click().run()
     at.date_input(key=f"c{cid}:start_date").set_value(datetime(2026, 6, 1).date())
@@ -171,6 +174,52 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     assert stored["weekly_schedule"]["mon"] == [["09:00", "12:00"], ["14:00", "18:00"]]
     assert enrolled == 2
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
+
+
+@pytest.mark.usefixtures("db_kept_open")
+@pytest.mark.parametrize(("browser", "zone", "country"), [
+    ({"timezone": "America/Chicago"}, "America/Chicago", "US"),  # a US manager calls in Central time, not 02:00
+    # a zone several countries share: the browser's language region says which (else the manager chooses)
+    ({"timezone": "America/Phoenix", "locale": "en-US"}, "America/Phoenix", "US"),
+    ({}, "UTC", None),  # a browser that sends no time zone
+    ({"timezone": "Mars/Olympus_Mons"}, "UTC", None),  # a zone this machine does not know
+])
+def test_wizard_schedule_starts_in_the_browsers_time_zone(db, browser, zone, country):
+    make_campaign_db(db)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.context = browser
+    at.switch_page("pages/wizard.py")
+    at.run()
+    at.text_input(key="wiz_name").set_value("Summer push")
+    at.button(key="wiz_create").click().run()
+    cid = at.session_state["wizard_campaign"]
+    at.button(key="wiz_next").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=f"c{cid}:time_zone").value == zone
+    at.date_input(key=f"c{cid}:start_date").set_value(datetime(2026, 6, 1).date()).run()
+    at.button(key="wiz_finish").click().run()
+    assert not at.exception, at.exception
+    with connect(db) as conn:
+        stored = get_campaign(conn, cid)
+    assert (stored["time_zone"], stored["country"]) == (zone, country)
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_wizard_browser_time_zone_stays_editable(db):
+    make_campaign_db(db)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.context = {"timezone": "America/Chicago"}
+    at.switch_page("pages/wizard.py")
+    at.run()
+    at.text_input(key="wiz_name").set_value("Summer push")
+    at.button(key="wiz_create").click().run()
+    cid = at.session_state["wizard_campaign"]
+    at.button(key="wiz_next").click().run()
+    at.selectbox(key=f"c{cid}:time_zone").set_value("UTC").run()
+    # the manager's choice is kept across Back and Next: the browser's zone is only the first proposal
+    at.button(key="wiz_back").click().run()
+    at.button(key="wiz_next").click().run()
+    assert at.selectbox(key=f"c{cid}:time_zone").value == "UTC"
 
 
 def test_database_held_by_another_process_shows_the_banner(db, monkeypatch):

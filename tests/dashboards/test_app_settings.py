@@ -77,6 +77,36 @@ def test_active_toggle_pauses_the_campaign(page):
     assert "Paused" in [m.value for m in at.markdown if m.value.startswith("## ")][0]
 
 
+@pytest.mark.usefixtures("campaign_db", "db_kept_open")
+@pytest.mark.parametrize("address", [None, "abc"])
+def test_the_page_without_a_campaign_asks_to_choose_one_and_warns_of_nothing(address):
+    # a fresh session: no campaign chosen, no edit; a missing confirmation was taken for this (missing) campaign's
+    at = AppTest.from_file(APP, default_timeout=30)
+    if address is not None:
+        at.query_params["campaign"] = address
+    at.switch_page("pages/campaign.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == []
+    assert not [b for b in at.button if b.key == "leave_anyway"]
+    assert [i.value for i in at.info] == ["Choose a campaign on the Campaigns page."]
+
+
+@pytest.mark.usefixtures("db_kept_open")
+@pytest.mark.parametrize(("end_date", "message", "status"), [
+    (None, "Scheduled dialing is off (Paused).", "Paused"),
+    # past its end date the campaign stays Completed: the message must not promise Paused
+    (date(2020, 1, 31), "Scheduled dialing is off.", "Completed"),
+])
+def test_active_off_says_what_the_status_becomes(db, end_date, message, status):
+    cid = make_campaign_db(db, start_date=date(2020, 1, 6), end_date=end_date)["campaign_id"]
+    at = campaign_page(cid)
+    at.toggle(key=f"active_{cid}").set_value(False).run()
+    assert stored(db, cid)["active"] is False
+    assert [s.value for s in at.success] == [message]
+    assert status in [m.value for m in at.markdown if m.value.startswith("## ")][0]
+
+
 def test_save_changes_is_enabled_only_after_an_edit_and_saves_it(page):
     at, cid, db = page
     assert save_state(at, cid) == (False, False, False)
@@ -106,7 +136,7 @@ def test_discard_brings_back_the_stored_settings(page):
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     # per day above the total is refused by the model
-    ("attempts_per_day", 6, "6 per day is more than max_attempts (5)"),
+    ("attempts_per_day", 6, "Attempts per Day: 6 per day is more than Max Attempts (5)"),
     ("same_hours", "18:00-08:00", "ends before it starts"),
     ("name", "   ", "is required"),
     ("end_date", date(2026, 4, 1), "end date 2026-04-01 is before the start date 2026-04-27"),

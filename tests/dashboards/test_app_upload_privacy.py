@@ -102,7 +102,7 @@ def test_the_wizard_reads_an_upload_on_every_run_until_the_import_and_keeps_noth
     assert leftovers(temp_folder) == []
     at.button(key="wiz_import").click().run()
     assert not at.exception
-    assert at.success[-1].value == "Imported 1 contacts into the campaign."
+    assert at.success[-1].value == "Imported 1 contact from 1 row: 1 newly enrolled in this campaign, 0 already in it."
     assert reads == [(True, 0o700)] * 4  # upload, country, then the import's run: the page and the import
     assert leftovers(temp_folder) == []
 

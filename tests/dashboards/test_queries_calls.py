@@ -179,7 +179,8 @@ def test_contact_history_oldest_first(shared):
 
 @pytest.mark.parametrize(
     ("search", "expected"),
-    [("", (None, None)), ("  +1 (602) 555-0000 ", ("16025550000", None)), ("Ana María", (None, "ana maría")),
+    # a name is kept as typed: the SQL folds case and accents on both sides (Python's lower() is not DuckDB's)
+    [("", (None, None)), ("  +1 (602) 555-0000 ", ("16025550000", None)), ("Ana María", (None, "Ana María")),
      ("+", (None, None)), ("a" * 500, (None, "a" * 200))],
 )
 def test_search_terms(search, expected):
@@ -194,7 +195,7 @@ def test_export_arguments_follow_the_filters():
         {"disconnect_reason": ["dial_busy"], "call_successful": False, "min_duration_seconds": 5,
          "contact_id": 7, "phone_contains": "5550001"},
     )
-    assert export_arguments(CallFilters(search="Person 1"))[2] == {"name_contains": "person 1"}
+    assert export_arguments(CallFilters(search="Person 1"))[2] == {"name_contains": "Person 1"}
 
 
 @pytest.mark.parametrize("search", ["0001", "person 1", "PERSON 1", "Person"])
@@ -319,3 +320,56 @@ def test_tools_of_a_call_that_never_connected_read_zero(shared):
         frame = call_page(conn, shared["campaign_id"])
     tools = dict(zip(_ids(shared, frame), frame["Tools"].to_list()))
     assert (tools["c3"], tools["c5"], tools["c2"], tools["c1"]) == (0, 0, 0, 2)
+
+
+# ----------------------------------------------------------------------------- accents and case
+
+@pytest.fixture(scope="module")
+def accented(tmp_path_factory):
+    """The fixture campaign with names as a CRM holds them: A "Lucía López", B "LUCIA LOPEZ", D "Zoë Ñúñez" with
+    its ë written decomposed (e + combining diaeresis, as some systems store it); C stays "Person 2"."""
+    tabs = make_tabs_db(tmp_path_factory.mktemp("accents") / "tabs.duckdb")
+    with transaction(tabs["db"]) as conn:
+        for who, name in (("A", "Lucía López"), ("B", "LUCIA LOPEZ"), ("D", "Zoe\u0308 Ñúñez")):
+            conn.execute("update contacts set name = ? where contact_id = ?", [name, tabs[who]])
+    return tabs
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        # a manager typing without accents found only the unaccented spelling (A's 2 calls were missing)
+        ("Lucia", ["c4", "c2", "c3", "c1"]),
+        ("lopez", ["c4", "c2", "c3", "c1"]),
+        # typed with accents, the unaccented spelling is found too, in any case
+        ("Lucía", ["c4", "c2", "c3", "c1"]),
+        ("LÓPEZ", ["c4", "c2", "c3", "c1"]),
+        ("lucía lópez", ["c4", "c2", "c3", "c1"]),
+        # a decomposed ë matches a typed ë (composed) and a plain e
+        ("zoë", ["c5"]),
+        ("ZOE", ["c5"]),
+        ("nunez", ["c5"]),
+        ("ÑÚÑEZ", ["c5"]),
+        ("lucas", []),
+    ],
+)
+def test_name_search_ignores_accents_and_case_and_the_export_matches(accented, tmp_path, search, expected):
+    from tasks.export_calls import export_calls
+
+    filters = CallFilters(search=search)
+    with connect(accented["db"]) as conn:
+        assert _ids(accented, call_page(conn, accented["campaign_id"], filters)) == expected
+        assert count_calls(conn, accented["campaign_id"], filters) == len(expected)
+        # the Excel download holds what the tab shows
+        written = export_calls(conn, accented["campaign_id"], tmp_path / "x.xlsx", *export_arguments(filters))
+    assert written == len(expected)
+
+
+def test_name_search_over_a_wide_id_span_ignores_accents_too(accented, monkeypatch):
+    # contact ids spread wider than a bitmap: the plain semi-join path matches the same way
+    from dashboards.queries import calls
+
+    monkeypatch.setattr(calls, "MAX_BITMAP_SPAN", 1)
+    with connect(accented["db"]) as conn:
+        assert _ids(accented, call_page(conn, accented["campaign_id"], CallFilters(search="lopez"))) == [
+            "c4", "c2", "c3", "c1"]

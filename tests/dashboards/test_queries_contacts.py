@@ -131,3 +131,39 @@ def test_hostile_search_returns_nothing(shared, hostile):
     with connect(shared["db"]) as conn:
         assert count_contacts(conn, shared["campaign_id"], hostile) == 0
         assert contact_page(conn, shared["campaign_id"], hostile).height == 0
+
+
+@pytest.fixture(scope="module")
+def accented(tmp_path_factory):
+    """The fixture campaign with accented CRM fields: A "Lucía López", B "LUCIA LOPEZ", C's company "Café Olé",
+    D "Zoë Ñúñez" (ë decomposed: e + combining diaeresis) with the e-mail "Zoe.Nunez@Example.com"."""
+    tabs = make_tabs_db(tmp_path_factory.mktemp("accents") / "tabs.duckdb")
+    with transaction(tabs["db"]) as conn:
+        for who, name in (("A", "Lucía López"), ("B", "LUCIA LOPEZ"), ("D", "Zoe\u0308 Ñúñez")):
+            conn.execute("update contacts set name = ? where contact_id = ?", [name, tabs[who]])
+        conn.execute("update contacts set company = 'Café Olé' where contact_id = ?", [tabs["C"]])
+        conn.execute("update contacts set email = 'Zoe.Nunez@Example.com' where contact_id = ?", [tabs["D"]])
+    return tabs
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        # "lopez" found 0 of the accented spellings; "López" missed the plain ones
+        ("lopez", ["LUCIA LOPEZ", "Lucía López"]),
+        ("López", ["LUCIA LOPEZ", "Lucía López"]),
+        ("LUCÍA", ["LUCIA LOPEZ", "Lucía López"]),
+        ("zoë ñúñez", ["Zoe\u0308 Ñúñez"]),
+        ("ZOE NUNEZ", ["Zoe\u0308 Ñúñez"]),
+        # company and e-mail the same way
+        ("cafe ole", ["Person 2"]),
+        ("CAFÉ", ["Person 2"]),
+        ("zoe.nunez@example.com", ["Zoe\u0308 Ñúñez"]),
+        ("acme", ["LUCIA LOPEZ", "Lucía López", "Zoe\u0308 Ñúñez"]),
+    ],
+)
+def test_search_ignores_accents_and_case(accented, search, expected):
+    with connect(accented["db"]) as conn:
+        page = contact_page(conn, accented["campaign_id"], search, sort="name", descending=False)
+        assert sorted(_names(page)) == sorted(expected)
+        assert count_contacts(conn, accented["campaign_id"], search) == len(expected)

@@ -11,11 +11,13 @@ from dashboards.queries.metrics import (
     HINT_CONNECTED,
     HINT_SUCCESSFUL,
     calls_made,
+    calls_not_counted,
     contact_funnel,
     default_range,
     funnel_frame,
     kpi_cards,
     kpis_and_funnel,
+    not_counted_note,
 )
 from tasks.errors import NotFoundError, ValidationError
 from tasks.store import connect, transaction
@@ -289,3 +291,69 @@ def test_range_totals_of_a_campaign_without_contacts_or_calls(db):
     assert totals == {"credits_used": 0, "total_calls": 0, "contacts_called": 0, "connected_calls": 0,
                       "avg_call_duration_seconds": None, "connected_contacts": 0, "successful_contacts": 0,
                       "total_contacts": 0}
+
+
+# ----------------------------------------------------------------------------- Total Calls beside the Call Logs
+
+@pytest.fixture(scope="module")
+def with_refusals(tmp_path_factory):
+    """The fixture campaign (c5: a concurrency refusal on Apr 28) plus three more calls that never rang: a
+    rate-limit refusal and a provider outage on Apr 28, a call of an interrupted batch on Apr 27."""
+    built = make_tabs_db(tmp_path_factory.mktemp("metrics-refusals") / "tabs.duckdb")
+    with transaction(built["db"]) as conn:
+        for key, queued, status, reason in [
+            ("rate", datetime(2026, 4, 28, 19, 0, tzinfo=UTC), "failed_rate_limit", None),
+            ("outage", datetime(2026, 4, 28, 19, 5, tzinfo=UTC), "not_connected", "telephony_provider_unavailable"),
+            ("stopped", datetime(2026, 4, 27, 19, 0, tzinfo=UTC), "error", "error_dapta"),
+        ]:
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt,"
+                " phone_e164, status, disconnect_reason, credits, provider, queued_at, updated_at)"
+                " values (?, ?, ?, 2, false, '+16025550002', ?, ?, 0, 'simulator', ?, ?)",
+                [built["campaign_id"], built["C"], key, status, reason, queued, queued],
+            )
+    return built
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "expected"),
+    [
+        # 8 calls listed, 4 attempts: c5 and the rate refusal refused at a limit, a provider outage, a stopped batch
+        (None, None, {"not_counted": 4, "limit": 2, "outage": 1, "interrupted": 1}),
+        (APR27, APR27, {"not_counted": 1, "limit": 0, "outage": 0, "interrupted": 1}),
+        (APR28, APR28, {"not_counted": 3, "limit": 2, "outage": 1, "interrupted": 0}),
+        (APR29, APR29, {"not_counted": 0, "limit": 0, "outage": 0, "interrupted": 0}),
+    ],
+)
+def test_calls_not_counted_explain_the_call_logs_count(with_refusals, date_from, date_to, expected):
+    from dashboards.queries.calls import CallFilters, count_calls
+
+    built = with_refusals
+    with connect(built["db"]) as conn:
+        counts = calls_not_counted(conn, built["campaign_id"], date_from, date_to)
+        total_calls = kpi_cards(conn, built["campaign_id"], date_from, date_to)["total_calls"]
+        listed = count_calls(conn, built["campaign_id"], CallFilters(date_from=date_from, date_to=date_to))
+    assert counts == expected
+    # what Call Logs shows for the same range = Total Calls + the calls that never rang
+    assert listed == total_calls + counts["not_counted"]
+
+
+@pytest.mark.parametrize(
+    ("total_calls", "counts", "note"),
+    [
+        (1263, {"not_counted": 4, "limit": 3, "outage": 1, "interrupted": 0},
+         "Call Logs lists 1,267 calls in this date range; 4 of them never rang, so Total Calls does not count them "
+         "as attempts: 3 refused at the rate or concurrency limit, 1 not placed while the telephony provider was "
+         "unavailable."),
+        (4, {"not_counted": 1, "limit": 0, "outage": 0, "interrupted": 1},
+         "Call Logs lists 5 calls in this date range; 1 of them never rang, so Total Calls does not count it as an "
+         "attempt: 1 never handed to the provider (the batch was interrupted)."),
+        (0, {"not_counted": 1, "limit": 1, "outage": 0, "interrupted": 0},
+         "Call Logs lists 1 call in this date range; 1 never rang, so Total Calls does not count it as an attempt: "
+         "1 refused at the rate or concurrency limit."),
+        # the two counts agree: nothing to explain
+        (1263, {"not_counted": 0, "limit": 0, "outage": 0, "interrupted": 0}, None),
+    ],
+)
+def test_not_counted_note(total_calls, counts, note):
+    assert not_counted_note(total_calls, counts) == note

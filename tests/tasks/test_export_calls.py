@@ -85,6 +85,21 @@ def test_date_range_and_filters(calls_db, tmp_path):
             export_calls(conn, 404, out)
 
 
+@pytest.mark.parametrize(("stored", "typed", "expected"), [
+    # case and accents aside, both ways: the Call Logs search's match (tasks.export_calls.contains_folded)
+    ("Lucía López", "lucia lopez", 5),
+    ("LUCIA LOPEZ", "Lucía", 5),
+    ("Zoe\u0308", "zoë", 5),  # a decomposed ë stored, a composed one typed
+    ("Lucía López", "lucas", 0),
+])
+def test_name_filter_ignores_case_and_accents(calls_db, tmp_path, stored, typed, expected):
+    with transaction(calls_db["db"]) as conn:
+        conn.execute("update contacts set name = ?", [stored])
+    with connect(calls_db["db"]) as conn:
+        out = tmp_path / "calls.xlsx"
+        assert export_calls(conn, calls_db["campaign_id"], out, filters={"name_contains": typed}) == expected
+
+
 def test_full_sheets_continue_on_new_ones(calls_db, tmp_path):
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "calls.xlsx"

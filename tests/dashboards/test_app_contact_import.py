@@ -1,0 +1,132 @@
+"""The contact import's preview and report, the same in the wizard and the Contact List tab (AppTest).
+
+The preview checks its rows with the import's own steps, so a row it shows as fine is imported and a row it flags
+is rejected for the reason it gives; the report's figures add up from the rows read to the campaign's contacts.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flows.import_contacts import run_import
+from tests.dashboards.test_app_campaigns import start_wizard
+from tests.dashboards.test_app_tabs import rerun, run_tab
+from tests.factories import make_campaign_db
+
+# Already in the CRM and in the fixture's campaign before the import under test.
+EARLIER = b"Name,Phone\nDee,+16025550120\nEd,+16025550121\n"
+FILE = (
+    b"Name,Phone,Email\n"
+    b"Ana,+16025550111,ana@example.com\n"  # row 2: a new contact
+    b"Bo,206 555 0184,david@example\n"  # row 3: the phone is fine, the e-mail is not: rejected
+    b"\n"  # row 4: blank, skipped
+    b"Cy,not a phone,\n"  # row 5: rejected
+    b"Ana,+1 602 555 0111,\n"  # row 6: row 2's phone again: merged into it
+    b"Dee,+16025550120,\n"  # row 7: in the CRM with the same details: unchanged
+    b"Eddie,+16025550121,\n"  # row 8: in the CRM as "Ed": updated
+)
+PREVIEW = pd.DataFrame({
+    "Row": [2, 3, 5, 6, 7],
+    "Phone number": ["+16025550111", "206 555 0184", "not a phone", "+1 602 555 0111", "+16025550120"],
+    "Phone (international)": ["+16025550111", "+12065550184", None, "+16025550111", "+16025550120"],
+    "Name": ["Ana", "Bo", "Cy", "Ana", "Dee"],
+    "Email": ["ana@example.com", "david@example", None, None, None],
+    "Result": ["Will be imported", "Rejected", "Rejected", "Merged into row 2 (same phone)", "Will be imported"],
+    "Problem": ["", "Email: not a valid e-mail address", "Phone: not a phone number", "", ""],
+})
+ROWS = {"Rows read": "7", "Blank rows skipped": "1", "Rejected rows": "2", "Valid rows": "4", "Duplicates merged": "1"}
+CONTACTS = {"New contacts": "1", "Updated contacts": "1", "Unchanged contacts": "1"}
+
+
+@pytest.fixture
+def earlier_import(db_kept_open, tmp_path) -> int:
+    """The reference campaign with Dee and Ed imported into it (so in the CRM too); its id."""
+    campaign_id = make_campaign_db(db_kept_open)["campaign_id"]
+    path = tmp_path / "earlier.csv"
+    path.write_bytes(EARLIER)
+    run_import(campaign_id, path)
+    return campaign_id
+
+
+def in_contact_list(campaign_id: int) -> tuple[AppTest, str]:
+    """The Contact List tab of the campaign with FILE uploaded: (app, key of its Import button)."""
+    at = run_tab("contact_list", campaign_id)
+    at.file_uploader(key=f"contacts_{campaign_id}_upload").set_value(("people.csv", FILE, "text/csv"))
+    return rerun(at), f"contacts_{campaign_id}_import"
+
+
+def in_wizard(_campaign_id: int) -> tuple[AppTest, str]:
+    """A new campaign's wizard with FILE uploaded: (app, key of its Import button)."""
+    at, _ = start_wizard()
+    at.file_uploader(key="wiz_upload").set_value(("people.csv", FILE, "text/csv"))
+    return rerun(at), "wiz_import"
+
+
+def preview(at: AppTest) -> pd.DataFrame:
+    [table] = [d.value for d in at.dataframe if "Problem" in d.value.columns]
+    return table.reset_index(drop=True)
+
+
+def rejected(at: AppTest) -> pd.DataFrame:
+    [table] = [d.value for d in at.dataframe if "Reason" in d.value.columns]
+    return table
+
+
+@pytest.mark.parametrize("place", [in_contact_list, in_wizard], ids=["contact_list", "wizard"])
+def test_preview_flags_the_rows_the_import_rejects_with_its_reasons(earlier_import, place):
+    at, import_key = place(earlier_import)
+    pd.testing.assert_frame_equal(preview(at), PREVIEW, check_dtype=False)
+    assert any(m.value.startswith("**Preview**: the first 5 of 6 rows with content (1 blank row is skipped)")
+               for m in at.markdown)
+    at.button(key=import_key).click()
+    rerun(at)
+    # what the preview said, the import did: the same rows rejected, for the same reasons
+    report = rejected(at)
+    shown = preview(at)
+    flagged = shown[shown["Result"] == "Rejected"]
+    assert flagged["Row"].tolist() == [r for r in report["Row"].tolist() if r in shown["Row"].tolist()]
+    assert flagged["Problem"].tolist() == [f"{c}: {r}" for c, r in zip(report["Column"], report["Reason"])]
+
+
+@pytest.mark.parametrize(("place", "enrolled", "already"), [
+    (in_contact_list, 1, 2),  # Dee and Ed were in this campaign already: only Ana is enrolled
+    (in_wizard, 3, 0),  # a new campaign: all three are enrolled, though only Ana is new to the CRM
+], ids=["contact_list", "wizard"])
+def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_import, place, enrolled, already):
+    at, import_key = place(earlier_import)
+    # the report starts from the figure the page gave
+    assert any(m.value.startswith("**7 rows** found in people") for m in at.markdown)
+    at.button(key=import_key).click()
+    rerun(at)
+    figures = {m.label: m.value for m in at.metric}
+    assert figures == ROWS | CONTACTS | {"Newly enrolled": str(enrolled), "Already in this campaign": str(already)}
+    assert [s.value for s in at.success][-1] == (
+        f"Imported 3 contacts from 7 rows: {enrolled} newly enrolled in this campaign, {already} already in it.")
+    assert [c.value for c in at.caption if c.value.startswith("7 rows read")] == [
+        "7 rows read = 1 blank + 2 rejected + 4 valid.  \n"
+        "4 valid rows = 1 duplicate (an earlier row's phone, merged into it) + 3 contacts.  \n"
+        "3 contacts = 1 new + 1 updated + 1 unchanged (in the CRM already, with the same details)"
+        f" = {enrolled} newly enrolled in this campaign + {already} already in it."]
+
+
+def test_report_of_an_import_that_rejects_every_row(earlier_import):
+    at = run_tab("contact_list", earlier_import)
+    at.file_uploader(key=f"contacts_{earlier_import}_upload").set_value(
+        ("bad.csv", b"Name,Phone\nCy,not a phone\n", "text/csv"))
+    rerun(at)
+    at.button(key=f"contacts_{earlier_import}_import").click()
+    rerun(at)
+    assert [w.value for w in at.warning] == ["Nothing was imported: every row of the file was rejected."]
+    assert {m.label: m.value for m in at.metric}["Rejected rows"] == "1"
+
+
+def test_an_unknown_default_country_stops_the_preview_as_it_stops_the_import(db_kept_open):
+    make_campaign_db(db_kept_open)
+    at, _ = start_wizard()
+    at.file_uploader(key="wiz_upload").set_value(("people.csv", FILE, "text/csv"))
+    at.text_input(key="wiz_default_country").set_value("XX")
+    rerun(at)
+    assert [e.value for e in at.error] == ["Country: unknown country code 'XX' (use ISO 3166 alpha-2, e.g. US)"]
+    assert not [d for d in at.dataframe if "Problem" in d.value.columns]
