@@ -176,15 +176,8 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
 
 
-@pytest.mark.usefixtures("db_kept_open")
-@pytest.mark.parametrize(("browser", "zone", "country"), [
-    ({"timezone": "America/Chicago"}, "America/Chicago", "US"),  # a US manager calls in Central time, not 02:00
-    # a zone several countries share: the browser's language region says which (else the manager chooses)
-    ({"timezone": "America/Phoenix", "locale": "en-US"}, "America/Phoenix", "US"),
-    ({}, "UTC", None),  # a browser that sends no time zone
-    ({"timezone": "Mars/Olympus_Mons"}, "UTC", None),  # a zone this machine does not know
-])
-def test_wizard_schedule_starts_in_the_browsers_time_zone(db, browser, zone, country):
+def _wizard_at_schedule(db, browser: dict) -> tuple[AppTest, int]:
+    """The wizard on its schedule step for a new draft, in a browser sending `browser` (time zone, locale)."""
     make_campaign_db(db)
     at = AppTest.from_file(APP, default_timeout=30)
     at.context = browser
@@ -195,6 +188,19 @@ def test_wizard_schedule_starts_in_the_browsers_time_zone(db, browser, zone, cou
     cid = at.session_state["wizard_campaign"]
     at.button(key="wiz_next").click().run()
     assert not at.exception, at.exception
+    return at, cid
+
+
+@pytest.mark.usefixtures("db_kept_open")
+@pytest.mark.parametrize(("browser", "zone", "country"), [
+    ({"timezone": "America/Chicago"}, "America/Chicago", "US"),  # a US manager calls in Central time, not 02:00
+    # a zone several countries share: the browser's language region says which (else the manager chooses)
+    ({"timezone": "America/Phoenix", "locale": "en-US"}, "America/Phoenix", "US"),
+    ({}, "UTC", None),  # a browser that sends no time zone
+    ({"timezone": "Mars/Olympus_Mons"}, "UTC", None),  # a zone this machine does not know
+])
+def test_wizard_schedule_starts_in_the_browsers_time_zone(db, browser, zone, country):
+    at, cid = _wizard_at_schedule(db, browser)
     assert at.selectbox(key=f"c{cid}:time_zone").value == zone
     at.date_input(key=f"c{cid}:start_date").set_value(datetime(2026, 6, 1).date()).run()
     at.button(key="wiz_finish").click().run()
@@ -206,15 +212,7 @@ def test_wizard_schedule_starts_in_the_browsers_time_zone(db, browser, zone, cou
 
 @pytest.mark.usefixtures("db_kept_open")
 def test_wizard_browser_time_zone_stays_editable(db):
-    make_campaign_db(db)
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.context = {"timezone": "America/Chicago"}
-    at.switch_page("pages/wizard.py")
-    at.run()
-    at.text_input(key="wiz_name").set_value("Summer push")
-    at.button(key="wiz_create").click().run()
-    cid = at.session_state["wizard_campaign"]
-    at.button(key="wiz_next").click().run()
+    at, cid = _wizard_at_schedule(db, {"timezone": "America/Chicago"})
     at.selectbox(key=f"c{cid}:time_zone").set_value("UTC").run()
     # the manager's choice is kept across Back and Next: the browser's zone is only the first proposal
     at.button(key="wiz_back").click().run()
