@@ -153,7 +153,8 @@ def test_import_contacts_from_the_contact_list(dashboard, page, tmp_path):
     page.get_by_text("Check how each column is imported").scroll_into_view_if_needed()
     page.screenshot(path=shots / "tabs-10-import-mapping.png", full_page=True)
     _button(page, "Import contacts").click()
-    page.get_by_text("Imported 2 contacts into the campaign.").wait_for(timeout=60_000)
+    page.get_by_text("Imported 2 contacts from 3 rows: 2 newly enrolled in this campaign, 0 already in it.").wait_for(
+        timeout=60_000)
     page.wait_ready()
     page.get_by_text("contacts · showing 1–6").wait_for()
     page.get_by_text("Rejected rows", exact=True).last.scroll_into_view_if_needed()
