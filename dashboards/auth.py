@@ -16,8 +16,6 @@ import threading
 import time
 
 import streamlit as st
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.settings import get_settings
 
@@ -40,14 +38,6 @@ class _Failures:
 
 
 _failures = _Failures()
-
-
-class SignInSettings(BaseSettings):
-    """The sign-in's own settings, read from the environment as tasks/settings.py reads the password."""
-
-    model_config = SettingsConfigDict(env_prefix="CAMPAIGNS_", extra="ignore")
-
-    dashboard_idle_hours: float = Field(default=12.0, gt=0, description="a password sign-in ends after this long idle")
 
 
 def idle_expired(last_run: float, now: float, idle_hours: float) -> bool:
@@ -98,7 +88,7 @@ def sign_in_lapsed() -> bool:
     if oidc_configured() or get_settings().dashboard_password is None:
         return False
     last_run = st.session_state.get(SESSION_KEY)
-    return last_run is None or idle_expired(last_run, time.monotonic(), SignInSettings().dashboard_idle_hours)
+    return last_run is None or idle_expired(last_run, time.monotonic(), get_settings().dashboard_idle_hours)
 
 
 def sign_out() -> None:
@@ -138,7 +128,7 @@ def require_login() -> None:
     if secret is None:
         return
     now, last_run = time.monotonic(), st.session_state.get(SESSION_KEY)
-    idle_hours = SignInSettings().dashboard_idle_hours
+    idle_hours = get_settings().dashboard_idle_hours
     if last_run is not None and not idle_expired(last_run, now, idle_hours):
         st.session_state[SESSION_KEY] = now  # a page run is activity: the idle time starts again
         st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:", on_click=sign_out)

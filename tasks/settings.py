@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     credits_per_voicemail: int = 75
     do_not_call_key: str = "do_not_call"
     dashboard_password: SecretStr | None = None
+    dashboard_idle_hours: float = Field(default=12.0, gt=0, description="a password sign-in ends after this long idle")
     prefect_deployments: bool = Field(default=False, description="Run button triggers a deployment")
     dashboard_lock_timeout_seconds: float = Field(default=5.0, ge=0, description="how long a dashboard read waits for a lock")
     # Smart dialing: a number crossing these in 24 h is taken out of rotation (tasks/number_health.py).

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from streamlit.testing.v1 import AppTest
 
 from dashboards import auth
-from dashboards.auth import SignInSettings, forget_failures
-from tasks.settings import reset_settings
+from dashboards.auth import forget_failures
+from tasks.settings import Settings, reset_settings
 from tests.factories import make_campaign_db
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
@@ -94,6 +94,7 @@ def test_a_session_idle_longer_than_12_hours_asks_for_the_password_again(protect
 
 def test_the_idle_limit_is_set_by_campaigns_dashboard_idle_hours(protected, clock, monkeypatch):
     monkeypatch.setenv("CAMPAIGNS_DASHBOARD_IDLE_HOURS", "0.5")
+    reset_settings()
     at = signed_in()
     clock[0] += 0.5 * HOUR  # exactly the limit: not over it yet
     at.run()
@@ -122,7 +123,7 @@ def test_wrong_passwords_after_an_expiry_are_still_slowed_down(protected, clock)
 def test_an_idle_limit_that_is_not_a_positive_number_is_refused(value, monkeypatch):
     monkeypatch.setenv("CAMPAIGNS_DASHBOARD_IDLE_HOURS", value)
     with pytest.raises(ValidationError):
-        SignInSettings()
+        Settings()
 
 
 def test_without_a_password_there_is_nothing_to_sign_out_of(db):
