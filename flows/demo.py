@@ -69,7 +69,7 @@ def build(db: Path, now: datetime) -> int:
 
 
 def report(db: Path, campaign_id: int) -> dict:
-    from tasks.metrics import kpis
+    from tasks.metrics import calls_not_counted, kpis
     from tasks.snapshot import snapshot_path
     from tasks.store import connect
 
@@ -83,7 +83,8 @@ def report(db: Path, campaign_id: int) -> dict:
         numbers = conn.execute(
             "select from_number, count(*) from calls where campaign_id = ? and counts_as_attempt group by 1 order by 1",
             [campaign_id]).fetchall()
-        not_counted = dict(conn.execute(NOT_COUNTED_SQL, [campaign_id]).fetchall())
+        counts = calls_not_counted(conn, campaign_id, None, None)
+        not_counted = {words: counts[kind] for kind, words in NOT_COUNTED_WORDS.items() if counts[kind]}
         paused = conn.execute(
             "select number_id, e164, rotation_paused_reason from phone_numbers"
             " where rotation_paused_at is not null order by 1").fetchall()
@@ -92,20 +93,9 @@ def report(db: Path, campaign_id: int) -> dict:
 
 
 # The campaign's calls that are not attempts (docs/schema.md, "call attempt"), by why.
-NOT_COUNTED_SQL = """
-with not_attempts as (
-    select case when status = 'failed_rate_limit' or disconnect_reason = 'concurrency_limit_reached'
-                then 'rate/concurrency refusal'
-                when disconnect_reason = 'telephony_provider_unavailable' then 'provider unavailable'
-                else 'batch interrupted before placing' end as why
-    from calls
-    where campaign_id = ? and not counts_as_attempt
-),
-final as (
-    select why, count(*) as calls from not_attempts group by why
-)
-select * from final order by why
-"""
+# The demo report's words for the kinds of calls that are no attempts (tasks.metrics.calls_not_counted).
+NOT_COUNTED_WORDS = {"limit": "rate/concurrency refusal", "outage": "provider unavailable",
+                     "interrupted": "batch interrupted before placing"}
 
 
 def attempts_line(total_calls: int, not_counted: dict[str, int]) -> str:

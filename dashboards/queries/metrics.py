@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from tasks import metrics
+from tasks.metrics import calls_not_counted  # noqa: F401  (the Metrics tab's read)
 from tasks.errors import NotFoundError
 
 # A gap is "large" (the product shows its hint) when fewer than this share of the previous stage
@@ -68,39 +69,6 @@ NOT_ATTEMPT_KINDS = {
     "outage": "not placed while the telephony provider was unavailable",
     "interrupted": "never handed to the provider (the batch was interrupted)",
 }
-
-
-def calls_not_counted(
-    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
-) -> dict:
-    """The range's calls that Call Logs lists and Total Calls leaves out, being no attempts: how many
-    (`not_counted`) and of which kind (NOT_ATTEMPT_KINDS, each a count). The date range filters `queued_at`,
-    as both tabs do, so Call Logs lists Total Calls + `not_counted` calls for the same dates."""
-    lo, hi = metrics.range_bounds(metrics._campaign_zone(conn, campaign_id), date_from, date_to)
-    # only the calls that are no attempts are read (a filter on one boolean column): a tenth of a scan of all
-    row = conn.execute(
-        """
-        with not_attempts as (
-            select status, disconnect_reason
-            from calls
-            where campaign_id = $campaign_id and queued_at >= $lo and queued_at < $hi and not counts_as_attempt
-        ),
-        final as (
-            select
-                count(*) as not_counted,
-                count(*) filter (where disconnect_reason is distinct from 'telephony_provider_unavailable'
-                                 and (status = 'failed_rate_limit' or disconnect_reason = 'concurrency_limit_reached'))
-                    as "limit",
-                count(*) filter (where disconnect_reason = 'telephony_provider_unavailable') as outage
-            from not_attempts
-        )
-        select * from final
-        """,
-        {"campaign_id": campaign_id, "lo": lo, "hi": hi},
-    ).fetchone()
-    not_counted, limit, outage = (int(value) for value in row)
-    return {"not_counted": not_counted, "limit": limit, "outage": outage,
-            "interrupted": not_counted - limit - outage}
 
 
 def not_counted_note(total_calls: int, counts: dict) -> str | None:
