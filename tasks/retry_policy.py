@@ -10,8 +10,9 @@ dashboard and the `campaigns.retry_policy` column. A call the analysis says reac
 - `now` — no wait (attempt limits still hold);
 - `30m`, `2h`, `1d` — wait that long after the call ended (a campaign may set at most `3650d`);
 - `next_day` — from the next campaign-local day (local midnight);
-- `next_day_other_band` — the next calling day, at a local time at least one 3-hour band away from
-  this call's, inside the calling window (so a voicemail at 10:00 is retried at 13:00 or 07:00...);
+- `next_day_other_band` — the next calling day, at the open local time nearest this call's that is at
+  least one 3-hour band away from it (so a voicemail at 10:00 is retried at 13:00, or 07:00 when 13:00 is
+  closed; under 08:00-10:00 and 16:00-18:00 a call at 09:00 comes back at 16:00: `band_choice`);
 - `other_number` — no wait, but from a different outbound number (next day when there is only one);
 - `never` — the contact is finished (`not_retryable`).
 
@@ -26,6 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -153,21 +155,45 @@ def _midnight_after(time_zone: str, local_day: date) -> datetime:
     return datetime.combine(local_day + timedelta(days=1), time(), zone(time_zone)).astimezone(timezone.utc)
 
 
-# The bands other_band_time tries each day, in order: one band later, one earlier, two later, ...
-_BAND_SHIFTS = tuple(sign * step * HOUR_BAND for step in (1, 2, 3) for sign in (1, -1))
+_BAND_US = HOUR_BAND // timedelta(microseconds=1)
+
+
+def band_choice(windows: Sequence[tuple[int, int]], called: int) -> int | None:
+    """Of a day's calling windows ([start, end) microseconds of the local day), when a call made at local
+    time `called` (microseconds of its day) is retried that day in another band; None if no window allows it.
+
+    The open time nearest the call's that is at least one band (3 h) away on the clock, the later one on
+    a tie: one band later or earlier when that is open, else the closest window beyond a band. A window
+    wholly before that counts by its last instant and is returned by its opening (the whole window to
+    call in): a call at 09:00 under 08:00-10:00 and 16:00-18:00 is retried at 16:00, not in its own band.
+    """
+    later = [max(called + _BAND_US, start) for start, end in windows if max(called + _BAND_US, start) < end]
+    earlier = [(min(called - _BAND_US, end - 1), start if end <= called - _BAND_US else called - _BAND_US)
+               for start, end in windows if start <= called - _BAND_US]
+    best_later = min(later, default=None)
+    nearest, earlier_pick = max(earlier, default=(None, None))
+    if best_later is None:
+        return earlier_pick
+    if nearest is None or best_later - called <= called - nearest:
+        return best_later
+    return earlier_pick
 
 
 def other_band_time(schedule: Schedule, called_at: datetime, ended_at: datetime) -> datetime:
-    """The first later calling day's instant at least one band from the call's local time, inside a window."""
+    """The first later calling day's instant in another band than the call's local time (`band_choice`)."""
     local = schedule.local(called_at)
+    called = _window_micros(local.time().replace(tzinfo=None))
+    epoch_day = (local.date() - _EPOCH_DAY).days
     for days in range(1, 8):
-        day = local.date() + timedelta(days=days)
-        base = datetime.combine(day, local.time().replace(tzinfo=None), local.tzinfo)
-        for shift in _BAND_SHIFTS:
-            candidate = base + shift
-            # the shift must not slide back onto the call's own local day
-            if candidate.date() == day and schedule.is_open(candidate.astimezone(called_at.tzinfo)):
-                return candidate.astimezone(called_at.tzinfo)
+        picked = band_choice(_calling_windows(schedule, epoch_day + days), called)
+        if picked is None:
+            continue
+        wall = datetime.combine(local.date() + timedelta(days=days), time(), local.tzinfo) \
+            + timedelta(microseconds=picked)
+        candidate = wall.astimezone(called_at.tzinfo)
+        # a wall time a DST jump skips reads later once real: it must still be open
+        if schedule.is_open(candidate):
+            return candidate
     return next_local_midnight(schedule, ended_at)
 
 
@@ -333,7 +359,6 @@ def _day(days: int) -> date:
 
 
 _EPOCH_DAY = _EPOCH.date()
-_SHIFT_MICROS = np.array([_micros_in(shift) for shift in _BAND_SHIFTS], dtype=np.int64)
 
 
 @lru_cache(maxsize=4096)
@@ -378,17 +403,15 @@ def _other_band_micros(schedule: Schedule, called: np.ndarray, ended: np.ndarray
             result[rows] = [_micros(other_band_time(schedule, _instant(int(called[row])), _instant(int(ended[row]))))
                             for row in rows.tolist()]
             continue
-        # rows × bands: the candidate wall-clock times of each call, in other_band_time's order
-        candidates = (local[rows] % _DAY_US)[:, None] + _SHIFT_MICROS
+        walls = local[rows] % _DAY_US  # each call's wall-clock time of its day
         found = np.full(len(rows), _NONE, dtype=np.int64)
         for days in range(1, 8):
             windows = _calling_windows(schedule, day + days)
             if not windows:
                 continue
-            # a window lies within the day: a candidate inside one did not slide onto another day
-            inside = np.logical_or.reduce([(candidates >= start) & (candidates < end) for start, end in windows])
-            hit = np.flatnonzero((found == _NONE) & inside.any(axis=1))
-            found[hit] = (day + days) * _DAY_US + candidates[hit, inside[hit].argmax(axis=1)] - offset
+            picks = _band_choices(windows, walls)
+            hit = (found == _NONE) & (picks != _NONE)
+            found[hit] = (day + days) * _DAY_US + picks[hit] - offset
             if (found != _NONE).all():
                 break
         result[rows] = found
@@ -397,6 +420,25 @@ def _other_band_micros(schedule: Schedule, called: np.ndarray, ended: np.ndarray
             unfound = rows[found == _NONE]
             result[unfound] = _next_midnight_micros(schedule, ended[unfound])
     return result
+
+
+def _band_choices(windows: Sequence[tuple[int, int]], called: np.ndarray) -> np.ndarray:
+    """`band_choice` of each wall-clock time of `called` (`_NONE`: none) for one day's windows."""
+    later = np.full(len(called), np.iinfo(np.int64).max, dtype=np.int64)
+    nearest = np.full(len(called), _NONE, dtype=np.int64)
+    earlier = np.full(len(called), _NONE, dtype=np.int64)
+    after, before = called + _BAND_US, called - _BAND_US
+    for start, end in windows:
+        candidate = np.maximum(after, start)
+        later = np.where(candidate < end, np.minimum(later, candidate), later)
+        near = np.minimum(before, end - 1)
+        pick = np.where(end <= before, start, before)
+        # the greatest (nearest, pick) pair, as max() of tuples
+        better = (start <= before) & ((near > nearest) | ((near == nearest) & (pick > earlier)))
+        nearest, earlier = np.where(better, near, nearest), np.where(better, pick, earlier)
+    has_later = later != np.iinfo(np.int64).max
+    take_later = has_later & ((nearest == _NONE) | (later - called <= called - nearest))
+    return np.where(take_later, later, earlier)
 
 
 NEXT_ALLOWED_SQL = """

@@ -32,7 +32,7 @@ AROUND = [datetime(2026, 3, 7, 12, tzinfo=UTC), datetime(2026, 3, 28, 12, tzinfo
           datetime(2026, 4, 4, 12, tzinfo=UTC), datetime(2026, 9, 5, 12, tzinfo=UTC),
           datetime(2026, 10, 31, 12, tzinfo=UTC), datetime(2026, 6, 10, 12, tzinfo=UTC)]
 WINDOWS = [[["08:00", "18:00"]], [["00:00", "24:00"]], [["09:00", "12:00"], ["13:30", "17:45"]], [["22:00", "24:00"]],
-           []]
+           [["08:00", "10:00"], ["16:00", "18:00"]], [["02:00", "03:30"]], []]
 RULES = ["now", "30m", "2h", "1d", "next_day", "next_day_other_band", "other_number", "never"]
 REASONS = [None, "user_hangup", "voicemail_reached", "dial_no_answer", "dial_busy", "marked_as_spam",
            "user_declined", "invalid_destination", "agent_hangup", "inactivity"]

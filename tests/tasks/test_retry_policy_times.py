@@ -117,6 +117,27 @@ def test_another_band_in_a_quiet_week_on_the_batch_path():
                           friday_16, friday_16 + timedelta(minutes=1), friday_16) == utc(2026, 5, 4, 20, 0)
 
 
+@pytest.mark.parametrize(("hours", "called", "expected"), [
+    # 08-10 and 16-18: from 09:00 no time exactly 3, 6 or 9 h away is open; the nearest open time at least
+    # 3 h away is 16:00 (before 2026-12-06 the retry fell back to midnight and came again at 09:00)
+    ((("08:00", "10:00"), ("16:00", "18:00")), (9, 0), (16, 0)),
+    # from 17:00, 20:00 is closed and the morning window lies wholly before 14:00: from its opening
+    ((("08:00", "10:00"), ("16:00", "18:00")), (17, 0), (8, 0)),
+    # 09-12 and 13:30-17:45 from 09:30: 12:30 is closed; 13:30 (4 h away) is nearer than 15:30
+    ((("09:00", "12:00"), ("13:30", "17:45")), (9, 30), (13, 30)),
+    # 06-08 and 15-20 from 11:00: 14:00 and 08:00 closed; 15:00 (4 h later) against 07:59 (3 h earlier): earlier
+    ((("06:00", "08:00"), ("15:00", "20:00")), (11, 0), (6, 0)),
+])
+def test_another_band_is_the_nearest_open_time_a_band_away(hours, called, expected):
+    phoenix = schedule("America/Phoenix", hours=hours)  # UTC-7 all year
+    called_at = utc(2026, 5, 4, 7) + timedelta(hours=called[0], minutes=called[1])
+    retry = utc(2026, 5, 5, 7) + timedelta(hours=expected[0], minutes=expected[1])
+    ended = called_at + timedelta(minutes=2)
+    assert next_call_at(parse_rule("next_day_other_band"), phoenix, called_at, ended, 1) == retry
+    assert batch_retry_at(CampaignRetry(phoenix, effective_policy(None), 1), "voicemail_reached", 25.0,
+                          called_at, ended, ended) == retry
+
+
 def test_no_band_open_within_a_week_waits_for_the_next_local_midnight():
     # Mondays 09:00-10:00 only: from 09:30 every band (12:30, 06:30, 15:30, ...) is closed all week; the
     # fallback is the local midnight after the call (Phoenix, Mon 2026-05-04 09:30 = 16:30 UTC)
