@@ -67,6 +67,8 @@ LIST_PAGE_LIMIT = 1000  # Retell's maximum page size
 # Retell ends a call at its max_call_duration_ms (2 h at most) after ringing at most 5 min: a call
 # started before this window is no longer in flight.
 IN_FLIGHT_WINDOW = timedelta(hours=2, minutes=15)
+# A call still ringing (registered) was created within this: Retell rings for at most 5 minutes.
+RING_WINDOW = timedelta(minutes=6)
 # 429 and every 5xx are retried (a read always; a create only when it certainly was not processed).
 # A rate-limit refusal and "service unavailable" are answered without processing the request; a 502 or
 # 504 comes from a gateway that forwarded it and may follow a call that was dialled.
@@ -422,10 +424,17 @@ class RetellProvider:
         return found
 
     def active_calls(self, now: datetime) -> int:
-        """How many calls Retell reports as registered or ongoing among those started within ``IN_FLIGHT_WINDOW``.
+        """How many calls Retell has in flight: the ongoing ones started within ``IN_FLIGHT_WINDOW`` (listed by
+        status) and the registered ones, still ringing, among the calls of the last ``RING_WINDOW``.
 
-        Counted here: list-calls' status filter takes only not_connected, ongoing, ended and error, so it
-        cannot select the registered calls that are still ringing.
+        list-calls' status filter takes only not_connected, ongoing, ended and error, so the ringing calls
+        are counted from a listing; kept to the ring's few minutes, it holds the calls of those minutes
+        instead of every call of the last two hours (the dialer asks before each call).
         """
-        return sum(1 for call in self.list_calls(now - IN_FLIGHT_WINDOW, now)
-                   if call.status in (CallStatus.registered, CallStatus.in_progress))
+        ongoing = self._list({
+            "start_timestamp": {"type": "number", "op": "ge", "value": _dt_to_ms(now - IN_FLIGHT_WINDOW)},
+            "call_status": {"type": "enum", "op": "in", "value": ["ongoing"]},
+        })
+        ringing = self.list_calls(now - RING_WINDOW, now)
+        return (sum(1 for call in ongoing if call.status == CallStatus.in_progress)
+                + sum(1 for call in ringing if call.status == CallStatus.registered))

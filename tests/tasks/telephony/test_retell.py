@@ -237,10 +237,24 @@ def test_find_by_attempt_key_matches_metadata(server, provider):
 def test_active_calls_counts_registered_and_ongoing(server, provider):
     server.add_call(call_status="registered")
     server.add_call(call_status="ongoing", start_timestamp=NOW_MS)
+    server.add_call(call_status="ongoing", start_timestamp=NOW_MS - 2 * 3_600_000)  # a long call, still up
     server.add_call(call_status="ended", start_timestamp=NOW_MS)
+    assert provider.active_calls(NOW) == 3
+    ongoing, ringing = (s.body["filter_criteria"] for s in server.seen)
+    assert ongoing["call_status"] == {"type": "enum", "op": "in", "value": ["ongoing"]}
+    # list-calls cannot filter on registered (a 400): the adapter counts the ring's minutes itself
+    assert "call_status" not in ringing
+    assert ringing["start_timestamp"]["value"] == NOW_MS - 6 * 60_000
+
+
+def test_active_calls_does_not_list_the_last_two_hours_of_finished_calls(server, provider):
+    # the dialer asks before every call: 2,500 calls ended in the last two hours must not be read each time
+    for i in range(2500):
+        server.add_call(call_status="ended", start_timestamp=NOW_MS - 7_000_000 + i * 2_000)
+    server.add_call(call_status="registered", start_timestamp=NOW_MS - 30_000)
+    server.add_call(call_status="ongoing", start_timestamp=NOW_MS - 60_000)
     assert provider.active_calls(NOW) == 2
-    # list-calls cannot filter on registered (a 400): the adapter counts the listing itself
-    assert "call_status" not in server.seen[-1].body["filter_criteria"]
+    assert server.count("POST", "/v3/list-calls") == 2
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
