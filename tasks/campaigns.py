@@ -389,7 +389,7 @@ with scope as (
     select *
     from campaigns
     where ($campaign_id is null or campaign_id = $campaign_id)
-      and ($search is null or contains(lower(name), lower($search)))
+      and ($search is null or {name_matches})
     {page}
 ),
 ranked_runs as (
@@ -433,8 +433,16 @@ select * from final
 
 
 def campaign_facts_sql(page: str = "") -> str:
-    """The campaign list's facts query; `page` (trusted SQL: order, limit, offset) trims the scope first."""
-    return _CAMPAIGN_FACTS_SQL.format(page=page)
+    """The campaign list's facts query; `page` (trusted SQL: order, limit, offset) trims the scope first.
+
+    $search matches the name as the Contact List and Call Logs searches match theirs (`contains_folded`)."""
+    # imported here, not above: tasks.export_calls loads Polars (about half a second), which the CLI commands
+    # that only read settings or manage agents and numbers through this module never need
+    from tasks.export_calls import contains_folded
+
+    return _CAMPAIGN_FACTS_SQL.format(page=page, name_matches=contains_folded("name", "search"))
+
+
 LIST_SORTS = _SORTS = {
     "created": "order by created_at desc, campaign_id desc",
     "name": "order by lower(name), campaign_id",
@@ -510,9 +518,9 @@ def campaign_status(conn: Conn, campaign_id: int, now: datetime) -> CampaignStat
 def list_campaigns(conn: Conn, now: datetime, search: str | None = None, sort: str = "created") -> list[dict]:
     """Campaign list rows {campaign_id, name, status, agent_name, contacts, created_at}, in one query.
 
-    ``search`` matches a case-insensitive substring of the name (taken literally; spaces around it are
-    ignored, as names have none); ``sort`` is
-    "created" (newest first, the default) or "name".
+    ``search`` matches part of the name, case and accents aside ("medellin" finds "Medellín Q3", as the
+    Contact List search does: `tasks.export_calls.contains_folded`), taken literally (% and _ are themselves;
+    spaces around it are ignored, as names have none); ``sort`` is "created" (newest first, the default) or "name".
     """
     if sort not in _SORTS:
         raise ValidationError("sort", f'"{sort}" is not one of {", ".join(_SORTS)}')

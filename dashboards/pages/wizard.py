@@ -17,7 +17,7 @@ from flows.import_contacts import PLAIN_STEPS
 from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 from tasks.campaigns import create_campaign, get_campaign
 from tasks.contacts_import import read_contacts_file, resolve_mapping, suggest_mapping
-from tasks.errors import UserError
+from tasks.errors import UserError, ValidationError
 from tasks.timezones import countries_for_zone, is_known_zone, zone_needs_country
 
 # A new campaign starts as a Draft with these until step 2 sets the real schedule (step 2 proposes the browser's
@@ -67,9 +67,18 @@ def basic_step() -> None:
 
 
 def _readable(error: UserError) -> str:
-    """ "name: is required" → "Name: is required" (a field error reads like the form's label)."""
-    field = getattr(error, "field", None)
-    return f"{field.replace('_', ' ').capitalize()}: {error.rule}" if field else str(error)
+    """The error in the form's words: "name: is required" → "Campaign Name: is required" (`_labelled`)."""
+    problems = getattr(error, "errors", None) or ([error] if isinstance(error, ValidationError) else [])
+    if not problems:
+        return str(error)
+    messages = settings_tab.form_messages(problems, state.SAME)  # field names in the text become labels too
+    return "; ".join(_labelled(field, message) for field, message in messages.items())
+
+
+def _labelled(field: str, message: str) -> str:
+    """A field's error led by the label the Settings tab shows for it ("Outbound Numbers: ..."); a field the
+    form has no widget for keeps its name."""
+    return f"{settings_tab.FIELD_LABELS.get(field, field)}: {message}"
 
 
 def _mapping_frame(headers: list[str], sample: dict[str, str | None]) -> pl.DataFrame:
@@ -200,7 +209,7 @@ def schedule_step(campaign_id: int) -> None:
     state.remember_form(st.session_state, campaign_id)
     settings_tab.forget_hidden(campaign_id, drawn)
     for field in sorted(set(errors) - settings_tab.SCHEDULE_FIELDS):
-        st.error(f"{field.replace('_', ' ').capitalize()}: {errors[field]}")
+        st.error(_labelled(field, errors[field]))
     back, finish = st.columns([1, 1])
     if back.button("Back", key="wiz_back", icon=":material/arrow_back:"):
         st.session_state["wizard_step"] = 1

@@ -9,6 +9,7 @@ import polars as pl
 
 from tasks.campaigns import LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, with_listed
 from tasks.errors import NotFoundError, ValidationError
+from tasks.export_calls import contains_folded
 
 Conn = duckdb.DuckDBPyConnection
 
@@ -56,7 +57,7 @@ def campaign_page(
 def count_campaigns(conn: Conn, search: str | None = None) -> int:
     """How many campaigns match the list's search (for paging)."""
     return conn.execute(
-        "select count(*) from campaigns where ($search is null or contains(lower(name), lower($search)))",
+        f"select count(*) from campaigns where ($search is null or {contains_folded('name', 'search')})",
         {"search": _search(search)},
     ).fetchone()[0]
 

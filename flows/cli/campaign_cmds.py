@@ -164,7 +164,7 @@ def apply(
 
 @app.command("list")
 def list_(
-    search: Annotated[str | None, typer.Option("--search", help="Case-insensitive part of the name.")] = None,
+    search: Annotated[str | None, typer.Option("--search", help="Part of the name, case and accents aside.")] = None,
     sort: Annotated[str, typer.Option("--sort", help="created (newest first) or name.")] = "created",
     as_json: JsonOpt = False,
 ) -> None:

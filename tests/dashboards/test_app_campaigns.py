@@ -294,10 +294,26 @@ def test_wizard_refuses_a_campaign_without_a_name(db):
     make_campaign_db(db)
     at = run_app("pages/wizard.py")
     at.button(key="wiz_create").click().run()
-    assert at.error[0].value == "Name: is required"
+    assert at.error[0].value == "Campaign Name: is required"  # the field's label on the form, not its name
     assert "wizard_campaign" not in at.session_state
     with connect(db) as conn:
         assert conn.execute("select count(*) from campaigns").fetchone()[0] == 1
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_wizard_names_a_field_outside_the_schedule_by_its_settings_label(db):
+    make_campaign_db(db)
+    at, cid = start_wizard()
+    with transaction(db) as conn:  # the draft's outbound number is deleted while the wizard is open
+        number_id = get_campaign(conn, cid)["outbound_number_ids"][0]
+        conn.execute("delete from phone_numbers where number_id = ?", [number_id])
+    at.button(key="wiz_next").click().run()
+    at.date_input(key=f"c{cid}:start_date").set_value(datetime(2026, 6, 1).date()).run()
+    at.button(key="wiz_finish").click().run()
+    assert not at.exception, at.exception
+    # the Settings tab's label for the field (its Advanced Settings), not "Outbound number ids"
+    assert [e.value for e in at.error] == [f"Outbound Numbers: number(s) {number_id} do not exist"]
+    assert at.session_state["wizard_campaign"] == cid  # still in the wizard, nothing saved
 
 
 def test_an_unexpected_error_is_a_message_not_a_traceback(listed, monkeypatch):

@@ -73,6 +73,15 @@ def test_search_by_name(three, search, expected):
         assert conn.execute("select count(*) from campaigns").fetchone()[0] == 3
 
 
+@pytest.mark.parametrize("search", ["medellin", "MEDELLÍN", "medelli\u0301n"])
+def test_search_ignores_accents_as_the_contact_search_does(three, search):
+    # the list's rows match as tasks.export_calls.contains_folded does: case and accents aside, both ways
+    _add(three["db"], "Medellín Q3", datetime(2026, 4, 1, tzinfo=UTC))
+    with connect(three["db"]) as conn:
+        assert _names(campaign_page(conn, NOW, search=search)) == ["Medellín Q3"]
+        assert count_campaigns(conn, search) == 1  # the pager counts what the page lists
+
+
 def test_paging_with_limit_and_offset(three):
     with connect(three["db"]) as conn:
         pages = [_names(campaign_page(conn, NOW, limit=2, offset=o)) for o in (0, 2, 4)]

@@ -373,6 +373,29 @@ def test_list_search_and_sort(campaign_db, search, sort, expected):
         assert [r["name"] for r in list_campaigns(conn, NOW, search=search, sort=sort)] == expected
 
 
+@pytest.mark.parametrize(
+    "search, expected",
+    [
+        # case and accents aside, both ways, as the Contact List search (tasks.export_calls.contains_folded)
+        ("medellin", ["Medellín Q3", "MEDELLIN renewals"]),
+        ("MEDELLÍN", ["Medellín Q3", "MEDELLIN renewals"]),
+        ("rene\u0301e", ["Renée_2026"]),  # a decomposed é typed finds the composed one stored
+        ("zoë", ["Zoe\u0308 (50%)"]),  # and the other way round
+        ("renee", ["Renée_2026"]),
+        ("ÉÉ", ["Renée_2026"]),  # an accent typed on a letter stored plain, in capitals
+        ("e_2", ["Renée_2026"]),  # _ is itself, not LIKE's any character
+        ("e_", ["Renée_2026"]),
+        ("0%", ["Zoe\u0308 (50%)"]),  # % is itself too
+        ("straße", []),  # ß is a letter of its own, not folded to "ss"
+    ],
+)
+def test_list_search_ignores_case_and_accents(campaign_db, search, expected):
+    with transaction(campaign_db["db"]) as conn:
+        for name in ("Medellín Q3", "MEDELLIN renewals", "Renée_2026", "Zoe\u0308 (50%)", "Strasse"):
+            create_campaign(conn, new_settings(campaign_db, name=name), NOW)
+        assert sorted(r["name"] for r in list_campaigns(conn, NOW, search=search, sort="name")) == sorted(expected)
+
+
 def test_list_sorts_by_name_alphabetically_ignoring_case(campaign_db):
     with transaction(campaign_db["db"]) as conn:
         for name in ("zeta", "Beta", "alpha"):
