@@ -172,7 +172,7 @@ def test_change_the_metrics_date_range(dashboard, page):
     cards = page.locator("[data-testid='stMetric']:visible")
     cards.first.wait_for()
     assert clipped_texts(page) == []  # five KPI cards in a row: "Avg. Call Duration" was cut to "Avg. Call Dura…"
-    # nor a card's value: "1 min, 22 sec" is wider than a fifth of the row, it wraps instead of running out of the card
+    # nor a card's value: a long one wraps instead of running out of the card (Avg. Call Duration reads "1m 22s")
     assert cards.evaluate_all("cards => cards.map(c => c.querySelector('[data-testid=stMetricValue]'))"
                               ".filter(v => v.scrollWidth > v.clientWidth + 1).map(v => v.innerText)") == []
     assert "140" in cards.nth(0).inner_text()  # Credits Used, whole campaign
@@ -239,8 +239,8 @@ _GRID_DURATION_JS = """seconds => seconds.map(s => {
 
 
 def test_durations_and_reasons_read_in_the_browser_as_the_tables_draw_them(dashboard, page):
-    """The call detail and KPI cards' durations (format_duration) are the text the grid draws for a duration, and
-    the Call Logs table holds reason labels."""
+    """The call detail's duration (format_duration) is the text the grid draws for a duration, and the Call Logs
+    table holds reason labels (the Avg. Call Duration card is shorter: "1m 22s", the tables' text in its help)."""
     ids = make_tabs_db(dashboard["db"])
     _campaign_page(page, dashboard, ids["campaign_id"])
     seconds = [0, 20, 45, 60, 104, 120, 3600, 3723, 90061]
