@@ -20,6 +20,8 @@ from tasks.feedback import set_feedback
 
 # Session key the Contact List sets to show one contact's calls here.
 CONTACT_FILTER_KEY = "call_logs_contact_filter"
+# Streamlit's own header click sorts the rows it was sent: this page only.
+SORT_HELP = "Orders every matching call, across pages (a column header click sorts only this page)."
 SORT_LABELS = {
     "Date": "date", "Phone Number": "phone", "Disconnect Reason": "disconnect_reason", "Status": "status",
     "Call Successful": "call_successful", "Duration": "duration", "Credits": "credits", "Tools": "tools",
@@ -146,7 +148,8 @@ def _export_bytes(campaign_id: int, filters: q.CallFilters) -> bytes:
 def render(campaign_id: int) -> None:
     """Draw the Call Logs tab of one campaign."""
     filters, sort_slot = _filters(campaign_id)
-    sort_label = sort_slot.selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
+    sort_label = sort_slot.selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"),
+                                    help=SORT_HELP)
     descending = sort_slot.toggle("Descending", value=True, key=_key(campaign_id, "desc"))
 
     with state.reading() as conn:

@@ -29,6 +29,8 @@ from tasks import contacts_import as ci
 from tasks.errors import UserError, ValidationError
 from tasks.phones import check_region
 
+# Streamlit's own header click sorts the rows it was sent: this page only.
+SORT_HELP = "Orders every matching contact, across pages (a column header click sorts only this page)."
 SORT_LABELS = {
     "Created At": "created", "Phone Number": "phone", "Name": "name", "Attempts": "attempts",
     "Connected": "connected", "Successful": "successful", "Credits": "credits", "Duration": "duration",
@@ -92,7 +94,8 @@ def render(campaign_id: int) -> None:
     top = st.columns([4, 2, 1.2], vertical_alignment="bottom")
     search = top[0].text_input("Search", key=_key(campaign_id, "search"),
                                placeholder="Phone, name, company or e-mail", max_chars=call_queries.MAX_SEARCH_CHARS)
-    sort_label = top[1].selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"))
+    sort_label = top[1].selectbox("Sort by", list(SORT_LABELS), key=_key(campaign_id, "sort"),
+                                  help=SORT_HELP)
     descending = top[2].toggle("Descending", value=True, key=_key(campaign_id, "desc"))
 
     with state.reading() as conn:
