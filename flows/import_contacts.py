@@ -20,7 +20,7 @@ from tasks.store import connect, db_path
 # The pipeline's steps by name; the Prefect flow swaps in @task wrappers of the same functions.
 PLAIN_STEPS: dict[str, Callable[..., Any]] = {
     "read": ci.read_contacts_file,
-    "map": lambda frame, overrides, source=None: ci.resolve_mapping(frame.columns, overrides, source),
+    "map": ci.map_columns,
     "apply": ci.apply_mapping,
     "normalise": ci.normalise,
     "validate": ci.validate,
@@ -112,7 +112,7 @@ def check_import(
         country = ci.campaign_country(conn, campaign_id)
     check_region(country) or check_region(default_country)
     frame = ci.read_contacts_file(path, sheet)
-    ci.resolve_mapping(frame.columns, dict(mapping or {}), Path(path).name)
+    ci.map_columns(frame, dict(mapping or {}), Path(path).name)
     if report_path is not None:
         ci.check_report_path(report_path, _kept_files(db, path))
     return frame

@@ -65,7 +65,15 @@ MAX_CELL_CHARS = 10_000
 # costs time in the square of the columns (5,000 columns: a minute; a 1 MB line of commas: 13 GB and hours).
 MAX_COLUMNS = 1_000
 MAX_XLSX_UNPACKED_BYTES = 1024 * 2**20
+# Rows below a header without a phone column searched for the real header (a title above it).
+HEADER_SEARCH_ROWS = 20
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+# Zip-based documents other than .xlsx, by a member only they have: what to tell their user.
+OTHER_ZIP_DOCUMENTS = {
+    "Index/Document.iwa": "an Apple Numbers document: export it from Numbers as .xlsx or .csv",
+    "content.xml": "an OpenDocument file (an .ods spreadsheet?): save it as .xlsx or .csv",
+}
 REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
 # Columns of the mapped frame, in order; custom properties follow as "custom:<key>".
 MAPPED_COLUMNS = ("row", "phone_raw", NAME, COMPANY, EMAIL)
@@ -225,6 +233,12 @@ def read_csv_bytes(data: bytes, path: Path, lone_row: bool = False) -> pl.DataFr
     """
     if not data.strip():
         raise UserError(f"{path.name}: the file is empty")
+    # A workbook named .csv was read as text: Polars' "CSV malformed" for an .xlsx, "no data rows" for an .xls.
+    if data.startswith(ZIP_MAGIC):
+        raise UserError(f"{path.name}: is a zip file (an .xlsx workbook?), not CSV text; "
+                        "name a workbook .xlsx, or save it as CSV")
+    if data.startswith(OLE_MAGIC):
+        raise UserError(f"{path.name}: is an Office file (an old .xls workbook?), not CSV text; save it as .csv or .xlsx")
     try:
         utf8, _ = decode_bytes(data)
     except UnicodeDecodeError as error:  # a byte-order mark (or the NULs of UTF-16) promised an encoding the bytes break
@@ -385,17 +399,24 @@ def check_xlsx_container(path: Path) -> None:
     """Refuse what is not a plain .xlsx before a reader unpacks it: encrypted, not a zip, or a zip bomb."""
     with open(path, "rb") as handle:
         head = handle.read(len(OLE_MAGIC))
+    if not head:
+        raise UserError(f"{path.name}: the file is empty")
     if head == OLE_MAGIC:
         # Excel saves a password-protected workbook as an encrypted OLE file (so is an old .xls)
         raise UserError(f"{path.name}: the workbook is password-protected (or an old .xls); "
                         "save it without a password as .xlsx")
     if not zipfile.is_zipfile(path):
-        raise UserError(f"{path.name}: cannot read as XLSX (not a zip container)")
+        raise UserError(f"{path.name}: cannot read as XLSX (not a zip container, which an .xlsx is; a CSV file? name it .csv)")
     try:
         with zipfile.ZipFile(path) as book:
             unpacked = sum(entry.file_size for entry in book.infolist())
+            members = set(book.namelist())
     except (zipfile.BadZipFile, OSError) as error:
         raise UserError(f"{path.name}: cannot read as XLSX ({error})") from None
+    if "xl/workbook.xml" not in members:  # the calamine reader's message named a missing part ("_rels/.rels")
+        other = next((what for member, what in OTHER_ZIP_DOCUMENTS.items() if member in members), None)
+        if other is not None:
+            raise UserError(f"{path.name}: is {other}")
     if unpacked > MAX_XLSX_UNPACKED_BYTES:
         raise UserError(f"{path.name}: unpacks to {unpacked / 2**20:,.0f} MB (at most "
                         f"{MAX_XLSX_UNPACKED_BYTES / 2**20:,.0f} MB); a damaged or hostile workbook, or save it as .csv")
@@ -423,9 +444,11 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> p
         raise UserError(f"{path.name}: the sheet is empty")
     _check_grid_width(grid, path)
     # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost. Date
-    # cells come back as "2024-01-15 00:00:00": a date without a time of day is kept as the date alone.
+    # cells come back as "2024-01-15 00:00:00": a date without a time of day is kept as the date alone. A
+    # time-only cell ("14:30") comes back on Excel's day 0, "1899-12-31 14:30:00": kept as the time alone.
     grid = grid.with_columns(
-        pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1").str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
+        pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1").str.replace(r"^1899-12-31 (\d{2}:\d{2}:\d{2})$", "$1")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
     )
     return _with_headers(grid, path, lone_row)
 
@@ -516,6 +539,32 @@ def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = No
             f"name it with --map 'COLUMN={PHONE}'"
         )
     return _unique_custom_keys(mapping)
+
+
+def map_columns(frame: pl.DataFrame, overrides: Mapping[str, str] | None = None,
+                source: str | None = None) -> dict[str, str]:
+    """`resolve_mapping` for a file as read. When no column maps to the phone because a title or notes
+    sit above the real header, the error names the row that looks like the header: the advice to name
+    the phone column with --map could not help there."""
+    try:
+        return resolve_mapping(frame.columns, overrides, source)
+    except ValidationError:
+        raise
+    except UserError:  # no column maps to the phone
+        # A CSV title line of one field makes a header of one column: the fields past it are in the report note.
+        extra = extra_field_rejects(frame)
+        beyond = {} if extra is None else dict(zip(extra["row"], extra["value"]))
+        for index, cells in enumerate(frame.head(HEADER_SEARCH_ROWS).iter_rows()):
+            row = index + 2  # the frame's row i is the file's row i + 2 (rows above the header stay, blank)
+            texts = [*cells, *re.split(r"[,;\t|]", beyond.get(row) or "")]
+            phone = next((t.strip() for t in texts if t and HEADER_SYNONYMS.get(header_key(t)) == PHONE), None)
+            if phone is not None:
+                raise UserError(
+                    f"{source + ': ' if source else ''}no column maps to {PHONE} in the header (the first non-blank "
+                    f"row: {', '.join(frame.columns)}); row {row} looks like the header ({phone!r}): "
+                    "delete the rows above it"
+                ) from None
+        raise
 
 
 def _unique_custom_keys(mapping: dict[str, str]) -> dict[str, str]:

@@ -9,6 +9,11 @@ several processes when there are many.
 phonenumbers reads letters as keypad digits ("1-800-FLOWERS"), so a label typed beside a number
 ("602-555-0199 (home)") made it too long: a value with such a label is read without it first, and
 as typed only if that gives no valid number (a vanity number keeps its letters' digits).
+
+"00" is the international prefix of most of the world but not of every region (011 in North America,
+005/007/009 in Colombia): read in those regions, "0057 301 234 5678" became carrier 005 and +7, a
+number in Russia, and "0044 20 7946 0958" was too long. A value starting with "00" is read as "+"
+when that gives a number of the campaign's own country, or when the region's reading is no number.
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ Result = tuple[str | None, str | None, str | None, str | None, str | None]
 _LETTERS = r"[^\W\d_]+(?:[\s.'/-]+[^\W\d_]+)*\.?"
 _TRAILING_LABEL = re.compile(rf"\s*\(\s*{_LETTERS}\s*\)\s*$")
 _LEADING_LABEL = re.compile(rf"^{_LETTERS}\s*:\s*")
+# A number Excel showed in scientific notation ("4.15555E+09") and a CSV export kept as shown.
+_SCIENTIFIC = re.compile(r"([1-9])(?:[.,]([0-9]+))?[eE]\+?([0-9]{1,2})")
+SCIENTIFIC_REASON = ("in scientific notation, which may have lost digits: format the column as text "
+                     "in the spreadsheet and export it again")
 
 
 def check_region(region: str | None) -> str | None:
@@ -215,6 +224,12 @@ def _normalise_one(raw: str | None, default_region: str | None) -> Result:
     text = (raw or "").strip()
     if not text:
         return None, None, None, None, "phone is empty"
+    scientific = _SCIENTIFIC.fullmatch(text)
+    if scientific is not None:  # phonenumbers read the E as a keypad 3: "too long"
+        lead, fraction, exponent = scientific.group(1), scientific.group(2) or "", int(scientific.group(3))
+        if len(fraction) != exponent:  # "4.15555E+09": the digits past the shown ones are gone
+            return None, None, None, None, SCIENTIFIC_REASON
+        text = lead + fraction  # "1.4155550123E+10": every digit is shown
     bare = strip_phone_label(text)
     if bare != text:
         unlabelled = _parse_one(bare, default_region)
@@ -226,6 +241,21 @@ def _normalise_one(raw: str | None, default_region: str | None) -> Result:
 
 
 def _parse_one(text: str, default_region: str | None) -> Result:
+    in_region = _parse_in_region(text, default_region)
+    rest = text.lstrip()
+    if not rest.startswith("00"):
+        return in_region
+    international = _parse_in_region("+" + rest[2:].lstrip(), None)
+    if default_region is None:
+        return international
+    if in_region[4] is not None:  # "0044 20 7946 0958" in the US, which dials abroad with 011
+        return international if international[4] is None else in_region
+    # "0057 301 234 5678" in Colombia: its own country code after 00, not carrier 005 and +7
+    own_code = f"+{pn.country_code_for_region(default_region)}"
+    return international if international[4] is None and international[0].startswith(own_code) else in_region
+
+
+def _parse_in_region(text: str, default_region: str | None) -> Result:
     try:
         number = pn.parse(text, default_region)
     except NumberParseException as error:
@@ -260,8 +290,9 @@ def _candidates(values: pl.Series, default_region: str | None) -> pl.Series:
     """A "+1NXXNXXXXXX" candidate where the raw value is plainly a North American number, else null."""
     text = values.str.strip_chars()
     digits = text.str.replace_all(r"\D", "")
-    frame = pl.DataFrame({"plain": text.str.contains(r"^\+?[\d\s().\-/]+$"), "digits": digits, "intl": text.str.starts_with("+")})
-    nanp_digits = pl.col("digits").str.contains(r"^1?[2-9]\d{9}$")
+    # [0-9], not \d: Polars' \d is any script's digit, and "415٥٥٥٠١٢٣" became "+1415٥٥٥٠١٢٣" as if E.164
+    frame = pl.DataFrame({"plain": text.str.contains(r"^\+?[0-9\s().\-/]+$"), "digits": digits, "intl": text.str.starts_with("+")})
+    nanp_digits = pl.col("digits").str.contains(r"^1?[2-9][0-9]{9}$")
     national_ok = default_region in NANP_REGIONS
     return frame.select(
         # "+1 602 555 0199": international and North American.

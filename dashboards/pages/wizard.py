@@ -16,7 +16,7 @@ from dashboards.tabs.contact_list import staged_upload
 from flows.import_contacts import PLAIN_STEPS
 from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 from tasks.campaigns import create_campaign, get_campaign
-from tasks.contacts_import import read_contacts_file, resolve_mapping, suggest_mapping
+from tasks.contacts_import import map_columns, read_contacts_file, suggest_mapping
 from tasks.errors import UserError, ValidationError
 from tasks.timezones import countries_for_zone, is_known_zone, zone_needs_country
 
@@ -124,7 +124,7 @@ def contacts_step(campaign_id: int) -> None:
         )
         overrides = dict(zip(edited["Column in file"], edited["Maps to"]))
         try:
-            mapping = resolve_mapping(headers, overrides)
+            mapping = map_columns(frame, overrides)  # a title above the header: names the header's row
         except UserError as error:
             st.error(str(error))
             return

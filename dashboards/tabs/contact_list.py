@@ -359,7 +359,7 @@ def _import_section(campaign_id: int) -> None:
                 "Maps to", options=options, required=True, format_func=target_label)},
         )
         try:
-            mapping = ci.resolve_mapping(headers, dict(zip(edited["Column in file"], edited["Maps to"])))
+            mapping = ci.map_columns(frame, dict(zip(edited["Column in file"], edited["Maps to"])))
         except UserError as error:
             st.error(str(error))
             return

@@ -130,3 +130,19 @@ def test_an_unknown_default_country_stops_the_preview_as_it_stops_the_import(db_
     rerun(at)
     assert [e.value for e in at.error] == ["Country: unknown country code 'XX' (use ISO 3166 alpha-2, e.g. US)"]
     assert not [d for d in at.dataframe if "Problem" in d.value.columns]
+
+
+TITLED = b"Spring leads 2026\n\nName,Phone\nAna,+16025550111\n"
+
+
+@pytest.mark.parametrize("key", ["contacts_{}_upload", "wiz_upload"], ids=["contact_list", "wizard"])
+def test_a_title_above_the_header_names_the_row_to_start_from(earlier_import, key):
+    # the import's own message (contacts_import.map_columns): "Maps to" cannot fix a title row, deleting it can
+    if key == "wiz_upload":
+        at, _ = start_wizard()
+    else:
+        at = run_tab("contact_list", earlier_import)
+    at.file_uploader(key=key.format(earlier_import)).set_value(("titled.csv", TITLED, "text/csv"))
+    at = rerun(at)
+    assert any("row 3 looks like the header ('Phone'): delete the rows above it" in e.value for e in at.error), \
+        [e.value for e in at.error]

@@ -146,6 +146,25 @@ def test_cli_import_bad_files_exit_2_with_one_line(capsys, campaign_db, tmp_path
     assert err.startswith(message) and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("prefect", [[], ["--prefect"]])
+def test_cli_import_of_a_workbook_named_csv_or_a_titled_file_exits_2_with_one_line(capsys, campaign_db, tmp_path, prefect):
+    # a workbook named .csv: "cannot read as CSV (CSV malformed: expected 13 rows, ...)"; a title above the
+    # header: "name it with --map 'COLUMN=contact_phone'", which cannot help
+    import shutil
+
+    shutil.copyfile(SAMPLE_XLSX, tmp_path / "contacts.csv")
+    titled = _csv(tmp_path, "Contacts export\n\nPhone,Name\n+16025550199,Ann\n", "titled.csv")
+    for path, message in (
+        (tmp_path / "contacts.csv", "error: contacts.csv: is a zip file (an .xlsx workbook?), not CSV text"),
+        (titled, "error: titled.csv: no column maps to contact_phone in the header (the first non-blank row: "
+                 "Contacts export); row 3 looks like the header ('Phone'): delete the rows above it\n"),
+    ):
+        code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path), *prefect)
+        assert code == 2 and out == ""
+        assert err.startswith(message) and err.count("\n") == 1
+    assert table_sizes(campaign_db["db"]) == (0, 0)
+
+
 def test_cli_contacts_edit_remove_and_export(capsys, campaign_db, tmp_path):
     cid = str(campaign_db["campaign_id"])
     cli(capsys, campaign_db["db"], "import", cid, str(_csv(tmp_path, "Phone,Name\n6025550199,=cmd\n")))

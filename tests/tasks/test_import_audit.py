@@ -1,0 +1,150 @@
+"""Files a data team brings to the contact import: international prefixes, Excel's scientific notation and
+time cells, other scripts' digits, workbooks under the wrong name, a title above the header."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime, time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.import_contacts import check_import, run_import
+from tasks import contacts_import as ci
+from tasks.errors import UserError
+from tasks.phones import SCIENTIFIC_REASON, normalise_phone, normalise_phones
+from tasks.store import connect
+from tests.factories import make_campaign_db
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        # Colombia dials abroad with 005/007/009: read there, "0057" was carrier 005 and +7, a number in Russia
+        ("0057 301 234 5678", "CO", "+573012345678"),
+        ("005 44 20 7946 0958", "CO", "+442079460958"),  # Colombia's own carrier prefix still works
+        # North America dials abroad with 011: "00…" was too long there
+        ("00 1 415 555 0129", "US", "+14155550129"),
+        ("0044 20 7946 0958", "US", "+442079460958"),
+        ("011 44 20 7946 0958", "US", "+442079460958"),
+        ("0044 20 7946 0958", None, "+442079460958"),  # no country at all: was "invalid country code"
+        ("0033 6 12 34 56 78", "FR", "+33612345678"),  # 00 is France's own prefix: as before
+        ("06 12 34 56 78", "FR", "+33612345678"),
+    ],
+)
+def test_a_00_prefix_is_read_as_the_international_prefix(raw, region, e164):
+    assert normalise_phone(raw, region)[0] == e164
+
+
+def test_an_unreadable_00_number_keeps_the_reason_of_its_reading():
+    assert normalise_phone("0044 123", None)[4] == "too short"  # was "invalid country code"
+    assert normalise_phone("00 99 1234567", "US")[4] == "too long"  # no such country: the US reading's reason
+
+
+def test_a_colombian_file_written_with_0057_enrolls_colombian_numbers(db, tmp_path):
+    ids = make_campaign_db(db, country="CO", time_zone="America/Bogota")
+    path = tmp_path / "bogota.csv"
+    path.write_text("Teléfono,Nombre\n0057 301 234 5678,Ana\n+57 301 234 5679,Beto\n", encoding="utf-8")
+    result = run_import(ids["campaign_id"], path, db=db)
+    assert (result.imported, result.invalid) == (2, 0)
+    with connect(db) as conn:
+        assert conn.execute("select phone_e164, region from contacts order by contact_id").fetchall() == [
+            ("+573012345678", "CO"), ("+573012345679", "CO")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "reason"),
+    [
+        ("1.4155550123E+10", "+14155550123", None),  # every digit is shown: read as the number (was "too long")
+        ("1,4155550123E10", "+14155550123", None),  # a decimal comma (a European Excel)
+        ("4.15555E+09", None, SCIENTIFIC_REASON),  # 4155550123 shown rounded: the digits are gone
+        ("4.1555501235E+09", None, SCIENTIFIC_REASON),  # not a whole number
+    ],
+)
+def test_excel_scientific_notation_is_read_when_whole_and_refused_when_digits_are_lost(raw, e164, reason):
+    assert normalise_phone(raw, "US")[0::4] == (e164, reason)
+
+
+def test_digits_of_other_scripts_never_reach_the_stored_number():
+    # the North American fast path matched any script's digits: "+1415٥٥٥٠١٢٣" was stored as E.164
+    out = normalise_phones(pl.Series(["415٥٥٥٠١٢٣", "٤١٥٥٥٥٠١٢٤"]), "US", workers=1).sort("phone_raw")
+    assert out["phone_e164"].to_list() == ["+14155550123", "+14155550124"]
+
+
+def test_xlsx_time_cells_keep_the_time_alone(tmp_path):
+    # a time-only cell ("14:30") came back as "1899-12-31 14:30:00" and went to the agent as that property
+    import xlsxwriter
+
+    path = tmp_path / "times.xlsx"
+    with xlsxwriter.Workbook(str(path)) as book:
+        sheet = book.add_worksheet()
+        hours = book.add_format({"num_format": "hh:mm"})
+        sheet.write_row(0, 0, ["Phone", "Best time", "Signup"])
+        sheet.write_string(1, 0, "6025550199")
+        sheet.write_datetime(1, 1, time(14, 30), hours)
+        sheet.write_datetime(1, 2, datetime(2024, 1, 15), book.add_format({"num_format": "yyyy-mm-dd"}))
+        sheet.write_string(2, 0, "6025550198")
+        sheet.write_datetime(2, 1, time(0, 0), hours)  # midnight: not the date "1899-12-31"
+    assert ci.read_contacts_file(path).rows() == [("6025550199", "14:30:00", "2024-01-15"), ("6025550198", "00:00:00", None)]
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        # a workbook named .csv: Polars' "CSV malformed: expected 13 rows, actual 24 rows, in chunk ..."
+        ("book.csv", lambda p: _zip(p, {"xl/workbook.xml": "<workbook/>"}),
+         "book.csv: is a zip file (an .xlsx workbook?), not CSV text; name a workbook .xlsx, or save it as CSV"),
+        # an old .xls named .csv: "the file has a header row but no data rows"
+        ("old.csv", lambda p: p.write_bytes(ci.OLE_MAGIC + b"\0" * 600),
+         "old.csv: is an Office file (an old .xls workbook?), not CSV text; save it as .csv or .xlsx"),
+        # 0 bytes named .xlsx: "cannot read as XLSX (not a zip container)", where a .csv says it is empty
+        ("empty.xlsx", lambda p: p.write_bytes(b""), "empty.xlsx: the file is empty"),
+        # "cannot read as XLSX (calamine error: Xlsx error: File not found '_rels/.rels')"
+        ("sheet.xlsx", lambda p: _zip(p, {"Index/Document.iwa": "x", "Metadata/Properties.plist": "x"}),
+         "sheet.xlsx: is an Apple Numbers document: export it from Numbers as .xlsx or .csv"),
+        ("calc.xlsx", lambda p: _zip(p, {"mimetype": "application/vnd.oasis.opendocument.spreadsheet", "content.xml": "x"}),
+         "calc.xlsx: is an OpenDocument file (an .ods spreadsheet?): save it as .xlsx or .csv"),
+        ("text.xlsx", lambda p: p.write_text("Phone\n+16025550199\n"),
+         "text.xlsx: cannot read as XLSX (not a zip container, which an .xlsx is; a CSV file? name it .csv)"),
+    ],
+)
+def test_a_file_under_another_files_name_says_what_it_is(tmp_path, name, make, message):
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(UserError) as error:
+        ci.read_contacts_file(path)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Contacts export 2024\n\nPhone,Name\n+16025550199,Ann\n",
+        "Contacts export 2024\n\nName,Phone\nAnn,+16025550199\n",  # the phone past the title's one column
+        "Report,,\nGenerated 2024-01-02,,\nName,Teléfono,Email\nAnn,+16025550199,a@b.co\n",
+    ],
+)
+def test_a_title_above_the_header_names_the_row_that_looks_like_the_header(campaign_db, tmp_path, content):
+    # the advice was "name it with --map 'COLUMN=contact_phone'", which cannot help: the header is the title
+    path = tmp_path / "export.csv"
+    path.write_text(content, encoding="utf-8")
+    for attempt in (run_import, check_import):
+        with pytest.raises(UserError, match=r"^export\.csv: no column maps to contact_phone in the header \(the first "
+                                            r"non-blank row: .*\); row 3 looks like the header \('(Phone|Teléfono)'\): "
+                                            r"delete the rows above it$"):
+            attempt(campaign_db["campaign_id"], path, db=campaign_db["db"])
+
+
+def test_a_file_without_any_phone_header_keeps_the_map_advice(campaign_db, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("Foo,Bar\na,b\n")
+    with pytest.raises(UserError, match=r"no column maps to contact_phone \(columns: Foo, Bar\); name it with --map"):
+        run_import(campaign_db["campaign_id"], path, db=campaign_db["db"])
