@@ -101,7 +101,7 @@ def reason_label(code: str | None) -> str:
     """How a disconnect reason reads on screen: "user_hangup" → "User Hangup", "error_asr" → "Error ASR".
 
     Only for display: stored data, SQL, filters' values, the Excel export and the CLI keep the codes.
-    Text that is not a code (e.g. the Calls Made chart's "in flight / refused") is returned as is; blank when missing.
+    Text that is not a code (e.g. the Calls Made chart's "in flight / no reason") is returned as is; blank when missing.
     """
     if code is None:
         return ""

@@ -23,7 +23,9 @@ HINT_SUCCESSFUL = (
     "A large gap between Connected and Successful may indicate issues with your agent's prompt "
     "or conversation flow."
 )
-NO_REASON = "in flight / refused"
+# The Calls Made line of attempts without a disconnect reason: calls still in flight (or, rarely, a finished call
+# the provider gave no reason for). Refusals have none either but are no attempts, so they are never drawn.
+NO_REASON = "in flight / no reason"
 
 
 def default_range(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime) -> tuple[date, date]:
@@ -46,7 +48,7 @@ def kpis_and_funnel(
     """The KPI cards and the funnel (with its hints) from one read of the calls: `tasks.metrics.totals`,
     the figures of `campaigns metrics`, always current (not as of the last aggregation)."""
     row = metrics.totals(conn, campaign_id, date_from, date_to)
-    return metrics.kpi_cards_from(row), _with_hints(metrics.funnel_from(row))
+    return metrics.kpi_cards_from(row), _with_hints(metrics.funnel_from(row), row["contacts_called"])
 
 
 def kpi_cards(
@@ -60,7 +62,8 @@ def contact_funnel(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
 ) -> dict:
     """The funnel (total → connected → successful, % of total) and the hints its gaps call for."""
-    return _with_hints(metrics.funnel(conn, campaign_id, date_from, date_to))
+    row = metrics.totals(conn, campaign_id, date_from, date_to)
+    return _with_hints(metrics.funnel_from(row), row["contacts_called"])
 
 
 # Why a call listed in Call Logs is no attempt (docs/schema.md, "Metrics"): kind → what the Metrics tab says.
@@ -83,10 +86,12 @@ def not_counted_note(total_calls: int, counts: dict) -> str | None:
             f"{'of them ' if listed > 1 else ''}never rang, so Total Calls does not count {them}: {kinds}.")
 
 
-def _with_hints(funnel: dict) -> dict:
+def _with_hints(funnel: dict, contacts_called: int) -> dict:
     total, connected, successful = funnel["total_contacts"], funnel["connected"], funnel["successful"]
     hints = []
-    if total and connected < LARGE_GAP_SHARE * total:
+    # The first hint blames how the calls were made: a range in which nobody was called (before the first
+    # call, a weekend) has nothing to blame, however large its gap.
+    if total and contacts_called and connected < LARGE_GAP_SHARE * total:
         hints.append(HINT_CONNECTED)
     if connected and successful < LARGE_GAP_SHARE * connected:
         hints.append(HINT_SUCCESSFUL)

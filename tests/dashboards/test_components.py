@@ -34,7 +34,7 @@ def test_markdown_text_escapes_markup(text, expected):
         ("error_asr", "Error ASR"),  # an acronym stays in capitals
         ("marked_as_spam", "Marked as Spam"),  # a short word inside stays lower case
         ("inactivity", "Inactivity"),
-        ("in flight / refused", "in flight / refused"),  # not a code: as is
+        ("in flight / no reason", "in flight / no reason"),  # not a code: as is
         (None, ""),
     ],
 )

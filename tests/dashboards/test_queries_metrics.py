@@ -88,6 +88,25 @@ def test_a_day_without_calls_inside_the_span_is_drawn_as_zero():
     assert filled.filter(pl.col("day") == date(2026, 5, 2))["reason"].sort().to_list() == ["agent_hangup", "dial_busy"]
 
 
+def test_calls_made_names_attempts_without_a_reason_as_in_flight_not_refused(db):
+    # Apr 29: a call still ringing (an attempt, no reason yet) and a rate-limit refusal (no reason either, but
+    # no attempt): the chart draws the ringing call alone, and its line must not say "refused"
+    from tasks.metrics import aggregate
+
+    built = make_tabs_db(db)
+    with transaction() as conn:
+        for key, status, attempt in [("ringing", "registered", True), ("refused", "failed_rate_limit", False)]:
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt,"
+                " phone_e164, status, provider, queued_at, updated_at)"
+                " values (?, ?, ?, 1, ?, '+16025550002', ?, 'simulator', ?, ?)",
+                [built["campaign_id"], built["C"], key, attempt, status, datetime(2026, 4, 29, 17, 0, tzinfo=UTC),
+                 datetime(2026, 4, 29, 17, 0, tzinfo=UTC)])
+        aggregate(conn, datetime(2026, 4, 29, 18, 0, tzinfo=UTC))
+    with connect() as conn:
+        assert calls_made(conn, built["campaign_id"], APR29, APR29).rows() == [(APR29, "in flight / no reason", 1)]
+
+
 def test_calls_made_of_a_range_without_calls_is_empty(shared):
     with connect(shared["db"]) as conn:
         assert calls_made(conn, shared["campaign_id"], APR29, APR29).is_empty()
@@ -107,9 +126,13 @@ def test_calls_made_range_narrows(shared):
         # Apr 28: only B connected (c4), nobody successful → both hints
         (APR28, APR28, {"total_contacts": 4, "connected": 1, "connected_pct": 25.0, "successful": 0,
                         "successful_pct": 0.0, "hints": [HINT_CONNECTED, HINT_SUCCESSFUL]}),
-        # nobody connected: only the first gap is shown (there is nothing to convert)
+        # nobody called that day: no hint, as none of the calls' faults (bad hours, invalid numbers) can apply
         (APR29, APR29, {"total_contacts": 4, "connected": 0, "connected_pct": 0.0, "successful": 0,
-                        "successful_pct": 0.0, "hints": [HINT_CONNECTED]}),
+                        "successful_pct": 0.0, "hints": []}),
+        # Apr 27: A connected, B did not, C and D were not called: 1 of 4 is a large gap, nothing to convert
+        # beyond A's success
+        (APR27, APR27, {"total_contacts": 4, "connected": 1, "connected_pct": 25.0, "successful": 1,
+                        "successful_pct": 25.0, "hints": [HINT_CONNECTED]}),
     ],
 )
 def test_contact_funnel(shared, date_from, date_to, expected):
@@ -241,6 +264,14 @@ def test_the_default_range_counts_removed_contacts_as_called(with_removed_and_fa
         cards = kpi_cards(conn, built["campaign_id"], start, today)
     # A (removed), B and Far were dialed; of the 4 enrolled (B, C, D, Far) B and Far connected
     assert (cards["contacts_called"], cards["total_calls"], cards["connection_rate"]) == (3, 5, 50.0)
+
+
+def test_a_day_with_calls_and_no_enrolled_contact_connected_shows_the_connection_hint(with_removed_and_far_contacts):
+    # Apr 27: A (since removed) connected and B did not: calls were made and none of the 4 enrolled connected
+    built = with_removed_and_far_contacts
+    with connect(built["db"]) as conn:
+        _cards, funnel = kpis_and_funnel(conn, built["campaign_id"], APR27, APR27)
+    assert (funnel["connected"], funnel["hints"]) == (0, [HINT_CONNECTED])  # nothing to convert: one hint
 
 
 @pytest.mark.parametrize("max_span", [1 << 26, 0])  # the bitmaps, and the hash-based fallback
