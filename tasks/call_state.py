@@ -190,7 +190,9 @@ _MEANING = (
 def _credits(rates: RateCard) -> pl.Expr:
     return (
         pl.when(~_STATUS.is_in(("ended", "error"))).then(pl.when(_FINAL).then(pl.lit(0, pl.Int32)))
-        .when(pl.col("in_voicemail").fill_null(False) | (pl.col("disconnect_reason") == "voicemail_reached"))
+        # a standard voicemail bills flat; a personalised greeting talked into bills as answered (`call_credits`)
+        .when((pl.col("disconnect_reason") == "voicemail_reached").fill_null(False)
+              | (pl.col("in_voicemail").fill_null(False) & (pl.col("duration_seconds").fill_null(0) <= 0)))
         .then(pl.lit(rates.per_voicemail, pl.Int32))
         .when(pl.col("duration_seconds").fill_null(0) > 0)
         .then((pl.col("duration_seconds") / 60).ceil().cast(pl.Int32) * rates.per_answered_minute)

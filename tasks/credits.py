@@ -30,10 +30,16 @@ def call_credits(
     in_voicemail: bool | None,
     rates: RateCard = RateCard(),
 ) -> int:
-    """Credits a finished call consumes: answered minutes (each started one), voicemail, or 0."""
+    """Credits a finished call consumes: answered minutes (each started one), voicemail, or 0.
+
+    A standard voicemail (the provider recognised the box and hung up: `voicemail_reached`) bills the flat rate;
+    a box whose personalised greeting the agent took for the person and talked into (the analysis says
+    `in_voicemail`, the call ended another way) bills as answered, as the product does. A voicemail without a
+    duration bills the flat rate.
+    """
     if status not in (CallStatus.ended, CallStatus.error):
         return 0  # never connected (or not finished): nothing billed
-    if in_voicemail or disconnect_reason == DisconnectReason.voicemail_reached:
-        return rates.per_voicemail
     seconds = duration_seconds or 0.0
+    if disconnect_reason == DisconnectReason.voicemail_reached or (in_voicemail and seconds <= 0):
+        return rates.per_voicemail
     return rates.per_answered_minute * math.ceil(seconds / 60) if seconds > 0 else 0

@@ -178,12 +178,21 @@ def test_credits_are_stored_per_call(campaign_db, call_id, update, credits):
         assert call_row(conn, call_id)["credits"] == credits
 
 
-def test_voicemail_known_only_from_the_analysis_rebills_the_call(campaign_db, call_id):
-    # call_ended carries no analysis: billed as answered minutes until call_analyzed says voicemail
+def test_a_greeting_talked_into_bills_as_answered_a_recognised_voicemail_flat(campaign_db, call_id):
+    # call_ended carries no analysis: billed as answered minutes
     apply(campaign_db["db"], call_id, ended(100.0, analyzed=False, reason=DisconnectReason.agent_hangup))
     with connect(campaign_db["db"]) as conn:
         assert call_row(conn, call_id)["credits"] == 666
+    # call_analyzed says it was a voicemail box: one with a personalised greeting the agent talked into for
+    # 1:40 (the provider did not recognise it) bills as answered, as the product does (product-facts: Credits)
     apply(campaign_db["db"], call_id, ended(100.0, voicemail=True))
+    with connect(campaign_db["db"]) as conn:
+        row = call_row(conn, call_id)
+    assert (row["in_voicemail"], row["credits"]) == (True, 666)
+
+
+def test_a_recognised_voicemail_bills_the_flat_rate(campaign_db, call_id):
+    apply(campaign_db["db"], call_id, ended(25.0, voicemail=True, reason=DisconnectReason.voicemail_reached))
     with connect(campaign_db["db"]) as conn:
         assert call_row(conn, call_id)["credits"] == 75
 

@@ -15,6 +15,11 @@ from tasks.credits import RateCard, call_credits
         ("ended", "user_hangup", 118, False, 666),  # 1:58 bills 2 (product example)
         ("ended", "voicemail_reached", 25, True, 75),  # standard voicemail flat rate
         ("ended", "voicemail_reached", 300, None, 75),  # reason alone marks voicemail
+        # a personalised greeting the agent talked into (the analysis found the box later) bills as answered
+        ("ended", "agent_hangup", 150, True, 999),
+        ("ended", "user_hangup", 12, True, 333),
+        ("ended", "agent_hangup", 0, True, 75),  # a voicemail without a duration: the flat rate
+        ("ended", "inactivity", None, True, 75),
         ("not_connected", "dial_no_answer", 0, False, 0),  # never connected
         ("not_connected", "dial_busy", None, None, 0),
         ("error", "error_asr", 30, False, 333),  # connected then failed: minutes still used
