@@ -203,19 +203,24 @@ def _pause_breaching(conn: duckdb.DuckDBPyConnection, now: datetime, numbers: li
     return paused
 
 
-def calls_since(conn: duckdb.DuckDBPyConnection, numbers: list[str], since: datetime) -> dict[str, int]:
-    """Calls placed from each number since `since` (refusals included: the carrier saw them).
+def placed_sql(alias: str = "") -> str:
+    """SQL: whether a call row counts as placed from its number (the daily cap's count, the dashboard's too).
 
-    Rows of a batch that were never sent (`tasks.dialing.mark_not_placed`: paused, window closed, crash) are
-    no calls: `error_dapta` and not an attempt.
+    A rate-limit refusal never left; rows of a batch that were never sent (`tasks.dialing.mark_not_placed`:
+    paused, window closed, crash) are no calls: `error_dapta` and not an attempt.
     """
+    c = f"{alias}." if alias else ""
+    return (f"({c}status <> 'failed_rate_limit'"
+            f" and not ({c}disconnect_reason is not distinct from 'error_dapta' and not {c}counts_as_attempt))")
+
+
+def calls_since(conn: duckdb.DuckDBPyConnection, numbers: list[str], since: datetime) -> dict[str, int]:
+    """Calls placed from each number since `since` (`placed_sql`)."""
     if not numbers:
         return {}
     return dict(conn.execute(
         "select from_number, count(*) from calls where queued_at >= ? and list_contains(?, from_number)"
-        " and status <> 'failed_rate_limit'"
-        " and not (disconnect_reason is not distinct from 'error_dapta' and not counts_as_attempt)"
-        " group by from_number",
+        f" and {placed_sql()} group by from_number",
         [since, numbers],
     ).fetchall())
 

@@ -14,7 +14,7 @@ from tasks.best_time import MIN_CELL_CALLS, heatmap, smart_options
 from tasks.compliance import load_rules, resolve_zone, rule_for, zone_blocked
 from tasks.errors import NotFoundError
 from tasks.metrics import connected_sql
-from tasks.number_health import numbers_overview
+from tasks.number_health import numbers_overview, placed_sql
 from tasks.retry_policy import SHORT_HANGUP_SECONDS
 from tasks.schedule import Schedule, zone
 
@@ -75,7 +75,7 @@ with numbers as (
 placed as (
     -- every campaign's calls from the number count: the carrier judges the number, not the campaign
     select c.from_number, timezone($time_zone, c.queued_at)::date as day,
-           c.status <> 'failed_rate_limit' as is_placed,
+           {placed_sql('c')} as is_placed,  -- as the daily cap counts them
            c.counts_as_attempt and c.status in ('ended', 'not_connected', 'error') as is_judged,
            {connected_sql("c")} as is_connected,
            c.status = 'ended' and coalesce(c.duration_seconds, 0) < $short_seconds as is_short,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import polars as pl
 import pytest
 
 from dashboards.queries import smart
 from tasks.best_time import refresh_best_time_stats
 from tasks.compliance import add_dnc, resolve_zones
 from tasks.errors import NotFoundError
-from tasks.number_health import pause_number
+from tasks.number_health import calls_since, pause_number
 from tasks.store import connect, transaction
 from tests.dashboards.tabs_fixture import NOW, make_tabs_db
 
@@ -85,6 +86,19 @@ def test_number_health_days_per_local_day_with_cap_use(tabs):
         ("+16025550100", date(2026, 4, 28), 3, 2, 1, 0.5, 0.0, 0, 4, 0.75),
         ("+16025550100", date(2026, 4, 27), 2, 2, 1, 0.5, 0.0, 0, 4, 0.5),
     ]
+
+
+def test_number_health_days_count_placed_calls_as_the_daily_cap_does(tabs):
+    # a row of a batch that was never sent (error_dapta, not an attempt: tasks.dialing.mark_not_placed) is no call
+    with transaction(tabs["db"]) as conn:
+        conn.execute("update calls set from_number = '+16025550100'")
+        conn.execute("update calls set status = 'error', disconnect_reason = 'error_dapta', counts_as_attempt = false,"
+                     " credits = 0 where call_id = (select max(call_id) from calls)")
+    with connect(tabs["db"]) as conn:
+        days = smart.number_health_days(conn, tabs["campaign_id"], NOW)
+        start = datetime(2026, 4, 28, 7, tzinfo=UTC)  # Apr 28 00:00 in Phoenix
+        assert days.filter(pl.col("day") == date(2026, 4, 28))["calls"].item() == \
+            calls_since(conn, ["+16025550100"], start)["+16025550100"] == 2
 
 
 def test_number_health_days_only_the_last_days(tabs):
