@@ -95,7 +95,7 @@ def report(db: Path, campaign_id: int) -> dict:
 # The campaign's calls that are not attempts (docs/schema.md, "call attempt"), by why.
 # The demo report's words for the kinds of calls that are no attempts (tasks.metrics.calls_not_counted).
 NOT_COUNTED_WORDS = {"limit": "rate/concurrency refusal", "outage": "provider unavailable",
-                     "interrupted": "batch interrupted before placing"}
+                     "interrupted": "never handed to the provider"}
 
 
 def attempts_line(total_calls: int, not_counted: dict[str, int]) -> str:

@@ -70,7 +70,8 @@ def contact_funnel(
 NOT_ATTEMPT_KINDS = {
     "limit": "refused at the rate or concurrency limit",
     "outage": "not placed while the telephony provider was unavailable",
-    "interrupted": "never handed to the provider (the batch was interrupted)",
+    "interrupted": "never handed to the provider (the batch stopped, or the number was put on a do-not-call list "
+                   "after the claim)",
 }
 
 

@@ -31,7 +31,8 @@ FUNNEL_STAGE_COLOUR = "#374151"
 # cards gives the range's figures).
 TOTAL_CALLS_HELP = ("Call attempts in the date range. Call Logs also lists calls that never rang, which are not "
                     "attempts: refused at the rate or concurrency limit, not placed while the telephony provider was "
-                    "unavailable, or never handed to it because the batch was interrupted.")
+                    "unavailable, or never handed to it (the batch stopped, or the number was put on a "
+                    "do-not-call list after the claim).")
 
 
 def format_card_duration(seconds: float | int | None) -> str:

@@ -378,7 +378,8 @@ def test_calls_not_counted_explain_the_call_logs_count(with_refusals, date_from,
          "unavailable."),
         (4, {"not_counted": 1, "limit": 0, "outage": 0, "interrupted": 1},
          "Call Logs lists 5 calls in this date range; 1 of them never rang, so Total Calls does not count it as an "
-         "attempt: 1 never handed to the provider (the batch was interrupted)."),
+         "attempt: 1 never handed to the provider (the batch stopped, or the number was put on a do-not-call list "
+         "after the claim)."),
         (0, {"not_counted": 1, "limit": 1, "outage": 0, "interrupted": 0},
          "Call Logs lists 1 call in this date range; 1 never rang, so Total Calls does not count it as an attempt: "
          "1 refused at the rate or concurrency limit."),
