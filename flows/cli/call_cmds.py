@@ -51,7 +51,7 @@ def webhooks_serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8787,
 ) -> None:
-    """Serve POST /webhooks/retell (needs RETELL_API_KEY) and GET /healthz until interrupted."""
+    """Serve POST /webhooks/retell (signatures checked with RETELL_API_KEY; without it, 503) and GET /healthz until interrupted."""
     from flows.webhooks_app import serve
     from tasks.settings import get_settings
 

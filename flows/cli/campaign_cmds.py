@@ -230,7 +230,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: deleting cannot be undone.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete a campaign permanently with its calls, feedback, enrollments and metrics (CRM contacts stay)."""
+    """Delete a campaign permanently with its calls, feedback, enrollments, runs, metrics and own do-not-call list (CRM contacts stay)."""
     from tasks.campaigns import delete_campaign
     from tasks.store import transaction
 

@@ -13,8 +13,8 @@ from flows.cli.common import JsonOpt, app, check_out_file, db, emit
 @app.command()
 def backup(
     out: Annotated[Path, typer.Option("--out", help=(
-        "Backup file to write, ending in .duckdb; an existing DuckDB file there (the previous backup) is replaced "
-        "atomically, any other file is refused."))],
+        "Backup file to write, ending in .duckdb; an existing DuckDB file there (the previous backup) or an empty "
+        "file is replaced atomically, any other file is refused."))],
     as_json: JsonOpt = False,
 ) -> None:
     """Copy the database to a consistent backup file, safe while flows run."""

@@ -19,7 +19,7 @@ def init(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def version(as_json: JsonOpt = False) -> None:
-    """Print the program version and the schema version it ships."""
+    """Print the program version, the schema version it ships and the DuckDB version."""
     import duckdb
 
     from tasks.store import latest_version
