@@ -41,7 +41,9 @@ def forecast(
     # with no completion, the unfinished contacts include those the horizon did not reach, not only those held back
     never = f"still unfinished after {horizon}" if result.completion is None else "expected never to finish"
     rate = f"{result.forecast_connection_rate:.1%}" if result.forecast_connection_rate is not None else "n/a"
-    observed = f"{result.observed_connection_rate:.1%}" if result.observed_connection_rate is not None else "no calls yet"
+    observed = (f"{result.observed_connection_rate:.1%} of calls" if result.observed_connection_rate is not None
+                else "no calls yet")
+    per_contact = f"{result.connected_contacts / result.contacts:.1%}" if result.contacts else "n/a"
     emit(data, as_json, "\n".join([
         f"Campaign {campaign_id} forecast (simulated from {result.start:%Y-%m-%d %H:%M} UTC, seed {result.seed})",
         f"Expected completion   {completion}",
@@ -52,7 +54,9 @@ def forecast(
         f"Connected contacts    {result.connected_contacts}",
         f"Successful contacts   {result.successful_contacts}",
         f"Credits               {result.credits}",
-        f"Connection rate       {rate} per call (observed so far: {observed})",
+        # per contact first: the Metrics tab's Connection Rate counts contacts, the simulation's rate calls
+        f"Connection rate       {per_contact} of contacts by the end (as the Metrics tab counts); {rate} of calls "
+        f"(observed so far: {observed})",
         f"Rates used            {result.rates_used}",
         *([f"Observed outcomes     {_shares(result.observed_mix)}", f"Simulated outcomes    {_shares(result.forecast_mix)}"]
           if result.observed_mix and result.forecast_mix else []),

@@ -24,6 +24,10 @@ def test_the_forecast_says_the_default_rates_were_used_before_any_call(capsys, d
     assert code == 0
     assert "Calls                 8" in out  # one attempt for each of the 8 contacts
     assert "Rates used            default" in out
+    # the Metrics tab's rate (contacts) beside the simulation's (calls), each named
+    connected = int(out.split("Connected contacts    ")[1].split()[0])
+    assert f"Connection rate       {connected / 8:.1%} of contacts by the end (as the Metrics tab counts); " in out
+    assert "of calls (observed so far: no calls yet of calls)" not in out
 
 
 def test_the_json_keeps_its_keys_and_adds_the_rates(capsys, db, small_campaign):
