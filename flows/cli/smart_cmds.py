@@ -69,14 +69,17 @@ def _shares(mix: dict[str, float]) -> str:
 
 @numbers_app.command("health")
 def numbers_health(as_json: JsonOpt = False) -> None:
-    """Every outbound number: in rotation or paused (with the reason), and its last 24 hours."""
+    """Every outbound number: in rotation or paused (with the reason), whether it can dial (in rotation with an
+    active SIP trunk), and its last 24 hours."""
     from tasks.number_health import numbers_overview
     from tasks.store import connect
 
     with connect(db()) as conn:
-        rows = numbers_overview(conn, datetime.now(UTC))
-    emit(rows, as_json, table(rows, ["number_id", "e164", "nickname", "sip_trunk_status", "in_rotation", "calls_24h",
-                                     "connection_rate_24h", "spam_marks_24h", "paused_reason"]))
+        # in rotation is the health verdict; a number whose SIP trunk is not active cannot dial either way
+        rows = [{**row, "can_dial": bool(row["in_rotation"] and row["sip_trunk_status"] == "active")}
+                for row in numbers_overview(conn, datetime.now(UTC))]
+    emit(rows, as_json, table(rows, ["number_id", "e164", "nickname", "sip_trunk_status", "in_rotation", "can_dial",
+                                     "calls_24h", "connection_rate_24h", "spam_marks_24h", "paused_reason"]))
 
 
 @numbers_app.command("restore")
