@@ -226,9 +226,16 @@ def merged_settings(current: CampaignSettings, changes: Mapping[str, Any]) -> di
 
 
 def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], now: datetime) -> CampaignSettings:
-    """Apply ``changes`` to a campaign after validating the whole result; updated_at = now."""
+    """Apply ``changes`` to a campaign after validating the whole result; updated_at = now.
+
+    Turning Active on is refused once the end date has passed (campaign-local date); a campaign already
+    active may have its end date moved into the past (it is Completed then: no call comes)."""
     current = get_campaign_settings(conn, campaign_id)
     settings = checked_settings(conn, merged_settings(current, changes))
+    if settings.active and not current.active and _ended(settings, now):
+        # Active on would change nothing but the word: no call comes after the end date (status Completed)
+        raise ValidationError("active", f"campaign {campaign_id}: cannot activate: its end date {settings.end_date} "
+                                        f"has passed ({settings.time_zone}); set a later end date first")
     assignments = ", ".join(f"{f} = ?" for f in SETTING_FIELDS)
     # Active turned off stamps paused_at (Paused, not Draft); turned on clears it
     paused = "now" if current.active and not settings.active else "clear" if settings.active else "keep"
@@ -266,10 +273,18 @@ def _recount_attempt_days(conn: Conn, campaign_id: int, time_zone: str) -> None:
     )
 
 
+def _ended(settings: CampaignSettings, now: datetime) -> bool:
+    """Whether the end date is behind the campaign-local date of `now` (its last day is over there)."""
+    return settings.end_date is not None and now.astimezone(ZoneInfo(settings.time_zone)).date() > settings.end_date
+
+
 def activate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
-    """Turn scheduled dialing on; refused without a start date."""
-    if get_campaign_settings(conn, campaign_id).start_date is None:
+    """Turn scheduled dialing on; refused without a start date or an outbound number, or past the end date."""
+    current = get_campaign_settings(conn, campaign_id)
+    if current.start_date is None:
         raise ValidationError("active", f"campaign {campaign_id}: cannot activate: set a start date first")
+    if not current.outbound_number_ids:
+        raise ValidationError("active", f"campaign {campaign_id}: cannot activate: choose an outbound number first")
     return update_campaign(conn, campaign_id, {"active": True}, now)
 
 
@@ -302,6 +317,22 @@ def _tables_with_column(conn: Conn, column: str) -> list[str]:
     return [n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
 
 
+def placing_batch(conn: Conn, campaign_id: int) -> int | None:
+    """The latest dial run of the campaign still placing its calls (running, its process alive), or None.
+
+    A run whose process died is not placing anything: the next tick's reconciliation settles its rows."""
+    rows = conn.execute(
+        "select run_id, owner_host, owner_pid, heartbeat_at from dial_runs where campaign_id = ? and state = 'running'"
+        " order by run_id desc", [campaign_id]).fetchall()
+    if not rows:
+        return None
+    from tasks.dialing import run_is_dead  # the dialer's own rule; imported only when a run is open (Polars and all)
+    from tasks.settings import get_settings
+
+    lease = get_settings().run_lease_seconds
+    return next((run_id for run_id, host, pid, beat in rows if not run_is_dead(host, pid, beat, lease)), None)
+
+
 def delete_campaign(conn: Conn, campaign_id: int) -> dict[str, int]:
     """Delete a campaign and everything of it (calls, feedback, enrollments, runs, metrics); CRM contacts stay.
 
@@ -309,8 +340,15 @@ def delete_campaign(conn: Conn, campaign_id: int) -> dict[str, int]:
     only (call_feedback) for its calls, so tables added by later migrations are covered too; but
     `phone_attempts`, the calls the rolling caps per phone number count (the person was called).
     Returns the rows deleted per table.
+
+    Refused while a batch of the campaign is placing its calls (`placing_batch`): it would go on dialing the
+    deleted campaign's contacts, and record outcomes of calls that no longer exist.
     """
     get_campaign(conn, campaign_id)  # NotFoundError when missing
+    run_id = placing_batch(conn, campaign_id)
+    if run_id is not None:
+        raise UserError(f"campaign {campaign_id}: batch {run_id} is placing its calls now; delete the campaign once it "
+                        "has ended (turn Active off first, so that no new batch starts)")
     by_campaign = [t for t in _tables_with_column(conn, "campaign_id") if t != "campaigns"]
     # phone_attempts stays: the rolling legal caps count the calls a person received, whichever campaign made them
     by_call = [t for t in _tables_with_column(conn, "call_id")
@@ -355,8 +393,9 @@ def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
     1. Draft — no start date.
     2. Manual Running — a run started by hand is in progress.
     3. Completed — the end date has passed (campaign-local date), or at least one contact is
-       enrolled and every enrollment is finished or on a do-not-call list (processed: no call will
-       come; taking a number off the list makes the campaign go on).
+       enrolled and every enrollment is finished, out of attempts (max_attempts lowered below its
+       attempts, and no call in flight) or on a do-not-call list (processed: no call will come; taking
+       a number off the list or raising max_attempts makes the campaign go on).
     4. Failed — the latest dialing run for it failed.
     5. Paused — Active is off, turned off by hand; Draft when it was never on (a new campaign, a
        duplicate: "created, not scheduled or activated").
@@ -407,12 +446,14 @@ run_facts as (
     group by campaign_id
 ),
 enrollment as (
-    select campaign_id,
+    -- unfinished: may still be called, or is in a call now; one that used up max_attempts (lowered below its
+    -- attempts by an edit) is not called again, as the claim's eligibility says, until the limit is raised
+    select cc.campaign_id,
            count(*) as contacts,
-           count(*) filter (where finished_at is null) as unfinished
-    from campaign_contacts
-    where campaign_id in (select campaign_id from scope)
-    group by campaign_id
+           count(*) filter (where cc.finished_at is null
+                              and (cc.attempts < s.max_attempts or cc.in_flight_call_id is not null)) as unfinished
+    from campaign_contacts cc join scope s using (campaign_id)
+    group by cc.campaign_id
 ),
 final as (
     select s.campaign_id, s.name, s.start_date, s.end_date, s.time_zone, s.active, s.created_at,
@@ -453,9 +494,11 @@ LIST_SORTS = _SORTS = {
 # campaign's own; exact numbers by hash, wildcards by one probe per distinct wildcard length).
 _LISTED_SQL = """
 with open_enrollments as (
+    -- the facts query's unfinished enrollments (`_CAMPAIGN_FACTS_SQL`)
     select cc.campaign_id, cc.contact_id, k.phone_e164
-    from campaign_contacts cc join contacts k using (contact_id)
+    from campaign_contacts cc join contacts k using (contact_id) join campaigns c using (campaign_id)
     where list_contains($ids, cc.campaign_id) and cc.finished_at is null
+      and (cc.attempts < c.max_attempts or cc.in_flight_call_id is not null)
 ),
 wildcard_lengths as (
     select distinct length(prefix) as n from do_not_call where is_prefix
@@ -800,7 +843,10 @@ def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
         # Re-applying an unchanged file keeps updated_at: it records setting changes only.
         changed = get_campaign_settings(conn, matches[0]).model_dump() != settings.model_dump()
         if changed:
-            update_campaign(conn, matches[0], settings.model_dump(), now)
+            try:
+                update_campaign(conn, matches[0], settings.model_dump(), now)
+            except UserError as error:  # e.g. active: true for a campaign past its end date
+                raise UserError(f"{path}: {error}") from None
         return {"campaign_id": matches[0], "created": False, "changed": changed}
     return {"campaign_id": create_campaign(conn, settings, now), "created": True, "changed": True}
 

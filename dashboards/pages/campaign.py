@@ -65,7 +65,9 @@ def toggle_active(campaign_id: int) -> None:
             (activate_campaign if wanted else deactivate_campaign)(conn, campaign_id, state.now())
             status = campaign_header(conn, campaign_id, state.now())["status"]
     except UserError as error:
-        _flash(campaign_id, "error", getattr(error, "rule", str(error)).capitalize())
+        rule = getattr(error, "rule", str(error))
+        # the first letter only: str.capitalize() lowered the rest ("turn active off", "(america/phoenix)")
+        _flash(campaign_id, "error", rule[:1].upper() + rule[1:])
     except StoreLockedError:
         _flash(campaign_id, "error", BUSY)
     else:
@@ -122,7 +124,9 @@ def live_title(campaign_id: int, head: dict) -> None:
             try:
                 with state.reading() as conn:
                     current = campaign_header(conn, campaign_id, state.now())
-            except StoreError:  # e.g. the file was deleted meanwhile: the whole app says so, in one error
+            except (StoreError, NotFoundError):
+                # the file, or the campaign (list, CLI, another session), was deleted meanwhile: the whole page
+                # says so in one error instead of an exception in the header
                 st.rerun(scope="app")
             # the buttons depend on the status too, and the Run button and its result on the run's process
             if current["status"] != head["status"] or (run_going and not state.run_in_progress(campaign_id)):

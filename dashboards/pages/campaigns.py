@@ -8,9 +8,10 @@ from dashboards import state
 from dashboards.components import capsule_html, format_local, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_page, count_campaigns
 from tasks.campaigns import delete_campaign, duplicate_campaign
-from tasks.errors import UserError
+from tasks.errors import StoreLockedError, UserError
 
 PAGE_SIZE = 20
+BUSY = "The database is busy (a flow is writing); nothing was changed. Try again in a moment."
 SORT_LABELS = {"created": "Creation Date (newest first)", "name": "Name (A–Z)"}
 COLUMNS = [3.2, 1.4, 1.6, 1.0, 1.8, 0.6]
 
@@ -49,8 +50,10 @@ def confirm_delete(campaign_id: int, name: str) -> None:
         try:
             with state.writing() as conn:
                 delete_campaign(conn, campaign_id)
-        except UserError as error:
-            st.session_state["list_flash"] = ("error", str(error))
+        except UserError as error:  # e.g. a batch of it is placing calls now
+            st.session_state["list_flash"] = ("error", markdown_text(str(error)))
+        except StoreLockedError:
+            st.session_state["list_flash"] = ("error", BUSY)
         else:
             state.clear_form(st.session_state, campaign_id)
             st.session_state["list_flash"] = ("success", f'Deleted "{markdown_text(name)}".')
@@ -64,7 +67,9 @@ def _duplicate(campaign_id: int) -> None:
             new_id = duplicate_campaign(conn, campaign_id, state.now())
             name = conn.execute("select name from campaigns where campaign_id = ?", [new_id]).fetchone()[0]
     except UserError as error:
-        st.session_state["list_flash"] = ("error", str(error))
+        st.session_state["list_flash"] = ("error", markdown_text(str(error)))
+    except StoreLockedError:
+        st.session_state["list_flash"] = ("error", BUSY)
     else:
         st.session_state["list_flash"] = ("success", f'Created "{markdown_text(name)}" (inactive, no contacts).')
 

@@ -201,7 +201,7 @@ def _set_active(campaign_id: int, on: bool, as_json: bool) -> None:
 
 @app.command()
 def activate(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Turn scheduled dialing on (needs a start date)."""
+    """Turn scheduled dialing on (needs a start date and an outbound number; refused once the end date is over)."""
     _set_active(campaign_id, True, as_json)
 
 
