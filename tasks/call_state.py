@@ -292,13 +292,16 @@ def apply_provider_calls(
     rates: RateCard | None = None,
     *,
     not_attempts: bool = False,
+    skip_missing: bool = False,
 ) -> int:
     """Merge provider records into their call rows; release or finish enrollments that are done.
 
     Idempotent and order-free: statuses only move forward, missing fields never erase stored ones,
     and enrollment counters change only on a call's first final update. Returns rows changed.
     Call it inside a transaction. `not_attempts` marks every record as a call that never reached
-    the person for reasons that must not use up their attempts (placing was interrupted).
+    the person for reasons that must not use up their attempts (placing was interrupted). A record of a
+    call that does not exist raises NotFoundError, unless `skip_missing` (an enrichment pass: the call was
+    deleted with its campaign after the pass read it) leaves it out.
     """
     frame = updates if isinstance(updates, pl.DataFrame) else updates_frame(updates)
     if frame.height == 0:
@@ -312,7 +315,7 @@ def apply_provider_calls(
     listed = ids.to_list() if high - low + 1 > 2 * ids.len() else None
     stored = conn.execute(STORED_SQL, {"low": low, "high": high, "ids": listed}).pl()
     calls = merge_records(frame, stored, now, rates or RateCard.from_settings(), not_attempts=not_attempts)
-    if calls.height < frame.height:
+    if calls.height < frame.height and not skip_missing:
         missing = ids.filter(~ids.is_in(calls["call_id"]))[0]
         raise NotFoundError(f"call {missing} does not exist")
     writes = calls.select("call_id", "status", *_CALL_SETS, "registered_at", "analyzed_at", "refund")

@@ -251,7 +251,8 @@ def apply_plan(
     conn: duckdb.DuckDBPyConnection, plan: EnrichmentPlan, now: datetime, rates: RateCard | None = None
 ) -> int:
     """Write an enrichment plan (call it inside one transaction); returns call rows changed."""
-    changed = apply_provider_calls(conn, plan.updates.drop("error_message"), now, rates)
+    # the pass read its calls in an earlier transaction: one deleted since (with its campaign) is left out
+    changed = apply_provider_calls(conn, plan.updates.drop("error_message"), now, rates, skip_missing=True)
     messages = plan.updates.filter(pl.col("error_message").is_not_null()).select("call_id", "error_message")
     if messages.height:
         # apply_provider_calls carries provider fields only; our own explanation goes beside it.

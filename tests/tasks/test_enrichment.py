@@ -445,3 +445,28 @@ def test_a_call_retell_does_not_know_costs_no_second_read_of_the_others(campaign
     plan = enrich(campaign_db["db"], retell_provider(fake_retell), QUEUED + timedelta(minutes=3))
     assert (plan.unknown, plan.provider_errors) == (1, 0)
     assert fake_retell.count("GET", "/v2/get-call/") == 6
+
+
+def test_a_call_deleted_with_its_campaign_during_a_pass_is_left_out_and_the_rest_written(campaign_db):
+    # the pass reads its calls, asks the provider (slow), then writes in a new transaction: a campaign
+    # deleted in between must not fail the pass for every other campaign's calls
+    from tasks.campaigns import delete_campaign, duplicate_campaign
+
+    db, cid = campaign_db["db"], campaign_db["campaign_id"]
+    with transaction(db) as conn:
+        other = duplicate_campaign(conn, cid, QUEUED)
+        kept = seed_call(conn, cid, "+16025550101", QUEUED, provider_call_id="pc_1")
+        gone = seed_call(conn, other, "+16025550102", QUEUED, provider_call_id="pc_2")
+    no_answer = {f"pc_{n}": ProviderCall(f"pc_{n}", CallStatus.not_connected,
+                                         disconnect_reason=DisconnectReason.dial_no_answer) for n in (1, 2)}
+    now = QUEUED + timedelta(minutes=2)
+    with connect(db) as conn:
+        pending = pending_calls(conn, now, STUCK_MINUTES)
+    plan = collect_updates(FakeProvider(no_answer), pending, now, STUCK_MINUTES)
+    with transaction(db) as conn:
+        delete_campaign(conn, other)
+    with transaction(db) as conn:
+        assert apply_plan(conn, plan, now) == 1
+    with connect(db) as conn:
+        assert call_row(conn, kept)["status"] == "not_connected"
+        assert conn.execute("select count(*) from calls where call_id = ?", [gone]).fetchone()[0] == 0
