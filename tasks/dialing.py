@@ -729,6 +729,31 @@ def _number_stopped(conn: duckdb.DuckDBPyConnection, chunk: list[dict]) -> str |
     return f"outbound number {e164} {what} before the rest of the batch was placed"
 
 
+def _settings_changed(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, chunk: list[dict], kind: str,
+                      now: datetime) -> str | None:
+    """Why a real-time batch stops because its campaign was edited since the claim, or None.
+
+    A batch places for size × pace (25 minutes for 500): hours or dates changed so that the campaign may not
+    call now (a scheduled batch; a manual run ignores them), or the next call's outbound number taken off the
+    campaign (removed, or rotation turned off with another number as the campaign's), stop it as a pause does.
+    """
+    plans = load_plans(conn, [plan.campaign_id])
+    if not plans:
+        return "campaign deleted before the rest of the batch was placed"
+    current = plans[0]
+    if kind != "manual" and current.schedule != plan.schedule and not current.schedule.is_open(now):
+        return "campaign's calling hours or dates changed before the rest of the batch was placed"
+    numbers = {c["from_number"] for c in chunk if c.get("from_number")}
+    allowed = current.number_ids if current.rotation_enabled else current.number_ids[:1]
+    if not numbers or (allowed == plan.number_ids and current.rotation_enabled == plan.rotation_enabled):
+        return None
+    kept = {r[0] for r in conn.execute("select e164 from phone_numbers where list_contains(?, number_id)",
+                                       [list(allowed)]).fetchall()}
+    gone = sorted(numbers - kept)
+    return f"outbound number {gone[0]} was taken off the campaign before the rest of the batch was placed" if gone \
+        else None
+
+
 def dial_batch(
     db: Path | str | None,
     provider: TelephonyProvider,
@@ -800,7 +825,8 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
             chunk = calls[start:start + chunk_size]
             if not whole:
                 with transaction(db) as conn:
-                    stop = stop or _paused(conn, plan, kind) or _number_stopped(conn, chunk)
+                    stop = (stop or _paused(conn, plan, kind) or _number_stopped(conn, chunk)
+                            or _settings_changed(conn, plan, chunk, kind, clock.now()))
                     if stop:
                         mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
                         result.not_placed += len(calls) - start

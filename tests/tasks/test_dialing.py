@@ -546,6 +546,34 @@ def test_a_number_paused_mid_batch_places_no_more_of_it(campaign_db, change, rea
                             " and finished_at is null").fetchone()[0] == 2  # free to be claimed again
 
 
+@pytest.mark.parametrize(("change", "reason"), [
+    # the manager shortens today's hours so that they are over: no more calls under the old ones
+    ("""weekly_schedule = '{"mon":[["08:00","09:00"]],"tue":[["08:00","09:00"]],"wed":[["08:00","09:00"]],"""
+     """"thu":[["08:00","09:00"]],"fri":[["08:00","09:00"]]}'""", "calling hours or dates changed"),
+    ("end_date = date '2026-04-27'", "calling hours or dates changed"),  # the end date moved to yesterday
+    ("outbound_number_ids = [999]", "was taken off the campaign"),  # its numbers replaced
+])
+def test_a_campaign_edited_mid_batch_places_no_more_under_the_old_settings(campaign_db, change, reason):
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 3)
+    with transaction(db) as conn:
+        conn.execute("update campaigns set rotation_enabled = false")  # one number: every call from it
+
+    class EditedMeanwhile(FakeProvider):
+        def place_call(self, request, now):
+            call_id = super().place_call(request, now)
+            if len(self.calls) == 1:
+                with transaction(db) as conn:
+                    conn.execute(f"update campaigns set {change}")
+            return call_id
+
+    provider = EditedMeanwhile()
+    result = run_tick(db, provider, WallClockAt(TUE_10_PHOENIX), pace_seconds=0.6)
+    [batch] = result.batches
+    assert (batch.placed, batch.not_placed, len(provider.calls)) == (1, 2, 1)
+    assert reason in batch.message
+
+
 def test_a_wait_for_free_lines_keeps_the_run_alive(campaign_db):
     # up to 300 s a call: longer than the 120 s lease other machines judge a run by
     from tasks.dialing import _run_heartbeat, _wait_for_capacity
