@@ -355,6 +355,11 @@ def delete_campaign(conn: Conn, campaign_id: int) -> dict[str, int]:
                if t not in by_campaign and t not in ("calls", "phone_attempts")]
     deleted: dict[str, int] = {}
     if "calls" in by_campaign:
+        # ... but a row a dead batch left `queued` was never handed to the provider: nobody was called (the
+        # reconciliation that would have given it back no longer sees it once its call is gone)
+        deleted["phone_attempts"] = conn.execute(
+            "delete from phone_attempts where call_id in"
+            " (select call_id from calls where campaign_id = ? and status = 'queued')", [campaign_id]).fetchone()[0]
         for table in by_call:
             deleted[table] = conn.execute(
                 f'delete from "{table}" where call_id in (select call_id from calls where campaign_id = ?)',

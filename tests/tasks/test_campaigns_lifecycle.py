@@ -187,3 +187,25 @@ def test_a_batch_whose_process_died_does_not_block_a_delete(campaign_db):
         conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid)"
                      " values (?, 'manual', 'running', ?, ?, ?)", [campaign_id, IN_RANGE, HOST, 2**22 + 1])
         assert delete_campaign(conn, campaign_id)["dial_runs"] == 1
+
+
+def test_a_dead_batchs_unplaced_rows_leave_the_rolling_caps_with_the_campaign(campaign_db):
+    # a batch killed after its claim leaves rows `queued` (never handed to the provider) and their attempts in
+    # phone_attempts; the reconciliation would give them back, but not once the campaign and its calls are gone
+    from tasks.dialing import claim_batch, load_plans
+
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    add_contacts(db, campaign_id, 3)
+    with transaction(db) as conn:
+        plan = load_plans(conn, [campaign_id])[0]
+        numbers = [r[0] for r in conn.execute("select e164 from phone_numbers order by number_id").fetchall()]
+        run_id, claimed = claim_batch(conn, plan, IN_RANGE, kind="manual", from_numbers=numbers[:1],
+                                      provider_name="simulator", size=3)
+        # one of them was handed to the provider before the kill: its attempt stays (the person was called)
+        conn.execute("update calls set status = 'registered' where call_id = ?", [int(claimed["call_id"][0])])
+        conn.execute("update dial_runs set owner_pid = ? where run_id = ?", [2**22 + 1, run_id])  # its process died
+    with transaction(db) as conn:
+        assert conn.execute("select count(*) from phone_attempts").fetchone()[0] == 3
+        delete_campaign(conn, campaign_id)
+    with connect(db) as conn:
+        assert conn.execute("select call_id from phone_attempts").fetchall() == [(int(claimed["call_id"][0]),)]
