@@ -13,7 +13,10 @@ as typed only if that gives no valid number (a vanity number keeps its letters' 
 "00" is the international prefix of most of the world but not of every region (011 in North America,
 005/007/009 in Colombia): read in those regions, "0057 301 234 5678" became carrier 005 and +7, a
 number in Russia, and "0044 20 7946 0958" was too long. A value starting with "00" is read as "+"
-when that gives a number of the campaign's own country, or when the region's reading is no number.
+when that gives a number of the campaign's own country, or, when the region's reading is no number, where
+00 opens the way abroad (its international prefix starts with 00: Europe, Colombia, Brazil, Australia...).
+Elsewhere such a value is refused with that reason: in Japan (010 abroad) 0033 or 0041 choose a carrier for
+a number in Japan, and reading them as +33 or +41 would dial France or Switzerland.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from multiprocessing import get_context
 
 import phonenumbers as pn
@@ -248,11 +252,27 @@ def _parse_one(text: str, default_region: str | None) -> Result:
     international = _parse_in_region("+" + rest[2:].lstrip(), None)
     if default_region is None:
         return international
-    if in_region[4] is not None:  # "0044 20 7946 0958" in the US, which dials abroad with 011
-        return international if international[4] is None else in_region
-    # "0057 301 234 5678" in Colombia: its own country code after 00, not carrier 005 and +7
     own_code = f"+{pn.country_code_for_region(default_region)}"
-    return international if international[4] is None and international[0].startswith(own_code) else in_region
+    if international[4] is None and international[0].startswith(own_code):
+        # "0057 301 234 5678" in Colombia: its own country code after 00, not carrier 005 and +7
+        return international
+    if in_region[4] is None or international[4] is not None:
+        return in_region
+    # Unreadable in the region, a foreign number read with "+": only where 00 opens the way abroad. Elsewhere
+    # 00 may mean something else (Japan's 0033 or 0041 choose a carrier for a number in Japan): refused, never
+    # dialed abroad on a guess.
+    prefix = _international_prefix(default_region)
+    if prefix is None or prefix.startswith("00"):
+        return international
+    return None, None, None, None, (f"starts with 00, which is not how {default_region} dials abroad ({prefix}):"
+                                    f" write it with + and the country code")
+
+
+@lru_cache(maxsize=None)
+def _international_prefix(region: str) -> str | None:
+    """The region's international dialling prefix as phonenumbers writes it (a pattern: "011", "00(?:...)")."""
+    metadata = pn.PhoneMetadata.metadata_for_region(region)
+    return None if metadata is None else (metadata.preferred_international_prefix or metadata.international_prefix)
 
 
 def _parse_in_region(text: str, default_region: str | None) -> Result:

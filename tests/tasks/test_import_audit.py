@@ -26,7 +26,6 @@ from tests.factories import make_campaign_db
         ("005 44 20 7946 0958", "CO", "+442079460958"),  # Colombia's own carrier prefix still works
         # North America dials abroad with 011: "00…" was too long there
         ("00 1 415 555 0129", "US", "+14155550129"),
-        ("0044 20 7946 0958", "US", "+442079460958"),
         ("011 44 20 7946 0958", "US", "+442079460958"),
         ("0044 20 7946 0958", None, "+442079460958"),  # no country at all: was "invalid country code"
         ("0033 6 12 34 56 78", "FR", "+33612345678"),  # 00 is France's own prefix: as before
@@ -35,6 +34,18 @@ from tests.factories import make_campaign_db
 )
 def test_a_00_prefix_is_read_as_the_international_prefix(raw, region, e164):
     assert normalise_phone(raw, region)[0] == e164
+
+
+@pytest.mark.parametrize(("raw", "region"), [
+    # Japan dials abroad with 010; 0033 and 0041 there choose a carrier for a number in Japan: never +33 or +41
+    ("0033-03-1234-5678", "JP"),
+    ("0041-03-1234-5678", "JP"),
+    ("0044 20 7946 0958", "US"),  # North America dials abroad with 011: a guess, refused as before (now saying why)
+])
+def test_a_foreign_reading_of_00_is_refused_where_00_does_not_dial_abroad(raw, region):
+    e164, *_, reason = normalise_phone(raw, region)
+    assert e164 is None
+    assert reason.startswith(f"starts with 00, which is not how {region} dials abroad")
 
 
 def test_an_unreadable_00_number_keeps_the_reason_of_its_reading():
