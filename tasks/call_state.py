@@ -186,16 +186,20 @@ _MEANING = (
 )
 
 
+# a missing or non-finite duration is none, as `call_credits` reads it (NaN > 0 would fail the Int32 cast)
+_SECONDS = pl.when(pl.col("duration_seconds").is_finite()).then(pl.col("duration_seconds")).otherwise(0.0)
+
+
 @cache
 def _credits(rates: RateCard) -> pl.Expr:
     return (
         pl.when(~_STATUS.is_in(("ended", "error"))).then(pl.when(_FINAL).then(pl.lit(0, pl.Int32)))
         # a standard voicemail bills flat; a personalised greeting talked into bills as answered (`call_credits`)
         .when((pl.col("disconnect_reason") == "voicemail_reached").fill_null(False)
-              | (pl.col("in_voicemail").fill_null(False) & (pl.col("duration_seconds").fill_null(0) <= 0)))
+              | (pl.col("in_voicemail").fill_null(False) & (_SECONDS <= 0)))
         .then(pl.lit(rates.per_voicemail, pl.Int32))
-        .when(pl.col("duration_seconds").fill_null(0) > 0)
-        .then((pl.col("duration_seconds") / 60).ceil().cast(pl.Int32) * rates.per_answered_minute)
+        .when(_SECONDS > 0)
+        .then((_SECONDS / 60).ceil().cast(pl.Int32) * rates.per_answered_minute)
         .otherwise(pl.lit(0, pl.Int32))
         .alias("credits")
     )

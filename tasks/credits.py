@@ -39,7 +39,8 @@ def call_credits(
     """
     if status not in (CallStatus.ended, CallStatus.error):
         return 0  # never connected (or not finished): nothing billed
-    seconds = duration_seconds or 0.0
+    # a missing or non-finite duration is none (a NaN read as a length would bill nonsense)
+    seconds = duration_seconds if duration_seconds is not None and math.isfinite(duration_seconds) else 0.0
     if disconnect_reason == DisconnectReason.voicemail_reached or (in_voicemail and seconds <= 0):
         return rates.per_voicemail
     return rates.per_answered_minute * math.ceil(seconds / 60) if seconds > 0 else 0

@@ -286,3 +286,12 @@ def test_a_request_not_to_be_called_puts_the_number_on_the_list(campaign_db, cal
     with connect(campaign_db["db"]) as conn:
         on_list = conn.execute("select count(*) from do_not_call where pattern = '+16025551234'").fetchone()[0]
     assert on_list == int(listed)
+
+
+def test_a_non_finite_duration_bills_as_none_and_does_not_fail_the_batch(campaign_db, call_id):
+    # NaN > 0 is true in Polars and ceil(NaN) cannot become an integer: the whole merge failed
+    call = ended(30.0, voicemail=True)
+    call.duration_seconds = float("nan")
+    apply(campaign_db["db"], call_id, call)
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["credits"] == 75  # a voicemail without a usable duration: the flat rate

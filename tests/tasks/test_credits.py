@@ -20,6 +20,8 @@ from tasks.credits import RateCard, call_credits
         ("ended", "user_hangup", 12, True, 333),
         ("ended", "agent_hangup", 0, True, 75),  # a voicemail without a duration: the flat rate
         ("ended", "inactivity", None, True, 75),
+        ("ended", "inactivity", float("nan"), True, 75),  # a non-finite duration is none
+        ("ended", "agent_hangup", float("inf"), False, 0),
         ("not_connected", "dial_no_answer", 0, False, 0),  # never connected
         ("not_connected", "dial_busy", None, None, 0),
         ("error", "error_asr", 30, False, 333),  # connected then failed: minutes still used
