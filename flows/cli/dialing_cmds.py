@@ -104,12 +104,16 @@ def simulate(
     from tasks.compliance import suppressed_contacts
 
     with connect(db()) as conn:
-        left = conn.execute("select count(*) from campaign_contacts where campaign_id = ? and finished_at is null",
-                            [campaign_id]).fetchone()[0]
+        # left: may still be called, as the campaign's status counts them (tasks/campaigns.py): not finished, and
+        # under max attempts or on a call (Max Attempts lowered below some contacts' attempts finishes them)
+        open_sql = ("select count(*) from campaign_contacts cc join campaigns c using (campaign_id)"
+                    " where cc.campaign_id = ? and cc.finished_at is null"
+                    " and (cc.attempts < c.max_attempts or cc.in_flight_call_id is not null)")
+        left = conn.execute(open_sql, [campaign_id]).fetchone()[0]
         # contacts a do-not-call list holds: nothing releases them, so a run with only those left is done
         listed = suppressed_contacts(conn, campaign_id).filter(pl.col("do_not_call"))["contact_id"].to_list()
-        held = conn.execute("select count(*) from campaign_contacts where campaign_id = ? and finished_at is null"
-                            " and list_contains(?, contact_id)", [campaign_id, listed]).fetchone()[0] if listed else 0
+        held = conn.execute(open_sql + " and list_contains(?, cc.contact_id)",
+                            [campaign_id, listed]).fetchone()[0] if listed else 0
     result.update(requested_days=days, simulated_days=round((result["end"] - begin) / timedelta(days=1), 3),
                   contacts_left=left, left_on_do_not_call=held, completed=left == 0)
     emit(result, as_json, simulated_summary(result))

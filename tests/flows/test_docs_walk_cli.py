@@ -91,3 +91,21 @@ def test_simulate_says_a_run_left_with_only_listed_contacts_is_done(db, capsys):
     assert main(["--db", str(db), "simulate", str(ids["campaign_id"]), "--days", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["completed"], result["contacts_left"], result["left_on_do_not_call"]) == (False, 2, 2)
+
+
+def test_simulate_counts_contacts_out_of_attempts_as_done_as_the_status_does(db, capsys):
+    # Max Attempts lowered below the attempts made: the campaign is Completed, and simulate says so too
+    import json
+
+    from flows.cli import main
+    from tasks.store import transaction
+    from tests.factories import add_contacts, make_campaign_db
+
+    ids = make_campaign_db(db, max_attempts=3)
+    add_contacts(db, ids["campaign_id"], 3)
+    with transaction(db) as conn:
+        conn.execute("update campaign_contacts set attempts = 2")
+        conn.execute("update campaigns set max_attempts = 2")
+    assert main(["--db", str(db), "simulate", str(ids["campaign_id"]), "--days", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["completed"], result["contacts_left"], result["placed"]) == (True, 0, 0)
