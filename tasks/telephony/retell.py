@@ -67,8 +67,9 @@ LIST_PAGE_LIMIT = 1000  # Retell's maximum page size
 # Retell ends a call at its max_call_duration_ms (2 h at most) after ringing at most 5 min: a call
 # started before this window is no longer in flight.
 IN_FLIGHT_WINDOW = timedelta(hours=2, minutes=15)
-# A call still ringing (registered) was created within this: Retell rings for at most 5 minutes.
-RING_WINDOW = timedelta(minutes=6)
+# A call still ringing (registered) was created within this: Retell rings for at most 5 minutes (the rest
+# covers our clock running ahead of Retell's).
+RING_WINDOW = timedelta(minutes=10)
 # 429 and every 5xx are retried (a read always; a create only when it certainly was not processed).
 # A rate-limit refusal and "service unavailable" are answered without processing the request; a 502 or
 # 504 comes from a gateway that forwarded it and may follow a call that was dialled.
