@@ -350,7 +350,8 @@ def delete_campaign(conn: Conn, campaign_id: int) -> dict[str, int]:
         raise UserError(f"campaign {campaign_id}: batch {run_id} is placing its calls now; delete the campaign once it "
                         "has ended (turn Active off first, so that no new batch starts)")
     by_campaign = [t for t in _tables_with_column(conn, "campaign_id") if t != "campaigns"]
-    # phone_attempts stays: the rolling legal caps count the calls a person received, whichever campaign made them
+    # phone_attempts stays (but for never-placed rows, below): the rolling legal caps count the calls a person
+    # received, whichever campaign made them
     by_call = [t for t in _tables_with_column(conn, "call_id")
                if t not in by_campaign and t not in ("calls", "phone_attempts")]
     deleted: dict[str, int] = {}
