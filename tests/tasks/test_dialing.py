@@ -518,6 +518,21 @@ def test_rows_closed_by_someone_else_mid_batch_are_never_dialled(campaign_db):
             "registered", "error", "error"]
 
 
+class ChangedAfterFirstCall(FakeProvider):
+    """A provider during whose first call someone runs `sql` on the store (with the call's number when asked)."""
+
+    def __init__(self, db, sql: str, with_number: bool = False):
+        super().__init__()
+        self.db, self.sql, self.with_number = db, sql, with_number
+
+    def place_call(self, request, now):
+        call_id = super().place_call(request, now)
+        if len(self.calls) == 1:
+            with transaction(self.db) as conn:
+                conn.execute(self.sql, [request.from_number] if self.with_number else [])
+        return call_id
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     ("rotation_paused_at = now(), rotation_paused_reason = 'paused by hand'", "was taken out of rotation"),
     ("sip_trunk_status = 'inactive'", "got SIP trunk status inactive"),
@@ -528,15 +543,7 @@ def test_a_number_paused_mid_batch_places_no_more_of_it(campaign_db, change, rea
     db = campaign_db["db"]
     add_contacts(db, campaign_db["campaign_id"], 3)
 
-    class PausedMeanwhile(FakeProvider):
-        def place_call(self, request, now):
-            call_id = super().place_call(request, now)
-            if len(self.calls) == 1:
-                with transaction(db) as conn:
-                    conn.execute(f"update phone_numbers set {change} where e164 = ?", [request.from_number])
-            return call_id
-
-    provider = PausedMeanwhile()
+    provider = ChangedAfterFirstCall(db, f"update phone_numbers set {change} where e164 = ?", with_number=True)
     result = run_tick(db, provider, WallClockAt(TUE_10_PHOENIX), pace_seconds=0.6)
     [batch] = result.batches
     assert (batch.placed, batch.not_placed, len(provider.calls)) == (1, 2, 1)
@@ -559,15 +566,7 @@ def test_a_campaign_edited_mid_batch_places_no_more_under_the_old_settings(campa
     with transaction(db) as conn:
         conn.execute("update campaigns set rotation_enabled = false")  # one number: every call from it
 
-    class EditedMeanwhile(FakeProvider):
-        def place_call(self, request, now):
-            call_id = super().place_call(request, now)
-            if len(self.calls) == 1:
-                with transaction(db) as conn:
-                    conn.execute(f"update campaigns set {change}")
-            return call_id
-
-    provider = EditedMeanwhile()
+    provider = ChangedAfterFirstCall(db, f"update campaigns set {change}")
     result = run_tick(db, provider, WallClockAt(TUE_10_PHOENIX), pace_seconds=0.6)
     [batch] = result.batches
     assert (batch.placed, batch.not_placed, len(provider.calls)) == (1, 2, 1)
