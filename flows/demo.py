@@ -10,7 +10,6 @@ metrics through the flows on a virtual clock, prints a report and serves the das
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -172,12 +171,12 @@ def main() -> int:
     if os.environ.get("DEMO_NO_DASHBOARD"):
         return 0
     step("serving the dashboard on http://localhost:8501 (Ctrl-C stops it)")
-    try:
-        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
-                                "--server.headless", "true", "--server.port", "8501",
-                                "--browser.gatherUsageStats", "false"], env=os.environ.copy())
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Streamlit replaces this process (same pid): stopping `make demo` stops the server; a child process
+    # outlived a demo killed by a signal and kept port 8501
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
+                              "--server.headless", "true", "--server.port", "8501", "--browser.gatherUsageStats", "false"])
 
 
 if __name__ == "__main__":
