@@ -274,8 +274,17 @@ def _recount_attempt_days(conn: Conn, campaign_id: int, time_zone: str) -> None:
 
 
 def _ended(settings: CampaignSettings, now: datetime) -> bool:
-    """Whether the end date is behind the campaign-local date of `now` (its last day is over there)."""
+    """Whether the end date is behind the campaign-local date of `now` (its last day is over there; as `derive_status`)."""
     return settings.end_date is not None and now.astimezone(ZoneInfo(settings.time_zone)).date() > settings.end_date
+
+
+def open_enrollment_sql(enrollment: str = "cc", campaign: str = "c") -> str:
+    """SQL: an enrollment that may still be called, or is on a call now. Not finished, and under its campaign's
+    max attempts; one that used them up (Max Attempts lowered below its attempts by an edit) is not called again,
+    as the claim's eligibility says, until the limit is raised. The status's, the do-not-call count's and
+    `campaigns simulate`'s "unfinished"."""
+    return (f"({enrollment}.finished_at is null and ({enrollment}.attempts < {campaign}.max_attempts"
+            f" or {enrollment}.in_flight_call_id is not null))")
 
 
 def activate_campaign(conn: Conn, campaign_id: int, now: datetime) -> CampaignSettings:
@@ -452,12 +461,10 @@ run_facts as (
     group by campaign_id
 ),
 enrollment as (
-    -- unfinished: may still be called, or is in a call now; one that used up max_attempts (lowered below its
-    -- attempts by an edit) is not called again, as the claim's eligibility says, until the limit is raised
+    -- unfinished: may still be called, or is in a call now (`open_enrollment_sql`)
     select cc.campaign_id,
            count(*) as contacts,
-           count(*) filter (where cc.finished_at is null
-                              and (cc.attempts < s.max_attempts or cc.in_flight_call_id is not null)) as unfinished
+           count(*) filter (where {open_enrollment}) as unfinished
     from campaign_contacts cc join scope s using (campaign_id)
     group by cc.campaign_id
 ),
@@ -487,7 +494,8 @@ def campaign_facts_sql(page: str = "") -> str:
     # that only read settings or manage agents and numbers through this module never need
     from tasks.export_calls import contains_folded
 
-    return _CAMPAIGN_FACTS_SQL.format(page=page, name_matches=contains_folded("name", "search"))
+    return _CAMPAIGN_FACTS_SQL.format(page=page, name_matches=contains_folded("name", "search"),
+                                      open_enrollment=open_enrollment_sql("cc", "s"))
 
 
 LIST_SORTS = _SORTS = {
@@ -500,11 +508,10 @@ LIST_SORTS = _SORTS = {
 # campaign's own; exact numbers by hash, wildcards by one probe per distinct wildcard length).
 _LISTED_SQL = """
 with open_enrollments as (
-    -- the facts query's unfinished enrollments (`_CAMPAIGN_FACTS_SQL`)
+    -- the facts query's unfinished enrollments
     select cc.campaign_id, cc.contact_id, k.phone_e164
     from campaign_contacts cc join contacts k using (contact_id) join campaigns c using (campaign_id)
-    where list_contains($ids, cc.campaign_id) and cc.finished_at is null
-      and (cc.attempts < c.max_attempts or cc.in_flight_call_id is not null)
+    where list_contains($ids, cc.campaign_id) and {open_enrollment}
 ),
 wildcard_lengths as (
     select distinct length(prefix) as n from do_not_call where is_prefix
@@ -520,7 +527,7 @@ listed as (
     where d.campaign_id is null or d.campaign_id = e.campaign_id
 )
 select campaign_id, count(*) from listed group by campaign_id
-"""
+""".replace("{open_enrollment}", open_enrollment_sql())
 
 
 def with_listed(conn: Conn, rows: list[dict]) -> list[dict]:

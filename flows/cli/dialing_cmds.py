@@ -101,14 +101,13 @@ def simulate(
     result = run_simulation(db(), provider, begin, days, campaign_ids=[campaign_id]).as_dict()
     import polars as pl
 
+    from tasks.campaigns import open_enrollment_sql
     from tasks.compliance import suppressed_contacts
 
     with connect(db()) as conn:
-        # left: may still be called, as the campaign's status counts them (tasks/campaigns.py): not finished, and
-        # under max attempts or on a call (Max Attempts lowered below some contacts' attempts finishes them)
+        # left: may still be called, as the campaign's status counts them
         open_sql = ("select count(*) from campaign_contacts cc join campaigns c using (campaign_id)"
-                    " where cc.campaign_id = ? and cc.finished_at is null"
-                    " and (cc.attempts < c.max_attempts or cc.in_flight_call_id is not null)")
+                    f" where cc.campaign_id = ? and {open_enrollment_sql()}")
         left = conn.execute(open_sql, [campaign_id]).fetchone()[0]
         # contacts a do-not-call list holds: nothing releases them, so a run with only those left is done
         listed = suppressed_contacts(conn, campaign_id).filter(pl.col("do_not_call"))["contact_id"].to_list()
