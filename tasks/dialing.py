@@ -699,12 +699,15 @@ def mark_not_placed(conn: duckdb.DuckDBPyConnection, call_ids: list[int], now: d
     )
 
 
+PAUSED_MID_BATCH = "campaign paused before the rest of the batch was placed"
+
+
 def _paused(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, kind: str, current: CampaignNow | None = None) -> str | None:
     """Why a scheduled batch must stop before its next chunk (turned off), or None."""
     if kind == "manual":
         return None
     if not (current or campaign_now(conn, plan.campaign_id)).active:
-        return "campaign paused before the rest of the batch was placed"
+        return PAUSED_MID_BATCH
     return None
 
 
@@ -731,16 +734,19 @@ def _number_stopped(conn: duckdb.DuckDBPyConnection, chunk: list[dict]) -> str |
 
 def _settings_changed(conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, chunk: list[dict], kind: str,
                       now: datetime) -> str | None:
-    """Why a real-time batch stops because its campaign was edited since the claim, or None.
+    """Why a real-time batch stops before its next call because its campaign changed since the claim, or None.
 
-    A batch places for size × pace (25 minutes for 500): hours or dates changed so that the campaign may not
-    call now (a scheduled batch; a manual run ignores them), or the next call's outbound number taken off the
-    campaign (removed, or rotation turned off with another number as the campaign's), stop it as a pause does.
+    A batch places for size × pace (25 minutes for 500): turned off or hours or dates changed so that the
+    campaign may not call now (a scheduled batch; a manual run ignores them), or the next call's outbound
+    number taken off the campaign (removed, or rotation turned off with another number as the campaign's).
+    One read of the campaign per call.
     """
     plans = load_plans(conn, [plan.campaign_id])
     if not plans:
         return "campaign deleted before the rest of the batch was placed"
     current = plans[0]
+    if kind != "manual" and not current.active:
+        return PAUSED_MID_BATCH
     if kind != "manual" and current.schedule != plan.schedule and not current.schedule.is_open(now):
         return "campaign's calling hours or dates changed before the rest of the batch was placed"
     numbers = {c["from_number"] for c in chunk if c.get("from_number")}
@@ -825,8 +831,8 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
             chunk = calls[start:start + chunk_size]
             if not whole:
                 with transaction(db) as conn:
-                    stop = (stop or _paused(conn, plan, kind) or _number_stopped(conn, chunk)
-                            or _settings_changed(conn, plan, chunk, kind, clock.now()))
+                    stop = (stop or _settings_changed(conn, plan, chunk, kind, clock.now())
+                            or _number_stopped(conn, chunk))
                     if stop:
                         mark_not_placed(conn, [c["call_id"] for c in calls[start:]], clock.now(), stop)
                         result.not_placed += len(calls) - start
