@@ -111,6 +111,11 @@ def _typed(payload: dict, name: str, kind: type, what: str) -> Any:
     raise ProviderError(f"Retell call payload: {name} is not {what}")
 
 
+def _started_since(since: datetime) -> dict:
+    """v3 list-calls' number filter for calls started at or after `since`."""
+    return {"type": "number", "op": "ge", "value": _dt_to_ms(since)}
+
+
 def _dt_to_ms(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware (UTC)")
@@ -402,7 +407,7 @@ class RetellProvider:
 
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         """Every call Retell lists with a start timestamp at or after ``since`` (all pages)."""
-        return self._list({"start_timestamp": {"type": "number", "op": "ge", "value": _dt_to_ms(since)}})
+        return self._list({"start_timestamp": _started_since(since)})
 
     def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
         """The call carrying this attempt key in its metadata, searched among calls of the lookup window.
@@ -433,7 +438,7 @@ class RetellProvider:
         instead of every call of the last two hours (the dialer asks before each call).
         """
         ongoing = self._list({
-            "start_timestamp": {"type": "number", "op": "ge", "value": _dt_to_ms(now - IN_FLIGHT_WINDOW)},
+            "start_timestamp": _started_since(now - IN_FLIGHT_WINDOW),
             "call_status": {"type": "enum", "op": "in", "value": ["ongoing"]},
         })
         ringing = self.list_calls(now - RING_WINDOW, now)
