@@ -246,7 +246,20 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
     )
     if settings.time_zone != current.time_zone:
         _recount_attempt_days(conn, campaign_id, settings.time_zone)
+    if settings.max_attempts > current.max_attempts:
+        reopen_out_of_attempts(conn, campaign_id, settings.max_attempts)
     return settings
+
+
+def reopen_out_of_attempts(conn: Conn, campaign_id: int, max_attempts: int) -> int:
+    """Make callable again the contacts finished because they used up a lower Max Attempts, now that they have
+    calls left (raising the limit is how a manager gives them more tries). Contacts finished for another reason
+    (successful, not retryable) stay finished. Returns how many were reopened."""
+    return conn.execute(
+        "update campaign_contacts set finished_at = null, finished_reason = null"
+        " where campaign_id = ? and finished_reason = 'max_attempts' and attempts < ?",
+        [campaign_id, max_attempts],
+    ).fetchone()[0]
 
 
 def _recount_attempt_days(conn: Conn, campaign_id: int, time_zone: str) -> None:

@@ -14,6 +14,7 @@ from tasks.campaigns import (
     list_campaigns, update_campaign,
 )
 from tasks.compliance import add_dnc
+from tasks.dialing import eligible_contacts, load_plans
 from tasks.errors import UserError, ValidationError
 from tasks.store import connect, transaction
 from tests.factories import add_contacts
@@ -79,6 +80,34 @@ def test_a_listed_contact_out_of_attempts_is_not_counted_twice(campaign_db):
         assert statuses(conn, campaign_id, IN_RANGE) == {"Waiting"}
         conn.execute("update campaign_contacts set finished_at = ? where contact_id = ?", [IN_RANGE, _callable])
         assert statuses(conn, campaign_id, IN_RANGE) == {"Completed"}
+
+
+def test_raising_max_attempts_reopens_contacts_finished_out_of_attempts(campaign_db):
+    # finished for using up Max Attempts, a contact stayed finished after the limit was raised: never called again
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    three, successful, four = add_contacts(db, campaign_id, 3)
+    with transaction(db) as conn:
+        update_campaign(conn, campaign_id, {"max_attempts": 3, "attempts_per_day": 1}, IN_RANGE)
+        finished = "update campaign_contacts set attempts = ?, finished_at = ?, finished_reason = ? where contact_id = ?"
+        conn.execute(finished, [3, IN_RANGE, "max_attempts", three])
+        conn.execute(finished, [1, IN_RANGE, "successful", successful])
+        conn.execute(finished, [4, IN_RANGE, "max_attempts", four])  # made under an earlier, higher limit
+        assert statuses(conn, campaign_id, IN_RANGE) == {"Completed"}
+        update_campaign(conn, campaign_id, {"max_attempts": 2}, IN_RANGE)  # lowered: nothing reopens
+        assert statuses(conn, campaign_id, IN_RANGE) == {"Completed"}
+
+        def state():
+            return dict(conn.execute("select contact_id, (finished_at is null, finished_reason)"
+                                     " from campaign_contacts where campaign_id = ?", [campaign_id]).fetchall())
+
+        update_campaign(conn, campaign_id, {"max_attempts": 4}, IN_RANGE)  # one call left for the first only
+        assert state() == {three: (True, None), successful: (False, "successful"), four: (False, "max_attempts")}
+        assert statuses(conn, campaign_id, IN_RANGE) == {"Waiting"}
+        update_campaign(conn, campaign_id, {"max_attempts": 5}, IN_RANGE)
+        assert state() == {three: (True, None), successful: (False, "successful"), four: (True, None)}
+    with connect(db) as conn:  # the claim picks them again, fewest attempts first
+        plan = next(p for p in load_plans(conn) if p.campaign_id == campaign_id)
+        assert eligible_contacts(conn, plan, IN_RANGE, 10)["contact_id"].to_list() == [three, four]
 
 
 # --- activation -----------------------------------------------------------------------------------
