@@ -316,12 +316,22 @@ def deactivate_campaign(conn: Conn, campaign_id: int, now: datetime) -> Campaign
 
 
 def duplicate_campaign(conn: Conn, campaign_id: int, now: datetime) -> int:
-    """A copy with the same settings, name + " (Copy)", Active off, no contacts, created now; its id."""
+    """A copy with the same settings, name + " (Copy)", Active off, no contacts, created now; its id.
+
+    The campaign's own do-not-call entries come along (same numbers, wildcards, reasons and dates): they are calling
+    rules, and a person who asked this campaign not to call must not be called by its copy."""
     settings = get_campaign_settings(conn, campaign_id)
     suffix = " (Copy)"  # kept whole: a long name is shortened instead, so the copy never reads like the original
     name = settings.name[:NAME_MAX_LENGTH - len(suffix)].rstrip() + suffix
     copy = settings.model_dump() | {"name": name, "active": False}
-    return create_campaign(conn, copy, now)
+    copy_id = create_campaign(conn, copy, now)
+    conn.execute(
+        "insert into do_not_call (pattern, prefix, is_prefix, campaign_id, reason, source, added_at)"
+        " select pattern, prefix, is_prefix, ?, reason, source, added_at from do_not_call where campaign_id = ?"
+        " order by dnc_id",
+        [copy_id, campaign_id],
+    )
+    return copy_id
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from tasks.campaigns import (
     update_campaign,
     validate_campaign,
 )
+from tasks.compliance import add_dnc, listed_numbers
 from tasks.errors import NotFoundError, UserError, ValidationError
 from tasks.store import connect, transaction
 
@@ -166,6 +167,25 @@ def test_duplicate_copies_settings_without_contacts_inactive_and_new_creation_da
     same = ["agent_id", "start_date", "calling_days", "weekly_schedule", "time_zone", "country", "max_attempts",
             "attempts_per_day", "batch_size", "rotation_enabled", "outbound_number_ids", "objective"]
     assert {k: copy[k] for k in same} == {k: original[k] for k in same}
+
+
+def test_duplicate_keeps_the_campaigns_own_do_not_call_entries(campaign_db):
+    # a person who asked this campaign not to call was callable again by its copy
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        add_dnc(conn, ["+16025551000", "+1602555*"], NOW, campaign_id=campaign_id, reason="asked on the phone")
+        add_dnc(conn, ["+16025552000"], NOW)  # global: applies to every campaign already, not copied
+        copy_id = duplicate_campaign(conn, campaign_id, LATER)
+        rows = conn.execute("select campaign_id, pattern, is_prefix, reason, added_at from do_not_call"
+                            " order by campaign_id nulls first, pattern").fetchall()
+        assert listed_numbers(conn, copy_id, ["+16025551000", "+16025559999", "+14805550000"]) == {
+            "+16025551000", "+16025559999"}
+    own = [(pattern, is_prefix, reason, added_at) for cid, pattern, is_prefix, reason, added_at in rows if cid == campaign_id]
+    assert [(cid, pattern) for cid, pattern, *_ in rows] == [
+        (None, "+16025552000"), (campaign_id, "+1602555*"), (campaign_id, "+16025551000"),
+        (copy_id, "+1602555*"), (copy_id, "+16025551000")]
+    assert [(pattern, is_prefix, reason, added_at) for cid, pattern, is_prefix, reason, added_at in rows
+            if cid == copy_id] == own
 
 
 def test_duplicate_of_a_name_at_the_length_limit_keeps_the_copy_suffix(campaign_db):
