@@ -429,7 +429,7 @@ def derive_status(facts: StatusFacts, now: datetime) -> CampaignStatus:
     """The status from its facts; the first rule that holds wins, in this order:
 
     1. Draft — no start date.
-    2. Manual Running — a run started by hand is in progress.
+    2. Manual Running — a run started by hand is in progress (its process alive: `with_derived_facts`).
     3. Completed — the end date has passed (campaign-local date), or at least one contact is
        enrolled and every enrollment is finished, out of attempts (max_attempts lowered below its
        attempts, and no call in flight) or on a do-not-call list (processed: no call will come; taking
@@ -470,15 +470,16 @@ with scope as (
     {page}
 ),
 ranked_runs as (
-    select campaign_id, kind, state,
+    select campaign_id, kind, state, owner_host, owner_pid, heartbeat_at,
            row_number() over (partition by campaign_id order by started_at desc, run_id desc) as recency
     from dial_runs
     where campaign_id in (select campaign_id from scope)
 ),
 run_facts as (
     select campaign_id,
-           bool_or(kind = 'manual' and state = 'running') as manual_running,
-           bool_or(kind = 'scheduled' and state = 'running') as scheduled_running,
+           -- whether each one's process is alive is told in Python (`with_derived_facts`)
+           list({{'kind': kind, 'host': owner_host, 'pid': owner_pid, 'beat': heartbeat_at}} order by recency)
+               filter (where state = 'running') as running_runs,
            max(state) filter (where recency = 1) as latest_run_state
     from ranked_runs
     group by campaign_id
@@ -497,8 +498,7 @@ final as (
            a.name as agent_name,
            coalesce(e.contacts, 0) as contacts,
            coalesce(e.unfinished, 0) as unfinished,
-           coalesce(r.manual_running, false) as manual_running,
-           coalesce(r.scheduled_running, false) as scheduled_running,
+           coalesce(r.running_runs, []) as running_runs,
            r.latest_run_state
     from scope s
     left join agents a using (agent_id)
@@ -553,6 +553,24 @@ select campaign_id, count(*) from listed group by campaign_id
 """.replace("{open_enrollment}", open_enrollment_sql())
 
 
+def with_derived_facts(conn: Conn, rows: list[dict]) -> list[dict]:
+    """Fill the facts the facts query leaves to Python: `manual_running` and `scheduled_running` (a run in state
+    running whose process is alive: one killed mid-batch is not dialing, though its row says running until the
+    next tick's reconciliation settles it) and `listed` (`with_listed`)."""
+    lease = None
+    for row in rows:
+        runs = row.pop("running_runs")
+        if runs:
+            from tasks.dialing import run_is_dead  # the dialer's own rule (as `placing_batch`); Polars and all
+            from tasks.settings import get_settings
+
+            lease = get_settings().run_lease_seconds if lease is None else lease
+            runs = [r for r in runs if not run_is_dead(r["host"], r["pid"], r["beat"], lease)]
+        row["manual_running"] = any(r["kind"] == "manual" for r in runs)
+        row["scheduled_running"] = any(r["kind"] == "scheduled" for r in runs)
+    return with_listed(conn, rows)
+
+
 def with_listed(conn: Conn, rows: list[dict]) -> list[dict]:
     """Fill each facts row's `listed` (unfinished enrollments on a do-not-call list).
 
@@ -578,7 +596,7 @@ def with_listed(conn: Conn, rows: list[dict]) -> list[dict]:
 
 def _facts_rows(conn: Conn, campaign_id: int | None = None, search: str | None = None, sort: str = "created") -> list[dict]:
     order = _SORTS[sort]  # whitelisted; the caller checked `sort`
-    return with_listed(conn, _dicts(conn.execute(f"{campaign_facts_sql()} {order}",
+    return with_derived_facts(conn, _dicts(conn.execute(f"{campaign_facts_sql()} {order}",
                                                  {"campaign_id": campaign_id, "search": search})))
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from tasks.campaigns import LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, with_listed
+from tasks.campaigns import LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, with_derived_facts
 from tasks.errors import NotFoundError, ValidationError
 from tasks.export_calls import contains_folded
 
@@ -38,7 +38,7 @@ def _rows(conn: Conn, *, campaign_id: int | None, search: str | None, sort: str,
     cursor = conn.execute(sql, {"campaign_id": campaign_id, "search": _search(search),
                                 "limit": max(0, int(limit)), "offset": max(0, int(offset))})
     columns = [d[0] for d in cursor.description]
-    return with_listed(conn, [dict(zip(columns, row)) for row in cursor.fetchall()])
+    return with_derived_facts(conn, [dict(zip(columns, row)) for row in cursor.fetchall()])
 
 
 def _with_status(row: dict, now: datetime) -> dict:

@@ -78,16 +78,18 @@ def test_a_busy_database_says_nothing_was_changed(listed, monkeypatch, action):
 def test_a_campaign_deleted_while_its_live_status_refreshes_says_so(db, monkeypatch):
     # the capsule re-reads the status every few seconds while a batch runs; a delete from elsewhere in between
     # raised NotFoundError inside the header
+    import os
     from datetime import UTC, datetime
 
     import dashboards.queries.campaigns as queries
+    from tasks.dialing import HOST
     from tasks.errors import NotFoundError
     from tasks.store import transaction
 
     cid = make_campaign_db(db)["campaign_id"]
     with transaction(db) as conn:  # a scheduled batch: the status is Running, so the capsule is live
-        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at) values (?, 'scheduled', 'running', ?)",
-                     [cid, datetime.now(UTC)])
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+                     " values (?, 'scheduled', 'running', ?, ?, ?, ?)", [cid, datetime.now(UTC), HOST, os.getpid(), datetime.now(UTC)])
     header, reads = queries.campaign_header, []
 
     def deleted_after_the_first_read(conn, campaign_id, now):

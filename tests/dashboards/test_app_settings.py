@@ -319,14 +319,16 @@ def test_run_launcher_dials_one_manual_batch_in_the_background(campaign_db):
 
 @pytest.mark.usefixtures("db_kept_open")
 def test_header_shows_manual_running_and_disables_run_while_a_batch_dials(campaign_db):
+    import os
     from datetime import UTC, datetime
 
+    from tasks.dialing import HOST
     from tasks.store import transaction
 
     cid = campaign_db["campaign_id"]
     with transaction(campaign_db["db"]) as conn:
-        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at) values (?, 'manual', 'running', ?)",
-                     [cid, datetime.now(UTC)])
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+                     " values (?, 'manual', 'running', ?, ?, ?, ?)", [cid, datetime.now(UTC), HOST, os.getpid(), datetime.now(UTC)])
     at = campaign_page(cid)
     assert "Manual Running" in [m.value for m in at.markdown if m.value.startswith("## ")][0]
     assert at.button(key=f"run_{cid}").disabled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from dashboards.queries.campaigns import (
     number_choices,
 )
 from tasks.campaigns import create_campaign, get_campaign
+from tasks.dialing import HOST
 from tasks.errors import NotFoundError, ValidationError
 from tasks.store import connect, transaction
 from tests.factories import add_contacts, make_campaign_db
@@ -104,8 +106,8 @@ def test_page_counts_contacts_and_names_the_agent(three):
 def test_header_shows_manual_running_while_a_run_button_batch_dials(campaign_db):
     cid = campaign_db["campaign_id"]
     with transaction(campaign_db["db"]) as conn:
-        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at) values (?, 'manual', 'running', ?)",
-                     [cid, NOW])
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+                     " values (?, 'manual', 'running', ?, ?, ?, ?)", [cid, NOW, HOST, os.getpid(), NOW])
     with connect(campaign_db["db"]) as conn:
         head = campaign_header(conn, cid, NOW)
     assert (head["name"], head["status"], head["start_date"], head["active"]) == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from tasks.campaigns import (
     validate_campaign,
 )
 from tasks.compliance import add_dnc, listed_numbers
+from tasks.dialing import HOST
 from tasks.errors import NotFoundError, UserError, ValidationError
 from tasks.store import connect, transaction
 
@@ -217,9 +219,11 @@ def add_call(conn, campaign_id: int, contact_id: int, key: str) -> int:
     return call_id
 
 
-def add_run(conn, campaign_id: int, kind: str, state: str, started_at: datetime) -> None:
-    conn.execute("insert into dial_runs (campaign_id, kind, state, started_at) values (?, ?, ?, ?)",
-                 [campaign_id, kind, state, started_at])
+def add_run(conn, campaign_id: int, kind: str, state: str, started_at: datetime, owner_pid: int | None = None) -> None:
+    """A dial run as the dialer writes it: owned by a process of this host (this live one unless told)."""
+    conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+                 " values (?, ?, ?, ?, ?, ?, ?)",
+                 [campaign_id, kind, state, started_at, HOST, owner_pid or os.getpid(), started_at])
 
 
 def test_delete_removes_everything_of_the_campaign_but_keeps_crm_contacts_and_other_campaigns(campaign_db):
@@ -314,6 +318,20 @@ def test_campaign_status_reads_runs_from_the_store(campaign_db, runs, expected):
             add_run(conn, campaign_id, kind, state, datetime(2026, 4, 28, hour, tzinfo=UTC))
         assert campaign_status(conn, campaign_id, IN_RANGE) == expected
         assert list_campaigns(conn, IN_RANGE)[0]["status"] == expected.value
+
+
+@pytest.mark.parametrize("kind, alive", [("manual", CampaignStatus.manual_running), ("scheduled", CampaignStatus.running)])
+def test_a_run_whose_process_died_is_not_running(campaign_db, kind, alive):
+    # `campaigns run` killed mid-batch left its row running: the campaign read Manual Running until the next tick
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        enroll(conn, campaign_id, "+16025551000")
+        add_run(conn, campaign_id, kind, "running", datetime(2026, 4, 28, 1, tzinfo=UTC))
+        assert campaign_status(conn, campaign_id, IN_RANGE) == alive
+        # a pid of this host that no process has (pid_max is at most 2**22)
+        conn.execute("update dial_runs set owner_pid = ?", [2**22 + 1])
+        assert campaign_status(conn, campaign_id, IN_RANGE) == CampaignStatus.waiting
+        assert list_campaigns(conn, IN_RANGE)[0]["status"] == "Waiting"
 
 
 def test_campaign_is_completed_when_every_enrolled_contact_is_finished(campaign_db):
