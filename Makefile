@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m flows.demo
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m flows.demo $(DEMO_ARGS)
 
 # Two pytest-xdist workers, each taking whole test files in collection order (module fixtures built
 # once; the slow served and cluster files start early, the many short ones even out the end). The

@@ -4,11 +4,12 @@ Builds data/demo.duckdb from scratch (agent, three outbound numbers with one ina
 reference campaign from data/example_campaign.yaml with number rotation on), imports
 data/sample_contacts.csv through the import flow, simulates two weeks of dialing, enrichment and
 metrics through the flows on a virtual clock, prints a report and serves the dashboard
-(DEMO_NO_DASHBOARD=1 skips serving). The same seed gives the same numbers every time.
+(`--no-dashboard` or DEMO_NO_DASHBOARD=1 skips serving). The same seed gives the same numbers every time.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -122,7 +123,23 @@ def open_snapshot_command(snapshot: Path, cwd: Path | None = None) -> str:
     return f"{program} -readonly {shown(Path(snapshot).resolve())}"
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """`--help` says what the demo does before it replaces data/demo.duckdb (it used to run at once)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.demo", description=__doc__.split("\n\n")[1].replace("\n", " "),
+        epilog="data/demo.duckdb and its companions are rebuilt on every run; no other database is touched."
+        " From make: make demo DEMO_ARGS=\"--port 8502\".")
+    parser.add_argument("--no-dashboard", action="store_true",
+                        help="print the report and stop, without serving the dashboard (as DEMO_NO_DASHBOARD=1)")
+    parser.add_argument("--port", type=int, default=8501, help="the dashboard's port (default 8501)")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port: {args.port} is not a port number (1-65535)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # (no telemetry, the ephemeral server's longer start-up wait: flows/__init__.py)
     os.environ["CAMPAIGNS_DB"] = str(DEMO_DB)
@@ -168,15 +185,15 @@ def main() -> int:
     print(f"  analyst snapshot      {figures['snapshot']}  (open it read-only: {open_snapshot_command(figures['snapshot'])})")
     print(f"  data part took {time.perf_counter() - started:.0f} s")
     print()
-    if os.environ.get("DEMO_NO_DASHBOARD"):
+    if args.no_dashboard or os.environ.get("DEMO_NO_DASHBOARD"):
         return 0
-    step("serving the dashboard on http://localhost:8501 (Ctrl-C stops it)")
+    step(f"serving the dashboard on http://localhost:{args.port} (Ctrl-C stops it)")
     sys.stdout.flush()
     sys.stderr.flush()
     # Streamlit replaces this process (same pid): stopping `make demo` stops the server; a child process
     # outlived a demo killed by a signal and kept port 8501
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
-                              "--server.headless", "true", "--server.port", "8501", "--browser.gatherUsageStats", "false"])
+                              "--server.headless", "true", "--server.port", str(args.port), "--browser.gatherUsageStats", "false"])
 
 
 if __name__ == "__main__":

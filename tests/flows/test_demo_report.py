@@ -1,9 +1,11 @@
-"""The demo's report: attempts as the Metrics tab counts them, with the calls that are not attempts named."""
+"""The demo: its report (attempts as the Metrics tab counts them, the calls that are not attempts named), and its options."""
 
 from __future__ import annotations
 
 import subprocess
 from datetime import UTC, datetime
+
+import pytest
 
 from flows.demo import attempts_line, report
 from tasks.store import transaction
@@ -65,3 +67,19 @@ def test_the_printed_snapshot_command_runs_with_what_the_project_installs(tmp_pa
     ran = subprocess.run([*command, "-c", "create table t (n int)"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=60)
     assert ran.returncode != 0 and "read-only" in (ran.stdout + ran.stderr)
+
+
+@pytest.mark.parametrize("argv, code", [(["--help"], 0), (["--port", "0"], 2), (["--dashboard"], 2)])
+def test_demo_help_and_bad_options_stop_before_the_demo_store_is_replaced(monkeypatch, capsys, argv, code):
+    # `python -m flows.demo --help` used to delete data/demo.duckdb and run the whole demo
+    import flows.demo as demo
+
+    def replaced(db):
+        raise AssertionError("the demo store was replaced")
+
+    monkeypatch.setattr(demo, "fresh_store", replaced)
+    with pytest.raises(SystemExit) as stopped:
+        demo.main(argv)
+    assert stopped.value.code == code
+    out, err = capsys.readouterr()
+    assert ("--no-dashboard" in out) if code == 0 else ("error:" in err and err.count("\n") == 2)
