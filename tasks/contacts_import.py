@@ -44,7 +44,7 @@ from schemas.contact_import import (
     snake_case,
 )
 from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
-from tasks.phones import check_region, normalise_phone, normalise_phones
+from tasks.phones import EXCEL_ERRORS, check_region, normalise_phone, normalise_phones
 from tasks.store import same_file
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
@@ -69,6 +69,10 @@ MAX_XLSX_UNPACKED_BYTES = 1024 * 2**20
 HEADER_SEARCH_ROWS = 20
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
+# An .xlsx error cell as fastexcel reports it (calamine's names) -> the value Excel shows.
+_CALAMINE_ERROR = re.compile(r"Error\((\w+)\)")
+_EXCEL_ERROR_TEXT = {"NA": "#N/A", "Value": "#VALUE!", "Ref": "#REF!", "Div0": "#DIV/0!", "Name": "#NAME?",
+                     "Null": "#NULL!", "Num": "#NUM!", "GettingData": "#GETTING_DATA"}
 # Zip-based documents other than .xlsx, by a member only they have: what to tell their user.
 OTHER_ZIP_DOCUMENTS = {
     "Index/Document.iwa": "an Apple Numbers document: export it from Numbers as .xlsx or .csv",
@@ -112,7 +116,8 @@ class ImportResult:
 
 
 def decode_bytes(data: bytes) -> tuple[bytes, str]:
-    """File bytes as UTF-8 (what Polars reads) and the encoding found: UTF-16 by BOM, UTF-8, else cp1252/Latin-1.
+    """File bytes as UTF-8 (what Polars reads) and the encoding found: UTF-16 by BOM, UTF-8, else cp1252/Latin-1
+    line by line (`decode_legacy_lines`).
 
     UTF-16 without a byte-order mark is recognised by its NUL bytes (`bare_utf16`); UnicodeDecodeError
     when bytes a BOM or that pattern promised are not valid in it.
@@ -131,10 +136,36 @@ def decode_bytes(data: bytes) -> tuple[bytes, str]:
         return data, "utf-8"
     except UnicodeDecodeError:
         pass
-    try:
-        return data.decode("cp1252").encode("utf-8"), "cp1252"
-    except UnicodeDecodeError:  # bytes cp1252 leaves undefined (0x81, 0x8d, ...): Latin-1 maps every byte
-        return data.decode("latin-1").encode("utf-8"), "latin-1"
+    return decode_legacy_lines(data)
+
+
+def decode_legacy_lines(data: bytes) -> tuple[bytes, str]:
+    """Text that is not valid UTF-8 as UTF-8 and the encoding found, each line decoded on its own: as UTF-8
+    when it is valid UTF-8, else as cp1252 (Latin-1 when it has a byte cp1252 leaves undefined: 0x81, 0x8d...).
+
+    The encoding found is "cp1252" (or "latin-1") for a file in it, "utf-8 with cp1252 lines" for a UTF-8
+    file with some lines saved from Windows: decoded whole as cp1252, its every "José" became "JosÃ©".
+    """
+    if data.decode("utf-8", errors="ignore").isascii():  # no UTF-8 character at all: one legacy file, read whole
+        try:
+            return data.decode("cp1252").encode("utf-8"), "cp1252"
+        except UnicodeDecodeError:
+            pass
+    lines, legacy, utf8_lines = [], "cp1252", False
+    for line in data.splitlines(keepends=True):  # only CR and LF split bytes: no multibyte character is cut
+        try:
+            line.decode("utf-8")
+            lines.append(line)
+            utf8_lines = utf8_lines or not line.isascii()
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            lines.append(line.decode("cp1252").encode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line.decode("latin-1").encode("utf-8"))
+            legacy = "latin-1"
+    return b"".join(lines), f"utf-8 with {legacy} lines" if utf8_lines else legacy
 
 
 def bare_utf16(data: bytes) -> str | None:
@@ -423,7 +454,8 @@ def check_xlsx_container(path: Path) -> None:
 
 
 def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> pl.DataFrame:
-    """An .xlsx sheet (the first unless named) as an all-text frame; numeric phone cells keep every digit."""
+    """An .xlsx sheet (the first unless named) as an all-text frame; numeric phone cells keep every digit, and
+    an error cell reads as the error Excel shows ("#N/A"), as a CSV export writes it (see `apply_mapping`)."""
     import fastexcel
 
     check_xlsx_container(path)
@@ -437,11 +469,14 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> p
     try:
         # skip_rows=0: keep blank rows above the header, so row numbers are the sheet's own
         loaded = reader.load_sheet(sheet if sheet is not None else 0, header_row=None, dtypes="string", skip_rows=0)
-        grid = loaded.to_polars()
+        batch, cell_errors = loaded.to_arrow_with_errors()
+        grid = pl.DataFrame(batch)
     except Exception as error:
         raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
     if grid.width == 0:
         raise UserError(f"{path.name}: the sheet is empty")
+    if cell_errors is not None:
+        grid = _with_error_cells(grid, cell_errors.errors)
     _check_grid_width(grid, path)
     # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost. Date
     # cells come back as "2024-01-15 00:00:00": a date without a time of day is kept as the date alone. A
@@ -451,6 +486,24 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> p
         .str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
     )
     return _with_headers(grid, path, lone_row)
+
+
+def _with_error_cells(grid: pl.DataFrame, cell_errors: list) -> pl.DataFrame:
+    """The grid with each Excel error cell (read as null) holding the error's text ("#N/A")."""
+    found: dict[int, tuple[list[int], list[str]]] = {}
+    for cell in cell_errors:
+        match = _CALAMINE_ERROR.search(cell.detail)  # "Expected string but got 'Error(NA)'"
+        if match is not None and match.group(1) in _EXCEL_ERROR_TEXT:
+            row, column = cell.position
+            rows, texts = found.setdefault(column, ([], []))
+            rows.append(row)
+            texts.append(_EXCEL_ERROR_TEXT[match.group(1)])
+    columns = []
+    for column, (rows, texts) in found.items():
+        values = grid.to_series(column).cast(pl.String).clone()
+        values.scatter(rows, texts)
+        columns.append(values)
+    return grid.with_columns(columns) if columns else grid
 
 
 def read_contacts_file(path: str | Path, sheet: str | None = None, *, lone_row: bool = False) -> pl.DataFrame:
@@ -601,12 +654,16 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFra
     """The file frame as mapped columns (MAPPED_COLUMNS + custom ones): trimmed text, blanks as null,
     blank records dropped, ``row`` the number the user sees in the file (header = row 1).
 
+    An Excel error value (EXCEL_ERRORS: an .xlsx error cell, or that text in a CSV) is no value: null in
+    every column but the phone, whose normalisation refuses the row naming the error. A record holding
+    one is not blank.
+
     When the file had records with more fields than the header (`extra_field_rejects`), an
     EXTRA_FIELDS column follows: each such record's report line (a struct), null on the others.
     """
     def clean(column: str) -> pl.Expr:
         text = pl.col(column).str.strip_chars()
-        return pl.when(text == "").then(None).otherwise(text)
+        return pl.when((text == "") | text.is_in(list(EXCEL_ERRORS))).then(None).otherwise(text)
 
     def sources(target: str) -> list[str]:
         return [h for h, t in mapping.items() if t == target]
@@ -620,7 +677,8 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFra
         parts = pl.concat_str([clean(c) for c in cols], separator=" ", ignore_nulls=True)
         return pl.when(parts == "").then(None).otherwise(parts)
 
-    phone = clean(sources(PHONE)[0]).str.replace(r"^(\d+)\.0+$", "$1")
+    phone_text = pl.col(sources(PHONE)[0]).str.strip_chars()  # an Excel error stays, for the report to name
+    phone = pl.when(phone_text == "").then(None).otherwise(phone_text).str.replace(r"^(\d+)\.0+$", "$1")
     blank = pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in frame.columns])
     # The row number's working name must not be one of the file's own columns ("row" or even this one).
     row_name = _ROW
@@ -649,8 +707,9 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFra
 
 
 def normalise(mapped: pl.DataFrame, region: str | None, workers: int | None = None) -> pl.DataFrame:
-    """The mapped frame plus phone_e164, number_type, region, time_zones and phone_error per row."""
-    phones = normalise_phones(mapped["phone_raw"], region, workers=workers)
+    """The mapped frame plus phone_e164, number_type, region, time_zones and phone_error per row; a phone
+    with an extension is refused (EXTENSION_REASON), not imported as its main line."""
+    phones = normalise_phones(mapped["phone_raw"], region, workers=workers, refuse_extension=True)
     out = mapped.join(phones, on="phone_raw", how="left", nulls_equal=False)
     return out.with_columns(
         pl.when(pl.col("phone_raw").is_null()).then(pl.lit("phone is empty")).otherwise(pl.col("phone_error")).alias("phone_error")
@@ -927,8 +986,8 @@ def edit_contact(
     """Change a CRM contact's name/company/email/phone and custom properties (``key`` or ``custom:key``).
 
     A phone is re-validated and renormalised (a national number is read in ``default_country``,
-    else in the contact's current region); a phone already used by another contact is refused.
-    An empty value clears a field or property. Returns the contact as stored.
+    else in the contact's current region); a phone already used by another contact, or with an extension,
+    is refused. An empty value clears a field or property. Returns the contact as stored.
     """
     row = conn.execute("select properties, region from contacts where contact_id = ?", [contact_id]).fetchone()
     if row is None:
@@ -968,7 +1027,7 @@ def _edit_one(conn: duckdb.DuckDBPyConnection, contact_id: int, key: str, raw: s
     if key == "phone":
         if value is None:
             raise ValidationError("phone", "a contact needs a phone")
-        e164, number_type, new_region, zones, reason = normalise_phone(value, region)
+        e164, number_type, new_region, zones, reason = normalise_phone(value, region, refuse_extension=True)
         if reason:
             raise ValidationError("phone", f"{value!r}: {reason}")
         other = conn.execute(

@@ -17,6 +17,10 @@ when that gives a number of the campaign's own country, or, when the region's re
 00 opens the way abroad (its international prefix starts with 00: Europe, Colombia, Brazil, Australia...).
 Elsewhere such a value is refused with that reason: in Japan (010 abroad) 0033 or 0041 choose a carrier for
 a number in Japan, and reading them as +33 or +41 would dial France or Switzerland.
+
+What a spreadsheet made of a number is refused with what to do about it: scientific notation that lost
+digits, thousands separators, an Excel error value (#N/A). A number with an extension is its main line
+(what a do-not-call entry blocks), or refused where it is to be called (`refuse_extension`).
 """
 
 from __future__ import annotations
@@ -73,6 +77,19 @@ _LEADING_LABEL = re.compile(rf"^{_LETTERS}\s*:\s*")
 _SCIENTIFIC = re.compile(r"([1-9])(?:[.,]([0-9]+))?[eE]\+?([0-9]{1,2})")
 SCIENTIFIC_REASON = ("in scientific notation, which may have lost digits: format the column as text "
                      "in the spreadsheet and export it again")
+# A number a spreadsheet showed with thousands separators ("16,025,550,100") and a CSV export kept as shown.
+# Every digit is there, but a number format drops a leading 0 or +: refused rather than read on a guess.
+_THOUSANDS = re.compile(r"\+?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+THOUSANDS_REASON = ("formatted as a number with thousands separators, which may have lost a leading 0 or +: "
+                    "format the column as text in the spreadsheet and export it again")
+# Excel's error values, as an .xlsx error cell is read (contacts_import.read_xlsx) and a CSV export writes them.
+EXCEL_ERRORS = frozenset({"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NAME?", "#NULL!", "#NUM!", "#GETTING_DATA",
+                          "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#PYTHON!"})
+EXCEL_ERROR_REASON = "the cell holds the Excel error {}, not a number: correct it in the spreadsheet"
+# phonenumbers reads an extension ("ext. 12", "x12", "#12", ",12") apart from the number, which is then the
+# main line. A do-not-call entry blocks that line; a number to call with one is refused (`refuse_extension`):
+# the agent cannot dial an extension, and calling the main line instead would reach someone else.
+EXTENSION_REASON = "has an extension, which the agent cannot dial: remove the extension to call the main line"
 
 
 def check_region(region: str | None) -> str | None:
@@ -209,9 +226,9 @@ def describe(number: pn.PhoneNumber, e164: str | None = None) -> Result:
     return e164, _TYPE_NAMES[number_type], region, ",".join(z for z in zones if z != "Etc/Unknown") or None, None
 
 
-def normalise_phone(raw: str | None, default_region: str | None) -> tuple:
+def normalise_phone(raw: str | None, default_region: str | None, refuse_extension: bool = False) -> tuple:
     """One raw phone string to (e164, number_type, region, time_zones list, reject reason)."""
-    e164, number_type, region, zones, reason = _normalise_one(raw, default_region)
+    e164, number_type, region, zones, reason = _normalise_one(raw, default_region, refuse_extension)
     return e164, number_type, region, (zones.split(",") if zones else None), reason
 
 
@@ -224,10 +241,14 @@ def strip_phone_label(text: str) -> str:
     return bare if bare != text and any(c.isdigit() for c in bare) else text
 
 
-def _normalise_one(raw: str | None, default_region: str | None) -> Result:
+def _normalise_one(raw: str | None, default_region: str | None, refuse_extension: bool = False) -> Result:
     text = (raw or "").strip()
     if not text:
         return None, None, None, None, "phone is empty"
+    if text in EXCEL_ERRORS:  # a formula's error ("#N/A" of a failed lookup): was "not a phone number"
+        return None, None, None, None, EXCEL_ERROR_REASON.format(text)
+    if _THOUSANDS.fullmatch(text) is not None:  # was "not a phone number"
+        return None, None, None, None, THOUSANDS_REASON
     scientific = _SCIENTIFIC.fullmatch(text)
     if scientific is not None:  # phonenumbers read the E as a keypad 3: "too long"
         lead, fraction, exponent = scientific.group(1), scientific.group(2) or "", int(scientific.group(3))
@@ -236,20 +257,20 @@ def _normalise_one(raw: str | None, default_region: str | None) -> Result:
         text = lead + fraction  # "1.4155550123E+10": every digit is shown
     bare = strip_phone_label(text)
     if bare != text:
-        unlabelled = _parse_one(bare, default_region)
+        unlabelled = _parse_one(bare, default_region, refuse_extension)
         if unlabelled[4] is None:
             return unlabelled
-        as_typed = _parse_one(text, default_region)  # "1 800 (FLOWERS)": the letters were the number
+        as_typed = _parse_one(text, default_region, refuse_extension)  # "1 800 (FLOWERS)": the letters were the number
         return as_typed if as_typed[4] is None else unlabelled
-    return _parse_one(text, default_region)
+    return _parse_one(text, default_region, refuse_extension)
 
 
-def _parse_one(text: str, default_region: str | None) -> Result:
-    in_region = _parse_in_region(text, default_region)
+def _parse_one(text: str, default_region: str | None, refuse_extension: bool = False) -> Result:
+    in_region = _parse_in_region(text, default_region, refuse_extension)
     rest = text.lstrip()
     if not rest.startswith("00"):
         return in_region
-    international = _parse_in_region("+" + rest[2:].lstrip(), None)
+    international = _parse_in_region("+" + rest[2:].lstrip(), None, refuse_extension)
     if default_region is None:
         return international
     own_code = f"+{pn.country_code_for_region(default_region)}"
@@ -275,7 +296,7 @@ def _international_prefix(region: str) -> str | None:
     return None if metadata is None else (metadata.preferred_international_prefix or metadata.international_prefix)
 
 
-def _parse_in_region(text: str, default_region: str | None) -> Result:
+def _parse_in_region(text: str, default_region: str | None, refuse_extension: bool = False) -> Result:
     try:
         number = pn.parse(text, default_region)
     except NumberParseException as error:
@@ -284,6 +305,8 @@ def _parse_in_region(text: str, default_region: str | None) -> Result:
                 return None, None, None, None, "missing country code and no default country"
             return None, None, None, None, "invalid country code"
         return None, None, None, None, _PARSE_REASONS.get(error.error_type, "not a phone number")
+    if refuse_extension and number.extension:
+        return None, None, None, None, EXTENSION_REASON
     return describe(number)
 
 
@@ -299,11 +322,12 @@ def _columns(results: list[Result]) -> Columns:
     return tuple(map(list, zip(*results))) if results else ([], [], [], [], [])  # type: ignore[return-value]
 
 
-def _normalise_chunk(args: tuple[list[str], list[str], str | None]) -> tuple[Columns, Columns]:
+def _normalise_chunk(args: tuple[list[str], list[str], str | None, bool]) -> tuple[Columns, Columns]:
     """Worker entry: (columns for the NANP candidates, columns for the raw values), each value once.
     Columns (five lists) pickle much faster than one tuple per value."""
-    nanp, raw, default_region = args
-    return _columns([_nanp(v) for v in nanp]), _columns([_normalise_one(v, default_region) for v in raw])
+    nanp, raw, default_region, refuse_extension = args
+    described = [_normalise_one(v, default_region, refuse_extension) for v in raw]
+    return _columns([_nanp(v) for v in nanp]), _columns(described)
 
 
 def _candidates(values: pl.Series, default_region: str | None) -> pl.Series:
@@ -407,12 +431,14 @@ def _split(values: list[str], parts: int) -> list[list[str]]:
     return [values[i * size : (i + 1) * size] for i in range(parts)]
 
 
-def _run(nanp: list[str], raw: list[str], default_region: str | None, workers: int) -> Columns:
+def _run(nanp: list[str], raw: list[str], default_region: str | None, workers: int,
+         refuse_extension: bool = False) -> Columns:
     """Five result columns for nanp + raw, in that order; several processes for large inputs."""
     if workers <= 1 or len(nanp) + len(raw) < POOL_MIN_DISTINCT:
-        parts = [_normalise_chunk((nanp, raw, default_region))]
+        parts = [_normalise_chunk((nanp, raw, default_region, refuse_extension))]
     else:
-        jobs = list(zip(_split(nanp, workers), _split(raw, workers), [default_region] * workers))
+        jobs = list(zip(_split(nanp, workers), _split(raw, workers), [default_region] * workers,
+                        [refuse_extension] * workers))
         # This process works on the first share while workers-1 spawned processes do the rest.
         # Spawned, not forked: forking a process that runs Polars threads can deadlock.
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=get_context("spawn")) as pool:
@@ -424,12 +450,14 @@ def _run(nanp: list[str], raw: list[str], default_region: str | None, workers: i
     )  # type: ignore[return-value]
 
 
-def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | None = None) -> pl.DataFrame:
+def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | None = None,
+                     refuse_extension: bool = False) -> pl.DataFrame:
     """Each distinct raw phone of ``raw`` normalised once: one row per distinct value (RESULT_SCHEMA).
 
     Values that are plainly North American (``+1 602 555 0199``, or 10/11 digits when the
     default region is in the NANP) skip the parser and are validated per distinct E.164 (US ones
-    vectorised); all others go through ``phonenumbers.parse`` with ``default_region``.
+    vectorised); all others go through ``phonenumbers.parse`` with ``default_region``. A number with
+    an extension is its main line, or refused with EXTENSION_REASON when ``refuse_extension``.
     """
     region = check_region(default_region)
     distinct = raw.cast(pl.String).unique().drop_nulls().rename("phone_raw")
@@ -438,7 +466,7 @@ def normalise_phones(raw: pl.Series, default_region: str | None, workers: int | 
     fast = frame.filter(pl.col("candidate").is_not_null())
     slow = frame.filter(pl.col("candidate").is_null())["phone_raw"].to_list()
     us, nanp = _us_vectorised(fast["candidate"].unique().to_list())
-    columns = _run(nanp, slow, region, workers if workers is not None else (os.cpu_count() or 1))
+    columns = _run(nanp, slow, region, workers if workers is not None else (os.cpu_count() or 1), refuse_extension)
     described = pl.concat([
         us,
         pl.DataFrame(

@@ -1,5 +1,6 @@
 """Files a data team brings to the contact import: international prefixes, Excel's scientific notation and
-time cells, other scripts' digits, workbooks under the wrong name, a title above the header."""
+time cells, other scripts' digits, workbooks under the wrong name, a title above the header, extensions,
+thousands separators, Excel error values, CSV files with a few Windows-1252 lines."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 from flows.import_contacts import check_import, run_import
 from tasks import contacts_import as ci
 from tasks.errors import UserError
-from tasks.phones import SCIENTIFIC_REASON, normalise_phone, normalise_phones
-from tasks.store import connect
+from tasks.errors import ValidationError
+from tasks.phones import EXTENSION_REASON, SCIENTIFIC_REASON, THOUSANDS_REASON, normalise_phone, normalise_phones
+from tasks.store import connect, transaction
 from tests.factories import make_campaign_db
 
 
@@ -159,3 +161,115 @@ def test_a_file_without_any_phone_header_keeps_the_map_advice(campaign_db, tmp_p
     path.write_text("Foo,Bar\na,b\n")
     with pytest.raises(UserError, match=r"no column maps to contact_phone \(columns: Foo, Bar\); name it with --map"):
         run_import(campaign_db["campaign_id"], path, db=campaign_db["db"])
+
+
+def report_of(frame: pl.DataFrame, region: str | None = "US") -> tuple[pl.DataFrame, list[dict]]:
+    """(valid rows, report lines) of a file as read, as the import computes them."""
+    mapping = ci.resolve_mapping(frame.columns)
+    valid, report = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
+    return valid, report.to_dicts()
+
+
+def csv_frame(text: str) -> pl.DataFrame:
+    return ci.read_csv_bytes(text.encode("utf-8"), Path("t.csv"))
+
+
+@pytest.mark.parametrize("raw", ["+1 602 555 0100 ext. 12", "602-555-0100 x12", "(602) 555-0100 ext 12",
+                                 "602-555-0100 (ext 4)", "602-555-0100 #12"])
+def test_a_phone_with_an_extension_is_refused_not_called_on_its_main_line(raw):
+    # the extension was dropped and the main line, maybe a switchboard or someone else, would have been called
+    valid, report = report_of(csv_frame(f'Phone,Name\n"{raw}",Ann\n+16025550101,Bo\n'))
+    assert report == [{"row": 2, "column": "Phone", "value": raw, "reason": EXTENSION_REASON}]
+    assert valid["phone_e164"].to_list() == ["+16025550101"]
+
+
+def test_a_do_not_call_entry_with_an_extension_still_blocks_its_main_line():
+    # refusing is for numbers to call; a number not to call blocks the line its extension is on
+    assert normalise_phone("602-555-0100 x12", "US")[0::4] == ("+16025550100", None)
+
+
+def test_an_edited_phone_with_an_extension_is_refused(campaign_db, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("Phone,Name\n+16025550101,Ann\n")
+    run_import(campaign_db["campaign_id"], path, db=campaign_db["db"])
+    with transaction(campaign_db["db"]) as conn:
+        contact_id = conn.execute("select contact_id from contacts").fetchone()[0]
+        with pytest.raises(ValidationError, match="has an extension"):
+            ci.edit_contact(conn, contact_id, {"phone": "602-555-0100 x12"}, datetime(2026, 4, 28))
+
+
+@pytest.mark.parametrize("raw", ["16,025,550,100", "6,025,550,100", "+16,025,550,100", "6,025,550,100.00"])
+def test_a_phone_with_thousands_separators_says_to_format_the_column_as_text(raw):
+    # a spreadsheet's number format: refused as "not a phone number" (a leading 0 or + may be gone: not read)
+    assert normalise_phone(raw, "US")[0::4] == (None, THOUSANDS_REASON)
+    assert report_of(csv_frame(f'Phone\n"{raw}"\n'))[1][0]["reason"] == THOUSANDS_REASON
+
+
+@pytest.mark.parametrize(("raw", "e164"), [
+    ("602.555.0100", "+16025550100"),  # dots are a phone's own punctuation: read as before
+    ("1,602,555,0100", None),  # not grouped by thousands: the generic reason
+])
+def test_grouped_digits_that_are_not_thousands_are_read_as_before(raw, e164):
+    e164_found, *_, reason = normalise_phone(raw, "US")
+    assert e164_found == e164
+    assert reason != THOUSANDS_REASON
+
+
+def _workbook_with_errors(path: Path) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Phone", "Name", "Plan"])
+    sheet.append(["#N/A", "Ann", "Pro"])  # a failed VLOOKUP: openpyxl writes an error cell (data_type "e")
+    sheet.append(["+16025550101", "#REF!", "#DIV/0!"])
+    sheet.append(["#VALUE!", None, None])
+    assert sheet["A2"].data_type == "e"
+    book.save(path)
+    return path
+
+
+def test_an_xlsx_error_cell_reads_as_the_error_excel_shows(tmp_path):
+    # it read as an empty cell: a row whose phone lookup failed was reported as "phone is empty", or not at all
+    frame = ci.read_contacts_file(_workbook_with_errors(tmp_path / "errors.xlsx"))
+    assert frame.rows() == [("#N/A", "Ann", "Pro"), ("+16025550101", "#REF!", "#DIV/0!"), ("#VALUE!", None, None)]
+
+
+@pytest.mark.parametrize("name", ["errors.xlsx", "errors.csv"])
+def test_an_excel_error_refuses_its_phone_and_is_no_value_elsewhere(campaign_db, tmp_path, name):
+    # a CSV export writes an error cell as its text: the same rule for both
+    path = tmp_path / name
+    if name.endswith(".xlsx"):
+        _workbook_with_errors(path)
+    else:
+        path.write_text("Phone,Name,Plan\n#N/A,Ann,Pro\n+16025550101,#REF!,#DIV/0!\n#VALUE!,,\n", encoding="utf-8")
+    result = run_import(campaign_db["campaign_id"], path, db=campaign_db["db"])
+    assert [(r["row"], r["value"], r["reason"]) for r in result.rejected] == [
+        (2, "#N/A", "the cell holds the Excel error #N/A, not a number: correct it in the spreadsheet"),
+        (4, "#VALUE!", "the cell holds the Excel error #VALUE!, not a number: correct it in the spreadsheet"),
+    ]
+    with connect(campaign_db["db"]) as conn:
+        # not the text "#REF!" as the contact's name, nor "#DIV/0!" as a property
+        assert conn.execute("select phone_e164, name, properties::varchar from contacts").fetchall() == [
+            ("+16025550101", None, "{}")]
+
+
+MIXED = "Name,Phone\nJosé Muñoz,+16025550199\n".encode() + "Zoë Müller,+16025550198\n".encode("cp1252")
+
+
+def test_a_utf8_file_with_a_few_windows_lines_keeps_its_utf8_accents():
+    # decoded whole as cp1252, the UTF-8 "José Muñoz" became "JosÃ© MuÃ±oz"
+    frame = ci.read_csv_bytes(MIXED, Path("t.csv"))
+    assert frame["Name"].to_list() == ["José Muñoz", "Zoë Müller"]
+    assert ci.decode_bytes(MIXED)[1] == "utf-8 with cp1252 lines"
+
+
+@pytest.mark.parametrize(("data", "encoding"), [
+    ("Name,Phone\nJosé,+16025550199\n“Bo” €,+16025550198\n".encode("cp1252"), "cp1252"),
+    ("Name,Phone\nJosé,+16025550199\n".encode("cp1252") + b"Bo\x81,+16025550198\n", "latin-1"),
+    ("Name,Phone\nJosé,+16025550199\n".encode() + b"Bo\x81,+16025550198\n", "utf-8 with latin-1 lines"),
+])
+def test_a_windows_file_is_still_read_as_one(data, encoding):
+    text, found = ci.decode_bytes(data)
+    assert found == encoding
+    assert text.decode("utf-8").splitlines()[1] == "José,+16025550199"
