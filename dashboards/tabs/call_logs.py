@@ -13,7 +13,7 @@ from dashboards import state
 from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text, reason_label,
                                    reason_labels, recording_link, seconds_as_duration)
 from dashboards.queries import calls as q
-from schemas.enums import DisconnectReason
+from schemas.enums import IN_FLIGHT_STATUSES, CallStatus, DisconnectReason
 from tasks.errors import UserError
 from tasks.export_calls import export_calls
 from tasks.feedback import set_feedback
@@ -193,6 +193,27 @@ def render(campaign_id: int) -> None:
         st.caption("Select a row to see the call's analysis, transcript and history, and to leave feedback.")
 
 
+def never_connected(call: dict) -> bool:
+    """The call ended without anyone on the line: no summary or sentiment will come."""
+    status = call["status"]
+    return status in (CallStatus.not_connected, CallStatus.failed_rate_limit) or (
+        status == CallStatus.error and not call["duration_seconds"])
+
+
+def analysis_note(call: dict) -> str | None:
+    """Why the detail has no summary, in the call's own terms (None when it has one). "No summary yet" promised
+    one for calls that never connected, which never get one."""
+    if call["summary"]:
+        return None
+    if never_connected(call):
+        return "No summary: the call did not connect."
+    if call["status"] in IN_FLIGHT_STATUSES:
+        return "No summary yet: the call is not over."
+    if call["analyzed_at"] is None:
+        return "No summary yet: the call's analysis has not arrived."
+    return "No summary: the provider's analysis has none for this call."
+
+
 def _detail(campaign_id: int, call_id: int) -> None:
     """The selected call: analysis, data, transcript, recording, history, and the feedback form."""
     with state.reading() as conn:
@@ -205,12 +226,12 @@ def _detail(campaign_id: int, call_id: int) -> None:
                    + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""))
         cards = st.columns(4)
         cards[0].metric("Call successful", _yes_no(call["call_successful"]) or "Unknown")
-        cards[1].metric("Sentiment", call["user_sentiment"] or "Unknown")
+        cards[1].metric("Sentiment", call["user_sentiment"] or ("–" if never_connected(call) else "Unknown"))
         cards[2].metric("Voicemail", _yes_no(call["in_voicemail"]) or "Unknown")
         cards[3].metric("Duration", format_duration(call["duration_seconds"]) or "–")
         st.markdown("**Summary**")
         # the provider's text, shown as written: no markup, links or images of its own
-        st.markdown(markdown_paragraphs(call["summary"]) if call["summary"] else "No summary yet.")
+        st.markdown(markdown_paragraphs(call["summary"]) if call["summary"] else analysis_note(call))
         data = st.columns(2)
         with data[0]:
             st.markdown("**Dynamic variables**")
@@ -223,10 +244,11 @@ def _detail(campaign_id: int, call_id: int) -> None:
         if call["transcript"]:
             with st.expander("Transcript"):
                 st.text(call["transcript"])
+        # rated where it was reviewed: after the summary and transcript, not below the history table
+        _feedback_form(call)
         st.markdown("**Call history of this contact in this campaign**")
         st.dataframe(display_history(history), hide_index=True, width="stretch",
                      column_order=[c for c in history.columns if c != "call_id"], column_config=HISTORY_COLUMNS)
-        _feedback_form(call)
 
 
 def display_history(history: pl.DataFrame) -> pl.DataFrame:

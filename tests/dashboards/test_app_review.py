@@ -246,3 +246,39 @@ def test_campaign_summary_card_in_the_settings_tab_is_bold_where_the_spec_is(tab
     card = next(i.value for i in at.info if i.value.startswith("**Campaign summary**"))
     assert "It will call **Monday to Friday** between **" in card
     assert "up to **" in card
+
+
+# ----------------------------------------------------------------------------- The detail says why it has no summary
+# "No summary yet." promised a summary to calls that never connected, which never get one.
+
+@pytest.mark.parametrize("status, duration, analyzed, expected", [
+    ("not_connected", 0.0, None, "No summary: the call did not connect."),
+    ("error", 0.0, None, "No summary: the call did not connect."),  # also a batch stopped before placing it
+    ("failed_rate_limit", None, None, "No summary: the call did not connect."),
+    ("registered", None, None, "No summary yet: the call is not over."),
+    ("in_progress", None, None, "No summary yet: the call is not over."),
+    ("ended", 42.0, None, "No summary yet: the call's analysis has not arrived."),
+    ("error", 42.0, None, "No summary yet: the call's analysis has not arrived."),  # dropped mid-call
+    ("ended", 42.0, datetime(2026, 4, 28, tzinfo=UTC), "No summary: the provider's analysis has none for this call."),
+])
+def test_call_detail_says_why_there_is_no_summary(status, duration, analyzed, expected):
+    call = {"summary": None, "status": status, "duration_seconds": duration, "analyzed_at": analyzed}
+    assert call_logs.analysis_note(call) == expected
+    assert call_logs.analysis_note(call | {"summary": "Booked a demo."}) is None
+    assert call_logs.never_connected(call) == expected.endswith("did not connect.")
+
+
+def test_call_detail_of_an_unanswered_call_shows_no_sentiment_and_says_no_summary_will_come(tabs):
+    with transaction(tabs["db"]) as conn:  # as a real unanswered call: no summary (the fixture gives it one)
+        call_id, summary = conn.execute(
+            "select call_id, summary from calls where status = 'not_connected' order by call_id limit 1").fetchone()
+        conn.execute("update calls set summary = null where call_id = ?", [call_id])
+    try:
+        at = run_tab("call_logs", tabs["campaign_id"])
+        row = at.dataframe[0].value["Status"].to_list().index("not_connected")
+        select_row(at, f"calllogs_{tabs['campaign_id']}_table", row)
+        assert {m.label: m.value for m in at.metric}["Sentiment"] == "–"
+        assert "No summary: the call did not connect." in [m.value for m in at.markdown]
+    finally:
+        with transaction(tabs["db"]) as conn:
+            conn.execute("update calls set summary = ? where call_id = ?", [summary, call_id])
