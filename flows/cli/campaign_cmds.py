@@ -213,8 +213,7 @@ def deactivate(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def duplicate(campaign_id: IdArg, as_json: JsonOpt = False) -> None:
-    """Copy a campaign's settings and its own do-not-call entries into a new inactive campaign named
-    "<name> (Copy)", without contacts."""
+    """Copy a campaign's settings and its own do-not-call entries into a new inactive campaign named "<name> (Copy)", without contacts."""  # noqa: E501 (one line: Typer keeps a docstring's line breaks)
     from tasks.campaigns import duplicate_campaign
     from tasks.store import transaction
 
