@@ -23,6 +23,9 @@ import duckdb
 from tasks.errors import StoreError, StoreLockedError
 from tasks.settings import get_settings
 
+# Retry jitter from its own generator: the global `random` state is the caller's (tests, seeded runs)
+_JITTER = random.Random()
+
 _LOCK_PATTERN = re.compile(r"lock", re.IGNORECASE)
 PER_STATEMENT_MARK = "-- migrate: one statement per transaction"
 _migrated: set[str] = set()
@@ -183,7 +186,7 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
                     f"database {path} is locked by another process for more than {timeout:g}s "
                     f"(a flow or dashboard holding it); retry, or raise CAMPAIGNS_LOCK_TIMEOUT_SECONDS"
                 ) from error
-            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+            time.sleep(min(delay * (0.5 + _JITTER.random()), max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.25)
 
 
@@ -626,7 +629,7 @@ def _retry_unreachable(step, url: str, timeout: float):
             if time.monotonic() >= deadline:
                 raise StoreError(
                     f"shared store {_hidden(url)} unreachable for {timeout:g}s: {_hidden(_first_line(error))}") from None
-            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
+            time.sleep(min(delay * (0.5 + _JITTER.random()), max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
 
 

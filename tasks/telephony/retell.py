@@ -48,6 +48,8 @@ from tasks.telephony.base import (
 )
 
 log = logging.getLogger(__name__)
+# Retry jitter from its own generator: the global `random` state is the caller's (tests, seeded runs)
+_JITTER = random.Random()
 
 STATUS_MAP = {
     "registered": CallStatus.registered,
@@ -254,7 +256,7 @@ class RetellProvider:
 
     # -- HTTP with retries ------------------------------------------------------------------------
     def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = self.backoff_seconds * (2 ** attempt) * (0.5 + random.random())
+        delay = self.backoff_seconds * (2 ** attempt) * (0.5 + _JITTER.random())
         if retry_after:
             try:
                 delay = max(delay, min(float(retry_after), 30.0))
