@@ -7,11 +7,12 @@ every contact is finished, nothing can be placed any more, or the horizon ends. 
 only read. What was already called is added to the totals.
 
 The outcome odds: once the campaign has MIN_OBSERVED_CALLS attempts with an outcome, the simulator
-reproduces its observed mix (answered, voicemail, no answer, busy, declined and failed shares, and
-the success share of connected calls), keeping the simulator's hour × weekday shape; before that,
-the simulator's defaults. Shares measured on few calls lean toward their prior by PRIOR_CALLS
-pseudo-calls: an hour band toward the campaign-wide answer rate, the campaign-wide shares toward
-the defaults.
+reproduces its observed mix (answered, voicemail, no answer, busy, declined and failed shares, the
+success share of connected calls, and the share of voicemails that were personalised greetings the
+agent talked into, which bill per minute instead of the flat voicemail rate), keeping the simulator's
+hour × weekday shape; before that, the simulator's defaults. Shares measured on few calls lean
+toward their prior by PRIOR_CALLS pseudo-calls: an hour band toward the campaign-wide answer rate,
+the campaign-wide shares toward the defaults.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ MIN_OBSERVED_CALLS = 200
 # connected calls only, further while they are few).
 PRIOR_CALLS = 20
 OUTCOMES = ("connected", "voicemail", "no_answer", "busy", "declined", "failed", "invalid")
+# OUTCOMES_SQL's class for a voicemail greeting the agent talked into; counted in 'voicemail' in the mix
+GREETING = "greeting"
 RatesChoice = Literal["auto", "observed", "default"]
 
 # A call still in flight has no outcome yet: the forecast's copy places it again (see copy_campaign).
@@ -82,7 +85,9 @@ select * from final
 OUTCOMES_SQL = f"""
 with attempts as (
     select phone_e164, coalesce(registered_at, queued_at) as placed_at, status, disconnect_reason,
-           coalesce(in_voicemail, false) as in_voicemail, coalesce(call_successful, false) as call_successful
+           coalesce(in_voicemail, false) as in_voicemail, coalesce(call_successful, false) as call_successful,
+           -- a non-finite duration is none, as tasks.credits.call_credits reads it
+           coalesce(isfinite(duration_seconds) and duration_seconds > 0, false) as talked
     from calls
     where campaign_id = $campaign_id and counts_as_attempt and disconnect_reason is not null
 ),
@@ -91,8 +96,11 @@ classified as (
            case
                when disconnect_reason = 'invalid_destination' then 'invalid'
                when {CONNECTED_SQL} then 'connected'
-               -- the simulator's voicemail share: not connected, by the reason or the analysis flag
-               when disconnect_reason = 'voicemail_reached' or in_voicemail then 'voicemail'
+               -- the simulator's voicemail share: not connected, by the reason or the analysis flag; a box the
+               -- provider did not recognise but the agent talked into bills per minute (tasks.credits.call_credits)
+               when disconnect_reason = 'voicemail_reached' then 'voicemail'
+               when in_voicemail and talked then '{GREETING}'
+               when in_voicemail then 'voicemail'
                when disconnect_reason = 'dial_no_answer' then 'no_answer'
                when disconnect_reason = 'dial_busy' then 'busy'
                when disconnect_reason = 'user_declined' then 'declined'
@@ -130,28 +138,49 @@ def _outcome_rows(conn, campaign_id: int) -> list[tuple]:
     return conn.execute(OUTCOMES_SQL, {"campaign_id": campaign_id}).fetchall()
 
 
-def _mix(rows: list[tuple]) -> tuple[dict[str, int], int, dict[str, float], float | None]:
-    """Counts and shares per outcome class, successful connected calls, and their share of connected calls."""
+@dataclass(frozen=True)
+class _Mix:
+    """The attempts with an outcome counted per outcome class (OUTCOMES; greetings talked into are voicemails)."""
+
+    count: dict[str, int]
+    successes: int  # successful connected calls
+    greetings: int  # voicemails whose greeting the agent talked into
+
+    @property
+    def calls(self) -> int:
+        return sum(self.count.values())
+
+    @property
+    def shares(self) -> dict[str, float]:
+        return {outcome: round(n / self.calls, 4) for outcome, n in self.count.items()} if self.calls else {}
+
+    @property
+    def success_share(self) -> float | None:
+        return round(self.successes / self.count["connected"], 4) if self.count["connected"] else None
+
+
+def _mix(rows: list[tuple]) -> _Mix:
+    """The rows of OUTCOMES_SQL summed up."""
     count = dict.fromkeys(OUTCOMES, 0)
-    successes = 0
+    successes = greetings = 0
     for _phone, _quarter_hour, outcome, calls, successful in rows:
-        count[outcome] += calls
+        greetings += calls if outcome == GREETING else 0
+        count["voicemail" if outcome == GREETING else outcome] += calls
         successes += successful if outcome == "connected" else 0
-    total = sum(count.values())
-    mix = {outcome: round(n / total, 4) for outcome, n in count.items()} if total else {}
-    return count, successes, mix, round(successes / count["connected"], 4) if count["connected"] else None
+    return _Mix(count, successes, greetings)
 
 
 def outcome_mix(conn, campaign_id: int) -> tuple[int, dict[str, float], float | None]:
     """The attempts with an outcome, their share per outcome class, and the success share of connected calls."""
-    count, _successes, mix, success_share = _mix(_outcome_rows(conn, campaign_id))
-    return sum(count.values()), mix, success_share
+    mix = _mix(_outcome_rows(conn, campaign_id))
+    return mix.calls, mix.shares, mix.success_share
 
 
 def observed_rates(conn, campaign_id: int) -> ObservedRates:
     """The simulator odds that reproduce a campaign's calls so far (the defaults exactly when it has none)."""
     rows = _outcome_rows(conn, campaign_id)
-    count, successes, mix, success_share = _mix(rows)
+    mix = _mix(rows)
+    count = mix.count
     # per callee-local hour: calls that reached the pick-up draw, how many picked up, how many the defaults expect
     drawn, answered, expected = [0] * 24, [0] * 24, [0.0] * 24
     for phone, quarter_hour, outcome, calls, _successful in rows:
@@ -160,7 +189,7 @@ def observed_rates(conn, campaign_id: int) -> ObservedRates:
         # the simulator's own callee zone and curve, so the scale is relative to what it would draw
         local = quarter_hour.astimezone(callee_zone(phone))
         drawn[local.hour] += calls
-        answered[local.hour] += calls if outcome in ("connected", "voicemail") else 0
+        answered[local.hour] += calls if outcome in ("connected", "voicemail", GREETING) else 0
         expected[local.hour] += calls * answer_probability(local)
     # campaign-wide scale: pick-ups ÷ what the default curve expects for the same calls, leaning toward 1
     # (the default) by PRIOR_CALLS calls at the campaign's mean default pick-up chance
@@ -177,12 +206,14 @@ def observed_rates(conn, campaign_id: int) -> ObservedRates:
     rates = OutcomeRates(
         answer_scale_by_hour=by_hour,
         voicemail_share=_shrunk(count["voicemail"], count["connected"] + count["voicemail"], VOICEMAIL_SHARE),
+        # standard voicemails bill flat, greetings talked into per minute: the forecast's credits follow the split
+        greeting_share=_shrunk(mix.greetings, count["voicemail"], DEFAULT_RATES.greeting_share),
         no_answer_share=_shrunk(count["no_answer"], unanswered, NO_ANSWER_SHARE),
         busy_share=_shrunk(count["busy"], unanswered, BUSY_SHARE),
-        failure_scale=_shrunk(count["failed"], sum(count.values()) - count["invalid"], FAILURE_SHARE) / FAILURE_SHARE,
-        success_scale=_shrunk(successes, count["connected"], SUCCESS_SHARE) / SUCCESS_SHARE,
+        failure_scale=_shrunk(count["failed"], mix.calls - count["invalid"], FAILURE_SHARE) / FAILURE_SHARE,
+        success_scale=_shrunk(mix.successes, count["connected"], SUCCESS_SHARE) / SUCCESS_SHARE,
     )
-    return ObservedRates(calls=sum(count.values()), mix=mix, success_share=success_share, rates=rates)
+    return ObservedRates(calls=mix.calls, mix=mix.shares, success_share=mix.success_share, rates=rates)
 
 
 def choose_rates(observed: ObservedRates, rates: RatesChoice = "auto") -> tuple[OutcomeRates, str]:

@@ -104,6 +104,8 @@ RING_SECONDS = {
 }
 ANSWERED_RING_SECONDS = (3.0, 20.0)
 VOICEMAIL_TALK_SECONDS = (12.0, 40.0)
+# A personalised greeting the agent took for the person: it hears the greeting out, leaves its message and hangs up.
+GREETING_TALK_SECONDS = (20.0, 60.0)
 
 
 def _talk_below(seconds: float) -> float:
@@ -125,6 +127,8 @@ class OutcomeRates:
 
     answer_scale_by_hour: tuple[float, ...] = (1.0,) * 24  # multiplies the pick-up chance, by callee-local hour
     voicemail_share: float = VOICEMAIL_SHARE  # of answered calls
+    # of voicemails: a personalised greeting the agent talked into (billed per minute, not the flat voicemail rate)
+    greeting_share: float = 0.0
     no_answer_share: float = NO_ANSWER_SHARE  # of unanswered calls
     busy_share: float = BUSY_SHARE  # of unanswered calls; the rest decline
     failure_scale: float = 1.0  # multiplies the spam, rare-error and dial_failed shares (FAILURE_SHARE)
@@ -133,9 +137,10 @@ class OutcomeRates:
     def __post_init__(self) -> None:
         if len(self.answer_scale_by_hour) != 24 or min(self.answer_scale_by_hour) < 0:
             raise ValueError("answer_scale_by_hour needs 24 factors >= 0")
-        shares = (self.voicemail_share, self.no_answer_share, self.busy_share, self.no_answer_share + self.busy_share)
+        shares = (self.voicemail_share, self.greeting_share, self.no_answer_share, self.busy_share,
+                  self.no_answer_share + self.busy_share)
         if min(shares) < 0 or max(shares) > 1:
-            raise ValueError("voicemail, no-answer and busy shares must be within 0..1 (no-answer + busy too)")
+            raise ValueError("voicemail, greeting, no-answer and busy shares must be within 0..1 (no-answer + busy too)")
         if self.failure_scale < 0 or self.failure_scale * FAILURE_SHARE > 1 or self.success_scale < 0:
             raise ValueError("failure_scale must keep the failure share within 0..1; success_scale must be >= 0")
 
@@ -261,9 +266,10 @@ _RARE_ERROR_CODES = np.array([_REASON_CODE[r] for r in RARE_ERRORS], dtype=np.in
 
 # The k-th draw of a call: one index per question, whichever branch asks it, so that a batch can
 # draw every number of every call at once.
+# A new question takes the next index: the earlier draws, and so every outcome of the old odds, stay the same.
 (_FAILURE, _RING, _ANSWER, _UNANSWERED_KIND, _DELAY, _VOICEMAIL, _VOICEMAIL_TALK, _TALK_RADIUS, _TALK_ANGLE,
- _HANGUP_KIND, _SUCCESS, _SENTIMENT, _DO_NOT_CALL, _INTERESTED, _CALLBACK, _TOOLS) = range(16)
-_DRAWS = 16
+ _HANGUP_KIND, _SUCCESS, _SENTIMENT, _DO_NOT_CALL, _INTERESTED, _CALLBACK, _TOOLS, _GREETING) = range(17)
+_DRAWS = 17
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # splitmix64's increment: 2^64 / golden ratio
 _MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
@@ -433,9 +439,13 @@ def simulate_outcome(
     ring = _uniform(ANSWERED_RING_SECONDS, _draw(key, _RING))
     delay = _uniform(ANALYSIS_DELAY_SECONDS, _draw(key, _DELAY))
     if _draw(key, _VOICEMAIL) < rates.voicemail_share:
-        talk = _quantised(_uniform(VOICEMAIL_TALK_SECONDS, _draw(key, _VOICEMAIL_TALK)))
+        # a greeting taken for the person: the provider never recognised the box, the agent hung up after its message
+        greeting = _draw(key, _GREETING) < rates.greeting_share
+        talk_range, reason = ((GREETING_TALK_SECONDS, DisconnectReason.agent_hangup) if greeting
+                              else (VOICEMAIL_TALK_SECONDS, DisconnectReason.voicemail_reached))
+        talk = _quantised(_uniform(talk_range, _draw(key, _VOICEMAIL_TALK)))
         return Outcome(
-            reason=DisconnectReason.voicemail_reached, ring_seconds=ring, talk_seconds=talk,
+            reason=reason, ring_seconds=ring, talk_seconds=talk,
             analysis_delay_seconds=delay, call_successful=False, in_voicemail=True,
             sentiment=Sentiment.Unknown, custom_analysis=_custom(0), tools_count=0, cost_cents=_cost(talk),
         )
@@ -553,8 +563,11 @@ def simulate_outcomes(
 
     answered = ~(invalid | spam | rare | dial_failed | unanswered)
     voicemail = answered & (draws[:, _VOICEMAIL] < rates.voicemail_share)
+    greeting = voicemail & (draws[:, _GREETING] < rates.greeting_share)
     conversation = answered & ~voicemail
-    voicemail_talk = VOICEMAIL_TALK_SECONDS[0] + (VOICEMAIL_TALK_SECONDS[1] - VOICEMAIL_TALK_SECONDS[0]) * draws[:, _VOICEMAIL_TALK]
+    talk_low, talk_high = (np.where(greeting, greeting_bound, voicemail_bound)
+                           for greeting_bound, voicemail_bound in zip(GREETING_TALK_SECONDS, VOICEMAIL_TALK_SECONDS))
+    voicemail_talk = talk_low + (talk_high - talk_low) * draws[:, _VOICEMAIL_TALK]
     talk = np.where(voicemail, np.rint(voicemail_talk * 1000) / 1000, 0.0)
     rows = np.flatnonzero(conversation)
     talk[rows] = np.maximum(3.0, np.array(
@@ -567,10 +580,10 @@ def simulate_outcomes(
     reason = _first(
         [invalid, spam, rare, dial_failed,
          unanswered & (kind < rates.no_answer_share), unanswered & (kind < rates.no_answer_share + rates.busy_share),
-         unanswered, voicemail, capped, hangup < 0.45, hangup < 0.85, hangup < 0.92],
+         unanswered, greeting, voicemail, capped, hangup < 0.45, hangup < 0.85, hangup < 0.92],
         [code[DisconnectReason.invalid_destination], code[DisconnectReason.marked_as_spam], _RARE_ERROR_CODES[rare_index],
          code[DisconnectReason.dial_failed], code[DisconnectReason.dial_no_answer], code[DisconnectReason.dial_busy],
-         code[DisconnectReason.user_declined], code[DisconnectReason.voicemail_reached],
+         code[DisconnectReason.user_declined], code[DisconnectReason.agent_hangup], code[DisconnectReason.voicemail_reached],
          code[DisconnectReason.max_duration_reached], code[DisconnectReason.user_hangup],
          code[DisconnectReason.agent_hangup], code[DisconnectReason.call_transfer]],
         code[DisconnectReason.inactivity],
@@ -1121,7 +1134,7 @@ def _call_at(row: tuple, now_ts: float) -> ProviderCall:
         tools_count=tools if answer_ts is not None else None,
     )
     if answer_ts is not None:
-        call.transcript = _transcript(final_reason, *_names(orjson.loads(dynamic_json)))
+        call.transcript = _transcript(final_reason, bool(voicemail), *_names(orjson.loads(dynamic_json)))
         call.recording_url = _recording_url(call_id)
     if now_ts >= analyzed_ts:
         call.analyzed = True
@@ -1130,7 +1143,8 @@ def _call_at(row: tuple, now_ts: float) -> ProviderCall:
         if answer_ts is not None:
             call.user_sentiment = Sentiment(sentiment)
             call.custom_analysis = orjson.loads(custom_json)
-            call.summary = _summary(final_reason, bool(successful), _custom_code(call.custom_analysis), talk)
+            call.summary = _summary(final_reason, bool(voicemail), bool(successful), _custom_code(call.custom_analysis),
+                                    talk)
     return call
 
 
@@ -1183,15 +1197,17 @@ def _frame_at(ids: list[str], block: dict[str, np.ndarray], now_ts: float) -> pl
     transcripts, recordings, summaries = (np.full(len(ids), None, dtype=object) for _ in range(3))
     rows = np.flatnonzero(heard)
     transcripts[rows] = [
-        _TRANSCRIPTS[code].format(name=name, company=company) for code, name, company in zip(
-            block["reason"][rows].tolist(), block["contact_name"][rows].tolist(), block["company_name"][rows].tolist())
+        _TRANSCRIPTS[voicemail][code].format(name=name, company=company) for voicemail, code, name, company in zip(
+            block["in_voicemail"][rows].tolist(), block["reason"][rows].tolist(), block["contact_name"][rows].tolist(),
+            block["company_name"][rows].tolist())
     ]
     recordings[rows] = [_recording_url(ids[row]) for row in rows.tolist()]
     rows = np.flatnonzero(judged)
     summaries[rows] = [
-        _SUMMARIES[code][successful][custom].format(talk=talk) for code, successful, custom, talk in zip(
-            block["reason"][rows].tolist(), block["call_successful"][rows].tolist(), block["custom"][rows].tolist(),
-            block["talk_seconds"][rows].tolist())
+        _SUMMARIES[voicemail][code][successful][custom].format(talk=talk)
+        for voicemail, code, successful, custom, talk in zip(
+            block["in_voicemail"][rows].tolist(), block["reason"][rows].tolist(),
+            block["call_successful"][rows].tolist(), block["custom"][rows].tolist(), block["talk_seconds"][rows].tolist())
     ]
     table = pa.table({
         "provider_call_id": pa.array(ids, type=pa.string()),
@@ -1219,14 +1235,19 @@ def _recording_url(provider_call_id: str) -> str:
     return f"https://simulator.invalid/recordings/{provider_call_id}.wav"
 
 
-def _transcript(reason: DisconnectReason, name: Any, company: Any) -> str:
-    return _transcript_template(reason).format(name=name, company=company)
+def _transcript(reason: DisconnectReason, in_voicemail: bool, name: Any, company: Any) -> str:
+    return _transcript_template(reason, in_voicemail).format(name=name, company=company)
 
 
-def _transcript_template(reason: DisconnectReason) -> str:
+_VOICEMAIL_MESSAGE = "Agent: Hi {name}, this is Ava calling for {company}. Please call us back when you can. Thanks!"
+
+
+def _transcript_template(reason: DisconnectReason, in_voicemail: bool) -> str:
     """A connected call's transcript with ``{name}`` and ``{company}`` to fill in."""
     if reason == DisconnectReason.voicemail_reached:
-        return "Agent: Hi {name}, this is Ava calling for {company}. Please call us back when you can. Thanks!"
+        return _VOICEMAIL_MESSAGE
+    if in_voicemail:  # a personalised greeting the agent took for the person
+        return "User: Hi, this is {name}. I can't take your call right now, please leave a message.\n" + _VOICEMAIL_MESSAGE
     lines = ["Agent: Hi {name}, this is Ava. Do you have a minute to talk about {company}?", "User: Sure, go ahead."]
     if reason == DisconnectReason.call_transfer:
         lines.append("Agent: Let me connect you with a colleague.")
@@ -1237,15 +1258,17 @@ def _transcript_template(reason: DisconnectReason) -> str:
     return "\n".join(lines)
 
 
-def _summary(reason: DisconnectReason, successful: bool, custom: int, talk: float) -> str:
+def _summary(reason: DisconnectReason, in_voicemail: bool, successful: bool, custom: int, talk: float) -> str:
     """What a call analysis says about a connected call (``custom``: the custom analysis bits)."""
-    return _summary_template(reason, successful, custom).format(talk=talk)
+    return _summary_template(reason, in_voicemail, successful, custom).format(talk=talk)
 
 
-def _summary_template(reason: DisconnectReason, successful: bool, custom: int) -> str:
+def _summary_template(reason: DisconnectReason, in_voicemail: bool, successful: bool, custom: int) -> str:
     """``_summary`` with ``{talk:.0f}`` to fill in."""
     if reason == DisconnectReason.voicemail_reached:
         return "The call reached voicemail; the agent left a short message."
+    if in_voicemail:
+        return "The call reached a personal voicemail greeting; the agent took it for the contact and left a message."
     outcome = "agreed to the next step" if successful else "did not agree to the next step"
     extras = []
     if custom & 2:
@@ -1256,7 +1279,9 @@ def _summary_template(reason: DisconnectReason, successful: bool, custom: int) -
     return f"A {{talk:.0f}}-second conversation; the contact {outcome}{tail} ({reason.value})."
 
 
-# The templates by reason code (and for summaries, successful and custom bits): an enum member hashes in Python.
-_TRANSCRIPTS = tuple(_transcript_template(reason) for reason in REASONS)
-_SUMMARIES = tuple(tuple(tuple(_summary_template(reason, successful, custom) for custom in range(8))
-                         for successful in (False, True)) for reason in REASONS)
+# The templates by in_voicemail and reason code (and for summaries, successful and custom bits): an enum member
+# hashes in Python.
+_TRANSCRIPTS = tuple(tuple(_transcript_template(reason, in_voicemail) for reason in REASONS)
+                     for in_voicemail in (False, True))
+_SUMMARIES = tuple(tuple(tuple(tuple(_summary_template(reason, in_voicemail, successful, custom) for custom in range(8))
+                               for successful in (False, True)) for reason in REASONS) for in_voicemail in (False, True))

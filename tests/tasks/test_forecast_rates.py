@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,15 +25,19 @@ PHOENIX = ZoneInfo("America/Phoenix")
 # the history is the week before the forecast: Tuesday 21 April 2026, 10:00 in Phoenix (no DST there)
 TUESDAY_10 = datetime(2026, 4, 21, 10, 0, tzinfo=PHOENIX)
 MONDAY_MIDNIGHT_PHOENIX = datetime(2026, 4, 27, 7, 0, tzinfo=UTC)
-# (status, disconnect_reason, in_voicemail) of each outcome class the forecast counts
+# (status, disconnect_reason, in_voicemail, duration_seconds) of each outcome class the forecast counts
 OUTCOME_CALLS = {
-    "connected": ("ended", "agent_hangup", False),
-    "voicemail": ("ended", "voicemail_reached", True),
-    "no_answer": ("not_connected", "dial_no_answer", False),
-    "busy": ("not_connected", "dial_busy", False),
-    "declined": ("not_connected", "user_declined", False),
-    "failed": ("not_connected", "dial_failed", False),
-    "invalid": ("not_connected", "invalid_destination", False),
+    "connected": ("ended", "agent_hangup", False, None),
+    "voicemail": ("ended", "voicemail_reached", True, None),
+    "no_answer": ("not_connected", "dial_no_answer", False, None),
+    "busy": ("not_connected", "dial_busy", False, None),
+    "declined": ("not_connected", "user_declined", False, None),
+    "failed": ("not_connected", "dial_failed", False, None),
+    "invalid": ("not_connected", "invalid_destination", False, None),
+    # voicemails the provider did not recognise: a personalised greeting the agent talked into for 35 s (billed
+    # per minute), and one the analysis found with no duration (billed flat, a standard voicemail)
+    "greeting": ("ended", "agent_hangup", True, 35.0),
+    "voicemail_without_duration": ("ended", "agent_hangup", True, None),
 }
 
 
@@ -43,7 +48,7 @@ def add_history(db, campaign_id: int, counts: dict[str, int], *, at: datetime = 
     outcomes = [outcome for outcome, n in counts.items() for _ in range(n)]
     with transaction(db) as conn:
         for i, outcome in enumerate(outcomes, start=first):
-            status, reason, in_voicemail = OUTCOME_CALLS[outcome]
+            status, reason, in_voicemail, seconds = OUTCOME_CALLS[outcome]
             success = outcome == "connected" and successful > 0
             successful -= success
             contact_id = conn.execute(
@@ -54,11 +59,11 @@ def add_history(db, campaign_id: int, counts: dict[str, int], *, at: datetime = 
                 " values (?, ?, 1, ?, 'max_attempts')", [campaign_id, contact_id, at])
             conn.execute(
                 """insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status,
-                       disconnect_reason, call_successful, in_voicemail, credits, provider, queued_at, registered_at,
-                       ended_at, updated_at)
-                   values (?, ?, ?, 1, ?, ?, ?, ?, ?, 1, 'simulator', ?, ?, ?, ?)""",
+                       disconnect_reason, call_successful, in_voicemail, duration_seconds, credits, provider,
+                       queued_at, registered_at, ended_at, updated_at)
+                   values (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, 'simulator', ?, ?, ?, ?)""",
                 [campaign_id, contact_id, f"history-{i}", f"{prefix}{i:04d}", status, reason, success, in_voicemail,
-                 at, at, at + timedelta(minutes=1), at])
+                 seconds, at, at, at + timedelta(minutes=1), at])
 
 
 def rates_of(db, campaign_id: int) -> ObservedRates:
@@ -89,6 +94,26 @@ def test_the_observed_mix_is_counted_per_outcome_and_each_share_leans_toward_its
     # failures are counted among the calls to valid numbers (invalid ones are the simulator's own, by number)
     assert rates.failure_scale * FAILURE_SHARE == pytest.approx((3 + 20 * 0.03) / (98 + 20))
     assert rates.success_scale * SUCCESS_SHARE == pytest.approx((3 + 20 * SUCCESS_SHARE) / (10 + 20))
+
+
+def test_greetings_talked_into_are_a_share_of_the_voicemails_leaning_toward_none(campaign_db):
+    add_history(campaign_db["db"], campaign_db["campaign_id"], {
+        "connected": 10, "voicemail": 6, "greeting": 12, "voicemail_without_duration": 2, "no_answer": 70})
+    observed = rates_of(campaign_db["db"], campaign_db["campaign_id"])
+    # the mix still shows every voicemail as one (the dashboard and CLI read it): 20 of 100 calls
+    assert observed.mix["voicemail"] == 0.20 and set(observed.mix) == set(OUTCOME_CALLS) - {
+        "greeting", "voicemail_without_duration"}
+    assert observed.rates.voicemail_share == pytest.approx((20 + 20 * 0.30) / (30 + 20))
+    # 12 of the 20 voicemails were greetings talked into (one without a duration is a standard voicemail), leaning
+    # toward the default (none) by 20 pseudo-calls
+    assert DEFAULT_RATES.greeting_share == 0.0
+    assert observed.rates.greeting_share == pytest.approx(12 / (20 + 20))
+
+
+def test_standard_voicemails_alone_learn_no_greetings(campaign_db):
+    add_history(campaign_db["db"], campaign_db["campaign_id"], {
+        "connected": 10, "voicemail": 30, "voicemail_without_duration": 5, "no_answer": 55})
+    assert rates_of(campaign_db["db"], campaign_db["campaign_id"]).rates.greeting_share == 0.0
 
 
 def test_the_answer_scale_compares_pick_ups_with_the_default_curve_and_a_thin_hour_leans_to_the_campaign(campaign_db):
@@ -181,3 +206,24 @@ def test_a_campaign_answered_far_less_than_the_default_is_forecast_later_with_fe
     assert observed.completion.date() >= default.completion.date()
     assert observed.successful_contacts < default.successful_contacts
     assert observed.calls > default.calls
+
+
+def test_voicemail_greetings_talked_into_are_forecast_at_the_per_minute_rate(db, migrated_store, no_number_pauses):
+    # the same campaign twice, every past call a voicemail: standard ones (75 flat) or greetings the agent talked
+    # into (333 a started minute); the same seed draws the same voicemails, so mostly their price differs
+    def forecast_with(path, voicemail_class: str):
+        ids = make_campaign_db(path, batch_size=20, max_attempts=2)
+        add_history(path, ids["campaign_id"], {voicemail_class: 60})
+        add_contacts(path, ids["campaign_id"], 20)
+        return forecast(path, ids["campaign_id"], MONDAY_MIDNIGHT_PHOENIX, seed=6, pace_seconds=3, rates="observed")
+
+    other = shutil.copyfile(migrated_store, db.parent / "greetings.duckdb")
+    standard, greetings = forecast_with(db, "voicemail"), forecast_with(other, "greeting")
+    assert standard.observed_mix == greetings.observed_mix == {**dict.fromkeys(standard.observed_mix, 0.0),
+                                                               "voicemail": 1.0}  # the mix shows both as voicemail
+    assert standard.forecast_mix["voicemail"] > 0.4  # most simulated calls reach a voicemail box
+    # 60 of 60 voicemails shrunk by 20 pseudo-calls: 75% of the simulated voicemails bill 333 (under a minute)
+    # instead of 75; the history's calls bill 1 credit each, in both
+    simulated_standard, simulated_greetings = standard.credits - 60, greetings.credits - 60
+    assert simulated_greetings - simulated_standard >= 5 * (333 - 75)
+    assert simulated_greetings > 1.3 * simulated_standard

@@ -530,6 +530,7 @@ SPRING_FORWARD = datetime(2026, 3, 8, 7, 0, tzinfo=UTC).timestamp()
     DEFAULT_RATES,
     OutcomeRates(no_answer_share=0.2, busy_share=0.5, voicemail_share=0.6, failure_scale=3.0, success_scale=2.0),
     OutcomeRates(answer_scale_by_hour=tuple(h / 12 for h in range(24)), failure_scale=0.0),
+    OutcomeRates(voicemail_share=0.6, greeting_share=0.5),  # personalised greetings talked into
 ])
 @pytest.mark.parametrize("start", [SPRING_FORWARD - 3 * 3600, TUESDAY_EVENING.timestamp()])
 def test_batch_outcomes_are_exactly_the_one_by_one_outcomes(rates, start):
@@ -545,6 +546,8 @@ def test_batch_outcomes_are_exactly_the_one_by_one_outcomes(rates, start):
     assert {o.reason for o in one_by_one} >= {DisconnectReason.dial_no_answer, DisconnectReason.invalid_destination}
     if rates.answer_scale_by_hour[12] > 0:
         assert {o.reason for o in one_by_one} >= {DisconnectReason.voicemail_reached, DisconnectReason.user_hangup}
+    greetings = [o for o in one_by_one if o.in_voicemail and o.reason != DisconnectReason.voicemail_reached]
+    assert bool(greetings) == (rates.greeting_share > 0)
 
 
 def test_talk_times_are_whole_milliseconds():
@@ -564,9 +567,10 @@ def test_frame_schema_is_the_update_frames_without_our_call_id():
                             **{k: v for k, v in _UPDATE_SCHEMA.items() if k not in ("call_id", "provider_call_id")}}
 
 
-def test_get_calls_frame_is_get_calls_field_for_field(tmp_path):
+@pytest.mark.parametrize("rates", [DEFAULT_RATES, OutcomeRates(voicemail_share=0.6, greeting_share=0.5)])
+def test_get_calls_frame_is_get_calls_field_for_field(tmp_path, rates):
     path = tmp_path / "s.sqlite"
-    placer = SimulatedProvider(path, seed=3, concurrency_limit=10_000)
+    placer = SimulatedProvider(path, seed=3, concurrency_limit=10_000, rates=rates)
     ids = placer.place_calls([request(i) for i in range(400)], TUESDAY_EVENING, pace_seconds=0.7)
     asked = ids[::-1] + ids[:50]  # any order, repeats allowed
     # a fresh instance reads the rows back from SQLite and get_calls decodes them on its own path
@@ -580,6 +584,10 @@ def test_get_calls_frame_is_get_calls_field_for_field(tmp_path):
     states = set(expected_frame(reader, ids, TUESDAY_EVENING + timedelta(minutes=5)).select("status", "analyzed").rows())
     assert states >= {("registered", False), ("in_progress", False), ("ended", False), ("ended", True),
                       ("not_connected", True), ("error", True)}
+    # a greeting talked into reads as one: the callee's greeting, then the agent's message
+    greetings = expected.filter(pl.col("in_voicemail") & (pl.col("disconnect_reason") == "agent_hangup"))
+    assert greetings.height == 0 if rates == DEFAULT_RATES else greetings.height > 10
+    assert all(t.startswith("User: Hi, this is Contact") and "Please call us back" in t for t in greetings["transcript"])
 
 
 def test_get_calls_frame_from_a_small_cache(tmp_path):

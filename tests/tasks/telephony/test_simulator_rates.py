@@ -9,11 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from schemas.enums import STATUS_FOR_REASON, Sentiment
 from schemas.enums import DisconnectReason as R
+from tasks.credits import RateCard, call_credits
 from tasks.telephony.base import CallRequest
 from tasks.telephony.simulator import (
     DEFAULT_RATES,
     FAILURE_SHARE,
+    GREETING_TALK_SECONDS,
     SUCCESS_SHARE,
     OutcomeRates,
     SimulatedProvider,
@@ -85,6 +88,37 @@ def test_the_unanswered_split_voicemail_failures_and_success_follow_the_override
     assert success == pytest.approx(2 * SUCCESS_SHARE, abs=0.05)
 
 
+def credits(outcome) -> int:
+    """What billing charges for the simulated call (tasks.credits, the one rate card)."""
+    return call_credits(STATUS_FOR_REASON[outcome.reason], outcome.reason, outcome.talk_seconds, outcome.in_voicemail)
+
+
+def test_a_greeting_share_of_voicemails_is_talked_into_and_billed_per_minute():
+    rates = OutcomeRates(voicemail_share=0.5, greeting_share=0.4)
+    results = outcomes(rates)
+    voicemails = [o for o in results if o.in_voicemail]
+    greetings = [o for o in voicemails if o.reason != R.voicemail_reached]
+    assert len(voicemails) == pytest.approx(0.5 * 0.427 * CALLS, rel=0.12)  # half the ~43% that pick up at 11:00
+    assert len(greetings) / len(voicemails) == pytest.approx(0.4, abs=0.05)
+    # the agent took the greeting for the person, left its message and hung up: a voicemail in the analysis only
+    assert {o.reason for o in greetings} == {R.agent_hangup}
+    assert all(GREETING_TALK_SECONDS[0] <= o.talk_seconds < GREETING_TALK_SECONDS[1] for o in greetings)
+    assert all((o.call_successful, o.sentiment, o.tools_count) == (False, Sentiment.Unknown, 0) for o in greetings)
+    assert all(not any(o.custom_analysis.values()) and o.cost_cents > 0 for o in greetings)
+    # billed as answered minutes (under a minute each: one), where a standard voicemail bills the flat rate
+    assert {credits(o) for o in greetings} == {RateCard().per_answered_minute}
+    assert {credits(o) for o in voicemails if o.reason == R.voicemail_reached} == {RateCard().per_voicemail}
+
+
+def test_a_greeting_only_turns_a_standard_voicemail_into_one():
+    # its own draw: every other call keeps the outcome it has without greetings, and so does the voicemail mix
+    without, with_greetings = outcomes(OutcomeRates(greeting_share=0.0)), outcomes(OutcomeRates(greeting_share=1.0))
+    changed = [(a, b) for a, b in zip(without, with_greetings) if a != b]
+    assert changed and all(a.reason == R.voicemail_reached and b.reason == R.agent_hangup and b.in_voicemail
+                           for a, b in changed)
+    assert len(changed) == sum(o.in_voicemail for o in without)
+
+
 def test_zero_scales_remove_answers_failures_and_successes():
     results = outcomes(OutcomeRates(answer_scale_by_hour=(0.0,) * 24, failure_scale=0.0), calls=1000)
     assert {o.reason for o in results} <= {R.dial_no_answer, R.dial_busy, R.user_declined, R.invalid_destination}
@@ -95,6 +129,8 @@ def test_zero_scales_remove_answers_failures_and_successes():
     {"answer_scale_by_hour": (1.0,) * 23},  # one factor per hour
     {"answer_scale_by_hour": (-0.1,) + (1.0,) * 23},
     {"voicemail_share": 1.2},
+    {"greeting_share": 1.01},  # a share of voicemails
+    {"greeting_share": -0.1},
     {"no_answer_share": 0.7, "busy_share": 0.4},  # the two shares of unanswered calls pass 1
     {"failure_scale": 40.0},  # 40 × 3% of calls cannot fail
     {"success_scale": -1.0},
