@@ -114,7 +114,9 @@ def simulate(
         held = conn.execute(open_sql + " and list_contains(?, cc.contact_id)",
                             [campaign_id, listed]).fetchone()[0] if listed else 0
     result.update(requested_days=days, simulated_days=round((result["end"] - begin) / timedelta(days=1), 3),
-                  contacts_left=left, left_on_do_not_call=held, completed=left == 0)
+                  # completed: every contact finished; done: nothing will be dialled any more (the only ones left
+                  # are on a do-not-call list, as the campaign's Completed status counts them)
+                  contacts_left=left, left_on_do_not_call=held, completed=left == 0, done=left == held)
     emit(result, as_json, simulated_summary(result))
 
 

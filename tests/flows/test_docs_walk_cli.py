@@ -91,6 +91,7 @@ def test_simulate_says_a_run_left_with_only_listed_contacts_is_done(db, capsys):
     assert main(["--db", str(db), "simulate", str(ids["campaign_id"]), "--days", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["completed"], result["contacts_left"], result["left_on_do_not_call"]) == (False, 2, 2)
+    assert result["done"] is True  # what a script waits for: --json said only completed: false
 
 
 def test_simulate_counts_contacts_out_of_attempts_as_done_as_the_status_does(db, capsys):
