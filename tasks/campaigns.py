@@ -316,13 +316,19 @@ def deactivate_campaign(conn: Conn, campaign_id: int, now: datetime) -> Campaign
 
 
 def duplicate_campaign(conn: Conn, campaign_id: int, now: datetime) -> int:
-    """A copy with the same settings, name + " (Copy)", Active off, no contacts, created now; its id.
+    """A copy with the same settings, name + " (Copy)" (" (Copy 2)", ... when taken), Active off, no contacts, created now; its id.
 
     The campaign's own do-not-call entries come along (same numbers, wildcards, reasons and dates): they are calling
     rules, and a person who asked this campaign not to call must not be called by its copy."""
     settings = get_campaign_settings(conn, campaign_id)
-    suffix = " (Copy)"  # kept whole: a long name is shortened instead, so the copy never reads like the original
-    name = settings.name[:NAME_MAX_LENGTH - len(suffix)].rstrip() + suffix
+    taken = {row[0] for row in conn.execute("select name from campaigns").fetchall()}
+    # " (Copy)", then " (Copy 2)", ...: a second copy named like the first made `apply` (matched by name) refuse both
+    for number in range(1, len(taken) + 2):
+        suffix = " (Copy)" if number == 1 else f" (Copy {number})"
+        # the suffix is kept whole: a long name is shortened instead, so the copy never reads like the original
+        name = settings.name[:NAME_MAX_LENGTH - len(suffix)].rstrip() + suffix
+        if name not in taken:
+            break
     copy = settings.model_dump() | {"name": name, "active": False}
     copy_id = create_campaign(conn, copy, now)
     conn.execute(

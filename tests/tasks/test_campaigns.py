@@ -171,6 +171,20 @@ def test_duplicate_copies_settings_without_contacts_inactive_and_new_creation_da
     assert {k: copy[k] for k in same} == {k: original[k] for k in same}
 
 
+def test_duplicating_again_numbers_the_copies_so_names_stay_unique(campaign_db):
+    # two "Spring outreach (Copy)" made `campaigns apply` (matched by name) refuse both
+    campaign_id = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        copies = [duplicate_campaign(conn, campaign_id, LATER) for _ in range(3)]
+        names = [get_campaign(conn, copy)["name"] for copy in copies]
+        copy_of_copy = get_campaign(conn, duplicate_campaign(conn, copies[0], LATER))["name"]
+        update_campaign(conn, campaign_id, {"name": "N" * 200}, NOW)
+        long_names = [get_campaign(conn, duplicate_campaign(conn, campaign_id, LATER))["name"] for _ in range(2)]
+    assert names == ["Spring outreach (Copy)", "Spring outreach (Copy 2)", "Spring outreach (Copy 3)"]
+    assert copy_of_copy == "Spring outreach (Copy) (Copy)"
+    assert long_names == ["N" * 193 + " (Copy)", "N" * 191 + " (Copy 2)"]
+
+
 def test_duplicate_keeps_the_campaigns_own_do_not_call_entries(campaign_db):
     # a person who asked this campaign not to call was callable again by its copy
     campaign_id = campaign_db["campaign_id"]
