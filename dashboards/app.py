@@ -45,8 +45,12 @@ def locked_banner() -> None:
     _retry_soon()
 
 
-def unsaved_reminder() -> None:
-    """In the sidebar, beside the navigation: the campaigns with unsaved settings edits, each a link back."""
+def unsaved_reminder(page_path: str) -> None:
+    """In the sidebar, beside the navigation: the campaigns with unsaved settings edits, each a link back.
+
+    Each names the button that saves them on the page shown (`page_path`): Finish for the wizard's own
+    campaign while in the wizard, Save Changes (the campaign page's, where the link leads) otherwise.
+    """
     from dashboards import state
 
     if not any(isinstance(k, str) and k.endswith(":" + state.EDITS) for k in st.session_state):
@@ -56,9 +60,11 @@ def unsaved_reminder() -> None:
             unsaved = state.unsaved_campaigns(st.session_state, conn)
     except (StoreError, StoreLockedError):
         return  # the page says why the store cannot be read
+    in_wizard = st.session_state.get("wizard_campaign") if page_path == "wizard" else None
     for campaign_id, name in unsaved:
         name = markdown_text(name)
-        st.sidebar.warning(f"Unsaved changes in **{name}**: nothing is saved until you click Save Changes.",
+        button = "Finish" if campaign_id == in_wizard else "Save Changes"
+        st.sidebar.warning(f"Unsaved changes in **{name}**: nothing is saved until you click {button}.",
                            icon=":material/edit_note:")
         st.sidebar.page_link("pages/campaign.py", label=f"Back to {name}", icon=":material/arrow_back:",
                              query_params={"campaign": str(campaign_id), "tab": "Settings"})
@@ -70,7 +76,7 @@ try:
 
     check_store()  # a missing or empty store file: the one error below instead of the page; nothing created
     page.run()
-    unsaved_reminder()
+    unsaved_reminder(page.url_path)
 except StoreLockedError:
     locked_banner()
 except StoreError as error:

@@ -159,7 +159,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> None:
         st.caption("Active is off until the campaign has a Start Date: set it in Settings and save, then activate.")
     flash = st.session_state.pop(state.key(campaign_id, "_flash"), None)
     if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
+        {"success": st.success, "warning": st.warning}.get(flash[0], st.error)(flash[1])
     run_outcome(campaign_id)
     if dirty:
         st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",

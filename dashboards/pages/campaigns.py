@@ -9,11 +9,21 @@ from dashboards.components import capsule_html, format_local, markdown_text, req
 from dashboards.queries.campaigns import campaign_page, count_campaigns
 from tasks.campaigns import delete_campaign, duplicate_campaign
 from tasks.errors import StoreLockedError, UserError
+from tasks.timezones import is_known_zone
 
 PAGE_SIZE = 20
 BUSY = "The database is busy (a flow is writing); nothing was changed. Try again in a moment."
 SORT_LABELS = {"created": "Creation Date (newest first)", "name": "Name (A–Z)"}
 COLUMNS = [3.2, 1.4, 1.6, 1.0, 1.8, 0.6]
+
+
+def viewer_zone() -> str:
+    """The zone the list's creation dates are shown in: the browser's (`st.context.timezone`), else UTC.
+
+    One zone for every row, so newest first reads in order (each campaign's own zone put Dec 5 above Dec 6).
+    """
+    zone = st.context.timezone
+    return zone if zone and is_known_zone(zone) else "UTC"
 
 
 def open_campaign(campaign_id: int, start_date) -> None:
@@ -104,8 +114,9 @@ def render() -> None:
         st.info("No campaign matches your search." if search else "No campaigns yet. Create one with New campaign.")
         return
 
+    zone = viewer_zone()
     header = st.columns(COLUMNS)
-    for column, label in zip(header, ("Name", "Status", "Agent", "Contacts", "Created", "")):
+    for column, label in zip(header, ("Name", "Status", "Agent", "Contacts", f"Created ({zone})", "")):
         column.markdown(f'<span class="vc-muted">{label}</span>', unsafe_allow_html=True)
     for row in rows:
         cid = row["campaign_id"]
@@ -116,7 +127,7 @@ def render() -> None:
             status.markdown(capsule_html(row["status"]), unsafe_allow_html=True)
             agent.write(markdown_text(row["agent_name"] or "—"))
             contacts.write(f"{row['contacts']:,}")
-            created.write(format_local(row["created_at"], row["time_zone"], with_time=False))
+            created.write(format_local(row["created_at"], zone, with_time=False))
             with menu.popover("", icon=":material/more_vert:", key=f"menu_{cid}"):
                 if st.button("Edit", key=f"edit_{cid}", icon=":material/edit:", width="stretch"):
                     open_campaign(cid, row["start_date"])

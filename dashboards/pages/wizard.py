@@ -28,6 +28,8 @@ STEP_LABELS = {
     "normalise": "Normalising phone numbers", "validate": "Validating rows", "merge": "Merging duplicates",
     "upsert": "Saving contacts", "enroll": "Enrolling in the campaign",
 }
+# What Finish says when the schedule has no Start Date: the campaign is saved as a Draft, which never calls.
+NO_START_SAVED = "Saved as Draft: set a Start Date in Settings and save to schedule it."
 TARGET_LABELS = {"contact_phone": "Phone number", "contact_name": "Name", "company_name": "Company",
                  "email": "Email", IGNORE: "Ignore this column"}
 
@@ -215,6 +217,7 @@ def schedule_step(campaign_id: int) -> None:
         st.session_state["wizard_step"] = 1
         st.rerun()
     if finish.button("Finish", key="wiz_finish", type="primary", icon=":material/check:"):
+        no_start = st.session_state.get(state.key(campaign_id, "start_date")) is None
         try:
             failed = settings_tab.save_form(campaign_id)
         except UserError as error:
@@ -224,6 +227,8 @@ def schedule_step(campaign_id: int) -> None:
             st.rerun()
         for name in ("wizard_campaign", "wizard_step", "wizard_import"):
             st.session_state.pop(name, None)
+        if no_start:  # saved, but nothing will call: the campaign page says so once (after save_form's clear_form)
+            st.session_state[state.key(campaign_id, "_flash")] = ("warning", NO_START_SAVED)
         st.session_state["campaign_id"] = campaign_id
         st.switch_page("pages/campaign.py", query_params={"campaign": str(campaign_id)})
 

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from tasks import metrics
+from tasks.call_state import FINAL_STATUSES
 from tasks.metrics import calls_not_counted  # noqa: F401  (the Metrics tab's read)
 from tasks.errors import NotFoundError
 
@@ -45,10 +46,12 @@ def default_range(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: dateti
 def kpis_and_funnel(
     conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
 ) -> tuple[dict, dict]:
-    """The KPI cards and the funnel (with its hints) from one read of the calls: `tasks.metrics.totals`,
-    the figures of `campaigns metrics`, always current (not as of the last aggregation)."""
+    """The KPI cards and the funnel from one read of the calls: `tasks.metrics.totals`, the figures of
+    `campaigns metrics`, always current (not as of the last aggregation); the funnel's hints also ask whether
+    an attempt of the range has ended (`any_attempt_ended`)."""
     row = metrics.totals(conn, campaign_id, date_from, date_to)
-    return metrics.kpi_cards_from(row), _with_hints(metrics.funnel_from(row), row["contacts_called"])
+    ended = any_attempt_ended(conn, campaign_id, date_from, date_to)
+    return metrics.kpi_cards_from(row), _with_hints(metrics.funnel_from(row), ended)
 
 
 def kpi_cards(
@@ -63,7 +66,7 @@ def contact_funnel(
 ) -> dict:
     """The funnel (total → connected → successful, % of total) and the hints its gaps call for."""
     row = metrics.totals(conn, campaign_id, date_from, date_to)
-    return _with_hints(metrics.funnel_from(row), row["contacts_called"])
+    return _with_hints(metrics.funnel_from(row), any_attempt_ended(conn, campaign_id, date_from, date_to))
 
 
 # Why a call listed in Call Logs is no attempt (docs/schema.md, "Metrics"): kind → what the Metrics tab says.
@@ -87,12 +90,47 @@ def not_counted_note(total_calls: int, counts: dict) -> str | None:
             f"{'of them ' if listed > 1 else ''}never rang, so Total Calls does not count {them}: {kinds}.")
 
 
-def _with_hints(funnel: dict, contacts_called: int) -> dict:
+ATTEMPT_ENDED_SQL = """
+with ended as (
+    -- one attempt of the range that has ended is enough (a call still ringing has no outcome yet)
+    select 1
+    from calls
+    where campaign_id = $campaign_id and queued_at >= $lo and queued_at < $hi
+      and counts_as_attempt and list_contains($final_statuses, status)
+    limit 1
+),
+final as (
+    select count(*) > 0 as any_ended from ended
+)
+select * from final
+"""
+
+
+def any_attempt_ended(
+    conn: duckdb.DuckDBPyConnection, campaign_id: int, date_from: date | None, date_to: date | None
+) -> bool:
+    """Whether a call attempt of the inclusive campaign-local date range has ended (not only calls in flight)."""
+    row = conn.execute("select time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
+    lo, hi = metrics.range_bounds(row[0], date_from, date_to)
+    return conn.execute(ATTEMPT_ENDED_SQL, {"campaign_id": campaign_id, "lo": lo, "hi": hi,
+                                            "final_statuses": list(FINAL_STATUSES)}).fetchone()[0]
+
+
+def aggregated_at(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> datetime | None:
+    """When the metrics aggregation last ran over the campaign (what the Calls Made chart is as of); None: never."""
+    row = conn.execute("select aggregated_at from metrics_state where campaign_id = ?", [campaign_id]).fetchone()
+    return row[0] if row else None
+
+
+def _with_hints(funnel: dict, attempt_ended: bool) -> dict:
     total, connected, successful = funnel["total_contacts"], funnel["connected"], funnel["successful"]
     hints = []
-    # The first hint blames how the calls were made: a range in which nobody was called (before the first
-    # call, a weekend) has nothing to blame, however large its gap.
-    if total and contacts_called and connected < LARGE_GAP_SHARE * total:
+    # The first hint blames how the calls were made: a range in which no call has ended (nobody called before
+    # the first call or on a weekend; right after a Run, every call still in flight) has nothing to blame yet,
+    # however large its gap.
+    if total and attempt_ended and connected < LARGE_GAP_SHARE * total:
         hints.append(HINT_CONNECTED)
     if connected and successful < LARGE_GAP_SHARE * connected:
         hints.append(HINT_SUCCESSFUL)

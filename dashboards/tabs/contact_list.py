@@ -387,8 +387,9 @@ def import_region(campaign_id: int, default_country: str | None) -> str | None:
 
 
 def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | None) -> tuple[pl.DataFrame, int]:
-    """(table, rows with content): the file's first PREVIEW_ROWS rows with content, each with what the import will
-    do with it and why, and how many rows of the file have content (the import skips blank ones).
+    """(table, rows with content): the file's first PREVIEW_ROWS rows with content, each led by what the import will
+    do with it and why (Row, Result, Problem, then the row's values), and how many rows of the file have content
+    (the import skips blank ones).
 
     The rows go through the import's own steps (`apply_mapping`, `normalise`, `validate`, `merge_duplicates`), so a
     row shown as imported is imported and a rejected one is rejected for the reason shown. Only a phone repeated
@@ -414,10 +415,11 @@ def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | 
         .sort("row")
         .select(
             pl.col("row").alias("Row"),
-            *[pl.col(c).alias(PREVIEW_LABELS.get(c) or c.removeprefix(CUSTOM_PREFIX))
-              for c in ("phone_raw", "phone_e164", *fields)],
+            # the outcome first: a file's columns after it would push it off-screen, and a rejected row look fine
             outcome.alias("Result"),
             pl.col("Problem").fill_null(""),
+            *[pl.col(c).alias(PREVIEW_LABELS.get(c) or c.removeprefix(CUSTOM_PREFIX))
+              for c in ("phone_raw", "phone_e164", *fields)],
         )
     )
     return table, mapped.height

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import polars as pl
@@ -50,6 +52,26 @@ def format_card_duration(seconds: float | int | None) -> str:
         return f"{rest // 60}m {rest % 60:02d}s"
     hours, minutes = divmod((rest + 30) // 60, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def not_charted_note(missing: int, aggregated_at: datetime | None, time_zone: str, now: datetime) -> str | None:
+    """What the Calls Made chart says when the live KPI cards count `missing` calls it has not got yet (None: none).
+
+    The chart reads `metrics_daily`, as of the last aggregation run: a fresh batch is on the cards at once and
+    in the chart after the next run. The time is in the campaign's zone, with the date unless it is today.
+    """
+    if missing <= 0:
+        return None
+    calls = f"{missing:,} {'call' if missing == 1 else 'calls'}"
+    verb = "is" if missing == 1 else "are"
+    if aggregated_at is None:
+        return (f"{calls} {verb} not in the chart yet: it shows the calls as of the metrics aggregation, which has "
+                "not run over this campaign yet (the cards above count every call now).")
+    zone = ZoneInfo(time_zone)
+    local = aggregated_at.astimezone(zone)
+    when = f"{local:%I:%M %p}" if local.date() == now.astimezone(zone).date() else format_local(aggregated_at, time_zone)
+    return (f"{calls} since the last aggregation ({when}) {verb} not in the chart yet: it shows the calls as of "
+            "each aggregation run, the cards above count every call now.")
 
 
 def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
@@ -174,6 +196,9 @@ def render(campaign_id: int) -> None:
         kpis, funnel = q.kpis_and_funnel(conn, campaign_id, date_from, date_to)
         not_counted = q.calls_not_counted(conn, campaign_id, date_from, date_to)
         series = q.calls_made(conn, campaign_id, date_from, date_to)
+        # the chart is as of the last aggregation, the cards are live: say what the chart does not have yet
+        lag_note = not_charted_note(kpis["total_calls"] - int(series["calls"].sum()), q.aggregated_at(conn, campaign_id),
+                                    smart.campaign_zone(conn, campaign_id), state.now())
 
     st.html(KPI_CSS.format(key=_key(campaign_id, "kpis")))
     cards = st.container(key=_key(campaign_id, "kpis")).columns(5)
@@ -191,10 +216,12 @@ def render(campaign_id: int) -> None:
 
     st.subheader("Calls Made")
     if series.is_empty():
-        st.info("No calls in this date range.")
+        st.info(lag_note or "No calls in this date range.")
     else:
         st.caption("Hover a day for the breakdown by disconnect reason; click a legend entry to hide or show its line.")
         st.altair_chart(calls_made_chart(series), width="stretch")
+        if lag_note:
+            st.caption(lag_note)
 
     st.subheader("Contact Funnel")
     if funnel["total_contacts"] == 0:

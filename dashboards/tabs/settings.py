@@ -266,8 +266,9 @@ def summary_markdown(lines: list[str]) -> list[str]:
 def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str, str], health: list[dict]) -> list[str]:
     """Batch size, phone number rotation, the outbound number(s) and their health; returns the form fields drawn."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
-    paused = any(not n["in_rotation"] for n in health)
-    expanded = paused or bool({"batch_size", "outbound_number_ids", "rotation_enabled"} & set(errors))
+    # a number the dialer does not use (out of rotation, or its SIP trunk not active) opens the section
+    idle = any(not n["in_rotation"] or n["sip_trunk_status"] != "active" for n in health)
+    expanded = idle or bool({"batch_size", "outbound_number_ids", "rotation_enabled"} & set(errors))
     with st.expander("Advanced Settings", expanded=expanded):
         st.number_input("Batch Size", min_value=1, max_value=500, step=1, key=k("batch_size"),
                         help="Contacts dialled per batch, 1 to 500 (default 100)")
@@ -324,6 +325,11 @@ def health_frame(days: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def trunk_skipped(status: str) -> str:
+    """Why the dialer skips a number whose SIP trunk is not active ("SIP trunk inactive: skipped when dialing")."""
+    return f"SIP trunk {markdown_text(status)}: skipped when dialing"
+
+
 def number_health_panel(campaign_id: int, health: list[dict]) -> None:
     """Outbound number health: each number's rotation state (with Put back in rotation) and its last 7 days."""
     st.markdown("**Outbound number health**")
@@ -345,7 +351,11 @@ def number_health_panel(campaign_id: int, health: list[dict]) -> None:
                     f"{number['calls_24h']:,} finished calls in 24 h, {rate:.0%} connected, "
                     f"{number['spam_marks_24h']} spam marks")
         row = st.columns([5, 2], vertical_alignment="center")
-        if number["in_rotation"]:
+        if number["in_rotation"] and number["sip_trunk_status"] != "active":
+            # healthy, but the dialer uses only numbers whose SIP trunk is active (tasks.dialing.usable_numbers)
+            row[0].markdown(f":orange-badge[Not used] **{label}** · {trunk_skipped(number['sip_trunk_status'])} · "
+                            f"{last_day}")
+        elif number["in_rotation"]:
             row[0].markdown(f":green-badge[In rotation] **{label}** · {last_day}")
         else:
             row[0].markdown(f":red-badge[Out of rotation] **{label}** since "

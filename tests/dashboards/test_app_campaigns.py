@@ -59,6 +59,29 @@ def test_list_rows_newest_first_with_status_capsules(listed):
     assert "3" in [m.value for m in at.markdown]
 
 
+@pytest.mark.usefixtures("db_kept_open")
+@pytest.mark.parametrize(("browser", "zone", "dates"), [
+    ({}, "UTC", ["Dec 6, 2026", "Dec 5, 2026"]),  # a browser that sends no time zone
+    ({"timezone": "Europe/Madrid"}, "Europe/Madrid", ["Dec 6, 2026", "Dec 5, 2026"]),  # the viewer's zone
+])
+def test_created_dates_are_in_one_zone_so_newest_first_reads_in_order(db, browser, zone, dates):
+    # each campaign's own zone showed the newer one (Dec 5, 9 PM in Los Angeles) above the older (Dec 6, 5 AM
+    # in Tokyo): newest first looked wrong
+    ids = make_campaign_db(db, time_zone="America/Los_Angeles", created_at=datetime(2026, 12, 6, 5, 0, tzinfo=UTC))
+    with transaction(db) as conn:
+        base = get_campaign(conn, ids["campaign_id"])
+        data = {k: base[k] for k in ("agent_id", "calling_days", "weekly_schedule")}
+        create_campaign(conn, data | {"name": "Tokyo", "time_zone": "Asia/Tokyo", "country": "JP"},
+                        datetime(2026, 12, 5, 20, 0, tzinfo=UTC))
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.context = browser
+    at.run()
+    assert not at.exception, at.exception
+    assert row_names(at) == ["Spring outreach", "Tokyo"]
+    assert any(f">Created ({zone})<" in m.value for m in at.markdown)
+    assert [m.value for m in at.markdown if re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", m.value)] == dates
+
+
 def test_search_filters_by_name(listed):
     at = run_app()
     at.text_input(key="list_search").set_value("spring").run()
@@ -151,8 +174,8 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     mapping = at.data_editor[0].value
     assert mapping["Maps to"].tolist() == ["contact_name", "contact_phone", "custom:plan"]
     preview = at.dataframe[1].value  # [0] is the mapping editor
-    assert preview.columns.tolist() == ["Row", "Phone number", "Phone (international)", "Name", "plan", "Result",
-                                        "Problem"]
+    assert preview.columns.tolist() == ["Row", "Result", "Problem", "Phone number", "Phone (international)", "Name",
+                                        "plan"]
     assert preview["Phone number"].tolist() == ["+16025550111", "not a phone", "(602) 555-0112"]
     assert preview["Result"].tolist() == ["Will be imported", "Rejected", "Will be imported"]
     at.button(key="wiz_import").click().run()

@@ -29,12 +29,12 @@ FILE = (
 )
 PREVIEW = pd.DataFrame({
     "Row": [2, 3, 5, 6, 7],
+    "Result": ["Will be imported", "Rejected", "Rejected", "Merged into row 2 (same phone)", "Will be imported"],
+    "Problem": ["", "Email: not a valid e-mail address", "Phone: not a phone number", "", ""],
     "Phone number": ["+16025550111", "206 555 0184", "not a phone", "+1 602 555 0111", "+16025550120"],
     "Phone (international)": ["+16025550111", "+12065550184", None, "+16025550111", "+16025550120"],
     "Name": ["Ana", "Bo", "Cy", "Ana", "Dee"],
     "Email": ["ana@example.com", "david@example", None, None, None],
-    "Result": ["Will be imported", "Rejected", "Rejected", "Merged into row 2 (same phone)", "Will be imported"],
-    "Problem": ["", "Email: not a valid e-mail address", "Phone: not a phone number", "", ""],
 })
 ROWS = {"Rows read": "7", "Blank rows skipped": "1", "Rejected rows": "2", "Valid rows": "4", "Duplicates merged": "1"}
 CONTACTS = {"New contacts": "1", "Updated contacts": "1", "Unchanged contacts": "1"}
@@ -109,6 +109,22 @@ def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_impor
         "4 valid rows = 1 duplicate (an earlier row's phone, merged into it) + 3 contacts.  \n"
         "3 contacts = 1 new + 1 updated + 1 unchanged (in the CRM already, with the same details)"
         f" = {enrolled} newly enrolled in this campaign + {already} already in it."]
+
+
+def test_preview_puts_the_outcome_before_the_files_columns():
+    # a file with many columns: Result and Problem come right after the row number, so the extra columns
+    # cannot push them off-screen and a row the import rejects never looks fine
+    import polars as pl
+
+    from dashboards.tabs.contact_list import preview_rows
+    from tasks.contacts_import import map_columns
+
+    extra = [f"Note {i}" for i in range(12)]
+    frame = pl.DataFrame([["Bo", "206 555 0184", "david@example", *["x"] * len(extra)]],
+                         schema=["Name", "Phone", "Email", *extra], orient="row")
+    table, _rows = preview_rows(frame, map_columns(frame), "US")
+    assert table.columns[:3] == ["Row", "Result", "Problem"]
+    assert table.row(0)[:3] == (2, "Rejected", "Email: not a valid e-mail address")
 
 
 def test_report_of_an_import_that_rejects_every_row(earlier_import):

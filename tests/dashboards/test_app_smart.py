@@ -11,6 +11,7 @@ import pytest
 from dashboards import state
 from dashboards.components import format_local, markdown_text
 from tasks.best_time import refresh_best_time_stats
+from tasks.campaigns import set_number_status
 from tasks.compliance import add_dnc
 from tasks.number_health import pause_number
 from tasks.store import connect, transaction
@@ -81,6 +82,20 @@ def test_put_back_in_rotation_restores_the_number(tabs):
     # no calls from the number in 7 days: the cap is still stated
     assert any(c.value.startswith("No calls from these numbers") for c in at.caption)
     assert any(c.value.startswith("Daily cap: 100 calls per number") for c in at.caption)
+
+
+def test_a_number_whose_trunk_is_not_active_is_shown_as_not_used(tabs):
+    # healthy (never paused) but its SIP trunk is down: the dialer skips it, so no green "In rotation"
+    with transaction(tabs["db"]) as conn:
+        number_id = conn.execute("select outbound_number_ids[1] from campaigns").fetchone()[0]
+        set_number_status(conn, number_id, "inactive")
+    at = run_tab("settings", tabs["campaign_id"])
+    [row] = [m.value for m in at.markdown if markdown_text("Phoenix main · +16025550100") in m.value]
+    assert row.startswith(":orange-badge[Not used] ") and "SIP trunk inactive: skipped when dialing" in row
+    assert "In rotation" not in row
+    assert f"restore_{tabs['campaign_id']}_{number_id}" not in [b.key for b in at.button]  # nothing to restore
+    [advanced] = [e for e in at.expander if e.label == "Advanced Settings"]
+    assert advanced.proto.expanded  # it opens, as for a number out of rotation
 
 
 def test_number_health_table_per_day(tabs):

@@ -30,3 +30,29 @@ def test_unsaved_edits_are_reminded_on_other_pages_until_saved_or_discarded(camp
     assert sidebar_warnings(at) == []
     at.switch_page("pages/campaigns.py").run()
     assert sidebar_warnings(at) == []
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_in_the_wizard_the_reminder_names_finish_and_finish_without_a_start_date_says_draft(campaign_db):
+    spring = campaign_db["campaign_id"]
+    at = campaign_page(spring)
+    at.text_input(key=k(spring, "name")).set_value("Summer outreach").run()  # unsaved edits on a campaign page
+    at.switch_page("pages/wizard.py").run()
+    at.text_input(key="wiz_name").set_value("Fall push")
+    at.button(key="wiz_create").click().run()
+    at.button(key="wiz_next").click().run()
+    draft = at.session_state["wizard_campaign"]
+    at.text_input(key=k(draft, "same_hours")).set_value("10:00-16:00").run()
+    # each reminder names the button that saves it from here: the wizard's Finish, the campaign page's Save Changes
+    assert sidebar_warnings(at) == [
+        "Unsaved changes in **Spring outreach**: nothing is saved until you click Save Changes.",
+        "Unsaved changes in **Fall push**: nothing is saved until you click Finish."]
+    # Finish without a Start Date saves a Draft, and says so on the campaign page it opens
+    at.button(key="wiz_finish").click().run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if w.value.startswith("Saved as Draft")] == [
+        "Saved as Draft: set a Start Date in Settings and save to schedule it."]
+    assert sidebar_warnings(at) == [
+        "Unsaved changes in **Spring outreach**: nothing is saved until you click Save Changes."]
+    at.run()
+    assert not [w for w in at.warning if w.value.startswith("Saved as Draft")]  # said once

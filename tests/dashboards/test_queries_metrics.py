@@ -140,6 +140,30 @@ def test_contact_funnel(shared, date_from, date_to, expected):
         assert contact_funnel(conn, shared["campaign_id"], date_from, date_to) == expected
 
 
+def test_no_connection_hint_while_every_call_of_the_range_is_in_flight(db):
+    # Apr 30, right after a Run: C and D are ringing (attempts, no outcome yet); none connected, but there is
+    # nothing to blame on the calling hours or the numbers yet. Once one of them ends unanswered, the hint shows.
+    built = make_tabs_db(db)
+    with transaction() as conn:
+        for key, who in [("run1", "C"), ("run2", "D")]:
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt,"
+                " phone_e164, status, provider, queued_at, updated_at)"
+                " values (?, ?, ?, 1, true, '+16025550002', 'registered', 'simulator', ?, ?)",
+                [built["campaign_id"], built[who], key, datetime(2026, 4, 30, 17, 0, tzinfo=UTC),
+                 datetime(2026, 4, 30, 17, 0, tzinfo=UTC)])
+    apr30 = date(2026, 4, 30)
+    with connect() as conn:
+        cards, funnel = kpis_and_funnel(conn, built["campaign_id"], apr30, apr30)
+        assert (cards["total_calls"], funnel["connected"], funnel["hints"]) == (2, 0, [])
+        assert contact_funnel(conn, built["campaign_id"], apr30, apr30)["hints"] == []
+    with transaction() as conn:
+        conn.execute("update calls set status = 'not_connected', disconnect_reason = 'dial_no_answer'"
+                     " where attempt_key = 'run1'")
+    with connect() as conn:
+        assert kpis_and_funnel(conn, built["campaign_id"], apr30, apr30)[1]["hints"] == [HINT_CONNECTED]
+
+
 def test_funnel_frame_labels():
     frame = funnel_frame({"total_contacts": 1200, "connected": 300, "connected_pct": 25.0, "successful": 45,
                           "successful_pct": 3.75})

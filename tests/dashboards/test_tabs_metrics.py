@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from dashboards.queries.metrics import funnel_frame
-from dashboards.tabs.metrics import funnel_chart, format_card_duration
+from dashboards.tabs.metrics import funnel_chart, format_card_duration, not_charted_note
+from tasks.store import transaction
 from tests.dashboards.tabs_fixture import make_tabs_db
 from tests.dashboards.test_app_tabs import rerun, run_tab
 
@@ -55,6 +56,65 @@ def test_avg_call_duration_card_of_one_day(tabs):
     rerun(at)
     card = {m.label: m for m in at.metric}["Avg. Call Duration"]
     assert (card.value, card.proto.help) == ("45s", "Average length of connected calls: 45 sec")
+
+
+AGGREGATED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)  # 05:00 AM in Phoenix
+
+
+@pytest.mark.parametrize(("missing", "aggregated_at", "now", "note"), [
+    (0, AGGREGATED, AGGREGATED, None),  # the chart has every call the cards count
+    (-1, AGGREGATED, AGGREGATED, None),  # more in the chart (a call no longer an attempt): nothing to wait for
+    # aggregated earlier the same local day: the time alone
+    (25, AGGREGATED, datetime(2026, 5, 1, 12, 7, tzinfo=UTC),
+     "25 calls since the last aggregation (05:00 AM) are not in the chart yet: it shows the calls as of each "
+     "aggregation run, the cards above count every call now."),
+    # on another day: with the date
+    (1, AGGREGATED, datetime(2026, 5, 3, 12, 0, tzinfo=UTC),
+     "1 call since the last aggregation (May 1, 2026 05:00 AM) is not in the chart yet: it shows the calls as of "
+     "each aggregation run, the cards above count every call now."),
+    (3, None, AGGREGATED,
+     "3 calls are not in the chart yet: it shows the calls as of the metrics aggregation, which has not run over "
+     "this campaign yet (the cards above count every call now)."),
+])
+def test_not_charted_note(missing, aggregated_at, now, note):
+    assert not_charted_note(missing, aggregated_at, "America/Phoenix", now) == note
+
+
+def _run_placed_after_the_aggregation(tabs: dict) -> None:
+    """Three calls of a Run on Apr 30 still ringing, stored after the fixture's aggregation (none since)."""
+    with transaction(tabs["db"]) as conn:
+        for n, who in enumerate("CDC"):
+            conn.execute(
+                "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt,"
+                " phone_e164, status, provider, queued_at, updated_at)"
+                " values (?, ?, ?, ?, true, '+16025550002', 'registered', 'simulator', ?, ?)",
+                [tabs["campaign_id"], tabs[who], f"run{n}", n + 1, datetime(2026, 4, 30, 17, n, tzinfo=UTC),
+                 datetime(2026, 4, 30, 17, n, tzinfo=UTC)])
+
+
+def test_calls_not_aggregated_yet_are_named_instead_of_no_calls(tabs):
+    # the cards count the Run's 3 calls at once; the chart (as of the aggregation) has none of that day yet
+    _run_placed_after_the_aggregation(tabs)
+    at = run_tab("metrics", tabs["campaign_id"])
+    at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").set_value((date(2026, 4, 30), date(2026, 4, 30)))
+    rerun(at)
+    assert {m.label: m.value for m in at.metric}["Total Calls"] == "3"
+    assert at.info[0].value == (  # not "No calls in this date range."
+        "3 calls since the last aggregation (May 1, 2026 05:00 AM) are not in the chart yet: it shows the calls as "
+        "of each aggregation run, the cards above count every call now.")
+    # none connected, but every call is still ringing: no "calling at suboptimal times" hint yet
+    assert [w.value for w in at.warning] == []
+
+
+def test_calls_not_aggregated_yet_are_counted_under_the_chart(tabs):
+    _run_placed_after_the_aggregation(tabs)
+    at = run_tab("metrics", tabs["campaign_id"])
+    at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").set_value((date(2026, 4, 27), date(2026, 4, 30)))
+    rerun(at)
+    assert {m.label: m.value for m in at.metric}["Total Calls"] == "7"  # the chart's 4 and the Run's 3
+    assert len(at.get("vega_lite_chart")) == 2  # Calls Made and the funnel
+    assert any(c.value.startswith("3 calls since the last aggregation (May 1, 2026 05:00 AM) are not in the chart")
+               for c in at.caption)
 
 
 def _luminance(colour: str) -> float:
