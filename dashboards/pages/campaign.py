@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import streamlit as st
 
@@ -10,8 +11,10 @@ from dashboards import auth, state
 from dashboards.components import capsule_html, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
+from schemas.enums import WEEKDAYS
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
 from tasks.errors import NotFoundError, StoreError, StoreLockedError, UserError
+from tasks.schedule import Schedule
 
 
 # While a batch may be dialing the status capsule refreshes itself (seconds between reads, and how long
@@ -82,8 +85,41 @@ def active_message(wanted: bool, status: str) -> str:
     return "Scheduled dialing is off (Paused)." if status == "Paused" else "Scheduled dialing is off."
 
 
+def outside_schedule(stored: dict, now: datetime) -> str | None:
+    """Why the campaign's own schedule would not call at `now` (Run dials anyway), or None while it is open."""
+    schedule = Schedule.from_row(stored["time_zone"], stored["calling_days"], stored["weekly_schedule"],
+                                 stored["start_date"], stored["end_date"])
+    if schedule.is_open(now):
+        return None
+    local = schedule.local(now)
+    if schedule.start_date is None:
+        why = "the campaign has no start date"
+    elif local.date() < schedule.start_date:
+        why = f"the campaign starts on {schedule.start_date:%b %d, %Y}"
+    elif schedule.end_date is not None and local.date() > schedule.end_date:
+        why = f"the campaign ended on {schedule.end_date:%b %d, %Y}"
+    elif WEEKDAYS[local.weekday()] not in schedule.calling_days:
+        why = f"{local:%A} is not one of its calling days"
+    else:
+        why = f"{local:%I:%M %p} on {local:%A} is outside its calling hours"
+    return f"It is {local:%a %b %d, %I:%M %p} in {stored['time_zone']}: {why}."
+
+
+def ask_run(campaign_id: int, outside: str | None) -> None:
+    """Run clicked: dial at once inside the schedule; outside it, ask first (real people get called now)."""
+    if outside is None:
+        run_now(campaign_id)
+    else:
+        st.session_state[state.key(campaign_id, "_confirm_run")] = outside
+
+
+def cancel_run(campaign_id: int) -> None:
+    st.session_state.pop(state.key(campaign_id, "_confirm_run"), None)
+
+
 def run_now(campaign_id: int) -> None:
     """Run: one batch now, in the background so the page stays responsive."""
+    st.session_state.pop(state.key(campaign_id, "_confirm_run"), None)
     st.session_state[f"run_clicked_{campaign_id}"] = time.monotonic()
     try:
         message = state.start_manual_run(campaign_id)
@@ -149,14 +185,24 @@ def header(campaign_id: int, head: dict, stored: dict) -> None:
     st.session_state[f"active_{campaign_id}"] = bool(stored["active"])
     active.toggle("Active", key=f"active_{campaign_id}", disabled=no_start, on_change=toggle_active, args=(campaign_id,),
                   help="Scheduled dialing on or off")
-    run.button("Run", key=f"run_{campaign_id}", icon=":material/play_arrow:", on_click=run_now, args=(campaign_id,),
-               disabled=head["status"] == "Manual Running" or state.run_in_progress(campaign_id),
-               help="Dial one batch now, for testing")
+    running = head["status"] == "Manual Running" or state.run_in_progress(campaign_id)
+    run.button("Run", key=f"run_{campaign_id}", icon=":material/play_arrow:", on_click=ask_run,
+               args=(campaign_id, outside_schedule(stored, state.now())), disabled=running,
+               help="Dial one batch now, for testing: even when Active is off or outside the calling schedule "
+                    "(asked first then); each callee's legal calling hours still apply")
     save.button("Save Changes", key=f"save_{campaign_id}", type="primary", disabled=not dirty,
                 on_click=save_changes, args=(campaign_id,))
     discard.button("Discard", key=f"discard_{campaign_id}", disabled=not dirty, on_click=discard_changes, args=(campaign_id,))
     if no_start:
         st.caption("Active is off until the campaign has a Start Date: set it in Settings and save, then activate.")
+    confirm = st.session_state.get(state.key(campaign_id, "_confirm_run"))
+    if confirm and not running:
+        st.warning(f"{confirm} Run dials one batch now anyway: real contacts get called (each callee's legal "
+                   "calling hours still apply).", icon=":material/schedule:")
+        go, cancel, _ = st.columns([1.4, 1, 3])
+        go.button("Dial now anyway", key=f"run_confirm_{campaign_id}", type="primary", on_click=run_now,
+                  args=(campaign_id,))
+        cancel.button("Cancel", key=f"run_cancel_{campaign_id}", on_click=cancel_run, args=(campaign_id,))
     flash = st.session_state.pop(state.key(campaign_id, "_flash"), None)
     if flash:
         {"success": st.success, "warning": st.warning}.get(flash[0], st.error)(flash[1])

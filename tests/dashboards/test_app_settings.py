@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -265,16 +265,67 @@ def test_per_day_hours_and_rotation_numbers_survive_switching_pages(page):
     assert (after["rotation_enabled"], after["outbound_number_ids"]) == (True, [1, 2])
 
 
-def test_run_starts_a_background_batch(page, monkeypatch):
+# Tuesday 2026-04-28 11:00 in Phoenix (inside the reference campaign's Mon-Fri 08:00-18:00), and Saturday 22:02
+INSIDE_SCHEDULE = datetime(2026, 4, 28, 18, 0, tzinfo=UTC)
+SATURDAY_NIGHT = datetime(2026, 5, 2, 5, 2, tzinfo=UTC)  # Friday May 1, 22:02 in Phoenix: after hours
+
+
+@pytest.fixture
+def launches(monkeypatch) -> list[int]:
+    """The campaigns Run launched (no process started)."""
     import dashboards.state
 
-    started = []
+    started: list[int] = []
     monkeypatch.setattr(dashboards.state, "start_manual_run",
                         lambda campaign_id: started.append(campaign_id) or "a batch is starting (process 7)")
+    return started
+
+
+def test_run_starts_a_background_batch(page, monkeypatch, launches):
+    import dashboards.state
+
+    monkeypatch.setattr(dashboards.state, "now", lambda: INSIDE_SCHEDULE)
     at, cid, _ = page
+    at.run()
     at.button(key=f"run_{cid}").click().run()
-    assert started == [cid]
+    assert launches == [cid]
     assert at.success[0].value.startswith("Run: a batch is starting (process 7). Its result shows here")
+
+
+@pytest.mark.parametrize("now, settings, expected", [
+    (INSIDE_SCHEDULE, {}, None),
+    (SATURDAY_NIGHT, {}, "It is Fri May 01, 10:02 PM in America/Phoenix: 10:02 PM on Friday is outside its calling hours."),
+    (datetime(2026, 5, 2, 18, 0, tzinfo=UTC), {},
+     "It is Sat May 02, 11:00 AM in America/Phoenix: Saturday is not one of its calling days."),
+    (INSIDE_SCHEDULE, {"start_date": date(2026, 5, 4)},
+     "It is Tue Apr 28, 11:00 AM in America/Phoenix: the campaign starts on May 04, 2026."),
+    (INSIDE_SCHEDULE, {"start_date": date(2026, 4, 1), "end_date": date(2026, 4, 27)},
+     "It is Tue Apr 28, 11:00 AM in America/Phoenix: the campaign ended on Apr 27, 2026."),
+    (INSIDE_SCHEDULE, {"start_date": None}, "It is Tue Apr 28, 11:00 AM in America/Phoenix: the campaign has no start date."),
+])
+def test_outside_schedule_says_why_the_schedule_would_not_call(campaign_db, now, settings, expected):
+    from dashboards.pages.campaign import outside_schedule
+
+    assert outside_schedule(stored(campaign_db["db"], campaign_db["campaign_id"]) | settings, now) == expected
+
+
+def test_run_outside_the_schedule_asks_before_dialing(page, monkeypatch, launches):
+    # Run placed 25 real calls at 22:02 on a Saturday with no question asked (the schedule is skipped by design)
+    import dashboards.state
+
+    monkeypatch.setattr(dashboards.state, "now", lambda: SATURDAY_NIGHT)
+    at, cid, _ = page
+    at.run()
+    at.button(key=f"run_{cid}").click().run()
+    assert launches == []
+    assert any("outside its calling hours" in w.value and "real contacts get called" in w.value for w in at.warning)
+    at.button(key=f"run_cancel_{cid}").click().run()
+    assert launches == [] and not any("real contacts get called" in w.value for w in at.warning)
+    at.button(key=f"run_{cid}").click().run()
+    at.button(key=f"run_confirm_{cid}").click().run()
+    assert launches == [cid]
+    assert at.success[0].value.startswith("Run: a batch is starting (process 7).")
+    assert not any("real contacts get called" in w.value for w in at.warning)
 
 
 @pytest.mark.usefixtures("db_kept_open")
@@ -375,11 +426,13 @@ def _wait_for_the_run(cid: int, seconds: float = 60) -> None:
     assert not run_in_progress(cid)
 
 
-def test_run_that_claims_nobody_says_so_once_its_process_has_ended(campaign_db):
+def test_run_that_claims_nobody_says_so_once_its_process_has_ended(campaign_db, monkeypatch):
     # no contacts: the run claims nothing; the click must not read as a batch dialing, and the
     # page shows the run's own result line (from its log) once the process is over
+    import dashboards.state
     from dashboards.state import manual_run
 
+    monkeypatch.setattr(dashboards.state, "now", lambda: INSIDE_SCHEDULE)  # no question asked before dialing
     cid = campaign_db["campaign_id"]
     at = campaign_page(cid)
     at.button(key=f"run_{cid}").click().run()
