@@ -21,6 +21,7 @@ HEADER_SYNONYMS: dict[str, str] = {
     **dict.fromkeys((
         "phone", "phonenumber", "phoneno", "telephone", "tel", "mobile", "mobilephone", "mobilenumber",
         "cell", "cellphone", "cellnumber", "number", "contactphone", "phone1", "primaryphone", "whatsapp",
+        "cellno", "mobileno", "telno", "telephoneno", "telephonenumber",
         "telefono", "numerodetelefono", "numero", "celular", "movil", "telefonomovil", "contactnumber",
     ), PHONE),
     **dict.fromkeys((

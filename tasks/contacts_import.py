@@ -611,7 +611,11 @@ def map_columns(frame: pl.DataFrame, overrides: Mapping[str, str] | None = None,
             row = index + 2  # the frame's row i is the file's row i + 2 (rows above the header stay, blank)
             texts = [*cells, *re.split(r"[,;\t|]", beyond.get(row) or "")]
             phone = next((t.strip() for t in texts if t and HEADER_SYNONYMS.get(header_key(t)) == PHONE), None)
-            if phone is not None:
+            # a header names several fields (or is the file's only column): a data row holding the word "Phone"
+            # among a name and an e-mail is not one, and "delete the rows above it" would cost the real header
+            named = sum(1 for t in texts if t and HEADER_SYNONYMS.get(header_key(t)) is not None)
+            filled = sum(1 for t in texts if t and t.strip())
+            if phone is not None and (named >= 2 or filled == 1):
                 raise UserError(
                     f"{source + ': ' if source else ''}no column maps to {PHONE} in the header (the first non-blank "
                     f"row: {', '.join(frame.columns)}); row {row} looks like the header ({phone!r}): "

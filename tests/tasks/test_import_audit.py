@@ -156,6 +156,21 @@ def test_a_title_above_the_header_names_the_row_that_looks_like_the_header(campa
             attempt(campaign_db["campaign_id"], path, db=campaign_db["db"])
 
 
+def test_a_data_cell_reading_phone_is_not_taken_for_the_header(campaign_db, tmp_path):
+    # the phone column has a name no synonym knows and one person's note says "Phone": the error told the user to
+    # delete the rows above row 3, i.e. the real header, instead of naming the phone column with --map
+    path = tmp_path / "people.csv"
+    path.write_text("Name,Reach At,Email\nAnn,+16025550199,a@b.co\nBob,Phone,b@b.co\n")
+    with pytest.raises(UserError, match=r"^people\.csv: no column maps to contact_phone \(columns: Name, Reach At, Email\); "
+                                        r"name it with --map"):
+        run_import(campaign_db["campaign_id"], path, db=campaign_db["db"])
+
+
+@pytest.mark.parametrize("header", ["Cell No.", "Mobile No", "Tel. No.", "Telephone Number"])
+def test_common_phone_headers_are_recognised(header):
+    assert ci.suggest_mapping([header, "Name"])[header] == "contact_phone"
+
+
 def test_a_file_without_any_phone_header_keeps_the_map_advice(campaign_db, tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("Foo,Bar\na,b\n")
