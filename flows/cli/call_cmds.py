@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, db, emit
+from flows.cli.common import JsonOpt, app, db, emit, plain_value
 from tasks.errors import NotFoundError, UserError
 
 webhooks_app = typer.Typer(help="The provider webhook receiver.", no_args_is_help=True)
@@ -31,7 +31,8 @@ def _instant(text: str | None) -> datetime:
 
 @app.command()
 def enrich(
-    now: Annotated[str | None, typer.Option("--now", help="Enrich as of this ISO instant (default: now).")] = None,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="Enrich as of this ISO instant (default: now); one without an offset is UTC.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One enrichment pass: ask the provider about every unfinished call and store the answers."""
@@ -96,7 +97,8 @@ def calls_show(call_id: CallIdArg, as_json: JsonOpt = False) -> None:
             row[key] = json.loads(row[key])
     width = max(len(k) for k in row)
     human = "\n".join(
-        f"{key.ljust(width)}  {'' if value is None else value}" for key, value in row.items() if key != "transcript"
+        f"{key.ljust(width)}  {'' if value is None else plain_value(value)}" for key, value in row.items()
+        if key != "transcript"
     )
     if row["transcript"]:
         human += "\ntranscript:\n  " + row["transcript"].replace("\n", "\n  ")

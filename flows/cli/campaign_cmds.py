@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from flows.cli.common import JsonOpt, agents_app, app, db, emit, numbers_app, options_named, table
+from flows.cli.common import JsonOpt, agents_app, app, db, emit, numbers_app, options_named, plain_value, table
 from tasks.errors import UserError
 
 IdArg = Annotated[int, typer.Argument(help="Campaign id.")]
@@ -31,6 +32,9 @@ BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Contacts per
 RotationOpt = Annotated[bool | None, typer.Option("--rotation/--no-rotation", help="Rotate over several numbers.")]
 NumberOpt = Annotated[list[int] | None, typer.Option("--number", help="Outbound number id; repeat for rotation.")]
 ActiveOpt = Annotated[bool | None, typer.Option("--active/--no-active", help="Scheduled dialing on or off.")]
+CapOpt = Annotated[str | None, typer.Option(
+    "--number-daily-cap", help="Most calls per outbound number per campaign-local day, 1..10000 (default 100); "
+                               "'none' removes the cap.")]
 
 
 def _now() -> datetime:
@@ -47,6 +51,7 @@ def _setting_options(hours_given: bool) -> dict[str, str]:
         "weekly_schedule": "--hours" if hours_given else "--schedule", "same_hours": "--hours",
         "max_attempts": "--max-attempts", "attempts_per_day": "--attempts-per-day", "batch_size": "--batch-size",
         "rotation_enabled": "--rotation", "outbound_number_ids": "--number", "active": "--active",
+        "number_daily_cap": "--number-daily-cap",
     }
 
 
@@ -72,6 +77,10 @@ def _changes(**options: Any) -> dict[str, Any]:
             raise UserError(f"--schedule: not valid JSON ({error.msg} at column {error.colno})") from None
     if options.get("numbers"):
         changes["outbound_number_ids"] = list(options["numbers"])
+    if options.get("number_daily_cap") is not None:  # "none" (or empty) removes the cap; the model checks the rest
+        cap = options["number_daily_cap"].strip()
+        changes["number_daily_cap"] = (None if cap.lower() in ("", "none")
+                                       else int(cap) if re.fullmatch(r"[+-]?\d+", cap) else cap)
     return changes
 
 
@@ -88,8 +97,7 @@ def _show_text(data: dict[str, Any]) -> str:
     lines = [f"campaign {data['campaign_id']}: {data['name']}  [{data['status']}]", ""]
     lines += [f"  {line}" for line in data["summary"]]
     lines.append("")
-    lines += [f"{key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}"
-              for key, value in data.items() if key not in hidden]
+    lines += [f"{key}: {plain_value(value)}" for key, value in data.items() if key not in hidden]
     return "\n".join(lines)
 
 
@@ -101,7 +109,8 @@ def create(
     objective: ObjectiveOpt = None, start_date: StartOpt = None, end_date: EndOpt = None,
     calling_days: DaysOpt = None, hours: HoursOpt = None, schedule: ScheduleOpt = None, country: CountryOpt = None,
     max_attempts: MaxOpt = None, attempts_per_day: PerDayOpt = None, batch_size: BatchOpt = None,
-    rotation: RotationOpt = None, number: NumberOpt = None, active: ActiveOpt = None, as_json: JsonOpt = False,
+    rotation: RotationOpt = None, number: NumberOpt = None, active: ActiveOpt = None,
+    number_daily_cap: CapOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Create a campaign (every setting validated); prints its id, summary and status."""
     from tasks.campaigns import create_campaign
@@ -110,7 +119,8 @@ def create(
     changes = _changes(name=name, agent=agent, time_zone=time_zone, objective=objective, start_date=start_date,
                        end_date=end_date, calling_days=calling_days, hours=hours, schedule=schedule, country=country,
                        max_attempts=max_attempts, attempts_per_day=attempts_per_day, batch_size=batch_size,
-                       rotation_enabled=rotation, numbers=number, active=active)
+                       rotation_enabled=rotation, numbers=number, active=active,
+                       number_daily_cap=number_daily_cap)
     if "same_hours" not in changes and "weekly_schedule" not in changes:
         raise UserError("create: give --hours HH:MM-HH:MM (same every calling day) or --schedule JSON")
     now = _now()
@@ -126,7 +136,8 @@ def edit(
     objective: ObjectiveOpt = None, start_date: StartOpt = None, end_date: EndOpt = None,
     calling_days: DaysOpt = None, hours: HoursOpt = None, schedule: ScheduleOpt = None, country: CountryOpt = None,
     max_attempts: MaxOpt = None, attempts_per_day: PerDayOpt = None, batch_size: BatchOpt = None,
-    rotation: RotationOpt = None, number: NumberOpt = None, active: ActiveOpt = None, as_json: JsonOpt = False,
+    rotation: RotationOpt = None, number: NumberOpt = None, active: ActiveOpt = None,
+    number_daily_cap: CapOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Change some settings of a campaign; the whole result is validated before it is saved."""
     from tasks.campaigns import update_campaign
@@ -135,7 +146,8 @@ def edit(
     changes = _changes(name=name, agent=agent, time_zone=time_zone, objective=objective, start_date=start_date,
                        end_date=end_date, calling_days=calling_days, hours=hours, schedule=schedule, country=country,
                        max_attempts=max_attempts, attempts_per_day=attempts_per_day, batch_size=batch_size,
-                       rotation_enabled=rotation, numbers=number, active=active)
+                       rotation_enabled=rotation, numbers=number, active=active,
+                       number_daily_cap=number_daily_cap)
     if not changes:
         raise UserError("edit: give at least one setting to change (see campaigns edit --help)")
     now = _now()

@@ -50,9 +50,10 @@ def _global(
 
 # What each command does with the store, by its command path (`campaigns agents list` → "agents list"). A
 # command that only READS refuses a store file that does not exist or is empty (a mistyped --db used to leave
-# a new empty database behind and answer "(none)"); one that WRITES creates it, folder included, as `init`
-# does; NONE never opens it. db() refuses a command missing here, and tests/flows/test_cli_missing_store.py
-# checks that every command of the tree is here: a new command must be classified.
+# a new empty database behind and answer "(none)"); one that WRITES creates it, but only `init` creates a
+# missing folder for a path named by --db or CAMPAIGNS_DB (refuse_missing_folder); NONE never opens it. db()
+# refuses a command missing here, and tests/flows/test_cli_missing_store.py checks that every command of the tree
+# is here: a new command must be classified.
 READS, WRITES, NONE = "reads", "writes", "none"
 STORE_USE: dict[str, str] = {
     "init": WRITES,
@@ -106,16 +107,40 @@ def store_use(name: str | None) -> str:
 
 
 def db() -> Path:
-    """The database file chosen by --db, else the settings'; refused when missing or empty for a reading command."""
+    """The database file chosen by --db, else the settings'; refused when missing or empty for a reading command,
+    and in a folder that does not exist for a writing one but `init`."""
     from tasks.store import db_path
 
     path = db_path(state.db)
-    use = store_use(command_name())
+    name = command_name()
+    use = store_use(name)
     if use == NONE:
-        raise RuntimeError(f"command {command_name()!r} opens the store: classify it READS or WRITES in STORE_USE")
+        raise RuntimeError(f"command {name!r} opens the store: classify it READS or WRITES in STORE_USE")
     if use == READS:
         refuse_missing_store(path)
+    elif name is not None and name not in FOLDER_MAKERS:
+        refuse_missing_folder(path)
     return path
+
+
+# Writers that may create the store's folder: `init`, whose job it is; the dashboard, which refuses a missing store
+# itself and creates only the default one (flows/cli/dashboard_cmds.py).
+FOLDER_MAKERS = ("init", "dashboard")
+
+
+def refuse_missing_folder(path: Path) -> None:
+    """Refuse, creating nothing, a store named by --db or CAMPAIGNS_DB whose folder does not exist: a mistyped
+    folder used to get a new, empty database (and the folders) even when the command then refused its input."""
+    from tasks.errors import NotFoundError
+    from tasks.store import shared_store_url
+
+    origin = store_origin(path)
+    if shared_store_url() is not None or origin.endswith("(the default)") or path.parent.is_dir():
+        return
+    if path.parent.exists():
+        raise NotFoundError(f"{origin}: {path.parent} is a file, not a folder")
+    raise NotFoundError(f"{origin}: folder {path.parent} does not exist "
+                        "(campaigns init creates it with a new database)")
 
 
 def store_origin(path: Path) -> str:
@@ -172,6 +197,13 @@ def emit(data: Any, as_json: bool, human: str | None = None) -> None:
     else:
         typer.echo(terminal_text(
             human if human is not None else json.dumps(data, default=_default, indent=2, ensure_ascii=False)))
+
+
+def plain_value(value: Any) -> str:
+    """A value as a `key: value` line of human output shows it: a dict or list as JSON text, not a Python repr."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=_default, ensure_ascii=False)
+    return str(value)
 
 
 def table(rows: list[dict], columns: list[str]) -> str:

@@ -16,8 +16,18 @@ app.add_typer(dnc_app, name="dnc")
 app.add_typer(rules_app, name="rules")
 
 CampaignOpt = Annotated[int | None, typer.Option("--campaign", help="A campaign's own list (default: the global list).")]
-CountryOpt = Annotated[str | None, typer.Option("--country", help="ISO alpha-2 for numbers written without +country code.")]
+CountryOpt = Annotated[str | None, typer.Option(
+    "--country", help="ISO alpha-2 for numbers written without +country code (default with --campaign: its country).")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept with the entry).")]
+
+
+def list_region(conn, campaign_id: int | None, region: str | None) -> str | None:
+    """The country national numbers are read in: --country, else the campaign's own (its list), else none."""
+    from tasks.campaigns import get_campaign
+
+    if region is not None or campaign_id is None:
+        return region
+    return get_campaign(conn, campaign_id)["country"]  # refuses an unknown campaign
 
 
 @dnc_app.command("add")
@@ -35,7 +45,8 @@ def dnc_add(
     region = check_country_option(country, "--country")
 
     with transaction(db()) as conn:
-        added = add_dnc(conn, numbers, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=region)
+        added = add_dnc(conn, numbers, datetime.now(UTC), campaign_id=campaign, reason=reason,
+                        default_region=list_region(conn, campaign, region))
     emit({"added": added, "already_listed": len(numbers) - added}, as_json,
          f"added {added}" + (f" ({len(numbers) - added} already listed)" if added < len(numbers) else ""))
 
@@ -57,7 +68,7 @@ def dnc_remove(
     with transaction(db()) as conn:
         if campaign is not None:
             require_campaign(conn, campaign)
-        removed = remove_dnc(conn, number, campaign_id=campaign, default_region=region)
+        removed = remove_dnc(conn, number, campaign_id=campaign, default_region=list_region(conn, campaign, region))
     if not removed:
         raise NotFoundError(f"{number} is not on the {'campaign ' + str(campaign) if campaign else 'global'} list")
     emit({"removed": removed}, as_json, f"removed {number}")
@@ -79,7 +90,8 @@ def dnc_import(
     check_not_a_folder(file, "CSV/XLSX file")
 
     with transaction(db()) as conn:
-        added = import_dnc(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason, default_region=region)
+        added = import_dnc(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason,
+                           default_region=list_region(conn, campaign, region))
     emit({"added": added}, as_json, f"added {added} from {file}")
 
 

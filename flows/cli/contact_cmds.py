@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_out_file, db, emit,
-                              export_app, table)
+                              export_app, plain_value, table)
 from tasks.errors import ValidationError
 
 contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
@@ -137,7 +137,7 @@ def edit(
     check_country_option(default_country, "--default-country")
     with transaction(db()) as conn:
         contact = edit_contact(conn, contact_id, changes, datetime.now(UTC), default_country)
-    emit(contact, as_json, "\n".join(f"{k}: {v}" for k, v in contact.items()))
+    emit(contact, as_json, "\n".join(f"{k}: {plain_value(v)}" for k, v in contact.items()))
 
 
 @export_app.command("contacts")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flows.cli.common import JsonOpt, app, db, emit
 from tasks.errors import UserError
 
+if TYPE_CHECKING:
+    from tasks.dialing import CampaignPlan
+
 
 def parse_instant(text: str | None, option: str) -> datetime | None:
-    """An ISO instant from the command line; naive means UTC."""
+    """An ISO instant from the command line; one without an offset is UTC (as --now's help says)."""
     if text is None:
         return None
     try:
@@ -23,27 +26,58 @@ def parse_instant(text: str | None, option: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-NowOpt = Annotated[str | None, typer.Option("--now", help="Run on a virtual clock starting at this ISO instant.")]
+NowOpt = Annotated[str | None, typer.Option(
+    "--now", help="Run on a virtual clock starting at this ISO instant; one without an offset is UTC.")]
+
+
+def idle_reason(plan: CampaignPlan, now: datetime) -> str | None:
+    """Why a scheduled tick at `now` gives a campaign no batch (inactive, no start date, outside its dates or
+    calling windows, in its local time); None when its schedule is open."""
+    schedule = plan.schedule
+    if not plan.active:
+        return "inactive"
+    if schedule.start_date is None:  # refused for an active campaign (schemas/campaign.py): a store edited by hand
+        return "no start date"
+    if schedule.is_open(now):
+        return None
+    local = schedule.local(now)
+    if local.date() < schedule.start_date:
+        return f"starts on {schedule.start_date}"
+    if schedule.end_date is not None and local.date() > schedule.end_date:
+        return f"ended on {schedule.end_date}"
+    opens = schedule.next_open(now)
+    return (f"outside its calling window: {local:%a %Y-%m-%d %H:%M} {schedule.time_zone}"
+            + (f"; next opens {schedule.local(opens):%a %Y-%m-%d %H:%M}" if opens else "; no window ahead"))
 
 
 @app.command()
 def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """One dialing tick for every active campaign that may call now."""
     from tasks.clock import VirtualClock, WallClock
-    from tasks.dialing import TickError, run_tick
+    from tasks.dialing import TickError, load_plans, run_tick
+    from tasks.store import connect
     from tasks.telephony import make_provider
 
     instant = parse_instant(now, "--now")
     clock = VirtualClock(instant) if instant else WallClock()
+    started = clock.now()
     failed = None
     try:
         tick = run_tick(db(), make_provider(db=db()), clock)
     except TickError as error:  # some campaigns failed: what the others did, then why, exit 1
         tick, failed = error.result, error
-    result = tick.as_dict()
-    lines = [f"reconciled {result['reconciled']} call(s); placed {result['placed']} call(s)"]
+    # the campaigns the tick gave no batch, with why (a failed one is named in the error instead)
+    dialed = {batch.campaign_id for batch in tick.batches}
+    with connect(db()) as conn:
+        plans = [plan for plan in load_plans(conn) if plan.campaign_id not in dialed]
+    idle = [{"campaign_id": plan.campaign_id, "reason": reason} for plan in plans
+            if (reason := idle_reason(plan, clock.now())) is not None]
+    result = {"now": started, **tick.as_dict(), "idle": idle}
+    lines = [f"virtual clock at {started:%Y-%m-%d %H:%M:%S} UTC"] if instant else []
+    lines += [f"reconciled {result['reconciled']} call(s); placed {result['placed']} call(s)"]
     lines += [f"  campaign {b['campaign_id']}: claimed {b['claimed']}, placed {b['placed']}"
               + (f" ({b['message']})" if b["message"] else "") for b in result["batches"]]
+    lines += [f"  campaign {i['campaign_id']}: no batch ({i['reason']})" for i in idle]
     emit(result, as_json, "\n".join(lines))
     if failed is not None:
         print(f"error: {failed}", file=sys.stderr)

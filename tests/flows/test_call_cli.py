@@ -62,6 +62,14 @@ def test_calls_show(capsys, campaign_db, call_id):
     assert (code, err.strip()) == (2, "error: call 999 does not exist")
 
 
+def test_calls_show_prints_the_dynamic_variables_as_json_text(capsys, campaign_db, call_id):
+    """They were a Python repr ({'contact_name': 'Test Person'}), unlike `show` and what --json gives."""
+    code, out, err = run(capsys, campaign_db["db"], "calls", "show", str(call_id))
+    assert (code, err) == (0, "")
+    [line] = [line for line in out.splitlines() if line.startswith("dynamic_variables ")]
+    assert line.split(maxsplit=1)[1] == '{"contact_name": "Test Person"}'
+
+
 def test_enrich_with_the_simulator_on_a_virtual_clock(capsys, campaign_db):
     db = campaign_db["db"]
     provider = SimulatedProvider(simulator_path(db=db), seed=42)

@@ -179,3 +179,30 @@ def test_bad_yaml_exits_2_in_a_real_process(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr.startswith(f"error: {bad}: unknown key 'colour' (allowed: ")
     assert proc.stderr.count("\n") == 1
+
+
+def test_number_daily_cap_is_set_by_create_and_edit(capsys, campaign_db):
+    """It was settable only in YAML, while `dial` can answer that every number reached its daily cap."""
+    db, agent = campaign_db["db"], str(campaign_db["agent_id"])
+    base = ["create", "--agent", agent, "--time-zone", "America/Phoenix", "--country", "US", "--hours", "08:00-18:00"]
+    assert run_json(capsys, db, *base, "--name", "Default cap")["number_daily_cap"] == 100  # the model's default
+    created = run_json(capsys, db, *base, "--name", "Small cap", "--number-daily-cap", "40")
+    assert created["number_daily_cap"] == 40
+    campaign_id = str(created["campaign_id"])
+    assert run_json(capsys, db, "edit", campaign_id, "--number-daily-cap", "none")["number_daily_cap"] is None  # no cap
+    assert run_json(capsys, db, "edit", campaign_id, "--number-daily-cap", "250")["number_daily_cap"] == 250
+    code, out, err = run(capsys, db, "show", campaign_id)
+    assert (code, err) == (0, "") and "number_daily_cap: 250" in out.splitlines()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    # the model's rule (schemas/campaign.py), under the option's name: 0 is no "off" switch, 'none' is
+    ("0", "error: --number-daily-cap: must be between 1 and 10000, got 0"),
+    ("10001", "error: --number-daily-cap: must be between 1 and 10000, got 10001"),
+    ("lots", "error: --number-daily-cap: Input should be a valid integer, unable to parse string as an integer"),
+])
+def test_a_bad_number_daily_cap_is_refused_naming_the_option(capsys, campaign_db, value, message):
+    code, out, err = run(capsys, campaign_db["db"], "edit", str(campaign_db["campaign_id"]), "--number-daily-cap", value)
+    assert (code, out, err) == (2, "", message + "\n")
+    code, out, _ = run(capsys, campaign_db["db"], "show", str(campaign_db["campaign_id"]), "--json")
+    assert json.loads(out)["number_daily_cap"] == 100  # unchanged

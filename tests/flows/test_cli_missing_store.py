@@ -1,7 +1,7 @@
 """A store file that does not exist, or is empty: commands that only read it, and the dashboard, refuse it in
 one line (exit 2) and create nothing, no file and no folder (a mistyped --db used to leave a new empty database
 behind and answer "(none)"); commands that write create it, as `init` does, and the dashboard's first start on
-the default store too. Run in-process through flows.cli.main."""
+the default store too, but only `init` creates a missing folder for a path the user named. Run in-process through flows.cli.main."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def test_version_needs_no_store_and_creates_none(capsys, tmp_path):
     ("dnc add", ["dnc", "add", "+13055550100"]),
 ])
 def test_a_writing_command_still_creates_a_missing_store(capsys, tmp_path, name, args):
-    path = tmp_path / "new" / "campaigns.duckdb"
+    path = tmp_path / "campaigns.duckdb"
     assert STORE_USE[name] == WRITES
     code, out, err = run(capsys, path, *args)
     assert (code, err) == (0, ""), (code, out, err)
@@ -147,6 +147,62 @@ def test_a_writing_command_still_creates_a_missing_store(capsys, tmp_path, name,
     # and the store it created is one the reading commands then accept
     code, out, err = run(capsys, path, "list")
     assert (code, out.strip(), err) == (0, "(none)", "")
+
+
+def test_init_creates_a_missing_folder_with_the_store(capsys, tmp_path):
+    path = tmp_path / "new" / "sub" / "campaigns.duckdb"
+    code, out, err = run(capsys, path, "init")
+    assert (code, err) == (0, "") and path.is_file()
+
+
+@pytest.mark.parametrize("args", [
+    ["apply", "missing.yaml"],
+    ["agents", "add", "Ava"],
+    ["dnc", "add", "+13055550100"],
+    ["create", "--name", "X", "--agent", "1", "--time-zone", "America/Phoenix", "--hours", "08:00-18:00"],
+], ids=lambda args: " ".join(args[:2]))
+def test_a_writing_command_refuses_a_store_in_a_missing_folder_and_creates_nothing(capsys, tmp_path, args):
+    """A mistyped folder used to get a new, empty database, folders included, even when the command then refused
+    its input (`apply missing.yaml`: exit 2, and typo/dir/x.duckdb left behind). Only `init` creates folders."""
+    path = tmp_path / "typo" / "dir" / "x.duckdb"
+    code, out, err = run(capsys, path, *args)
+    assert (code, out) == (2, "")
+    assert _only_line(err) == (f"error: --db {path}: folder {path.parent} does not exist "
+                               "(campaigns init creates it with a new database)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_under_a_file_is_refused_as_such(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    path = tmp_path / "notes.txt" / "x.duckdb"
+    code, out, err = run(capsys, path, "agents", "add", "Ava")
+    assert (code, out) == (2, "")
+    assert _only_line(err) == f"error: --db {path}: {path.parent} is a file, not a folder"
+
+
+def test_the_missing_folder_refusal_names_campaigns_db_when_the_path_came_from_the_environment(
+        capsys, tmp_path, monkeypatch):
+    path = tmp_path / "x" / "typo.duckdb"
+    monkeypatch.setenv("CAMPAIGNS_DB", str(path))
+    reset_settings()
+    try:
+        assert main(["agents", "add", "Ava"]) == 2
+    finally:
+        reset_settings()
+    err = capsys.readouterr().err
+    assert _only_line(err) == (f"error: CAMPAIGNS_DB={path}: folder {path.parent} does not exist "
+                               "(campaigns init creates it with a new database)")
+    assert not path.parent.exists()
+
+
+def test_the_default_store_folder_is_still_created_by_a_writer(capsys, tmp_path, monkeypatch):
+    """data/ ships with the project; the default path is no typo (nothing the user named)."""
+    path = tmp_path / "data" / "campaigns.duckdb"
+    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
+    settings = get_settings().model_copy(update={"db": path})  # stands in for the default data/campaigns.duckdb
+    monkeypatch.setattr("tasks.store.get_settings", lambda: settings)
+    assert main(["agents", "add", "Ava"]) == 0
+    assert path.is_file()
 
 
 def test_a_reading_command_on_an_existing_store_is_unchanged(capsys, tmp_path):

@@ -146,3 +146,24 @@ def test_rules_audit_refuses_a_since_that_is_no_date_in_one_line(campaign_db, ca
     code, out, err = run(capsys, campaign_db["db"], "rules", "audit", str(campaign_db["campaign_id"]), "--since", "yesterday")
     assert (code, out) == (2, "")
     assert err == "error: --since: 'yesterday' is not an ISO date or date-time (e.g. 2026-04-28 or 2026-04-28T17:00:00Z)\n"
+
+
+def test_a_campaign_list_reads_national_numbers_in_the_campaign_country(campaign_db, capsys, tmp_path):
+    """`dnc add 3001234567 --campaign ID` was refused ("missing country code and no default country") although
+    the campaign has a country; the global list, which has none, still needs --country."""
+    db = campaign_db["db"]
+    code, out, err = run(capsys, db, "create", "--name", "Bogota", "--agent", str(campaign_db["agent_id"]),
+                         "--time-zone", "America/Bogota", "--country", "CO", "--hours", "08:00-18:00", "--json")
+    assert (code, err) == (0, "")
+    bogota = str(json.loads(out)["campaign_id"])
+    assert run(capsys, db, "dnc", "add", "300 123 4567", "--campaign", bogota) == (0, "added 1\n", "")
+    file = tmp_path / "dnc.csv"
+    file.write_text("phone\n301 765 4321\n", encoding="utf-8")
+    assert run(capsys, db, "dnc", "import", str(file), "--campaign", bogota)[0] == 0
+    # --country still decides when given: a US number on the Bogota campaign's list
+    assert run(capsys, db, "dnc", "add", "602 555 0199", "--campaign", bogota, "--country", "US")[0] == 0
+    code, out, _ = run(capsys, db, "dnc", "list", "--campaign", bogota, "--json")
+    assert sorted(r["pattern"] for r in json.loads(out)) == ["+16025550199", "+573001234567", "+573017654321"]
+    assert run(capsys, db, "dnc", "remove", "3001234567", "--campaign", bogota) == (0, "removed 3001234567\n", "")
+    code, out, err = run(capsys, db, "dnc", "add", "300 123 4567")
+    assert (code, err) == (2, "error: entry 1: '300 123 4567': missing country code and no default country\n")
