@@ -99,24 +99,35 @@ def test_a_missing_store_in_an_existing_folder_is_refused_too(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_refusal_names_campaigns_db_when_the_path_came_from_the_environment(capsys, tmp_path, monkeypatch):
-    path = tmp_path / "x" / "typo.duckdb"
+def default_store(tmp_path, monkeypatch) -> Path:
+    """Neither --db nor CAMPAIGNS_DB: a path under tmp_path stands in for the default data/campaigns.duckdb."""
+    path = tmp_path / "data" / "campaigns.duckdb"
+    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
+    settings = get_settings().model_copy(update={"db": path})
+    monkeypatch.setattr("tasks.store.get_settings", lambda: settings)
+    return path
+
+
+def refused_with_env_db(capsys, monkeypatch, path, argv: list[str]) -> str:
+    """Run the CLI with CAMPAIGNS_DB=path (not --db): it must refuse with exit code 2; its stderr."""
     monkeypatch.setenv("CAMPAIGNS_DB", str(path))
     reset_settings()
     try:
-        assert main(["list"]) == 2
+        assert main(argv) == 2
     finally:
         reset_settings()
-    err = capsys.readouterr().err
+    return capsys.readouterr().err
+
+
+def test_the_refusal_names_campaigns_db_when_the_path_came_from_the_environment(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "x" / "typo.duckdb"
+    err = refused_with_env_db(capsys, monkeypatch, path, ["list"])
     assert _only_line(err) == f"error: CAMPAIGNS_DB={path}: no database there (campaigns init creates one)"
     assert not path.parent.exists()
 
 
 def test_the_refusal_names_the_default_path_when_neither_was_given(capsys, tmp_path, monkeypatch):
-    path = tmp_path / "data" / "campaigns.duckdb"
-    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
-    settings = get_settings().model_copy(update={"db": path})  # stands in for the default data/campaigns.duckdb
-    monkeypatch.setattr("tasks.store.get_settings", lambda: settings)
+    path = default_store(tmp_path, monkeypatch)
     assert main(["rules", "list"]) == 2
     err = capsys.readouterr().err
     assert _only_line(err) == (f"error: {path} (the default): no database there "
@@ -183,13 +194,7 @@ def test_a_store_under_a_file_is_refused_as_such(capsys, tmp_path):
 def test_the_missing_folder_refusal_names_campaigns_db_when_the_path_came_from_the_environment(
         capsys, tmp_path, monkeypatch):
     path = tmp_path / "x" / "typo.duckdb"
-    monkeypatch.setenv("CAMPAIGNS_DB", str(path))
-    reset_settings()
-    try:
-        assert main(["agents", "add", "Ava"]) == 2
-    finally:
-        reset_settings()
-    err = capsys.readouterr().err
+    err = refused_with_env_db(capsys, monkeypatch, path, ["agents", "add", "Ava"])
     assert _only_line(err) == (f"error: CAMPAIGNS_DB={path}: folder {path.parent} does not exist "
                                "(campaigns init creates it with a new database)")
     assert not path.parent.exists()
@@ -197,10 +202,7 @@ def test_the_missing_folder_refusal_names_campaigns_db_when_the_path_came_from_t
 
 def test_the_default_store_folder_is_still_created_by_a_writer(capsys, tmp_path, monkeypatch):
     """data/ ships with the project; the default path is no typo (nothing the user named)."""
-    path = tmp_path / "data" / "campaigns.duckdb"
-    monkeypatch.delenv("CAMPAIGNS_DB", raising=False)
-    settings = get_settings().model_copy(update={"db": path})  # stands in for the default data/campaigns.duckdb
-    monkeypatch.setattr("tasks.store.get_settings", lambda: settings)
+    path = default_store(tmp_path, monkeypatch)
     assert main(["agents", "add", "Ava"]) == 0
     assert path.is_file()
 
@@ -289,13 +291,7 @@ def test_the_dashboard_refuses_a_missing_store_like_a_reading_command(capsys, tm
 def test_the_dashboard_refusal_names_campaigns_db_when_the_path_came_from_the_environment(
         capsys, tmp_path, monkeypatch, streamlit_calls):
     path = tmp_path / "x" / "typo.duckdb"
-    monkeypatch.setenv("CAMPAIGNS_DB", str(path))
-    reset_settings()
-    try:
-        assert main(["dashboard"]) == 2
-    finally:
-        reset_settings()
-    err = capsys.readouterr().err
+    err = refused_with_env_db(capsys, monkeypatch, path, ["dashboard"])
     assert _only_line(err) == f"error: CAMPAIGNS_DB={path}: no database there (campaigns init creates one)"
     assert streamlit_calls == [] and not path.parent.exists()
 
