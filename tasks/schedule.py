@@ -87,6 +87,23 @@ class Schedule:
         wall = local.time().replace(tzinfo=None)
         return any(within(start, end, wall) for start, end in self.windows.get(day, ()))
 
+    def closed_because(self, now: datetime) -> tuple[str, date | None] | None:
+        """Why the schedule is closed at `now`, None while open: ("no_start_date", None), ("before_start", start),
+        ("after_end", end), ("not_calling_day", local day) or ("outside_hours", local day). The CLI's `dial` and the
+        dashboard's Run word it each their way (`schedule.local(now)` gives the local time to show)."""
+        if self.is_open(now):
+            return None
+        day = self.local(now).date()
+        if self.start_date is None:
+            return "no_start_date", None
+        if day < self.start_date:
+            return "before_start", self.start_date
+        if self.end_date is not None and day > self.end_date:
+            return "after_end", self.end_date
+        if WEEKDAYS[day.weekday()] not in self.calling_days:
+            return "not_calling_day", day
+        return "outside_hours", day
+
     def open_until(self, now: datetime) -> datetime | None:
         """When the open stretch that contains `now` ends (windows that touch join up); None if closed now.
 

@@ -11,7 +11,6 @@ from dashboards import auth, state
 from dashboards.components import capsule_html, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
-from schemas.enums import WEEKDAYS
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
 from tasks.errors import NotFoundError, StoreError, StoreLockedError, UserError
 from tasks.schedule import Schedule
@@ -89,19 +88,18 @@ def outside_schedule(stored: dict, now: datetime) -> str | None:
     """Why the campaign's own schedule would not call at `now` (Run dials anyway), or None while it is open."""
     schedule = Schedule.from_row(stored["time_zone"], stored["calling_days"], stored["weekly_schedule"],
                                  stored["start_date"], stored["end_date"])
-    if schedule.is_open(now):
+    closed = schedule.closed_because(now)
+    if closed is None:
         return None
+    kind, day = closed
     local = schedule.local(now)
-    if schedule.start_date is None:
-        why = "the campaign has no start date"
-    elif local.date() < schedule.start_date:
-        why = f"the campaign starts on {schedule.start_date:%b %d, %Y}"
-    elif schedule.end_date is not None and local.date() > schedule.end_date:
-        why = f"the campaign ended on {schedule.end_date:%b %d, %Y}"
-    elif WEEKDAYS[local.weekday()] not in schedule.calling_days:
-        why = f"{local:%A} is not one of its calling days"
-    else:
-        why = f"{local:%I:%M %p} on {local:%A} is outside its calling hours"
+    why = {
+        "no_start_date": "the campaign has no start date",
+        "before_start": f"the campaign starts on {day:%b %d, %Y}" if day else "",
+        "after_end": f"the campaign ended on {day:%b %d, %Y}" if day else "",
+        "not_calling_day": f"{local:%A} is not one of its calling days",
+        "outside_hours": f"{local:%I:%M %p} on {local:%A} is outside its calling hours",
+    }[kind]
     return f"It is {local:%a %b %d, %I:%M %p} in {stored['time_zone']}: {why}."
 
 

@@ -36,16 +36,15 @@ def idle_reason(plan: CampaignPlan, now: datetime) -> str | None:
     schedule = plan.schedule
     if not plan.active:
         return "inactive"
-    if schedule.start_date is None:  # refused for an active campaign (schemas/campaign.py): a store edited by hand
-        return "no start date"
-    if schedule.is_open(now):
+    closed = schedule.closed_because(now)
+    if closed is None:
         return None
-    local = schedule.local(now)
-    if local.date() < schedule.start_date:
-        return f"starts on {schedule.start_date}"
-    if schedule.end_date is not None and local.date() > schedule.end_date:
-        return f"ended on {schedule.end_date}"
-    opens = schedule.next_open(now)
+    kind, day = closed
+    if kind == "no_start_date":  # refused for an active campaign (schemas/campaign.py): a store edited by hand
+        return "no start date"
+    if kind in ("before_start", "after_end"):
+        return f"{'starts' if kind == 'before_start' else 'ended'} on {day}"
+    local, opens = schedule.local(now), schedule.next_open(now)
     return (f"outside its calling window: {local:%a %Y-%m-%d %H:%M} {schedule.time_zone}"
             + (f"; next opens {schedule.local(opens):%a %Y-%m-%d %H:%M}" if opens else "; no window ahead"))
 

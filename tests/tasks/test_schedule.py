@@ -109,3 +109,17 @@ def test_open_prefix_of_a_paced_batch_matches_checking_every_call(tz):
         assert _open_prefix(plan, times) == linear
         checked += 1
     assert checked > 50  # the US spring-forward Sunday 01:00-04:00 window and the midnight crossing included
+
+
+@pytest.mark.parametrize("start, end, at, expected", [
+    (date(2026, 4, 27), None, datetime(2026, 4, 28, 18, 0, tzinfo=timezone.utc), None),  # Tue 11:00 Phoenix: open
+    (None, None, datetime(2026, 4, 28, 18, 0, tzinfo=timezone.utc), ("no_start_date", None)),
+    (date(2026, 5, 4), None, datetime(2026, 4, 28, 18, 0, tzinfo=timezone.utc), ("before_start", date(2026, 5, 4))),
+    (date(2026, 4, 1), date(2026, 4, 27), datetime(2026, 4, 28, 18, 0, tzinfo=timezone.utc),
+     ("after_end", date(2026, 4, 27))),
+    (date(2026, 4, 27), None, datetime(2026, 5, 2, 18, 0, tzinfo=timezone.utc), ("not_calling_day", date(2026, 5, 2))),
+    # 22:02 on Friday May 1 in Phoenix is Saturday in UTC: the campaign's own day counts
+    (date(2026, 4, 27), None, datetime(2026, 5, 2, 5, 2, tzinfo=timezone.utc), ("outside_hours", date(2026, 5, 1))),
+])
+def test_closed_because_names_the_first_rule_that_closes_the_schedule(start, end, at, expected):
+    assert schedule(start=start, end=end).closed_because(at) == expected
