@@ -134,22 +134,26 @@ def refuse_missing_folder(path: Path) -> None:
     from tasks.errors import NotFoundError
     from tasks.store import shared_store_url
 
+    if shared_store_url() is not None or path.parent.is_dir() or (state.db is None and not _named_in_environment()):
+        return  # the default path is no typo: data/ ships with the project
     origin = store_origin(path)
-    if shared_store_url() is not None or origin.endswith("(the default)") or path.parent.is_dir():
-        return
     if path.parent.exists():
         raise NotFoundError(f"{origin}: {path.parent} is a file, not a folder")
     raise NotFoundError(f"{origin}: folder {path.parent} does not exist "
                         "(campaigns init creates it with a new database)")
 
 
-def store_origin(path: Path) -> str:
-    """How the user named the store: `--db PATH`, `CAMPAIGNS_DB=PATH` or the default path."""
+def _named_in_environment() -> bool:
     import os
 
+    return any(name.upper() == "CAMPAIGNS_DB" for name in os.environ)
+
+
+def store_origin(path: Path) -> str:
+    """How the user named the store: `--db PATH`, `CAMPAIGNS_DB=PATH` or the default path."""
     if state.db is not None:
         return f"--db {path}"
-    if any(name.upper() == "CAMPAIGNS_DB" for name in os.environ):
+    if _named_in_environment():
         return f"CAMPAIGNS_DB={path}"
     return f"{path} (the default)"
 
