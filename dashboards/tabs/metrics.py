@@ -88,7 +88,7 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
             .unpivot(index="day", variable_name="reason", value_name="calls")
             .with_columns(pl.col("day").cast(pl.String)))
     base = alt.Chart(data).encode(
-        x=alt.X("yearmonthdate(day):T", title="Day", axis=alt.Axis(format="%b %d", tickCount="day", labelAngle=0)))
+        x=alt.X("utcyearmonthdate(day):T", title="Day", axis=alt.Axis(format="%b %d", tickCount="day", labelAngle=0)))
     lines = base.mark_line(point=True).encode(
         y=alt.Y("calls:Q", title="Calls", axis=alt.Axis(format="d", tickMinStep=1)),
         # below the plot, in columns: a legend beside it was cut off after ~11 reasons (the rest could not be
@@ -100,7 +100,7 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
     reasons = sorted(data["reason"].unique().to_list())
     breakdown = base.transform_pivot("reason", value="calls", groupby=["day"]).mark_rule(color="#9ca3af").encode(
         opacity=alt.condition(hover, alt.value(0.6), alt.value(0)),
-        tooltip=[alt.Tooltip("yearmonthdate(day):T", title="Day", format="%b %d, %Y")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],
+        tooltip=[alt.Tooltip("utcyearmonthdate(day):T", title="Day", format="%b %d, %Y")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],
     ).add_params(hover)
     # the legend below takes its rows out of the chart's height: add them so the plot keeps its 340 px
     legend_rows = -(-len(reasons) // LEGEND_COLUMNS)

@@ -153,6 +153,16 @@ def _every_reason_series() -> pl.DataFrame:
                          "calls": list(range(1, len(DisconnectReason) + 1))})
 
 
+def test_calls_made_days_are_read_and_drawn_as_calendar_days_in_any_browser_zone():
+    # the days reach Vega as "2026-04-27" (UTC midnight): a local time unit drew them in the browser's zone, so in
+    # Phoenix every point sat one day early (Apr 26..Apr 30 for calls made Mon Apr 27..Fri May 1)
+    chart = metrics.calls_made_chart(_every_reason_series()).to_dict()
+    day_units = [spec.get("timeUnit") for layer in chart["layer"] for channel, spec in layer["encoding"].items()
+                 if channel in ("x", "tooltip") for spec in (spec if isinstance(spec, list) else [spec])
+                 if spec.get("field") == "day" and spec.get("type") == "temporal"]
+    assert day_units and all(str(unit).startswith("utc") for unit in day_units), day_units
+
+
 def test_calls_made_legend_lists_every_reason_below_the_plot_in_distinct_colours():
     chart = metrics.calls_made_chart(_every_reason_series()).to_dict()
     color = chart["layer"][0]["encoding"]["color"]
