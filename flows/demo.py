@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     imported = import_contacts(campaign_id, str(PROJECT_ROOT / "data" / "sample_contacts.csv"), db=str(db),
                                now=set_up + timedelta(hours=1))
     step(f"imported: {imported['rows']} rows → {imported['imported']} new contacts, {imported['enrolled']} enrolled, "
-         f"{imported['duplicates_merged']} duplicates merged, {imported['invalid']} rejected")
+         f"{imported['duplicates_merged']} duplicates merged, {imported['invalid']} rejected, "
+         f"{imported['warned']} imported with a field left empty")
     step(f"simulating {DAYS} days of dialing, enrichment and metrics on the virtual clock (seed {SEED}) …")
     from flows.simulate import simulate_campaigns
 

@@ -44,6 +44,7 @@ def run_import(
 ) -> ci.ImportResult:
     """Import a contacts file into the CRM and enroll it in the campaign: every valid row or nothing.
 
+    A row is valid with a good phone; a bad value of another field is left empty (the result's `warnings`).
     ``mapping`` overrides the suggested {source column: target}. National numbers use the
     campaign's country, else ``default_country``. A dry run does all the work in a transaction
     that is rolled back, so its counts are exactly what a real import would do.
@@ -59,18 +60,19 @@ def run_import(
     del frame  # a million-row file: let each intermediate frame go as soon as the next exists
     normalised = steps["normalise"](mapped, region)
     del mapped
-    valid, report = steps["validate"](normalised, resolved)
+    valid, rejects, warnings = steps["validate"](normalised, resolved)
     del normalised
     merged, duplicates = steps["merge"](valid)
     del valid
     result = ci.ImportResult(
         campaign_id=campaign_id, file=str(path), mapping=resolved, country=region, rows=rows,
-        duplicates_merged=duplicates, invalid=report["row"].n_unique(), dry_run=dry_run,
-        rejected=report.to_dicts(),
+        duplicates_merged=duplicates, invalid=rejects["row"].n_unique(), warned=warnings["row"].n_unique(),
+        dry_run=dry_run, rejected=rejects.to_dicts(), warnings=warnings.to_dicts(),
     )
     # The report is written first, beside its target, and moved into place once the import is
     # committed: a report that cannot be written stops the import before anything is stored.
-    staged = ci.stage_report(report, report_path, _kept_files(db, path)) if report_path is not None else None
+    staged = (ci.stage_report(ci.report_lines(rejects, warnings), report_path, _kept_files(db, path))
+              if report_path is not None else None)
     try:
         with connect(db) as conn:
             conn.execute("begin transaction")
@@ -180,8 +182,9 @@ def _build_flow():
         now: datetime | None = None,
     ) -> dict:
         """Import a CSV/XLSX of contacts into the CRM and enroll them in a campaign; ``report_path``
-        receives the rejected rows (CSV) once the import is committed. ``now`` dates the contacts and
-        enrollments (default: the clock), e.g. a demo's story set before its simulated calls."""
+        receives the rejected rows and the fields left empty (CSV) once the import is committed. ``now``
+        dates the contacts and enrollments (default: the clock), e.g. a demo's story set before its
+        simulated calls."""
         return run_import(
             campaign_id, path, mapping=mapping, default_country=default_country, sheet=sheet,
             dry_run=dry_run, db=db, report_path=report_path, steps=steps, now=now,

@@ -49,6 +49,11 @@ PROPERTY_MAX = 1000
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 _CUSTOM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# The model's columns a row is not imported without: the dialer calls the phone. A value of any other column
+# that fails its check (the name, company, e-mail, a custom property: the agent's greeting and notes) is left
+# empty and the row imported, with a warning. A state or ZIP property is no exception: a value too long to be
+# one would only be unrecognised, and compliance reads the calling zone from the phone then, as for any other.
+REQUIRED_COLUMNS = ("row", "phone_e164")
 
 
 def header_key(header: str) -> str:

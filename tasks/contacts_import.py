@@ -37,6 +37,7 @@ from schemas.contact_import import (
     NAME_PART_KEYS,
     PHONE,
     PROPERTY_MAX,
+    REQUIRED_COLUMNS,
     check_reason,
     header_key,
     import_schema,
@@ -92,7 +93,7 @@ EDITABLE_FIELDS = {"name": "name", "company": "company", "email": "email"}
 
 @dataclass
 class ImportResult:
-    """What an import did (or, for a dry run, would do), with the rejected rows."""
+    """What an import did (or, for a dry run, would do), with the rejected rows and the fields left empty."""
 
     campaign_id: int
     file: str
@@ -104,9 +105,11 @@ class ImportResult:
     enrolled: int = 0
     duplicates_merged: int = 0
     invalid: int = 0
+    warned: int = 0  # rows imported with a field left empty: its value failed its check (see `warnings`)
     dry_run: bool = False
     import_id: int | None = None  # the import_runs row of a committed import
     rejected: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)  # the fields left empty, as rejected lists its rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -720,8 +723,14 @@ def normalise(mapped: pl.DataFrame, region: str | None, workers: int | None = No
     ).sort("row")
 
 
-def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid rows, report) where the report has one line per problem: row, column, value, reason."""
+def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(valid rows, rejects, warnings), the two reports with one line per problem: row, column, value, reason.
+
+    A row is rejected for its phone or for more fields than its header (its values may sit in the wrong
+    columns); a rejected row's other problems are listed with it. In a row kept, a field that fails its check
+    (any but REQUIRED_COLUMNS: an e-mail, a name, a company, a custom property) is left empty, which an upsert
+    never writes over a stored value, and listed among the warnings.
+    """
     sources = column_sources(mapping)
     if EXTRA_FIELDS in normalised.columns:  # records with more fields than the header (read_csv_bytes)
         extra_rejects = normalised.filter(pl.col(EXTRA_FIELDS).is_not_null()).select("row", pl.col(EXTRA_FIELDS).struct.unnest())
@@ -733,30 +742,50 @@ def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.D
         pl.col("phone_error").alias("reason"),
     )
     checked = normalised.select("row", "phone_e164", NAME, COMPANY, EMAIL, *custom_columns(mapping))
+    failed = {**REPORT_COLUMNS, "field": pl.String}
     try:
         import_schema(custom_columns(mapping)).validate(checked, lazy=True)
-        model_rejects = pl.DataFrame(schema=REPORT_COLUMNS)
+        failures = pl.DataFrame(schema=failed)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases.filter(pl.col("index").is_not_null())
         rows = checked["row"]
-        model_rejects = pl.DataFrame(
+        failures = pl.DataFrame(
             [
                 {
                     "row": rows[int(case["index"])],
                     "column": sources.get(case["column"], case["column"]),
                     "value": case["failure_case"],
                     "reason": check_reason(case["column"], case["check"]),
+                    "field": case["column"],
                 }
                 for case in cases.iter_rows(named=True)
                 # A phone that failed normalisation is already reported with its precise reason.
                 if not (case["column"] == "phone_e164" and normalised["phone_error"][int(case["index"])] is not None)
             ],
-            schema=REPORT_COLUMNS,
+            schema=failed,
         )
-    report = pl.concat([extra_rejects.cast(REPORT_COLUMNS), phone_rejects.cast(REPORT_COLUMNS), model_rejects]).sort(
-        "row", maintain_order=True)
-    valid = normalised.filter(~pl.col("row").is_in(report["row"].implode()))
-    return valid, report
+    required = failures.filter(pl.col("field").is_in(list(REQUIRED_COLUMNS)))
+    blocking = pl.concat([extra_rejects["row"], phone_rejects["row"], required["row"]])
+    rejected_row = pl.col("row").is_in(blocking.implode())
+    rejects = pl.concat([extra_rejects.cast(REPORT_COLUMNS), phone_rejects.cast(REPORT_COLUMNS),
+                         failures.filter(rejected_row).select(*REPORT_COLUMNS)]).sort("row", maintain_order=True)
+    emptied = failures.filter(~rejected_row)
+    warnings = emptied.select("row", "column", "value", pl.format("{}: imported without it", "reason").alias("reason"))
+    left_empty = [
+        pl.when(pl.col("row").is_in(in_rows)).then(None).otherwise(pl.col(field_name)).alias(field_name)
+        for field_name, in_rows in emptied.group_by("field", maintain_order=True).agg("row").iter_rows()
+    ]
+    valid = normalised.filter(~rejected_row).with_columns(left_empty)
+    return valid, rejects, warnings.sort("row", maintain_order=True)
+
+
+def report_lines(rejects: pl.DataFrame, warnings: pl.DataFrame) -> pl.DataFrame:
+    """The --report CSV: `validate`'s rejects and warnings in file order, REPORT_COLUMNS then ``outcome``: "rejected"
+    (the row was not imported) or "imported" (the row was, without the field named)."""
+    return pl.concat([
+        rejects.select(*REPORT_COLUMNS).with_columns(outcome=pl.lit("rejected")),
+        warnings.select(*REPORT_COLUMNS).with_columns(outcome=pl.lit("imported")),
+    ]).sort("row", maintain_order=True)
 
 
 def merge_duplicates(valid: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -961,8 +990,8 @@ def stage_report(report: pl.DataFrame, path: str | Path, keep: Mapping[Path, str
 
 
 def write_report(report: pl.DataFrame, path: str | Path) -> Path:
-    """The per-row report as CSV (row, column, value, reason), formula-looking text neutralised: the values
-    come from the imported file, and the report is opened in a spreadsheet."""
+    """The per-row report as CSV (`report_lines`: row, column, value, reason, outcome), formula-looking text
+    neutralised: the values come from the imported file, and the report is opened in a spreadsheet."""
     from tasks.excel import neutralise_formulas
 
     path = Path(path)

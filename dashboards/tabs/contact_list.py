@@ -392,25 +392,30 @@ def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | 
     (the import skips blank ones).
 
     The rows go through the import's own steps (`apply_mapping`, `normalise`, `validate`, `merge_duplicates`), so a
-    row shown as imported is imported and a rejected one is rejected for the reason shown. Only a phone repeated
-    among the previewed rows shows as merged (a later repeat is merged too, without being shown).
+    row shown as imported is imported, without the fields it names as left empty, and a rejected one is rejected for
+    the reason shown. Only a phone repeated among the previewed rows shows as merged (a later repeat is merged too,
+    without being shown).
     """
     mapped = ci.apply_mapping(frame, mapping)
     first = ci.normalise(mapped.head(PREVIEW_ROWS), region)
-    valid, report = ci.validate(first, mapping)
+    valid, rejects, warnings = ci.validate(first, mapping)
     merged, _ = ci.merge_duplicates(valid)
-    problems = report.group_by("row", maintain_order=True).agg(
+    problems = pl.concat([rejects, warnings]).sort("row", maintain_order=True).group_by("row", maintain_order=True).agg(
         pl.format("{}: {}", "column", "reason").str.join("; ").alias("Problem"))
+    emptied = warnings.group_by("row", maintain_order=True).agg(
+        pl.format(", {} left empty", pl.col("column").unique(maintain_order=True).str.join(", ")).alias("emptied"))
     kept = merged.select("phone_e164", pl.col("row").alias("kept_row"))
     outcome = (
-        pl.when(pl.col("Problem").is_not_null()).then(pl.lit("Rejected"))
+        pl.when(pl.col("row").is_in(rejects["row"].implode())).then(pl.lit("Rejected"))
         .when(pl.col("kept_row") == pl.col("row")).then(pl.lit("Will be imported"))
         .otherwise(pl.format("Merged into row {} (same phone)", "kept_row"))
+        + pl.col("emptied").fill_null("")
     )
     # fields no column maps to would only show empty columns
     fields = [c for c in (NAME, COMPANY, EMAIL) if c in mapping.values()] + ci.custom_columns(mapping)
     table = (
         first.join(problems, on="row", how="left", maintain_order="left")
+        .join(emptied, on="row", how="left", maintain_order="left")
         .join(kept, on="phone_e164", how="left", maintain_order="left")
         .sort("row")
         .select(
@@ -507,7 +512,8 @@ def _count(number: int, noun: str) -> str:
 
 def import_figures(result: Mapping) -> dict[str, int]:
     """An import result's figures, each part of the one before: rows read = blank + rejected + valid rows; valid
-    rows = duplicates merged + contacts; contacts = new + updated + unchanged = newly enrolled + already in it.
+    rows = duplicates merged + contacts; contacts = new + updated + unchanged = newly enrolled + already in it. (A
+    valid row may have a field left empty: `warned` of them, not a figure of its own.)
 
     `rows` counts the rows with content, `rows_read` every row (without it, as in a result kept from before it
     was added, no blank row is counted); a contact is one phone number, several valid rows with it merge into one.
@@ -526,6 +532,8 @@ def import_figures(result: Mapping) -> dict[str, int]:
 FIGURE_HELP = {
     "Blank rows skipped": "Rows with no value in any column",
     "Rejected rows": "Rows not imported: the reasons are in the table below",
+    "Valid rows": "Rows with a phone number that can be called; a bad value in another column (an e-mail, say) "
+                  "is left empty, and listed below",
     "Duplicates merged": "Valid rows with the phone number of an earlier row: merged into that row's contact",
     "New contacts": "Phone numbers the CRM did not have",
     "Updated contacts": "Contacts already in the CRM whose details this file changed",
@@ -537,7 +545,7 @@ FIGURE_HELP = {
 
 def import_report(result: dict | None) -> None:
     """What an import did (the wizard's and the Contact List's): its figures (`import_figures`), how they add up,
-    then the rejected rows with their reasons."""
+    then the rejected rows with their reasons and the fields left empty in rows imported."""
     if not result:
         return
     if "error" in result:
@@ -546,6 +554,8 @@ def import_report(result: dict | None) -> None:
     figures = import_figures(result)
     valid, duplicates = figures["Valid rows"], figures["Duplicates merged"]
     contacts, enrolled, already = valid - duplicates, figures["Newly enrolled"], figures["Already in this campaign"]
+    warned = result.get("warned", 0)  # a result kept from before fields were left empty has none
+    emptied = f" ({warned:,} of them with a field left empty)" if warned else ""
     if not valid:
         st.warning("Nothing was imported: " + ("every row of the file was rejected." if figures["Rejected rows"]
                                                else "the file has no rows with values."))
@@ -558,14 +568,15 @@ def import_report(result: dict | None) -> None:
             cell.metric(label, f"{figures[label]:,}", help=FIGURE_HELP.get(label))
     st.caption(
         f"{_count(figures['Rows read'], 'row')} read = {figures['Blank rows skipped']:,} blank + "
-        f"{figures['Rejected rows']:,} rejected + {valid:,} valid.  \n"
+        f"{figures['Rejected rows']:,} rejected + {valid:,} valid{emptied}.  \n"
         f"{_count(valid, 'valid row')} = {_count(duplicates, 'duplicate')} (an earlier row's phone, merged into it) + "
         f"{_count(contacts, 'contact')}.  \n"
         f"{_count(contacts, 'contact')} = {figures['New contacts']:,} new + {figures['Updated contacts']:,} updated + "
         f"{figures['Unchanged contacts']:,} unchanged (in the CRM already, with the same details) = "
         f"{enrolled:,} newly enrolled in this campaign + {already:,} already in it."
     )
-    if result["rejected"]:
-        st.markdown("**Rejected rows**")
-        st.dataframe(pl.DataFrame(result["rejected"]).rename(
-            {"row": "Row", "column": "Column", "value": "Value", "reason": "Reason"}), hide_index=True, width="stretch")
+    for key, heading in (("rejected", "**Rejected rows**"), ("warnings", "**Imported with a field left empty**")):
+        if result.get(key):
+            st.markdown(heading)
+            st.dataframe(pl.DataFrame(result[key]).rename(
+                {"row": "Row", "column": "Column", "value": "Value", "reason": "Reason"}), hide_index=True, width="stretch")

@@ -17,7 +17,7 @@ app.add_typer(contacts_app, name="contacts")
 
 CampaignArg = Annotated[int, typer.Argument(help="Campaign id.")]
 ContactArg = Annotated[int, typer.Argument(help="Contact id.")]
-# Rejected rows shown in human output; the JSON and the --report CSV have all of them.
+# Rejected rows (and fields left empty) shown in human output; the JSON and the --report CSV have all of them.
 SHOWN_REJECTS = 20
 
 
@@ -37,13 +37,15 @@ def _import_text(data: dict, report: Path | None) -> str:
     lines += [f"  {source} -> {target}" for source, target in data["mapping"].items()]
     lines.append(
         f"rows {data['rows']}, imported {data['imported']}, updated {data['updated']}, enrolled {data['enrolled']}, "
-        f"duplicates merged {data['duplicates_merged']}, invalid {data['invalid']}"
+        f"duplicates merged {data['duplicates_merged']}, invalid {data['invalid']}, "
+        f"with a field left empty {data['warned']}"
     )
-    if data["rejected"]:
-        lines.append("rejected:")
-        lines.append(table(data["rejected"][:SHOWN_REJECTS], ["row", "column", "value", "reason"]))
-        if len(data["rejected"]) > SHOWN_REJECTS:
-            lines.append(f"… {len(data['rejected']) - SHOWN_REJECTS} more" + ("" if report else " (use --report F.csv or --json)"))
+    for key, heading in (("rejected", "rejected:"), ("warnings", "imported with a field left empty:")):
+        if data[key]:
+            lines.append(heading)
+            lines.append(table(data[key][:SHOWN_REJECTS], ["row", "column", "value", "reason"]))
+            if len(data[key]) > SHOWN_REJECTS:
+                lines.append(f"… {len(data[key]) - SHOWN_REJECTS} more" + ("" if report else " (use --report F.csv or --json)"))
     if report:
         lines.append(f"report written to {report}")
     return "\n".join(lines)
@@ -69,7 +71,9 @@ def import_(
         "--default-country", help="ISO alpha-2 for numbers without +country code when the campaign has no country.")] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything, then roll back: counts only.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Write every rejected row to this CSV.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write every rejected row and every field left empty to this CSV "
+                         "(its column outcome: rejected or imported).")] = None,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow import_contacts (slower start).")] = False,
     as_json: JsonOpt = False,
 ) -> None:

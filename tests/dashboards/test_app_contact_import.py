@@ -1,7 +1,8 @@
 """The contact import's preview and report, the same in the wizard and the Contact List tab (AppTest).
 
-The preview checks its rows with the import's own steps, so a row it shows as fine is imported and a row it flags
-is rejected for the reason it gives; the report's figures add up from the rows read to the campaign's contacts.
+The preview checks its rows with the import's own steps, so a row it shows as fine is imported, a row it flags
+is rejected for the reason it gives, and a field it says is left empty is; the report's figures add up from the rows
+read to the campaign's contacts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ EARLIER = b"Name,Phone\nDee,+16025550120\nEd,+16025550121\n"
 FILE = (
     b"Name,Phone,Email\n"
     b"Ana,+16025550111,ana@example.com\n"  # row 2: a new contact
-    b"Bo,206 555 0184,david@example\n"  # row 3: the phone is fine, the e-mail is not: rejected
+    b"Bo,206 555 0184,david@example\n"  # row 3: the phone is fine, the e-mail is not: imported without it
     b"\n"  # row 4: blank, skipped
     b"Cy,not a phone,\n"  # row 5: rejected
     b"Ana,+1 602 555 0111,\n"  # row 6: row 2's phone again: merged into it
@@ -29,15 +30,16 @@ FILE = (
 )
 PREVIEW = pd.DataFrame({
     "Row": [2, 3, 5, 6, 7],
-    "Result": ["Will be imported", "Rejected", "Rejected", "Merged into row 2 (same phone)", "Will be imported"],
-    "Problem": ["", "Email: not a valid e-mail address", "Phone: not a phone number", "", ""],
+    "Result": ["Will be imported", "Will be imported, Email left empty", "Rejected", "Merged into row 2 (same phone)",
+               "Will be imported"],
+    "Problem": ["", "Email: not a valid e-mail address: imported without it", "Phone: not a phone number", "", ""],
     "Phone number": ["+16025550111", "206 555 0184", "not a phone", "+1 602 555 0111", "+16025550120"],
     "Phone (international)": ["+16025550111", "+12065550184", None, "+16025550111", "+16025550120"],
     "Name": ["Ana", "Bo", "Cy", "Ana", "Dee"],
     "Email": ["ana@example.com", "david@example", None, None, None],
 })
-ROWS = {"Rows read": "7", "Blank rows skipped": "1", "Rejected rows": "2", "Valid rows": "4", "Duplicates merged": "1"}
-CONTACTS = {"New contacts": "1", "Updated contacts": "1", "Unchanged contacts": "1"}
+ROWS = {"Rows read": "7", "Blank rows skipped": "1", "Rejected rows": "1", "Valid rows": "5", "Duplicates merged": "1"}
+CONTACTS = {"New contacts": "2", "Updated contacts": "1", "Unchanged contacts": "1"}
 
 
 @pytest.fixture
@@ -69,9 +71,10 @@ def preview(at: AppTest) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def rejected(at: AppTest) -> pd.DataFrame:
-    [table] = [d.value for d in at.dataframe if "Reason" in d.value.columns]
-    return table
+def reports(at: AppTest) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The import report's tables: (rejected rows, fields left empty), in the order the page shows them."""
+    [rejected, left_empty] = [d.value for d in at.dataframe if "Reason" in d.value.columns]
+    return rejected, left_empty
 
 
 @pytest.mark.parametrize("place", [in_contact_list, in_wizard], ids=["contact_list", "wizard"])
@@ -82,17 +85,24 @@ def test_preview_flags_the_rows_the_import_rejects_with_its_reasons(earlier_impo
                for m in at.markdown)
     at.button(key=import_key).click()
     rerun(at)
-    # what the preview said, the import did: the same rows rejected, for the same reasons
-    report = rejected(at)
+    # what the preview said, the import did: the same rows rejected, for the same reasons, and the same fields
+    # left empty in rows imported, listed after the rejected ones
+    report, left_empty = reports(at)
     shown = preview(at)
     flagged = shown[shown["Result"] == "Rejected"]
     assert flagged["Row"].tolist() == [r for r in report["Row"].tolist() if r in shown["Row"].tolist()]
     assert flagged["Problem"].tolist() == [f"{c}: {r}" for c, r in zip(report["Column"], report["Reason"])]
+    emptied = shown[shown["Result"].str.endswith("left empty")]
+    assert emptied["Row"].tolist() == left_empty["Row"].tolist() == [3]
+    assert emptied["Problem"].tolist() == [f"{c}: {r}" for c, r in zip(left_empty["Column"], left_empty["Reason"])]
+    assert left_empty["Value"].tolist() == ["david@example"]
+    headings = [m.value for m in at.markdown if m.value in ("**Rejected rows**", "**Imported with a field left empty**")]
+    assert headings == ["**Rejected rows**", "**Imported with a field left empty**"]
 
 
 @pytest.mark.parametrize(("place", "enrolled", "already"), [
-    (in_contact_list, 1, 2),  # Dee and Ed were in this campaign already: only Ana is enrolled
-    (in_wizard, 3, 0),  # a new campaign: all three are enrolled, though only Ana is new to the CRM
+    (in_contact_list, 2, 2),  # Dee and Ed were in this campaign already: only Ana and Bo are enrolled
+    (in_wizard, 4, 0),  # a new campaign: all four are enrolled, though only Ana and Bo are new to the CRM
 ], ids=["contact_list", "wizard"])
 def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_import, place, enrolled, already):
     at, import_key = place(earlier_import)
@@ -103,11 +113,11 @@ def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_impor
     figures = {m.label: m.value for m in at.metric}
     assert figures == ROWS | CONTACTS | {"Newly enrolled": str(enrolled), "Already in this campaign": str(already)}
     assert [s.value for s in at.success][-1] == (
-        f"Imported 3 contacts from 7 rows: {enrolled} newly enrolled in this campaign, {already} already in it.")
+        f"Imported 4 contacts from 7 rows: {enrolled} newly enrolled in this campaign, {already} already in it.")
     assert [c.value for c in at.caption if c.value.startswith("7 rows read")] == [
-        "7 rows read = 1 blank + 2 rejected + 4 valid.  \n"
-        "4 valid rows = 1 duplicate (an earlier row's phone, merged into it) + 3 contacts.  \n"
-        "3 contacts = 1 new + 1 updated + 1 unchanged (in the CRM already, with the same details)"
+        "7 rows read = 1 blank + 1 rejected + 5 valid (1 of them with a field left empty).  \n"
+        "5 valid rows = 1 duplicate (an earlier row's phone, merged into it) + 4 contacts.  \n"
+        "4 contacts = 2 new + 1 updated + 1 unchanged (in the CRM already, with the same details)"
         f" = {enrolled} newly enrolled in this campaign + {already} already in it."]
 
 
@@ -124,7 +134,8 @@ def test_preview_puts_the_outcome_before_the_files_columns():
                          schema=["Name", "Phone", "Email", *extra], orient="row")
     table, _rows = preview_rows(frame, map_columns(frame), "US")
     assert table.columns[:3] == ["Row", "Result", "Problem"]
-    assert table.row(0)[:3] == (2, "Rejected", "Email: not a valid e-mail address")
+    assert table.row(0)[:3] == (2, "Will be imported, Email left empty",
+                                "Email: not a valid e-mail address: imported without it")
 
 
 def test_report_of_an_import_that_rejects_every_row(earlier_import):

@@ -95,7 +95,8 @@ def test_an_import_with_a_report_writes_it_once_committed(campaign_db, capsys, t
     report = tmp_path / "new" / "rejected.csv"
     code, _out, err = run(capsys, db, "import", str(campaign_id), str(contacts), "--report", str(report))
     assert (code, err) == (0, "")
-    assert report.read_text().splitlines() == ["row,column,value,reason", "3,Phone,not a phone,not a phone number"]
+    assert report.read_text().splitlines() == ["row,column,value,reason,outcome",
+                                               "3,Phone,not a phone,not a phone number,rejected"]
     assert [p.name for p in report.parent.iterdir()] == ["rejected.csv"]  # no staged file left behind
 
 

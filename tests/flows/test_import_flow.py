@@ -17,8 +17,10 @@ from tests.flows.cli_run import run as cli
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SAMPLE_CSV, SAMPLE_XLSX = DATA / "sample_contacts.csv", DATA / "sample_contacts.xlsx"
-# What the shipped sample holds (data/make_samples.py, fixed seed).
-SAMPLE_COUNTS = {"rows": 334, "imported": 302, "updated": 0, "enrolled": 302, "duplicates_merged": 14, "invalid": 18}
+# What the shipped sample holds (data/make_samples.py, fixed seed): 5 of its rows have a good phone and a bad
+# e-mail, imported without it (they were rejected whole before: 307 contacts were 302, 13 rejected rows 18).
+SAMPLE_COUNTS = {"rows": 334, "imported": 307, "updated": 0, "enrolled": 307, "duplicates_merged": 14, "invalid": 13,
+                 "warned": 5}
 
 
 def counts(result) -> dict:
@@ -37,9 +39,11 @@ def table_sizes(db) -> tuple[int, int]:
 def test_sample_csv_imports_and_the_xlsx_of_the_same_rows_changes_nothing(campaign_db, tmp_path):
     result = run_import(campaign_db["campaign_id"], SAMPLE_CSV, db=campaign_db["db"], report_path=tmp_path / "r.csv")
     assert counts(result) == SAMPLE_COUNTS
-    assert table_sizes(campaign_db["db"]) == (302, 302)
+    assert table_sizes(campaign_db["db"]) == (307, 307)
     report = pl.read_csv(tmp_path / "r.csv", infer_schema=False)
-    assert report.columns == ["row", "column", "value", "reason"] and report.height == len(result.rejected)
+    assert report.columns == ["row", "column", "value", "reason", "outcome"]
+    assert report["outcome"].value_counts(sort=True).rows() == [("rejected", len(result.rejected)),
+                                                                  ("imported", len(result.warnings))]
     again = run_import(campaign_db["campaign_id"], SAMPLE_XLSX, db=campaign_db["db"])
     assert counts(again) == {**SAMPLE_COUNTS, "imported": 0, "enrolled": 0}
 
@@ -108,7 +112,7 @@ def test_the_prefect_flow_runs_the_same_import(prefect_harness, campaign_db):
 
     data = import_contacts(campaign_db["campaign_id"], str(SAMPLE_CSV), db=str(campaign_db["db"]))
     assert counts(data) == SAMPLE_COUNTS
-    assert table_sizes(campaign_db["db"]) == (302, 302)
+    assert table_sizes(campaign_db["db"]) == (307, 307)
 
 
 # ---------------------------------------------------------------- CLI
@@ -118,7 +122,8 @@ def test_cli_import_prints_the_mapping_and_counts(capsys, campaign_db):
     code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(SAMPLE_CSV))
     assert (code, err) == (0, "")
     assert "  Phone Number -> contact_phone\n" in out and "  Plan -> custom:plan\n" in out
-    assert "rows 334, imported 302, updated 0, enrolled 302, duplicates merged 14, invalid 18" in out
+    assert ("rows 334, imported 307, updated 0, enrolled 307, duplicates merged 14, invalid 13, "
+            "with a field left empty 5\n") in out
 
 
 def test_cli_import_json_with_map_override(capsys, campaign_db, tmp_path):
@@ -128,8 +133,46 @@ def test_cli_import_json_with_map_override(capsys, campaign_db, tmp_path):
     data = json.loads(out)
     assert code == 0
     assert data["mapping"] == {"Tel": "contact_phone", "Who": "contact_name", "Notes": "ignore"}
-    assert counts(data) == {"rows": 2, "imported": 1, "updated": 0, "enrolled": 1, "duplicates_merged": 0, "invalid": 1}
+    assert counts(data) == {"rows": 2, "imported": 1, "updated": 0, "enrolled": 1, "duplicates_merged": 0, "invalid": 1,
+                            "warned": 0}
     assert data["rejected"] == [{"row": 3, "column": "Tel", "value": "123", "reason": "too short"}]
+
+
+def test_cli_import_keeps_a_row_with_a_bad_email_and_lists_it_after_the_rejected(capsys, campaign_db, tmp_path):
+    path = _csv(tmp_path, "Name,Phone,Email\nJohn,602 555 0199,john@@example\nBob,123,bob@example.com\n")
+    report = tmp_path / "report.csv"
+    code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path),
+                         "--report", str(report))
+    assert (code, err) == (0, "")
+    assert "imported 1, updated 0, enrolled 1, duplicates merged 0, invalid 1, with a field left empty 1\n" in out
+    rejected, kept = out.index("\nrejected:\n"), out.index("\nimported with a field left empty:\n")
+    assert rejected < kept
+    assert "john@@example  not a valid e-mail address: imported without it" in out[kept:]
+    # the report keeps its columns and adds which kind each line is
+    assert report.read_text().splitlines() == [
+        "row,column,value,reason,outcome",
+        "2,Email,john@@example,not a valid e-mail address: imported without it,imported",
+        "3,Phone,123,too short,rejected",
+    ]
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select name, email from contacts").fetchall() == [("John", None)]
+
+
+def test_cli_import_shows_the_first_fields_left_empty_and_counts_the_others(capsys, campaign_db, tmp_path):
+    from flows.cli.contact_cmds import SHOWN_REJECTS
+
+    lines = [f"6025550{100 + i},bad{i}@" for i in range(SHOWN_REJECTS + 2)]
+    path = _csv(tmp_path, "Phone,Email\n" + "\n".join(lines) + "\n")
+    code, out, _ = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path), "--dry-run")
+    assert code == 0
+    assert "\nrejected:" not in out
+    assert out.endswith(f"bad{SHOWN_REJECTS - 1}@  not a valid e-mail address: imported without it\n"
+                        "… 2 more (use --report F.csv or --json)\n")
+    code, out, _ = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path), "--dry-run",
+                       "--json")
+    data = json.loads(out)
+    assert (data["dry_run"], data["warned"], len(data["warnings"]), data["invalid"]) == (True, SHOWN_REJECTS + 2,
+                                                                                         SHOWN_REJECTS + 2, 0)
 
 
 @pytest.mark.parametrize(
@@ -188,4 +231,4 @@ def test_a_committed_import_leaves_an_audit_row_and_a_dry_run_none(campaign_db):
             "select import_id, campaign_id, file_name, country, rows_read, imported, updated, enrolled,"
             " duplicates_merged, invalid, mapping->>'Phone Number' from import_runs"
         ).fetchall()
-    assert rows == [(result.import_id, cid, "sample_contacts.csv", "US", 334, 302, 0, 302, 14, 18, "contact_phone")]
+    assert rows == [(result.import_id, cid, "sample_contacts.csv", "US", 334, 307, 0, 307, 14, 13, "contact_phone")]

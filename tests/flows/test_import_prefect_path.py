@@ -39,7 +39,8 @@ def test_import_prefect_reads_the_file_once_and_writes_the_report_after_the_comm
     data = json.loads(out)
     assert (data["imported"], data["enrolled"], data["invalid"]) == (1, 1, 1)
     assert counted_reads == ["people.csv"]  # checked by the CLI, imported by the flow: one read
-    assert report.read_text().splitlines() == ["row,column,value,reason", "3,Phone,not a phone,not a phone number"]
+    assert report.read_text().splitlines() == ["row,column,value,reason,outcome",
+                                               "3,Phone,not a phone,not a phone number,rejected"]
     assert [p.name for p in report.parent.iterdir()] == ["rejected.csv"]  # staged, then moved into place
 
 

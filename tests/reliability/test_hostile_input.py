@@ -85,18 +85,23 @@ def test_contact_properties_with_hostile_keys_and_values_round_trip(campaign_db,
         for i, value in enumerate(values):
             writer.writerow([f"+1602555{i:04d}", value] + [value] * (len(headers) - 2))
     result = run_import(campaign_id, path, db=db)
-    # a row is imported exactly or reported with its row, column and reason (a 10,000-char name)
+    # a row is imported exactly, or imported with a field too long for it left empty (a 10,000-char name and
+    # properties), or rejected; each problem is reported with its row, column and reason
     assert result.imported + result.invalid == len(values)
-    assert all(r["row"] and r["column"] and r["reason"] for r in result.rejected)
+    assert all(r["row"] and r["column"] and r["reason"] for r in result.rejected + result.warnings)
     rejected_rows = {r["row"] for r in result.rejected}
-    kept = [v for i, v in enumerate(values) if i + 2 not in rejected_rows]
+    emptied_rows = {r["row"] for r in result.warnings}
+    assert emptied_rows == {values.index("x" * 10_000) + 2}
+    kept = [v for i, v in enumerate(values) if i + 2 not in rejected_rows | emptied_rows]
     with connect(db) as conn:
         rows = conn.execute("select name, properties from contacts order by phone_e164").fetchall()
         for value in kept:
             page = contact_queries.contact_page(conn, campaign_id, search=value)
             assert page.height >= 1  # each hostile name finds (at least) its own contact
-    assert [r[0] for r in rows] == kept  # stored exactly as typed
-    for (_, properties), value in zip(rows, kept):
+    assert (None, "{}") in rows  # the 10,000-character row: its phone, nothing else
+    exact = [row for row in rows if row != (None, "{}")]
+    assert [r[0] for r in exact] == kept  # stored exactly as typed
+    for (_, properties), value in zip(exact, kept):
         assert set(json.loads(properties).values()) == {value}
 
 

@@ -19,11 +19,16 @@ LATER = datetime(2026, 4, 28, 15, 0, tzinfo=UTC)
 SAMPLE = "Name,Phone,Email\nJosé Muñoz,(602) 555-0199,jose@example.com\nAnn,480-555-0123,\n"
 
 
-def prepare(text: str, region: str | None = "US", overrides: dict | None = None):
-    """(merged frame, report, duplicates merged) for a CSV text, as the import computes them."""
+def checked(text: str, region: str | None = "US", overrides: dict | None = None):
+    """(valid rows, rejects, warnings) for a CSV text, as the import's `validate` step computes them."""
     frame = ci.read_csv_bytes(text.encode("utf-8"), Path("t.csv"))
     mapping = ci.resolve_mapping(frame.columns, overrides)
-    valid, report = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
+    return ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
+
+
+def prepare(text: str, region: str | None = "US", overrides: dict | None = None):
+    """(merged frame, report, duplicates merged) for a CSV text, as the import computes them."""
+    valid, report, _warnings = checked(text, region, overrides)
     merged, duplicates = ci.merge_duplicates(valid)
     return merged, report, duplicates
 
@@ -262,19 +267,71 @@ def test_report_lists_each_problem_with_the_file_row_and_column():
         "123,,Bob\n"                             # row 3 too short
         ",,Nobody\n"                             # row 4 phone empty
         "(111) 555-0100,,Bad area\n"             # row 5 invalid for US
-        "6025550198,not-an-email,Eve\n"          # row 6 bad e-mail
-        f"6025550197,,{'x' * 201}\n"             # row 7 name too long
+        "6025550198,not-an-email,Eve\n"          # row 6 bad e-mail: imported without it
+        f"6025550197,,{'x' * 201}\n"             # row 7 name too long: imported without it
         ",,\n"                                   # row 8 blank: skipped, not reported
     )
-    merged, report, _ = prepare(text)
-    assert report.to_dicts() == [
+    valid, rejects, warnings = checked(text)
+    assert rejects.to_dicts() == [
         {"row": 3, "column": "Phone", "value": "123", "reason": "too short"},
         {"row": 4, "column": "Phone", "value": None, "reason": "phone is empty"},
         {"row": 5, "column": "Phone", "value": "(111) 555-0100", "reason": "not a valid number for region US"},
-        {"row": 6, "column": "Email", "value": "not-an-email", "reason": "not a valid e-mail address"},
-        {"row": 7, "column": "Name", "value": "x" * 201, "reason": "longer than 200 characters"},
     ]
-    assert merged["phone_e164"].to_list() == ["+16025550199"]
+    assert warnings.to_dicts() == [
+        {"row": 6, "column": "Email", "value": "not-an-email", "reason": "not a valid e-mail address: imported without it"},
+        {"row": 7, "column": "Name", "value": "x" * 201, "reason": "longer than 200 characters: imported without it"},
+    ]
+    assert valid.select("row", "phone_e164", "contact_name", "email").rows() == [
+        (2, "+16025550199", "Ann", "ann@example.com"),
+        (6, "+16025550198", "Eve", None),
+        (7, "+16025550197", None, None),
+    ]
+
+
+def test_a_good_phone_with_a_bad_email_is_kept_without_the_email():
+    # a calling campaign needs the phone only: the e-mail is left empty (null), the row imported, the user told
+    valid, rejects, warnings = checked("Name,Phone,Email\nJohn,(602) 555-0199,john@@example\n")
+    assert rejects.is_empty()
+    assert warnings.to_dicts() == [
+        {"row": 2, "column": "Email", "value": "john@@example", "reason": "not a valid e-mail address: imported without it"}]
+    assert valid.select("row", "phone_e164", "contact_name", "email").rows() == [(2, "+16025550199", "John", None)]
+
+
+def test_a_bad_phone_with_a_bad_email_is_rejected_with_both_problems_and_no_warning():
+    valid, rejects, warnings = checked("Name,Phone,Email\nJohn,123,john@@example\n")
+    assert valid.is_empty() and warnings.is_empty()
+    assert rejects.to_dicts() == [
+        {"row": 2, "column": "Phone", "value": "123", "reason": "too short"},
+        {"row": 2, "column": "Email", "value": "john@@example", "reason": "not a valid e-mail address"},
+    ]
+
+
+def test_a_row_wider_than_its_header_is_rejected_even_when_its_only_other_problem_is_optional():
+    # its values may sit in the wrong columns: the e-mail's problem is listed with the rejection, not as a warning
+    valid, rejects, warnings = checked("Phone,Email\n6025550199,nope,extra\n")
+    assert valid.is_empty() and warnings.is_empty()
+    assert [(r["row"], r["column"]) for r in rejects.to_dicts()] == [(2, "field 3"), (2, "Email")]
+
+
+@pytest.mark.parametrize(("header", "value", "field", "reason"), [
+    ("Company", "c" * 201, "company_name", "longer than 200 characters"),
+    ("Notes", "n" * 1001, "custom:notes", "longer than 1000 characters"),  # a custom property
+    ("Email", f"{'e' * 250}@example.com", "email", "longer than 254 characters"),
+])
+def test_each_optional_field_that_fails_its_check_is_left_empty(header, value, field, reason):
+    valid, rejects, warnings = checked(f"Phone,{header}\n6025550199,{value}\n")
+    assert rejects.is_empty()
+    assert warnings.to_dicts() == [{"row": 2, "column": header, "value": value, "reason": f"{reason}: imported without it"}]
+    assert valid[field].to_list() == [None]
+
+
+def test_the_report_csv_lists_both_kinds_in_file_order_with_their_outcome():
+    _, rejects, warnings = checked("Phone,Email\n6025550199,bad@\n123,\n6025550198,ok@example.com\n")
+    assert ci.report_lines(rejects, warnings).to_dicts() == [
+        {"row": 2, "column": "Email", "value": "bad@", "reason": "not a valid e-mail address: imported without it",
+         "outcome": "imported"},
+        {"row": 3, "column": "Phone", "value": "123", "reason": "too short", "outcome": "rejected"},
+    ]
 
 
 def test_national_numbers_without_a_country_are_rejected():
@@ -332,6 +389,19 @@ def test_existing_contact_is_updated_with_non_empty_values_and_merged_properties
     assert row[1:4] == ("Ann Lee", "Acme", None)
     assert json.loads(row[4]) == {"plan": "Silver", "city": "Phoenix", "tier": "A"}
     assert (row[8], row[9]) == (NOW, LATER)
+
+
+def test_a_reimport_with_a_bad_email_keeps_the_stored_one(campaign_db):
+    # the bad value is left empty, not stored: the upsert keeps the CRM's e-mail (and property) over an empty one
+    cid = campaign_db["campaign_id"]
+    with transaction(campaign_db["db"]) as conn:
+        write(conn, "Phone,Name,Email,Notes\n6025550199,Ann,ann@example.com,vip\n", cid)
+    with transaction(campaign_db["db"]) as conn:
+        counts = write(conn, f"Phone,Name,Email,Notes\n6025550199,Ann Lee,ann@@example,{'n' * 1001}\n", cid, LATER)
+    assert counts == (0, 1, 0)  # updated for the new name only
+    [row] = _contacts(campaign_db["db"])
+    assert row[1:4] == ("Ann Lee", None, "ann@example.com")
+    assert json.loads(row[4]) == {"notes": "vip"}
 
 
 def test_reimporting_the_same_file_changes_nothing(campaign_db):

@@ -181,7 +181,7 @@ def test_a_file_without_any_phone_header_keeps_the_map_advice(campaign_db, tmp_p
 def report_of(frame: pl.DataFrame, region: str | None = "US") -> tuple[pl.DataFrame, list[dict]]:
     """(valid rows, report lines) of a file as read, as the import computes them."""
     mapping = ci.resolve_mapping(frame.columns)
-    valid, report = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
+    valid, report, _warnings = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
     return valid, report.to_dicts()
 
 

@@ -22,7 +22,7 @@ def report_of(data: bytes, region: str | None = "US") -> tuple[pl.DataFrame, lis
     """(valid rows, report lines) of CSV bytes, as the import computes them."""
     frame = ci.read_csv_bytes(data, Path("t.csv"))
     mapping = ci.resolve_mapping(frame.columns)
-    valid, report = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
+    valid, report, _warnings = ci.validate(ci.normalise(ci.apply_mapping(frame, mapping), region, workers=1), mapping)
     return valid, report.to_dicts()
 
 
@@ -219,7 +219,7 @@ def test_an_import_with_extra_fields_writes_the_other_rows_and_reports_it(campai
     assert (result.rows, result.imported, result.enrolled, result.invalid) == (2, 1, 1, 1)
     reason = "row 2 has 3 fields but the header has 2: put quotes around a value that holds a comma"
     assert result.rejected == [{"row": 2, "column": "field 3", "value": "Ann", "reason": reason}]
-    assert pl.read_csv(report, infer_schema=False).rows() == [("2", "field 3", "Ann", reason)]
+    assert pl.read_csv(report, infer_schema=False).rows() == [("2", "field 3", "Ann", reason, "rejected")]
     assert stored_phones(campaign_db["db"]) == ["+14805550123"]
 
 
