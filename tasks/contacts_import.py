@@ -948,12 +948,13 @@ def record_import(conn: duckdb.DuckDBPyConnection, result: ImportResult, now: da
     return conn.execute(
         """
         insert into import_runs (campaign_id, file_name, mapping, country, rows_read, imported, updated, enrolled,
-                                 duplicates_merged, invalid, imported_at)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 duplicates_merged, invalid, warned, imported_at)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         returning import_id
         """,
         [result.campaign_id, Path(result.file).name, json.dumps(result.mapping, ensure_ascii=False), result.country,
-         result.rows, result.imported, result.updated, result.enrolled, result.duplicates_merged, result.invalid, now],
+         result.rows, result.imported, result.updated, result.enrolled, result.duplicates_merged, result.invalid,
+         result.warned, now],
     ).fetchone()[0]
 
 

@@ -229,6 +229,6 @@ def test_a_committed_import_leaves_an_audit_row_and_a_dry_run_none(campaign_db):
     with connect(campaign_db["db"]) as conn:
         rows = conn.execute(
             "select import_id, campaign_id, file_name, country, rows_read, imported, updated, enrolled,"
-            " duplicates_merged, invalid, mapping->>'Phone Number' from import_runs"
+            " duplicates_merged, invalid, warned, mapping->>'Phone Number' from import_runs"
         ).fetchall()
-    assert rows == [(result.import_id, cid, "sample_contacts.csv", "US", 334, 307, 0, 307, 14, 13, "contact_phone")]
+    assert rows == [(result.import_id, cid, "sample_contacts.csv", "US", 334, 307, 0, 307, 14, 13, 5, "contact_phone")]
