@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboards import auth, state
 from dashboards.components import capsule_html, markdown_text, require_app_shell
@@ -172,8 +173,8 @@ def live_title(campaign_id: int, head: dict) -> None:
     title()
 
 
-def header(campaign_id: int, head: dict, stored: dict) -> None:
-    """Name, status capsule, Active toggle, Run, Save Changes and Discard."""
+def header(campaign_id: int, head: dict, stored: dict) -> bool:
+    """Name, status capsule, Active toggle, Run, Save Changes and Discard; returns whether it showed unsaved edits."""
     dirty = state.is_dirty(st.session_state, campaign_id, stored)
     # room for every label at 1280 px (a narrower Run column drew "R…")
     title, active, run, save, discard = st.columns(HEADER_COLUMNS, vertical_alignment="center")
@@ -208,6 +209,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> None:
     if dirty:
         st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",
                    icon=":material/edit_note:")
+    return dirty
 
 
 def leave_page(campaign_id: int | None) -> None:
@@ -226,6 +228,36 @@ def leave_page(campaign_id: int | None) -> None:
 
 
 TABS = ("Settings", "Call Logs", "Contact List", "Metrics")
+TAB_MODULES = {"Call Logs": call_logs, "Contact List": contact_list, "Metrics": metrics}
+
+
+def running_alone() -> bool:
+    """Whether this run is of fragments only (an interaction inside one), not of the whole page."""
+    ctx = get_script_run_ctx()
+    return bool(ctx and ctx.fragment_ids_this_run)
+
+
+@st.fragment
+def tab_content(tab: str, campaign_id: int, open_tab: str | None, dirty_shown: bool) -> None:
+    """One tab's content. An interaction inside it reruns this alone, not the header or the other tabs; what
+    changes more than the tab runs the whole page (docs/dashboard.md, "What an interaction reruns")."""
+    if st.session_state.get(state.TAB_KEY) != open_tab:
+        # a callback in this tab opened another one (the Contact List's Show in Call Logs): the tab bar is outside
+        st.rerun(scope="app")
+    try:
+        if tab != "Settings":
+            TAB_MODULES[tab].render(campaign_id)
+        elif settings.has_unsaved_edits(campaign_id) != dirty_shown or settings.render(campaign_id) != dirty_shown:
+            # the edit made the form saved or unsaved (asked before drawing it, so the page is not drawn twice; and
+            # after, as drawing may reset a field): the header's Save Changes, Discard and warning and the sidebar's
+            # reminder say so
+            st.rerun(scope="app")
+    except Exception:
+        if not running_alone():
+            raise
+        # app.py's handlers (the busy-database banner and its retries, a deleted campaign or store, a bug's message
+        # without a traceback) wrap whole-page runs only: the whole page meets the problem again and says so
+        st.rerun(scope="app")
 
 
 def contact_from_address(campaign_id: int) -> None:
@@ -274,27 +306,19 @@ def render() -> None:
             stored = get_campaign(conn, campaign_id)
             head = campaign_header(conn, campaign_id, state.now())
             state.load_form(st.session_state, campaign_id, stored)
-            if st.session_state.get(state.key(campaign_id, "_errors")):
-                # errors of a refused save stay beside their fields until each is fixed
-                errors = settings.form_errors(conn, campaign_id, stored)
-                st.session_state[state.key(campaign_id, "_errors")] = errors
     except NotFoundError:
         st.error(f"Campaign {campaign_id} does not exist (it may have been deleted).")
         return
-    header(campaign_id, head, stored)
+    dirty = header(campaign_id, head, stored)
     contact_from_address(campaign_id)
     # The open tab is in the address (?tab=Call+Logs): a link or bookmark opens it, and the Contact List's
-    # "Show in Call Logs" switches to it (state.TAB_KEY, set in a callback before the tabs are drawn).
-    settings_tab, logs_tab, contacts_tab, metrics_tab = st.tabs(
-        list(TABS), key=state.TAB_KEY, bind="query-params", default=TABS[0])
-    with settings_tab:
-        settings.render(campaign_id)
-    with logs_tab:
-        call_logs.render(campaign_id)
-    with contacts_tab:
-        contact_list.render(campaign_id)
-    with metrics_tab:
-        metrics.render(campaign_id)
+    # "Show in Call Logs" switches to it (state.TAB_KEY, set in a callback before the tabs are drawn). Switching
+    # tabs runs the whole page (a bound tab bar does); each tab's content is drawn, so its widgets keep their values.
+    tabs = st.tabs(list(TABS), key=state.TAB_KEY, bind="query-params", default=TABS[0])
+    open_tab = st.session_state.get(state.TAB_KEY)
+    for tab, container in zip(TABS, tabs):
+        with container:
+            tab_content(tab, campaign_id, open_tab, dirty)
 
 
 require_app_shell()

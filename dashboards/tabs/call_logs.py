@@ -81,6 +81,11 @@ def show_contact(campaign_id: int, contact_id: int, label: str) -> None:
     st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id, "label": label}
 
 
+def show_all_calls() -> None:
+    """Stop showing one contact's calls only."""
+    st.session_state.pop(CONTACT_FILTER_KEY, None)
+
+
 def display_frame(page: pl.DataFrame, campaign_id: int | None = None) -> pl.DataFrame:
     """The page as the table shows it: Yes/No, reasons as labels, durations as durations; numbers and local dates
     stay typed."""
@@ -101,9 +106,8 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
     if contact and contact.get("campaign_id") == campaign_id:
         left, right = st.columns([5, 1])
         left.info(f"Showing the calls of **{markdown_text(contact['label'])}** only.")
-        if right.button("Show all calls", key=_key(campaign_id, "clear_contact")):
-            del st.session_state[CONTACT_FILTER_KEY]
-            st.rerun()
+        # a callback: the click's rerun, of this tab alone (a fragment on the campaign page), shows every call
+        right.button("Show all calls", key=_key(campaign_id, "clear_contact"), on_click=show_all_calls)
     else:
         contact = None
     top = st.columns([3, 3, 1.4], vertical_alignment="bottom")

@@ -461,17 +461,28 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
         st.caption(":orange[The forecast uses the saved settings: save your changes, then press Forecast again.]")
 
 
-def render(campaign_id: int) -> None:
-    """The Settings tab of a campaign."""
+def has_unsaved_edits(campaign_id: int) -> bool:
+    """Whether the form describes settings other than the stored ones (its undrawn fields restored first)."""
+    with state.reading() as conn:
+        stored = get_campaign(conn, campaign_id)
+    state.load_form(st.session_state, campaign_id, stored)
+    return state.is_dirty(st.session_state, campaign_id, stored)
+
+
+def render(campaign_id: int) -> bool:
+    """The Settings tab of a campaign; returns whether the form now holds unsaved edits (the page header's state)."""
     with state.reading() as conn:
         stored = get_campaign(conn, campaign_id)
         agents = agent_choices(conn)
         numbers = number_choices(conn)
         health = smart.campaign_numbers(conn, campaign_id, state.now())
         paused = smart.paused_numbers(conn)
+        state.load_form(st.session_state, campaign_id, stored)
+        if shown_errors(campaign_id):
+            # errors of a refused save stay beside their fields until each is fixed
+            st.session_state[state.key(campaign_id, "_errors")] = form_errors(conn, campaign_id, stored)
     # the pickers say which numbers are out of rotation, so a paused one is not chosen unknowingly
     numbers = {n: f"{label} · out of rotation" if n in paused else label for n, label in numbers.items()}
-    state.load_form(st.session_state, campaign_id, stored)
     errors = shown_errors(campaign_id)
     if errors:
         st.error("Some settings need fixing before they can be saved; see the messages below.", icon=":material/error:")
@@ -492,4 +503,6 @@ def render(campaign_id: int) -> None:
         forecast_panel(campaign_id, stored["time_zone"], state.is_dirty(st.session_state, campaign_id, stored))
     drawn += advanced_section(campaign_id, numbers, errors, health)
     state.remember_form(st.session_state, campaign_id)
+    dirty = state.is_dirty(st.session_state, campaign_id, stored)
     forget_hidden(campaign_id, drawn)
+    return dirty

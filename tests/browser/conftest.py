@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,17 +45,17 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
     raise RuntimeError(f"the dashboard did not answer {url}/_stcore/health within {timeout:g}s")
 
 
-@pytest.fixture
-def dashboard(db, artifacts_dir):
-    """The dashboard served on a free port against the test database: {"url", "db", "artifacts"}."""
+@contextmanager
+def serving(db: Path, artifacts_dir: Path, launcher: list[str], env: dict[str, str] | None = None) -> Iterator[dict]:
+    """The dashboard served by `launcher run app.py` on a free port against `db`: {"url", "db", "artifacts"}."""
     if not CHROMIUM.exists():
         pytest.skip("system chromium is not installed (/usr/bin/chromium)")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (artifacts_dir / f"streamlit-{port}.log").open("w")
-    env = os.environ | {"CAMPAIGNS_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"CAMPAIGNS_DB": str(db), "PYTHONUNBUFFERED": "1"} | (env or {})
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
+        [*launcher, "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -68,6 +70,13 @@ def dashboard(db, artifacts_dir):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def dashboard(db, artifacts_dir):
+    """The dashboard served on a free port against the test database: {"url", "db", "artifacts"}."""
+    with serving(db, artifacts_dir, [sys.executable, "-m", "streamlit"]) as served:
+        yield served
 
 
 @pytest.fixture
