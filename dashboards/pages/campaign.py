@@ -104,8 +104,17 @@ def outside_schedule(stored: dict, now: datetime) -> str | None:
     return f"It is {local:%a %b %d, %I:%M %p} in {stored['time_zone']}: {why}."
 
 
-def ask_run(campaign_id: int, outside: str | None) -> None:
-    """Run clicked: dial at once inside the schedule; outside it, ask first (real people get called now)."""
+def ask_run(campaign_id: int) -> None:
+    """Run clicked: dial at once inside the schedule; outside it, ask first (real people get called now).
+
+    Judged at the click, from the stored settings: the header is drawn by the page's last whole run, which can be
+    long before the click when the user worked inside a tab meanwhile (each tab reruns alone).
+    """
+    try:
+        with state.reading() as conn:
+            outside = outside_schedule(get_campaign(conn, campaign_id), state.now())
+    except NotFoundError:
+        return  # deleted meanwhile: the page's run after this callback says so
     if outside is None:
         run_now(campaign_id)
     else:
@@ -186,7 +195,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> bool:
                   help="Scheduled dialing on or off")
     running = head["status"] == "Manual Running" or state.run_in_progress(campaign_id)
     run.button("Run", key=f"run_{campaign_id}", icon=":material/play_arrow:", on_click=ask_run,
-               args=(campaign_id, outside_schedule(stored, state.now())), disabled=running,
+               args=(campaign_id,), disabled=running,
                help="Dial one batch now, for testing: even when Active is off or outside the calling schedule "
                     "(asked first then); each callee's legal calling hours still apply")
     save.button("Save Changes", key=f"save_{campaign_id}", type="primary", disabled=not dirty,
@@ -286,21 +295,15 @@ def contact_from_address(campaign_id: int) -> None:
     call_logs.show_contact(campaign_id, contact_id, found[0])
 
 
-def render() -> None:
-    """The campaign page."""
-    campaign_id = selected_campaign()
+def above_tabs(campaign_id: int | None) -> bool | None:
+    """Back link, leave confirmation, header and ?contact= of the page; whether the form shows unsaved edits, None when
+    there is no campaign to show (the page ends there)."""
     if st.button("All campaigns", key="back_to_list", icon=":material/arrow_back:", type="tertiary"):
         leave_page(campaign_id)
-    # only a campaign shown here can have edits to confirm leaving (no campaign: nothing was asked)
-    if campaign_id is not None and st.session_state.get("confirm_leave") == campaign_id:
-        st.warning("You have unsaved changes. They stay here for this session, but nothing is saved until you "
-                   "click Save Changes.", icon=":material/warning:")
-        if st.button("Leave without saving", key="leave_anyway"):
-            st.session_state.pop("confirm_leave", None)
-            st.switch_page("pages/campaigns.py")
+    leaving = st.empty()  # filled once the form's state is known
     if campaign_id is None:
         st.info("Choose a campaign on the Campaigns page.")
-        return
+        return None
     try:
         with state.reading() as conn:
             stored = get_campaign(conn, campaign_id)
@@ -308,9 +311,32 @@ def render() -> None:
             state.load_form(st.session_state, campaign_id, stored)
     except NotFoundError:
         st.error(f"Campaign {campaign_id} does not exist (it may have been deleted).")
-        return
+        return None
     dirty = header(campaign_id, head, stored)
+    if st.session_state.get("confirm_leave") == campaign_id:
+        if dirty:
+            with leaving.container():
+                st.warning("You have unsaved changes. They stay here for this session, but nothing is saved until "
+                           "you click Save Changes.", icon=":material/warning:")
+                if st.button("Leave without saving", key="leave_anyway"):
+                    st.session_state.pop("confirm_leave", None)
+                    st.switch_page("pages/campaigns.py")
+        else:  # saved or discarded since: nothing left to confirm
+            st.session_state.pop("confirm_leave", None)
     contact_from_address(campaign_id)
+    return dirty
+
+
+def render() -> None:
+    """The campaign page."""
+    campaign_id = selected_campaign()
+    # What stands above the tabs is one container, whatever it holds (an unsaved-changes warning, a message, a
+    # confirmation): Streamlit names each tab's fragment by its place on the page, and a tab moved down or up between
+    # its own run and the page's next one would lose the interactions sent meanwhile (a quick edit, then its undo).
+    with st.container():
+        dirty = above_tabs(campaign_id)
+    if dirty is None:
+        return
     # The open tab is in the address (?tab=Call+Logs): a link or bookmark opens it, and the Contact List's
     # "Show in Call Logs" switches to it (state.TAB_KEY, set in a callback before the tabs are drawn). Switching
     # tabs runs the whole page (a bound tab bar does); each tab's content is drawn, so its widgets keep their values.

@@ -476,3 +476,47 @@ def test_a_second_click_while_the_run_goes_starts_nothing(campaign_db, monkeypat
     finally:
         still_dialing.kill()
         still_dialing.wait()
+
+
+def test_run_is_judged_at_the_click_not_at_the_page_drawn_before_it(page, monkeypatch, launches):
+    # the header is drawn by the page's last whole run; working inside a tab (each reruns alone) can last past the
+    # end of the calling hours, and Run then dialed at night without asking
+    import dashboards.state
+
+    monkeypatch.setattr(dashboards.state, "now", lambda: INSIDE_SCHEDULE)
+    at, cid, _ = page
+    at.run()
+    monkeypatch.setattr(dashboards.state, "now", lambda: SATURDAY_NIGHT)
+    at.button(key=f"run_{cid}").click().run()
+    assert launches == []
+    assert any("outside its calling hours" in w.value and "real contacts get called" in w.value for w in at.warning)
+
+
+def tabs_place(at: AppTest) -> int:
+    """Where the tab bar stands among the page's top-level elements (Streamlit names each tab's fragment by it)."""
+    places = [i for i, node in at.main.children.items() if getattr(node, "type", None) == "tab_container"]
+    assert len(places) == 1, places
+    return places[0]
+
+
+def test_the_tabs_keep_their_place_whatever_the_header_shows(page):
+    # the unsaved-changes warning and one-off messages came and went above the tab bar, moving it: a tab's fragment
+    # then had another name on the next page run, and an edit sent meanwhile (a quick undo) was dropped
+    at, cid, _ = page
+    place = tabs_place(at)
+    at.text_input(key=k(cid, "name")).set_value("Renamed").run()
+    assert save_state(at, cid)[2] and tabs_place(at) == place
+    at.button(key="back_to_list").click().run()  # the leave confirmation shows too
+    assert tabs_place(at) == place
+    at.button(key=f"save_{cid}").click().run()
+    assert at.success[0].value == "Changes saved." and tabs_place(at) == place
+
+
+def test_the_leave_confirmation_ends_once_the_edits_are_saved(page):
+    at, cid, _ = page
+    at.text_input(key=k(cid, "name")).set_value("Renamed").run()
+    at.button(key="back_to_list").click().run()
+    assert [b for b in at.button if b.key == "leave_anyway"]
+    at.button(key=f"save_{cid}").click().run()
+    assert not [b for b in at.button if b.key == "leave_anyway"]
+    assert not any("nothing is saved until you click Save Changes" in w.value for w in at.warning)
