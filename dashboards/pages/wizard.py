@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboards import state
 from dashboards.components import markdown_text, require_app_shell
@@ -101,44 +102,52 @@ def contacts_step(campaign_id: int) -> None:
     with st.container(border=True):
         st.subheader("Contacts")
         st.caption("Upload a CSV or XLSX file with one contact per row and a phone number column.")
-        upload = st.file_uploader("Contacts file", type=["csv", "xlsx"], key="wiz_upload")
+        upload = st.file_uploader("Contacts file", type=["csv", "xlsx"], key=contact_list.uploader_key("wiz_upload"))
         st.text_input("Country for numbers without a country code", key="wiz_default_country", value="US",
                       max_chars=2, help="ISO code such as US; numbers written with + and a country code need none")
-        if upload is None:
-            return
-        name = Path(upload.name).name
-        try:  # the file is on disk only while it is read, here and at the import (contact_list.staged_upload)
-            with staged_upload(upload.getvalue(), name) as path:
-                frame = read_contacts_file(path)
-        except UserError as error:
-            st.error(str(error))
-            return
-        headers = frame.columns
-        sample = frame.head(1).to_dicts()[0] if frame.height else {}
-        st.markdown(f"**{frame.height:,} rows** found in {markdown_text(upload.name)}. Check how each column is imported:")
-        base = _mapping_frame(headers, sample)
-        options = [*FIELD_TARGETS, IGNORE, *sorted({t for t in suggest_mapping(headers).values() if t.startswith(CUSTOM_PREFIX)})]
-        edited = st.data_editor(
-            base.to_pandas(), key=f"wiz_mapping_{upload.file_id}", hide_index=True, width="stretch", num_rows="fixed",
-            disabled=["Column in file", "Example"],
-            column_config={"Maps to": st.column_config.SelectboxColumn("Maps to", options=options, required=True,
-                                                                       format_func=_target_label)},
-        )
-        overrides = dict(zip(edited["Column in file"], edited["Maps to"]))
-        try:
-            mapping = map_columns(frame, overrides)  # a title above the header: names the header's row
-        except UserError as error:
-            st.error(str(error))
-            return
-        country = st.session_state.get("wiz_default_country") or None
-        if not contact_list.import_preview(campaign_id, frame, mapping, country):
-            return
-        if st.button("Import contacts", key="wiz_import", type="primary", icon=":material/upload:"):
-            with staged_upload(upload.getvalue(), name) as path:
-                st.session_state["wizard_import"] = import_with_progress(campaign_id, path, mapping, country)
+        if upload is not None:
+            _mapping_and_import(campaign_id, upload)
     result = st.session_state.get("wizard_import")
     if result:
         contact_list.import_report(result)
+
+
+def _mapping_and_import(campaign_id: int, upload: UploadedFile) -> None:
+    """The uploaded file's mapping, preview and Import button; after a committed import the uploader is emptied."""
+    name = Path(upload.name).name
+    try:  # the file is on disk only while it is read, here and at the import (contact_list.staged_upload)
+        with staged_upload(upload.getvalue(), name) as path:
+            frame = read_contacts_file(path)
+    except UserError as error:
+        st.error(str(error))
+        return
+    headers = frame.columns
+    sample = frame.head(1).to_dicts()[0] if frame.height else {}
+    st.markdown(f"**{frame.height:,} rows** found in {markdown_text(upload.name)}. Check how each column is imported:")
+    base = _mapping_frame(headers, sample)
+    options = [*FIELD_TARGETS, IGNORE, *sorted({t for t in suggest_mapping(headers).values() if t.startswith(CUSTOM_PREFIX)})]
+    edited = st.data_editor(
+        base.to_pandas(), key=f"wiz_mapping_{upload.file_id}", hide_index=True, width="stretch", num_rows="fixed",
+        disabled=["Column in file", "Example"],
+        column_config={"Maps to": st.column_config.SelectboxColumn("Maps to", options=options, required=True,
+                                                                   format_func=_target_label)},
+    )
+    overrides = dict(zip(edited["Column in file"], edited["Maps to"]))
+    try:
+        mapping = map_columns(frame, overrides)  # a title above the header: names the header's row
+    except UserError as error:
+        st.error(str(error))
+        return
+    country = st.session_state.get("wiz_default_country") or None
+    if not contact_list.import_preview(campaign_id, frame, mapping, country):
+        return
+    if st.button("Import contacts", key="wiz_import", type="primary", icon=":material/upload:"):
+        with staged_upload(upload.getvalue(), name) as path:
+            result = import_with_progress(campaign_id, path, mapping, country)
+        st.session_state["wizard_import"] = result
+        if "error" not in result:
+            contact_list.empty_uploader("wiz_upload")
+            st.rerun()
 
 
 def import_with_progress(campaign_id: int, path: Path, mapping: dict[str, str], country: str | None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 from pathlib import Path
@@ -76,9 +77,18 @@ def _yes_no(value: bool | None) -> str:
 HISTORY_LINK = "campaign?campaign={}&tab=Call+Logs&contact={}"
 
 
+# The filter bar's values that narrow nothing (and page 1): a jump to one contact's calls sets them, so the contact's
+# calls all show, not those an earlier search, reason, success, duration or date filter left.
+UNFILTERED = {"search": "", "reasons": [], "successful": "All", "duration": (0, DURATION_CAP_SECONDS), "dates": (),
+              "page": 1}
+
+
 def show_contact(campaign_id: int, contact_id: int, label: str) -> None:
-    """Make the Call Logs tab show only one contact's calls (until "Show all calls")."""
+    """Make the Call Logs tab show all of one contact's calls and only them (until "Show all calls"): its other
+    filters are set to `UNFILTERED`, which the browser's widgets then show too."""
     st.session_state[CONTACT_FILTER_KEY] = {"campaign_id": campaign_id, "contact_id": contact_id, "label": label}
+    for name, value in UNFILTERED.items():
+        st.session_state[_key(campaign_id, name)] = value
 
 
 def show_all_calls() -> None:
@@ -118,9 +128,10 @@ def _filters(campaign_id: int) -> tuple[q.CallFilters, st.delta_generator.DeltaG
                                  key=_key(campaign_id, "reasons"), placeholder="All reasons")
     successful = top[2].selectbox("Call successful", ["All", "Yes", "No"], key=_key(campaign_id, "successful"))
     bottom = st.columns([3, 3, 1.4], vertical_alignment="top")  # the sort column is taller: its toggle hangs below
-    low, high = bottom[0].select_slider("Duration", DURATION_STEPS, (0, DURATION_CAP_SECONDS),
+    low, high = bottom[0].select_slider("Duration", DURATION_STEPS, UNFILTERED["duration"],
                                         format_func=duration_step_label, key=_key(campaign_id, "duration"))
-    days = bottom[1].date_input("Date range", value=(), key=_key(campaign_id, "dates"), format="YYYY-MM-DD")
+    days = bottom[1].date_input("Date range", value=UNFILTERED["dates"], key=_key(campaign_id, "dates"),
+                                format="YYYY-MM-DD")
     date_from = days[0] if len(days) >= 1 else None
     date_to = days[1] if len(days) == 2 else date_from
     return q.CallFilters(
@@ -185,16 +196,32 @@ def render(campaign_id: int) -> None:
         st.info("No calls match these filters yet." if filtered(filters) else
                 "No calls yet: the campaign's calls appear here once it has dialed (Run, or Active on schedule).")
         return
-    event = st.dataframe(
-        display_frame(rows, campaign_id), column_order=TABLE_COLUMNS, hide_index=True, width="stretch",
-        on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
-        column_config=COLUMN_WIDTHS,
-    )
-    selected = event.selection.rows if event is not None else []
-    if selected and selected[0] < rows.height:
-        _detail(campaign_id, int(rows["call_id"][selected[0]]))
+    call_id = record_table(display_frame(rows, campaign_id), rows["call_id"].to_list(), _key(campaign_id, "table"),
+                           column_order=TABLE_COLUMNS, column_config=COLUMN_WIDTHS)
+    if call_id is not None:
+        _detail(campaign_id, call_id)
     else:
         st.caption("Select a row to see the call's analysis, transcript and history, and to leave feedback.")
+
+
+def record_table(frame: pl.DataFrame, ids: list[int], key: str, **options) -> int | None:
+    """A table with single-row selection whose selection belongs to a record, not to a row position: draws `frame`
+    (one row per id of `ids`, in order) and returns the id of the selected row, or None.
+
+    Streamlit keeps a selection as a row position for the widget's key, so the key names the ids shown, in order:
+    other rows (a filter, search, sort, page, a refresh or a new call) make a new table, which selects the record
+    selected before if it is still shown, at its new position, and nothing otherwise. A row position is only ever
+    read against the rows it was chosen in: the detail, feedback and row actions act on that record.
+    """
+    chosen_key = f"{key}_chosen"
+    chosen = st.session_state.get(chosen_key)
+    digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
+    event = st.dataframe(
+        frame, key=f"{key}_{digest}", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+        selection_default={"selection": {"rows": [ids.index(chosen)]}} if chosen in ids else None, **options)
+    rows = event.selection.rows if event is not None else []
+    st.session_state[chosen_key] = ids[rows[0]] if rows and rows[0] < len(ids) else None
+    return st.session_state[chosen_key]
 
 
 def never_connected(call: dict) -> bool:

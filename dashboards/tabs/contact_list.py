@@ -22,7 +22,7 @@ from dashboards.components import TABLE_DATE_FORMAT, markdown_text, reason_label
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
-from dashboards.tabs.call_logs import HISTORY_COLUMNS, display_history, show_contact
+from dashboards.tabs.call_logs import HISTORY_COLUMNS, display_history, record_table, show_contact
 from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
@@ -128,14 +128,11 @@ def render(campaign_id: int) -> None:
     if rows.is_empty():
         st.info("No contacts match." if search else "No contacts in this campaign yet: import a CSV or XLSX below.")
     else:
-        event = st.dataframe(
-            display_frame(rows), column_order=TABLE_COLUMNS, column_config=COLUMN_HELP, hide_index=True, width="stretch",
-            on_select="rerun", selection_mode="single-row", key=_key(campaign_id, "table"),
-        )
-        selected = event.selection.rows if event is not None else []
-        if selected and selected[0] < rows.height:
-            row = rows.row(selected[0], named=True)
-            _row_actions(campaign_id, row)
+        ids = rows["contact_id"].to_list()
+        contact_id = record_table(display_frame(rows), ids, _key(campaign_id, "table"), column_order=TABLE_COLUMNS,
+                                  column_config=COLUMN_HELP)
+        if contact_id is not None:
+            _row_actions(campaign_id, rows.row(ids.index(contact_id), named=True))
         else:
             st.caption("Select a contact to edit it, copy its ID, remove it or see its calls.")
     _import_section(campaign_id)
@@ -259,7 +256,6 @@ def _confirm_remove(campaign_id: int, contact_id: int, label: str) -> None:
             return
         _forget_remove()
         st.session_state[_key(campaign_id, "flash")] = f"{markdown_text(label)} was removed from the campaign."
-        st.session_state.pop(_key(campaign_id, "table"), None)
         st.rerun()
     if right.button("Cancel", key=_key(campaign_id, f"cancel_remove_{contact_id}")):
         _forget_remove()
@@ -337,7 +333,7 @@ def _import_section(campaign_id: int) -> None:
     last = st.session_state.get(_key(campaign_id, "import_result"))
     with st.expander("Import contacts (CSV or XLSX)", expanded=bool(last)):
         import_report(last)
-        upload = st.file_uploader("Contacts file", type=["csv", "xlsx"], key=_key(campaign_id, "upload"))
+        upload = st.file_uploader("Contacts file", type=["csv", "xlsx"], key=uploader_key(_key(campaign_id, "upload")))
         if upload is None:
             st.caption("One contact per row with a header row; a phone number column is required. "
                        "Contacts already in the CRM are updated, not duplicated.")
@@ -369,7 +365,20 @@ def _import_section(campaign_id: int) -> None:
             with st.spinner("Importing…"), staged_upload(upload.getvalue(), name) as path:
                 result = import_upload(campaign_id, path, mapping)
             st.session_state[_key(campaign_id, "import_result")] = result
+            if "error" not in result:
+                empty_uploader(_key(campaign_id, "upload"))
             st.rerun()
+
+
+def uploader_key(name: str) -> str:
+    """The widget key of file uploader `name` (the Contact List's, the wizard's) until its next import."""
+    return f"{name}_{st.session_state.get(f'{name}_round', 0)}"
+
+
+def empty_uploader(name: str) -> None:
+    """After a committed import: the next run draws uploader `name` under a new key, so it is empty (a file
+    uploader's value cannot be set) and the same file is not imported twice by a second click; the report stays."""
+    st.session_state[f"{name}_round"] = st.session_state.get(f"{name}_round", 0) + 1
 
 
 # The import's preview: how many rows with content it shows, and the labels of the columns it adds.

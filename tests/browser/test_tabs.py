@@ -118,10 +118,11 @@ def test_a_contact_jumps_to_its_call_logs_and_an_address_opens_a_contacts_histor
     ids, shots = _select_contact(dashboard, page, "Person 1")
     _button(page, "Show in Call Logs").click()
     page.wait_ready()
-    # the Call Logs tab is open, showing Person 1's two calls only
-    assert page.get_by_role("tab", name="Call Logs").get_attribute("aria-selected") == "true"
+    # the Call Logs tab is open, showing Person 1's two calls only (the tab's own run hands over to a whole-page
+    # run, which opens the tab: the page can read "not running" in between, so wait for what it shows first)
     page.get_by_text("Showing the calls of Person 1 only.").wait_for()
     page.get_by_text("calls · showing 1–2").wait_for()
+    assert page.get_by_role("tab", name="Call Logs").get_attribute("aria-selected") == "true"
     page.screenshot(path=shots / "tabs-07-contact-call-logs.png", full_page=True)
 
     # what a row's eye opens in a new tab (a new session): the page's address with the tab and the contact
@@ -251,3 +252,58 @@ def test_durations_and_reasons_read_in_the_browser_as_the_tables_draw_them(dashb
     cells = grid.all_inner_texts()
     assert {"User Hangup", "Voicemail Reached", "Dial No Answer", "Agent Hangup"} <= set(cells)
     assert "user_hangup" not in cells
+
+
+def test_a_selected_call_is_a_call_not_a_row_position(dashboard, page):
+    # a selection is a row position for Streamlit: the audit's detail and feedback form switched to the call that
+    # sat at the same row after a search
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    page.get_by_text("calls · showing 1–5").wait_for()
+    _click_row(page, _table(page), 0)  # c4, Person 1's newest call
+    heading = page.get_by_text(f"Call {ids['c4']} · Person 1")
+    heading.wait_for()
+    page.get_by_role("tabpanel", name="Call Logs").get_by_text("Descending").click()  # oldest first: c4 is now the last row, still selected
+    page.wait_ready()
+    heading.wait_for()
+    page.screenshot(path=shots / "tabs-09-selection-after-sort.png", full_page=True)
+    search = page.get_by_label("Search").first
+    search.fill("person 0")  # c4 is not shown; c1 is where c4 was before the sort
+    search.press("Enter")
+    page.wait_ready()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    page.get_by_text("Select a row to see the call's analysis").wait_for()
+    assert page.get_by_text(" · Person 0").count() == 0  # no detail of another call
+    page.screenshot(path=shots / "tabs-10-selection-after-search.png", full_page=True)
+    _click_row(page, _table(page), 1)  # the new table selects as any other: c2, Person 0's newest call
+    page.get_by_text(f"Call {ids['c2']} · Person 0").wait_for()
+
+
+def test_show_in_call_logs_clears_the_call_logs_filters(dashboard, page):
+    # the audit's case: a search left in the Call Logs hid every call of the contact ("0 calls")
+    ids = make_tabs_db(dashboard["db"])
+    shots = dashboard["artifacts"]
+    _campaign_page(page, dashboard, ids["campaign_id"])
+    search = page.get_by_label("Search").first
+    search.fill("person 0")
+    search.press("Enter")
+    page.wait_ready()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    _open_tab(page, "Contact List")
+    page.get_by_text("contacts · showing 1–4").wait_for()
+    _click_row(page, _table(page), 2)  # Person 1 (newest first)
+    page.get_by_role("heading", name="Person 1").wait_for()
+    _button(page, "Show in Call Logs").click()
+    page.wait_ready()
+    page.get_by_text("Showing the calls of Person 1 only.").wait_for()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    assert page.get_by_label("Search").first.input_value() == ""
+    page.screenshot(path=shots / "tabs-11-show-in-call-logs-after-a-search.png", full_page=True)
+    page.get_by_role("tabpanel", name="Call Logs").get_by_text("Descending").click()  # another rerun: the browser does not send the old search back
+    page.wait_ready()
+    page.get_by_text("calls · showing 1–2").wait_for()
+    assert page.get_by_label("Search").first.input_value() == ""
+    _button(page, "Show all calls").click()
+    page.wait_ready()
+    page.get_by_text("calls · showing 1–5").wait_for()

@@ -170,7 +170,7 @@ def test_wizard_creates_a_draft_imports_a_csv_and_sets_the_schedule(db):
     make_campaign_db(db)
     at, cid = start_wizard()
     csv = b"Full Name,Phone Number,Plan\nAna,+16025550111,gold\nBo,not a phone,silver\nCy,(602) 555-0112,gold\n"
-    at.file_uploader(key="wiz_upload").set_value(("people.csv", csv, "text/csv")).run()
+    at.file_uploader(key="wiz_upload_0").set_value(("people.csv", csv, "text/csv")).run()
     mapping = at.data_editor[0].value
     assert mapping["Maps to"].tolist() == ["contact_name", "contact_phone", "custom:plan"]
     preview = at.dataframe[1].value  # [0] is the mapping editor

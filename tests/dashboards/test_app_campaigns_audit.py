@@ -84,7 +84,7 @@ def test_editing_a_draft_does_not_show_the_import_report_of_another_campaign(db_
     at.switch_page("pages/wizard.py")  # AppTest's next runs stay on the page the script switched to
     at.button(key="wiz_back").click().run()
     assert at.session_state["wizard_campaign"] == draft_id
-    at.file_uploader(key="wiz_upload").set_value(("people.csv", b"Name,Phone\nAna,+16025550111\n", "text/csv")).run()
+    at.file_uploader(key="wiz_upload_0").set_value(("people.csv", b"Name,Phone\nAna,+16025550111\n", "text/csv")).run()
     # the file is read and previewed, not imported yet: no report of any import
     assert [s.value for s in at.success] == ["Draft **Autumn draft** created (agent Ava). Add contacts now or later."]
     assert not at.metric

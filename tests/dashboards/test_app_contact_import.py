@@ -55,14 +55,14 @@ def earlier_import(db_kept_open, tmp_path) -> int:
 def in_contact_list(campaign_id: int) -> tuple[AppTest, str]:
     """The Contact List tab of the campaign with FILE uploaded: (app, key of its Import button)."""
     at = run_tab("contact_list", campaign_id)
-    at.file_uploader(key=f"contacts_{campaign_id}_upload").set_value(("people.csv", FILE, "text/csv"))
+    at.file_uploader(key=f"contacts_{campaign_id}_upload_0").set_value(("people.csv", FILE, "text/csv"))
     return rerun(at), f"contacts_{campaign_id}_import"
 
 
 def in_wizard(_campaign_id: int) -> tuple[AppTest, str]:
     """A new campaign's wizard with FILE uploaded: (app, key of its Import button)."""
     at, _ = start_wizard()
-    at.file_uploader(key="wiz_upload").set_value(("people.csv", FILE, "text/csv"))
+    at.file_uploader(key="wiz_upload_0").set_value(("people.csv", FILE, "text/csv"))
     return rerun(at), "wiz_import"
 
 
@@ -80,7 +80,8 @@ def reports(at: AppTest) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.parametrize("place", [in_contact_list, in_wizard], ids=["contact_list", "wizard"])
 def test_preview_flags_the_rows_the_import_rejects_with_its_reasons(earlier_import, place):
     at, import_key = place(earlier_import)
-    pd.testing.assert_frame_equal(preview(at), PREVIEW, check_dtype=False)
+    shown = preview(at)
+    pd.testing.assert_frame_equal(shown, PREVIEW, check_dtype=False)
     assert any(m.value.startswith("**Preview**: the first 5 of 6 rows with content (1 blank row is skipped)")
                for m in at.markdown)
     at.button(key=import_key).click()
@@ -88,7 +89,6 @@ def test_preview_flags_the_rows_the_import_rejects_with_its_reasons(earlier_impo
     # what the preview said, the import did: the same rows rejected, for the same reasons, and the same fields
     # left empty in rows imported, listed after the rejected ones
     report, left_empty = reports(at)
-    shown = preview(at)
     flagged = shown[shown["Result"] == "Rejected"]
     assert flagged["Row"].tolist() == [r for r in report["Row"].tolist() if r in shown["Row"].tolist()]
     assert flagged["Problem"].tolist() == [f"{c}: {r}" for c, r in zip(report["Column"], report["Reason"])]
@@ -121,6 +121,27 @@ def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_impor
         f" = {enrolled} newly enrolled in this campaign + {already} already in it."]
 
 
+@pytest.mark.parametrize(("place", "uploader"), [(in_contact_list, "contacts_{}_upload"), (in_wizard, "wiz_upload")],
+                         ids=["contact_list", "wizard"])
+def test_a_committed_import_empties_the_uploader_and_keeps_its_report(earlier_import, place, uploader):
+    # the audit's case: the file stayed loaded under the report, with its preview and a second Import button, so
+    # the same file could be imported twice by accident
+    at, import_key = place(earlier_import)
+    at.button(key=import_key).click()
+    rerun(at)
+    assert [s.value for s in at.success][-1].startswith("Imported 4 contacts from 7 rows")
+    assert not [d for d in at.dataframe if "Problem" in d.value.columns]
+    assert import_key not in [b.key for b in at.button]
+    assert [w.key for w in at.get("file_uploader")] == [uploader.format(earlier_import) + "_1"]  # a new, empty one
+    # a new file for another import: its preview under the report of the last one
+    at.file_uploader(key=uploader.format(earlier_import) + "_1").set_value(
+        ("more.csv", b"Name,Phone\nFay,+16025550177\n", "text/csv"))
+    rerun(at)
+    assert preview(at)["Result"].tolist() == ["Will be imported"]
+    assert [s.value for s in at.success][-1].startswith("Imported 4 contacts from 7 rows")
+    assert import_key in [b.key for b in at.button]
+
+
 def test_preview_puts_the_outcome_before_the_files_columns():
     # a file with many columns: Result and Problem come right after the row number, so the extra columns
     # cannot push them off-screen and a row the import rejects never looks fine
@@ -140,7 +161,7 @@ def test_preview_puts_the_outcome_before_the_files_columns():
 
 def test_report_of_an_import_that_rejects_every_row(earlier_import):
     at = run_tab("contact_list", earlier_import)
-    at.file_uploader(key=f"contacts_{earlier_import}_upload").set_value(
+    at.file_uploader(key=f"contacts_{earlier_import}_upload_0").set_value(
         ("bad.csv", b"Name,Phone\nCy,not a phone\n", "text/csv"))
     rerun(at)
     at.button(key=f"contacts_{earlier_import}_import").click()
@@ -152,7 +173,7 @@ def test_report_of_an_import_that_rejects_every_row(earlier_import):
 def test_an_unknown_default_country_stops_the_preview_as_it_stops_the_import(db_kept_open):
     make_campaign_db(db_kept_open)
     at, _ = start_wizard()
-    at.file_uploader(key="wiz_upload").set_value(("people.csv", FILE, "text/csv"))
+    at.file_uploader(key="wiz_upload_0").set_value(("people.csv", FILE, "text/csv"))
     at.text_input(key="wiz_default_country").set_value("XX")
     rerun(at)
     assert [e.value for e in at.error] == ["Country: unknown country code 'XX' (use ISO 3166 alpha-2, e.g. US)"]
@@ -162,10 +183,10 @@ def test_an_unknown_default_country_stops_the_preview_as_it_stops_the_import(db_
 TITLED = b"Spring leads 2026\n\nName,Phone\nAna,+16025550111\n"
 
 
-@pytest.mark.parametrize("key", ["contacts_{}_upload", "wiz_upload"], ids=["contact_list", "wizard"])
+@pytest.mark.parametrize("key", ["contacts_{}_upload_0", "wiz_upload_0"], ids=["contact_list", "wizard"])
 def test_a_title_above_the_header_names_the_row_to_start_from(earlier_import, key):
     # the import's own message (contacts_import.map_columns): "Maps to" cannot fix a title row, deleting it can
-    if key == "wiz_upload":
+    if key == "wiz_upload_0":
         at, _ = start_wizard()
     else:
         at = run_tab("contact_list", earlier_import)

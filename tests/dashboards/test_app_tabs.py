@@ -17,6 +17,7 @@ from tasks.feedback import get_feedback
 from tasks.store import connect, transaction
 from tests.conftest import main_module_kept
 from tests.dashboards.tabs_fixture import make_tabs_db
+from tests.factories import add_contacts
 
 HERE = Path(__file__).resolve().parent
 HARNESS = str(HERE / "tab_harness.py")
@@ -50,8 +51,14 @@ def phones(at: AppTest, index: int = 0) -> list[str]:
     return at.dataframe[index].value["Phone Number"].tolist()
 
 
-def select_row(at: AppTest, key: str, row: int) -> AppTest:
-    at.session_state[key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+def table_key(at: AppTest, name: str) -> str:
+    """The widget key of table `name` as drawn now (call_logs.record_table adds a digest of the rows shown)."""
+    return next(d.key for d in at.dataframe if d.key and d.key.startswith(f"{name}_"))
+
+
+def select_row(at: AppTest, name: str, row: int) -> AppTest:
+    """Select row `row` of table `name` as a click in the browser does."""
+    at.session_state[table_key(at, name)] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     return rerun(at)
 
 
@@ -219,6 +226,27 @@ def test_clearing_the_thumb_and_saving_removes_the_rating(tabs):
     assert at.feedback(key=f"feedback_rating_{tabs['c1']}").value is None
 
 
+def test_a_selected_call_stays_that_call_whatever_the_rows_shown(tabs):
+    # Streamlit keeps a selection as a row position: the audit selected a call, searched, and the detail and its
+    # feedback form showed the call that then sat at the same position
+    cid = tabs["campaign_id"]
+    at = run_tab("call_logs", cid)
+    select_row(at, f"calllogs_{cid}_table", 0)  # c4, Person 1's newest call
+    assert at.subheader[0].value == f"Call {tabs['c4']} · Person 1"
+    at.toggle(key=f"calllogs_{cid}_desc").set_value(False)  # oldest first: c4 is still shown, now last
+    rerun(at)
+    assert phones(at) == [A, B, A, D, B]
+    assert at.subheader[0].value == f"Call {tabs['c4']} · Person 1"
+    assert at.session_state[table_key(at, f"calllogs_{cid}_table")]["selection"]["rows"] == [4]  # drawn selected
+    at.text_input(key=f"calllogs_{cid}_search").set_value("Person 0")  # c4 is not shown: c1 is at its old row 0
+    rerun(at)
+    assert not at.subheader and not at.get("feedback")
+    assert "Select a row to see the call's analysis" in at.caption[-1].value
+    at.text_input(key=f"calllogs_{cid}_search").set_value("")  # the selection went with the rows it was made in
+    rerun(at)
+    assert not at.subheader
+
+
 def test_call_logs_download_and_refresh(tabs):
     at = run_tab("call_logs", tabs["campaign_id"])
     assert at.get("download_button")[0].proto.label == "Download as Excel"
@@ -345,6 +373,37 @@ def test_remove_from_campaign_asks_then_removes(tabs):
     assert "Person 2" not in at.dataframe[0].value["Name"].tolist()
 
 
+def test_a_selected_contact_stays_that_contact_whatever_the_rows_shown(tabs, db):
+    # the audit's case: a contact selected on one page became the contact at the same row of the next page, and
+    # Remove from Campaign pointed at it
+    cid = tabs["campaign_id"]
+    add_contacts(db, cid, 60, first=10)  # Person 10..69: 64 contacts, two pages of 50
+    at = run_tab("contact_list", cid)
+    at.selectbox(key=f"contacts_{cid}_sort").set_value("Name")
+    at.toggle(key=f"contacts_{cid}_desc").set_value(False)
+    rerun(at)
+    assert at.dataframe[0].value["Name"].tolist()[:3] == ["Person 0", "Person 1", "Person 10"]
+    select_row(at, f"contacts_{cid}_table", 1)
+    assert at.subheader[0].value == "Person 1"
+    at.text_input(key=f"contacts_{cid}_search").set_value("Person 1")  # Person 1 still shown, now at row 0
+    rerun(at)
+    assert at.dataframe[0].value["Name"].tolist()[:2] == ["Person 1", "Person 10"]
+    assert at.subheader[0].value == "Person 1"
+    at.button(key=f"contacts_{cid}_remove_{tabs['B']}").click()  # the row actions act on Person 1
+    rerun(at)
+    at.button(key=f"contacts_{cid}_cancel_remove_{tabs['B']}").click()
+    at.text_input(key=f"contacts_{cid}_search").set_value("")
+    rerun(at)
+    assert at.subheader[0].value == "Person 1"
+    at.number_input(key=f"contacts_{cid}_page").set_value(2)  # Person 1 is not on page 2: nothing is selected
+    rerun(at)
+    assert "Person 1" not in at.dataframe[0].value["Name"].tolist() and not at.subheader
+    assert not [b for b in at.button if b.key and "_remove_" in b.key]
+    assert "Select a contact to edit it" in at.caption[0].value
+    with connect() as conn:
+        assert conn.execute("select count(*) from campaign_contacts").fetchone()[0] == 64
+
+
 def test_contact_list_download_button(tabs):
     at = run_tab("contact_list", tabs["campaign_id"])
     assert at.get("download_button")[0].proto.label == "Download as Excel"
@@ -395,6 +454,30 @@ def test_tabs_render_in_the_campaign_page(tabs):
     assert [t.label for t in at.tabs] == ["Settings", "Call Logs", "Contact List", "Metrics"]
     assert "Credits Used" in [m.label for m in at.metric]
     assert any(len(d.value) == 5 and "Disconnect Reason" in d.value.columns for d in at.dataframe)
+
+
+def test_show_in_call_logs_shows_all_the_contacts_calls_whatever_the_call_logs_filters(tabs):
+    # the audit's case: with a search left in the Call Logs, the jump showed "0 calls" for a contact with calls
+    cid = tabs["campaign_id"]
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["campaign_id"] = cid
+    at.switch_page("pages/campaign.py")
+    rerun(at)
+    at.text_input(key=f"calllogs_{cid}_search").set_value("Person 0")
+    at.multiselect(key=f"calllogs_{cid}_reasons").set_value(["agent_hangup"])
+    at.selectbox(key=f"calllogs_{cid}_successful").set_value("Yes")
+    at.date_input(key=f"calllogs_{cid}_dates").set_value((date(2026, 4, 27), date(2026, 4, 27)))
+    rerun(at)
+    select_row(at, f"contacts_{cid}_table", 2)  # Person 1 (contacts newest first)
+    at.button(key=f"contacts_{cid}_logs_{tabs['B']}").click()
+    rerun(at)
+    assert at.session_state[TAB_KEY] == "Call Logs"
+    assert "No calls match these filters yet." not in [i.value for i in at.info]
+    calls = next(d for d in at.dataframe if d.key and d.key.startswith(f"calllogs_{cid}_table_"))
+    assert calls.value["Phone Number"].tolist() == [B, B]  # c4 and c3: all of Person 1's calls
+    assert (at.text_input(key=f"calllogs_{cid}_search").value, at.multiselect(key=f"calllogs_{cid}_reasons").value,
+            at.selectbox(key=f"calllogs_{cid}_successful").value, at.date_input(key=f"calllogs_{cid}_dates").value
+            ) == ("", [], "All", ())
 
 
 def test_import_report_of_the_last_import(tabs):

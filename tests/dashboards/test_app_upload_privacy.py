@@ -57,7 +57,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_the_contact_list_reads_an_upload_from_a_private_folder_and_keeps_nothing(db_kept_open, temp_folder, reads):
     cid = make_tabs_db(db_kept_open)["campaign_id"]
     at = run_tab("contact_list", cid)
-    at.file_uploader(key=f"contacts_{cid}_upload").set_value(PEOPLE)
+    at.file_uploader(key=f"contacts_{cid}_upload_0").set_value(PEOPLE)
     rerun(at)
     # a folder other users of the machine cannot list or write: a shared /tmp folder (0755, files 0644) let
     # them read every uploaded phone list, or swap a file before Import was clicked
@@ -82,7 +82,7 @@ def test_a_failed_import_keeps_no_file(db_kept_open, temp_folder, reads, monkeyp
 
     monkeypatch.setattr(contact_list, "run_import", failing_import)
     at = run_tab("contact_list", cid)
-    at.file_uploader(key=f"contacts_{cid}_upload").set_value(PEOPLE)
+    at.file_uploader(key=f"contacts_{cid}_upload_0").set_value(PEOPLE)
     rerun(at)
     at.button(key=f"contacts_{cid}_import").click()
     rerun(at)
@@ -95,7 +95,7 @@ def test_a_failed_import_keeps_no_file(db_kept_open, temp_folder, reads, monkeyp
 def test_the_wizard_reads_an_upload_on_every_run_until_the_import_and_keeps_nothing(db, temp_folder, reads):
     make_campaign_db(db)
     at, cid = start_wizard()
-    at.file_uploader(key="wiz_upload").set_value(PEOPLE).run()
+    at.file_uploader(key="wiz_upload_0").set_value(PEOPLE).run()
     assert leftovers(temp_folder) == []
     # another run before the import (the mapping step): the upload is read again from the widget's copy
     at.text_input(key="wiz_default_country").set_value("CA").run()
@@ -133,6 +133,6 @@ def test_the_next_upload_removes_a_session_folder_of_an_older_dashboard(db_kept_
     old_folder(temp_folder, "vc-upload-k2j4", 2 * STALE_UPLOAD_SECONDS, time.time())
     cid = make_tabs_db(db_kept_open)["campaign_id"]
     at = run_tab("contact_list", cid)
-    at.file_uploader(key=f"contacts_{cid}_upload").set_value(PEOPLE)
+    at.file_uploader(key=f"contacts_{cid}_upload_0").set_value(PEOPLE)
     rerun(at)
     assert leftovers(temp_folder) == []
