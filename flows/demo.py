@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                                now=set_up + timedelta(hours=1))
     step(f"imported: {imported['rows']} rows → {imported['imported']} new contacts, {imported['enrolled']} enrolled, "
          f"{imported['duplicates_merged']} duplicates merged, {imported['invalid']} rejected, "
-         f"{imported['warned']} imported with a field left empty")
+         f"{imported['warned']} imported without a bad value")
     step(f"simulating {DAYS} days of dialing, enrichment and metrics on the virtual clock (seed {SEED}) …")
     from flows.simulate import simulate_campaigns
 

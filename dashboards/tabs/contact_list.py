@@ -401,7 +401,7 @@ def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | 
     (the import skips blank ones).
 
     The rows go through the import's own steps (`apply_mapping`, `normalise`, `validate`, `merge_duplicates`), so a
-    row shown as imported is imported, without the fields it names as left empty, and a rejected one is rejected for
+    row shown as imported is imported, without the values it names, and a rejected one is rejected for
     the reason shown. Only a phone repeated among the previewed rows shows as merged (a later repeat is merged too,
     without being shown).
     """
@@ -412,7 +412,7 @@ def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | 
     problems = pl.concat([rejects, warnings]).sort("row", maintain_order=True).group_by("row", maintain_order=True).agg(
         pl.format("{}: {}", "column", "reason").str.join("; ").alias("Problem"))
     emptied = warnings.group_by("row", maintain_order=True).agg(
-        pl.format(", {} left empty", pl.col("column").unique(maintain_order=True).str.join(", ")).alias("emptied"))
+        pl.format(", without its {}", pl.col("column").unique(maintain_order=True).str.join(", ")).alias("emptied"))
     kept = merged.select("phone_e164", pl.col("row").alias("kept_row"))
     outcome = (
         pl.when(pl.col("row").is_in(rejects["row"].implode())).then(pl.lit("Rejected"))
@@ -542,7 +542,7 @@ FIGURE_HELP = {
     "Blank rows skipped": "Rows with no value in any column",
     "Rejected rows": "Rows not imported: the reasons are in the table below",
     "Valid rows": "Rows with a phone number that can be called; a bad value in another column (an e-mail, say) "
-                  "is left empty, and listed below",
+                  "is not imported (a contact already in the CRM keeps its own), and listed below",
     "Duplicates merged": "Valid rows with the phone number of an earlier row: merged into that row's contact",
     "New contacts": "Phone numbers the CRM did not have",
     "Updated contacts": "Contacts already in the CRM whose details this file changed",
@@ -564,7 +564,7 @@ def import_report(result: dict | None) -> None:
     valid, duplicates = figures["Valid rows"], figures["Duplicates merged"]
     contacts, enrolled, already = valid - duplicates, figures["Newly enrolled"], figures["Already in this campaign"]
     warned = result.get("warned", 0)  # a result kept from before fields were left empty has none
-    emptied = f" ({warned:,} of them with a field left empty)" if warned else ""
+    emptied = f" ({warned:,} of them without a value that failed its check)" if warned else ""
     if not valid:
         st.warning("Nothing was imported: " + ("every row of the file was rejected." if figures["Rejected rows"]
                                                else "the file has no rows with values."))
@@ -584,7 +584,7 @@ def import_report(result: dict | None) -> None:
         f"{figures['Unchanged contacts']:,} unchanged (in the CRM already, with the same details) = "
         f"{enrolled:,} newly enrolled in this campaign + {already:,} already in it."
     )
-    for key, heading in (("rejected", "**Rejected rows**"), ("warnings", "**Imported with a field left empty**")):
+    for key, heading in (("rejected", "**Rejected rows**"), ("warnings", "**Imported without these values**")):
         if result.get(key):
             st.markdown(heading)
             st.dataframe(pl.DataFrame(result[key]).rename(

@@ -17,7 +17,7 @@ app.add_typer(contacts_app, name="contacts")
 
 CampaignArg = Annotated[int, typer.Argument(help="Campaign id.")]
 ContactArg = Annotated[int, typer.Argument(help="Contact id.")]
-# Rejected rows (and fields left empty) shown in human output; the JSON and the --report CSV have all of them.
+# Rejected rows (and values not imported) shown in human output; the JSON and the --report CSV have all of them.
 SHOWN_REJECTS = 20
 
 
@@ -38,9 +38,9 @@ def _import_text(data: dict, report: Path | None) -> str:
     lines.append(
         f"rows {data['rows']}, imported {data['imported']}, updated {data['updated']}, enrolled {data['enrolled']}, "
         f"duplicates merged {data['duplicates_merged']}, invalid {data['invalid']}, "
-        f"with a field left empty {data['warned']}"
+        f"without a bad value {data['warned']}"
     )
-    for key, heading in (("rejected", "rejected:"), ("warnings", "imported with a field left empty:")):
+    for key, heading in (("rejected", "rejected:"), ("warnings", "imported without these values (a contact already in the CRM keeps its own):")):
         if data[key]:
             lines.append(heading)
             lines.append(table(data[key][:SHOWN_REJECTS], ["row", "column", "value", "reason"]))
@@ -72,7 +72,7 @@ def import_(
     sheet: Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything, then roll back: counts only.")] = False,
     report: Annotated[Path | None, typer.Option(
-        "--report", help="Write every rejected row and every field left empty to this CSV "
+        "--report", help="Write every rejected row and every value not imported to this CSV "
                          "(its column outcome: rejected or imported).")] = None,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow import_contacts (slower start).")] = False,
     as_json: JsonOpt = False,

@@ -30,7 +30,7 @@ FILE = (
 )
 PREVIEW = pd.DataFrame({
     "Row": [2, 3, 5, 6, 7],
-    "Result": ["Will be imported", "Will be imported, Email left empty", "Rejected", "Merged into row 2 (same phone)",
+    "Result": ["Will be imported", "Will be imported, without its Email", "Rejected", "Merged into row 2 (same phone)",
                "Will be imported"],
     "Problem": ["", "Email: not a valid e-mail address: imported without it", "Phone: not a phone number", "", ""],
     "Phone number": ["+16025550111", "206 555 0184", "not a phone", "+1 602 555 0111", "+16025550120"],
@@ -92,12 +92,12 @@ def test_preview_flags_the_rows_the_import_rejects_with_its_reasons(earlier_impo
     flagged = shown[shown["Result"] == "Rejected"]
     assert flagged["Row"].tolist() == [r for r in report["Row"].tolist() if r in shown["Row"].tolist()]
     assert flagged["Problem"].tolist() == [f"{c}: {r}" for c, r in zip(report["Column"], report["Reason"])]
-    emptied = shown[shown["Result"].str.endswith("left empty")]
+    emptied = shown[shown["Result"].str.contains(", without its ")]
     assert emptied["Row"].tolist() == left_empty["Row"].tolist() == [3]
     assert emptied["Problem"].tolist() == [f"{c}: {r}" for c, r in zip(left_empty["Column"], left_empty["Reason"])]
     assert left_empty["Value"].tolist() == ["david@example"]
-    headings = [m.value for m in at.markdown if m.value in ("**Rejected rows**", "**Imported with a field left empty**")]
-    assert headings == ["**Rejected rows**", "**Imported with a field left empty**"]
+    headings = [m.value for m in at.markdown if m.value in ("**Rejected rows**", "**Imported without these values**")]
+    assert headings == ["**Rejected rows**", "**Imported without these values**"]
 
 
 @pytest.mark.parametrize(("place", "enrolled", "already"), [
@@ -115,7 +115,7 @@ def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_impor
     assert [s.value for s in at.success][-1] == (
         f"Imported 4 contacts from 7 rows: {enrolled} newly enrolled in this campaign, {already} already in it.")
     assert [c.value for c in at.caption if c.value.startswith("7 rows read")] == [
-        "7 rows read = 1 blank + 1 rejected + 5 valid (1 of them with a field left empty).  \n"
+        "7 rows read = 1 blank + 1 rejected + 5 valid (1 of them without a value that failed its check).  \n"
         "5 valid rows = 1 duplicate (an earlier row's phone, merged into it) + 4 contacts.  \n"
         "4 contacts = 2 new + 1 updated + 1 unchanged (in the CRM already, with the same details)"
         f" = {enrolled} newly enrolled in this campaign + {already} already in it."]
@@ -155,7 +155,7 @@ def test_preview_puts_the_outcome_before_the_files_columns():
                          schema=["Name", "Phone", "Email", *extra], orient="row")
     table, _rows = preview_rows(frame, map_columns(frame), "US")
     assert table.columns[:3] == ["Row", "Result", "Problem"]
-    assert table.row(0)[:3] == (2, "Will be imported, Email left empty",
+    assert table.row(0)[:3] == (2, "Will be imported, without its Email",
                                 "Email: not a valid e-mail address: imported without it")
 
 

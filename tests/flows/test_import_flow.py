@@ -123,7 +123,7 @@ def test_cli_import_prints_the_mapping_and_counts(capsys, campaign_db):
     assert (code, err) == (0, "")
     assert "  Phone Number -> contact_phone\n" in out and "  Plan -> custom:plan\n" in out
     assert ("rows 334, imported 307, updated 0, enrolled 307, duplicates merged 14, invalid 13, "
-            "with a field left empty 5\n") in out
+            "without a bad value 5\n") in out
 
 
 def test_cli_import_json_with_map_override(capsys, campaign_db, tmp_path):
@@ -144,8 +144,8 @@ def test_cli_import_keeps_a_row_with_a_bad_email_and_lists_it_after_the_rejected
     code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path),
                          "--report", str(report))
     assert (code, err) == (0, "")
-    assert "imported 1, updated 0, enrolled 1, duplicates merged 0, invalid 1, with a field left empty 1\n" in out
-    rejected, kept = out.index("\nrejected:\n"), out.index("\nimported with a field left empty:\n")
+    assert "imported 1, updated 0, enrolled 1, duplicates merged 0, invalid 1, without a bad value 1\n" in out
+    rejected, kept = out.index("\nrejected:\n"), out.index("\nimported without these values (a contact already in the CRM keeps its own):\n")
     assert rejected < kept
     assert "john@@example  not a valid e-mail address: imported without it" in out[kept:]
     # the report keeps its columns and adds which kind each line is
