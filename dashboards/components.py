@@ -3,6 +3,7 @@ credits (every duration and reason the dashboard shows goes through `format_dura
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from pathlib import Path
@@ -166,3 +167,25 @@ def require_app_shell() -> None:
     if PagesManager.uses_pages_directory:
         runpy.run_path(str(Path(__file__).with_name("app.py")), run_name="__main__")
         st.stop()
+
+
+def record_table(frame: pl.DataFrame, ids: list[int], key: str, **options) -> int | None:
+    """A table with single-row selection whose selection belongs to a record, not to a row position: draws `frame`
+    (one row per id of `ids`, in order) and returns the id of the selected row, or None.
+
+    Streamlit keeps a selection as a row position for the widget's key, so the key names the ids shown, in order:
+    other rows (a filter, search, sort, page, a refresh or a new call) make a new table, which selects the record
+    selected before if it is still shown, at its new position, and nothing otherwise. A row position is only ever
+    read against the rows it was chosen in: the detail, feedback and row actions act on that record.
+    """
+    import streamlit as st
+
+    chosen_key = f"{key}_chosen"
+    chosen = st.session_state.get(chosen_key)
+    digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
+    event = st.dataframe(
+        frame, key=f"{key}_{digest}", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+        selection_default={"selection": {"rows": [ids.index(chosen)]}} if chosen in ids else None, **options)
+    rows = event.selection.rows if event is not None else []
+    st.session_state[chosen_key] = ids[rows[0]] if rows and rows[0] < len(ids) else None
+    return st.session_state[chosen_key]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import tempfile
 from pathlib import Path
@@ -12,7 +11,7 @@ import streamlit as st
 
 from dashboards import state
 from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text, reason_label,
-                                   reason_labels, recording_link, seconds_as_duration)
+                                   reason_labels, record_table, recording_link, seconds_as_duration)
 from dashboards.queries import calls as q
 from schemas.enums import IN_FLIGHT_STATUSES, CallStatus, DisconnectReason
 from tasks.errors import UserError
@@ -202,26 +201,6 @@ def render(campaign_id: int) -> None:
         _detail(campaign_id, call_id)
     else:
         st.caption("Select a row to see the call's analysis, transcript and history, and to leave feedback.")
-
-
-def record_table(frame: pl.DataFrame, ids: list[int], key: str, **options) -> int | None:
-    """A table with single-row selection whose selection belongs to a record, not to a row position: draws `frame`
-    (one row per id of `ids`, in order) and returns the id of the selected row, or None.
-
-    Streamlit keeps a selection as a row position for the widget's key, so the key names the ids shown, in order:
-    other rows (a filter, search, sort, page, a refresh or a new call) make a new table, which selects the record
-    selected before if it is still shown, at its new position, and nothing otherwise. A row position is only ever
-    read against the rows it was chosen in: the detail, feedback and row actions act on that record.
-    """
-    chosen_key = f"{key}_chosen"
-    chosen = st.session_state.get(chosen_key)
-    digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
-    event = st.dataframe(
-        frame, key=f"{key}_{digest}", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-        selection_default={"selection": {"rows": [ids.index(chosen)]}} if chosen in ids else None, **options)
-    rows = event.selection.rows if event is not None else []
-    st.session_state[chosen_key] = ids[rows[0]] if rows and rows[0] < len(ids) else None
-    return st.session_state[chosen_key]
 
 
 def never_connected(call: dict) -> bool:

@@ -52,7 +52,7 @@ def phones(at: AppTest, index: int = 0) -> list[str]:
 
 
 def table_key(at: AppTest, name: str) -> str:
-    """The widget key of table `name` as drawn now (call_logs.record_table adds a digest of the rows shown)."""
+    """The widget key of table `name` as drawn now (components.record_table adds a digest of the rows shown)."""
     return next(d.key for d in at.dataframe if d.key and d.key.startswith(f"{name}_"))
 
 
