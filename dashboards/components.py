@@ -189,3 +189,10 @@ def record_table(frame: pl.DataFrame, ids: list[int], key: str, **options) -> in
     rows = event.selection.rows if event is not None else []
     st.session_state[chosen_key] = ids[rows[0]] if rows and rows[0] < len(ids) else None
     return st.session_state[chosen_key]
+
+
+def dimmed_buttons(*keys: str) -> str:
+    """A style showing the buttons of these keys as inactive while they stay clickable (Save Changes and Discard with
+    nothing unsaved: a disabled button lost the click that came right after typing, see pages/campaign.py)."""
+    selectors = ", ".join(f".st-key-{key} button" for key in keys)
+    return f"<style>{selectors} {{opacity: 0.45}}</style>"

@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     # Streamlit replaces this process (same pid): stopping `make demo` stops the server; a child process
     # outlived a demo killed by a signal and kept port 8501
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
-                              "--server.headless", "true", "--server.port", str(args.port), "--browser.gatherUsageStats", "false"])
+                              "--server.headless", "true", "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+                              "--client.toolbarMode", "minimal"])  # as `campaigns dashboard`: no Deploy button
 
 
 if __name__ == "__main__":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboards import auth, state
-from dashboards.components import capsule_html, markdown_text, require_app_shell
+from dashboards.components import capsule_html, dimmed_buttons, markdown_text, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
@@ -37,13 +39,35 @@ def selected_campaign() -> int | None:
     return st.session_state.get("campaign_id")
 
 
+# Set by the header's callbacks. A click on the header coming right after an edit inside a tab (a text field commits
+# when it loses focus, so typing then clicking Save Changes does this) is merged by Streamlit into that tab's own run:
+# the callback runs, the header is not redrawn. The tab then asks for the whole page (`tab_content`).
+HEADER_ACTED = "campaign_header_acted"
+
+
+def header_callback(callback: Callable[[int], None]) -> Callable[[int], None]:
+    """Mark a header callback: the page drawn after it is the whole page, with its message and the new state."""
+    @functools.wraps(callback)
+    def marked(campaign_id: int) -> None:
+        st.session_state[HEADER_ACTED] = True
+        callback(campaign_id)
+    return marked
+
+
 def _flash(campaign_id: int, kind: str, text: str) -> None:
     st.session_state[state.key(campaign_id, "_flash")] = (kind, text)
 
 
+NOTHING_TO_SAVE = "Nothing to save: the settings shown are the saved ones."
+
+
+@header_callback
 def save_changes(campaign_id: int) -> None:
     """Save Changes: validate the whole form; write it only when every rule holds."""
     try:
+        if not settings.has_unsaved_edits(campaign_id):
+            _flash(campaign_id, "info", NOTHING_TO_SAVE)
+            return
         errors = settings.save_form(campaign_id)
     except UserError as error:
         _flash(campaign_id, "error", str(error))
@@ -55,11 +79,13 @@ def save_changes(campaign_id: int) -> None:
         _flash(campaign_id, "success", "Changes saved.")
 
 
+@header_callback
 def discard_changes(campaign_id: int) -> None:
     """Discard: the form shows the stored settings again."""
     state.clear_form(st.session_state, campaign_id)
 
 
+@header_callback
 def toggle_active(campaign_id: int) -> None:
     """The Active toggle writes at once (it is not part of the settings form)."""
     wanted = st.session_state[f"active_{campaign_id}"]
@@ -104,6 +130,7 @@ def outside_schedule(stored: dict, now: datetime) -> str | None:
     return f"It is {local:%a %b %d, %I:%M %p} in {stored['time_zone']}: {why}."
 
 
+@header_callback
 def ask_run(campaign_id: int) -> None:
     """Run clicked: dial at once inside the schedule; outside it, ask first (real people get called now).
 
@@ -121,10 +148,12 @@ def ask_run(campaign_id: int) -> None:
         st.session_state[state.key(campaign_id, "_confirm_run")] = outside
 
 
+@header_callback
 def cancel_run(campaign_id: int) -> None:
     st.session_state.pop(state.key(campaign_id, "_confirm_run"), None)
 
 
+@header_callback
 def run_now(campaign_id: int) -> None:
     """Run: one batch now, in the background so the page stays responsive."""
     st.session_state.pop(state.key(campaign_id, "_confirm_run"), None)
@@ -198,9 +227,13 @@ def header(campaign_id: int, head: dict, stored: dict) -> bool:
                args=(campaign_id,), disabled=running,
                help="Dial one batch now, for testing: even when Active is off or outside the calling schedule "
                     "(asked first then); each callee's legal calling hours still apply")
-    save.button("Save Changes", key=f"save_{campaign_id}", type="primary", disabled=not dirty,
-                on_click=save_changes, args=(campaign_id,))
-    discard.button("Discard", key=f"discard_{campaign_id}", disabled=not dirty, on_click=discard_changes, args=(campaign_id,))
+    # Never disabled, only dimmed while nothing is unsaved: a text field commits its value when it loses focus, so
+    # a click on Save Changes right after typing met a button still disabled by the last run and was lost
+    save.button("Save Changes", key=f"save_{campaign_id}", type="primary", on_click=save_changes, args=(campaign_id,),
+                help=None if dirty else "Nothing to save yet: edit a setting first")
+    discard.button("Discard", key=f"discard_{campaign_id}", on_click=discard_changes, args=(campaign_id,))
+    if not dirty:
+        st.html(dimmed_buttons(f"save_{campaign_id}", f"discard_{campaign_id}"))
     if no_start:
         st.caption("Active is off until the campaign has a Start Date: set it in Settings and save, then activate.")
     confirm = st.session_state.get(state.key(campaign_id, "_confirm_run"))
@@ -213,7 +246,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> bool:
         cancel.button("Cancel", key=f"run_cancel_{campaign_id}", on_click=cancel_run, args=(campaign_id,))
     flash = st.session_state.pop(state.key(campaign_id, "_flash"), None)
     if flash:
-        {"success": st.success, "warning": st.warning}.get(flash[0], st.error)(flash[1])
+        {"success": st.success, "warning": st.warning, "info": st.info}.get(flash[0], st.error)(flash[1])
     run_outcome(campaign_id)
     if dirty:
         st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",
@@ -250,6 +283,8 @@ def running_alone() -> bool:
 def tab_content(tab: str, campaign_id: int, open_tab: str | None, dirty_shown: bool) -> None:
     """One tab's content. An interaction inside it reruns this alone, not the header or the other tabs; what
     changes more than the tab runs the whole page (docs/dashboard.md, "What an interaction reruns")."""
+    if running_alone() and st.session_state.pop(HEADER_ACTED, False):
+        st.rerun(scope="app")  # a header click merged into this tab's run: the header shows what it did
     if st.session_state.get(state.TAB_KEY) != open_tab:
         # a callback in this tab opened another one (the Contact List's Show in Call Logs): the tab bar is outside
         st.rerun(scope="app")
@@ -330,6 +365,7 @@ def above_tabs(campaign_id: int | None) -> bool | None:
 def render() -> None:
     """The campaign page."""
     campaign_id = selected_campaign()
+    st.session_state.pop(HEADER_ACTED, None)  # the whole page is drawn: the header shows what its callbacks did
     # What stands above the tabs is one container, whatever it holds (an unsaved-changes warning, a message, a
     # confirmation): Streamlit names each tab's fragment by its place on the page, and a tab moved down or up between
     # its own run and the page's next one would lose the interactions sent meanwhile (a quick edit, then its undo).

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboards.components import dimmed_buttons
 from dashboards.tabs.settings import summary_markdown
 from tasks.campaigns import get_campaign, get_campaign_settings, summary_lines
 from tasks.store import connect
@@ -36,9 +37,14 @@ def stored(db: Path, campaign_id: int) -> dict:
 
 
 def save_state(at: AppTest, cid: int) -> tuple[bool, bool, bool]:
-    """(Save Changes enabled, Discard enabled, unsaved-changes warning shown)."""
+    """(Save Changes shown active, Discard shown active, unsaved-changes warning shown).
+
+    Both buttons are always clickable (a click right after typing must not meet a disabled button); while nothing
+    is unsaved they are dimmed."""
     warned = any("unsaved changes" in w.value for w in at.warning)
-    return (not at.button(key=f"save_{cid}").disabled, not at.button(key=f"discard_{cid}").disabled, warned)
+    assert not at.button(key=f"save_{cid}").disabled and not at.button(key=f"discard_{cid}").disabled
+    active = not any(h.value == dimmed_buttons(f"save_{cid}", f"discard_{cid}") for h in at.html)
+    return (active, active, warned)
 
 
 def errors_shown(at: AppTest) -> list[str]:
@@ -107,7 +113,7 @@ def test_active_off_says_what_the_status_becomes(db, end_date, message, status):
     assert status in [m.value for m in at.markdown if m.value.startswith("## ")][0]
 
 
-def test_save_changes_is_enabled_only_after_an_edit_and_saves_it(page):
+def test_save_changes_is_shown_active_only_after_an_edit_and_saves_it(page):
     at, cid, db = page
     assert save_state(at, cid) == (False, False, False)
     at.text_input(key=k(cid, "name")).set_value("Spring outreach 2").run()
@@ -117,6 +123,17 @@ def test_save_changes_is_enabled_only_after_an_edit_and_saves_it(page):
     assert stored(db, cid)["name"] == "Spring outreach 2"
     assert save_state(at, cid) == (False, False, False)
     assert at.success[0].value == "Changes saved."
+
+
+def test_save_changes_with_nothing_unsaved_says_so_and_writes_nothing(page):
+    at, cid, db = page
+    before = stored(db, cid)
+    at.button(key=f"save_{cid}").click().run()
+    assert [i.value for i in at.info if "Nothing to save" in i.value] == [
+        "Nothing to save: the settings shown are the saved ones."]
+    assert not at.success
+    assert stored(db, cid) == before  # not even updated_at moved
+    assert save_state(at, cid) == (False, False, False)
 
 
 def test_an_edit_undone_by_hand_is_not_dirty(page):
