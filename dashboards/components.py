@@ -180,6 +180,9 @@ def record_table(frame: pl.DataFrame, ids: list[int], key: str, **options) -> in
     """
     import streamlit as st
 
+    # a missing text (a contact without a name, a never-called contact's last disconnection) is an empty cell, not
+    # the grey "None" Streamlit draws for a null
+    frame = frame.with_columns(pl.col(pl.String).fill_null(""))
     chosen_key = f"{key}_chosen"
     chosen = st.session_state.get(chosen_key)
     digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
@@ -196,3 +199,12 @@ def dimmed_buttons(*keys: str) -> str:
     nothing unsaved: a disabled button lost the click that came right after typing, see pages/campaign.py)."""
     selectors = ", ".join(f".st-key-{key} button" for key in keys)
     return f"<style>{selectors} {{opacity: 0.45}}</style>"
+
+
+def moment_text(moment: datetime, time_zone: str, now: datetime) -> str:
+    """A moment in a zone with seconds, for a one-off message: "09:14:03 AM (America/Bogota)", led by the date
+    ("Apr 27, ") when it is not the same local day as `now`."""
+    zone = ZoneInfo(time_zone)
+    local = moment.astimezone(zone)
+    day = "" if local.date() == now.astimezone(zone).date() else f"{local:%b %d}, "
+    return f"{day}{local:%I:%M:%S %p} ({time_zone})"

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboards import auth, state
-from dashboards.components import capsule_html, dimmed_buttons, markdown_text, require_app_shell
+from dashboards.components import capsule_html, dimmed_buttons, markdown_text, moment_text, require_app_shell
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
@@ -167,8 +167,9 @@ def run_now(campaign_id: int) -> None:
                                        "shows Manual Running while it dials.")
 
 
-def run_outcome(campaign_id: int) -> None:
-    """The result of the last Run from this dashboard once its process has ended, shown once per session."""
+def run_outcome(campaign_id: int, time_zone: str) -> None:
+    """The result of the last Run from this dashboard once its process has ended, shown once per session; its start
+    time in the campaign's time zone, as every time on the page."""
     run = state.manual_run(campaign_id)
     outcome = run.outcome() if run is not None else None
     if outcome is None:
@@ -178,7 +179,7 @@ def run_outcome(campaign_id: int) -> None:
         return
     shown.add(run.log)
     succeeded, line = outcome
-    text = f"The Run started at {run.started_at:%H:%M:%S} UTC has ended: {line}"
+    text = f"The Run started at {moment_text(run.started_at, time_zone, state.now())} has ended: {line}"
     (st.info if succeeded else st.error)(text, icon=":material/play_arrow:" if succeeded else ":material/error:")
 
 
@@ -247,7 +248,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> bool:
     flash = st.session_state.pop(state.key(campaign_id, "_flash"), None)
     if flash:
         {"success": st.success, "warning": st.warning, "info": st.info}.get(flash[0], st.error)(flash[1])
-    run_outcome(campaign_id)
+    run_outcome(campaign_id, stored["time_zone"])
     if dirty:
         st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",
                    icon=":material/edit_note:")

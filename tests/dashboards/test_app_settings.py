@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -461,6 +462,10 @@ def test_run_that_claims_nobody_says_so_once_its_process_has_ended(campaign_db, 
     at.run()
     shown = [m.value for m in at.info if "has ended" in m.value]
     assert len(shown) == 1 and shown[0].endswith(f"has ended: campaign {cid}: claimed 0, placed 0 (no eligible contacts)")
+    zone = stored(campaign_db["db"], cid)["time_zone"]
+    local = manual_run(cid).started_at.astimezone(ZoneInfo(zone))
+    assert zone != "UTC" and local.utcoffset()
+    assert shown[0].startswith(f"The Run started at {local:%I:%M:%S %p} ({zone}) has ended")  # the page's zone, not UTC
     assert not at.button(key=f"run_{cid}").disabled
     assert log.read_text().strip() == f"campaign {cid}: claimed 0, placed 0 (no eligible contacts)"
     at.run()

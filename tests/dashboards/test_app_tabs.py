@@ -277,6 +277,18 @@ def test_contact_list_table(tabs):
     assert never["Attempts"] == 0 and pd.isna(never["Last Call Date"])
 
 
+def test_a_missing_text_is_an_empty_cell_not_none(tabs, db):
+    with connect(db) as conn:
+        conn.execute("update contacts set name = null where contact_id = ?", [tabs["B"]])
+    calls = run_tab("call_logs", tabs["campaign_id"]).dataframe[0].value
+    assert calls[calls["Phone Number"] == B]["Contact"].tolist() == ["", ""]
+    assert calls[calls["Phone Number"] == A]["Contact"].tolist() == ["Person 0", "Person 0"]
+    contacts = run_tab("contact_list", tabs["campaign_id"]).dataframe[0].value
+    assert contacts[contacts["Phone Number"] == B]["Name"].tolist() == [""]
+    never = contacts[contacts["Name"] == "Person 2"].iloc[0]
+    assert never["Last Disconnection"] == "" and pd.isna(never["Last Call Date"])  # a time stays a (missing) time
+
+
 def test_contact_list_numbers_stay_typed_so_a_header_click_sorts_by_value(tabs):
     with transaction() as conn:  # the audit's case: 999 and 75 sorted before 1,332 as text
         for contact, credits in (("A", 1332), ("B", 999), ("D", 75)):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 import pytest
 
-from dashboards.components import markdown_text, reason_label, reason_labels
+from dashboards.components import markdown_text, moment_text, reason_label, reason_labels
 from schemas.enums import DisconnectReason
 
 
@@ -51,3 +53,16 @@ def test_every_disconnect_reason_has_a_label_of_its_own():
 def test_reason_labels_relabels_a_column_and_keeps_nulls():
     frame = pl.DataFrame({"Disconnect Reason": ["dial_busy", None]}).with_columns(reason_labels("Disconnect Reason"))
     assert frame["Disconnect Reason"].to_list() == ["Dial Busy", None]
+
+
+@pytest.mark.parametrize(("moment", "zone", "now", "expected"), [
+    (datetime(2026, 4, 27, 14, 5, 9, tzinfo=UTC), "America/Bogota", datetime(2026, 4, 27, 20, 0, tzinfo=UTC),
+     "09:05:09 AM (America/Bogota)"),
+    # 03:00 UTC on the 28th is still the 27th in Bogota, and `now` (the 28th there) is another local day
+    (datetime(2026, 4, 28, 3, 0, 0, tzinfo=UTC), "America/Bogota", datetime(2026, 4, 28, 15, 0, tzinfo=UTC),
+     "Apr 27, 10:00:00 PM (America/Bogota)"),
+    (datetime(2026, 4, 28, 3, 0, 0, tzinfo=UTC), "UTC", datetime(2026, 4, 28, 15, 0, tzinfo=UTC),
+     "03:00:00 AM (UTC)"),
+])
+def test_moment_text_is_local_with_the_date_only_on_another_day(moment, zone, now, expected):
+    assert moment_text(moment, zone, now) == expected
