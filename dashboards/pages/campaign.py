@@ -320,10 +320,12 @@ def contact_from_address(campaign_id: int) -> None:
         st.error(f"The address names contact {markdown_text(repr(raw))}, which is not a contact ID.")
         return
     with state.reading() as conn:
+        # enrolled, or removed from the campaign with calls in it (its rows in the Call Logs keep their History link)
         found = conn.execute(
-            "select coalesce(nullif(trim(c.name), ''), c.phone_e164) from campaign_contacts cc"
-            " join contacts c using (contact_id) where cc.campaign_id = ? and cc.contact_id = ?",
-            [campaign_id, contact_id],
+            "select coalesce(nullif(trim(c.name), ''), c.phone_e164) from contacts c where c.contact_id = $contact and"
+            " (exists (from campaign_contacts where campaign_id = $campaign and contact_id = $contact)"
+            "  or exists (from calls where campaign_id = $campaign and contact_id = $contact))",
+            {"campaign": campaign_id, "contact": contact_id},
         ).fetchone()
     if found is None:
         st.error(f"Contact {contact_id} is not in this campaign.")

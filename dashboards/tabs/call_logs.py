@@ -178,7 +178,7 @@ def render(campaign_id: int) -> None:
 
     actions = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
-    actions[0].markdown(f"**{total:,}** calls · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
+    actions[0].markdown(f"**{total:,}** {'call' if total == 1 else 'calls'} · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
                         f" · page {page:,} of {pages:,}")
     actions[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
                             label_visibility="collapsed", help=f"Page of {pages:,}")

@@ -113,7 +113,7 @@ def render(campaign_id: int) -> None:
 
     bar = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
-    bar[0].markdown(f"**{total:,}** contacts · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
+    bar[0].markdown(f"**{total:,}** {'contact' if total == 1 else 'contacts'} · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
                     f" · page {page:,} of {pages:,}")
     bar[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
                         label_visibility="collapsed", help=f"Page of {pages:,}")

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from dashboards.state import TAB_KEY
 from dashboards.tabs.call_logs import CONTACT_FILTER_KEY
 from tasks.feedback import get_feedback
+from tasks.contacts_import import remove_contact_from_campaign
 from tasks.store import connect, transaction
 from tests.conftest import main_module_kept
 from tests.dashboards.tabs_fixture import make_tabs_db
@@ -318,6 +319,38 @@ def test_contact_list_search_and_sort(tabs, widget, key, value, expected):
         assert at.dataframe[0].value["Name"].tolist() == expected
     else:
         assert at.info[0].value == "No contacts match."
+
+
+def test_one_call_or_contact_is_counted_in_the_singular(tabs):
+    cid = tabs["campaign_id"]
+    calls = run_tab("call_logs", cid)
+    calls.text_input(key=f"calllogs_{cid}_search").set_value("person 3")  # D: one call
+    assert rerun(calls).markdown[0].value.startswith("**1** call · showing 1–1 · page 1 of 1")
+    contacts = run_tab("contact_list", cid)
+    contacts.text_input(key=f"contacts_{cid}_search").set_value("0001")
+    assert rerun(contacts).markdown[0].value.startswith("**1** contact · showing 1–1")
+
+
+def _page_for_contact(campaign_id: int, contact: int) -> AppTest:
+    """The campaign page opened by a History link: ?campaign=ID&tab=Call+Logs&contact=ID."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.switch_page("pages/campaign.py")
+    at.query_params.update(campaign=str(campaign_id), tab="Call Logs", contact=str(contact))
+    return rerun(at)
+
+
+def test_a_history_link_shows_the_calls_of_a_contact_removed_since(tabs, db):
+    cid = tabs["campaign_id"]
+    with transaction(db) as conn:
+        remove_contact_from_campaign(conn, cid, tabs["B"])
+        outsider = conn.execute("insert into contacts (phone_e164, name) values ('+16025550999', 'Nobody')"
+                                " returning contact_id").fetchone()[0]
+    at = _page_for_contact(cid, tabs["B"])
+    assert not at.error, [e.value for e in at.error]
+    calls = next(d.value for d in at.dataframe if "Phone Number" in d.value.columns and "Disconnect Reason" in d.value.columns)
+    assert calls["Phone Number"].tolist() == [B, B]  # his past calls stay in the Call Logs, and his link leads to them
+    # a contact with neither an enrollment nor a call in this campaign is refused, as before
+    assert [e.value for e in _page_for_contact(cid, outsider).error] == [f"Contact {outsider} is not in this campaign."]
 
 
 def _select_contact(tabs, name: str) -> AppTest:
