@@ -216,6 +216,12 @@ def read_rules_csv(path: str | Path) -> list[Rule]:
     path = Path(path)
     reader = csv.DictReader(io.StringIO(_rules_text(path)))
     try:
+        header = [name.strip() for name in reader.fieldnames or []]
+        repeated = next((name for i, name in enumerate(header) if name and name in header[:i]), None)
+        if repeated is not None:
+            # csv.DictReader keeps the last of two same-named columns: a second "mon" replaced the first one's window
+            raise UserError(f"{path} row 1, column {header.index(repeated, header.index(repeated) + 1) + 1}: "
+                            f"column {repeated!r} appears twice in the header")
         missing = [c for c in RULE_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -749,8 +755,9 @@ def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[t
         raise UserError(f"{path} row {row}, {column}: {value!r} lies past the header's {frame.width} column(s), so it"
                         " would be left out; give that column a header, or quote a value that holds the delimiter")
 
-    columns = [c for c in frame.columns
-               if header_key(c) in _DNC_HEADER_KEYS or HEADER_SYNONYMS.get(header_key(c)) == PHONE]
+    # a repeated header is read as "phone (2)" (contacts_import._name_headers): every copy is a column of numbers
+    keys = {c: header_key(re.sub(r" \(\d+\)$", "", c)) for c in frame.columns}
+    columns = [c for c in frame.columns if keys[c] in _DNC_HEADER_KEYS or HEADER_SYNONYMS.get(keys[c]) == PHONE]
     first = _first_record(frame.columns)
     headerless = not columns and any(cell is not None and _is_dnc_entry(cell, default_region) for cell in first)
     if headerless:

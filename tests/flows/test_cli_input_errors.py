@@ -258,6 +258,15 @@ def test_rules_import_refuses_a_country_that_is_no_iso_code(campaign_db, capsys,
         f"{rules} row {line} country: 'USA' is not an ISO 3166 alpha-2 country code (e.g. US)")
 
 
+def test_rules_import_refuses_a_column_written_twice(campaign_db, capsys, tmp_path):
+    # the last "mon" won: a 09:00-20:00 window became 00:00-24:00 without a word
+    lines = RULES_CSV.read_text(encoding="utf-8").splitlines()
+    width = len(lines[0].split(","))
+    rules = write(tmp_path / "twice.csv", "\n".join([lines[0] + ",mon", *(line + ",00:00-24:00" for line in lines[1:])]) + "\n")
+    assert refused(capsys, campaign_db["db"], "rules", "import", str(rules)) == (
+        f"{rules} row 1, column {width + 1}: column 'mon' appears twice in the header")
+
+
 def test_rules_import_refuses_a_row_with_too_few_fields(campaign_db, capsys, tmp_path):
     lines = RULES_CSV.read_text(encoding="utf-8").splitlines()
     header_fields = len(lines[0].split(","))

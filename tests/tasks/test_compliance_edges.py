@@ -329,6 +329,9 @@ def _xlsx(path, rows):
         # every phone column is a number not to call
         ("two.csv", "name,phone,mobile\nAna,+13055550100,+13055550101\nBo,,+13055550102\n", None,
          ["+13055550100", "+13055550101", "+13055550102"]),
+        # a header written twice: both columns are numbers (the second, read as "phone (2)", was skipped)
+        ("twice.csv", "phone,phone\n+13055550151,+13055550152\n", None, ["+13055550151", "+13055550152"]),
+        ("twice.xlsx", [["Phone", "Phone"], ["+13055550151", "+13055550152"]], None, ["+13055550151", "+13055550152"]),
         # numbers stored as numbers in a workbook, typed nationally
         ("numbers.xlsx", [["phone"], [3055550100], [None], [13055550101]], "US", ["+13055550100", "+13055550101"]),
         # spaces, dashes, an extension; a duplicate in two spellings is one entry
