@@ -160,8 +160,13 @@ def _row_values(settings: CampaignSettings) -> list[Any]:
 
 
 def create_campaign(conn: Conn, data: Mapping[str, Any] | CampaignSettings, now: datetime) -> int:
-    """Insert a validated campaign (created_at = updated_at = now); returns its id."""
+    """Insert a validated campaign (created_at = updated_at = now); returns its id.
+
+    Created active is refused once the end date has passed, as turning Active on is (`update_campaign`)."""
     settings = checked_settings(conn, data)
+    if settings.active and _ended(settings, now):
+        raise ValidationError("active", f"cannot create it active: its end date {settings.end_date} has passed "
+                                        f"({settings.time_zone}); set a later end date or leave it inactive")
     columns = ", ".join(SETTING_FIELDS)
     marks = ", ".join("?" for _ in SETTING_FIELDS)
     return conn.execute(

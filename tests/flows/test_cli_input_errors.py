@@ -241,6 +241,24 @@ def test_apply_names_an_impossible_date_and_a_repeated_key_with_their_lines(camp
         f"{repeated}: not valid YAML (line {line}): duplicate key 'name' (first on line 1)")
 
 
+def test_a_campaign_is_not_created_active_past_its_end_date(campaign_db, capsys, tmp_path):
+    # `activate` and `edit --active` refused it, `create --active` and `apply` with `active: true` did not
+    db = campaign_db["db"]
+    assert refused(capsys, db, "create", "--name", "Past", "--agent", "1", "--time-zone", "America/Phoenix", "--country", "US",
+                   "--hours", "08:00-18:00", "--start-date", "2020-01-06", "--end-date", "2020-01-31",
+                   "--number", "1", "--active") == (
+        "--active: cannot create it active: its end date 2020-01-31 has passed (America/Phoenix); "
+        "set a later end date or leave it inactive")
+    example = EXAMPLE_YAML.read_text(encoding="utf-8")
+    past = write(tmp_path / "past.yaml", example.replace("start_date: 2026-04-27", "start_date: 2020-01-06")
+                 .replace("end_date: null", "end_date: 2020-01-31").replace("\nname:", "\nname: Past campaign #"))
+    assert "cannot create it active: its end date 2020-01-31 has passed" in refused(capsys, db, "apply", str(past))
+    code, _out, err = run(capsys, db, "create", "--name", "Past", "--agent", "1", "--time-zone", "America/Phoenix", "--country", "US",
+                          "--hours", "08:00-18:00", "--start-date", "2020-01-06", "--end-date", "2020-01-31",
+                          "--number", "1", "--no-active")
+    assert (code, err) == (0, "")  # inactive, it is created (and shows as Completed)
+
+
 # ------------------------------------------------------------------ rules import, dnc import
 
 
