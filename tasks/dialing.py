@@ -1002,6 +1002,11 @@ def _call_batch(plan: CampaignPlan, calls: list[dict]) -> CallBatch:
     )
 
 
+# Refusals about one call (its callee, or the provider's limits at that moment): recorded, and the batch goes on
+# (a ProviderUnavailable records the call and stops the batch)
+_CALLEE_REFUSALS = (RateLimited, ConcurrencyLimitReached, InvalidNumber, ProviderUnavailable)
+
+
 def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first, deadline):
     """Place a chunk on a virtual clock in one provider request, as placing it one by one would.
 
@@ -1038,6 +1043,10 @@ def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first, dea
         if isinstance(answer, OutcomeUnknown):
             # it may have been placed: the row stays `created` for reconciliation by key
             down, stop = True, f"telephony provider unavailable: {answer}"
+        elif isinstance(answer, ProviderError) and not isinstance(answer, _CALLEE_REFUSALS):
+            # a refused key, an unknown agent or caller number: as in `_place_one_by_one`, the batch stops and
+            # says why, and the row stays `created`, settled by attempt key
+            down, stop = True, f"telephony provider refused the call: {answer}"
         elif isinstance(answer, Exception):
             outcomes.append((call["call_id"], _outcome_for(answer)))
             if isinstance(answer, ProviderUnavailable):

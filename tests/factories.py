@@ -52,7 +52,14 @@ def make_campaign_db(path: Path, **overrides: Any) -> dict:
         if "outbound_number_ids" not in campaign:
             campaign["outbound_number_ids"] = number_ids if campaign["rotation_enabled"] else number_ids[:1]
         campaign["agent_id"] = campaign.get("agent_id", agent_id)
-        campaign_id = create_campaign(conn, campaign, now)
+        end = campaign["end_date"]
+        ended = end is not None and (date.fromisoformat(end) if isinstance(end, str) else end) < now.date()
+        if campaign["active"] and ended:
+            # active past its end date: activated while the end date was ahead (created so, it is refused)
+            campaign_id = create_campaign(conn, {**campaign, "active": False}, now)
+            conn.execute("update campaigns set active = true where campaign_id = ?", [campaign_id])
+        else:
+            campaign_id = create_campaign(conn, campaign, now)
         for column, value in extra.items():
             if column not in ("created_at", "updated_at"):
                 raise TypeError(f"make_campaign_db: unknown campaign column {column!r}")

@@ -356,8 +356,9 @@ class RetellProvider:
     ) -> list[str | ProviderError]:
         """Dial in order, waiting ``pace_seconds`` between calls; per request the call id or the refusal.
 
-        A ProviderUnavailable (or OutcomeUnknown) ends the batch: the provider is failing, so the rest
-        are not attempted and the returned list is shorter than ``requests``.
+        A ProviderUnavailable (or OutcomeUnknown), or a refusal that is not about the callee (not a rate or
+        concurrency limit nor an invalid number), ends the batch: the rest are not attempted and the returned list
+        is shorter than ``requests``.
         """
         results: list[str | ProviderError] = []
         for index, request in enumerate(requests):
@@ -370,6 +371,11 @@ class RetellProvider:
                 break
             except (RateLimited, ConcurrencyLimitReached, InvalidNumber) as error:
                 results.append(error)
+            except ProviderError as error:
+                # any other refusal (a refused key, an unknown agent or caller number) would refuse every call:
+                # the batch ends here, as one-by-one placing does (tasks.dialing)
+                results.append(error)
+                break
         return results
 
     def get_call(self, provider_call_id: str, now: datetime) -> ProviderCall:

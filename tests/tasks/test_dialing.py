@@ -599,15 +599,31 @@ def test_a_wait_for_free_lines_keeps_the_run_alive(campaign_db):
     assert heartbeat().year > 2000
 
 
-def test_a_setup_refusal_stops_the_batch_with_its_reason_and_never_loses_or_redials(campaign_db, monkeypatch):
-    # an unknown agent or a refused key refuses every call: say so once, fail the run, raise nothing
+class BatchFakeProvider(FakeProvider):
+    """FakeProvider with Retell's batch form: a virtual clock places a chunk in one `place_calls` (the path of
+    `campaigns run ID --now` and `dial --now` against Retell), which ends at a refusal not about the callee."""
+
+    def place_calls(self, requests, now, pace_seconds=0.0):
+        from tasks.telephony.retell import RetellProvider
+
+        return RetellProvider.place_calls(self, requests, now, pace_seconds)
+
+    def _sleep(self, seconds):
+        pass
+
+
+@pytest.mark.parametrize("provider_class", [FakeProvider, BatchFakeProvider])
+def test_a_setup_refusal_stops_the_batch_with_its_reason_and_never_loses_or_redials(campaign_db, monkeypatch,
+                                                                                   provider_class):
+    # an unknown agent or a refused key refuses every call: say so once, fail the run, raise nothing (the batch
+    # form raised it as a traceback out of `campaigns run ID --now`)
     from tasks.settings import reset_settings
     from tasks.telephony.base import ProviderError
     from tests.invariants import check_invariants
 
     db = campaign_db["db"]
     add_contacts(db, campaign_db["campaign_id"], 3)
-    provider = FakeProvider(fail_with=ProviderError("Retell POST /v2/create-phone-call: HTTP 404: agent not found"))
+    provider = provider_class(fail_with=ProviderError("Retell POST /v2/create-phone-call: HTTP 404: agent not found"))
     result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
     batch = result.batches[0]
     assert (batch.placed, batch.message) == (0, "telephony provider refused the call: "

@@ -449,6 +449,15 @@ def test_place_calls_stops_when_the_provider_fails(server, provider):
     assert server.count("POST", "/v2/create-phone-call") == 1
 
 
+def test_place_calls_stops_at_a_refusal_that_is_not_about_the_callee(server, provider):
+    # a refused request (an unknown agent, a bad key) would refuse every call: returned, not raised, and the rest
+    # are not sent
+    server.fail(400, times=10, path_prefix="/v2/create-phone-call", message="override_agent_id is not valid")
+    results = provider.place_calls([REQUEST, REQUEST, REQUEST], NOW)
+    assert len(results) == 1 and type(results[0]) is ProviderError
+    assert server.count("POST", "/v2/create-phone-call") == 1
+
+
 def test_find_by_attempt_keys_with_one_listing(server, provider):
     a = server.add_call(start_timestamp=NOW_MS - 1000, metadata={"attempt_key": "a"})
     b = server.add_call(start_timestamp=NOW_MS - 500, metadata={"attempt_key": "b"})
