@@ -764,6 +764,7 @@ def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.D
             ],
             schema=failed,
         )
+    failures = pl.concat([failures, _zone_property_failures(normalised, mapping, sources)])
     required = failures.filter(pl.col("field").is_in(list(REQUIRED_COLUMNS)))
     blocking = pl.concat([extra_rejects["row"], phone_rejects["row"], required["row"]])
     rejected_row = pl.col("row").is_in(blocking.implode())
@@ -775,8 +776,59 @@ def validate(normalised: pl.DataFrame, mapping: Mapping[str, str]) -> tuple[pl.D
         pl.when(pl.col("row").is_in(in_rows)).then(None).otherwise(pl.col(field_name)).alias(field_name)
         for field_name, in_rows in emptied.group_by("field", maintain_order=True).agg("row").iter_rows()
     ]
-    valid = normalised.filter(~rejected_row).with_columns(left_empty)
+    valid = _canonical_zones(normalised.filter(~rejected_row).with_columns(left_empty), mapping)
     return valid, rejects, warnings.sort("row", maintain_order=True)
+
+
+# The custom properties that place a callee (tasks.compliance reads them to find the callee's legal calling hours)
+ZONE_PROPERTIES = ("time_zone", "timezone", "tz")
+STATE_PROPERTIES = ("state", "us_state", "province")
+BAD_ZONE = "not a time zone (such as America/New_York); the phone's zone is used"
+BAD_US_STATE = "not a US state (a name or a code such as FL); the phone's area code is used"
+
+
+def _zone_names() -> dict[str, str]:
+    """Every time zone this machine knows, by its name in lower case."""
+    import zoneinfo
+
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def _us_state_texts() -> list[str]:
+    """What names a US state, in lower case: its code or a name (tasks.compliance.us_state)."""
+    from tasks.compliance import _US_STATE_NAMES, US_STATE_ZONES
+
+    return sorted({code.lower() for code in US_STATE_ZONES} | set(_US_STATE_NAMES))
+
+
+def _zone_property_failures(frame: pl.DataFrame, mapping: Mapping[str, str], sources: Mapping[str, str]) -> pl.DataFrame:
+    """A mapped time zone that is no time zone, or a US contact's state that is no US state: a failed field (imported
+    without it, and said so). The callee's hours were silently taken from the phone instead."""
+    failed = {**REPORT_COLUMNS, "field": pl.String}
+    parts = []
+    for column in custom_columns(mapping):
+        key = column.removeprefix(CUSTOM_PREFIX)
+        text = pl.col(column).str.strip_chars()
+        if key in ZONE_PROPERTIES:
+            bad, reason = ~text.str.to_lowercase().is_in(list(_zone_names())), BAD_ZONE
+        elif key in STATE_PROPERTIES:
+            bad, reason = (pl.col("region") == "US") & ~text.str.to_lowercase().is_in(_us_state_texts()), BAD_US_STATE
+        else:
+            continue
+        parts.append(frame.filter(pl.col(column).is_not_null() & bad).select(
+            "row", pl.lit(sources.get(column, column)).alias("column"), pl.col(column).alias("value"),
+            pl.lit(reason).alias("reason"), pl.lit(column).alias("field")))
+    return pl.concat(parts).cast(failed) if parts else pl.DataFrame(schema=failed)
+
+
+def _canonical_zones(frame: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
+    """A mapped time zone written in another case ("america/new_york") as its name ("America/New_York")."""
+    columns = [c for c in custom_columns(mapping) if c.removeprefix(CUSTOM_PREFIX) in ZONE_PROPERTIES]
+    if not columns:
+        return frame
+    names = _zone_names()
+    return frame.with_columns(
+        pl.col(c).str.strip_chars().str.to_lowercase().replace_strict(names, default=pl.col(c)).alias(c) for c in columns)
 
 
 def report_lines(rejects: pl.DataFrame, warnings: pl.DataFrame) -> pl.DataFrame:

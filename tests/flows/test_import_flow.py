@@ -138,6 +138,26 @@ def test_cli_import_json_with_map_override(capsys, campaign_db, tmp_path):
     assert data["rejected"] == [{"row": 3, "column": "Tel", "value": "123", "reason": "too short"}]
 
 
+def test_cli_import_says_which_mapped_zones_place_nobody_and_the_callee_is_placed_by_the_rest(capsys, campaign_db,
+                                                                                              tmp_path):
+    from tasks.compliance import resolve_zones
+
+    path = _csv(tmp_path, "Phone,Name,Time Zone,State\n+16025550301,A,Mars/Olympus,\n+16025550303,C,,ZZ\n"
+                          "+16025550304,D,america/new_york,\n")
+    code, out, _ = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path), "--json")
+    data = json.loads(out)
+    assert (code, data["imported"], data["warned"]) == (0, 3, 2)
+    assert [(w["row"], w["column"]) for w in data["warnings"]] == [(2, "Time Zone"), (3, "State")]
+    with connect(campaign_db["db"]) as conn:
+        resolve_zones(conn)
+        placed = conn.execute("select c.name, z.time_zones, c.zone_source, c.properties from contacts c"
+                              " join zone_keys z using (zone_key) order by c.name").fetchall()
+    assert [(name, list(zones), source) for name, zones, source, _ in placed] == [
+        ("A", ["America/Phoenix"], "phone"), ("C", ["America/Phoenix"], "phone"),
+        ("D", ["America/New_York"], "mapped")]  # New York's hours, not Phoenix's
+    assert "Mars" not in placed[0][3]
+
+
 def test_cli_import_keeps_a_row_with_a_bad_email_and_lists_it_after_the_rejected(capsys, campaign_db, tmp_path):
     path = _csv(tmp_path, "Name,Phone,Email\nJohn,602 555 0199,john@@example\nBob,123,bob@example.com\n")
     report = tmp_path / "report.csv"

@@ -297,6 +297,25 @@ def test_a_good_phone_with_a_bad_email_is_kept_without_the_email():
     assert valid.select("row", "phone_e164", "contact_name", "email").rows() == [(2, "+16025550199", "John", None)]
 
 
+def test_a_mapped_time_zone_or_us_state_that_places_nobody_is_said_and_not_imported():
+    # they were kept without a word, and the callee's legal hours were then taken from the phone
+    valid, rejects, warnings = checked(
+        "Phone,Name,Time Zone,State\n"
+        "+16025550301,A,Mars/Olympus,\n"        # row 2: no such zone
+        "+16025550302,B,,Texas\n"               # row 3: a state's name
+        "+16025550303,C,,ZZ\n"                  # row 4: no such state
+        "+16025550304,D,america/new_york,fl\n"  # row 5: a zone in lower case is that zone; a state's code
+        "+573001234567,E,,Antioquia\n"          # row 6: another country's region is not checked
+    )
+    assert rejects.is_empty()
+    assert warnings.to_dicts() == [
+        {"row": 2, "column": "Time Zone", "value": "Mars/Olympus", "reason": f"{ci.BAD_ZONE}: imported without it"},
+        {"row": 4, "column": "State", "value": "ZZ", "reason": f"{ci.BAD_US_STATE}: imported without it"},
+    ]
+    assert valid.select("row", "custom:time_zone", "custom:state").rows() == [
+        (2, None, None), (3, None, "Texas"), (4, None, None), (5, "America/New_York", "fl"), (6, None, "Antioquia")]
+
+
 def test_a_bad_phone_with_a_bad_email_is_rejected_with_both_problems_and_no_warning():
     valid, rejects, warnings = checked("Name,Phone,Email\nJohn,123,john@@example\n")
     assert valid.is_empty() and warnings.is_empty()
