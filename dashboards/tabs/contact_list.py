@@ -413,19 +413,30 @@ def preview_rows(frame: pl.DataFrame, mapping: Mapping[str, str], region: str | 
         pl.format("{}: {}", "column", "reason").str.join("; ").alias("Problem"))
     emptied = warnings.group_by("row", maintain_order=True).agg(
         pl.format(", without its {}", pl.col("column").unique(maintain_order=True).str.join(", ")).alias("emptied"))
-    kept = merged.select("phone_e164", pl.col("row").alias("kept_row"))
+    # fields no column maps to would only show empty columns
+    fields = [c for c in (NAME, COMPANY, EMAIL) if c in mapping.values()] + ci.custom_columns(mapping)
+    # the row a repeated phone is merged into shows what is imported: each field's value from the last of its rows
+    # that has one (merge_duplicates), so a later row's name shows where it wins
+    kept = merged.select("phone_e164", pl.col("row").alias("kept_row"), *[pl.col(f).alias(f"merged {f}") for f in fields])
+    merged_in = (valid.join(kept.select("phone_e164", "kept_row"), on="phone_e164").filter(pl.col("row") != pl.col("kept_row"))
+                 .group_by("kept_row", maintain_order=True)
+                 .agg(pl.col("row").cast(pl.String).str.join(", ").alias("merged_rows"))
+                 .rename({"kept_row": "row"}))
+    is_kept = pl.col("kept_row") == pl.col("row")
     outcome = (
         pl.when(pl.col("row").is_in(rejects["row"].implode())).then(pl.lit("Rejected"))
-        .when(pl.col("kept_row") == pl.col("row")).then(pl.lit("Will be imported"))
+        .when(is_kept & pl.col("merged_rows").is_not_null())
+        .then(pl.format("Will be imported, merged with row {} (later values win)", "merged_rows"))
+        .when(is_kept).then(pl.lit("Will be imported"))
         .otherwise(pl.format("Merged into row {} (same phone)", "kept_row"))
         + pl.col("emptied").fill_null("")
     )
-    # fields no column maps to would only show empty columns
-    fields = [c for c in (NAME, COMPANY, EMAIL) if c in mapping.values()] + ci.custom_columns(mapping)
     table = (
         first.join(problems, on="row", how="left", maintain_order="left")
         .join(emptied, on="row", how="left", maintain_order="left")
         .join(kept, on="phone_e164", how="left", maintain_order="left")
+        .join(merged_in, on="row", how="left", maintain_order="left")
+        .with_columns(pl.when(is_kept).then(pl.coalesce(f"merged {f}", f)).otherwise(pl.col(f)).alias(f) for f in fields)
         .sort("row")
         .select(
             pl.col("row").alias("Row"),

@@ -30,8 +30,8 @@ FILE = (
 )
 PREVIEW = pd.DataFrame({
     "Row": [2, 3, 5, 6, 7],
-    "Result": ["Will be imported", "Will be imported, without its Email", "Rejected", "Merged into row 2 (same phone)",
-               "Will be imported"],
+    "Result": ["Will be imported, merged with row 6 (later values win)", "Will be imported, without its Email",
+               "Rejected", "Merged into row 2 (same phone)", "Will be imported"],
     "Problem": ["", "Email: not a valid e-mail address: imported without it", "Phone: not a phone number", "", ""],
     "Phone number": ["+16025550111", "206 555 0184", "not a phone", "+1 602 555 0111", "+16025550120"],
     "Phone (international)": ["+16025550111", "+12065550184", None, "+16025550111", "+16025550120"],
@@ -157,6 +157,32 @@ def test_preview_puts_the_outcome_before_the_files_columns():
     assert table.columns[:3] == ["Row", "Result", "Problem"]
     assert table.row(0)[:3] == (2, "Will be imported, without its Email",
                                 "Email: not a valid e-mail address: imported without it")
+
+
+def test_preview_of_a_repeated_phone_shows_what_is_imported(campaign_db):
+    # the preview showed row 2's name as imported while the import kept row 3's (later non-empty values win)
+    import polars as pl
+
+    from dashboards.tabs.contact_list import preview_rows
+    from tasks.contacts_import import map_columns
+    from tasks.store import connect
+
+    text = ("Name,Phone,Email\nCara One,+1 480 555 0111,cara@example.com\nCara Two,+14805550111,\n"
+            "Dan,+14805550112,dan@example.com\n")
+    frame = pl.DataFrame([row.split(",") for row in text.splitlines()[1:]], schema=["Name", "Phone", "Email"],
+                         orient="row")
+    table, _rows = preview_rows(frame, map_columns(frame), "US")
+    assert table.select("Row", "Result", "Name", "Email").rows() == [
+        (2, "Will be imported, merged with row 3 (later values win)", "Cara Two", "cara@example.com"),
+        (3, "Merged into row 2 (same phone)", "Cara Two", None),
+        (4, "Will be imported", "Dan", "dan@example.com"),
+    ]
+    path = campaign_db["db"].parent / "cara.csv"
+    path.write_text(text, encoding="utf-8")
+    run_import(campaign_db["campaign_id"], path, db=campaign_db["db"])
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select name, email from contacts where phone_e164 = '+14805550111'").fetchall() == [
+            ("Cara Two", "cara@example.com")]  # what the preview's row 2 said
 
 
 def test_report_of_an_import_that_rejects_every_row(earlier_import):
