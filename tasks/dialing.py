@@ -265,11 +265,35 @@ class BatchResult:
     failed: int = 0
     not_placed: int = 0
     message: str | None = None
+    held: str | None = None  # with NOBODY: whom the callee rules held back, by kind ("12 outside their legal ...")
 
     def line(self) -> str:
         """The one-line result `campaigns run` prints and the Run button shows."""
-        return f"campaign {self.campaign_id}: claimed {self.claimed}, placed {self.placed}" + (
-            f" ({self.message})" if self.message else "")
+        return f"campaign {self.campaign_id}: claimed {self.claimed}, placed {self.placed}" + outcome_text(
+            self.message, self.held)
+
+
+def outcome_text(message: str | None, held: str | None) -> str:
+    """A batch's message for its result line: " (no eligible contacts; held back: 12 outside ...)", or nothing."""
+    if not message:
+        return ""
+    return f" ({message}; held back: {held})" if held else f" ({message})"
+
+
+# What a held-back contact's rule kind (claim_audit.rule before the ':') means, for a result line
+HELD_KINDS = {"window": "outside their legal calling hours", "holiday": "on a public holiday where they are",
+              "cap_24h": "at their legal cap of calls in 24 hours", "cap_30d": "at their legal cap of calls in 30 days",
+              "do_not_call": "on a do-not-call list", "zone_unresolved": "whose time zone is not known yet"}
+
+
+def held_text(rows: list[tuple[str, int]]) -> str | None:
+    """Counts per audited rule as one phrase, largest first: "12 outside their legal calling hours, 2 on a ..."."""
+    kinds: dict[str, int] = {}
+    for rule, count in rows:
+        kind = rule.split(":", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + count
+    ordered = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{count:,} {HELD_KINDS.get(kind, kind)}" for kind, count in ordered) or None
 
 
 @dataclass
@@ -819,6 +843,10 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
                                       provider_name=provider.name, size=batch, horizon=horizon,
                                       status=CallStatus.created.value if whole else CallStatus.queued.value,
                                       current=current)
+        if run_id is None:  # nobody to call: say whom the callee rules held back (the claim audited them)
+            result.held = held_text(conn.execute(
+                "select rule, skipped from claim_audit where campaign_id = ? and tick_at = ? and run_kind = ?",
+                [plan.campaign_id, now, kind]).fetchall())
     result.run_id, result.claimed = run_id, claimed.height
     if run_id is None:
         result.message = NOBODY

@@ -53,7 +53,7 @@ def idle_reason(plan: CampaignPlan, now: datetime) -> str | None:
 def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """One dialing tick for every active campaign that may call now."""
     from tasks.clock import VirtualClock, WallClock
-    from tasks.dialing import TickError, load_plans, run_tick
+    from tasks.dialing import TickError, load_plans, outcome_text, run_tick
     from tasks.store import connect
     from tasks.telephony import make_provider
 
@@ -75,7 +75,7 @@ def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     lines = [f"virtual clock at {started:%Y-%m-%d %H:%M:%S} UTC"] if instant else []
     lines += [f"reconciled {result['reconciled']} call(s); placed {result['placed']} call(s)"]
     lines += [f"  campaign {b['campaign_id']}: claimed {b['claimed']}, placed {b['placed']}"
-              + (f" ({b['message']})" if b["message"] else "") for b in result["batches"]]
+              + outcome_text(b["message"], b["held"]) for b in result["batches"]]
     lines += [f"  campaign {i['campaign_id']}: no batch ({i['reason']})" for i in idle]
     emit(result, as_json, "\n".join(lines))
     if failed is not None:

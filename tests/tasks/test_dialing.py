@@ -367,6 +367,27 @@ def test_run_dials_an_inactive_campaign_outside_its_schedule_within_limits(db):
     assert run_manual(db, provider, ids["campaign_id"], VirtualClock(saturday_morning + timedelta(days=1))).placed == 0
 
 
+def test_a_run_that_finds_nobody_says_whom_the_callee_rules_held_back(db):
+    # at 03:00 in Phoenix a Run ignores the campaign's hours, not the callees' legal ones: it said only
+    # "no eligible contacts", as if nobody were left to call
+    ids = make_campaign_db(db, active=False)
+    add_contacts(db, ids["campaign_id"], 3)
+    night = datetime(2026, 4, 28, 10, 0, tzinfo=UTC)
+    result = run_manual(db, FakeProvider(), ids["campaign_id"], VirtualClock(night), pace_seconds=0)
+    assert (result.placed, result.message, result.held) == (0, "no eligible contacts",
+                                                          "3 outside their legal calling hours")
+    assert result.line() == (f"campaign {ids['campaign_id']}: claimed 0, placed 0 (no eligible contacts; held back: "
+                             "3 outside their legal calling hours)")
+
+
+def test_held_text_sums_each_kind_of_rule_largest_first():
+    from tasks.dialing import held_text
+
+    assert held_text([("window:US-FL", 2), ("do_not_call", 5), ("window:DEFAULT", 4), ("cap_24h:US-FL", 1)]) == (
+        "6 outside their legal calling hours, 5 on a do-not-call list, 1 at their legal cap of calls in 24 hours")
+    assert held_text([]) is None
+
+
 def test_one_batch_at_a_time_per_campaign_whoever_starts_it(db):
     # a Run click while a batch still places its calls (another click, a tick) claims nobody: the next
     # batch starts once every contact of the current one was attempted
