@@ -85,7 +85,7 @@ def test_an_interaction_in_a_tab_draws_that_tab_alone_and_show_in_call_logs_the_
     assert tabs_drawn(dashboard) == EVERY_TAB
     commit(panel(page).get_by_role("textbox", name="Search"), "Person 1")
     page.wait_ready()
-    page.get_by_text("contacts · showing 1–1").wait_for()
+    page.get_by_text("contact · showing 1–1").wait_for()
     assert tabs_drawn(dashboard) == {"Contact List"}
     table = panel(page).locator("[data-testid='stDataFrame']").first.bounding_box()
     page.mouse.click(table["x"] + 18, table["y"] + ROW_HEIGHT * 1.5)
