@@ -79,7 +79,6 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
 
     `series` has every day of its span of calls (`queries.metrics.calls_made`): days without calls draw 0.
     """
-    legend = alt.selection_point(fields=["reason"], bind="legend")
     hover = alt.selection_point(fields=["day"], nearest=True, on="pointerover", empty=False)
     # a reason absent on a day is 0 calls that day: lines drop to 0 and the breakdown shows 0, not NaN
     # the legend and the tooltip name reasons by their labels ("User Hangup"), as every table does
@@ -87,6 +86,12 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
             .pivot(on="reason", index="day", values="calls").fill_null(0)
             .unpivot(index="day", variable_name="reason", value_name="calls")
             .with_columns(pl.col("day").cast(pl.String)))
+    reasons = sorted(data["reason"].unique().to_list())
+    # a click on a legend entry hides its line and another click shows it again: the selection is the lines shown,
+    # every reason at first, and every click toggles its entry (a double click does not clear it: that hid them all).
+    # A plain legend selection kept only the line clicked and faded the other 18, and clicking it again changed nothing
+    shown = alt.selection_point(fields=["reason"], bind="legend", toggle="true", clear=False, empty=False,
+                                value=[{"reason": reason} for reason in reasons])
     base = alt.Chart(data).encode(
         x=alt.X("utcyearmonthdate(day):T", title="Day", axis=alt.Axis(format="%b %d", tickCount="day", labelAngle=0)))
     lines = base.mark_line(point=True).encode(
@@ -95,9 +100,8 @@ def calls_made_chart(series: pl.DataFrame) -> alt.LayerChart:
         # toggled), and 20 distinct colours so no two of the 19 reasons share one
         color=alt.Color("reason:N", title="Disconnect reason", scale=alt.Scale(scheme="tableau20"),
                         legend=alt.Legend(orient="bottom", columns=LEGEND_COLUMNS, symbolLimit=0, labelLimit=0)),
-        opacity=alt.condition(legend, alt.value(1.0), alt.value(0.08)),
-    ).add_params(legend)
-    reasons = sorted(data["reason"].unique().to_list())
+        opacity=alt.condition(shown, alt.value(1.0), alt.value(0.0)),
+    ).add_params(shown)
     breakdown = base.transform_pivot("reason", value="calls", groupby=["day"]).mark_rule(color="#9ca3af").encode(
         opacity=alt.condition(hover, alt.value(0.6), alt.value(0)),
         tooltip=[alt.Tooltip("utcyearmonthdate(day):T", title="Day", format="%b %d, %Y")] + [alt.Tooltip(f"{r}:Q", title=r) for r in reasons],

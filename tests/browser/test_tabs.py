@@ -185,6 +185,19 @@ def test_change_the_metrics_date_range(dashboard, page):
     page.mouse.move(box["x"] + 64, box["y"] + box["height"] / 2)
     page.wait_for_timeout(500)
     page.screenshot(path=shots / "tabs-07b-metrics-hover.png")
+    # a legend entry hides its line and a second click shows it again (the spec: "show or hide that line"); a click
+    # kept only that line and faded the others, and a second one changed nothing
+    lines = ("() => [...document.querySelectorAll('[data-testid=stVegaLiteChart] svg .mark-line path')]"
+             ".map(p => p.getAttribute('opacity'))")
+    shown = page.evaluate(lines)
+    assert len(shown) > 1 and set(shown) == {"1"}
+    entry = chart.get_by_text("User Hangup", exact=True)
+    entry.click()
+    page.wait_for_timeout(300)
+    assert sorted(page.evaluate(lines)) == ["0"] + ["1"] * (len(shown) - 1)
+    entry.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate(lines) == shown
 
     # the range is two dates of three spin buttons each, which move on by themselves as digits are typed
     for end in ("start", "end"):

@@ -163,6 +163,21 @@ def test_calls_made_days_are_read_and_drawn_as_calendar_days_in_any_browser_zone
     assert day_units and all(str(unit).startswith("utc") for unit in day_units), day_units
 
 
+def test_a_click_on_a_calls_made_legend_entry_hides_its_line_and_another_shows_it():
+    # the spec: "Click any label in the legend to show or hide that line". A plain legend selection kept only the
+    # line clicked (the other 18 faded) and a second click changed nothing
+    chart = metrics.calls_made_chart(_every_reason_series()).to_dict()
+    [param] = [p for p in chart["params"] if p.get("bind") == "legend"]  # Altair lifts a layer's params to the top
+    assert param["select"]["fields"] == ["reason"] and param["select"]["toggle"] == "true"  # each click toggles
+    assert param["select"]["clear"] is False  # a double click on the plot hid every line
+    # the selection is the lines shown: every reason at first, each click takes its entry out or puts it back
+    data = next(iter(chart["datasets"].values()))
+    assert sorted(v["reason"] for v in param["value"]) == sorted({row["reason"] for row in data})
+    opacity = chart["layer"][0]["encoding"]["opacity"]
+    assert opacity["condition"] == {"param": param["name"], "value": 1.0, "empty": False}
+    assert opacity["value"] == 0.0  # a reason taken out of the selection is hidden
+
+
 def test_calls_made_legend_lists_every_reason_below_the_plot_in_distinct_colours():
     chart = metrics.calls_made_chart(_every_reason_series()).to_dict()
     color = chart["layer"][0]["encoding"]["color"]
