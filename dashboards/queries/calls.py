@@ -243,7 +243,8 @@ def call_detail(conn: duckdb.DuckDBPyConnection, campaign_id: int, call_id: int)
 
 
 def contact_history(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_id: int) -> pl.DataFrame:
-    """Every call of one contact in this campaign, oldest first, dates in the campaign's zone."""
+    """Every call of one contact in this campaign, oldest first, dates in the campaign's zone; `counts_as_attempt`
+    (not shown) tells the calls that are no attempts."""
     time_zone = _campaign_zone(conn, campaign_id)
     return conn.execute(
         f"""
@@ -251,7 +252,7 @@ def contact_history(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_i
             select c.call_id, c.attempt_number as "Attempt", timezone($time_zone, {PLACED_AT}) as "Date",
                    c.status as "Status", c.disconnect_reason as "Disconnect Reason",
                    c.call_successful as "Call Successful", c.duration_seconds as "Duration",
-                   c.credits as "Credits"
+                   c.credits as "Credits", c.counts_as_attempt
             from calls c
             where c.campaign_id = $campaign_id and c.contact_id = $contact_id
             order by c.queued_at, c.call_id

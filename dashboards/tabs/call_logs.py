@@ -257,8 +257,27 @@ def _detail(campaign_id: int, call_id: int) -> None:
         # rated where it was reviewed: after the summary and transcript, not below the history table
         _feedback_form(call)
         st.markdown("**Call history of this contact in this campaign**")
-        st.dataframe(display_history(history), hide_index=True, width="stretch",
-                     column_order=[c for c in history.columns if c != "call_id"], column_config=HISTORY_COLUMNS)
+        history_table(history)
+
+
+def history_table(history: pl.DataFrame) -> None:
+    """A contact's calls (`queries.calls.contact_history`) and, when some are no attempts, why they are not counted."""
+    st.dataframe(display_history(history), hide_index=True, width="stretch", column_config=HISTORY_COLUMNS,
+                 column_order=[c for c in history.columns if c not in ("call_id", "counts_as_attempt")])
+    note = not_attempts_note(history)
+    if note:
+        st.caption(note)
+
+
+def not_attempts_note(history: pl.DataFrame) -> str | None:
+    """Why a contact's Attempts is less than its calls listed, or None when every call is an attempt."""
+    others = history.height - history["counts_as_attempt"].sum()
+    if not others:
+        return None
+    which = "is not an attempt" if others == 1 else "are not attempts"
+    return (f"{others:,} of these {history.height:,} calls {which} (Attempts counts {history.height - others:,}): a "
+            "call the provider could not take (Telephony Provider Unavailable, a rate or concurrency limit) or that "
+            "was never placed gives its attempt back, so the next call has the same attempt number.")
 
 
 def display_history(history: pl.DataFrame) -> pl.DataFrame:

@@ -22,7 +22,7 @@ from dashboards.components import TABLE_DATE_FORMAT, markdown_text, reason_label
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
-from dashboards.tabs.call_logs import HISTORY_COLUMNS, display_history, show_contact
+from dashboards.tabs.call_logs import history_table, show_contact
 from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
@@ -176,8 +176,7 @@ def _row_actions(campaign_id: int, row: dict) -> None:
         if history.is_empty():
             st.caption("Not called yet.")
         else:
-            st.dataframe(display_history(history), hide_index=True, width="stretch",
-                         column_order=[c for c in history.columns if c != "call_id"], column_config=HISTORY_COLUMNS)
+            history_table(history)
 
 
 def _show_in_call_logs(campaign_id: int, contact_id: int, label: str) -> None:

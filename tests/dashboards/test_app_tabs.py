@@ -367,6 +367,21 @@ def test_selected_contact_shows_actions_id_and_calls(tabs):
     assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["Dial No Answer", "User Hangup"]
 
 
+def test_a_contacts_calls_say_which_are_not_attempts(tabs, db):
+    # Attempts read 5 beside six calls, two of them "Attempt 3", with no word of why
+    at = _select_contact(tabs, "Person 1")
+    assert list(at.dataframe[1].proto.column_order) == ["Attempt", "Date", "Status", "Disconnect Reason",
+                                                        "Call Successful", "Duration", "Credits"]
+    assert not [c.value for c in at.caption if "not an attempt" in c.value]  # every call counts
+    with connect(db) as conn:
+        conn.execute("update calls set counts_as_attempt = false where call_id = ?", [tabs["c3"]])
+    at = _select_contact(tabs, "Person 1")
+    assert [c.value for c in at.caption if "not an attempt" in c.value] == [
+        "1 of these 2 calls is not an attempt (Attempts counts 1): a call the provider could not take (Telephony "
+        "Provider Unavailable, a rate or concurrency limit) or that was never placed gives its attempt back, so the "
+        "next call has the same attempt number."]
+
+
 def test_show_in_call_logs_sets_the_filter_and_opens_the_tab(tabs):
     at = _select_contact(tabs, "Person 1")
     at.button(key=f"contacts_{tabs['campaign_id']}_logs_{tabs['B']}").click()
