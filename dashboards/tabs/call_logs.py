@@ -13,6 +13,7 @@ from dashboards import state
 from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text, reason_label,
                                    reason_labels, record_table, recording_link, seconds_as_duration)
 from dashboards.queries import calls as q
+from dashboards.queries.smart import campaign_zone
 from schemas.enums import IN_FLIGHT_STATUSES, CallStatus, DisconnectReason
 from tasks.errors import UserError
 from tasks.export_calls import export_calls
@@ -175,11 +176,12 @@ def render(campaign_id: int) -> None:
         page = st.session_state.get(page_key, 1)
         rows = q.call_page(conn, campaign_id, filters, page=page, sort=SORT_LABELS[sort_label],
                            descending=descending)
+        zone = campaign_zone(conn, campaign_id)
 
     actions = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
     actions[0].markdown(f"**{total:,}** {'call' if total == 1 else 'calls'} · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
-                        f" · page {page:,} of {pages:,}")
+                        f" · page {page:,} of {pages:,}", help=f"Times are in {zone}, the campaign's time zone.")
     actions[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
                             label_visibility="collapsed", help=f"Page of {pages:,}")
     actions[2].download_button(
@@ -196,7 +198,7 @@ def render(campaign_id: int) -> None:
                 "No calls yet: the campaign's calls appear here once it has dialed (Run, or Active on schedule).")
         return
     call_id = record_table(display_frame(rows, campaign_id), rows["call_id"].to_list(), _key(campaign_id, "table"),
-                           column_order=TABLE_COLUMNS, column_config=COLUMN_WIDTHS)
+                           column_order=TABLE_COLUMNS, column_config=zoned_columns(COLUMN_WIDTHS, zone, "Date"))
     if call_id is not None:
         _detail(campaign_id, call_id)
     else:
@@ -258,6 +260,16 @@ def _detail(campaign_id: int, call_id: int) -> None:
         _feedback_form(call)
         st.markdown("**Call history of this contact in this campaign**")
         history_table(history)
+
+
+def zoned_columns(config: dict, zone: str, *columns: str) -> dict:
+    """A table's column config whose date columns say, in their header's help, the time zone their times are in."""
+    zoned = dict(config)
+    for column in columns:
+        zoned[column] = st.column_config.DatetimeColumn(
+            column, format=TABLE_DATE_FORMAT, width=(config.get(column) or {}).get("width"),
+            help=f"In {zone}, the campaign's time zone")
+    return zoned
 
 
 def history_table(history: pl.DataFrame) -> None:

@@ -22,7 +22,7 @@ from dashboards.components import TABLE_DATE_FORMAT, markdown_text, reason_label
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
-from dashboards.tabs.call_logs import history_table, show_contact
+from dashboards.tabs.call_logs import history_table, show_contact, zoned_columns
 from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
@@ -36,9 +36,10 @@ SORT_LABELS = {
     "Connected": "connected", "Successful": "successful", "Credits": "credits", "Duration": "duration",
     "Last Call Date": "last_call",
 }
+# The spec's columns in its order, then the smart-dialing ones (Created At was after them, off-screen at 1400 px)
 TABLE_COLUMNS = ["Phone Number", "Name", "Attempts", "Connected", "Successful", "Credits", "Duration",
-                 "Last Disconnection", "Last Call Date", "Next Allowed", "Next Allowed Reason", "Suppression",
-                 "Created At"]
+                 "Last Disconnection", "Last Call Date", "Created At", "Next Allowed", "Next Allowed Reason",
+                 "Suppression"]
 # Numbers and times stay typed (a header click sorts them by value); the config only formats them.
 COLUMN_HELP = {
     "Credits": st.column_config.NumberColumn(format="localized"),
@@ -109,12 +110,13 @@ def render(campaign_id: int) -> None:
                               descending=descending)
         # smart dialing: when each contact on this page may be called next, and why not sooner
         allowed = smart.next_allowed_times(conn, campaign_id, rows["contact_id"].to_list(), state.now())
-        rows = with_next_allowed(rows, allowed, smart.campaign_zone(conn, campaign_id))
+        zone = smart.campaign_zone(conn, campaign_id)
+        rows = with_next_allowed(rows, allowed, zone)
 
     bar = st.columns([3.6, 1.6, 1.6, 1], vertical_alignment="center")
     first = (page - 1) * q.PAGE_SIZE + 1 if total else 0
     bar[0].markdown(f"**{total:,}** {'contact' if total == 1 else 'contacts'} · showing {first:,}–{first + rows.height - 1 if total else 0:,}"
-                    f" · page {page:,} of {pages:,}")
+                    f" · page {page:,} of {pages:,}", help=f"Times are in {zone}, the campaign's time zone.")
     bar[1].number_input("Page", min_value=1, max_value=pages, step=1, key=page_key,
                         label_visibility="collapsed", help=f"Page of {pages:,}")
     bar[2].download_button(
@@ -130,7 +132,7 @@ def render(campaign_id: int) -> None:
     else:
         ids = rows["contact_id"].to_list()
         contact_id = record_table(display_frame(rows), ids, _key(campaign_id, "table"), column_order=TABLE_COLUMNS,
-                                  column_config=COLUMN_HELP)
+                                  column_config=zoned_columns(COLUMN_HELP, zone, "Last Call Date", "Created At"))
         if contact_id is not None:
             _row_actions(campaign_id, rows.row(ids.index(contact_id), named=True))
         else:

@@ -290,6 +290,22 @@ def test_a_missing_text_is_an_empty_cell_not_none(tabs, db):
     assert never["Last Disconnection"] == "" and pd.isna(never["Last Call Date"])  # a time stays a (missing) time
 
 
+def test_the_tables_say_which_time_zone_their_times_are_in(tabs):
+    # the times are the campaign's (Phoenix), which nothing said: a manager in Bogota read them as Bogota times
+    calls = run_tab("call_logs", tabs["campaign_id"])
+    columns = json.loads(calls.dataframe[0].proto.columns)
+    assert columns["Date"]["help"] == "In America/Phoenix, the campaign's time zone"
+    assert columns["Date"]["width"] == 150 and columns["Date"]["type_config"]["format"] == "MMM DD, YYYY hh:mm A"
+    assert calls.markdown[0].help == "Times are in America/Phoenix, the campaign's time zone."
+    contacts = run_tab("contact_list", tabs["campaign_id"])
+    columns = json.loads(contacts.dataframe[0].proto.columns)
+    assert columns["Last Call Date"]["help"] == columns["Created At"]["help"] == "In America/Phoenix, the campaign's time zone"
+    assert contacts.markdown[0].help == "Times are in America/Phoenix, the campaign's time zone."
+    # the spec's columns come first, Created At included: it was last, after the three smart-dialing columns
+    order = list(contacts.dataframe[0].proto.column_order)
+    assert order[order.index("Last Call Date") + 1] == "Created At" and order[-1] == "Suppression"
+
+
 def test_contact_list_numbers_stay_typed_so_a_header_click_sorts_by_value(tabs):
     with transaction() as conn:  # the audit's case: 999 and 75 sorted before 1,332 as text
         for contact, credits in (("A", 1332), ("B", 999), ("D", 75)):
