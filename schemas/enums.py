@@ -22,6 +22,18 @@ IN_FLIGHT_STATUSES = frozenset({CallStatus.queued, CallStatus.created, CallStatu
 FINAL_STATUSES = frozenset({CallStatus.ended, CallStatus.not_connected, CallStatus.error, CallStatus.failed_rate_limit})
 
 
+# What each status means, in the product's words (its Call Logs reference), for the dashboard's help texts
+STATUS_MEANINGS: dict[CallStatus, str] = {
+    CallStatus.queued: "Call is waiting to be placed.",
+    CallStatus.created: "Call record has been created in the system.",
+    CallStatus.registered: "Call has been registered with the telephony provider.",
+    CallStatus.in_progress: "Call is currently active.",
+    CallStatus.ended: "Call completed normally.",
+    CallStatus.not_connected: "Call was placed but did not connect to the contact.",
+    CallStatus.error: "An error occurred during the call.",
+    CallStatus.failed_rate_limit: "Call was not placed because a rate limit was reached.",
+}
+
 class DisconnectReason(StrEnum):
     """Why a call ended: the product's 19 codes."""
 
@@ -44,6 +56,31 @@ class DisconnectReason(StrEnum):
     error_asr = "error_asr"
     error_dapta = "error_dapta"
     error_unknown = "error_unknown"
+
+
+# What each disconnect reason means, in the product's words (its Disconnect Reasons reference)
+REASON_MEANINGS: dict[DisconnectReason, str] = {
+    DisconnectReason.dial_no_answer: "The contact's phone rang but no one picked up.",
+    DisconnectReason.dial_busy: "The contact's line was busy.",
+    DisconnectReason.dial_failed: "The dial attempt failed before the call could connect.",
+    DisconnectReason.voicemail_reached: "The call connected to the contact's voicemail system.",
+    DisconnectReason.user_hangup: "The contact answered and hung up before the conversation ended.",
+    DisconnectReason.agent_hangup: "The agent ended the call (typically when its objective was met).",
+    DisconnectReason.user_declined: "The contact actively declined the call (for example, sent it to voicemail).",
+    DisconnectReason.inactivity: "The call ended because no one was speaking for an extended period.",
+    DisconnectReason.max_duration_reached: "The call hit the maximum allowed duration and was cut off.",
+    DisconnectReason.call_transfer: "The call was transferred to another number or agent.",
+    DisconnectReason.marked_as_spam: "The call was flagged as spam by the carrier or recipient.",
+    DisconnectReason.invalid_destination: "The phone number is not valid or not reachable.",
+    DisconnectReason.concurrency_limit_reached: "Too many simultaneous calls were in progress; this one was deferred.",
+    DisconnectReason.telephony_provider_unavailable: "The telephony provider was temporarily unreachable.",
+    DisconnectReason.telephony_provider_permission_denied:
+        "The telephony provider rejected the call (often a permissions or routing issue).",
+    DisconnectReason.error_no_audio_received: "The call connected but no audio was received from the other side.",
+    DisconnectReason.error_asr: "A speech recognition error occurred during the call.",
+    DisconnectReason.error_dapta: "A platform-side error interrupted the call.",
+    DisconnectReason.error_unknown: "The call ended due to an unclassified error.",
+}
 
 
 # Which final status goes with which reason (the provider's documented pairing).

@@ -14,7 +14,7 @@ from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_
                                    reason_labels, record_table, recording_link, seconds_as_duration)
 from dashboards.queries import calls as q
 from dashboards.queries.smart import campaign_zone
-from schemas.enums import IN_FLIGHT_STATUSES, CallStatus, DisconnectReason
+from schemas.enums import IN_FLIGHT_STATUSES, REASON_MEANINGS, STATUS_MEANINGS, CallStatus, DisconnectReason
 from tasks.errors import UserError
 from tasks.export_calls import export_calls
 from tasks.feedback import set_feedback
@@ -42,8 +42,10 @@ def duration_step_label(seconds: int) -> str:
 COLUMN_WIDTHS = {
     "Phone Number": st.column_config.TextColumn(width=110),
     "Contact": st.column_config.TextColumn(width=130),
-    "Disconnect Reason": st.column_config.TextColumn(width=150),
-    "Status": st.column_config.TextColumn(width=115),
+    "Disconnect Reason": st.column_config.TextColumn(width=150, help="Why the call ended; select a call to read "
+                                                      "what its reason means"),
+    "Status": st.column_config.TextColumn(width=115, help="\n".join(
+        f"- **{status}**: {meaning}" for status, meaning in STATUS_MEANINGS.items())),
     "Call Successful": st.column_config.TextColumn("Call Successful", width=110),
     "Duration": st.column_config.NumberColumn(width=95, format="localized"),
     "Credits": st.column_config.NumberColumn(width=75, format="localized"),
@@ -235,7 +237,8 @@ def _detail(campaign_id: int, call_id: int) -> None:
         st.subheader(f"Call {call_id} · {markdown_text(call['contact_name'] or call['phone_e164'])}")
         st.caption(f"{call['phone_e164']} · {call['local_date']:%b %d, %Y %I:%M %p} · attempt "
                    f"{call['attempt_number']} · {call['status']}"
-                   + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""))
+                   + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""),
+                   help=call_meaning(call["status"], call["disconnect_reason"]))
         cards = st.columns(4)
         cards[0].metric("Call successful", _yes_no(call["call_successful"]) or "Unknown")
         cards[1].metric("Sentiment", call["user_sentiment"] or ("–" if never_connected(call) else "Unknown"))
@@ -270,6 +273,14 @@ def zoned_columns(config: dict, zone: str, *columns: str) -> dict:
             column, format=TABLE_DATE_FORMAT, width=(config.get(column) or {}).get("width"),
             help=f"In {zone}, the campaign's time zone")
     return zoned
+
+
+def call_meaning(status: str, reason: str | None) -> str:
+    """What a call's status and disconnect reason mean, in the product's words (the detail's help)."""
+    lines = [f"**{status}**: {STATUS_MEANINGS.get(status, '')}"]
+    if reason:
+        lines.append(f"**{reason_label(reason)}**: {REASON_MEANINGS.get(reason, 'a reason this version does not know.')}")
+    return "\n\n".join(lines)
 
 
 def history_table(history: pl.DataFrame) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from dashboards.components import format_duration
 from dashboards.tabs import call_logs, metrics, settings
-from schemas.enums import DisconnectReason
+from schemas.enums import CallStatus, DisconnectReason
 from tasks.campaigns import duplicate_campaign
 from tasks.store import transaction
 from tests.dashboards.tabs_fixture import make_tabs_db
@@ -105,6 +105,17 @@ def test_call_detail_and_its_history_show_reason_labels(tabs):
     select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1, agent_hangup
     assert at.caption[0].value.endswith("· ended · Agent Hangup")
     assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["Agent Hangup", "Voicemail Reached"]
+
+
+def test_a_calls_status_and_reason_say_what_they_mean(tabs):
+    # the spec's reference tables had no place in the app: "error_dapta" or "not_connected" meant nothing to a manager
+    at = run_tab("call_logs", tabs["campaign_id"])
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1, agent_hangup
+    assert at.caption[0].help == ("**ended**: Call completed normally.\n\n**Agent Hangup**: The agent ended the call "
+                                  "(typically when its objective was met).")
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert "- **not_connected**: Call was placed but did not connect to the contact." in columns["Status"]["help"]
+    assert columns["Status"]["help"].count("\n- **") == len(CallStatus) - 1
 
 
 def test_calls_made_legend_and_tooltip_name_reasons_by_label():
