@@ -199,9 +199,12 @@ def _rules_text(path: Path) -> str:
     if data.startswith((b"PK\x03\x04", OLE_MAGIC)):
         raise UserError(f"{path}: is a workbook; save the rules as CSV (UTF-8) first")
     try:
-        return decode_bytes(data)[0].decode("utf-8")
+        text = decode_bytes(data)[0].decode("utf-8")
     except UnicodeDecodeError as error:  # a byte-order mark promised UTF-16/32 and the bytes break it
         raise UserError(f"{path}: byte {error.start} is not valid {error.encoding}; save the file as UTF-8") from None
+    if not text.lstrip("\ufeff").strip():
+        raise UserError(f"{path}: the file is empty")  # it read "missing column(s) rule_id, country, ..."
+    return text
 
 
 def _check_rule_country(row: dict, where: str) -> None:

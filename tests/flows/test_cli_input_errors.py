@@ -276,6 +276,13 @@ def test_rules_import_refuses_a_country_that_is_no_iso_code(campaign_db, capsys,
         f"{rules} row {line} country: 'USA' is not an ISO 3166 alpha-2 country code (e.g. US)")
 
 
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n \n"], ids=["empty", "bom-only", "blank-lines"])
+def test_rules_import_says_an_empty_file_is_empty(campaign_db, capsys, tmp_path, content):
+    empty = tmp_path / "rules.csv"
+    empty.write_bytes(content)
+    assert refused(capsys, campaign_db["db"], "rules", "import", str(empty)) == f"{empty}: the file is empty"
+
+
 def test_rules_import_refuses_a_column_written_twice(campaign_db, capsys, tmp_path):
     # the last "mon" won: a 09:00-20:00 window became 00:00-24:00 without a word
     lines = RULES_CSV.read_text(encoding="utf-8").splitlines()
