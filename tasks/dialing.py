@@ -1160,10 +1160,37 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+# How much later than a run's last heartbeat a process must have started to be another one with the reused pid
+# (the boot time behind a process's start is known to the second)
+PID_REUSE_SLACK = timedelta(seconds=2)
+
+
+def _process_started_at(pid: int) -> datetime | None:
+    """When the process `pid` started (Linux /proc), or None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime: clock ticks after boot
+        with open("/proc/stat", encoding="ascii") as system:
+            boot = next(int(line.split()[1]) for line in system if line.startswith("btime "))
+        return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), timezone.utc)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def run_is_dead(owner_host: str | None, owner_pid: int | None, heartbeat_at: datetime | None, lease_seconds: float) -> bool:
-    """Whether the process that owns a running dial run is gone (pid on this host, lease elsewhere)."""
+    """Whether the process that owns a running dial run is gone (pid on this host, lease elsewhere).
+
+    On this host a live process with the owner's pid is the owner only if it started before the run's last heartbeat:
+    pids are reused (pid_max is 32,768 here: a killed batch's pid was another process's within minutes), and a
+    stranger holding it kept the dead run "placing its calls" and its campaign blocked for as long as it lived.
+    """
     if owner_host == HOST and owner_pid is not None:
-        return owner_pid != os.getpid() and not _pid_alive(owner_pid)
+        if owner_pid == os.getpid():
+            return False
+        if not _pid_alive(owner_pid):
+            return True
+        started = _process_started_at(owner_pid)
+        return started is not None and heartbeat_at is not None and started > heartbeat_at + PID_REUSE_SLACK
     if heartbeat_at is None:
         return True
     return datetime.now(timezone.utc) - heartbeat_at > timedelta(seconds=lease_seconds)

@@ -437,6 +437,36 @@ def test_a_dead_batch_does_not_block_the_next(db):
         assert conn.execute("select state from dial_runs order by run_id").fetchall() == [("failed",), ("completed",)]
 
 
+def test_a_dead_batchs_pid_taken_by_another_process_does_not_block_the_next(db):
+    # pids are reused: a stranger holding the dead owner's pid kept its run "placing its calls" and the campaign
+    # blocked for as long as the stranger lived
+    import subprocess
+    import sys
+
+    from tasks.dialing import run_is_dead
+
+    ids = make_campaign_db(db, batch_size=2)
+    add_contacts(db, ids["campaign_id"], 2)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        now = datetime.now(timezone.utc)
+        # the owner's last heartbeat came before the process now holding its pid started: not the owner
+        assert run_is_dead(HOST, stranger.pid, now - timedelta(minutes=5), 120)
+        # a heartbeat after that process started is its own: alive, however old the run
+        assert not run_is_dead(HOST, stranger.pid, now, 120)
+        with transaction(db) as conn:
+            conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, owner_host, owner_pid, heartbeat_at)"
+                         " values (?, 'manual', 'running', ?, ?, ?, ?)",
+                         [ids["campaign_id"], TUE_10_PHOENIX, HOST, stranger.pid, now - timedelta(minutes=5)])
+        clock = VirtualClock(TUE_10_PHOENIX)
+        assert run_manual(db, FakeProvider(), ids["campaign_id"], clock, pace_seconds=3).placed == 2
+        with connect(db) as conn:
+            assert conn.execute("select state from dial_runs order by run_id").fetchall() == [("failed",), ("completed",)]
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
 def test_scheduled_ticks_skip_inactive_campaigns(db):
     ids = make_campaign_db(db, active=False)
     add_contacts(db, ids["campaign_id"], 2)
