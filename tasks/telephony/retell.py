@@ -105,6 +105,14 @@ def _number(value: Any, name: str) -> int | float:
     return value
 
 
+def _not_negative(value: Any, name: str) -> int | float:
+    """A duration or cost: a finite number not below 0 (a negative one skewed the averages)."""
+    number = _number(value, name)
+    if number < 0:
+        raise ProviderError(f"Retell call payload: {name} is negative")
+    return number
+
+
 def _typed(payload: dict, name: str, kind: type, what: str) -> Any:
     """``payload[name]`` when absent, null or a ``kind``; a ProviderError naming the field otherwise."""
     value = payload.get(name)
@@ -131,12 +139,33 @@ def _tools_count(payload: dict) -> int | None:
     return sum(1 for entry in entries if isinstance(entry, dict) and entry.get("role") == "tool_call_invocation")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its texts replaced by U+FFFD.
+
+    JSON may escape half of an emoji ("\\ud83d": JavaScript's JSON.stringify of a transcript cut inside one), which
+    json.loads accepts and no UTF-8 store can hold: one such call stopped every enrichment pass, and a webhook
+    carrying one was answered 500 (and dropped after Retell's retries).
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
+
+
 def parse_retell_call(payload: dict) -> ProviderCall:
     """Retell's call object (get-call, list-calls, webhook ``call``) in our vocabulary.
 
     A field of the wrong type raises ProviderError (a webhook answers 400, a poll records the error)
-    rather than a TypeError that would stop a whole enrichment pass.
+    rather than a TypeError that would stop a whole enrichment pass; a negative duration or cost is refused
+    the same way, and half of a UTF-16 pair in a text becomes U+FFFD.
     """
+    payload = _without_lone_surrogates(payload)
     if not isinstance(payload, dict) or not payload.get("call_id"):
         raise ProviderError("Retell call payload has no call_id")
     call_id = _typed(payload, "call_id", str, "text")
@@ -156,7 +185,7 @@ def parse_retell_call(payload: dict) -> ProviderCall:
     ended_at = _ms_to_dt(payload.get("end_timestamp"), "end_timestamp")
     duration_ms = payload.get("duration_ms")
     if duration_ms is not None:
-        duration = _number(duration_ms, "duration_ms") / 1000.0
+        duration = _not_negative(duration_ms, "duration_ms") / 1000.0
     elif started_at is not None and ended_at is not None:
         duration = (ended_at - started_at).total_seconds()
     else:
@@ -177,7 +206,7 @@ def parse_retell_call(payload: dict) -> ProviderCall:
         tools_count=_tools_count(payload),
         transcript=_typed(payload, "transcript", str, "text"),
         recording_url=_typed(payload, "recording_url", str, "text"),
-        cost_cents=float(_number(cost, "combined_cost")) if cost is not None else None,
+        cost_cents=float(_not_negative(cost, "combined_cost")) if cost is not None else None,
     )
     analysis = _typed(payload, "call_analysis", dict, "an object")
     if analysis is not None:

@@ -106,6 +106,23 @@ def test_a_signed_but_malformed_body_is_refused_with_400(body, message):
     assert refused.value.status == 400
 
 
+def test_half_an_emoji_in_a_delivery_is_stored_as_a_replacement_character(campaign_db, call_id):
+    # JSON.stringify of a transcript cut inside an emoji escapes a lone surrogate, which json.loads accepts and no
+    # UTF-8 store can hold: the delivery was answered 500 (and dropped after Retell's retries)
+    event = retell_events()["call_analyzed"]
+    event["call"]["transcript"] = "Agent: hello \ud83d"
+    event["call"]["call_analysis"]["custom_analysis_data"] = {"note\udc00": "x\ud800y"}
+    body, _ = signed(event)
+    assert b"\\ud83d" in body  # escaped in the JSON, as JavaScript sends it
+    assert deliver(campaign_db["db"], event).status == 200
+    with connect(campaign_db["db"]) as conn:
+        transcript, custom = conn.execute("select transcript, custom_analysis from calls where call_id = ?",
+                                          [call_id]).fetchone()
+    assert transcript == "Agent: hello \ufffd" and json.loads(custom) == {"note\ufffd": "x\ufffdy"}
+    unknown = retell_events(call_id="x\ud800")["call_ended"]
+    assert deliver(campaign_db["db"], unknown).status == 202  # an unknown call, not a 500
+
+
 def test_an_event_type_we_do_not_handle_is_ignored():
     body, header = signed({"event": "transcript_updated", "call": {"call_id": "call_w1"}})
     assert parse_event(body, header, KEY, NOW) is None

@@ -33,6 +33,8 @@ MALFORMED = {
     "duration_ms NaN": {"duration_ms": float("nan")},  # Python's json reads NaN and Infinity
     "combined_cost infinite": {"call_cost": {"combined_cost": float("inf")}},
     "duration_ms past any float": {"duration_ms": 10**400},
+    "duration_ms negative": {"duration_ms": -5_000_000},  # stored as -5000 s, it skewed Avg. Call Duration
+    "combined_cost negative": {"call_cost": {"combined_cost": -3}},
     "call_cost not an object": {"call_cost": "12"},
     "combined_cost not a number": {"call_cost": {"combined_cost": "abc"}},
     "transcript not text": {"transcript": {"turns": []}},
