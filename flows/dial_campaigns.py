@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.clock import Clock, VirtualClock, WallClock
@@ -32,8 +32,24 @@ def dial_tick(db: str | None, provider: TelephonyProvider, clock: Clock, campaig
 
 @flow(name="dial-campaigns")
 def dial_campaigns(now: datetime | None = None, db: str | None = None, campaign_ids: list[int] | None = None) -> dict:
-    """One scheduled dialing tick for every active campaign (or the given ones)."""
-    return dial_tick(db, _provider(db), _clock(now), campaign_ids)
+    """One scheduled dialing tick for every active campaign (or the given ones).
+
+    The run ends Completed with what the tick did as its state message, and each batch's line in the log: a tick
+    that placed nothing said nothing of why (a paused number, the daily caps, nobody callable) in the Prefect UI.
+    """
+    from prefect.states import Completed
+
+    result = dial_tick(db, _provider(db), _clock(now), campaign_ids)
+    return Completed(message=tick_message(result), data=result)
+
+
+def tick_message(result: dict) -> str:
+    """A tick's result as one line: "reconciled 0, placed 5; campaign 1: claimed 5, placed 5"."""
+    lines = [BatchResult(**batch).line() for batch in result["batches"]]
+    for line in lines:
+        get_run_logger().info(line)
+    return f"reconciled {result['reconciled']}, placed {result['placed']}; " + (
+        "; ".join(lines) if lines else "no active campaign may call now")
 
 
 @task(name="manual-batch", cache_policy=NO_CACHE)

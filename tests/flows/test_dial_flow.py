@@ -31,3 +31,8 @@ def test_dial_campaigns_and_run_campaign_flows(db, prefect_harness):
             ("manual", "completed", 3),
         ]
         assert conn.execute("select count(distinct contact_id) from calls").fetchone()[0] == 8
+    # every contact called today: the tick's's final state says what it did, batch by batch (one that placed nothing said nothing of why)
+    later = dial_campaigns(now=tuesday_10_phoenix, db=str(db), return_state=True)
+    assert later.is_completed() and later.message == (
+        f"reconciled 0, placed 0; campaign {ids['campaign_id']}: claimed 0, placed 0 (no eligible contacts)"), later
+    assert later.result()["placed"] == 0
