@@ -39,7 +39,7 @@ clean:
 	rm -rf data/*.duckdb data/*.duckdb.wal test-artifacts bench/out
 
 serve: $(STAMP)
-	$(BIN)/python -m flows.serve
+	$(BIN)/python -m flows.serve $(SERVE_ARGS)
 
 # Scale-out on one machine: PostgreSQL (data/pg) as the shared store, Prefect server, three workers,
 # dashboard (docs/scale-out.md). Needs the Debian postgresql package and the [cluster] extra.
