@@ -35,8 +35,10 @@ soak: $(STAMP)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m bench.soak --seconds $${SOAK_SECONDS:-600}
 	RELIABILITY_FULL=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q tests/reliability
 
+# The demo's store and its companions, test and bench outputs; never data/campaigns.duckdb (the system of record)
 clean:
-	rm -rf data/*.duckdb data/*.duckdb.wal test-artifacts bench/out
+	rm -rf data/demo.duckdb data/demo.duckdb.wal data/demo.analytics.duckdb data/demo.analytics.duckdb.wal \
+		data/demo.simulator.sqlite test-artifacts bench/out
 
 serve: $(STAMP)
 	$(BIN)/python -m flows.serve $(SERVE_ARGS)
