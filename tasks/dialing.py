@@ -193,7 +193,8 @@ CAPACITY_WAIT_SECONDS = 300.0
 # window that closes after the checked span never sees a call (the rest of the batch is closed as not placed,
 # not an attempt).
 HORIZON_SLACK_SECONDS = CAPACITY_WAIT_SECONDS + 60.0
-HORIZON_PASSED = "the batch ran past the time its callees' windows were checked for; the rest was not placed"
+HORIZON_PASSED = ("the batch ran past the time its calls were checked for (its callees' windows, the campaign-local "
+                  "day of its claim); the rest was not placed")
 WINDOW_CLOSED = "calling window closed before the rest of the batch was placed"
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
@@ -383,6 +384,13 @@ def usable_numbers(
 
 def _day_start(plan: CampaignPlan, now: datetime) -> datetime:
     return datetime.combine(plan.schedule.local_day(now), datetime.min.time(), plan.schedule.local(now).tzinfo)
+
+
+def _day_end(plan: CampaignPlan, now: datetime) -> datetime:
+    """The next campaign-local midnight after `now` (days of 23 or 25 hours on DST changes), in UTC."""
+    zone = plan.schedule.local(now).tzinfo
+    following = plan.schedule.local_day(now) + timedelta(days=1)
+    return datetime.combine(following, datetime.min.time(), zone).astimezone(timezone.utc)
 
 
 def assign_numbers(
@@ -835,10 +843,16 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
         batch = size or plan.batch_size
         fits = calls_before_close(plan, now, pace, kind)
         batch = batch if fits is None else min(batch, fits)
+        # A batch's calls count toward the campaign-local day of its claim (attempts per day, each number's daily
+        # cap): none is placed after that day ends. A batch claimed at 23:59 under a window running past midnight
+        # placed its calls on the next day, which then gave every contact and number its whole allowance again.
+        day_end = _day_end(plan, now)
+        if pace > 0:
+            batch = min(batch, max(1, math.ceil((day_end - now).total_seconds() / pace)))
         # the batch takes about size × pace to place, more when it waits for free lines: every call must land
         # inside its callee's window, checked over the horizon, and placing stops at its end (`deadline`)
         horizon = timedelta(seconds=pace * batch + HORIZON_SLACK_SECONDS)
-        deadline = now + horizon
+        deadline = min(now + horizon, day_end)
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
                                       provider_name=provider.name, size=batch, horizon=horizon,
                                       status=CallStatus.created.value if whole else CallStatus.queued.value,

@@ -147,6 +147,30 @@ def _finish_all(db, provider, now):
         apply_provider_calls(conn, [(cid, provider.get_call(pid, now)) for cid, pid in rows], now)
 
 
+def test_a_batch_claimed_just_before_local_midnight_places_nothing_on_the_next_day(db):
+    # a window running past midnight did not bound the batch: calls claimed at 23:59:50 were placed on the next
+    # day but counted toward the claim's, and the next day gave every contact its whole allowance again
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    ids = make_campaign_db(db, time_zone="Europe/Madrid", country="ES", calling_days=every_day,
+                           weekly_schedule={d: [["00:00", "24:00"]] for d in every_day}, batch_size=10,
+                           attempts_per_day=1, max_attempts=5)
+    add_contacts(db, ids["campaign_id"], 10)  # Phoenix callees: 14:59 there, inside their legal hours
+    midnight = datetime(2026, 4, 28, 22, 0, tzinfo=timezone.utc)  # Wed Apr 29 00:00 in Madrid (CEST)
+    provider = FakeProvider()
+    first = run_tick(db, provider, VirtualClock(midnight - timedelta(seconds=10)), pace_seconds=3)
+    assert (first.batches[0].claimed, first.placed) == (4, 4)  # 23:59:50, :53, :56, :59
+    assert max(at for _, at in provider.calls.values()) < midnight
+    _finish_all(db, provider, midnight + timedelta(minutes=5))
+    run_tick(db, provider, VirtualClock(midnight + timedelta(minutes=5)), pace_seconds=3)
+    with connect(db) as conn:
+        per_day = conn.execute(
+            "select contact_id, (registered_at at time zone 'Europe/Madrid')::date as day, count(*) from calls"
+            " where registered_at is not null group by all having count(*) > 1").fetchall()
+        days = conn.execute("select count(*), count(distinct contact_id) from calls").fetchone()
+    assert per_day == []  # attempts per day (1) held on each Madrid day the calls were placed
+    assert days == (10, 10)  # the six left went out after midnight, on their own day
+
+
 def test_retries_on_later_days_until_max_attempts(campaign_db):
     db = campaign_db["db"]
     with transaction(db) as conn:
