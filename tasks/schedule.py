@@ -136,15 +136,32 @@ class Schedule:
             if WEEKDAYS[day.weekday()] not in self.calling_days or not self.in_date_range(day):
                 continue
             for start, _end in self.windows.get(WEEKDAYS[day.weekday()], ()):
-                candidate = datetime.combine(day, start, tz)
-                # a start inside a DST gap does not exist locally: fold to the next real instant
-                candidate = candidate.astimezone(now.tzinfo).astimezone(tz)
-                if candidate.astimezone(now.tzinfo) >= now and self.is_open(candidate):
-                    return candidate.astimezone(now.tzinfo)
-                if candidate.astimezone(now.tzinfo) >= now:
-                    probe = candidate + timedelta(minutes=1)
+                opening = self._opening(day, start, tz, now)
+                if opening is not None:
+                    return opening
+        return None
+
+    def _opening(self, day: date, start: time, tz: ZoneInfo, now: datetime) -> datetime | None:
+        """The first instant at or after `now` when the window starting at local `start` on `day` is open, or None.
+
+        A start the clock reads twice (the repeated hour of a fall-back day) opens on both passes: the second one
+        counts once the first is over. A start inside a spring-forward gap does not exist: the window opens at the
+        jump, the first instant whose local time is past the start (it was taken an hour late, 03:30 for a
+        02:30–03:30 window that the dialer found open from 03:00).
+        """
+        wall = datetime.combine(day, start, tz)
+        passes = sorted({wall.replace(fold=fold).astimezone(now.tzinfo) for fold in (0, 1)})
+        for instant in passes:
+            if instant >= now:
+                for probe in (instant, instant + timedelta(minutes=1)):
                     if self.is_open(probe):
-                        return probe.astimezone(now.tzinfo)
+                        return probe
+        if len(passes) == 2 and passes[0].astimezone(tz).time() != start:  # in a gap: both folds miss the start
+            probe = max(now, passes[0]).replace(second=0, microsecond=0)
+            while probe <= passes[1]:
+                if probe >= now and self.is_open(probe):
+                    return probe
+                probe += timedelta(minutes=1)
         return None
 
     def local_day(self, now: datetime) -> date:

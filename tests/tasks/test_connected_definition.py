@@ -27,7 +27,7 @@ ALLOWED = {
     "tasks/credits.py": (1, "credits: a voicemail bills the voicemail rate"),
     "tasks/retry_policy.py": (1, "the voicemail retry rule's key (the default, and hang-ups in a voicemail box)"),
     "tasks/telephony/simulator.py": (4, "the provider's side: drawing a voicemail outcome, its transcript and summary"),
-    "schemas/enums.py": (2, "the reason's enum member and the ended-status reasons"),
+    "schemas/enums.py": (3, "the reason's enum member, the ended-status reasons and what the reason means (REASON_MEANINGS)"),
     "schemas/migrations/001_init.sql": (1, "calls.disconnect_reason's check constraint"),
     "bench/bench_dashboard.py": (1, "naive_kpis: the benchmark's independent Polars baseline the SQL is checked against"),
     "bench/bench_metrics.py": (3, "synthetic calls: voicemail outcomes and their credits"),

@@ -69,6 +69,28 @@ def test_next_open_skips_weekend_and_night():
     assert s.next_open(datetime(2026, 4, 27, 16, 0, tzinfo=UTC)) == datetime(2026, 4, 27, 16, 0, tzinfo=UTC)
 
 
+EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def test_a_window_starting_inside_the_spring_forward_gap_opens_at_the_jump():
+    # Madrid, Sun 2027-03-28: 02:00 CET jumps to 03:00 CEST (01:00 UTC). A 02:30-03:30 window is open from the jump
+    # (the dialer dials at 01:00 UTC), but the next opening was read as the next day: 03:30 was taken for the start
+    s = schedule("Europe/Madrid", EVERY_DAY, {d: [["02:30", "03:30"]] for d in EVERY_DAY})
+    jump = datetime(2027, 3, 28, 1, 0, tzinfo=UTC)
+    assert s.is_open(jump)
+    assert s.next_open(datetime(2027, 3, 28, 0, 45, tzinfo=UTC)) == jump
+
+
+def test_a_window_in_the_repeated_hour_opens_again_on_its_second_pass():
+    # New York, Sun 2027-11-07: 01:00-02:00 EDT is followed by 01:00-02:00 EST. A 01:00-01:30 window is open on both
+    # passes (05:00 and 06:00 UTC); after the first, the next opening was read as the next day
+    s = schedule("America/New_York", EVERY_DAY, {d: [["01:00", "01:30"]] for d in EVERY_DAY})
+    first, second = datetime(2027, 11, 7, 5, 0, tzinfo=UTC), datetime(2027, 11, 7, 6, 0, tzinfo=UTC)
+    assert s.next_open(datetime(2027, 11, 7, 4, 0, tzinfo=UTC)) == first
+    assert s.next_open(datetime(2027, 11, 7, 5, 30, tzinfo=UTC)) == second and s.is_open(second)
+    assert s.next_open(datetime(2027, 11, 7, 6, 30, tzinfo=UTC)) == datetime(2027, 11, 8, 6, 0, tzinfo=UTC)
+
+
 def test_next_open_is_none_after_the_end_date():
     assert schedule(end=date(2026, 4, 27)).next_open(datetime(2026, 4, 28, 3, 0, tzinfo=UTC)) is None
 
