@@ -84,13 +84,19 @@ def numbers_health(as_json: JsonOpt = False) -> None:
 
 @numbers_app.command("restore")
 def numbers_restore(number_id: Annotated[int, typer.Argument(help="Number id (phone_numbers.number_id).")],
+                    now: Annotated[str | None, typer.Option(
+                        "--now", help="Restore at this ISO instant (a virtual clock, as `dial --now`): its health is "
+                                      "judged from then on; one without an offset is UTC.")] = None,
                     as_json: JsonOpt = False) -> None:
     """Put a number taken out of rotation back in."""
+    from flows.cli.dialing_cmds import parse_instant
     from tasks.number_health import restore_number
     from tasks.store import transaction
 
+    # on the wall clock a restore stamped today was before a virtual-clock dial's calls, which paused it again at once
+    at = parse_instant(now, "--now") or datetime.now(UTC)
     with transaction(db()) as conn:
-        restored = restore_number(conn, number_id, datetime.now(UTC))
+        restored = restore_number(conn, number_id, at)
     emit({"number_id": number_id, "restored": restored}, as_json,
          f"number {number_id} is back in rotation" if restored else f"number {number_id} was already in rotation")
 
