@@ -10,8 +10,8 @@ dashboard and the `campaigns.retry_policy` column. A call the analysis says reac
 - `now` — no wait (attempt limits still hold);
 - `30m`, `2h`, `1d` — wait that long after the call ended (a campaign may set at most `3650d`);
 - `next_day` — from the next campaign-local day (local midnight);
-- `next_day_other_band` — the next calling day, at the open local time nearest this call's that is at
-  least one 3-hour band away from it (so a voicemail at 10:00 is retried at 13:00, or 07:00 when 13:00 is
+- `next_day_other_band` — the next calling day, at the open local time nearest this call's (when it was placed,
+  not when its batch was claimed) that is at least one 3-hour band away from it (so a voicemail at 10:00 is retried at 13:00, or 07:00 when 13:00 is
   closed; under 08:00-10:00 and 16:00-18:00 a call at 09:00 comes back at 16:00: `band_choice`);
 - `other_number` — no wait, but from a different outbound number (next day when there is only one);
 - `never` — the contact is finished (`not_retryable`).
@@ -230,7 +230,8 @@ def retry_decisions(campaigns: dict[int, CampaignRetry], released: pl.DataFrame,
     """Per call that releases its contact: when the contact may be called again, the number to avoid, `never`.
 
     `released` holds the calls (call_id, campaign_id, disconnect_reason, duration_seconds, ended_at,
-    queued_at, from_number, optionally in_voicemail); tasks.call_state writes the result with the release, in the same
+    queued_at: the time the call was placed when known, as tasks.call_state passes it, from_number, optionally
+    in_voicemail); tasks.call_state writes the result with the release, in the same
     statement. Exactly `rule_for` and `next_call_at` per call, computed on numpy columns of epoch
     microseconds: time zones are looked up once per campaign-local day, not per call (a batch's
     Python datetimes cost more than its rules).

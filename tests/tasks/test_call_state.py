@@ -211,6 +211,19 @@ def test_a_message_left_in_a_voicemail_box_is_retried_as_a_voicemail(campaign_db
     assert enrollment["next_call_at"] == expected
 
 
+def test_another_band_is_counted_from_when_the_phone_rang_not_from_the_claim(campaign_db, call_id):
+    # a batch claimed at 10:00 placed this call at 10:24:39 (a 500-call batch takes 25 minutes): retried at 13:00 the
+    # next day, it came back less than a band (3 h) after its own time of day
+    with transaction(campaign_db["db"]) as conn:
+        conn.execute("update calls set registered_at = ? where call_id = ?", [QUEUED + timedelta(minutes=24, seconds=39),
+                                                                             call_id])
+    apply(campaign_db["db"], call_id, ended(35.0, voicemail=True, reason=DisconnectReason.agent_hangup),
+          now=QUEUED + timedelta(minutes=30))
+    with connect(campaign_db["db"]) as conn:
+        enrollment = enrollment_row(conn, call_id)
+    assert enrollment["next_call_at"] == datetime(2026, 4, 29, 20, 24, 39, tzinfo=UTC)  # Wed 13:24:39 in Phoenix
+
+
 def test_an_unknown_call_id_is_refused_and_nothing_is_written(campaign_db, call_id):
     with pytest.raises(NotFoundError, match="call 999"):
         with transaction(campaign_db["db"]) as conn:
