@@ -214,6 +214,20 @@ def _check_rule_country(row: dict, where: str) -> None:
         raise ValidationError(f"{where} country", f"{row['country']!r} is not an ISO 3166 alpha-2 country code (e.g. US)")
 
 
+def _check_rule_subdivision(row: dict, where: str) -> None:
+    """A rule's subdivision must be written as contacts carry theirs (FL, not US-FL; a US state's code), or it would
+    never apply: its callees would fall to the country's rule without a word."""
+    country = (row.get("country") or "").strip().upper()
+    subdivision = (row.get("subdivision") or "").strip().upper()
+    if not subdivision or not country:
+        return
+    if subdivision.startswith(f"{country}-"):
+        raise ValidationError(f"{where} subdivision", f"{row['subdivision']!r}: write it without the country, "
+                                                      f"as contacts carry it ({subdivision.removeprefix(country + '-')})")
+    if country == "US" and subdivision not in US_STATE_ZONES:
+        raise ValidationError(f"{where} subdivision", f"{row['subdivision']!r} is not a US state code (e.g. FL)")
+
+
 def read_rules_csv(path: str | Path) -> list[Rule]:
     """Rules from a CSV shaped like data/calling_rules.csv; a bad cell is a UserError naming its row and column."""
     path = Path(path)
@@ -236,6 +250,7 @@ def read_rules_csv(path: str | Path) -> list[Rule]:
                 raise UserError(f"{where}: {fields} fields, the header has {len(reader.fieldnames)}"
                                 " (a missing or extra comma?)")
             _check_rule_country(row, where)
+            _check_rule_subdivision(row, where)
             rules.append(_rule_from_row(row, where))
     except csv.Error as error:
         raise UserError(f"{path} row {reader.line_num}: not valid CSV ({error})") from None

@@ -292,6 +292,17 @@ def test_rules_import_refuses_a_column_written_twice(campaign_db, capsys, tmp_pa
         f"{rules} row 1, column {width + 1}: column 'mon' appears twice in the header")
 
 
+@pytest.mark.parametrize(("subdivision", "message"), [
+    ("US-FL", "'US-FL': write it without the country, as contacts carry it (FL)"),
+    ("ZZ", "'ZZ' is not a US state code (e.g. FL)"),
+])
+def test_rules_import_refuses_a_subdivision_no_contact_can_have(campaign_db, capsys, tmp_path, subdivision, message):
+    # such a rule was accepted and never applied: Florida's callees fell to the US rule without a word
+    rules = rules_with(tmp_path, "US-FL,US,FL,", f"US-FL,US,{subdivision},")
+    line = 1 + next(i for i, text in enumerate(rules.read_text().splitlines()) if text.startswith("US-FL,"))
+    assert refused(capsys, campaign_db["db"], "rules", "import", str(rules)) == f"{rules} row {line} subdivision: {message}"
+
+
 def test_rules_import_refuses_a_row_with_too_few_fields(campaign_db, capsys, tmp_path):
     lines = RULES_CSV.read_text(encoding="utf-8").splitlines()
     header_fields = len(lines[0].split(","))
