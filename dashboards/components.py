@@ -208,3 +208,9 @@ def moment_text(moment: datetime, time_zone: str, now: datetime) -> str:
     local = moment.astimezone(zone)
     day = "" if local.date() == now.astimezone(zone).date() else f"{local:%b %d}, "
     return f"{day}{local:%I:%M:%S %p} ({time_zone})"
+
+
+def zoned_columns(config: dict, zone: str, *columns: str) -> dict:
+    """A table's column config in which these (date) columns say, in their header's help, the time zone of their
+    times; each keeps the rest of its own config (format, width)."""
+    return {**config, **{column: {**config[column], "help": f"In {zone}, the campaign's time zone"} for column in columns}}

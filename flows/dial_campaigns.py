@@ -40,16 +40,15 @@ def dial_campaigns(now: datetime | None = None, db: str | None = None, campaign_
     from prefect.states import Completed
 
     result = dial_tick(db, _provider(db), _clock(now), campaign_ids)
-    return Completed(message=tick_message(result), data=result)
-
-
-def tick_message(result: dict) -> str:
-    """A tick's result as one line: "reconciled 0, placed 5; campaign 1: claimed 5, placed 5"."""
     lines = [BatchResult(**batch).line() for batch in result["batches"]]
     for line in lines:
         get_run_logger().info(line)
-    return f"reconciled {result['reconciled']}, placed {result['placed']}; " + (
-        "; ".join(lines) if lines else "no active campaign may call now")
+    return Completed(message=tick_message(result["reconciled"], result["placed"], lines), data=result)
+
+
+def tick_message(reconciled: int, placed: int, lines: list[str]) -> str:
+    """A tick's result as one line: "reconciled 0, placed 5; campaign 1: claimed 5, placed 5"."""
+    return f"reconciled {reconciled}, placed {placed}; " + ("; ".join(lines) if lines else "no active campaign may call now")
 
 
 @task(name="manual-batch", cache_policy=NO_CACHE)

@@ -274,11 +274,10 @@ def enrollment_changes(conn: duckdb.DuckDBPyConnection, settling: pl.DataFrame, 
             .otherwise(local_day)
         campaigns[campaign_id] = CampaignRetry(
             Schedule.from_row(time_zone, *schedule), effective_policy(retry_policy), numbers)
-    released = settling.filter(_DONE & ~_REFUND & ~_SUCCESSFUL)
-    if "registered_at" in released.columns:
-        # "next day, other band" is measured from when the phone rang, not from the batch's claim: a 500-call batch
-        # places its last call 25 minutes after its claim, which moved that call's retry closer than a band
-        released = released.with_columns(pl.coalesce("registered_at", "queued_at").alias("queued_at"))
+    # "next day, other band" is measured from when the phone rang (`merge_records` gives every call its registered_at
+    # once placed), not from the batch's claim: a 500-call batch places its last call 25 minutes after its claim
+    released = settling.filter(_DONE & ~_REFUND & ~_SUCCESSFUL).with_columns(
+        pl.coalesce("registered_at", "queued_at").alias("queued_at"))
     changes = settling.join(retry_decisions(campaigns, released, now), on="call_id", how="left").select(
         *_ENROLLMENT_CHANGE, max_attempts.alias("max_attempts"),
         pl.when(_REFUND).then(local_day).alias("refund_day"),

@@ -975,6 +975,11 @@ def _close_of(schedule: Schedule, at: datetime) -> datetime | None:
     return end if end is not None and not schedule.is_open(end) else None
 
 
+# Refusals about one call (its callee, or the provider's limits at that moment): recorded, and the batch goes on
+# (a ProviderUnavailable records the call and stops the batch)
+_CALLEE_REFUSALS = (RateLimited, ConcurrencyLimitReached, InvalidNumber, ProviderUnavailable)
+
+
 def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, deadline, beat=None):
     """Place calls in real time: pace between calls, wait for provider capacity, stop when told, when the
     calling window closes or at the `deadline` its callees' windows were checked for. `beat` keeps the
@@ -1005,7 +1010,7 @@ def _place_one_by_one(provider, plan, clock, kind, pace, chunk, *, first, stop, 
             # It may have been placed: leave the row `created` for reconciliation by key.
             down, stop = True, f"telephony provider unavailable: {error}"
             continue
-        except (RateLimited, ConcurrencyLimitReached, InvalidNumber, ProviderUnavailable) as error:
+        except _CALLEE_REFUSALS as error:
             outcomes.append((call["call_id"], _outcome_for(error)))
             if isinstance(error, ProviderUnavailable):
                 down, stop = True, f"telephony provider unavailable: {error}"
@@ -1042,11 +1047,6 @@ def _call_batch(plan: CampaignPlan, calls: list[dict]) -> CallBatch:
         attempt_keys=[c["attempt_key"] for c in calls], dynamic_variables=[c["dynamic_variables"] for c in calls],
         provider_agent_id=plan.provider_agent_id, metadata={"campaign_id": str(plan.campaign_id)},
     )
-
-
-# Refusals about one call (its callee, or the provider's limits at that moment): recorded, and the batch goes on
-# (a ProviderUnavailable records the call and stops the batch)
-_CALLEE_REFUSALS = (RateLimited, ConcurrencyLimitReached, InvalidNumber, ProviderUnavailable)
 
 
 def _place_paced_virtual(provider, plan, clock, kind, pace, chunk, *, first, deadline):

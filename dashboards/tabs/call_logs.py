@@ -11,7 +11,8 @@ import streamlit as st
 
 from dashboards import state
 from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text, reason_label,
-                                   reason_labels, record_table, recording_link, seconds_as_duration)
+                                   reason_labels, record_table, recording_link, seconds_as_duration,
+                                   zoned_columns)
 from dashboards.queries import calls as q
 from dashboards.queries.smart import campaign_zone
 from schemas.enums import IN_FLIGHT_STATUSES, REASON_MEANINGS, STATUS_MEANINGS, CallStatus, DisconnectReason
@@ -263,16 +264,6 @@ def _detail(campaign_id: int, call_id: int) -> None:
         _feedback_form(call)
         st.markdown("**Call history of this contact in this campaign**")
         history_table(history)
-
-
-def zoned_columns(config: dict, zone: str, *columns: str) -> dict:
-    """A table's column config whose date columns say, in their header's help, the time zone their times are in."""
-    zoned = dict(config)
-    for column in columns:
-        zoned[column] = st.column_config.DatetimeColumn(
-            column, format=TABLE_DATE_FORMAT, width=(config.get(column) or {}).get("width"),
-            help=f"In {zone}, the campaign's time zone")
-    return zoned
 
 
 def call_meaning(status: str, reason: str | None) -> str:

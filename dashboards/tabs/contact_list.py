@@ -18,11 +18,12 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import TABLE_DATE_FORMAT, markdown_text, reason_labels, record_table, seconds_as_duration
+from dashboards.components import (TABLE_DATE_FORMAT, markdown_text, reason_labels, record_table, seconds_as_duration,
+                                   zoned_columns)
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
-from dashboards.tabs.call_logs import history_table, show_contact, zoned_columns
+from dashboards.tabs.call_logs import history_table, show_contact
 from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
