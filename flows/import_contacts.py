@@ -74,18 +74,8 @@ def run_import(
     staged = (ci.stage_report(ci.report_lines(rejects, warnings), report_path, _kept_files(db, path))
               if report_path is not None else None)
     try:
-        with connect(db) as conn:
-            conn.execute("begin transaction")
-            try:
-                ci.campaign_country(conn, campaign_id)  # still there after the slow part
-                result.imported, result.updated = steps["upsert"](conn, merged, now)
-                result.enrolled = steps["enroll"](conn, campaign_id, merged, now)
-                if not dry_run:
-                    result.import_id = ci.record_import(conn, result, now)
-            except BaseException:
-                conn.execute("rollback")
-                raise
-            conn.execute("rollback" if dry_run else "commit")
+        if merged.height:  # no valid row: nothing to write, and no import_runs row (an import of nothing failed)
+            _write(db, result, merged, steps, now)
     except BaseException:
         if staged is not None:
             staged.unlink(missing_ok=True)
@@ -93,6 +83,24 @@ def run_import(
     if staged is not None:
         os.replace(staged, report_path)
     return result
+
+
+def _write(db, result: ci.ImportResult, merged: pl.DataFrame, steps: Mapping[str, Callable[..., Any]],
+           now: datetime) -> None:
+    """Upsert the valid rows and enroll them in one transaction (rolled back for a dry run), with the
+    import's audit row; fills the result's counts."""
+    with connect(db) as conn:
+        conn.execute("begin transaction")
+        try:
+            ci.campaign_country(conn, result.campaign_id)  # still there after the slow part
+            result.imported, result.updated = steps["upsert"](conn, merged, now)
+            result.enrolled = steps["enroll"](conn, result.campaign_id, merged, now)
+            if not result.dry_run:
+                result.import_id = ci.record_import(conn, result, now)
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("rollback" if result.dry_run else "commit")
 
 
 def check_import(

@@ -102,6 +102,18 @@ def import_(
         data = run_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
                           dry_run=dry_run, db=db(), report_path=report).to_dict()
     emit(data, as_json, _import_text(data, report))
+    nothing_valid(data)
+
+
+def nothing_valid(data: dict) -> None:
+    """A file whose every row was rejected is bad input (exit 2) even though the report above lists why: a
+    script that imports a wrong file (another sheet, a phone column mapped wrong) must not read it as done."""
+    from tasks.errors import UserError
+
+    if data["rows"] and data["invalid"] >= data["rows"]:
+        first = data["rejected"][0]
+        raise UserError(f"{Path(data['file']).name}: every row was rejected ({data['invalid']} of {data['rows']}), "
+                        f"nothing imported; first: row {first['row']}, column {first['column']}: {first['reason']}")
 
 
 @contacts_app.command("remove")

@@ -365,3 +365,24 @@ def test_contacts_edit_set_keeps_the_import_limits(one_contact, capsys):
 def test_contacts_zone_refuses_a_state_the_country_does_not_have(one_contact, capsys):
     assert refused(capsys, one_contact["db"], "contacts", "zone", one_contact["contact_id"], "--state", "ZZZ") == (
         "--state: 'ZZZ' is not a state/province code of US (e.g. AK)")
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"], ["--json"]])
+def test_an_import_whose_every_row_is_rejected_exits_2_after_its_report(campaign_db, capsys, tmp_path, extra):
+    # a wrong file (another sheet, the wrong column mapped as the phone) used to end "imported 0" with exit 0
+    contacts = write(tmp_path / "wrong.csv", "Phone,Name\nAnn,x\n\nBob,y\n")
+    db = campaign_db["db"]
+    before = store_digest(db)
+    code, out, err = run(capsys, db, "import", str(campaign_db["campaign_id"]), str(contacts), *extra)
+    assert code == 2, (code, out, err)
+    assert err.splitlines() == ["error: wrong.csv: every row was rejected (2 of 2), nothing imported; "
+                                "first: row 2, column Phone: not a phone number"]
+    assert ("\"invalid\": 2" if extra == ["--json"] else "rows 2, imported 0") in out  # the report still shows why
+    assert store_digest(db) == before
+
+
+def test_an_import_with_one_good_row_among_rejected_ones_exits_0(campaign_db, capsys, tmp_path):
+    contacts = write(tmp_path / "mixed.csv", "Phone,Name\nAnn,x\n+16025550101,y\n")
+    code, out, err = run(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(contacts))
+    assert (code, err) == (0, ""), err
+    assert "imported 1" in out
