@@ -119,6 +119,22 @@ def parse_windows(text: str | None, where: str = "windows") -> tuple[tuple[time,
     return tuple(sorted(windows))
 
 
+def _check_no_overlap(rule: Rule, where: str) -> None:
+    """Refuse a day whose windows overlap ("08:00-12:00 11:00-14:00"): as in a campaign's schedule, it is a typo
+    more often than a meaning (the rule read them as their union). Checked on import only: rules stored
+    before this check still load."""
+    for day in WEEKDAYS:
+        windows = rule.windows[day]
+        for (start, end), (later, later_end) in zip(windows, windows[1:]):
+            if later < end:
+                raise ValidationError(f"{where} {day}", f"windows {start:%H:%M}-{_end_text(end)} and "
+                                                        f"{later:%H:%M}-{_end_text(later_end)} overlap")
+
+
+def _end_text(end: time) -> str:
+    return "24:00" if end == time.max else f"{end:%H:%M}"
+
+
 def _rule_from_row(row: dict, where: str) -> Rule:
     def cap(name: str) -> int | None:
         value = row.get(name)
@@ -251,7 +267,9 @@ def read_rules_csv(path: str | Path) -> list[Rule]:
                                 " (a missing or extra comma?)")
             _check_rule_country(row, where)
             _check_rule_subdivision(row, where)
-            rules.append(_rule_from_row(row, where))
+            rule = _rule_from_row(row, where)
+            _check_no_overlap(rule, where)
+            rules.append(rule)
     except csv.Error as error:
         raise UserError(f"{path} row {reader.line_num}: not valid CSV ({error})") from None
     ids = [r.rule_id for r in rules]

@@ -303,6 +303,20 @@ def test_rules_import_refuses_a_subdivision_no_contact_can_have(campaign_db, cap
     assert refused(capsys, campaign_db["db"], "rules", "import", str(rules)) == f"{rules} row {line} subdivision: {message}"
 
 
+def test_rules_import_refuses_overlapping_windows_on_a_day(campaign_db, capsys, tmp_path):
+    # "10:00-13:00 12:00-20:00" was read as their union: a typo for a lunch break became no break at all
+    rules = rules_with(tmp_path, "FR,FR,,10:00-13:00 14:00-20:00,", "FR,FR,,10:00-13:00 12:00-20:00,")
+    line = 1 + next(i for i, text in enumerate(rules.read_text().splitlines()) if text.startswith("FR,"))
+    assert refused(capsys, campaign_db["db"], "rules", "import", str(rules)) == (
+        f"{rules} row {line} mon: windows 10:00-13:00 and 12:00-20:00 overlap")
+
+
+def test_rules_import_takes_windows_that_touch(campaign_db, capsys, tmp_path):
+    rules = rules_with(tmp_path, "FR,FR,,10:00-13:00 14:00-20:00,", "FR,FR,,10:00-13:00 13:00-24:00,")
+    code, _out, err = run(capsys, campaign_db["db"], "rules", "import", str(rules))
+    assert (code, err) == (0, ""), err
+
+
 def test_rules_import_refuses_a_row_with_too_few_fields(campaign_db, capsys, tmp_path):
     lines = RULES_CSV.read_text(encoding="utf-8").splitlines()
     header_fields = len(lines[0].split(","))
