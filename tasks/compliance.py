@@ -905,7 +905,8 @@ SUPPRESSED_SQL = """
 with enrolled as (
     select cc.contact_id, c.phone_e164, c.zone_source, c.zone_key
     from campaign_contacts cc join contacts c using (contact_id)
-    where cc.campaign_id = $campaign_id
+    -- a finished contact (max attempts, success) is held back by nothing: it will not be dialed anyway
+    where cc.campaign_id = $campaign_id and cc.finished_at is null
 ),
 dnc as (
     select d.prefix, d.is_prefix, d.campaign_id, d.reason, d.source,
@@ -932,7 +933,7 @@ select * from final order by contact_id
 
 
 def suppressed_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> pl.DataFrame:
-    """A campaign's contacts on a do-not-call list (with the list and reason) or with an unknown time zone."""
+    """A campaign's unfinished contacts on a do-not-call list (with the list and reason) or with an unknown time zone."""
     return conn.execute(SUPPRESSED_SQL, {"campaign_id": campaign_id}).pl()
 
 

@@ -298,6 +298,18 @@ def test_a_number_added_to_the_list_just_before_its_turn_is_not_called(campaign_
     assert second
 
 
+def test_a_finished_contact_on_a_list_is_not_counted_as_held_back(campaign_db):
+    # `dnc suppressed` said 4 contacts were held back where the claims' audit said 3: one had finished
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    done, waiting = add_contacts(db, campaign_id, 2)
+    with transaction(db) as conn:
+        add_dnc(conn, ["+16025550000", "+16025550001"], TUE_10_PHOENIX, reason="asked")
+        conn.execute("update campaign_contacts set finished_at = ?, finished_reason = 'max_attempts'"
+                     " where contact_id = ?", [TUE_10_PHOENIX, done])
+    with connect(db) as conn:
+        assert [r["contact_id"] for r in suppressed_contacts(conn, campaign_id).to_dicts()] == [waiting]
+
+
 def test_listed_people_first_in_the_dialing_order_neither_fill_the_batch_nor_go_uncounted(db):
     # People who asked not to be called keep their few attempts, so they sort before everyone else:
     # the claim reads past them to a full batch and counts those ahead of it.
