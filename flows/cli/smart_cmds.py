@@ -37,10 +37,11 @@ def forecast(
     result = run_forecast(db(), campaign_id, datetime.now(UTC), seed=seed, horizon_days=days, rates=rates.value)
     data = result.as_dict()
     horizon = f"{days:g} day{'' if days == 1 else 's'}"
-    completion = f"{result.completion:%Y-%m-%d %H:%M} UTC" if result.completion else f"not within {horizon}"
+    completion = _completion_text(result.completion, campaign_id) if result.completion else f"not within {horizon}"
     # with no completion, the unfinished contacts include those the horizon did not reach, not only those held back
     never = f"still unfinished after {horizon}" if result.completion is None else "expected never to finish"
-    rate = f"{result.forecast_connection_rate:.1%}" if result.forecast_connection_rate is not None else "n/a"
+    rate = (f"{result.forecast_connection_rate:.1%} of calls" if result.forecast_connection_rate is not None
+            else "no calls left to simulate")
     observed = (f"{result.observed_connection_rate:.1%} of calls" if result.observed_connection_rate is not None
                 else "no calls yet")
     per_contact = f"{result.connected_contacts / result.contacts:.1%}" if result.contacts else "n/a"
@@ -55,12 +56,23 @@ def forecast(
         f"Successful contacts   {result.successful_contacts}",
         f"Credits               {result.credits}",
         # per contact first: the Metrics tab's Connection Rate counts contacts, the simulation's rate calls
-        f"Connection rate       {per_contact} of contacts by the end (as the Metrics tab counts); {rate} of calls "
+        f"Connection rate       {per_contact} of contacts by the end (as the Metrics tab counts); {rate} "
         f"(observed so far: {observed})",
         f"Rates used            {result.rates_used}",
         *([f"Observed outcomes     {_shares(result.observed_mix)}", f"Simulated outcomes    {_shares(result.forecast_mix)}"]
           if result.observed_mix and result.forecast_mix else []),
     ]))
+
+
+def _completion_text(moment: datetime, campaign_id: int) -> str:
+    """The expected completion in the campaign's time zone, as the dashboard shows it, with UTC beside it."""
+    from zoneinfo import ZoneInfo
+
+    from tasks.store import connect
+
+    with connect(db()) as conn:
+        zone = conn.execute("select time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()[0]
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone} ({moment.astimezone(UTC):%H:%M} UTC)"
 
 
 def _shares(mix: dict[str, float]) -> str:

@@ -52,3 +52,26 @@ def test_rates_can_be_forced_and_a_wrong_choice_is_refused(capsys, db, small_cam
     code, _, err = run(capsys, db, "forecast", str(small_campaign), "--rates", "guess")
     assert code == 2
     assert "guess" in err
+
+
+def test_the_completion_is_given_in_the_campaigns_zone_with_utc_beside_it(capsys, db, small_campaign):
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3", "--json")
+    completion = json.loads(out)["completion"]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromisoformat(completion)
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3")
+    assert code == 0
+    local = moment.astimezone(ZoneInfo("America/Phoenix"))
+    assert f"Expected completion   {local:%Y-%m-%d %H:%M} America/Phoenix ({moment.astimezone(ZoneInfo('UTC')):%H:%M} UTC)" in out
+
+
+def test_a_finished_campaign_says_nothing_is_left_to_simulate(capsys, db, small_campaign):
+    import duckdb
+
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("update campaign_contacts set finished_at = now(), finished_reason = 'max_attempts', attempts = 1")
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3")
+    assert code == 0, out
+    assert "no calls left to simulate" in out and "n/a" not in out
