@@ -1239,5 +1239,6 @@ def export_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, out: str 
     frame = contacts_for_export(conn, campaign_id)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_xlsx(neutralise_formulas(frame), path, sheet_name="Contacts")
+    zone = conn.execute("select time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+    write_xlsx(neutralise_formulas(frame), path, sheet_name="Contacts", time_zone=zone[0] if zone else None)
     return path

@@ -47,8 +47,10 @@ def write_xlsx(
     path: str | Path,
     sheet_name: str = "Sheet",
     max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
+    time_zone: str | None = None,
 ) -> int:
-    """Write frames (all with the same columns) to one xlsx, continuing on new sheets when full.
+    """Write frames (all with the same columns) to one xlsx, continuing on new sheets when full; date-times
+    show `time_zone` beside them when given (`datetime_format`).
 
     Text is neutralised against formula injection. Returns the number of data rows written. The file
     appears complete or not at all (written beside, then renamed): a failed export never leaves a
@@ -60,20 +62,20 @@ def write_xlsx(
     path = Path(path)
     work = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
     try:
-        total = _write_frames(data, work, sheet_name, max_rows_per_sheet)
+        total = _write_frames(data, work, sheet_name, max_rows_per_sheet, time_zone)
         os.replace(work, path)
     finally:
         work.unlink(missing_ok=True)
     return total
 
 
-def _write_frames(data, path: Path, sheet_name: str, max_rows_per_sheet: int) -> int:
+def _write_frames(data, path: Path, sheet_name: str, max_rows_per_sheet: int, time_zone: str | None = None) -> int:
     import xlsxwriter
 
     frames = [data] if isinstance(data, pl.DataFrame) else data
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
                                                "strings_to_urls": False, "strings_to_numbers": False})
-    date_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    date_format = workbook.add_format({"num_format": datetime_format(time_zone)})
     header_format = workbook.add_format({"bold": True})
     sheet, row, sheets, total, columns = None, 0, 0, 0, None
     try:
@@ -127,9 +129,18 @@ _EXCEL_EPOCH_DAYS = 25_569
 # Rows fetched per Arrow batch: about 20 MB of sheet XML for the calls export.
 _BATCH_ROWS = 20_000
 
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
+def datetime_format(time_zone: str | None = None) -> str:
+    """Excel's format for date-times; with `time_zone`, the zone is shown beside every time (the cell stays a
+    date-time): an exported file read away from the dashboard still says which clock its times are on."""
+    return DATETIME_FORMAT if time_zone is None else f'{DATETIME_FORMAT} "({time_zone})"'
+
+
 _STYLES_XML = (
     f'{_XML_DECL}<styleSheet xmlns="{_MAIN_NS}">'
-    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode={datetime_format}/>'
     '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
@@ -247,7 +258,7 @@ def _arrow_text(column) -> tuple[memoryview, memoryview]:
     return memoryview(data), offsets[column.offset:column.offset + len(column) + 1]
 
 
-def _write_package(target, sheet_names: list[str]) -> None:
+def _write_package(target, sheet_names: list[str], time_zone: str | None = None) -> None:
     """The workbook parts around the sheets: content types, relationships, workbook, styles."""
     sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
     numbers = range(1, len(sheet_names) + 1)
@@ -274,7 +285,7 @@ def _write_package(target, sheet_names: list[str]) -> None:
         f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">{sheet_rels}'
         f'<Relationship Id="rId{len(sheet_names) + 1}" Type="{_REL_NS}/styles" Target="styles.xml"/>'
         "</Relationships>"))
-    target.writestr("xl/styles.xml", _STYLES_XML)
+    target.writestr("xl/styles.xml", _STYLES_XML.replace("{datetime_format}", quoteattr(datetime_format(time_zone))))
 
 
 def sheet_rows_query(
@@ -298,8 +309,10 @@ def copy_query_to_xlsx(
     order_by: str | None = None,
     sheet_name: str = "Sheet",
     max_rows_per_sheet: int = MAX_DATA_ROWS_PER_SHEET,
+    time_zone: str | None = None,
 ) -> int:
     """Stream a query's rows into an xlsx with typed cells, full sheets continuing on new ones; returns rows.
+    Date-times show `time_zone` beside them when given (`datetime_format`).
 
     DuckDB turns each row into its sheet XML (numbers as numbers, booleans, timestamps as Excel dates,
     text escaped as inline strings); Python only deflates Arrow buffers of that XML into the zip, so
@@ -311,11 +324,11 @@ def copy_query_to_xlsx(
     """
     path = Path(path)
     rows_query, columns = sheet_rows_query(conn, query, params, order_by)
-    return _write_workbook(conn, rows_query, params, columns, path, sheet_name, max_rows_per_sheet)
+    return _write_workbook(conn, rows_query, params, columns, path, sheet_name, max_rows_per_sheet, time_zone)
 
 
 def _write_workbook(conn, rows_query: str, params, columns: list[str], path: Path, sheet_name: str,
-                    max_rows_per_sheet: int) -> int:
+                    max_rows_per_sheet: int, time_zone: str | None = None) -> int:
     """Write the rows of `rows_query` (sheet XML per row) into the workbook at `path`; returns rows."""
     import os
     import uuid
@@ -351,7 +364,7 @@ def _write_workbook(conn, rows_query: str, params, columns: list[str], path: Pat
                 sheet.write(_sheet_start(columns))
             sheet.write(_SHEET_END)
             sheet.close()
-            _write_package(target, sheet_names)
+            _write_package(target, sheet_names, time_zone)
         os.replace(work, path)
     except BaseException:
         work.unlink(missing_ok=True)

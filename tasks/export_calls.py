@@ -200,4 +200,5 @@ def export_calls(
     # Sorted by call id (queue order): the feedback join does not keep storage order (DuckDB's LEFT
     # join emits each vector's matched rows first, and parallel scans interleave).
     return copy_query_to_xlsx(conn, query, params, out, order_by='"Call ID"', sheet_name=SHEET_NAME,
+                              time_zone=params["time_zone"],
                               max_rows_per_sheet=max_rows_per_sheet)

@@ -38,6 +38,9 @@ def test_calls_export_date_is_when_the_call_was_placed_and_names_the_contact(tab
     assert c1["Date"] == datetime(2026, 4, 27, 9, 7)  # Phoenix time of the registration
     assert c2["Date"] == datetime(2026, 4, 28, 9, 0)  # never registered nor started: its claim
     assert c1["Contact"] == "Person 0"
+    # the file says which clock its times are on: the campaign's zone beside every time (cells stay date-times)
+    cell = openpyxl.load_workbook(out)["Calls"]["K2"]
+    assert (cell.is_date, cell.number_format) == (True, 'yyyy-mm-dd hh:mm:ss "(America/Phoenix)"')
     # a name that reads as a formula stays text
     assert sheet.filter(pl.col("Call ID") == tabs["c3"])["Contact"].to_list() == ["'=HYPERLINK(\"x\")"]
 
@@ -60,6 +63,9 @@ def test_contacts_export_has_the_contact_lists_columns(tabs, tmp_path):
         added = conn.execute("select timezone('America/Phoenix', added_at) from campaign_contacts"
                              " where contact_id = ?", [tabs["A"]]).fetchone()[0]
     assert abs(rows["Person 0"]["Created At"] - added) <= timedelta(milliseconds=1)  # Excel keeps milliseconds
+    book = openpyxl.load_workbook(out)["Contacts"]
+    created = next(c for c in book[2] if book.cell(1, c.column).value == "Created At")
+    assert (created.is_date, created.number_format) == (True, 'yyyy-mm-dd hh:mm:ss "(America/Phoenix)"')
 
 
 def test_a_custom_property_named_like_a_stats_column_keeps_its_values(tabs, tmp_path):
