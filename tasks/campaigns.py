@@ -164,6 +164,7 @@ def create_campaign(conn: Conn, data: Mapping[str, Any] | CampaignSettings, now:
 
     Created active is refused once the end date has passed, as turning Active on is (`update_campaign`)."""
     settings = checked_settings(conn, data)
+    _check_name_free(conn, settings.name)
     if settings.active and _ended(settings, now):
         raise ValidationError("active", f"cannot create it active: its end date {settings.end_date} has passed "
                                         f"({settings.time_zone}); set a later end date or leave it inactive")
@@ -173,6 +174,14 @@ def create_campaign(conn: Conn, data: Mapping[str, Any] | CampaignSettings, now:
         f"insert into campaigns ({columns}, created_at, updated_at) values ({marks}, ?, ?) returning campaign_id",
         [*_row_values(settings), now, now],
     ).fetchone()[0]
+
+
+def _check_name_free(conn: Conn, name: str, campaign_id: int | None = None) -> None:
+    """Refuse a name another campaign has: `apply` finds a campaign by its name, as agents are (`add_agent`)."""
+    taken = conn.execute("select min(campaign_id) from campaigns where name = ? and campaign_id is distinct from ?",
+                         [name, campaign_id]).fetchone()[0]
+    if taken is not None:
+        raise ValidationError("name", f'campaign {taken} is already named "{name}"; choose another name')
 
 
 def _settings_dict(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,6 +246,8 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
     active may have its end date moved into the past (it is Completed then: no call comes)."""
     current = get_campaign_settings(conn, campaign_id)
     settings = checked_settings(conn, merged_settings(current, changes))
+    if settings.name != current.name:
+        _check_name_free(conn, settings.name, campaign_id)
     if settings.active and not current.active and _ended(settings, now):
         # Active on would change nothing but the word: no call comes after the end date (status Completed)
         raise ValidationError("active", f"campaign {campaign_id}: cannot activate: its end date {settings.end_date} "
@@ -913,7 +924,11 @@ def apply_yaml(conn: Conn, path: str | Path, now: datetime) -> dict[str, Any]:
             except UserError as error:  # e.g. active: true for a campaign past its end date
                 raise UserError(f"{path}: {error}") from None
         return {"campaign_id": matches[0], "created": False, "changed": changed}
-    return {"campaign_id": create_campaign(conn, settings, now), "created": True, "changed": True}
+    try:
+        created = create_campaign(conn, settings, now)
+    except UserError as error:  # e.g. active: true past its end date: named with the file, as an update's
+        raise UserError(f"{path}: {error}") from None
+    return {"campaign_id": created, "created": True, "changed": True}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -80,6 +80,23 @@ def test_create_refuses_bad_settings_and_writes_nothing(campaign_db, changes, me
         assert count(conn, "campaigns") == 1
 
 
+def test_a_name_another_campaign_has_is_refused_on_create_and_rename(campaign_db):
+    # `apply` finds a campaign by its name: a second "Autumn" made the YAML of the first one unusable
+    with transaction(campaign_db["db"]) as conn:
+        first = create_campaign(conn, new_settings(campaign_db), NOW)
+        second = create_campaign(conn, new_settings(campaign_db, name="Winter"), NOW)
+        update_campaign(conn, first, {"name": "Autumn", "batch_size": 50}, LATER)  # its own name: fine
+    for act in (lambda conn: create_campaign(conn, new_settings(campaign_db), NOW),
+                lambda conn: update_campaign(conn, second, {"name": "Autumn"}, LATER)):
+        with pytest.raises(ValidationError) as error:
+            with transaction(campaign_db["db"]) as conn:
+                act(conn)
+        assert (error.value.field, str(error.value)) == (
+            "name", f'name: campaign {first} is already named "Autumn"; choose another name')
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select name from campaigns order by campaign_id").fetchall()[1:] == [("Autumn",), ("Winter",)]
+
+
 def test_validate_campaign_lists_model_and_store_errors_for_forms(campaign_db):
     with connect(campaign_db["db"]) as conn:
         assert [e.field for e in validate_campaign(conn, new_settings(campaign_db, agent_id=999))] == ["agent_id"]
@@ -574,6 +591,18 @@ def test_apply_bad_yaml_is_one_error_naming_file_and_key_and_writes_nothing(db, 
     assert "\n" not in str(error.value)
     with connect(db) as conn:  # the agent and number it declares were rolled back too
         assert (count(conn, "campaigns"), count(conn, "agents"), count(conn, "phone_numbers")) == (0, 0, 0)
+
+
+def test_apply_creating_a_campaign_active_past_its_end_date_names_the_file(db, tmp_path):
+    # the error named the file only when the YAML updated a campaign
+    bad = tmp_path / "ended.yaml"
+    bad.write_text(EXAMPLE_YAML.read_text().replace("end_date: null", "end_date: 2026-04-30"))
+    with pytest.raises(UserError) as error:
+        with transaction(db) as conn:
+            apply_yaml(conn, bad, datetime(2026, 6, 1, tzinfo=UTC))
+    assert str(error.value).startswith(f"{bad}: active: cannot create it active: its end date 2026-04-30 has passed")
+    with connect(db) as conn:
+        assert (count(conn, "campaigns"), count(conn, "agents")) == (0, 0)
 
 
 def alias_bomb(levels: int) -> str:
