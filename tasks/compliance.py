@@ -244,39 +244,78 @@ def _check_rule_subdivision(row: dict, where: str) -> None:
         raise ValidationError(f"{where} subdivision", f"{row['subdivision']!r} is not a US state code (e.g. FL)")
 
 
-def read_rules_csv(path: str | Path) -> list[Rule]:
-    """Rules from a CSV shaped like data/calling_rules.csv; a bad cell is a UserError naming its row and column."""
-    path = Path(path)
-    reader = csv.DictReader(io.StringIO(_rules_text(path)))
+# Excel's first line "sep=X" naming the delimiter (as the contact import reads it)
+_RULES_SEP_LINE = re.compile(r"sep=([,;\t|])(?:\r\n|\n|\r|\Z)", re.IGNORECASE)
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+
+
+def _rules_records(text: str, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
+    """A rules CSV's delimiter and its records, each with its row as a spreadsheet shows it: one row per
+    record (a quoted cell over several lines is one row), blank lines counted, header = row 1 (row 2
+    after Excel's `sep=X` line). The delimiter is the `sep=` line's, else the one of `,` `;` and tab
+    found most often in the header line, as the contact import does."""
+    from tasks.contacts_import import detect_delimiter
+
+    text = text.lstrip("\ufeff")
+    hint = _RULES_SEP_LINE.match(text)
+    if hint is not None:
+        delimiter, text, first_row = hint.group(1), text[hint.end():], 2
+    else:
+        delimiter, first_row = detect_delimiter(text.encode("utf-8")), 1
+    records: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [name.strip() for name in reader.fieldnames or []]
-        repeated = next((name for i, name in enumerate(header) if name and name in header[:i]), None)
-        if repeated is not None:
-            # csv.DictReader keeps the last of two same-named columns: a second "mon" replaced the first one's window
-            raise UserError(f"{path} row 1, column {header.index(repeated, header.index(repeated) + 1) + 1}: "
-                            f"column {repeated!r} appears twice in the header")
-        missing = [c for c in RULE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
-        rules = []
-        for row in reader:
-            where = f"{path} row {reader.line_num}"  # the file's line: blank lines are skipped but counted
-            fields = len(reader.fieldnames) + len(row.get(None) or []) - sum(v is None for v in row.values())
-            if fields != len(reader.fieldnames):
-                raise UserError(f"{where}: {fields} fields, the header has {len(reader.fieldnames)}"
-                                " (a missing or extra comma?)")
-            _check_rule_country(row, where)
-            _check_rule_subdivision(row, where)
-            rule = _rule_from_row(row, where)
-            _check_no_overlap(rule, where)
-            rules.append(rule)
+        for row, record in enumerate(reader, start=first_row):
+            records.append((row, record))
     except csv.Error as error:
-        raise UserError(f"{path} row {reader.line_num}: not valid CSV ({error})") from None
-    ids = [r.rule_id for r in rules]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise UserError(f"{path}: rule_id {duplicates[0]} appears more than once")
-    if DEFAULT_RULE not in ids:
+        raise UserError(f"{path} row {first_row + len(records)}: not valid CSV ({error})") from None
+    return delimiter, records
+
+
+def read_rules_csv(path: str | Path) -> list[Rule]:
+    """Rules from a CSV shaped like data/calling_rules.csv (`,` `;` or tab); a bad cell is a UserError naming its
+    row (as a spreadsheet shows it) and column. One rule per place: two rules of one (country, subdivision)
+    are refused, as only one of them could ever apply."""
+    path = Path(path)
+    delimiter, records = _rules_records(_rules_text(path), path)
+    filled = [(row, record) for row, record in records if any(cell.strip() for cell in record)]
+    if not filled:
+        raise UserError(f"{path}: the file is empty")
+    header_row, header = filled[0][0], [name.strip() for name in filled[0][1]]
+    repeated = next((name for i, name in enumerate(header) if name and name in header[:i]), None)
+    if repeated is not None:
+        # a second "mon" would replace the first one's window
+        raise UserError(f"{path} row {header_row}, column {header.index(repeated, header.index(repeated) + 1) + 1}: "
+                        f"column {repeated!r} appears twice in the header")
+    missing = [c for c in RULE_COLUMNS if c not in header]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+    rules: list[Rule] = []
+    rows_of: dict[str, int] = {}  # rule_id -> its row
+    places: dict[tuple[str, str | None], tuple[str, int]] = {}  # (country, subdivision) -> (rule_id, row)
+    for row, record in filled[1:]:  # blank rows are skipped, still counted
+        where = f"{path} row {row}"
+        if len(record) != len(header):
+            raise UserError(f"{where}: {len(record)} fields, the header has {len(header)}"
+                            f" (a missing or extra {_DELIMITER_NAMES.get(delimiter, delimiter)}?)")
+        cells = dict(zip(header, record))
+        _check_rule_country(cells, where)
+        _check_rule_subdivision(cells, where)
+        rule = _rule_from_row(cells, where)
+        _check_no_overlap(rule, where)
+        if rule.rule_id in rows_of:
+            raise UserError(f"{where} rule_id: rule {rule.rule_id} appears more than once "
+                            f"(first in row {rows_of[rule.rule_id]})")
+        rows_of[rule.rule_id] = row
+        if rule.country is not None:
+            place = (rule.country, rule.subdivision)
+            if place in places:
+                other, other_row = places[place]
+                raise UserError(f"{where} country: rule {rule.rule_id} has the same country and subdivision as rule "
+                                f"{other} (row {other_row}); one rule per place")
+            places[place] = (rule.rule_id, row)
+        rules.append(rule)
+    if DEFAULT_RULE not in rows_of:
         raise UserError(f"{path}: a {DEFAULT_RULE} rule is required (countries without a rule use it)")
     return rules
 
@@ -720,6 +759,10 @@ def remove_dnc(conn: duckdb.DuckDBPyConnection, number: str, *, campaign_id: int
 # Headers (folded as the contact import folds them) of a do-not-call file's number columns, beside the
 # contact import's phone synonyms ("Phone Number", "Mobile", "Teléfono"...).
 _DNC_HEADER_KEYS = frozenset({"pattern", "phonee164", "e164", "donotcall", "dnc"})
+_DNC_REASON_KEY = "reason"  # the column of each row's reason ("Reason", "REASON")
+# A cell written as a phone number or wildcard, valid or not: digits (at least 5) and the marks numbers are
+# written with. No header reads so.
+_NUMBER_LIKE = re.compile(r"\+?[\d\s().\-/]+\*?")
 
 
 def _is_dnc_entry(text: str | None, default_region: str | None) -> bool:
@@ -729,6 +772,15 @@ def _is_dnc_entry(text: str | None, default_region: str | None) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _holds_number(text: str | None, default_region: str | None) -> bool:
+    """Whether a cell is a number or wildcard, or is written as one (a national number without a country to
+    read it in, a number too short): a first record holding one is data, never a header."""
+    raw = (text or "").strip()
+    if _NUMBER_LIKE.fullmatch(raw) and sum(c.isdigit() for c in raw) >= 5:
+        return True
+    return _is_dnc_entry(raw, default_region)
 
 
 def _first_record(columns: list[str]) -> list[str | None]:
@@ -742,15 +794,15 @@ def _first_record(columns: list[str]) -> list[str | None]:
     return cells
 
 
-def _read_dnc_frame(path: Path, default_region: str | None) -> pl.DataFrame:
+def _read_dnc_frame(path: Path, default_region: str | None, sheet: str | None = None) -> pl.DataFrame:
     """A do-not-call file as `read_contacts_file` reads it (first record as the header); a file of that
     one record is read when the record holds a number (a list of one number), refused otherwise."""
     from tasks.contacts_import import read_contacts_file
 
-    frame = read_contacts_file(path, lone_row=True)
+    frame = read_contacts_file(path, sheet, lone_row=True)
     # (blank records above the first one stay in the frame: they keep the rows' positions)
     lone = all(not (v and v.strip()) for values in frame.iter_rows() for v in values)
-    if lone and not any(cell is not None and _is_dnc_entry(cell, default_region) for cell in _first_record(frame.columns)):
+    if lone and not any(cell is not None and _holds_number(cell, default_region) for cell in _first_record(frame.columns)):
         raise UserError(f"{path.name}: the file has a header row but no data rows")
     return frame
 
@@ -758,7 +810,7 @@ def _read_dnc_frame(path: Path, default_region: str | None) -> pl.DataFrame:
 def _number_columns(frame: pl.DataFrame, first: list[str | None], default_region: str | None) -> list[str]:
     """A headerless file's columns of numbers: those where at least half of the filled cells, its first
     record's included, are numbers or wildcards (so a typo is reported, not its column left out); if
-    none is, those whose first cell is one."""
+    none is, those whose first cell is one or is written as one (a national number without --country)."""
     if frame.width == 1:
         return frame.columns
     held = []
@@ -766,23 +818,16 @@ def _number_columns(frame: pl.DataFrame, first: list[str | None], default_region
         filled = [v for v in (cell, *frame[column]) if v is not None and v.strip()]
         if filled and 2 * sum(_is_dnc_entry(v, default_region) for v in filled) >= len(filled):
             held.append(column)
-    return held or [c for c, cell in zip(frame.columns, first) if cell is not None and _is_dnc_entry(cell, default_region)]
+    return held or [c for c, cell in zip(frame.columns, first) if cell is not None and _holds_number(cell, default_region)]
 
 
-def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[tuple[int, str, str]]:
-    """A do-not-call file's non-blank entries as (row as the user sees it, column, value), CSV or XLSX.
-
-    The numbers are in every column whose header names a phone (`phone`, `number`, `Mobile`,
-    `pattern`...), else in the first column. A file whose first record holds a number or wildcard has
-    no header: that record is an entry too (a CSV of one number is one entry), its columns are
-    numbered from 1, and the numbers are in every column that holds them, judged over all its rows
-    (`_number_columns`). A record with more fields than the first is refused: the number past them
-    would be left out.
-    """
+def _read_dnc_entries(path: str | Path, default_region: str | None = None,
+                      sheet: str | None = None) -> list[tuple[int, str, str, str | None]]:
+    """`read_dnc_rows`, each entry with its row's reason (the `Reason` column's cell, None without one)."""
     from schemas.contact_import import HEADER_SYNONYMS, PHONE, header_key
     from tasks.contacts_import import extra_field_rejects
 
-    frame = _read_dnc_frame(Path(path), default_region)
+    frame = _read_dnc_frame(Path(path), default_region, sheet)
     if frame.width == 0:
         raise UserError(f"{path}: no columns")
     extra = extra_field_rejects(frame)
@@ -795,35 +840,70 @@ def read_dnc_rows(path: str | Path, default_region: str | None = None) -> list[t
     keys = {c: header_key(re.sub(r" \(\d+\)$", "", c)) for c in frame.columns}
     columns = [c for c in frame.columns if keys[c] in _DNC_HEADER_KEYS or HEADER_SYNONYMS.get(keys[c]) == PHONE]
     first = _first_record(frame.columns)
-    headerless = not columns and any(cell is not None and _is_dnc_entry(cell, default_region) for cell in first)
+    # a first record holding a number (or written as one: 6025550116 without --country) is data, not a header
+    headerless = not columns and any(cell is not None and _holds_number(cell, default_region) for cell in first)
+    reason_column = None if headerless else next((c for c in frame.columns if keys[c] == _DNC_REASON_KEY), None)
     if headerless:
         columns = _number_columns(frame, first, default_region)
-    columns = columns or [frame.columns[0]]
+    columns = columns or [next((c for c in frame.columns if c != reason_column), frame.columns[0])]
     names = {c: str(frame.columns.index(c) + 1) if headerless else c for c in columns}
-    entries = []
+    entries: list[tuple[int, str, str, str | None]] = []
     if headerless:
         # read_contacts_file took the first non-blank record for the header: it is the first entry
         leading_blank = next((i for i, values in enumerate(frame.iter_rows()) if any(v and v.strip() for v in values)),
                              frame.height)
-        entries += [(leading_blank + 1, names[c], cell) for c, cell in zip(frame.columns, first)
+        entries += [(leading_blank + 1, names[c], cell, None) for c, cell in zip(frame.columns, first)
                     if c in names and cell is not None]
+    reasons = frame[reason_column] if reason_column is not None else [None] * frame.height
     # read_contacts_file keeps blank records, so the position gives the file's row (header = row 1)
-    for index, values in enumerate(frame.select(columns).iter_rows(), start=2):
-        entries += [(index, names[c], v) for c, v in zip(columns, values) if v is not None and v.strip()]
+    for index, (values, reason) in enumerate(zip(frame.select(columns).iter_rows(), reasons), start=2):
+        entries += [(index, names[c], v, reason) for c, v in zip(columns, values) if v is not None and v.strip()]
     return entries
 
 
+def read_dnc_rows(path: str | Path, default_region: str | None = None,
+                  sheet: str | None = None) -> list[tuple[int, str, str]]:
+    """A do-not-call file's non-blank entries as (row as the user sees it, column, value), CSV or XLSX
+    (`sheet`: an XLSX sheet's name, default the first).
+
+    The numbers are in every column whose header names a phone (`phone`, `number`, `Mobile`,
+    `pattern`...), else in the first column (not a `Reason` column: `_read_dnc_entries` reads it). A
+    file whose first record holds a number or wildcard, or a cell written as one (a national number
+    with no country to read it in), has no header: that record is an entry too (a CSV of one number is
+    one entry), its columns are numbered from 1, and the numbers are in every column that holds them,
+    judged over all its rows (`_number_columns`). A record with more fields than the first is refused:
+    the number past them would be left out.
+    """
+    return [(row, column, value) for row, column, value, _reason in _read_dnc_entries(path, default_region, sheet)]
+
+
+def import_dnc_counts(conn: duckdb.DuckDBPyConnection, path: str | Path, now: datetime, *,
+                      campaign_id: int | None = None, reason: str | None = None, default_region: str | None = None,
+                      sheet: str | None = None) -> dict[str, int]:
+    """Add every number of a file to a list (all or nothing; a bad row names its row and column): each with its
+    row's `Reason` cell, else `reason`. Returns {"added": new entries, "already_listed": entries the list held}
+    (a number the file holds twice is one entry: its first row's reason is kept)."""
+    _check_campaign(conn, campaign_id)
+    chosen: dict[tuple[str, bool], tuple[str, str | None]] = {}  # (prefix, is_prefix) -> (pattern, reason)
+    for row, column, value, own in _read_dnc_entries(path, default_region, sheet):
+        try:
+            pattern, prefix, is_prefix = normalise_dnc_pattern(value, default_region)
+        except ValidationError as error:
+            raise UserError(f"{path} row {row}, column {column}: {error.rule}") from None
+        chosen.setdefault((prefix, is_prefix), (pattern, (own or "").strip() or reason))
+    by_reason: dict[str | None, list[str]] = {}
+    for pattern, why in chosen.values():
+        by_reason.setdefault(why, []).append(pattern)
+    added = sum(add_dnc(conn, patterns, now, campaign_id=campaign_id, reason=why, source="import",
+                        default_region=default_region) for why, patterns in by_reason.items())
+    return {"added": added, "already_listed": len(chosen) - added}
+
+
 def import_dnc(conn: duckdb.DuckDBPyConnection, path: str | Path, now: datetime, *, campaign_id: int | None = None,
-               reason: str | None = None, default_region: str | None = None) -> int:
-    """Add every number of a file to a list (all or nothing; a bad row names its row and column); returns how many were new."""
-    entries = read_dnc_rows(path, default_region)
-    try:
-        return add_dnc(conn, [value for _row, _column, value in entries], now, campaign_id=campaign_id, reason=reason,
-                       source="import", default_region=default_region)
-    except ValidationError as error:
-        entry = int(error.field.split()[-1])  # add_dnc counts entries from 1
-        row, column, _value = entries[entry - 1]
-        raise UserError(f"{path} row {row}, column {column}: {error.rule}") from None
+               reason: str | None = None, default_region: str | None = None, sheet: str | None = None) -> int:
+    """`import_dnc_counts`, returning how many entries were new."""
+    return import_dnc_counts(conn, path, now, campaign_id=campaign_id, reason=reason, default_region=default_region,
+                             sheet=sheet)["added"]
 
 
 def list_dnc(conn: duckdb.DuckDBPyConnection, campaign_id: int | None = None, *, all_lists: bool = False) -> list[dict]:

@@ -68,6 +68,12 @@ MAX_COLUMNS = 1_000
 MAX_XLSX_UNPACKED_BYTES = 1024 * 2**20
 # Rows below a header without a phone column searched for the real header (a title above it).
 HEADER_SEARCH_ROWS = 20
+# An error line names at most this many columns (or sheets), each cut to this many characters: a 200-column
+# export without a phone column made a 10 KB line, a binary file named .csv a 3 KB one.
+LISTED_NAMES = 12
+LISTED_NAME_CHARS = 40
+# A CSV with a NUL (and not UTF-16), or mostly control characters, in this many first bytes is not text.
+TEXT_SNIFF_BYTES = 1024
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 # An .xlsx error cell as fastexcel reports it (calamine's names) -> the value Excel shows.
@@ -83,6 +89,9 @@ REPORT_COLUMNS = {"row": pl.Int64, "column": pl.String, "value": pl.String, "rea
 # Columns of the mapped frame, in order; custom properties follow as "custom:<key>".
 MAPPED_COLUMNS = ("row", "phone_raw", NAME, COMPANY, EMAIL)
 _ROW = "__file_row__"
+# The first sheet of a workbook with other sheets, read because none was named (`FirstSheet`), noted on the
+# frame `read_xlsx` returns so that `map_columns` can name it.
+_FIRST_SHEET_NOTE = "_first_sheet_read"
 # The report line (column, value, reason) of a record with more fields than the header: noted by
 # read_csv_bytes on the frame it returns, carried as this column of the mapped frame until `validate`.
 EXTRA_FIELDS = "extra_fields"
@@ -116,6 +125,43 @@ class ImportResult:
 
 
 # ---------------------------------------------------------------- reading
+
+
+def listed_names(names: Iterable[str], quoted: bool = False) -> str:
+    """Names (columns, sheets) for an error line: the first LISTED_NAMES, each cut to LISTED_NAME_CHARS with
+    its control characters escaped, then "… and N more"."""
+    names = list(names)
+    shown = []
+    for name in names[:LISTED_NAMES]:
+        if len(name) > LISTED_NAME_CHARS:
+            name = name[: LISTED_NAME_CHARS - 1] + "…"
+        name = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+        shown.append(f'"{name}"' if quoted else name)
+    more = len(names) - LISTED_NAMES
+    return ", ".join(shown) + (f", … and {more} more" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class FirstSheet:
+    """The first sheet of a workbook that has others, read because no sheet was named: an error about the
+    sheet names it and the others (the contacts are often on the second sheet, after a summary)."""
+
+    name: str
+    others: tuple[str, ...]
+    option: str | None = "--sheet"  # how the user chooses another sheet, if they can
+
+    def says(self, prefix: str, problem: str) -> str:
+        """``prefix`` ("book.xlsx: ") + 'sheet "Summary" (the first) ' + ``problem`` + the other sheets."""
+        sheets = f"sheet{'s' if len(self.others) > 1 else ''} {listed_names(self.others, quoted=True)}"
+        choose = f": choose one with {self.option}" if self.option else " (only the first is read)"
+        return (f'{prefix}sheet "{listed_names([self.name])}" (the first) {problem}; '
+                f"the workbook also has {sheets}{choose}")
+
+
+def first_sheet_read(frame: pl.DataFrame) -> FirstSheet | None:
+    """The first sheet `read_contacts_file` read from a workbook with others (no sheet named), else None;
+    noted on the frame it returned (a frame derived from it has none)."""
+    return getattr(frame, _FIRST_SHEET_NOTE, None)
 
 
 def decode_bytes(data: bytes) -> tuple[bytes, str]:
@@ -235,25 +281,34 @@ def _check_cell_sizes(grid: pl.DataFrame, path: Path) -> None:
                             f"(at most {MAX_CELL_CHARS:,}); is this the right file?")
 
 
-def _with_headers(grid: pl.DataFrame, path: Path, lone_row: bool = False) -> pl.DataFrame:
+def _with_headers(grid: pl.DataFrame, path: Path, lone_row: bool = False, *, first_sheet: FirstSheet | None = None,
+                  extra_rows: bool = False) -> pl.DataFrame:
     """The grid's first non-blank row as headers over the rows below it.
 
     Blank rows above the header stay in the frame as blank records (dropped by `apply_mapping`), so a
     record's position still gives the row the user sees when the header is not in row 1. A grid of
-    that one row is refused (no data rows), unless `lone_row`: then it is the headers over no rows.
+    that one row, or of blank rows below it, is refused (no data rows) unless `lone_row`: then it is the
+    headers over no rows. ``extra_rows``: records below the header hold fields past its columns (cut off the
+    grid, see `_cut_extra_fields`): they are data rows. ``first_sheet``: the errors name the sheet read.
     """
+    def refuse(problem: str, sheet_problem: str) -> UserError:
+        if first_sheet is None:
+            return UserError(f"{path.name}: {problem}")
+        return UserError(first_sheet.says(f"{path.name}: ", sheet_problem))
+
     if grid.height == 0 or grid.width == 0:
-        raise UserError(f"{path.name}: the file is empty (no header row)")
+        raise refuse("the file is empty (no header row)", "is empty")
     is_blank = grid.select(
         pl.all_horizontal([pl.col(c).str.strip_chars().fill_null("") == "" for c in grid.columns]).alias("blank")
     ).to_series()
     if is_blank.all():
-        raise UserError(f"{path.name}: the file is empty (no header row)")
+        raise refuse("the file is empty (no header row)", "is empty")
     _check_cell_sizes(grid, path)
     header_at = int(is_blank.arg_min())  # the first row that is not blank
     headers = _name_headers(grid.row(header_at))
-    if grid.height == header_at + 1 and not lone_row:
-        raise UserError(f"{path.name}: the file has a header row but no data rows")
+    # "Name,Phone" and blank lines imported "rows 0" (exit 0) where "Name,Phone" alone was refused
+    if not lone_row and not extra_rows and is_blank.slice(header_at + 1).all():
+        raise refuse("the file has a header row but no data rows", "has a header row but no data rows")
     frame = pl.concat([grid.slice(0, header_at), grid.slice(header_at + 1)])
     return frame.rename(dict(zip(grid.columns, headers)))
 
@@ -273,6 +328,8 @@ def read_csv_bytes(data: bytes, path: Path, lone_row: bool = False) -> pl.DataFr
                         "name a workbook .xlsx, or save it as CSV")
     if data.startswith(OLE_MAGIC):
         raise UserError(f"{path.name}: is an Office file (an old .xls workbook?), not CSV text; save it as .csv or .xlsx")
+    if not looks_like_text(data):  # its "header" was kilobytes of binary named as columns
+        raise UserError(f"{path.name}: not a text (CSV) file; is this the right file?")
     try:
         utf8, _ = decode_bytes(data)
     except UnicodeDecodeError as error:  # a byte-order mark (or the NULs of UTF-16) promised an encoding the bytes break
@@ -299,10 +356,26 @@ def read_csv_bytes(data: bytes, path: Path, lone_row: bool = False) -> pl.DataFr
     if skipped and grid.width:  # the "sep=" line, as a blank record: row numbers stay the file's own
         grid = pl.concat([pl.DataFrame({c: [None] for c in grid.columns}, schema=grid.schema), grid])
     grid, extra = _cut_extra_fields(grid, utf8, separator, skipped, widened, cut, path)
-    frame = _with_headers(grid, path, lone_row)
+    frame = _with_headers(grid, path, lone_row, extra_rows=extra is not None and extra.height > 0)
     if extra is not None:
         setattr(frame, _EXTRA_FIELDS_NOTE, extra)
     return frame
+
+
+def looks_like_text(data: bytes) -> bool:
+    """False for bytes that cannot be a text file (a program, an image, an archive named .csv): a NUL byte in the
+    first TEXT_SNIFF_BYTES when they are not UTF-16/32 (with a byte-order mark, or bare: `bare_utf16`), or more
+    than a tenth of them control characters other than tab, line ends and form feed."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if bare_utf16(data) is not None:
+        return True
+    head = data[:TEXT_SNIFF_BYTES]
+    if b"\x00" in head:
+        return False
+    controls = sum(1 for byte in head if (byte < 0x20 and byte not in b"\t\n\r\x0b\x0c") or byte == 0x7F)
+    return controls < 3 or 10 * controls <= len(head)
 
 
 def _check_header_width(data: bytes, separator: str, skipped: int, path: Path) -> None:
@@ -456,9 +529,15 @@ def check_xlsx_container(path: Path) -> None:
                         f"{MAX_XLSX_UNPACKED_BYTES / 2**20:,.0f} MB); a damaged or hostile workbook, or save it as .csv")
 
 
-def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> pl.DataFrame:
+def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False,
+              sheet_option: str | None = "--sheet") -> pl.DataFrame:
     """An .xlsx sheet (the first unless named) as an all-text frame; numeric phone cells keep every digit, and
-    an error cell reads as the error Excel shows ("#N/A"), as a CSV export writes it (see `apply_mapping`)."""
+    an error cell reads as the error Excel shows ("#N/A"), as a CSV export writes it (see `apply_mapping`).
+
+    When no sheet is named and the workbook has others, an error about the sheet read names it and them
+    (`FirstSheet`; ``sheet_option`` is how the caller's user chooses another, None if they cannot); so does
+    `map_columns`, from the note on the frame (`first_sheet_read`).
+    """
     import fastexcel
 
     check_xlsx_container(path)
@@ -468,7 +547,9 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> p
     except Exception as error:  # fastexcel raises its own exception types for corrupt files
         raise UserError(f"{path.name}: cannot read as XLSX ({str(error).splitlines()[0]})") from error
     if sheet is not None and sheet not in reader.sheet_names:
-        raise UserError(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(reader.sheet_names)})")
+        raise UserError(f"{path.name}: no sheet named {sheet!r} (sheets: {listed_names(reader.sheet_names)})")
+    names = list(reader.sheet_names)
+    first = FirstSheet(names[0], tuple(names[1:]), sheet_option) if sheet is None and len(names) > 1 else None
     try:
         # skip_rows=0: keep blank rows above the header, so row numbers are the sheet's own
         loaded = reader.load_sheet(sheet if sheet is not None else 0, header_row=None, dtypes="string", skip_rows=0)
@@ -477,7 +558,7 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> p
     except Exception as error:
         raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
     if grid.width == 0:
-        raise UserError(f"{path.name}: the sheet is empty")
+        raise UserError(first.says(f"{path.name}: ", "is empty") if first else f"{path.name}: the sheet is empty")
     if cell_errors is not None:
         grid = _with_error_cells(grid, cell_errors.errors)
     _check_grid_width(grid, path)
@@ -488,7 +569,10 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False) -> p
         pl.all().cast(pl.String).str.replace(r"^(\d+)\.0+$", "$1").str.replace(r"^1899-12-31 (\d{2}:\d{2}:\d{2})$", "$1")
         .str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "$1")
     )
-    return _with_headers(grid, path, lone_row)
+    frame = _with_headers(grid, path, lone_row, first_sheet=first)
+    if first is not None:
+        setattr(frame, _FIRST_SHEET_NOTE, first)
+    return frame
 
 
 def _with_error_cells(grid: pl.DataFrame, cell_errors: list) -> pl.DataFrame:
@@ -509,10 +593,13 @@ def _with_error_cells(grid: pl.DataFrame, cell_errors: list) -> pl.DataFrame:
     return grid.with_columns(columns) if columns else grid
 
 
-def read_contacts_file(path: str | Path, sheet: str | None = None, *, lone_row: bool = False) -> pl.DataFrame:
+def read_contacts_file(path: str | Path, sheet: str | None = None, *, lone_row: bool = False,
+                       sheet_option: str | None = "--sheet") -> pl.DataFrame:
     """A contacts file (CSV or XLSX) as an all-text frame: one column per header, one row per record.
 
     A file of a header alone is refused, unless `lone_row` (a do-not-call file may be one number).
+    ``sheet_option``: how the user chooses another sheet of a workbook (named in errors about the first
+    sheet, read when ``sheet`` is None); None when they cannot.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -524,7 +611,7 @@ def read_contacts_file(path: str | Path, sheet: str | None = None, *, lone_row: 
     if size > MAX_FILE_BYTES:
         raise UserError(f"{path.name}: {size / 2**20:,.0f} MB is over the {MAX_FILE_BYTES / 2**20:,.0f} MB import limit; split the file")
     if suffix == ".xlsx":
-        return read_xlsx(path, sheet, lone_row)
+        return read_xlsx(path, sheet, lone_row, sheet_option)
     return read_csv_bytes(read_input_file(path, "CSV file"), path, lone_row)
 
 
@@ -576,7 +663,8 @@ def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = No
     for column, target in (overrides or {}).items():
         header = column if column in mapping else by_fold.get(column.strip().casefold())
         if header is None:
-            raise ValidationError("--map", f"column {column!r} is not in {source or 'the file'} (columns: {', '.join(headers)})")
+            raise ValidationError("--map", f"column {column!r} is not in {source or 'the file'} "
+                                           f"(columns: {listed_names(headers)})")
         explicit[header] = parse_target(target)
     for header, target in explicit.items():
         if target in FIELD_TARGETS:
@@ -591,7 +679,7 @@ def resolve_mapping(headers: list[str], overrides: Mapping[str, str] | None = No
         mapping[header] = target
     if PHONE not in mapping.values():
         raise UserError(
-            f"{source + ': ' if source else ''}no column maps to {PHONE} (columns: {', '.join(headers)}); "
+            f"{source + ': ' if source else ''}no column maps to {PHONE} (columns: {listed_names(headers)}); "
             f"name it with --map 'COLUMN={PHONE}'"
         )
     return _unique_custom_keys(mapping)
@@ -621,10 +709,18 @@ def map_columns(frame: pl.DataFrame, overrides: Mapping[str, str] | None = None,
             if phone is not None and (named >= 2 or filled == 1):
                 raise UserError(
                     f"{source + ': ' if source else ''}no column maps to {PHONE} in the header (the first non-blank "
-                    f"row: {', '.join(frame.columns)}); row {row} looks like the header ({phone!r}): "
+                    f"row: {listed_names(frame.columns)}); row {row} looks like the header ({phone!r}): "
                     "delete the rows above it"
                 ) from None
-        raise
+        first = first_sheet_read(frame)
+        if first is None:
+            raise
+        # a summary first sheet: "no column maps to contact_phone (columns: Total, Count)" said nothing of the others
+        raise UserError(
+            first.says(source + ": " if source else "",
+                       f"has no column that maps to {PHONE} (columns: {listed_names(frame.columns)})")
+            + f", or name the phone column with --map 'COLUMN={PHONE}'"
+        ) from None
 
 
 def _unique_custom_keys(mapping: dict[str, str]) -> dict[str, str]:
@@ -1011,18 +1107,21 @@ def record_import(conn: duckdb.DuckDBPyConnection, result: ImportResult, now: da
 
 
 def check_report_path(path: str | Path, keep: Mapping[Path, str] | None = None) -> Path:
-    """The --report CSV to write, refused (before any import work is written) when it cannot be written or
-    is one of the files in `keep` ({file: what it is}: the store, the imported file): a report replaces its
-    target whole, and `--report data/campaigns.duckdb` replaced the database with a two-line CSV."""
+    """The --report CSV to write, refused (before any import work is written) when it cannot be written, is
+    one of the files in `keep` ({file: what it is}: the store, the imported file), is not named .csv or is in a
+    folder that does not exist: a report replaces its target whole (`--report data/campaigns.duckdb` replaced
+    the database with a two-line CSV, `--report campaign.yaml` a YAML), and a mistyped folder was created."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"--report {path}: is a folder; name the CSV file, e.g. {path / 'rejected.csv'}")
     for kept, what in (keep or {}).items():
         if same_file(path, kept):  # a link to it too
             raise UserError(f"--report {path}: is {what} ({kept}), which the report would replace; name another file")
+    if path.suffix.lower() != ".csv":  # as the exports' --out
+        raise UserError(f"--report {path}: must end in .csv")
     folder = path.parent
-    while not folder.exists() and folder != folder.parent:  # write_report creates missing folders
-        folder = folder.parent
+    if not folder.exists():
+        raise UserError(f"--report {path}: folder {folder} does not exist")
     if not folder.is_dir():
         raise UserError(f"--report {path}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):

@@ -76,23 +76,38 @@ def dnc_remove(
 
 @dnc_app.command("import")
 def dnc_import(
-    file: Annotated[Path, typer.Argument(help="CSV/XLSX: its phone/number column, else its first column.")],
+    file: Annotated[Path, typer.Argument(help="CSV/XLSX: its phone/number column, else its first column; "
+                                              "a Reason column gives each row's reason.")],
     campaign: CampaignOpt = None,
-    reason: ReasonOpt = None,
+    reason: Annotated[str | None, typer.Option(
+        "--reason", help="Why, for rows without a Reason cell (kept with the entry).")] = None,
     country: CountryOpt = None,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add every number of a file to a do-not-call list: all rows or none."""
-    from tasks.compliance import import_dnc
+    from tasks.compliance import import_dnc_counts
     from tasks.store import transaction
 
     region = check_country_option(country, "--country")
     check_not_a_folder(file, "CSV/XLSX file")
+    _check_sheet_option(sheet, file)
 
     with transaction(db()) as conn:
-        added = import_dnc(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason,
-                           default_region=list_region(conn, campaign, region))
-    emit({"added": added}, as_json, f"added {added} from {file}")
+        counts = import_dnc_counts(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason,
+                                   default_region=list_region(conn, campaign, region), sheet=sheet)
+    listed = counts["already_listed"]
+    emit(counts, as_json, f"added {counts['added']} from {file}" + (f" ({listed} already listed)" if listed else ""))
+
+
+def _check_sheet_option(sheet: str | None, file: Path) -> None:
+    """Refuse --sheet for a text file (.csv, .tsv, .txt), as `campaigns import` does: it has no sheets."""
+    from tasks.contacts_import import SUPPORTED_SUFFIXES
+    from tasks.errors import ValidationError
+
+    suffix = file.suffix.lower()
+    if sheet is not None and suffix in SUPPORTED_SUFFIXES and suffix != ".xlsx":
+        raise ValidationError("--sheet", f"{file.name} is a {suffix} file, which has no sheets; --sheet is for .xlsx files")
 
 
 @dnc_app.command("list")

@@ -84,6 +84,11 @@ def import_(
     check_country_option(default_country, "--default-country")
     check_not_a_folder(file, "contacts file (.csv or .xlsx)")
     _check_sheet_option(sheet, file)
+    if report is not None:  # before the file is read: a mistyped --report waited for a whole import's work
+        from flows.import_contacts import _kept_files
+        from tasks.contacts_import import check_report_path
+
+        check_report_path(report, _kept_files(db(), file))
     if prefect:
         from flows.import_contacts import check_import, file_already_read, import_contacts
 

@@ -93,6 +93,7 @@ def test_an_import_with_a_report_writes_it_once_committed(campaign_db, capsys, t
     db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
     contacts = write(tmp_path / "good.csv", "Phone,Name\n+16025550101,Ann\nnot a phone,Bob\n")
     report = tmp_path / "new" / "rejected.csv"
+    report.parent.mkdir()  # a missing folder is refused, not created
     code, _out, err = run(capsys, db, "import", str(campaign_id), str(contacts), "--report", str(report))
     assert (code, err) == (0, "")
     assert report.read_text().splitlines() == ["row,column,value,reason,outcome",

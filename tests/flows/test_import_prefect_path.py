@@ -33,6 +33,7 @@ def test_import_prefect_reads_the_file_once_and_writes_the_report_after_the_comm
     contacts = tmp_path / "people.csv"
     contacts.write_text("Phone,Name\n+16025550101,Ann\nnot a phone,Bob\n", encoding="utf-8")
     report = tmp_path / "out" / "rejected.csv"
+    report.parent.mkdir()
     code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(contacts),
                          "--prefect", "--report", str(report), "--json")
     assert (code, err) == (0, "")
