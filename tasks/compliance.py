@@ -619,7 +619,8 @@ def _derive_phone_attempts(conn: duckdb.DuckDBPyConnection, contacts_relation: s
     conn.execute(
         f"""
         insert into phone_attempts (contact_id, call_id, attempted_at, phone_e164)
-        select k.contact_id, c.call_id, c.queued_at, c.phone_e164
+        -- dated when the phone rang (the claim dates its attempts the batch's deadline, a bound of that moment)
+        select k.contact_id, c.call_id, coalesce(c.registered_at, c.started_at, c.queued_at), c.phone_e164
         from calls c join (select contact_id, phone_e164 from contacts {scope}) k on k.phone_e164 = c.phone_e164
         where c.counts_as_attempt
         order by c.call_id

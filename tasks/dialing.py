@@ -663,9 +663,13 @@ def claim_batch(
         ).pl()
         inserted.columns = ["call_id", "contact_id", "attempt_key", "phone_e164", "from_number", "dynamic_variables"]
         conn.register("claimed", inserted)
-        # the rolling caps see these attempts from this commit on (a refund deletes them again)
+        # The rolling caps see these attempts from this commit on (a refund deletes them again), dated the latest
+        # moment the batch may place them (its deadline): the batch places its calls over minutes after the claim,
+        # and a claim dated attempt let yesterday's call placed at 14:00:18 drop out of the 24 h count of today's
+        # 14:00:00 claim (a 4th call in 24 h to a Florida number whose rule allows 3).
         conn.execute("insert into phone_attempts (contact_id, call_id, attempted_at, phone_e164)"
-                     " select contact_id, call_id, ?, phone_e164 from claimed", [now])
+                     " select contact_id, call_id, ?, phone_e164 from claimed",
+                     [min(now + horizon, _day_end(plan, now)) if horizon else now])
         conn.execute(
             """
             update campaign_contacts cc set
