@@ -385,10 +385,16 @@ def apply_provider_call(
 def find_call_id(
     conn: duckdb.DuckDBPyConnection, *, provider_call_id: str | None = None, attempt_key: str | None = None
 ) -> int | None:
-    """Our call id for an attempt key or a provider call id (webhooks carry both)."""
+    """Our call id for an attempt key or a provider call id (webhooks carry both).
+
+    An attempt key is unique within one store only (a restored backup, or a staging store on the same provider
+    account, reuses it): the call with our key but another provider call id than the one our row holds is not ours.
+    """
     if attempt_key:
-        row = conn.execute("select call_id from calls where attempt_key = ?", [attempt_key]).fetchone()
-        if row:
+        row = conn.execute(
+            "select call_id, provider_call_id from calls where attempt_key = ?", [attempt_key]
+        ).fetchone()
+        if row and (not provider_call_id or row[1] is None or row[1] == provider_call_id):
             return row[0]
     if provider_call_id:
         row = conn.execute("select call_id from calls where provider_call_id = ?", [provider_call_id]).fetchone()

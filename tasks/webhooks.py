@@ -1,8 +1,9 @@
 """Retell webhook events: check the signature, parse the event, apply it through the one writer.
 
 Retell retries a delivery up to 3 times on any non-2xx answer, so only a request we can never
-accept (bad signature, malformed body) gets a 4xx; an event about a call we do not know is
-acknowledged (202) and logged rather than retried forever.
+accept (bad signature, malformed body) gets a 4xx; an event about a call we do not know, or about another
+provider call carrying one of our attempt keys (keys are unique within one store only), is acknowledged (202)
+and logged rather than retried forever, and writes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import duckdb
 
 from tasks.call_state import apply_provider_call, find_call_id
 from tasks.telephony.base import ProviderCall, ProviderError
-from tasks.telephony.retell import parse_retell_call, verify_retell_signature
+from tasks.telephony.retell import NestedTooDeeply, parse_retell_call, verify_retell_signature
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def parse_event(raw_body: bytes, signature: str | None, api_key: str, now: datet
         return None
     try:
         call = parse_retell_call(payload.get("call"))
+    except NestedTooDeeply:  # json.loads took it, but no store keeps (nor code walks) a record that deep
+        raise WebhookRejected(400, "body is nested too deeply") from None
     except ProviderError as error:
         raise WebhookRejected(400, str(error)) from None
     return RetellEvent(payload["event"], call)
@@ -77,6 +80,17 @@ def apply_event(conn: duckdb.DuckDBPyConnection, event: RetellEvent, now: dateti
     """Store one event on its call (inside a transaction); unknown calls are acknowledged, not stored."""
     call = event.call
     call_id = find_call_id(conn, provider_call_id=call.provider_call_id, attempt_key=call.attempt_key)
+    if call_id is None and call.attempt_key:
+        ours = conn.execute("select call_id, provider_call_id from calls where attempt_key = ?",
+                            [call.attempt_key]).fetchone()
+        if ours is not None:
+            # our key on another provider call: another store's call (a restored backup, a staging store on the
+            # same Retell account); applying it would rewrite our call's outcome
+            log.warning(
+                "Retell %s for call %s carries attempt key %s of our call %s, which is provider call %s: ignored",
+                event.event, call.provider_call_id, call.attempt_key, ours[0], ours[1],
+            )
+            return WebhookResult(202, "ignored: attempt key belongs to another provider call")
     if call_id is None:
         log.warning(
             "Retell %s for unknown call %s (attempt key %s): ignored", event.event, call.provider_call_id, call.attempt_key

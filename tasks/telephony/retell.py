@@ -26,7 +26,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -140,6 +140,25 @@ def _tools_count(payload: dict) -> int | None:
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Retell's call objects are a few levels deep (custom analysis and tool calls a few more). json.loads takes
+# nesting to ~1,000 levels, which the recursive walks after it (ours, json.dumps when storing) do not survive.
+MAX_NESTING = 200
+
+
+class NestedTooDeeply(ProviderError):
+    """A Retell answer or call object nested past ``MAX_NESTING`` (or past what json.loads can read)."""
+
+
+def _nested_past(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` levels deep (iterative: any depth is safe)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _without_lone_surrogates(value: Any) -> Any:
@@ -163,8 +182,11 @@ def parse_retell_call(payload: dict) -> ProviderCall:
 
     A field of the wrong type raises ProviderError (a webhook answers 400, a poll records the error)
     rather than a TypeError that would stop a whole enrichment pass; a negative duration or cost is refused
-    the same way, and half of a UTF-16 pair in a text becomes U+FFFD.
+    the same way, and half of a UTF-16 pair in a text becomes U+FFFD. A record nested past ``MAX_NESTING`` raises
+    NestedTooDeeply (a ProviderError), not a RecursionError.
     """
+    if isinstance(payload, (dict, list)) and _nested_past(payload, MAX_NESTING):
+        raise NestedTooDeeply("Retell call payload is nested too deeply")
     payload = _without_lone_surrogates(payload)
     if not isinstance(payload, dict) or not payload.get("call_id"):
         raise ProviderError("Retell call payload has no call_id")
@@ -325,6 +347,11 @@ class RetellProvider:
                 if code < 400:
                     try:
                         return response.json()
+                    except RecursionError:  # nested past what json.loads reads: the same answer every time
+                        if creates:
+                            raise OutcomeUnknown(f"{where}: answer nested too deeply; the call may exist, "
+                                                 "reconcile by attempt key") from None
+                        raise NestedTooDeeply(f"{where}: answer is nested too deeply") from None
                     except ValueError:
                         problem, cause = "answered with malformed JSON", None
                         if creates:
@@ -416,7 +443,11 @@ class RetellProvider:
         return [self.get_call(call_id, now) for call_id in provider_call_ids]
 
     def _list(self, criteria: dict) -> list[ProviderCall]:
-        calls: list[ProviderCall] = []
+        return [call for call, _ in self._list_with_numbers(criteria)]
+
+    def _list_with_numbers(self, criteria: dict) -> list[tuple[ProviderCall, Any]]:
+        """The listed calls, each with the ``to_number`` Retell lists for it (None when absent)."""
+        calls: list[tuple[ProviderCall, Any]] = []
         pagination_key, seen_keys = None, set()
         while True:
             body: dict[str, Any] = {"filter_criteria": criteria, "limit": LIST_PAGE_LIMIT, "sort_order": "ascending"}
@@ -434,7 +465,8 @@ class RetellProvider:
                 raise ProviderUnavailable("Retell POST /v3/list-calls: unexpected answer shape")
             if not isinstance(page, list):
                 raise ProviderUnavailable("Retell POST /v3/list-calls: unexpected answer shape")
-            calls.extend(parse_retell_call(item) for item in page)
+            calls.extend((parse_retell_call(item), item.get("to_number") if isinstance(item, dict) else None)
+                         for item in page)
             if not pagination_key or not page:
                 return calls
             # a key handed out twice would page forever
@@ -446,24 +478,38 @@ class RetellProvider:
         """Every call Retell lists with a start timestamp at or after ``since`` (all pages)."""
         return self._list({"start_timestamp": _started_since(since)})
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
+    def find_by_attempt_key(
+        self, attempt_key: str, now: datetime, *, to_number: str | None = None
+    ) -> ProviderCall | None:
         """The call carrying this attempt key in its metadata, searched among calls of the lookup window.
 
         Retell cannot filter by metadata, so this lists every call since ``now - lookup_window`` and
         matches locally: calls older than the window are not found, and the cost grows with traffic.
+        An attempt key is unique within one store only (a restored backup, or a staging store on the same
+        Retell account, reuses it): given ``to_number`` (our row's phone), a listed call with the key but
+        another ``to_number`` is another store's call and is skipped.
         """
-        for call in self.list_calls(now - self.lookup_window, now):
-            if call.attempt_key == attempt_key:
-                return call
-        return None
+        phones = {attempt_key: to_number} if to_number else None
+        return self.find_by_attempt_keys([attempt_key], now, to_numbers=phones).get(attempt_key)
 
-    def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
-        """Like ``find_by_attempt_key`` for many keys with one listing (same window and limitation)."""
+    def find_by_attempt_keys(
+        self, attempt_keys: Sequence[str], now: datetime, *, to_numbers: Mapping[str, str] | None = None
+    ) -> dict[str, ProviderCall]:
+        """Like ``find_by_attempt_key`` for many keys with one listing (same window and limitation);
+        ``to_numbers`` maps a key to our row's phone (keys without one are matched by the key alone)."""
         wanted = set(attempt_keys)
+        phones = to_numbers or {}
         found: dict[str, ProviderCall] = {}
-        for call in self.list_calls(now - self.lookup_window, now):
-            if call.attempt_key in wanted and call.attempt_key not in found:
-                found[call.attempt_key] = call
+        for call, listed_to in self._list_with_numbers({"start_timestamp": _started_since(now - self.lookup_window)}):
+            key = call.attempt_key
+            if key not in wanted or key in found:
+                continue
+            ours = phones.get(key)
+            if ours and isinstance(listed_to, str) and listed_to != ours:
+                log.info("Retell call %s carries attempt key %s but dialled another number: not ours",
+                         call.provider_call_id, key)
+                continue
+            found[key] = call
         return found
 
     def active_calls(self, now: datetime) -> int:

@@ -88,6 +88,18 @@ def test_an_event_for_an_unknown_call_is_acknowledged_with_202(client, campaign_
     assert status_of(campaign_db["db"], call_id) == "registered"
 
 
+def test_an_event_for_another_provider_call_under_our_attempt_key_is_ignored_with_202(client, campaign_db, call_id):
+    # the audit's delivery: call_FROM_OTHER_STORE with our call's attempt key was answered 200 "applied"
+    foreign = retell_events(call_id="call_FROM_OTHER_STORE", attempt_key="1.1.1")["call_analyzed"]
+    foreign["call"]["call_analysis"]["custom_analysis_data"] = {"do_not_call": True}
+    answer = post(client, foreign)
+    assert (answer.status_code, answer.json()) == (
+        202, {"result": "ignored: attempt key belongs to another provider call", "call_id": None})
+    assert status_of(campaign_db["db"], call_id) == "registered"
+    with connect(campaign_db["db"]) as conn:
+        assert conn.execute("select count(*) from do_not_call").fetchone()[0] == 0
+
+
 def test_a_body_over_the_limit_is_refused_with_413(campaign_db, call_id):
     app = create_app(campaign_db["db"], api_key=KEY, clock=lambda: NOW, max_body_bytes=1000)
     payload = retell_events()["call_ended"]

@@ -291,3 +291,65 @@ def test_a_signed_event_with_fields_of_the_wrong_type_is_refused_with_400_and_wr
     with connect(campaign_db["db"]) as conn:
         row = call_row(conn, call_id)
     assert (row["status"], row["disconnect_reason"], row["analyzed_at"]) == ("registered", None, None)
+
+
+# -- another store's call under our attempt key ----------------------------------------------------
+
+def test_an_event_with_our_attempt_key_but_another_provider_call_is_ignored_and_writes_nothing(
+    campaign_db, call_id, caplog
+):
+    # attempt keys are unique within one store only: a restored backup, or a staging store sharing the Retell
+    # account, sends events for its own call 1.1.1; applying it rewrote our call and put a phone on do-not-call
+    foreign = retell_events(call_id="call_FROM_OTHER_STORE", attempt_key="1.1.1")["call_analyzed"]
+    foreign["call"]["call_analysis"]["custom_analysis_data"] = {"do_not_call": True}
+    with connect(campaign_db["db"]) as conn:
+        before = call_row(conn, call_id)
+    with caplog.at_level("WARNING", logger="tasks.webhooks"):
+        result = deliver(campaign_db["db"], foreign)
+    assert (result.status, result.message, result.call_id, result.changed) == (
+        202, "ignored: attempt key belongs to another provider call", None, False)
+    assert [r.getMessage() for r in caplog.records if "call_FROM_OTHER_STORE" in r.getMessage()] != []
+    assert len([r for r in caplog.records if r.name == "tasks.webhooks"]) == 1
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id) == before
+        assert conn.execute("select count(*) from do_not_call").fetchone()[0] == 0
+    # our own call's events, with the same key, still apply
+    assert deliver(campaign_db["db"], retell_events(attempt_key="1.1.1")["call_analyzed"]).call_id == call_id
+
+
+# -- nesting that json.loads accepts but the rest of the parse did not ---------------------------------
+
+def _nested(depth: int):
+    return json.loads("[" * depth + "]" * depth)
+
+
+@pytest.mark.parametrize(
+    ("where", "depth"),
+    [("custom_analysis_data", 600), ("transcript_with_tool_calls", 900), ("custom_analysis_data", 300)],
+)
+def test_a_call_nested_hundreds_deep_is_refused_with_400_and_writes_nothing(campaign_db, call_id, where, depth):
+    # json.loads took it; the parse after it raised RecursionError: a 500 and a 3,000-line traceback
+    from starlette.testclient import TestClient
+
+    from flows.webhooks_app import create_app
+
+    payload = retell_events()["call_analyzed"]
+    if where == "custom_analysis_data":
+        payload["call"]["call_analysis"]["custom_analysis_data"] = {"x": _nested(depth)}
+    else:
+        payload["call"][where] = _nested(depth)
+    body, header = signed(payload)
+    with pytest.raises(WebhookRejected, match="body is nested too deeply") as refused:
+        parse_event(body, header, KEY, NOW)
+    assert refused.value.status == 400
+    with TestClient(create_app(campaign_db["db"], api_key=KEY, clock=lambda: NOW)) as client:
+        answer = client.post("/webhooks/retell", content=body, headers={"X-Retell-Signature": header})
+    assert (answer.status_code, answer.json()) == (400, {"error": "body is nested too deeply"})
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, call_id)["status"] == "registered"
+
+
+def test_a_call_nested_a_few_levels_is_still_applied(campaign_db, call_id):
+    payload = retell_events()["call_analyzed"]
+    payload["call"]["call_analysis"]["custom_analysis_data"] = {"x": _nested(20)}
+    assert deliver(campaign_db["db"], payload).status == 200

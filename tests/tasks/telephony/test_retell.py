@@ -465,3 +465,72 @@ def test_find_by_attempt_keys_with_one_listing(server, provider):
     found = provider.find_by_attempt_keys(["a", "b", "missing"], NOW)
     assert {key: call.provider_call_id for key, call in found.items()} == {"a": a["call_id"], "b": b["call_id"]}
     assert server.count("POST", "/v3/list-calls") == 1
+
+
+# -- records nested hundreds deep ------------------------------------------------------------------
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("where", ["custom_analysis_data", "transcript_with_tool_calls"])
+def test_a_record_nested_hundreds_deep_is_a_provider_error_not_a_recursion_error(where):
+    payload = ended_payload()
+    if where == "custom_analysis_data":
+        payload["call_analysis"]["custom_analysis_data"] = {"x": _nested(900)}
+    else:
+        payload[where] = _nested(900)
+    with pytest.raises(ProviderError, match="nested too deeply"):
+        parse_retell_call(payload)
+    payload[where if where != "custom_analysis_data" else "call_analysis"] = ended_payload()[
+        where if where != "custom_analysis_data" else "call_analysis"]
+    assert parse_retell_call(payload).provider_call_id == "call_abc"
+
+
+def test_a_get_call_answer_nested_past_the_json_parser_is_a_provider_error():
+    import httpx
+
+    deep = b'{"call_id": "call_abc", "call_status": "ended", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=deep))
+    client = RetellProvider("http://retell.invalid", KEY, max_tries=2, backoff_seconds=0, transport=transport,
+                            sleep=lambda s: None)
+    with pytest.raises(ProviderError, match="nested too deeply") as raised:
+        client.get_call("call_abc", NOW)
+    assert not isinstance(raised.value, ProviderUnavailable)  # the same answer again: no use asking the pass again
+
+
+def test_an_enrichment_pass_records_a_nested_record_as_that_calls_error(server, campaign_db):
+    from tasks.enrichment import collect_updates, pending_calls
+    from tasks.store import connect, transaction
+    from tests.tasks.seeding import seed_call
+
+    queued = NOW - timedelta(minutes=5)
+    deep = server.add_call(**{**ended_payload(), "call_id": "call_deep", "transcript_with_tool_calls": _nested(900)})
+    fine = server.add_call(**{**ended_payload(), "call_id": "call_fine"})
+    with transaction(campaign_db["db"]) as conn:
+        ids = {pc["call_id"]: seed_call(conn, campaign_db["campaign_id"], phone, queued, provider="retell",
+                                        provider_call_id=pc["call_id"])
+               for pc, phone in ((deep, "+16025551234"), (fine, "+16025551235"))}
+    with connect(campaign_db["db"]) as conn:
+        pending = pending_calls(conn, NOW, 30)
+    plan = collect_updates(RetellProvider(server.url, KEY, max_tries=1), pending, NOW, 30)
+    assert plan.provider_errors == 1
+    rows = {row["call_id"]: row for row in plan.updates.to_dicts()}
+    assert rows[ids["call_fine"]]["status"] == "ended"
+    assert ids["call_deep"] not in rows or rows[ids["call_deep"]]["status"] is None
+
+
+# -- another store's call under our attempt key ------------------------------------------------------
+
+def test_find_by_attempt_key_skips_a_listed_call_to_another_number(server, provider):
+    # attempt keys are unique within one store: a staging store on the same Retell account lists its 1.32.1 too
+    server.add_call(start_timestamp=NOW_MS - 1000, to_number="+15559990000", metadata={"attempt_key": "1.32.1"})
+    ours = server.add_call(start_timestamp=NOW_MS - 500, to_number="+14155550123", metadata={"attempt_key": "1.32.1"})
+    assert provider.find_by_attempt_key("1.32.1", NOW, to_number="+14155550123").provider_call_id == ours["call_id"]
+    assert provider.find_by_attempt_key("1.32.1", NOW, to_number="+14155550999") is None
+    found = provider.find_by_attempt_keys(["1.32.1"], NOW, to_numbers={"1.32.1": "+14155550123"})
+    assert found["1.32.1"].provider_call_id == ours["call_id"]
+    assert provider.find_by_attempt_keys(["1.32.1"], NOW, to_numbers={"1.32.1": "+14155550999"}) == {}
