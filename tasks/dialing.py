@@ -103,6 +103,11 @@ dnc_hits as (
     select k.contact_id from candidates k cross join prefix_lengths l
     where left(k.phone_e164, l.n) in (select prefix from dnc where is_prefix)
 ),
+in_call as (
+    -- in a call of another campaign (this one's are not enrolled above): one person, one call at a time. Tested
+    -- on the candidates, not in `enrolled`, where the anti join before the top-N cost 80 ms at 1M enrollments
+    select contact_id from campaign_contacts where in_flight_call_id is not null
+),
 capped as (
     -- only numbers under a capped rule need their recent attempts counted
     select k.contact_id, z.max_calls_30d is not null as capped_30d
@@ -132,6 +137,7 @@ final as (
     select k.contact_id, k.attempts, k.call_seq, k.last_call_at, k.enroll_seq,
            k.phone_e164, k.name, k.company, k.email, k.properties, k.zone_rank,
            case
+               when b.contact_id is not null then 'in_call'
                when h.contact_id is not null then 'do_not_call'
                when z.zone_key is null or not k.zone_current then 'zone_unresolved'
                when z.blocked is not null then z.blocked
@@ -142,6 +148,7 @@ final as (
     left join zone_status z using (zone_key)
     left join recent r using (contact_id)
     left join dnc_hits h using (contact_id)
+    left join in_call b using (contact_id)
 )
 select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
 """
@@ -284,7 +291,8 @@ def outcome_text(message: str | None, held: str | None) -> str:
 # What a held-back contact's rule kind (claim_audit.rule before the ':') means, for a result line
 HELD_KINDS = {"window": "outside their legal calling hours", "holiday": "on a public holiday where they are",
               "cap_24h": "at their legal cap of calls in 24 hours", "cap_30d": "at their legal cap of calls in 30 days",
-              "do_not_call": "on a do-not-call list", "zone_unresolved": "whose time zone is not known yet"}
+              "do_not_call": "on a do-not-call list", "zone_unresolved": "whose time zone is not known yet",
+              "in_call": "in a call of another campaign"}
 
 
 def held_text(rows: list[tuple[str, int]]) -> str | None:

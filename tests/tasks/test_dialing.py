@@ -95,6 +95,25 @@ def test_a_contact_of_another_campaign_is_not_eligible(campaign_db):
     assert eligible_ids(campaign_db["db"], campaign_db["campaign_id"]) == []
 
 
+def test_a_person_in_a_call_of_another_campaign_is_not_dialed_by_this_one(enrolled):
+    # two campaigns with the same people: the second one's tick dialed those the first had just called
+    db, first = enrolled["db"], enrolled["campaign_id"]
+    with transaction(db) as conn:
+        second = duplicate_campaign(conn, first, TUE_10_PHOENIX)
+        conn.execute("update campaigns set active = true where campaign_id = ?", [second])
+        conn.execute("insert into campaign_contacts (campaign_id, contact_id) select ?, contact_id"
+                     " from campaign_contacts where campaign_id = ?", [second, first])
+    provider = FakeProvider()
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=0)
+    assert [(b.campaign_id, b.placed) for b in result.batches] == [(first, 3), (second, 0)]
+    assert result.batches[1].held == "3 in a call of another campaign"
+    assert sorted(provider.placed.values()) == [1, 1, 1]  # each person once
+    assert eligible_ids(db, second) == []
+    with transaction(db) as conn:  # the first campaign's calls ended: the second may call them now
+        conn.execute("update campaign_contacts set in_flight_call_id = null where campaign_id = ?", [first])
+    assert sorted(eligible_ids(db, second)) == sorted(enrolled["contacts"])
+
+
 def test_order_is_fewest_attempts_then_longest_since_last_call_then_enrollment(enrolled):
     db, cid = enrolled["db"], enrolled["campaign_id"]
     a, b, c = enrolled["contacts"]
