@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import math
 import os
 import socket
@@ -54,6 +55,8 @@ from tasks.telephony.base import (
     place_batch,
     placing_deadline,
 )
+
+log = logging.getLogger(__name__)
 
 # Who may be called now: the next `$scan` contacts in dialing order by their enrollment state, each
 # classified by the compliance rules (tasks/compliance.py) in the same query: `zone_status` (each zone
@@ -1262,7 +1265,13 @@ def reconcile(
     found: list[tuple[int, ProviderCall]] = []
     not_placed: list[int] = []
     for call_id, attempt_key, status, updated_at in orphans:
-        match = provider.find_by_attempt_key(attempt_key, now) if status == CallStatus.created else None
+        try:
+            match = provider.find_by_attempt_key(attempt_key, now) if status == CallStatus.created else None
+        except ProviderError as error:
+            # The provider cannot say now (an outage, a refused key): the row stays `created` and its contact in
+            # flight, asked again next tick. A tick that stopped here kept every campaign from dialing.
+            log.warning("reconcile: call %s (attempt key %s) left for the next tick: %s", call_id, attempt_key, error)
+            continue
         if match is not None:
             found.append((call_id, match))
         elif status == CallStatus.queued or (now - updated_at).total_seconds() >= grace:

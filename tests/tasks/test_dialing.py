@@ -566,6 +566,32 @@ def test_a_lost_placement_answer_is_reconciled_never_redialed_blindly(campaign_d
     assert provider.duplicate_attempt_keys() == {}
 
 
+def test_a_provider_that_cannot_answer_reconciliation_does_not_stop_the_tick(campaign_db, monkeypatch):
+    # a Retell outage (or a refused key) while a `created` row waited: the whole tick failed with a traceback, and
+    # no campaign dialed until the provider came back
+    from tasks.settings import reset_settings
+    from tasks.telephony import make_provider
+    from tasks.telephony.base import OutcomeUnknown
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 4)
+    provider = make_provider(db=db)
+    provider.fail_next(OutcomeUnknown("read timeout on create-phone-call"))
+    run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=3)
+    monkeypatch.setenv("CAMPAIGNS_RECONCILE_GRACE_SECONDS", "0")
+    reset_settings()
+
+    def down(attempt_key, now):
+        raise ProviderUnavailable("Retell POST /v3/list-calls: HTTP 500 after 1 tries")
+
+    monkeypatch.setattr(provider, "find_by_attempt_key", down)
+    result = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(hours=1)), pace_seconds=3)
+    assert result.reconciled == 0 and result.placed == 3  # the three others were called; the unknown one waits
+    with connect(db) as conn:
+        assert conn.execute("select status from calls where call_id = 1").fetchone()[0] == "created"
+        assert conn.execute("select in_flight_call_id from campaign_contacts where in_flight_call_id = 1").fetchone()
+
+
 def test_a_run_of_another_container_with_the_same_host_name_is_judged_by_its_heartbeat():
     # its pid means nothing in this process-id namespace: looking it up would find it "dead" and reconcile
     # a batch that is still dialling
