@@ -231,8 +231,10 @@ def merge_records(
     now_utc = utc_literal(now)
     return records.join(stored, on="call_id", how="inner", suffix="_stored").with_columns(*_MERGED).with_columns(
         *_MEANING, _credits(rates), _refund(not_attempts),
-        pl.when(pl.col("registered_at").is_null() & (_rank(_STATUS) >= 2)).then(now_utc)
-        .otherwise(pl.col("registered_at")).alias("registered_at"),
+        # placed = the provider took it (it has the provider's id): a refusal or a call closed as never placed
+        # moves past `registered` without ever ringing, and keeps no placing time
+        pl.when(pl.col("registered_at").is_null() & (_rank(_STATUS) >= 2) & pl.col("provider_call_id").is_not_null())
+        .then(now_utc).otherwise(pl.col("registered_at")).alias("registered_at"),
         pl.when(_NEWLY_ANALYZED).then(now_utc).otherwise(pl.col("analyzed_at")).alias("analyzed_at"),
     )
 

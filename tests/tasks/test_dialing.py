@@ -255,6 +255,8 @@ def test_provider_refusal_is_not_an_attempt(campaign_db):
     assert statuses[0] == ("not_connected", "telephony_provider_unavailable", False)
     assert statuses[1] == ("error", "error_dapta", False)
     assert run[0] == "failed" and "unavailable" in run[1]
+    with connect(db) as conn:  # neither rang: no placing time ("provider accepted"), the claim stays their time
+        assert conn.execute("select count(*) from calls where registered_at is not null").fetchone()[0] == 0
     provider.fail_with = None
     assert run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(minutes=1))).placed == 2
 
