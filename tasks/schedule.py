@@ -135,10 +135,13 @@ class Schedule:
                 return None
             if WEEKDAYS[day.weekday()] not in self.calling_days or not self.in_date_range(day):
                 continue
-            for start, _end in self.windows.get(WEEKDAYS[day.weekday()], ()):
-                opening = self._opening(day, start, tz, now)
-                if opening is not None:
-                    return opening
+            openings = [self._opening(day, start, tz, now) for start, _end in self.windows.get(WEEKDAYS[day.weekday()], ())]
+            # a fall-back day: a window that was open when the clock went back reopens then, at no start of its own
+            # (00:30-01:30 is open again from 01:00 EST, after 01:30 EDT)
+            openings += [moment for moment in _fall_backs(day, tz) if moment >= now and self.is_open(moment)]
+            openings = [o for o in openings if o is not None]
+            if openings:
+                return min(openings).astimezone(now.tzinfo)
         return None
 
     def _opening(self, day: date, start: time, tz: ZoneInfo, now: datetime) -> datetime | None:
@@ -167,3 +170,19 @@ class Schedule:
     def local_day(self, now: datetime) -> date:
         """The campaign-local calendar day of an instant."""
         return self.local(now).date()
+
+
+def _fall_backs(day: date, tz: ZoneInfo) -> list[datetime]:
+    """The instants (UTC) during local `day` at which the clock goes back (a fall-back change): at most one a day."""
+    first = datetime.combine(day, time(), tz).astimezone(timezone.utc)
+    last = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(timezone.utc)
+    if first.astimezone(tz).utcoffset() <= last.astimezone(tz).utcoffset():
+        return []
+    low, high = first, last  # the offset is the day's first one at `low` and the smaller one at `high`
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(tz).utcoffset() == first.astimezone(tz).utcoffset():
+            low = middle
+        else:
+            high = middle
+    return [low.replace(microsecond=0) + timedelta(seconds=1)]  # changes fall on whole seconds: the one in (low, high]

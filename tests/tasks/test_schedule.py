@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -89,6 +90,22 @@ def test_a_window_in_the_repeated_hour_opens_again_on_its_second_pass():
     assert s.next_open(datetime(2027, 11, 7, 4, 0, tzinfo=UTC)) == first
     assert s.next_open(datetime(2027, 11, 7, 5, 30, tzinfo=UTC)) == second and s.is_open(second)
     assert s.next_open(datetime(2027, 11, 7, 6, 30, tzinfo=UTC)) == datetime(2027, 11, 8, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("zone", "fall_back"), [
+    ("America/New_York", datetime(2027, 11, 7, 6, 0, tzinfo=UTC)),  # 02:00 EDT -> 01:00 EST
+    ("Europe/Paris", datetime(2027, 10, 31, 1, 0, tzinfo=UTC)),  # 03:00 CEST -> 02:00 CET
+    ("Australia/Lord_Howe", datetime(2027, 4, 3, 15, 0, tzinfo=UTC)),  # 02:00 +11 -> 01:30 +10:30
+])
+def test_a_window_open_when_the_clock_goes_back_reopens_then(zone, fall_back):
+    # A window starting before the repeated hour and running into it (00:30-01:15 on a 02:00 -> 01:00 day) is open
+    # again from the moment the clock goes back, which is no start of its own: the next opening after its first
+    # pass was read as the next day (`simulate` skipped the calling time; `dial` named the wrong opening).
+    local = fall_back.astimezone(ZoneInfo(zone))
+    s = schedule(zone, EVERY_DAY, {d: [["00:30", (local + timedelta(minutes=15)).strftime("%H:%M")]] for d in EVERY_DAY})
+    assert s.is_open(fall_back) and not s.is_open(fall_back - timedelta(seconds=1))
+    assert s.next_open(fall_back - timedelta(minutes=10)) == fall_back
+    assert s.next_open(fall_back + timedelta(minutes=15)) > fall_back + timedelta(hours=12)  # closed again: tomorrow
 
 
 def test_next_open_is_none_after_the_end_date():
