@@ -100,18 +100,22 @@ def run(campaign_id: int, now: NowOpt = None, as_json: JsonOpt = False) -> None:
 def simulate(
     campaign_id: int,
     days: Annotated[float, typer.Option("--days", min=0.01, help="Simulated days to run.")] = 7,
-    start: Annotated[str | None, typer.Option("--start", help="First day (YYYY-MM-DD); default the campaign's start date.")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="First day (YYYY-MM-DD); default the campaign's start date, or its last call when it has calls "
+                        "(a simulation writes into the campaign and cannot start before calls already made).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default CAMPAIGNS_SIMULATOR_SEED).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Simulate days of dialing, enrichment and metrics on a virtual clock with the simulated provider."""
+    """Simulate days of dialing, enrichment and metrics on a virtual clock with the simulated provider, writing the
+    calls into this campaign (`campaigns forecast` simulates a copy instead)."""
     from flows.simulate import simulate as run_simulation
     from tasks.settings import get_settings
     from tasks.store import connect
     from tasks.telephony import make_provider
 
     with connect(db()) as conn:
-        row = conn.execute("select start_date, time_zone from campaigns where campaign_id = ?", [campaign_id]).fetchone()
+        row = conn.execute("select start_date, time_zone, (select max(queued_at) from calls where campaign_id = $id)"
+                           " from campaigns where campaign_id = $id", {"id": campaign_id}).fetchone()
     if row is None:
         raise UserError(f"campaign {campaign_id} does not exist")
     if start is not None:
@@ -126,6 +130,16 @@ def simulate(
     from tasks.schedule import zone
 
     begin = datetime.combine(first_day, time(0, 0), zone(row[1])).astimezone(timezone.utc)
+    last_call = row[2]
+    if last_call is not None and begin < last_call:
+        # The simulation writes its calls into this campaign: its clock cannot start before calls already made
+        # (a simulated attempt 2 dated before a real attempt 1). By default it goes on from the last call.
+        if start is not None:
+            raise UserError(f"--start {first_day}: campaign {campaign_id} already has calls until "
+                            f"{last_call.astimezone(zone(row[1])):%Y-%m-%d %H:%M} ({row[1]}); a simulation writes into "
+                            f"the campaign and starts after them (leave --start out), or use `campaigns forecast`, "
+                            f"which simulates a copy")
+        begin = last_call.astimezone(timezone.utc)
     settings = get_settings()
     if seed is not None:
         settings = settings.model_copy(update={"simulator_seed": seed})

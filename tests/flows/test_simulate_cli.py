@@ -58,3 +58,25 @@ def test_a_completed_run_names_no_hold(db, capsys):
     add_contacts(db, ids["campaign_id"], 5)
     result = json.loads(simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "3", "--json"))
     assert (result["completed"], result["held_by"]) == (True, None)
+
+
+def test_a_simulation_goes_on_after_the_campaigns_calls_and_refuses_to_start_before_them(db, capsys):
+    # a simulation writes into the campaign: started at its start date under calls already made, it dated a
+    # simulated attempt 2 before the real attempt 1
+    import duckdb
+
+    ids = make_campaign_db(db, max_attempts=3)
+    campaign = str(ids["campaign_id"])
+    add_contacts(db, ids["campaign_id"], 5)
+    simulate_cli(capsys, db, campaign, "--days", "1")
+    with duckdb.connect(str(db)) as conn:
+        last = conn.execute("select max(queued_at) from calls").fetchone()[0]
+    assert main(["--db", str(db), "simulate", campaign, "--days", "1", "--start", "2026-04-27"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --start 2026-04-27: campaign {campaign} already has calls until ") and "forecast" in err
+    simulate_cli(capsys, db, campaign, "--days", "3")
+    with duckdb.connect(str(db)) as conn:
+        later = conn.execute("select min(queued_at), count(*) from calls where queued_at > ?", [last]).fetchone()
+        earlier = conn.execute("select count(*) from calls where call_id > (select max(call_id) from calls"
+                               " where queued_at <= ?) and queued_at < ?", [last, last]).fetchone()[0]
+    assert later[1] > 0 and earlier == 0  # the second run's calls all come after the first run's
