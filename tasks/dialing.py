@@ -208,6 +208,7 @@ HORIZON_PASSED = ("the batch ran past the time its calls were checked for (its c
 WINDOW_CLOSED = "calling window closed before the rest of the batch was placed"
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
+NO_NUMBER = "no outbound number configured"  # a campaign set up without one: `campaigns run` exits 2 on it
 BUSY = "batch {run_id} of this campaign is still placing its calls; the next starts once it has ended"
 
 
@@ -359,7 +360,7 @@ def usable_numbers(
 ) -> tuple[list[str], str | None]:
     """Outbound numbers to use, least used today first; or none and the reason why (`options` read when not given)."""
     if not plan.number_ids:
-        return [], "no outbound number configured"
+        return [], NO_NUMBER
     rows = conn.execute(
         "select number_id, e164, sip_trunk_status, rotation_paused_at is not null, rotation_paused_reason"
         " from phone_numbers where list_contains(?, number_id)",

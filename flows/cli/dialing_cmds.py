@@ -87,13 +87,15 @@ def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
 def run(campaign_id: int, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Start one batch of a campaign now (the Run button), even when inactive or outside its schedule."""
     from tasks.clock import VirtualClock, WallClock
-    from tasks.dialing import run_manual
+    from tasks.dialing import NO_NUMBER, run_manual
     from tasks.telephony import make_provider
 
     instant = parse_instant(now, "--now")
     clock = VirtualClock(instant) if instant else WallClock()
     result = run_manual(db(), make_provider(db=db()), campaign_id, clock)
     emit(result.__dict__, as_json, result.line())
+    if result.message == NO_NUMBER:  # a setup the batch cannot run with, as `activate` refuses it: not "nobody due"
+        raise UserError(f"campaign {campaign_id}: {NO_NUMBER}; add one with `campaigns edit {campaign_id} --number ID`")
 
 
 @app.command()

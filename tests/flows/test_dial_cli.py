@@ -84,3 +84,16 @@ def test_the_now_option_says_an_instant_without_offset_is_utc():
     for name in ("dial", "run", "enrich"):
         [option] = [p for p in commands[name].params if p.name == "now"]
         assert "without an offset is UTC" in option.help, name
+
+
+def test_run_of_a_campaign_without_an_outbound_number_exits_2(campaign_db, capsys):
+    # it printed "claimed 0, placed 0 (no outbound number configured)" and exited 0, as when nobody is due
+    import duckdb
+
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("update campaigns set outbound_number_ids = [], rotation_enabled = false")
+    code, out, err = run(capsys, db, "run", str(campaign_id), "--now", "2026-04-28T17:00:00Z")
+    assert code == 2 and "(no outbound number configured)" in out
+    assert err == (f"error: campaign {campaign_id}: no outbound number configured; add one with "
+                   f"`campaigns edit {campaign_id} --number ID`\n")
