@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.clock import Clock, VirtualClock, WallClock
-from tasks.dialing import BatchResult, run_manual, run_tick
+from tasks.dialing import PROVIDER_FAILED, BatchResult, run_manual, run_tick
 from tasks.telephony.base import TelephonyProvider
 
 
@@ -37,13 +37,24 @@ def dial_campaigns(now: datetime | None = None, db: str | None = None, campaign_
     The run ends Completed with what the tick did as its state message, and each batch's line in the log: a tick
     that placed nothing said nothing of why (a paused number, the daily caps, nobody callable) in the Prefect UI.
     """
-    from prefect.states import Completed
+    from prefect.states import Completed, Failed
 
     result = dial_tick(db, _provider(db), _clock(now), campaign_ids)
-    lines = [BatchResult(**batch).line() for batch in result["batches"]]
-    for line in lines:
-        get_run_logger().info(line)
-    return Completed(message=tick_message(result["reconciled"], result["placed"], lines), data=result)
+    batches = [BatchResult(**batch) for batch in result["batches"]]
+    logger = get_run_logger()
+    for batch in batches:
+        (logger.error if provider_failed(batch) else logger.info)(batch.line())
+    message = tick_message(result["reconciled"], result["placed"], [batch.line() for batch in batches])
+    if any(provider_failed(batch) for batch in batches):
+        # a refused API key or an outage: the run is Failed, so that Prefect's failure alerts fire (it ended
+        # Completed and green, minute after minute, while nothing could be dialed)
+        return Failed(message=message, data=result)
+    return Completed(message=message, data=result)
+
+
+def provider_failed(batch: BatchResult) -> bool:
+    """The provider refused or could not take the batch's calls (its run ended failed, tasks.dialing)."""
+    return bool(batch.message) and batch.message.startswith(PROVIDER_FAILED)
 
 
 def tick_message(reconciled: int, placed: int, lines: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.enrichment import apply_plan, collect_updates, pending_calls
@@ -52,7 +52,12 @@ def enrich_pending_calls(db: str | None, provider: TelephonyProvider, now: datet
 
 @flow(name="enrich-calls")
 def enrich_calls(now: datetime | None = None, db: str | None = None, aggregate: bool = True) -> dict:
-    """Every minute: poll the provider for unfinished calls and write outcomes, analysis, credits."""
+    """Every minute: poll the provider for unfinished calls and write outcomes, analysis, credits.
+
+    The run's state message counts what the pass did; provider errors are logged, and a pass whose every read
+    failed (an outage, a refused API key) ends Failed so that Prefect's failure alerts fire."""
+    from prefect.states import Completed, Failed
+
     result = enrich_pending_calls(db, _make_provider(db), now or datetime.now(UTC))
     if aggregate and result["changed"]:
         # Managers expect the metrics to follow the call log within the minute: refresh them now
@@ -60,4 +65,15 @@ def enrich_calls(now: datetime | None = None, db: str | None = None, aggregate: 
         from flows.aggregate_metrics import aggregate_metrics
 
         result["metrics"] = aggregate_metrics(db=db)
-    return result
+    message = pass_message(result)
+    if result["provider_errors"]:
+        get_run_logger().warning(message)
+    if result["asked"] and result["provider_errors"] >= result["asked"]:
+        return Failed(message=message, data=result)
+    return Completed(message=message, data=result)
+
+
+def pass_message(result: dict) -> str:
+    """An enrichment pass as one line: "pending 12, asked 12, changed 9, provider errors 0"."""
+    return (f"pending {result['pending']}, asked {result['asked']}, changed {result['changed']}, provider errors "
+            f"{result['provider_errors']}" + (f", closed as stuck {result['stuck_errors']}" if result["stuck_errors"] else ""))

@@ -208,6 +208,7 @@ HORIZON_PASSED = ("the batch ran past the time its calls were checked for (its c
 WINDOW_CLOSED = "calling window closed before the rest of the batch was placed"
 RESOLVE_AHEAD = 5000  # new contacts given their zone together when a claim meets one
 NOBODY = "no eligible contacts"  # a batch's message when the claim found nobody to call
+PROVIDER_FAILED = "telephony provider "  # how a batch's message starts when the provider refused or failed it
 NO_NUMBER = "no outbound number configured"  # a campaign set up without one: `campaigns run` exits 2 on it
 BUSY = "batch {run_id} of this campaign is still placing its calls; the next starts once it has ended"
 

@@ -36,3 +36,18 @@ def test_dial_campaigns_and_run_campaign_flows(db, prefect_harness):
     assert later.is_completed() and later.message == (
         f"reconciled 0, placed 0; campaign {ids['campaign_id']}: claimed 0, placed 0 (no eligible contacts)"), later
     assert later.result()["placed"] == 0
+
+
+def test_a_tick_the_provider_refused_ends_failed(db, prefect_harness, monkeypatch):
+    # a revoked API key ended Completed, at INFO: Prefect's failure alerts never fired
+    import flows.dial_campaigns as module
+    from tasks.telephony.base import ProviderError
+    from tests.fakes import FakeProvider
+
+    ids = make_campaign_db(db, batch_size=5)
+    add_contacts(db, ids["campaign_id"], 3)
+    monkeypatch.setattr(module, "_provider", lambda _db: FakeProvider(
+        fail_with=ProviderError("Retell POST /v2/create-phone-call: HTTP 401, the API key was refused")))
+    state = module.dial_campaigns(now=datetime(2026, 4, 28, 17, 0, tzinfo=timezone.utc), db=str(db), return_state=True)
+    assert state.is_failed(), state
+    assert "placed 0 (telephony provider refused the call: Retell POST" in state.message

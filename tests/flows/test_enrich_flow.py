@@ -96,3 +96,28 @@ def test_the_enrich_calls_flow_runs_under_prefect(prefect_harness, campaign_db):
     with connect(db) as conn:
         attempts = conn.execute("select sum(attempts) from contact_stats").fetchone()[0]
     assert attempts == 3
+
+
+def test_an_enrich_pass_whose_every_read_failed_ends_failed_with_its_counts(prefect_harness, campaign_db, monkeypatch):
+    # a revoked key made every read fail, and the run ended Completed without a message or a log line
+    import flows.enrich_calls as module
+    from tasks.telephony.base import ProviderUnavailable
+
+    db = campaign_db["db"]
+    provider = SimulatedProvider(simulator_path(db=db), seed=42)
+    dial(db, campaign_db["campaign_id"], provider, 2)
+    provider.close()
+
+    class Down:
+        name = "simulator"
+
+        def get_call(self, provider_call_id, now):
+            raise ProviderUnavailable("Retell GET /v2/get-call: HTTP 401, the API key was refused")
+
+    monkeypatch.setattr(module, "_make_provider", lambda _db: Down())
+    state = module.enrich_calls(now=QUEUED + timedelta(minutes=20), db=str(db), return_state=True)
+    assert state.is_failed(), state
+    assert state.message == "pending 2, asked 2, changed 0, provider errors 2"
+    monkeypatch.undo()  # the real provider again
+    ok = enrich_calls(now=QUEUED + timedelta(minutes=21), db=str(db), return_state=True)
+    assert ok.is_completed() and ok.message.startswith("pending 2, asked 2, changed 2, provider errors 0")
