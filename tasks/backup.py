@@ -34,7 +34,32 @@ def check_target(source: Path, out: str | Path) -> Path:
     problem = _not_a_database(target)
     if problem is not None:
         raise UserError(f"--out {target}: {problem}; not overwritten (a backup replaces only a DuckDB file); choose another file")
+    problem = _live_store(target, source)
+    if problem is not None:
+        raise UserError(f"--out {target}: {problem}; not overwritten (a backup replaces only an earlier backup); "
+                        "choose another file")
     return target
+
+
+def _live_store(target: Path, source: Path) -> str | None:
+    """Why an existing DuckDB file at `target` is a store in use rather than an earlier backup, or None.
+
+    The system of record (CAMPAIGNS_DB, else data/campaigns.duckdb) when backing up another file, a file another
+    process holds open (flows running on it: `backup --out` replaced a served store under its flows), or one with a
+    write-ahead log beside it (a backup is written whole, without one).
+    """
+    if not target.is_file() or target.stat().st_size == 0:
+        return None
+    if same_file(target, db_path(None)) and not same_file(source, db_path(None)):
+        return "is the system of record (CAMPAIGNS_DB, else data/campaigns.duckdb)"
+    if target.with_name(target.name + ".wal").exists():
+        return "is a database in use (it has a write-ahead log beside it)"
+    try:
+        duckdb.connect(str(target), read_only=True).close()
+    except duckdb.Error as error:
+        if "lock" in str(error).lower():
+            return "is open in another process (a store in use)"
+    return None
 
 
 def _not_a_database(path: Path) -> str | None:

@@ -48,3 +48,44 @@ def test_a_previous_backup_and_an_empty_file_are_replaced(capsys, db, tmp_path):
 def test_a_folder_is_named_as_such(capsys, db, tmp_path):
     assert refused(capsys, db, tmp_path) == (
         f"--out {tmp_path}: is a folder; name the file, e.g. {tmp_path / 'campaigns-backup.duckdb'}")
+
+
+def _store(path):
+    from tasks.store import init_db
+
+    init_db(path)
+    return path
+
+
+def test_a_store_another_process_holds_open_is_not_replaced(capsys, db, tmp_path):
+    # `backup --out` replaced a served store under its running flows: their last minutes of calls were gone
+    import subprocess
+    import sys
+
+    live = _store(tmp_path / "live.duckdb")
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+                               " print('open', flush=True); time.sleep(60)", str(live)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        before = live.read_bytes()
+        assert refused(capsys, db, live) == (f"--out {live}: is open in another process (a store in use); not "
+                                             "overwritten (a backup replaces only an earlier backup); choose another file")
+        assert live.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_system_of_record_and_a_store_with_a_log_are_not_replaced(capsys, db, tmp_path, monkeypatch):
+    from tasks.settings import reset_settings
+
+    other = _store(tmp_path / "old.duckdb")
+    record = _store(tmp_path / "record.duckdb")
+    monkeypatch.setenv("CAMPAIGNS_DB", str(record))
+    reset_settings()
+    assert refused(capsys, other, record).startswith(f"--out {record}: is the system of record (CAMPAIGNS_DB")
+    monkeypatch.setenv("CAMPAIGNS_DB", str(db))
+    reset_settings()
+    with_log = _store(tmp_path / "busy.duckdb")
+    (tmp_path / "busy.duckdb.wal").write_bytes(b"")
+    assert refused(capsys, db, with_log).startswith(f"--out {with_log}: is a database in use (it has a write-ahead log")
