@@ -75,6 +75,13 @@ def _changes(**options: Any) -> dict[str, Any]:
             changes["weekly_schedule"] = json.loads(options["schedule"])
         except json.JSONDecodeError as error:
             raise UserError(f"--schedule: not valid JSON ({error.msg} at column {error.colno})") from None
+        schedule = changes["weekly_schedule"]
+        if "calling_days" not in changes and isinstance(schedule, dict):
+            # the days the schedule gives windows are the calling days, unless --calling-days says otherwise
+            from schemas.enums import WEEKDAYS
+
+            given = {str(day).strip().lower()[:3] for day, windows in schedule.items() if windows}
+            changes["calling_days"] = [day for day in WEEKDAYS if day in given]
     if options.get("numbers"):
         changes["outbound_number_ids"] = list(options["numbers"])
     if options.get("number_daily_cap") is not None:  # "none" (or empty) removes the cap; the model checks the rest

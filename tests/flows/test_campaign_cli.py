@@ -206,3 +206,16 @@ def test_a_bad_number_daily_cap_is_refused_naming_the_option(capsys, campaign_db
     assert (code, out, err) == (2, "", message + "\n")
     code, out, _ = run(capsys, campaign_db["db"], "show", str(campaign_db["campaign_id"]), "--json")
     assert json.loads(out)["number_daily_cap"] == 100  # unchanged
+
+
+def test_create_with_a_schedule_takes_its_days_as_the_calling_days(capsys, campaign_db):
+    # `--schedule` naming sat and sun was refused ("sat, sun has windows but is not a calling day") without a
+    # --calling-days repeating them
+    schedule = '{"sat": [["10:00", "14:00"]], "sun": [["10:00", "12:00"]], "mon": []}'
+    created = run_json(capsys, campaign_db["db"], "create", "--name", "Weekend", "--agent", str(campaign_db["agent_id"]),
+                       "--time-zone", "America/Phoenix", "--country", "US", "--schedule", schedule)
+    assert created["calling_days"] == ["sat", "sun"]
+    assert created["weekly_schedule"] == {"sat": [["10:00", "14:00"]], "sun": [["10:00", "12:00"]]}
+    edited = run_json(capsys, campaign_db["db"], "edit", str(created["campaign_id"]), "--schedule",
+                      '{"fri": [["09:00", "17:00"]]}')
+    assert (edited["calling_days"], edited["weekly_schedule"]) == (["fri"], {"fri": [["09:00", "17:00"]]})
