@@ -170,7 +170,10 @@ def _note_hold(result: SimulationResult, tick) -> None:
     if tick.placed:
         result.extra["held_by"] = None
         return
-    reasons = [b.message for b in tick.batches if b.run_id is None and b.message not in (None, NOBODY)]
+    # nobody callable is no hold by itself, but with whom the callee rules held back it is (a 30-day cap holding
+    # everyone left past the end date: the run ended with "still to dial" and no why)
+    reasons = [f"{b.message}; held back: {b.held}" if b.held else b.message for b in tick.batches
+               if b.run_id is None and b.message is not None and (b.message != NOBODY or b.held)]
     if reasons:
         result.extra["held_by"] = "; ".join(dict.fromkeys(reasons))
 

@@ -80,3 +80,22 @@ def test_a_simulation_goes_on_after_the_campaigns_calls_and_refuses_to_start_bef
         earlier = conn.execute("select count(*) from calls where call_id > (select max(call_id) from calls"
                                " where queued_at <= ?) and queued_at < ?", [last, last]).fetchone()[0]
     assert later[1] > 0 and earlier == 0  # the second run's calls all come after the first run's
+
+
+def test_a_run_whose_contacts_a_rolling_cap_holds_says_so(db, capsys):
+    # French contacts at their 4 calls in 30 days past the end date: the run ended "still to dial" with no why
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from tasks.compliance import load_rules, replace_rules
+    from tasks.store import transaction
+
+    ids = make_campaign_db(db, max_attempts=5)
+    add_contacts(db, ids["campaign_id"], 3)
+    with transaction(db) as conn:
+        rules = load_rules(conn)
+        rules["US"] = replace(rules["US"], max_calls_30d=1)
+        replace_rules(conn, list(rules.values()), datetime(2026, 4, 20, tzinfo=UTC))
+    result = json.loads(simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "3", "--json"))
+    assert result["contacts_left"] == 3
+    assert result["held_by"] == "no eligible contacts; held back: 3 at their legal cap of calls in 30 days"
