@@ -17,7 +17,6 @@ import pytest
 from tasks.store import connect
 from tests.factories import add_contacts, make_campaign_db
 
-pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 BIN = Path(sys.executable).parent
 
 
@@ -55,6 +54,8 @@ def _pause_the_cron_tick_and_wait_for_its_runs(api: str, seconds: float = 120) -
             time.sleep(1)
 
 
+@pytest.mark.slow
+@pytest.mark.prefect
 def test_serve_deploys_prefect_yaml_and_a_triggered_tick_writes_calls(db, tmp_path):
     # Ended in May: the cron ticks on the wall clock find it closed; the triggered tick runs in April.
     ids = make_campaign_db(db, batch_size=4, end_date=date(2026, 5, 29))
@@ -121,3 +122,126 @@ def test_serve_deploys_prefect_yaml_and_a_triggered_tick_writes_calls(db, tmp_pa
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=60)
+
+
+def test_the_served_dashboard_listens_on_localhost_unless_told_otherwise():
+    from flows.serve import dashboard_argv, dashboard_url
+
+    argv = dashboard_argv(8601)
+    assert argv[argv.index("--server.address") + 1] == "localhost"
+    assert argv[argv.index("--server.port") + 1] == "8601"
+    everywhere = dashboard_argv(8601, "0.0.0.0")
+    assert everywhere[everywhere.index("--server.address") + 1] == "0.0.0.0"
+    assert dashboard_url(8601, "localhost") == dashboard_url(8601, "0.0.0.0") == "http://localhost:8601"
+    assert dashboard_url(8601, "10.0.0.5") == "http://10.0.0.5:8601"
+    assert dashboard_url(8601, "::1") == "http://[::1]:8601"
+
+
+def test_serve_takes_an_address_for_the_dashboard():
+    from flows.serve import parse_args
+
+    assert parse_args([]).address == "localhost"
+    assert parse_args(["--address", "0.0.0.0", "--dashboard-port", "8601"]).address == "0.0.0.0"
+
+
+def test_descendants_follow_the_process_tree_below_the_roots():
+    from flows.serve import descendants
+
+    # pid -> "ppid start": 10 the worker, 20 a flow run it started, 21 that run's child, 30 unrelated
+    table = {10: "1 100", 20: "10 200", 21: "20 210", 30: "1 300", 31: "30 310"}
+    assert descendants(table, [10]) == [20, 21]
+    assert descendants(table, [10, 30]) == [20, 31, 21]
+    assert descendants(table, [99]) == []
+
+
+def test_stop_reaches_a_flow_run_started_in_a_session_of_its_own(tmp_path):
+    """The process worker starts each flow run with start_new_session: a SIGTERM to the worker's group
+    misses it. And Prefect's worker can linger long after SIGTERM: once nothing runs below it, it gets
+    `settle` seconds. A stand-in worker that ignores SIGTERM starts such a run; both end."""
+    from flows.serve import Services, stop_processes
+
+    pid_file = tmp_path / "run.pid"
+    worker = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "run = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True,\n"
+        "                       preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))\n"
+        f"open({str(pid_file)!r}, 'w').write(str(run.pid))\n"
+        "time.sleep(300)\n"
+    )
+    services = Services(tmp_path / "logs", dict(os.environ))
+    services.start("worker", [sys.executable, "-c", worker])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline, "the stand-in worker did not start its run"
+        time.sleep(0.1)
+    run_pid = int(pid_file.read_text())
+    assert os.getpgid(run_pid) == run_pid  # out of the worker's group, as the process worker's runs are
+    started = time.monotonic()
+    stop_processes(services.children, 60, settle=1)
+    assert time.monotonic() - started < 15  # not the 60 s
+    assert services.children[0][1].returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 5
+    while True:  # reparented on the worker's end, the run is reaped by init (or a subreaper)
+        try:
+            state = Path(f"/proc/{run_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state in ("Z", "X"):
+            break
+        assert time.monotonic() < deadline, f"the flow run process {run_pid} outlived the stop"
+        time.sleep(0.1)
+
+
+@pytest.mark.prefect
+def test_a_start_closes_the_runs_a_previous_serve_left_running_and_frees_their_slots(prefect_harness):
+    """A serve stopped outright leaves its runs Running and the server forgets the lease behind their
+    deployment concurrency slot: every later run would end "Deployment concurrency limit reached"."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, WorkPoolCreate
+    from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions, StateType
+    from prefect.states import Pending, Running
+
+    from flows.serve import STALE_RUN_MESSAGE, close_stale_runs
+
+    cancel_new = ConcurrencyOptions(collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+    with get_client(sync_client=True) as client:
+        for pool in ("stale-test-pool", "stale-other-pool"):
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+        flow_id = client.create_flow_from_name("stale-test-flow")
+        tick = client.create_deployment(flow_id, "tick", work_pool_name="stale-test-pool",
+                                        concurrency_limit=1, concurrency_options=cancel_new)
+        manual = client.create_deployment(flow_id, "manual", work_pool_name="stale-test-pool",
+                                          concurrency_limit=1, concurrency_options=cancel_new)
+        other = client.create_deployment(flow_id, "other", work_pool_name="stale-other-pool")
+        running = client.create_flow_run_from_deployment(tick)
+        client.set_flow_run_state(running.id, Pending())  # takes the deployment's slot
+        client.set_flow_run_state(running.id, Running())
+        pending = client.create_flow_run_from_deployment(manual)
+        client.set_flow_run_state(pending.id, Pending())
+        scheduled = client.create_flow_run_from_deployment(tick)  # due later: left as it is
+        elsewhere = client.create_flow_run_from_deployment(other)
+        client.set_flow_run_state(elsewhere.id, Pending())
+        client.set_flow_run_state(elsewhere.id, Running())
+        manual_limit = client.read_deployment(manual).global_concurrency_limit
+        assert client.read_deployment(tick).global_concurrency_limit.active_slots == manual_limit.active_slots == 1
+
+        closed, slots = close_stale_runs(client, pool="stale-test-pool")
+
+        assert (closed, slots) == (2, 2)
+        for run_id in (running.id, pending.id):
+            state = client.read_flow_run(run_id).state
+            assert (state.type, state.message) == (StateType.CRASHED, STALE_RUN_MESSAGE)
+        assert client.read_flow_run(scheduled.id).state.type == StateType.SCHEDULED
+        assert client.read_flow_run(elsewhere.id).state.type == StateType.RUNNING  # not this project's pool
+        for deployment in (tick, manual):
+            assert client.read_deployment(deployment).global_concurrency_limit.active_slots == 0
+        # a slot taken with no run holding it (its lease died with the server) is freed too
+        client.update_global_concurrency_limit(str(manual_limit.id), GlobalConcurrencyLimitUpdate(active_slots=1))
+        assert close_stale_runs(client, pool="stale-test-pool") == (0, 1)
+        assert client.read_deployment(manual).global_concurrency_limit.active_slots == 0
+        # the next run of the deployment takes the slot again instead of ending Cancelled
+        again = client.create_flow_run_from_deployment(tick)
+        client.set_flow_run_state(again.id, Pending())
+        assert client.read_flow_run(again.id).state.type == StateType.PENDING
+        assert close_stale_runs(client, pool="no-such-pool") == (0, 0)
