@@ -215,13 +215,15 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> list[str]:
             _field_error(errors, "country")
             drawn.append("country")
 
+    # No widget bounds on the numbers: the browser silently kept an out-of-range value (0, 501) to itself, so the
+    # page said "nothing to save" while the field showed it; the settings model's range shows under the field.
     attempts_left, attempts_right = st.columns(2)
     with attempts_left:
-        st.number_input("Max Attempts", min_value=1, max_value=20, step=1, key=k("max_attempts"),
+        st.number_input("Max Attempts", step=1, key=k("max_attempts"),
                         help="Calls per contact in total, 1 to 20")
         _field_error(errors, "max_attempts")
     with attempts_right:
-        st.number_input("Attempts per Day", min_value=1, max_value=20, step=1, key=k("attempts_per_day"),
+        st.number_input("Attempts per Day", step=1, key=k("attempts_per_day"),
                         help="Calls per contact per campaign-local day")
         _field_error(errors, "attempts_per_day")
     return drawn
@@ -270,7 +272,7 @@ def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str
     idle = any(not n["in_rotation"] or n["sip_trunk_status"] != "active" for n in health)
     expanded = idle or bool({"batch_size", "outbound_number_ids", "rotation_enabled"} & set(errors))
     with st.expander("Advanced Settings", expanded=expanded):
-        st.number_input("Batch Size", min_value=1, max_value=500, step=1, key=k("batch_size"),
+        st.number_input("Batch Size", step=1, key=k("batch_size"),
                         help="Contacts dialled per batch, 1 to 500 (default 100)")
         _field_error(errors, "batch_size")
         st.toggle("Phone Number Rotation", key=k("rotation_enabled"),

@@ -76,6 +76,21 @@ def test_settings_tab_names_the_labels(page):
     assert not [e for e in shown if "max_attempts" in e or "mon" in e], shown
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("batch_size", 0, "Batch Size: must be between 1 and 500, got 0"),
+    ("batch_size", 501, "Batch Size: must be between 1 and 500, got 501"),
+    ("max_attempts", 0, "Max Attempts: must be between 1 and 20, got 0"),
+])
+def test_a_number_out_of_its_range_is_unsaved_and_refused_under_its_field(page, field, value, message):
+    # the widget's own bounds kept 0 or 501 in the browser: "Nothing to save" while the field showed it
+    at, cid = page
+    at.number_input(key=k(cid, field)).set_value(value).run()
+    assert not at.exception, at.exception
+    at.button(key=f"save_{cid}").click().run()
+    assert message in errors_shown(at), errors_shown(at)
+    assert not [m.value for m in at.info if "Nothing to save" in m.value]
+
+
 def test_settings_tab_names_the_day_when_hours_differ(page):
     at, cid = page
     at.radio(key=k(cid, "hours_mode")).set_value(PER_DAY).run()
