@@ -172,7 +172,8 @@ def best_time_section(campaign_id: int) -> None:
                 "are aggregated.", icon=":material/schedule:")
         return
     st.caption(f"Connection rate of every call of the campaign (not only the date range above) by the contact's "
-               f"local weekday and hour, as of {format_local(updated_at, time_zone)}. Hover a cell for its counts.")
+               f"local weekday and hour, as of {format_local(updated_at, time_zone)} ({time_zone}). Hover a cell for "
+               f"its counts.")
     st.altair_chart(best_time_chart(cells), width="stretch")
     best = smart.best_cells(cells)
     if not best.is_empty():

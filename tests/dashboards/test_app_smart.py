@@ -48,6 +48,8 @@ def test_heatmap_names_the_best_hours(tabs):
                          [[tabs["campaign_id"], 1, 10, 20, 12, NOW], [tabs["campaign_id"], 3, 17, 40, 8, NOW]])
     at = run_tab("metrics", tabs["campaign_id"])
     assert "Best hours so far: Tue 10:00 (60% of 20 calls); Thu 17:00 (20% of 40 calls)" in [c.value for c in at.caption]
+    # the aggregation's moment names its clock (the campaign's), as the page's other times do
+    assert any(" (America/Phoenix). Hover a cell" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_heatmap_without_calls_says_so(tabs):
