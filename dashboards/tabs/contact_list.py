@@ -573,6 +573,8 @@ def import_report(result: dict | None) -> None:
     if "error" in result:
         st.error(f"Nothing was imported: {result['error']}")
         return
+    if result.get("file"):  # named: it stays on the page while another file is uploaded and previewed above it
+        st.markdown(f"**Import of {markdown_text(Path(result['file']).name)}**")
     figures = import_figures(result)
     valid, duplicates = figures["Valid rows"], figures["Duplicates merged"]
     contacts, enrolled, already = valid - duplicates, figures["Newly enrolled"], figures["Already in this campaign"]
