@@ -147,7 +147,14 @@ def simulate(
         settings = settings.model_copy(update={"simulator_seed": seed})
     settings = settings.model_copy(update={"provider": "simulator"})
     provider = make_provider(settings, db=db())
-    result = run_simulation(db(), provider, begin, days, campaign_ids=[campaign_id]).as_dict()
+    span = days
+    local_begin = begin.astimezone(zone(row[1]))
+    if float(days).is_integer() and local_begin.time() == time(0, 0):
+        # whole campaign-local days: to the local midnight N days on (a day across a DST change has 23 or 25 hours;
+        # 3 days counted as 72 hours ended an hour before the third midnight)
+        end = datetime.combine(local_begin.date() + timedelta(days=int(days)), time(0, 0), zone(row[1]))
+        span = (end - begin) / timedelta(days=1)
+    result = run_simulation(db(), provider, begin, span, campaign_ids=[campaign_id]).as_dict()
     import polars as pl
 
     from tasks.campaigns import open_enrollment_sql

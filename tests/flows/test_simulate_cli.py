@@ -99,3 +99,21 @@ def test_a_run_whose_contacts_a_rolling_cap_holds_says_so(db, capsys):
     result = json.loads(simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "3", "--json"))
     assert result["contacts_left"] == 3
     assert result["held_by"] == "no eligible contacts; held back: 3 at their legal cap of calls in 30 days"
+
+
+def test_whole_days_end_at_the_campaign_local_midnight_across_a_dst_change(db, capsys):
+    # `--days 3` over the fall-back counted 72 hours: it ended at 23:00 local, an hour before the third midnight
+    from datetime import datetime
+
+    import duckdb
+
+    ids = make_campaign_db(db, max_attempts=20)
+    late = {day: [["23:00", "24:00"]] for day in ("sat", "sun", "mon")}
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("update campaigns set time_zone = 'America/New_York', calling_days = ['sat', 'sun', 'mon'],"
+                     " weekly_schedule = ?, attempts_per_day = 20", [json.dumps(late)])
+    add_contacts(db, ids["campaign_id"], 2)
+    result = json.loads(simulate_cli(capsys, db, str(ids["campaign_id"]), "--days", "3", "--start", "2027-11-06",
+                                     "--json"))
+    assert result["requested_days"] == 3 and result["simulated_days"] > 3  # the 25-hour Sunday counted whole
+    assert datetime.fromisoformat(str(result["end"])) >= datetime.fromisoformat("2027-11-09T05:00:00+00:00")
