@@ -29,7 +29,8 @@ def test_terminal_text(text, shown):
 
 def test_import_report_of_a_hostile_file_sends_no_control_to_the_terminal(capsys, campaign_db, tmp_path):
     path = tmp_path / "escape.csv"
-    path.write_text(f'phone,name\n"{TITLE}{CLEAR}x",Ann\n', encoding="utf-8")
+    # a good row beside it: a file whose every row is rejected exits 2 (after the same report)
+    path.write_text(f'phone,name\n"{TITLE}{CLEAR}x",Ann\n+16025550101,Bo\n', encoding="utf-8")
     code, out, err = run(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path))
     assert code == 0, err
     assert "\x1b" not in out + err and "\x07" not in out + err
