@@ -193,10 +193,19 @@ def _build_flow():
         receives the rejected rows and the fields left empty (CSV) once the import is committed. ``now``
         dates the contacts and enrollments (default: the clock), e.g. a demo's story set before its
         simulated calls."""
-        return run_import(
+        from prefect.states import Completed, Failed
+
+        result = run_import(
             campaign_id, path, mapping=mapping, default_country=default_country, sheet=sheet,
             dry_run=dry_run, db=db, report_path=report_path, steps=steps, now=now,
         ).to_dict()
+        message = (f"rows {result['rows']}, imported {result['imported']}, updated {result['updated']}, "
+                   f"enrolled {result['enrolled']}, invalid {result['invalid']}")
+        if result["rows"] and result["invalid"] >= result["rows"]:
+            # a wrong file (another sheet, the phone column mapped wrong) imports nothing: Failed, so a scheduled
+            # import alerts; the result (with every rejected row) is the state's data
+            return Failed(message=f"every row was rejected: {message}", data=result)
+        return Completed(message=message, data=result)
 
     return import_contacts
 

@@ -98,9 +98,13 @@ def import_(
                                db=db(), report_path=report)
         with file_already_read(file, sheet, checked):
             del checked  # the flow's read step takes the only reference: freed as the import moves on
-            data = import_contacts(campaign_id, str(file), mapping=overrides, default_country=default_country,
-                                   sheet=sheet, dry_run=dry_run, db=str(db()),
-                                   report_path=None if report is None else str(report))
+            state = import_contacts(campaign_id, str(file), mapping=overrides, default_country=default_country,
+                                    sheet=sheet, dry_run=dry_run, db=str(db()),
+                                    report_path=None if report is None else str(report), return_state=True)
+            # Failed when every row was rejected (the report still comes, then the error line); a crash raises
+            data = state.result(raise_on_failure=False)
+            if isinstance(data, BaseException):
+                raise data
     else:
         from flows.import_contacts import run_import
 

@@ -57,3 +57,16 @@ def test_the_read_step_takes_the_frame_read_before_the_flow_once_and_only_for_th
         assert flow_module.read_once(one) is not frame  # taken once: a second import reads the file
     assert flow_module.read_once(one) is not frame
     assert counted_reads == ["one.csv", "other.csv", "one.csv", "one.csv", "one.csv"]
+
+
+@pytest.mark.prefect
+def test_an_import_flow_whose_every_row_is_rejected_ends_failed_and_the_cli_exits_2(prefect_harness, capsys, campaign_db,
+                                                                                    tmp_path):
+    contacts = tmp_path / "wrong.csv"
+    contacts.write_text("Phone,Name\nAnn,x\n", encoding="utf-8")
+    state = flow_module.import_contacts(campaign_db["campaign_id"], str(contacts), db=str(campaign_db["db"]),
+                                        return_state=True)
+    assert state.is_failed() and state.message == "every row was rejected: rows 1, imported 0, updated 0, enrolled 0, invalid 1"
+    code, out, err = cli(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(contacts), "--prefect")
+    assert code == 2 and "rows 1, imported 0" in out  # the report, then the error line
+    assert err.startswith("error: wrong.csv: every row was rejected (1 of 1)")
