@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     # outlived a demo killed by a signal and kept port 8501
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboards" / "app.py"),
                               "--server.headless", "true", "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
-                              "--client.toolbarMode", "minimal"])  # as `campaigns dashboard`: no Deploy button
+                              "--client.toolbarMode", "minimal",  # as `campaigns dashboard`: no Deploy button
+                              "--server.address", "localhost"])  # this machine only, as `make serve` and the URL say
 
 
 if __name__ == "__main__":

@@ -190,7 +190,8 @@ def dashboard_argv(port: int, address: str = "localhost") -> list[str]:
     """The command that serves the Streamlit dashboard, headless, on `port` of `address` (localhost: this
     machine only; 0.0.0.0 every interface)."""
     return [sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.headless", "true",
-            "--server.address", address, "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+            "--server.address", address, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]  # as `make demo` and `campaigns dashboard`: no Deploy button
 
 
 def dashboard_url(port: int, address: str) -> str:

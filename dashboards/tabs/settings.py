@@ -412,7 +412,18 @@ def forecast_caption(result: dict, time_zone: str) -> str:
         f"Connection rate per call (connected calls ÷ calls, the simulation's rate): "
         f"{_pct(result['forecast_connection_rate'])} in the simulated calls, "
         f"{'no calls yet' if observed is None else _pct(observed)} in the calls so far; rates used: "
-        f"{result.get('rates_used', 'default')}. Totals include calls already made.")
+        f"{result.get('rates_used', 'default')}. Totals include calls already made."
+        + (f" Dialing was held when the simulation stopped: {result['held_by']}." if result.get("held_by") else ""))
+
+
+def completion_card(result: dict, time_zone: str) -> str:
+    """The forecast's Expected completion: the campaign-local date, "Not within N days", or "None while held" when
+    a hold (a paused number) stopped the simulation with contacts left: its last call so far is no completion."""
+    if not result["completion"]:
+        return f"Not within {result['horizon_days']:g} days"
+    if result.get("held_by") and result["held_back_contacts"]:
+        return "None while held"
+    return format_local(result["completion"], time_zone, with_time=False)
 
 
 def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
@@ -446,8 +457,7 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
     if shown is None:
         return
     made_for, result = shown
-    completion = (format_local(result["completion"], time_zone, with_time=False) if result["completion"]
-                  else f"Not within {result['horizon_days']:g} days")
+    completion = completion_card(result, time_zone)
     # two rows: five cards in one row of the bordered section cut "1,263" to "1,…" and "191,658" to "191…" at 1280 px
     top = st.columns(FORECAST_TOP_ROW)  # the date needs the room
     top[0].metric("Expected completion", completion, border=True)

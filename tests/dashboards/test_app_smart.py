@@ -141,6 +141,23 @@ def test_forecast_button_shows_the_figures(tabs, monkeypatch):
     assert any("changed since this forecast" in c.value for c in at.caption)
 
 
+def test_a_forecast_stopped_by_a_hold_has_no_completion_date():
+    # a paused number stopped the simulation with 275 contacts left: the card gave the last call so far as the date
+    from dashboards.tabs.settings import completion_card, forecast_caption
+
+    result = {"completion": datetime(2026, 5, 7, 15, 6, tzinfo=UTC), "horizon_days": 120, "held_back_contacts": 275,
+              "held_by": "outbound number 3 is out of rotation: 3 spam marks in 81 calls in 24 h"}
+    assert completion_card(result, "America/Phoenix") == "None while held"
+    assert completion_card({**result, "held_by": None}, "America/Phoenix") == format_local(
+        result["completion"], "America/Phoenix", with_time=False)
+    assert completion_card({**result, "completion": None}, "America/Phoenix") == "Not within 120 days"
+    caption = forecast_caption({**result, "start": result["completion"], "seed": 1, "contacts": 300,
+                                "remaining_contacts": 275, "connected_contacts": 10, "forecast_connection_rate": None,
+                                "observed_connection_rate": 0.2}, "America/Phoenix")
+    assert caption.endswith("Dialing was held when the simulation stopped: outbound number 3 is out of rotation: 3 spam "
+                            "marks in 81 calls in 24 h.")
+
+
 # ----------------------------------------------------------------------------- Contact List: next allowed
 
 def test_contact_list_next_allowed_and_suppression(tabs):

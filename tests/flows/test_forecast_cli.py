@@ -67,11 +67,28 @@ def test_the_completion_is_given_in_the_campaigns_zone_with_utc_beside_it(capsys
     assert f"Expected completion   {local:%Y-%m-%d %H:%M} America/Phoenix ({moment.astimezone(ZoneInfo('UTC')):%H:%M} UTC)" in out
 
 
-def test_a_finished_campaign_says_nothing_is_left_to_simulate(capsys, db, small_campaign):
+def test_a_finished_campaign_says_no_call_was_simulated(capsys, db, small_campaign):
     import duckdb
 
     with duckdb.connect(str(db)) as conn:
         conn.execute("update campaign_contacts set finished_at = now(), finished_reason = 'max_attempts', attempts = 1")
     code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3")
     assert code == 0, out
-    assert "no calls left to simulate" in out and "n/a" not in out
+    assert "no calls simulated" in out and "n/a" not in out
+
+
+def test_a_campaign_held_by_a_paused_number_has_no_expected_completion(capsys, db, small_campaign):
+    # its only number out of rotation: the forecast gave the last call so far as the "Expected completion"
+    from datetime import UTC, datetime
+
+    from tasks.number_health import pause_number
+    from tasks.store import transaction
+
+    with transaction(db) as conn:
+        number_id = conn.execute("select outbound_number_ids[1] from campaigns").fetchone()[0]
+        pause_number(conn, number_id, datetime(2026, 4, 26, tzinfo=UTC), "3 spam marks in 81 calls in 24 h")
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3")
+    assert code == 0
+    line = next(text for text in out.splitlines() if text.startswith("Expected completion"))
+    assert line.startswith("Expected completion   none while dialing is held (8 contacts left)"), line
+    assert "Held back by          outbound number" in out

@@ -130,6 +130,7 @@ def test_the_served_dashboard_listens_on_localhost_unless_told_otherwise():
     argv = dashboard_argv(8601)
     assert argv[argv.index("--server.address") + 1] == "localhost"
     assert argv[argv.index("--server.port") + 1] == "8601"
+    assert argv[argv.index("--client.toolbarMode") + 1] == "minimal"  # no Deploy button, as the demo's
     everywhere = dashboard_argv(8601, "0.0.0.0")
     assert everywhere[everywhere.index("--server.address") + 1] == "0.0.0.0"
     assert dashboard_url(8601, "localhost") == dashboard_url(8601, "0.0.0.0") == "http://localhost:8601"
