@@ -162,20 +162,21 @@ def idle_until(plans, now: datetime, held: int, waiting: int, next_retry: dateti
     return min(moments) if moments else None
 
 
-def _note_hold(result: SimulationResult, tick) -> None:
-    """Keep why the latest ticks placed nothing (`held_by`: a paused number, a daily cap...), None once one places.
+def _note_hold(result: SimulationResult, tick, at: datetime) -> None:
+    """Keep why the latest ticks placed nothing (`held_by`: a paused number, a daily cap...) and when it was last seen
+    (`held_at`: a run may end days later, on a weekend, with the hold of its last calling tick), None once one places.
 
     A run that ends with contacts left can then say what held them; "nobody callable now" is no hold.
     """
     if tick.placed:
-        result.extra["held_by"] = None
+        result.extra["held_by"] = result.extra["held_at"] = None
         return
     # nobody callable is no hold by itself, but with whom the callee rules held back it is (a 30-day cap holding
     # everyone left past the end date: the run ended with "still to dial" and no why)
     reasons = [f"{b.message}; held back: {b.held}" if b.held else b.message for b in tick.batches
                if b.run_id is None and b.message is not None and (b.message != NOBODY or b.held)]
     if reasons:
-        result.extra["held_by"] = "; ".join(dict.fromkeys(reasons))
+        result.extra["held_by"], result.extra["held_at"] = "; ".join(dict.fromkeys(reasons)), at
 
 
 def simulate(
@@ -209,7 +210,7 @@ def simulate(
 
     clock = VirtualClock(start)
     end = start + timedelta(days=days)
-    result = SimulationResult(start=start, end=end, extra={"held_by": None})
+    result = SimulationResult(start=start, end=end, extra={"held_by": None, "held_at": None})
     next_aggregation = start + aggregate_every if aggregate_every else None
     # one DuckDB thread: a tick is many small statements, each slower with parallel set-up (-25% CPU)
     with held_open(db, threads=1):
@@ -220,7 +221,7 @@ def simulate(
             tick = run_tick(db, provider, clock, campaign_ids=campaign_ids, pace_seconds=pace_seconds)
             result.ticks += 1
             result.placed += tick.placed
-            _note_hold(result, tick)
+            _note_hold(result, tick, tick_start)
             after = tick_start + timedelta(seconds=tick_seconds)
             if tick.placed == 0:
                 with connect(db) as conn:

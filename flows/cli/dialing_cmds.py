@@ -189,6 +189,8 @@ def simulated_summary(result: dict) -> str:
         outcome = f"{left - held} contact(s) still to dial" + (f", {held} on a do-not-call list" if held else "")
     # why the last ticks placed nothing (a number out of rotation, a daily cap), when the run did not complete
     hold = f"; dialing held at the end: {result['held_by']}" if result.get("held_by") and not result["completed"] else ""
+    if hold and result.get("held_at") is not None:  # the last tick that could call: the run may end days after it
+        hold += f" (last seen {result['held_at']:%Y-%m-%d %H:%M} UTC)"
     return (f"simulated {span} ({result['start']:%Y-%m-%d %H:%M} to {result['end']:%Y-%m-%d %H:%M} UTC;"
             f" {result['requested_days']:g} day(s) requested), {outcome}: {result['ticks']} ticks,"
             f" {result['placed']} calls placed{hold}")
