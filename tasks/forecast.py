@@ -28,7 +28,7 @@ import polars as pl
 from tasks.errors import NotFoundError
 from tasks.metrics import CONNECTED_SQL
 from tasks.settings import get_settings
-from tasks.store import connect, init_db, transaction
+from tasks.store import connect, init_db, local_file, transaction
 from tasks.telephony.simulator import (
     BUSY_SHARE,
     DEFAULT_RATES,
@@ -457,8 +457,8 @@ def forecast(
     with connect(db) as conn:
         observed = observed_rates(conn, campaign_id)
     outcome_rates, rates_used = choose_rates(observed, rates)
-    with tempfile.TemporaryDirectory(prefix="forecast-", dir=work_dir) as folder:
-        copy = Path(folder) / "forecast.duckdb"
+    with tempfile.TemporaryDirectory(prefix="forecast-", dir=work_dir) as folder, \
+            local_file(copy := Path(folder) / "forecast.duckdb"):  # a DuckDB file even beside a shared store
         copy_campaign(db, copy, campaign_id, now)
         with connect(copy) as conn:
             time_zone, start_date = conn.execute(

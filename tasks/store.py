@@ -53,7 +53,7 @@ def store_file_problem(path: Path) -> str | None:
     An empty file (`touch`, a failed copy) is the wrong file as much as a mistyped path; DuckDB refuses to open
     one. The shared store (CAMPAIGNS_STORE) has no file: None. Only stats the path, never opens it.
     """
-    if shared_store_url() is not None:
+    if _shared_for(path) is not None:
         return None
     if not path.exists():
         return "no database there"
@@ -239,7 +239,7 @@ def connect(
     db: str | Path | None = None, *, read_only: bool = False, timeout: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection to the store, migrated on first use in this process, in UTC."""
-    if shared_store_url() is not None:
+    if _shared_for(db) is not None:
         with _connect_shared(timeout) as conn:
             yield conn
         return
@@ -305,7 +305,7 @@ def transaction(db: str | Path | None = None, *, timeout: float | None = None) -
     Writers of one process take turns (DuckDB is single-writer, and two threads updating the same
     rows would abort each other with a conflict); other processes wait on the file lock.
     """
-    if shared_store_url() is not None:
+    if _shared_for(db) is not None:
         with _shared_transaction(timeout) as conn:
             yield conn
         return
@@ -324,7 +324,7 @@ def init_db(db: str | Path | None = None) -> tuple[Path, int]:
     """Create or upgrade the database; returns its path and schema version."""
     path = db_path(db)
     with connect(path) as conn:
-        return path, (current_version(conn) if shared_store_url() is not None else apply_migrations(conn))
+        return path, (current_version(conn) if _shared_for(path) is not None else apply_migrations(conn))
 
 
 def forget_migrated(db: str | Path | None = None) -> None:
@@ -386,7 +386,7 @@ def held_open(db: str | Path | None = None, *, threads: int | None = None) -> It
     hundreds of times (a fifth of its wall time on this machine). The log stays durable meanwhile
     (a crash replays it on the next open); one checkpoint when the block ends folds it.
     """
-    if shared_store_url() is not None:
+    if _shared_for(db) is not None:
         yield
         return
     path = db_path(db)
@@ -505,6 +505,31 @@ def _statement_head(query) -> str:
 
 class StoreConflictError(StoreLockedError):
     """The shared store aborted a transaction for a concurrent one (serialization, deadlock): retry it."""
+
+
+# DuckDB files that are the store for the paths naming them even when a shared store is configured: a forecast's
+# copy (tasks/forecast.py). Without it, every `connect(copy)` went to the shared PostgreSQL store: the copy's
+# "delete from <table>" emptied the live tables (rolled back only because a later step failed).
+_local_files: ContextVar[frozenset[str]] = ContextVar("campaigns_local_files", default=frozenset())
+
+
+@contextmanager
+def local_file(path: str | Path) -> Iterator[None]:
+    """Within the block, `connect(path)`, `transaction(path)`, `init_db(path)` and `held_open(path)` open the DuckDB
+    file at `path` whatever CAMPAIGNS_STORE says; a call without a path (or with another) still opens the store."""
+    token = _local_files.set(_local_files.get() | {str(Path(path).resolve())})
+    try:
+        yield
+    finally:
+        _local_files.reset(token)
+
+
+def _shared_for(db: str | Path | None) -> str | None:
+    """The shared store's connection string when a call naming `db` goes to it, else None (a DuckDB file)."""
+    url = shared_store_url()
+    if url is None or db is None or not _local_files.get():
+        return url
+    return None if str(Path(db).resolve()) in _local_files.get() else url
 
 
 def shared_store_url() -> str | None:

@@ -484,3 +484,22 @@ def test_a_campaign_that_stops_being_independent_is_locked_store_wide_at_once(sh
                      " from campaign_contacts where campaign_id = ?", [second, first])
     with lock_scope(first), transaction() as conn:
         assert conn.scope is None  # its claims could now pass a person's rolling caps: store-wide
+
+
+def test_a_forecast_on_the_shared_store_simulates_a_local_copy_and_leaves_the_store_alone(shared_store):
+    # every connect(copy) went to the shared store: the copy's "delete from <table>" emptied the live tables, and
+    # only a failing sequence step rolled it back
+    from datetime import UTC, datetime
+
+    from tasks.forecast import forecast
+
+    setup = make_campaign_db(None, batch_size=10, max_attempts=1)
+    add_contacts(None, setup["campaign_id"], 6)
+    with connect() as conn:
+        before = {t: conn.execute(f"select count(*) from {t}").fetchone()[0]
+                  for t in ("agents", "campaigns", "contacts", "campaign_contacts", "calls", "calling_rules")}
+    result = forecast(None, setup["campaign_id"], datetime(2026, 4, 27, 15, 0, tzinfo=UTC), seed=3)
+    assert result.calls == 6 and result.completion is not None  # the copy was dialed, one attempt each
+    with connect() as conn:
+        after = {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in before}
+    assert after == before and before["calls"] == 0 and before["contacts"] == 6
