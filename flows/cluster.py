@@ -16,6 +16,7 @@ and builds its own provider, which leaves nowhere to hold the global slots.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -399,14 +400,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("setup",))
     parser.add_argument("--call-limit", type=int, default=None, help="default: CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT")
     args = parser.parse_args(argv)
+    if args.call_limit is not None and args.call_limit < 1:  # 0 became the default (20) without a word
+        print(f"error: --call-limit: must be 1 or more, got {args.call_limit}", file=sys.stderr)
+        return 2
+    if not os.environ.get("PREFECT_API_URL"):  # it set the limit on a temporary server of its own, then forgot it
+        print("error: PREFECT_API_URL is not set: name the Prefect server the workers use", file=sys.stderr)
+        return 2
     limit = args.call_limit or get_settings().provider_concurrency_limit
-    name = ensure_call_limit(limit)
-    turned_on = set_schedules_active("fan-out-dialing/fan-out-dialing", True)
+    try:
+        name = ensure_call_limit(limit)
+        turned_on = set_schedules_active("fan-out-dialing/fan-out-dialing", True)
+    except Exception as error:  # unreachable server, deployments not deployed yet: one line, not a traceback
+        print(f"error: cluster setup against {os.environ['PREFECT_API_URL']}: {type(error).__name__}: "
+              f"{' '.join(str(error).split()) or 'no details'} (is the server up, and `prefect deploy --all` done?)",
+              file=sys.stderr)
+        return 2
     print(f"global concurrency limit {name} = {limit}; fan-out-dialing schedules on: {turned_on}", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

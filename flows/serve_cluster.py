@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dashboard", action="store_true")
     args = parser.parse_args(argv)
 
-    from tasks.pgserver import PgServer, PostgresMissingError
+    from tasks.pgserver import PgServer, PgServerError, PostgresMissingError
 
     try:
-        pg = PgServer(args.pg_dir / "data", port=args.pg_port)
+        pg = PgServer(args.pg_dir / "data", port=args.pg_port, durable=True)  # the kept store: fsync on
     except PostgresMissingError as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     except KeyboardInterrupt:
         pass
+    except PgServerError as failed:  # the port taken, a second serve on the same folder: one line, not a traceback
+        print(f"error: {' '.join(str(failed).split())}", file=sys.stderr)
+        return 2
     except SystemExit as failed:  # a setup step failed: say which, then stop what was started
         if failed.code not in (None, 0):
             print(f"error: {failed.code}", file=sys.stderr)

@@ -15,7 +15,8 @@ import duckdb
 
 from tasks.errors import UserError
 from tasks.snapshot import refresh_snapshot
-from tasks.store import DUCKDB_MAGIC, DUCKDB_MAGIC_OFFSET, connect, current_version, db_path, same_file
+from tasks.store import (DUCKDB_MAGIC, DUCKDB_MAGIC_OFFSET, connect, current_version, db_path, same_file,
+                          shared_store_url)
 
 
 def check_target(source: Path, out: str | Path) -> Path:
@@ -111,6 +112,9 @@ def verify_backup(target: str | Path) -> int:
 
 def run_backup(db: str | Path | None, out: str | Path) -> dict:
     """Back up the store to `out` with one short connection, then check the copy opens."""
+    if shared_store_url() is not None:
+        raise UserError("the store is the shared PostgreSQL store (CAMPAIGNS_STORE=postgres): back it up with "
+                        "PostgreSQL's own tools (pg_dump; docs/scale-out.md); `backup` copies a DuckDB file")
     source = db_path(db)
     if not source.exists():
         raise UserError(f"database {source} does not exist; nothing to back up")

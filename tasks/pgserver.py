@@ -81,7 +81,11 @@ class PgServer:
         database: str = "campaigns",
         bin_dir: str | Path | None = None,
         start_timeout: float = 60.0,
+        durable: bool = False,
     ):
+        # durable: fsync on (a store kept across restarts, `make serve-cluster`); off for throw-away test servers,
+        # where an OS crash losing the cluster costs nothing and fsync costs seconds
+        self.durable = durable
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.database = database
@@ -168,7 +172,7 @@ class PgServer:
         for attempt in range(tries):
             port = self.port if self.port is not None else free_port(self.host)
             options = (f"-c listen_addresses={self.host} -p {port} -c unix_socket_directories='' "
-                       "-c fsync=off -c max_connections=200")
+                       f"-c fsync={'on' if self.durable else 'off'} -c max_connections=200")
             done = self._run("pg_ctl", "start", "-D", str(self.data_dir), "-w", "-t", str(int(self.start_timeout)),
                              "-l", str(self.log_file), "-o", options, check=False,
                              timeout=self.start_timeout + 30)

@@ -10,11 +10,14 @@ from flows.cli.common import JsonOpt, app, db, emit
 @app.command()
 def init(as_json: JsonOpt = False) -> None:
     """Create or upgrade the database; print its path and schema version."""
-    from tasks.store import init_db
+    from tasks.store import _hidden, init_db, shared_store_url
 
     path, schema_version = init_db(db())
-    emit({"db": str(path.resolve()), "schema_version": schema_version}, as_json,
-         f"database ready: {path.resolve()} (schema version {schema_version})")
+    url = shared_store_url()
+    # the shared store has no file: name the server (password hidden), not a DuckDB path nobody created
+    where = str(path.resolve()) if url is None else f"shared store {_hidden(url)}"
+    emit({"db": where, "schema_version": schema_version}, as_json,
+         f"database ready: {where} (schema version {schema_version})")
 
 
 @app.command()

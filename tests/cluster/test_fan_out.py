@@ -31,3 +31,20 @@ def test_every_busy_campaign_is_seen_beyond_the_first_page():
     assert sum(busy.values()) == 251 and busy[7] == 2 and busy[250] == 1
     assert runs_to_submit(campaigns, busy) == []  # nothing added while every campaign has its run
     assert client.reads == 2
+
+
+def test_cluster_setup_refuses_a_zero_limit_and_a_missing_server_in_one_line(capsys, monkeypatch):
+    # --call-limit 0 became 20 without a word; without PREFECT_API_URL it set the limit on a temporary server of its
+    # own; an unreachable server was a 71-line traceback
+    from flows.cluster import main
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    assert main(["setup", "--call-limit", "0"]) == 2
+    assert capsys.readouterr().err == "error: --call-limit: must be 1 or more, got 0\n"
+    monkeypatch.delenv("PREFECT_API_URL")
+    assert main(["setup", "--call-limit", "5"]) == 2
+    assert capsys.readouterr().err.startswith("error: PREFECT_API_URL is not set")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens on port 9
+    assert main(["setup", "--call-limit", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cluster setup against http://127.0.0.1:9/api: ") and err.count("\n") == 1, err

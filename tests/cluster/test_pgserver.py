@@ -42,6 +42,28 @@ def test_data_survives_a_restart_and_stop_is_idempotent(pg_server):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_a_kept_server_writes_durably_and_a_second_on_its_folder_is_one_line(pg_server, capsys):
+    # `make serve-cluster` kept its system-of-record cluster with fsync=off (an OS crash could corrupt it), and a
+    # second serve on the same folder ended in a 20-line traceback
+    import signal
+
+    from flows.serve_cluster import main
+
+    folder = Path(tempfile.mkdtemp(prefix="vc-pg-"))
+    os.chmod(folder, 0o755)
+    handler = signal.getsignal(signal.SIGTERM)  # main installs its own
+    try:
+        with PgServer(folder / "data", durable=True) as kept:
+            assert kept.execute("show fsync") == "on"
+            code = main(["--pg-dir", str(folder), "--pg-port", str(kept.port), "--no-dashboard", "--seconds", "1"])
+            err = capsys.readouterr().err
+            assert code == 2 and err.startswith("error: PostgreSQL did not start in ") and err.count("\n") == 1, err
+        assert pg_server.execute("show fsync") == "off"  # a throw-away test server: fast
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_a_failing_block_still_stops_the_server(pg_server):
     folder = Path(tempfile.mkdtemp(prefix="vc-pg-"))
     os.chmod(folder, 0o755)

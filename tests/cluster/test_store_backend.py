@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 import time
 import uuid
+from pathlib import Path
 from datetime import datetime, timezone
 
 import pytest
@@ -14,7 +15,7 @@ from tasks.campaigns import add_agent
 from tasks.dialing import claim_batch, load_plans, usable_numbers
 from tasks.errors import StoreError, StoreLockedError
 from tasks.feedback import UPSERT_SQL
-from tasks.settings import reset_settings
+from tasks.settings import get_settings, reset_settings
 from tasks.store import (
     _hidden,
     _statement_head,
@@ -503,3 +504,14 @@ def test_a_forecast_on_the_shared_store_simulates_a_local_copy_and_leaves_the_st
     with connect() as conn:
         after = {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in before}
     assert after == before and before["calls"] == 0 and before["contacts"] == 6
+
+
+def test_init_names_the_shared_store_and_backup_points_to_pg_dump(shared_store, capsys):
+    # init printed a DuckDB path nobody created; backup said the store "does not exist", or copied the live store
+    from tests.flows.cli_run import run
+
+    code, out, err = run(capsys, Path(get_settings().db), "init")
+    assert (code, err) == (0, "")
+    assert out.startswith("database ready: shared store postgresql://") and ".duckdb" not in out
+    code, out, err = run(capsys, Path(get_settings().db), "backup", "--out", str(Path(get_settings().db).parent / "b.duckdb"))
+    assert code == 2 and err.startswith("error: the store is the shared PostgreSQL store") and "pg_dump" in err
