@@ -16,7 +16,7 @@ from tasks.errors import UserError
 IdArg = Annotated[int, typer.Argument(help="Campaign id.")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Campaign name.")]
 ObjectiveOpt = Annotated[str | None, typer.Option("--objective", help="Optional description.")]
-AgentOpt = Annotated[int | None, typer.Option("--agent", help="Agent id (see `campaigns agents list`).")]
+AgentOpt = Annotated[str | None, typer.Option("--agent", help="Agent id or name (see `campaigns agents list`).")]
 StartOpt = Annotated[str | None, typer.Option("--start-date", help="First calling day, YYYY-MM-DD, campaign-local; 'none' clears it.")]
 EndOpt = Annotated[str | None, typer.Option("--end-date", help="Last calling day, YYYY-MM-DD; 'none' clears it.")]
 DaysOpt = Annotated[str | None, typer.Option("--calling-days", help="Comma-separated days, e.g. mon,tue,wed,thu,fri.")]
@@ -91,6 +91,25 @@ def _changes(**options: Any) -> dict[str, Any]:
     return changes
 
 
+def agent_id(conn, given: str) -> int:
+    """An agent by id or by name (as `apply` takes it), with what to do when there is none."""
+    from tasks.campaigns import agents_named
+
+    text = str(given).strip()
+    if text.isdigit():
+        if conn.execute("select 1 from agents where agent_id = ?", [int(text)]).fetchone() is None:
+            raise UserError(f"--agent: agent {text} does not exist; `campaigns agents list` shows them, "
+                            "`campaigns agents add NAME` adds one")
+        return int(text)
+    ids = agents_named(conn, text)
+    if not ids:
+        raise UserError(f"--agent: no agent named {text!r}; `campaigns agents list` shows them, "
+                        "`campaigns agents add NAME` adds one")
+    if len(ids) > 1:
+        raise UserError(f"--agent: {len(ids)} agents are named {text!r}; give the id ({', '.join(map(str, ids))})")
+    return ids[0]
+
+
 def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
     from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, summary_lines
 
@@ -111,7 +130,7 @@ def _show_text(data: dict[str, Any]) -> str:
 @app.command()
 def create(
     name: Annotated[str, typer.Option("--name", help="Campaign name.")],
-    agent: Annotated[int, typer.Option("--agent", help="Agent id (see `campaigns agents list`).")],
+    agent: Annotated[str, typer.Option("--agent", help="Agent id or name (see `campaigns agents list`).")],
     time_zone: Annotated[str, typer.Option("--time-zone", help="IANA time zone, e.g. America/Phoenix.")],
     objective: ObjectiveOpt = None, start_date: StartOpt = None, end_date: EndOpt = None,
     calling_days: DaysOpt = None, hours: HoursOpt = None, schedule: ScheduleOpt = None, country: CountryOpt = None,
@@ -132,6 +151,7 @@ def create(
         raise UserError("create: give --hours HH:MM-HH:MM (same every calling day) or --schedule JSON")
     now = _now()
     with options_named(_setting_options(bool(hours))), transaction(db()) as conn:
+        changes["agent_id"] = agent_id(conn, agent)
         campaign_id = create_campaign(conn, changes, now)
         data = _show_data(conn, campaign_id, now)
     emit(data, as_json, f"created campaign {campaign_id}\n" + _show_text(data))
@@ -159,6 +179,8 @@ def edit(
         raise UserError("edit: give at least one setting to change (see campaigns edit --help)")
     now = _now()
     with options_named(_setting_options(bool(hours))), transaction(db()) as conn:
+        if agent is not None:
+            changes["agent_id"] = agent_id(conn, agent)
         update_campaign(conn, campaign_id, changes, now)
         data = _show_data(conn, campaign_id, now)
     emit(data, as_json, f"updated campaign {campaign_id}\n" + _show_text(data))

@@ -93,7 +93,10 @@ def test_human_output_of_show_and_list(capsys, campaign_db):
          "error: --hours: mon: windows 08:00-12:00 and 11:00-13:00 overlap"),
         (["edit", "{id}", "--attempts-per-day", "6"], "error: --attempts-per-day: 6 per day is more than --max-attempts (5)"),
         (["edit", "{id}", "--rotation"], "error: --number: rotation is on: choose two or more numbers (got 1)"),
-        (["edit", "{id}", "--agent", "99"], "error: --agent: agent 99 does not exist"),
+        (["edit", "{id}", "--agent", "99"],
+         "error: --agent: agent 99 does not exist; `campaigns agents list` shows them, `campaigns agents add NAME` adds one"),
+        (["edit", "{id}", "--agent", "Bob"],
+         "error: --agent: no agent named 'Bob'; `campaigns agents list` shows them, `campaigns agents add NAME` adds one"),
         (["edit", "{id}", "--rotation", "--number", "1", "--number", "98"], "error: --number: number(s) 98 do not exist"),
         (["edit", "{id}", "--schedule", "{not json"], "error: --schedule: not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
         (["edit", "{id}"], "error: edit: give at least one setting to change (see campaigns edit --help)"),
@@ -219,3 +222,12 @@ def test_create_with_a_schedule_takes_its_days_as_the_calling_days(capsys, campa
     edited = run_json(capsys, campaign_db["db"], "edit", str(created["campaign_id"]), "--schedule",
                       '{"fri": [["09:00", "17:00"]]}')
     assert (edited["calling_days"], edited["weekly_schedule"]) == (["fri"], {"fri": [["09:00", "17:00"]]})
+
+
+def test_create_and_edit_take_the_agent_by_name_as_apply_does(capsys, campaign_db):
+    # `create --agent Ava` was refused ("Input should be a valid integer") though `apply` takes agent names
+    created = run_json(capsys, campaign_db["db"], "create", "--name", "By name", "--agent", "Ava", "--time-zone",
+                       "America/Phoenix", "--country", "US", "--hours", "08:00-18:00")
+    assert (created["agent_id"], created["agent_name"]) == (campaign_db["agent_id"], "Ava")
+    edited = run_json(capsys, campaign_db["db"], "edit", str(created["campaign_id"]), "--agent", str(campaign_db["agent_id"]))
+    assert edited["agent_id"] == campaign_db["agent_id"]
