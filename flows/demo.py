@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CAMPAIGNS_PROVIDER"] = "simulator"
     # The simulator marks 0.8% of calls as spam; at the default pause threshold (3 marks in 24 h, and 2% of
     # the number's calls) a number at its 100-calls-a-day cap has a ~4.5% chance a day of 3 marks by chance
-    # (binomial), so one of the two is likely paused within the two weeks and the story stops half-way. The demo runs with 5 marks, set here like an operator would (the env wins if set).
+    # (binomial), so one of the two is likely paused within the two weeks and the story stops half-way. The demo
+    # runs with 5 marks, set here like an operator would (the env wins if set).
     os.environ.setdefault("CAMPAIGNS_NUMBER_MAX_SPAM_MARKS", "5")
     started = time.perf_counter()
     db = DEMO_DB

@@ -71,7 +71,7 @@ def run_import(
     )
     # The report is written first, beside its target, and moved into place once the import is
     # committed: a report that cannot be written stops the import before anything is stored.
-    staged = (ci.stage_report(ci.report_lines(rejects, warnings), report_path, _kept_files(db, path))
+    staged = (ci.stage_report(ci.report_lines(rejects, warnings), report_path, kept_files(db, path))
               if report_path is not None else None)
     try:
         if merged.height:  # no valid row: nothing to write, and no import_runs row (an import of nothing failed)
@@ -124,11 +124,11 @@ def check_import(
     frame = ci.read_contacts_file(path, sheet)
     ci.map_columns(frame, dict(mapping or {}), Path(path).name)
     if report_path is not None:
-        ci.check_report_path(report_path, _kept_files(db, path))
+        ci.check_report_path(report_path, kept_files(db, path))
     return frame
 
 
-def _kept_files(db: str | Path | None, path: str | Path) -> dict[Path, str]:
+def kept_files(db: str | Path | None, path: str | Path) -> dict[Path, str]:
     """Files a --report must never replace: the store (and its write-ahead log) and the imported file."""
     store = db_path(db)
     return {store: "the database", store.with_name(store.name + ".wal"): "the database's log",
@@ -201,7 +201,7 @@ def _build_flow():
         ).to_dict()
         message = (f"rows {result['rows']}, imported {result['imported']}, updated {result['updated']}, "
                    f"enrolled {result['enrolled']}, invalid {result['invalid']}")
-        if result["rows"] and result["invalid"] >= result["rows"]:
+        if ci.every_row_rejected(result):
             # a wrong file (another sheet, the phone column mapped wrong) imports nothing: Failed, so a scheduled
             # import alerts; the result (with every rejected row) is the state's data
             return Failed(message=f"every row was rejected: {message}", data=result)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tasks.clock import VirtualClock
-from tasks.dialing import NOBODY, load_plans, run_tick
+from tasks.dialing import NOBODY, load_plans, outcome_phrase, run_tick
 from tasks.store import connect, held_open
 from tasks.telephony.base import TelephonyProvider
 
@@ -173,7 +173,7 @@ def _note_hold(result: SimulationResult, tick, at: datetime) -> None:
         return
     # nobody callable is no hold by itself, but with whom the callee rules held back it is (a 30-day cap holding
     # everyone left past the end date: the run ended with "still to dial" and no why)
-    reasons = [f"{b.message}; held back: {b.held}" if b.held else b.message for b in tick.batches
+    reasons = [outcome_phrase(b.message, b.held) for b in tick.batches
                if b.run_id is None and b.message is not None and (b.message != NOBODY or b.held)]
     if reasons:
         result.extra["held_by"], result.extra["held_at"] = "; ".join(dict.fromkeys(reasons)), at

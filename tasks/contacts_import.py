@@ -124,6 +124,12 @@ class ImportResult:
         return asdict(self)
 
 
+def every_row_rejected(result: Mapping) -> bool:
+    """Whether an import's result (`ImportResult.to_dict`) rejected every row of a file that had some: it imported
+    nothing, and the CLI exits 2 and the flow ends Failed on it (a wrong sheet, the phone column mapped wrong)."""
+    return bool(result["rows"]) and result["invalid"] >= result["rows"]
+
+
 # ---------------------------------------------------------------- reading
 
 

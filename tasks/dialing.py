@@ -288,9 +288,12 @@ class BatchResult:
 
 def outcome_text(message: str | None, held: str | None) -> str:
     """A batch's message for its result line: " (no eligible contacts; held back: 12 outside ...)", or nothing."""
-    if not message:
-        return ""
-    return f" ({message}; held back: {held})" if held else f" ({message})"
+    return f" ({outcome_phrase(message, held)})" if message else ""
+
+
+def outcome_phrase(message: str, held: str | None) -> str:
+    """A batch's message with whom the callee rules held back: "no eligible contacts; held back: 12 outside ..."."""
+    return f"{message}; held back: {held}" if held else message
 
 
 # What a held-back contact's rule kind (claim_audit.rule before the ':') means, for a result line
@@ -598,6 +601,7 @@ def claim_batch(
     provider_name: str,
     size: int | None = None,
     horizon: timedelta = timedelta(0),
+    deadline: datetime | None = None,
     status: str = CallStatus.queued.value,
     current: CampaignNow | None = None,
 ) -> tuple[int | None, pl.DataFrame]:
@@ -606,7 +610,8 @@ def claim_batch(
     Call inside a transaction. Returns (run_id, claimed calls) — (None, empty) when nobody is eligible.
     Contacts a compliance rule held back are counted per rule in `claim_audit`. `status='created'`
     writes the rows as created in the claim's own transaction (a batch placed in one request).
-    `current` is the campaign's settings when the caller read them in this transaction.
+    `current` is the campaign's settings when the caller read them in this transaction. `deadline` is the latest
+    moment the batch may place a call (its attempts are dated so for the rolling caps; the claim's time without one).
     """
     current = current or campaign_now(conn, plan.campaign_id)
     options = current.options
@@ -681,8 +686,7 @@ def claim_batch(
         # and a claim dated attempt let yesterday's call placed at 14:00:18 drop out of the 24 h count of today's
         # 14:00:00 claim (a 4th call in 24 h to a Florida number whose rule allows 3).
         conn.execute("insert into phone_attempts (contact_id, call_id, attempted_at, phone_e164)"
-                     " select contact_id, call_id, ?, phone_e164 from claimed",
-                     [min(now + horizon, _day_end(plan, now)) if horizon else now])
+                     " select contact_id, call_id, ?, phone_e164 from claimed", [deadline or now])
         conn.execute(
             """
             update campaign_contacts cc set
@@ -871,7 +875,7 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
         horizon = timedelta(seconds=pace * batch + HORIZON_SLACK_SECONDS)
         deadline = min(now + horizon, day_end)
         run_id, claimed = claim_batch(conn, plan, now, kind=kind, from_numbers=numbers,
-                                      provider_name=provider.name, size=batch, horizon=horizon,
+                                      provider_name=provider.name, size=batch, horizon=horizon, deadline=deadline,
                                       status=CallStatus.created.value if whole else CallStatus.queued.value,
                                       current=current)
         if run_id is None:  # nobody to call: say whom the callee rules held back (the claim audited them)
@@ -1257,18 +1261,20 @@ def reconcile(
         # (row groups before it skipped by queued_at), and not at all when there is none. Rows of live
         # runs are told apart here: the status test alone costs a third of the same test joined in SQL.
         suspects = [r for r in runs if r[0] not in alive]
-        orphans = [row[:4] for row in conn.execute(
-            "select call_id, attempt_key, status, updated_at, run_id from calls"
+        orphans = [row[:5] for row in conn.execute(
+            "select call_id, attempt_key, status, updated_at, phone_e164, run_id from calls"
             " where queued_at >= ? and status in ('queued', 'created') and run_id is not null",
             [min(r[5] for r in suspects)],
-        ).fetchall() if row[4] not in alive] if suspects else []
+        ).fetchall() if row[5] not in alive] if suspects else []
     if not orphans and not dead:
         return 0
     found: list[tuple[int, ProviderCall]] = []
     not_placed: list[int] = []
-    for call_id, attempt_key, status, updated_at in orphans:
+    for call_id, attempt_key, status, updated_at, phone in orphans:
         try:
-            match = provider.find_by_attempt_key(attempt_key, now) if status == CallStatus.created else None
+            # with our phone: a call of another store carrying the same key (a restored backup, staging) is not ours
+            match = (provider.find_by_attempt_key(attempt_key, now, to_number=phone)
+                     if status == CallStatus.created else None)
         except ProviderError as error:
             # The provider cannot say now (an outage, a refused key): the row stays `created` and its contact in
             # flight, asked again next tick. A tick that stopped here kept every campaign from dialing.

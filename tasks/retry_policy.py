@@ -11,8 +11,9 @@ dashboard and the `campaigns.retry_policy` column. A call the analysis says reac
 - `30m`, `2h`, `1d` — wait that long after the call ended (a campaign may set at most `3650d`);
 - `next_day` — from the next campaign-local day (local midnight);
 - `next_day_other_band` — the next calling day, at the open local time nearest this call's (when it was placed,
-  not when its batch was claimed) that is at least one 3-hour band away from it (so a voicemail at 10:00 is retried at 13:00, or 07:00 when 13:00 is
-  closed; under 08:00-10:00 and 16:00-18:00 a call at 09:00 comes back at 16:00: `band_choice`);
+  not when its batch was claimed) that is at least one 3-hour band away from it (so a voicemail at 10:00 is
+  retried at 13:00, or 07:00 when 13:00 is closed; under 08:00-10:00 and 16:00-18:00 a call at 09:00 comes back
+  at 16:00: `band_choice`);
 - `other_number` — no wait, but from a different outbound number (next day when there is only one);
 - `never` — the contact is finished (`not_retryable`).
 

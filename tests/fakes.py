@@ -58,7 +58,7 @@ class FakeProvider:
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         return [self.get_call(cid, now) for cid, (_, placed) in self.calls.items() if placed >= since]
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
+    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
         for cid, (request, _) in self.calls.items():
             if request.attempt_key == attempt_key:
                 return self.get_call(cid, now)

@@ -297,3 +297,14 @@ def check_not_a_folder(path: Path, kind: str) -> Path:
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a {kind}")
     return path
+
+
+def check_sheet_option(sheet: str | None, file: Path) -> None:
+    """Refuse --sheet for a text file (.csv, .tsv, .txt): it has no sheets, and the option was ignored silently
+    (`campaigns import`, `campaigns dnc import`)."""
+    from tasks.contacts_import import SUPPORTED_SUFFIXES
+    from tasks.errors import ValidationError
+
+    suffix = file.suffix.lower()
+    if sheet is not None and suffix in SUPPORTED_SUFFIXES and suffix != ".xlsx":
+        raise ValidationError("--sheet", f"{file.name} is a {suffix} file, which has no sheets; --sheet is for .xlsx files")

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import JsonOpt, app, check_country_option, check_not_a_folder, db, emit, require_campaign, table
+from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_sheet_option, db, emit,
+                              require_campaign, table)
 
 dnc_app = typer.Typer(help="Do-not-call lists (global, or per campaign with --campaign).", no_args_is_help=True)
 rules_app = typer.Typer(help="Legal calling rules by callee country/state, and what they held back.", no_args_is_help=True)
@@ -91,23 +92,13 @@ def dnc_import(
 
     region = check_country_option(country, "--country")
     check_not_a_folder(file, "CSV/XLSX file")
-    _check_sheet_option(sheet, file)
+    check_sheet_option(sheet, file)
 
     with transaction(db()) as conn:
         counts = import_dnc_counts(conn, file, datetime.now(UTC), campaign_id=campaign, reason=reason,
                                    default_region=list_region(conn, campaign, region), sheet=sheet)
     listed = counts["already_listed"]
     emit(counts, as_json, f"added {counts['added']} from {file}" + (f" ({listed} already listed)" if listed else ""))
-
-
-def _check_sheet_option(sheet: str | None, file: Path) -> None:
-    """Refuse --sheet for a text file (.csv, .tsv, .txt), as `campaigns import` does: it has no sheets."""
-    from tasks.contacts_import import SUPPORTED_SUFFIXES
-    from tasks.errors import ValidationError
-
-    suffix = file.suffix.lower()
-    if sheet is not None and suffix in SUPPORTED_SUFFIXES and suffix != ".xlsx":
-        raise ValidationError("--sheet", f"{file.name} is a {suffix} file, which has no sheets; --sheet is for .xlsx files")
 
 
 @dnc_app.command("list")

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_out_file, db, emit,
-                              export_app, plain_value, table)
+from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_out_file, check_sheet_option,
+                              db, emit, export_app, plain_value, table)
 from tasks.errors import ValidationError
 
 contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
@@ -51,15 +51,6 @@ def _import_text(data: dict, report: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _check_sheet_option(sheet: str | None, file: Path) -> None:
-    """Refuse --sheet for a text file (.csv, .tsv, .txt): it has no sheets, and the option was ignored silently."""
-    from tasks.contacts_import import SUPPORTED_SUFFIXES
-
-    suffix = file.suffix.lower()
-    if sheet is not None and suffix in SUPPORTED_SUFFIXES and suffix != ".xlsx":
-        raise ValidationError("--sheet", f"{file.name} is a {suffix} file, which has no sheets; --sheet is for .xlsx files")
-
-
 @app.command("import")
 def import_(
     campaign_id: CampaignArg,
@@ -83,12 +74,12 @@ def import_(
     overrides = parse_map_options(map_ or [])
     check_country_option(default_country, "--default-country")
     check_not_a_folder(file, "contacts file (.csv or .xlsx)")
-    _check_sheet_option(sheet, file)
+    check_sheet_option(sheet, file)
     if report is not None:  # before the file is read: a mistyped --report waited for a whole import's work
-        from flows.import_contacts import _kept_files
+        from flows.import_contacts import kept_files
         from tasks.contacts_import import check_report_path
 
-        check_report_path(report, _kept_files(db(), file))
+        check_report_path(report, kept_files(db(), file))
     if prefect:
         from flows.import_contacts import check_import, file_already_read, import_contacts
 
@@ -117,9 +108,10 @@ def import_(
 def nothing_valid(data: dict) -> None:
     """A file whose every row was rejected is bad input (exit 2) even though the report above lists why: a
     script that imports a wrong file (another sheet, a phone column mapped wrong) must not read it as done."""
+    from tasks.contacts_import import every_row_rejected
     from tasks.errors import UserError
 
-    if data["rows"] and data["invalid"] >= data["rows"]:
+    if every_row_rejected(data):
         first = data["rejected"][0]
         raise UserError(f"{Path(data['file']).name}: every row was rejected ({data['invalid']} of {data['rows']}), "
                         f"nothing imported; first: row {first['row']}, column {first['column']}: {first['reason']}")

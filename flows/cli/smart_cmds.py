@@ -37,11 +37,12 @@ def forecast(
     result = run_forecast(db(), campaign_id, datetime.now(UTC), seed=seed, horizon_days=days, rates=rates.value)
     data = result.as_dict()
     horizon = f"{days:g} day{'' if days == 1 else 's'}"
-    completion = _completion_text(result.completion, campaign_id) if result.completion else f"not within {horizon}"
-    if result.completion is not None and result.held_by and result.held_back_contacts:
-        # the simulation stopped on a hold (a paused number): its last call is no completion for those left
-        completion = (f"none while dialing is held ({result.held_back_contacts} contacts left); last call "
-                      f"{_completion_text(result.completion, campaign_id)}")
+    completion = f"not within {horizon}"
+    if result.completion is not None:
+        completion = _completion_text(result.completion, campaign_id)
+        if result.held_by and result.held_back_contacts:
+            # the simulation stopped on a hold (a paused number): its last call is no completion for those left
+            completion = f"none while dialing is held ({result.held_back_contacts} contacts left); last call {completion}"
     # with no completion, the unfinished contacts include those the horizon did not reach, not only those held back
     never = f"still unfinished after {horizon}" if result.completion is None else "expected never to finish"
     rate = (f"{result.forecast_connection_rate:.1%} of calls" if result.forecast_connection_rate is not None

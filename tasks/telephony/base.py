@@ -167,8 +167,10 @@ class TelephonyProvider(Protocol):
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         """Every call placed at or after ``since``."""
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
-        """The call placed with this attempt key in its metadata, if the provider has one."""
+    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
+        """The call placed with this attempt key in its metadata, if the provider has one. An attempt key is unique
+        within one store only (a restored backup, a staging store on the same account): given ``to_number`` (our
+        row's phone), a provider whose account other stores share skips a call with the key to another number."""
 
     def active_calls(self, now: datetime) -> int:
         """How many calls are in progress at the provider now (for pacing under its limit)."""

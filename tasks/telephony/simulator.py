@@ -1079,8 +1079,9 @@ class SimulatedProvider:
         now_ts = _as_ts(now)
         return [_call_at(row, now_ts) for row in rows]
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime) -> ProviderCall | None:
-        """The first call placed with this attempt key, if any."""
+    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
+        """The first call placed with this attempt key, if any (``to_number`` is not needed: the simulator's calls are
+        one store's own, in the file beside it)."""
         return self.find_by_attempt_keys([attempt_key], now).get(attempt_key)
 
     def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:

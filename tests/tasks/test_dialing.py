@@ -583,7 +583,10 @@ def test_a_provider_that_cannot_answer_reconciliation_does_not_stop_the_tick(cam
     monkeypatch.setenv("CAMPAIGNS_RECONCILE_GRACE_SECONDS", "0")
     reset_settings()
 
-    def down(attempt_key, now):
+    asked = []
+
+    def down(attempt_key, now, *, to_number=None):
+        asked.append(to_number)  # our row's phone: another store's call with the same key is not taken for ours
         raise ProviderUnavailable("Retell POST /v3/list-calls: HTTP 500 after 1 tries")
 
     monkeypatch.setattr(provider, "find_by_attempt_key", down)
@@ -591,6 +594,7 @@ def test_a_provider_that_cannot_answer_reconciliation_does_not_stop_the_tick(cam
     assert result.reconciled == 0 and result.placed == 3  # the three others were called; the unknown one waits
     with connect(db) as conn:
         assert conn.execute("select status from calls where call_id = 1").fetchone()[0] == "created"
+        assert asked == [conn.execute("select phone_e164 from calls where call_id = 1").fetchone()[0]]
         assert conn.execute("select in_flight_call_id from campaign_contacts where in_flight_call_id = 1").fetchone()
 
 
