@@ -25,7 +25,7 @@ from tasks.errors import NotFoundError
 from tasks.retry_policy import CampaignRetry, effective_policy, retry_decisions
 from tasks.schedule import Schedule
 from tasks.settings import get_settings
-from tasks.telephony.base import RECORD_SCHEMA, ProviderCall
+from tasks.telephony.base import CLOCK_SKEW_ALLOWANCE, RECORD_SCHEMA, ProviderCall
 
 FINAL_STATUSES = ("ended", "not_connected", "error", "failed_rate_limit")
 
@@ -384,19 +384,33 @@ def apply_provider_call(
     return apply_provider_calls(conn, [(call_id, update)], now, rates) > 0
 
 
+def predates(started_at: datetime | None, queued_at: datetime | None) -> bool:
+    """Whether a provider call that started at ``started_at`` began before our attempt row was queued at
+    ``queued_at``, so it is not that row's call.
+
+    An attempt key is unique within one store only. After a backup is restored, the next attempts reuse the keys of
+    calls placed after the backup, and those calls are still at the provider (and in the simulator's file beside the
+    store). The same is true of a staging store on the same account. Such a call started before our row was queued.
+    """
+    return started_at is not None and queued_at is not None and started_at < queued_at - CLOCK_SKEW_ALLOWANCE
+
+
 def find_call_id(
-    conn: duckdb.DuckDBPyConnection, *, provider_call_id: str | None = None, attempt_key: str | None = None
+    conn: duckdb.DuckDBPyConnection, *, provider_call_id: str | None = None, attempt_key: str | None = None,
+    started_at: datetime | None = None,
 ) -> int | None:
-    """Our call id for an attempt key or a provider call id (webhooks carry both).
+    """Our call id for an attempt key or a provider call id (webhooks carry both, and the call's start).
 
     An attempt key is unique within one store only (a restored backup, or a staging store on the same provider
-    account, reuses it): the call with our key but another provider call id than the one our row holds is not ours.
+    account, reuses it). So a call with our key is not ours when our row holds another provider call id, or when our
+    row has none yet and the call started before our row was queued (`predates`).
     """
     if attempt_key:
         row = conn.execute(
-            "select call_id, provider_call_id from calls where attempt_key = ?", [attempt_key]
+            "select call_id, provider_call_id, queued_at from calls where attempt_key = ?", [attempt_key]
         ).fetchone()
-        if row and (not provider_call_id or row[1] is None or row[1] == provider_call_id):
+        if row and (not provider_call_id or row[1] == provider_call_id
+                    or (row[1] is None and not predates(started_at, row[2]))):
             return row[0]
     if provider_call_id:
         row = conn.execute("select call_id from calls where provider_call_id = ?", [provider_call_id]).fetchone()

@@ -1261,19 +1261,20 @@ def reconcile(
         # (row groups before it skipped by queued_at), and not at all when there is none. Rows of live
         # runs are told apart here: the status test alone costs a third of the same test joined in SQL.
         suspects = [r for r in runs if r[0] not in alive]
-        orphans = [row[:5] for row in conn.execute(
-            "select call_id, attempt_key, status, updated_at, phone_e164, run_id from calls"
+        orphans = [row[:6] for row in conn.execute(
+            "select call_id, attempt_key, status, updated_at, phone_e164, queued_at, run_id from calls"
             " where queued_at >= ? and status in ('queued', 'created') and run_id is not null",
             [min(r[5] for r in suspects)],
-        ).fetchall() if row[5] not in alive] if suspects else []
+        ).fetchall() if row[6] not in alive] if suspects else []
     if not orphans and not dead:
         return 0
     found: list[tuple[int, ProviderCall]] = []
     not_placed: list[int] = []
-    for call_id, attempt_key, status, updated_at, phone in orphans:
+    for call_id, attempt_key, status, updated_at, phone, queued_at in orphans:
         try:
-            # with our phone: a call of another store carrying the same key (a restored backup, staging) is not ours
-            match = (provider.find_by_attempt_key(attempt_key, now, to_number=phone)
+            # A call of another store carrying the same key (a restored backup, staging) is not ours: it dialled another
+            # number, or it was placed before our row was queued.
+            match = (provider.find_by_attempt_key(attempt_key, now, to_number=phone, placed_after=queued_at)
                      if status == CallStatus.created else None)
         except ProviderError as error:
             # The provider cannot say now (an outage, a refused key): the row stays `created` and its contact in

@@ -79,13 +79,22 @@ def parse_event(raw_body: bytes, signature: str | None, api_key: str, now: datet
 def apply_event(conn: duckdb.DuckDBPyConnection, event: RetellEvent, now: datetime) -> WebhookResult:
     """Store one event on its call (inside a transaction); unknown calls are acknowledged, not stored."""
     call = event.call
-    call_id = find_call_id(conn, provider_call_id=call.provider_call_id, attempt_key=call.attempt_key)
+    call_id = find_call_id(conn, provider_call_id=call.provider_call_id, attempt_key=call.attempt_key,
+                           started_at=call.started_at)
     if call_id is None and call.attempt_key:
-        ours = conn.execute("select call_id, provider_call_id from calls where attempt_key = ?",
+        ours = conn.execute("select call_id, provider_call_id, queued_at from calls where attempt_key = ?",
                             [call.attempt_key]).fetchone()
         if ours is not None:
-            # our key on another provider call: another store's call (a restored backup, a staging store on the
-            # same Retell account); applying it would rewrite our call's outcome
+            # our key on another provider call, or on a call that started before our attempt was queued: another
+            # store's call (a restored backup, a staging store on the same Retell account); applying it would
+            # rewrite our call's outcome
+            if ours[1] is None:
+                log.warning(
+                    "Retell %s for call %s carries attempt key %s of our call %s, but started at %s, before that"
+                    " attempt was queued at %s: ignored",
+                    event.event, call.provider_call_id, call.attempt_key, ours[0], call.started_at, ours[2],
+                )
+                return WebhookResult(202, "ignored: the call started before our attempt with its key")
             log.warning(
                 "Retell %s for call %s carries attempt key %s of our call %s, which is provider call %s: ignored",
                 event.event, call.provider_call_id, call.attempt_key, ours[0], ours[1],

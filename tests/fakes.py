@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from schemas.enums import STATUS_FOR_REASON, CallStatus, DisconnectReason
-from tasks.telephony.base import CallRequest, ConcurrencyLimitReached, ProviderCall
+from tasks.telephony.base import CLOCK_SKEW_ALLOWANCE, CallRequest, ConcurrencyLimitReached, ProviderCall
 
 
 class FakeProvider:
@@ -58,8 +58,11 @@ class FakeProvider:
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         return [self.get_call(cid, now) for cid, (_, placed) in self.calls.items() if placed >= since]
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
-        for cid, (request, _) in self.calls.items():
-            if request.attempt_key == attempt_key:
+    def find_by_attempt_key(
+        self, attempt_key: str, now: datetime, *, to_number: str | None = None, placed_after: datetime | None = None
+    ) -> ProviderCall | None:
+        floor = None if placed_after is None else placed_after - CLOCK_SKEW_ALLOWANCE
+        for cid, (request, placed) in self.calls.items():
+            if request.attempt_key == attempt_key and (floor is None or placed >= floor):
                 return self.get_call(cid, now)
         return None

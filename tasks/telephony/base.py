@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -150,6 +150,11 @@ class ProviderCall:
         return self.status in (CallStatus.ended, CallStatus.not_connected, CallStatus.error)
 
 
+# How far a provider's clock may run behind ours: a call the provider placed earlier than this before our attempt
+# row was queued is not that row's call (`find_by_attempt_key`'s ``placed_after``).
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+
+
 @runtime_checkable
 class TelephonyProvider(Protocol):
     """One interface for the simulator and the Retell adapter. Flows receive one; they never build it."""
@@ -167,10 +172,15 @@ class TelephonyProvider(Protocol):
     def list_calls(self, since: datetime, now: datetime) -> list[ProviderCall]:
         """Every call placed at or after ``since``."""
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
+    def find_by_attempt_key(
+        self, attempt_key: str, now: datetime, *, to_number: str | None = None, placed_after: datetime | None = None
+    ) -> ProviderCall | None:
         """The call placed with this attempt key in its metadata, if the provider has one. An attempt key is unique
         within one store only (a restored backup, a staging store on the same account): given ``to_number`` (our
-        row's phone), a provider whose account other stores share skips a call with the key to another number."""
+        row's phone), a provider whose account other stores share skips a call with the key to another number;
+        given ``placed_after`` (when our row was queued), every provider skips a call placed more than
+        ``CLOCK_SKEW_ALLOWANCE`` before it (a restored store's next attempts reuse the keys of the calls placed
+        after its backup)."""
 
     def active_calls(self, now: datetime) -> int:
         """How many calls are in progress at the provider now (for pacing under its limit)."""

@@ -36,6 +36,7 @@ from pydantic import SecretStr
 
 from schemas.enums import CallStatus, DisconnectReason, Sentiment
 from tasks.telephony.base import (
+    CLOCK_SKEW_ALLOWANCE,
     CallNotFound,
     CallRequest,
     ConcurrencyLimitReached,
@@ -479,7 +480,7 @@ class RetellProvider:
         return self._list({"start_timestamp": _started_since(since)})
 
     def find_by_attempt_key(
-        self, attempt_key: str, now: datetime, *, to_number: str | None = None
+        self, attempt_key: str, now: datetime, *, to_number: str | None = None, placed_after: datetime | None = None
     ) -> ProviderCall | None:
         """The call carrying this attempt key in its metadata, searched among calls of the lookup window.
 
@@ -487,20 +488,26 @@ class RetellProvider:
         matches locally: calls older than the window are not found, and the cost grows with traffic.
         An attempt key is unique within one store only (a restored backup, or a staging store on the same
         Retell account, reuses it): given ``to_number`` (our row's phone), a listed call with the key but
-        another ``to_number`` is another store's call and is skipped.
+        another ``to_number`` is another store's call and is skipped; given ``placed_after`` (when our row was
+        queued), the listing starts ``CLOCK_SKEW_ALLOWANCE`` before it instead of at the window's start, so a
+        call that started earlier (a restored store's keys reused) is not listed.
         """
         phones = {attempt_key: to_number} if to_number else None
-        return self.find_by_attempt_keys([attempt_key], now, to_numbers=phones).get(attempt_key)
+        return self.find_by_attempt_keys([attempt_key], now, to_numbers=phones, placed_after=placed_after).get(attempt_key)
 
     def find_by_attempt_keys(
-        self, attempt_keys: Sequence[str], now: datetime, *, to_numbers: Mapping[str, str] | None = None
+        self, attempt_keys: Sequence[str], now: datetime, *, to_numbers: Mapping[str, str] | None = None,
+        placed_after: datetime | None = None,
     ) -> dict[str, ProviderCall]:
         """Like ``find_by_attempt_key`` for many keys with one listing (same window and limitation);
         ``to_numbers`` maps a key to our row's phone (keys without one are matched by the key alone)."""
         wanted = set(attempt_keys)
         phones = to_numbers or {}
         found: dict[str, ProviderCall] = {}
-        for call, listed_to in self._list_with_numbers({"start_timestamp": _started_since(now - self.lookup_window)}):
+        since = now - self.lookup_window
+        if placed_after is not None:
+            since = max(since, placed_after - CLOCK_SKEW_ALLOWANCE)
+        for call, listed_to in self._list_with_numbers({"start_timestamp": _started_since(since)}):
             key = call.attempt_key
             if key not in wanted or key in found:
                 continue

@@ -48,6 +48,7 @@ from schemas.enums import STATUS_FOR_REASON, CallStatus, DisconnectReason, Senti
 from tasks.settings import get_settings
 from tasks.sqlite_shared import connect_shared
 from tasks.telephony.base import (
+    CLOCK_SKEW_ALLOWANCE,
     CallBatch,
     CapacityWait,
     CallNotFound,
@@ -1079,10 +1080,18 @@ class SimulatedProvider:
         now_ts = _as_ts(now)
         return [_call_at(row, now_ts) for row in rows]
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
-        """The first call placed with this attempt key, if any (``to_number`` is not needed: the simulator's calls are
-        one store's own, in the file beside it)."""
-        return self.find_by_attempt_keys([attempt_key], now).get(attempt_key)
+    def find_by_attempt_key(
+        self, attempt_key: str, now: datetime, *, to_number: str | None = None, placed_after: datetime | None = None
+    ) -> ProviderCall | None:
+        """The first call placed with this attempt key, if any; with ``placed_after``, the first placed at or after it
+        less ``CLOCK_SKEW_ALLOWANCE``. ``to_number`` is not needed: the simulator's calls are one store's own, in the
+        file beside it. But that file is not part of a backup: a store restored from one reuses the attempt keys of
+        the calls placed after the backup, which are still in the file."""
+        if placed_after is None:
+            return self.find_by_attempt_keys([attempt_key], now).get(attempt_key)
+        floor = _as_ts(placed_after - CLOCK_SKEW_ALLOWANCE)
+        row = next((r for r in self._read(_by_attempt_keys_sql(_COLUMNS, 1), (attempt_key,)) if r[7] >= floor), None)
+        return None if row is None else _call_at(row, _as_ts(now))
 
     def find_by_attempt_keys(self, attempt_keys: Sequence[str], now: datetime) -> dict[str, ProviderCall]:
         """The first call placed with each attempt key, for the keys that have one."""

@@ -51,7 +51,8 @@ class Provider:
     def get_call(self, provider_call_id: str, now: datetime) -> ProviderCall:
         return ProviderCall(provider_call_id, CallStatus.registered)
 
-    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None) -> ProviderCall | None:
+    def find_by_attempt_key(self, attempt_key: str, now: datetime, *, to_number: str | None = None,
+                            placed_after: datetime | None = None) -> ProviderCall | None:
         return next((self.get_call(i, now) for i, r in self.placed.items() if r.attempt_key == attempt_key), None)
 
     def active_calls(self, now: datetime) -> int:

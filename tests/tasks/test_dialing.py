@@ -585,7 +585,7 @@ def test_a_provider_that_cannot_answer_reconciliation_does_not_stop_the_tick(cam
 
     asked = []
 
-    def down(attempt_key, now, *, to_number=None):
+    def down(attempt_key, now, *, to_number=None, placed_after=None):
         asked.append(to_number)  # our row's phone: another store's call with the same key is not taken for ours
         raise ProviderUnavailable("Retell POST /v3/list-calls: HTTP 500 after 1 tries")
 
@@ -812,6 +812,46 @@ def test_dynamic_variables_of_a_batch_match_the_per_contact_encoding():
     assert [json.loads(e) for e in encoded] == [json.loads(e) for e in expected]
     assert json.loads(encoded[0]) == {"contact_name": "Ana Díaz", "company_name": "Acme", "email": ""}
     assert json.loads(encoded[1])["seats"] == "3" and json.loads(encoded[3])["contact_name"] == "Override"
+
+
+def test_after_a_restored_backup_reconcile_does_not_take_an_older_call_with_the_same_key(campaign_db, monkeypatch, tmp_path):
+    # A restored store makes its next attempts with the keys of the calls placed after its backup, and those calls are
+    # still at the provider (and in the simulator's file beside the store, which a backup does not copy). A tick that
+    # died after committing such an attempt used to adopt the older call as the attempt's: the contact was not called
+    # and its row showed another day's outcome.
+    import shutil
+
+    from tasks.backup import run_backup
+    from tasks.settings import reset_settings
+    from tasks.store import forget_migrated
+    from tasks.telephony import make_provider
+    from tasks.telephony.base import OutcomeUnknown
+
+    db = campaign_db["db"]
+    add_contacts(db, campaign_db["campaign_id"], 2)
+    run_backup(db, tmp_path / "backup.duckdb")
+    provider = make_provider(db=db)
+    assert run_tick(db, provider, VirtualClock(TUE_10_PHOENIX), pace_seconds=3).placed == 2
+    with connect(db) as conn:
+        [(key, older)] = conn.execute("select attempt_key, provider_call_id from calls where call_id = 1").fetchall()
+    shutil.copy(tmp_path / "backup.duckdb", db)  # the restore the operations guide describes
+    forget_migrated(db)
+    provider.fail_next(OutcomeUnknown("read timeout on create-phone-call"))
+    run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(hours=2)), pace_seconds=3)
+    with connect(db) as conn:
+        assert conn.execute("select attempt_key, status from calls where call_id = 1").fetchone() == (key, "created")
+    assert provider.find_by_attempt_key(key, TUE_10_PHOENIX + timedelta(hours=2)).provider_call_id == older
+    monkeypatch.setenv("CAMPAIGNS_RECONCILE_GRACE_SECONDS", "0")
+    reset_settings()
+    later = run_tick(db, provider, VirtualClock(TUE_10_PHOENIX + timedelta(days=1)), pace_seconds=3)
+    with connect(db) as conn:
+        row = conn.execute("select status, provider_call_id, counts_as_attempt from calls where call_id = 1").fetchone()
+        redialed = conn.execute(
+            "select count(*) from calls where contact_id = (select contact_id from calls where call_id = 1)"
+            " and call_id > 1 and provider_call_id is not null").fetchone()[0]
+    assert later.reconciled == 1
+    assert row == ("error", None, False)  # not placed, not an attempt: not the older call's outcome
+    assert redialed == 1  # and the contact was called at the next tick
 
 
 def test_a_row_a_failed_run_left_is_reconciled_after_later_runs_completed(campaign_db, monkeypatch):

@@ -48,7 +48,7 @@ class FakeProvider:
             raise answer
         return answer
 
-    def find_by_attempt_key(self, attempt_key, now, *, to_number=None):
+    def find_by_attempt_key(self, attempt_key, now, *, to_number=None, placed_after=None):
         return None
 
     def list_calls(self, since, now):

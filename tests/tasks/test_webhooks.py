@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tasks.call_state import find_call_id
 from tasks.store import connect, transaction
 from tasks.telephony.retell import sign_retell_payload
 from tasks.webhooks import WebhookRejected, apply_event, parse_event
@@ -315,6 +316,33 @@ def test_an_event_with_our_attempt_key_but_another_provider_call_is_ignored_and_
         assert conn.execute("select count(*) from do_not_call").fetchone()[0] == 0
     # our own call's events, with the same key, still apply
     assert deliver(campaign_db["db"], retell_events(attempt_key="1.1.1")["call_analyzed"]).call_id == call_id
+
+
+def test_an_event_for_a_call_that_started_before_our_unplaced_row_with_its_key_is_ignored(campaign_db, caplog):
+    # a store restored from a backup queued attempt 1.1.1 again; the row has no provider call id yet (its tick died
+    # before the provider answered, or the provider refused it). A late event of the call placed with that key before
+    # the restore started a day before our row was queued: it used to be applied to our row as its outcome.
+    with transaction(campaign_db["db"]) as conn:
+        ours = seed_call(conn, campaign_db["campaign_id"], "+16025551234", QUEUED + timedelta(days=1),
+                         status="created", provider="retell", attempt_key="1.1.1")
+    with connect(campaign_db["db"]) as conn:
+        before = call_row(conn, ours)
+    with caplog.at_level("WARNING", logger="tasks.webhooks"):
+        result = deliver(campaign_db["db"], retell_events(call_id="call_BEFORE_RESTORE", attempt_key="1.1.1")[
+            "call_analyzed"], now=QUEUED + timedelta(days=1, minutes=3))
+    assert (result.status, result.message, result.call_id) == (
+        202, "ignored: the call started before our attempt with its key", None)
+    assert any("call_BEFORE_RESTORE" in r.getMessage() for r in caplog.records)
+    with connect(campaign_db["db"]) as conn:
+        assert call_row(conn, ours) == before
+        # the same key on a call that started after our row was queued is ours (the answer to our placement was lost)
+        assert find_call_id(conn, provider_call_id="call_x", attempt_key="1.1.1",
+                            started_at=QUEUED + timedelta(days=1, seconds=4)) == ours
+        # a provider clock a few minutes behind ours is allowed for
+        assert find_call_id(conn, provider_call_id="call_x", attempt_key="1.1.1",
+                            started_at=QUEUED + timedelta(days=1, minutes=-4)) == ours
+        assert find_call_id(conn, provider_call_id="call_x", attempt_key="1.1.1",
+                            started_at=QUEUED + timedelta(hours=23)) is None
 
 
 # -- nesting that json.loads accepts but the rest of the parse did not ---------------------------------

@@ -534,3 +534,17 @@ def test_find_by_attempt_key_skips_a_listed_call_to_another_number(server, provi
     found = provider.find_by_attempt_keys(["1.32.1"], NOW, to_numbers={"1.32.1": "+14155550123"})
     assert found["1.32.1"].provider_call_id == ours["call_id"]
     assert provider.find_by_attempt_keys(["1.32.1"], NOW, to_numbers={"1.32.1": "+14155550999"}) == {}
+
+
+def test_find_by_attempt_key_skips_a_call_placed_before_our_row_was_queued(server, provider):
+    # a store restored from a backup reuses the keys of the calls placed after the backup, to the same numbers: the
+    # older call (yesterday) is not the one our row (queued a minute ago) asked for; ours, placed after it, is
+    older = server.add_call(start_timestamp=NOW_MS - 86_400_000, to_number="+14155550123",
+                            metadata={"attempt_key": "1.40.1"})
+    queued = NOW - timedelta(minutes=1)
+    assert provider.find_by_attempt_key("1.40.1", NOW, to_number="+14155550123").provider_call_id == older["call_id"]
+    assert provider.find_by_attempt_key("1.40.1", NOW, to_number="+14155550123", placed_after=queued) is None
+    # our provider's clock may run a little behind ours: a call a minute "before" our row is still ours
+    ours = server.add_call(start_timestamp=NOW_MS - 120_000, to_number="+14155550123", metadata={"attempt_key": "1.40.1"})
+    found = provider.find_by_attempt_key("1.40.1", NOW, to_number="+14155550123", placed_after=queued)
+    assert found.provider_call_id == ours["call_id"]
