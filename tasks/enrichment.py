@@ -159,8 +159,10 @@ def _answers(provider: TelephonyProvider, pending: pl.DataFrame, now: datetime) 
     # Registered without a stored provider id cannot normally happen; the attempt key finds it.
     lost = pending.filter(pl.col("provider_call_id").is_null())
     if lost.height:
+        queued = dict(zip(lost["attempt_key"].to_list(), lost["queued_at"].to_list()))  # an older call's key: not ours
         parts.append(_read_one_by_one(lost["call_id"].to_list(), lost["attempt_key"].to_list(),
-                                      lambda attempt_key: provider.find_by_attempt_key(attempt_key, now), down))
+                                      lambda attempt_key: provider.find_by_attempt_key(
+                                          attempt_key, now, placed_after=queued[attempt_key]), down))
     return pl.concat([_NO_ANSWERS, *parts], how="diagonal_relaxed").select(list(_ANSWER_SCHEMA)).cast(_ANSWER_SCHEMA)
 
 

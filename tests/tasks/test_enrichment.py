@@ -355,11 +355,14 @@ def test_a_call_without_a_stored_provider_id_is_found_by_attempt_key(campaign_db
     with transaction(campaign_db["db"]) as conn:
         found = seed_call(conn, campaign_db["campaign_id"], "+16025551001", QUEUED, attempt_key="1.1.1")
         lost = seed_call(conn, campaign_db["campaign_id"], "+16025551002", QUEUED, attempt_key="1.2.1")
-    provider = FakeProvider({})
-    provider.find_by_attempt_key = lambda key, now: (
-        ProviderCall("pc_found", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_busy)
-        if key == "1.1.1" else None
-    )
+    provider, floors = FakeProvider({}), []
+
+    def find_by_attempt_key(key, now, *, to_number=None, placed_after=None):
+        floors.append(placed_after)  # our row's queue time: an older call with a reused key is not ours
+        return (ProviderCall("pc_found", CallStatus.not_connected, disconnect_reason=DisconnectReason.dial_busy)
+                if key == "1.1.1" else None)
+
+    provider.find_by_attempt_key = find_by_attempt_key
     plan = enrich(campaign_db["db"], provider, QUEUED + timedelta(minutes=31))
     assert (plan.unknown, plan.stuck_errors) == (1, 1)
     with connect(campaign_db["db"]) as conn:
@@ -367,6 +370,7 @@ def test_a_call_without_a_stored_provider_id_is_found_by_attempt_key(campaign_db
     assert (found_row["status"], found_row["provider_call_id"]) == ("not_connected", "pc_found")
     # the synthetic error must not invent a provider id
     assert (lost_row["status"], lost_row["provider_call_id"]) == ("error", None)
+    assert floors == [QUEUED, QUEUED]
 
 
 # -- a provider that is down ---------------------------------------------------------------------
