@@ -26,7 +26,8 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
 
 # (no /* comments */ inside: st.markdown reads the asterisks as emphasis and the rule is lost)
 # A KPI card's label wraps instead of ending in "…" when five cards share a 1280 px row; so does its value
-# ("1 min, 22 sec" is wider than a fifth of the row).
+# ("1 min, 22 sec" is wider than a fifth of the row). The label's paragraph is set too: Streamlit keeps it on one line,
+# and a long label ran on under its help icon ("Already in this campaign" in the import report).
 CSS = """
 <style>
 .vc-capsule {display:inline-block; padding:0.15rem 0.7rem; border-radius:999px; font-size:0.8rem;
@@ -34,8 +35,8 @@ CSS = """
 .vc-muted {color:#6b7280; font-size:0.85rem;}
 .vc-row-name {font-weight:600; font-size:1rem;}
 div[data-testid="stMainBlockContainer"] {padding-top:2.5rem;}
-[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] {white-space:normal; overflow:visible;
-    text-overflow:clip;}
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"], [data-testid="stMetricLabel"] p {
+    white-space:normal; overflow:visible; text-overflow:clip;}
 [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"], [data-testid="stMetricValue"] p {
     white-space:normal; overflow:visible; text-overflow:clip;}
 </style>

@@ -78,6 +78,10 @@ def _yes_no(value: bool | None) -> str:
 # A contact's call history: the campaign page, the Call Logs tab, only that contact's calls
 # (pages/campaign.contact_from_address reads `contact`). Relative, so it works under any base path.
 HISTORY_LINK = "campaign?campaign={}&tab=Call+Logs&contact={}"
+# The call detail's cards (Call successful, Sentiment, Voicemail, Duration): Duration wider. In four equal columns at
+# 1280 px (about 185 px each) a call from 5 minutes on wrapped "sec" onto a line of its own; these keep up to
+# "59 min, 59 sec" (210 px) on one line and leave the others room for "Unknown" (145 px).
+DETAIL_CARD_COLUMNS = [1, 1, 1, 1.4]
 
 
 # The filter bar's values that narrow nothing (and page 1): a jump to one contact's calls sets them, so the contact's
@@ -240,7 +244,7 @@ def _detail(campaign_id: int, call_id: int) -> None:
                    f"{call['attempt_number']} · {call['status']}"
                    + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""),
                    help=call_meaning(call["status"], call["disconnect_reason"]))
-        cards = st.columns(4)
+        cards = st.columns(DETAIL_CARD_COLUMNS)
         cards[0].metric("Call successful", _yes_no(call["call_successful"]) or "Unknown")
         cards[1].metric("Sentiment", call["user_sentiment"] or ("–" if never_connected(call) else "Unknown"))
         cards[2].metric("Voicemail", _yes_no(call["in_voicemail"]) or "Unknown")

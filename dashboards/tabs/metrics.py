@@ -21,8 +21,12 @@ def _key(campaign_id: int, name: str) -> str:
 
 LEGEND_COLUMNS = 4
 # The KPI cards' values a little smaller than st.metric's 2.25rem: five cards share a 1280 px row (about 119 px of
-# text each) and "59m 59s" or "23h 59m" needs 124-128 px at 2.25rem (they then wrap onto a second line).
-KPI_CSS = "<style>.st-key-{key} [data-testid='stMetricValue'] {{font-size:2rem;}}</style>"
+# text each with st.metric's sides, 129 px with these) and "59m 59s" or "23h 59m" needs 124-128 px at 2.25rem (they
+# then wrap onto a second line). Their sides are 0.6rem rather than 15 px: "Avg. Call Duration" and its help icon
+# need 125 px, and ran into each other (then, once labels wrapped, took two lines and set that card's value lower
+# than the other four).
+KPI_CSS = ("<style>.st-key-{key} [data-testid='stMetricValue'] {{font-size:2rem;}}"
+           " .st-key-{key} [data-testid='stMetric'] > div {{padding-left:0.6rem; padding-right:0.6rem;}}</style>")
 # Funnel bars light enough for the dark labels: at least 7:1 on every bar (WCAG asks 4.5:1), and 17.7:1 on the
 # page where a label runs past a narrow bar. On #1d4ed8 they were 2.6:1; white labels there would vanish past it.
 FUNNEL_COLOURS = ["#bfdbfe", "#93c5fd", "#60a5fa"]

@@ -111,7 +111,7 @@ def test_report_figures_add_up_from_rows_read_to_contacts_enrolled(earlier_impor
     at.button(key=import_key).click()
     rerun(at)
     figures = {m.label: m.value for m in at.metric}
-    assert figures == ROWS | CONTACTS | {"Newly enrolled": str(enrolled), "Already in this campaign": str(already)}
+    assert figures == ROWS | CONTACTS | {"Newly enrolled": str(enrolled), "Already enrolled": str(already)}
     assert [s.value for s in at.success][-1] == (
         f"Imported 4 contacts from 7 rows: {enrolled} newly enrolled in this campaign, {already} already in it.")
     assert [c.value for c in at.caption if c.value.startswith("7 rows read")] == [
@@ -130,6 +130,7 @@ def test_a_committed_import_empties_the_uploader_and_keeps_its_report(earlier_im
     at.button(key=import_key).click()
     rerun(at)
     assert [s.value for s in at.success][-1].startswith("Imported 4 contacts from 7 rows")
+    assert "**Import of people\\.csv**" in [m.value for m in at.markdown]  # the uploaded file's name, not a staged copy's
     assert not [d for d in at.dataframe if "Problem" in d.value.columns]
     assert import_key not in [b.key for b in at.button]
     assert [w.key for w in at.get("file_uploader")] == [uploader.format(earlier_import) + "_1"]  # a new, empty one
@@ -220,3 +221,12 @@ def test_a_title_above_the_header_names_the_row_to_start_from(earlier_import, ke
     at = rerun(at)
     assert any("row 3 looks like the header ('Phone'): delete the rows above it" in e.value for e in at.error), \
         [e.value for e in at.error]
+
+
+def test_a_file_the_contact_list_cannot_read_is_named_as_uploaded(earlier_import):
+    # the Contact List staged the upload as "<campaign>-<upload id>.csv": its errors and its report named that copy
+    at = run_tab("contact_list", earlier_import)
+    at.file_uploader(key=f"contacts_{earlier_import}_upload_0").set_value(("leads.csv", b"\x00\x01\x02", "text/csv"))
+    rerun(at)
+    [error] = [e.value for e in at.error]
+    assert error.startswith("leads.csv: "), error
