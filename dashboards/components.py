@@ -24,6 +24,10 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "Failed": ("#fee2e2", "#b91c1c"),
 }
 
+# What a table shows for a missing value (a never-called contact's Last Call Date, a rejected row's international
+# phone): an empty cell. Streamlit draws a grey "None", which managers read as a value.
+NO_VALUE = ""
+
 # (no /* comments */ inside: st.markdown reads the asterisks as emphasis and the rule is lost)
 # A KPI card's label wraps instead of ending in "…" when five cards share a 1280 px row; so does its value
 # ("1 min, 22 sec" is wider than a fifth of the row). The label's paragraph is set too: Streamlit keeps it on one line,
@@ -181,14 +185,15 @@ def record_table(frame: pl.DataFrame, ids: list[int], key: str, **options) -> in
     """
     import streamlit as st
 
-    # a missing text (a contact without a name, a never-called contact's last disconnection) is an empty cell, not
-    # the grey "None" Streamlit draws for a null
+    # a missing value (a contact without a name, a never-called contact's last call date) is an empty cell, not the
+    # grey "None" Streamlit draws for a null; texts are filled too, so a search of the frame finds no "None"
     frame = frame.with_columns(pl.col(pl.String).fill_null(""))
     chosen_key = f"{key}_chosen"
     chosen = st.session_state.get(chosen_key)
     digest = hashlib.blake2b(",".join(map(str, ids)).encode(), digest_size=8).hexdigest()
     event = st.dataframe(
         frame, key=f"{key}_{digest}", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+        placeholder=NO_VALUE,
         selection_default={"selection": {"rows": [ids.index(chosen)]}} if chosen in ids else None, **options)
     rows = event.selection.rows if event is not None else []
     st.session_state[chosen_key] = ids[rows[0]] if rows and rows[0] < len(ids) else None

@@ -10,8 +10,8 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import (TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text, reason_label,
-                                   reason_labels, record_table, recording_link, seconds_as_duration,
+from dashboards.components import (NO_VALUE, TABLE_DATE_FORMAT, format_duration, markdown_paragraphs, markdown_text,
+                                   reason_label, reason_labels, record_table, recording_link, seconds_as_duration,
                                    zoned_columns)
 from dashboards.queries import calls as q
 from dashboards.queries.smart import campaign_zone
@@ -281,7 +281,7 @@ def call_meaning(status: str, reason: str | None) -> str:
 def history_table(history: pl.DataFrame) -> None:
     """A contact's calls (`queries.calls.contact_history`) and, when some are no attempts, why they are not counted."""
     st.dataframe(display_history(history), hide_index=True, width="stretch", column_config=HISTORY_COLUMNS,
-                 column_order=[c for c in history.columns if c not in ("call_id", "counts_as_attempt")])
+                 placeholder=NO_VALUE, column_order=[c for c in history.columns if c not in ("call_id", "counts_as_attempt")])
     note = not_attempts_note(history)
     if note:
         st.caption(note)

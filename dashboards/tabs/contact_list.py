@@ -18,8 +18,8 @@ import polars as pl
 import streamlit as st
 
 from dashboards import state
-from dashboards.components import (TABLE_DATE_FORMAT, markdown_text, reason_labels, record_table, seconds_as_duration,
-                                   zoned_columns)
+from dashboards.components import (NO_VALUE, TABLE_DATE_FORMAT, markdown_text, reason_labels, record_table,
+                                   seconds_as_duration, zoned_columns)
 from dashboards.queries import calls as call_queries
 from dashboards.queries import contacts as q
 from dashboards.queries import smart
@@ -468,7 +468,7 @@ def import_preview(campaign_id: int, frame: pl.DataFrame, mapping: Mapping[str, 
     shown = (f"the first {table.height:,} of {_count(rows, 'row')}" if rows > table.height
              else f"{'the' if rows == 1 else 'all'} {_count(rows, 'row')}")
     st.markdown(f"**Preview**: {shown} with content{skipped}, checked as the import will check them")
-    st.dataframe(table.to_pandas(), hide_index=True, width="stretch")
+    st.dataframe(table.to_pandas(), hide_index=True, width="stretch", placeholder=NO_VALUE)
     return True
 
 
@@ -606,4 +606,5 @@ def import_report(result: dict | None) -> None:
         if result.get(key):
             st.markdown(heading)
             st.dataframe(pl.DataFrame(result[key]).rename(
-                {"row": "Row", "column": "Column", "value": "Value", "reason": "Reason"}), hide_index=True, width="stretch")
+                {"row": "Row", "column": "Column", "value": "Value", "reason": "Reason"}), hide_index=True, width="stretch",
+                placeholder=NO_VALUE)

@@ -18,7 +18,7 @@ import streamlit as st
 from pydantic import ValidationError as PydanticValidationError
 
 from dashboards import state
-from dashboards.components import format_credits, format_local, markdown_text
+from dashboards.components import NO_VALUE, format_credits, format_local, markdown_text
 from dashboards.queries import smart
 from dashboards.queries.campaigns import agent_choices, number_choices
 from schemas.campaign import SETTING_FIELDS, CampaignSettings
@@ -368,7 +368,8 @@ def number_health_panel(campaign_id: int, health: list[dict]) -> None:
     if days.is_empty():
         st.caption("No calls from these numbers in the last 7 days.")
     else:
-        st.dataframe(health_frame(days), hide_index=True, width="stretch", key=f"number_health_{campaign_id}")
+        st.dataframe(health_frame(days), hide_index=True, width="stretch", key=f"number_health_{campaign_id}",
+                     placeholder=NO_VALUE)
     st.caption(("No daily cap per number." if cap is None else f"Daily cap: {cap:,} calls per number per campaign-local day.")
                + " Days are the campaign's; calls from every campaign using a number count. A number whose spam marks"
                  " or connection rate cross the thresholds is taken out of rotation automatically.")

@@ -230,3 +230,12 @@ def test_a_file_the_contact_list_cannot_read_is_named_as_uploaded(earlier_import
     rerun(at)
     [error] = [e.value for e in at.error]
     assert error.startswith("leads.csv: "), error
+
+
+def test_tables_show_a_missing_value_as_an_empty_cell(earlier_import):
+    # Streamlit draws a null as a grey "None" (a never-called contact's Last Call Date, a rejected row's international
+    # phone), which managers read as a value
+    at, _ = in_contact_list(earlier_import)
+    shown = [d for d in at.dataframe if d.proto.editing_mode == d.proto.EditingMode.READ_ONLY]
+    assert {"Problem", "Last Call Date"} <= {c for d in shown for c in d.value.columns}
+    assert [(d.proto.HasField("placeholder"), d.proto.placeholder) for d in shown] == [(True, "")] * len(shown)
