@@ -84,8 +84,35 @@ def _signal_process(pid: int, signum: int) -> None:
         pass
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel send the child SIGTERM when serve dies (Linux `PR_SET_PDEATHSIG`), or None
+    where there is no prctl.
+
+    Each child runs in a session of its own (so a Ctrl-C reaches serve alone, which stops them in order): a serve killed
+    outright (SIGKILL, the OOM killer) left its Prefect server, worker, webhooks and dashboard running, and the worker
+    kept dialing every minute with nobody supervising it; the next start then failed on the busy port and left them
+    there. libc is loaded here, in serve, so the child only makes the call between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # serve died before the call: the kernel will not tell this child
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 class Services:
-    """The child processes, each logging to its own file; stopped together."""
+    """The child processes, each logging to its own file; stopped together, and ended by the kernel if serve dies."""
 
     def __init__(self, log_dir: Path, env: dict[str, str]):
         self.log_dir, self.env = log_dir, env
@@ -95,7 +122,7 @@ class Services:
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
         child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=PROJECT_ROOT,
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=_die_with_parent())
         self.children.append((name, child))
         print(f"  started {name} (pid {child.pid}), log {self.log_dir / (name + '.log')}", flush=True)
         return child

@@ -246,3 +246,38 @@ def test_a_start_closes_the_runs_a_previous_serve_left_running_and_frees_their_s
         client.set_flow_run_state(again.id, Pending())
         assert client.read_flow_run(again.id).state.type == StateType.PENDING
         assert close_stale_runs(client, pool="no-such-pool") == (0, 0)
+
+
+def test_the_services_end_when_serve_is_killed_outright(tmp_path):
+    # each service runs in a session of its own: a SIGKILLed serve left its Prefect server, worker, webhooks and
+    # dashboard running, the worker dialing every minute, and the next start failed on the busy port
+    pid_file = tmp_path / "service.pid"
+    serve = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from flows.serve import Services\n"
+        f"services = Services(Path({str(tmp_path / 'logs')!r}), dict(os.environ))\n"
+        "child = services.start('worker', [sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "time.sleep(300)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", serve], cwd=Path(__file__).resolve().parents[2],
+                              stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None, "the stand-in serve did not start its service"
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    assert os.getpgid(child_pid) == child_pid  # a session of its own: no signal to serve's group reaches it
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            state = Path(f"/proc/{child_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state in ("Z", "X"):
+            break
+        assert time.monotonic() < deadline, f"the service {child_pid} outlived its killed serve"
+        time.sleep(0.1)
