@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.clock import Clock, VirtualClock, WallClock
-from tasks.dialing import PROVIDER_FAILED, BatchResult, run_manual, run_tick
+from tasks.dialing import PROVIDER_FAILED, BatchResult, idle_campaigns, idle_line, run_manual, run_tick
 from tasks.telephony.base import TelephonyProvider
 
 
@@ -26,8 +26,11 @@ def _provider(db: str | None) -> TelephonyProvider:
 # No retries here: a retried tick is safe (reconciliation first) but the next tick is a minute away.
 @task(name="dial-tick", cache_policy=NO_CACHE)
 def dial_tick(db: str | None, provider: TelephonyProvider, clock: Clock, campaign_ids: list[int] | None) -> dict:
-    """Reconcile, then one batch for each active campaign open now."""
-    return run_tick(db, provider, clock, campaign_ids=campaign_ids).as_dict()
+    """Reconcile, then one batch for each active campaign open now; `idle`: the active campaigns given no batch, and
+    why (`idle_campaigns`)."""
+    started = clock.now()
+    tick = run_tick(db, provider, clock, campaign_ids=campaign_ids)
+    return {**tick.as_dict(), "idle": idle_campaigns(db, tick, started, active_only=True, campaign_ids=campaign_ids)}
 
 
 @flow(name="dial-campaigns")
@@ -44,7 +47,10 @@ def dial_campaigns(now: datetime | None = None, db: str | None = None, campaign_
     logger = get_run_logger()
     for batch in batches:
         (logger.error if provider_failed(batch) else logger.info)(batch.line())
-    message = tick_message(result["reconciled"], result["placed"], [batch.line() for batch in batches])
+    for idle in result["idle"]:
+        logger.info(idle_line(idle))
+    message = tick_message(result["reconciled"], result["placed"],
+                           [batch.line() for batch in batches] + [idle_line(idle) for idle in result["idle"]])
     if any(provider_failed(batch) for batch in batches):
         # a refused API key or an outage: the run is Failed, so that Prefect's failure alerts fire (it ended
         # Completed and green, minute after minute, while nothing could be dialed)

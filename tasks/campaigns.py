@@ -626,6 +626,16 @@ def _facts(row: Mapping[str, Any]) -> StatusFacts:
     return StatusFacts(**{f: row[f] for f in StatusFacts.__dataclass_fields__})
 
 
+def latest_failure(conn: Conn, campaign_id: int) -> dict[str, Any] | None:
+    """Why the campaign is Failed: its latest batch run's kind, start, end and message when that run failed, else None."""
+    row = conn.execute(
+        "select kind, started_at, ended_at, message, state from dial_runs where campaign_id = ?"
+        " order by started_at desc, run_id desc limit 1", [campaign_id]).fetchone()
+    if row is None or row[4] != "failed":
+        return None
+    return {"kind": row[0], "started_at": row[1], "ended_at": row[2], "message": row[3] or "no reason was recorded"}
+
+
 def campaign_status(conn: Conn, campaign_id: int, now: datetime) -> CampaignStatus:
     """A campaign's derived status at ``now`` (rules and precedence: `derive_status`)."""
     rows = _facts_rows(conn, campaign_id=campaign_id)

@@ -359,6 +359,42 @@ def load_plans(conn: duckdb.DuckDBPyConnection, campaign_ids: list[int] | None =
     ]
 
 
+def idle_reason(plan: CampaignPlan, now: datetime) -> str | None:
+    """Why a scheduled tick at `now` gives a campaign no batch (inactive, no start date, outside its dates or
+    calling windows, in its local time); None when its schedule is open."""
+    schedule = plan.schedule
+    if not plan.active:
+        return "inactive"
+    closed = schedule.closed_because(now)
+    if closed is None:
+        return None
+    kind, day = closed
+    if kind == "no_start_date":  # refused for an active campaign (schemas/campaign.py): a store edited by hand
+        return "no start date"
+    if kind in ("before_start", "after_end"):
+        return f"{'starts' if kind == 'before_start' else 'ended'} on {day}"
+    local, opens = schedule.local(now), schedule.next_open(now)
+    return (f"outside its calling window: {local:%a %Y-%m-%d %H:%M} {schedule.time_zone}"
+            + (f"; next opens {schedule.local(opens):%a %Y-%m-%d %H:%M}" if opens else "; no window ahead"))
+
+
+def idle_campaigns(db: Path | str | None, tick: TickResult, now: datetime, *, active_only: bool = False,
+                   campaign_ids: list[int] | None = None) -> list[dict]:
+    """The campaigns `tick` (at `now`) gave no batch, with why (`idle_reason`): {"campaign_id", "reason"} each; only the
+    active ones with `active_only`. A campaign given a batch says why it placed nothing in its own line."""
+    dialed = {batch.campaign_id for batch in tick.batches}
+    with connect(db) as conn:
+        plans = [plan for plan in load_plans(conn, campaign_ids)
+                 if plan.campaign_id not in dialed and (plan.active or not active_only)]
+    return [{"campaign_id": plan.campaign_id, "reason": reason} for plan in plans
+            if (reason := idle_reason(plan, now)) is not None]
+
+
+def idle_line(idle: dict) -> str:
+    """One `idle_campaigns` entry as the tick's lines put it: "campaign 2: no batch (outside its calling window: …)"."""
+    return f"campaign {idle['campaign_id']}: no batch ({idle['reason']})"
+
+
 def usable_numbers(
     conn: duckdb.DuckDBPyConnection, plan: CampaignPlan, now: datetime, options: SmartOptions | None = None,
 ) -> tuple[list[str], str | None]:
@@ -970,7 +1006,7 @@ def _dial_batch(db, provider, plan, clock, *, kind, pace_seconds, size, batches_
             result.refused += sum(1 for _, o in outcomes if o.status == CallStatus.failed_rate_limit)
             result.failed += sum(1 for _, o in outcomes if o.status != CallStatus.failed_rate_limit)
     except BaseException as error:
-        _finish_run(db, run_id, clock.now(), "failed", f"{type(error).__name__}: {error}")
+        _finish_run(db, run_id, clock.now(), "failed", failure_text(error))
         raise
     result.message = stop
     if not finished:
@@ -1169,6 +1205,19 @@ def _close_run(conn: duckdb.DuckDBPyConnection, run_id: int, now: datetime, stat
         "update dial_runs set state = ?, ended_at = ?, message = coalesce(?, message) where run_id = ? and state = 'running'",
         [state, now, message, run_id],
     )
+
+
+def failure_text(error: BaseException) -> str:
+    """Why a batch failed, for its run's message (the campaign's Failed status shows it).
+
+    A stop has no text of its own: Prefect's TerminationSignal when `make serve` is stopped, a KeyboardInterrupt.
+    Its message read "TerminationSignal: ", which told a manager nothing.
+    """
+    text = str(error).strip()
+    if not isinstance(error, Exception):
+        return (f"interrupted: the process placing the batch was stopped ({type(error).__name__}); the next tick"
+                " settles the calls it left")
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _finish_run(db, run_id: int | None, now: datetime, state: str, message: str | None) -> None:

@@ -183,8 +183,9 @@ def run_outcome(campaign_id: int, time_zone: str) -> None:
     (st.info if succeeded else st.error)(text, icon=":material/play_arrow:" if succeeded else ":material/error:")
 
 
-def live_title(campaign_id: int, head: dict) -> None:
-    """Name and status capsule; while a batch may be dialing, the status refreshes itself every few seconds."""
+def live_title(campaign_id: int, head: dict, time_zone: str) -> None:
+    """Name and status capsule (and why, when Failed: times in the campaign's `time_zone`); while a batch may be
+    dialing, the status refreshes itself every few seconds."""
     recently_run = time.monotonic() - st.session_state.get(f"run_clicked_{campaign_id}", -1e9) < RUN_WATCH_SECONDS
     run_going = state.run_in_progress(campaign_id)
     live = head["status"] in LIVE_STATUSES or recently_run or run_going
@@ -208,6 +209,10 @@ def live_title(campaign_id: int, head: dict) -> None:
         # HTML is allowed here for the capsule only: the name is escaped (a name can hold any text)
         st.markdown(f"## {markdown_text(current['name'])} &nbsp; {capsule_html(current['status'])}",
                     unsafe_allow_html=True)
+        failure = current.get("failed_because")
+        if failure:  # "Failed" alone said nothing of why: the batch's message was in dial_runs only
+            st.error(f"Its {failure['kind']} batch of {moment_text(failure['started_at'], time_zone, state.now())}"
+                     f" failed: {markdown_text(failure['message'])}", icon=":material/error:")
 
     title()
 
@@ -218,7 +223,7 @@ def header(campaign_id: int, head: dict, stored: dict) -> bool:
     # room for every label at 1280 px (a narrower Run column drew "R…")
     title, active, run, save, discard = st.columns(HEADER_COLUMNS, vertical_alignment="center")
     with title:
-        live_title(campaign_id, head)
+        live_title(campaign_id, head, stored["time_zone"])
     no_start = stored["start_date"] is None
     st.session_state[f"active_{campaign_id}"] = bool(stored["active"])
     active.toggle("Active", key=f"active_{campaign_id}", disabled=no_start, on_change=toggle_active, args=(campaign_id,),

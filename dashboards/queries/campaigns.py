@@ -7,7 +7,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from tasks.campaigns import LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, with_derived_facts
+from tasks.campaigns import (LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, latest_failure,
+                             with_derived_facts)
 from tasks.errors import NotFoundError, ValidationError
 from tasks.export_calls import contains_folded
 
@@ -63,11 +64,15 @@ def count_campaigns(conn: Conn, search: str | None = None) -> int:
 
 
 def campaign_header(conn: Conn, campaign_id: int, now: datetime) -> dict:
-    """The campaign page header: campaign_id, name, status, agent_name, contacts, start_date, active."""
+    """The campaign page header: campaign_id, name, status, agent_name, contacts, start_date, active; and, when the
+    status is Failed, `failed_because` (`tasks.campaigns.latest_failure`: the failed batch's kind, start and message)."""
     rows = _rows(conn, campaign_id=campaign_id, search=None, sort="created", limit=1, offset=0)
     if not rows:
         raise NotFoundError(f"campaign {campaign_id} does not exist")
-    return _with_status(rows[0], now)
+    head = _with_status(rows[0], now)
+    if head["status"] == "Failed":
+        head["failed_because"] = latest_failure(conn, campaign_id)
+    return head
 
 
 def agent_choices(conn: Conn) -> dict[int, str]:

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -111,16 +112,24 @@ def agent_id(conn, given: str) -> int:
 
 
 def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
-    from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, summary_lines
+    from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, latest_failure, summary_lines
 
     row = get_campaign(conn, campaign_id)
-    return {**row, "summary": summary_lines(get_campaign_settings(conn, campaign_id)),
-            "status": campaign_status(conn, campaign_id, now).value}
+    status = campaign_status(conn, campaign_id, now).value
+    # Failed said nothing of why: the failed batch's message was in dial_runs only
+    failure = latest_failure(conn, campaign_id) if status == "Failed" else None
+    return {**row, "summary": summary_lines(get_campaign_settings(conn, campaign_id)), "status": status,
+            **({"failed_because": failure} if failure else {})}
 
 
 def _show_text(data: dict[str, Any]) -> str:
-    hidden = {"summary", "status", "campaign_id", "name"}
+    hidden = {"summary", "status", "campaign_id", "name", "failed_because"}
     lines = [f"campaign {data['campaign_id']}: {data['name']}  [{data['status']}]", ""]
+    failure = data.get("failed_because")
+    if failure:
+        started = failure["started_at"].astimezone(ZoneInfo(data["time_zone"]))
+        lines[1:1] = [f"  its {failure['kind']} batch of {started:%Y-%m-%d %H:%M} {data['time_zone']} failed:"
+                      f" {failure['message']}"]
     lines += [f"  {line}" for line in data["summary"]]
     lines.append("")
     lines += [f"{key}: {plain_value(value)}" for key, value in data.items() if key not in hidden]

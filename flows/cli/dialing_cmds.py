@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import sys
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from flows.cli.common import JsonOpt, app, db, emit
 from tasks.errors import UserError
-
-if TYPE_CHECKING:
-    from tasks.dialing import CampaignPlan
-
 
 def parse_instant(text: str | None, option: str) -> datetime | None:
     """An ISO instant from the command line; one without an offset is UTC (as --now's help says)."""
@@ -30,31 +26,11 @@ NowOpt = Annotated[str | None, typer.Option(
     "--now", help="Run on a virtual clock starting at this ISO instant; one without an offset is UTC.")]
 
 
-def idle_reason(plan: CampaignPlan, now: datetime) -> str | None:
-    """Why a scheduled tick at `now` gives a campaign no batch (inactive, no start date, outside its dates or
-    calling windows, in its local time); None when its schedule is open."""
-    schedule = plan.schedule
-    if not plan.active:
-        return "inactive"
-    closed = schedule.closed_because(now)
-    if closed is None:
-        return None
-    kind, day = closed
-    if kind == "no_start_date":  # refused for an active campaign (schemas/campaign.py): a store edited by hand
-        return "no start date"
-    if kind in ("before_start", "after_end"):
-        return f"{'starts' if kind == 'before_start' else 'ended'} on {day}"
-    local, opens = schedule.local(now), schedule.next_open(now)
-    return (f"outside its calling window: {local:%a %Y-%m-%d %H:%M} {schedule.time_zone}"
-            + (f"; next opens {schedule.local(opens):%a %Y-%m-%d %H:%M}" if opens else "; no window ahead"))
-
-
 @app.command()
 def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """One dialing tick for every active campaign that may call now."""
     from tasks.clock import VirtualClock, WallClock
-    from tasks.dialing import TickError, load_plans, outcome_text, run_tick
-    from tasks.store import connect
+    from tasks.dialing import TickError, idle_campaigns, idle_line, outcome_text, run_tick
     from tasks.telephony import make_provider
 
     instant = parse_instant(now, "--now")
@@ -66,17 +42,13 @@ def dial(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     except TickError as error:  # some campaigns failed: what the others did, then why, exit 1
         tick, failed = error.result, error
     # the campaigns the tick gave no batch, with why (a failed one is named in the error instead)
-    dialed = {batch.campaign_id for batch in tick.batches}
-    with connect(db()) as conn:
-        plans = [plan for plan in load_plans(conn) if plan.campaign_id not in dialed]
-    idle = [{"campaign_id": plan.campaign_id, "reason": reason} for plan in plans
-            if (reason := idle_reason(plan, clock.now())) is not None]
+    idle = idle_campaigns(db(), tick, clock.now())
     result = {"now": started, **tick.as_dict(), "idle": idle}
     lines = [f"virtual clock at {started:%Y-%m-%d %H:%M:%S} UTC"] if instant else []
     lines += [f"reconciled {result['reconciled']} call(s); placed {result['placed']} call(s)"]
     lines += [f"  campaign {b['campaign_id']}: claimed {b['claimed']}, placed {b['placed']}"
               + outcome_text(b["message"], b["held"]) for b in result["batches"]]
-    lines += [f"  campaign {i['campaign_id']}: no batch ({i['reason']})" for i in idle]
+    lines += [f"  {idle_line(i)}" for i in idle]
     emit(result, as_json, "\n".join(lines))
     if failed is not None:
         print(f"error: {failed}", file=sys.stderr)

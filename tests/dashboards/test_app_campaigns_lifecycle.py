@@ -101,3 +101,21 @@ def test_a_campaign_deleted_while_its_live_status_refreshes_says_so(db, monkeypa
     monkeypatch.setattr(queries, "campaign_header", deleted_after_the_first_read)
     at = campaign_page(cid)
     assert [e.value for e in at.error] == [f"Campaign {cid} does not exist (it may have been deleted)."]
+
+
+def test_a_failed_campaign_says_why_under_its_name(db):
+    # the capsule said "Failed" and nothing else: the reason was in dial_runs only
+    from datetime import UTC, datetime
+
+    from tasks.store import transaction
+
+    cid = make_campaign_db(db)["campaign_id"]
+    started = datetime(2026, 4, 28, 17, 0, tzinfo=UTC)  # 10:00 in Phoenix
+    with transaction(db) as conn:
+        conn.execute("insert into dial_runs (campaign_id, kind, state, started_at, ended_at, message)"
+                     " values (?, 'manual', 'failed', ?, ?, 'telephony provider unavailable: Retell POST"
+                     " /v2/create-phone-call: HTTP 503 after 3 tries')", [cid, started, started])
+    at = campaign_page(cid)
+    [error] = [e.value.replace("\\", "") for e in at.error]  # as shown: the message is escaped for Markdown
+    assert error == ("Its manual batch of Apr 28, 10:00:00 AM (America/Phoenix) failed: telephony provider"
+                     " unavailable: Retell POST /v2/create-phone-call: HTTP 503 after 3 tries"), error

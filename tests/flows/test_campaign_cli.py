@@ -231,3 +231,30 @@ def test_create_and_edit_take_the_agent_by_name_as_apply_does(capsys, campaign_d
     assert (created["agent_id"], created["agent_name"]) == (campaign_db["agent_id"], "Ava")
     edited = run_json(capsys, campaign_db["db"], "edit", str(created["campaign_id"]), "--agent", str(campaign_db["agent_id"]))
     assert edited["agent_id"] == campaign_db["agent_id"]
+
+
+def test_show_says_why_a_campaign_is_failed(capsys, campaign_db):
+    # `list` and `show` said only "[Failed]"; the reason was in dial_runs. A stopped `make serve` (Prefect's
+    # TerminationSignal, a BaseException without text) left the message "TerminationSignal: "
+    from datetime import UTC, datetime
+
+    from tasks.clock import VirtualClock
+    from tasks.dialing import failure_text, run_tick
+    from tests.factories import add_contacts
+    from tests.fakes import FakeProvider
+
+    class Stopped(BaseException):
+        pass
+
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    add_contacts(db, campaign_id, 2)
+    with pytest.raises(Stopped):
+        run_tick(db, FakeProvider(fail_with=Stopped()), VirtualClock(datetime(2026, 4, 28, 17, 0, tzinfo=UTC)))
+    shown = run_json(capsys, db, "show", str(campaign_id))
+    assert shown["status"] == "Failed"
+    assert shown["failed_because"]["message"] == failure_text(Stopped()) and shown["failed_because"]["kind"] == "scheduled"
+    assert failure_text(Stopped()).startswith("interrupted: the process placing the batch was stopped (Stopped)")
+    code, out, _ = run(capsys, db, "show", str(campaign_id))
+    assert code == 0 and out.splitlines()[1] == (
+        "  its scheduled batch of 2026-04-28 10:00 America/Phoenix failed: " + failure_text(Stopped()))
+    assert (failure_text(ValueError("bad")), failure_text(ValueError())) == ("ValueError: bad", "ValueError")

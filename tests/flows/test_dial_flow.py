@@ -36,6 +36,12 @@ def test_dial_campaigns_and_run_campaign_flows(db, prefect_harness):
     assert later.is_completed() and later.message == (
         f"reconciled 0, placed 0; campaign {ids['campaign_id']}: claimed 0, placed 0 (no eligible contacts)"), later
     assert later.result()["placed"] == 0
+    # at 20:00 in Phoenix the window is closed: the message said nothing of the campaign at all
+    evening = dial_campaigns(now=datetime(2026, 4, 29, 3, 0, tzinfo=timezone.utc), db=str(db), return_state=True)
+    assert evening.is_completed() and evening.message == (
+        f"reconciled 0, placed 0; campaign {ids['campaign_id']}: no batch (outside its calling window:"
+        " Tue 2026-04-28 20:00 America/Phoenix; next opens Wed 2026-04-29 08:00)"), evening
+    assert evening.result()["idle"] == [{"campaign_id": ids["campaign_id"], "reason": evening.message.split("(", 1)[1][:-1]}]
 
 
 def test_a_tick_the_provider_refused_ends_failed(db, prefect_harness, monkeypatch):
