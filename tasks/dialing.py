@@ -434,6 +434,14 @@ def usable_numbers(
     return sorted(active, key=lambda e164: (used.get(e164, 0), e164)), None
 
 
+def numbers_hold(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime) -> str | None:
+    """Why no batch of the campaign could dial at `now` for want of a usable outbound number (`usable_numbers`: none
+    set, an inactive SIP trunk, out of rotation, at the daily cap), or None. A campaign held so looked healthy
+    ("Waiting") everywhere but in each tick's message."""
+    plans = load_plans(conn, [campaign_id])
+    return usable_numbers(conn, plans[0], now)[1] if plans else None
+
+
 def _day_start(plan: CampaignPlan, now: datetime) -> datetime:
     return datetime.combine(plan.schedule.local_day(now), datetime.min.time(), plan.schedule.local(now).tzinfo)
 

@@ -213,6 +213,9 @@ def live_title(campaign_id: int, head: dict, time_zone: str) -> None:
         if failure:  # "Failed" alone said nothing of why: the batch's message was in dial_runs only
             st.error(f"Its {failure['kind']} batch of {moment_text(failure['started_at'], time_zone, state.now())}"
                      f" failed: {markdown_text(failure['message'])}", icon=":material/error:")
+        if current.get("numbers_hold"):  # an inactive trunk, a paused or capped number: "Waiting" looked healthy
+            st.warning(f"No batch can dial now: {markdown_text(current['numbers_hold'])}. Check the outbound numbers in"
+                       " Settings.", icon=":material/phone_disabled:")
 
     title()
 

@@ -113,23 +113,28 @@ def agent_id(conn, given: str) -> int:
 
 def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
     from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, latest_failure, summary_lines
+    from tasks.dialing import numbers_hold
 
     row = get_campaign(conn, campaign_id)
     status = campaign_status(conn, campaign_id, now).value
     # Failed said nothing of why: the failed batch's message was in dial_runs only
     failure = latest_failure(conn, campaign_id) if status == "Failed" else None
+    held = numbers_hold(conn, campaign_id, now) if status not in ("Draft", "Completed") else None
     return {**row, "summary": summary_lines(get_campaign_settings(conn, campaign_id)), "status": status,
-            **({"failed_because": failure} if failure else {})}
+            **({"failed_because": failure} if failure else {}), **({"numbers_hold": held} if held else {})}
 
 
 def _show_text(data: dict[str, Any]) -> str:
-    hidden = {"summary", "status", "campaign_id", "name", "failed_because"}
-    lines = [f"campaign {data['campaign_id']}: {data['name']}  [{data['status']}]", ""]
+    hidden = {"summary", "status", "campaign_id", "name", "failed_because", "numbers_hold"}
+    lines = [f"campaign {data['campaign_id']}: {data['name']}  [{data['status']}]"]
     failure = data.get("failed_because")
     if failure:
         started = failure["started_at"].astimezone(ZoneInfo(data["time_zone"]))
-        lines[1:1] = [f"  its {failure['kind']} batch of {started:%Y-%m-%d %H:%M} {data['time_zone']} failed:"
-                      f" {failure['message']}"]
+        lines.append(f"  its {failure['kind']} batch of {started:%Y-%m-%d %H:%M} {data['time_zone']} failed:"
+                     f" {failure['message']}")
+    if data.get("numbers_hold"):
+        lines.append(f"  no batch can dial now: {data['numbers_hold']}")
+    lines.append("")
     lines += [f"  {line}" for line in data["summary"]]
     lines.append("")
     lines += [f"{key}: {plain_value(value)}" for key, value in data.items() if key not in hidden]

@@ -119,3 +119,18 @@ def test_a_failed_campaign_says_why_under_its_name(db):
     [error] = [e.value.replace("\\", "") for e in at.error]  # as shown: the message is escaped for Markdown
     assert error == ("Its manual batch of Apr 28, 10:00:00 AM (America/Phoenix) failed: telephony provider"
                      " unavailable: Retell POST /v2/create-phone-call: HTTP 503 after 3 tries"), error
+
+
+def test_a_campaign_whose_number_cannot_dial_says_so_under_its_name(db):
+    # an inactive SIP trunk: every tick placed nothing while the page said "Waiting" and nothing else
+    from tasks.store import transaction
+
+    cid = make_campaign_db(db)["campaign_id"]
+    assert not campaign_page(cid).warning
+    with transaction(db) as conn:
+        conn.execute("update phone_numbers set sip_trunk_status = 'inactive'")
+        [e164] = conn.execute("select e164 from phone_numbers").fetchone()
+    at = campaign_page(cid)
+    assert [w.value.replace("\\", "") for w in at.warning] == [
+        f"No batch can dial now: outbound number {e164} has SIP trunk status inactive. Check the outbound numbers in"
+        " Settings."]

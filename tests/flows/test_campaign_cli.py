@@ -258,3 +258,19 @@ def test_show_says_why_a_campaign_is_failed(capsys, campaign_db):
     assert code == 0 and out.splitlines()[1] == (
         "  its scheduled batch of 2026-04-28 10:00 America/Phoenix failed: " + failure_text(Stopped()))
     assert (failure_text(ValueError("bad")), failure_text(ValueError())) == ("ValueError: bad", "ValueError")
+
+
+def test_show_says_when_no_batch_can_dial_for_want_of_a_number(capsys, campaign_db):
+    # an inactive SIP trunk: every tick placed nothing, while list and show said "Waiting" with no warning
+    from tasks.store import transaction
+
+    db, campaign_id = campaign_db["db"], campaign_db["campaign_id"]
+    shown = run_json(capsys, db, "show", str(campaign_id))
+    assert "numbers_hold" not in shown
+    with transaction(db) as conn:
+        conn.execute("update phone_numbers set sip_trunk_status = 'inactive'")
+        [e164] = conn.execute("select e164 from phone_numbers").fetchone()
+    shown = run_json(capsys, db, "show", str(campaign_id))
+    assert shown["numbers_hold"] == f"outbound number {e164} has SIP trunk status inactive"
+    code, out, _ = run(capsys, db, "show", str(campaign_id))
+    assert code == 0 and out.splitlines()[1] == f"  no batch can dial now: outbound number {e164} has SIP trunk status inactive"
