@@ -9,7 +9,7 @@ from dashboards.queries import check_page
 
 from dashboards.queries.calls import search_terms
 from dashboards.queries.search import text_search
-from tasks.metrics import _campaign_zone
+from tasks.metrics import WATERMARK_LAG, _campaign_zone
 
 PAGE_SIZE = 50
 # Sort keys the table offers → (SQL expression, table it needs: "contacts", "stats" or None).
@@ -40,6 +40,16 @@ def _scope(campaign_id: int, search: str | None) -> tuple[str, dict]:
         # aside, as the Call Logs search ("lopez" finds "López").
         conditions.append(text_search(["ct.name", "ct.company", "ct.email"], name, params))
     return " and ".join(conditions), params
+
+
+def stats_behind(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> bool:
+    """Whether the campaign's `contact_stats` miss a change to one of its calls: a call changed after the newest change
+    its last aggregation saw (its `calls_watermark` + `WATERMARK_LAG`), or calls and no aggregation yet."""
+    row = conn.execute("select calls_watermark from metrics_state where campaign_id = ?", [campaign_id]).fetchone()
+    if row is None:
+        return conn.execute("select exists (select 1 from calls where campaign_id = ?)", [campaign_id]).fetchone()[0]
+    return conn.execute("select exists (select 1 from calls where campaign_id = ? and updated_at > ?)",
+                        [campaign_id, row[0] + WATERMARK_LAG]).fetchone()[0]
 
 
 def count_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, search: str | None = None) -> int:

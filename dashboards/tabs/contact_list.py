@@ -27,7 +27,8 @@ from dashboards.tabs.call_logs import history_table, show_contact
 from flows.import_contacts import PLAIN_STEPS, run_import
 from schemas.contact_import import COMPANY, CUSTOM_PREFIX, EMAIL, FIELD_TARGETS, IGNORE, NAME, PHONE
 from tasks import contacts_import as ci
-from tasks.errors import UserError, ValidationError
+from tasks.errors import StoreLockedError, UserError, ValidationError
+from tasks.metrics import aggregate
 from tasks.phones import check_region
 
 # Streamlit's own header click sorts the rows it was sent: this page only.
@@ -88,11 +89,31 @@ def display_frame(page: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def bring_stats_up_to_date(campaign_id: int) -> bool:
+    """Aggregate the campaign's calls (incrementally, `tasks.metrics.aggregate`) when its Contact List figures miss
+    some; False when the store was too busy to (the figures are then as of the last aggregation).
+
+    The tab reads `contact_stats`, which only an aggregation run writes: under `campaigns dashboard` alone none ever
+    ran, and Attempts, Credits and Last Call Date stayed 0 and empty while Call Logs listed the calls, Refresh or not.
+    """
+    with state.reading() as conn:
+        if not q.stats_behind(conn, campaign_id):
+            return True
+    try:
+        with state.writing() as conn:
+            aggregate(conn, state.now(), campaign_id=campaign_id)
+    except StoreLockedError:
+        return False
+    return True
+
+
 def render(campaign_id: int) -> None:
     """Draw the Contact List tab of one campaign."""
     flash = st.session_state.pop(_key(campaign_id, "flash"), None)
     if flash:
         st.success(flash)
+    if not bring_stats_up_to_date(campaign_id):
+        st.caption("The figures are as of the last metrics aggregation: the database is busy. Refresh to update them.")
     top = st.columns([4, 2, 1.2], vertical_alignment="bottom")
     search = top[0].text_input("Search", key=_key(campaign_id, "search"),
                                placeholder="Phone, name, company or e-mail", max_chars=call_queries.MAX_SEARCH_CHARS)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboards.queries import contacts as q_contacts
 from dashboards.state import TAB_KEY
 from dashboards.tabs.call_logs import CONTACT_FILTER_KEY
 from tasks.feedback import get_feedback
@@ -276,6 +277,25 @@ def test_contact_list_table(tabs):
     assert first["Last Call Date"] == pd.Timestamp(2026, 4, 28, 9, 0)
     never = table[table["Name"] == "Person 2"].iloc[0]
     assert never["Attempts"] == 0 and pd.isna(never["Last Call Date"])
+
+
+def test_the_contact_list_counts_calls_made_since_the_last_aggregation(tabs, db):
+    # it read contact_stats, which only an aggregation run writes: under `campaigns dashboard` alone none ever ran, and
+    # a contact called since showed Attempts 0 and no Last Call Date while Call Logs listed the call, Refresh or not
+    called = datetime(2026, 5, 1, 16, 0, tzinfo=UTC)  # after the fixture's aggregation
+    with connect(db) as conn:
+        conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, counts_as_attempt, phone_e164,"
+            " status, disconnect_reason, duration_seconds, credits, provider, queued_at, updated_at)"
+            " values (?, ?, 'k_new', 1, true, '+16025550002', 'not_connected', 'dial_busy', 0, 0, 'simulator', ?, ?)",
+            [tabs["campaign_id"], tabs["C"], called, called])
+        assert q_contacts.stats_behind(conn, tabs["campaign_id"])
+    contacts = run_tab("contact_list", tabs["campaign_id"]).dataframe[0].value
+    person = contacts[contacts["Name"] == "Person 2"].iloc[0]
+    assert (person["Attempts"], person["Last Disconnection"], person["Last Call Date"]) == (
+        1, "Dial Busy", pd.Timestamp(2026, 5, 1, 9, 0))
+    with connect(db) as conn:
+        assert not q_contacts.stats_behind(conn, tabs["campaign_id"])  # brought up to date once, not at every rerun
 
 
 def test_a_missing_text_is_an_empty_cell_not_none(tabs, db):
