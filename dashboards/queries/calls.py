@@ -27,6 +27,12 @@ SORT_COLUMNS = {
     "credits": "c.credits",
     "tools": "c.tools_count",
 }
+# A row the provider never received: its batch stopped before placing it (the campaign paused, the calling window
+# closed, a crash; tasks.dialing.mark_not_placed). The store keeps it as `error` / `error_dapta`, not an attempt; the
+# tables show it as "Not Placed", not as an error of a call (an audit read a paused batch's rows as 13 failed calls).
+NOT_PLACED = "not_placed"
+SHOWN_REASON = (f"case when c.status = 'error' and c.provider_call_id is null and not c.counts_as_attempt"
+                f" then '{NOT_PLACED}' else c.disconnect_reason end")
 # When a call was placed: its registration with the provider, else its start, else (never placed) its
 # claim. Only shown: sorting and date filters use queued_at, which the zone maps serve, and a batch's
 # calls are placed in their queue order.
@@ -184,7 +190,7 @@ def call_page(
                 c.contact_id,
                 c.phone_e164 as "Phone Number",
                 ct.name as "Contact",
-                c.disconnect_reason as "Disconnect Reason",
+                {SHOWN_REASON} as "Disconnect Reason",
                 c.status as "Status",
                 c.call_successful as "Call Successful",
                 c.duration_seconds as "Duration",
@@ -222,7 +228,8 @@ def call_detail(conn: duckdb.DuckDBPyConnection, campaign_id: int, call_id: int)
     cursor = conn.execute(
         f"""
         with final as (
-            select c.*, ct.name as contact_name, f.rating as feedback_rating, f.comment as feedback_comment,
+            select c.* replace ({SHOWN_REASON} as disconnect_reason), ct.name as contact_name,
+                   f.rating as feedback_rating, f.comment as feedback_comment,
                    timezone($time_zone, {PLACED_AT}) as local_date
             from calls c
             left join contacts ct using (contact_id)
@@ -250,7 +257,7 @@ def contact_history(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_i
         f"""
         with final as (
             select c.call_id, c.attempt_number as "Attempt", timezone($time_zone, {PLACED_AT}) as "Date",
-                   c.status as "Status", c.disconnect_reason as "Disconnect Reason",
+                   c.status as "Status", {SHOWN_REASON} as "Disconnect Reason",
                    c.call_successful as "Call Successful", c.duration_seconds as "Duration",
                    c.credits as "Credits", c.counts_as_attempt
             from calls c

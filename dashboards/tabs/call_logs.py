@@ -224,6 +224,8 @@ def analysis_note(call: dict) -> str | None:
     one for calls that never connected, which never get one."""
     if call["summary"]:
         return None
+    if call.get("disconnect_reason") == q.NOT_PLACED:
+        return f"No summary: the call was never placed ({call.get('error_message') or 'its batch stopped first'})."
     if never_connected(call):
         return "No summary: the call did not connect."
     if call["status"] in IN_FLIGHT_STATUSES:
@@ -270,11 +272,18 @@ def _detail(campaign_id: int, call_id: int) -> None:
         history_table(history)
 
 
+# The reasons' meanings, and that of the rows never placed (`queries.calls.NOT_PLACED`).
+SHOWN_MEANINGS = {**REASON_MEANINGS, q.NOT_PLACED: (
+    "Never handed to the provider: its batch stopped before reaching it (the campaign was paused, the calling window "
+    "closed, or the process placing it stopped). No one was called; it is not an attempt, and the contact is called "
+    "again later.")}
+
+
 def call_meaning(status: str, reason: str | None) -> str:
     """What a call's status and disconnect reason mean, in the product's words (the detail's help)."""
     lines = [f"**{status}**: {STATUS_MEANINGS.get(status, '')}"]
     if reason:
-        lines.append(f"**{reason_label(reason)}**: {REASON_MEANINGS.get(reason, 'a reason this version does not know.')}")
+        lines.append(f"**{reason_label(reason)}**: {SHOWN_MEANINGS.get(reason, 'a reason this version does not know.')}")
     return "\n\n".join(lines)
 
 

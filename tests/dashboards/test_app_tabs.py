@@ -211,6 +211,31 @@ def test_selecting_a_call_opens_its_detail_and_feedback_shows_in_the_table(tabs)
     assert at.feedback(key=f"feedback_rating_{tabs['c1']}").value == 1  # the stored rating shows again
 
 
+def test_a_row_never_placed_reads_not_placed_not_a_platform_error(tabs, db):
+    # a campaign paused mid-batch: the contacts claimed but never dialed read "Error Dapta" ("a Dapta-side error
+    # interrupted the call") and "No summary: the call did not connect", as if 13 calls had failed
+    from tasks.dialing import PAUSED_MID_BATCH, mark_not_placed
+
+    queued = datetime(2026, 4, 30, 17, 0, tzinfo=UTC)  # the newest call: the table's first row
+    with transaction(db) as conn:
+        [call_id] = conn.execute(
+            "insert into calls (campaign_id, contact_id, attempt_key, attempt_number, phone_e164, status, provider,"
+            " queued_at, updated_at) values (?, ?, 'k_paused', 1, '+16025550002', 'queued', 'simulator', ?, ?)"
+            " returning call_id", [tabs["campaign_id"], tabs["C"], queued, queued]).fetchone()
+        mark_not_placed(conn, [call_id], queued, PAUSED_MID_BATCH)
+    with connect(db) as conn:  # the store keeps the product's code
+        assert conn.execute("select disconnect_reason from calls where call_id = ?", [call_id]).fetchone() == (
+            "error_dapta",)
+    at = run_tab("call_logs", tabs["campaign_id"])
+    table = at.dataframe[0].value
+    assert table["Disconnect Reason"].tolist()[0] == "Not Placed"
+    assert "Error Dapta" not in table["Disconnect Reason"].tolist()
+    select_row(at, f"calllogs_{tabs['campaign_id']}_table", 0)
+    assert at.subheader[0].value == f"Call {call_id} · Person 2"
+    assert f"No summary: the call was never placed ({PAUSED_MID_BATCH})." in [m.value for m in at.markdown]
+    assert at.dataframe[1].value["Disconnect Reason"].tolist() == ["Not Placed"]  # the contact's history
+
+
 def test_clearing_the_thumb_and_saving_removes_the_rating(tabs):
     at = run_tab("call_logs", tabs["campaign_id"])
     select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1
