@@ -65,8 +65,9 @@ FILTERS = {
     # the Call Logs search by contact name (the contact's current name, matched as the tab matches it)
     "name_contains": "c.contact_id in (select contact_id from contacts"
                      f" where {contains_folded('name', 'name_contains')})",
-    "min_duration_seconds": "coalesce(c.duration_seconds, 0) >= $min_duration_seconds",
-    "max_duration_seconds": "coalesce(c.duration_seconds, 0) <= $max_duration_seconds",
+    # whole seconds, half to even, as the dashboard shows and filters them (a 39.6 s call is "40 sec")
+    "min_duration_seconds": "round_even(coalesce(c.duration_seconds, 0), 0) >= $min_duration_seconds",
+    "max_duration_seconds": "round_even(coalesce(c.duration_seconds, 0), 0) <= $max_duration_seconds",
 }
 
 

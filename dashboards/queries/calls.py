@@ -31,6 +31,8 @@ SORT_COLUMNS = {
 # closed, a crash; tasks.dialing.mark_not_placed). The store keeps it as `error` / `error_dapta`, not an attempt; the
 # tables show it as "Not Placed", not as an error of a call (an audit read a paused batch's rows as 13 failed calls).
 NOT_PLACED = "not_placed"
+# A call's duration as the tables show it: whole seconds, half to even (`components.format_duration`).
+SHOWN_SECONDS = "round_even(coalesce(c.duration_seconds, 0), 0)"
 SHOWN_REASON = (f"case when c.status = 'error' and c.provider_call_id is null and not c.counts_as_attempt"
                 f" then '{NOT_PLACED}' else c.disconnect_reason end")
 # When a call was placed: its registration with the provider, else its start, else (never placed) its
@@ -142,11 +144,13 @@ def _scope(conn: duckdb.DuckDBPyConnection, campaign_id: int, filters: CallFilte
     if filters.call_successful is not None:
         conditions.append("coalesce(c.call_successful, false) = $successful")
         params["successful"] = filters.call_successful
+    # on the whole seconds the table shows (half to even, as `format_duration`): a call of 39.6 s reads "40 sec"
+    # and was left out of "from 40 sec"
     if filters.min_duration_seconds is not None:
-        conditions.append("coalesce(c.duration_seconds, 0) >= $min_duration")
+        conditions.append(f"{SHOWN_SECONDS} >= $min_duration")
         params["min_duration"] = filters.min_duration_seconds
     if filters.max_duration_seconds is not None:
-        conditions.append("coalesce(c.duration_seconds, 0) <= $max_duration")
+        conditions.append(f"{SHOWN_SECONDS} <= $max_duration")
         params["max_duration"] = filters.max_duration_seconds
     if filters.contact_id is not None:
         conditions.append("c.contact_id = $contact_id")

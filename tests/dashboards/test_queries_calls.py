@@ -373,3 +373,27 @@ def test_name_search_over_a_wide_id_span_ignores_accents_too(accented, monkeypat
     with connect(accented["db"]) as conn:
         assert _ids(accented, call_page(conn, accented["campaign_id"], CallFilters(search="lopez"))) == [
             "c4", "c2", "c3", "c1"]
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(39.6, "40 sec"), (40.4, "40 sec"), (39.5, "40 sec"), (40.5, "40 sec"),
+                                                 (38.5, "38 sec"), (41.5, "42 sec")])
+def test_the_duration_filter_keeps_what_the_table_shows(tabs, tmp_path, seconds, shown):
+    # a call of 39.6 s reads "40 sec" and was left out of "from 40 sec"; the export kept the same rows as the filter
+    from dashboards.components import format_duration
+    from tasks.export_calls import export_calls
+
+    with transaction(tabs["db"]) as conn:
+        conn.execute("update calls set duration_seconds = ? where call_id = ?", [seconds, tabs["c4"]])
+    assert format_duration(seconds) == shown
+    at_40 = shown == "40 sec"
+    for filters in (CallFilters(min_duration_seconds=40), CallFilters(max_duration_seconds=40)):
+        with connect(tabs["db"]) as conn:
+            page = _ids(tabs, call_page(conn, tabs["campaign_id"], filters))
+        inside = "c4" in page
+        expected = at_40 or (seconds > 40 if filters.min_duration_seconds else seconds < 40)
+        assert inside == expected, (filters, page)
+        date_from, date_to, export_filters = export_arguments(filters)
+        out = tmp_path / f"calls-{seconds}-{inside}.xlsx"
+        with connect(tabs["db"]) as conn:
+            written = export_calls(conn, tabs["campaign_id"], out, date_from, date_to, export_filters)
+        assert written == len(page)
