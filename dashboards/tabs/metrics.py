@@ -214,7 +214,8 @@ def render(campaign_id: int) -> None:
     cards[0].metric("Credits Used", format_credits(kpis["credits_used"]), border=True, height="stretch")
     cards[1].metric("Total Calls", f"{kpis['total_calls']:,}", border=True, height="stretch", help=TOTAL_CALLS_HELP)
     cards[2].metric("Contacts Called", f"{kpis['contacts_called']:,}", border=True, height="stretch")
-    cards[3].metric("Connection Rate", f"{kpis['connection_rate']:g}%", border=True, height="stretch",
+    # two decimals always: ":g" wrote 65.7% beside another range's 22.01%
+    cards[3].metric("Connection Rate", f"{kpis['connection_rate']:.2f}%", border=True, height="stretch",
                     help="Contacts who answered ÷ total contacts × 100")
     avg_duration = kpis["avg_call_duration_seconds"] or 0
     cards[4].metric("Avg. Call Duration", format_card_duration(avg_duration), border=True, height="stretch",

@@ -542,7 +542,7 @@ def test_metrics_cards_chart_and_funnel_for_all_time(tabs):
     start, _ = at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").value
     assert start == date(2026, 4, 27)  # the campaign's start date
     assert _metric_values(at) == {"Credits Used": "140", "Total Calls": "4", "Contacts Called": "2",
-                                  "Connection Rate": "50%", "Avg. Call Duration": "1m 22s"}
+                                  "Connection Rate": "50.00%", "Avg. Call Duration": "1m 22s"}
     assert [s.value for s in at.subheader] == ["Calls Made", "Contact Funnel", "Best Time to Call"]
     assert len(at.get("vega_lite_chart")) == 2  # no heatmap before the best-time table is built
     assert len(at.warning) == 0  # 50 % connected, 50 % of them successful: no large gap
@@ -553,7 +553,7 @@ def test_metrics_date_range_changes_everything(tabs):
     at.date_input(key=f"metrics_{tabs['campaign_id']}_dates").set_value((date(2026, 4, 28), date(2026, 4, 28)))
     rerun(at)
     assert _metric_values(at) == {"Credits Used": "40", "Total Calls": "2", "Contacts Called": "2",
-                                  "Connection Rate": "25%", "Avg. Call Duration": "45s"}
+                                  "Connection Rate": "25.00%", "Avg. Call Duration": "45s"}
     assert len(at.warning) == 2  # both gaps are large that day
 
 
