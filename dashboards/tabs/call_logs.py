@@ -240,9 +240,10 @@ def _detail(campaign_id: int, call_id: int) -> None:
     with state.reading() as conn:
         call = q.call_detail(conn, campaign_id, call_id)
         history = q.contact_history(conn, campaign_id, call["contact_id"])
+        zone = campaign_zone(conn, campaign_id)
     with st.container(border=True):
         st.subheader(f"Call {call_id} · {markdown_text(call['contact_name'] or call['phone_e164'])}")
-        st.caption(f"{call['phone_e164']} · {call['local_date']:%b %d, %Y %I:%M %p} · attempt "
+        st.caption(f"{call['phone_e164']} · {call['local_date']:%b %d, %Y %I:%M %p} ({zone}) · attempt "
                    f"{call['attempt_number']} · {call['status']}"
                    + (f" · {reason_label(call['disconnect_reason'])}" if call["disconnect_reason"] else ""),
                    help=call_meaning(call["status"], call["disconnect_reason"]))

@@ -194,6 +194,8 @@ def test_selecting_a_call_opens_its_detail_and_feedback_shows_in_the_table(tabs)
     at = run_tab("call_logs", tabs["campaign_id"])
     select_row(at, f"calllogs_{tabs['campaign_id']}_table", 4)  # c1, the oldest
     assert at.subheader[0].value == f"Call {tabs['c1']} · Person 0"
+    # the date in the campaign's zone, named (it had no zone, while the list's header help named it)
+    assert at.caption[0].value.startswith("+16025550000 · Apr 27, 2026 09:00 AM (America/Phoenix) · attempt 1")
     assert [m.value for m in at.metric] == ["Yes", "Positive", "No", "2 min"]
     assert "Summary of c1" in [m.value for m in at.markdown]
     assert at.json[0].value == '{"plan": "gold"}'
