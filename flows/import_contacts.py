@@ -177,7 +177,7 @@ def _build_flow():
 
     steps = _prefect_steps()
 
-    @flow(name="import_contacts", persist_result=False)
+    @flow(name="import-contacts", persist_result=False)  # as its deployment: import-contacts/import-contacts
     def import_contacts(
         campaign_id: int,
         path: str,
