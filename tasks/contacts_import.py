@@ -1064,8 +1064,10 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
                    count(*) filter (where counts_as_attempt)::integer as attempts,
                    max(local_day) filter (where counts_as_attempt) as attempts_day,
                    max(queued_at) as last_call_at,
-                   max(call_id) filter (where status in ('queued', 'created', 'registered', 'in_progress'))
-                       as in_flight_call_id,
+                   -- in flight until released: an ended call waits for its analysis (`call_state`: "done"); a
+                   -- contact re-enrolled in that gap was called again before its first call's success arrived
+                   max(call_id) filter (where status in ('queued', 'created', 'registered', 'in_progress')
+                                        or (status = 'ended' and analyzed_at is null)) as in_flight_call_id,
                    min(coalesce(analyzed_at, ended_at, queued_at)) filter (where call_successful) as successful_at,
                    min(coalesce(ended_at, queued_at)) filter (where disconnect_reason = 'invalid_destination')
                        as not_retryable_at
