@@ -12,6 +12,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboards import auth, state
 from dashboards.components import capsule_html, dimmed_buttons, markdown_text, moment_text, require_app_shell
+from dashboards.leave_guard import leave_guard
 from dashboards.queries.campaigns import campaign_header
 from dashboards.tabs import call_logs, contact_list, metrics, settings
 from tasks.campaigns import activate_campaign, deactivate_campaign, get_campaign
@@ -260,6 +261,8 @@ def header(campaign_id: int, head: dict, stored: dict) -> bool:
     if dirty:
         st.warning("You have unsaved changes. Click Save Changes to keep them or Discard to drop them.",
                    icon=":material/edit_note:")
+    # a reload, closing the tab or another address would lose them silently: the browser asks first (hidden, no gap)
+    leave_guard(dirty)
     return dirty
 
 

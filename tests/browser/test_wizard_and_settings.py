@@ -73,11 +73,11 @@ def test_wizard_with_csv_upload_then_a_settings_change(dashboard, page, tmp_path
     page.wait_ready()
     # the date field is three spin buttons that move on by themselves as digits are typed
     page.get_by_role("spinbutton", name="year, Start Date").click()
-    page.keyboard.type("20260601", delay=50)
+    page.keyboard.type("20300601", delay=50)  # ahead: a past date reads "started", with a note
     page.keyboard.press("Escape")
     page.get_by_text("Campaign:").click()  # leaving the field commits the date
     page.wait_ready()
-    page.get_by_text("Your campaign will start on: June 1, 2026").wait_for()
+    page.get_by_text("Your campaign will start on: June 1, 2030").wait_for()
     page.screenshot(path=shots / "04-wizard-schedule.png", full_page=True)
     _button(page, "Finish").click()
     page.wait_ready()
@@ -87,7 +87,7 @@ def test_wizard_with_csv_upload_then_a_settings_change(dashboard, page, tmp_path
         cid = conn.execute("select campaign_id from campaigns where name = 'Browser push'").fetchone()[0]
         created = get_campaign(conn, cid)
         enrolled = conn.execute("select count(*) from campaign_contacts where campaign_id = ?", [cid]).fetchone()[0]
-    assert (str(created["start_date"]), enrolled) == ("2026-06-01", 2)
+    assert (str(created["start_date"]), enrolled) == ("2030-06-01", 2)
 
     # A settings change: Save Changes is shown active by the edit and writes it
     assert _dimmed(page, "Save Changes") and _dimmed(page, "Discard")

@@ -1,6 +1,9 @@
-"""Unsaved settings edits are reminded of in the sidebar on every page (sidebar navigation cannot be stopped)."""
+"""Unsaved settings edits are reminded of in the sidebar on every page (sidebar navigation cannot be stopped), and the
+campaign page has the browser ask before a reload or closing the tab (tests/browser/test_leave_guard.py)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -11,23 +14,33 @@ def sidebar_warnings(at) -> list[str]:
     return [w.value for w in at.sidebar.warning]
 
 
+def browser_asks_before_leaving(at) -> bool:
+    """What the page tells its leave guard (the component the browser runs; AppTest only records it)."""
+    (guard,) = at.get("bidi_component")
+    return json.loads(guard.proto.json)["unsaved"]
+
+
 @pytest.mark.usefixtures("db_kept_open")
 def test_unsaved_edits_are_reminded_on_other_pages_until_saved_or_discarded(campaign_db):
     cid = campaign_db["campaign_id"]
     at = campaign_page(cid)
     assert sidebar_warnings(at) == []  # the form loaded, nothing edited
+    assert not browser_asks_before_leaving(at)
     at.text_input(key=k(cid, "name")).set_value("Summer outreach").run()
     assert sidebar_warnings(at) == [
         "Unsaved changes in **Spring outreach**: nothing is saved until you click Save Changes."]
+    assert browser_asks_before_leaving(at)  # a reload or closing the tab would lose the edit
     # leaving by the sidebar: the list page keeps the reminder, with a link back to the campaign
     at.switch_page("pages/campaigns.py").run()
     assert not at.exception, at.exception
     assert len(sidebar_warnings(at)) == 1
+    assert at.get("bidi_component") == []  # the guard is the campaign page's: gone with it
     # back on the campaign, the edit is still there; Discard ends the reminder
     at.switch_page("pages/campaign.py").run()
     assert at.text_input(key=k(cid, "name")).value == "Summer outreach"
     at.button(key=f"discard_{cid}").click().run()
     assert sidebar_warnings(at) == []
+    assert not browser_asks_before_leaving(at)
     at.switch_page("pages/campaigns.py").run()
     assert sidebar_warnings(at) == []
 
