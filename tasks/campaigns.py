@@ -164,7 +164,7 @@ def create_campaign(conn: Conn, data: Mapping[str, Any] | CampaignSettings, now:
 
     Created active is refused once the end date has passed, as turning Active on is (`update_campaign`)."""
     settings = checked_settings(conn, data)
-    _check_name_free(conn, settings.name)
+    check_name_free(conn, settings.name)
     if settings.active and _ended(settings, now):
         raise ValidationError("active", f"cannot create it active: its end date {settings.end_date} has passed "
                                         f"({settings.time_zone}); set a later end date or leave it inactive")
@@ -176,7 +176,7 @@ def create_campaign(conn: Conn, data: Mapping[str, Any] | CampaignSettings, now:
     ).fetchone()[0]
 
 
-def _check_name_free(conn: Conn, name: str, campaign_id: int | None = None) -> None:
+def check_name_free(conn: Conn, name: str, campaign_id: int | None = None) -> None:
     """Refuse a name another campaign has: `apply` finds a campaign by its name, as agents are (`add_agent`)."""
     taken = conn.execute("select min(campaign_id) from campaigns where name = ? and campaign_id is distinct from ?",
                          [name, campaign_id]).fetchone()[0]
@@ -247,7 +247,7 @@ def update_campaign(conn: Conn, campaign_id: int, changes: Mapping[str, Any], no
     current = get_campaign_settings(conn, campaign_id)
     settings = checked_settings(conn, merged_settings(current, changes))
     if settings.name != current.name:
-        _check_name_free(conn, settings.name, campaign_id)
+        check_name_free(conn, settings.name, campaign_id)
     if settings.active and not current.active and _ended(settings, now):
         # Active on would change nothing but the word: no call comes after the end date (status Completed)
         raise ValidationError("active", f"campaign {campaign_id}: cannot activate: its end date {settings.end_date} "

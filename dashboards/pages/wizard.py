@@ -1,4 +1,8 @@
-"""The creation wizard: 1. basic data and contacts (upload, mapping, preview, import); 2. schedule & attempts."""
+"""The creation wizard: 1. basic data and contacts (upload, mapping, preview, import); 2. schedule & attempts.
+
+Once its Draft exists the wizard keeps it in the address (/wizard?campaign=ID&step=2), so a reload or a bookmark
+resumes that draft at that step (`wizard_from_address`).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from flows.import_contacts import PLAIN_STEPS
 from schemas.contact_import import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 from tasks.campaigns import create_campaign, get_campaign
 from tasks.contacts_import import map_columns, read_contacts_file, suggest_mapping
-from tasks.errors import UserError, ValidationError
+from tasks.errors import NotFoundError, UserError, ValidationError
 from tasks.timezones import countries_for_zone, is_known_zone, zone_needs_country
 
 # A new campaign starts as a Draft with these until step 2 sets the real schedule (step 2 proposes the browser's
@@ -43,45 +47,71 @@ def _steps_bar() -> None:
     st.progress(0.5 if step == 1 else 1.0)
 
 
+BASIC_ERRORS = "wizard_basic_errors"  # the errors of a refused Create, beside their fields until fixed
+BASIC_FIELDS = ("name", "objective", "agent_id")  # the fields step 1 draws
+
+
+def _draft_data(numbers: dict[int, str]) -> dict:
+    """The settings Create would give the new Draft."""
+    return {"name": (st.session_state.get("wiz_name") or "").strip(),
+            "objective": st.session_state.get("wiz_objective"), "agent_id": st.session_state.get("wiz_agent"),
+            **DRAFT_DEFAULTS, "outbound_number_ids": list(numbers)[:1]}
+
+
+def _draft_errors(conn, numbers: dict[int, str]) -> dict[str, str]:
+    """{field: message} for every rule the new Draft would break, a name another campaign has included, in the
+    form's words (one pass: the Settings tab's `settings_problems`)."""
+    return settings_tab.form_messages(settings_tab.settings_problems(conn, _draft_data(numbers)), state.SAME)
+
+
 def basic_step() -> None:
-    """Name, objective and agent; creates the campaign as a Draft."""
+    """Name, objective and agent; creates the campaign as a Draft. A refused Create shows each problem under its
+    field ("Campaign Name: campaign 4 is already named ..."), rechecked on each rerun until fixed."""
     with state.reading() as conn:
         agents = agent_choices(conn)
         numbers = number_choices(conn)
+        errors = _draft_errors(conn, numbers) if st.session_state.get(BASIC_ERRORS) else {}
+    st.session_state[BASIC_ERRORS] = errors
     if not agents:
         st.warning("Add a voice agent first: `campaigns agents add NAME`.")
         return
     with st.container(border=True):
         st.subheader("Basic Data")
         st.text_input("Campaign Name", key="wiz_name", max_chars=200, placeholder="e.g. Spring outreach")
+        settings_tab.field_error(errors, "name")
         st.text_area("Campaign Objective", key="wiz_objective", height=80, placeholder="Optional: what the agent should achieve")
+        settings_tab.field_error(errors, "objective")
         st.selectbox("Agent", list(agents), key="wiz_agent", format_func=agents.get)
+        settings_tab.field_error(errors, "agent_id")
+        for field in [f for f in errors if f not in BASIC_FIELDS]:  # the Draft's defaults (its outbound number)
+            st.error(_labelled(field, errors[field]))
         if st.button("Create campaign and continue", key="wiz_create", type="primary"):
-            data = {"name": st.session_state.get("wiz_name") or "", "objective": st.session_state.get("wiz_objective"),
-                    "agent_id": st.session_state.get("wiz_agent"), **DRAFT_DEFAULTS,
-                    "outbound_number_ids": list(numbers)[:1]}
             try:
                 with state.writing() as conn:
-                    st.session_state["wizard_campaign"] = create_campaign(conn, data, state.now())
-            except UserError as error:
-                st.error(_readable(error))
-                return
+                    errors = _draft_errors(conn, numbers)
+                    if not errors:
+                        st.session_state["wizard_campaign"] = create_campaign(conn, _draft_data(numbers), state.now())
+            except UserError as error:  # a rule broken meanwhile (another session took the name)
+                errors = _error_messages(error)
+            st.session_state[BASIC_ERRORS] = errors
+            if not errors:
+                st.session_state["wizard_step"] = 1
             st.rerun()
 
 
-def _readable(error: UserError) -> str:
-    """The error in the form's words: "name: is required" → "Campaign Name: is required" (`_labelled`)."""
+def _error_messages(error: UserError) -> dict[str, str]:
+    """{field: message} of an error, in the form's words: "name: is required" → {"name": "is required"}."""
     problems = getattr(error, "errors", None) or ([error] if isinstance(error, ValidationError) else [])
     if not problems:
-        return str(error)
-    messages = settings_tab.form_messages(problems, state.SAME)  # field names in the text become labels too
-    return "; ".join(_labelled(field, message) for field, message in messages.items())
+        return {"": str(error)}
+    return settings_tab.form_messages(problems, state.SAME)  # field names in the text become labels too
 
 
 def _labelled(field: str, message: str) -> str:
     """A field's error led by the label the Settings tab shows for it ("Outbound Numbers: ..."); a field the
-    form has no widget for keeps its name."""
-    return f"{settings_tab.FIELD_LABELS.get(field, field)}: {message}"
+    form has no widget for keeps its name; an error of no field is said alone."""
+    label = settings_tab.FIELD_LABELS.get(field, field)
+    return f"{label}: {message}" if label else message
 
 
 def _mapping_frame(headers: list[str], sample: dict[str, str | None]) -> pl.DataFrame:
@@ -215,7 +245,7 @@ def schedule_step(campaign_id: int) -> None:
     st.markdown(f"Campaign: **{markdown_text(stored['name'])}**")
     with st.container(border=True):
         st.subheader("Schedule & Attempts")
-        drawn = settings_tab.schedule_section(campaign_id, errors)
+        drawn = settings_tab.schedule_section(campaign_id, errors, stored["start_date"])
         settings_tab.summary_card(campaign_id, stored)
     state.remember_form(st.session_state, campaign_id)
     settings_tab.forget_hidden(campaign_id, drawn)
@@ -242,11 +272,63 @@ def schedule_step(campaign_id: int) -> None:
         st.switch_page("pages/campaign.py", query_params={"campaign": str(campaign_id)})
 
 
+def wizard_from_address() -> str | None:
+    """The wizard's campaign and step from ?campaign=ID&step=N (a reload, a bookmark), as the campaign page reads
+    ?campaign=; a note when the address names no campaign that exists (the wizard starts afresh then).
+
+    The address names the campaign; the step it names counts only when the session is not already in that
+    campaign's wizard (Next and Back change the session's step first, the address follows: `_keep_in_address`).
+    """
+    raw = st.query_params.get("campaign")
+    if raw is not None:
+        try:
+            campaign_id = int(raw)
+        except ValueError:
+            _forget_wizard()
+            return (f"The address names campaign {markdown_text(repr(raw))}, which is not a campaign ID: "
+                    "starting a new campaign.")
+        if st.session_state.get("wizard_campaign") != campaign_id:
+            st.session_state.pop("wizard_import", None)  # an import report belongs to its campaign
+            st.session_state["wizard_campaign"] = campaign_id
+            st.session_state["wizard_step"] = 2 if st.query_params.get("step") == "2" else 1
+    campaign_id = st.session_state.get("wizard_campaign")
+    if campaign_id is None:
+        return None
+    try:
+        with state.reading() as conn:
+            get_campaign(conn, campaign_id)
+    except NotFoundError:
+        _forget_wizard()
+        return f"Campaign {campaign_id} no longer exists (it may have been deleted): starting a new campaign."
+    return None
+
+
+def _forget_wizard() -> None:
+    for name in ("wizard_campaign", "wizard_step", "wizard_import"):
+        st.session_state.pop(name, None)
+
+
+def _keep_in_address() -> None:
+    """Write the wizard's campaign and step into the address (none before its Draft exists)."""
+    campaign_id = st.session_state.get("wizard_campaign")
+    wanted = ({} if campaign_id is None else
+              {"campaign": str(campaign_id), "step": str(st.session_state.get("wizard_step", 1))})
+    for name in ("campaign", "step"):
+        if name not in wanted and name in st.query_params:
+            del st.query_params[name]
+        elif name in wanted and st.query_params.get(name) != wanted[name]:
+            st.query_params[name] = wanted[name]
+
+
 def render() -> None:
     """The wizard page."""
     if st.button("All campaigns", key="wiz_to_list", icon=":material/arrow_back:", type="tertiary"):
         st.switch_page("pages/campaigns.py")
     st.title("New campaign")
+    note = wizard_from_address()
+    _keep_in_address()
+    if note:
+        st.info(note, icon=":material/info:")
     _steps_bar()
     campaign_id = st.session_state.get("wizard_campaign")
     if st.session_state.get("wizard_step", 1) == 2 and campaign_id is not None:

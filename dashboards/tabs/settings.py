@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import zoneinfo
+from datetime import date
 from functools import lru_cache
 
 import polars as pl
@@ -23,7 +24,8 @@ from dashboards.queries import smart
 from dashboards.queries.campaigns import agent_choices, number_choices
 from schemas.campaign import SETTING_FIELDS, CampaignSettings
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS
-from tasks.campaigns import get_campaign, summary_lines, update_campaign, validate_campaign
+# check_name_free: the rule create_campaign and update_campaign enforce, asked here in the same pass as the others
+from tasks.campaigns import check_name_free, get_campaign, summary_lines, update_campaign, validate_campaign
 from tasks.errors import NotFoundError, StoreLockedError, UserError, ValidationError
 from tasks.number_health import restore_number
 from tasks.store import db_path
@@ -68,10 +70,26 @@ def time_zones() -> list[str]:
 
 def form_errors(conn, campaign_id: int, stored: dict) -> dict[str, str]:
     """{field: message} for every rule the form's settings break (empty when they can be saved), in the form's
-    words (`form_messages`); `_field_error` puts the field's label in front."""
+    words (`form_messages`); `field_error` puts the field's label in front."""
     form = state.current_form(st.session_state, campaign_id)
     data = state.settings_from_form(form, stored)
-    return form_messages(validate_campaign(conn, data), form["hours_mode"])
+    return form_messages(settings_problems(conn, data, campaign_id, stored["name"]), form["hours_mode"])
+
+
+def settings_problems(conn, data: dict, campaign_id: int | None = None,
+                      saved_name: str | None = None) -> list[ValidationError]:
+    """Every rule `data` breaks, the store's included: the model's and references' (`validate_campaign`) and a
+    name another campaign has, which create_campaign and update_campaign refuse only after the others hold (so a
+    form would learn of it one Save later, as a banner). A name left as saved (`saved_name`) is not asked about,
+    as update_campaign does not; `campaign_id` is the campaign edited (None for a new one)."""
+    problems = validate_campaign(conn, data)
+    name = (data.get("name") or "").strip()
+    if name and name != saved_name and not any(p.field.split(".")[0] == "name" for p in problems):
+        try:
+            check_name_free(conn, name, campaign_id)
+        except ValidationError as taken:
+            problems.append(taken)
+    return problems
 
 
 def form_messages(problems: list[ValidationError], hours_mode: str) -> dict[str, str]:
@@ -130,7 +148,7 @@ def shown_errors(campaign_id: int) -> dict[str, str]:
     return st.session_state.get(state.key(campaign_id, "_errors")) or {}
 
 
-def _field_error(errors: dict[str, str], *fields: str) -> None:
+def field_error(errors: dict[str, str], *fields: str) -> None:
     """Show each field's error under its widget, led by the form's label ("Attempts per Day: ...")."""
     for field in fields:
         if field in errors:
@@ -155,55 +173,137 @@ def basic_section(campaign_id: int, agents: dict[int, str], errors: dict[str, st
     """Campaign Name, Campaign Objective and Agent; returns the form fields drawn."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
     st.text_input("Campaign Name", key=k("name"), max_chars=200)
-    _field_error(errors, "name")
+    field_error(errors, "name")
     st.text_area("Campaign Objective", key=k("objective"), height=80, placeholder="Optional: what the agent should achieve")
-    _field_error(errors, "objective")
+    field_error(errors, "objective")
     options = list(agents)
     if st.session_state.get(k("agent_id")) not in options:
         st.session_state[k("agent_id")] = options[0] if options else None
     st.selectbox("Agent", options, key=k("agent_id"), format_func=lambda a: agents.get(a, f"agent {a}"))
-    _field_error(errors, "agent_id")
+    field_error(errors, "agent_id")
     return ["name", "objective", "agent_id"]
 
 
-def schedule_section(campaign_id: int, errors: dict[str, str]) -> list[str]:
+def _form_value(campaign_id: int, field: str):
+    """A form field's value in a widget callback: its widget's, else (a widget not drawn last run, whose value
+    `forget_hidden` dropped and `load_form` has not brought back yet) the `state.remember_form` copy's."""
+    name = state.key(campaign_id, field)
+    if name in st.session_state:
+        return st.session_state[name]
+    return (st.session_state.get(state.key(campaign_id, state.EDITS)) or {}).get(field)
+
+
+def valid_hours(text: str | None) -> bool:
+    """Whether an hours box holds windows the settings model accepts ("09:00-12:00, 13:00-18:00")."""
+    windows = state.windows_from_text(text)
+    if not windows:
+        return False
+    try:
+        CampaignSettings.model_validate(SUMMARY_NEUTRAL | {"time_zone": "UTC", "calling_days": ["mon"],
+                                                           "weekly_schedule": {"mon": windows}})
+    except PydanticValidationError:
+        return False
+    return True
+
+
+def hours_mode_changed(campaign_id: int) -> None:
+    """Switching the Weekly Schedule carries over the hours typed (the radio's callback, before the page is drawn).
+
+    To "Different hours per day": hours typed in "Calling hours (every calling day)" since it was last chosen
+    (or since the form was loaded) become every day's, if they are valid windows; else each day keeps its own
+    hours and a note says why. Not typed over, the days keep their own hours (those of a visit before).
+    To "Same hours": when the calling days all have the same hours, the box starts from them.
+    """
+    k = lambda f: state.key(campaign_id, f)  # noqa: E731
+    base = k("_same_hours_base")  # what the same-hours box held when chosen
+    same = _form_value(campaign_id, "same_hours")
+    days = [d for d in WEEKDAYS if d in (_form_value(campaign_id, "calling_days") or [])]
+    if st.session_state.get(k("hours_mode")) == state.SAME:
+        shared = {_form_value(campaign_id, f"hours_{d}") or "" for d in days}
+        if len(shared) == 1 and valid_hours(next(iter(shared))):
+            same = next(iter(shared))
+            st.session_state[k("same_hours")] = same
+        st.session_state[base] = same
+        return
+    if base in st.session_state and same == st.session_state[base]:
+        return  # not typed over: the days' own hours stay
+    st.session_state[base] = same  # the days now have these (or keep theirs): a later visit compares with them
+    if valid_hours(same):
+        for day in WEEKDAYS:
+            st.session_state[k(f"hours_{day}")] = same
+    elif (same or "").strip():
+        st.session_state[k("_hours_note")] = same  # said once, under the radio
+
+
+def past_start_warning(campaign_id: int, saved_start: date | None) -> None:
+    """Under Start Date: a date chosen before the campaign-local today is accepted (dates of a running campaign can
+    be edited), but calls start only once the campaign is saved and Active, not on that date. A saved start
+    date is not warned of again (every running campaign's start date has passed)."""
+    start = st.session_state.get(state.key(campaign_id, "start_date"))
+    zone = st.session_state.get(state.key(campaign_id, "time_zone")) or "UTC"
+    today = local_today(zone)
+    if start is None or start == saved_start or start >= today:
+        return
+    st.warning(f"{long_date(start)} has already passed (today is {long_date(today)} in {zone}): the campaign starts "
+               "calling as soon as it is saved and Active, not on that date.", icon=":material/event_busy:")
+
+
+def local_today(zone: str) -> date:
+    """Today in a time zone (UTC for one this machine does not know)."""
+    try:
+        return state.now().astimezone(zoneinfo.ZoneInfo(zone)).date()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return state.now().date()
+
+
+def long_date(day: date) -> str:
+    """2026-11-10 → "November 10, 2026" (the Campaign summary's dates)."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def schedule_section(campaign_id: int, errors: dict[str, str], saved_start: date | None = None) -> list[str]:
     """Start/end dates, calling days, weekly schedule, time zone (+ country when shared), attempts;
-    returns the form fields drawn."""
+    returns the form fields drawn. `saved_start`: the stored start date (a past one is not warned of)."""
     k = lambda f: state.key(campaign_id, f)  # noqa: E731
     drawn = ["start_date", "end_date", "calling_days", "hours_mode", "time_zone", "max_attempts", "attempts_per_day"]
     left, right = st.columns(2)
     with left:
         st.date_input("Start Date", key=k("start_date"), format="YYYY-MM-DD")
-        _field_error(errors, "start_date")
+        field_error(errors, "start_date")
+        past_start_warning(campaign_id, saved_start)
     with right:
         st.date_input("End Date (optional)", key=k("end_date"), format="YYYY-MM-DD")
-        _field_error(errors, "end_date")
+        field_error(errors, "end_date")
 
     st.multiselect("Calling Days", list(WEEKDAYS), key=k("calling_days"), format_func=DAY_NAMES.get,
                    placeholder="Choose the days to call")
-    _field_error(errors, "calling_days")
+    field_error(errors, "calling_days")
 
     st.radio("Weekly Schedule", list(state.HOURS_MODES), key=k("hours_mode"),
-             format_func=state.HOURS_MODES.get, horizontal=True)
+             format_func=state.HOURS_MODES.get, horizontal=True, on_change=hours_mode_changed, args=(campaign_id,))
+    typed = st.session_state.pop(k("_hours_note"), None)
+    if typed:
+        st.caption(f':orange[The hours typed for every day ("{markdown_text(typed)}") are not valid windows, so each '
+                   "day keeps its own hours.]")
     days = [d for d in WEEKDAYS if d in (st.session_state.get(k("calling_days")) or [])]
     if st.session_state.get(k("hours_mode")) == state.SAME:
         st.text_input("Calling hours (every calling day)", key=k("same_hours"), help=HOURS_HELP)
-        _field_error(errors, "same_hours")
+        field_error(errors, "same_hours")
         drawn.append("same_hours")
     else:
         if not days:
             st.caption("Choose calling days to set their hours.")
         for day in days:
             st.text_input(f"{DAY_NAMES[day]} hours", key=k(f"hours_{day}"), help=HOURS_HELP)
-            _field_error(errors, f"hours_{day}")
+            field_error(errors, f"hours_{day}")
             drawn.append(f"hours_{day}")
-    _field_error(errors, "weekly_schedule")
+    field_error(errors, "weekly_schedule")
 
     zones = time_zones()
     zone_left, zone_right = st.columns(2)
     with zone_left:
         st.selectbox("Time Zone", zones, key=k("time_zone"), help="Type to search, e.g. Phoenix")
-        _field_error(errors, "time_zone")
+        field_error(errors, "time_zone")
     zone = st.session_state.get(k("time_zone"))
     with zone_right:
         if zone and zone_needs_country(zone):
@@ -212,7 +312,7 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> list[str]:
                 st.session_state[k("country")] = None
             st.selectbox("Country", countries, key=k("country"), placeholder="Which country does it call?",
                          help=f"{zone} is used by {', '.join(countries)}")
-            _field_error(errors, "country")
+            field_error(errors, "country")
             drawn.append("country")
 
     # No widget bounds on the numbers: the browser silently kept an out-of-range value (0, 501) to itself, so the
@@ -221,11 +321,11 @@ def schedule_section(campaign_id: int, errors: dict[str, str]) -> list[str]:
     with attempts_left:
         st.number_input("Max Attempts", step=1, key=k("max_attempts"),
                         help="Calls per contact in total, 1 to 20")
-        _field_error(errors, "max_attempts")
+        field_error(errors, "max_attempts")
     with attempts_right:
         st.number_input("Attempts per Day", step=1, key=k("attempts_per_day"),
                         help="Calls per contact per campaign-local day")
-        _field_error(errors, "attempts_per_day")
+        field_error(errors, "attempts_per_day")
     return drawn
 
 
@@ -241,7 +341,30 @@ def summary_card(campaign_id: int, stored: dict) -> None:
     if settings.start_date is None:
         st.caption("Set a start date to see the Campaign summary.")
         return
-    st.info("**Campaign summary**  \n" + "  \n".join(summary_markdown(summary_lines(settings))), icon=":material/info:")
+    lines = summary_lines(settings)
+    lines[0] = start_line(lines[0], settings, local_today(settings.time_zone), stored["start_date"],
+                          bool(stored["active"]))
+    st.info("**Campaign summary**  \n" + "  \n".join(summary_markdown(lines)), icon=":material/info:")
+
+
+def start_line(first: str, settings: CampaignSettings, today: date, saved_start: date | None, active: bool) -> str:
+    """The summary's first line, true of a start date already passed (campaign-local `today`): summary_lines says
+    "will start on" of any date.
+
+    An active campaign's saved start date "started"; otherwise calls start once the campaign is Active (and the
+    date just chosen saved); an end date passed too means no call at all.
+    """
+    start, end = settings.start_date, settings.end_date
+    if start is None or start >= today:
+        return first
+    if end is not None and end < today:
+        return f"Your campaign's dates have passed ({long_date(start)} to {long_date(end)}): it makes no calls"
+    ends = long_date(end) if end is not None else ""
+    if start == saved_start and active:
+        return f"Your campaign started on: {long_date(start)}" + (f" and will end on: {ends}" if ends else "")
+    when = "Active" if start == saved_start else "saved and Active"
+    return (f"Your campaign will start calling as soon as it is {when}: its start date, {long_date(start)}, has "
+            "passed" + (f"; it will end on: {ends}" if ends else ""))
 
 
 def summary_markdown(lines: list[str]) -> list[str]:
@@ -274,7 +397,7 @@ def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str
     with st.expander("Advanced Settings", expanded=expanded):
         st.number_input("Batch Size", step=1, key=k("batch_size"),
                         help="Contacts dialled per batch, 1 to 500 (default 100)")
-        _field_error(errors, "batch_size")
+        field_error(errors, "batch_size")
         st.toggle("Phone Number Rotation", key=k("rotation_enabled"),
                   help="Rotate between several outbound numbers")
         options = list(numbers)
@@ -289,7 +412,7 @@ def advanced_section(campaign_id: int, numbers: dict[int, str], errors: dict[str
                 st.session_state[k("number")] = None
             st.selectbox("Outbound Number", options, key=k("number"), format_func=lambda n: numbers.get(n, str(n)),
                          placeholder="Choose a number")
-        _field_error(errors, "outbound_number_ids", "rotation_enabled")
+        field_error(errors, "outbound_number_ids", "rotation_enabled")
         number_health_panel(campaign_id, health)
     return ["batch_size", "rotation_enabled", "numbers" if st.session_state.get(k("rotation_enabled")) else "number"]
 
@@ -499,7 +622,7 @@ def render(campaign_id: int) -> bool:
     errors = shown_errors(campaign_id)
     if errors:
         st.error("Some settings need fixing before they can be saved; see the messages below.", icon=":material/error:")
-        _field_error(errors, "settings", "active")
+        field_error(errors, "settings", "active")
     for number in health:
         if not number["in_rotation"]:
             name = markdown_text(f"{number['nickname'] or number['e164']} ({number['e164']})")
@@ -511,7 +634,7 @@ def render(campaign_id: int) -> bool:
         drawn = basic_section(campaign_id, agents, errors)
     with st.container(border=True):
         st.subheader("Schedule & Attempts")
-        drawn += schedule_section(campaign_id, errors)
+        drawn += schedule_section(campaign_id, errors, stored["start_date"])
         summary_card(campaign_id, stored)
         forecast_panel(campaign_id, stored["time_zone"], state.is_dirty(st.session_state, campaign_id, stored))
     drawn += advanced_section(campaign_id, numbers, errors, health)

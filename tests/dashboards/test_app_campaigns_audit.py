@@ -1,14 +1,18 @@
-"""Campaign list paging after a delete, and the wizard keeping what was typed across Back/Next (AppTest)."""
+"""Campaign list paging after a delete, the wizard keeping what was typed across Back/Next, and the wizard after an
+audit against the product spec: hours carried over, a taken name under its field, its draft in the address, a start
+date already passed (AppTest)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from tasks.campaigns import create_campaign, get_campaign
+from dashboards import state
+from tasks.campaigns import create_campaign, delete_campaign, get_campaign
 from tasks.store import connect, transaction
-from tests.dashboards.test_app_campaigns import row_names, run_app, start_wizard
+from tests.dashboards.test_app_campaigns import APP, row_names, run_app, start_wizard
 from tests.factories import make_campaign_db
 
 
@@ -88,3 +92,135 @@ def test_editing_a_draft_does_not_show_the_import_report_of_another_campaign(db_
     # the file is read and previewed, not imported yet: no report of any import
     assert [s.value for s in at.success] == ["Draft **Autumn draft** created (agent Ava). Add contacts now or later."]
     assert not at.metric
+
+
+# ----------------------------------------------------------------------------- the wizard after the spec audit
+
+def page_order(at) -> list[str]:
+    """The main area's widget labels and error messages, in the order the page shows them."""
+    shown = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            if type(child).__name__ == "Error":
+                shown.append(f"error: {child.value}")
+            elif getattr(child, "label", None):
+                shown.append(child.label)
+            walk(child)
+
+    walk(at.main)
+    return shown
+
+
+def test_wizard_per_day_hours_start_from_the_hours_just_typed(wizard_at_scheduling):
+    # the draft's hours are 09:00-17:00; 08:00-18:00 typed, then "Different hours per day"
+    at, cid, _ = wizard_at_scheduling
+    at.date_input(key=f"c{cid}:start_date").set_value(date(2027, 6, 1))
+    at.text_input(key=f"c{cid}:same_hours").set_value("08:00-18:00")
+    at.radio(key=f"c{cid}:hours_mode").set_value("per_day").run()
+    assert [at.text_input(key=f"c{cid}:hours_{d}").value for d in ("mon", "tue", "wed", "thu", "fri")] == [
+        "08:00-18:00"] * 5
+    assert "It will call **Monday to Friday** between **08:00 AM - 06:00 PM**" in at.info[0].value
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_wizard_refuses_a_taken_name_under_the_name_field_until_changed(db):
+    ids = make_campaign_db(db)
+    at = run_app("pages/wizard.py")
+    at.text_input(key="wiz_name").set_value("Spring outreach")
+    at.button(key="wiz_create").click().run()
+    taken = (f'error: Campaign Name: campaign {ids["campaign_id"]} is already named "Spring outreach"; '
+             "choose another name")
+    order = page_order(at)
+    assert order[order.index("Campaign Name") + 1] == taken  # under the field, before Campaign Objective
+    assert "wizard_campaign" not in at.session_state
+    at.text_input(key="wiz_name").set_value("Spring outreach 2").run()
+    assert not at.error  # fixed: the message goes without another click
+    at.button(key="wiz_create").click().run()
+    assert at.session_state["wizard_campaign"] != ids["campaign_id"]
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_wizard_keeps_its_draft_and_step_in_the_address_and_a_reload_resumes_them(db):
+    make_campaign_db(db)
+    at, cid = start_wizard()
+    assert at.query_params == {"campaign": str(cid), "step": "1"}
+    at.button(key="wiz_next").click().run()
+    assert at.query_params == {"campaign": str(cid), "step": "2"}
+    # a reload: a new session opening the same address
+    for step, shown in (("2", "Campaign: **Summer push**"), ("1", "Draft **Summer push** created (agent Ava). "
+                                                                 "Add contacts now or later.")):
+        again = AppTest.from_file(APP, default_timeout=30)
+        again.query_params.update(campaign=str(cid), step=step)
+        again.switch_page("pages/wizard.py")
+        again.run()
+        assert not again.exception, again.exception
+        assert again.session_state["wizard_campaign"] == cid
+        assert shown in [m.value for m in again.markdown] + [s.value for s in again.success]
+        assert again.query_params == {"campaign": str(cid), "step": step}
+    # the name is not refused as a duplicate of the draft: there is no second Create
+    assert not [t for t in again.text_input if t.key == "wiz_name"]
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_editing_a_draft_puts_it_in_the_wizards_address(db):
+    ids = make_campaign_db(db)
+    with transaction(db) as conn:
+        base = get_campaign(conn, ids["campaign_id"])
+        data = {k: base[k] for k in ("agent_id", "time_zone", "country", "calling_days", "weekly_schedule")}
+        draft_id = create_campaign(conn, data | {"name": "Autumn draft"}, datetime(2026, 2, 1, tzinfo=UTC))
+    at = run_app()
+    at.button(key=f"edit_{draft_id}").click().run()
+    assert at.query_params == {"campaign": str(draft_id), "step": "2"}
+
+
+@pytest.mark.usefixtures("db_kept_open")
+@pytest.mark.parametrize(("address", "note"), [
+    ("999", "Campaign 999 no longer exists (it may have been deleted): starting a new campaign."),
+    ("abc", "The address names campaign 'abc', which is not a campaign ID: starting a new campaign."),
+])
+def test_a_wizard_address_naming_no_campaign_starts_afresh_with_a_note(db, address, note):
+    make_campaign_db(db)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params.update(campaign=address, step="2")
+    at.switch_page("pages/wizard.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.info] == [note]
+    assert at.text_input(key="wiz_name").value == ""
+    assert at.query_params == {}
+    at.text_input(key="wiz_name").set_value("Summer push").run()
+    assert not at.info  # said once
+
+
+@pytest.mark.usefixtures("db_kept_open")
+def test_a_draft_deleted_while_its_wizard_is_open_starts_afresh_with_a_note(db):
+    make_campaign_db(db)
+    at, cid = start_wizard()
+    with transaction(db) as conn:
+        delete_campaign(conn, cid)
+    at.run()
+    assert not at.exception, at.exception
+    assert [i.value for i in at.info] == [
+        f"Campaign {cid} no longer exists (it may have been deleted): starting a new campaign."]
+    assert "wizard_campaign" not in at.session_state and at.query_params == {}
+
+
+def test_wizard_says_a_start_date_already_passed_and_finishes(wizard_at_scheduling, monkeypatch):
+    at, cid, db = wizard_at_scheduling
+    monkeypatch.setattr(state, "now", lambda: datetime(2026, 12, 6, 15, tzinfo=UTC))
+    at.date_input(key=f"c{cid}:start_date").set_value(date(2026, 11, 10)).run()
+    assert [w.value for w in at.warning if "already passed" in w.value] == [
+        "November 10, 2026 has already passed (today is December 6, 2026 in UTC): the campaign starts calling as soon "
+        "as it is saved and Active, not on that date."]
+    summary = next(i.value for i in at.info if "Campaign summary" in i.value)
+    assert summary.split("  \n")[1] == ("Your campaign will start calling as soon as it is saved and Active: its start "
+                                        "date, November 10, 2026, has passed")
+    at.date_input(key=f"c{cid}:start_date").set_value(date(2026, 12, 7)).run()  # tomorrow: nothing to warn of
+    assert not [w for w in at.warning if "already passed" in w.value]
+    assert "Your campaign will start on: December 7, 2026" in next(i.value for i in at.info if "summary" in i.value)
+    at.date_input(key=f"c{cid}:start_date").set_value(date(2026, 11, 10)).run()
+    at.button(key="wiz_finish").click().run()  # a date passed is allowed
+    assert not at.exception, at.exception
+    with connect(db) as conn:
+        assert get_campaign(conn, cid)["start_date"] == date(2026, 11, 10)

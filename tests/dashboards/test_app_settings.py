@@ -186,7 +186,10 @@ def test_summary_card_matches_the_cli_and_follows_edits(page):
     at, cid, db = page
     with connect(db) as conn:
         lines = summary_lines(get_campaign_settings(conn, cid))
-    # the CLI's lines, with the product's bold on the days, hours and total calls
+    # the CLI's lines, with the product's bold on the days, hours and total calls; the start of this active
+    # campaign has passed: it "started", it "will" not start on that date (the CLI's first line says it will)
+    assert lines[0] == "Your campaign will start on: April 27, 2026"
+    lines[0] = "Your campaign started on: April 27, 2026"
     assert at.info[0].value == "**Campaign summary**  \n" + "  \n".join(summary_markdown(lines))
     assert lines[1] == "It will call Monday to Friday between 08:00 AM - 06:00 PM (America/Phoenix)"
     at.multiselect(key=k(cid, "calling_days")).set_value(["mon", "wed", "fri"]).run()
