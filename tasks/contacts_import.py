@@ -13,10 +13,14 @@ import codecs
 import io
 import json
 import os
+import posixpath
 import re
+import threading
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +84,27 @@ ZIP_MAGIC = b"PK\x03\x04"
 _CALAMINE_ERROR = re.compile(r"Error\((\w+)\)")
 _EXCEL_ERROR_TEXT = {"NA": "#N/A", "Value": "#VALUE!", "Ref": "#REF!", "Div0": "#DIV/0!", "Name": "#NAME?",
                      "Null": "#NULL!", "Num": "#NUM!", "GettingData": "#GETTING_DATA"}
+# An .xlsx cell holding a formula but no saved value (written by a program such as openpyxl, never calculated
+# by a spreadsheet app) reads as empty: fastexcel (calamine) reads saved values only. Such cells are found in
+# the sheet's XML, read in pieces of whole rows of this many bytes or more, alongside fastexcel's read of it.
+XLSX_SCAN_CHUNK = 2**20
+_XML_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"  # "x:c": the Open XML SDK's writers name the elements so
+# What a formula cell without a saved value ends with, as a regular expression (slow: for XML with space
+# between its tags); each match is checked (`_holds_unsaved_formula`).
+_NO_SAVED_VALUE = re.compile(
+    rb"(?:</" + _XML_PREFIX + rb"f>|<" + _XML_PREFIX + rb"f\b[^>]*/>)\s*</" + _XML_PREFIX + rb"c>"
+    rb"|<" + _XML_PREFIX + rb"v\b[^>]*?/>|<" + _XML_PREFIX + rb"v\b[^>]*>\s*</" + _XML_PREFIX + rb"v>"
+)
+_CELL_TAG = re.compile(rb"<" + _XML_PREFIX + rb"c(?=[\s/>])[^>]*>")
+_CELL_END = re.compile(rb"</" + _XML_PREFIX + rb"c>")
+_ROW_END = re.compile(rb"</" + _XML_PREFIX + rb"row>")
+_FORMULA_TAG = re.compile(rb"<" + _XML_PREFIX + rb"f(?=[\s/>])")
+_FORMULA_END = re.compile(rb"</([A-Za-z_][\w.-]*:)?f>")
+_VALUE_TAG = re.compile(rb"<" + _XML_PREFIX + rb"v(?=[\s/>])")
+_CELL = re.compile(rb"<" + _XML_PREFIX + rb"c(?=[\s/>])([^>]*?)(?:/>|>(.*?)</" + _XML_PREFIX + rb"c>)", re.DOTALL)
+_HAS_VALUE = re.compile(rb"<" + _XML_PREFIX + rb"v\b[^>/]*>\s*[^<\s]|<" + _XML_PREFIX + rb"is\b")
+_CELL_REF = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
+_CELL_TYPE = re.compile(rb"""\st\s*=\s*["']([^"']*)["']""")
 # Zip-based documents other than .xlsx, by a member only they have: what to tell their user.
 OTHER_ZIP_DOCUMENTS = {
     "Index/Document.iwa": "an Apple Numbers document: export it from Numbers as .xlsx or .csv",
@@ -543,6 +568,9 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False,
     When no sheet is named and the workbook has others, an error about the sheet read names it and them
     (`FirstSheet`; ``sheet_option`` is how the caller's user chooses another, None if they cannot); so does
     `map_columns`, from the note on the frame (`first_sheet_read`).
+
+    A formula cell is read as its saved value; a sheet with formula cells that have none (a file written by a
+    program and never saved by a spreadsheet app) is refused, naming the first and counting the others.
     """
     import fastexcel
 
@@ -556,17 +584,27 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False,
         raise UserError(f"{path.name}: no sheet named {sheet!r} (sheets: {listed_names(reader.sheet_names)})")
     names = list(reader.sheet_names)
     first = FirstSheet(names[0], tuple(names[1:]), sheet_option) if sheet is None and len(names) > 1 else None
-    try:
-        # skip_rows=0: keep blank rows above the header, so row numbers are the sheet's own
-        loaded = reader.load_sheet(sheet if sheet is not None else 0, header_row=None, dtypes="string", skip_rows=0)
-        batch, cell_errors = loaded.to_arrow_with_errors()
-        grid = pl.DataFrame(batch)
-    except Exception as error:
-        raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
-    if grid.width == 0:
-        raise UserError(first.says(f"{path.name}: ", "is empty") if first else f"{path.name}: the sheet is empty")
+    name = sheet if sheet is not None else names[0]
+    stop = threading.Event()
+    # The sheet's XML is searched for formulas without a saved value while fastexcel reads it (fastexcel lets
+    # go of the GIL): on a second core the search costs no time (see `formula_cells_without_value`).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        search = pool.submit(formula_cells_without_value, path, name, stop)
+        try:
+            # skip_rows=0: keep blank rows above the header, so row numbers are the sheet's own
+            loaded = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
+            batch, cell_errors = loaded.to_arrow_with_errors()
+            grid = pl.DataFrame(batch)
+        except Exception as error:
+            stop.set()
+            raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
+        unsaved, first_unsaved = search.result()
     if cell_errors is not None:
         grid = _with_error_cells(grid, cell_errors.errors)
+    if unsaved:  # before the empty-sheet and no-data-rows errors: a sheet of such cells reads as empty
+        raise _unsaved_formulas_error(path, name, grid, unsaved, first_unsaved)
+    if grid.width == 0:
+        raise UserError(first.says(f"{path.name}: ", "is empty") if first else f"{path.name}: the sheet is empty")
     _check_grid_width(grid, path)
     # Whole-number cells can come back as "6025550199.0": drop the float tail so no digit is lost. Date
     # cells come back as "2024-01-15 00:00:00": a date without a time of day is kept as the date alone. A
@@ -597,6 +635,220 @@ def _with_error_cells(grid: pl.DataFrame, cell_errors: list) -> pl.DataFrame:
         values.scatter(rows, texts)
         columns.append(values)
     return grid.with_columns(columns) if columns else grid
+
+
+def formula_cells_without_value(path: Path, sheet: str,
+                                stop: threading.Event | None = None) -> tuple[int, tuple[int, int] | None]:
+    """How many cells of an .xlsx sheet (by name) hold a formula but no saved value, and the first one's
+    (row, column), both from 1 (None if its cell has no reference). fastexcel reads such a cell as empty.
+
+    Excel and LibreOffice save every formula's value; a program may write the formula alone (openpyxl writes
+    an empty <v/>, others no <v>). A text formula's empty <v/> (t="str") is its value, empty text, as Excel
+    saves =IF(A2="","",A2): not counted. The XML is read in pieces of whole rows (`_sheet_pieces`); until the
+    first formula, a piece costs a search for one byte (`_formula_tag`), then for a few strings
+    (`_unsaved_markers`). The search ends early, returning (0, None), once ``stop`` is set; a sheet it cannot
+    find or read is left to fastexcel.
+    """
+    count, first, markers = 0, None, None
+    try:
+        with zipfile.ZipFile(path) as book:
+            part = _sheet_part(book, sheet)
+            if part is None:
+                return 0, None
+            for data, end in _sheet_pieces(book, part, stop):
+                if markers is None:
+                    markers = _unsaved_markers(data, end)
+                    if markers is None:
+                        continue  # no formula so far
+                if markers:
+                    hits = (at for marker in markers for at in _positions(data, marker, end))
+                else:
+                    hits = (hit.start() for hit in _NO_SAVED_VALUE.finditer(data, 0, end))
+                cells: dict[int, re.Match] = {}
+                for at in hits:
+                    cell = _cell_around(data, at)
+                    if cell is not None and cell.start() not in cells and _holds_unsaved_formula(data, cell):
+                        cells[cell.start()] = cell
+                if cells and not count:
+                    first = _cell_position(cells[min(cells)].group())
+                count += len(cells)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
+        return 0, None
+    if stop is not None and stop.is_set():
+        return 0, None
+    return count, first
+
+
+def _unsaved_markers(data: bytes, end: int) -> tuple[bytes, ...] | None:
+    """The byte strings that mark a formula cell without a saved value in this sheet's XML, as its first
+    formula's end tag shows it written: with its prefix ("x:"), and no space between tags. None before the
+    first formula; () when the XML has space between its tags: the regular expression searches it then."""
+    at = _formula_tag(data, end)
+    if at < 0:
+        return None
+    tag = _FORMULA_END.search(data, max(data.rfind(b"<", 0, at), 0), end)
+    if tag is None:
+        return None
+    if data[tag.end():tag.end() + 1].isspace():
+        return ()
+    x = tag.group(1) or b""
+    return (b"</" + x + b"f></" + x + b"c>", b"/></" + x + b"c>", b"<" + x + b"v/>", b"<" + x + b"v />",
+            b"<" + x + b"v></" + x + b"v>")
+
+
+def _formula_tag(data: bytes, end: int) -> int:
+    """Where a formula element's tag (<f>, </f>, <x:f ...>) may be in data[:end], or -1 if none is. An "f" is rare in
+    a sheet's markup (and text is mostly in the shared strings part): the search for it runs at memory speed; past
+    a few in text, "f>" is searched for (in "</f>": a shared formula's other cells, <f .../>, follow its first)."""
+    at = data.find(b"f", 0, end)
+    for _ in range(64):
+        if at < 0:
+            return -1
+        if 0 < at < end - 1 and data[at - 1] in b"</:" and data[at + 1] in b" \t\r\n/>":
+            return at
+        at = data.find(b"f", at + 1, end)
+    return data.find(b"f>", at, end) if at >= 0 else -1
+
+
+def _positions(data: bytes, marker: bytes, end: int):
+    """Where ``marker`` starts in data[:end]."""
+    at = data.find(marker, 0, end)
+    while at >= 0:
+        yield at
+        at = data.find(marker, at + 1, end)
+
+
+def _holds_unsaved_formula(data: bytes, cell: re.Match) -> bool:
+    """Whether the cell whose start tag is ``cell`` holds a formula and no saved value."""
+    close = _CELL_END.search(data, cell.end())
+    content = data[cell.end():close.start() if close is not None else len(data)]
+    if _FORMULA_TAG.search(content) is None or _HAS_VALUE.search(content) is not None:
+        return False
+    kind = _CELL_TYPE.search(cell.group())
+    return kind is None or kind.group(1) != b"str" or _VALUE_TAG.search(content) is None
+
+
+def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip member holding the sheet of this name, from the workbook's list of sheets and its links."""
+    from xml.etree import ElementTree
+
+    def local(name: str) -> str:  # "{namespace}sheet" -> "sheet" (strict and transitional files differ)
+        return name.rsplit("}", 1)[-1]
+
+    try:
+        workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+        links = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    entry = next((e for e in workbook.iter() if local(e.tag) == "sheet" and e.get("name") == sheet), None)
+    link = None if entry is None else next((v for k, v in entry.attrib.items() if local(k) == "id"), None)
+    target = next((e.get("Target") for e in links.iter() if local(e.tag) == "Relationship" and e.get("Id") == link),
+                  None)
+    if link is None or not target:
+        return None
+    part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+    return part if part in book.NameToInfo else None
+
+
+def _sheet_pieces(book: zipfile.ZipFile, part: str, stop: threading.Event | None = None):
+    """The XML of a sheet part as (buffer, end) pairs: buffer[:end] holds whole rows (a cell is never cut), read
+    XLSX_SCAN_CHUNK bytes at a time; the last pair holds what follows the last row."""
+    rest = b""
+    with book.open(part) as stream:
+        while stop is None or not stop.is_set():
+            chunk = stream.read(XLSX_SCAN_CHUNK)
+            if not chunk:
+                break
+            data = rest + chunk if rest else chunk
+            end = _last_row_end(data)
+            if end is None:  # no row ends yet (a very wide row): read on
+                rest = data
+                continue
+            yield data, end
+            rest = data[end:]
+    if rest:
+        yield rest, len(rest)
+
+
+def _last_row_end(data: bytes) -> int | None:
+    """Where the last "</row>" in the XML ends ("row>" can also be text: a ">" need not be escaped)."""
+    at = len(data)
+    while (at := data.rfind(b"row>", 0, at)) >= 0:
+        start = data.rfind(b"</", 0, at)
+        if start >= 0 and _ROW_END.fullmatch(data, start, at + 4):
+            return at + 4
+    return None
+
+
+def _cell_around(data: bytes, at: int) -> re.Match | None:
+    """The start tag of the cell (<c ...>) whose content holds position ``at``, or None. A "<" in XML always
+    starts a tag (text escapes it), and a cell's content has a few: walk back over them."""
+    for _ in range(8):
+        at = data.rfind(b"<", 0, at)
+        if at < 0 or _CELL_END.match(data, at):
+            return None
+        cell = _CELL_TAG.match(data, at)
+        if cell is not None:
+            return None if cell.group().endswith(b"/>") else cell
+    return None
+
+
+def _cell_position(tag: bytes) -> tuple[int, int] | None:
+    """(row, column), both from 1, of a cell's start tag (r="AB12"); None without one (the attribute is optional)."""
+    ref = _CELL_REF.search(tag)
+    if ref is None:
+        return None
+    column = 0
+    for letter in ref.group(1).upper():
+        column = 26 * column + letter - 64
+    return int(ref.group(2)), column
+
+
+def _column_letters(column: int) -> str:
+    """A column's letters (1 -> A, 28 -> AB)."""
+    letters = ""
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _unsaved_formulas_error(path: Path, sheet: str, grid: pl.DataFrame, count: int,
+                            first: tuple[int, int] | None) -> UserError:
+    """The error for a sheet with ``count`` formula cells without a saved value, naming the first by its row and
+    its column's header (its letter above or in the header row, or when the header is blank)."""
+    where = f"{path.name}, sheet {listed_names([sheet])}"
+    if first is not None:
+        row, column = first
+        where += f", row {row}, column {_column_header(path, sheet, grid, row, column)}"
+    more = f", and {count - 1:,} more cell{'s' if count > 2 else ''} like it" if count > 1 else ""
+    return UserError(f"{where}: a formula with no saved value{more} (the file was never opened and saved in a "
+                     "spreadsheet app); open and save it in Excel or LibreOffice, or export it as CSV")
+
+
+def _column_header(path: Path, sheet: str, grid: pl.DataFrame, row: int, column: int) -> str:
+    """How an error names the sheet's column (from 1) at this row: the header the import reads for it, else
+    its letter. The grid starts at the sheet's row 1 but at its first column with a value, found from the
+    sheet's first cell with a value (fastexcel does not say)."""
+    letters = _column_letters(column)
+    header_at = next((i for i, values in enumerate(grid.iter_rows()) if any((v or "").strip() for v in values)), None)
+    if header_at is None or row - 1 <= header_at:
+        return letters
+    start = None
+    with zipfile.ZipFile(path) as book:
+        part = _sheet_part(book, sheet)
+        for data, end in _sheet_pieces(book, part) if part is not None else ():
+            cell = next((c for c in _CELL.finditer(data, 0, end) if c.group(2) and _HAS_VALUE.search(c.group(2))), None)
+            if cell is not None:
+                start = _cell_position(cell.group())
+                break
+    if start is None or start[0] > grid.height:
+        return letters
+    index = next((i for i, v in enumerate(grid.row(start[0] - 1)) if v is not None), None)
+    index = None if index is None else column - start[1] + index
+    if index is None or not 0 <= index < grid.width or not (grid.row(header_at)[index] or "").strip():
+        return letters
+    return listed_names([_name_headers(grid.row(header_at))[index]])
 
 
 def read_contacts_file(path: str | Path, sheet: str | None = None, *, lone_row: bool = False,

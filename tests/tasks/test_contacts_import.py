@@ -145,6 +145,148 @@ def test_xlsx_sheet_is_chosen_by_name(tmp_path):
         ci.read_contacts_file(path, sheet="Nope")
 
 
+NO_SAVED_VALUE = ("a formula with no saved value{} (the file was never opened and saved in a spreadsheet app); "
+                  "open and save it in Excel or LibreOffice, or export it as CSV")
+
+
+def _formula_xlsx(path: Path, rows: int = 3) -> Path:
+    """What a script writes with openpyxl: a Phone column of formulas ="+1"&B2 and no saved values (<v />)."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    sheet.append(["Phone", "Local", "Name"])
+    for row in range(2, rows + 2):
+        sheet.append([f'="+1"&B{row}', f"60255501{row:02}", f"Contact {row}"])
+    book.save(path)
+    return path
+
+
+def _xlsx_of_sheet_xml(path: Path, rows: list[str], prefix: str = "", spaced: bool = False) -> Path:
+    """A workbook whose sheet Sheet1 holds these rows of cells as written (x:c, x:f... with a prefix); spaced:
+    a line break and indent between tags, as some writers pretty-print the XML."""
+    import io
+    import zipfile
+
+    import xlsxwriter
+
+    namespace = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    x = f"{prefix}:" if prefix else ""
+    xml = (f'<{x}worksheet xmlns{":" + prefix if prefix else ""}="{namespace}"><{x}sheetData>'
+           + "".join(f'<{x}row r="{r}">{cells.replace("<", "<" + x).replace("<" + x + "/", "</" + x)}</{x}row>'
+                     for r, cells in enumerate(rows, start=1))
+           + f"</{x}sheetData></{x}worksheet>")
+    if spaced:
+        xml = xml.replace("><", ">\n  <")
+    made = io.BytesIO()
+    book = xlsxwriter.Workbook(made, {"in_memory": True})
+    book.add_worksheet("Sheet1").write(0, 0, "replaced")
+    book.close()
+    with zipfile.ZipFile(made) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            sheet = item.filename == "xl/worksheets/sheet1.xml"
+            content = '<?xml version="1.0" encoding="UTF-8"?>\n' + xml if sheet else source.read(item)
+            out.writestr(item.filename, content)
+    return path
+
+
+def _text(ref: str, value: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>'
+
+
+def test_an_xlsx_formula_without_a_saved_value_is_refused_naming_its_cell(tmp_path):
+    # fastexcel reads saved values only: the phones read as empty and every row was rejected as "missing phone"
+    path = _formula_xlsx(tmp_path / "contacts.xlsx")
+    message = "contacts.xlsx, sheet Sheet1, row 2, column Phone: " + NO_SAVED_VALUE.format(", and 2 more cells like it")
+    with pytest.raises(UserError) as raised:
+        ci.read_contacts_file(path)
+    assert str(raised.value) == message
+    from tasks.compliance import read_dnc_rows  # the do-not-call import reads a workbook the same way
+
+    with pytest.raises(UserError) as raised:
+        read_dnc_rows(path)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("prefix, spaced", [("", False), ("x", False), ("", True)], ids=["plain", "prefixed", "spaced"])
+def test_every_way_of_writing_a_formula_without_a_value_is_found(tmp_path, prefix, spaced):
+    rows = [
+        _text("A1", "Phone") + _text("B1", "Local") + _text("C1", "Staff of " + "f" * 80),  # many an "f" before a formula
+        # no <v> at all (POI, ExcelJS, the Open XML SDK), then a shared formula's other cell
+        '<c r="A2"><f t="shared" ref="A2:A3" si="0">"+1"&amp;B2</f></c>' + _text("B2", "6025550102"),
+        '<c r="A3"><f t="shared" si="0"/></c>' + _text("B3", "6025550103"),
+        # an empty <v> of a number formula (XlsxWriter's value="")
+        '<c r="A4"><f>"+1"&amp;B4</f><v></v></c>' + _text("B4", "6025550104"),
+        # Excel's own empty text result (=IF(B5="","",B5)): its value is empty text, read as such
+        '<c r="A5" t="str"><f>""</f><v/></c>' + _text("B5", "6025550105"),
+        # a saved value is read as it is
+        '<c r="A6" t="str"><f>"+1"&amp;B6</f><v>+16025550106</v></c>' + _text("B6", "6025550106"),
+    ]
+    path = _xlsx_of_sheet_xml(tmp_path / "book.xlsx", rows, prefix, spaced)
+    assert ci.formula_cells_without_value(path, "Sheet1") == (3, (2, 1))
+    with pytest.raises(UserError, match=r"^book\.xlsx, sheet Sheet1, row 2, column Phone: a formula with no saved "
+                                        r"value, and 2 more cells like it \("):
+        ci.read_contacts_file(path)
+    rows[1:4] = [_text(f"A{r}", f"+160255501{r:02}") + _text(f"B{r}", f"60255501{r:02}") for r in (2, 3, 4)]
+    path = _xlsx_of_sheet_xml(tmp_path / "saved.xlsx", rows, prefix, spaced)
+    assert ci.read_contacts_file(path)["Phone"].to_list() == ["+16025550102", "+16025550103", "+16025550104", "",
+                                                               "+16025550106"]
+
+
+def test_an_xlsx_formula_with_a_saved_value_imports_the_value(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "saved.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["Phone", "Local", "Calls"])
+    sheet.write_formula(1, 0, '="+1"&B2', None, "+16025550199")
+    sheet.write_string(1, 1, "6025550199")
+    sheet.write_formula(1, 2, "=1+1", None, 2)
+    book.close()
+    assert ci.read_contacts_file(path).row(0) == ("+16025550199", "6025550199", "2")
+
+
+def test_a_formula_cell_is_named_by_its_letter_above_the_header_and_by_its_header_below_it(tmp_path):
+    import openpyxl
+
+    # the header in row 3 from column C: the read starts at the sheet's first column holding a value
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["C3"], sheet["D3"], sheet["E3"] = "Local", "Name", "Phone"
+    sheet["C4"], sheet["D4"], sheet["E4"] = "6025550104", "Ann", '="+1"&C4'
+    book.save(tmp_path / "late.xlsx")
+    with pytest.raises(UserError, match=r"^late\.xlsx, sheet Sheet, row 4, column Phone: a formula with no saved "
+                                        r"value \("):
+        ci.read_contacts_file(tmp_path / "late.xlsx")
+    # rows of formulas alone read as no rows at all: "a header row but no data rows" was the error
+    sheet["B1"] = "=TODAY()"
+    sheet["C4"], sheet["D4"] = '="6025550104"', '="Ann"'
+    book.save(tmp_path / "title.xlsx")
+    with pytest.raises(UserError, match=r"^title\.xlsx, sheet Sheet, row 1, column B: a formula with no saved value, "
+                                        r"and 3 more cells like it \("):
+        ci.read_contacts_file(tmp_path / "title.xlsx")
+
+
+def test_formula_cells_are_counted_across_the_pieces_the_sheet_is_read_in(tmp_path, monkeypatch):
+    path = _formula_xlsx(tmp_path / "many.xlsx", rows=300)
+    monkeypatch.setattr(ci, "XLSX_SCAN_CHUNK", 97)  # rows cut at every place
+    assert ci.formula_cells_without_value(path, "Sheet1") == (300, (2, 1))
+    with pytest.raises(UserError, match=r"row 2, column Phone: a formula with no saved value, and 299 more cells "
+                                        r"like it"):
+        ci.read_contacts_file(path)
+
+
+def test_the_import_command_refuses_a_formula_without_a_saved_value_and_writes_nothing(campaign_db, capsys, tmp_path):
+    from tests.flows.test_cli_input_errors import refused
+
+    path = _formula_xlsx(tmp_path / "contacts.xlsx")
+    message = refused(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(path))
+    assert message == "contacts.xlsx, sheet Sheet1, row 2, column Phone: " + NO_SAVED_VALUE.format(
+        ", and 2 more cells like it")
+
+
 @pytest.mark.parametrize("name", ["old.xls", "calc.ods", "contacts.json", "noext"])
 def test_other_formats_are_refused(tmp_path, name):
     path = tmp_path / name
