@@ -110,6 +110,13 @@ in_call as (
     -- in a call of another campaign (this one's are not enrolled above): one person, one call at a time. Tested
     -- on the candidates, not in `enrolled`, where the anti join before the top-N cost 80 ms at 1M enrollments
     select contact_id from campaign_contacts where in_flight_call_id is not null
+    union all
+    -- ... or in a call whose enrollment was removed while it was up (nothing holds them back then): the candidates'
+    -- calls of the last day still in flight (row groups before it skipped by queued_at; an ended call is in flight
+    -- until analysed, as `call_state` releases it)
+    select k.contact_id from calls k
+    where k.queued_at > $since_24h and k.contact_id in (select contact_id from candidates)
+      and (k.status in ('queued', 'created', 'registered', 'in_progress') or (k.status = 'ended' and k.analyzed_at is null))
 ),
 capped as (
     -- only numbers under a capped rule need their recent attempts counted
@@ -566,8 +573,8 @@ def _scan_eligible(conn: duckdb.DuckDBPyConnection, params: dict, size: int) -> 
     else:
         sql = ELIGIBLE_SQL if capped else ELIGIBLE_NO_CAPS_SQL
         params = {k: v for k, v in params.items() if k not in ("best_zones", "campaign_zone")}
-    if not capped:
-        params = {k: v for k, v in params.items() if k not in ("since_24h", "since_30d")}
+    if not capped:  # (`since_24h` stays: `in_call` reads the last day's calls)
+        params = {k: v for k, v in params.items() if k != "since_30d"}
     while True:
         rows = conn.execute(sql, {**params, "scan": scan}).pl()
         if rows["skipped_by"].is_null().sum() >= size or rows.height < scan:

@@ -48,6 +48,7 @@ def test_a_24h_cap_counts_an_attempt_until_a_day_after_its_batch_may_place_it(ca
         result = run_manual(db, FakeProvider(), campaign_id, VirtualClock(at), pace_seconds=3)
         with transaction(db) as conn:  # its outcome came: the contact is free again
             conn.execute("update campaign_contacts set in_flight_call_id = null")
+            conn.execute("update calls set status = 'not_connected' where status = 'registered'")
         return result.placed
 
     first = TUE_10_PHOENIX

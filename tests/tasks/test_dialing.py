@@ -111,6 +111,7 @@ def test_a_person_in_a_call_of_another_campaign_is_not_dialed_by_this_one(enroll
     assert eligible_ids(db, second) == []
     with transaction(db) as conn:  # the first campaign's calls ended: the second may call them now
         conn.execute("update campaign_contacts set in_flight_call_id = null where campaign_id = ?", [first])
+        conn.execute("update calls set status = 'not_connected' where campaign_id = ?", [first])
     assert sorted(eligible_ids(db, second)) == sorted(enrolled["contacts"])
 
 
