@@ -294,6 +294,58 @@ def enrollment_changes(conn: duckdb.DuckDBPyConnection, settling: pl.DataFrame, 
     )
 
 
+# For `restore_retries`: each re-enrolled contact's newest attempt that released it (done, not successful), with what
+# the retry policy reads of it, as `enrollment_changes` passes a released call.
+_LAST_RELEASE_SQL = """
+select call_id, campaign_id, contact_id, disconnect_reason, duration_seconds, ended_at,
+       coalesce(registered_at, queued_at) as queued_at, from_number, in_voicemail
+from calls k
+where k.campaign_id = $campaign_id and list_contains($contacts, k.contact_id) and k.counts_as_attempt
+  and k.status in ('ended', 'not_connected', 'error') and (k.status <> 'ended' or k.analyzed_at is not null)
+  and not coalesce(k.call_successful, false)
+qualify row_number() over (partition by k.contact_id order by k.call_id desc) = 1
+"""
+
+
+def restore_retries(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: datetime) -> int:
+    """Give the contacts enrolled again at `now` (after a removal) what their last released call set on release:
+    the retry wait (`next_call_at`), the number to avoid, and the finish of a `never` rule; returns how many.
+
+    `tasks.contacts_import.enroll_contacts` restores the counters from the calls; a wait it did not restore: a contact
+    declined today was called again at once, and one whose spam mark's rule is `never` was called again at all.
+    The decision is `retry_decisions` on the same call, so it is the one its release made (it reads the call's times,
+    not `now`).
+    """
+    contacts = [r[0] for r in conn.execute(
+        "select contact_id from campaign_contacts where campaign_id = ? and added_at = ? and call_seq > 0"
+        " and finished_at is null and in_flight_call_id is null", [campaign_id, now]).fetchall()]
+    if not contacts:
+        return 0
+    released = conn.execute(_LAST_RELEASE_SQL, {"campaign_id": campaign_id, "contacts": contacts}).pl()
+    if released.is_empty():
+        return 0
+    [(_, time_zone, _max, *schedule, retry_policy, numbers)] = conn.execute(CAMPAIGNS_SQL, {"ids": [campaign_id]}).fetchall()
+    campaigns = {campaign_id: CampaignRetry(Schedule.from_row(time_zone, *schedule), effective_policy(retry_policy),
+                                            numbers)}
+    decided = released.select("call_id", "contact_id", "ended_at", "queued_at").join(
+        retry_decisions(campaigns, released, now), on="call_id")
+    conn.register("restored_retries", decided)
+    try:
+        conn.execute(
+            """
+            update campaign_contacts cc set
+                next_call_at = r.retry_at,
+                avoid_number = r.retry_avoid_number,
+                finished_reason = case when r.never then 'not_retryable' end,
+                finished_at = case when r.never then coalesce(r.ended_at, r.queued_at) end
+            from restored_retries r
+            where cc.campaign_id = $campaign_id and cc.contact_id = r.contact_id
+            """, {"campaign_id": campaign_id})
+    finally:
+        conn.unregister("restored_retries")
+    return decided.height
+
+
 def apply_provider_calls(
     conn: duckdb.DuckDBPyConnection,
     updates: Sequence[tuple[int, ProviderCall]] | pl.DataFrame,

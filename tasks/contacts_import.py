@@ -1283,7 +1283,8 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
     A contact enrolled again after a removal gets back what its earlier calls in the campaign count (the
     limits are the campaign's, not the enrollment's): its attempts, its attempts on the campaign-local day of
     the last one, its last call, the call still in flight if any, the numbering of its attempt keys
-    (`call_seq`), and its finish when a call was successful or not retryable. Before, they started over: the
+    (`call_seq`), its finish when a call was successful or not retryable, and the retry wait, number to avoid or
+    `never` finish its last call's release set (`call_state.restore_retries`). Before, they started over: the
     next claim reused the key of its first call, or called it again at once past its limits, even while its
     first call was still ringing.
     """
@@ -1348,6 +1349,10 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
         {"campaign_id": campaign_id, "now": now},
     ).fetchone()[0]
     conn.unregister("incoming_phones")
+    if enrolled:
+        from tasks.call_state import restore_retries  # Polars' and the retry policy's imports, only when enrolling
+
+        restore_retries(conn, campaign_id, now)  # the wait (or `never` finish) its last call's release set
     return enrolled
 
 

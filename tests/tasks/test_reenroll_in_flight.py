@@ -57,3 +57,33 @@ def test_a_contact_re_enrolled_before_its_calls_analysis_is_not_called_again(db)
         assert conn.execute("select finished_reason, in_flight_call_id from campaign_contacts").fetchone() == (
             "successful", None)
         assert conn.execute("select count(*) from calls").fetchone()[0] == 1
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize(("reason", "policy", "expected"), [
+    (DisconnectReason.user_declined, None, "wait"),  # the default rule: next day
+    (DisconnectReason.dial_no_answer, {"dial_no_answer": "1d"}, "wait"),
+    (DisconnectReason.marked_as_spam, {"marked_as_spam": "never"}, "never"),
+])
+def test_a_contact_re_enrolled_keeps_its_retry_wait_or_its_never(db, reason, policy, expected):
+    # re-enrolling restored the counters from the calls but not what the last call's release set: a contact who
+    # declined was free at once, and one whose spam mark's rule is `never` was called again
+    ids = make_campaign_db(db, max_attempts=5, attempts_per_day=3, retry_policy=policy, batch_size=1)
+    open_the_us_rule_all_day(db)
+    [contact] = add_contacts(db, ids["campaign_id"], 1)
+    provider = FakeProvider(outcome=lambda request: (reason, False), ring_seconds=20)
+    assert run_tick(db, provider, VirtualClock(MONDAY_NOON_PHOENIX), pace_seconds=0).placed == 1
+    now = MONDAY_NOON_PHOENIX + timedelta(minutes=5)
+    run_enrichment(db, provider, now)
+    read = ("select next_call_at, avoid_number, finished_reason, finished_at is not null from campaign_contacts"
+            " where contact_id = ?")
+    with transaction(db) as conn:
+        before = conn.execute(read, [contact]).fetchone()
+        assert (before[0] is not None, before[2]) == ((True, None) if expected == "wait" else (False, "not_retryable"))
+        remove_contact_from_campaign(conn, ids["campaign_id"], contact)
+        phone = conn.execute("select phone_e164 from contacts where contact_id = ?", [contact]).fetchone()[0]
+        enroll_contacts(conn, ids["campaign_id"], pl.DataFrame({"phone_e164": [phone], "row": [1]}), now)
+        assert conn.execute(read, [contact]).fetchone() == before
+        assert eligible_contacts(conn, load_plans(conn, [ids["campaign_id"]])[0], now, 10).is_empty()
