@@ -75,12 +75,17 @@ def test_wizard_keeps_the_country_of_a_shared_zone_across_back_and_next(wizard_a
     assert at.selectbox(key=f"c{cid}:country").value == "MC"
 
 
-def test_editing_a_draft_does_not_show_the_import_report_of_another_campaign(db_kept_open):
-    ids = make_campaign_db(db_kept_open)
-    with transaction(db_kept_open) as conn:
+def _with_a_draft(db) -> tuple[dict, int]:
+    """The reference campaign and a Draft with its schedule settings, named "Autumn draft": (ids, draft id)."""
+    ids = make_campaign_db(db)
+    with transaction(db) as conn:
         base = get_campaign(conn, ids["campaign_id"])
         data = {k: base[k] for k in ("agent_id", "time_zone", "country", "calling_days", "weekly_schedule")}
-        draft_id = create_campaign(conn, data | {"name": "Autumn draft"}, datetime(2026, 2, 1, tzinfo=UTC))
+        return ids, create_campaign(conn, data | {"name": "Autumn draft"}, datetime(2026, 2, 1, tzinfo=UTC))
+
+
+def test_editing_a_draft_does_not_show_the_import_report_of_another_campaign(db_kept_open):
+    ids, draft_id = _with_a_draft(db_kept_open)
     # a wizard left half-way after importing into another campaign
     report = {"rows": 9, "imported": 9, "updated": 0, "duplicates_merged": 0, "invalid": 0, "enrolled": 9, "rejected": []}
     at = run_app(wizard_campaign=ids["campaign_id"], wizard_step=1, wizard_import=report)
@@ -164,11 +169,7 @@ def test_wizard_keeps_its_draft_and_step_in_the_address_and_a_reload_resumes_the
 
 @pytest.mark.usefixtures("db_kept_open")
 def test_editing_a_draft_puts_it_in_the_wizards_address(db):
-    ids = make_campaign_db(db)
-    with transaction(db) as conn:
-        base = get_campaign(conn, ids["campaign_id"])
-        data = {k: base[k] for k in ("agent_id", "time_zone", "country", "calling_days", "weekly_schedule")}
-        draft_id = create_campaign(conn, data | {"name": "Autumn draft"}, datetime(2026, 2, 1, tzinfo=UTC))
+    _, draft_id = _with_a_draft(db)
     at = run_app()
     at.button(key=f"edit_{draft_id}").click().run()
     assert at.query_params == {"campaign": str(draft_id), "step": "2"}

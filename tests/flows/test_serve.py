@@ -145,6 +145,20 @@ def test_serve_takes_an_address_for_the_dashboard():
     assert parse_args(["--address", "0.0.0.0", "--dashboard-port", "8601"]).address == "0.0.0.0"
 
 
+def wait_until_gone(pid: int, seconds: float, message: str) -> None:
+    """Wait until process `pid` has ended (gone, or a zombie), failing with `message` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
 def test_descendants_follow_the_process_tree_below_the_roots():
     from flows.serve import descendants
 
@@ -182,16 +196,8 @@ def test_stop_reaches_a_flow_run_started_in_a_session_of_its_own(tmp_path):
     stop_processes(services.children, 60, settle=1)
     assert time.monotonic() - started < 15  # not the 60 s
     assert services.children[0][1].returncode == -signal.SIGKILL
-    deadline = time.monotonic() + 5
-    while True:  # reparented on the worker's end, the run is reaped by init (or a subreaper)
-        try:
-            state = Path(f"/proc/{run_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            break
-        if state in ("Z", "X"):
-            break
-        assert time.monotonic() < deadline, f"the flow run process {run_pid} outlived the stop"
-        time.sleep(0.1)
+    # reparented on the worker's end, the run is reaped by init (or a subreaper)
+    wait_until_gone(run_pid, 5, f"the flow run process {run_pid} outlived the stop")
 
 
 @pytest.mark.prefect
@@ -271,13 +277,4 @@ def test_the_services_end_when_serve_is_killed_outright(tmp_path):
     assert os.getpgid(child_pid) == child_pid  # a session of its own: no signal to serve's group reaches it
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            state = Path(f"/proc/{child_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            break
-        if state in ("Z", "X"):
-            break
-        assert time.monotonic() < deadline, f"the service {child_pid} outlived its killed serve"
-        time.sleep(0.1)
+    wait_until_gone(child_pid, 10, f"the service {child_pid} outlived its killed serve")
