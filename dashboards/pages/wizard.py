@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboards import state
+from dashboards.leave_guard import leave_guard
 from dashboards.components import markdown_text, require_app_shell
 from dashboards.queries.campaigns import agent_choices, number_choices
 from dashboards.tabs import contact_list
@@ -249,6 +250,10 @@ def schedule_step(campaign_id: int) -> None:
         settings_tab.summary_card(campaign_id, stored)
     state.remember_form(st.session_state, campaign_id)
     settings_tab.forget_hidden(campaign_id, drawn)
+    # a reload keeps the draft (the address names it) but not the schedule typed and not yet saved by Finish
+    # step 2 draws the schedule only: the fields it does not draw are the stored ones
+    form = {field: value for field, value in state.current_form(st.session_state, campaign_id).items() if value is not None}
+    leave_guard(state.form_differs(state.form_from_settings(stored) | form, stored))
     for field in sorted(set(errors) - settings_tab.SCHEDULE_FIELDS):
         st.error(_labelled(field, errors[field]))
     back, finish = st.columns([1, 1])

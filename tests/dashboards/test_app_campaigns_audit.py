@@ -225,3 +225,14 @@ def test_wizard_says_a_start_date_already_passed_and_finishes(wizard_at_scheduli
     assert not at.exception, at.exception
     with connect(db) as conn:
         assert get_campaign(conn, cid)["start_date"] == date(2026, 11, 10)
+
+
+def test_the_wizards_schedule_step_has_the_browser_ask_before_leaving_unsaved(wizard_at_scheduling):
+    # a reload resumed the draft (its address) but lost the schedule typed and not saved by Finish, without a word
+    from tests.dashboards.test_app_unsaved import browser_asks_before_leaving
+
+    at, cid, _ = wizard_at_scheduling
+    at.number_input(key=f"c{cid}:max_attempts").set_value(7).run()
+    assert browser_asks_before_leaving(at)
+    at.button(key="wiz_finish").click().run()  # saved: the campaign page it opens has nothing to lose
+    assert not at.exception and not browser_asks_before_leaving(at)
