@@ -257,6 +257,11 @@ _RELEASE_COLUMNS = ("release_call_id", "release_successful", "release_not_retrya
                     "retry_avoid_number", "never")
 
 
+def campaign_retry(time_zone: str, schedule: Sequence, retry_policy: str | None, numbers: int) -> CampaignRetry:
+    """What a campaign's retry decisions go by, from a `CAMPAIGNS_SQL` row's columns."""
+    return CampaignRetry(Schedule.from_row(time_zone, *schedule), effective_policy(retry_policy), numbers)
+
+
 def enrollment_changes(conn: duckdb.DuckDBPyConnection, settling: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """Per contact of the settling calls of a merged batch, what `_ENROLLMENT_WRITE_SQL` settles it by.
 
@@ -274,8 +279,7 @@ def enrollment_changes(conn: duckdb.DuckDBPyConnection, settling: pl.DataFrame, 
         # a refusal gives back the attempt of its campaign-local day
         local_day = pl.when(in_campaign).then(pl.col("queued_at").dt.convert_time_zone(time_zone).dt.date()) \
             .otherwise(local_day)
-        campaigns[campaign_id] = CampaignRetry(
-            Schedule.from_row(time_zone, *schedule), effective_policy(retry_policy), numbers)
+        campaigns[campaign_id] = campaign_retry(time_zone, schedule, retry_policy, numbers)
     # "next day, other band" is measured from when the phone rang (`merge_records` gives every call its registered_at
     # once placed), not from the batch's claim: a 500-call batch places its last call 25 minutes after its claim
     released = settling.filter(_DONE & ~_REFUND & ~_SUCCESSFUL).with_columns(
@@ -324,9 +328,9 @@ def restore_retries(conn: duckdb.DuckDBPyConnection, campaign_id: int, now: date
     released = conn.execute(_LAST_RELEASE_SQL, {"campaign_id": campaign_id, "contacts": contacts}).pl()
     if released.is_empty():
         return 0
-    [(_, time_zone, _max, *schedule, retry_policy, numbers)] = conn.execute(CAMPAIGNS_SQL, {"ids": [campaign_id]}).fetchall()
-    campaigns = {campaign_id: CampaignRetry(Schedule.from_row(time_zone, *schedule), effective_policy(retry_policy),
-                                            numbers)}
+    [(_, time_zone, _max, *schedule, retry_policy, numbers)] = conn.execute(
+        CAMPAIGNS_SQL, {"ids": [campaign_id]}).fetchall()
+    campaigns = {campaign_id: campaign_retry(time_zone, schedule, retry_policy, numbers)}
     decided = released.select("call_id", "contact_id", "ended_at", "queued_at").join(
         retry_decisions(campaigns, released, now), on="call_id")
     conn.register("restored_retries", decided)

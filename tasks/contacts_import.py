@@ -1350,7 +1350,7 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
     ).fetchone()[0]
     conn.unregister("incoming_phones")
     if enrolled:
-        from tasks.call_state import restore_retries  # Polars' and the retry policy's imports, only when enrolling
+        from tasks.call_state import restore_retries  # the retry policy's imports (numpy), only when enrolling
 
         restore_retries(conn, campaign_id, now)  # the wait (or `never` finish) its last call's release set
     return enrolled
