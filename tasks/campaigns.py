@@ -636,6 +636,20 @@ def latest_failure(conn: Conn, campaign_id: int) -> dict[str, Any] | None:
     return {"kind": row[0], "started_at": row[1], "ended_at": row[2], "message": row[3] or "no reason was recorded"}
 
 
+def status_notes(conn: Conn, campaign_id: int, status: str, now: datetime) -> dict[str, Any]:
+    """What the campaign page and `campaigns show` say beside a status: `failed_because` when Failed
+    (`latest_failure`), and `numbers_hold` when no batch can dial for want of a usable outbound number
+    (`tasks.dialing.numbers_hold`; not asked of a Draft or a Completed campaign). Only the notes that apply."""
+    notes: dict[str, Any] = {}
+    if status == CampaignStatus.failed.value:
+        notes["failed_because"] = latest_failure(conn, campaign_id)
+    if status not in (CampaignStatus.draft.value, CampaignStatus.completed.value):
+        from tasks.dialing import numbers_hold  # the dialer's own rule; Polars and all, only when asked
+
+        notes["numbers_hold"] = numbers_hold(conn, campaign_id, now)
+    return {name: note for name, note in notes.items() if note}
+
+
 def campaign_status(conn: Conn, campaign_id: int, now: datetime) -> CampaignStatus:
     """A campaign's derived status at ``now`` (rules and precedence: `derive_status`)."""
     rows = _facts_rows(conn, campaign_id=campaign_id)

@@ -7,9 +7,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from tasks.campaigns import (LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, latest_failure,
+from tasks.campaigns import (LIST_SORTS, StatusFacts, campaign_facts_sql, derive_status, status_notes,
                              with_derived_facts)
-from tasks.dialing import numbers_hold
 from tasks.errors import NotFoundError, ValidationError
 from tasks.export_calls import contains_folded
 
@@ -66,17 +65,12 @@ def count_campaigns(conn: Conn, search: str | None = None) -> int:
 
 def campaign_header(conn: Conn, campaign_id: int, now: datetime) -> dict:
     """The campaign page header: campaign_id, name, status, agent_name, contacts, start_date, active; and, when the
-    status is Failed, `failed_because` (`tasks.campaigns.latest_failure`: the failed batch's kind, start and message);
-    unless Draft or Completed, `numbers_hold` (`tasks.dialing.numbers_hold`: why no batch can dial, or None)."""
+    status says more, its notes (`tasks.campaigns.status_notes`: `failed_because`, `numbers_hold`)."""
     rows = _rows(conn, campaign_id=campaign_id, search=None, sort="created", limit=1, offset=0)
     if not rows:
         raise NotFoundError(f"campaign {campaign_id} does not exist")
     head = _with_status(rows[0], now)
-    if head["status"] == "Failed":
-        head["failed_because"] = latest_failure(conn, campaign_id)
-    if head["status"] not in ("Draft", "Completed"):
-        head["numbers_hold"] = numbers_hold(conn, campaign_id, now)
-    return head
+    return head | status_notes(conn, campaign_id, head["status"], now)
 
 
 def agent_choices(conn: Conn) -> dict[int, str]:

@@ -112,16 +112,13 @@ def agent_id(conn, given: str) -> int:
 
 
 def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
-    from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, latest_failure, summary_lines
-    from tasks.dialing import numbers_hold
+    from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, status_notes, summary_lines
 
     row = get_campaign(conn, campaign_id)
     status = campaign_status(conn, campaign_id, now).value
-    # Failed said nothing of why: the failed batch's message was in dial_runs only
-    failure = latest_failure(conn, campaign_id) if status == "Failed" else None
-    held = numbers_hold(conn, campaign_id, now) if status not in ("Draft", "Completed") else None
+    # Failed said nothing of why (the failed batch's message was in dial_runs only), nor Waiting of a dead number
     return {**row, "summary": summary_lines(get_campaign_settings(conn, campaign_id)), "status": status,
-            **({"failed_because": failure} if failure else {}), **({"numbers_hold": held} if held else {})}
+            **status_notes(conn, campaign_id, status, now)}
 
 
 def _show_text(data: dict[str, Any]) -> str:
