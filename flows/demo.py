@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     set_up = start - SET_UP_BEFORE_START  # the campaign and its contacts are dated by the story's clock
     campaign_id = build(db, set_up)
     step(f"campaign {campaign_id} 'Spring outreach' (America/Phoenix, Mon–Fri 08:00–18:00, 5 attempts, rotation over 2 active numbers)")
-    step("starting Prefect (local, ephemeral) and importing data/sample_contacts.csv through the import_contacts flow …")
+    step("starting Prefect (local, ephemeral) and importing data/sample_contacts.csv through the import-contacts flow …")
     from flows.import_contacts import import_contacts
 
     imported = import_contacts(campaign_id, str(PROJECT_ROOT / "data" / "sample_contacts.csv"), db=str(db),
