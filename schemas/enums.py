@@ -22,6 +22,14 @@ IN_FLIGHT_STATUSES = frozenset({CallStatus.queued, CallStatus.created, CallStatu
 FINAL_STATUSES = frozenset({CallStatus.ended, CallStatus.not_connected, CallStatus.error, CallStatus.failed_rate_limit})
 
 
+def holds_contact_sql(call: str = "") -> str:
+    """SQL true for a call (columns of alias `call`) that still holds its contact: in flight, or ended and not analysed
+    yet (tasks.call_state releases a contact once its call is final and, if ended, analysed)."""
+    prefix = f"{call}." if call else ""
+    statuses = ", ".join(f"'{s.value}'" for s in sorted(IN_FLIGHT_STATUSES))
+    return f"({prefix}status in ({statuses}) or ({prefix}status = 'ended' and {prefix}analyzed_at is null))"
+
+
 # What each status means, in the product's words (its Call Logs reference), for the dashboard's help texts
 STATUS_MEANINGS: dict[CallStatus, str] = {
     CallStatus.queued: "Call is waiting to be placed.",

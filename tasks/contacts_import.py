@@ -48,6 +48,7 @@ from schemas.contact_import import (
     parse_target,
     snake_case,
 )
+from schemas.enums import holds_contact_sql
 from tasks.errors import NotFoundError, UserError, ValidationError, read_input_file
 from tasks.phones import EXCEL_ERRORS, check_region, normalise_phone, normalise_phones
 from tasks.store import same_file
@@ -1319,8 +1320,7 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
                    max(queued_at) as last_call_at,
                    -- in flight until released: an ended call waits for its analysis (`call_state`: "done"); a
                    -- contact re-enrolled in that gap was called again before its first call's success arrived
-                   max(call_id) filter (where status in ('queued', 'created', 'registered', 'in_progress')
-                                        or (status = 'ended' and analyzed_at is null)) as in_flight_call_id,
+                   max(call_id) filter (where {holds_contact}) as in_flight_call_id,
                    min(coalesce(analyzed_at, ended_at, queued_at)) filter (where call_successful) as successful_at,
                    min(coalesce(ended_at, queued_at)) filter (where disconnect_reason = 'invalid_destination')
                        as not_retryable_at
@@ -1345,7 +1345,7 @@ def enroll_contacts(conn: duckdb.DuckDBPyConnection, campaign_id: int, merged: p
         select $campaign_id, contact_id, $now, call_seq, attempts, attempts_day, attempts_on_day, last_call_at,
                in_flight_call_id, finished_at, finished_reason
         from final order by row
-        """,
+        """.replace("{holds_contact}", holds_contact_sql()),
         {"campaign_id": campaign_id, "now": now},
     ).fetchone()[0]
     conn.unregister("incoming_phones")

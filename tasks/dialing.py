@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from schemas.enums import CallStatus, DisconnectReason
+from schemas.enums import CallStatus, DisconnectReason, holds_contact_sql
 from tasks.call_state import apply_provider_calls
 from tasks.best_time import SmartOptions, callee_zone_sql, exploration_split, smart_options, zone_ranking
 from tasks.clock import Clock
@@ -116,7 +116,7 @@ in_call as (
     -- until analysed, as `call_state` releases it)
     select k.contact_id from calls k
     where k.queued_at > $since_24h and k.contact_id in (select contact_id from candidates)
-      and (k.status in ('queued', 'created', 'registered', 'in_progress') or (k.status = 'ended' and k.analyzed_at is null))
+      and {holds_contact}
 ),
 capped as (
     -- only numbers under a capped rule need their recent attempts counted
@@ -162,6 +162,7 @@ final as (
 )
 select * from final order by zone_rank nulls last, attempts, last_call_at nulls first, enroll_seq
 """
+ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{holds_contact}", holds_contact_sql("k"))
 SMART_ELIGIBLE_SQL = ELIGIBLE_SQL.replace("{scan_order}", """-- smart ordering (opt-in): the callee zones with the best rate now first ($best_zones)
     select e.*, list_position($best_zones, """ + callee_zone_sql("z", "zk", "$campaign_zone") + """) as zone_rank
     from enrolled e
