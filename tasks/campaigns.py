@@ -678,7 +678,8 @@ def list_campaigns(conn: Conn, now: datetime, search: str | None = None, sort: s
 # Plain-language summary
 
 
-def _long_date(day: date) -> str:
+def long_date(day: date) -> str:
+    """2026-11-10 → "November 10, 2026" (the Campaign summary's dates)."""
     return f"{day:%B} {day.day}, {day.year}"
 
 
@@ -722,9 +723,9 @@ def summary_lines(settings: CampaignSettings) -> list[str]:
     if settings.start_date is None:
         first = "Your campaign has no start date yet"
     else:
-        first = f"Your campaign will start on: {_long_date(settings.start_date)}"
+        first = f"Your campaign will start on: {long_date(settings.start_date)}"
         if settings.end_date is not None:
-            first += f" and end on: {_long_date(settings.end_date)}"
+            first += f" and end on: {long_date(settings.end_date)}"
     # Days with identical windows are told together, in week order of their first day.
     groups: dict[tuple, list[str]] = {}
     for day in WEEKDAYS:
@@ -738,6 +739,27 @@ def summary_lines(settings: CampaignSettings) -> list[str]:
     third = (f"Each contact will receive up to {total} call{'' if total == 1 else 's'} in total, "
              f"max {settings.attempts_per_day} per day.")
     return [first, second, third]
+
+
+def start_line(first: str, settings: CampaignSettings, today: date, saved_start: date | None, active: bool) -> str:
+    """The summary's first line, true of a start date already passed (campaign-local `today`): `summary_lines` says
+    "will start on" of any date.
+
+    An active campaign's saved start date "started"; otherwise calls start once the campaign is Active (and the
+    date just chosen saved); an end date passed too means no call at all. The campaign page and `campaigns show`
+    both say it.
+    """
+    start, end = settings.start_date, settings.end_date
+    if start is None or start >= today:
+        return first
+    if end is not None and end < today:
+        return f"Your campaign's dates have passed ({long_date(start)} to {long_date(end)}): it makes no calls"
+    ends = long_date(end) if end is not None else ""
+    if start == saved_start and active:
+        return f"Your campaign started on: {long_date(start)}" + (f" and will end on: {ends}" if ends else "")
+    when = "Active" if start == saved_start else "saved and Active"
+    return (f"Your campaign will start calling as soon as it is {when}: its start date, {long_date(start)}, has "
+            "passed" + (f"; it will end on: {ends}" if ends else ""))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ from dashboards.queries.campaigns import agent_choices, number_choices
 from schemas.campaign import SETTING_FIELDS, CampaignSettings
 from schemas.enums import WEEKDAY_NAMES, WEEKDAYS
 # check_name_free: the rule create_campaign and update_campaign enforce, asked here in the same pass as the others
-from tasks.campaigns import check_name_free, get_campaign, summary_lines, update_campaign, validate_campaign
+from tasks.campaigns import (
+    check_name_free, get_campaign, long_date, start_line, summary_lines, update_campaign, validate_campaign,
+)
 from tasks.errors import NotFoundError, StoreLockedError, UserError, ValidationError
 from tasks.number_health import restore_number
 from tasks.store import db_path
@@ -256,11 +258,6 @@ def local_today(zone: str) -> date:
         return state.now().date()
 
 
-def long_date(day: date) -> str:
-    """2026-11-10 → "November 10, 2026" (the Campaign summary's dates)."""
-    return f"{day:%B} {day.day}, {day.year}"
-
-
 def schedule_section(campaign_id: int, errors: dict[str, str], saved_start: date | None = None) -> list[str]:
     """Start/end dates, calling days, weekly schedule, time zone (+ country when shared), attempts;
     returns the form fields drawn. `saved_start`: the stored start date (a past one is not warned of)."""
@@ -345,26 +342,6 @@ def summary_card(campaign_id: int, stored: dict) -> None:
     lines[0] = start_line(lines[0], settings, local_today(settings.time_zone), stored["start_date"],
                           bool(stored["active"]))
     st.info("**Campaign summary**  \n" + "  \n".join(summary_markdown(lines)), icon=":material/info:")
-
-
-def start_line(first: str, settings: CampaignSettings, today: date, saved_start: date | None, active: bool) -> str:
-    """The summary's first line, true of a start date already passed (campaign-local `today`): summary_lines says
-    "will start on" of any date.
-
-    An active campaign's saved start date "started"; otherwise calls start once the campaign is Active (and the
-    date just chosen saved); an end date passed too means no call at all.
-    """
-    start, end = settings.start_date, settings.end_date
-    if start is None or start >= today:
-        return first
-    if end is not None and end < today:
-        return f"Your campaign's dates have passed ({long_date(start)} to {long_date(end)}): it makes no calls"
-    ends = long_date(end) if end is not None else ""
-    if start == saved_start and active:
-        return f"Your campaign started on: {long_date(start)}" + (f" and will end on: {ends}" if ends else "")
-    when = "Active" if start == saved_start else "saved and Active"
-    return (f"Your campaign will start calling as soon as it is {when}: its start date, {long_date(start)}, has "
-            "passed" + (f"; it will end on: {ends}" if ends else ""))
 
 
 def summary_markdown(lines: list[str]) -> list[str]:

@@ -112,13 +112,19 @@ def agent_id(conn, given: str) -> int:
 
 
 def _show_data(conn, campaign_id: int, now: datetime) -> dict[str, Any]:
-    from tasks.campaigns import campaign_status, get_campaign, get_campaign_settings, status_notes, summary_lines
+    from tasks.campaigns import (
+        campaign_status, get_campaign, get_campaign_settings, start_line, status_notes, summary_lines,
+    )
 
     row = get_campaign(conn, campaign_id)
     status = campaign_status(conn, campaign_id, now).value
+    settings = get_campaign_settings(conn, campaign_id)
+    summary = summary_lines(settings)
+    # "will start on" a date already passed: what the campaign page's summary says instead
+    summary[0] = start_line(summary[0], settings, now.astimezone(ZoneInfo(settings.time_zone)).date(),
+                            settings.start_date, bool(row["active"]))
     # Failed said nothing of why (the failed batch's message was in dial_runs only), nor Waiting of a dead number
-    return {**row, "summary": summary_lines(get_campaign_settings(conn, campaign_id)), "status": status,
-            **status_notes(conn, campaign_id, status, now)}
+    return {**row, "summary": summary, "status": status, **status_notes(conn, campaign_id, status, now)}
 
 
 def _show_text(data: dict[str, Any]) -> str:

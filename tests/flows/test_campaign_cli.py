@@ -34,7 +34,8 @@ def test_apply_example_then_show_gives_the_reference_summary(capsys, tmp_path):
     db = tmp_path / "t.duckdb"  # a fresh database: the YAML declares its agent and number
     applied = run_json(capsys, db, "apply", str(EXAMPLE_YAML))
     shown = run_json(capsys, db, "show", str(applied["campaign_id"]))
-    assert shown["summary"] == REFERENCE_SUMMARY
+    # the example's start date has passed and it is active: it "started", as the campaign page says
+    assert shown["summary"] == ["Your campaign started on: April 27, 2026", *REFERENCE_SUMMARY[1:]]
     assert shown["campaign_id"] == applied["campaign_id"]
     assert (shown["name"], shown["time_zone"], shown["batch_size"], shown["agent_name"]) == (
         "Spring outreach", "America/Phoenix", 100, "Ava")
@@ -69,6 +70,19 @@ def test_create_edit_list_duplicate_delete_round_trip(capsys, campaign_db):
     deleted = run_json(capsys, db, "delete", str(campaign_id), "--yes")
     assert deleted["deleted"]["campaigns"] == 1
     assert [r["name"] for r in run_json(capsys, db, "list", "--search", "bogota")] == ["Bogota leads (Copy)"]
+
+
+def test_show_says_a_start_date_has_passed_as_the_campaign_page_does(capsys, tmp_path):
+    """`show` said "will start on" a date months ago: the summary's first line reads as the campaign page's."""
+    db = tmp_path / "t.duckdb"
+    campaign_id = str(run_json(capsys, db, "apply", str(EXAMPLE_YAML))["campaign_id"])  # active, April 27, 2026
+    run_json(capsys, db, "deactivate", campaign_id)
+    assert run_json(capsys, db, "show", campaign_id)["summary"][0] == (
+        "Your campaign will start calling as soon as it is Active: its start date, April 27, 2026, has passed")
+    ended = run_json(capsys, db, "edit", campaign_id, "--end-date", "2026-05-29")
+    assert ended["summary"][0] == "Your campaign's dates have passed (April 27, 2026 to May 29, 2026): it makes no calls"
+    code, out, _ = run(capsys, db, "show", campaign_id)
+    assert code == 0 and "it makes no calls" in out and "will start on" not in out
 
 
 def test_human_output_of_show_and_list(capsys, campaign_db):
