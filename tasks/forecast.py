@@ -25,6 +25,7 @@ from typing import Literal
 
 import polars as pl
 
+from tasks.compliance import suppressed_contacts
 from tasks.errors import NotFoundError
 from tasks.metrics import CONNECTED_SQL
 from tasks.settings import get_settings
@@ -253,6 +254,9 @@ class Forecast:
     forecast_mix: dict | None = None  # the same shares among the simulated calls
     simulated_until: datetime | None = None  # the virtual time the simulation stopped (all finished, stuck, or the horizon)
     held_by: str | None = None  # why dialing was held when it stopped with contacts left (a paused number, a cap)
+    # of `held_back_contacts`, those on a do-not-call list: nothing releases them, so a run with only those left is
+    # done (its `held_by` is None: nothing holds dialing back), as `campaigns simulate` and Completed count them
+    do_not_call_contacts: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -492,6 +496,7 @@ def forecast(
             still_calling = (unfinished > 0 and simulated_until >= horizon_end
                              and (last_call or start) > horizon_end - IDLE_STOP)
             simulated_mix = outcome_mix(conn, campaign_id)[1]
+            listed = suppressed_contacts(conn, campaign_id).filter(pl.col("do_not_call")).height if unfinished else 0
     total = {key: so_far[key] + simulated[key] for key in simulated}
     # a contact connected before and again in the copy counts once
     total["connected_contacts"] = len(connected_before | connected_after)
@@ -506,7 +511,10 @@ def forecast(
         forecast_connection_rate=_rate(simulated), seed=seed, horizon_days=horizon_days,
         rates_used=rates_used, observed_calls=observed.calls, observed_mix=observed.mix or None,
         observed_success_share=observed.success_share, forecast_mix=simulated_mix or None,
-        simulated_until=simulated_until, held_by=held_by if unfinished else None,
+        # only contacts on a do-not-call list left: the run is done, not held ("none while dialing is held" was said
+        # of a campaign its simulation had finished)
+        simulated_until=simulated_until, held_by=held_by if unfinished > listed else None,
+        do_not_call_contacts=listed,
     )
 
 

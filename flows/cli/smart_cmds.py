@@ -54,7 +54,8 @@ def forecast(
         f"Campaign {campaign_id} forecast (simulated from {result.start:%Y-%m-%d %H:%M} UTC, seed {result.seed})",
         f"Expected completion   {completion}",
         f"Contacts              {result.contacts} ({result.remaining_contacts} not finished; "
-        f"{result.held_back_contacts} {never})",
+        f"{result.held_back_contacts} {never}"
+        + (f", {result.do_not_call_contacts} of them on a do-not-call list" if result.do_not_call_contacts else "") + ")",
         *([f"Held back by          {result.held_by}"] if result.held_by else []),
         f"Calls                 {result.calls}",
         f"Connected contacts    {result.connected_contacts}",

@@ -92,3 +92,25 @@ def test_a_campaign_held_by_a_paused_number_has_no_expected_completion(capsys, d
     line = next(text for text in out.splitlines() if text.startswith("Expected completion"))
     assert line.startswith("Expected completion   none while dialing is held (8 contacts left)"), line
     assert "Held back by          outbound number" in out
+
+
+def test_a_campaign_with_only_do_not_call_contacts_left_completes(capsys, db, small_campaign):
+    """Two of the eight on the do-not-call list: the simulation finishes the six others and nothing holds dialing.
+    The CLI said "none while dialing is held (2 contacts left)" while its JSON gave the completion."""
+    from datetime import UTC, datetime
+
+    from tasks.compliance import add_dnc
+    from tasks.store import transaction
+
+    with transaction(db) as conn:
+        add_dnc(conn, ["+16025550000", "+16025550001"], datetime(2026, 4, 20, tzinfo=UTC))
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert (data["held_back_contacts"], data["do_not_call_contacts"], data["held_by"]) == (2, 2, None)
+    assert data["completion"] is not None and data["calls"] == 6
+    code, out, _ = run(capsys, db, "forecast", str(small_campaign), "--seed", "3")
+    line = next(text for text in out.splitlines() if text.startswith("Expected completion"))
+    assert "held" not in line and "America/Phoenix" in line, line
+    assert "2 expected never to finish, 2 of them on a do-not-call list)" in out
+    assert "Held back by" not in out
