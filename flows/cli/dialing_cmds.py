@@ -75,8 +75,9 @@ def simulate(
     campaign_id: int,
     days: Annotated[float, typer.Option("--days", min=0.01, help="Simulated days to run.")] = 7,
     start: Annotated[str | None, typer.Option(
-        "--start", help="First day (YYYY-MM-DD); default the campaign's start date, or its last call when it has calls "
-                        "(a simulation writes into the campaign and cannot start before calls already made).")] = None,
+        "--start", help="First day (YYYY-MM-DD); default the campaign's start date, or, when it has calls, the day after "
+                        "its last call's (from the last call for fractional --days): a simulation writes into the "
+                        "campaign and cannot start before calls already made.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Simulator seed (default CAMPAIGNS_SIMULATOR_SEED).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -114,6 +115,11 @@ def simulate(
                             f"the campaign and starts after them (leave --start out), or use `campaigns forecast`, "
                             f"which simulates a copy")
         begin = last_call.astimezone(timezone.utc)
+        if float(days).is_integer():
+            # whole days go on from the campaign-local midnight after the last call's day: a run of whole days covered
+            # that day to its end, and `--days 2` from its last call (a morning batch) gave one new calling day
+            next_day = last_call.astimezone(zone(row[1])).date() + timedelta(days=1)
+            begin = datetime.combine(next_day, time(0, 0), zone(row[1])).astimezone(timezone.utc)
     settings = get_settings()
     if seed is not None:
         settings = settings.model_copy(update={"simulator_seed": seed})

@@ -120,3 +120,29 @@ def test_whole_days_end_at_the_campaign_local_midnight_across_a_dst_change(db, c
                                      "--json"))
     assert result["requested_days"] == 3 and result["simulated_days"] > 3  # the 25-hour Sunday counted whole
     assert datetime.fromisoformat(str(result["end"])) >= datetime.fromisoformat("2027-11-09T05:00:00+00:00")
+
+
+def test_whole_days_in_two_runs_cover_the_days_of_one_run(tmp_path, capsys):
+    """`--days 3` then `--days 2` went on from the last call (Wednesday's 08:00 batch): it replayed Wednesday and
+    stopped at 08:00 on Friday, before its batch, so the five days had four calling days. They now match one
+    `--days 5`."""
+    import duckdb
+
+    def calling_days(db) -> list[str]:
+        with duckdb.connect(str(db)) as conn:
+            return [str(r[0]) for r in conn.execute(
+                "select distinct (queued_at at time zone 'America/Phoenix')::date from calls order by 1").fetchall()]
+
+    split, whole = tmp_path / "split.duckdb", tmp_path / "whole.duckdb"
+    morning = {day: [["08:00", "08:30"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+    for db in (split, whole):
+        ids = make_campaign_db(db, max_attempts=5)
+        with duckdb.connect(str(db)) as conn:  # one batch a day, at 08:00: the last call is Wednesday's 08:00
+            conn.execute("update campaigns set weekly_schedule = ?", [json.dumps(morning)])
+        add_contacts(db, ids["campaign_id"], 8)
+    campaign = str(ids["campaign_id"])
+    simulate_cli(capsys, split, campaign, "--days", "3")
+    second = json.loads(simulate_cli(capsys, split, campaign, "--days", "2", "--json"))
+    simulate_cli(capsys, whole, campaign, "--days", "5")
+    assert calling_days(split) == calling_days(whole) == [f"2026-04-{d}" for d in (27, 28, 29, 30)] + ["2026-05-01"]
+    assert second["start"].startswith("2026-04-30T07:00")  # Thursday's local midnight
