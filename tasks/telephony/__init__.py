@@ -10,11 +10,18 @@ from tasks.telephony.base import TelephonyProvider
 
 
 def simulator_path(settings: Settings | None = None, *, db: str | Path | None = None) -> Path:
-    """Where the simulator keeps its calls: the configured file, else simulator.sqlite beside the store."""
+    """Where the simulator keeps its calls: the configured file (CAMPAIGNS_SIMULATOR_PATH) for the configured store,
+    else simulator.sqlite beside the store.
+
+    The configured file belongs to the configured store (CAMPAIGNS_DB), which the CLI and the flows pass as `db`:
+    another store (the demo's, a forecast's copy, a test's) keeps its own beside it, because the simulator finds calls
+    by attempt key and two stores number their attempts alike.
+    """
+    from tasks.store import companion_path, same_file
+
     settings = settings or get_settings()
-    if settings.simulator_path is not None and db is None:
+    if settings.simulator_path is not None and (db is None or same_file(Path(db), Path(settings.db))):
         return settings.simulator_path
-    from tasks.store import companion_path
 
     return companion_path(db if db is not None else settings.db, "simulator.sqlite")
 

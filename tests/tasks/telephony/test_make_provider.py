@@ -27,6 +27,16 @@ def test_configured_simulator_path(tmp_path):
     assert simulator_path(Settings(simulator_path=tmp_path / "x.sqlite")) == tmp_path / "x.sqlite"
 
 
+def test_the_configured_simulator_path_serves_the_configured_store_when_it_is_passed(tmp_path):
+    # the CLI and the flows pass the configured store as `db`: CAMPAIGNS_SIMULATOR_PATH was ignored by every command
+    settings = Settings(db=tmp_path / "campaigns.duckdb", simulator_path=tmp_path / "sim" / "x.sqlite")
+    assert simulator_path(settings, db=tmp_path / "campaigns.duckdb") == tmp_path / "sim" / "x.sqlite"
+    assert simulator_path(settings, db=str(tmp_path / "." / "campaigns.duckdb")) == tmp_path / "sim" / "x.sqlite"
+    assert make_provider(settings, db=tmp_path / "campaigns.duckdb").path == tmp_path / "sim" / "x.sqlite"
+    # another store keeps its own: two stores number their attempt keys alike
+    assert simulator_path(settings, db=tmp_path / "demo.duckdb") == tmp_path / "demo.simulator.sqlite"
+
+
 def test_settings_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CAMPAIGNS_DB", str(tmp_path / "env.duckdb"))
     monkeypatch.setenv("CAMPAIGNS_PROVIDER_CONCURRENCY_LIMIT", "4")
