@@ -91,11 +91,23 @@ _EXCEL_ERROR_TEXT = {"NA": "#N/A", "Value": "#VALUE!", "Ref": "#REF!", "Div0": "
 XLSX_SCAN_CHUNK = 2**20
 _XML_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"  # "x:c": the Open XML SDK's writers name the elements so
 # What a formula cell without a saved value ends with, as a regular expression (slow: for XML with space
-# between its tags); each match is checked (`_holds_unsaved_formula`).
+# between its tags); each match is checked (`_untrusted_formula`).
 _NO_SAVED_VALUE = re.compile(
     rb"(?:</" + _XML_PREFIX + rb"f>|<" + _XML_PREFIX + rb"f\b[^>]*/>)\s*</" + _XML_PREFIX + rb"c>"
     rb"|<" + _XML_PREFIX + rb"v\b[^>]*?/>|<" + _XML_PREFIX + rb"v\b[^>]*>\s*</" + _XML_PREFIX + rb"v>"
 )
+# A program may also save a stand-in for a formula's value. XlsxWriter (behind polars' write_excel, and pandas'
+# to_excel when installed) saves the number 0 unless its caller gives the result, and has every workbook it makes
+# ask to be calculated in full when opened (<calcPr fullCalcOnLoad="1"/> in xl/workbook.xml): Excel does so,
+# fastexcel does not. In a workbook that asks so, a number formula saved as 0 holds a stand-in (`_untrusted_formula`);
+# elsewhere, 0 is a result Excel or LibreOffice saved. LibreOffice (by default) keeps the stand-ins when it opens and
+# saves such a file, and drops the request: the file then looks like any other.
+_STAND_IN_VALUE = re.compile(
+    rb"(?:</" + _XML_PREFIX + rb"f>|<" + _XML_PREFIX + rb"f\b[^>]*/>)\s*<" + _XML_PREFIX + rb"v>\s*0\s*</"
+    + _XML_PREFIX + rb"v>\s*</" + _XML_PREFIX + rb"c>"
+)
+_ZERO_VALUE = re.compile(rb"<" + _XML_PREFIX + rb"v\b[^>/]*>\s*0\s*</" + _XML_PREFIX + rb"v>")
+_FULL_CALC_ON_LOAD = re.compile(rb"<" + _XML_PREFIX + rb"""calcPr\b[^>]*\sfullCalcOnLoad\s*=\s*["'](?:1|true)["']""")
 _CELL_TAG = re.compile(rb"<" + _XML_PREFIX + rb"c(?=[\s/>])[^>]*>")
 _CELL_END = re.compile(rb"</" + _XML_PREFIX + rb"c>")
 _ROW_END = re.compile(rb"</" + _XML_PREFIX + rb"row>")
@@ -571,7 +583,8 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False,
     `map_columns`, from the note on the frame (`first_sheet_read`).
 
     A formula cell is read as its saved value; a sheet with formula cells that have none (a file written by a
-    program and never saved by a spreadsheet app) is refused, naming the first and counting the others.
+    program and never saved by a spreadsheet app), or only a stand-in (XlsxWriter's 0 in a workbook that asks to
+    be calculated when opened), is refused, naming the first and counting the others (`untrusted_formula_cells`).
     """
     import fastexcel
 
@@ -587,10 +600,10 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False,
     first = FirstSheet(names[0], tuple(names[1:]), sheet_option) if sheet is None and len(names) > 1 else None
     name = sheet if sheet is not None else names[0]
     stop = threading.Event()
-    # The sheet's XML is searched for formulas without a saved value while fastexcel reads it (fastexcel lets
-    # go of the GIL): on a second core the search costs no time (see `formula_cells_without_value`).
+    # The sheet's XML is searched for formulas without a saved value (or with a stand-in) while fastexcel reads
+    # it (fastexcel lets go of the GIL): on a second core the search costs no time (see `untrusted_formula_cells`).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        search = pool.submit(formula_cells_without_value, path, name, stop)
+        search = pool.submit(untrusted_formula_cells, path, name, stop)
         try:
             # skip_rows=0: keep blank rows above the header, so row numbers are the sheet's own
             loaded = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
@@ -599,11 +612,13 @@ def read_xlsx(path: Path, sheet: str | None = None, lone_row: bool = False,
         except Exception as error:
             stop.set()
             raise UserError(f"{path.name}: cannot read sheet ({str(error).splitlines()[0]})") from error
-        unsaved, first_unsaved = search.result()
+        (unsaved, first_unsaved), (stand_ins, first_stand_in) = search.result()
     if cell_errors is not None:
         grid = _with_error_cells(grid, cell_errors.errors)
     if unsaved:  # before the empty-sheet and no-data-rows errors: a sheet of such cells reads as empty
         raise _unsaved_formulas_error(path, name, grid, unsaved, first_unsaved)
+    if stand_ins:  # they read as 0
+        raise _stand_in_formulas_error(path, name, grid, stand_ins, first_stand_in)
     if grid.width == 0:
         raise UserError(first.says(f"{path.name}: ", "is empty") if first else f"{path.name}: the sheet is empty")
     _check_grid_width(grid, path)
@@ -645,45 +660,71 @@ def formula_cells_without_value(path: Path, sheet: str,
 
     Excel and LibreOffice save every formula's value; a program may write the formula alone (openpyxl writes
     an empty <v/>, others no <v>). A text formula's empty <v/> (t="str") is its value, empty text, as Excel
-    saves =IF(A2="","",A2): not counted. The XML is read in pieces of whole rows (`_sheet_pieces`); until the
-    first formula, a piece costs a search for one byte (`_formula_tag`), then for a few strings
-    (`_unsaved_markers`). The search ends early, returning (0, None), once ``stop`` is set; a sheet it cannot
-    find or read is left to fastexcel.
+    saves =IF(A2="","",A2): not counted. See `untrusted_formula_cells`, which also counts stand-in values.
     """
-    count, first, markers = 0, None, None
+    return untrusted_formula_cells(path, sheet, stop, stand_ins=False)[0]
+
+
+def untrusted_formula_cells(path: Path, sheet: str, stop: threading.Event | None = None, stand_ins: bool = True
+                            ) -> tuple[tuple[int, tuple[int, int] | None], tuple[int, tuple[int, int] | None]]:
+    """The formula cells of an .xlsx sheet (by name) whose saved value the import cannot use, as (count, first
+    cell's (row, column) from 1, or None if its cell has no reference) for each of two kinds: those without a
+    saved value (`formula_cells_without_value`), then, with ``stand_ins``, those whose saved value is a stand-in:
+    the number 0 in a workbook that asks to be calculated in full when opened (`_STAND_IN_VALUE`: XlsxWriter's
+    formula written without its result; one written with it, or a workbook without a formula, is read as usual).
+
+    The XML is read in pieces of whole rows (`_sheet_pieces`); until the first formula, a piece costs a search
+    for one byte (`_formula_tag`), then for a few strings (`_unsaved_markers`). The search ends early, returning
+    nothing found, once ``stop`` is set; a sheet it cannot find or read is left to fastexcel.
+    """
+    found = [[0, None], [0, None]]  # without a saved value, with a stand-in: [count, first]
+    markers = None
     try:
         with zipfile.ZipFile(path) as book:
             part = _sheet_part(book, sheet)
             if part is None:
-                return 0, None
+                return (0, None), (0, None)
+            stand_ins = stand_ins and _calculated_when_opened(book)
+            patterns = (_NO_SAVED_VALUE, _STAND_IN_VALUE) if stand_ins else (_NO_SAVED_VALUE,)
             for data, end in _sheet_pieces(book, part, stop):
                 if markers is None:
-                    markers = _unsaved_markers(data, end)
+                    markers = _unsaved_markers(data, end, stand_ins)
                     if markers is None:
                         continue  # no formula so far
                 if markers:
                     hits = (at for marker in markers for at in _positions(data, marker, end))
                 else:
-                    hits = (hit.start() for hit in _NO_SAVED_VALUE.finditer(data, 0, end))
-                cells: dict[int, re.Match] = {}
+                    hits = (hit.start() for pattern in patterns for hit in pattern.finditer(data, 0, end))
+                cells: dict[int, tuple[re.Match, int] | None] = {}
                 for at in hits:
                     cell = _cell_around(data, at)
-                    if cell is not None and cell.start() not in cells and _holds_unsaved_formula(data, cell):
-                        cells[cell.start()] = cell
-                if cells and not count:
-                    first = _cell_position(cells[min(cells)].group())
-                count += len(cells)
+                    if cell is not None and cell.start() not in cells:
+                        kind = _untrusted_formula(data, cell, stand_ins)
+                        cells[cell.start()] = None if kind is None else (cell, kind)
+                for _, (cell, kind) in sorted((at, c) for at, c in cells.items() if c is not None):
+                    if not found[kind][0]:
+                        found[kind][1] = _cell_position(cell.group())
+                    found[kind][0] += 1
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
-        return 0, None
+        return (0, None), (0, None)
     if stop is not None and stop.is_set():
-        return 0, None
-    return count, first
+        return (0, None), (0, None)
+    return tuple(found[0]), tuple(found[1])
 
 
-def _unsaved_markers(data: bytes, end: int) -> tuple[bytes, ...] | None:
-    """The byte strings that mark a formula cell without a saved value in this sheet's XML, as its first
-    formula's end tag shows it written: with its prefix ("x:"), and no space between tags. None before the
-    first formula; () when the XML has space between its tags: the regular expression searches it then."""
+def _calculated_when_opened(book: zipfile.ZipFile) -> bool:
+    """Whether the workbook asks to be calculated in full when opened (<calcPr fullCalcOnLoad="1"/>)."""
+    try:
+        return _FULL_CALC_ON_LOAD.search(book.read("xl/workbook.xml")) is not None
+    except KeyError:
+        return False
+
+
+def _unsaved_markers(data: bytes, end: int, stand_ins: bool = False) -> tuple[bytes, ...] | None:
+    """The byte strings that mark a formula cell without a saved value (and, with ``stand_ins``, one saved as 0)
+    in this sheet's XML, as its first formula's end tag shows it written: with its prefix ("x:"), and no space
+    between tags. None before the first formula; () when the XML has space between its tags: the regular
+    expressions search it then."""
     at = _formula_tag(data, end)
     if at < 0:
         return None
@@ -693,8 +734,10 @@ def _unsaved_markers(data: bytes, end: int) -> tuple[bytes, ...] | None:
     if data[tag.end():tag.end() + 1].isspace():
         return ()
     x = tag.group(1) or b""
-    return (b"</" + x + b"f></" + x + b"c>", b"/></" + x + b"c>", b"<" + x + b"v/>", b"<" + x + b"v />",
-            b"<" + x + b"v></" + x + b"v>")
+    markers = (b"</" + x + b"f></" + x + b"c>", b"/></" + x + b"c>", b"<" + x + b"v/>", b"<" + x + b"v />",
+               b"<" + x + b"v></" + x + b"v>")
+    zero = b"<" + x + b"v>0</" + x + b"v></" + x + b"c>"
+    return markers + (b"</" + x + b"f>" + zero, b"/>" + zero) if stand_ins else markers
 
 
 def _formula_tag(data: bytes, end: int) -> int:
@@ -719,14 +762,18 @@ def _positions(data: bytes, marker: bytes, end: int):
         at = data.find(marker, at + 1, end)
 
 
-def _holds_unsaved_formula(data: bytes, cell: re.Match) -> bool:
-    """Whether the cell whose start tag is ``cell`` holds a formula and no saved value."""
+def _untrusted_formula(data: bytes, cell: re.Match, stand_ins: bool = False) -> int | None:
+    """0 if the cell whose start tag is ``cell`` holds a formula and no saved value; 1 if, with ``stand_ins``, a
+    formula and the number 0 (`_STAND_IN_VALUE`); else None."""
     close = _CELL_END.search(data, cell.end())
     content = data[cell.end():close.start() if close is not None else len(data)]
-    if _FORMULA_TAG.search(content) is None or _HAS_VALUE.search(content) is not None:
-        return False
+    if _FORMULA_TAG.search(content) is None:
+        return None
     kind = _CELL_TYPE.search(cell.group())
-    return kind is None or kind.group(1) != b"str" or _VALUE_TAG.search(content) is None
+    kind = None if kind is None else kind.group(1)
+    if _HAS_VALUE.search(content) is None:
+        return 0 if kind != b"str" or _VALUE_TAG.search(content) is None else None
+    return 1 if stand_ins and kind in (None, b"n") and _ZERO_VALUE.search(content) is not None else None
 
 
 def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str | None:
@@ -818,13 +865,30 @@ def _unsaved_formulas_error(path: Path, sheet: str, grid: pl.DataFrame, count: i
                             first: tuple[int, int] | None) -> UserError:
     """The error for a sheet with ``count`` formula cells without a saved value, naming the first by its row and
     its column's header (its letter above or in the header row, or when the header is blank)."""
+    return _formula_cells_error(path, sheet, grid, count, first, "a formula with no saved value",
+                                "(the file was never opened and saved in a spreadsheet app); open and save it in "
+                                "Excel or LibreOffice, or export it as CSV")
+
+
+def _stand_in_formulas_error(path: Path, sheet: str, grid: pl.DataFrame, count: int,
+                             first: tuple[int, int] | None) -> UserError:
+    """The error for a sheet with ``count`` formula cells saved with a stand-in 0 (`_STAND_IN_VALUE`), named as
+    by `_unsaved_formulas_error`. LibreOffice keeps the stand-ins unless told to recalculate: the advice says so."""
+    return _formula_cells_error(path, sheet, grid, count, first, "a formula saved with 0 in place of its value",
+                                "(the program that wrote the file left its calculation to a spreadsheet app); "
+                                "open and save it in Excel (in LibreOffice, first Data > Calculate > Recalculate "
+                                "Hard), or paste the values over the formulas")
+
+
+def _formula_cells_error(path: Path, sheet: str, grid: pl.DataFrame, count: int, first: tuple[int, int] | None,
+                         what: str, advice: str) -> UserError:
+    """One line: where the first of ``count`` such cells is, what it holds, what to do."""
     where = f"{path.name}, sheet {listed_names([sheet])}"
     if first is not None:
         row, column = first
         where += f", row {row}, column {_column_header(path, sheet, grid, row, column)}"
     more = f", and {count - 1:,} more cell{'s' if count > 2 else ''} like it" if count > 1 else ""
-    return UserError(f"{where}: a formula with no saved value{more} (the file was never opened and saved in a "
-                     "spreadsheet app); open and save it in Excel or LibreOffice, or export it as CSV")
+    return UserError(f"{where}: {what}{more} {advice}")
 
 
 def _column_header(path: Path, sheet: str, grid: pl.DataFrame, row: int, column: int) -> str:
