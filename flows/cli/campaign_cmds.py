@@ -56,6 +56,22 @@ def _setting_options(hours_given: bool) -> dict[str, str]:
     }
 
 
+# The schema's rule when an active campaign loses its start date; said in the CLI's terms for `edit --start-date
+# none` on an active campaign without --active (the user typed no --active, and "turn Active off" is the form's).
+_ACTIVE_NEEDS_START = "an active campaign needs a start date: set one, or turn Active off"
+
+
+def _edit_options(hours_given: bool, changes: dict[str, Any], active_given: bool, campaign_id: int) -> dict[str, str]:
+    """`edit`'s names for the settings (_setting_options); a start date cleared on a campaign left active is
+    refused as --start-date's problem, with what to do, not as --active's, an option the user did not type."""
+    names = _setting_options(hours_given)
+    if not active_given and "start_date" in changes and changes["start_date"] is None:
+        names["active"] = "--start-date"
+        names[_ACTIVE_NEEDS_START] = ("an active campaign needs a start date; deactivate it first "
+                                      f"(campaigns deactivate {campaign_id})")
+    return names
+
+
 def _changes(**options: Any) -> dict[str, Any]:
     """The settings given on the command line, in the model's field names."""
     changes: dict[str, Any] = {}
@@ -195,7 +211,7 @@ def edit(
     if not changes:
         raise UserError("edit: give at least one setting to change (see campaigns edit --help)")
     now = _now()
-    with options_named(_setting_options(bool(hours))), transaction(db()) as conn:
+    with options_named(_edit_options(bool(hours), changes, active is not None, campaign_id)), transaction(db()) as conn:
         if agent is not None:
             changes["agent_id"] = agent_id(conn, agent)
         update_campaign(conn, campaign_id, changes, now)
@@ -230,7 +246,7 @@ def list_(
     from tasks.campaigns import list_campaigns
     from tasks.store import connect
 
-    with connect(db()) as conn:
+    with options_named({"sort": "--sort"}), connect(db()) as conn:
         rows = list_campaigns(conn, _now(), search=search, sort=sort)
     emit(rows, as_json, table(rows, ["campaign_id", "name", "status", "agent_name", "contacts", "created_at"]))
 
@@ -311,7 +327,7 @@ def agents_add(
     from tasks.campaigns import add_agent
     from tasks.store import transaction
 
-    with transaction(db()) as conn:
+    with options_named({"name": "NAME argument"}), transaction(db()) as conn:
         agent_id = add_agent(conn, name, provider_agent_id, _now())
     emit({"agent_id": agent_id, "name": name, "provider_agent_id": provider_agent_id}, as_json,
          f"added agent {agent_id}: {name}")
@@ -339,7 +355,7 @@ def numbers_add(
     from tasks.campaigns import add_number
     from tasks.store import transaction
 
-    with options_named({"sip_trunk_status": "--status"}), transaction(db()) as conn:
+    with options_named({"e164": "E164 argument", "sip_trunk_status": "--status"}), transaction(db()) as conn:
         number_id = add_number(conn, e164, nickname, status, _now())
         row = conn.execute("select e164 from phone_numbers where number_id = ?", [number_id]).fetchone()
     emit({"number_id": number_id, "e164": row[0], "nickname": nickname, "sip_trunk_status": status}, as_json,
@@ -367,6 +383,6 @@ def numbers_set_status(
     from tasks.campaigns import set_number_status
     from tasks.store import transaction
 
-    with options_named({"sip_trunk_status": "STATUS"}), transaction(db()) as conn:
+    with options_named({"sip_trunk_status": "STATUS argument"}), transaction(db()) as conn:
         set_number_status(conn, number_id, status)
     emit({"number_id": number_id, "sip_trunk_status": status}, as_json, f"number {number_id}: {status}")

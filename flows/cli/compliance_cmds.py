@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_sheet_option, db, emit,
-                              require_campaign, table)
+                              options_named, require_campaign, table)
 
 dnc_app = typer.Typer(help="Do-not-call lists (global, or per campaign with --campaign).", no_args_is_help=True)
 rules_app = typer.Typer(help="Legal calling rules by callee country/state, and what they held back.", no_args_is_help=True)
@@ -215,17 +216,39 @@ def rules_audit(
     emit(rows, as_json, table(shown, ["rule", "claims", "skipped", "last_at", "sample_contact_ids"]))
 
 
-def _check_state(conn, contact_id: int, state: str) -> None:
-    """Refuse a --state that is not a subdivision of the contact's country (ZZZ would match no rule, silently)."""
+def known_states(country: str | None) -> list[str]:
+    """The state/province codes of a country, as contacts carry them (FL, not US-FL): the `holidays` package's
+    subdivisions, else pycountry's ISO 3166-2 ones when it is installed; [] when neither knows the country's."""
     import holidays
 
-    from tasks.contacts_import import get_contact
-    from tasks.errors import ValidationError
+    if not country:
+        return []
+    known = list(holidays.list_supported_countries().get(country, []))
+    if known:
+        return known
+    try:
+        import pycountry
+    except ImportError:
+        return []
+    found = pycountry.subdivisions.get(country_code=country) or []
+    return sorted(sub.code.removeprefix(f"{country}-") for sub in found)
 
-    region = get_contact(conn, contact_id)["region"]
-    known = holidays.list_supported_countries().get(region or "")
-    if known and state.strip().upper() not in known:
-        raise ValidationError("--state", f"{state!r} is not a state/province code of {region} (e.g. {known[0]})")
+
+def _check_state(conn, contact_id: int, state: str) -> None:
+    """Refuse a --state that is not a subdivision of the contact's country, where its subdivisions are known
+    (ZZZ would match no rule, silently)."""
+    from tasks.errors import NotFoundError, ValidationError
+
+    row = conn.execute("select region from contacts where contact_id = ?", [contact_id]).fetchone()
+    if row is None:  # as set_contact_zone says it (get_contact's "not found" differed by the option given)
+        raise NotFoundError(f"contact {contact_id} does not exist")
+    known = known_states(row[0])
+    code = state.strip().upper()
+    if known and code not in known:
+        raise ValidationError("--state", f"{state!r} is not a state/province code of {row[0]} (e.g. {known[0]})")
+    if not known and not re.fullmatch(r"[A-Z0-9]{1,3}", code):  # a name ("Jalisco"), or MX-JAL for JAL
+        raise ValidationError("--state", f"{state!r} is not a state/province code of {row[0] or 'any country'} "
+                                         "(its ISO 3166-2 code without the country: 1 to 3 letters or digits)")
 
 
 def _register_contact_zone() -> None:
@@ -246,7 +269,7 @@ def _register_contact_zone() -> None:
         from tasks.compliance import set_contact_zone
         from tasks.store import transaction
 
-        with transaction(db()) as conn:
+        with options_named({"time_zone": "--time-zone"}), transaction(db()) as conn:
             if state and state.strip():
                 _check_state(conn, contact_id, state)
             set_contact_zone(conn, contact_id, datetime.now(UTC), time_zone=time_zone, subdivision=state)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_out_file, check_sheet_option,
-                              db, emit, export_app, plain_value, table)
+                              db, emit, export_app, options_named, plain_value, require_campaign, table)
 from tasks.errors import ValidationError
 
 contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
@@ -80,6 +80,19 @@ def import_(
         from tasks.contacts_import import check_report_path
 
         check_report_path(report, kept_files(db(), file))
+    from tasks.store import connect
+
+    with connect(db()) as conn:  # "campaign 99 does not exist", as every other command says it
+        require_campaign(conn, campaign_id)
+    with options_named({"mapping": "--map"}):  # a bad --map target: the option, not the field
+        data = _run_import(campaign_id, file, overrides, default_country, sheet, dry_run, report, prefect)
+    emit(data, as_json, _import_text(data, report))
+    nothing_valid(data)
+
+
+def _run_import(campaign_id: int, file: Path, overrides: dict[str, str], default_country: str | None,
+                sheet: str | None, dry_run: bool, report: Path | None, prefect: bool) -> dict:
+    """The import's result, from the plain function or the Prefect flow."""
     if prefect:
         from flows.import_contacts import check_import, file_already_read, import_contacts
 
@@ -96,13 +109,11 @@ def import_(
             data = state.result(raise_on_failure=False)
             if isinstance(data, BaseException):
                 raise data
-    else:
-        from flows.import_contacts import run_import
+        return data
+    from flows.import_contacts import run_import
 
-        data = run_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
-                          dry_run=dry_run, db=db(), report_path=report).to_dict()
-    emit(data, as_json, _import_text(data, report))
-    nothing_valid(data)
+    return run_import(campaign_id, file, mapping=overrides, default_country=default_country, sheet=sheet,
+                      dry_run=dry_run, db=db(), report_path=report).to_dict()
 
 
 def nothing_valid(data: dict) -> None:
@@ -124,6 +135,7 @@ def remove(campaign_id: CampaignArg, contact_id: ContactArg, as_json: JsonOpt = 
     from tasks.store import transaction
 
     with transaction(db()) as conn:
+        require_campaign(conn, campaign_id)  # was "contact 1 is not enrolled in campaign 99" for no campaign 99
         remove_contact_from_campaign(conn, campaign_id, contact_id)
     emit({"campaign_id": campaign_id, "contact_id": contact_id, "removed": True}, as_json,
          f"removed contact {contact_id} from campaign {campaign_id} (still in the CRM)")
@@ -152,7 +164,9 @@ def edit(
     if not changes:
         raise ValidationError("edit", "nothing to change: give --name, --phone, --company, --email or --set key=value")
     check_country_option(default_country, "--default-country")
-    with transaction(db()) as conn:
+    # the options given, by the fields the task names (a --set key keeps its own name: `plan: longer than ...`)
+    given = {field: f"--{field}" for field in changes if not field.startswith("custom:")}
+    with options_named({**given, **({"property": "--set"} if set_ else {})}), transaction(db()) as conn:
         contact = edit_contact(conn, contact_id, changes, datetime.now(UTC), default_country)
     emit(contact, as_json, "\n".join(f"{k}: {plain_value(v)}" for k, v in contact.items()))
 

@@ -116,9 +116,10 @@ def test_human_output_of_show_and_list(capsys, campaign_db):
         (["edit", "{id}"], "error: edit: give at least one setting to change (see campaigns edit --help)"),
         (["delete", "{id}"], "error: campaign {id}: deleting is permanent (calls, feedback, enrollments, metrics); add --yes to confirm"),
         (["show", "404"], "error: campaign 404 does not exist"),
-        (["list", "--sort", "size"], 'error: sort: "size" is not one of created, name'),
-        (["numbers", "add", "12345"], 'error: e164: "12345" is not in E.164 (it must start with + and the country code)'),
-        (["numbers", "set-status", "1", "broken"], 'error: STATUS: "broken" is not one of active, inactive, error'),
+        (["list", "--sort", "size"], 'error: --sort: "size" is not one of created, name'),
+        (["numbers", "add", "12345"],
+         'error: E164 argument: "12345" is not in E.164 (it must start with + and the country code)'),
+        (["numbers", "set-status", "1", "broken"], 'error: STATUS argument: "broken" is not one of active, inactive, error'),
         # the options the user typed are named, not the settings' field names (weekly_schedule, sip_trunk_status)
         (["numbers", "add", "+16025550201", "--status", "bogus"],
          'error: --status: "bogus" is not one of active, inactive, error'),
@@ -168,7 +169,7 @@ def test_agents_add_refuses_a_name_already_in_use(capsys, db):
     # a second "Bob" was added, and `agent: Bob` in a campaign YAML then took the first one silently
     bob = run_json(capsys, db, "agents", "add", "Bob", "--provider-agent-id", "agent_x")
     code, out, err = run(capsys, db, "agents", "add", "Bob")
-    assert (code, out, err) == (2, "", f'error: name: agent {bob["agent_id"]} is already named "Bob"; choose another name\n')
+    assert (code, out, err) == (2, "", f'error: NAME argument: agent {bob["agent_id"]} is already named "Bob"; choose another name\n')
     assert [(a["name"], a["provider_agent_id"]) for a in run_json(capsys, db, "agents", "list")] == [("Bob", "agent_x")]
 
 

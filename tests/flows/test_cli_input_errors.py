@@ -363,7 +363,7 @@ def test_contacts_edit_set_keeps_the_import_limits(one_contact, capsys):
     db, contact_id = one_contact["db"], one_contact["contact_id"]
     # "!!!" was stored as a property named "column"; 1,001 characters passed the import's 1,000 limit
     assert refused(capsys, db, "contacts", "edit", contact_id, "--set", "!!!=x") == (
-        "property: '!!!' is not a property name (use letters, digits and _)")
+        "--set: '!!!' is not a property name (use letters, digits and _)")
     assert refused(capsys, db, "contacts", "edit", contact_id, "--set", "plan=" + "x" * 1001) == (
         "plan: longer than 1,000 characters (1,001)")
 
