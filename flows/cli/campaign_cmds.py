@@ -225,11 +225,13 @@ def apply(
     as_json: JsonOpt = False,
 ) -> None:
     """Create or update (matched by name) the campaign declared in a YAML file."""
-    from tasks.campaigns import apply_yaml
+    from tasks.campaigns import apply_yaml, load_yaml
     from tasks.store import transaction
 
     now = _now()
-    with transaction(db()) as conn:
+    store = db()  # the store's path is checked first (a missing folder), then the file, before the store is created
+    load_yaml(file)
+    with transaction(store) as conn:
         result = apply_yaml(conn, file, now)
         data = {**result, **_show_data(conn, result["campaign_id"], now)}
     verb = "created" if result["created"] else "updated"

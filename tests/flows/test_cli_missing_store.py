@@ -337,3 +337,14 @@ def test_the_dashboard_still_refuses_a_missing_store_in_the_default_folder_under
     assert (code, streamlit_calls) == (2, [])
     assert _only_line(err) == f"error: --db {path}: no database there (campaigns init creates one)"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", [None, "name: [unclosed\n"])
+def test_apply_of_a_missing_or_malformed_file_creates_no_store(capsys, tmp_path, content):
+    """`apply` is a writing command, but bad input writes nothing: it left a new empty store behind."""
+    path, yaml_file = tmp_path / "campaigns.duckdb", tmp_path / "campaign.yaml"
+    if content is not None:
+        yaml_file.write_text(content, encoding="utf-8")
+    code, out, err = run(capsys, path, "apply", str(yaml_file))
+    assert code == 2 and str(yaml_file) in err and len(err.strip().splitlines()) == 1, err
+    assert not path.exists()
