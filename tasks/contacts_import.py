@@ -1277,7 +1277,7 @@ def campaign_country(conn: duckdb.DuckDBPyConnection, campaign_id: int) -> str |
     """The campaign's country (ISO alpha-2 or None); NotFoundError when there is no such campaign."""
     row = conn.execute("select country from campaigns where campaign_id = ?", [campaign_id]).fetchone()
     if row is None:
-        raise NotFoundError(f"campaign {campaign_id} not found")
+        raise NotFoundError(f"campaign {campaign_id} does not exist")
     return row[0]
 
 
@@ -1505,7 +1505,7 @@ def edit_contact(
     """
     row = conn.execute("select properties, region from contacts where contact_id = ?", [contact_id]).fetchone()
     if row is None:
-        raise NotFoundError(f"contact {contact_id} not found")
+        raise NotFoundError(f"contact {contact_id} does not exist")
     properties = json.loads(row[0]) if row[0] else {}
     sets: dict[str, object] = {}
     problems: list[ValidationError] = []  # every bad value at once, not the first one only
@@ -1585,7 +1585,7 @@ def get_contact(conn: duckdb.DuckDBPyConnection, contact_id: int) -> dict:
     cursor = conn.execute("select * from contacts where contact_id = ?", [contact_id])
     row = cursor.fetchone()
     if row is None:
-        raise NotFoundError(f"contact {contact_id} not found")
+        raise NotFoundError(f"contact {contact_id} does not exist")
     contact = dict(zip([d[0] for d in cursor.description], row))
     contact["properties"] = json.loads(contact["properties"]) if contact["properties"] else {}
     return contact

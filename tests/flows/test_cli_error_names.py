@@ -66,6 +66,8 @@ def test_contacts_zone_says_a_missing_contact_does_not_exist_whichever_option(co
     # --state said "contact 999 not found", --time-zone "contact 999 does not exist"
     for option, value in (("--state", "FL"), ("--time-zone", "America/Chicago")):
         assert refused(capsys, contacts["db"], "contacts", "zone", "999", option, value) == "contact 999 does not exist"
+    # and `contacts edit` said "contact 999 not found"
+    assert refused(capsys, contacts["db"], "contacts", "edit", "999", "--name", "x") == "contact 999 does not exist"
 
 
 @pytest.mark.parametrize("prefect", [[], ["--prefect"]])

@@ -78,7 +78,7 @@ def _csv(tmp_path: Path, text: str, name: str = "c.csv") -> Path:
 
 
 def test_missing_campaign_is_not_found_and_writes_nothing(campaign_db):
-    with pytest.raises(NotFoundError, match="campaign 999 not found"):
+    with pytest.raises(NotFoundError, match="campaign 999 does not exist"):
         run_import(999, SAMPLE_CSV, db=campaign_db["db"])
     assert table_sizes(campaign_db["db"]) == (0, 0)
 

@@ -588,7 +588,7 @@ def test_enrollment_follows_file_order(campaign_db):
 def test_campaign_country_and_missing_campaign(campaign_db):
     with connect(campaign_db["db"]) as conn:
         assert ci.campaign_country(conn, campaign_db["campaign_id"]) == "US"
-        with pytest.raises(NotFoundError, match="campaign 999 not found"):
+        with pytest.raises(NotFoundError, match="campaign 999 does not exist"):
             ci.campaign_country(conn, 999)
 
 
