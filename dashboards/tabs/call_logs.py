@@ -37,34 +37,42 @@ def duration_step_label(seconds: int) -> str:
     """A duration slider stop as the tables write durations ("1 min, 40 sec"); the top one means "and longer"."""
     return format_duration(seconds) + ("+" if seconds >= DURATION_CAP_SECONDS else "")
 # Numbers and times stay typed (a header click sorts them by value); the config only formats them.
-# Widths in pixels, wide enough for the header and the values ("small" is 75 px: it cut "not_connected",
-# "1 min, 44 sec", names and "History ↗"; reasons show as labels, up to "Max Duration Reached").
-# At 1280 px the table scrolls sideways to Date and View.
+# Widths in pixels: a cell pads 8 px each side of its text, so each is 16 px more than the widest of its header and its
+# usual values, measured in Chromium in the grid's font (14 px Source Sans): "+525552701072" 91, "Valentina Johnson"
+# 109, "May 10, 2026 10:00 PM" 130 (the widest month, day and hour), "Max Duration Reached" 131 (reasons show as
+# labels; the rare longer ones, "Telephony Provider Unavailable", are cut), "failed_rate_limit" 97, the header "Call
+# Successful" 87, "10 min, 38 sec" 82, the header "Credits" 42, "Good · Great call" 96, the header "Tools" 32 and
+# "History ↗" 54 ("small" is 75 px: it cut "not_connected", "1 min, 44 sec", names and "History ↗").
 COLUMN_WIDTHS = {
-    "Phone Number": st.column_config.TextColumn(width=110),
-    "Contact": st.column_config.TextColumn(width=130),
-    "Disconnect Reason": st.column_config.TextColumn(width=150, help="Why the call ended; select a call to read "
+    "Phone Number": st.column_config.TextColumn(width=107),
+    "Contact": st.column_config.TextColumn(width=125),
+    "Disconnect Reason": st.column_config.TextColumn(width=147, help="Why the call ended; select a call to read "
                                                       "what its reason means"),
-    "Status": st.column_config.TextColumn(width=115, help="\n".join(
+    "Status": st.column_config.TextColumn(width=113, help="\n".join(
         f"- **{status}**: {meaning}" for status, meaning in STATUS_MEANINGS.items())),
-    "Call Successful": st.column_config.TextColumn("Call Successful", width=110),
-    "Duration": st.column_config.NumberColumn(width=95, format="localized"),
-    "Credits": st.column_config.NumberColumn(width=75, format="localized"),
-    "Feedback": st.column_config.TextColumn(width=115),
-    "Tools": st.column_config.NumberColumn(width=60, format="%d"),
-    "Date": st.column_config.DatetimeColumn(width=150, format=TABLE_DATE_FORMAT),
+    "Call Successful": st.column_config.TextColumn("Call Successful", width=103),
+    "Duration": st.column_config.NumberColumn(width=98, format="localized"),
+    "Credits": st.column_config.NumberColumn(width=58, format="localized"),
+    "Feedback": st.column_config.TextColumn(width=112),
+    "Tools": st.column_config.NumberColumn(width=48, format="%d"),
+    "Date": st.column_config.DatetimeColumn(width=146, format=TABLE_DATE_FORMAT),
 }
 HISTORY_COLUMNS = {
     "Duration": st.column_config.NumberColumn(format="localized"),
     "Credits": st.column_config.NumberColumn(format="localized"),
     "Date": st.column_config.DatetimeColumn(format=TABLE_DATE_FORMAT),
 }
-TABLE_COLUMNS = ["Phone Number", "Contact", "Disconnect Reason", "Status", "Call Successful", "Duration",
-                 "Credits", "Feedback", "Tools", "Date", "View"]
+# The spec's columns with the contact's name after its phone, and Date right after them (the spec lists it last; a
+# contact's call history here has it second too). With the sidebar open the table is 818 px wide at a 1280 px window and
+# 978 px at 1440 (the row-selection column takes 32): the columns need 1,127 px, so the last ones scroll sideways at
+# both widths; last, Date did (its right edge was at 1,142 px, 1,089 with these widths). Here it ends at 410 px, and
+# the table shows through Call Successful at 1280 px and through Credits at 1440 px, the rest a scroll away.
+TABLE_COLUMNS = ["Phone Number", "Contact", "Date", "Disconnect Reason", "Status", "Call Successful", "Duration",
+                 "Credits", "Feedback", "Tools", "View"]
 # The product's eye icon: the row's contact's whole call history, in a new browser tab (a link column opens
 # one). Text, not an emoji: a browser without an emoji font would draw a box.
 COLUMN_WIDTHS["View"] = st.column_config.LinkColumn(
-    "View", width=85, display_text="History ↗", help="Open this contact's full call history in a new tab")
+    "View", width=70, display_text="History ↗", help="Open this contact's full call history in a new tab")
 
 
 def _key(campaign_id: int, name: str) -> str:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboards.queries import contacts as q_contacts
 from dashboards.state import TAB_KEY
-from dashboards.tabs.call_logs import CONTACT_FILTER_KEY
+from dashboards.tabs.call_logs import COLUMN_WIDTHS, CONTACT_FILTER_KEY
 from tasks.feedback import get_feedback
 from tasks.contacts_import import remove_contact_from_campaign
 from tasks.store import connect, transaction
@@ -342,7 +342,9 @@ def test_the_tables_say_which_time_zone_their_times_are_in(tabs):
     calls = run_tab("call_logs", tabs["campaign_id"])
     columns = json.loads(calls.dataframe[0].proto.columns)
     assert columns["Date"]["help"] == "In America/Phoenix, the campaign's time zone"
-    assert columns["Date"]["width"] == 150 and columns["Date"]["type_config"]["format"] == "MMM DD, YYYY hh:mm A"
+    # its own width and format kept (zoned_columns once rebuilt the column and lost them)
+    assert columns["Date"]["width"] == COLUMN_WIDTHS["Date"]["width"] == 146
+    assert columns["Date"]["type_config"]["format"] == "MMM DD, YYYY hh:mm A"
     assert calls.markdown[0].help == "Times are in America/Phoenix, the campaign's time zone."
     contacts = run_tab("contact_list", tabs["campaign_id"])
     columns = json.loads(contacts.dataframe[0].proto.columns)
