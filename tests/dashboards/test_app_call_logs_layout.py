@@ -1,7 +1,7 @@
 """The Call Logs table at the window widths the dashboard is made for: its Date is read without scrolling sideways.
 
 A manager at a 1440 px window had to scroll the table sideways to read Date (the spec lists it last, and the columns
-need more room than the table has at 1280 or 1440 px). tests/browser/test_call_logs_layout.py checks the same in Chromium.
+need more room than the table has at 1280 or 1440 px). tests/browser/test_table_layouts.py checks the same in Chromium.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 Date, are in view without scrolling sideways.
 
 At a 1280 px window (sidebar open) the table showed "May 05, 20" of Last Call Date (in the spec's order it was the ninth
-of thirteen columns, its right edge 871 px into a 786 px table on the demo's first page). tests/browser/
-test_contact_list_layout.py checks the same in Chromium.
+of thirteen columns, its right edge 871 px into a 786 px table on the demo's first page).
+tests/browser/test_table_layouts.py checks the same in Chromium.
 """
 
 from __future__ import annotations
