@@ -2,11 +2,11 @@
 manager reads through Last Call Date, without scrolling sideways.
 
 Before: at 1440 px the Call Logs' Date had to be scrolled to (the tenth of eleven columns, its right edge 1,142 px
-into a 978 px table); at 1280 px only "May 05, 20" of the Contact List's Last Call Date showed (the ninth of thirteen columns,
-871 px into a 786 px table on the demo's first page). The glide data grid draws on a canvas; beside it, it keeps an
-accessible table of the header cells in view (partly shown ones included), which says which columns are drawn: a column
-followed by another one in view is whole. Its scroller's widths say how wide the columns are against the room.
-One served app and one browser per window width: both tabs are opened in the same test.
+into a 978 px table); at 1280 px only "May 05, 20" of the Contact List's Last Call Date showed (the ninth of thirteen
+columns, 871 px into a 786 px table on the demo's first page). The glide data grid draws on a canvas; beside it, it
+keeps an accessible table of the header cells in view (partly shown ones included), which says which columns are
+drawn: a column followed by another one in view is whole. Its scroller's widths say how wide the columns are against
+the room. One served app and one browser per window width: both tabs are opened in the same test.
 """
 
 from __future__ import annotations
