@@ -575,10 +575,16 @@ def forecast_panel(campaign_id: int, time_zone: str, dirty: bool) -> None:
 
 
 def has_unsaved_edits(campaign_id: int) -> bool:
-    """Whether the form describes settings other than the stored ones (its undrawn fields restored first)."""
+    """Whether the form describes settings other than the stored ones (its undrawn fields restored first).
+
+    The form's values are copied aside here too (`state.remember_form`), at the start of the run an edit caused: a
+    click in the sidebar during that run ends it before the tab's own copy at its end, and the list page then had no
+    copy to remind of (the edits were lost with no word, on a busy server).
+    """
     with state.reading() as conn:
         stored = get_campaign(conn, campaign_id)
     state.load_form(st.session_state, campaign_id, stored)
+    state.remember_form(st.session_state, campaign_id)
     return state.is_dirty(st.session_state, campaign_id, stored)
 
 
