@@ -28,12 +28,17 @@ TEXT_PX = {"Date": ("May 10, 2026 10:00 PM", 130), "Duration": ("10 min, 38 sec"
            "Contact": ("Valentina Johnson", 109)}
 
 
+def drawn_table(tab: str, db) -> tuple[list[str], dict]:
+    """A tab's table as the tab draws it (the tabs' test campaign): its column order and each column's config."""
+    at = run_tab(tab, make_tabs_db(db)["campaign_id"])
+    table = at.dataframe[0]
+    return list(table.proto.column_order), json.loads(table.proto.columns)
+
+
 @pytest.fixture
 def drawn(db_kept_open) -> tuple[list[str], dict]:
     """The Call Logs table as the tab draws it: its column order and each column's config."""
-    at = run_tab("call_logs", make_tabs_db(db_kept_open)["campaign_id"])
-    table = at.dataframe[0]
-    return list(table.proto.column_order), json.loads(table.proto.columns)
+    return drawn_table("call_logs", db_kept_open)
 
 
 def right_edge(order: list[str], config: dict, column: str) -> int:

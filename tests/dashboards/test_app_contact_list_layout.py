@@ -8,14 +8,10 @@ tests/browser/test_table_layouts.py checks the same in Chromium.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.dashboards.test_app_call_logs_layout import ROOM_PX, right_edge
+from tests.dashboards.test_app_call_logs_layout import ROOM_PX, drawn_table, right_edge
 from tests.dashboards.test_app_review import PADDING
-from tests.dashboards.test_app_tabs import run_tab
-from tests.dashboards.tabs_fixture import make_tabs_db
 
 # The spec's columns (docs campaign-management.md, "Contact List Tab"), in its order.
 SPEC_COLUMNS = ["Phone Number", "Attempts", "Connected", "Successful", "Credits", "Duration", "Last Disconnection",
@@ -36,9 +32,7 @@ TEXT_PX = {"Phone Number": ("+525552701072", 91), "Name": ("Valentina Johnson", 
 @pytest.fixture
 def drawn(db_kept_open) -> tuple[list[str], dict]:
     """The Contact List table as the tab draws it: its column order and each column's config."""
-    at = run_tab("contact_list", make_tabs_db(db_kept_open)["campaign_id"])
-    table = at.dataframe[0]
-    return list(table.proto.column_order), json.loads(table.proto.columns)
+    return drawn_table("contact_list", db_kept_open)
 
 
 @pytest.mark.parametrize("window", sorted(ROOM_PX))

@@ -163,8 +163,9 @@ def _formula_xlsx(path: Path, rows: int = 3) -> Path:
     return path
 
 
-def _xlsx_of_sheet_xml(path: Path, rows: list[str], prefix: str = "", spaced: bool = False) -> Path:
-    """A workbook whose sheet Sheet1 holds these rows of cells as written (x:c, x:f... with a prefix); spaced:
+def _xlsx_of_sheet_xml(path: Path, rows: list[str], prefix: str = "", spaced: bool = False,
+                       sheet_name: str = "Sheet1") -> Path:
+    """A workbook whose first sheet (Sheet1) holds these rows of cells as written (x:c, x:f... with a prefix); spaced:
     a line break and indent between tags, as some writers pretty-print the XML."""
     import io
     import zipfile
@@ -181,7 +182,7 @@ def _xlsx_of_sheet_xml(path: Path, rows: list[str], prefix: str = "", spaced: bo
         xml = xml.replace("><", ">\n  <")
     made = io.BytesIO()
     book = xlsxwriter.Workbook(made, {"in_memory": True})
-    book.add_worksheet("Sheet1").write(0, 0, "replaced")
+    book.add_worksheet(sheet_name).write(0, 0, "replaced")
     book.close()
     with zipfile.ZipFile(made) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
         for item in source.infolist():

@@ -9,7 +9,6 @@ LibreOffice save the values they calculated and no such request: their 0 is a re
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from pathlib import Path
@@ -22,7 +21,6 @@ from tasks.errors import UserError
 STAND_IN = ("a formula saved with 0 in place of its value{} (the program that wrote the file left its calculation to "
             "a spreadsheet app); open and save it in Excel (in LibreOffice, first Data > Calculate > Recalculate "
             "Hard), or paste the values over the formulas")
-NAMESPACE = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 # What Excel and LibreOffice write: no request to calculate on opening (LibreOffice 7.4's own line).
 SAVED_CALC = '<calcPr iterateCount="100" refMode="A1" iterate="false" iterateDelta="0.0001"/>'
 
@@ -68,21 +66,10 @@ def _rewritten(source: Path, path: Path, sheet_xml: str | None = None, calc: str
 def _book_of_rows(path: Path, rows: list[str], calc: str, prefix: str = "", spaced: bool = False) -> Path:
     """A workbook whose sheet Contacts holds these rows of cells (written with ``prefix``: x:c, x:f ...; spaced: a
     line break and indent between tags) and whose workbook part has this <calcPr>."""
-    import xlsxwriter
+    from tests.tasks.test_contacts_import import _xlsx_of_sheet_xml
 
-    x = f"{prefix}:" if prefix else ""
-    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<{x}worksheet xmlns{":" + prefix if prefix else ""}="{NAMESPACE}">'
-           f"<{x}sheetData>"
-           + "".join(f'<{x}row r="{r}">{cells.replace("<", "<" + x).replace("<" + x + "/", "</" + x)}</{x}row>'
-                     for r, cells in enumerate(rows, start=1))
-           + f"</{x}sheetData></{x}worksheet>")
-    if spaced:
-        xml = xml.replace("><", ">\n  <")
-    made = io.BytesIO()
-    book = xlsxwriter.Workbook(made, {"in_memory": True})
-    book.add_worksheet("Contacts").write(0, 0, "replaced")
-    book.close()
-    return _rewritten(made, path, xml, calc)  # type: ignore[arg-type]
+    written = _xlsx_of_sheet_xml(path.with_name(path.stem + ".rows.xlsx"), rows, prefix, spaced, sheet_name="Contacts")
+    return _rewritten(written, path, calc=calc)
 
 
 def _text(ref: str, value: str) -> str:
