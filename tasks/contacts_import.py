@@ -1485,11 +1485,13 @@ def write_report(report: pl.DataFrame, path: str | Path) -> Path:
 
 
 def remove_contact_from_campaign(conn: duckdb.DuckDBPyConnection, campaign_id: int, contact_id: int) -> None:
-    """Delete one enrollment; the CRM contact and its past calls stay. NotFoundError if not enrolled."""
+    """Delete one enrollment; the CRM contact and its past calls stay. NotFoundError if the campaign does not exist or
+    the contact is not enrolled in it."""
     deleted = conn.execute(
         "delete from campaign_contacts where campaign_id = ? and contact_id = ?", [campaign_id, contact_id]
     ).fetchone()[0]
     if not deleted:
+        campaign_country(conn, campaign_id)  # no such campaign: says so, not "not enrolled"
         raise NotFoundError(f"contact {contact_id} is not enrolled in campaign {campaign_id}")
 
 

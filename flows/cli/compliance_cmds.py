@@ -237,17 +237,16 @@ def known_states(country: str | None) -> list[str]:
 def _check_state(conn, contact_id: int, state: str) -> None:
     """Refuse a --state that is not a subdivision of the contact's country, where its subdivisions are known
     (ZZZ would match no rule, silently)."""
-    from tasks.errors import NotFoundError, ValidationError
+    from tasks.contacts_import import get_contact
+    from tasks.errors import ValidationError
 
-    row = conn.execute("select region from contacts where contact_id = ?", [contact_id]).fetchone()
-    if row is None:  # as set_contact_zone says it (get_contact's "not found" differed by the option given)
-        raise NotFoundError(f"contact {contact_id} does not exist")
-    known = known_states(row[0])
+    region = get_contact(conn, contact_id)["region"]
+    known = known_states(region)
     code = state.strip().upper()
     if known and code not in known:
-        raise ValidationError("--state", f"{state!r} is not a state/province code of {row[0]} (e.g. {known[0]})")
+        raise ValidationError("--state", f"{state!r} is not a state/province code of {region} (e.g. {known[0]})")
     if not known and not re.fullmatch(r"[A-Z0-9]{1,3}", code):  # a name ("Jalisco"), or MX-JAL for JAL
-        raise ValidationError("--state", f"{state!r} is not a state/province code of {row[0] or 'any country'} "
+        raise ValidationError("--state", f"{state!r} is not a state/province code of {region or 'any country'} "
                                          "(its ISO 3166-2 code without the country: 1 to 3 letters or digits)")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows.cli.common import (JsonOpt, app, check_country_option, check_not_a_folder, check_out_file, check_sheet_option,
-                              db, emit, export_app, options_named, plain_value, require_campaign, table)
+                              db, emit, export_app, options_named, plain_value, table)
 from tasks.errors import ValidationError
 
 contacts_app = typer.Typer(help="CRM contacts and campaign contact lists.", no_args_is_help=True)
@@ -80,10 +80,6 @@ def import_(
         from tasks.contacts_import import check_report_path
 
         check_report_path(report, kept_files(db(), file))
-    from tasks.store import connect
-
-    with connect(db()) as conn:  # "campaign 99 does not exist", as every other command says it
-        require_campaign(conn, campaign_id)
     with options_named({"mapping": "--map"}):  # a bad --map target: the option, not the field
         data = _run_import(campaign_id, file, overrides, default_country, sheet, dry_run, report, prefect)
     emit(data, as_json, _import_text(data, report))
@@ -135,7 +131,6 @@ def remove(campaign_id: CampaignArg, contact_id: ContactArg, as_json: JsonOpt = 
     from tasks.store import transaction
 
     with transaction(db()) as conn:
-        require_campaign(conn, campaign_id)  # was "contact 1 is not enrolled in campaign 99" for no campaign 99
         remove_contact_from_campaign(conn, campaign_id, contact_id)
     emit({"campaign_id": campaign_id, "contact_id": contact_id, "removed": True}, as_json,
          f"removed contact {contact_id} from campaign {campaign_id} (still in the CRM)")

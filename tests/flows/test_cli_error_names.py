@@ -11,17 +11,14 @@ import duckdb
 import pytest
 
 from tests.flows.cli_run import run
-from tests.flows.test_cli_input_errors import refused, store_digest, write
+from tests.flows.test_cli_input_errors import imported, refused, store_digest, write
 
 
 @pytest.fixture
 def contacts(campaign_db, capsys, tmp_path) -> dict:
     """The reference campaign with two imported contacts: a US one and a Mexican one."""
     csv = write(tmp_path / "two.csv", "Phone,Name\n+16025550101,Ann\n+525512345678,Memo\n")
-    code, _out, err = run(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(csv))
-    assert (code, err) == (0, "")
-    with duckdb.connect(str(campaign_db["db"]), read_only=True) as conn:
-        ids = dict(conn.execute("select region, contact_id from contacts").fetchall())
+    ids = imported(capsys, campaign_db, csv)
     return {**campaign_db, "us": str(ids["US"]), "mx": str(ids["MX"]), "csv": csv}
 
 

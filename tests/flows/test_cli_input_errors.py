@@ -349,13 +349,17 @@ def test_dnc_import_names_the_row_the_user_sees_and_the_column(campaign_db, caps
 # ------------------------------------------------------------------ contacts edit / zone
 
 
-@pytest.fixture
-def one_contact(campaign_db, capsys, tmp_path) -> dict:
-    contacts = write(tmp_path / "one.csv", "Phone,Name\n+16025550101,Ann\n")
-    code, _out, err = run(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(contacts))
+def imported(capsys, campaign_db: dict, csv: Path) -> dict[str, int]:
+    """Import a contacts CSV into the campaign through the CLI; {region: contact_id} of the contacts."""
+    code, _out, err = run(capsys, campaign_db["db"], "import", str(campaign_db["campaign_id"]), str(csv))
     assert (code, err) == (0, "")
     with duckdb.connect(str(campaign_db["db"]), read_only=True) as conn:
-        [(contact_id,)] = conn.execute("select contact_id from contacts").fetchall()
+        return dict(conn.execute("select region, contact_id from contacts").fetchall())
+
+
+@pytest.fixture
+def one_contact(campaign_db, capsys, tmp_path) -> dict:
+    [contact_id] = imported(capsys, campaign_db, write(tmp_path / "one.csv", "Phone,Name\n+16025550101,Ann\n")).values()
     return {**campaign_db, "contact_id": str(contact_id)}
 
 
